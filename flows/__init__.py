@@ -1,0 +1,1 @@
+"""Relais pipeline core: flow model, detection, split, routing, return flows, store."""

@@ -1,0 +1,194 @@
+"""The flow model: typed values that travel along the pipeline and into the store.
+
+A *flow* is one received file; an *invoice* is one document split out of it;
+a *ValidationError* is one finding of one rule, on a flow or on an invoice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+from decimal import Decimal
+
+
+class FlowStatus(enum.StrEnum):
+    """Flow integration statuses, in the platform's vocabulary (CR de flux)."""
+
+    IN_RECU = "IN_RECU"
+    IN_EN_ATTENTE_TRAITEMENT_CPP = "IN_EN_ATTENTE_TRAITEMENT_CPP"
+    IN_EN_COURS_TRAITEMENT_CPP = "IN_EN_COURS_TRAITEMENT_CPP"
+    IN_INTEGRE = "IN_INTEGRE"
+    IN_INTEGRE_PARTIEL = "IN_INTEGRE_PARTIEL"
+    IN_REJETE = "IN_REJETE"
+    IN_INCIDENTE = "IN_INCIDENTE"
+    IN_EN_ATTENTE_RETRAITEMENT_CPP = "IN_EN_ATTENTE_RETRAITEMENT_CPP"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_FLOW_STATUSES
+
+
+FINAL_FLOW_STATUSES = frozenset(
+    {FlowStatus.IN_INTEGRE, FlowStatus.IN_INTEGRE_PARTIEL, FlowStatus.IN_REJETE}
+)
+
+
+class FlowCode(enum.StrEnum):
+    """What a flow holds (domain.md, "Flows")."""
+
+    E1_UBL = "IN_DP_E1_UBL_INVOICE"
+    E1_CII = "IN_DP_E1_CII_16B"
+    E2_UBL_MIN = "IN_DP_E2_UBL_INVOICE_MIN"
+    E2_CII_MIN = "IN_DP_E2_CII_MIN_16B"
+    E2_FACTURX = "IN_DP_E2_CII_FACTURX"
+    E3_UBL = "IN_DP_E3_UBL_INVOICE"
+
+
+class Syntax(enum.StrEnum):
+    """Syntax of one invoice document (the `syntax` field of `relais validate --json`)."""
+
+    UBL_INVOICE = "ubl-invoice"
+    UBL_CREDITNOTE = "ubl-creditnote"
+    CII = "cii"
+    FACTURX = "facturx"
+
+    @property
+    def flow_code(self) -> FlowCode:
+        if self is Syntax.FACTURX:
+            return FlowCode.E2_FACTURX
+        if self is Syntax.CII:
+            return FlowCode.E1_CII
+        return FlowCode.E1_UBL
+
+
+class Container(enum.StrEnum):
+    """How a received file packs its documents."""
+
+    XML = "xml"
+    PDF = "pdf"
+    ZIP = "zip"
+    TAR_GZ = "tar.gz"
+    UNKNOWN = "unknown"
+
+
+class Channel(enum.StrEnum):
+    FOLDER = "folder"
+    SFTP = "sftp"
+    AS2 = "as2"
+    CLI = "cli"
+
+
+class InvoiceStatus(enum.StrEnum):
+    """Invoice lifecycle statuses (Chorus Pro codes)."""
+
+    DEPOSEE = "01"
+    EN_COURS_ACHEMINEMENT = "02"
+    MISE_A_DISPOSITION = "03"
+    REJETEE_ROUTAGE = "04"
+    REJETEE = "05"
+
+    @property
+    def label(self) -> str:
+        return _INVOICE_STATUS_LABELS[self]
+
+    @property
+    def is_rejected(self) -> bool:
+        return self in (InvoiceStatus.REJETEE, InvoiceStatus.REJETEE_ROUTAGE)
+
+
+_INVOICE_STATUS_LABELS = {
+    InvoiceStatus.DEPOSEE: "DEPOSEE",
+    InvoiceStatus.EN_COURS_ACHEMINEMENT: "EN_COURS_ACHEMINEMENT",
+    InvoiceStatus.MISE_A_DISPOSITION: "MISE_A_DISPOSITION",
+    InvoiceStatus.REJETEE_ROUTAGE: "REJETEE",
+    InvoiceStatus.REJETEE: "REJETEE",
+}
+
+
+class Flag(enum.StrEnum):
+    FATAL = "fatal"
+    WARNING = "warning"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ValidationError:
+    """One finding of one rule: an error as a value, never a bare string."""
+
+    rule: str
+    flag: Flag
+    location: str
+    message: str
+
+    @property
+    def fatal(self) -> bool:
+        return self.flag is Flag.FATAL
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "rule": self.rule,
+            "flag": str(self.flag),
+            "location": self.location,
+            "message": self.message,
+        }
+
+
+@dataclasses.dataclass(slots=True)
+class Flow:
+    id: str
+    partner: str
+    channel: Channel
+    original_name: str
+    size: int
+    sha256: str
+    status: FlowStatus = FlowStatus.IN_RECU
+    flow_code: FlowCode | None = None
+    container: Container | None = None
+    received_at: dt.datetime = dataclasses.field(default_factory=lambda: utcnow())
+    updated_at: dt.datetime = dataclasses.field(default_factory=lambda: utcnow())
+    duplicate_of: str | None = None
+    directory_version: str | None = None
+    invoice_count: int = 0
+    rejected_count: int = 0
+
+
+@dataclasses.dataclass(slots=True)
+class Invoice:
+    id: str
+    flow_id: str
+    position: int
+    entry_name: str
+    syntax: Syntax | None = None
+    status: InvoiceStatus = InvoiceStatus.DEPOSEE
+    number: str | None = None
+    type_code: str | None = None
+    issue_date: dt.date | None = None
+    supplier_id: str | None = None
+    supplier_id_type: str | None = None
+    buyer_siret: str | None = None
+    service_code: str | None = None
+    commitment_number: str | None = None
+    currency: str | None = None
+    total_without_vat: Decimal | None = None
+    total_vat: Decimal | None = None
+    total_with_vat: Decimal | None = None
+    amount_due: Decimal | None = None
+    delivered_to: str | None = None
+    errors: list[ValidationError] = dataclasses.field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        return any(e.fatal for e in self.errors)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def invoice_id(flow_id: str, position: int) -> str:
+    """Stable id of the invoice at `position` (1-based) of a flow.
+
+    >>> invoice_id("CPP20261123000001", 7)
+    'CPP20261123000001-00007'
+    """
+    return f"{flow_id}-{position:05d}"

@@ -1,0 +1,516 @@
+"""The store: records flows, invoices, findings, the directory and the outbox.
+
+SQLAlchemy 2 Core over SQLite (default) or PostgreSQL; the schema is managed
+by the Alembic migrations in ``flows/migrations`` and brought up to date when
+a store is opened. The store only records: it takes and returns the typed
+values of ``flows.model``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from flows import tables as t
+from flows.model import (
+    Channel,
+    Container,
+    Flag,
+    Flow,
+    FlowCode,
+    FlowStatus,
+    Invoice,
+    InvoiceStatus,
+    Syntax,
+    ValidationError,
+    utcnow,
+)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PAGE = 1000
+
+
+class OutboxStatus:
+    PENDING = "pending"
+    SENT = "sent"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    key: str
+    kind: str
+    flow_id: str
+    invoice_id: str | None
+    target: str
+    archive_sha256: str | None
+    status: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Structure:
+    siret: str
+    name: str
+    active: bool
+    service_code_required: bool
+    ej_required: bool
+    ej_or_service: bool
+    services: dict[str, tuple[str, bool]]  # code -> (name, active)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Directory:
+    version: str
+    structures: dict[str, Structure]
+
+    def get(self, siret: str | None) -> Structure | None:
+        return self.structures.get(siret or "")
+
+
+def _engine(url: str, schema: str | None) -> sa.Engine:
+    kwargs: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}
+        engine = sa.create_engine(url, **kwargs)
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        return engine
+    if schema:
+        kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class Store:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, schema: str | None = None, migrate: bool = True) -> "Store":
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        store = cls(_engine(url, schema))
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self, revision: str = "head") -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- flows -------------------------------------------------------------
+
+    def create_flow(self, flow: Flow) -> Flow:
+        """Record a received flow; assigns its id (``CPP`` + 10 digits) when empty."""
+        with self.engine.begin() as conn:
+            if not flow.id:
+                seq = conn.execute(
+                    sa.insert(t.flow_ids).values(created_at=utcnow()).returning(t.flow_ids.c.seq)
+                ).scalar_one()
+                flow.id = f"CPP{seq:010d}"
+            conn.execute(sa.insert(t.flows).values(**_flow_row(flow)))
+        return flow
+
+    def get_flow(self, flow_id: str) -> Flow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.flows).where(t.flows.c.id == flow_id)).mappings().first()
+        return _flow(row) if row else None
+
+    def list_flows(
+        self,
+        *,
+        status: Sequence[FlowStatus] | None = None,
+        partner: str | None = None,
+        limit: int = 50,
+    ) -> list[Flow]:
+        q = sa.select(t.flows).order_by(t.flows.c.received_at.desc(), t.flows.c.id.desc()).limit(limit)
+        if status:
+            q = q.where(t.flows.c.status.in_([str(s) for s in status]))
+        if partner:
+            q = q.where(t.flows.c.partner == partner)
+        with self.engine.connect() as conn:
+            return [_flow(r) for r in conn.execute(q).mappings()]
+
+    def find_original(self, flow: Flow) -> str | None:
+        """Id of an earlier, non-duplicate flow of the same partner with the same bytes."""
+        q = (
+            sa.select(t.flows.c.id)
+            .where(
+                t.flows.c.partner == flow.partner,
+                t.flows.c.sha256 == flow.sha256,
+                t.flows.c.id < flow.id,
+                t.flows.c.duplicate_of.is_(None),
+            )
+            .order_by(t.flows.c.id)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
+    def update_flow(self, flow: Flow, conn: sa.Connection | None = None) -> None:
+        flow.updated_at = utcnow()
+        row = _flow_row(flow)
+        del row["id"]
+        stmt = sa.update(t.flows).where(t.flows.c.id == flow.id).values(**row)
+        if conn is not None:
+            conn.execute(stmt)
+            return
+        with self.engine.begin() as c:
+            c.execute(stmt)
+
+    def claim_flow(self, flow_id: str, from_status: Iterable[FlowStatus], to: FlowStatus) -> bool:
+        """Move a flow to `to` only if it is in one of `from_status` (a row-level claim)."""
+        stmt = (
+            sa.update(t.flows)
+            .where(t.flows.c.id == flow_id, t.flows.c.status.in_([str(s) for s in from_status]))
+            .values(status=str(to), updated_at=utcnow())
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def status_counts(self) -> dict[str, int]:
+        q = sa.select(t.flows.c.status, sa.func.count()).group_by(t.flows.c.status)
+        with self.engine.connect() as conn:
+            return {s: n for s, n in conn.execute(q)}
+
+    # ---- invoices and findings -----------------------------------------------
+
+    def reset_flow_results(self, flow_id: str) -> None:
+        """Forget invoices, findings and undelivered outbox rows of a flow (before reprocessing)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(t.validation_errors).where(t.validation_errors.c.flow_id == flow_id))
+            conn.execute(sa.delete(t.invoices).where(t.invoices.c.flow_id == flow_id))
+            conn.execute(
+                sa.delete(t.outbox).where(
+                    t.outbox.c.flow_id == flow_id, t.outbox.c.status == OutboxStatus.PENDING
+                )
+            )
+
+    def add_flow_errors(self, flow_id: str, errors: Iterable[ValidationError]) -> None:
+        rows = [_error_row(flow_id, None, e) for e in errors]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(t.validation_errors), rows)
+
+    def save_invoices(self, invoices: Sequence[Invoice], deliveries: Sequence[tuple[Invoice, str]]) -> None:
+        """Record a chunk of invoices, their findings and their delivery outbox rows, atomically."""
+        if not invoices:
+            return
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(t.invoices), [_invoice_row(i) for i in invoices])
+            errors = [_error_row(i.flow_id, i.id, e) for i in invoices for e in i.errors]
+            if errors:
+                conn.execute(sa.insert(t.validation_errors), errors)
+            if deliveries:
+                conn.execute(
+                    sa.insert(t.outbox),
+                    [
+                        {
+                            "key": f"delivery:{inv.id}",
+                            "kind": "delivery",
+                            "flow_id": inv.flow_id,
+                            "invoice_id": inv.id,
+                            "target": target,
+                            "archive_sha256": None,
+                            "status": OutboxStatus.PENDING,
+                            "attempts": 0,
+                            "created_at": now,
+                        }
+                        for inv, target in deliveries
+                    ],
+                )
+
+    def flow_errors(self, flow_id: str) -> list[ValidationError]:
+        q = (
+            sa.select(t.validation_errors)
+            .where(t.validation_errors.c.flow_id == flow_id, t.validation_errors.c.invoice_id.is_(None))
+            .order_by(t.validation_errors.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_error(r) for r in conn.execute(q).mappings()]
+
+    def iter_invoices(self, flow_id: str) -> Iterator[Invoice]:
+        """Invoices of a flow in position order with their findings, page by page."""
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = list(
+                    conn.execute(
+                        sa.select(t.invoices)
+                        .where(t.invoices.c.flow_id == flow_id, t.invoices.c.position > last)
+                        .order_by(t.invoices.c.position)
+                        .limit(PAGE)
+                    ).mappings()
+                )
+                if not rows:
+                    return
+                ids = [r["id"] for r in rows]
+                errs: dict[str, list[ValidationError]] = {}
+                for r in conn.execute(
+                    sa.select(t.validation_errors)
+                    .where(
+                        t.validation_errors.c.flow_id == flow_id,
+                        t.validation_errors.c.invoice_id.in_(ids),
+                    )
+                    .order_by(t.validation_errors.c.id)
+                ).mappings():
+                    errs.setdefault(r["invoice_id"], []).append(_error(r))
+            for r in rows:
+                inv = _invoice(r)
+                inv.errors = errs.get(inv.id, [])
+                yield inv
+            last = rows[-1]["position"]
+
+    def top_errors(self, limit: int = 10, flow_ids: Sequence[str] | None = None) -> list[tuple[str, str, int]]:
+        """(rule, an example message, count) of the most frequent fatal findings."""
+        c = t.validation_errors.c
+        q = (
+            sa.select(c.rule, sa.func.min(c.message), sa.func.count())
+            .where(c.flag == str(Flag.FATAL))
+            .group_by(c.rule)
+            .order_by(sa.func.count().desc())
+            .limit(limit)
+        )
+        if flow_ids is not None:
+            q = q.where(c.flow_id.in_(list(flow_ids)))
+        with self.engine.connect() as conn:
+            return [(r, m, n) for r, m, n in conn.execute(q)]
+
+    # ---- outbox --------------------------------------------------------------
+
+    def finish_flow(self, flow: Flow, return_target: str | None, return_sha256: str | None) -> None:
+        """Close a flow and queue its return flow, in one transaction."""
+        with self.engine.begin() as conn:
+            self.update_flow(flow, conn)
+            if return_target and return_sha256:
+                key = f"return:{flow.id}:{return_sha256[:16]}"
+                exists = conn.execute(sa.select(t.outbox.c.id).where(t.outbox.c.key == key)).first()
+                if not exists:
+                    conn.execute(
+                        sa.insert(t.outbox).values(
+                            key=key,
+                            kind="return",
+                            flow_id=flow.id,
+                            invoice_id=None,
+                            target=return_target,
+                            archive_sha256=return_sha256,
+                            status=OutboxStatus.PENDING,
+                            attempts=0,
+                            created_at=utcnow(),
+                        )
+                    )
+
+    def pending_outbox(self, *, kind: str | None = None, flow_id: str | None = None) -> list[OutboxItem]:
+        q = sa.select(t.outbox).where(t.outbox.c.status == OutboxStatus.PENDING).order_by(t.outbox.c.id)
+        if kind:
+            q = q.where(t.outbox.c.kind == kind)
+        if flow_id:
+            q = q.where(t.outbox.c.flow_id == flow_id)
+        with self.engine.connect() as conn:
+            return [OutboxItem(**{k: r[k] for k in OutboxItem.__slots__}) for r in conn.execute(q).mappings()]
+
+    def outbox_for_flow(self, flow_id: str) -> list[OutboxItem]:
+        q = sa.select(t.outbox).where(t.outbox.c.flow_id == flow_id).order_by(t.outbox.c.id)
+        with self.engine.connect() as conn:
+            return [OutboxItem(**{k: r[k] for k in OutboxItem.__slots__}) for r in conn.execute(q).mappings()]
+
+    def mark_sent(self, items: Sequence[OutboxItem]) -> None:
+        if not items:
+            return
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.id.in_([i.id for i in items]))
+                .values(status=OutboxStatus.SENT, sent_at=now, attempts=t.outbox.c.attempts + 1)
+            )
+            deliveries = [(i.invoice_id, i.target) for i in items if i.kind == "delivery"]
+            for invoice_id, target in deliveries:
+                conn.execute(
+                    sa.update(t.invoices).where(t.invoices.c.id == invoice_id).values(delivered_to=target)
+                )
+
+    def mark_failed(self, item: OutboxItem, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.id == item.id)
+                .values(attempts=t.outbox.c.attempts + 1, last_error=error[:2000])
+            )
+
+    # ---- directory -----------------------------------------------------------
+
+    def import_directory(self, version: str, source_sha256: str, structures: Sequence[Structure]) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(
+                sa.select(t.directory_versions.c.version).where(t.directory_versions.c.version == version)
+            ).first():
+                raise ValueError(f"directory version {version!r} is already imported")
+            conn.execute(
+                sa.insert(t.directory_versions).values(
+                    version=version, imported_at=dt.datetime.now(dt.UTC), source_sha256=source_sha256, structures=len(structures)
+                )
+            )
+            for i in range(0, len(structures), PAGE):
+                chunk = structures[i : i + PAGE]
+                conn.execute(
+                    sa.insert(t.structures),
+                    [
+                        {
+                            "version": version,
+                            "siret": s.siret,
+                            "name": s.name,
+                            "active": s.active,
+                            "service_code_required": s.service_code_required,
+                            "ej_required": s.ej_required,
+                            "ej_or_service": s.ej_or_service,
+                        }
+                        for s in chunk
+                    ],
+                )
+                services = [
+                    {"version": version, "siret": s.siret, "code": code, "name": name, "active": active}
+                    for s in chunk
+                    for code, (name, active) in s.services.items()
+                ]
+                if services:
+                    conn.execute(sa.insert(t.services), services)
+
+    def directory_versions(self) -> list[tuple[str, dt.datetime, int]]:
+        q = sa.select(t.directory_versions).order_by(t.directory_versions.c.imported_at.desc())
+        with self.engine.connect() as conn:
+            return [(r["version"], r["imported_at"], r["structures"]) for r in conn.execute(q).mappings()]
+
+    def load_directory(self, version: str | None = None) -> Directory | None:
+        """The directory at `version` (the latest import when None), or None when none was imported."""
+        with self.engine.connect() as conn:
+            if version is None:
+                version = conn.execute(
+                    sa.select(t.directory_versions.c.version)
+                    .order_by(t.directory_versions.c.imported_at.desc(), t.directory_versions.c.version.desc())
+                    .limit(1)
+                ).scalar()
+                if version is None:
+                    return None
+            services: dict[str, dict[str, tuple[str, bool]]] = {}
+            for r in conn.execute(sa.select(t.services).where(t.services.c.version == version)).mappings():
+                services.setdefault(r["siret"], {})[r["code"]] = (r["name"], bool(r["active"]))
+            structures = {
+                r["siret"]: Structure(
+                    siret=r["siret"],
+                    name=r["name"],
+                    active=bool(r["active"]),
+                    service_code_required=bool(r["service_code_required"]),
+                    ej_required=bool(r["ej_required"]),
+                    ej_or_service=bool(r["ej_or_service"]),
+                    services=services.get(r["siret"], {}),
+                )
+                for r in conn.execute(sa.select(t.structures).where(t.structures.c.version == version)).mappings()
+            }
+        return Directory(version, structures)
+
+
+# ---- row <-> value -----------------------------------------------------------
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _flow_row(f: Flow) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "partner": f.partner,
+        "channel": str(f.channel),
+        "original_name": f.original_name,
+        "size": f.size,
+        "sha256": f.sha256,
+        "status": str(f.status),
+        "flow_code": str(f.flow_code) if f.flow_code else None,
+        "container": str(f.container) if f.container else None,
+        "received_at": f.received_at,
+        "updated_at": f.updated_at,
+        "duplicate_of": f.duplicate_of,
+        "directory_version": f.directory_version,
+        "invoice_count": f.invoice_count,
+        "rejected_count": f.rejected_count,
+    }
+
+
+def _flow(r: Any) -> Flow:
+    return Flow(
+        id=r["id"],
+        partner=r["partner"],
+        channel=Channel(r["channel"]),
+        original_name=r["original_name"],
+        size=r["size"],
+        sha256=r["sha256"],
+        status=FlowStatus(r["status"]),
+        flow_code=FlowCode(r["flow_code"]) if r["flow_code"] else None,
+        container=Container(r["container"]) if r["container"] else None,
+        received_at=_aware(r["received_at"]),
+        updated_at=_aware(r["updated_at"]),
+        duplicate_of=r["duplicate_of"],
+        directory_version=r["directory_version"],
+        invoice_count=r["invoice_count"],
+        rejected_count=r["rejected_count"],
+    )
+
+
+_INVOICE_FIELDS = [
+    f.name for f in dataclasses.fields(Invoice) if f.name not in ("errors",)
+]
+
+
+def _invoice_row(i: Invoice) -> dict[str, Any]:
+    row = {name: getattr(i, name) for name in _INVOICE_FIELDS}
+    row["syntax"] = str(i.syntax) if i.syntax else None
+    row["status"] = str(i.status)
+    return row
+
+
+def _invoice(r: Any) -> Invoice:
+    values = {name: r[name] for name in _INVOICE_FIELDS}
+    values["syntax"] = Syntax(r["syntax"]) if r["syntax"] else None
+    values["status"] = InvoiceStatus(r["status"])
+    return Invoice(**values)
+
+
+def _error_row(flow_id: str, invoice_id: str | None, e: ValidationError) -> dict[str, Any]:
+    return {
+        "flow_id": flow_id,
+        "invoice_id": invoice_id,
+        "rule": e.rule,
+        "flag": str(e.flag),
+        "location": e.location,
+        "message": e.message,
+    }
+
+
+def _error(r: Any) -> ValidationError:
+    return ValidationError(r["rule"], Flag(r["flag"]), r["location"], r["message"])

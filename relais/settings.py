@@ -1,0 +1,82 @@
+"""Where Relais keeps its data, and its limits. One object, read from the environment.
+
+Layout under ``home`` (default ``./var/relais``, or ``RELAIS_HOME``)::
+
+    relais.db                       SQLite store (RELAIS_DATABASE_URL overrides)
+    archive/                        content-addressed, write-once archive
+    dropzones/<partner>/in/         where a partner drops files (folder channel)
+    dropzones/<partner>/out/        where its return flows appear
+    delivery/<siret>/<service>/     routed invoices, one folder per recipient and service
+    staging/                        scratch space for in-flight copies
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+DEFAULT_HOME = Path("var") / "relais"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    database_schema: str | None = None
+    cii_xsd: Path | None = None
+    ubl_xsd_dir: Path | None = None
+    max_flow_bytes: int = 1024**3
+    max_invoices_per_flow: int = 500
+    max_xml_bytes: int = 200 * 1024 * 1024
+    stable_seconds: float = 1.0
+    chunk_size: int = 500
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.home / "archive"
+
+    @property
+    def dropzones_dir(self) -> Path:
+        return self.home / "dropzones"
+
+    @property
+    def delivery_dir(self) -> Path:
+        return self.home / "delivery"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.home / "staging"
+
+    def inbox(self, partner: str) -> Path:
+        return self.dropzones_dir / partner / "in"
+
+    def outbox_dir(self, partner: str) -> Path:
+        return self.dropzones_dir / partner / "out"
+
+    @classmethod
+    def from_env(cls, home: Path | str | None = None, **overrides: object) -> "Settings":
+        env = os.environ
+        root = Path(home or env.get("RELAIS_HOME") or DEFAULT_HOME).absolute()
+        values: dict[str, object] = {
+            "home": root,
+            "database_url": env.get("RELAIS_DATABASE_URL") or f"sqlite:///{root / 'relais.db'}",
+        }
+        if env.get("RELAIS_DATABASE_SCHEMA"):
+            values["database_schema"] = env["RELAIS_DATABASE_SCHEMA"]
+        if env.get("RELAIS_CII_XSD"):
+            values["cii_xsd"] = Path(env["RELAIS_CII_XSD"])
+        if env.get("RELAIS_UBL_XSD_DIR"):
+            values["ubl_xsd_dir"] = Path(env["RELAIS_UBL_XSD_DIR"])
+        for key, name in (
+            ("max_flow_bytes", "RELAIS_MAX_FLOW_BYTES"),
+            ("max_invoices_per_flow", "RELAIS_MAX_INVOICES_PER_FLOW"),
+        ):
+            if env.get(name):
+                values[key] = int(env[name])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def ensure_dirs(self) -> None:
+        for d in (self.home, self.archive_dir, self.dropzones_dir, self.delivery_dir, self.staging_dir):
+            d.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,94 @@
+"""Shared fixtures. The public corpus is reached only through `corpus`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("RELAIS_CORPUS", PROJECT_ROOT.parent / "shared" / "corpus"))
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """Root of ../shared/corpus (real public invoices and schemas); skips when absent."""
+    if not (CORPUS / "files.csv").is_file():
+        pytest.skip(f"public corpus not found at {CORPUS}")
+    return CORPUS
+
+
+PG_URL = os.environ.get("RELAIS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
+
+
+def _pg_available() -> str | None:
+    try:
+        import sqlalchemy as sa
+
+        eng = sa.create_engine(PG_URL)
+        with eng.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        eng.dispose()
+        return None
+    except Exception as e:  # noqa: BLE001
+        return f"{type(e).__name__}: {e}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh, migrated store URL: SQLite in tmp_path, or a private schema of PostgreSQL `test`."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'relais.db'}", None
+        return
+    problem = _pg_available()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {problem}")
+        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"relais_t_{uuid.uuid4().hex[:12]}"
+    eng = sa.create_engine(PG_URL)
+    with eng.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield PG_URL, schema
+    finally:
+        with eng.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        eng.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from relais.settings import Settings
+
+    return Settings.from_env(tmp_path / "home", stable_seconds=0.0)
+
+
+@pytest.fixture
+def directory_file(tmp_path):
+    """The generator's sample directory as an import file, and its recipients."""
+    import json
+
+    from relais import generate as gen
+
+    recipients = gen.sample_directory()
+    path = tmp_path / "annuaire.json"
+    path.write_text(json.dumps(gen.directory_document(recipients, "test-1")))
+    return path, recipients
+
+
+@pytest.fixture
+def rt(settings, directory_file):
+    """A pipeline runtime on SQLite with the sample directory imported."""
+    from flows import directory
+    from flows.pipeline import Runtime
+
+    runtime = Runtime.open(settings)
+    directory.import_file(runtime.store, directory_file[0])
+    yield runtime
+    runtime.store.close()

@@ -1,0 +1,89 @@
+"""Technical rules, checked on a whole flow or on one entry of a batch.
+
+A breach rejects what it applies to (the flow when it concerns the file
+itself, the entry when it concerns one document of a batch), except RLS-T99
+which is an incident: Relais failed, the sender did nothing wrong.
+"""
+
+from flows.model import Flag
+from validators.rules import Rule
+
+EMPTY_FILE = Rule("RLS-T01", Flag.FATAL, "The file is empty", "Le fichier est vide")
+UNKNOWN_FORMAT = Rule(
+    "RLS-T02",
+    Flag.FATAL,
+    "The content is not a supported invoice format (UBL 2.1, CII D16B, Factur-X, zip or tar.gz of these)",
+    "Le contenu n'est pas un format de facture accepté (UBL 2.1, CII D16B, Factur-X, zip ou tar.gz de ceux-ci)",
+)
+NOT_WELL_FORMED = Rule(
+    "RLS-T03", Flag.FATAL, "The XML is not well-formed", "Le XML est mal formé"
+)
+FORBIDDEN_DTD = Rule(
+    "RLS-T04",
+    Flag.FATAL,
+    "DOCTYPE, DTD and entity declarations are refused",
+    "Les déclarations DOCTYPE, DTD et entités sont refusées",
+)
+TOO_LARGE = Rule(
+    "RLS-T05", Flag.FATAL, "The file exceeds the size limit", "Le fichier dépasse la taille maximale"
+)
+UNSAFE_ENTRY = Rule(
+    "RLS-T06",
+    Flag.FATAL,
+    "The archive holds an unsafe entry (path traversal, absolute path or link)",
+    "L'archive contient une entrée dangereuse (remontée de chemin, chemin absolu ou lien)",
+)
+ARCHIVE_BOMB = Rule(
+    "RLS-T07",
+    Flag.FATAL,
+    "The archive exceeds the decompression limits (entries, size or compression ratio)",
+    "L'archive dépasse les limites de décompression (entrées, taille ou taux de compression)",
+)
+NESTED_ARCHIVE = Rule(
+    "RLS-T08",
+    Flag.FATAL,
+    "Archives nested inside a batch are not accepted",
+    "Les archives imbriquées dans un lot ne sont pas acceptées",
+)
+PDF_WITHOUT_XML = Rule(
+    "RLS-T09",
+    Flag.FATAL,
+    "The PDF carries no readable embedded invoice XML (Factur-X)",
+    "Le PDF ne contient pas de XML de facture embarqué lisible (Factur-X)",
+)
+UNSUPPORTED_SYNTAX = Rule(
+    "RLS-T10",
+    Flag.FATAL,
+    "The XML is not a supported invoice syntax",
+    "Le XML n'est pas une syntaxe de facture acceptée",
+)
+DUPLICATE_FLOW = Rule(
+    "RLS-T11",
+    Flag.FATAL,
+    "This file was already received from this partner",
+    "Ce fichier a déjà été reçu de ce partenaire",
+)
+EMPTY_BATCH = Rule(
+    "RLS-T12",
+    Flag.FATAL,
+    "The batch holds no invoice",
+    "Le lot ne contient aucune facture",
+)
+UNREADABLE_ARCHIVE = Rule(
+    "RLS-T13",
+    Flag.FATAL,
+    "The archive is corrupt or truncated",
+    "L'archive est corrompue ou tronquée",
+)
+INTERNAL_ERROR = Rule(
+    "RLS-T99",
+    Flag.FATAL,
+    "Technical incident while processing; the flow will be reprocessed",
+    "Incident technique pendant le traitement ; le flux sera retraité",
+)
+TOO_MANY_INVOICES = Rule(
+    "RLS-T14",
+    Flag.FATAL,
+    "The flow holds more invoices than allowed",
+    "Le flux contient plus de factures que le maximum autorisé",
+)
