@@ -1,0 +1,97 @@
+"""Carry out the outbox: deliver routed invoices and write return flows, idempotently.
+
+Each pending row is written atomically (temporary name in the target folder,
+fsync, rename) and marked sent only afterwards; a crash in between re-writes
+the same bytes to the same name, which the receiver sees as the same file.
+Delivered bytes are re-read from the archived flow, never kept in the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from flows import split
+from flows.pipeline import Runtime
+from flows.store import OutboxItem
+from relais import log
+
+_log = log.get("relais.dispatch")
+BATCH = 500
+
+
+@dataclasses.dataclass
+class DispatchReport:
+    delivered: int = 0
+    returned: int = 0
+    failed: int = 0
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".relais-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dispatch(rt: Runtime, flow_id: str | None = None) -> DispatchReport:
+    report = DispatchReport()
+    items = rt.store.pending_outbox(flow_id=flow_id)
+    by_flow: dict[str, dict[int, OutboxItem]] = defaultdict(dict)
+    for item in items:
+        if item.kind == "delivery" and item.invoice_id:
+            by_flow[item.flow_id][int(item.invoice_id.rsplit("-", 1)[1])] = item
+    for fid, wanted in by_flow.items():
+        _deliver_flow(rt, fid, wanted, report)
+    for item in items:
+        if item.kind == "return":
+            with log.bound(flow_id=item.flow_id):
+                try:
+                    write_atomic(Path(item.target), rt.archive.read(item.archive_sha256 or ""))
+                except Exception as e:
+                    report.failed += 1
+                    rt.store.mark_failed(item, f"{type(e).__name__}: {e}")
+                    _log.warning("return_flow.failed", target=item.target, error=str(e))
+                    continue
+                rt.store.mark_sent([item])
+                report.returned += 1
+                _log.info("return_flow.sent", target=item.target)
+    return report
+
+
+def _deliver_flow(rt: Runtime, flow_id: str, wanted: dict[int, OutboxItem], report: DispatchReport) -> None:
+    flow = rt.store.get_flow(flow_id)
+    if flow is None or flow.container is None:
+        return
+    done: list[OutboxItem] = []
+    with log.bound(flow_id=flow_id):
+        path = rt.archive.path(flow.sha256)
+        for doc in split.documents(path, flow.container, flow.original_name, rt.archive_limits):
+            item = wanted.get(doc.position)
+            if item is None:
+                continue
+            try:
+                write_atomic(Path(item.target), doc.data)
+            except OSError as e:
+                report.failed += 1
+                rt.store.mark_failed(item, f"{type(e).__name__}: {e}")
+                _log.warning("delivery.failed", invoice_id=item.invoice_id, error=str(e))
+                continue
+            done.append(item)
+            if len(done) >= BATCH:
+                rt.store.mark_sent(done)
+                report.delivered += len(done)
+                done = []
+        rt.store.mark_sent(done)
+        report.delivered += len(done)
+        _log.info("flow.delivered", invoices=report.delivered)

@@ -1,0 +1,320 @@
+"""The one path a flow takes, from archived bytes to a closed flow with its return flow queued.
+
+``receive`` archives bytes and records the flow (IN_RECU); ``process_flow``
+detects, splits, validates, routes and closes it; the CLI and every Airflow
+task call these same functions. Side effects (deliveries, return flows) are
+outbox rows, carried out by `flows.dispatch`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from lxml import etree
+
+from archive import ArchivedObject, LocalArchive
+from flows import detect, extract, returnflow, safearchive, safexml, split
+from flows.errors import Incident, Rejected
+from flows.model import (
+    Channel,
+    Container,
+    Flow,
+    FlowCode,
+    FlowStatus,
+    Invoice,
+    InvoiceStatus,
+    Syntax,
+    ValidationError,
+    invoice_id,
+)
+from flows.store import Directory, Store
+from relais import log
+from relais.settings import Settings
+from validators import routing, technical
+from validators.platform import Addressing
+from validators.xsd import XsdValidator
+
+Progress = Callable[[int, int], None]
+
+CLAIMABLE = (
+    FlowStatus.IN_RECU,
+    FlowStatus.IN_EN_ATTENTE_TRAITEMENT_CPP,
+    FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP,
+    FlowStatus.IN_INCIDENTE,
+)
+
+_log = log.get("relais.pipeline")
+
+
+@dataclasses.dataclass
+class Runtime:
+    """What the pipeline needs, built once per process."""
+
+    settings: Settings
+    store: Store
+    archive: LocalArchive
+    xsd: XsdValidator
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Runtime":
+        settings.ensure_dirs()
+        return cls(
+            settings=settings,
+            store=Store.open(settings.database_url, schema=settings.database_schema),
+            archive=LocalArchive(settings.archive_dir),
+            xsd=XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd),
+        )
+
+    @functools.cached_property
+    def xml_limits(self) -> safexml.XmlLimits:
+        return safexml.XmlLimits(max_bytes=self.settings.max_xml_bytes)
+
+    @functools.cached_property
+    def archive_limits(self) -> safearchive.ArchiveLimits:
+        return safearchive.ArchiveLimits()
+
+
+# ---- receive -------------------------------------------------------------------
+
+
+def receive(rt: Runtime, partner: str, channel: Channel, path: Path, original_name: str) -> Flow:
+    """Archive the file's bytes (fsync'd), then record the flow as IN_RECU."""
+    return record(rt, partner, channel, rt.archive.put_file(path), original_name)
+
+
+def record(rt: Runtime, partner: str, channel: Channel, obj: ArchivedObject, original_name: str) -> Flow:
+    """Record a flow whose bytes are already archived as `obj`."""
+    flow = rt.store.create_flow(
+        Flow(id="", partner=partner, channel=channel, original_name=original_name,
+             size=obj.size, sha256=obj.sha256)
+    )
+    _log.info("flow.received", flow_id=flow.id, partner=partner, channel=str(channel),
+              name=original_name, size=obj.size, sha256=obj.sha256)
+    return flow
+
+
+# ---- process -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Tally:
+    invoices: int = 0
+    rejected: int = 0
+    flow_code: FlowCode | None = None
+
+
+def process_flow(rt: Runtime, flow_id: str, progress: Progress | None = None) -> Flow:
+    """Take one archived flow through detection, split, validation and routing, and close it.
+
+    Idempotent: a closed flow is returned as it is. Any unexpected failure leaves
+    the flow IN_INCIDENTE with nothing half-recorded (fail closed).
+    """
+    flow = rt.store.get_flow(flow_id)
+    if flow is None:
+        raise KeyError(f"no flow {flow_id}")
+    if flow.status.is_final:
+        return flow
+    with log.bound(flow_id=flow.id, partner=flow.partner):
+        if not rt.store.claim_flow(flow.id, (*CLAIMABLE, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP),
+                                   FlowStatus.IN_EN_COURS_TRAITEMENT_CPP):
+            return rt.store.get_flow(flow.id) or flow
+        flow.status = FlowStatus.IN_EN_COURS_TRAITEMENT_CPP
+        rt.store.reset_flow_results(flow.id)
+        try:
+            _process(rt, flow, progress)
+        except Exception as e:  # fail closed: an internal error is an incident, never a verdict
+            _log.exception("flow.incident", error=f"{type(e).__name__}: {e}")
+            rt.store.reset_flow_results(flow.id)
+            flow.status = FlowStatus.IN_INCIDENTE
+            flow.invoice_count = flow.rejected_count = 0
+            rt.store.update_flow(flow)
+            rt.store.add_flow_errors(flow.id, [technical.INTERNAL_ERROR.error("/", f"{type(e).__name__}: {e}")])
+        return flow
+
+
+def _process(rt: Runtime, flow: Flow, progress: Progress | None) -> None:
+    original = rt.store.find_original(flow)
+    if original:
+        flow.duplicate_of = original
+        return _reject_flow(rt, flow, technical.DUPLICATE_FLOW.error("/", f"same content as flow {original}"))
+    if flow.size == 0:
+        return _reject_flow(rt, flow, technical.EMPTY_FILE.error())
+    if flow.size > rt.settings.max_flow_bytes:
+        return _reject_flow(rt, flow, technical.TOO_LARGE.error("/", f"{flow.size} bytes > {rt.settings.max_flow_bytes}"))
+    path = rt.archive.path(flow.sha256)
+    flow.container = split.container_of(path)
+    if flow.container is Container.UNKNOWN:
+        return _reject_flow(rt, flow, technical.UNKNOWN_FORMAT.error())
+    directory = rt.store.load_directory()
+    if directory is None:
+        raise Incident("no recipient directory imported: run `relais directory import FILE`")
+    flow.directory_version = directory.version
+    try:
+        if split.is_batch(flow.container):
+            total = safearchive.check(path, flow.container, rt.archive_limits)
+            if total == 0:
+                return _reject_flow(rt, flow, technical.EMPTY_BATCH.error())
+            if total > rt.settings.max_invoices_per_flow:
+                return _reject_flow(rt, flow, technical.TOO_MANY_INVOICES.error(
+                    "/", f"{total} > {rt.settings.max_invoices_per_flow}"))
+        else:
+            total = 1
+        tally = _judge_all(rt, flow, path, directory, total, progress)
+    except Rejected as r:
+        rt.store.reset_flow_results(flow.id)
+        return _reject_flow(rt, flow, r.to_error())
+    flow.flow_code = tally.flow_code
+    flow.invoice_count, flow.rejected_count = tally.invoices, tally.rejected
+    if tally.invoices == 0:
+        return _reject_flow(rt, flow, technical.EMPTY_BATCH.error())
+    if tally.rejected == 0:
+        flow.status = FlowStatus.IN_INTEGRE
+    elif tally.rejected == tally.invoices:
+        flow.status = FlowStatus.IN_REJETE
+    else:
+        flow.status = FlowStatus.IN_INTEGRE_PARTIEL
+    _close(rt, flow)
+
+
+def _judge_all(rt: Runtime, flow: Flow, path: Path, directory: Directory, total: int,
+               progress: Progress | None) -> _Tally:
+    tally = _Tally()
+    container = flow.container or Container.UNKNOWN
+    chunk: list[Invoice] = []
+    deliveries: list[tuple[Invoice, str]] = []
+    for doc in split.documents(path, container, flow.original_name, rt.archive_limits):
+        inv, target, code = judge(rt, flow.id, doc, directory, container)
+        tally.invoices += 1
+        tally.rejected += inv.status.is_rejected
+        tally.flow_code = tally.flow_code or code
+        chunk.append(inv)
+        if target:
+            deliveries.append((inv, target))
+        if len(chunk) >= rt.settings.chunk_size:
+            rt.store.save_invoices(chunk, deliveries)
+            chunk, deliveries = [], []
+        if progress:
+            progress(tally.invoices, total)
+    rt.store.save_invoices(chunk, deliveries)
+    return tally
+
+
+def judge(rt: Runtime, flow_id: str, doc: split.Document, directory: Directory,
+          container: Container) -> tuple[Invoice, str | None, FlowCode | None]:
+    """Validate and route one document. Returns the invoice, its delivery target, its flow code.
+
+    In a batch, a document that cannot be read is a rejected invoice; a single-document
+    flow that cannot be read is the flow's problem: the refusal is raised.
+    """
+    batch = split.is_batch(container)
+    inv = Invoice(id=invoice_id(flow_id, doc.position), flow_id=flow_id, position=doc.position,
+                  entry_name=doc.entry_name[:1024])
+    code: FlowCode | None = None
+    target: str | None = None
+    with log.bound(invoice_id=inv.id):
+        try:
+            doc_container = _entry_container(doc) if batch else container
+            detected = detect.detect(doc_container, doc.data)
+            tree = safexml.parse(detected.xml, limits=rt.xml_limits)
+        except Rejected as r:
+            if not batch:
+                raise
+            error = r.to_error()
+            inv.errors.append(error if r.location != "/" else dataclasses.replace(error, location=doc.entry_name))
+        else:
+            inv.syntax = detected.syntax
+            profile = facturx_profile(tree) if detected.syntax is Syntax.FACTURX else None
+            facts = extract.extract(detected.syntax, tree)
+            _fill(inv, facts)
+            code = _flow_code(detected.syntax, facts.has_attachments)
+            inv.errors.extend(rt.xsd.validate(detected.syntax, tree, profile))
+            if not inv.rejected:
+                errors, structure = routing.check(
+                    Addressing(facts.buyer_siret, facts.service_code, facts.commitment_number), directory)
+                inv.errors.extend(errors)
+                if not inv.rejected and structure is not None:
+                    target = str(delivery_path(rt.settings, structure.siret, facts.service_code, inv.id,
+                                               doc_container))
+        if inv.rejected:
+            routing_only = all(e.rule.startswith("RLS-R") for e in inv.errors if e.fatal)
+            inv.status = InvoiceStatus.REJETEE_ROUTAGE if routing_only else InvoiceStatus.REJETEE
+            _log.info("invoice.rejected", rules=sorted({e.rule for e in inv.errors if e.fatal}))
+    return inv, target, code
+
+
+def _entry_container(doc: split.Document) -> Container:
+    """Container of one batch entry; refuses empty, nested and unknown entries."""
+    if not doc.data:
+        raise Rejected(technical.EMPTY_FILE, location=doc.entry_name)
+    container = safearchive.sniff(doc.data[: split.HEAD])
+    if split.is_batch(container):
+        raise Rejected(technical.NESTED_ARCHIVE, f"{container} inside the batch", doc.entry_name)
+    if container not in (Container.XML, Container.PDF):
+        raise Rejected(technical.UNKNOWN_FORMAT, location=doc.entry_name)
+    return container
+
+
+def facturx_profile(tree: etree._ElementTree) -> str | None:
+    """Factur-X profile (minimum, basicwl, basic, en16931, extended) from the guideline id."""
+    import facturx
+
+    try:
+        return facturx.get_level(tree.getroot(), "factur-x")
+    except Exception:
+        return None
+
+
+def _flow_code(syntax: Syntax, has_attachments: bool) -> FlowCode:
+    if syntax in (Syntax.UBL_INVOICE, Syntax.UBL_CREDITNOTE) and has_attachments:
+        return FlowCode.E3_UBL
+    return syntax.flow_code
+
+
+def _fill(inv: Invoice, facts: extract.Facts) -> None:
+    for field in dataclasses.fields(facts):
+        if hasattr(inv, field.name):
+            setattr(inv, field.name, getattr(facts, field.name))
+
+
+def delivery_path(settings: Settings, siret: str, service_code: str | None, inv_id: str,
+                  container: Container | None) -> Path:
+    service = _safe_component(service_code) if service_code else "_"
+    ext = ".pdf" if container is Container.PDF else ".xml"
+    return settings.delivery_dir / siret / service / f"{inv_id}{ext}"
+
+
+def _safe_component(value: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in value)[:100]
+    return cleaned.strip(".") or "_"
+
+
+# ---- close ---------------------------------------------------------------------
+
+
+def _reject_flow(rt: Runtime, flow: Flow, error: ValidationError) -> None:
+    _log.info("flow.rejected", rule=error.rule, detail=error.message)
+    flow.status = FlowStatus.IN_REJETE
+    flow.invoice_count = flow.rejected_count = 0
+    rt.store.add_flow_errors(flow.id, [error])
+    _close(rt, flow)
+
+
+def _close(rt: Runtime, flow: Flow) -> None:
+    """Write the return flow (validated against Relais's XSD), archive it, close the flow."""
+    fd, tmp = tempfile.mkstemp(dir=rt.settings.staging_dir, prefix=f"cr-{flow.id}-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            returnflow.write(out, flow, rt.store.flow_errors(flow.id), rt.store.iter_invoices(flow.id))
+        returnflow.validate(Path(tmp))
+        obj = rt.archive.put_file(Path(tmp))
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    target = rt.settings.outbox_dir(flow.partner) / returnflow.file_name(flow)
+    rt.store.finish_flow(flow, str(target), obj.sha256)
+    _log.info("flow.closed", status=str(flow.status), invoices=flow.invoice_count,
+              rejected=flow.rejected_count, flow_code=str(flow.flow_code) if flow.flow_code else None)

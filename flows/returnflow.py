@@ -1,0 +1,310 @@
+"""Status return flows: the integration report ("CR") Relais sends back to a sender.
+
+The document follows Relais's own schema, ``schemas/xsd/relais-cppstatut.xsd``,
+shaped after Chorus Pro's CPPStatutPivot: an envelope (production date, flow
+id, flow code, file name, SHA-256, sender/receiver), the flow-level status
+with its flow errors, then one status per invoice of the flow (absent when
+no invoice was read, e.g. a flow rejected whole).
+
+Flow status to ``IdStatut`` (``FLOW_STATUS_CODES``; also documented in the XSD):
+
+- 90 received: IN_RECU, IN_EN_ATTENTE_TRAITEMENT_CPP, IN_EN_COURS_TRAITEMENT_CPP,
+  IN_EN_ATTENTE_RETRAITEMENT_CPP (not final yet);
+- 91 being transmitted to recipients: IN_INTEGRE;
+- 96 partially integrated: IN_INTEGRE_PARTIEL;
+- 93 reception error: IN_REJETE, IN_INCIDENTE.
+
+92 (received by the final recipient) is left to a later acknowledgement.
+
+Writing streams: ``write`` emits the document with ``lxml.etree.xmlfile`` and
+builds one small element per invoice, so ``invoices`` may be a generator over
+100,000 stored invoices and memory does not grow with the flow. ``build``
+returns bytes and validates them; ``validate`` also streams (``iterparse``
+with the schema). Dates are written in UTC with a ``Z`` suffix; naive
+datetimes are taken as UTC. Characters XML 1.0 cannot carry (control
+characters, lone surrogates) are replaced by U+FFFD.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import io
+import itertools
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, BinaryIO
+
+from lxml import etree
+
+from flows.errors import Incident
+from flows.model import Flow, FlowStatus, Invoice, ValidationError, utcnow
+from validators.rules import REGISTRY
+
+FORMAT_VERSION = "1.0"
+PLATFORM_ID = "RELAIS"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "xsd" / "relais-cppstatut.xsd"
+
+FLOW_STATUS_CODES: Mapping[FlowStatus, str] = MappingProxyType(
+    {
+        FlowStatus.IN_RECU: "90",
+        FlowStatus.IN_EN_ATTENTE_TRAITEMENT_CPP: "90",
+        FlowStatus.IN_EN_COURS_TRAITEMENT_CPP: "90",
+        FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP: "90",
+        FlowStatus.IN_INTEGRE: "91",
+        FlowStatus.IN_INTEGRE_PARTIEL: "96",
+        FlowStatus.IN_REJETE: "93",
+        FlowStatus.IN_INCIDENTE: "93",
+    }
+)
+
+_Writer = Any  # lxml.etree._IncrementalFileWriter, which lxml does not export
+_INDENT = "  "
+_LABEL_MAX = 120
+# Anything outside the XML 1.0 Char production (this also catches lone surrogates).
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class ReturnFlowInvalid(Incident, ValueError):
+    """A return flow Relais produced breaks its schema, or its inputs disagree.
+
+    Relais's own failure (an ``Incident``), never a verdict on the sender's data.
+    """
+
+
+def build(
+    flow: Flow,
+    flow_errors: Iterable[ValidationError],
+    invoices: Iterable[Invoice],
+    *,
+    produced_at: dt.datetime | None = None,
+    platform_id: str = PLATFORM_ID,
+) -> bytes:
+    """The return flow of `flow` as UTF-8 bytes, validated against the schema."""
+    buffer = io.BytesIO()
+    write(buffer, flow, flow_errors, invoices, produced_at=produced_at, platform_id=platform_id)
+    data = buffer.getvalue()
+    validate(data)
+    return data
+
+
+def write(
+    out: BinaryIO,
+    flow: Flow,
+    flow_errors: Iterable[ValidationError],
+    invoices: Iterable[Invoice],
+    *,
+    produced_at: dt.datetime | None = None,
+    platform_id: str = PLATFORM_ID,
+) -> int:
+    """Stream the return flow of `flow` into `out`; return the number of invoices written.
+
+    `invoices` are the flow's invoices in position order (a generator is fine).
+    Raises `ReturnFlowInvalid` when they do not belong to `flow`, are out of
+    order, or do not add up to ``flow.invoice_count``; what was written to
+    `out` must then be discarded. Does not validate: see `validate`.
+    """
+    status_date = _datetime(flow.updated_at)
+    flow_error_iter = iter(flow_errors)
+    first_flow_error = next(flow_error_iter, None)
+    invoice_iter = iter(invoices)
+    first_invoice = next(invoice_iter, None)
+    count = 0
+    with etree.xmlfile(out, encoding="utf-8") as xf:
+        xf.write_declaration()
+        with xf.element("CPPStatut", Version=FORMAT_VERSION):
+            _put(xf, _envelope(flow, produced_at or utcnow(), platform_id), 1)
+            with _open(xf, "CPPFluxStatuts", 1), _open(xf, "CPPFluxStatut", 2):
+                for tag, text in (
+                    ("IdFlx", flow.id),
+                    ("StatutFlux", flow.status.value),
+                    ("IdStatut", FLOW_STATUS_CODES[flow.status]),
+                    ("DateStatut", status_date),
+                    ("NbFactures", str(flow.invoice_count)),
+                    ("NbFacturesRejetees", str(flow.rejected_count)),
+                    ("FluxDoublon", flow.duplicate_of),
+                ):
+                    if text:
+                        _put(xf, _leaf(tag, text), 3)
+                if first_flow_error is not None:
+                    with _open(xf, "Details", 3):
+                        for error in itertools.chain([first_flow_error], flow_error_iter):
+                            _put(xf, _error_line(error), 4)
+            if first_invoice is not None:
+                with _open(xf, "CPPFactureStatuts", 1):
+                    last_position = 0
+                    for invoice in itertools.chain([first_invoice], invoice_iter):
+                        if invoice.flow_id != flow.id:
+                            raise ReturnFlowInvalid(
+                                f"invoice {invoice.id} belongs to flow {invoice.flow_id}, not {flow.id}"
+                            )
+                        if invoice.position <= last_position:
+                            raise ReturnFlowInvalid(
+                                f"invoice {invoice.id} at position {invoice.position} "
+                                f"comes after position {last_position}"
+                            )
+                        last_position = invoice.position
+                        _put(xf, _invoice_status(invoice, status_date), 2)
+                        count += 1
+                if count != flow.invoice_count:
+                    raise ReturnFlowInvalid(
+                        f"flow {flow.id} counts {flow.invoice_count} invoices, {count} were listed"
+                    )
+            xf.write("\n")
+    return count
+
+
+@functools.cache
+def schema() -> etree.XMLSchema:
+    """The return flow schema (loaded once)."""
+    if not SCHEMA_PATH.is_file():
+        raise Incident(f"return flow schema not found at {SCHEMA_PATH}")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return etree.XMLSchema(etree.parse(str(SCHEMA_PATH), parser))
+
+
+def validate(source: bytes | str | os.PathLike[str] | BinaryIO) -> None:
+    """Check a return flow (bytes, a path or a binary file) against the schema, streaming.
+
+    Raises `ReturnFlowInvalid` carrying the schema's error message.
+    """
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    elif isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    events = etree.iterparse(
+        source,
+        events=("end",),
+        schema=schema(),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+    )
+    try:
+        for _, element in events:
+            element.clear(keep_tail=True)
+            while element.getprevious() is not None:
+                del element.getparent()[0]
+    except etree.XMLSyntaxError as exc:
+        message = exc.msg or str(exc)  # the schema's message, without lxml's "line 0" suffix
+        raise ReturnFlowInvalid(f"return flow does not conform to {SCHEMA_PATH.name}: {message}") from exc
+
+
+def file_name(flow: Flow) -> str:
+    """Name of the return flow file of `flow`, e.g. ``CR_CPP20261123000001_IN_INTEGRE.xml``."""
+    return f"CR_{flow.id}_{flow.status.value}.xml"
+
+
+def error_nature(rule: str) -> str:
+    """``NatureErreur`` of a rule code: XSD, TECHNIQUE (RLS-T*) or METIER (all others)."""
+    if rule == "XSD":
+        return "XSD"
+    if rule.startswith("RLS-T"):
+        return "TECHNIQUE"
+    return "METIER"
+
+
+def error_label(error: ValidationError) -> str:
+    """Short label of a finding: its rule's message, without the specifics."""
+    rule = REGISTRY.get(error.rule)
+    if rule is not None and error.message.startswith(rule.message_en):
+        return rule.message_en
+    head = error.message.split(": ", 1)[0]
+    return head if len(head) <= _LABEL_MAX else head[: _LABEL_MAX - 1] + "…"
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _envelope(flow: Flow, produced_at: dt.datetime, platform_id: str) -> etree._Element:
+    envelope = etree.Element("Enveloppe")
+    unit = etree.SubElement(envelope, "EnveloppeUnitaire")
+    parameters = etree.SubElement(unit, "Parametres")
+    _sub(parameters, "DtPrd", _datetime(produced_at))
+    _sub(parameters, "IdFlx", flow.id)
+    _sub(parameters, "CodeFlx", flow.flow_code.value if flow.flow_code else None)
+    _sub(parameters, "NomFichier", flow.original_name, required=True)
+    _sub(parameters, "Empreinte", flow.sha256.lower())
+    partners = etree.SubElement(unit, "Partenaires")
+    _sub(etree.SubElement(partners, "Emetteur"), "Id", platform_id)
+    _sub(etree.SubElement(partners, "Recepteur"), "Id", flow.partner)
+    return envelope
+
+
+def _invoice_status(invoice: Invoice, status_date: str) -> etree._Element:
+    element = etree.Element("CPPFactureStatut")
+    _sub(element, "IdFacture", invoice.id)
+    _sub(element, "Position", str(invoice.position))
+    _sub(element, "NomEntree", invoice.entry_name, required=True)
+    _sub(element, "IdFournisseur", invoice.supplier_id)
+    _sub(element, "TypeIdFournisseur", _supplier_id_type(invoice.supplier_id_type))
+    _sub(element, "IdDestinataire", invoice.buyer_siret)
+    _sub(element, "CodeServiceDestinataire", invoice.service_code)
+    _sub(element, "NumeroFacture", invoice.number)
+    _sub(element, "TypeFacture", invoice.type_code)
+    data = etree.SubElement(element, "DonneesStatut")
+    _sub(data, "IdStatut", invoice.status.value)
+    _sub(data, "LibelleStatut", invoice.status.label)
+    _sub(data, "DateStatut", status_date)
+    _sub(data, "Motif", next((e.message for e in invoice.errors if e.fatal), None))
+    if invoice.errors:
+        errors = etree.SubElement(element, "Erreurs")
+        for error in invoice.errors:
+            errors.append(_error_line(error))
+    return element
+
+
+def _error_line(error: ValidationError) -> etree._Element:
+    line = etree.Element("LigneErreurDetail")
+    _sub(line, "NatureErreur", error_nature(error.rule))
+    _sub(line, "CodeErreur", error.rule)
+    _sub(line, "Severite", error.flag.value)
+    _sub(line, "Localisation", error.location, required=True)
+    _sub(line, "LibelleErreur", error_label(error), required=True)
+    _sub(line, "DescriptionErreur", error.message, required=True)
+    return line
+
+
+def _supplier_id_type(value: str | None) -> str | None:
+    """Chorus Pro supplier id type 1..7; ISO 6523 scheme 0009 (SIRET) maps to 1; else omitted."""
+    if value in {"1", "2", "3", "4", "5", "6", "7"}:
+        return value
+    return "1" if value == "0009" else None
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None, *, required: bool = False) -> None:
+    """Append `tag` with `text`; an optional element is left out when `text` is None or empty."""
+    if text or required:
+        etree.SubElement(parent, tag).text = _NOT_XML_CHAR.sub("\ufffd", text or "")
+
+
+def _leaf(tag: str, text: str) -> etree._Element:
+    element = etree.Element(tag)
+    element.text = _NOT_XML_CHAR.sub("\ufffd", text)
+    return element
+
+
+def _put(xf: _Writer, element: etree._Element, depth: int) -> None:
+    """Write a finished element at `depth`, indented."""
+    xf.write("\n" + _INDENT * depth)
+    etree.indent(element, space=_INDENT, level=depth)
+    xf.write(element)
+
+
+@contextlib.contextmanager
+def _open(xf: _Writer, tag: str, depth: int) -> Iterator[None]:
+    """Stream a container element at `depth`; its children are written inside the block."""
+    xf.write("\n" + _INDENT * depth)
+    with xf.element(tag):
+        yield
+        xf.write("\n" + _INDENT * depth)
+
+
+def _datetime(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

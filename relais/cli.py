@@ -1,0 +1,233 @@
+"""The ``relais`` command line: the same pipeline as the Airflow DAGs, on one machine."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from importlib.metadata import version as dist_version
+from pathlib import Path
+
+import click
+
+from relais import log
+from relais.settings import Settings
+
+
+def _version() -> str:
+    try:
+        return dist_version("relais")
+    except Exception:  # pragma: no cover - not installed
+        return "0+unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), prog_name="relais")
+@click.option("--home", type=click.Path(path_type=Path), envvar="RELAIS_HOME",
+              help="Data folder (store, archive, drop zones). Default ./var/relais.")
+@click.option("--log-level", default="WARNING", envvar="RELAIS_LOG_LEVEL", show_default=True)
+@click.pass_context
+def main(ctx: click.Context, home: Path | None, log_level: str) -> None:
+    """Relais: e-invoice flow hub (drop zones, validation, routing, return flows)."""
+    log.configure(log_level)
+    ctx.obj = {"home": home}
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return Settings.from_env(ctx.obj.get("home"))
+
+
+def _runtime(ctx: click.Context):  # noqa: ANN202 - imported lazily to keep `relais --help` fast
+    from flows.pipeline import Runtime
+
+    return Runtime.open(_settings(ctx))
+
+
+# ---- run -----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--watch", is_flag=True, help="Keep scanning the drop zones.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between scans with --watch.")
+@click.option("--quiet", "-q", is_flag=True)
+@click.pass_context
+def run(ctx: click.Context, watch: bool, interval: float, quiet: bool) -> None:
+    """Take complete files from the drop zones and process them once (or keep going)."""
+    from relais.runner import run_once
+
+    rt = _runtime(ctx)
+    while True:
+        flows = run_once(rt, progress=not quiet)
+        if not quiet and flows:
+            from relais.report import print_flows
+
+            print_flows(flows)
+        if not watch:
+            return
+        time.sleep(interval)
+
+
+# ---- demo ----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--invoices", default=40, show_default=True, help="Invoices per generated batch.")
+@click.option("--lines", default=5, show_default=True)
+@click.pass_context
+def demo(ctx: click.Context, invoices: int, lines: int) -> None:
+    """Generate a directory and sample batches, run the pipeline, print a summary."""
+    from relais.demo import run_demo
+
+    settings = Settings.from_env(ctx.obj.get("home") or Path("var") / "demo")
+    run_demo(settings, invoices=invoices, lines=lines)
+
+
+# ---- validate ------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
+    """Validate invoice files (XML or Factur-X PDF) without the pipeline.
+
+    Exit 0 when every document is valid, 1 when one is not, 2 on a usage error
+    or an unreadable file.
+    """
+    from flows.validate import validate_bytes
+    from validators.xsd import XsdValidator
+
+    settings = _settings(ctx)
+    datas = []
+    for f in files:
+        try:
+            datas.append((f, f.read_bytes()))
+        except OSError as e:
+            click.echo(f"relais validate: cannot read {f}: {e.strerror or e}", err=True)
+            sys.exit(2)
+    xsd = XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)
+    reports = [validate_bytes(str(f), data, xsd) for f, data in datas]
+    if as_json:
+        click.echo(json.dumps({"documents": [r.as_json() for r in reports]}, ensure_ascii=False))
+    else:
+        for r in reports:
+            verdict = click.style("valid", fg="green") if r.valid else click.style("INVALID", fg="red")
+            click.echo(f"{r.path}: {r.syntax or 'unknown'}{' ' + r.profile if r.profile else ''} - {verdict}")
+            for e in r.errors:
+                click.echo(f"  [{e.flag}] {e.rule} at {e.location}: {e.message}")
+    sys.exit(0 if all(r.valid for r in reports) else 1)
+
+
+# ---- flows ---------------------------------------------------------------------
+
+
+@main.command(name="flows")
+@click.argument("flow_id", required=False)
+@click.option("--status", multiple=True, help="Only flows in this status (repeatable).")
+@click.option("--partner")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def flows_cmd(ctx: click.Context, flow_id: str | None, status: tuple[str, ...], partner: str | None,
+              limit: int, as_json: bool) -> None:
+    """List flows, or show one flow with its invoices, errors and outbox."""
+    from flows.model import FlowStatus
+    from flows.store import Store
+    from relais import report
+
+    store = Store.open(_settings(ctx).database_url)
+    if flow_id:
+        flow = store.get_flow(flow_id)
+        if flow is None:
+            click.echo(f"relais flows: no flow {flow_id}", err=True)
+            sys.exit(2)
+        report.print_flow(store, flow, as_json=as_json)
+        return
+    try:
+        statuses = [FlowStatus(s) for s in status]
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--status") from e
+    report.print_flows(store.list_flows(status=statuses, partner=partner, limit=limit), as_json=as_json)
+
+
+# ---- generate ------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["ubl", "cii", "facturx"]), default="ubl", show_default=True)
+@click.option("-n", "--invoices", default=10, show_default=True)
+@click.option("-l", "--lines", default=5, show_default=True)
+@click.option("--batch", type=click.Choice(["none", "zip", "tar.gz"]), default="zip", show_default=True)
+@click.option("--invalid-ratio", default=0.0, show_default=True)
+@click.option("--misrouted-ratio", default=0.0, show_default=True)
+@click.option("--seed", default=1, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--directory", "directory_out", type=click.Path(path_type=Path),
+              help="Also write the matching recipient directory (JSON import file) here.")
+def generate(fmt: str, invoices: int, lines: int, batch: str, invalid_ratio: float, misrouted_ratio: float,
+             seed: int, out: Path, directory_out: Path | None) -> None:
+    """Write synthetic, realistic invoices (UBL, CII, Factur-X), alone or as zip/tar.gz batches."""
+    from relais import generate as gen
+
+    recipients = gen.sample_directory()
+    out.mkdir(parents=True, exist_ok=True)
+    paths = gen.write_batch(out, fmt, invoices, lines, batch=batch, recipients=recipients,  # type: ignore[arg-type]
+                            invalid_ratio=invalid_ratio, misrouted_ratio=misrouted_ratio, seed=seed)
+    if directory_out:
+        directory_out.parent.mkdir(parents=True, exist_ok=True)
+        directory_out.write_text(json.dumps(gen.directory_document(recipients, "generated"), indent=1,
+                                            ensure_ascii=False))
+    click.echo(f"wrote {len(paths)} file(s) to {out}")
+
+
+# ---- directory -----------------------------------------------------------------
+
+
+@main.group()
+def directory() -> None:
+    """Recipient directory (annuaire des structures publiques)."""
+
+
+@directory.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def directory_import(ctx: click.Context, file: Path) -> None:
+    """Import a directory file (format relais-directory/1) as a new version."""
+    from flows import directory as dirmod
+    from flows.errors import ConfigError
+    from flows.store import Store
+
+    store = Store.open(_settings(ctx).database_url)
+    try:
+        version, n = dirmod.import_file(store, file)
+    except ConfigError as e:
+        click.echo(f"relais directory import: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"imported directory version {version}: {n} structures")
+
+
+@directory.command(name="versions")
+@click.pass_context
+def directory_versions(ctx: click.Context) -> None:
+    """List imported directory versions, newest first."""
+    from flows.store import Store
+
+    for v, at, n in Store.open(_settings(ctx).database_url).directory_versions():
+        click.echo(f"{v}\t{at:%Y-%m-%d %H:%M}\t{n} structures")
+
+
+# ---- rules ---------------------------------------------------------------------
+
+
+@main.command()
+def rules() -> None:
+    """List the rule codes Relais defines (technical, XSD, routing)."""
+    from validators.rules import all_rules
+
+    for r in all_rules():
+        click.echo(f"{r.code}\t{r.flag}\t{r.message_en}\n\t\t{r.message_fr}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,80 @@
+"""Readable (and JSON) views of flows for the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from collections.abc import Sequence
+
+import click
+
+from flows.model import Flow, FlowStatus
+from flows.store import Store
+
+STATUS_COLOURS = {
+    FlowStatus.IN_INTEGRE: "green",
+    FlowStatus.IN_INTEGRE_PARTIEL: "yellow",
+    FlowStatus.IN_REJETE: "red",
+    FlowStatus.IN_INCIDENTE: "magenta",
+}
+
+
+def _flow_json(f: Flow) -> dict:
+    d = dataclasses.asdict(f)
+    for k, v in d.items():
+        if hasattr(v, "isoformat"):
+            d[k] = v.isoformat()
+        elif v is not None and not isinstance(v, (int, str)):
+            d[k] = str(v)
+    return d
+
+
+def print_flows(flows: Sequence[Flow], as_json: bool = False) -> None:
+    if as_json:
+        click.echo(json.dumps([_flow_json(f) for f in flows], ensure_ascii=False))
+        return
+    if not flows:
+        click.echo("no flows")
+        return
+    click.echo(f"{'flow':<14} {'partner':<12} {'received':<17} {'flow code':<22} {'status':<20} {'inv':>5} {'rej':>5}  file")
+    for f in flows:
+        status = click.style(f"{f.status:<20}", fg=STATUS_COLOURS.get(f.status))
+        click.echo(
+            f"{f.id:<14} {f.partner[:12]:<12} {f.received_at:%Y-%m-%d %H:%M:%S} {str(f.flow_code or '-'):<22} "
+            f"{status} {f.invoice_count:>5} {f.rejected_count:>5}  {f.original_name}"
+        )
+
+
+def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
+    errors = store.flow_errors(flow.id)
+    outbox = store.outbox_for_flow(flow.id)
+    if as_json:
+        click.echo(json.dumps({
+            "flow": _flow_json(flow),
+            "errors": [e.as_json() for e in errors],
+            "invoices": [
+                {"id": i.id, "position": i.position, "entry": i.entry_name, "number": i.number,
+                 "syntax": str(i.syntax) if i.syntax else None, "status": str(i.status),
+                 "buyer_siret": i.buyer_siret, "service_code": i.service_code,
+                 "delivered_to": i.delivered_to, "errors": [e.as_json() for e in i.errors]}
+                for i in store.iter_invoices(flow.id)
+            ],
+            "outbox": [{"kind": o.kind, "target": o.target, "status": o.status, "attempts": o.attempts,
+                        "last_error": o.last_error} for o in outbox],
+        }, ensure_ascii=False))
+        return
+    print_flows([flow])
+    click.echo(f"  sha256 {flow.sha256}  size {flow.size}  channel {flow.channel}"
+               f"  directory {flow.directory_version or '-'}"
+               + (f"  duplicate of {flow.duplicate_of}" if flow.duplicate_of else ""))
+    for e in errors:
+        click.echo(f"  flow error [{e.flag}] {e.rule} at {e.location}: {e.message}")
+    for inv in store.iter_invoices(flow.id):
+        click.echo(f"  #{inv.position:<4} {inv.status.value} {inv.status.label:<10} {inv.number or '?':<16} "
+                   f"buyer {inv.buyer_siret or '?'} service {inv.service_code or '-'}  {inv.entry_name}")
+        for e in inv.errors:
+            click.echo(f"        [{e.flag}] {e.rule} at {e.location}: {e.message}")
+    pending = Counter((o.kind, o.status) for o in outbox)
+    for (kind, status), n in sorted(pending.items()):
+        click.echo(f"  outbox {kind}: {n} {status}")

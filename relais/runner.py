@@ -1,0 +1,45 @@
+"""One pass of the whole path on one machine: drop zones -> pipeline -> outbox."""
+
+from __future__ import annotations
+
+import sys
+
+from connectors.folder import dropzone
+from flows import dispatch
+from flows.model import Flow
+from flows.pipeline import CLAIMABLE, Progress, Runtime, process_flow
+
+PROGRESS_FROM = 200  # show a bar for flows with at least this many documents
+
+
+def pending_flow_ids(rt: Runtime) -> list[str]:
+    """Flows waiting for processing (received, or waiting for reprocessing), oldest first."""
+    waiting = [s for s in CLAIMABLE if s.name != "IN_INCIDENTE"]
+    return sorted(f.id for f in rt.store.list_flows(status=waiting, limit=100_000))
+
+
+def run_once(rt: Runtime, progress: bool = False) -> list[Flow]:
+    dropzone.scan(rt)
+    done = []
+    for flow_id in pending_flow_ids(rt):
+        done.append(process_flow(rt, flow_id, progress=_bar(flow_id) if progress else None))
+    dispatch.dispatch(rt)
+    return [rt.store.get_flow(f.id) or f for f in done]
+
+
+def _bar(flow_id: str) -> Progress:
+    from tqdm import tqdm
+
+    state: dict[str, tqdm] = {}
+
+    def update(done: int, total: int) -> None:
+        if total < PROGRESS_FROM or not sys.stderr.isatty():
+            return
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = tqdm(total=total, desc=flow_id, unit="inv", file=sys.stderr, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update

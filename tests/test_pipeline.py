@@ -1,0 +1,179 @@
+"""End to end: drop zone -> archive -> flow -> split -> validate -> route -> deliveries + return flow."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+import pytest
+
+from flows import dispatch
+from flows.model import FlowCode, FlowStatus, InvoiceStatus
+from flows.pipeline import process_flow
+from relais import generate as gen
+from tests.helpers import drop, return_flow, rf_error_codes, run
+
+DEFECT_RULES = {
+    "xsd-amount": "XSD",
+    "xsd-missing-id": "XSD",
+    "unknown-siret": "RLS-R03",
+    "bad-siret-checksum": "RLS-R02",
+    "missing-service": "RLS-R05",
+    "missing-ej": "RLS-R08",
+    "inactive-recipient": "RLS-R04",
+    "unknown-service": "RLS-R06",
+    "inactive-service": "RLS-R07",
+}
+
+
+def _batch(tmp_path, fmt, n, batch, recipients, **kw):
+    out = tmp_path / f"gen-{fmt}-{batch}"
+    [path] = gen.write_batch(out, fmt, n, 3, batch=batch, recipients=recipients, **kw)
+    return path
+
+
+@pytest.mark.parametrize("fmt,batch", [("ubl", "zip"), ("cii", "tar.gz")])
+def test_batch_with_invalid_and_misrouted_invoices(rt, directory_file, tmp_path, fmt, batch):
+    _, recipients = directory_file
+    path = _batch(tmp_path, fmt, 40, batch, recipients, invalid_ratio=0.15, misrouted_ratio=0.2, seed=5)
+    specs = list(gen.plan(40, 3, recipients, 0.15, 0.2, seed=5))
+    defects = {i + 1: s.defect for i, s in enumerate(specs) if s.defect}
+    assert defects, "the plan must contain defects for this test to mean anything"
+    inbox_file = drop(rt, "op-a", path.name, path.read_bytes())
+
+    [flow] = run(rt)
+
+    assert not inbox_file.exists()
+    assert rt.archive.read(flow.sha256) == path.read_bytes()  # archived, byte for byte
+    assert flow.status is FlowStatus.IN_INTEGRE_PARTIEL
+    assert flow.flow_code is (FlowCode.E1_UBL if fmt == "ubl" else FlowCode.E1_CII)
+    assert (flow.invoice_count, flow.rejected_count) == (40, len(defects))
+    invoices = list(rt.store.iter_invoices(flow.id))
+    for inv in invoices:
+        if inv.position in defects:
+            expected = DEFECT_RULES[defects[inv.position]]
+            assert inv.status.is_rejected
+            assert expected in {e.rule for e in inv.errors}, (inv.position, defects[inv.position], inv.errors)
+            assert inv.delivered_to is None
+        else:
+            assert inv.status is InvoiceStatus.DEPOSEE, inv.errors
+            assert inv.delivered_to and os.path.isfile(inv.delivered_to)
+            parts = inv.delivered_to.split(os.sep)
+            assert parts[-3] == inv.buyer_siret and parts[-2] == (inv.service_code or "_")
+    xsd_rejected = [i for i in invoices if any(e.rule == "XSD" for e in i.errors)]
+    assert all(e.location.startswith("line ") for i in xsd_rejected for e in i.errors if e.rule == "XSD")
+    assert all(i.status is InvoiceStatus.REJETEE for i in xsd_rejected)
+
+    root = return_flow(rt, flow)
+    assert root.findtext(".//CPPFluxStatut/StatutFlux") == "IN_INTEGRE_PARTIEL"
+    entries = root.findall(".//CPPFactureStatut")
+    assert len(entries) == 40
+    rejected_entries = [e for e in entries if e.findtext("DonneesStatut/LibelleStatut") == "REJETEE"]
+    assert len(rejected_entries) == len(defects)
+    assert set(rf_error_codes(root)) == {DEFECT_RULES[d] for d in defects.values()}
+
+
+def test_facturx_pdfs_are_routed_as_pdf(rt, directory_file, tmp_path):
+    _, recipients = directory_file
+    path = _batch(tmp_path, "facturx", 3, "zip", recipients, seed=3)
+    drop(rt, "op-fx", path.name, path.read_bytes())
+    [flow] = run(rt)
+    assert flow.status is FlowStatus.IN_INTEGRE, list(rt.store.iter_invoices(flow.id))
+    assert flow.flow_code is FlowCode.E2_FACTURX
+    for inv in rt.store.iter_invoices(flow.id):
+        assert inv.delivered_to.endswith(".pdf")
+        with open(inv.delivered_to, "rb") as f:
+            assert f.read(5) == b"%PDF-"
+
+
+def test_single_invoice_failing_xsd_rejects_the_flow(rt, directory_file, tmp_path):
+    _, recipients = directory_file
+    spec = next(s for s in gen.plan(50, 2, recipients, invalid_ratio=1.0, seed=2) if s.defect == "xsd-amount")
+    name, data = gen.document("ubl", spec)
+    drop(rt, "op-a", name, data)
+    [flow] = run(rt)
+    assert flow.status is FlowStatus.IN_REJETE
+    [inv] = rt.store.iter_invoices(flow.id)
+    [err] = [e for e in inv.errors if e.rule == "XSD"][:1]
+    assert err.location.startswith("line ") and "PriceAmount" in err.message and "not a valid value" in err.message
+    assert "XSD" in rf_error_codes(return_flow(rt, flow))
+
+
+def test_reprocessing_and_redispatch_never_duplicate(rt, directory_file, tmp_path):
+    _, recipients = directory_file
+    path = _batch(tmp_path, "ubl", 10, "zip", recipients, seed=4)
+    drop(rt, "op-a", path.name, path.read_bytes())
+    [flow] = run(rt)
+    delivered = sorted(p for p in rt.settings.delivery_dir.rglob("*") if p.is_file())
+    assert len(delivered) == 10
+    again = process_flow(rt, flow.id)  # closed: returned as is
+    assert again.status is flow.status
+    report = dispatch.dispatch(rt)
+    assert (report.delivered, report.returned) == (0, 0)
+    assert sorted(p for p in rt.settings.delivery_dir.rglob("*") if p.is_file()) == delivered
+    assert len(list(rt.settings.outbox_dir("op-a").iterdir())) == 1
+
+
+def test_archive_first_file_stays_in_inbox_when_recording_fails(rt, monkeypatch):
+    from connectors.folder import dropzone
+
+    data = b"<x/>"
+    path = drop(rt, "op-a", "a.xml", data)
+
+    def broken(*a, **k):
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(dropzone, "record", broken)
+    with pytest.raises(RuntimeError):
+        dropzone.scan(rt)
+    assert path.exists()  # not removed: nothing was recorded
+    assert rt.archive.exists(hashlib.sha256(data).hexdigest())  # but its bytes are archived
+
+
+def test_incomplete_files_are_not_taken(rt, tmp_path):
+    from connectors.folder import dropzone
+
+    inbox = rt.settings.inbox("op-a")
+    inbox.mkdir(parents=True)
+    (inbox / "lot.zip.part").write_bytes(b"PK")
+    (inbox / ".hidden.xml").write_bytes(b"<a/>")
+    fresh = inbox / "fresh.xml"
+    fresh.write_bytes(b"<a/>")
+    found = list(dropzone.candidates(rt.settings.dropzones_dir, stable_seconds=30))
+    assert found == []
+    old = time.time() - 60
+    os.utime(fresh, (old, old))
+    assert [c.path.name for c in dropzone.candidates(rt.settings.dropzones_dir, stable_seconds=30)] == ["fresh.xml"]
+
+
+def test_internal_failure_is_an_incident_not_a_verdict(rt, directory_file, tmp_path, monkeypatch):
+    _, recipients = directory_file
+    path = _batch(tmp_path, "ubl", 3, "zip", recipients, seed=7)
+    drop(rt, "op-a", path.name, path.read_bytes())
+
+    def explode(*a, **k):
+        raise MemoryError("worker out of memory")
+
+    monkeypatch.setattr(rt.xsd, "validate", explode)
+    [flow] = run(rt)
+    assert flow.status is FlowStatus.IN_INCIDENTE
+    assert [e.rule for e in rt.store.flow_errors(flow.id)] == ["RLS-T99"]
+    assert list(rt.store.iter_invoices(flow.id)) == []
+    assert list(rt.settings.delivery_dir.rglob("*.xml")) == []
+    assert not rt.settings.outbox_dir("op-a").exists() or not list(rt.settings.outbox_dir("op-a").iterdir())
+    monkeypatch.undo()
+    flow = process_flow(rt, flow.id)  # reprocessing after the incident
+    assert flow.status is FlowStatus.IN_INTEGRE
+
+
+def test_no_directory_is_an_incident(settings, tmp_path):
+    from flows.pipeline import Runtime
+
+    rt = Runtime.open(settings)
+    recipients = gen.sample_directory()
+    name, data = gen.document("ubl", next(gen.plan(1, 1, recipients)))
+    drop(rt, "op-a", name, data)
+    [flow] = run(rt)
+    assert flow.status is FlowStatus.IN_INCIDENTE
+    assert "directory" in rt.store.flow_errors(flow.id)[0].message
