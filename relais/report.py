@@ -37,11 +37,11 @@ def print_flows(flows: Sequence[Flow], as_json: bool = False) -> None:
     if not flows:
         click.echo("no flows")
         return
-    click.echo(f"{'flow':<14} {'partner':<12} {'received':<17} {'flow code':<22} {'status':<20} {'inv':>5} {'rej':>5}  file")
+    click.echo(f"{'flow':<14} {'partner':<14} {'received':<17} {'flow code':<22} {'status':<20} {'inv':>5} {'rej':>5}  file")
     for f in flows:
         status = click.style(f"{f.status:<20}", fg=STATUS_COLOURS.get(f.status))
         click.echo(
-            f"{f.id:<14} {f.partner[:12]:<12} {f.received_at:%Y-%m-%d %H:%M:%S} {str(f.flow_code or '-'):<22} "
+            f"{f.id:<14} {f.partner[:14]:<14} {f.received_at:%Y-%m-%d %H:%M:%S} {str(f.flow_code or '-'):<22} "
             f"{status} {f.invoice_count:>5} {f.rejected_count:>5}  {f.original_name}"
         )
 

@@ -1,0 +1,27 @@
+"""Render the rule catalogue as Markdown (docs/rules.md is generated from it and checked by a test)."""
+
+from __future__ import annotations
+
+from validators.rules import all_rules
+
+HEADER = """# Rule codes
+
+Generated from the rule registry by `python -m relais.rulesdoc > docs/rules.md`
+(a test keeps it in sync). Grep a code to find the module where it lives:
+`RLS-T*` in `validators/technical.py`, `RLS-R*` in `validators/platform/`,
+`XSD` in `validators/rules.py`. A fatal finding rejects the invoice (or, for
+a technical rule about the whole file, the flow); `RLS-T99` is an incident:
+Relais failed and the flow waits for reprocessing.
+
+| code | flag | message (en) | message (fr) |
+|---|---|---|---|
+"""
+
+
+def render() -> str:
+    rows = [f"| `{r.code}` | {r.flag} | {r.message_en} | {r.message_fr} |" for r in all_rules()]
+    return HEADER + "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
