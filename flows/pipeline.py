@@ -9,6 +9,7 @@ outbox rows, carried out by `flows.dispatch`.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import os
 import tempfile
@@ -47,6 +48,9 @@ CLAIMABLE = (
     FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP,
     FlowStatus.IN_INCIDENTE,
 )
+
+#: A flow IN_EN_COURS_TRAITEMENT_CPP untouched for this long lost its worker: take it over.
+STALE_AFTER = dt.timedelta(minutes=30)
 
 _log = log.get("relais.pipeline")
 
@@ -120,8 +124,8 @@ def process_flow(rt: Runtime, flow_id: str, progress: Progress | None = None) ->
     if flow.status.is_final:
         return flow
     with log.bound(flow_id=flow.id, partner=flow.partner):
-        if not rt.store.claim_flow(flow.id, (*CLAIMABLE, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP),
-                                   FlowStatus.IN_EN_COURS_TRAITEMENT_CPP):
+        if not rt.store.claim_flow(flow.id, CLAIMABLE, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP,
+                                   stale_after=STALE_AFTER):
             return rt.store.get_flow(flow.id) or flow
         flow.status = FlowStatus.IN_EN_COURS_TRAITEMENT_CPP
         rt.store.reset_flow_results(flow.id)

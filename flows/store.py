@@ -180,13 +180,18 @@ class Store:
         with self.engine.begin() as c:
             c.execute(stmt)
 
-    def claim_flow(self, flow_id: str, from_status: Iterable[FlowStatus], to: FlowStatus) -> bool:
-        """Move a flow to `to` only if it is in one of `from_status` (a row-level claim)."""
-        stmt = (
-            sa.update(t.flows)
-            .where(t.flows.c.id == flow_id, t.flows.c.status.in_([str(s) for s in from_status]))
-            .values(status=str(to), updated_at=utcnow())
-        )
+    def claim_flow(self, flow_id: str, from_status: Iterable[FlowStatus], to: FlowStatus,
+                   stale_after: dt.timedelta | None = None) -> bool:
+        """Move a flow to `to` only if it is in one of `from_status` (a row-level claim).
+
+        With `stale_after`, a flow already in `to` is taken over too when nobody has
+        touched it for that long (its worker died).
+        """
+        c = t.flows.c
+        allowed = c.status.in_([str(s) for s in from_status])
+        if stale_after is not None:
+            allowed = sa.or_(allowed, sa.and_(c.status == str(to), c.updated_at < utcnow() - stale_after))
+        stmt = sa.update(t.flows).where(c.id == flow_id, allowed).values(status=str(to), updated_at=utcnow())
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
@@ -220,6 +225,8 @@ class Store:
             return
         now = utcnow()
         with self.engine.begin() as conn:
+            # Also a heartbeat: a flow whose worker saves chunks is not stale.
+            conn.execute(sa.update(t.flows).where(t.flows.c.id == invoices[0].flow_id).values(updated_at=now))
             conn.execute(sa.insert(t.invoices), [_invoice_row(i) for i in invoices])
             errors = [_error_row(i.flow_id, i.id, e) for i in invoices for e in i.errors]
             if errors:

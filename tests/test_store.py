@@ -94,3 +94,13 @@ def test_directory_versions(store):
     assert latest.version == "v2" and len(latest.structures) == 2
     assert store.load_directory("v1").get("11000201100044").services == {"S1": ("Compta", True)}
     assert [v for v, _, _ in store.directory_versions()][0] == "v2"
+
+
+def test_a_flow_in_progress_is_taken_over_only_when_stale(store):
+    import datetime as dt
+
+    f = store.create_flow(_flow())
+    busy = FlowStatus.IN_EN_COURS_TRAITEMENT_CPP
+    assert store.claim_flow(f.id, [FlowStatus.IN_RECU], busy)
+    assert not store.claim_flow(f.id, [FlowStatus.IN_RECU], busy, stale_after=dt.timedelta(minutes=30))
+    assert store.claim_flow(f.id, [FlowStatus.IN_RECU], busy, stale_after=dt.timedelta(seconds=-1))
