@@ -73,7 +73,7 @@ def _deliver_flow(rt: Runtime, flow_id: str, wanted: dict[int, OutboxItem], repo
     flow = rt.store.get_flow(flow_id)
     if flow is None or flow.container is None:
         return
-    done: list[OutboxItem] = []
+    staged: list[tuple[OutboxItem, Path]] = []
     with log.bound(flow_id=flow_id):
         path = rt.archive.path(flow.sha256)
         for doc in split.documents(path, flow.container, flow.original_name, rt.archive_limits):
@@ -81,17 +81,39 @@ def _deliver_flow(rt: Runtime, flow_id: str, wanted: dict[int, OutboxItem], repo
             if item is None:
                 continue
             try:
-                write_atomic(Path(item.target), doc.data)
+                staged.append((item, _stage(Path(item.target), doc.data)))
             except OSError as e:
                 report.failed += 1
                 rt.store.mark_failed(item, f"{type(e).__name__}: {e}")
                 _log.warning("delivery.failed", invoice_id=item.invoice_id, error=str(e))
-                continue
-            done.append(item)
-            if len(done) >= BATCH:
-                rt.store.mark_sent(done)
-                report.delivered += len(done)
-                done = []
-        rt.store.mark_sent(done)
-        report.delivered += len(done)
+            if len(staged) >= BATCH:
+                report.delivered += _publish(rt, staged)
+                staged = []
+        report.delivered += _publish(rt, staged)
         _log.info("flow.delivered", invoices=report.delivered)
+
+
+def _stage(target: Path, data: bytes) -> Path:
+    """Write `data` beside `target` under a temporary name (not yet durable, not yet visible)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".relais-", suffix=".part")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return Path(tmp)
+
+
+def _publish(rt: Runtime, staged: list[tuple[OutboxItem, Path]]) -> int:
+    """Make a batch of staged files durable with one sync, rename them into place, mark them sent."""
+    if not staged:
+        return 0
+    os.sync()  # one flush for the whole batch instead of one fsync per file
+    for item, tmp in staged:
+        os.replace(tmp, item.target)
+    for folder in {Path(item.target).parent for item, _ in staged}:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    rt.store.mark_sent([item for item, _ in staged])
+    return len(staged)

@@ -354,10 +354,13 @@ class Store:
                 .where(t.outbox.c.id.in_([i.id for i in items]))
                 .values(status=OutboxStatus.SENT, sent_at=now, attempts=t.outbox.c.attempts + 1)
             )
-            deliveries = [(i.invoice_id, i.target) for i in items if i.kind == "delivery"]
-            for invoice_id, target in deliveries:
+            deliveries = [{"b_id": i.invoice_id, "b_target": i.target} for i in items if i.kind == "delivery"]
+            if deliveries:
                 conn.execute(
-                    sa.update(t.invoices).where(t.invoices.c.id == invoice_id).values(delivered_to=target)
+                    sa.update(t.invoices)
+                    .where(t.invoices.c.id == sa.bindparam("b_id"))
+                    .values(delivered_to=sa.bindparam("b_target")),
+                    deliveries,
                 )
 
     def mark_failed(self, item: OutboxItem, error: str) -> None:
