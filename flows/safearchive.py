@@ -24,6 +24,7 @@ import functools
 import gzip
 import io
 import lzma
+import os
 import re
 import stat
 import struct
@@ -122,7 +123,7 @@ def check(path: Path, container: Container, limits: ArchiveLimits = ArchiveLimit
     processed anything. Directories and macOS litter are not counted.
     """
     count = 0
-    for entry, junk, drain in _walk(path, container, limits):
+    for _entry, junk, drain in _walk(path, container, limits):
         drain()  # decompress and discard: verifies CRCs and true sizes
         count += not junk
     return count
@@ -175,10 +176,10 @@ class _Cursor:
 
 
 def _walk_zip(path: Path, limits: ArchiveLimits) -> Iterator[_Walked]:
-    with path.open("rb") as fp, _unreadable(path.name):
+    with path.open("rb") as fp, _unreadable(None):
         _check_zip_directory(fp, limits)
         with zipfile.ZipFile(fp) as zf:
-            plan = _plan_zip(zf, path.stat().st_size, limits)
+            plan = _plan_zip(zf, os.fstat(fp.fileno()).st_size, limits)
             cursor = _Cursor()
             for info, name, junk in plan:
                 position = cursor.advance()
@@ -189,8 +190,9 @@ def _walk_zip(path: Path, limits: ArchiveLimits) -> Iterator[_Walked]:
                     with _unreadable(name):
                         return _read_zip_member(zf, info, name, limits, keep)
 
+                entry = Entry(name, info.file_size, read)
                 try:
-                    yield Entry(name, info.file_size, read), junk, functools.partial(read, keep=False)
+                    yield entry, junk, functools.partial(read, keep=False)
                 finally:
                     cursor.advance()  # the entry is no longer readable once the iterator moves
 
@@ -203,7 +205,8 @@ def _check_zip_directory(fp: IO[bytes], limits: ArchiveLimits) -> None:
     record = end_record(fp)
     if record is None:
         raise zipfile.BadZipFile("no end of central directory record (not a zip, or truncated)")
-    entries, cd_size = record[zipfile._ECD_ENTRIES_TOTAL], record[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+    entries = record[zipfile._ECD_ENTRIES_TOTAL]  # type: ignore[attr-defined]
+    cd_size = record[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
     if entries > limits.max_entries or cd_size > limits.max_entries * _MAX_CD_BYTES_PER_ENTRY:
         raise UnsafeInput(
             technical.ARCHIVE_BOMB,
@@ -227,11 +230,12 @@ def _plan_zip(
         name = _clean_name(info.filename)
         kind = stat.S_IFMT(info.external_attr >> 16)
         if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-            raise UnsafeInput(technical.UNSAFE_ENTRY, f"{name!r} is a {_KINDS.get(kind, 'special file')}")
+            kind_name = _KINDS.get(kind, "special file")
+            raise UnsafeInput(technical.UNSAFE_ENTRY, f"{name!r} is a {kind_name}")
         if info.is_dir() or kind == stat.S_IFDIR:
             continue
         if not name:
-            raise UnsafeInput(technical.UNSAFE_ENTRY, f"entry with an empty name ({info.filename!r})")
+            raise UnsafeInput(technical.UNSAFE_ENTRY, f"empty entry name {info.filename!r}")
         if info.flag_bits & 0x1:
             raise Rejected(technical.UNREADABLE_ARCHIVE, f"encrypted entry {name!r}")
         _check_entry_size(name, info.file_size, info.compress_size, limits)
@@ -254,7 +258,7 @@ def _read_zip_member(
         with zf.open(info) as member:
             return _read_bounded(member, name, info.file_size, keep)
     except zipfile.BadZipFile as exc:
-        if "CRC" in str(exc) and _zip_size_lied(zf, info):
+        if "CRC" in str(exc) and _zip_size_lied(zf, info, limits.max_entry_bytes):
             raise UnsafeInput(
                 technical.ARCHIVE_BOMB,
                 f"{name!r} holds more data than its declared {info.file_size} bytes",
@@ -262,25 +266,31 @@ def _read_zip_member(
         raise
 
 
-def _zip_size_lied(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
-    """Whether a member with a bad CRC decompresses to more than its declared size.
+def _zip_size_lied(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bool:
+    """Whether a member with a bad CRC is a size lie rather than plain corruption.
 
-    zipfile stops at the declared size, so a lie shows as a CRC error; reading
-    one byte more, without CRC check (ZipExtFile checks only when the ZipInfo
-    has a CRC), tells a lie from plain corruption.
+    zipfile stops at the declared size, so a lie shows as a CRC error. Reading
+    on without the size bound (and without CRC check: ZipExtFile checks only
+    when the ZipInfo has a CRC) tells them apart: a lie decompresses to more
+    than declared, consistently with the declared CRC, or to more than `limit`.
     """
     try:
         probe = copy.copy(info)
-        probe.file_size = info.file_size + 1
+        probe.file_size = limit + 1
         del probe.CRC
+        crc, size = 0, 0
         with zf.open(probe) as member:
-            return len(member.read(info.file_size + 1)) > info.file_size
+            while chunk := member.read(_CHUNK):
+                crc, size = zlib.crc32(chunk, crc), size + len(chunk)
+                if size > limit:
+                    return True
+        return size > info.file_size and crc == info.CRC
     except Exception:  # noqa: BLE001 - a failed probe means plain corruption
         return False
 
 
 def _walk_tar_gz(path: Path, limits: ArchiveLimits) -> Iterator[_Walked]:
-    with path.open("rb") as fp, _unreadable(path.name):
+    with path.open("rb") as fp, _unreadable(None):
         compressed = _CountingReader(fp)
         stream = _InflatedStream(gzip.GzipFile(fileobj=compressed, mode="rb"), compressed, limits)
         with tarfile.open(
@@ -288,9 +298,9 @@ def _walk_tar_gz(path: Path, limits: ArchiveLimits) -> Iterator[_Walked]:
         ) as tf:  # type: ignore[call-overload]
             cursor, members, total = _Cursor(), 0, 0
             for member in tf:
-                stream.start_segment()
                 members += 1
                 name = _clean_name(member.name)
+                stream.start_segment(name)
                 if members > limits.max_entries:
                     raise UnsafeInput(
                         technical.ARCHIVE_BOMB,
@@ -301,7 +311,7 @@ def _walk_tar_gz(path: Path, limits: ArchiveLimits) -> Iterator[_Walked]:
                 if not member.isreg() or member.issparse():
                     raise UnsafeInput(technical.UNSAFE_ENTRY, f"{name!r} is a {_tar_kind(member)}")
                 if not name:
-                    raise UnsafeInput(technical.UNSAFE_ENTRY, f"entry with an empty name ({member.name!r})")
+                    raise UnsafeInput(technical.UNSAFE_ENTRY, f"empty entry name {member.name!r}")
                 _check_entry_size(name, member.size, None, limits)
                 total += member.size
                 _check_total(name, total, limits)
@@ -316,8 +326,9 @@ def _walk_tar_gz(path: Path, limits: ArchiveLimits) -> Iterator[_Walked]:
                         with data:
                             return _read_bounded(data, name, member.size, keep)
 
+                entry = Entry(name, member.size, read)
                 try:
-                    yield Entry(name, member.size, read), _is_litter(name), functools.partial(read, keep=False)
+                    yield entry, _is_litter(name), functools.partial(read, keep=False)
                 finally:
                     cursor.advance()  # the entry is no longer readable once the iterator moves
             stream.drain()  # to the gzip trailer: verifies its CRC and length
@@ -330,7 +341,7 @@ class _StrictTarInfo(tarfile.TarInfo):
     def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         try:
             return super().fromtarfile(tarfile_)
-        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:  # type: ignore[attr-defined]
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:
             raise tarfile.ReadError(f"bad tar header: {exc}") from None
 
 
@@ -362,9 +373,12 @@ class _InflatedStream:
         self._max_total = limits.max_total_bytes + 1024 * (limits.max_entries + 64)
         self.count = 0
         self._segment_start = (0, 0)
+        self._entry = "the archive start"
 
-    def start_segment(self) -> None:
+    def start_segment(self, entry: str) -> None:
+        """Mark the start of `entry`'s data (its header just read)."""
         self._segment_start = (self.count, self._compressed.count)
+        self._entry = repr(entry)
 
     def read(self, size: int = -1) -> bytes:
         data = self._inflated.read(size if size is not None and size >= 0 else _CHUNK)
@@ -372,21 +386,22 @@ class _InflatedStream:
         if self.count > self._max_total:
             raise UnsafeInput(
                 technical.ARCHIVE_BOMB,
-                f"over {self._limits.max_total_bytes} bytes once decompressed",
+                f"over {self._limits.max_total_bytes} bytes once decompressed (at {self._entry})",
             )
         out, compressed = self.count, self._compressed.count
         if out > _RATIO_FLOOR and out > self._limits.max_ratio * max(compressed, 1):
             raise UnsafeInput(
                 technical.ARCHIVE_BOMB,
-                f"{out} bytes decompressed from {compressed}, over the ratio limit of"
-                f" {self._limits.max_ratio:g}",
+                f"{out} bytes decompressed from {compressed} (at {self._entry}),"
+                f" over the ratio limit of {self._limits.max_ratio:g}",
             )
         out -= self._segment_start[0]
         compressed -= self._segment_start[1]
         if out > _RATIO_FLOOR and out > self._limits.max_ratio * (compressed + _GZIP_SLACK):
             raise UnsafeInput(
                 technical.ARCHIVE_BOMB,
-                f"an entry decompresses to over {self._limits.max_ratio:g} times its compressed size",
+                f"{self._entry} decompresses to over {self._limits.max_ratio:g} times its"
+                " compressed size",
             )
         return data
 
@@ -402,13 +417,15 @@ def _read_bounded(member: IO[bytes], name: str, declared: int, keep: bool) -> by
         got += len(chunk)
         if got > declared:
             raise UnsafeInput(
-                technical.ARCHIVE_BOMB, f"{name!r} holds more data than its declared {declared} bytes"
+                technical.ARCHIVE_BOMB,
+                f"{name!r} holds more data than its declared {declared} bytes",
             )
         if keep:
             chunks.append(chunk)
     if got < declared:
         raise Rejected(
-            technical.UNREADABLE_ARCHIVE, f"{name!r}: {got} bytes instead of the declared {declared}"
+            technical.UNREADABLE_ARCHIVE,
+            f"{name!r}: {got} bytes instead of the declared {declared}",
         )
     return b"".join(chunks)
 
@@ -443,10 +460,10 @@ def _clean_name(raw: str) -> str:
 
     >>> _clean_name("./batch\\\\2025//inv-1.xml")
     'batch/2025/inv-1.xml'
-    >>> _clean_name("a/../../etc/passwd")
+    >>> _clean_name("a/../../etc/passwd")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    flows.errors.UnsafeInput: RLS-T06: The archive holds an unsafe entry (path traversal, absolute path or link): path traversal in 'a/../../etc/passwd'
+    flows.errors.UnsafeInput: RLS-T06: ...: path traversal in 'a/../../etc/passwd'
     """
     # Undecodable bytes (tar names are read with surrogateescape) become U+FFFD.
     name = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -474,7 +491,8 @@ def _check_entry_size(name: str, size: int, compressed: int | None, limits: Arch
             technical.ARCHIVE_BOMB,
             f"{name!r} is {size} bytes, over the limit of {limits.max_entry_bytes} per entry",
         )
-    if compressed is not None and size > _RATIO_FLOOR and size > limits.max_ratio * max(compressed, 1):
+    ratio_applies = compressed is not None and size > _RATIO_FLOOR
+    if ratio_applies and size > limits.max_ratio * max(compressed or 0, 1):
         raise UnsafeInput(
             technical.ARCHIVE_BOMB,
             f"{name!r} expands from {compressed} to {size} bytes,"
@@ -491,24 +509,25 @@ def _check_total(name: str, total: int, limits: ArchiveLimits) -> None:
 
 
 @contextlib.contextmanager
-def _unreadable(what: str) -> Iterator[None]:
-    """Turn the archive libraries' errors into RLS-T13, naming `what` was being read."""
+def _unreadable(entry: str | None) -> Iterator[None]:
+    """Turn the archive libraries' errors into RLS-T13, naming the entry being read."""
     try:
         yield
     except Rejected:
         raise
     except _UNREADABLE_ERRORS as exc:
-        raise Rejected(technical.UNREADABLE_ARCHIVE, f"{what}: {_describe(exc)}") from None
+        raise Rejected(technical.UNREADABLE_ARCHIVE, _describe(entry, exc)) from None
     except OSError as exc:
         # Decoders (bz2) and bad seeks (EINVAL) report corrupt data as OSError;
         # any other OSError is the machine's, not the sender's: let it through.
         if exc.errno not in (None, errno.EINVAL):
             raise
-        raise Rejected(technical.UNREADABLE_ARCHIVE, f"{what}: {_describe(exc)}") from None
+        raise Rejected(technical.UNREADABLE_ARCHIVE, _describe(entry, exc)) from None
 
 
-def _describe(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+def _describe(entry: str | None, exc: BaseException) -> str:
+    message = str(exc) or type(exc).__name__
+    return message if entry is None else f"{entry!r}: {message}"
 
 
 def _decode_head(head: bytes) -> str:
