@@ -3,7 +3,8 @@
 - XML: the root element's namespace and name give the syntax (UBL 2.1 Invoice or
   CreditNote, CII CrossIndustryInvoice); anything else is refused (RLS-T10);
 - PDF: the embedded invoice XML (Factur-X, ZUGFeRD 2.x, XRechnung attachment) is
-  extracted with the `factur-x` library, then recognised as above;
+  taken from the PDF's attachments (pypdf), read with `flows.safexml` like any
+  received XML, then recognised as above (ZUGFeRD 1.0 is refused, RLS-T10);
 - zip / tar.gz batches are recognised by `flows.safearchive.sniff`.
 """
 
@@ -59,35 +60,63 @@ def xml_syntax(data: bytes) -> Syntax:
     raise Rejected(technical.UNSUPPORTED_SYNTAX, f"root element <{name}>")
 
 
-def pdf_xml(data: bytes) -> tuple[str, bytes]:
-    """(attachment name, XML bytes) of the invoice XML embedded in a PDF."""
-    import facturx
+def pdf_xml(data: bytes, limits: safexml.XmlLimits | None = None) -> tuple[str, bytes]:
+    """(attachment name, XML bytes) of the invoice XML embedded in a PDF.
+
+    The attachments are read with pypdf and every candidate goes through
+    `flows.safexml` (never through another XML parser). The standard names
+    (`EMBEDDED_XML_NAMES`, in that order of preference) are tried first, and
+    only they when the PDF has one; other ``*.xml`` attachments only when it
+    has none. The first candidate that is well-formed and of a supported
+    syntax wins; when none is, the refusal of the first candidate is raised,
+    naming the attachment (e.g. RLS-T03 "embedded factur-x.xml: unknown
+    encoding ..."); with no XML attachment at all, RLS-T09.
+    """
     from pypdf import PdfReader
 
+    limits = limits or safexml.XmlLimits()
     try:
-        name, xml = facturx.get_xml_from_pdf(data, check_xsd=False, filenames=list(EMBEDDED_XML_NAMES))
+        found = list(PdfReader(io.BytesIO(data)).attachment_list)
     except Exception as e:  # pypdf raises many types on broken PDFs
         raise Rejected(technical.PDF_WITHOUT_XML, f"unreadable PDF ({type(e).__name__}: {e})") from e
-    if name and xml:
-        return name, xml
-    # Nothing usable: say precisely why (an embedded XML that does not parse, or none at all).
-    try:
-        attachments = [(a.name, a.content) for a in PdfReader(io.BytesIO(data)).attachment_list]
-    except Exception:
-        attachments = []
-    for att_name, content in attachments:
-        if att_name.lower() in {n.lower() for n in EMBEDDED_XML_NAMES} or att_name.lower().endswith(".xml"):
-            safexml.parse(content)  # raises the precise refusal (malformed, DTD, ...)
-            xml_syntax(content)  # or: not an invoice syntax
-            return att_name, content
-    names = ", ".join(n for n, _ in attachments) or "none"
-    raise Rejected(technical.PDF_WITHOUT_XML, f"embedded files: {names}")
+    names = [str(a.name or "") for a in found]
+    preference = [n.lower() for n in EMBEDDED_XML_NAMES]
+    standard = [i for i, n in enumerate(names) if n.lower() in preference]
+    if standard:
+        order = sorted(standard, key=lambda i: preference.index(names[i].lower()))
+    else:
+        order = [i for i, n in enumerate(names) if n.lower().endswith(".xml")]
+    first: Rejected | None = None
+    for i in order:
+        name = names[i]
+        try:
+            try:
+                content = found[i].content
+            except Exception as e:  # a broken embedded stream
+                raise Rejected(technical.PDF_WITHOUT_XML, f"unreadable ({type(e).__name__}: {e})") from e
+            safexml.parse(content, limits=limits)  # refuses malformed, DTD, oversized
+            xml_syntax(content)  # refuses what is no supported invoice
+        except Rejected as r:
+            first = first or _in_attachment(r, name)
+            continue
+        return name, content
+    if first is not None:
+        raise first
+    raise Rejected(technical.PDF_WITHOUT_XML, f"embedded files: {', '.join(names) or 'none'}")
 
 
-def detect(container: Container, data: bytes) -> Detected:
+def _in_attachment(r: Rejected, name: str) -> Rejected:
+    """The same refusal (same class and rule), its detail naming the PDF attachment."""
+    detail = f"embedded {name}" + (f": {r.detail}" if r.detail else "")
+    refusal = type(r)(r.rule, detail, r.location)
+    refusal.__cause__ = r
+    return refusal
+
+
+def detect(container: Container, data: bytes, limits: safexml.XmlLimits | None = None) -> Detected:
     """Syntax and invoice XML of one document (XML or PDF)."""
     if container is Container.PDF:
-        name, xml = pdf_xml(data)
+        name, xml = pdf_xml(data, limits)
         syntax = xml_syntax(xml)
         if syntax is Syntax.CII:
             syntax = Syntax.FACTURX

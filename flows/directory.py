@@ -71,7 +71,11 @@ def parse(data: bytes) -> tuple[str, list[Structure]]:
                 problems.append(f"{where}.{key}: must be true or false")
             flags[key] = bool(value)
         services: dict[str, tuple[str, bool]] = {}
-        for m, svc in enumerate(item.get("services") or []):
+        raw_services = item.get("services") or []
+        if not isinstance(raw_services, list):
+            problems.append(f"{where}.services: must be a list")
+            raw_services = []
+        for m, svc in enumerate(raw_services):
             code = svc.get("code") if isinstance(svc, dict) else None
             if not isinstance(code, str) or not code.strip():
                 problems.append(f"{where}.services[{m}]: missing code")

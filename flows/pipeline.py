@@ -223,7 +223,7 @@ def judge(rt: Runtime, flow_id: str, doc: split.Document, directory: Directory,
     with log.bound(invoice_id=inv.id):
         try:
             doc_container = _entry_container(doc) if batch else container
-            detected = detect.detect(doc_container, doc.data)
+            detected = detect.detect(doc_container, doc.data, rt.xml_limits)
             tree = safexml.parse(detected.xml, limits=rt.xml_limits)
         except Rejected as r:
             if not batch:

@@ -38,15 +38,16 @@ class DocumentReport:
 
 def validate_bytes(path: str, data: bytes, xsd: XsdValidator, limits: safexml.XmlLimits | None = None) -> DocumentReport:
     report = DocumentReport(path)
+    limits = limits or safexml.XmlLimits()
     try:
         if not data:
             raise Rejected(technical.EMPTY_FILE)
         container = safearchive.sniff(data[:4096])
         if container not in (Container.XML, Container.PDF):
             raise Rejected(technical.UNKNOWN_FORMAT, f"detected {container}; validate takes one XML or PDF invoice")
-        detected = detect.detect(container, data)
+        detected = detect.detect(container, data, limits)
         report.syntax = detected.syntax
-        tree = safexml.parse(detected.xml, limits=limits or safexml.XmlLimits())
+        tree = safexml.parse(detected.xml, limits=limits)
         if detected.syntax is Syntax.FACTURX:
             report.profile = facturx_profile(tree)
         report.errors.extend(xsd.validate(detected.syntax, tree, report.profile))

@@ -7,6 +7,7 @@ import sys
 import time
 from importlib.metadata import version as dist_version
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -25,22 +26,42 @@ def _version() -> str:
 @click.version_option(_version(), prog_name="relais")
 @click.option("--home", type=click.Path(path_type=Path), envvar="RELAIS_HOME",
               help="Data folder (store, archive, drop zones). Default ./var/relais.")
-@click.option("--log-level", default="WARNING", envvar="RELAIS_LOG_LEVEL", show_default=True)
+@click.option("--log-level", default="WARNING", envvar="RELAIS_LOG_LEVEL", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False))
 @click.pass_context
 def main(ctx: click.Context, home: Path | None, log_level: str) -> None:
     """Relais: e-invoice flow hub (drop zones, validation, routing, return flows)."""
     log.configure(log_level)
-    ctx.obj = {"home": home}
+    from_command_line = ctx.get_parameter_source("home") is click.core.ParameterSource.COMMANDLINE
+    ctx.obj = {"home": home, "home_given": from_command_line}
 
 
-def _settings(ctx: click.Context) -> Settings:
-    return Settings.from_env(ctx.obj.get("home"))
+def _settings(ctx: click.Context, home: Path | None = None) -> Settings:
+    try:
+        return Settings.from_env(home or ctx.obj.get("home"))
+    except ValueError as e:  # e.g. RELAIS_MAX_INVOICES_PER_FLOW=abc
+        _fail(ctx.info_name or "", f"invalid setting in the environment: {e}")
+
+
+def _fail(command: str, message: str, code: int = 2) -> NoReturn:
+    click.echo(f"relais {command}: {message}", err=True)
+    sys.exit(code)
 
 
 def _runtime(ctx: click.Context):  # noqa: ANN202 - imported lazily to keep `relais --help` fast
     from flows.pipeline import Runtime
 
-    return Runtime.open(_settings(ctx))
+    try:
+        return Runtime.open(_settings(ctx))
+    except FileNotFoundError as e:  # an XSD named by RELAIS_UBL_XSD_DIR / RELAIS_CII_XSD is missing
+        _fail(ctx.info_name or "", str(e))
+
+
+def _store(ctx: click.Context):  # noqa: ANN202
+    from flows.store import Store
+
+    settings = _settings(ctx)
+    return Store.open(settings.database_url, schema=settings.database_schema)
 
 
 # ---- run -----------------------------------------------------------------------
@@ -56,30 +77,46 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool) -> None:
     from relais.runner import run_once
 
     rt = _runtime(ctx)
-    while True:
-        flows = run_once(rt, progress=not quiet)
-        if not quiet and flows:
-            from relais.report import print_flows
+    try:
+        while True:
+            flows = run_once(rt, progress=not quiet)
+            if not quiet and flows:
+                from relais.report import print_flows
 
-            print_flows(flows)
-        if not watch:
-            return
-        time.sleep(interval)
+                print_flows(flows)
+            if not watch:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:  # Ctrl-C ends --watch quietly (exit 130, as for SIGINT)
+        if not quiet:
+            click.echo("stopped", err=True)
+        sys.exit(130)
 
 
 # ---- demo ----------------------------------------------------------------------
 
 
 @main.command()
-@click.option("--invoices", default=40, show_default=True, help="Invoices per generated batch.")
-@click.option("--lines", default=5, show_default=True)
+@click.option("--home", "demo_home", type=click.Path(path_type=Path),
+              help="Demo folder, wiped and recreated (default: the main --home if given, else ./var/demo; "
+                   "RELAIS_HOME is not used). A non-empty folder not made by the demo is refused.")
+@click.option("--invoices", default=40, show_default=True, type=click.IntRange(min=1),
+              help="Invoices per generated batch.")
+@click.option("--lines", default=5, show_default=True, type=click.IntRange(min=1))
 @click.pass_context
-def demo(ctx: click.Context, invoices: int, lines: int) -> None:
-    """Generate a directory and sample batches, run the pipeline, print a summary."""
+def demo(ctx: click.Context, demo_home: Path | None, invoices: int, lines: int) -> None:
+    """Generate a directory and sample batches, run the pipeline, print a summary.
+
+    Self-contained: the demo folder holds its own SQLite store (RELAIS_DATABASE_URL is not used).
+    """
     from relais.demo import run_demo
 
-    settings = Settings.from_env(ctx.obj.get("home") or Path("var") / "demo")
-    run_demo(settings, invoices=invoices, lines=lines)
+    home = demo_home or (ctx.obj.get("home") if ctx.obj.get("home_given") else None) or Path("var") / "demo"
+    settings = _settings(ctx, home)
+    try:
+        run_demo(settings, invoices=invoices, lines=lines)
+    except FileNotFoundError as e:  # an XSD named by RELAIS_UBL_XSD_DIR / RELAIS_CII_XSD is missing
+        _fail("demo", str(e))
 
 
 # ---- validate ------------------------------------------------------------------
@@ -95,19 +132,29 @@ def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None
     Exit 0 when every document is valid, 1 when one is not, 2 on a usage error
     or an unreadable file.
     """
+    from flows import safexml
     from flows.validate import validate_bytes
     from validators.xsd import XsdValidator
 
     settings = _settings(ctx)
-    datas = []
-    for f in files:
+    for f in files:  # every file must be readable before anything is printed
         try:
-            datas.append((f, f.read_bytes()))
+            with f.open("rb"):
+                pass
         except OSError as e:
-            click.echo(f"relais validate: cannot read {f}: {e.strerror or e}", err=True)
-            sys.exit(2)
-    xsd = XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)
-    reports = [validate_bytes(str(f), data, xsd) for f, data in datas]
+            _fail("validate", f"cannot read {f}: {e.strerror or e}")
+    try:
+        xsd = XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)
+    except FileNotFoundError as e:
+        _fail("validate", str(e))
+    limits = safexml.XmlLimits(max_bytes=settings.max_xml_bytes)
+    reports = []
+    for f in files:  # one file in memory at a time
+        try:
+            data = f.read_bytes()
+        except OSError as e:
+            _fail("validate", f"cannot read {f}: {e.strerror or e}")
+        reports.append(validate_bytes(str(f), data, xsd, limits))
     if as_json:
         click.echo(json.dumps({"documents": [r.as_json() for r in reports]}, ensure_ascii=False))
     else:
@@ -133,15 +180,13 @@ def flows_cmd(ctx: click.Context, flow_id: str | None, status: tuple[str, ...], 
               limit: int, as_json: bool) -> None:
     """List flows, or show one flow with its invoices, errors and outbox."""
     from flows.model import FlowStatus
-    from flows.store import Store
     from relais import report
 
-    store = Store.open(_settings(ctx).database_url)
+    store = _store(ctx)
     if flow_id:
         flow = store.get_flow(flow_id)
         if flow is None:
-            click.echo(f"relais flows: no flow {flow_id}", err=True)
-            sys.exit(2)
+            _fail("flows", f"no flow {flow_id}")
         report.print_flow(store, flow, as_json=as_json)
         return
     try:
@@ -156,11 +201,13 @@ def flows_cmd(ctx: click.Context, flow_id: str | None, status: tuple[str, ...], 
 
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["ubl", "cii", "facturx"]), default="ubl", show_default=True)
-@click.option("-n", "--invoices", default=10, show_default=True)
-@click.option("-l", "--lines", default=5, show_default=True)
+@click.option("-n", "--invoices", default=10, show_default=True, type=click.IntRange(min=0))
+@click.option("-l", "--lines", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch", type=click.Choice(["none", "zip", "tar.gz"]), default="zip", show_default=True)
-@click.option("--invalid-ratio", default=0.0, show_default=True)
-@click.option("--misrouted-ratio", default=0.0, show_default=True)
+@click.option("--invalid-ratio", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Share of invoices that break the XSD.")
+@click.option("--misrouted-ratio", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Share of invoices that break a routing rule (the two ratios add up to 1 at most).")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--directory", "directory_out", type=click.Path(path_type=Path),
@@ -170,6 +217,9 @@ def generate(fmt: str, invoices: int, lines: int, batch: str, invalid_ratio: flo
     """Write synthetic, realistic invoices (UBL, CII, Factur-X), alone or as zip/tar.gz batches."""
     from relais import generate as gen
 
+    if invalid_ratio + misrouted_ratio > 1.0:
+        raise click.BadParameter("--invalid-ratio + --misrouted-ratio must not exceed 1",
+                                 param_hint="--misrouted-ratio")
     recipients = gen.sample_directory()
     out.mkdir(parents=True, exist_ok=True)
     paths = gen.write_batch(out, fmt, invoices, lines, batch=batch, recipients=recipients,  # type: ignore[arg-type]
@@ -196,14 +246,14 @@ def directory_import(ctx: click.Context, file: Path) -> None:
     """Import a directory file (format relais-directory/1) as a new version."""
     from flows import directory as dirmod
     from flows.errors import ConfigError
-    from flows.store import Store
 
-    store = Store.open(_settings(ctx).database_url)
+    store = _store(ctx)
     try:
         version, n = dirmod.import_file(store, file)
     except ConfigError as e:
-        click.echo(f"relais directory import: {e}", err=True)
-        sys.exit(1)
+        _fail("directory import", str(e), 1)
+    except OSError as e:
+        _fail("directory import", f"cannot read {file}: {e.strerror or e}")
     click.echo(f"imported directory version {version}: {n} structures")
 
 
@@ -211,9 +261,7 @@ def directory_import(ctx: click.Context, file: Path) -> None:
 @click.pass_context
 def directory_versions(ctx: click.Context) -> None:
     """List imported directory versions, newest first."""
-    from flows.store import Store
-
-    for v, at, n in Store.open(_settings(ctx).database_url).directory_versions():
+    for v, at, n in _store(ctx).directory_versions():
         click.echo(f"{v}\t{at:%Y-%m-%d %H:%M}\t{n} structures")
 
 

@@ -22,8 +22,11 @@ MARKER = ".relais-demo"
 
 
 def _fresh(home: Path) -> None:
+    """Make `home` an empty demo folder: wipe it if an earlier demo made it, refuse anything else."""
+    if home.is_symlink() or (home.exists() and not home.is_dir()):
+        raise click.ClickException(f"{home} exists and is not a folder; pass another --home")
     if home.exists():
-        if not (home / MARKER).exists() and any(home.iterdir()):
+        if not (home / MARKER).is_file() and any(home.iterdir()):
             raise click.ClickException(f"{home} exists and is not a demo folder; pass another --home")
         shutil.rmtree(home)
     home.mkdir(parents=True)
@@ -31,7 +34,11 @@ def _fresh(home: Path) -> None:
 
 
 def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
-    settings = dataclasses.replace(settings, stable_seconds=0.0)
+    # Self-contained: the store lives in the demo folder, so wiping the folder wipes the
+    # demo's flows too (a shared RELAIS_DATABASE_URL would keep flows whose archive is gone,
+    # and refuse the second import of directory version "demo-1").
+    settings = dataclasses.replace(settings, stable_seconds=0.0, database_schema=None,
+                                   database_url=f"sqlite:///{settings.home / 'relais.db'}")
     _fresh(settings.home)
     rt = Runtime.open(settings)
     recipients = gen.sample_directory()

@@ -6,16 +6,21 @@ import sys
 
 from connectors.folder import dropzone
 from flows import dispatch
-from flows.model import Flow
-from flows.pipeline import CLAIMABLE, Progress, Runtime, process_flow
+from flows.model import Flow, FlowStatus, utcnow
+from flows.pipeline import CLAIMABLE, STALE_AFTER, Progress, Runtime, process_flow
 
 PROGRESS_FROM = 200  # show a bar for flows with at least this many documents
 
 
 def pending_flow_ids(rt: Runtime) -> list[str]:
-    """Flows waiting for processing (received, or waiting for reprocessing), oldest first."""
-    waiting = [s for s in CLAIMABLE if s.name != "IN_INCIDENTE"]
-    return sorted(f.id for f in rt.store.list_flows(status=waiting, limit=100_000))
+    """Flows waiting for processing, oldest first: received, waiting for reprocessing, or
+    left in progress by a worker that died (untouched for STALE_AFTER)."""
+    waiting = [s for s in CLAIMABLE if s is not FlowStatus.IN_INCIDENTE]
+    ids = {f.id for f in rt.store.list_flows(status=waiting, limit=100_000)}
+    stale_before = utcnow() - STALE_AFTER
+    ids.update(f.id for f in rt.store.list_flows(status=[FlowStatus.IN_EN_COURS_TRAITEMENT_CPP], limit=100_000)
+               if f.updated_at < stale_before)
+    return sorted(ids)
 
 
 def run_once(rt: Runtime, progress: bool = False) -> list[Flow]:

@@ -177,3 +177,25 @@ def test_no_directory_is_an_incident(settings, tmp_path):
     [flow] = run(rt)
     assert flow.status is FlowStatus.IN_INCIDENTE
     assert "directory" in rt.store.flow_errors(flow.id)[0].message
+
+
+def test_a_flow_left_in_progress_by_a_dead_worker_is_picked_up_again(rt, directory_file, tmp_path):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from flows import tables
+    from relais.runner import pending_flow_ids
+
+    _, recipients = directory_file
+    name, data = gen.document("ubl", next(gen.plan(1, 1, recipients, seed=21)))
+    drop(rt, "op-a", name, data)
+    from connectors.folder import dropzone
+
+    [flow] = dropzone.scan(rt)
+    assert rt.store.claim_flow(flow.id, [FlowStatus.IN_RECU], FlowStatus.IN_EN_COURS_TRAITEMENT_CPP)
+    assert pending_flow_ids(rt) == []  # a live worker has it
+    with rt.store.engine.begin() as conn:  # ...until it has not been heard of for long
+        conn.execute(sa.update(tables.flows).values(updated_at=flow.updated_at - dt.timedelta(hours=1)))
+    assert pending_flow_ids(rt) == [flow.id]
+    assert process_flow(rt, flow.id).status is FlowStatus.IN_INTEGRE

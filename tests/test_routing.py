@@ -73,6 +73,7 @@ def test_directory_parse_accepts_the_format():
         (_doc([{"siret": "11000201100044"}]), "missing name"),
         (_doc([{"siret": "11000201100044", "name": "A"}, {"siret": "11000201100044", "name": "B"}]), "twice"),
         (_doc([{"siret": "11000201100044", "name": "A", "active": "yes"}]), "true or false"),
+        (_doc([{"siret": "11000201100044", "name": "A", "services": 5}]), "must be a list"),
     ],
 )
 def test_directory_parse_names_every_problem(payload, needle):

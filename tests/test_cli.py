@@ -1,0 +1,434 @@
+"""The `relais` command line: its output contracts, exit codes and end-to-end commands.
+
+Most calls go through click's CliRunner (fast, in process); a few run the installed
+`relais` console script in a subprocess to prove the entry point itself works.
+The RELAIS_* environment is cleared so every command works on its own --home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from importlib.metadata import version as dist_version
+from pathlib import Path
+
+import pytest
+import structlog
+from click.testing import CliRunner
+
+from flows import returnflow
+from relais import generate as gen
+from relais import log
+from relais.cli import main
+
+RELAIS = Path(sys.executable).with_name("relais")
+LOCATION = re.compile(r"^line \d+, column \d+")
+DOC_KEYS = {"path", "syntax", "valid", "errors"}
+ERROR_KEYS = {"rule", "flag", "location", "message"}
+SYNTAXES = {"ubl-invoice", "ubl-creditnote", "cii", "facturx", None}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    """No RELAIS_* setting leaks in; structlog is left as it was found (the CLI configures it)."""
+    for key in list(os.environ):
+        if key.startswith("RELAIS_"):
+            monkeypatch.delenv(key)
+    saved, configured = structlog.get_config(), log._configured
+    yield
+    structlog.configure(**saved)
+    log._configured = configured
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: object, **kwargs):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+    return invoke
+
+
+def _subprocess(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
+    return subprocess.run([str(RELAIS), *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=120)
+
+
+@pytest.fixture
+def docs(tmp_path, directory_file):
+    """Generated invoices: valid UBL, UBL credit note, CII and Factur-X PDF, one XSD-invalid UBL, a text file."""
+    _, recipients = directory_file
+    out = tmp_path / "docs"
+    out.mkdir()
+    good = next(gen.plan(1, 2, recipients, seed=3))
+    credit = next(gen.plan(1, 2, recipients, seed=3, credit_note_ratio=1.0))
+    bad = next(s for s in gen.plan(50, 2, recipients, invalid_ratio=1.0, seed=2) if s.defect == "xsd-amount")
+    files = {
+        "ubl": ("good-ubl.xml", gen.document("ubl", good)[1]),
+        "credit": ("credit-ubl.xml", gen.document("ubl", credit)[1]),
+        "cii": ("good-cii.xml", gen.document("cii", good)[1]),
+        "pdf": ("good-facturx.pdf", gen.document("facturx", good)[1]),
+        "bad": ("bad-amount.xml", gen.document("ubl", bad)[1]),
+        "text": ("notes.txt", b"ceci n'est pas une facture\n"),
+    }
+    paths = {}
+    for key, (name, data) in files.items():
+        paths[key] = out / name
+        paths[key].write_bytes(data)
+    return paths
+
+
+def _check_contract(doc: object) -> list[dict]:
+    """The `validate --json` contract, key sets and types exactly; returns the documents."""
+    assert isinstance(doc, dict) and set(doc) == {"documents"}
+    documents = doc["documents"]
+    assert isinstance(documents, list)
+    for d in documents:
+        assert set(d) == DOC_KEYS
+        assert isinstance(d["path"], str)
+        assert d["syntax"] in SYNTAXES
+        assert isinstance(d["valid"], bool)
+        assert isinstance(d["errors"], list)
+        for e in d["errors"]:
+            assert set(e) == ERROR_KEYS
+            assert all(isinstance(e[k], str) for k in ERROR_KEYS)
+            assert e["flag"] in ("fatal", "warning")
+        assert d["valid"] == (not any(e["flag"] == "fatal" for e in d["errors"]))
+    return documents
+
+
+# ---- validate ------------------------------------------------------------------------
+
+
+def test_validate_json_all_valid(cli, docs):
+    files = [docs["ubl"], docs["credit"], docs["cii"], docs["pdf"]]
+    result = cli("validate", "--json", *files)
+    assert result.exit_code == 0, result.output
+    documents = _check_contract(json.loads(result.stdout))
+    assert [d["path"] for d in documents] == [str(f) for f in files]
+    assert [d["syntax"] for d in documents] == ["ubl-invoice", "ubl-creditnote", "cii", "facturx"]
+    assert all(d["valid"] and d["errors"] == [] for d in documents)
+    assert result.stdout.count("\n") == 1  # one JSON object, one line
+
+
+def test_validate_json_one_invalid(cli, docs):
+    result = cli("validate", "--json", docs["ubl"], docs["bad"], docs["text"])
+    assert result.exit_code == 1, result.output
+    good, bad, text = _check_contract(json.loads(result.stdout))
+    assert good["valid"] is True
+    assert bad["syntax"] == "ubl-invoice" and bad["valid"] is False
+    [error] = bad["errors"]
+    assert error["rule"] == "XSD" and error["flag"] == "fatal"
+    assert LOCATION.match(error["location"]), error
+    assert "PriceAmount" in error["message"] and "not a valid value" in error["message"]
+    assert text["syntax"] is None and text["valid"] is False
+    assert [e["rule"] for e in text["errors"]] == ["RLS-T02"]
+
+
+def test_validate_text_mode(cli, docs):
+    result = cli("validate", docs["ubl"], docs["pdf"], docs["bad"])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{docs['ubl']}: ubl-invoice - valid"
+    assert lines[1] == f"{docs['pdf']}: facturx en16931 - valid"
+    assert lines[2] == f"{docs['bad']}: ubl-invoice - INVALID"
+    assert re.match(r"^  \[fatal\] XSD at line \d+, column \d+ .*: The document does not conform", lines[3])
+    assert len(lines) == 4
+
+
+def test_validate_usage_errors_exit_2(cli, docs, tmp_path):
+    missing = tmp_path / "nope.xml"
+    result = cli("validate", "--json", docs["ubl"], missing)
+    assert result.exit_code == 2
+    assert result.stdout == ""  # nothing half-printed
+    assert f"cannot read {missing}" in result.stderr
+    result = cli("validate", tmp_path)  # a folder is not a readable file either
+    assert result.exit_code == 2
+    result = cli("validate")
+    assert result.exit_code == 2
+    assert "Missing argument" in result.stderr
+
+
+def test_validate_reports_a_missing_xsd_as_usage_error(cli, docs, tmp_path):
+    result = cli("validate", docs["cii"], env={"RELAIS_CII_XSD": str(tmp_path / "none.xsd")})
+    assert result.exit_code == 2
+    assert "XSD not found" in result.stderr
+
+
+def test_validate_through_the_console_script(docs):
+    assert RELAIS.is_file(), RELAIS
+    done = _subprocess("validate", "--json", docs["cii"], docs["bad"])
+    assert done.returncode == 1, done.stderr
+    cii, bad = _check_contract(json.loads(done.stdout))
+    assert cii["valid"] and not bad["valid"]
+    done = _subprocess("validate", docs["ubl"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{docs['ubl']}: ubl-invoice - valid\n"
+    done = _subprocess("validate")
+    assert done.returncode == 2
+
+
+# ---- generate and directory import ----------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt,batch,suffix,count", [
+    ("ubl", "zip", ".zip", 1), ("cii", "tar.gz", ".tar.gz", 1), ("ubl", "none", ".xml", 3),
+    ("facturx", "none", ".pdf", 3),
+])
+def test_generate_writes_what_it_says(cli, tmp_path, fmt, batch, suffix, count):
+    out = tmp_path / "out"
+    result = cli("generate", "--format", fmt, "-n", 3, "-l", 2, "--batch", batch, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"wrote {count} file(s) to {out}\n"
+    files = sorted(out.iterdir())
+    assert len(files) == count and all(f.name.endswith(suffix) for f in files)
+    if batch == "zip":
+        with zipfile.ZipFile(files[0]) as z:
+            assert z.namelist() == ["INV-000001.xml", "INV-000002.xml", "INV-000003.xml"]
+    elif batch == "tar.gz":
+        with tarfile.open(files[0]) as t:
+            assert t.getnames() == ["INV-000001.xml", "INV-000002.xml", "INV-000003.xml"]
+
+
+def test_generate_directory_imports(cli, tmp_path):
+    out, home = tmp_path / "out", tmp_path / "home"
+    annuaire = tmp_path / "dir" / "annuaire.json"
+    result = cli("generate", "-n", 2, "--out", out, "--directory", annuaire)
+    assert result.exit_code == 0, result.output
+    assert json.loads(annuaire.read_text())["format"] == "relais-directory/1"
+    result = cli("--home", home, "directory", "import", annuaire)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "imported directory version generated: 12 structures\n"
+    result = cli("--home", home, "directory", "versions")
+    assert result.exit_code == 0 and result.stdout.startswith("generated\t")
+    result = cli("--home", home, "directory", "import", annuaire)  # same version again
+    assert result.exit_code == 1
+    assert "already imported" in result.stderr
+
+
+def test_generate_refuses_bad_options(cli, tmp_path):
+    for args in (["-l", 0], ["-n", -1], ["--invalid-ratio", 1.5],
+                 ["--invalid-ratio", 0.6, "--misrouted-ratio", 0.6]):
+        result = cli("generate", "--out", tmp_path / "x", *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output
+
+
+def test_directory_import_of_a_bad_file(cli, tmp_path, directory_file):
+    path, _ = directory_file
+    doc = json.loads(path.read_text())
+    doc["structures"][0]["siret"] = "12345678901234"
+    del doc["structures"][1]["name"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    result = cli("--home", tmp_path / "home", "directory", "import", bad)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "structures[0]: invalid SIRET '12345678901234'" in result.stderr
+    assert "structures[1]: missing name" in result.stderr
+    assert result.stderr.startswith("relais directory import: directory file rejected")
+
+    bad.write_text("{not json")
+    result = cli("--home", tmp_path / "home", "directory", "import", bad)
+    assert result.exit_code == 1
+    assert "not JSON" in result.stderr
+    result = cli("--home", tmp_path / "home", "directory", "import", tmp_path / "missing.json")
+    assert result.exit_code == 2
+
+
+# ---- demo ----------------------------------------------------------------------------
+
+
+def _return_flows(home: Path) -> list[Path]:
+    return sorted(home.glob("dropzones/*/out/*.xml"))
+
+
+def test_demo_end_to_end_and_again(cli, tmp_path):
+    home = tmp_path / "demo"
+    result = cli("demo", "--home", home, "--invoices", 12, "--lines", 2)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert re.search(r"^6 flows, 28 invoices \(\d+ accepted, \d+ rejected\)", out, re.M), out
+    assert re.search(r"^flow statuses: .*IN_REJETE 2", out, re.M), out
+    assert "top errors:" in out and "RLS-T11" in out and "RLS-T02" in out
+    assert "CPP0000000006" in out
+    returns = _return_flows(home)
+    assert len(returns) == 6
+    for path in returns:
+        returnflow.validate(path)
+    assert (home / "relais.db").is_file()
+
+    result = cli("--home", home, "demo", "--invoices", 3, "--lines", 1)  # the main --home works too
+    assert result.exit_code == 0, result.output
+    assert "CPP0000000006" in result.stdout and "CPP0000000007" not in result.stdout  # wiped, not added to
+    assert len(_return_flows(home)) == 6
+
+
+def test_demo_refuses_a_folder_it_did_not_make(cli, tmp_path):
+    home = tmp_path / "precious"
+    home.mkdir()
+    (home / "data.txt").write_text("keep me")
+    result = cli("demo", "--home", home, "--invoices", 3)
+    assert result.exit_code == 1
+    assert "is not a demo folder" in result.stderr
+    assert sorted(p.name for p in home.iterdir()) == ["data.txt"]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    result = cli("demo", "--home", a_file)
+    assert result.exit_code == 1 and "is not a folder" in result.stderr
+    result = cli("demo", "--home", tmp_path / "d", "--invoices", 0)
+    assert result.exit_code == 2
+
+
+def test_demo_ignores_relais_home(cli, tmp_path, monkeypatch):
+    """RELAIS_HOME names the real data folder: the demo never takes it over."""
+    real = tmp_path / "real"
+    real.mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = cli("demo", "--invoices", 3, "--lines", 1, env={"RELAIS_HOME": str(real)})
+    assert result.exit_code == 0, result.output
+    assert list(real.iterdir()) == []
+    assert len(_return_flows(tmp_path / "var" / "demo")) == 6
+
+
+# ---- flows ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def processed_home(cli, tmp_path, directory_file):
+    """A home with one processed zip flow holding XSD-rejected and routed invoices."""
+    path, recipients = directory_file
+    home = tmp_path / "home"
+    assert cli("--home", home, "directory", "import", path).exit_code == 0
+    inbox = home / "dropzones" / "op-a" / "in"
+    [batch] = gen.write_batch(inbox, "ubl", 10, 2, batch="zip", recipients=recipients, invalid_ratio=0.3, seed=5)
+    old = time.time() - 60
+    os.utime(batch, (old, old))
+    result = cli("--home", home, "run", "-q")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    defects = [s.defect for s in gen.plan(10, 2, recipients, invalid_ratio=0.3, seed=5)]
+    assert "xsd-amount" in defects or "xsd-missing-id" in defects
+    return home, batch.name, defects
+
+
+def test_flows_list_and_show(cli, processed_home):
+    home, name, defects = processed_home
+    result = cli("--home", home, "flows")
+    assert result.exit_code == 0, result.output
+    header, row = result.stdout.splitlines()
+    assert header.split()[:2] == ["flow", "partner"]
+    assert row.startswith("CPP0000000001") and "IN_INTEGRE_PARTIEL" in row and row.endswith(name)
+
+    result = cli("--home", home, "flows", "CPP0000000001")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert len(re.findall(r"^  #\d+ ", out, re.M)) == 10
+    rejected = sum(d is not None for d in defects)
+    assert len(re.findall(r"^  #\d+ +05 REJETEE", out, re.M)) == rejected
+    assert re.search(r"^        \[fatal\] XSD at line \d+, column \d+", out, re.M), out
+    assert "outbox return: 1 sent" in out
+
+
+def test_flows_json(cli, processed_home):
+    home, name, defects = processed_home
+    result = cli("--home", home, "flows", "--json")
+    assert result.exit_code == 0
+    [flow] = json.loads(result.stdout)
+    assert flow["id"] == "CPP0000000001" and flow["original_name"] == name
+    assert (flow["invoice_count"], flow["rejected_count"]) == (10, sum(d is not None for d in defects))
+    assert flow["status"] == "IN_INTEGRE_PARTIEL"
+
+    result = cli("--home", home, "flows", "CPP0000000001", "--json")
+    assert result.exit_code == 0
+    shown = json.loads(result.stdout)
+    assert set(shown) == {"flow", "errors", "invoices", "outbox"}
+    assert len(shown["invoices"]) == 10
+    for inv, defect in zip(shown["invoices"], defects, strict=True):
+        assert (inv["status"] == "05") == (defect is not None)
+        assert all(set(e) == ERROR_KEYS for e in inv["errors"])
+
+    result = cli("--home", home, "flows", "--status", "IN_REJETE")
+    assert result.exit_code == 0 and result.stdout == "no flows\n"
+    assert json.loads(cli("--home", home, "flows", "--status", "IN_REJETE", "--json").stdout) == []
+
+
+def test_flows_unknown_id_and_status(cli, tmp_path):
+    result = cli("--home", tmp_path / "home", "flows", "CPP9999999999")
+    assert result.exit_code == 2
+    assert "no flow CPP9999999999" in result.stderr
+    result = cli("--home", tmp_path / "home", "flows", "--status", "BOGUS")
+    assert result.exit_code == 2
+
+
+# ---- rules and version -------------------------------------------------------------------
+
+
+def test_rules_lists_every_code(cli):
+    result = cli("rules")
+    assert result.exit_code == 0
+    codes = re.findall(r"^(\S+)\t(fatal|warning)\t\S", result.stdout, re.M)
+    listed = [c for c, _ in codes]
+    expected = ({f"RLS-T{i:02d}" for i in range(1, 15)} | {"RLS-T99"}
+                | {f"RLS-R{i:02d}" for i in range(1, 10)} | {"XSD"})
+    assert expected <= set(listed)
+    assert len(listed) == len(set(listed))
+    assert len(re.findall(r"^\t\t\S", result.stdout, re.M)) == len(listed)  # each with its French message
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"relais, version {dist_version('relais')}\n"
+    done = _subprocess("--version")
+    assert done.returncode == 0 and done.stdout == result.stdout
+
+
+def _pdf_with(attachments: dict[str, bytes]) -> bytes:
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    for name, data in attachments.items():
+        writer.add_attachment(name, data)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def test_validate_pdf_refusals_name_the_attachment(cli, docs, tmp_path):
+    """The embedded XML goes through Relais's hardened parser: a DOCTYPE is refused, not parsed."""
+    xxe = (b'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'
+           b'<rsm:CrossIndustryInvoice xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100">'
+           b"&e;</rsm:CrossIndustryInvoice>")
+    cases = {
+        "doctype.pdf": (_pdf_with({"factur-x.xml": xxe}), "RLS-T04", "embedded factur-x.xml"),
+        "order.pdf": (_pdf_with({"factur-x.xml": b"<order/>"}), "RLS-T10", "embedded factur-x.xml: root element"),
+        "no-xml.pdf": (_pdf_with({"notes.txt": b"hello"}), "RLS-T09", "embedded files: notes.txt"),
+        # a broken standard attachment is not silently replaced by another XML attachment
+        "two.pdf": (_pdf_with({"factur-x.xml": b"<broken", "other.xml": docs["cii"].read_bytes()}),
+                    "RLS-T03", "embedded factur-x.xml"),
+    }
+    for name, (data, _, _) in cases.items():
+        (tmp_path / name).write_bytes(data)
+    result = cli("validate", "--json", *(tmp_path / n for n in cases))
+    assert result.exit_code == 1
+    for doc, (name, (_, rule, words)) in zip(_check_contract(json.loads(result.stdout)), cases.items(), strict=True):
+        assert [e["rule"] for e in doc["errors"]] == [rule], (name, doc)
+        assert words in doc["errors"][0]["message"], (name, doc)
+        assert "root:" not in doc["errors"][0]["message"]
+    # A PDF whose only attachment is a non-standard *.xml invoice is still read.
+    (tmp_path / "custom.pdf").write_bytes(_pdf_with({"invoice.xml": docs["cii"].read_bytes()}))
+    result = cli("validate", "--json", tmp_path / "custom.pdf")
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout)["documents"][0]["syntax"] == "facturx"
