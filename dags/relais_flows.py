@@ -2,24 +2,35 @@
 
 A thin wrapper over `flows/`: every task calls the same functions as the CLI
 (`relais run`). Airflow schedules groups of flows sized to carry seconds of
-work (see docs/airflow.md), never one task per invoice.
-Configuration comes from the environment (RELAIS_HOME, RELAIS_DATABASE_URL...).
+work (see relais/grouping.py), never one task per invoice.
+Configuration comes from the environment (RELAIS_HOME, RELAIS_DATABASE_URL,
+RELAIS_MAX_FLOWS_PER_GROUP...).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from airflow.sdk import dag, task
 
-from relais.grouping import group_flows
+if TYPE_CHECKING:
+    from flows.pipeline import Runtime
 
 
-def _runtime():  # noqa: ANN202
+@contextlib.contextmanager
+def _runtime() -> Iterator[Runtime]:
+    """A pipeline runtime for one task, its store closed afterwards (tasks may share a process)."""
     from flows.pipeline import Runtime
     from relais.settings import Settings
 
-    return Runtime.open(Settings.from_env())
+    rt = Runtime.open(Settings.from_env())
+    try:
+        yield rt
+    finally:
+        rt.store.close()
 
 
 @dag(
@@ -34,32 +45,36 @@ def _runtime():  # noqa: ANN202
 def relais_flows() -> None:
     @task
     def intake() -> list[list[str]]:
-        """Take complete files from every drop zone (archive first), group the pending flows."""
+        """Take complete files from every drop zone (archive first); return the pending flows' ids in groups."""
         from connectors.folder import dropzone
-        from relais.runner import pending_flow_ids
+        from relais.grouping import pending_groups
 
-        rt = _runtime()
-        dropzone.scan(rt)
-        ids = pending_flow_ids(rt)
-        return group_flows([(f, rt.store.get_flow(f).size) for f in ids])  # type: ignore[union-attr]
+        with _runtime() as rt:
+            dropzone.scan(rt)
+            return pending_groups(rt)
 
     @task(multiple_outputs=False)
     def process(flow_ids: list[str]) -> list[list[str]]:
         """Process one group of flows; returns [flow id, final status] pairs (small XCom)."""
         from flows.pipeline import process_flow
 
-        rt = _runtime()
-        return [[f, str(process_flow(rt, f).status)] for f in flow_ids]
+        with _runtime() as rt:
+            return [[f, str(process_flow(rt, f).status)] for f in flow_ids]
 
-    @task(trigger_rule="none_failed")
-    def deliver(results: list[list[list[str]]] | None = None) -> dict[str, int]:
-        """Carry out the outbox: routed invoices to recipients, return flows to partners."""
+    @task(multiple_outputs=False, trigger_rule="none_failed")
+    def deliver() -> dict[str, int]:
+        """Carry out the outbox: routed invoices to recipients, return flows to partners.
+
+        Runs after every group, and also when there was nothing to process (`process` then has
+        no mapped instance and is skipped): it retries what an earlier run failed to deliver.
+        """
         from flows.dispatch import dispatch
 
-        report = dispatch(_runtime())
+        with _runtime() as rt:
+            report = dispatch(rt)
         return {"delivered": report.delivered, "returned": report.returned, "failed": report.failed}
 
-    deliver(process.expand(flow_ids=intake()))
+    process.expand(flow_ids=intake()) >> deliver()
 
 
 relais_flows()

@@ -61,11 +61,11 @@ def dispatch(rt: Runtime, flow_id: str | None = None) -> DispatchReport:
                 except Exception as e:
                     report.failed += 1
                     rt.store.mark_failed(item, f"{type(e).__name__}: {e}")
-                    _log.warning("return_flow.failed", target=item.target, error=str(e))
+                    _log.warning("return_flow.failed", path=item.target, error=str(e))
                     continue
                 rt.store.mark_sent([item])
                 report.returned += 1
-                _log.info("return_flow.sent", target=item.target)
+                _log.info("return_flow.sent", path=item.target)
     return report
 
 

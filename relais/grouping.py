@@ -8,6 +8,10 @@ a big flow goes alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # this module stays import-light: the Airflow DAG file imports it at parse time
+    from flows.pipeline import Runtime
 
 MAX_FLOWS_PER_GROUP = 50
 TARGET_BYTES_PER_GROUP = 20 * 1024 * 1024
@@ -39,3 +43,15 @@ def group_flows(flows: Sequence[tuple[str, int]], *, max_flows: int = MAX_FLOWS_
             merged.append(groups[-1])
         groups = merged
     return groups
+
+
+def pending_groups(rt: "Runtime") -> list[list[str]]:
+    """The flows waiting for processing, oldest first, in groups of at most
+    `settings.max_flows_per_group` (env RELAIS_MAX_FLOWS_PER_GROUP): what the DAG maps over."""
+    from relais.runner import pending_flow_ids
+
+    sizes = []
+    for flow_id in pending_flow_ids(rt):
+        flow = rt.store.get_flow(flow_id)
+        sizes.append((flow_id, flow.size if flow else 0))
+    return group_flows(sizes, max_flows=max(1, rt.settings.max_flows_per_group))

@@ -11,6 +11,16 @@ import structlog
 _configured = False
 
 
+class _Stderr:
+    """Whatever sys.stderr is at write time (test runners and CLIs swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
     """JSON lines to `stream` (stderr by default). Idempotent."""
     global _configured
@@ -23,14 +33,19 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.WriteLoggerFactory(file=stream or sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=stream or _Stderr()),
         cache_logger_on_first_use=False,
     )
     _configured = True
 
 
 def get(name: str = "relais") -> structlog.typing.FilteringBoundLogger:
-    if not _configured:
+    """A logger; configures JSON lines on first use unless the host process already set up structlog.
+
+    Inside an Airflow task, structlog is Airflow's (events go to the task log):
+    configuring it again here would take over Airflow's own task logging.
+    """
+    if not _configured and not structlog.is_configured():
         configure()
     return structlog.get_logger(name)
 

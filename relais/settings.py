@@ -16,6 +16,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+from relais.grouping import MAX_FLOWS_PER_GROUP
+
 DEFAULT_HOME = Path("var") / "relais"
 
 
@@ -31,6 +33,7 @@ class Settings:
     max_xml_bytes: int = 200 * 1024 * 1024
     stable_seconds: float = 1.0
     chunk_size: int = 500
+    max_flows_per_group: int = MAX_FLOWS_PER_GROUP  # flows per Airflow mapped task (relais.grouping)
 
     @property
     def archive_dir(self) -> Path:
@@ -71,9 +74,13 @@ class Settings:
         for key, name in (
             ("max_flow_bytes", "RELAIS_MAX_FLOW_BYTES"),
             ("max_invoices_per_flow", "RELAIS_MAX_INVOICES_PER_FLOW"),
+            ("max_flows_per_group", "RELAIS_MAX_FLOWS_PER_GROUP"),
         ):
             if env.get(name):
-                values[key] = int(env[name])
+                try:
+                    values[key] = int(env[name])
+                except ValueError:
+                    raise ValueError(f"{name} must be a whole number, not {env[name]!r}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
