@@ -199,3 +199,28 @@ def test_a_flow_left_in_progress_by_a_dead_worker_is_picked_up_again(rt, directo
         conn.execute(sa.update(tables.flows).values(updated_at=flow.updated_at - dt.timedelta(hours=1)))
     assert pending_flow_ids(rt) == [flow.id]
     assert process_flow(rt, flow.id).status is FlowStatus.IN_INTEGRE
+
+
+def test_whole_path_on_each_store(store_url, tmp_path, directory_file):
+    """The same run on SQLite and on PostgreSQL gives the same outcome."""
+    from flows import directory
+    from flows.pipeline import Runtime
+    from relais.settings import Settings
+
+    url, schema = store_url
+    settings = Settings.from_env(tmp_path / "h", stable_seconds=0.0, database_url=url, database_schema=schema)
+    rt = Runtime.open(settings)
+    try:
+        path_, recipients = directory_file
+        directory.import_file(rt.store, path_)
+        path = _batch(tmp_path, "cii", 20, "zip", recipients, invalid_ratio=0.1, misrouted_ratio=0.1, seed=8)
+        drop(rt, "op-a", path.name, path.read_bytes())
+        [flow] = run(rt)
+        defects = sum(1 for s in gen.plan(20, 3, recipients, 0.1, 0.1, seed=8) if s.defect)
+        assert (flow.status, flow.invoice_count, flow.rejected_count) == (
+            FlowStatus.IN_INTEGRE_PARTIEL, 20, defects)
+        assert flow.directory_version == "test-1"
+        assert len(list(rt.store.iter_invoices(flow.id))) == 20
+        assert rt.store.pending_outbox() == []
+    finally:
+        rt.store.close()
