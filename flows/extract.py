@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from flows.model import Syntax
+from flows.model import InvoiceFacts, Syntax
 
 NS = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -27,21 +27,8 @@ NS = {
 }
 
 
-@dataclasses.dataclass(slots=True)
-class Facts:
-    number: str | None = None
-    type_code: str | None = None
-    issue_date: dt.date | None = None
-    supplier_id: str | None = None
-    supplier_id_type: str | None = None
-    buyer_siret: str | None = None
-    service_code: str | None = None
-    commitment_number: str | None = None
-    currency: str | None = None
-    total_without_vat: Decimal | None = None
-    total_vat: Decimal | None = None
-    total_with_vat: Decimal | None = None
-    amount_due: Decimal | None = None
+@dataclasses.dataclass(slots=True, kw_only=True)
+class Facts(InvoiceFacts):
     has_attachments: bool = False
 
 

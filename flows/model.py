@@ -152,14 +152,10 @@ class Flow:
     rejected_count: int = 0
 
 
-@dataclasses.dataclass(slots=True)
-class Invoice:
-    id: str
-    flow_id: str
-    position: int
-    entry_name: str
-    syntax: Syntax | None = None
-    status: InvoiceStatus = InvoiceStatus.DEPOSEE
+@dataclasses.dataclass(slots=True, kw_only=True)
+class InvoiceFacts:
+    """What an invoice says about itself (read by `flows.extract`)."""
+
     number: str | None = None
     type_code: str | None = None
     issue_date: dt.date | None = None
@@ -173,12 +169,28 @@ class Invoice:
     total_vat: Decimal | None = None
     total_with_vat: Decimal | None = None
     amount_due: Decimal | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Invoice(InvoiceFacts):
+    """One document of a flow: its trace (flow, entry, position), its facts, its verdict."""
+
+    id: str
+    flow_id: str
+    position: int
+    entry_name: str
+    syntax: Syntax | None = None
+    status: InvoiceStatus = InvoiceStatus.DEPOSEE
     delivered_to: str | None = None
     errors: list[ValidationError] = dataclasses.field(default_factory=list)
 
     @property
     def rejected(self) -> bool:
         return any(e.fatal for e in self.errors)
+
+    def set_facts(self, facts: InvoiceFacts) -> None:
+        for field in dataclasses.fields(InvoiceFacts):
+            setattr(self, field.name, getattr(facts, field.name))
 
 
 def utcnow() -> dt.datetime:

@@ -234,7 +234,7 @@ def judge(rt: Runtime, flow_id: str, doc: split.Document, directory: Directory,
             inv.syntax = detected.syntax
             profile = facturx_profile(tree) if detected.syntax is Syntax.FACTURX else None
             facts = extract.extract(detected.syntax, tree)
-            _fill(inv, facts)
+            inv.set_facts(facts)
             code = _flow_code(detected.syntax, facts.has_attachments)
             inv.errors.extend(rt.xsd.validate(detected.syntax, tree, profile))
             if not inv.rejected:
@@ -277,12 +277,6 @@ def _flow_code(syntax: Syntax, has_attachments: bool) -> FlowCode:
     if syntax in (Syntax.UBL_INVOICE, Syntax.UBL_CREDITNOTE) and has_attachments:
         return FlowCode.E3_UBL
     return syntax.flow_code
-
-
-def _fill(inv: Invoice, facts: extract.Facts) -> None:
-    for field in dataclasses.fields(facts):
-        if hasattr(inv, field.name):
-            setattr(inv, field.name, getattr(facts, field.name))
 
 
 def delivery_path(settings: Settings, siret: str, service_code: str | None, inv_id: str,
