@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def _runtime() -> Iterator[Runtime]:
-    """A pipeline runtime for one task, its store closed afterwards (tasks may share a process)."""
+    """A pipeline runtime for one task, its store and validation workers closed afterwards (tasks may share a process)."""
     from flows.pipeline import Runtime
     from relais.settings import Settings
 
@@ -30,7 +30,7 @@ def _runtime() -> Iterator[Runtime]:
     try:
         yield rt
     finally:
-        rt.store.close()
+        rt.close()
 
 
 @dag(

@@ -35,6 +35,7 @@ class Detected:
     syntax: Syntax
     xml: bytes  # the invoice XML (the embedded one for a PDF)
     embedded_name: str | None = None
+    declared_profile: str | None = None  # a PDF's XMP fx:ConformanceLevel, as a facturx level
 
 
 def xml_syntax(data: bytes) -> Syntax:
@@ -87,6 +88,7 @@ def pdf_xml(data: bytes, limits: safexml.XmlLimits | None = None) -> tuple[str, 
     else:
         order = [i for i, n in enumerate(names) if n.lower().endswith(".xml")]
     first: Rejected | None = None
+    invoices: list[tuple[str, bytes]] = []
     for i in order:
         name = names[i]
         try:
@@ -99,7 +101,11 @@ def pdf_xml(data: bytes, limits: safexml.XmlLimits | None = None) -> tuple[str, 
         except Rejected as r:
             first = first or _in_attachment(r, name)
             continue
-        return name, content
+        invoices.append((name, content))
+    if len(invoices) > 1:  # which one is the invoice? Refuse rather than guess.
+        raise Rejected(technical.SEVERAL_INVOICE_XML, ", ".join(n for n, _ in invoices))
+    if invoices:
+        return invoices[0]
     if first is not None:
         raise first
     raise Rejected(technical.PDF_WITHOUT_XML, f"embedded files: {', '.join(names) or 'none'}")
@@ -113,6 +119,35 @@ def _in_attachment(r: Rejected, name: str) -> Rejected:
     return refusal
 
 
+_LEVELS = {
+    "MINIMUM": "minimum", "BASIC WL": "basicwl", "BASICWL": "basicwl", "BASIC": "basic",
+    "EN 16931": "en16931", "EN16931": "en16931", "COMFORT": "en16931", "EXTENDED": "extended",
+}
+
+
+def declared_profile(pdf: bytes) -> str | None:
+    """The Factur-X profile the PDF declares in its XMP metadata (fx:ConformanceLevel), if any.
+
+    Returned as a `facturx` level name (minimum, basicwl, basic, en16931, extended);
+    None when the PDF declares none or one Relais does not map (e.g. XRECHNUNG).
+    """
+    from pypdf import PdfReader
+
+    try:
+        metadata = PdfReader(io.BytesIO(pdf)).trailer["/Root"].get("/Metadata")
+        xmp = metadata.get_object().get_data() if metadata is not None else None
+    except Exception:
+        return None
+    if not xmp:
+        return None
+    try:
+        tree = safexml.parse(xmp)
+    except Rejected:
+        return None
+    values = tree.xpath("//*[local-name()='ConformanceLevel']/text() | //@*[local-name()='ConformanceLevel']")
+    return _LEVELS.get(" ".join(str(values[0]).split()).upper()) if values else None
+
+
 def detect(container: Container, data: bytes, limits: safexml.XmlLimits | None = None) -> Detected:
     """Syntax and invoice XML of one document (XML or PDF)."""
     if container is Container.PDF:
@@ -120,7 +155,7 @@ def detect(container: Container, data: bytes, limits: safexml.XmlLimits | None =
         syntax = xml_syntax(xml)
         if syntax is Syntax.CII:
             syntax = Syntax.FACTURX
-        return Detected(syntax, xml, name)
+        return Detected(syntax, xml, name, declared_profile(data))
     if container is Container.XML:
         return Detected(xml_syntax(data), data)
     raise Rejected(technical.UNKNOWN_FORMAT)

@@ -5,7 +5,13 @@ Where Chorus Pro reads them (EN 16931 business terms):
   registration id (UBL ``PartyLegalEntity/CompanyID``, CII ``SpecifiedLegalOrganization/ID``);
 - service code: BT-10 buyer reference;
 - commitment number (engagement juridique, EJ): BT-13 purchase order reference;
-- supplier id: BT-29 seller id with scheme 0009, else BT-30 seller legal registration id.
+- supplier id: BT-29 seller id with scheme 0009, else BT-30 seller legal registration id;
+- VAT total (BT-110): the document-level VAT amount in the invoice currency (BT-5), not the
+  one in the VAT accounting currency (BT-111) whatever their order; the first one when none
+  is in BT-5.
+
+`Facts` adds what the platform rules read and the store does not keep: prepaid amount
+(BT-113), rounding amount (BT-114) and the currencies the document totals are stated in.
 """
 
 from __future__ import annotations
@@ -30,10 +36,19 @@ NS = {
 @dataclasses.dataclass(slots=True, kw_only=True)
 class Facts(InvoiceFacts):
     has_attachments: bool = False
+    prepaid_amount: Decimal | None = None  # BT-113
+    rounding_amount: Decimal | None = None  # BT-114
+    total_currencies: tuple[str, ...] = ()  # currencyID of the document totals (BT-109, 112, 113, 114, 115 ...)
+    total_vat_currency: str | None = None  # currencyID of the amount read as BT-110
 
 
 def _x(path: str) -> etree.XPath:
     return etree.XPath(f"string(({path})[1])", namespaces=NS)
+
+
+def _first_of(preferred: str, fallback: str) -> str:
+    """`preferred` when it selects anything, else `fallback` (a union would take document order)."""
+    return f"{preferred} | {fallback}[not({preferred})]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +68,15 @@ class _Paths:
     total_with_vat: etree.XPath
     amount_due: etree.XPath
     attachments: etree.XPath
+    prepaid_amount: etree.XPath
+    rounding_amount: etree.XPath
+    total_currencies: etree.XPath
+    total_vat_currency: etree.XPath
 
 
+_UBL_VAT = _first_of(
+    "/*/cac:TaxTotal/cbc:TaxAmount[@currencyID = /*/cbc:DocumentCurrencyCode]", "/*/cac:TaxTotal/cbc:TaxAmount"
+)
 _UBL_SELLER = "/*/cac:AccountingSupplierParty/cac:Party"
 _UBL_BUYER = "/*/cac:AccountingCustomerParty/cac:Party"
 _UBL_TOTAL = "/*/cac:LegalMonetaryTotal"
@@ -70,19 +92,27 @@ UBL = _Paths(
     commitment_number=_x("/*/cac:OrderReference/cbc:ID"),
     currency=_x("/*/cbc:DocumentCurrencyCode"),
     total_without_vat=_x(f"{_UBL_TOTAL}/cbc:TaxExclusiveAmount"),
-    total_vat=_x("/*/cac:TaxTotal/cbc:TaxAmount[@currencyID = /*/cbc:DocumentCurrencyCode] | /*/cac:TaxTotal/cbc:TaxAmount"),
+    total_vat=_x(_UBL_VAT),
     total_with_vat=_x(f"{_UBL_TOTAL}/cbc:TaxInclusiveAmount"),
     amount_due=_x(f"{_UBL_TOTAL}/cbc:PayableAmount"),
     attachments=etree.XPath(
         "boolean(/*/cac:AdditionalDocumentReference/cac:Attachment/cbc:EmbeddedDocumentBinaryObject)",
         namespaces=NS,
     ),
+    prepaid_amount=_x(f"{_UBL_TOTAL}/cbc:PrepaidAmount"),
+    rounding_amount=_x(f"{_UBL_TOTAL}/cbc:PayableRoundingAmount"),
+    total_currencies=etree.XPath(f"{_UBL_TOTAL}/*/@currencyID", namespaces=NS),
+    total_vat_currency=_x(f"({_UBL_VAT})[1]/@currencyID"),
 )
 
 _CII_TX = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction"
 _CII_AGREEMENT = f"{_CII_TX}/ram:ApplicableHeaderTradeAgreement"
 _CII_SETTLEMENT = f"{_CII_TX}/ram:ApplicableHeaderTradeSettlement"
 _CII_SUM = f"{_CII_SETTLEMENT}/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+_CII_VAT = _first_of(
+    f"{_CII_SUM}/ram:TaxTotalAmount[@currencyID = {_CII_SETTLEMENT}/ram:InvoiceCurrencyCode]",
+    f"{_CII_SUM}/ram:TaxTotalAmount",
+)
 CII = _Paths(
     number=_x("/rsm:CrossIndustryInvoice/rsm:ExchangedDocument/ram:ID"),
     type_code=_x("/rsm:CrossIndustryInvoice/rsm:ExchangedDocument/ram:TypeCode"),
@@ -98,16 +128,18 @@ CII = _Paths(
     commitment_number=_x(f"{_CII_AGREEMENT}/ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID"),
     currency=_x(f"{_CII_SETTLEMENT}/ram:InvoiceCurrencyCode"),
     total_without_vat=_x(f"{_CII_SUM}/ram:TaxBasisTotalAmount"),
-    total_vat=_x(
-        f"{_CII_SUM}/ram:TaxTotalAmount[@currencyID = {_CII_SETTLEMENT}/ram:InvoiceCurrencyCode]"
-        f" | {_CII_SUM}/ram:TaxTotalAmount"
-    ),
+    total_vat=_x(_CII_VAT),
     total_with_vat=_x(f"{_CII_SUM}/ram:GrandTotalAmount"),
     amount_due=_x(f"{_CII_SUM}/ram:DuePayableAmount"),
     attachments=etree.XPath(
         f"boolean({_CII_AGREEMENT}/ram:AdditionalReferencedDocument/ram:AttachmentBinaryObject)",
         namespaces=NS,
     ),
+    prepaid_amount=_x(f"{_CII_SUM}/ram:TotalPrepaidAmount"),
+    rounding_amount=_x(f"{_CII_SUM}/ram:RoundingAmount"),
+    # BT-111 (VAT in accounting currency) is a TaxTotalAmount in another currency by design.
+    total_currencies=etree.XPath(f"{_CII_SUM}/*[not(self::ram:TaxTotalAmount)]/@currencyID", namespaces=NS),
+    total_vat_currency=_x(f"({_CII_VAT})[1]/@currencyID"),
 )
 
 
@@ -167,4 +199,8 @@ def extract(syntax: Syntax, tree: etree._ElementTree) -> Facts:
         total_with_vat=_amount(p.total_with_vat(root)),
         amount_due=_amount(p.amount_due(root)),
         has_attachments=bool(p.attachments(root)),
+        prepaid_amount=_amount(p.prepaid_amount(root)),
+        rounding_amount=_amount(p.rounding_amount(root)),
+        total_vat_currency=_text(p.total_vat_currency(root), 3),
+        total_currencies=tuple(sorted({" ".join(str(c).split())[:3] for c in p.total_currencies(root)} - {""})),
     )

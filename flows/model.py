@@ -150,6 +150,8 @@ class Flow:
     directory_version: str | None = None
     invoice_count: int = 0
     rejected_count: int = 0
+    profile: str | None = None  # Factur-X profile of the flow's (first) document
+    rulesets: dict[str, str] | None = None  # versions of the rule sets it was judged with
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -180,6 +182,7 @@ class Invoice(InvoiceFacts):
     position: int
     entry_name: str
     syntax: Syntax | None = None
+    profile: str | None = None
     status: InvoiceStatus = InvoiceStatus.DEPOSEE
     delivered_to: str | None = None
     errors: list[ValidationError] = dataclasses.field(default_factory=list)

@@ -16,10 +16,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from lxml import etree
-
 from archive import ArchivedObject, LocalArchive
-from flows import detect, extract, returnflow, safearchive, safexml, split
+from flows import returnflow, safearchive, safexml, split
 from flows.errors import Incident, Rejected
 from flows.model import (
     Channel,
@@ -37,7 +35,10 @@ from flows.store import Directory, Store
 from relais import log
 from relais.settings import Settings
 from validators import routing, technical
+from validators.platform import duplicate_invoice
 from validators.platform import Addressing
+from validators.document import JudgeConfig, Verdict
+from validators.pool import Job, PoolConfig, ValidationPool
 from validators.xsd import XsdValidator
 
 Progress = Callable[[int, int], None]
@@ -62,17 +63,32 @@ class Runtime:
     settings: Settings
     store: Store
     archive: LocalArchive
-    xsd: XsdValidator
 
     @classmethod
     def open(cls, settings: Settings) -> "Runtime":
         settings.ensure_dirs()
+        XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)  # a missing XSD is reported now, not mid-flow
         return cls(
             settings=settings,
             store=Store.open(settings.database_url, schema=settings.database_schema),
             archive=LocalArchive(settings.archive_dir),
-            xsd=XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd),
         )
+
+    @functools.cached_property
+    def pool(self) -> ValidationPool:
+        s = self.settings
+        return ValidationPool(PoolConfig(
+            judge=JudgeConfig(ubl_xsd_dir=s.ubl_xsd_dir, cii_xsd=s.cii_xsd, rules_dir=s.rules_dir,
+                              max_xml_bytes=s.max_xml_bytes),
+            workers=s.workers,
+            seconds_per_document=s.seconds_per_document,
+            worker_memory_mb=s.worker_memory_mb,
+        ))
+
+    def close(self) -> None:
+        if "pool" in self.__dict__:
+            self.pool.close()
+        self.store.close()
 
     @functools.cached_property
     def xml_limits(self) -> safexml.XmlLimits:
@@ -110,6 +126,14 @@ class _Tally:
     invoices: int = 0
     rejected: int = 0
     flow_code: FlowCode | None = None
+    profile: str | None = None
+
+
+class _Unreadable(Exception):
+    """A single-document flow whose document cannot be read: the flow is refused."""
+
+    def __init__(self, error: ValidationError) -> None:
+        self.error = error
 
 
 def process_flow(rt: Runtime, flow_id: str, progress: Progress | None = None) -> Flow:
@@ -168,10 +192,15 @@ def _process(rt: Runtime, flow: Flow, progress: Progress | None) -> None:
                     "/", f"{total} > {rt.settings.max_invoices_per_flow}"))
         else:
             total = 1
+        flow.rulesets = rt.pool.versions()
         tally = _judge_all(rt, flow, path, directory, total, progress)
     except Rejected as r:
         rt.store.reset_flow_results(flow.id)
         return _reject_flow(rt, flow, r.to_error())
+    except _Unreadable as u:
+        rt.store.reset_flow_results(flow.id)
+        return _reject_flow(rt, flow, u.error)
+    flow.profile = tally.profile
     flow.flow_code = tally.flow_code
     flow.invoice_count, flow.rejected_count = tally.invoices, tally.rejected
     if tally.invoices == 0:
@@ -189,13 +218,22 @@ def _judge_all(rt: Runtime, flow: Flow, path: Path, directory: Directory, total:
                progress: Progress | None) -> _Tally:
     tally = _Tally()
     container = flow.container or Container.UNKNOWN
+    batch = split.is_batch(container)
     chunk: list[Invoice] = []
     deliveries: list[tuple[Invoice, str]] = []
-    for doc in split.documents(path, container, flow.original_name, rt.archive_limits):
-        inv, target, code = judge(rt, flow.id, doc, directory, container)
+    jobs = (Job(doc.position, doc.data, None if batch else container, doc.entry_name)
+            for doc in split.documents(path, container, flow.original_name, rt.archive_limits))
+    verdicts = rt.pool.judge_all(jobs, expected=total, br_fr=flow.partner in rt.settings.br_fr_partners)
+    seen = duplicate_invoice.Seen()
+    for job, verdict in verdicts:
+        if verdict.unreadable and not batch:
+            raise _Unreadable(verdict.errors[0])
+        inv, target = _decide(rt, flow.id, job, verdict, directory, seen)
         tally.invoices += 1
         tally.rejected += inv.status.is_rejected
-        tally.flow_code = tally.flow_code or code
+        if verdict.syntax is not None and tally.flow_code is None:
+            tally.flow_code = _flow_code(verdict.syntax, bool(verdict.facts and verdict.facts.has_attachments))
+            tally.profile = verdict.profile
         chunk.append(inv)
         if target:
             deliveries.append((inv, target))
@@ -208,69 +246,33 @@ def _judge_all(rt: Runtime, flow: Flow, path: Path, directory: Directory, total:
     return tally
 
 
-def judge(rt: Runtime, flow_id: str, doc: split.Document, directory: Directory,
-          container: Container) -> tuple[Invoice, str | None, FlowCode | None]:
-    """Validate and route one document. Returns the invoice, its delivery target, its flow code.
-
-    In a batch, a document that cannot be read is a rejected invoice; a single-document
-    flow that cannot be read is the flow's problem: the refusal is raised.
-    """
-    batch = split.is_batch(container)
-    inv = Invoice(id=invoice_id(flow_id, doc.position), flow_id=flow_id, position=doc.position,
-                  entry_name=doc.entry_name[:1024])
-    code: FlowCode | None = None
+def _decide(rt: Runtime, flow_id: str, job: Job, verdict: Verdict, directory: Directory,
+            seen: duplicate_invoice.Seen) -> tuple[Invoice, str | None]:
+    """Turn a document's verdict into an invoice, adding the rules that need the store and the directory."""
+    inv = Invoice(id=invoice_id(flow_id, job.key), flow_id=flow_id, position=job.key,
+                  entry_name=job.entry_name[:1024], syntax=verdict.syntax, profile=verdict.profile)
+    inv.errors.extend(verdict.errors)
     target: str | None = None
     with log.bound(invoice_id=inv.id):
-        try:
-            doc_container = _entry_container(doc) if batch else container
-            detected = detect.detect(doc_container, doc.data, rt.xml_limits)
-            tree = safexml.parse(detected.xml, limits=rt.xml_limits)
-        except Rejected as r:
-            if not batch:
-                raise
-            error = r.to_error()
-            inv.errors.append(error if r.location != "/" else dataclasses.replace(error, location=doc.entry_name))
-        else:
-            inv.syntax = detected.syntax
-            profile = facturx_profile(tree) if detected.syntax is Syntax.FACTURX else None
-            facts = extract.extract(detected.syntax, tree)
+        facts = verdict.facts
+        if facts is not None:
             inv.set_facts(facts)
-            code = _flow_code(detected.syntax, facts.has_attachments)
-            inv.errors.extend(rt.xsd.validate(detected.syntax, tree, profile))
+            if verdict.xsd_valid and (dup := duplicate_invoice.check(facts, seen, rt.store, flow_id=flow_id)):
+                inv.errors.append(dup)
             if not inv.rejected:
                 errors, structure = routing.check(
                     Addressing(facts.buyer_siret, facts.service_code, facts.commitment_number), directory)
                 inv.errors.extend(errors)
                 if not inv.rejected and structure is not None:
                     target = str(delivery_path(rt.settings, structure.siret, facts.service_code, inv.id,
-                                               doc_container))
+                                               verdict.container))
+        if facts is not None and not inv.rejected:
+            seen.add(facts)
         if inv.rejected:
             routing_only = all(e.rule.startswith("RLS-R") for e in inv.errors if e.fatal)
             inv.status = InvoiceStatus.REJETEE_ROUTAGE if routing_only else InvoiceStatus.REJETEE
             _log.info("invoice.rejected", rules=sorted({e.rule for e in inv.errors if e.fatal}))
-    return inv, target, code
-
-
-def _entry_container(doc: split.Document) -> Container:
-    """Container of one batch entry; refuses empty, nested and unknown entries."""
-    if not doc.data:
-        raise Rejected(technical.EMPTY_FILE, location=doc.entry_name)
-    container = safearchive.sniff(doc.data[: split.HEAD])
-    if split.is_batch(container):
-        raise Rejected(technical.NESTED_ARCHIVE, f"{container} inside the batch", doc.entry_name)
-    if container not in (Container.XML, Container.PDF):
-        raise Rejected(technical.UNKNOWN_FORMAT, location=doc.entry_name)
-    return container
-
-
-def facturx_profile(tree: etree._ElementTree) -> str | None:
-    """Factur-X profile (minimum, basicwl, basic, en16931, extended) from the guideline id."""
-    import facturx
-
-    try:
-        return facturx.get_level(tree.getroot(), "factur-x")
-    except Exception:
-        return None
+    return inv, target
 
 
 def _flow_code(syntax: Syntax, has_attachments: bool) -> FlowCode:

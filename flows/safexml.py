@@ -40,7 +40,10 @@ _HARDENED: dict[str, Any] = {
     "no_network": True,
     "load_dtd": False,
     "dtd_validation": False,
-    "huge_tree": False,
+    # Lifts libxml2's 10 MB text-node cap (a base64 attachment under the platform's 10 MB limit
+    # is up to 13.3 MB) and sets nesting to 2048 levels; the document itself stays under
+    # XmlLimits.max_bytes, and entities cannot amplify anything since DTDs are refused.
+    "huge_tree": True,
     "remove_comments": False,
 }
 
@@ -122,6 +125,8 @@ def parse(data: bytes, *, limits: XmlLimits = XmlLimits()) -> etree._ElementTree
     try:
         root = etree.fromstring(data, make_parser())
     except etree.XMLSyntaxError as exc:
+        if _out_of_memory(exc.error_log):  # a resource failure is an incident, never a verdict
+            raise MemoryError("libxml2 ran out of memory while parsing") from None
         raise _syntax_error(exc) from None
     except (LookupError, ValueError, UnicodeError) as exc:  # encoding trouble inside lxml
         raise Rejected(technical.NOT_WELL_FORMED, str(exc), "line 1, column 1") from None
@@ -164,6 +169,10 @@ def peek_root(data: bytes) -> tuple[str | None, str]:
     except (LookupError, ValueError, UnicodeError) as exc:
         raise Rejected(technical.NOT_WELL_FORMED, str(exc), "line 1, column 1") from None
     raise Rejected(technical.NOT_WELL_FORMED, "no root element", "line 1, column 1")
+
+
+def _out_of_memory(log: etree._ListErrorLog) -> bool:
+    return any(e.type == etree.ErrorTypes.ERR_NO_MEMORY for e in log)
 
 
 def _syntax_error(exc: etree.XMLSyntaxError) -> Rejected:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,30 @@ class Store:
             .order_by(t.flows.c.id)
             .limit(1)
         )
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
+    def find_invoice(self, supplier_id: str, number: str, year: int, *,
+                     exclude_flow_id: str | None = None) -> str | None:
+        """Id of the first recorded invoice, not rejected, with this supplier id, number and issue year.
+
+        Invoices of `exclude_flow_id` (the flow being judged) are ignored. Uses the
+        index on (supplier_id, number, issue_date): the year is a range of dates.
+        """
+        c = t.invoices.c
+        q = (
+            sa.select(c.id)
+            .where(
+                c.supplier_id == supplier_id,
+                c.number == number,
+                c.issue_date.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
+                c.status.not_in([str(s) for s in InvoiceStatus if s.is_rejected]),
+            )
+            .order_by(c.id)
+            .limit(1)
+        )
+        if exclude_flow_id is not None:
+            q = q.where(c.flow_id != exclude_flow_id)
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
@@ -469,6 +494,8 @@ def _flow_row(f: Flow) -> dict[str, Any]:
         "directory_version": f.directory_version,
         "invoice_count": f.invoice_count,
         "rejected_count": f.rejected_count,
+        "profile": f.profile,
+        "rulesets": json.dumps(f.rulesets, sort_keys=True) if f.rulesets is not None else None,
     }
 
 
@@ -489,6 +516,8 @@ def _flow(r: Any) -> Flow:
         directory_version=r["directory_version"],
         invoice_count=r["invoice_count"],
         rejected_count=r["rejected_count"],
+        profile=r["profile"],
+        rulesets=json.loads(r["rulesets"]) if r["rulesets"] else None,
     )
 
 

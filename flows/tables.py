@@ -31,6 +31,8 @@ flows = sa.Table(
     sa.Column("directory_version", sa.String(64)),
     sa.Column("invoice_count", sa.Integer, nullable=False, default=0),
     sa.Column("rejected_count", sa.Integer, nullable=False, default=0),
+    sa.Column("profile", sa.String(20)),
+    sa.Column("rulesets", sa.Text),
     sa.Index("ix_flows_partner_sha", "partner", "sha256"),
     sa.Index("ix_flows_status", "status"),
 )
@@ -43,6 +45,7 @@ invoices = sa.Table(
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("entry_name", sa.String(1024), nullable=False),
     sa.Column("syntax", sa.String(20)),
+    sa.Column("profile", sa.String(20)),
     sa.Column("status", sa.String(2), nullable=False),
     sa.Column("number", sa.String(200)),
     sa.Column("type_code", sa.String(10)),
@@ -59,6 +62,7 @@ invoices = sa.Table(
     sa.Column("amount_due", sa.Numeric(19, 4)),
     sa.Column("delivered_to", sa.String(1024)),
     sa.Index("ix_invoices_flow_position", "flow_id", "position", unique=True),
+    sa.Index("ix_invoices_supplier_number", "supplier_id", "number", "issue_date"),
 )
 
 validation_errors = sa.Table(

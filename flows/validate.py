@@ -1,6 +1,7 @@
 """Validate one invoice file outside the pipeline (``relais validate``).
 
-Same readers and rules as the pipeline, minus routing (no directory needed).
+The same judge as the pipeline's workers (read, XSD, EN 16931 / Factur-X
+business rules), minus the rules that need the store and the directory.
 """
 
 from __future__ import annotations
@@ -8,12 +9,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from flows import detect, safearchive, safexml
 from flows.errors import Rejected
 from flows.model import Container, Syntax, ValidationError
-from flows.pipeline import facturx_profile
+from flows.safearchive import sniff
 from validators import technical
-from validators.xsd import XsdValidator
+from validators.document import DocumentJudge
 
 
 @dataclasses.dataclass
@@ -31,26 +31,22 @@ class DocumentReport:
         return {
             "path": self.path,
             "syntax": str(self.syntax) if self.syntax else None,
+            "profile": self.profile,
             "valid": self.valid,
             "errors": [e.as_json() for e in self.errors],
         }
 
 
-def validate_bytes(path: str, data: bytes, xsd: XsdValidator, limits: safexml.XmlLimits | None = None) -> DocumentReport:
+def validate_bytes(path: str, data: bytes, judge: DocumentJudge, *, keep_going: bool = False,
+                   br_fr: bool = False) -> DocumentReport:
+    """Report on one file. Internal failures (a stylesheet that cannot run) are raised, never 'valid'."""
     report = DocumentReport(path)
-    limits = limits or safexml.XmlLimits()
-    try:
-        if not data:
-            raise Rejected(technical.EMPTY_FILE)
-        container = safearchive.sniff(data[:4096])
-        if container not in (Container.XML, Container.PDF):
-            raise Rejected(technical.UNKNOWN_FORMAT, f"detected {container}; validate takes one XML or PDF invoice")
-        detected = detect.detect(container, data, limits)
-        report.syntax = detected.syntax
-        tree = safexml.parse(detected.xml, limits=limits)
-        if detected.syntax is Syntax.FACTURX:
-            report.profile = facturx_profile(tree)
-        report.errors.extend(xsd.validate(detected.syntax, tree, report.profile))
-    except Rejected as r:
-        report.errors.append(r.to_error())
+    container = sniff(data[:4096]) if data else Container.UNKNOWN
+    if not data or container not in (Container.XML, Container.PDF):
+        rule = technical.EMPTY_FILE if not data else technical.UNKNOWN_FORMAT
+        detail = None if not data else f"detected {container}; validate takes one XML or PDF invoice"
+        report.errors.append(Rejected(rule, detail).to_error())
+        return report
+    verdict = judge.judge(data, container, keep_going=keep_going, br_fr=br_fr)
+    report.syntax, report.profile, report.errors = verdict.syntax, verdict.profile, verdict.errors
     return report

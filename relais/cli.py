@@ -22,8 +22,24 @@ def _version() -> str:
         return "0+unknown"
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"relais {_version()}")
+    try:
+        from validators import schematron
+
+        home = Settings.from_env()
+        for key, version in schematron.discover(home.rules_dir).versions().items():
+            click.echo(f"  {key}: {version}")
+    except Exception as e:  # noqa: BLE001 - --version must still answer
+        click.echo(f"  rule sets: unavailable ({e})")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(_version(), prog_name="relais")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the rule-set versions, then exit.")
 @click.option("--home", type=click.Path(path_type=Path), envvar="RELAIS_HOME",
               help="Data folder (store, archive, drop zones). Default ./var/relais.")
 @click.option("--log-level", default="WARNING", envvar="RELAIS_LOG_LEVEL", show_default=True,
@@ -125,16 +141,23 @@ def demo(ctx: click.Context, demo_home: Path | None, invoices: int, lines: int) 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of CEN EN 16931 validation artefacts (EN16931-UBL/CII-validation.xslt).")
+@click.option("--keep-going", is_flag=True,
+              help="Run the business rules even when the XSD fails (every error in one report).")
+@click.option("--br-fr", is_flag=True, help="Also apply the French BR-FR rules.")
+@click.option("--xsd-only", is_flag=True, help="Skip the business rules.")
 @click.pass_context
-def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
+def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool, rules_dir: Path | None,
+             keep_going: bool, br_fr: bool, xsd_only: bool) -> None:
     """Validate invoice files (XML or Factur-X PDF) without the pipeline.
 
-    Exit 0 when every document is valid, 1 when one is not, 2 on a usage error
-    or an unreadable file.
+    Exit 0 when every document is valid, 1 when one is not, 2 on a usage error,
+    an unreadable file, or when validation itself could not run (never "valid").
     """
-    from flows import safexml
+    from flows.errors import Incident
     from flows.validate import validate_bytes
-    from validators.xsd import XsdValidator
+    from validators.document import DocumentJudge, JudgeConfig
 
     settings = _settings(ctx)
     for f in files:  # every file must be readable before anything is printed
@@ -144,19 +167,26 @@ def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None
         except OSError as e:
             _fail("validate", f"cannot read {f}: {e.strerror or e}")
     try:
-        xsd = XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)
-    except FileNotFoundError as e:
+        judge = DocumentJudge(JudgeConfig(
+            ubl_xsd_dir=settings.ubl_xsd_dir, cii_xsd=settings.cii_xsd,
+            rules_dir=rules_dir or settings.rules_dir, max_xml_bytes=settings.max_xml_bytes,
+            business_rules=not xsd_only))
+        rulesets = judge.versions()
+    except (FileNotFoundError, Incident) as e:
         _fail("validate", str(e))
-    limits = safexml.XmlLimits(max_bytes=settings.max_xml_bytes)
     reports = []
     for f in files:  # one file in memory at a time
         try:
             data = f.read_bytes()
         except OSError as e:
             _fail("validate", f"cannot read {f}: {e.strerror or e}")
-        reports.append(validate_bytes(str(f), data, xsd, limits))
+        try:
+            reports.append(validate_bytes(str(f), data, judge, keep_going=keep_going, br_fr=br_fr))
+        except Incident as e:  # fail closed: no verdict when validation itself failed
+            _fail("validate", f"{f}: validation could not run: {e}")
     if as_json:
-        click.echo(json.dumps({"documents": [r.as_json() for r in reports]}, ensure_ascii=False))
+        click.echo(json.dumps({"documents": [r.as_json() for r in reports], "rulesets": rulesets},
+                              ensure_ascii=False))
     else:
         for r in reports:
             verdict = click.style("valid", fg="green") if r.valid else click.style("INVALID", fg="red")
@@ -268,13 +298,54 @@ def directory_versions(ctx: click.Context) -> None:
 # ---- rules ---------------------------------------------------------------------
 
 
-@main.command()
-def rules() -> None:
-    """List the rule codes Relais defines (technical, XSD, routing)."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def rules(ctx: click.Context) -> None:
+    """Rule codes (`relais rules`), business rule sets (`rules install`, `rules sets`)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(rules_list)
+
+
+@rules.command(name="list")
+def rules_list() -> None:
+    """List the rule codes Relais defines (technical, XSD, routing, platform)."""
     from validators.rules import all_rules
 
     for r in all_rules():
         click.echo(f"{r.code}\t{r.flag}\t{r.message_en}\n\t\t{r.message_fr}")
+
+
+@rules.command(name="install")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.pass_context
+def rules_install(ctx: click.Context, path: Path) -> None:
+    """Install the CEN EN 16931 validation artefacts found under PATH for this Relais home."""
+    from flows.errors import Incident
+    from validators import schematron
+
+    settings = _settings(ctx)
+    try:
+        schematron.install(path, settings.installed_rules_dir)
+        sets = schematron.discover(settings.installed_rules_dir)
+    except (Incident, FileNotFoundError, ValueError) as e:
+        _fail("rules install", str(e), code=1)
+    click.echo(f"installed into {settings.installed_rules_dir}")
+    _print_rulesets(sets.versions())
+
+
+@rules.command(name="sets")
+@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.pass_context
+def rules_sets(ctx: click.Context, rules_dir: Path | None) -> None:
+    """Show the business rule sets in use and their versions."""
+    from validators import schematron
+
+    _print_rulesets(schematron.discover(rules_dir or _settings(ctx).rules_dir).versions())
+
+
+def _print_rulesets(versions: dict[str, str]) -> None:
+    for key, value in versions.items():
+        click.echo(f"{key:<24} {value}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,6 +34,16 @@ class Settings:
     stable_seconds: float = 1.0
     chunk_size: int = 500
     max_flows_per_group: int = MAX_FLOWS_PER_GROUP  # flows per Airflow mapped task (relais.grouping)
+    rules_dir: Path | None = None  # CEN EN 16931 validation artefacts (relais rules install)
+    workers: int | None = None  # validation worker processes; None = one per CPU, 0 = in process
+    worker_memory_mb: int | None = None  # address-space cap of each validation worker
+    seconds_per_document: float = 120.0  # validation time budget per document before an incident
+    br_fr_partners: frozenset[str] = frozenset()  # partners whose flows also get the French BR-FR rules
+
+    @property
+    def installed_rules_dir(self) -> Path:
+        """Where `relais rules install` puts the CEN artefacts for this home."""
+        return self.home / "rules"
 
     @property
     def archive_dir(self) -> Path:
@@ -67,6 +77,12 @@ class Settings:
         }
         if env.get("RELAIS_DATABASE_SCHEMA"):
             values["database_schema"] = env["RELAIS_DATABASE_SCHEMA"]
+        if env.get("RELAIS_RULES_DIR"):
+            values["rules_dir"] = Path(env["RELAIS_RULES_DIR"])
+        elif (root / "rules").is_dir():
+            values["rules_dir"] = root / "rules"
+        if env.get("RELAIS_BR_FR_PARTNERS"):
+            values["br_fr_partners"] = frozenset(p.strip() for p in env["RELAIS_BR_FR_PARTNERS"].split(",") if p.strip())
         if env.get("RELAIS_CII_XSD"):
             values["cii_xsd"] = Path(env["RELAIS_CII_XSD"])
         if env.get("RELAIS_UBL_XSD_DIR"):
@@ -75,6 +91,8 @@ class Settings:
             ("max_flow_bytes", "RELAIS_MAX_FLOW_BYTES"),
             ("max_invoices_per_flow", "RELAIS_MAX_INVOICES_PER_FLOW"),
             ("max_flows_per_group", "RELAIS_MAX_FLOWS_PER_GROUP"),
+            ("workers", "RELAIS_WORKERS"),
+            ("worker_memory_mb", "RELAIS_WORKER_MEMORY_MB"),
         ):
             if env.get(name):
                 try:

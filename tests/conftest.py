@@ -91,4 +91,21 @@ def rt(settings, directory_file):
     runtime = Runtime.open(settings)
     directory.import_file(runtime.store, directory_file[0])
     yield runtime
-    runtime.store.close()
+    runtime.close()
+
+
+# ---- business rules (validators.schematron) ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def cen_rules_dir(corpus: Path) -> Path:
+    """The CEN EN 16931 validation artefacts of the corpus, used as a Relais rules folder."""
+    return corpus / "schematron"
+
+
+@pytest.fixture(scope="session")
+def schematron_runner():
+    """One `validators.schematron.Runner` for the session: each stylesheet is compiled once."""
+    from validators.schematron import Runner
+
+    return Runner()

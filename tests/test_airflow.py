@@ -112,7 +112,7 @@ def dag_runs(airflow_env, tmp_path_factory) -> dict:
             drop(rt, partner, path.name, path.read_bytes())
         drop(rt, "op-c", "notes.txt", b"this is not an invoice\n")
     finally:
-        rt.store.close()
+        rt.close()
 
     result = work / "runs.json"
     seconds = _run([sys.executable, str(RUNNER), str(result), str(home), str(home)],
@@ -183,7 +183,7 @@ def test_dag_processes_dropped_flows_in_mapped_groups(dag_runs):
             assert root.findtext(".//CPPFluxStatut/StatutFlux") == str(flow.status)
             assert [p.name for p in rt.settings.outbox_dir(partner).iterdir()] == [returnflow.file_name(flow)]
     finally:
-        rt.store.close()
+        rt.close()
 
 
 def test_dag_with_empty_drop_zones_succeeds_and_delivers_nothing_more(dag_runs):
@@ -200,7 +200,7 @@ def test_dag_with_empty_drop_zones_succeeds_and_delivers_nothing_more(dag_runs):
     try:
         assert len(rt.store.list_flows(limit=100)) == 3  # nothing new, nothing reprocessed
     finally:
-        rt.store.close()
+        rt.close()
     assert sum(1 for p in (home / "delivery").rglob("*") if p.is_file()) == first["xcom"]["deliver"]["delivered"]
 
 

@@ -29,7 +29,8 @@ from relais.cli import main
 
 RELAIS = Path(sys.executable).with_name("relais")
 LOCATION = re.compile(r"^line \d+, column \d+")
-DOC_KEYS = {"path", "syntax", "valid", "errors"}
+DOC_KEYS = {"path", "syntax", "profile", "valid", "errors"}
+PROFILES = {"minimum", "basicwl", "basic", "en16931", "extended", "xrechnung", None}
 ERROR_KEYS = {"rule", "flag", "location", "message"}
 SYNTAXES = {"ubl-invoice", "ubl-creditnote", "cii", "facturx", None}
 
@@ -88,13 +89,18 @@ def docs(tmp_path, directory_file):
 
 def _check_contract(doc: object) -> list[dict]:
     """The `validate --json` contract, key sets and types exactly; returns the documents."""
-    assert isinstance(doc, dict) and set(doc) == {"documents"}
+    assert isinstance(doc, dict) and set(doc) == {"documents", "rulesets"}
+    rulesets = doc["rulesets"]
+    assert isinstance(rulesets, dict) and all(isinstance(v, str) for v in rulesets.values())
+    assert {"en16931-ubl", "en16931-cii", "facturx"} <= set(rulesets)
     documents = doc["documents"]
     assert isinstance(documents, list)
     for d in documents:
         assert set(d) == DOC_KEYS
         assert isinstance(d["path"], str)
         assert d["syntax"] in SYNTAXES
+        assert d["profile"] in PROFILES
+        assert d["profile"] is None or d["syntax"] == "facturx"
         assert isinstance(d["valid"], bool)
         assert isinstance(d["errors"], list)
         for e in d["errors"]:
@@ -387,7 +393,11 @@ def test_rules_lists_every_code(cli):
 def test_version(cli):
     result = cli("--version")
     assert result.exit_code == 0
-    assert result.stdout == f"relais, version {dist_version('relais')}\n"
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"relais {dist_version('relais')}"
+    versions = dict(line.strip().split(": ", 1) for line in lines[1:])
+    assert {"en16931-ubl", "en16931-cii", "facturx", "br-fr"} <= set(versions)
+    assert versions["en16931-ubl"].startswith("1.3.")
     done = _subprocess("--version")
     assert done.returncode == 0 and done.stdout == result.stdout
 

@@ -26,7 +26,7 @@ import pytest
 from flows import detect, safexml
 from flows.errors import Rejected
 from flows.model import Container, FlowStatus, InvoiceStatus, Syntax
-from flows.pipeline import facturx_profile
+from validators.document import facturx_profile
 from tests.helpers import drop, return_flow, run
 from validators.xsd import XsdValidator
 
@@ -76,6 +76,14 @@ PDF_PROFILE_XSD_FAILS = {
 
 
 # ---- what the corpus README says ---------------------------------------------------
+
+#: Relais names an XRechnung embedded in a PDF "xrechnung" (judged as plain CII); the README says en16931.
+PROFILE_ALIASES = {"facturx/XML-Rechnung/FX/XRECHNUNG_Einfach.pdf": "en16931"}
+#: Valid EN 16931 examples that a Chorus Pro platform rule refuses all the same.
+PLATFORM_REFUSALS = {
+    "en16931-examples/cii/huf_example_cii.xml": {"RLS-P02"},  # a 51-character attachment name
+    "en16931-examples/ubl/BIS3_Invoice_negativ.XML": {"RLS-P08"},  # negative invoice (380): a credit note is due
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,7 +213,7 @@ def test_facturx_pdfs_are_extracted_and_detected(corpus, pdf_cases):
             problems.append(f"{case.path}: took {detected.embedded_name}, README says {case.embedded}")
         tree = safexml.parse(detected.xml)
         profile = facturx_profile(tree)
-        if profile != case.profile:
+        if PROFILE_ALIASES.get(case.path, profile) != case.profile:
             problems.append(f"{case.path}: profile {profile}, README says {case.profile}")
         # The generic D16B XSD accepts every one of them (README: "XSD ok")...
         for e in d16b.validate(Syntax.CII, tree):
@@ -254,7 +262,7 @@ def corpus_rt(settings, directory_file, corpus):
     runtime = Runtime.open(dataclasses.replace(settings, cii_xsd=corpus / D16B_XSD))
     directory.import_file(runtime.store, directory_file[0])
     yield runtime
-    runtime.store.close()
+    runtime.close()
 
 
 def test_corpus_zip_through_the_pipeline(corpus_rt, corpus, xml_cases, tmp_path):
@@ -281,7 +289,8 @@ def test_corpus_zip_through_the_pipeline(corpus_rt, corpus, xml_cases, tmp_path)
         if inv.entry_name in expected_syntax:  # valid XML: only routing may refuse it
             if inv.syntax is not expected_syntax[inv.entry_name]:
                 problems.append(f"{inv.entry_name}: syntax {inv.syntax}")
-            if inv.status.is_rejected and not (rules and all(r.startswith("RLS-R") for r in rules)):
+            allowed = PLATFORM_REFUSALS.get(inv.entry_name, set())
+            if inv.status.is_rejected and not (rules and all(r.startswith("RLS-R") or r in allowed for r in rules)):
                 problems.append(f"{inv.entry_name}: {inv.status} {inv.errors}")
         elif inv.entry_name in PDF_REFUSED:
             if rules != {PDF_REFUSED[inv.entry_name][0]} or inv.syntax is not None:

@@ -155,7 +155,9 @@ def test_internal_failure_is_an_incident_not_a_verdict(rt, directory_file, tmp_p
     def explode(*a, **k):
         raise MemoryError("worker out of memory")
 
-    monkeypatch.setattr(rt.xsd, "validate", explode)
+    from validators.document import DocumentJudge
+
+    monkeypatch.setattr(DocumentJudge, "judge", explode)
     [flow] = run(rt)
     assert flow.status is FlowStatus.IN_INCIDENTE
     assert [e.rule for e in rt.store.flow_errors(flow.id)] == ["RLS-T99"]
@@ -223,4 +225,4 @@ def test_whole_path_on_each_store(store_url, tmp_path, directory_file):
         assert len(list(rt.store.iter_invoices(flow.id))) == 20
         assert rt.store.pending_outbox() == []
     finally:
-        rt.store.close()
+        rt.close()

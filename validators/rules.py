@@ -2,7 +2,7 @@
 
 Every rule Relais itself defines is a `Rule` in `validators/technical.py`
 (flow-level technical rules, RLS-T..) or in its own module under
-`validators/platform/` (routing and platform rules, RLS-R..). Grep a code to
+`validators/platform/` (routing rules, RLS-R.., and platform rules, RLS-P..). Grep a code to
 find its home. XSD findings use the single code `XSD`.
 """
 
@@ -43,7 +43,8 @@ XSD = Rule(
 
 def all_rules() -> list[Rule]:
     """Every rule known to this process, sorted by code (imports the rule modules)."""
-    import validators.routing  # noqa: F401  (registers the platform rules)
+    import validators.platform_rules  # noqa: F401  (registers the platform rules)
+    import validators.routing  # noqa: F401  (registers the routing rules)
     import validators.technical  # noqa: F401
 
     return sorted(REGISTRY.values(), key=lambda r: r.code)

@@ -87,3 +87,27 @@ TOO_MANY_INVOICES = Rule(
     "The flow holds more invoices than allowed",
     "Le flux contient plus de factures que le maximum autorisé",
 )
+PROFILE_MISMATCH = Rule(
+    "RLS-T15",
+    Flag.FATAL,
+    "The Factur-X profile declared in the PDF metadata differs from the embedded XML's",
+    "Le profil Factur-X déclaré dans les métadonnées du PDF diffère de celui du XML embarqué",
+)
+SEVERAL_INVOICE_XML = Rule(
+    "RLS-T16",
+    Flag.FATAL,
+    "The PDF carries more than one invoice XML",
+    "Le PDF contient plus d'un XML de facture",
+)
+LEGACY_GUIDELINE = Rule(
+    "RLS-T17",
+    Flag.WARNING,
+    "Factur-X 1.0 guideline identifier accepted for compatibility; current senders should use the 1.0x identifier",
+    "Identifiant de profil Factur-X 1.0 accepté par compatibilité ; utilisez l'identifiant Factur-X 1.0x actuel",
+)
+RULES_NOT_RUN = Rule(
+    "RLS-T18",
+    Flag.FATAL,
+    "The business rules could not run on this document because it does not conform to its XSD",
+    "Les règles métier n'ont pas pu s'exécuter car le document n'est pas conforme à son XSD",
+)

@@ -63,6 +63,8 @@ class XsdValidator:
         schema = _schema(str(self.schema_path(syntax, profile)))
         if schema.validate(tree):
             return []
+        if any(e.type == etree.ErrorTypes.ERR_NO_MEMORY for e in schema.error_log):
+            raise MemoryError("libxml2 ran out of memory during XSD validation")  # an incident, not a verdict
         errors = []
         for e in list(schema.error_log)[:MAX_ERRORS]:
             errors.append(XSD.error(f"line {e.line}, column {e.column}" + (f" ({e.path})" if e.path else ""), e.message))

