@@ -67,7 +67,11 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
     print_flows([flow])
     click.echo(f"  sha256 {flow.sha256}  size {flow.size}  channel {flow.channel}"
                f"  directory {flow.directory_version or '-'}"
-               + (f"  duplicate of {flow.duplicate_of}" if flow.duplicate_of else ""))
+               + (f"  duplicate of {flow.duplicate_of}" if flow.duplicate_of else "")
+               + (f"  profile {flow.profile}" if flow.profile else ""))
+    if flow.rulesets:
+        click.echo("  rule sets: " + ", ".join(f"{k} {v}" for k, v in sorted(flow.rulesets.items())
+                                              if not k.endswith("-source")))
     for e in errors:
         click.echo(f"  flow error [{e.flag}] {e.rule} at {e.location}: {e.message}")
     for inv in store.iter_invoices(flow.id):
