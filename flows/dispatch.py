@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from flows import split
+from flows.atomic import write_atomic
 from flows.pipeline import Runtime
 from flows.store import OutboxItem
 from relais import log
@@ -28,20 +29,6 @@ class DispatchReport:
     delivered: int = 0
     returned: int = 0
     failed: int = 0
-
-
-def write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".relais-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def dispatch(rt: Runtime, flow_id: str | None = None) -> DispatchReport:

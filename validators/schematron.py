@@ -54,7 +54,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -64,6 +63,7 @@ from xml.sax.saxutils import quoteattr
 from lxml import etree
 
 from flows import safexml
+from flows.atomic import write_atomic
 from flows.errors import Incident, Rejected
 from flows.model import Flag, Syntax, ValidationError
 
@@ -369,17 +369,7 @@ def _sha256(path: Path) -> str:
 
 
 def _write_atomically(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(record, indent=2).encode("utf-8"))
 
 
 # ---- running -------------------------------------------------------------------
