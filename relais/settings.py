@@ -41,6 +41,11 @@ class Settings:
     br_fr_partners: frozenset[str] = frozenset()  # partners whose flows also get the French BR-FR rules
 
     @property
+    def partners_dir(self) -> Path:
+        """One TOML/YAML file per partner (connectors/partners.py)."""
+        return self.home / "partners"
+
+    @property
     def installed_rules_dir(self) -> Path:
         """Where `relais rules install` puts the CEN artefacts for this home."""
         return self.home / "rules"
