@@ -45,12 +45,13 @@ def _runtime() -> Iterator[Runtime]:
 def relais_flows() -> None:
     @task
     def intake() -> list[list[str]]:
-        """Take complete files from every drop zone (archive first); return the pending flows' ids in groups."""
-        from connectors.folder import dropzone
+        """Poll the partners' SFTP servers and take complete files from the local drop zones
+        (archive first); return the pending flows' ids in groups."""
         from relais.grouping import pending_groups
+        from relais.runner import intake as take_all
 
         with _runtime() as rt:
-            dropzone.scan(rt)
+            take_all(rt)
             return pending_groups(rt)
 
     @task(multiple_outputs=False)

@@ -9,6 +9,7 @@ Delivered bytes are re-read from the archived flow, never kept in the store.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import tempfile
 from collections import defaultdict
@@ -17,11 +18,14 @@ from pathlib import Path
 from flows import split
 from flows.atomic import write_atomic
 from flows.pipeline import Runtime
+from flows.model import utcnow
 from flows.store import OutboxItem
 from relais import log
 
 _log = log.get("relais.dispatch")
 BATCH = 500
+RETRY_BASE = dt.timedelta(seconds=30)
+RETRY_MAX = dt.timedelta(hours=1)
 
 
 @dataclasses.dataclass
@@ -29,6 +33,11 @@ class DispatchReport:
     delivered: int = 0
     returned: int = 0
     failed: int = 0
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Wait before the next try of a row that failed `attempts` times (30 s doubling, 1 h at most)."""
+    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
 
 
 def dispatch(rt: Runtime, flow_id: str | None = None) -> DispatchReport:
@@ -40,20 +49,68 @@ def dispatch(rt: Runtime, flow_id: str | None = None) -> DispatchReport:
             by_flow[item.flow_id][int(item.invoice_id.rsplit("-", 1)[1])] = item
     for fid, wanted in by_flow.items():
         _deliver_flow(rt, fid, wanted, report)
+    by_channel: dict[str, list[OutboxItem]] = defaultdict(list)
     for item in items:
         if item.kind == "return":
-            with log.bound(flow_id=item.flow_id):
-                try:
-                    write_atomic(Path(item.target), rt.archive.read(item.archive_sha256 or ""))
-                except Exception as e:
-                    report.failed += 1
-                    rt.store.mark_failed(item, f"{type(e).__name__}: {e}")
-                    _log.warning("return_flow.failed", path=item.target, error=str(e))
-                    continue
-                rt.store.mark_sent([item])
-                report.returned += 1
-                _log.info("return_flow.sent", path=item.target)
+            by_channel[channel_of(item.target)].append(item)
+    for channel, queue in by_channel.items():
+        _send_returns(rt, channel, queue, report)
     return report
+
+
+def channel_of(target: str) -> str:
+    """'sftp://<partner>' for a return flow bound to a partner's SFTP server, 'folder' otherwise.
+
+    >>> channel_of("sftp://op-a/inbound/CR_CPP1_IN_INTEGRE.xml"), channel_of("/var/relais/out/CR.xml")
+    ('sftp://op-a', 'folder')
+    """
+    if target.startswith("sftp://"):
+        return "sftp://" + target.removeprefix("sftp://").split("/", 1)[0]
+    return "folder"
+
+
+def _send_returns(rt: Runtime, channel: str, queue: list[OutboxItem], report: DispatchReport) -> None:
+    """Send one channel's return flows in order; the first failure holds back those behind it."""
+    now = utcnow()
+    if channel == "folder":
+        for item in queue:
+            if item.next_attempt_at and item.next_attempt_at > now:
+                continue
+            _send_one(rt, item, report, lambda it, data: write_atomic(Path(it.target), data))
+        return
+    first = queue[0]
+    if first.next_attempt_at and first.next_attempt_at > now:
+        return  # the partner was down: wait for the retry time, keep the order
+    from connectors.sftp import returns
+
+    partner_id = channel.removeprefix("sftp://")
+    partner = rt.partners.get(partner_id)
+    try:
+        sender = returns.Sender(partner)
+        with sender:
+            for item in queue:
+                if not _send_one(rt, item, report, sender.send):
+                    return
+    except Exception as e:  # cannot connect: every row waits, the first one records the failure
+        report.failed += 1
+        rt.store.mark_failed(first, f"{type(e).__name__}: {e}", backoff(first.attempts + 1))
+        _log.warning("return_flow.partner_unreachable", partner=partner_id, error=str(e),
+                     pending=len(queue))
+
+
+def _send_one(rt: Runtime, item: OutboxItem, report: DispatchReport, send) -> bool:  # noqa: ANN001
+    with log.bound(flow_id=item.flow_id):
+        try:
+            send(item, rt.archive.read(item.archive_sha256 or ""))
+        except Exception as e:
+            report.failed += 1
+            rt.store.mark_failed(item, f"{type(e).__name__}: {e}", backoff(item.attempts + 1))
+            _log.warning("return_flow.failed", path=item.target, error=str(e), attempts=item.attempts + 1)
+            return False
+        rt.store.mark_sent([item])
+        report.returned += 1
+        _log.info("return_flow.sent", path=item.target)
+        return True
 
 
 def _deliver_flow(rt: Runtime, flow_id: str, wanted: dict[int, OutboxItem], report: DispatchReport) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archive import ArchivedObject, LocalArchive
+from connectors import partners as partners_config
+from connectors.partners import Partner
 from flows import returnflow, safearchive, safexml, split
 from flows.errors import Incident, Rejected
 from flows.model import (
@@ -84,6 +86,17 @@ class Runtime:
             seconds_per_document=s.seconds_per_document,
             worker_memory_mb=s.worker_memory_mb,
         ))
+
+    @functools.cached_property
+    def partners(self) -> dict[str, Partner]:
+        return partners_config.load(self.settings.partners_dir)
+
+    def return_target(self, partner_id: str, name: str) -> str:
+        """Where a partner's return flow goes: its SFTP return folder, or its local out/ folder."""
+        partner = self.partners.get(partner_id)
+        if partner is not None and partner.sftp is not None:
+            return f"sftp://{partner_id}/{partner.sftp.return_dir.strip('/')}/{name}"
+        return str(self.settings.outbox_dir(partner_id) / name)
 
     def close(self) -> None:
         if "pool" in self.__dict__:
@@ -314,7 +327,7 @@ def _close(rt: Runtime, flow: Flow) -> None:
         obj = rt.archive.put_file(Path(tmp))
     finally:
         Path(tmp).unlink(missing_ok=True)
-    target = rt.settings.outbox_dir(flow.partner) / returnflow.file_name(flow)
-    rt.store.finish_flow(flow, str(target), obj.sha256)
+    target = rt.return_target(flow.partner, returnflow.file_name(flow))
+    rt.store.finish_flow(flow, target, obj.sha256)
     _log.info("flow.closed", status=str(flow.status), invoices=flow.invoice_count,
               rejected=flow.rejected_count, flow_code=str(flow.flow_code) if flow.flow_code else None)

@@ -55,6 +55,8 @@ class OutboxItem:
     status: str
     attempts: int
     last_error: str | None
+    next_attempt_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -356,18 +358,19 @@ class Store:
                     )
 
     def pending_outbox(self, *, kind: str | None = None, flow_id: str | None = None) -> list[OutboxItem]:
+        """Rows not sent yet, oldest first (due or not: see `OutboxItem.next_attempt_at`)."""
         q = sa.select(t.outbox).where(t.outbox.c.status == OutboxStatus.PENDING).order_by(t.outbox.c.id)
         if kind:
             q = q.where(t.outbox.c.kind == kind)
         if flow_id:
             q = q.where(t.outbox.c.flow_id == flow_id)
         with self.engine.connect() as conn:
-            return [OutboxItem(**{k: r[k] for k in OutboxItem.__slots__}) for r in conn.execute(q).mappings()]
+            return [_outbox_item(r) for r in conn.execute(q).mappings()]
 
     def outbox_for_flow(self, flow_id: str) -> list[OutboxItem]:
         q = sa.select(t.outbox).where(t.outbox.c.flow_id == flow_id).order_by(t.outbox.c.id)
         with self.engine.connect() as conn:
-            return [OutboxItem(**{k: r[k] for k in OutboxItem.__slots__}) for r in conn.execute(q).mappings()]
+            return [_outbox_item(r) for r in conn.execute(q).mappings()]
 
     def mark_sent(self, items: Sequence[OutboxItem]) -> None:
         if not items:
@@ -388,12 +391,14 @@ class Store:
                     deliveries,
                 )
 
-    def mark_failed(self, item: OutboxItem, error: str) -> None:
+    def mark_failed(self, item: OutboxItem, error: str, retry_after: dt.timedelta | None = None) -> None:
+        """Record a failed attempt; the row stays pending, due again after `retry_after`."""
+        due = utcnow() + retry_after if retry_after is not None else None
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(t.outbox)
                 .where(t.outbox.c.id == item.id)
-                .values(attempts=t.outbox.c.attempts + 1, last_error=error[:2000])
+                .values(attempts=t.outbox.c.attempts + 1, last_error=error[:2000], next_attempt_at=due)
             )
 
     # ---- directory -----------------------------------------------------------
@@ -469,6 +474,13 @@ class Store:
 
 
 # ---- row <-> value -----------------------------------------------------------
+
+
+def _outbox_item(r: Any) -> OutboxItem:
+    values = {k: r[k] for k in OutboxItem.__slots__}
+    values["next_attempt_at"] = _aware(values["next_attempt_at"])
+    values["created_at"] = _aware(values["created_at"])
+    return OutboxItem(**values)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

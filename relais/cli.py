@@ -226,6 +226,28 @@ def flows_cmd(ctx: click.Context, flow_id: str | None, status: tuple[str, ...], 
     report.print_flows(store.list_flows(status=statuses, partner=partner, limit=limit), as_json=as_json)
 
 
+@main.command(name="outbox")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def outbox_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Deliveries and return flows not sent yet (e.g. a partner's server is down), oldest first."""
+    store = _store(ctx)
+    items = store.pending_outbox()
+    if as_json:
+        click.echo(json.dumps([{"flow": i.flow_id, "kind": i.kind, "target": i.target, "attempts": i.attempts,
+                                "last_error": i.last_error,
+                                "next_attempt_at": i.next_attempt_at.isoformat() if i.next_attempt_at else None}
+                               for i in items], ensure_ascii=False))
+        return
+    if not items:
+        click.echo("outbox empty: everything was sent")
+        return
+    for i in items:
+        retry = f"retry at {i.next_attempt_at:%H:%M:%S}" if i.next_attempt_at else "due now"
+        click.echo(f"{i.flow_id:<14} {i.kind:<8} attempts {i.attempts:<3} {retry:<17} {i.target}"
+                   + (f"\n{'':<15}last error: {i.last_error}" if i.last_error else ""))
+
+
 # ---- generate ------------------------------------------------------------------
 
 

@@ -23,8 +23,25 @@ def pending_flow_ids(rt: Runtime) -> list[str]:
     return sorted(ids)
 
 
+def intake(rt: Runtime) -> list[Flow]:
+    """Take what every drop zone holds: the partners' SFTP servers, then the local folders.
+
+    Hosted SFTP uploads land in the local folders, so they are taken here too.
+    A partner whose server is unreachable is reported in the logs; the others go on.
+    """
+    flows: list[Flow] = []
+    sftp_partners = [p for p in rt.partners.values() if p.sftp is not None]
+    if sftp_partners:
+        from connectors.sftp import pickup
+
+        for report in pickup.poll_all(rt, sftp_partners).values():
+            flows.extend(report.flows)
+    flows.extend(dropzone.scan(rt))
+    return flows
+
+
 def run_once(rt: Runtime, progress: bool = False) -> list[Flow]:
-    dropzone.scan(rt)
+    intake(rt)
     done = []
     for flow_id in pending_flow_ids(rt):
         done.append(process_flow(rt, flow_id, progress=_bar(flow_id) if progress else None))

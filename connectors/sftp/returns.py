@@ -1,0 +1,39 @@
+"""Return flows to a partner's SFTP server: uploaded under a temporary name, then renamed."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from connectors.partners import Partner
+from flows.errors import ConfigError
+from flows.store import OutboxItem
+
+
+class Sender:
+    """One connection to a partner's server for a batch of return flows (sent in order)."""
+
+    def __init__(self, partner: Partner | None) -> None:
+        if partner is None or partner.sftp is None:
+            raise ConfigError("no SFTP configuration for this partner any more")
+        self.partner = partner
+        self.cfg = partner.sftp
+        self._conn = None
+
+    def __enter__(self) -> "Sender":
+        from connectors.sftp.client import connect
+
+        self._conn = connect(self.cfg)
+        self._conn.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._conn is not None:
+            self._conn.__exit__(exc_type, exc, tb)
+
+    def send(self, item: OutboxItem, data: bytes) -> None:
+        """Upload one return flow; its outbox target is ``sftp://<partner>/<folder>/<name>``."""
+        assert self._conn is not None
+        remote = item.target.removeprefix(f"sftp://{self.partner.id}/")
+        folder, _, name = remote.rpartition("/")
+        self._conn.put_atomic(data, folder or ".", name)
