@@ -44,8 +44,8 @@ DEFAULT_PATTERNS = ("*",)
 class SftpPickup:
     """A partner's SFTP server that Relais polls (and writes return flows to)."""
 
-    host: str
-    user: str
+    host: str = ""  # may come from the Airflow connection (airflow_conn_id)
+    user: str = ""
     port: int = 22
     private_key: Path | None = None
     host_key: str | None = None
@@ -95,6 +95,8 @@ def _sftp(raw: Any, where: str, problems: list[str]) -> SftpPickup | None:
     if unknown:
         problems.append(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     for required in ("host", "user"):
+        if raw.get("airflow_conn_id") and required not in raw:
+            continue  # taken from the Airflow connection
         if not isinstance(raw.get(required), str) or not raw.get(required):
             problems.append(f"{where}.{required}: required (text)")
     if not (raw.get("private_key") or raw.get("airflow_conn_id")):
