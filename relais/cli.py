@@ -370,5 +370,10 @@ def _print_rulesets(versions: dict[str, str]) -> None:
         click.echo(f"{key:<24} {value}")
 
 
+from relais.cli_sftp import sftp  # noqa: E402  (the `relais sftp` group lives in its own module)
+
+main.add_command(sftp)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,94 @@
+"""``relais sftp``: the hosted SFTP drop zones (connectors/sftp/server.py).
+
+Registered on the main group by relais/cli.py (``main.add_command(sftp)``).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from relais.settings import Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.obj or {}
+    try:
+        return Settings.from_env(obj.get("home"))
+    except ValueError as e:  # e.g. RELAIS_MAX_FLOW_BYTES=abc
+        _fail(f"invalid setting in the environment: {e}")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"relais sftp: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group("sftp")
+def sftp() -> None:
+    """Hosted SFTP drop zones: partners upload into in/ and download return flows from out/."""
+
+
+@sftp.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", default=2222, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port).")
+@click.option("--host-key", "host_key_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Server's private host key, created (ed25519) when missing. "
+                   "Default $RELAIS_HOME/sftp/host_key.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None) -> None:
+    """Serve the drop zones of the partners that have a [hosted] section, until Ctrl-C.
+
+    Each partner logs in as its partner id with one of its authorized_keys (no passwords)
+    and sees only its own drop zone: upload into /in (taken by `relais run` or the DAG
+    like any drop zone), download return flows from /out and delete them to acknowledge.
+    Partner files are read at start: restart the server after changing them.
+    """
+    from connectors import partners as partners_config
+    from connectors.sftp.server import ServerThread, accounts_for_dropzones
+    from flows.errors import ConfigError
+
+    settings = _settings(ctx)
+    try:
+        partners = partners_config.load(settings.partners_dir)
+    except ConfigError as e:
+        _fail(str(e))
+    accounts = accounts_for_dropzones(settings, partners)
+    if not accounts:
+        _fail(f"no partner has a [hosted] section in {settings.partners_dir} (see connectors/partners.py)")
+    key_path = host_key_path or settings.home / "sftp" / "host_key"
+    try:
+        server = ServerThread(accounts, key_path, host=host, port=port).start()
+    except ValueError as e:  # a bad authorized key
+        _fail(str(e))
+    except OSError as e:  # port in use, address not available, unreadable key...
+        _fail(f"cannot serve on {host}:{port}: {e}")
+    click.echo(f"relais sftp: listening on {host}:{server.port}")
+    click.echo(f"host key: {server.host_key_line}")
+    click.echo(f"fingerprint: {server.fingerprint}")
+    for user, account in sorted(accounts.items()):
+        click.echo(f"  {user}: {account.root} ({len(account.authorized_keys)} key(s))")
+    sys.stdout.flush()
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, terminate)  # systemd / docker stop: same clean stop as Ctrl-C
+    code = 0
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 0
+    finally:
+        server.stop()  # live sessions are dropped; unfinished uploads are discarded
+        click.echo("stopped", err=True)
+    sys.exit(code)
