@@ -86,7 +86,7 @@ def _send_returns(rt: Runtime, channel: str, queue: list[OutboxItem], report: Di
     partner_id = channel.removeprefix("sftp://")
     partner = rt.partners.get(partner_id)
     try:
-        sender = returns.Sender(partner)
+        sender = returns.Sender(partner, rt.settings.keys_dir)
         with sender:
             for item in queue:
                 if not _send_one(rt, item, report, sender.send):

@@ -95,7 +95,7 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool) -> None:
     rt = _runtime(ctx)
     try:
         while True:
-            flows = run_once(rt, progress=not quiet)
+            flows = run_once(rt, progress=not quiet, only_due=watch)
             if not quiet and flows:
                 from relais.report import print_flows
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from connectors.folder import dropzone
 from flows import dispatch
 from flows.model import Flow, FlowStatus, utcnow
 from flows.pipeline import CLAIMABLE, STALE_AFTER, Progress, Runtime, process_flow
+from relais import log
 
+_log = log.get("relais.runner")
 PROGRESS_FROM = 200  # show a bar for flows with at least this many documents
 
 
@@ -23,25 +26,30 @@ def pending_flow_ids(rt: Runtime) -> list[str]:
     return sorted(ids)
 
 
-def intake(rt: Runtime) -> list[Flow]:
+def intake(rt: Runtime, *, only_due: bool = False) -> list[Flow]:
     """Take what every drop zone holds: the partners' SFTP servers, then the local folders.
 
     Hosted SFTP uploads land in the local folders, so they are taken here too.
     A partner whose server is unreachable is reported in the logs; the others go on.
+    With `only_due`, a partner is polled only once its `poll_seconds` have passed.
     """
     flows: list[Flow] = []
     sftp_partners = [p for p in rt.partners.values() if p.sftp is not None]
     if sftp_partners:
-        from connectors.sftp import pickup
+        from connectors.sftp import airflow_conn, pickup
 
-        for report in pickup.poll_all(rt, sftp_partners).values():
+        resolved = [dataclasses.replace(p, sftp=airflow_conn.resolve(p.sftp, rt.settings.keys_dir))
+                    for p in sftp_partners if p.sftp is not None]
+        for report in pickup.poll_all(rt, resolved, only_due=only_due).values():
             flows.extend(report.flows)
+            for problem in report.errors:
+                _log.warning("sftp.poll_problem", partner=report.partner, problem=problem, fatal=report.fatal)
     flows.extend(dropzone.scan(rt))
     return flows
 
 
-def run_once(rt: Runtime, progress: bool = False) -> list[Flow]:
-    intake(rt)
+def run_once(rt: Runtime, progress: bool = False, *, only_due: bool = False) -> list[Flow]:
+    intake(rt, only_due=only_due)
     done = []
     for flow_id in pending_flow_ids(rt):
         done.append(process_flow(rt, flow_id, progress=_bar(flow_id) if progress else None))

@@ -46,6 +46,11 @@ class Settings:
         return self.home / "partners"
 
     @property
+    def keys_dir(self) -> Path:
+        """Private keys taken from Airflow connections, written 0600."""
+        return self.home / "keys"
+
+    @property
     def installed_rules_dir(self) -> Path:
         """Where `relais rules install` puts the CEN artefacts for this home."""
         return self.home / "rules"

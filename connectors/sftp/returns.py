@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import TracebackType
 
 from connectors.partners import Partner
+from connectors.sftp import airflow_conn
 from flows.errors import ConfigError
 from flows.store import OutboxItem
 
@@ -12,12 +14,13 @@ from flows.store import OutboxItem
 class Sender:
     """One connection to a partner's server for a batch of return flows (sent in order)."""
 
-    def __init__(self, partner: Partner | None) -> None:
+    def __init__(self, partner: Partner | None, key_dir: Path) -> None:
         if partner is None or partner.sftp is None:
             raise ConfigError("no SFTP configuration for this partner any more")
         self.partner = partner
-        self.cfg = partner.sftp
+        self.cfg = airflow_conn.resolve(partner.sftp, key_dir)
         self._conn = None
+        self._folders: set[str] = set()
 
     def __enter__(self) -> "Sender":
         from connectors.sftp.client import connect
@@ -36,4 +39,8 @@ class Sender:
         assert self._conn is not None
         remote = item.target.removeprefix(f"sftp://{self.partner.id}/")
         folder, _, name = remote.rpartition("/")
-        self._conn.put_atomic(data, folder or ".", name)
+        folder = folder or "."
+        if folder not in self._folders:
+            self._conn.makedirs(folder)
+            self._folders.add(folder)
+        self._conn.put_atomic(data, folder, name)
