@@ -48,8 +48,9 @@ def _peak_mb() -> float:
 class Stage:
     name: str
     seconds: float
-    peak_mb: float
+    peak_mb: float  # this process and its validation workers
     count: int
+    own_peak_mb: float = 0.0  # this process alone (the flow's own state)
 
     def line(self) -> str:
         rate = self.count / self.seconds if self.seconds else float("inf")
@@ -63,7 +64,8 @@ def measure(name: str, count: int, fn: Callable[[], object]) -> Stage:
         t0 = time.perf_counter()
         fn()
         seconds = time.perf_counter() - t0
-    stage = Stage(name, seconds, max(_peak_mb(), tree.peak), count)
+    own = _peak_mb()
+    stage = Stage(name, seconds, max(own, tree.peak), count, own)
     print(stage.line(), flush=True)
     return stage
 
@@ -164,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     assert flow is not None
     print(f"{'total end to end':<32} {total_s:8.2f} s {n / total_s:10.0f} inv/s {peak:9.0f} MB peak RSS")
     print(f"flow {flow.id}: {flow.status}, {flow.invoice_count} invoices, {flow.rejected_count} rejected")
-    print(json.dumps({"invoices": n, "invoices_per_s": round(n / total_s, 1), "peak_rss_mb": round(peak, 1)}))
+    own_peak = max(s.own_peak_mb for s in stages)
+    print(json.dumps({"invoices": n, "invoices_per_s": round(n / total_s, 1), "peak_rss_mb": round(peak, 1),
+                      "main_process_peak_rss_mb": round(own_peak, 1)}))
     rt.close()
     tmp.cleanup()
     return 0
