@@ -224,6 +224,11 @@ def flows_cmd(ctx: click.Context, flow_id: str | None, status: tuple[str, ...], 
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--status") from e
     report.print_flows(store.list_flows(status=statuses, partner=partner, limit=limit), as_json=as_json)
+    pending = [i for i in store.pending_outbox() if not partner or f"/{partner}/" in i.target]
+    if pending and not as_json:
+        returns = sum(i.kind == "return" for i in pending)
+        click.echo(f"pending: {returns} return flow(s), {len(pending) - returns} delivery(ies) not sent yet "
+                   f"(partner down?) - see `relais outbox`")
 
 
 @main.command(name="outbox")

@@ -117,3 +117,6 @@ def test_outbox_command_shows_pending_returns(rt, directory_file, tmp_path):
                                 env={"RELAIS_DATABASE_URL": rt.settings.database_url})
     assert result.exit_code == 0, result.output
     assert "return" in result.output and "sftp://op-s/inbound/" in result.output and "last error" in result.output
+    listing = CliRunner().invoke(main, ["--home", str(rt.settings.home), "flows"],
+                                 env={"RELAIS_DATABASE_URL": rt.settings.database_url})
+    assert "pending: 1 return flow(s)" in listing.output
