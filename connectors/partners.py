@@ -21,6 +21,25 @@ Example ``partners/op-a.toml``::
     [hosted]                    # the partner logs in to `relais sftp serve`
     authorized_keys = ["ssh-ed25519 AAAAC3Nza... op-a@host"]
 
+    [as2]                       # the partner sends to `relais as2 serve` (and/or receives by AS2)
+    as2_id = "OPA-AS2"                        # the partner's AS2 id (AS2-From of its messages)
+    our_as2_id = "RELAIS"                     # Relais's AS2 id for this partner (AS2-To of its messages)
+    partner_cert = "as2/op-a.pem"             # checks its signatures, encrypts what Relais sends it
+    our_cert = "as2/relais.pem"               # Relais's certificate and key: decrypts its messages,
+    our_key = "as2/relais.key"                # signs MDNs and outbound messages
+    our_key_password_env = "RELAIS_AS2_KEY_PASSWORD"   # optional: env variable holding the key password
+    url = "https://as2.op-a.example/as2"      # optional: return flows go there by AS2
+    mdn = "sync"                              # MDN requested for what Relais sends: "sync" or "async"
+    async_mdn_url = "https://relais.example/as2"  # with mdn = "async": where the partner posts the MDNs
+    sign = true                               # sign what Relais sends
+    encrypt = "aes256-cbc"                    # aes128/192/256-cbc, aes128/192/256-gcm, des-ede3-cbc, "none"
+    compress = false
+    digest = "sha-256"                        # signature / MIC digest: sha-256, sha-384, sha-512, sha1
+    require_signature = true                  # refuse unsigned messages from the partner
+    require_encryption = true                 # refuse unencrypted messages from the partner
+    max_bytes = 200000000                     # largest message accepted from the partner (HTTP body)
+
+Relative certificate and key paths are read from the partners folder.
 Every problem is reported at once, naming the file and the field.
 """
 
@@ -66,12 +85,47 @@ class Hosted:
     authorized_keys: tuple[str, ...]
 
 
+AS2_ENCRYPTIONS = ("aes128-cbc", "aes192-cbc", "aes256-cbc", "aes128-gcm", "aes192-gcm", "aes256-gcm",
+                   "des-ede3-cbc", "none")
+AS2_DIGESTS = ("sha-256", "sha-384", "sha-512", "sha1")
+#: RFC 4130 §6.2: an AS2 id is 1 to 128 printable ASCII characters (quoted when it holds spaces).
+AS2_ID = re.compile(r"^[\x21-\x7e]([\x20-\x7e]{0,126}[\x21-\x7e])?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class As2Config:
+    """AS2 with this partner (RFC 4130): its ids, certificates and what Relais asks when it sends."""
+
+    as2_id: str
+    our_as2_id: str
+    partner_cert: Path
+    our_cert: Path
+    our_key: Path
+    our_key_password_env: str | None = None
+    url: str | None = None
+    mdn: str = "sync"
+    async_mdn_url: str | None = None
+    sign: bool = True
+    encrypt: str = "aes256-cbc"
+    compress: bool = False
+    digest: str = "sha-256"
+    require_signature: bool = True
+    require_encryption: bool = True
+    max_bytes: int = 200_000_000
+
+    @property
+    def encryption(self) -> str | None:
+        """The content encryption algorithm for outbound messages, None when they are not encrypted."""
+        return None if self.encrypt == "none" else self.encrypt
+
+
 @dataclasses.dataclass(frozen=True)
 class Partner:
     id: str
     name: str
     sftp: SftpPickup | None = None
     hosted: Hosted | None = None
+    as2: As2Config | None = None
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -137,6 +191,69 @@ def _hosted(raw: Any, where: str, problems: list[str]) -> Hosted | None:
     return Hosted(tuple(k.strip() for k in keys))
 
 
+def _as2(raw: Any, where: str, base: Path, problems: list[str]) -> As2Config | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a table")
+        return None
+    before = len(problems)
+    fields = {f.name for f in dataclasses.fields(As2Config)}
+    unknown = set(raw) - fields
+    if unknown:
+        problems.append(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    for key in ("as2_id", "our_as2_id"):
+        value = raw.get(key)
+        if not isinstance(value, str) or not AS2_ID.match(value):
+            problems.append(f"{where}.{key}: required, 1 to 128 printable ASCII characters (got {value!r})")
+    values: dict[str, Any] = {k: v for k, v in raw.items() if k in fields}
+    for key in ("partner_cert", "our_cert", "our_key"):
+        value = raw.get(key)
+        if not isinstance(value, str) or not value:
+            problems.append(f"{where}.{key}: required (a PEM file path)")
+            continue
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not path.is_file():
+            problems.append(f"{where}.{key}: no such file {path}")
+        values[key] = path
+    env = raw.get("our_key_password_env")
+    if env is not None and (not isinstance(env, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env)):
+        problems.append(f"{where}.our_key_password_env: the name of an environment variable")
+    for key in ("url", "async_mdn_url"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not re.match(r"^https?://[^/\s]+", value)):
+            problems.append(f"{where}.{key}: an http:// or https:// URL (got {value!r})")
+    mdn = raw.get("mdn", "sync")
+    if mdn not in ("sync", "async"):
+        problems.append(f"{where}.mdn: \"sync\" or \"async\" (got {mdn!r})")
+    elif mdn == "async" and raw.get("url") and not raw.get("async_mdn_url"):
+        problems.append(f"{where}.async_mdn_url: required with mdn = \"async\" "
+                        "(the URL of `relais as2 serve` where the partner posts its MDNs)")
+    for key in ("sign", "compress", "require_signature", "require_encryption"):
+        if key in raw and not isinstance(raw[key], bool):
+            problems.append(f"{where}.{key}: true or false")
+    encrypt = raw.get("encrypt", "aes256-cbc")
+    if isinstance(encrypt, str):
+        encrypt = encrypt.lower()
+        values["encrypt"] = encrypt
+    if encrypt not in AS2_ENCRYPTIONS:
+        problems.append(f"{where}.encrypt: one of {', '.join(AS2_ENCRYPTIONS)} (got {encrypt!r})")
+    digest = raw.get("digest", "sha-256")
+    normal = {"sha256": "sha-256", "sha384": "sha-384", "sha512": "sha-512", "sha-1": "sha1"}
+    if isinstance(digest, str):
+        digest = normal.get(digest.lower(), digest.lower())
+        values["digest"] = digest
+    if digest not in AS2_DIGESTS:
+        problems.append(f"{where}.digest: one of {', '.join(AS2_DIGESTS)} (got {digest!r})")
+    size = raw.get("max_bytes", 200_000_000)
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        problems.append(f"{where}.max_bytes: a positive whole number of bytes")
+    if len(problems) > before:
+        return None
+    return As2Config(**values)
+
+
 def parse(path: Path) -> Partner:
     """One partner file; ConfigError names every problem found in it."""
     problems: list[str] = []
@@ -147,14 +264,15 @@ def parse(path: Path) -> Partner:
     pid = raw.get("id", path.stem.split(".")[0])
     if not isinstance(pid, str) or not PARTNER_ID.match(pid):
         problems.append(f"{path}: id: letters, digits, '.', '_' or '-', 64 at most (got {pid!r})")
-    unknown = set(raw) - {"id", "name", "sftp", "hosted"}
+    unknown = set(raw) - {"id", "name", "sftp", "hosted", "as2"}
     if unknown:
         problems.append(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
     sftp = _sftp(raw.get("sftp"), f"{path}: sftp", problems)
     hosted = _hosted(raw.get("hosted"), f"{path}: hosted", problems)
+    as2 = _as2(raw.get("as2"), f"{path}: as2", path.parent, problems)
     if problems:
         raise ConfigError("partner file rejected:\n  " + "\n  ".join(problems))
-    return Partner(id=pid, name=str(raw.get("name") or pid), sftp=sftp, hosted=hosted)
+    return Partner(id=pid, name=str(raw.get("name") or pid), sftp=sftp, hosted=hosted, as2=as2)
 
 
 def load(folder: Path) -> dict[str, Partner]:
@@ -172,6 +290,10 @@ def load(folder: Path) -> dict[str, Partner]:
             continue
         if partner.id in partners:
             problems.append(f"{path}: partner {partner.id} is defined twice")
+        if partner.as2 is not None:
+            other = next((p.id for p in partners.values() if p.as2 and p.as2.as2_id == partner.as2.as2_id), None)
+            if other is not None:
+                problems.append(f"{path}: as2.as2_id {partner.as2.as2_id!r} is already partner {other}'s")
         partners[partner.id] = partner
     if problems:
         raise ConfigError("\n".join(problems))

@@ -40,12 +40,16 @@ def backoff(attempts: int) -> dt.timedelta:
     return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
 
 
-def dispatch(rt: Runtime, flow_id: str | None = None) -> DispatchReport:
+def dispatch(rt: Runtime, flow_id: str | None = None, kinds: tuple[str, ...] | None = None) -> DispatchReport:
+    """Carry out the pending outbox rows (only those of `kinds` when given, e.g. ``("as2-mdn",)``)."""
     report = DispatchReport()
-    items = rt.store.pending_outbox(flow_id=flow_id)
+    if kinds is not None and len(kinds) == 1:
+        items = rt.store.pending_outbox(kind=kinds[0], flow_id=flow_id)
+    else:
+        items = [i for i in rt.store.pending_outbox(flow_id=flow_id) if kinds is None or i.kind in kinds]
     by_flow: dict[str, dict[int, OutboxItem]] = defaultdict(dict)
     for item in items:
-        if item.kind == "delivery" and item.invoice_id:
+        if item.kind == "delivery" and item.invoice_id and item.flow_id:
             by_flow[item.flow_id][int(item.invoice_id.rsplit("-", 1)[1])] = item
     for fid, wanted in by_flow.items():
         _deliver_flow(rt, fid, wanted, report)
@@ -53,20 +57,39 @@ def dispatch(rt: Runtime, flow_id: str | None = None) -> DispatchReport:
     for item in items:
         if item.kind == "return":
             by_channel[channel_of(item.target)].append(item)
+        elif item.kind == "as2-mdn":  # async AS2 MDNs: key "as2-mdn:<partner>:...", target the partner's URL
+            by_channel["as2-mdn:" + item.key.split(":")[1]].append(item)
     for channel, queue in by_channel.items():
         _send_returns(rt, channel, queue, report)
     return report
 
 
 def channel_of(target: str) -> str:
-    """'sftp://<partner>' for a return flow bound to a partner's SFTP server, 'folder' otherwise.
+    """'sftp://<partner>' or 'as2://<partner>' for a return flow bound to a partner's SFTP server or AS2
+    endpoint, 'folder' otherwise.
 
     >>> channel_of("sftp://op-a/inbound/CR_CPP1_IN_INTEGRE.xml"), channel_of("/var/relais/out/CR.xml")
     ('sftp://op-a', 'folder')
+    >>> channel_of("as2://op-b/CR_CPP1_IN_INTEGRE.xml")
+    'as2://op-b'
     """
-    if target.startswith("sftp://"):
-        return "sftp://" + target.removeprefix("sftp://").split("/", 1)[0]
+    for scheme in ("sftp://", "as2://"):
+        if target.startswith(scheme):
+            return scheme + target.removeprefix(scheme).split("/", 1)[0]
     return "folder"
+
+
+def _channel_sender(rt: Runtime, channel: str):  # noqa: ANN202 - a context manager with .send(item, data)
+    """The sender of one channel's rows: SFTP upload, AS2 message, or async AS2 MDN POST."""
+    if channel.startswith("sftp://"):
+        from connectors.sftp import returns
+
+        return returns.Sender(rt.partners.get(channel.removeprefix("sftp://")), rt.settings.keys_dir)
+    from connectors.as2 import sender
+
+    if channel.startswith("as2://"):
+        return sender.Sender(rt, rt.partners.get(channel.removeprefix("as2://")))
+    return sender.MdnSender(rt)
 
 
 def _send_returns(rt: Runtime, channel: str, queue: list[OutboxItem], report: DispatchReport) -> None:
@@ -81,12 +104,9 @@ def _send_returns(rt: Runtime, channel: str, queue: list[OutboxItem], report: Di
     first = queue[0]
     if first.next_attempt_at and first.next_attempt_at > now:
         return  # the partner was down: wait for the retry time, keep the order
-    from connectors.sftp import returns
-
-    partner_id = channel.removeprefix("sftp://")
-    partner = rt.partners.get(partner_id)
+    partner_id = channel.split("//", 1)[-1].removeprefix("as2-mdn:")
     try:
-        sender = returns.Sender(partner, rt.settings.keys_dir)
+        sender = _channel_sender(rt, channel)
         with sender:
             for item in queue:
                 if not _send_one(rt, item, report, sender.send):

@@ -92,8 +92,11 @@ class Runtime:
         return partners_config.load(self.settings.partners_dir)
 
     def return_target(self, partner_id: str, name: str) -> str:
-        """Where a partner's return flow goes: its SFTP return folder, or its local out/ folder."""
+        """Where a partner's return flow goes: its AS2 endpoint (``[as2] url``), its SFTP return folder,
+        or its local out/ folder."""
         partner = self.partners.get(partner_id)
+        if partner is not None and partner.as2 is not None and partner.as2.url:
+            return f"as2://{partner_id}/{name}"
         if partner is not None and partner.sftp is not None:
             return f"sftp://{partner_id}/{partner.sftp.return_dir.strip('/')}/{name}"
         return str(self.settings.outbox_dir(partner_id) / name)

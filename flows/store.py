@@ -47,8 +47,8 @@ class OutboxStatus:
 class OutboxItem:
     id: int
     key: str
-    kind: str
-    flow_id: str
+    kind: str  # "delivery" | "return" | "as2-mdn"
+    flow_id: str | None  # None: an async AS2 MDN for a message that made no flow
     invoice_id: str | None
     target: str
     archive_sha256: str | None
@@ -57,6 +57,42 @@ class OutboxItem:
     last_error: str | None
     next_attempt_at: dt.datetime | None = None
     created_at: dt.datetime | None = None
+
+
+class As2Status:
+    """`As2Message.mdn_status` values (received messages also carry "processed/error: <modifier>")."""
+
+    RECEIVED = "received"  # in: archived, not yet answered (a crash here is resumed on the resend)
+    PROCESSED = "processed"  # in: accepted, positive MDN given
+    PENDING = "pending"  # out: being sent
+    SENT = "sent"  # out: accepted by the partner's server, async MDN awaited (or none requested)
+    MDN_OK = "mdn-ok"  # out: signed MDN "processed" with the MIC computed when sending
+    MDN_ERROR = "mdn-error"  # out: negative MDN, bad MDN signature or MIC mismatch (see detail)
+
+
+@dataclasses.dataclass(slots=True)
+class As2Message:
+    """One AS2 message received ("in") or sent ("out"), its MIC and the state of its MDN."""
+
+    direction: str
+    message_id: str
+    partner: str | None
+    as2_from: str
+    as2_to: str
+    mdn_status: str
+    flow_id: str | None = None
+    outbox_id: int | None = None
+    raw_sha256: str | None = None
+    headers: dict[str, str] | None = None
+    mic: str | None = None
+    mic_digest: str | None = None
+    mdn_mode: str | None = None
+    mdn_target: str | None = None
+    mdn_archive_sha256: str | None = None
+    detail: str | None = None
+    id: int | None = None
+    received_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -415,6 +451,88 @@ class Store:
                 .values(attempts=t.outbox.c.attempts + 1, last_error=error[:2000], next_attempt_at=due)
             )
 
+    # ---- AS2 messages --------------------------------------------------------
+
+    def as2_record(self, msg: As2Message) -> tuple[As2Message, bool]:
+        """Insert `msg` unless (partner, message id, direction) exists: (the row, True when inserted)."""
+        now = utcnow()
+        msg.received_at = msg.received_at or now
+        msg.updated_at = now
+        row = _as2_row(msg)
+        del row["id"]
+        try:
+            with self.engine.begin() as conn:
+                msg.id = conn.execute(sa.insert(t.as2_messages).values(**row).returning(t.as2_messages.c.id)).scalar_one()
+            return msg, True
+        except sa.exc.IntegrityError:
+            if msg.partner is None:
+                raise
+            existing = self.as2_find(msg.partner, msg.message_id, msg.direction)
+            if existing is None:  # pragma: no cover - the constraint that failed is another one
+                raise
+            return existing, False
+
+    def as2_find(self, partner: str, message_id: str, direction: str) -> As2Message | None:
+        c = t.as2_messages.c
+        q = sa.select(t.as2_messages).where(c.partner == partner, c.message_id == message_id, c.direction == direction)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).mappings().first()
+        return _as2(row) if row else None
+
+    def as2_get(self, msg_id: int) -> As2Message | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.as2_messages).where(t.as2_messages.c.id == msg_id)).mappings().first()
+        return _as2(row) if row else None
+
+    def as2_for_outbox(self, outbox_id: int) -> As2Message | None:
+        """The message sent for a return flow's outbox row (kept across retries: same Message-ID)."""
+        c = t.as2_messages.c
+        q = sa.select(t.as2_messages).where(c.outbox_id == outbox_id, c.direction == "out").order_by(c.id.desc())
+        with self.engine.connect() as conn:
+            row = conn.execute(q).mappings().first()
+        return _as2(row) if row else None
+
+    def as2_for_flow(self, flow_id: str) -> list[As2Message]:
+        c = t.as2_messages.c
+        with self.engine.connect() as conn:
+            return [_as2(r) for r in conn.execute(sa.select(t.as2_messages).where(c.flow_id == flow_id)
+                                                  .order_by(c.id)).mappings()]
+
+    def as2_list(self, *, partner: str | None = None, direction: str | None = None,
+                 limit: int = 100) -> list[As2Message]:
+        c = t.as2_messages.c
+        q = sa.select(t.as2_messages).order_by(c.id.desc()).limit(limit)
+        if partner:
+            q = q.where(c.partner == partner)
+        if direction:
+            q = q.where(c.direction == direction)
+        with self.engine.connect() as conn:
+            return [_as2(r) for r in conn.execute(q).mappings()]
+
+    def as2_update(self, msg: As2Message, *, mdn_outbox: dict[str, Any] | None = None,
+                   only_if_status: Sequence[str] | None = None) -> bool:
+        """Save `msg` (only while its stored status is one of `only_if_status`, when given: False if not).
+
+        With `mdn_outbox` (key, target, archive_sha256), its async MDN is queued in the same
+        transaction (an outbox row of kind "as2-mdn" without a flow).
+        """
+        msg.updated_at = utcnow()
+        row = _as2_row(msg)
+        del row["id"]
+        stmt = sa.update(t.as2_messages).where(t.as2_messages.c.id == msg.id)
+        if only_if_status is not None:
+            stmt = stmt.where(t.as2_messages.c.mdn_status.in_(list(only_if_status)))
+        with self.engine.begin() as conn:
+            if conn.execute(stmt.values(**row)).rowcount != 1:
+                return False
+            if mdn_outbox is not None:
+                exists = conn.execute(sa.select(t.outbox.c.id).where(t.outbox.c.key == mdn_outbox["key"])).first()
+                if not exists:
+                    conn.execute(sa.insert(t.outbox).values(
+                        kind="as2-mdn", flow_id=None, invoice_id=None, status=OutboxStatus.PENDING,
+                        attempts=0, created_at=msg.updated_at, **mdn_outbox))
+        return True
+
     # ---- directory -----------------------------------------------------------
 
     def import_directory(self, version: str, source_sha256: str, structures: Sequence[Structure]) -> None:
@@ -488,6 +606,20 @@ class Store:
 
 
 # ---- row <-> value -----------------------------------------------------------
+
+
+def _as2_row(m: As2Message) -> dict[str, Any]:
+    row = {f.name: getattr(m, f.name) for f in dataclasses.fields(As2Message)}
+    row["headers"] = json.dumps(m.headers, sort_keys=True) if m.headers is not None else None
+    return row
+
+
+def _as2(r: Any) -> As2Message:
+    values = {f.name: r[f.name] for f in dataclasses.fields(As2Message)}
+    values["headers"] = json.loads(r["headers"]) if r["headers"] else None
+    values["received_at"] = _aware(values["received_at"])
+    values["updated_at"] = _aware(values["updated_at"])
+    return As2Message(**values)
 
 
 def _outbox_item(r: Any) -> OutboxItem:

@@ -115,7 +115,7 @@ outbox = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("key", sa.String(128), nullable=False, unique=True),
     sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("flow_id", sa.String(32), sa.ForeignKey("flows.id"), nullable=False),
+    sa.Column("flow_id", sa.String(32), sa.ForeignKey("flows.id")),  # None: an AS2 MDN for a refused message
     sa.Column("invoice_id", sa.String(48)),
     sa.Column("target", sa.String(1024), nullable=False),
     sa.Column("archive_sha256", sa.String(64)),
@@ -126,4 +126,31 @@ outbox = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
     sa.Index("ix_outbox_status_flow", "status", "flow_id"),
+)
+
+as2_messages = sa.Table(
+    "as2_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("direction", sa.String(3), nullable=False),  # "in" (received) | "out" (sent)
+    sa.Column("message_id", sa.String(998), nullable=False),
+    sa.Column("partner", sa.String(128)),  # None: unknown AS2-From
+    sa.Column("as2_from", sa.String(128), nullable=False),
+    sa.Column("as2_to", sa.String(128), nullable=False),
+    sa.Column("flow_id", sa.String(32), sa.ForeignKey("flows.id")),  # None: refused, or not recorded yet
+    sa.Column("outbox_id", sa.Integer),  # out: the return flow's outbox row
+    sa.Column("raw_sha256", sa.String(64)),  # in: the HTTP body as received; out: as sent
+    sa.Column("headers", sa.Text),  # JSON of the HTTP headers that matter
+    sa.Column("mic", sa.String(200)),
+    sa.Column("mic_digest", sa.String(20)),
+    sa.Column("mdn_mode", sa.String(8)),  # "sync" | "async" | None (no MDN requested)
+    sa.Column("mdn_target", sa.String(1024)),  # async: Receipt-Delivery-Option
+    sa.Column("mdn_status", sa.String(80), nullable=False),
+    sa.Column("mdn_archive_sha256", sa.String(64)),
+    sa.Column("detail", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("partner", "message_id", "direction", name="uq_as2_partner_message"),
+    sa.Index("ix_as2_flow", "flow_id"),
+    sa.Index("ix_as2_message_id", "message_id", "direction"),
 )

@@ -249,7 +249,7 @@ def outbox_cmd(ctx: click.Context, as_json: bool) -> None:
         return
     for i in items:
         retry = f"retry at {i.next_attempt_at:%H:%M:%S}" if i.next_attempt_at else "due now"
-        click.echo(f"{i.flow_id:<14} {i.kind:<8} attempts {i.attempts:<3} {retry:<17} {i.target}"
+        click.echo(f"{i.flow_id or '-':<14} {i.kind:<8} attempts {i.attempts:<3} {retry:<17} {i.target}"
                    + (f"\n{'':<15}last error: {i.last_error}" if i.last_error else ""))
 
 
@@ -378,6 +378,11 @@ def _print_rulesets(versions: dict[str, str]) -> None:
 from relais.cli_sftp import sftp  # noqa: E402  (the `relais sftp` group lives in its own module)
 
 main.add_command(sftp)
+
+from relais.cli_as2 import as2, partners  # noqa: E402  (the `relais as2` and `relais partners` commands)
+
+main.add_command(as2)
+main.add_command(partners)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,6 +49,7 @@ def print_flows(flows: Sequence[Flow], as_json: bool = False) -> None:
 def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
     errors = store.flow_errors(flow.id)
     outbox = store.outbox_for_flow(flow.id)
+    as2 = store.as2_for_flow(flow.id)
     if as_json:
         click.echo(json.dumps({
             "flow": _flow_json(flow),
@@ -62,6 +63,11 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
             ],
             "outbox": [{"kind": o.kind, "target": o.target, "status": o.status, "attempts": o.attempts,
                         "last_error": o.last_error} for o in outbox],
+            "as2": [{"direction": m.direction, "message_id": m.message_id, "as2_from": m.as2_from,
+                     "as2_to": m.as2_to, "mic": m.mic, "mic_digest": m.mic_digest, "mdn_mode": m.mdn_mode,
+                     "mdn_status": m.mdn_status, "detail": m.detail,
+                     "received_at": m.received_at.isoformat() if m.received_at else None}
+                    for m in as2],
         }, ensure_ascii=False))
         return
     print_flows([flow])
@@ -82,3 +88,8 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
     pending = Counter((o.kind, o.status) for o in outbox)
     for (kind, status), n in sorted(pending.items()):
         click.echo(f"  outbox {kind}: {n} {status}")
+    for m in as2:  # AS2 messages: the one that brought the flow in, those that carried its return flow out
+        way = "received from" if m.direction == "in" else "sent to"
+        click.echo(f"  AS2 {way} {m.as2_from if m.direction == 'in' else m.as2_to}: {m.message_id}"
+                   f"  MIC {m.mic or '-'} ({m.mic_digest or '-'})  MDN {m.mdn_mode or 'none'}: {m.mdn_status}"
+                   + (f"  [{m.detail}]" if m.detail and m.mdn_status not in ("processed", "mdn-ok") else ""))

@@ -356,7 +356,7 @@ def test_flows_json(cli, processed_home):
     result = cli("--home", home, "flows", "CPP0000000001", "--json")
     assert result.exit_code == 0
     shown = json.loads(result.stdout)
-    assert set(shown) == {"flow", "errors", "invoices", "outbox"}
+    assert set(shown) == {"flow", "errors", "invoices", "outbox", "as2"}
     assert len(shown["invoices"]) == 10
     for inv, defect in zip(shown["invoices"], defects, strict=True):
         assert (inv["status"] == "05") == (defect is not None)

@@ -1,0 +1,269 @@
+"""``relais as2`` (the AS2 endpoint, AS2 messages) and ``relais partners`` (every partner, its channels
+and certificates).
+
+Registered on the main group by relais/cli.py::
+
+    from relais.cli_as2 import as2, partners
+    main.add_command(as2)
+    main.add_command(partners)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from relais.settings import Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.obj or {}
+    try:
+        return Settings.from_env(obj.get("home"))
+    except ValueError as e:  # e.g. RELAIS_MAX_FLOW_BYTES=abc
+        _fail(f"invalid setting in the environment: {e}")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"relais: {message}", err=True)
+    sys.exit(code)
+
+
+def _load_partners(settings: Settings):  # noqa: ANN202
+    from connectors import partners as partners_config
+    from flows.errors import ConfigError
+
+    try:
+        return partners_config.load(settings.partners_dir)
+    except ConfigError as e:
+        _fail(str(e))
+
+
+def _cert_line(cert, now: dt.datetime) -> tuple[str, bool]:  # noqa: ANN001
+    """'until 2027-01-31 (432 days)' and whether it needs attention (expired or within 30 days)."""
+    from connectors.as2.station import EXPIRY_WARNING_DAYS
+
+    end = cert.not_valid_after_utc
+    days = (end - now).days
+    if end <= now:
+        return f"EXPIRED on {end:%Y-%m-%d}", True
+    if cert.not_valid_before_utc > now:
+        return f"not valid before {cert.not_valid_before_utc:%Y-%m-%d}", True
+    return f"until {end:%Y-%m-%d} ({days} days)", days < EXPIRY_WARNING_DAYS
+
+
+def _as2_rows(partners: dict) -> list[dict]:  # noqa: ANN001
+    """One row per AS2 partner: ids, endpoint, certificates with their expiry and problems."""
+    from connectors.as2 import certs
+    from connectors.as2.station import certificate_warnings, load_party
+    from flows.errors import ConfigError
+
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for p in sorted(partners.values(), key=lambda p: p.id):
+        if p.as2 is None:
+            continue
+        cfg = p.as2
+        row: dict = {"partner": p.id, "as2_id": cfg.as2_id, "our_as2_id": cfg.our_as2_id, "url": cfg.url,
+                     "mdn": cfg.mdn, "sign": cfg.sign, "encrypt": cfg.encrypt, "compress": cfg.compress,
+                     "certificates": {}, "problems": []}
+        for whose, path in (("partner", cfg.partner_cert), ("ours", cfg.our_cert)):
+            try:
+                cert = certs.load_cert(path)
+            except ConfigError as e:
+                row["problems"].append(str(e))
+                continue
+            text, attention = _cert_line(cert, now)
+            row["certificates"][whose] = {"path": str(path), "subject": cert.subject.rfc4514_string(),
+                                          "not_after": cert.not_valid_after_utc.isoformat(),
+                                          "validity": text, "attention": attention}
+        try:
+            row["problems"].extend(certificate_warnings(load_party(p)))
+        except ConfigError as e:
+            row["problems"].append(str(e))
+        rows.append(row)
+    return rows
+
+
+def _print_as2_row(row: dict, indent: str = "  ") -> None:
+    for whose, c in row["certificates"].items():
+        line = f"{indent}{whose} certificate {c['subject']}: {c['validity']}"
+        click.echo(click.style(line, fg="red") if c["attention"] else line)
+    for problem in row["problems"]:
+        click.echo(click.style(f"{indent}! {problem}", fg="yellow"))
+
+
+# ---- relais as2 ----------------------------------------------------------------------------
+
+
+@click.group("as2")
+def as2() -> None:
+    """AS2 (RFC 4130): the endpoint partners send to, and the messages exchanged."""
+
+
+@as2.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", default=4080, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port).")
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TLS certificate chain (PEM): serve HTTPS.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TLS private key (PEM), with --certfile.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=200_000_000, show_default=True,
+              help="Largest message body from anyone (a partner's as2.max_bytes may lower it).")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds a client has to send its request headers (slow clients are cut).")
+@click.option("--body-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Longest wait, in seconds, for the next bytes of a request body.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, certfile: Path | None, keyfile: Path | None,
+          max_bytes: int, header_timeout: float, body_timeout: float) -> None:
+    """Receive AS2 messages from the partners that have an [as2] section, until Ctrl-C.
+
+    Each message is archived as received, checked (AS2 ids, signature, decryption), and its payload
+    recorded as a flow of channel as2 for `relais run` or the Airflow DAG; the MDN is given in the
+    HTTP response, or POSTed later (async, through the outbox: this server sends them at once and
+    retries them). Async MDNs for what Relais sent come back here too. Partner files are read at
+    start: restart after changing them.
+    """
+    import uvicorn
+
+    from connectors.as2 import receiver, server
+
+    if keyfile and not certfile:
+        raise click.BadParameter("--keyfile needs --certfile", param_hint="--keyfile")
+    settings = _settings(ctx)
+    partners = _load_partners(settings)
+    if not any(p.as2 for p in partners.values()):
+        _fail(f"no partner has an [as2] section in {settings.partners_dir} (see connectors/partners.py)")
+    from flows.pipeline import Runtime
+
+    try:
+        rt = Runtime.open(settings)
+    except FileNotFoundError as e:
+        _fail(str(e))
+    limits = receiver.ServerLimits(max_bytes=max_bytes, header_timeout=header_timeout, body_timeout=body_timeout)
+    app = receiver.make_app(rt, partners, limits)
+    if not app.parties:
+        _fail("no AS2 partner is usable:\n  " + "\n  ".join(app.problems))
+    scheme = "https" if certfile else "http"
+    click.echo(f"relais as2: listening on {scheme}://{host}:{port}/as2")
+    for row in _as2_rows(partners):
+        click.echo(f"  {row['partner']}: {row['as2_id']} -> {row['our_as2_id']}"
+                   + (f", return flows to {row['url']} (MDN {row['mdn']})" if row["url"] else ""))
+        _print_as2_row(row, "    ")
+    sys.stdout.flush()
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, terminate)  # systemd / docker stop: same clean stop as Ctrl-C
+    code = 0
+    try:  # uvicorn handles SIGINT / SIGTERM (graceful stop), then raises the signal again
+        uvicorn.Server(server.config(app, host, port, certfile=certfile, keyfile=keyfile)).run()
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 0
+    finally:
+        app.close()
+        rt.close()
+        click.echo("stopped", err=True)
+    sys.exit(code)
+
+
+@as2.command("partners")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def as2_partners(ctx: click.Context, as_json: bool) -> None:
+    """AS2 partners: ids, endpoint, certificates and their expiry (flagged within 30 days)."""
+    rows = _as2_rows(_load_partners(_settings(ctx)))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no AS2 partner")
+    for row in rows:
+        click.echo(f"{row['partner']}: AS2 id {row['as2_id']}, ours {row['our_as2_id']}"
+                   + (f", return flows to {row['url']} (MDN {row['mdn']}, sign {row['sign']}, "
+                      f"encrypt {row['encrypt']}, compress {row['compress']})" if row["url"] else ""))
+        _print_as2_row(row)
+
+
+@as2.command("messages")
+@click.option("--partner")
+@click.option("--direction", type=click.Choice(["in", "out"]))
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def as2_messages(ctx: click.Context, partner: str | None, direction: str | None, limit: int,
+                 as_json: bool) -> None:
+    """AS2 messages received and sent, newest first, with their MDN status."""
+    from flows.store import Store
+
+    settings = _settings(ctx)
+    store = Store.open(settings.database_url, schema=settings.database_schema)
+    rows = store.as2_list(partner=partner, direction=direction, limit=limit)
+    if as_json:
+        click.echo(json.dumps([{"direction": m.direction, "message_id": m.message_id, "partner": m.partner,
+                                "as2_from": m.as2_from, "as2_to": m.as2_to, "flow_id": m.flow_id, "mic": m.mic,
+                                "mic_digest": m.mic_digest, "mdn_mode": m.mdn_mode, "mdn_status": m.mdn_status,
+                                "detail": m.detail,
+                                "received_at": m.received_at.isoformat() if m.received_at else None}
+                               for m in rows], ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no AS2 messages")
+    for m in rows:
+        colour = "red" if "error" in m.mdn_status else ("green" if m.mdn_status in ("processed", "mdn-ok") else None)
+        click.echo(f"{m.received_at:%Y-%m-%d %H:%M:%S} {m.direction:<3} {(m.partner or '?')[:14]:<14} "
+                   f"{m.flow_id or '-':<14} {click.style(f'{m.mdn_status:<40}', fg=colour)} {m.message_id}"
+                   + (f"\n{'':<20}{m.detail}" if m.detail and colour == "red" else ""))
+
+
+# ---- relais partners -----------------------------------------------------------------------
+
+
+@click.command("partners")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def partners(ctx: click.Context, as_json: bool) -> None:
+    """Every partner with its channels (folder, SFTP, hosted SFTP, AS2) and its AS2 certificates' expiry."""
+    settings = _settings(ctx)
+    found = _load_partners(settings)
+    as2_rows = {r["partner"]: r for r in _as2_rows(found)}
+    rows = []
+    for p in sorted(found.values(), key=lambda p: p.id):
+        channels = ["folder"]
+        if p.sftp:
+            channels.append(f"sftp {p.sftp.user}@{p.sftp.host}:{p.sftp.port}" if p.sftp.host else "sftp")
+        if p.hosted:
+            channels.append(f"hosted sftp ({len(p.hosted.authorized_keys)} key(s))")
+        if p.as2:
+            channels.append(f"as2 {p.as2.as2_id}")
+        rows.append({"partner": p.id, "name": p.name, "channels": channels,
+                     "return_target": _return_target(settings, p), "as2": as2_rows.get(p.id)})
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo(f"no partner file in {settings.partners_dir}")
+    for row in rows:
+        click.echo(f"{row['partner']} ({row['name']}): {', '.join(row['channels'])}; "
+                   f"return flows -> {row['return_target']}")
+        if row["as2"]:
+            _print_as2_row(row["as2"])
+
+
+def _return_target(settings: Settings, partner) -> str:  # noqa: ANN001
+    if partner.as2 and partner.as2.url:
+        return f"AS2 {partner.as2.url}"
+    if partner.sftp:
+        return f"SFTP {partner.sftp.return_dir}"
+    return str(settings.outbox_dir(partner.id))
