@@ -13,20 +13,16 @@ from typing import NoReturn
 
 import click
 
+from relais import cli_common
 from relais.settings import Settings
 
 
 def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.obj or {}
-    try:
-        return Settings.from_env(obj.get("home"))
-    except ValueError as e:  # e.g. RELAIS_MAX_FLOW_BYTES=abc
-        _fail(f"invalid setting in the environment: {e}")
+    return cli_common.settings(ctx, 'relais sftp')
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"relais sftp: {message}", err=True)
-    sys.exit(code)
+    cli_common.fail('relais sftp', message, code)
 
 
 @click.group("sftp")
