@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import pytest
 
 from flows.errors import Incident
@@ -11,6 +18,7 @@ from validators.document import JudgeConfig
 from validators.pool import Job, PoolConfig, ValidationPool
 
 XSD_ONLY = JudgeConfig(business_rules=False)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _jobs(n: int, lines: int = 2, invalid: float = 0.2):
@@ -93,3 +101,106 @@ def test_in_process_memory_failure_is_not_reported_as_malformed_xml():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
     assert "MEMORYERROR" in out or "VERDICT []" in out, out
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True  # not (or no longer) a child of this process: no zombie
+    return False
+
+
+def test_a_killed_worker_is_an_incident_and_the_next_flow_gets_fresh_workers():
+    p = ValidationPool(PoolConfig(judge=XSD_ONLY, workers=2, chunk_size=1, inline_below=0))
+    try:
+        flow = p.judge_all(_jobs(30, lines=200), expected=30)
+        next(flow)
+        pids = p._executor.pids
+        os.kill(pids[0], signal.SIGKILL)
+        with pytest.raises(Incident, match="died"):
+            list(flow)
+        assert p._executor is None
+        assert all(_reaped(pid) for pid in pids)
+        assert not [t for t in threading.enumerate() if t.name.startswith("relais-validation")]
+        out = list(p.judge_all(_jobs(8), expected=8))
+        assert [j.key for j, _ in out] == list(range(1, 9))
+        assert not set(p._executor.pids) & set(pids)
+    finally:
+        p.close()
+    assert p._executor is None
+
+
+def test_an_error_raised_in_a_worker_keeps_its_type_and_the_workers_stay():
+    p = ValidationPool(PoolConfig(judge=XSD_ONLY, workers=1, chunk_size=1, inline_below=0))
+    try:
+        with pytest.raises(TypeError) as inline:
+            p.local.judge(None, Container.XML)
+        with pytest.raises(TypeError) as pooled:
+            list(p.judge_all(iter([Job(1, None, Container.XML, "x.xml")]), expected=1))
+        assert str(pooled.value) == str(inline.value)
+        pids = p._executor.pids
+        assert len(list(p.judge_all(_jobs(4), expected=4))) == 4 and p._executor.pids == pids
+    finally:
+        p.close()
+
+
+def _run_parent(script: str, tmp_path: Path) -> str:
+    main = tmp_path / "airflow"  # like the `airflow` entry script a task runs under
+    main.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + script)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, str(main)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+JUDGE_20 = """
+def judge_20():
+    from relais import generate as gen
+    from validators.document import JudgeConfig
+    from validators.pool import Job, PoolConfig, ValidationPool
+
+    recipients = gen.sample_directory()
+    jobs = [Job(i, gen.document("cii", spec)[1], None, f"{i}.xml")
+            for i, spec in enumerate(gen.plan(20, 2, recipients, seed=3), 1)]
+    pool = ValidationPool(PoolConfig(judge=JudgeConfig(business_rules=False), workers=2, chunk_size=4,
+                                     inline_below=0))
+    try:
+        return sum(1 for _ in pool.judge_all(iter(jobs), expected=len(jobs)))
+    finally:
+        pool.close()
+"""
+
+
+def test_workers_do_not_depend_on_how_the_parent_was_started(tmp_path):
+    """An Airflow task's __main__ (the `airflow` script) must never run again in a worker."""
+    out = _run_parent(
+        "if __name__ != '__main__':\n"
+        "    raise RuntimeError('this __main__ script ran again in a worker')\n"
+        "import os\n"
+        "os.environ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'] = 'airflow-db-not-allowed:///'\n"
+        + JUDGE_20 + "print('VERDICTS', judge_20())\n", tmp_path)
+    assert "VERDICTS 20" in out, out
+
+
+def test_a_daemonic_parent_can_use_the_pool(tmp_path):
+    """Celery's prefork workers are daemonic processes, which multiprocessing refuses to give children."""
+    out = _run_parent(
+        JUDGE_20 +
+        "def child(queue):\n"
+        "    import multiprocessing\n"
+        "    assert multiprocessing.current_process().daemon\n"
+        "    try:\n"
+        "        queue.put(f'VERDICTS {judge_20()}')\n"
+        "    except BaseException as e:\n"
+        "        queue.put(f'ERROR {e!r}')\n"
+        "if __name__ == '__main__':\n"
+        "    import multiprocessing\n"
+        "    ctx = multiprocessing.get_context('fork')\n"
+        "    queue = ctx.Queue()\n"
+        "    p = ctx.Process(target=child, args=(queue,), daemon=True)\n"
+        "    p.start()\n"
+        "    print(queue.get(timeout=240))\n"
+        "    p.join()\n", tmp_path)
+    assert "VERDICTS 20" in out, out
