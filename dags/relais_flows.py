@@ -1,20 +1,36 @@
-"""Airflow 3 DAG: drop zones -> one mapped task per group of flows -> outbox.
+"""Airflow 3 DAG: drop zones -> one mapped task per group of flows, each flow's return flow sent
+as soon as it is closed.
 
-A thin wrapper over `flows/`: every task calls the same functions as the CLI
-(`relais run`). Airflow schedules groups of flows sized to carry seconds of
-work (see relais/grouping.py), never one task per invoice.
-Configuration comes from the environment (RELAIS_HOME, RELAIS_DATABASE_URL,
-RELAIS_MAX_FLOWS_PER_GROUP...).
+A thin wrapper over the same functions as `relais run` (relais/runner.py):
+
+- `intake` takes complete files from every drop zone (archive first), sends the
+  outbox rows that are due (retries, async AS2 MDNs) and returns the pending
+  flows in groups sized by their work (relais/grouping.py). When nothing is
+  pending it keeps looking for RELAIS_INTAKE_WAIT_SECONDS (30 s) before it
+  returns, so with the continuous schedule a file is taken within about a
+  second of being complete, and an idle stack starts one run per half minute.
+- `process` is mapped over the groups (label: first flow id, flow and document
+  counts, size). Each flow is processed and its deliveries and return flow
+  dispatched right away. A group in which a flow became an incident fails the
+  task (Airflow's alerting sees it); the flow itself is retried by Relais with
+  backoff, then parked (`relais flows --status IN_INCIDENTE`, `relais flows
+  reprocess`).
+
+The schedule is RELAIS_DAG_SCHEDULE (default ``@continuous``: a new run as soon
+as the previous one ends; a cron expression or ``@hourly`` also works). Tasks
+never migrate the store: run `relais db upgrade` when deploying. XComs hold
+ids and counts only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, get_current_context, task
 
 if TYPE_CHECKING:
     from flows.pipeline import Runtime
@@ -22,11 +38,11 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def _runtime() -> Iterator[Runtime]:
-    """A pipeline runtime for one task, its store and validation workers closed afterwards (tasks may share a process)."""
+    """A pipeline runtime for one task, its store and validation workers closed afterwards."""
     from flows.pipeline import Runtime
     from relais.settings import Settings
 
-    rt = Runtime.open(Settings.from_env())
+    rt = Runtime.open(Settings.from_env(), migrate=False)
     try:
         yield rt
     finally:
@@ -35,47 +51,66 @@ def _runtime() -> Iterator[Runtime]:
 
 @dag(
     dag_id="relais_flows",
-    schedule=dt.timedelta(minutes=1),
+    schedule=os.environ.get("RELAIS_DAG_SCHEDULE") or "@continuous",
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
+    default_args={"retries": 0},  # Relais retries incidents itself, with backoff (relais/runner.py)
     tags=["relais"],
     doc_md=__doc__,
 )
 def relais_flows() -> None:
-    @task
-    def intake() -> list[list[str]]:
-        """Poll the partners' SFTP servers and take complete files from the local drop zones
-        (archive first); return the pending flows' ids in groups."""
-        from relais.grouping import pending_groups
-        from relais.runner import intake as take_all
-
-        with _runtime() as rt:
-            take_all(rt)
-            return pending_groups(rt)
-
     @task(multiple_outputs=False)
-    def process(flow_ids: list[str]) -> list[list[str]]:
-        """Process one group of flows; returns [flow id, final status] pairs (small XCom)."""
-        from flows.pipeline import process_flow
+    def intake() -> list[dict[str, Any]]:
+        """Take complete files from the drop zones, send what the outbox has due, and return the
+        pending flows in groups (ids, label and counts)."""
+        import signal
 
+        from relais import log
+        from relais.runner import intake_until_work
+
+        # Airflow answers SIGTERM (the stack stopping) with the operator's on_kill() only, and lets the task
+        # run on: stop waiting for files then, so a shutdown does not wait out the intake's wait.
+        stopping: list[int] = []
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum: int, frame: Any) -> None:
+            stopping.append(signum)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_term)
         with _runtime() as rt:
-            return [[f, str(process_flow(rt, f).status)] for f in flow_ids]
+            groups = intake_until_work(rt, wait_seconds=rt.settings.intake_wait_seconds, stop=lambda: bool(stopping))
+        log.get("relais.dag").info("intake.groups", groups=len(groups),
+                                   flows=sum(len(g.flow_ids) for g in groups),
+                                   documents=sum(g.documents for g in groups))
+        return [g.as_xcom() for g in groups]
 
-    @task(multiple_outputs=False, trigger_rule="none_failed")
-    def deliver() -> dict[str, int]:
-        """Carry out the outbox: routed invoices to recipients, return flows to partners.
+    @task(multiple_outputs=False, map_index_template="{{ relais_group }}")
+    def process(group: dict[str, Any]) -> dict[str, object]:
+        """Process one group of flows; returns counts. Fails when a flow of the group became an incident."""
+        from airflow.sdk.exceptions import AirflowFailException
 
-        Runs after every group, and also when there was nothing to process (`process` then has
-        no mapped instance and is skipped): it retries what an earlier run failed to deliver.
-        """
-        from flows.dispatch import dispatch
+        from relais import log
+        from relais.grouping import expand_ids
+        from relais.runner import process_flows
 
+        get_current_context()["relais_group"] = group["label"]  # type: ignore[typeddict-unknown-key]
+        flow_ids = expand_ids(group["flows"])
         with _runtime() as rt:
-            report = dispatch(rt)
-        return {"delivered": report.delivered, "returned": report.returned, "failed": report.failed}
+            report = process_flows(rt, flow_ids)
+            summary = report.summary()
+            log.get("relais.dag").info("process.done", group=group["label"], **summary)
+            if report.incidents:
+                parked = sum(1 for f in report.flows if f.parked)
+                raise AirflowFailException(
+                    f"{len(report.incidents)} of {len(flow_ids)} flows became incidents (RLS-T99), "
+                    f"first {report.incidents[0]}; {parked} parked after their retries, the others are "
+                    f"retried automatically. See `relais flows --status IN_INCIDENTE`.")
+        return summary
 
-    process.expand(flow_ids=intake()) >> deliver()
+    process.expand(group=intake())
 
 
 relais_flows()

@@ -47,6 +47,8 @@ def dispatch(rt: Runtime, flow_id: str | None = None, kinds: tuple[str, ...] | N
         items = rt.store.pending_outbox(kind=kinds[0], flow_id=flow_id)
     else:
         items = [i for i in rt.store.pending_outbox(flow_id=flow_id) if kinds is None or i.kind in kinds]
+    if flow_id is not None:
+        items = _with_queues(rt, items)
     by_flow: dict[str, dict[int, OutboxItem]] = defaultdict(dict)
     for item in items:
         if item.kind == "delivery" and item.invoice_id and item.flow_id:
@@ -62,6 +64,23 @@ def dispatch(rt: Runtime, flow_id: str | None = None, kinds: tuple[str, ...] | N
     for channel, queue in by_channel.items():
         _send_returns(rt, channel, queue, report)
     return report
+
+
+def dispatch_flow(rt: Runtime, flow_id: str) -> DispatchReport:
+    """Carry out what one just-closed flow put in the outbox (its deliveries and its return flow), at once."""
+    return dispatch(rt, flow_id=flow_id, kinds=("delivery", "return"))
+
+
+def _with_queues(rt: Runtime, items: list[OutboxItem]) -> list[OutboxItem]:
+    """One flow's rows, plus the rows ahead of its return flows in their partner's queue (SFTP, AS2):
+    a partner's return flows go out in order, so a flow's own row never overtakes an earlier one."""
+    queues = {channel_of(i.target) for i in items if i.kind == "return"} - {"folder"}
+    if not queues:
+        return items
+    ids = {i.id for i in items}
+    ahead = [i for i in rt.store.pending_outbox(kind="return")
+             if i.id not in ids and channel_of(i.target) in queues]
+    return sorted(items + ahead, key=lambda i: i.id)
 
 
 def channel_of(target: str) -> str:
@@ -138,6 +157,7 @@ def _deliver_flow(rt: Runtime, flow_id: str, wanted: dict[int, OutboxItem], repo
     if flow is None or flow.container is None:
         return
     staged: list[tuple[OutboxItem, Path]] = []
+    before = report.delivered
     with log.bound(flow_id=flow_id):
         path = rt.archive.path(flow.sha256)
         for doc in split.documents(path, flow.container, flow.original_name, rt.archive_limits):
@@ -154,7 +174,7 @@ def _deliver_flow(rt: Runtime, flow_id: str, wanted: dict[int, OutboxItem], repo
                 report.delivered += _publish(rt, staged)
                 staged = []
         report.delivered += _publish(rt, staged)
-        _log.info("flow.delivered", invoices=report.delivered)
+        _log.info("flow.delivered", invoices=report.delivered - before)
 
 
 def _stage(target: Path, data: bytes) -> Path:

@@ -152,6 +152,13 @@ class Flow:
     rejected_count: int = 0
     profile: str | None = None  # Factur-X profile of the flow's (first) document
     rulesets: dict[str, str] | None = None  # versions of the rule sets it was judged with
+    incidents: int = 0  # internal failures so far (reset when ops ask for a reprocessing)
+    retry_at: dt.datetime | None = None  # IN_INCIDENTE: when it is tried again; None once parked
+
+    @property
+    def parked(self) -> bool:
+        """An incident that used up its automatic retries: it waits for ops (`relais flows reprocess`)."""
+        return self.status is FlowStatus.IN_INCIDENTE and self.retry_at is None
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)

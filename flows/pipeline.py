@@ -32,6 +32,7 @@ from flows.model import (
     Syntax,
     ValidationError,
     invoice_id,
+    utcnow,
 )
 from flows.store import Directory, Store
 from relais import log
@@ -45,11 +46,12 @@ from validators.xsd import XsdValidator
 
 Progress = Callable[[int, int], None]
 
-CLAIMABLE = (
+#: Flows waiting to be processed. An IN_INCIDENTE flow is taken again only once its retry time has
+#: come (`Flow.retry_at`); a parked one (no retry time left) only after `relais flows reprocess`.
+WAITING = (
     FlowStatus.IN_RECU,
     FlowStatus.IN_EN_ATTENTE_TRAITEMENT_CPP,
     FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP,
-    FlowStatus.IN_INCIDENTE,
 )
 
 #: A flow IN_EN_COURS_TRAITEMENT_CPP untouched for this long lost its worker: take it over.
@@ -67,12 +69,13 @@ class Runtime:
     archive: LocalArchive
 
     @classmethod
-    def open(cls, settings: Settings) -> "Runtime":
+    def open(cls, settings: Settings, *, migrate: bool = True) -> "Runtime":
+        """With ``migrate=False`` (Airflow tasks) the store's schema is only checked, never changed."""
         settings.ensure_dirs()
         XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)  # a missing XSD is reported now, not mid-flow
         return cls(
             settings=settings,
-            store=Store.open(settings.database_url, schema=settings.database_schema),
+            store=Store.open(settings.database_url, schema=settings.database_schema, migrate=migrate),
             archive=LocalArchive(settings.archive_dir),
         )
 
@@ -156,7 +159,9 @@ def process_flow(rt: Runtime, flow_id: str, progress: Progress | None = None) ->
     """Take one archived flow through detection, split, validation and routing, and close it.
 
     Idempotent: a closed flow is returned as it is. Any unexpected failure leaves
-    the flow IN_INCIDENTE with nothing half-recorded (fail closed).
+    the flow IN_INCIDENTE with nothing half-recorded (fail closed); it is tried
+    again after a backoff, `settings.incident_retries` times, then parked and its
+    sender told (an IN_INCIDENTE return flow).
     """
     flow = rt.store.get_flow(flow_id)
     if flow is None:
@@ -164,21 +169,39 @@ def process_flow(rt: Runtime, flow_id: str, progress: Progress | None = None) ->
     if flow.status.is_final:
         return flow
     with log.bound(flow_id=flow.id, partner=flow.partner):
-        if not rt.store.claim_flow(flow.id, CLAIMABLE, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP,
-                                   stale_after=STALE_AFTER):
+        if not rt.store.claim_flow(flow.id, WAITING, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP,
+                                   stale_after=STALE_AFTER, due_incidents=True):
             return rt.store.get_flow(flow.id) or flow
         flow.status = FlowStatus.IN_EN_COURS_TRAITEMENT_CPP
+        flow.retry_at = None
         rt.store.reset_flow_results(flow.id)
         try:
             _process(rt, flow, progress)
         except Exception as e:  # fail closed: an internal error is an incident, never a verdict
-            _log.exception("flow.incident", error=f"{type(e).__name__}: {e}")
-            rt.store.reset_flow_results(flow.id)
-            flow.status = FlowStatus.IN_INCIDENTE
-            flow.invoice_count = flow.rejected_count = 0
-            rt.store.update_flow(flow)
-            rt.store.add_flow_errors(flow.id, [technical.INTERNAL_ERROR.error("/", f"{type(e).__name__}: {e}")])
+            _incident(rt, flow, e)
         return flow
+
+
+def _incident(rt: Runtime, flow: Flow, e: Exception) -> None:
+    """Record an internal failure: retry later, or park the flow and tell its sender."""
+    rt.store.reset_flow_results(flow.id)
+    flow.status = FlowStatus.IN_INCIDENTE
+    flow.invoice_count = flow.rejected_count = 0
+    flow.incidents += 1
+    delay = rt.settings.incident_retry_delay(flow.incidents)
+    flow.retry_at = utcnow() + dt.timedelta(seconds=delay) if delay is not None else None
+    detail = f"{type(e).__name__}: {e}"
+    if delay is None:
+        detail += f" (failed {flow.incidents} times: parked, waiting for the operations team)"
+    _log.exception("flow.incident", error=f"{type(e).__name__}: {e}", incidents=flow.incidents,
+                   retry_at=flow.retry_at.isoformat() if flow.retry_at else None, parked=delay is None)
+    rt.store.update_flow(flow)
+    rt.store.add_flow_errors(flow.id, [technical.INTERNAL_ERROR.error("/", detail)])
+    if delay is None:
+        try:  # the partner hears that its flow is stuck, and why; ops reprocess it
+            _close(rt, flow)
+        except Exception as close_error:  # noqa: BLE001 - stays parked and visible; logged
+            _log.exception("flow.incident_report_failed", error=f"{type(close_error).__name__}: {close_error}")
 
 
 def _process(rt: Runtime, flow: Flow, progress: Progress | None) -> None:

@@ -20,7 +20,9 @@ from alembic import command
 from alembic.config import Config
 
 from flows import tables as t
+from flows.errors import ConfigError
 from flows.model import (
+    FINAL_FLOW_STATUSES,
     Channel,
     Container,
     Flag,
@@ -36,6 +38,23 @@ from flows.model import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 PAGE = 1000
+
+
+class SchemaOutdated(ConfigError):
+    """The store's schema is older (or newer) than this code: `relais db upgrade` was not run."""
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    """The schema revision this code needs (the newest migration)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
 
 
 class OutboxStatus:
@@ -142,19 +161,41 @@ class Store:
 
     @classmethod
     def open(cls, url: str, *, schema: str | None = None, migrate: bool = True) -> "Store":
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        store = cls(_engine(url, schema))
+        """Open the store; bring its schema up to date, or with ``migrate=False`` (Airflow tasks, servers:
+        the deployment ran `relais db upgrade`) only check that it is, raising `SchemaOutdated`."""
+        store = cls.connect(url, schema=schema)
         if migrate:
             store.migrate()
+        else:
+            store.check_schema()
         return store
 
+    @classmethod
+    def connect(cls, url: str, *, schema: str | None = None) -> "Store":
+        """The store at `url`, its schema neither changed nor checked (`relais db status`)."""
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return cls(_engine(url, schema))
+
     def migrate(self, revision: str = "head") -> None:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg = _alembic_config()
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
+    def schema_revision(self) -> str | None:
+        """The schema revision the database is at (None: never migrated)."""
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def check_schema(self) -> None:
+        current, head = self.schema_revision(), head_revision()
+        if current != head:
+            raise SchemaOutdated(
+                f"the store {self.engine.url.render_as_string(hide_password=True)} is at schema revision "
+                f"{current or 'none'}, this Relais needs {head}: run `relais db upgrade` first")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -183,14 +224,63 @@ class Store:
         status: Sequence[FlowStatus] | None = None,
         partner: str | None = None,
         limit: int = 50,
+        before: str | None = None,
     ) -> list[Flow]:
-        q = sa.select(t.flows).order_by(t.flows.c.received_at.desc(), t.flows.c.id.desc()).limit(limit)
+        """Flows newest first (by id: ids grow with reception), at most `limit`, those older than the
+        flow id `before` when given (keyset pagination: pass the last id of the previous page)."""
+        q = sa.select(t.flows).order_by(t.flows.c.id.desc()).limit(limit)
         if status:
             q = q.where(t.flows.c.status.in_([str(s) for s in status]))
         if partner:
             q = q.where(t.flows.c.partner == partner)
+        if before:
+            q = q.where(t.flows.c.id < before)
         with self.engine.connect() as conn:
             return [_flow(r) for r in conn.execute(q).mappings()]
+
+    def pending_flows(self, waiting: Sequence[FlowStatus], *, stale_before: dt.datetime,
+                      limit: int = 100_000) -> list[tuple[str, int, str | None]]:
+        """(id, size, original name) of the flows to process, oldest first: those in `waiting`, the
+        incidents whose retry is due, and those in progress whose worker went silent before `stale_before`."""
+        c = t.flows.c
+        q = (
+            sa.select(c.id, c.size, c.original_name)
+            .where(sa.or_(
+                c.status.in_([str(s) for s in waiting]),
+                sa.and_(c.status == str(FlowStatus.IN_INCIDENTE), c.retry_at <= utcnow()),
+                sa.and_(c.status == str(FlowStatus.IN_EN_COURS_TRAITEMENT_CPP), c.updated_at < stale_before),
+            ))
+            .order_by(c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(r.id, r.size, r.original_name) for r in conn.execute(q)]
+
+    def incident_counts(self) -> tuple[int, int]:
+        """(incidents waiting for an automatic retry, parked incidents waiting for ops)."""
+        c = t.flows.c
+        q = (
+            sa.select(c.retry_at.is_(None), sa.func.count())
+            .where(c.status == str(FlowStatus.IN_INCIDENTE))
+            .group_by(c.retry_at.is_(None))
+        )
+        with self.engine.connect() as conn:
+            counts = {bool(parked): n for parked, n in conn.execute(q)}
+        return counts.get(False, 0), counts.get(True, 0)
+
+    def requeue_flow(self, flow_id: str) -> bool:
+        """Put an incident back in the queue for reprocessing (IN_EN_ATTENTE_RETRAITEMENT_CPP), with its
+        retry budget renewed. False when the flow is not an incident (or already waiting)."""
+        c = t.flows.c
+        stmt = (
+            sa.update(t.flows)
+            .where(c.id == flow_id, c.status.in_([str(FlowStatus.IN_INCIDENTE),
+                                                  str(FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP)]))
+            .values(status=str(FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP), incidents=0, retry_at=None,
+                    updated_at=utcnow())
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
 
     def find_original(self, flow: Flow) -> str | None:
         """Id of an earlier, non-duplicate flow of the same partner with the same bytes."""
@@ -258,17 +348,21 @@ class Store:
             c.execute(stmt)
 
     def claim_flow(self, flow_id: str, from_status: Iterable[FlowStatus], to: FlowStatus,
-                   stale_after: dt.timedelta | None = None) -> bool:
+                   stale_after: dt.timedelta | None = None, *, due_incidents: bool = False) -> bool:
         """Move a flow to `to` only if it is in one of `from_status` (a row-level claim).
 
         With `stale_after`, a flow already in `to` is taken over too when nobody has
-        touched it for that long (its worker died).
+        touched it for that long (its worker died). With `due_incidents`, an
+        IN_INCIDENTE flow whose retry time has come is taken too.
         """
         c = t.flows.c
+        now = utcnow()
         allowed = c.status.in_([str(s) for s in from_status])
         if stale_after is not None:
-            allowed = sa.or_(allowed, sa.and_(c.status == str(to), c.updated_at < utcnow() - stale_after))
-        stmt = sa.update(t.flows).where(c.id == flow_id, allowed).values(status=str(to), updated_at=utcnow())
+            allowed = sa.or_(allowed, sa.and_(c.status == str(to), c.updated_at < now - stale_after))
+        if due_incidents:
+            allowed = sa.or_(allowed, sa.and_(c.status == str(FlowStatus.IN_INCIDENTE), c.retry_at <= now))
+        stmt = sa.update(t.flows).where(c.id == flow_id, allowed).values(status=str(to), updated_at=now)
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
@@ -308,6 +402,19 @@ class Store:
             errors = [_error_row(i.flow_id, i.id, e) for i in invoices for e in i.errors]
             if errors:
                 conn.execute(sa.insert(t.validation_errors), errors)
+            if deliveries:
+                # An invoice delivered by an earlier run of this flow (reprocessing) is not delivered again.
+                keys = [f"delivery:{inv.id}" for inv, _ in deliveries]
+                done = dict(conn.execute(
+                    sa.select(t.outbox.c.key, t.outbox.c.target)
+                    .where(t.outbox.c.key.in_(keys), t.outbox.c.status == OutboxStatus.SENT)).all())
+                if done:
+                    conn.execute(
+                        sa.update(t.invoices).where(t.invoices.c.id == sa.bindparam("b_id"))
+                        .values(delivered_to=sa.bindparam("b_target")),
+                        [{"b_id": inv.id, "b_target": done[f"delivery:{inv.id}"]}
+                         for inv, _ in deliveries if f"delivery:{inv.id}" in done])
+                    deliveries = [(inv, target) for inv, target in deliveries if f"delivery:{inv.id}" not in done]
             if deliveries:
                 conn.execute(
                     sa.insert(t.outbox),
@@ -408,12 +515,22 @@ class Store:
                     )
 
     def pending_outbox(self, *, kind: str | None = None, flow_id: str | None = None) -> list[OutboxItem]:
-        """Rows not sent yet, oldest first (due or not: see `OutboxItem.next_attempt_at`)."""
-        q = sa.select(t.outbox).where(t.outbox.c.status == OutboxStatus.PENDING).order_by(t.outbox.c.id)
+        """Rows not sent yet, oldest first (due or not: see `OutboxItem.next_attempt_at`).
+
+        Deliveries of a flow still being processed are left out: an invoice goes to its recipient
+        only once its flow is closed (a flow that ends as an incident delivers nothing).
+        """
+        o, f = t.outbox.c, t.flows.c
+        open_flow = sa.select(f.id).where(f.id == o.flow_id, f.status.not_in([str(s) for s in FINAL_FLOW_STATUSES]))
+        q = (
+            sa.select(t.outbox)
+            .where(o.status == OutboxStatus.PENDING, sa.not_(sa.and_(o.kind == "delivery", open_flow.exists())))
+            .order_by(o.id)
+        )
         if kind:
-            q = q.where(t.outbox.c.kind == kind)
+            q = q.where(o.kind == kind)
         if flow_id:
-            q = q.where(t.outbox.c.flow_id == flow_id)
+            q = q.where(o.flow_id == flow_id)
         with self.engine.connect() as conn:
             return [_outbox_item(r) for r in conn.execute(q).mappings()]
 
@@ -654,6 +771,8 @@ def _flow_row(f: Flow) -> dict[str, Any]:
         "rejected_count": f.rejected_count,
         "profile": f.profile,
         "rulesets": json.dumps(f.rulesets, sort_keys=True) if f.rulesets is not None else None,
+        "incidents": f.incidents,
+        "retry_at": f.retry_at,
     }
 
 
@@ -676,6 +795,8 @@ def _flow(r: Any) -> Flow:
         rejected_count=r["rejected_count"],
         profile=r["profile"],
         rulesets=json.loads(r["rulesets"]) if r["rulesets"] else None,
+        incidents=r["incidents"] or 0,
+        retry_at=_aware(r["retry_at"]),
     )
 
 

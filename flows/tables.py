@@ -33,6 +33,8 @@ flows = sa.Table(
     sa.Column("rejected_count", sa.Integer, nullable=False, default=0),
     sa.Column("profile", sa.String(20)),
     sa.Column("rulesets", sa.Text),
+    sa.Column("incidents", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("retry_at", sa.DateTime(timezone=True)),  # IN_INCIDENTE: when it is tried again (None: parked)
     sa.Index("ix_flows_partner_sha", "partner", "sha256"),
     sa.Index("ix_flows_status", "status"),
 )

@@ -85,28 +85,80 @@ def _store(ctx: click.Context):  # noqa: ANN202
 
 @main.command()
 @click.option("--watch", is_flag=True, help="Keep scanning the drop zones.")
-@click.option("--interval", default=2.0, show_default=True, help="Seconds between scans with --watch.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between scans with --watch.")
 @click.option("--quiet", "-q", is_flag=True)
 @click.pass_context
 def run(ctx: click.Context, watch: bool, interval: float, quiet: bool) -> None:
-    """Take complete files from the drop zones and process them once (or keep going)."""
-    from relais.runner import run_once
+    """Take complete files from the drop zones and process them once (or keep going).
+
+    Each flow's return flow leaves as soon as the flow is closed. Exit 1 when a flow
+    became an incident in this pass (it is retried automatically, then parked).
+    """
+    from relais.runner import run_pass
 
     rt = _runtime(ctx)
     try:
         while True:
-            flows = run_once(rt, progress=not quiet, only_due=watch)
-            if not quiet and flows:
+            report = run_pass(rt, progress=not quiet, only_due=watch)
+            if not quiet and report.flows:
                 from relais.report import print_flows
 
-                print_flows(flows)
+                print_flows([rt.store.get_flow(f.id) or f for f in report.flows])
+            if report.incidents:
+                click.echo(_incident_line(rt.store, len(report.incidents)), err=True)
             if not watch:
-                return
+                sys.exit(1 if report.incidents else 0)
             time.sleep(interval)
     except KeyboardInterrupt:  # Ctrl-C ends --watch quietly (exit 130, as for SIGINT)
         if not quiet:
             click.echo("stopped", err=True)
         sys.exit(130)
+
+
+def _incident_line(store, new: int) -> str:  # noqa: ANN001 - flows.store.Store, imported lazily
+    retrying, parked = store.incident_counts()
+    return (f"relais run: {new} flow(s) became incidents (RLS-T99) in this pass; {retrying} incident(s) will be "
+            f"retried automatically, {parked} parked for the operations team: `relais flows --status IN_INCIDENTE`"
+            ", then `relais flows reprocess ID`")
+
+
+# ---- db ------------------------------------------------------------------------
+
+
+@main.group(name="db")
+def db() -> None:
+    """The store's schema (migrations run once per deployment, not by every task)."""
+
+
+@db.command(name="upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Bring the store's schema to this version of Relais (idempotent)."""
+    from flows.store import Store, head_revision
+
+    settings = _settings(ctx)
+    store = Store.open(settings.database_url, schema=settings.database_schema, migrate=True)
+    try:
+        click.echo(f"store schema at revision {store.schema_revision()} (head {head_revision()})")
+    finally:
+        store.close()
+
+
+@db.command(name="status")
+@click.pass_context
+def db_status(ctx: click.Context) -> None:
+    """Say whether the store's schema is up to date (exit 1 when `relais db upgrade` is needed)."""
+    from flows.store import Store, head_revision
+
+    settings = _settings(ctx)
+    store = Store.connect(settings.database_url, schema=settings.database_schema)
+    try:
+        current, head = store.schema_revision(), head_revision()
+    finally:
+        store.close()
+    click.echo(f"store schema at revision {current or 'none'}, head {head}"
+               + ("" if current == head else ": run `relais db upgrade`"))
+    sys.exit(0 if current == head else 1)
 
 
 # ---- demo ----------------------------------------------------------------------
@@ -199,36 +251,114 @@ def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool, rules_d
 # ---- flows ---------------------------------------------------------------------
 
 
-@main.command(name="flows")
-@click.argument("flow_id", required=False)
+class _FlowsGroup(click.Group):
+    """`relais flows [options]` lists, `relais flows ID` shows one flow, `relais flows reprocess ...` acts."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(name="flows", cls=_FlowsGroup, invoke_without_command=True)
 @click.option("--status", multiple=True, help="Only flows in this status (repeatable).")
 @click.option("--partner")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1, max=10_000),
+              help="Flows per page.")
+@click.option("--cursor", help="Show the page after this one: the `next_cursor` of the previous page.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"flows": [...], "next_cursor": ID or null}.')
 @click.pass_context
-def flows_cmd(ctx: click.Context, flow_id: str | None, status: tuple[str, ...], partner: str | None,
-              limit: int, as_json: bool) -> None:
-    """List flows, or show one flow with its invoices, errors and outbox."""
+def flows_cmd(ctx: click.Context, status: tuple[str, ...], partner: str | None, limit: int,
+              cursor: str | None, as_json: bool) -> None:
+    """List flows newest first, page by page; `relais flows ID` shows one flow with its invoices, errors and
+    outbox; `relais flows reprocess` runs incidents again."""
+    if ctx.invoked_subcommand is not None:
+        return
     from flows.model import FlowStatus
     from relais import report
 
     store = _store(ctx)
-    if flow_id:
-        flow = store.get_flow(flow_id)
-        if flow is None:
-            _fail("flows", f"no flow {flow_id}")
-        report.print_flow(store, flow, as_json=as_json)
-        return
     try:
         statuses = [FlowStatus(s) for s in status]
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--status") from e
-    report.print_flows(store.list_flows(status=statuses, partner=partner, limit=limit), as_json=as_json)
+    page = store.list_flows(status=statuses, partner=partner, limit=limit + 1, before=cursor)
+    next_cursor = page[limit - 1].id if len(page) > limit else None
+    report.print_flows(page[:limit], as_json=as_json, next_cursor=next_cursor)
+    if as_json:
+        return
+    if next_cursor:
+        click.echo(f"more: relais flows --cursor {next_cursor}" + (f" --limit {limit}" if limit != 50 else ""))
     pending = [i for i in store.pending_outbox() if not partner or f"/{partner}/" in i.target]
-    if pending and not as_json:
+    if pending:
         returns = sum(i.kind == "return" for i in pending)
         click.echo(f"pending: {returns} return flow(s), {len(pending) - returns} delivery(ies) not sent yet "
                    f"(partner down?) - see `relais outbox`")
+    retrying, parked = store.incident_counts()
+    if retrying or parked:
+        click.echo(f"incidents: {retrying} waiting for an automatic retry, {parked} parked for the operations "
+                   "team - `relais flows --status IN_INCIDENTE`, `relais flows reprocess ID`")
+
+
+@flows_cmd.command(name="show")
+@click.argument("flow_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def flows_show(ctx: click.Context, flow_id: str, as_json: bool) -> None:
+    """Show one flow with its invoices, errors, outbox and AS2 messages."""
+    from relais import report
+
+    store = _store(ctx)
+    flow = store.get_flow(flow_id)
+    if flow is None:
+        _fail("flows", f"no flow {flow_id}")
+    report.print_flow(store, flow, as_json=as_json)
+
+
+@flows_cmd.command(name="reprocess")
+@click.argument("flow_ids", nargs=-1)
+@click.option("--status", "statuses", multiple=True, type=click.Choice(["IN_INCIDENTE"]),
+              help="Every flow in this status (parked or waiting for a retry).")
+@click.option("--queue", is_flag=True, help="Only put the flows back in the queue; `relais run` or the DAG "
+                                            "processes them.")
+@click.pass_context
+def flows_reprocess(ctx: click.Context, flow_ids: tuple[str, ...], statuses: tuple[str, ...], queue: bool) -> None:
+    """Run incidents (IN_INCIDENTE) through the pipeline again, with the current directory and rule sets.
+
+    Each flow goes back to IN_EN_ATTENTE_RETRAITEMENT_CPP with its retry budget renewed, then is
+    processed and its return flow sent. An invoice already delivered is never delivered again.
+    Exit 1 when a flow is an incident again, 2 when a flow cannot be reprocessed.
+    """
+    from flows.model import FlowStatus
+    from relais.runner import process_flows
+
+    if not flow_ids and not statuses:
+        _fail("flows reprocess", "name flows (FLOW_ID ...) or --status IN_INCIDENTE")
+    rt = _runtime(ctx)
+    ids = list(dict.fromkeys(flow_ids))
+    if statuses:
+        ids += [f.id for f in reversed(rt.store.list_flows(status=[FlowStatus.IN_INCIDENTE], limit=1_000_000))
+                if f.id not in ids]
+    for flow_id in ids:
+        flow = rt.store.get_flow(flow_id)
+        if flow is None:
+            _fail("flows reprocess", f"no flow {flow_id}")
+        if not rt.store.requeue_flow(flow_id):
+            _fail("flows reprocess", f"{flow_id} is {flow.status}: only incidents (IN_INCIDENTE) are reprocessed")
+    if not ids:
+        click.echo("no flow to reprocess")
+        return
+    if queue:
+        click.echo(f"{len(ids)} flow(s) waiting for reprocessing (IN_EN_ATTENTE_RETRAITEMENT_CPP)")
+        return
+    done = process_flows(rt, ids)
+    from relais.report import print_flows
+
+    print_flows([rt.store.get_flow(f.id) or f for f in done.flows])
+    if done.incidents:
+        click.echo(_incident_line(rt.store, len(done.incidents)), err=True)
+        sys.exit(1)
 
 
 @main.command(name="outbox")

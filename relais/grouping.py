@@ -1,57 +1,136 @@
-"""Group flows into units of scheduling that carry seconds of work each.
+"""Group flows into units of scheduling sized by their work: what one Airflow mapped task takes.
 
 Airflow costs ~0.1 s per mapped task under `dag.test()` and a real scheduler
-runs only a few mapped tasks per second, so many small files go together and
-a big flow goes alone.
+runs only a few mapped tasks per second, so many small files go together; a
+group is closed when it reaches `max_flows` flows, about `max_documents`
+documents or about `max_bytes` bytes, so a big batch goes alone. When the
+pending work is small, it is cut into at least `min_groups` groups (one per
+core by default) so that the tasks run side by side instead of on one core.
+A flow's document count is estimated from its archived file (a zip's
+directory, else its size), before it is processed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # this module stays import-light: the Airflow DAG file imports it at parse time
-    from flows.pipeline import Runtime
 
 MAX_FLOWS_PER_GROUP = 50
-TARGET_BYTES_PER_GROUP = 20 * 1024 * 1024
-MAX_GROUPS = 16
+MAX_DOCUMENTS_PER_GROUP = 500
+MAX_BYTES_PER_GROUP = 20 * 1024 * 1024
 
 
-def group_flows(flows: Sequence[tuple[str, int]], *, max_flows: int = MAX_FLOWS_PER_GROUP,
-                target_bytes: int = TARGET_BYTES_PER_GROUP, max_groups: int = MAX_GROUPS) -> list[list[str]]:
-    """Split (flow id, size) pairs, in order, into groups.
+@dataclasses.dataclass(frozen=True, slots=True)
+class Work:
+    """What a pending flow will cost: its id, its size in bytes and its estimated documents."""
 
-    >>> group_flows([("a", 10), ("b", 10), ("c", 10)], max_flows=2)
+    flow_id: str
+    size: int
+    documents: int = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Group:
+    """The flows one task processes, and a label for Airflow's mapped-task list."""
+
+    flow_ids: list[str]
+    documents: int
+    size: int
+
+    @property
+    def label(self) -> str:
+        """
+        >>> Group(["CPP0000000007", "CPP0000000009"], 2, 3 * 1024 * 1024).label
+        'CPP0000000007 +1: 2 flows, 2 docs, 3.0 MB'
+        """
+        more = f" +{len(self.flow_ids) - 1}" if len(self.flow_ids) > 1 else ""
+        return (f"{self.flow_ids[0]}{more}: {len(self.flow_ids)} flow{'s' if len(self.flow_ids) > 1 else ''}, "
+                f"{self.documents} docs, {self.size / 1024 / 1024:.1f} MB")
+
+    def as_xcom(self) -> dict[str, object]:
+        """What the DAG's intake hands to one mapped task: small (id runs, not id lists) and readable."""
+        return {"flows": compact_ids(self.flow_ids), "label": self.label, "documents": self.documents,
+                "size": self.size}
+
+
+_ID = re.compile(r"CPP(\d{10})")
+
+
+def compact_ids(ids: Sequence[str]) -> list[str]:
+    """Flow ids written as runs of consecutive ids (`first..last`), so that an XCom and its log line stay
+    short for a group of 50 flows; `expand_ids` gives them back.
+
+    >>> compact_ids(["CPP0000000002", "CPP0000000003", "CPP0000000004", "CPP0000000009", "X1"])
+    ['CPP0000000002..CPP0000000004', 'CPP0000000009', 'X1']
+    >>> expand_ids(compact_ids(["CPP0000000002", "CPP0000000003", "CPP0000000009", "X1"]))
+    ['CPP0000000002', 'CPP0000000003', 'CPP0000000009', 'X1']
+    """
+    out: list[str] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            out.append(f"CPP{run[0]:010d}" + (f"..CPP{run[-1]:010d}" if len(run) > 1 else ""))
+            run.clear()
+
+    for flow_id in ids:
+        m = _ID.fullmatch(flow_id)
+        if m and run and int(m.group(1)) == run[-1] + 1:
+            run.append(int(m.group(1)))
+            continue
+        flush()
+        if m:
+            run.append(int(m.group(1)))
+        else:
+            out.append(flow_id)
+    flush()
+    return out
+
+
+def expand_ids(runs: Sequence[str]) -> list[str]:
+    ids: list[str] = []
+    for item in runs:
+        first, sep, last = item.partition("..")
+        if sep and _ID.fullmatch(first) and _ID.fullmatch(last):
+            ids.extend(f"CPP{n:010d}" for n in range(int(first[3:]), int(last[3:]) + 1))
+        else:
+            ids.append(item)
+    return ids
+
+
+def group_flows(work: Sequence[Work], *, max_flows: int = MAX_FLOWS_PER_GROUP,
+                max_documents: int = MAX_DOCUMENTS_PER_GROUP, max_bytes: int = MAX_BYTES_PER_GROUP,
+                min_groups: int = 1) -> list[Group]:
+    """Split pending flows, in order, into groups.
+
+    >>> [g.flow_ids for g in group_flows([Work("a", 10), Work("b", 10), Work("c", 10)], max_flows=2)]
     [['a', 'b'], ['c']]
-    >>> group_flows([("big", 100), ("s", 1)], target_bytes=50)
+    >>> [g.flow_ids for g in group_flows([Work("big", 100), Work("s", 1)], max_bytes=50)]
     [['big'], ['s']]
+    >>> [g.documents for g in group_flows([Work(f"z{i}", 9, 500) for i in range(4)])]
+    [500, 500, 500, 500]
+    >>> [len(g.flow_ids) for g in group_flows([Work(f"f{i}", 9) for i in range(10)], min_groups=2)]
+    [5, 5]
     >>> group_flows([])
     []
     """
-    groups: list[list[str]] = []
-    size = 0
-    for flow_id, flow_size in flows:
-        if not groups or len(groups[-1]) >= max_flows or (groups[-1] and size + flow_size > target_bytes):
-            groups.append([])
-            size = 0
-        groups[-1].append(flow_id)
-        size += flow_size
-    while len(groups) > max_groups:  # too many small groups: merge neighbours
-        merged = [a + b for a, b in zip(groups[::2], groups[1::2])]
-        if len(groups) % 2:
-            merged.append(groups[-1])
-        groups = merged
+    if not work:
+        return []
+    total_docs = sum(max(1, w.documents) for w in work)
+    max_flows = max(1, min(max_flows, math.ceil(len(work) / max(1, min_groups))))
+    max_documents = max(1, min(max_documents, math.ceil(total_docs / max(1, min_groups))))
+    groups: list[Group] = []
+    ids: list[str] = []
+    docs = size = 0
+    for w in work:
+        d = max(1, w.documents)
+        if ids and (len(ids) >= max_flows or docs + d > max_documents or size + w.size > max_bytes):
+            groups.append(Group(ids, docs, size))
+            ids, docs, size = [], 0, 0
+        ids.append(w.flow_id)
+        docs += d
+        size += w.size
+    groups.append(Group(ids, docs, size))
     return groups
-
-
-def pending_groups(rt: "Runtime") -> list[list[str]]:
-    """The flows waiting for processing, oldest first, in groups of at most
-    `settings.max_flows_per_group` (env RELAIS_MAX_FLOWS_PER_GROUP): what the DAG maps over."""
-    from relais.runner import pending_flow_ids
-
-    sizes = []
-    for flow_id in pending_flow_ids(rt):
-        flow = rt.store.get_flow(flow_id)
-        sizes.append((flow_id, flow.size if flow else 0))
-    return group_flows(sizes, max_flows=max(1, rt.settings.max_flows_per_group))

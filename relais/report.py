@@ -21,18 +21,21 @@ STATUS_COLOURS = {
 
 
 def _flow_json(f: Flow) -> dict:
+    """A flow as JSON values: dates in ISO 8601, statuses and codes as strings, rule sets as an object."""
     d = dataclasses.asdict(f)
     for k, v in d.items():
         if hasattr(v, "isoformat"):
             d[k] = v.isoformat()
-        elif v is not None and not isinstance(v, (int, str)):
+        elif v is not None and not isinstance(v, (bool, int, float, str, dict, list)):
             d[k] = str(v)
+    d["parked"] = f.parked
     return d
 
 
-def print_flows(flows: Sequence[Flow], as_json: bool = False) -> None:
+def print_flows(flows: Sequence[Flow], as_json: bool = False, next_cursor: str | None = None) -> None:
     if as_json:
-        click.echo(json.dumps([_flow_json(f) for f in flows], ensure_ascii=False))
+        click.echo(json.dumps({"flows": [_flow_json(f) for f in flows], "next_cursor": next_cursor},
+                              ensure_ascii=False))
         return
     if not flows:
         click.echo("no flows")
@@ -40,6 +43,8 @@ def print_flows(flows: Sequence[Flow], as_json: bool = False) -> None:
     click.echo(f"{'flow':<14} {'partner':<14} {'received':<17} {'flow code':<22} {'status':<20} {'inv':>5} {'rej':>5}  file")
     for f in flows:
         status = click.style(f"{f.status:<20}", fg=STATUS_COLOURS.get(f.status))
+        if f.status is FlowStatus.IN_INCIDENTE:
+            status = click.style(f"{f.status + (' parked' if f.parked else ' retry'):<20}", fg="magenta")
         click.echo(
             f"{f.id:<14} {f.partner[:14]:<14} {f.received_at:%Y-%m-%d %H:%M:%S} {str(f.flow_code or '-'):<22} "
             f"{status} {f.invoice_count:>5} {f.rejected_count:>5}  {f.original_name}"
@@ -75,6 +80,10 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
                f"  directory {flow.directory_version or '-'}"
                + (f"  duplicate of {flow.duplicate_of}" if flow.duplicate_of else "")
                + (f"  profile {flow.profile}" if flow.profile else ""))
+    if flow.status is FlowStatus.IN_INCIDENTE:
+        click.echo(f"  incident {flow.incidents} time(s): "
+                   + (f"parked, waiting for the operations team (relais flows reprocess {flow.id})" if flow.parked
+                      else f"retried automatically at {flow.retry_at:%Y-%m-%d %H:%M:%S} UTC"))
     if flow.rulesets:
         click.echo("  rule sets: " + ", ".join(f"{k} {v}" for k, v in sorted(flow.rulesets.items())
                                               if not k.endswith("-source")))

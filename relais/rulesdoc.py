@@ -12,7 +12,9 @@ Generated from the rule registry by `python -m relais.rulesdoc > docs/rules.md`
 (platform rules: duplicates, attachments, amounts) in `validators/platform/`,
 `XSD` in `validators/rules.py`. A fatal finding rejects the invoice (or, for
 a technical rule about the whole file, the flow); `RLS-T99` is an incident:
-Relais failed and the flow waits for reprocessing.
+Relais failed, never a verdict. The flow is retried automatically with backoff
+(`RELAIS_INCIDENT_RETRIES`, 3 by default), then parked: its sender gets an
+IN_INCIDENTE return flow and ops reprocess it (`relais flows reprocess`).
 
 | code | flag | message (en) | message (fr) |
 |---|---|---|---|

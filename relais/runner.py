@@ -4,26 +4,78 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 from connectors.folder import dropzone
-from flows import dispatch
+from flows import dispatch, split
 from flows.model import Flow, FlowStatus, utcnow
-from flows.pipeline import CLAIMABLE, STALE_AFTER, Progress, Runtime, process_flow
+from flows.pipeline import STALE_AFTER, WAITING, Progress, Runtime, process_flow
 from relais import log
+from relais.grouping import Group, Work, group_flows
 
 _log = log.get("relais.runner")
 PROGRESS_FROM = 200  # show a bar for flows with at least this many documents
+DISPATCH_EVERY = 5.0  # seconds between two outbox passes while intake waits for files
 
 
 def pending_flow_ids(rt: Runtime) -> list[str]:
-    """Flows waiting for processing, oldest first: received, waiting for reprocessing, or
-    left in progress by a worker that died (untouched for STALE_AFTER)."""
-    waiting = [s for s in CLAIMABLE if s is not FlowStatus.IN_INCIDENTE]
-    ids = {f.id for f in rt.store.list_flows(status=waiting, limit=100_000)}
-    stale_before = utcnow() - STALE_AFTER
-    ids.update(f.id for f in rt.store.list_flows(status=[FlowStatus.IN_EN_COURS_TRAITEMENT_CPP], limit=100_000)
-               if f.updated_at < stale_before)
-    return sorted(ids)
+    """Flows waiting for processing, oldest first: received, waiting for reprocessing, incidents whose
+    retry time has come, or left in progress by a worker that died (untouched for STALE_AFTER)."""
+    return [fid for fid, _, _ in rt.store.pending_flows(WAITING, stale_before=utcnow() - STALE_AFTER)]
+
+
+def pending_groups(rt: Runtime) -> list[Group]:
+    """The pending flows in groups sized by their work (relais.grouping): what the DAG maps over.
+    Limits: settings.max_flows_per_group, max_documents_per_group, max_bytes_per_group; at least one
+    group per validation worker when there is little work, so that the tasks share the cores."""
+    s = rt.settings
+    work = []
+    for fid, size, _ in rt.store.pending_flows(WAITING, stale_before=utcnow() - STALE_AFTER):
+        flow = rt.store.get_flow(fid)
+        documents = split.estimate_documents(rt.archive.path(flow.sha256)) if flow and size else 1
+        work.append(Work(fid, size, documents))
+    return group_flows(work, max_flows=max(1, s.max_flows_per_group),
+                       max_documents=max(1, s.max_documents_per_group), max_bytes=max(1, s.max_bytes_per_group),
+                       min_groups=max(1, rt.pool.workers))
+
+
+@dataclasses.dataclass
+class GroupReport:
+    """What processing a group of flows came to (counts only: this is what a task logs and returns)."""
+
+    statuses: Counter[str] = dataclasses.field(default_factory=Counter)
+    invoices: int = 0
+    delivered: int = 0
+    returned: int = 0
+    failed_sends: int = 0
+    incidents: list[str] = dataclasses.field(default_factory=list)  # ids of flows that became incidents
+    flows: list[Flow] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        return {"flows": sum(self.statuses.values()), "statuses": dict(self.statuses), "invoices": self.invoices,
+                "delivered": self.delivered, "returned": self.returned, "failed_sends": self.failed_sends,
+                "incidents": len(self.incidents)}
+
+
+def process_flows(rt: Runtime, flow_ids: Sequence[str], *, progress: bool = False) -> GroupReport:
+    """Process flows one after the other; each one's deliveries and return flow leave as soon as it is
+    closed, not when the whole group is done."""
+    report = GroupReport()
+    for flow_id in flow_ids:
+        flow = process_flow(rt, flow_id, progress=_bar(flow_id) if progress else None)
+        report.statuses[str(flow.status)] += 1
+        report.invoices += flow.invoice_count
+        if flow.status is FlowStatus.IN_INCIDENTE:
+            report.incidents.append(flow.id)
+        if flow.status.is_final or flow.parked:
+            sent = dispatch.dispatch_flow(rt, flow.id)
+            report.delivered += sent.delivered
+            report.returned += sent.returned
+            report.failed_sends += sent.failed
+        report.flows.append(flow)
+    return report
 
 
 def intake(rt: Runtime, *, only_due: bool = False) -> list[Flow]:
@@ -48,13 +100,42 @@ def intake(rt: Runtime, *, only_due: bool = False) -> list[Flow]:
     return flows
 
 
-def run_once(rt: Runtime, progress: bool = False, *, only_due: bool = False) -> list[Flow]:
+def intake_until_work(rt: Runtime, *, wait_seconds: float, poll_seconds: float = 0.5,
+                      stop: Callable[[], bool] = lambda: False) -> list[Group]:
+    """Take what the drop zones hold and return the pending work in groups; when there is none, keep
+    looking every `poll_seconds` for up to `wait_seconds` (the DAG's event-like intake), or until
+    `stop()` says so (a shutdown). Outbox rows that are due (retries, async MDNs) are sent on the way,
+    every few seconds."""
+    deadline = time.monotonic() + max(0.0, wait_seconds)
+    next_dispatch = 0.0
+    first = True
+    while True:
+        intake(rt, only_due=not first)
+        if time.monotonic() >= next_dispatch:
+            dispatch.dispatch(rt)
+            next_dispatch = time.monotonic() + DISPATCH_EVERY
+        groups = pending_groups(rt)
+        if groups or time.monotonic() >= deadline or stop():
+            return groups
+        first = False
+        time.sleep(poll_seconds)
+
+
+def run_pass(rt: Runtime, progress: bool = False, *, only_due: bool = False) -> GroupReport:
+    """Intake, then every pending flow (each dispatched once closed), then what the outbox still holds
+    (retries, async MDNs). The report's flows are the ones processed, as they ended."""
     intake(rt, only_due=only_due)
-    done = []
-    for flow_id in pending_flow_ids(rt):
-        done.append(process_flow(rt, flow_id, progress=_bar(flow_id) if progress else None))
-    dispatch.dispatch(rt)
-    return [rt.store.get_flow(f.id) or f for f in done]
+    report = process_flows(rt, pending_flow_ids(rt), progress=progress)
+    rest = dispatch.dispatch(rt)
+    report.delivered += rest.delivered
+    report.returned += rest.returned
+    report.failed_sends += rest.failed
+    return report
+
+
+def run_once(rt: Runtime, progress: bool = False, *, only_due: bool = False) -> list[Flow]:
+    """`run_pass`, returning the flows it processed as the store now has them."""
+    return [rt.store.get_flow(f.id) or f for f in run_pass(rt, progress, only_due=only_due).flows]
 
 
 def _bar(flow_id: str) -> Progress:

@@ -16,7 +16,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from relais.grouping import MAX_FLOWS_PER_GROUP
+from relais.grouping import MAX_BYTES_PER_GROUP, MAX_DOCUMENTS_PER_GROUP, MAX_FLOWS_PER_GROUP
 
 DEFAULT_HOME = Path("var") / "relais"
 
@@ -33,7 +33,12 @@ class Settings:
     max_xml_bytes: int = 200 * 1024 * 1024
     stable_seconds: float = 1.0
     chunk_size: int = 500
-    max_flows_per_group: int = MAX_FLOWS_PER_GROUP  # flows per Airflow mapped task (relais.grouping)
+    max_flows_per_group: int = MAX_FLOWS_PER_GROUP  # at most this many flows per Airflow mapped task
+    max_documents_per_group: int = MAX_DOCUMENTS_PER_GROUP  # ... and about this many documents (relais.grouping)
+    max_bytes_per_group: int = MAX_BYTES_PER_GROUP  # ... and about this many bytes
+    intake_wait_seconds: float = 30.0  # how long the DAG's intake task waits for files when there are none
+    incident_retries: int = 3  # automatic retries of a flow after an internal failure, then it is parked
+    incident_backoff_seconds: float = 60.0  # wait before the first retry; doubles at each further one
     rules_dir: Path | None = None  # CEN EN 16931 validation artefacts (relais rules install)
     workers: int | None = None  # validation worker processes; None = one per CPU, 0 = in process
     worker_memory_mb: int | None = None  # address-space cap of each validation worker
@@ -101,6 +106,9 @@ class Settings:
             ("max_flow_bytes", "RELAIS_MAX_FLOW_BYTES"),
             ("max_invoices_per_flow", "RELAIS_MAX_INVOICES_PER_FLOW"),
             ("max_flows_per_group", "RELAIS_MAX_FLOWS_PER_GROUP"),
+            ("max_documents_per_group", "RELAIS_MAX_DOCUMENTS_PER_GROUP"),
+            ("max_bytes_per_group", "RELAIS_MAX_GROUP_BYTES"),
+            ("incident_retries", "RELAIS_INCIDENT_RETRIES"),
             ("workers", "RELAIS_WORKERS"),
             ("worker_memory_mb", "RELAIS_WORKER_MEMORY_MB"),
         ):
@@ -109,8 +117,29 @@ class Settings:
                     values[key] = int(env[name])
                 except ValueError:
                     raise ValueError(f"{name} must be a whole number, not {env[name]!r}") from None
+        for key, name in (
+            ("incident_backoff_seconds", "RELAIS_INCIDENT_BACKOFF_SECONDS"),
+            ("intake_wait_seconds", "RELAIS_INTAKE_WAIT_SECONDS"),
+            ("stable_seconds", "RELAIS_STABLE_SECONDS"),
+        ):
+            if env.get(name):
+                try:
+                    values[key] = float(env[name])
+                except ValueError:
+                    raise ValueError(f"{name} must be a number of seconds, not {env[name]!r}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def incident_retry_delay(self, incidents: int) -> float | None:
+        """Seconds before the next automatic try of a flow that failed `incidents` times; None: park it.
+
+        >>> s = Settings(home=Path("h"), database_url="sqlite://")
+        >>> [s.incident_retry_delay(n) for n in (1, 2, 3, 4)]
+        [60.0, 120.0, 240.0, None]
+        """
+        if incidents > self.incident_retries:
+            return None
+        return self.incident_backoff_seconds * 2 ** (incidents - 1)
 
     def ensure_dirs(self) -> None:
         for d in (self.home, self.archive_dir, self.dropzones_dir, self.delivery_dir, self.staging_dir):

@@ -9,7 +9,8 @@ API server) out of the pytest worker::
 
 The Airflow metadata DB must be migrated already. Each run's outcome is written
 to RESULT.json as a list of {"state", "run_id", "seconds", "task_instances": [[task_id, map_index,
-state], ...], "xcom": {task_id: value}} (xcom for the unmapped tasks only).
+state], ...], "xcom": {task_id: value, "task_id[]": [value of each mapped instance]}, "labels": [the
+mapped instances' rendered labels]}.
 Exit status 0 even when a run failed: the test asserts on the states.
 """
 
@@ -38,25 +39,24 @@ def run_dag(dag, relais_home: str) -> dict:
         tis = session.scalars(
             select(TaskInstance).where(TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == dr.run_id)
         ).all()
-        xcom = {
-            ti.task_id: XComModel.deserialize_value(x)
-            for ti in tis
-            if ti.map_index < 0
-            for x in session.scalars(
-                select(XComModel).where(
-                    XComModel.dag_id == DAG_ID,
-                    XComModel.run_id == dr.run_id,
-                    XComModel.task_id == ti.task_id,
-                    XComModel.key == "return_value",
-                )
-            )
-        }
+        xcom: dict = {}
+        for x in session.scalars(select(XComModel).where(
+                XComModel.dag_id == DAG_ID, XComModel.run_id == dr.run_id, XComModel.key == "return_value")):
+            value = XComModel.deserialize_value(x)
+            if x.map_index < 0:
+                xcom[x.task_id] = value
+            else:  # mapped instances: {task_id: [value of map index 0, 1, ...]}
+                xcom.setdefault(f"{x.task_id}[]", []).append((x.map_index, value))
+        for key in [k for k in xcom if k.endswith("[]")]:
+            xcom[key] = [v for _, v in sorted(xcom[key])]
+        labels = {ti.map_index: ti.rendered_map_index for ti in tis if ti.map_index >= 0}
         return {
             "state": str(dr.state),
             "run_id": dr.run_id,
             "seconds": round(seconds, 2),
             "task_instances": sorted([ti.task_id, ti.map_index, str(ti.state)] for ti in tis),
             "xcom": xcom,
+            "labels": [labels[i] for i in sorted(labels)],
         }
 
 

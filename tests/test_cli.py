@@ -348,8 +348,11 @@ def test_flows_json(cli, processed_home):
     home, name, defects = processed_home
     result = cli("--home", home, "flows", "--json")
     assert result.exit_code == 0
-    [flow] = json.loads(result.stdout)
+    listing = json.loads(result.stdout)
+    assert listing["next_cursor"] is None
+    [flow] = listing["flows"]
     assert flow["id"] == "CPP0000000001" and flow["original_name"] == name
+    assert isinstance(flow["rulesets"], dict) and flow["parked"] is False
     assert (flow["invoice_count"], flow["rejected_count"]) == (10, sum(d is not None for d in defects))
     assert flow["status"] == "IN_INTEGRE_PARTIEL"
 
@@ -364,7 +367,8 @@ def test_flows_json(cli, processed_home):
 
     result = cli("--home", home, "flows", "--status", "IN_REJETE")
     assert result.exit_code == 0 and result.stdout == "no flows\n"
-    assert json.loads(cli("--home", home, "flows", "--status", "IN_REJETE", "--json").stdout) == []
+    assert json.loads(cli("--home", home, "flows", "--status", "IN_REJETE", "--json").stdout) == \
+        {"flows": [], "next_cursor": None}
 
 
 def test_flows_unknown_id_and_status(cli, tmp_path):

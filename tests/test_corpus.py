@@ -349,7 +349,7 @@ def test_corpus_zip_through_the_cli(corpus, tmp_path, directory_file):
 
     done = cli("flows", "--json")
     assert done.returncode == 0, done.stderr
-    [flow] = json.loads(done.stdout)
+    [flow] = json.loads(done.stdout)["flows"]
     assert flow["original_name"] == "corpus.zip"
     assert flow["status"] in ("IN_REJETE", "IN_INTEGRE_PARTIEL")
     assert flow["invoice_count"] == len(names) == 97

@@ -165,6 +165,9 @@ def test_internal_failure_is_an_incident_not_a_verdict(rt, directory_file, tmp_p
     assert list(rt.settings.delivery_dir.rglob("*.xml")) == []
     assert not rt.settings.outbox_dir("op-a").exists() or not list(rt.settings.outbox_dir("op-a").iterdir())
     monkeypatch.undo()
+    assert flow.retry_at is not None and not flow.parked
+    assert process_flow(rt, flow.id).status is FlowStatus.IN_INCIDENTE  # not before its retry time
+    assert rt.store.requeue_flow(flow.id)  # what `relais flows reprocess` does
     flow = process_flow(rt, flow.id)  # reprocessing after the incident
     assert flow.status is FlowStatus.IN_INTEGRE
 

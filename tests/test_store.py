@@ -74,6 +74,9 @@ def test_invoices_errors_and_outbox_round_trip(store):
     assert back[99].errors == invs[99].errors and back[99].status is InvoiceStatus.REJETEE
     assert back[0].total_with_vat == Decimal("120.50") and back[0].syntax is Syntax.CII
     assert [e.rule for e in store.flow_errors(f.id)] == ["RLS-T99"]
+    assert store.pending_outbox(flow_id=f.id) == []  # deliveries wait until their flow is closed
+    f.status = FlowStatus.IN_INTEGRE_PARTIEL
+    store.update_flow(f)
     pending = store.pending_outbox(flow_id=f.id)
     assert len(pending) == 594 and all(p.kind == "delivery" for p in pending)
     store.mark_sent(pending[:10])

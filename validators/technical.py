@@ -78,8 +78,10 @@ UNREADABLE_ARCHIVE = Rule(
 INTERNAL_ERROR = Rule(
     "RLS-T99",
     Flag.FATAL,
-    "Technical incident while processing; the flow will be reprocessed",
-    "Incident technique pendant le traitement ; le flux sera retraité",
+    "Technical incident while processing: the flow is retried automatically, then by the operations "
+    "team; do not send it again",
+    "Incident technique pendant le traitement : le flux est retraité automatiquement, puis par "
+    "l'équipe d'exploitation ; ne le renvoyez pas",
 )
 TOO_MANY_INVOICES = Rule(
     "RLS-T14",

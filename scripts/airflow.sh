@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Run Relais's DAG under a real Airflow 3 stack on this machine: api-server, scheduler and
+# dag-processor (LocalExecutor), every server bound to 127.0.0.1, AIRFLOW_HOME inside the project.
+#
+#   scripts/airflow.sh env      print the settings as `export` lines:  eval "$(scripts/airflow.sh env)"
+#   scripts/airflow.sh start    migrate Airflow's DB and Relais's store, start the stack in the background
+#   scripts/airflow.sh stop     stop the whole stack (its session: every process group it started)
+#   scripts/airflow.sh status   say whether it runs; exit 1 when it does not
+#
+# Anything already set in the environment wins (AIRFLOW_HOME, RELAIS_HOME, RELAIS_DATABASE_URL,
+# AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, AIRFLOW__CORE__PARALLELISM, AIRFLOW__API__PORT...).
+# PostgreSQL as Airflow's metadata DB: set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg://...;
+# the async URL Airflow also needs is derived from it (psycopg 3 serves both).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv_bin="${RELAIS_VENV_BIN:-$root/.venv/bin}"
+
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$root/var/airflow}"
+export RELAIS_HOME="${RELAIS_HOME:-$root/var/relais}"
+export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$root/dags}"
+export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
+export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"  # 2 cores: more tasks only queue for CPU
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
+# A finished task frees its worker within ~1 s instead of ~5 s (shared/airflow-notes.md).
+export AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL="${AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL:-1}"
+export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
+export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS:-True}"  # local UI without login
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
+case "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in
+  postgresql+psycopg://*)  # without it Airflow looks for asyncpg, which is not installed
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC:-$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}" ;;
+esac
+run_dir="$AIRFLOW_HOME/run"
+
+# Live processes of the stack's session: the components and every task process (Airflow puts each
+# task in a process group of its own, in the same session). Zombies left to a non-reaping init do not count.
+alive() { ps -eo sid=,stat=,pid= | awk -v s="$1" '$1 == s && $2 !~ /^Z/ {print $3}'; }
+
+cmd="${1:-}"
+case "$cmd" in
+  env)
+    for v in AIRFLOW_HOME RELAIS_HOME $(compgen -e | grep -E '^(AIRFLOW__|RELAIS_)' | grep -v '^RELAIS_HOME$' | sort); do
+      printf 'export %s=%q\n' "$v" "${!v}"
+    done
+    ;;
+  start)
+    mkdir -p "$AIRFLOW_HOME" "$RELAIS_HOME" "$run_dir"
+    if [ -f "$run_dir/stack.pgid" ] && [ -n "$(alive "$(cat "$run_dir/stack.pgid")")" ]; then
+      echo "airflow stack already running (session $(cat "$run_dir/stack.pgid"))"; exit 0
+    fi
+    "$venv_bin/airflow" db migrate >"$run_dir/db-migrate.log" 2>&1 \
+      || { tail -40 "$run_dir/db-migrate.log" >&2; exit 1; }
+    "$venv_bin/relais" db upgrade
+    # One session (and process group) for the three components and every task they start: `stop` signals it whole.
+    # --skip-serve-logs: the api-server reads the task logs from AIRFLOW_HOME/logs on this machine, so the
+    # worker log server (which would listen on every interface) is not started.
+    setsid bash -c '
+      "$0/airflow" api-server --host "$AIRFLOW__API__HOST" --port "$AIRFLOW__API__PORT" >"$1/api-server.log" 2>&1 &
+      echo $! >"$1/api-server.pid"
+      "$0/airflow" scheduler --skip-serve-logs >"$1/scheduler.log" 2>&1 &
+      echo $! >"$1/scheduler.pid"
+      "$0/airflow" dag-processor >"$1/dag-processor.log" 2>&1 &
+      echo $! >"$1/dag-processor.pid"
+      wait' "$venv_bin" "$run_dir" </dev/null >/dev/null 2>&1 &
+    echo $! >"$run_dir/stack.pgid"
+    for _ in $(seq 1 120); do
+      if "$venv_bin/python" - <<EOF 2>/dev/null
+import urllib.request
+urllib.request.urlopen("http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT/api/v2/monitor/health", timeout=2)
+EOF
+      then
+        echo "airflow stack up: UI http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT, logs in $run_dir"
+        exit 0
+      fi
+      kill -0 "$(cat "$run_dir/stack.pgid")" 2>/dev/null || break
+      sleep 1
+    done
+    echo "airflow stack did not come up; see $run_dir/*.log" >&2
+    tail -20 "$run_dir"/api-server.log >&2 || true
+    exit 1
+    ;;
+  stop)
+    if [ -f "$run_dir/stack.pgid" ]; then
+      sid=$(cat "$run_dir/stack.pgid")
+      # The scheduler and dag-processor first: running tasks finish and report to the api-server,
+      # which stops last.
+      api=$(cat "$run_dir/api-server.pid" 2>/dev/null || echo none)
+      # Everything but the wrapper shell and the api-server (with its children): scheduler, dag-processor,
+      # executor workers and the task processes (a task stops waiting for files on SIGTERM).
+      rest() { ps -eo sid=,stat=,pid=,ppid= | awk -v s="$sid" -v a="$api" \
+                 '$1 == s && $2 !~ /^Z/ && $3 != s && $3 != a && $4 != a {print $3}'; }
+      # shellcheck disable=SC2046
+      kill -TERM $(rest) 2>/dev/null || true
+      for _ in $(seq 1 60); do [ -z "$(rest)" ] && break; sleep 0.5; done
+      pkill -TERM -s "$sid" 2>/dev/null || true
+      for _ in $(seq 1 60); do [ -z "$(alive "$sid")" ] && break; sleep 0.5; done
+      pkill -KILL -s "$sid" 2>/dev/null || true
+      for _ in $(seq 1 20); do [ -z "$(alive "$sid")" ] && break; sleep 0.5; done
+      rm -f "$run_dir/stack.pgid"
+      echo "airflow stack stopped"
+    else
+      echo "airflow stack not running"
+    fi
+    ;;
+  status)
+    if [ -f "$run_dir/stack.pgid" ] && [ -n "$(alive "$(cat "$run_dir/stack.pgid")")" ]; then
+      echo "airflow stack running (session $(cat "$run_dir/stack.pgid"))"
+    else
+      echo "airflow stack not running"; exit 1
+    fi
+    ;;
+  *)
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
