@@ -239,12 +239,12 @@ class Store:
             return [_flow(r) for r in conn.execute(q).mappings()]
 
     def pending_flows(self, waiting: Sequence[FlowStatus], *, stale_before: dt.datetime,
-                      limit: int = 100_000) -> list[tuple[str, int, str | None]]:
-        """(id, size, original name) of the flows to process, oldest first: those in `waiting`, the
+                      limit: int = 100_000) -> list[tuple[str, int, str]]:
+        """(id, size, SHA-256) of the flows to process, oldest first: those in `waiting`, the
         incidents whose retry is due, and those in progress whose worker went silent before `stale_before`."""
         c = t.flows.c
         q = (
-            sa.select(c.id, c.size, c.original_name)
+            sa.select(c.id, c.size, c.sha256)
             .where(sa.or_(
                 c.status.in_([str(s) for s in waiting]),
                 sa.and_(c.status == str(FlowStatus.IN_INCIDENTE), c.retry_at <= utcnow()),
@@ -254,7 +254,7 @@ class Store:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [(r.id, r.size, r.original_name) for r in conn.execute(q)]
+            return [(r.id, r.size, r.sha256) for r in conn.execute(q)]
 
     def incident_counts(self) -> tuple[int, int]:
         """(incidents waiting for an automatic retry, parked incidents waiting for ops)."""

@@ -32,10 +32,8 @@ def pending_groups(rt: Runtime) -> list[Group]:
     group per validation worker when there is little work, so that the tasks share the cores."""
     s = rt.settings
     work = []
-    for fid, size, _ in rt.store.pending_flows(WAITING, stale_before=utcnow() - STALE_AFTER):
-        flow = rt.store.get_flow(fid)
-        documents = split.estimate_documents(rt.archive.path(flow.sha256)) if flow and size else 1
-        work.append(Work(fid, size, documents))
+    for fid, size, sha256 in rt.store.pending_flows(WAITING, stale_before=utcnow() - STALE_AFTER):
+        work.append(Work(fid, size, split.estimate_documents(rt.archive.path(sha256)) if size else 1))
     return group_flows(work, max_flows=max(1, s.max_flows_per_group),
                        max_documents=max(1, s.max_documents_per_group), max_bytes=max(1, s.max_bytes_per_group),
                        min_groups=max(1, rt.pool.workers))

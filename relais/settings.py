@@ -102,31 +102,25 @@ class Settings:
             values["cii_xsd"] = Path(env["RELAIS_CII_XSD"])
         if env.get("RELAIS_UBL_XSD_DIR"):
             values["ubl_xsd_dir"] = Path(env["RELAIS_UBL_XSD_DIR"])
-        for key, name in (
-            ("max_flow_bytes", "RELAIS_MAX_FLOW_BYTES"),
-            ("max_invoices_per_flow", "RELAIS_MAX_INVOICES_PER_FLOW"),
-            ("max_flows_per_group", "RELAIS_MAX_FLOWS_PER_GROUP"),
-            ("max_documents_per_group", "RELAIS_MAX_DOCUMENTS_PER_GROUP"),
-            ("max_bytes_per_group", "RELAIS_MAX_GROUP_BYTES"),
-            ("incident_retries", "RELAIS_INCIDENT_RETRIES"),
-            ("workers", "RELAIS_WORKERS"),
-            ("worker_memory_mb", "RELAIS_WORKER_MEMORY_MB"),
+        for key, name, kind in (
+            ("max_flow_bytes", "RELAIS_MAX_FLOW_BYTES", int),
+            ("max_invoices_per_flow", "RELAIS_MAX_INVOICES_PER_FLOW", int),
+            ("max_flows_per_group", "RELAIS_MAX_FLOWS_PER_GROUP", int),
+            ("max_documents_per_group", "RELAIS_MAX_DOCUMENTS_PER_GROUP", int),
+            ("max_bytes_per_group", "RELAIS_MAX_GROUP_BYTES", int),
+            ("incident_retries", "RELAIS_INCIDENT_RETRIES", int),
+            ("workers", "RELAIS_WORKERS", int),
+            ("worker_memory_mb", "RELAIS_WORKER_MEMORY_MB", int),
+            ("incident_backoff_seconds", "RELAIS_INCIDENT_BACKOFF_SECONDS", float),
+            ("intake_wait_seconds", "RELAIS_INTAKE_WAIT_SECONDS", float),
+            ("stable_seconds", "RELAIS_STABLE_SECONDS", float),
         ):
             if env.get(name):
                 try:
-                    values[key] = int(env[name])
+                    values[key] = kind(env[name])
                 except ValueError:
-                    raise ValueError(f"{name} must be a whole number, not {env[name]!r}") from None
-        for key, name in (
-            ("incident_backoff_seconds", "RELAIS_INCIDENT_BACKOFF_SECONDS"),
-            ("intake_wait_seconds", "RELAIS_INTAKE_WAIT_SECONDS"),
-            ("stable_seconds", "RELAIS_STABLE_SECONDS"),
-        ):
-            if env.get(name):
-                try:
-                    values[key] = float(env[name])
-                except ValueError:
-                    raise ValueError(f"{name} must be a number of seconds, not {env[name]!r}") from None
+                    what = "a whole number" if kind is int else "a number of seconds"
+                    raise ValueError(f"{name} must be {what}, not {env[name]!r}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

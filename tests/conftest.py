@@ -35,17 +35,22 @@ def _pg_available() -> str | None:
         return f"{type(e).__name__}: {e}"
 
 
+def require_pg() -> None:
+    """Skip when PostgreSQL is not reachable on 127.0.0.1; in CI it is required, so fail instead."""
+    problem = _pg_available()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {problem}")
+        pytest.skip(f"PostgreSQL not reachable: {problem}")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path):
     """A fresh, migrated store URL: SQLite in tmp_path, or a private schema of PostgreSQL `test`."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'relais.db'}", None
         return
-    problem = _pg_available()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    require_pg()
     import uuid
 
     import sqlalchemy as sa

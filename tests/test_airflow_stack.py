@@ -41,7 +41,7 @@ from flows.store import OutboxStatus  # noqa: E402
 from flows import tables as t  # noqa: E402
 from relais import generate as gen  # noqa: E402
 from relais.settings import Settings  # noqa: E402
-from tests.conftest import PG_URL, _pg_available  # noqa: E402
+from tests.conftest import PG_URL, require_pg  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
 
@@ -287,11 +287,7 @@ def _check_exactly_once_after_reprocess(env: dict[str, str]) -> None:
 @pytest.fixture
 def pg_databases():
     """A fresh PostgreSQL database for Airflow's metadata and a private schema of `test` for Relais."""
-    problem = _pg_available()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    require_pg()
     name = f"relais_af_{uuid.uuid4().hex[:10]}"
     schema = f"relais_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
