@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import socket
 import threading
 import time
@@ -25,6 +26,8 @@ from flows.store import As2Status
 from relais import generate as gen
 from relais.runner import run_once
 from relais.settings import Settings
+from tests.test_as2_compression import ORDERS, build, rfc_mic_input
+from tests.test_as2_crypto import b64_digest
 
 COMBOS = [(s, e, c) for s in (False, True) for e in (False, True) for c in (False, True)]
 FAST = receiver.ServerLimits(header_timeout=1.5, body_timeout=2.0, mdn_poll_seconds=0.2, max_bytes=2_000_000)
@@ -234,6 +237,52 @@ def test_mic_spelling_is_the_senders(pair, recipients_file):
         assert parsed.fields["received-content-mic"] == f"{parsed.mic}, {spelling}"
         if spelling != "sha1":
             assert parsed.mic == w.mic
+
+
+# ---- compression (RFC 5402): the MIC each side computes is the RFC's ---------------------
+
+
+@pytest.fixture(scope="module")
+def openssl() -> str:
+    path = shutil.which("openssl")
+    if path is None:
+        pytest.fail("the openssl command line is required (RFC 5402 interop tests)")
+    return path
+
+
+@pytest.mark.parametrize("order", sorted(ORDERS))
+def test_openssl_compressed_message_mdn_mic(pair, keys, recipients_file, openssl, tmp_path, order):
+    """A partner following RFC 5402 (the message built by openssl): B's MDN returns the RFC's MIC."""
+    sign, encrypt = "signed" in order, "encrypted" in order
+    party = _party_b(pair, combo_name(sign, encrypt, True, "sync"))
+    inv_name, data = _invoice(recipients_file[1], 2000 + sorted(ORDERS).index(order))
+    entity = (b"Content-Type: application/xml\r\n"
+              + f'Content-Disposition: attachment; filename="{inv_name}"\r\n\r\n'.encode() + data)
+    ctype, body, mic_input = build(openssl, tmp_path, entity, order, signer=keys["a"], recipient=keys["b"][0])
+    r, _, mid = _post(pair[1].url, party, b"", wrapped=message.Wrapped([("Content-Type", ctype)], body, "", ""))
+    parsed = _mdn_of(r, pair)
+    assert parsed.processed and parsed.signed, parsed.disposition
+    assert parsed.fields["received-content-mic"] == f"{b64_digest(mic_input)}, sha-256"
+    inbound = pair[1].rt.store.as2_find(f"a-{combo_name(sign, encrypt, True, 'sync')}", mid, "in")
+    assert inbound.mic == b64_digest(mic_input)
+    assert pair[1].rt.archive.read(pair[1].rt.store.get_flow(inbound.flow_id).sha256) == data
+
+
+@pytest.mark.parametrize("sign,encrypt", [(False, False), (False, True), (True, False), (True, True)])
+def test_compressed_return_flow_expects_the_rfc_mic(pair, keys, recipients_file, openssl, tmp_path, sign, encrypt):
+    """What A expects back for a compressed return flow is the RFC's MIC, recomputed from the wire bytes."""
+    a, b = pair
+    name = combo_name(sign, encrypt, True, "sync")
+    inv_name, data = _invoice(recipients_file[1], 2100 + 2 * sign + encrypt)
+    flow_a = _queue_return(a.rt, f"b-{name}", inv_name, data)
+    dispatch.dispatch(a.rt, flow_id=flow_a)
+    out = _sent(a.rt, flow_a)
+    assert out.mdn_status == As2Status.MDN_OK, out.detail
+    wire = a.rt.archive.read(out.raw_sha256)
+    if not sign and not encrypt:
+        assert "smime-type=compressed-data" in out.headers["Content-Type"]
+    assert out.mic == b64_digest(rfc_mic_input(openssl, tmp_path, out.headers["Content-Type"], wire, keys["b"]))
+    assert b.rt.store.as2_find(f"a-{name}", out.message_id, "in").mic == out.mic
 
 
 def test_duplicate_gets_the_original_mdn(pair, recipients_file):

@@ -15,21 +15,32 @@ Layers built by `wrap`, innermost first::
     encrypted (opt.)    application/pkcs7-mime; smime-type=enveloped-data (CBC)
                         or smime-type=authEnveloped-data (GCM, RFC 5083)
 
-Compression comes *before* signing (RFC 5402 allows both orders): the
-signature and the MIC then cover exactly the bytes transmitted, and the
-receiver verifies before it inflates anything. `unwrap` accepts both orders,
-and opaque (``application/pkcs7-mime; smime-type=signed-data``) signatures.
+Compression comes *before* signing by default (RFC 5402 allows both orders):
+the signature and the MIC then cover exactly the bytes transmitted, and the
+receiver verifies before it inflates anything. ``compress_before_sign=False``
+gives the other order (compressed-data around the multipart/signed). `unwrap`
+accepts both orders, and opaque (``application/pkcs7-mime;
+smime-type=signed-data``) signatures.
 
-MIC (RFC 4130 §7.3.1), always over bytes as received, never re-serialised:
+MIC (RFC 4130 §7.3.1, RFC 5402 §4), always over bytes as received, never
+re-serialised:
 
-- signed message: the signed MIME entity (part 1 of multipart/signed: its
-  headers, the empty line and its content). If the signature only verifies
-  over the CRLF-canonical form of that part (a sender that canonicalised
-  while the transport delivered bare LFs), the MIC is over that canonical
-  form, i.e. over what was actually signed;
-- encrypted, unsigned: the decrypted MIME entity (headers and content);
-- neither: the message content without any MIME header, i.e. the HTTP body
-  as received (for a compressed-only message: the compressed body).
+- signed message (RFC 5402 §4.1: "calculated over the same data that was
+  signed in the original message"): the signed MIME entity (part 1 of
+  multipart/signed: its headers, the empty line and its content). Compressed
+  before signing, that entity is the compressed-data entity; signed before
+  compressing, it is the uncompressed payload entity. If the signature only
+  verifies over the CRLF-canonical form of that part (a sender that
+  canonicalised while the transport delivered bare LFs), the MIC is over that
+  canonical form, i.e. over what was actually signed;
+- unsigned, compressed (encrypted or not; RFC 5402 §4.2, §4.3: "calculated
+  over the uncompressed data content including all MIME header fields and
+  any applied Content-Transfer-Encoding"): the MIME entity found once every
+  compression (and encryption) layer is removed, headers and content;
+- encrypted, unsigned, not compressed: the decrypted MIME entity (headers
+  and content);
+- neither signed, encrypted nor compressed: the message content without any
+  MIME header, i.e. the HTTP body as received.
 
 The MIC digest is the first algorithm of the sender's ``signed-receipt-micalg``
 list that Relais supports (returned in the sender's own spelling, ``sha256``
@@ -163,12 +174,15 @@ def wrap(
     compress: bool = False,
     digest: str = "sha-256",
     algorithm: str = "aes256-cbc",
+    compress_before_sign: bool = True,
 ) -> Wrapped:
     """Build an AS2 body: payload entity -> compress (opt.) -> sign (opt.) -> encrypt (opt.).
 
     `digest` is the signature's digest and the MIC's; `algorithm` the content
-    encryption (see `cms.normalise_cipher`). The payload bytes are never
-    altered (binary transfer, no text canonicalisation).
+    encryption (see `cms.normalise_cipher`). With `compress_before_sign`
+    false (and both `compress` and `sign`), the signed multipart is compressed
+    instead: payload entity -> sign -> compress -> encrypt. The payload bytes
+    are never altered (binary transfer, no text canonicalisation).
     """
     digest = cms.normalise_digest(digest)
     # the current outermost layer: its headers (Content-Type first) and its body
@@ -178,29 +192,39 @@ def wrap(
         ("Content-Disposition", _disposition(filename)),
     ]
     body = payload
-    mic: str | None = None  # computed as soon as its bytes exist (RFC 4130 §7.3.1, see the module doc)
+    mic: str | None = None  # computed as soon as its bytes exist (RFC 4130 §7.3.1, RFC 5402 §4: module doc)
 
     def entity() -> bytes:
         return mime.make(headers[0][1], body, headers[1:])
 
-    if compress:
-        body = cms.compress(entity())
+    def compress_layer() -> None:
+        nonlocal body, headers, mic
+        uncompressed = entity()
+        if mic is None and sign is None:  # unsigned (RFC 5402 §4.2, §4.3): the uncompressed entity
+            mic = cms.mic(uncompressed, digest)
+        body = cms.compress(uncompressed)
+        del uncompressed
         headers = [
             ("Content-Type", 'application/pkcs7-mime; smime-type=compressed-data; name="smime.p7z"'),
             ("Content-Transfer-Encoding", "binary"),
             ("Content-Disposition", 'attachment; filename="smime.p7z"'),
         ]
+
+    if compress and (compress_before_sign or sign is None):
+        compress_layer()
     if sign is not None:
         signed = entity()
-        mic = cms.mic(signed, digest)
+        mic = cms.mic(signed, digest)  # RFC 5402 §4.1: what was signed, compressed or not
         multipart_type, body = signed_multipart(signed, sign, digest)
         del signed
         headers = [("Content-Type", multipart_type)]
+        if compress and not compress_before_sign:
+            compress_layer()
     if encrypt_for is not None:
         cipher = cms.normalise_cipher(algorithm)
         smime_type = "authEnveloped-data" if cipher.endswith("-gcm") else "enveloped-data"
         plain = entity()
-        if mic is None:  # encrypted, unsigned: the MIME entity that was encrypted
+        if mic is None:  # encrypted, unsigned, uncompressed: the MIME entity that was encrypted
             mic = cms.mic(plain, digest)
         body = cms.encrypt(plain, encrypt_for, cipher)
         del plain
@@ -209,7 +233,7 @@ def wrap(
             ("Content-Transfer-Encoding", "binary"),
             ("Content-Disposition", 'attachment; filename="smime.p7m"'),
         ]
-    if mic is None:  # neither signed nor encrypted: the content, without headers
+    if mic is None:  # neither signed, encrypted nor compressed: the content, without headers
         mic = cms.mic(body, digest)
     return Wrapped(headers, body, mic, digest)
 
@@ -320,9 +344,10 @@ def unwrap(
         raise UnexpectedProcessingError(f"{type(e).__name__}: {e}") from e
 
 
-def _is_signed(entity: mime.Entity) -> bool:
-    return entity.content_type == "multipart/signed" or (
-        entity.content_type in _PKCS7_MIME and entity.params.get("smime-type", "").lower() == "signed-data"
+def _is_layer(entity: mime.Entity) -> bool:
+    """Another S/MIME layer for `_unwrap` to open (signed, encrypted, compressed), not the payload."""
+    return entity.header("Content-Type") is not None and (
+        entity.content_type == "multipart/signed" or entity.content_type in _PKCS7_MIME
     )
 
 
@@ -356,7 +381,8 @@ def _unwrap(
     signature_digest: str | None = None
     # MICs are computed as soon as their bytes are known, so large layers need not be kept
     signed_mic: tuple[str, str] | None = None  # over the signed entity
-    decrypted_mic: tuple[str, str] | None = None  # over the decrypted entity
+    # unsigned: over the innermost entity, once every encryption and compression layer is removed
+    opened_mic: tuple[str, str] | None = None
     raw_payload: bytes | None = None
 
     def take_signature(content: bytes, verified: cms.Verified) -> None:
@@ -369,16 +395,16 @@ def _unwrap(
 
     for _depth in range(_MAX_LAYERS):
         ct = entity.content_type
-        decrypted = False
+        opened = False  # this layer was decrypted or decompressed
         if ct in _PKCS7_MIME:
             der = _der(entity)
             kind = _SMIME_TYPES.get(entity.params.get("smime-type", "").lower()) or cms.content_kind(der)
             if kind in ("enveloped", "auth-enveloped"):
                 inner = cms.decrypt(der, own)
-                encrypted = decrypted = True
+                encrypted = opened = True
             elif kind == "compressed":
                 inner = cms.decompress(der, max_bytes)
-                compressed = True
+                compressed = opened = True
             elif kind == "signed":
                 inner, verified = cms.verify_attached(der, partner_certs, now=now)
                 take_signature(inner, verified)
@@ -397,9 +423,11 @@ def _unwrap(
             break
         entity = None  # type: ignore[assignment]  # release the outer layer before parsing the inner one
         entity = mime.parse(inner)
-        if decrypted and decrypted_mic is None and not signed and not _is_signed(entity):
+        if opened and not signed and not _is_layer(entity):
+            # the innermost entity of an unsigned message, headers and content as the last layer gave
+            # them: RFC 4130 §7.3.1 (decrypted) and RFC 5402 §4.2, §4.3 (uncompressed)
             digest = choose_mic_digest(requested_digests, None)
-            decrypted_mic = (cms.mic(inner, digest), digest)
+            opened_mic = (cms.mic(inner, digest), digest)
         if entity.header("Content-Type") is None:
             raw_payload = inner  # not a MIME entity (non-conforming sender): the content itself
             break
@@ -418,9 +446,9 @@ def _unwrap(
         payload, payload_type = mime.decoded_body(entity), entity.content_type
     if signed_mic is not None:
         mic_value, mic_digest = signed_mic
-    elif decrypted_mic is not None:
-        mic_value, mic_digest = decrypted_mic
-    else:  # neither signed nor encrypted: the content as received, without headers
+    elif opened_mic is not None:
+        mic_value, mic_digest = opened_mic
+    else:  # neither signed, encrypted nor compressed: the content as received, without headers
         mic_digest = choose_mic_digest(requested_digests, None)
         mic_value = cms.mic(body, mic_digest)
     filename = None if raw_payload is not None else mime.filename(entity)
