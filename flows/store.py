@@ -298,14 +298,15 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
-    def find_flow(self, partner: str, original_name: str, size: int, sha256: str) -> Flow | None:
-        """The first flow of `partner` recorded for this very file (name, size and SHA-256): the
-        idempotence key of pickups, so a file fetched again after a failed cleanup is not recorded twice."""
+    def find_flow(self, partner: str, original_name: str, size: int, sha256: str, *,
+                  latest: bool = False) -> Flow | None:
+        """The first (or `latest`) flow of `partner` recorded for this very file (name, size and SHA-256):
+        the idempotence key of pickups, so a file fetched again after a failed cleanup is not recorded twice."""
         c = t.flows.c
         q = (
             sa.select(t.flows)
             .where(c.partner == partner, c.sha256 == sha256, c.original_name == original_name, c.size == size)
-            .order_by(c.id)
+            .order_by(c.id.desc() if latest else c.id)
             .limit(1)
         )
         with self.engine.connect() as conn:

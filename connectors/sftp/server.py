@@ -21,7 +21,8 @@ Security rules (each refusal is logged with the partner id, operation and path):
   opened with ``O_NOFOLLOW`` and must be regular files (no FIFO, device...).
 - Writes only into ``/in/<name>``: no sub-folders (``mkdir`` refused), no
   writes into ``/``, ``/out`` or anything else. Names with control
-  characters, ``/``, ``.``/``..`` or that are not UTF-8 are refused.
+  characters, ``/``, ``.``/``..``, longer than 255 bytes or that are not UTF-8
+  are refused.
 - Uploads to a final name are atomic: the bytes go to a hidden temporary
   file in ``in/`` (ignored by the drop-zone scan) that becomes ``in/<name>``
   only when the client closes the file. An upload cut short (client gone,
@@ -29,6 +30,20 @@ Security rules (each refusal is logged with the partner id, operation and path):
   temporary name (``*.part``, ``*.tmp``, dot-files: see
   ``connectors.folder.dropzone.is_temporary``) are written in place, can be
   resumed, and are renamed within ``in/`` by the client when complete.
+- Names the drop-zone scan never takes (dot-files, ``*.part``, ``*.tmp``...)
+  are accepted only as such temporary names, since clients upload under them
+  (``put x.part`` then ``rename``, WinSCP's ``*.filepart``, lftp's dot-files,
+  resumable uploads). A rename is the client saying "complete": a rename *to*
+  such a name is refused ("never taken by the intake"). A file left under a
+  temporary name is not lost silently either: the scan reports it once it has
+  been idle for an hour (``dropzone.ignored_file``, once per file).
+- Channel ``sftp``: every file this server writes into ``in/`` is marked (an
+  extended attribute on the file, ``connectors.folder.dropzone.mark_sftp``)
+  before it gets a name the scan takes, so the scan records it with channel
+  ``sftp``, not ``folder``. The mark is on the inode, so a rename keeps it and
+  a crash cannot separate it from the file; see ``connectors.folder.dropzone``.
+  At start the server checks that each drop zone can hold the mark and logs
+  ``sftp.channel_mark_unsupported`` otherwise (uploads then count as ``folder``).
 - ``/in``: list, read back, rename and delete the partner's own files
   (not yet taken by the pipeline). ``/out``: list, download, delete (the
   partner acknowledges a return flow by deleting it; Relais keeps its own
@@ -75,12 +90,13 @@ from asyncssh.sftp import (
     FXF_WRITE,
 )
 
-from connectors.folder.dropzone import is_temporary
+from connectors.folder.dropzone import is_temporary, mark_sftp
 from relais import log
 
 _log = log.get("relais.sftp")
 
 UPLOAD_PREFIX = ".relais-upload-"  # hidden temporary files of atomic uploads (see module doc)
+NAME_MAX = 255  # bytes in one path component (Linux file systems)
 MAX_OPEN_FILES = 64  # per SFTP session
 MAX_CONNECTIONS_PER_USER = 16  # logged-in connections of one partner at once
 LOGIN_TIMEOUT = 30.0  # seconds to authenticate
@@ -192,6 +208,8 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
         parts = self._parts(op, path)
         local = self._root
         for i, part in enumerate(parts):
+            if len(part.encode("utf-8")) > NAME_MAX:
+                break  # cannot exist (os.lstat would fail): the name checks below and in _upload_name say why
             local = os.path.join(local, part)
             try:
                 st = os.lstat(local)
@@ -224,7 +242,8 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
             self._denied(op, parts, "uploads go into /in only")
             raise _deny(op, _v(parts), "uploads go into /in only")
         name = parts[-1]
-        if (any(ord(c) < 32 or ord(c) == 127 for c in name) or len(name.encode("utf-8")) > 255
+        if (any(ord(c) < 32 or ord(c) == 127 for c in name)
+                or any(len(p.encode("utf-8")) > NAME_MAX for p in parts)
                 or (self.account.dropzone and name.startswith(UPLOAD_PREFIX))):
             self._denied(op, parts, "invalid file name")
             raise asyncssh.SFTPInvalidFilename(f"{op} {_v(parts)}: invalid file name")
@@ -286,12 +305,15 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
                 flags |= os.O_EXCL
             fd = os.open(local, flags, 0o666)  # client-requested permissions are ignored
             handle = _Handle(os.fdopen(fd, mode, buffering=0), vpath, local, readable=read, writable=True)
+            if self.account.dropzone:
+                self._mark(fd, vpath)  # before the client renames it to a name the scan takes
         else:
             # atomic: a hidden temporary file becomes `local` on close
             tmp = os.path.join(os.path.dirname(local), UPLOAD_PREFIX + secrets.token_hex(8))
             fd = os.open(tmp, flags | os.O_CREAT | os.O_EXCL, 0o666)
             handle = _Handle(os.fdopen(fd, mode, buffering=0), vpath, tmp, target=local, readable=read,
                              writable=True)
+            self._mark(fd, vpath)  # on the hidden file: `local` appears (os.replace) already marked
             try:
                 if exists and not pflags & FXF_TRUNC:  # resume / update: start from the current bytes
                     with open(local, "rb") as src:
@@ -305,6 +327,14 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
         self._check_opened(handle, parts)
         _log.info("sftp.open", partner=self.partner, op="write", path=vpath)
         return handle
+
+    def _mark(self, fd: int, vpath: str) -> None:
+        """Mark an upload as ours (channel sftp, see the module doc); a failure is logged, not fatal."""
+        try:
+            mark_sftp(fd)
+        except OSError as e:
+            _log.warning("sftp.channel_mark_failed", partner=self.partner, path=vpath, error=str(e),
+                         detail="the upload will be recorded with channel folder")
 
     def _check_opened(self, handle: _Handle, parts: tuple[str, ...]) -> None:
         st = os.fstat(handle.file.fileno())
@@ -471,6 +501,11 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
             self._denied("rename", f"{_v(old)} -> {_v(new)}", "renames only within /in")
             raise _deny("rename", _v(old), "renames only within /in")
         self._upload_name("rename", new)
+        if not plain and is_temporary(new[-1]):
+            reason = "temporary or hidden name, never taken by the intake"
+            self._denied("rename", f"{_v(old)} -> {_v(new)}", reason)
+            raise asyncssh.SFTPInvalidFilename(
+                f"rename {_v(new)}: {reason} (no leading '.', no .part/.tmp/.partial/.filepart/.crdownload)")
         if not (plain and os.path.isdir(old_local)):
             self._regular("rename", old, old_local)
         if os.path.lexists(new_local):
@@ -656,6 +691,27 @@ def _clean_stale_uploads(accounts: Mapping[str, Account]) -> None:
                 _log.warning("sftp.stale_upload_removed", partner=account.user, path=str(path))
 
 
+def _check_marks(accounts: Mapping[str, Account]) -> None:
+    """Log, at start, drop zones whose file system cannot hold the channel mark (see the module doc)."""
+    for account in accounts.values():
+        if not account.dropzone:
+            continue
+        probe = Path(account.root) / "in" / f"{UPLOAD_PREFIX}probe-{secrets.token_hex(4)}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            continue  # an unwritable inbox shows soon enough
+        try:
+            mark_sftp(fd)
+        except OSError as e:
+            _log.error("sftp.channel_mark_unsupported", partner=account.user, path=str(probe.parent), error=str(e),
+                       detail="uploads will be recorded with channel folder, not sftp")
+        finally:
+            os.close(fd)
+            with _suppress_missing():
+                probe.unlink()
+
+
 async def serve(accounts: dict[str, Account], host_key_path: Path, host: str = "127.0.0.1", port: int = 0,
                 *, registry: _Registry | None = None) -> asyncssh.SSHAcceptor:
     """Listen for SFTP logins of `accounts` (keyed by user name); returns the asyncssh acceptor.
@@ -670,6 +726,7 @@ async def serve(accounts: dict[str, Account], host_key_path: Path, host: str = "
         for sub in ("in", "out") if account.dropzone else ():
             (Path(account.root) / sub).mkdir(parents=True, exist_ok=True)
     _clean_stale_uploads(accounts)
+    _check_marks(accounts)
     server_key = host_key(host_key_path)
 
     def sftp_factory(chan: asyncssh.SSHServerChannel) -> DropzoneSFTPServer:
