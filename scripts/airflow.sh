@@ -94,9 +94,9 @@ EOF
                  '$1 == s && $2 !~ /^Z/ && $3 != s && $3 != a && $4 != a {print $3}'; }
       # shellcheck disable=SC2046
       kill -TERM $(rest) 2>/dev/null || true
-      for _ in $(seq 1 60); do [ -z "$(rest)" ] && break; sleep 0.5; done
+      for _ in $(seq 1 40); do [ -z "$(rest)" ] && break; sleep 0.5; done
       pkill -TERM -s "$sid" 2>/dev/null || true
-      for _ in $(seq 1 60); do [ -z "$(alive "$sid")" ] && break; sleep 0.5; done
+      for _ in $(seq 1 20); do [ -z "$(alive "$sid")" ] && break; sleep 0.5; done
       pkill -KILL -s "$sid" 2>/dev/null || true
       for _ in $(seq 1 20); do [ -z "$(alive "$sid")" ] && break; sleep 0.5; done
       rm -f "$run_dir/stack.pgid"
