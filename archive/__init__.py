@@ -1,5 +1,10 @@
-"""Write-once, content-addressed storage of every received and emitted byte."""
+"""Write-once, content-addressed storage of every received and emitted byte.
 
-from archive.local import ArchivedObject, LocalArchive
+`Archive` is the interface (archive/base.py); `LocalArchive` (archive/local.py)
+the folder backend. Callers hold SHA-256 digests and binary file objects, never paths.
+"""
 
-__all__ = ["ArchivedObject", "LocalArchive"]
+from archive.base import Archive, ArchivedObject
+from archive.local import LocalArchive
+
+__all__ = ["Archive", "ArchivedObject", "LocalArchive"]

@@ -3,56 +3,45 @@
 ``objects/ab/cd/abcd…`` holds the bytes whose SHA-256 is ``abcd…``. An object
 is streamed to a temporary file in the same file system while it is hashed,
 fsync'd, then linked to its final name (never overwritten) and the folder
-fsync'd: once `put_*` returns, the bytes survive a crash.
+fsync'd: once `put_*` returns, the bytes survive a crash. Object files are
+read-only (0444). Their paths stay private: callers use `open`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import io
 import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-CHUNK = 1024 * 1024
+from archive.base import CHUNK, Archive, ArchivedObject, check_digest
+
+__all__ = ["ArchivedObject", "LocalArchive"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ArchivedObject:
-    sha256: str
-    size: int
+class LocalArchive(Archive):
+    """The archive as a folder on a local (or mounted) file system."""
 
-
-class LocalArchive:
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self._objects = self.root / "objects"
-        self._tmp = self.root / "tmp"
+        self._root = Path(root)
+        self._objects = self._root / "objects"
+        self._tmp = self._root / "tmp"
         self._objects.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
 
-    def path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+    def _path(self, sha256: str) -> Path:
+        check_digest(sha256)
         return self._objects / sha256[:2] / sha256[2:4] / sha256
 
     def exists(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
+        return self._path(sha256).is_file()
 
     def open(self, sha256: str) -> BinaryIO:
-        return self.path(sha256).open("rb")
+        return self._path(sha256).open("rb")
 
     def read(self, sha256: str) -> bytes:
-        return self.path(sha256).read_bytes()
-
-    def put_bytes(self, data: bytes) -> ArchivedObject:
-        return self.put_stream(io.BytesIO(data))
-
-    def put_file(self, src: Path) -> ArchivedObject:
-        with Path(src).open("rb") as f:
-            return self.put_stream(f)
+        return self._path(sha256).read_bytes()
 
     def put_stream(self, stream: BinaryIO) -> ArchivedObject:
         """Copy `stream` into the archive in constant memory; return its hash and size."""
@@ -68,7 +57,7 @@ class LocalArchive:
                 out.flush()
                 os.fsync(out.fileno())
             obj = ArchivedObject(digest.hexdigest(), size)
-            final = self.path(obj.sha256)
+            final = self._path(obj.sha256)
             if final.exists():
                 if final.stat().st_size != size:
                     raise OSError(f"archive object {obj.sha256} exists with another size")

@@ -117,12 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     assert directory_v is not None
 
     def split_only() -> None:
-        for _ in split.documents(batch, container, batch.name):
-            pass
+        with batch.open("rb") as f:
+            for _ in split.documents(f, container, batch.name):
+                pass
 
     def parse_only() -> None:
-        for doc in split.documents(batch, container, batch.name):
-            safexml.parse(doc.data)
+        with batch.open("rb") as f:
+            for doc in split.documents(f, container, batch.name):
+                safexml.parse(doc.data)
 
     from validators.xsd import XsdValidator
 
@@ -131,15 +133,18 @@ def main(argv: list[str] | None = None) -> int:
     def xsd_only() -> None:
         from flows.detect import xml_syntax
 
-        for doc in split.documents(batch, container, batch.name):
-            xsd.validate(xml_syntax(doc.data), safexml.parse(doc.data))
+        with batch.open("rb") as f:
+            for doc in split.documents(f, container, batch.name):
+                xsd.validate(xml_syntax(doc.data), safexml.parse(doc.data))
 
     def extract_route() -> None:
         from flows.detect import xml_syntax
 
-        for doc in split.documents(batch, container, batch.name):
-            facts = extract.extract(xml_syntax(doc.data), safexml.parse(doc.data))
-            routing.check(Addressing(facts.buyer_siret, facts.service_code, facts.commitment_number), directory_v)
+        with batch.open("rb") as f:
+            for doc in split.documents(f, container, batch.name):
+                facts = extract.extract(xml_syntax(doc.data), safexml.parse(doc.data))
+                routing.check(Addressing(facts.buyer_siret, facts.service_code, facts.commitment_number),
+                              directory_v)
 
     print("-- each stage alone, in this process (split and parse included in the later ones)")
     measure("split", n, split_only)

@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs, rules: {args.rules or 'factur-x defaults'}", flush=True)
 
     def jobs():
-        for doc in split.documents(batch, Container.ZIP, batch.name):
-            yield Job(doc.position, doc.data, None, doc.entry_name)
+        with batch.open("rb") as f:
+            for doc in split.documents(f, Container.ZIP, batch.name):
+                yield Job(doc.position, doc.data, None, doc.entry_name)
 
     results: dict[str, tuple[float, float]] = {}
     for label, business in (("XSD only", False), ("XSD + EN 16931", True)):

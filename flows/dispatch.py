@@ -158,9 +158,8 @@ def _deliver_flow(rt: Runtime, flow_id: str, wanted: dict[int, OutboxItem], repo
         return
     staged: list[tuple[OutboxItem, Path]] = []
     before = report.delivered
-    with log.bound(flow_id=flow_id):
-        path = rt.archive.path(flow.sha256)
-        for doc in split.documents(path, flow.container, flow.original_name, rt.archive_limits):
+    with log.bound(flow_id=flow_id), rt.archive.open(flow.sha256) as f:
+        for doc in split.documents(f, flow.container, flow.original_name, rt.archive_limits):
             item = wanted.get(doc.position)
             if item is None:
                 continue

@@ -1,8 +1,10 @@
 """The one archive reader of Relais: zip and tar.gz, read safely and one entry at a time.
 
 `check()` inspects a whole archive before anything in it is processed;
-`iter_entries()` then streams its files in archive order. Both refuse, with a
-typed exception naming the entry:
+`iter_entries()` then streams its files in archive order. Both read a seekable
+binary file object (an archived flow: ``rt.archive.open(sha256)``) from its
+start, and leave closing it to the caller. Both refuse, with a typed exception
+naming the entry:
 
 * path traversal, absolute paths, links, devices, fifos → `UnsafeInput` RLS-T06;
 * too many entries, an entry or a total too large, a compression ratio too
@@ -33,8 +35,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from flows.errors import Rejected, UnsafeInput
 from flows.model import Container
@@ -116,28 +117,29 @@ def sniff(head: bytes) -> Container:
     return Container.UNKNOWN
 
 
-def check(path: Path, container: Container, limits: ArchiveLimits = ArchiveLimits()) -> int:
-    """Inspect the whole archive, data included, and return its number of files.
+def check(f: BinaryIO, container: Container, limits: ArchiveLimits = ArchiveLimits()) -> int:
+    """Inspect the whole archive in `f`, data included, and return its number of files.
 
     Raises on the first unsafe or unreadable trait, before the caller has
     processed anything. Directories and macOS litter are not counted.
     """
     count = 0
-    for _entry, junk, drain in _walk(path, container, limits):
+    for _entry, junk, drain in _walk(f, container, limits):
         drain()  # decompress and discard: verifies CRCs and true sizes
         count += not junk
     return count
 
 
 def iter_entries(
-    path: Path, container: Container, limits: ArchiveLimits = ArchiveLimits()
+    f: BinaryIO, container: Container, limits: ArchiveLimits = ArchiveLimits()
 ) -> Iterator[Entry]:
-    """The archive's files, one at a time, in archive order (never all in memory).
+    """The files of the archive in `f`, one at a time, in archive order (never all in memory).
 
     Enforces the same limits as `check()`: a zip is refused before its first
     entry; a tar.gz, being a stream, as soon as the offending entry is reached.
+    Keep `f` open until the iterator is done.
     """
-    for entry, junk, _drain in _walk(path, container, limits):
+    for entry, junk, _drain in _walk(f, container, limits):
         if not junk:
             yield entry
 
@@ -147,11 +149,11 @@ def iter_entries(
 _Walked = tuple[Entry, bool, Callable[[], object]]  # (entry, is macOS litter, read-and-discard)
 
 
-def _walk(path: Path, container: Container, limits: ArchiveLimits) -> Iterator[_Walked]:
+def _walk(fp: IO[bytes], container: Container, limits: ArchiveLimits) -> Iterator[_Walked]:
     if container is Container.ZIP:
-        return _walk_zip(path, limits)
+        return _walk_zip(fp, limits)
     if container is Container.TAR_GZ:
-        return _walk_tar_gz(path, limits)
+        return _walk_tar_gz(fp, limits)
     raise ValueError(f"not an archive container: {container!r}")
 
 
@@ -175,11 +177,13 @@ class _Cursor:
         self.read = True
 
 
-def _walk_zip(path: Path, limits: ArchiveLimits) -> Iterator[_Walked]:
-    with path.open("rb") as fp, _unreadable(None):
+def _walk_zip(fp: IO[bytes], limits: ArchiveLimits) -> Iterator[_Walked]:
+    archive_size = fp.seek(0, os.SEEK_END)
+    fp.seek(0)
+    with _unreadable(None):
         _check_zip_directory(fp, limits)
         with zipfile.ZipFile(fp) as zf:
-            plan = _plan_zip(zf, os.fstat(fp.fileno()).st_size, limits)
+            plan = _plan_zip(zf, archive_size, limits)
             cursor = _Cursor()
             for info, name, junk in plan:
                 position = cursor.advance()
@@ -289,8 +293,9 @@ def _zip_size_lied(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bo
         return False
 
 
-def _walk_tar_gz(path: Path, limits: ArchiveLimits) -> Iterator[_Walked]:
-    with path.open("rb") as fp, _unreadable(None):
+def _walk_tar_gz(fp: IO[bytes], limits: ArchiveLimits) -> Iterator[_Walked]:
+    fp.seek(0)
+    with _unreadable(None):
         compressed = _CountingReader(fp)
         stream = _InflatedStream(gzip.GzipFile(fileobj=compressed, mode="rb"), compressed, limits)
         with tarfile.open(

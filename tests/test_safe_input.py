@@ -333,16 +333,30 @@ def make_tar_gz(
     return path
 
 
+def check(path: Path, container: Container, limits: ArchiveLimits = ArchiveLimits()) -> int:
+    """safearchive.check() on the file at `path` (the reader takes file objects, as the archive gives)."""
+    with path.open("rb") as f:
+        return safearchive.check(f, container, limits)
+
+
+def iter_entries(
+    path: Path, container: Container, limits: ArchiveLimits = ArchiveLimits()
+) -> Iterator[safearchive.Entry]:
+    """safearchive.iter_entries() on the file at `path`, kept open while the entries are read."""
+    with path.open("rb") as f:
+        yield from safearchive.iter_entries(f, container, limits)
+
+
 def read_all(
     path: Path, container: Container, limits: ArchiveLimits = ArchiveLimits()
 ) -> list[tuple[str, bytes]]:
-    return [(e.name, e.read()) for e in safearchive.iter_entries(path, container, limits)]
+    return [(e.name, e.read()) for e in iter_entries(path, container, limits)]
 
 
 def both_refuse(path: Path, container: Container, code: str, *, unsafe: bool = True,
                 limits: ArchiveLimits = ArchiveLimits()) -> Rejected:
     """check() refuses, and so does iter_entries() on its own (defence in depth)."""
-    exc = refusal(lambda: safearchive.check(path, container, limits), code, unsafe=unsafe)
+    exc = refusal(lambda: check(path, container, limits), code, unsafe=unsafe)
     again = refusal(lambda: read_all(path, container, limits), code, unsafe=unsafe)
     assert again.detail == exc.detail
     return exc
@@ -368,9 +382,9 @@ class TestArchivesAccepted:
             ],
         )
         assert safearchive.sniff(path.read_bytes()[:1024]) is Container.ZIP
-        assert safearchive.check(path, Container.ZIP) == 4
+        assert check(path, Container.ZIP) == 4
         assert read_all(path, Container.ZIP) == [*INVOICES, ("z/last.xml", b"<a/>")]
-        sizes = [(e.name, e.size) for e in safearchive.iter_entries(path, Container.ZIP)]
+        sizes = [(e.name, e.size) for e in iter_entries(path, Container.ZIP)]
         assert sizes[0] == ("lot/facture-0.xml", len(INVOICES[0][1]))
 
     def test_tar_gz_entries_in_order(self, tmp_path: Path) -> None:
@@ -380,7 +394,7 @@ class TestArchivesAccepted:
         for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT):
             path = make_tar_gz(tmp_path / f"lot-{fmt}.tar.gz", members, fmt)
             assert safearchive.sniff(path.read_bytes()[:1024]) is Container.TAR_GZ
-            assert safearchive.check(path, Container.TAR_GZ) == 4
+            assert check(path, Container.TAR_GZ) == 4
             assert read_all(path, Container.TAR_GZ) == [*INVOICES, ("z/last.xml", b"<a/>")]
 
     def test_long_names_and_unicode(self, tmp_path: Path) -> None:
@@ -391,12 +405,12 @@ class TestArchivesAccepted:
         assert read_all(path, Container.ZIP) == [(name, b"<a/>")]
 
     def test_empty_archives(self, tmp_path: Path) -> None:
-        assert safearchive.check(make_zip(tmp_path / "e.zip", []), Container.ZIP) == 0
-        assert safearchive.check(make_tar_gz(tmp_path / "e.tar.gz", []), Container.TAR_GZ) == 0
+        assert check(make_zip(tmp_path / "e.zip", []), Container.ZIP) == 0
+        assert check(make_tar_gz(tmp_path / "e.tar.gz", []), Container.TAR_GZ) == 0
 
     def test_unread_entries_are_skipped(self, tmp_path: Path) -> None:
         path = make_tar_gz(tmp_path / "lot.tar.gz", [tar_member(n, d) for n, d in INVOICES])
-        entries = safearchive.iter_entries(path, Container.TAR_GZ)
+        entries = iter_entries(path, Container.TAR_GZ)
         next(entries)
         third = [e for e in entries][-1]
         with pytest.raises(RuntimeError, match="after the iterator moved on"):
@@ -408,7 +422,7 @@ class TestArchivesAccepted:
             path = make_zip(tmp_path / "lot.zip", INVOICES)
         else:
             path = make_tar_gz(tmp_path / "lot.tar.gz", [tar_member(n, d) for n, d in INVOICES])
-        entries = safearchive.iter_entries(path, container)
+        entries = iter_entries(path, container)
         first = next(entries)
         assert first.read() == INVOICES[0][1]
         with pytest.raises(RuntimeError, match="read twice"):
@@ -420,7 +434,20 @@ class TestArchivesAccepted:
 
     def test_not_an_archive_container(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError):
-            safearchive.check(tmp_path, Container.XML)
+            safearchive.check(io.BytesIO(UBL), Container.XML)
+
+    @pytest.mark.parametrize("container", [Container.ZIP, Container.TAR_GZ])
+    def test_any_seekable_file_object_from_its_start(self, tmp_path: Path, container: Container) -> None:
+        """In-memory objects (no file descriptor) read like files; each reader starts from the start."""
+        if container is Container.ZIP:
+            path = make_zip(tmp_path / "lot.zip", INVOICES)
+        else:
+            path = make_tar_gz(tmp_path / "lot.tar.gz", [tar_member(n, d) for n, d in INVOICES])
+        f = io.BytesIO(path.read_bytes())
+        f.seek(17)
+        assert safearchive.check(f, container) == 3
+        assert [(e.name, e.read()) for e in safearchive.iter_entries(f, container)] == INVOICES  # same object
+        assert not f.closed  # the caller's to close
 
     def test_legitimate_large_compressible_batch(self, tmp_path: Path) -> None:
         # Real invoices compress 10-30x: 3 MiB of varied XML stays under the ratio limit.
@@ -430,7 +457,7 @@ class TestArchivesAccepted:
             for i in range(80_000)
         )
         path = make_zip(tmp_path / "big.zip", [("big.xml", data)])
-        assert safearchive.check(path, Container.ZIP) == 1
+        assert check(path, Container.ZIP) == 1
         path = make_tar_gz(tmp_path / "big.tar.gz", [tar_member("big.xml", data)])
         assert read_all(path, Container.TAR_GZ) == [("big.xml", data)]
 
@@ -523,9 +550,9 @@ class TestBombs:
     def test_gzip_bomb_that_is_no_tar(self, tmp_path: Path) -> None:
         path = tmp_path / "bomb.gz"
         path.write_bytes(gzip.compress(b"x" * 512 + ZEROS))  # an invalid header, then zeros
-        refusal(lambda: safearchive.check(path, Container.TAR_GZ), "RLS-T13")
+        refusal(lambda: check(path, Container.TAR_GZ), "RLS-T13")
         path.write_bytes(gzip.compress(ZEROS))  # reads as an empty tar, then a bomb
-        refusal(lambda: safearchive.check(path, Container.TAR_GZ), "RLS-T07", unsafe=True)
+        refusal(lambda: check(path, Container.TAR_GZ), "RLS-T07", unsafe=True)
 
     def test_tar_pax_header_bomb(self, tmp_path: Path) -> None:
         """tarfile reads a pax header whole: the stream limits stop it early."""
@@ -554,7 +581,7 @@ class TestBombs:
             path = make_tar_gz(tmp_path / "many.tar.gz", [tar_member(n, d) for n, d in members])
         exc = both_refuse(path, container, "RLS-T07", limits=limits)
         assert "entries" in (exc.detail or "")
-        assert safearchive.check(path, container, ArchiveLimits(max_entries=6)) == 6
+        assert check(path, container, ArchiveLimits(max_entries=6)) == 6
 
     @pytest.mark.parametrize("container", [Container.ZIP, Container.TAR_GZ])
     def test_entry_too_large(self, tmp_path: Path, container: Container) -> None:
@@ -684,7 +711,7 @@ class TestUnreadable:
                 raw = raw[: rng.randrange(len(raw))]
             path.write_bytes(bytes(raw))
             try:
-                safearchive.check(path, container)
+                check(path, container)
                 read_all(path, container)
             except Rejected as exc:
                 assert exc.rule.code in ("RLS-T06", "RLS-T07", "RLS-T13"), str(exc)

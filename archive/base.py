@@ -1,0 +1,95 @@
+"""The archive interface: what Relais needs from a place that keeps every byte.
+
+Everything outside `archive/` sees an archive only through `Archive`, and
+objects only through their SHA-256 and binary file objects: never a file
+path. A backend (the local folder today, an object store tomorrow) is one
+subclass implementing `put_stream`, `open` and `exists`; `put_bytes`,
+`put_file`, `read` and `verify` are built on those and may be overridden when
+the backend can do better (much as httpx's transports implement
+`BaseTransport.handle_request` and inherit the rest).
+
+The contract, checked for every backend by tests/test_archive.py:
+
+* ``put_stream(stream)`` copies the stream in bounded memory while hashing it,
+  and returns only once the bytes are durable (fsync'd or the store's
+  equivalent). Objects are content-addressed and written once: storing the
+  same bytes again returns the same `ArchivedObject` and changes nothing.
+* ``open(sha256)`` returns a readable, seekable binary file object positioned
+  at the start (the caller closes it, ideally in a ``with``); a missing object
+  raises FileNotFoundError.
+* ``exists(sha256)`` tells whether the object is stored; ``verify(sha256)``
+  re-hashes it: False when its bytes no longer match, or when it is missing.
+* A string that is not a lowercase SHA-256 hex digest raises ValueError.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import hashlib
+import io
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1024 * 1024
+
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ArchivedObject:
+    sha256: str
+    size: int
+
+
+def check_digest(sha256: str) -> str:
+    """`sha256` if it is a lowercase SHA-256 hex digest; ValueError otherwise (keys stay inert).
+
+    >>> check_digest("../../etc/passwd")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a SHA-256 hex digest: '../../etc/passwd'
+    """
+    if not isinstance(sha256, str) or len(sha256) != 64 or not _HEX.issuperset(sha256):
+        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+    return sha256
+
+
+class Archive(abc.ABC):
+    """Write-once, content-addressed storage of every received and emitted byte."""
+
+    @abc.abstractmethod
+    def put_stream(self, stream: BinaryIO) -> ArchivedObject:
+        """Store what `stream` holds, in bounded memory; durable once this returns."""
+
+    @abc.abstractmethod
+    def open(self, sha256: str) -> BinaryIO:
+        """A readable, seekable binary file object on the stored bytes (FileNotFoundError if missing)."""
+
+    @abc.abstractmethod
+    def exists(self, sha256: str) -> bool:
+        """Whether an object is stored under `sha256`."""
+
+    def put_bytes(self, data: bytes) -> ArchivedObject:
+        return self.put_stream(io.BytesIO(data))
+
+    def put_file(self, src: Path) -> ArchivedObject:
+        """Store a local file's bytes (a convenience over `put_stream`)."""
+        with Path(src).open("rb") as f:
+            return self.put_stream(f)
+
+    def read(self, sha256: str) -> bytes:
+        """The whole object in memory: for small objects only (MDNs, return flows); else `open`."""
+        with self.open(sha256) as f:
+            return f.read()
+
+    def verify(self, sha256: str) -> bool:
+        """Re-hash the stored bytes, in bounded memory: True only if they still match `sha256`."""
+        digest = hashlib.sha256()
+        try:
+            with self.open(sha256) as f:
+                while chunk := f.read(CHUNK):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return False
+        return digest.hexdigest() == sha256
