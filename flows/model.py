@@ -11,27 +11,9 @@ import datetime as dt
 import enum
 from decimal import Decimal
 
-
-class FlowStatus(enum.StrEnum):
-    """Flow integration statuses, in the platform's vocabulary (CR de flux)."""
-
-    IN_RECU = "IN_RECU"
-    IN_EN_ATTENTE_TRAITEMENT_CPP = "IN_EN_ATTENTE_TRAITEMENT_CPP"
-    IN_EN_COURS_TRAITEMENT_CPP = "IN_EN_COURS_TRAITEMENT_CPP"
-    IN_INTEGRE = "IN_INTEGRE"
-    IN_INTEGRE_PARTIEL = "IN_INTEGRE_PARTIEL"
-    IN_REJETE = "IN_REJETE"
-    IN_INCIDENTE = "IN_INCIDENTE"
-    IN_EN_ATTENTE_RETRAITEMENT_CPP = "IN_EN_ATTENTE_RETRAITEMENT_CPP"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_FLOW_STATUSES
-
-
-FINAL_FLOW_STATUSES = frozenset(
-    {FlowStatus.IN_INTEGRE, FlowStatus.IN_INTEGRE_PARTIEL, FlowStatus.IN_REJETE}
-)
+# The statuses live in `flows.lifecycle` (with their codes, labels, colours and transitions).
+from flows.lifecycle import FlowStatus as FlowStatus
+from flows.lifecycle import InvoiceStatus as InvoiceStatus
 
 
 class FlowCode(enum.StrEnum):
@@ -77,33 +59,6 @@ class Channel(enum.StrEnum):
     SFTP = "sftp"
     AS2 = "as2"
     CLI = "cli"
-
-
-class InvoiceStatus(enum.StrEnum):
-    """Invoice lifecycle statuses (Chorus Pro codes)."""
-
-    DEPOSEE = "01"
-    EN_COURS_ACHEMINEMENT = "02"
-    MISE_A_DISPOSITION = "03"
-    REJETEE_ROUTAGE = "04"
-    REJETEE = "05"
-
-    @property
-    def label(self) -> str:
-        return _INVOICE_STATUS_LABELS[self]
-
-    @property
-    def is_rejected(self) -> bool:
-        return self in (InvoiceStatus.REJETEE, InvoiceStatus.REJETEE_ROUTAGE)
-
-
-_INVOICE_STATUS_LABELS = {
-    InvoiceStatus.DEPOSEE: "DEPOSEE",
-    InvoiceStatus.EN_COURS_ACHEMINEMENT: "EN_COURS_ACHEMINEMENT",
-    InvoiceStatus.MISE_A_DISPOSITION: "MISE_A_DISPOSITION",
-    InvoiceStatus.REJETEE_ROUTAGE: "REJETEE",
-    InvoiceStatus.REJETEE: "REJETEE",
-}
 
 
 class Flag(enum.StrEnum):

@@ -6,15 +6,10 @@ id, flow code, file name, SHA-256, sender/receiver), the flow-level status
 with its flow errors, then one status per invoice of the flow (absent when
 no invoice was read, e.g. a flow rejected whole).
 
-Flow status to ``IdStatut`` (``FLOW_STATUS_CODES``; also documented in the XSD):
-
-- 90 received: IN_RECU, IN_EN_ATTENTE_TRAITEMENT_CPP, IN_EN_COURS_TRAITEMENT_CPP,
-  IN_EN_ATTENTE_RETRAITEMENT_CPP (not final yet);
-- 91 being transmitted to recipients: IN_INTEGRE;
-- 96 partially integrated: IN_INTEGRE_PARTIEL;
-- 93 reception error: IN_REJETE, IN_INCIDENTE.
-
-92 (received by the final recipient) is left to a later acknowledgement.
+The ``IdStatut`` of a flow status and the code and label of an invoice status come from
+``flows.lifecycle`` (``FLOW_STATUS_CODES`` here is its mapping; the XSD documents it too): 90 for
+the statuses that are not final yet, 91 IN_INTEGRE, 96 IN_INTEGRE_PARTIEL, 93 IN_REJETE and
+IN_INCIDENTE. 92 (received by the final recipient) is left to a later acknowledgement.
 
 Writing streams: ``write`` emits the document with ``lxml.etree.xmlfile`` and
 builds one small element per invoice, so ``invoices`` may be a generator over
@@ -34,33 +29,22 @@ import io
 import itertools
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, BinaryIO
 
 from lxml import etree
 
 from flows.errors import Incident
-from flows.model import Flow, FlowStatus, Invoice, ValidationError, utcnow
+from flows import lifecycle
+from flows.model import Flow, Invoice, ValidationError, utcnow
 from validators.rules import REGISTRY
 
 FORMAT_VERSION = "1.0"
 PLATFORM_ID = "RELAIS"
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "xsd" / "relais-cppstatut.xsd"
 
-FLOW_STATUS_CODES: Mapping[FlowStatus, str] = MappingProxyType(
-    {
-        FlowStatus.IN_RECU: "90",
-        FlowStatus.IN_EN_ATTENTE_TRAITEMENT_CPP: "90",
-        FlowStatus.IN_EN_COURS_TRAITEMENT_CPP: "90",
-        FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP: "90",
-        FlowStatus.IN_INTEGRE: "91",
-        FlowStatus.IN_INTEGRE_PARTIEL: "96",
-        FlowStatus.IN_REJETE: "93",
-        FlowStatus.IN_INCIDENTE: "93",
-    }
-)
+FLOW_STATUS_CODES = lifecycle.FLOW_STATUS_CODES  # flow status -> IdStatut
 
 _Writer = Any  # lxml.etree._IncrementalFileWriter, which lxml does not export
 _INDENT = "  "
@@ -122,7 +106,7 @@ def write(
                 for tag, text in (
                     ("IdFlx", flow.id),
                     ("StatutFlux", flow.status.value),
-                    ("IdStatut", FLOW_STATUS_CODES[flow.status]),
+                    ("IdStatut", flow.status.code),
                     ("DateStatut", status_date),
                     ("NbFactures", str(flow.invoice_count)),
                     ("NbFacturesRejetees", str(flow.rejected_count)),
@@ -247,7 +231,7 @@ def _invoice_status(invoice: Invoice, status_date: str) -> etree._Element:
     _sub(element, "NumeroFacture", invoice.number)
     _sub(element, "TypeFacture", invoice.type_code)
     data = etree.SubElement(element, "DonneesStatut")
-    _sub(data, "IdStatut", invoice.status.value)
+    _sub(data, "IdStatut", invoice.status.code)
     _sub(data, "LibelleStatut", invoice.status.label)
     _sub(data, "DateStatut", status_date)
     _sub(data, "Motif", next((e.message for e in invoice.errors if e.fatal), None))

@@ -12,14 +12,6 @@ import click
 from flows.model import Flow, FlowStatus
 from flows.store import Store
 
-STATUS_COLOURS = {
-    FlowStatus.IN_INTEGRE: "green",
-    FlowStatus.IN_INTEGRE_PARTIEL: "yellow",
-    FlowStatus.IN_REJETE: "red",
-    FlowStatus.IN_INCIDENTE: "magenta",
-}
-
-
 def _flow_json(f: Flow) -> dict:
     """A flow as JSON values: dates in ISO 8601, statuses and codes as strings, rule sets as an object."""
     d = dataclasses.asdict(f)
@@ -42,9 +34,9 @@ def print_flows(flows: Sequence[Flow], as_json: bool = False, next_cursor: str |
         return
     click.echo(f"{'flow':<14} {'partner':<14} {'received':<17} {'flow code':<22} {'status':<20} {'inv':>5} {'rej':>5}  file")
     for f in flows:
-        status = click.style(f"{f.status:<20}", fg=STATUS_COLOURS.get(f.status))
+        status = click.style(f"{f.status:<20}", fg=f.status.info.fg)  # colours: flows.lifecycle
         if f.status is FlowStatus.IN_INCIDENTE:
-            status = click.style(f"{f.status + (' parked' if f.parked else ' retry'):<20}", fg="magenta")
+            status = click.style(f"{f.status + (' parked' if f.parked else ' retry'):<20}", fg=f.status.info.fg)
         click.echo(
             f"{f.id:<14} {f.partner[:14]:<14} {f.received_at:%Y-%m-%d %H:%M:%S} {str(f.flow_code or '-'):<22} "
             f"{status} {f.invoice_count:>5} {f.rejected_count:>5}  {f.original_name}"

@@ -1,0 +1,245 @@
+"""Flow and invoice statuses (flows/lifecycle.py): against the return-flow XSD, and their transitions."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+
+import click
+import pytest
+from lxml import etree
+
+from flows import lifecycle as lc
+from flows import model, pipeline, returnflow
+from flows.lifecycle import FlowStatus, IllegalTransition, InvoiceStatus, Lifecycle, LifecycleError, Move, Transition
+from flows.model import Channel, Flow
+from flows.store import Store
+
+XS = {"xs": "http://www.w3.org/2001/XMLSchema"}
+F, I = FlowStatus, InvoiceStatus  # noqa: E741
+
+
+@pytest.fixture(scope="module")
+def xsd() -> etree._ElementTree:
+    return etree.parse(str(returnflow.SCHEMA_PATH))
+
+
+def _enumeration(xsd: etree._ElementTree, simple_type: str) -> set[str]:
+    found = xsd.xpath(f"//xs:simpleType[@name='{simple_type}']/xs:restriction/xs:enumeration/@value", namespaces=XS)
+    assert found, simple_type
+    return set(found)
+
+
+# ---- the XSD and the lifecycle agree ---------------------------------------------
+
+
+def test_flow_statuses_are_the_xsd_enumeration(xsd) -> None:
+    assert _enumeration(xsd, "StatutFluxType") == {s.value for s in FlowStatus} == {s.value for s in lc.FLOW_STATUSES}
+
+
+def test_flow_return_codes_are_the_xsd_enumeration(xsd) -> None:
+    assert _enumeration(xsd, "IdStatutFluxType") == set(lc.FLOW_RETURN_CODES)
+    emitted = {info.code for info in lc.FLOW_STATUSES.values()}
+    assert emitted == {c for c, r in lc.FLOW_RETURN_CODES.items() if not r.reserved}
+    assert {c for c, r in lc.FLOW_RETURN_CODES.items() if r.reserved} == {"92"}  # a later acknowledgement
+
+
+def test_invoice_status_codes_and_labels_follow_the_xsd(xsd) -> None:
+    [pattern] = xsd.xpath(
+        "//xs:complexType[@name='DonneesStatutType']//xs:element[@name='IdStatut']//xs:pattern/@value", namespaces=XS)
+    codes = {s.code for s in InvoiceStatus}
+    assert len(codes) == len(InvoiceStatus)  # one code per status
+    assert {c for c in codes if re.fullmatch(pattern, c)} == codes
+    assert codes == {s.value for s in InvoiceStatus}  # the enum's value is the platform code
+    assert {s.label for s in InvoiceStatus} <= _enumeration(xsd, "LibelleStatutType")
+
+
+# ---- every status is described -----------------------------------------------------
+
+
+@pytest.mark.parametrize("status", list(FlowStatus))
+def test_every_flow_status_has_a_code_labels_and_a_colour(status: FlowStatus) -> None:
+    info = lc.FLOW_STATUSES[status]
+    assert info is status.info
+    assert status.code == info.code and info.code in lc.FLOW_RETURN_CODES
+    assert not lc.FLOW_RETURN_CODES[info.code].reserved
+    assert info.label_fr and info.label_en
+    assert info.colour
+    click.style("x", fg=info.fg)  # a colour click knows (raises otherwise)
+
+
+@pytest.mark.parametrize("status", list(InvoiceStatus))
+def test_every_invoice_status_has_a_code_and_labels(status: InvoiceStatus) -> None:
+    info = lc.INVOICE_STATUSES[status]
+    assert info is status.info and status.code == info.code
+    assert info.label and info.label_fr and info.label_en
+
+
+def test_what_the_code_relied_on_is_unchanged() -> None:
+    """The values the pipeline, store, return flow and CLI used before the statuses had one home."""
+    assert model.FlowStatus is FlowStatus and model.InvoiceStatus is InvoiceStatus
+    assert lc.FINAL_FLOW_STATUSES == {F.IN_INTEGRE, F.IN_INTEGRE_PARTIEL, F.IN_REJETE}
+    assert {s for s in FlowStatus if s.is_final} == lc.FINAL_FLOW_STATUSES
+    assert pipeline.WAITING == (F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP, F.IN_EN_ATTENTE_RETRAITEMENT_CPP)
+    assert {s for s in FlowStatus if s.is_waiting} == set(pipeline.WAITING)
+    assert dict(returnflow.FLOW_STATUS_CODES) == {
+        F.IN_RECU: "90", F.IN_EN_ATTENTE_TRAITEMENT_CPP: "90", F.IN_EN_COURS_TRAITEMENT_CPP: "90",
+        F.IN_EN_ATTENTE_RETRAITEMENT_CPP: "90", F.IN_INTEGRE: "91", F.IN_INTEGRE_PARTIEL: "96",
+        F.IN_REJETE: "93", F.IN_INCIDENTE: "93",
+    }
+    assert {s: s.info.fg for s in FlowStatus} == {
+        F.IN_INTEGRE: "green", F.IN_INTEGRE_PARTIEL: "yellow", F.IN_REJETE: "red", F.IN_INCIDENTE: "magenta",
+        F.IN_RECU: None, F.IN_EN_ATTENTE_TRAITEMENT_CPP: None, F.IN_EN_COURS_TRAITEMENT_CPP: None,
+        F.IN_EN_ATTENTE_RETRAITEMENT_CPP: None,
+    }
+    assert {s: s.label for s in InvoiceStatus} == {
+        I.DEPOSEE: "DEPOSEE", I.EN_COURS_ACHEMINEMENT: "EN_COURS_ACHEMINEMENT",
+        I.MISE_A_DISPOSITION: "MISE_A_DISPOSITION", I.REJETEE_ROUTAGE: "REJETEE", I.REJETEE: "REJETEE",
+    }
+    assert {s for s in InvoiceStatus if s.is_rejected} == lc.REJECTED_INVOICE_STATUSES == {I.REJETEE, I.REJETEE_ROUTAGE}
+
+
+def test_reserved_statuses_are_never_set() -> None:
+    assert {s for s in FlowStatus if s.is_reserved} == {F.IN_EN_ATTENTE_TRAITEMENT_CPP}
+    assert {s for s in InvoiceStatus if s.is_reserved} == {I.EN_COURS_ACHEMINEMENT, I.MISE_A_DISPOSITION}
+    for cycle in (lc.FLOW, lc.INVOICE):
+        reserved = cycle.where(reserved=True)
+        assert not reserved & cycle.initial
+        assert not reserved & {t.target for t in cycle.transitions}
+
+
+# ---- transitions -------------------------------------------------------------------
+
+ALLOWED = [
+    (F.IN_RECU, F.IN_EN_COURS_TRAITEMENT_CPP),
+    (F.IN_EN_ATTENTE_TRAITEMENT_CPP, F.IN_EN_COURS_TRAITEMENT_CPP),
+    (F.IN_EN_ATTENTE_RETRAITEMENT_CPP, F.IN_EN_COURS_TRAITEMENT_CPP),
+    (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_EN_COURS_TRAITEMENT_CPP),  # stale takeover
+    (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_INTEGRE),
+    (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_INTEGRE_PARTIEL),
+    (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_REJETE),
+    (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_INCIDENTE),
+    (F.IN_INCIDENTE, F.IN_EN_COURS_TRAITEMENT_CPP),  # retry, once due
+    (F.IN_INCIDENTE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),  # relais flows reprocess
+    (F.IN_EN_ATTENTE_RETRAITEMENT_CPP, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),  # requeueing again
+]
+
+
+def test_the_table_is_exactly_what_the_code_does() -> None:
+    assert {(t.source, t.target) for t in lc.FLOW.transitions} == set(ALLOWED)
+    assert lc.INVOICE.transitions == ()  # an invoice is recorded with its verdict; the next issue adds more
+
+
+@pytest.mark.parametrize(("source", "target"), ALLOWED)
+def test_allowed_transitions_succeed(source: FlowStatus, target: FlowStatus) -> None:
+    assert lc.check_transition(source, target) is target
+    assert lc.FLOW.allowed(source, target)
+
+
+@pytest.mark.parametrize(("source", "target"), [
+    (F.IN_RECU, F.IN_INTEGRE),  # never without being processed
+    (F.IN_RECU, F.IN_RECU),
+    (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_RECU),
+    (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),  # only an incident is requeued
+    (F.IN_INCIDENTE, F.IN_INTEGRE),
+    (F.IN_INTEGRE, F.IN_EN_COURS_TRAITEMENT_CPP),  # a closed flow is never processed again
+    (F.IN_REJETE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),
+    (F.IN_INTEGRE_PARTIEL, F.IN_INCIDENTE),
+    (F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP),  # reserved: not set by Relais yet
+    (I.DEPOSEE, I.REJETEE),  # no invoice transition yet
+    (I.DEPOSEE, I.MISE_A_DISPOSITION),
+])
+def test_illegal_transitions_raise(source, target) -> None:
+    with pytest.raises(IllegalTransition) as raised:
+        lc.check_transition(source, target)
+    assert raised.value.source is source and raised.value.target is target
+    assert f"{source} -> {target}" in str(raised.value)
+
+
+def test_statuses_of_two_kinds_do_not_mix() -> None:
+    with pytest.raises(TypeError):
+        lc.check_transition(F.IN_RECU, I.DEPOSEE)
+
+
+@pytest.mark.parametrize("status", sorted(lc.FINAL_FLOW_STATUSES))
+def test_final_statuses_have_no_way_out(status: FlowStatus) -> None:
+    # Reprocessing takes incidents only (Store.requeue_flow): a closed flow stays closed.
+    assert lc.FLOW.targets(status) == frozenset()
+    assert "is final" in str(pytest.raises(IllegalTransition, lc.check_transition, status, lc.REQUEUED).value)
+
+
+def test_named_statuses_match_their_moves() -> None:
+    assert lc.FLOW.sources(lc.IN_PROGRESS, Move.RETRY) == (lc.RETRIED_WHEN_DUE,) == (F.IN_INCIDENTE,)
+    assert lc.FLOW.sources(lc.IN_PROGRESS, Move.TAKEOVER) == (lc.IN_PROGRESS,)
+    assert lc.FLOW.sources(lc.REQUEUED, Move.REPROCESS) == (F.IN_INCIDENTE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP)
+    assert lc.FLOW.initial == {F.IN_RECU} and Flow.__dataclass_fields__["status"].default is F.IN_RECU
+    assert lc.INVOICE.initial == {I.DEPOSEE, I.REJETEE_ROUTAGE, I.REJETEE}
+
+
+# ---- the tables check themselves -------------------------------------------------
+
+
+def _flow_lifecycle(**changes) -> Lifecycle:
+    values = {"kind": "flow", "statuses": lc.FLOW_STATUSES, "initial": lc.FLOW.initial,
+              "transitions": lc.FLOW.transitions}
+    values.update(changes)
+    return Lifecycle(**values)
+
+
+def test_a_contradictory_table_is_refused() -> None:
+    _flow_lifecycle()  # the real one is consistent
+    with pytest.raises(LifecycleError, match="final"):
+        _flow_lifecycle(transitions=(*lc.FLOW.transitions, Transition(F.IN_REJETE, lc.REQUEUED, Move.REPROCESS)))
+    with pytest.raises(LifecycleError, match="reserved"):
+        _flow_lifecycle(transitions=(*lc.FLOW.transitions,
+                                     Transition(F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP, Move.CLAIM)))
+    with pytest.raises(LifecycleError, match="never set"):
+        _flow_lifecycle(transitions=tuple(t for t in lc.FLOW.transitions if t.target is not F.IN_INCIDENTE))
+    with pytest.raises(LifecycleError, match="twice"):
+        _flow_lifecycle(transitions=(*lc.FLOW.transitions, lc.FLOW.transitions[0]))
+    with pytest.raises(LifecycleError, match="no info"):
+        _flow_lifecycle(statuses={s: i for s, i in lc.FLOW_STATUSES.items() if s is not F.IN_RECU})
+    unreserved = dict(lc.FLOW_STATUSES)
+    unreserved[F.IN_EN_ATTENTE_TRAITEMENT_CPP] = dataclasses.replace(
+        unreserved[F.IN_EN_ATTENTE_TRAITEMENT_CPP], reserved=False)
+    with pytest.raises(LifecycleError, match="never set"):
+        _flow_lifecycle(statuses=unreserved)
+
+
+# ---- the store checks what it is asked to do ---------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(f"sqlite:///{tmp_path / 'relais.db'}")
+    yield s
+    s.close()
+
+
+def _flow(store: Store) -> Flow:
+    return store.create_flow(Flow(id="", partner="op-a", channel=Channel.FOLDER, original_name="lot.zip",
+                                  size=10, sha256="ab" * 32))
+
+
+def test_an_illegal_claim_raises_before_anything_is_written(store) -> None:
+    flow = _flow(store)
+    with pytest.raises(IllegalTransition):
+        store.claim_flow(flow.id, [F.IN_RECU], F.IN_INTEGRE)
+    with pytest.raises(IllegalTransition):  # a takeover is only for flows in progress
+        store.claim_flow(flow.id, [F.IN_RECU], F.IN_INCIDENTE, stale_after=dt.timedelta(seconds=-1))
+    assert store.get_flow(flow.id).status is F.IN_RECU
+    assert store.claim_flow(flow.id, iter(pipeline.WAITING), lc.IN_PROGRESS, due_incidents=True)
+    assert store.get_flow(flow.id).status is lc.IN_PROGRESS
+
+
+def test_requeue_takes_only_what_the_lifecycle_allows(store) -> None:
+    flow = _flow(store)
+    assert not store.requeue_flow(flow.id)  # IN_RECU
+    flow.status = F.IN_INTEGRE
+    store.update_flow(flow)
+    assert not store.requeue_flow(flow.id)  # final
+    flow.status = F.IN_INCIDENTE
+    store.update_flow(flow)
+    assert store.requeue_flow(flow.id) and store.requeue_flow(flow.id)  # and again: unchanged
+    assert store.get_flow(flow.id).status is lc.REQUEUED
