@@ -41,6 +41,16 @@ Example ``partners/op-a.toml``::
 
 Relative certificate and key paths are read from the partners folder.
 Every problem is reported at once, naming the file and the field.
+
+A bad file is that partner's problem, not the others': `load` returns the good partners and, apart,
+the problems of every file it could not use (a `PartnerSet`), keyed by partner id, or by file name
+when the id cannot be read (unreadable TOML/YAML, an invalid ``id``). A partner id defined by two
+files, or an AS2 id claimed by two partners, makes every partner concerned bad: which file is right
+cannot be told, and AS2 messages could be filed under the wrong partner. Callers leave the bad
+partners out (no SFTP poll, no hosted SFTP account, no AS2 party) and do not take the files of their
+folder drop zones either (`PartnerSet.held`): those wait, untouched, until the file is fixed, since
+where their answers should go (SFTP, AS2, or the local out/ folder) is what the broken file says.
+`load_strict` keeps the old all-or-nothing behaviour (ConfigError naming every problem).
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +139,62 @@ class Partner:
     as2: As2Config | None = None
 
 
+class PartnerFileError(ConfigError):
+    """One partner file that cannot be used: its partner id (None when it cannot be read) and its problems."""
+
+    def __init__(self, path: Path, partner_id: str | None, problems: list[str]) -> None:
+        self.path = path
+        self.partner_id = partner_id
+        self.problems = list(problems)
+        super().__init__("partner file rejected:\n  " + "\n  ".join(self.problems))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PartnerSet(Mapping[str, Partner]):
+    """The partners of a folder: a mapping of the good ones by id (what callers iterate), and apart the
+    problems of the files that could not be used.
+
+    `problems` is keyed by partner id, or by file name when the file's id cannot be read; `files` gives
+    the file(s) behind each key. `held` are the partner ids whose folder drop zone files must not be
+    taken: every bad partner id, and for a file reported under its name, the id it would have by default
+    (its name without the suffix) unless a good file defines that partner.
+    """
+
+    partners: dict[str, Partner] = dataclasses.field(default_factory=dict)
+    problems: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    files: dict[str, tuple[Path, ...]] = dataclasses.field(default_factory=dict)
+    held: frozenset[str] = frozenset()
+
+    def __getitem__(self, partner_id: str) -> Partner:
+        return self.partners[partner_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.partners)
+
+    def __len__(self) -> int:
+        return len(self.partners)
+
+    def __repr__(self) -> str:
+        return f"PartnerSet(partners={sorted(self.partners)}, problems={sorted(self.problems)})"
+
+    def strict(self) -> dict[str, Partner]:
+        """The partners, or ConfigError naming every problem of every bad file (the old `load`)."""
+        if self.problems:
+            raise ConfigError("\n".join(problem for key in sorted(self.problems) for problem in self.problems[key]))
+        return dict(self.partners)
+
+    def report(self, logger: Any, event: str = "partners.bad_file", **fields: Any) -> None:
+        """Log one error event per bad partner (or unreadable file), naming every problem."""
+        for key in sorted(self.problems):
+            logger.error(event, partner=key, files=[p.name for p in self.files.get(key, ())],
+                         problems=self.problems[key], **fields)
+
+
+def _default_id(path: Path) -> str:
+    """The partner id of a file without ``id``: its name up to the first dot."""
+    return path.stem.split(".")[0]
+
+
 def _read(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".toml":
@@ -184,9 +251,21 @@ def _sftp(raw: Any, where: str, problems: list[str]) -> SftpPickup | None:
 def _hosted(raw: Any, where: str, problems: list[str]) -> Hosted | None:
     if raw is None:
         return None
+    before = len(problems)
+    if isinstance(raw, dict) and set(raw) - {"authorized_keys"}:
+        problems.append(f"{where}: unknown field(s) {', '.join(sorted(set(raw) - {'authorized_keys'}))}")
     keys = raw.get("authorized_keys") if isinstance(raw, dict) else None
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k.strip() for k in keys):
         problems.append(f"{where}.authorized_keys: a non-empty list of public keys (OpenSSH format)")
+        return None
+    import asyncssh  # checked here, so that one bad key leaves out its partner, not the whole server
+
+    for i, key in enumerate(keys):
+        try:
+            asyncssh.import_authorized_keys(key.strip() + "\n")
+        except (ValueError, asyncssh.KeyImportError) as e:
+            problems.append(f"{where}.authorized_keys[{i}]: not an OpenSSH public key ({e}): {key.strip()[:40]!r}")
+    if len(problems) > before:
         return None
     return Hosted(tuple(k.strip() for k in keys))
 
@@ -255,14 +334,16 @@ def _as2(raw: Any, where: str, base: Path, problems: list[str]) -> As2Config | N
 
 
 def parse(path: Path) -> Partner:
-    """One partner file; ConfigError names every problem found in it."""
+    """One partner file; PartnerFileError (a ConfigError) names every problem found in it, and the
+    partner id when it could be read."""
     problems: list[str] = []
     try:
         raw = _read(path)
     except (OSError, ValueError, tomllib.TOMLDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: unreadable partner file: {e}") from e
-    pid = raw.get("id", path.stem.split(".")[0])
-    if not isinstance(pid, str) or not PARTNER_ID.match(pid):
+        raise PartnerFileError(path, None, [f"{path}: unreadable partner file: {e}"]) from e
+    pid = raw.get("id", _default_id(path))
+    known_id = pid if isinstance(pid, str) and PARTNER_ID.match(pid) else None
+    if known_id is None:
         problems.append(f"{path}: id: letters, digits, '.', '_' or '-', 64 at most (got {pid!r})")
     unknown = set(raw) - {"id", "name", "sftp", "hosted", "as2"}
     if unknown:
@@ -271,30 +352,58 @@ def parse(path: Path) -> Partner:
     hosted = _hosted(raw.get("hosted"), f"{path}: hosted", problems)
     as2 = _as2(raw.get("as2"), f"{path}: as2", path.parent, problems)
     if problems:
-        raise ConfigError("partner file rejected:\n  " + "\n  ".join(problems))
+        raise PartnerFileError(path, known_id, problems)
     return Partner(id=pid, name=str(raw.get("name") or pid), sftp=sftp, hosted=hosted, as2=as2)
 
 
-def load(folder: Path) -> dict[str, Partner]:
-    """Every partner file of `folder` (none when it does not exist), keyed by partner id."""
+def load(folder: Path) -> PartnerSet:
+    """Every partner file of `folder` (none when it does not exist): the good partners keyed by id, and
+    the problems of the others (module doc). Never raises for a bad file."""
     folder = Path(folder)
     if not folder.is_dir():
-        return {}
-    partners: dict[str, Partner] = {}
-    problems: list[str] = []
+        return PartnerSet()
+    parsed: dict[Path, Partner] = {}
+    files: dict[str, list[Path]] = {}  # key (partner id, or file name) -> its files
+    problems: dict[str, list[str]] = {}
+    unnamed: list[Path] = []  # files whose partner id cannot be read
     for path in sorted(p for p in folder.iterdir() if p.suffix in (".toml", ".yaml", ".yml")):
         try:
             partner = parse(path)
-        except ConfigError as e:
-            problems.append(str(e))
+        except PartnerFileError as e:
+            key = e.partner_id or path.name
+            problems.setdefault(key, []).extend(e.problems)
+            files.setdefault(key, []).append(path)
+            if e.partner_id is None:
+                unnamed.append(path)
             continue
-        if partner.id in partners:
-            problems.append(f"{path}: partner {partner.id} is defined twice")
-        if partner.as2 is not None:
-            other = next((p.id for p in partners.values() if p.as2 and p.as2.as2_id == partner.as2.as2_id), None)
-            if other is not None:
-                problems.append(f"{path}: as2.as2_id {partner.as2.as2_id!r} is already partner {other}'s")
-        partners[partner.id] = partner
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return partners
+        parsed[path] = partner
+        files.setdefault(partner.id, []).append(path)
+    for pid, paths in files.items():
+        if len(paths) > 1:
+            problems.setdefault(pid, []).append(
+                f"{folder}: partner {pid} is defined twice or more: {', '.join(p.name for p in paths)}")
+    good = {p.id: p for p in parsed.values() if p.id not in problems}
+    as2_owners: dict[str, list[str]] = {}
+    for p in good.values():
+        if p.as2 is not None:
+            as2_owners.setdefault(p.as2.as2_id, []).append(p.id)
+    for as2_id, owners in as2_owners.items():
+        if len(owners) < 2:
+            continue
+        for pid in owners:
+            others = ", ".join(o for o in owners if o != pid)
+            problems.setdefault(pid, []).append(
+                f"{files[pid][0]}: as2.as2_id {as2_id!r} is also partner {others}'s "
+                "(its AS2 messages could not be told apart)")
+            del good[pid]
+    unnamed_keys = {p.name for p in unnamed}
+    held = {key for key in problems if key not in unnamed_keys}  # bad partner ids
+    held |= {_default_id(p) for p in unnamed if _default_id(p) not in good}
+    return PartnerSet(partners=good, problems=problems,
+                      files={key: tuple(paths) for key, paths in files.items() if key in problems},
+                      held=frozenset(held))
+
+
+def load_strict(folder: Path) -> dict[str, Partner]:
+    """`load`, all or nothing: ConfigError naming every problem of every bad file."""
+    return load(folder).strict()

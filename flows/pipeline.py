@@ -15,11 +15,12 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
-from archive import ArchivedObject, LocalArchive
+from archive import Archive, ArchivedObject, LocalArchive
 from connectors import partners as partners_config
-from connectors.partners import Partner
 from flows import returnflow, safearchive, safexml, split
+from flows import lifecycle
 from flows.errors import Incident, Rejected
 from flows.model import (
     Channel,
@@ -46,13 +47,9 @@ from validators.xsd import XsdValidator
 
 Progress = Callable[[int, int], None]
 
-#: Flows waiting to be processed. An IN_INCIDENTE flow is taken again only once its retry time has
-#: come (`Flow.retry_at`); a parked one (no retry time left) only after `relais flows reprocess`.
-WAITING = (
-    FlowStatus.IN_RECU,
-    FlowStatus.IN_EN_ATTENTE_TRAITEMENT_CPP,
-    FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP,
-)
+#: Flows waiting to be processed (`flows.lifecycle.WAITING`). An IN_INCIDENTE flow is taken again only once
+#: its retry time has come (`Flow.retry_at`); a parked one (no retry time left) only after `relais flows reprocess`.
+WAITING = lifecycle.WAITING
 
 #: A flow IN_EN_COURS_TRAITEMENT_CPP untouched for this long lost its worker: take it over.
 STALE_AFTER = dt.timedelta(minutes=30)
@@ -66,7 +63,7 @@ class Runtime:
 
     settings: Settings
     store: Store
-    archive: LocalArchive
+    archive: Archive
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> "Runtime":
@@ -91,7 +88,9 @@ class Runtime:
         ))
 
     @functools.cached_property
-    def partners(self) -> dict[str, Partner]:
+    def partners(self) -> partners_config.PartnerSet:
+        """The good partners by id (a mapping); a bad partner file is left out and reported in
+        ``.problems`` (connectors/partners.py), so it does not stop the other partners."""
         return partners_config.load(self.settings.partners_dir)
 
     def return_target(self, partner_id: str, name: str) -> str:
@@ -169,10 +168,10 @@ def process_flow(rt: Runtime, flow_id: str, progress: Progress | None = None) ->
     if flow.status.is_final:
         return flow
     with log.bound(flow_id=flow.id, partner=flow.partner):
-        if not rt.store.claim_flow(flow.id, WAITING, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP,
+        if not rt.store.claim_flow(flow.id, WAITING, lifecycle.IN_PROGRESS,
                                    stale_after=STALE_AFTER, due_incidents=True):
             return rt.store.get_flow(flow.id) or flow
-        flow.status = FlowStatus.IN_EN_COURS_TRAITEMENT_CPP
+        flow.status = lifecycle.IN_PROGRESS  # the store checked the transition
         flow.retry_at = None
         rt.store.reset_flow_results(flow.id)
         try:
@@ -185,7 +184,8 @@ def process_flow(rt: Runtime, flow_id: str, progress: Progress | None = None) ->
 def _incident(rt: Runtime, flow: Flow, e: Exception) -> None:
     """Record an internal failure: retry later, or park the flow and tell its sender."""
     rt.store.reset_flow_results(flow.id)
-    flow.status = FlowStatus.IN_INCIDENTE
+    # From the recorded status: in memory it may already be a verdict whose _close failed.
+    flow.status = lifecycle.check_transition(lifecycle.IN_PROGRESS, FlowStatus.IN_INCIDENTE)
     flow.invoice_count = flow.rejected_count = 0
     flow.incidents += 1
     delay = rt.settings.incident_retry_delay(flow.incidents)
@@ -213,8 +213,8 @@ def _process(rt: Runtime, flow: Flow, progress: Progress | None) -> None:
         return _reject_flow(rt, flow, technical.EMPTY_FILE.error())
     if flow.size > rt.settings.max_flow_bytes:
         return _reject_flow(rt, flow, technical.TOO_LARGE.error("/", f"{flow.size} bytes > {rt.settings.max_flow_bytes}"))
-    path = rt.archive.path(flow.sha256)
-    flow.container = split.container_of(path)
+    with rt.archive.open(flow.sha256) as f:
+        flow.container = split.container_of(f)
     if flow.container is Container.UNKNOWN:
         return _reject_flow(rt, flow, technical.UNKNOWN_FORMAT.error())
     directory = rt.store.load_directory()
@@ -223,7 +223,8 @@ def _process(rt: Runtime, flow: Flow, progress: Progress | None) -> None:
     flow.directory_version = directory.version
     try:
         if split.is_batch(flow.container):
-            total = safearchive.check(path, flow.container, rt.archive_limits)
+            with rt.archive.open(flow.sha256) as f:
+                total = safearchive.check(f, flow.container, rt.archive_limits)
             if total == 0:
                 return _reject_flow(rt, flow, technical.EMPTY_BATCH.error())
             if total > rt.settings.max_invoices_per_flow:
@@ -232,7 +233,8 @@ def _process(rt: Runtime, flow: Flow, progress: Progress | None) -> None:
         else:
             total = 1
         flow.rulesets = rt.pool.versions()
-        tally = _judge_all(rt, flow, path, directory, total, progress)
+        with rt.archive.open(flow.sha256) as f:
+            tally = _judge_all(rt, flow, f, directory, total, progress)
     except Rejected as r:
         rt.store.reset_flow_results(flow.id)
         return _reject_flow(rt, flow, r.to_error())
@@ -245,15 +247,15 @@ def _process(rt: Runtime, flow: Flow, progress: Progress | None) -> None:
     if tally.invoices == 0:
         return _reject_flow(rt, flow, technical.EMPTY_BATCH.error())
     if tally.rejected == 0:
-        flow.status = FlowStatus.IN_INTEGRE
+        flow.status = lifecycle.check_transition(lifecycle.IN_PROGRESS, FlowStatus.IN_INTEGRE)
     elif tally.rejected == tally.invoices:
-        flow.status = FlowStatus.IN_REJETE
+        flow.status = lifecycle.check_transition(lifecycle.IN_PROGRESS, FlowStatus.IN_REJETE)
     else:
-        flow.status = FlowStatus.IN_INTEGRE_PARTIEL
+        flow.status = lifecycle.check_transition(lifecycle.IN_PROGRESS, FlowStatus.IN_INTEGRE_PARTIEL)
     _close(rt, flow)
 
 
-def _judge_all(rt: Runtime, flow: Flow, path: Path, directory: Directory, total: int,
+def _judge_all(rt: Runtime, flow: Flow, f: BinaryIO, directory: Directory, total: int,
                progress: Progress | None) -> _Tally:
     tally = _Tally()
     container = flow.container or Container.UNKNOWN
@@ -261,7 +263,7 @@ def _judge_all(rt: Runtime, flow: Flow, path: Path, directory: Directory, total:
     chunk: list[Invoice] = []
     deliveries: list[tuple[Invoice, str]] = []
     jobs = (Job(doc.position, doc.data, None if batch else container, doc.entry_name)
-            for doc in split.documents(path, container, flow.original_name, rt.archive_limits))
+            for doc in split.documents(f, container, flow.original_name, rt.archive_limits))
     verdicts = rt.pool.judge_all(jobs, expected=total, br_fr=flow.partner in rt.settings.br_fr_partners)
     seen = duplicate_invoice.Seen()
     for job, verdict in verdicts:
@@ -337,7 +339,7 @@ def _safe_component(value: str) -> str:
 
 def _reject_flow(rt: Runtime, flow: Flow, error: ValidationError) -> None:
     _log.info("flow.rejected", rule=error.rule, detail=error.message)
-    flow.status = FlowStatus.IN_REJETE
+    flow.status = lifecycle.check_transition(lifecycle.IN_PROGRESS, FlowStatus.IN_REJETE)
     flow.invoice_count = flow.rejected_count = 0
     rt.store.add_flow_errors(flow.id, [error])
     _close(rt, flow)

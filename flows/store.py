@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from flows import lifecycle
 from flows import tables as t
 from flows.errors import ConfigError
 from flows.model import (
-    FINAL_FLOW_STATUSES,
     Channel,
     Container,
     Flag,
@@ -247,8 +247,8 @@ class Store:
             sa.select(c.id, c.size, c.sha256)
             .where(sa.or_(
                 c.status.in_([str(s) for s in waiting]),
-                sa.and_(c.status == str(FlowStatus.IN_INCIDENTE), c.retry_at <= utcnow()),
-                sa.and_(c.status == str(FlowStatus.IN_EN_COURS_TRAITEMENT_CPP), c.updated_at < stale_before),
+                sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= utcnow()),
+                sa.and_(c.status == str(lifecycle.IN_PROGRESS), c.updated_at < stale_before),
             ))
             .order_by(c.id)
             .limit(limit)
@@ -270,13 +270,14 @@ class Store:
 
     def requeue_flow(self, flow_id: str) -> bool:
         """Put an incident back in the queue for reprocessing (IN_EN_ATTENTE_RETRAITEMENT_CPP), with its
-        retry budget renewed. False when the flow is not an incident (or already waiting)."""
+        retry budget renewed. False when the flow is not an incident (or already waiting): the statuses it
+        may come from are those `flows.lifecycle` lets move to `lifecycle.REQUEUED` by reprocessing."""
         c = t.flows.c
+        sources = lifecycle.FLOW.sources(lifecycle.REQUEUED, lifecycle.Move.REPROCESS)
         stmt = (
             sa.update(t.flows)
-            .where(c.id == flow_id, c.status.in_([str(FlowStatus.IN_INCIDENTE),
-                                                  str(FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP)]))
-            .values(status=str(FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP), incidents=0, retry_at=None,
+            .where(c.id == flow_id, c.status.in_([str(s) for s in sources]))
+            .values(status=str(lifecycle.REQUEUED), incidents=0, retry_at=None,
                     updated_at=utcnow())
         )
         with self.engine.begin() as conn:
@@ -354,15 +355,23 @@ class Store:
 
         With `stale_after`, a flow already in `to` is taken over too when nobody has
         touched it for that long (its worker died). With `due_incidents`, an
-        IN_INCIDENTE flow whose retry time has come is taken too.
+        IN_INCIDENTE flow whose retry time has come is taken too. Each of these moves must be allowed by
+        `flows.lifecycle` (else `IllegalTransition`, before anything is written).
         """
+        from_status = list(from_status)
+        for source in from_status:
+            lifecycle.check_transition(source, to)
+        if stale_after is not None:
+            lifecycle.check_transition(to, to)
+        if due_incidents:
+            lifecycle.check_transition(lifecycle.RETRIED_WHEN_DUE, to)
         c = t.flows.c
         now = utcnow()
         allowed = c.status.in_([str(s) for s in from_status])
         if stale_after is not None:
             allowed = sa.or_(allowed, sa.and_(c.status == str(to), c.updated_at < now - stale_after))
         if due_incidents:
-            allowed = sa.or_(allowed, sa.and_(c.status == str(FlowStatus.IN_INCIDENTE), c.retry_at <= now))
+            allowed = sa.or_(allowed, sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= now))
         stmt = sa.update(t.flows).where(c.id == flow_id, allowed).values(status=str(to), updated_at=now)
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
@@ -522,7 +531,8 @@ class Store:
         only once its flow is closed (a flow that ends as an incident delivers nothing).
         """
         o, f = t.outbox.c, t.flows.c
-        open_flow = sa.select(f.id).where(f.id == o.flow_id, f.status.not_in([str(s) for s in FINAL_FLOW_STATUSES]))
+        open_flow = sa.select(f.id).where(
+            f.id == o.flow_id, f.status.not_in([str(s) for s in lifecycle.FINAL_FLOW_STATUSES]))
         q = (
             sa.select(t.outbox)
             .where(o.status == OutboxStatus.PENDING, sa.not_(sa.and_(o.kind == "delivery", open_flow.exists())))

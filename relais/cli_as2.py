@@ -32,13 +32,20 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _load_partners(settings: Settings):  # noqa: ANN202
+    """The partners (connectors.partners.PartnerSet): the good ones, and apart the bad files' problems
+    (a bad file does not stop the others; each command says how it shows them)."""
     from connectors import partners as partners_config
-    from flows.errors import ConfigError
 
-    try:
-        return partners_config.load(settings.partners_dir)
-    except ConfigError as e:
-        _fail(str(e))
+    return partners_config.load(settings.partners_dir)
+
+
+def _echo_bad(found, indent: str = "  ", err: bool = False) -> None:  # noqa: ANN001
+    """Each bad partner (or unreadable file) with every problem, marked BAD."""
+    for key in sorted(found.problems):
+        line = f"{indent}BAD {key}: partner file not loaded: not polled, served or taken from until it is fixed"
+        click.echo(click.style(line, fg="red"), err=err)
+        for problem in found.problems[key]:
+            click.echo(click.style(f"{indent}  ! {problem}", fg="yellow"), err=err)
 
 
 def _cert_line(cert, now: dt.datetime) -> tuple[str, bool]:  # noqa: ANN001
@@ -136,7 +143,14 @@ def serve(ctx: click.Context, host: str, port: int, certfile: Path | None, keyfi
         raise click.BadParameter("--keyfile needs --certfile", param_hint="--keyfile")
     settings = _settings(ctx)
     partners = _load_partners(settings)
+    if partners.problems:
+        from relais import log
+
+        partners.report(log.get("relais.as2"), server="as2",
+                        detail="partner file not loaded: this partner's AS2 messages are refused until the "
+                               "file is fixed and the server restarted; the other partners are served")
     if not any(p.as2 for p in partners.values()):
+        _echo_bad(partners, err=True)
         _fail(f"no partner has an [as2] section in {settings.partners_dir} (see connectors/partners.py)")
     from flows.pipeline import Runtime
 
@@ -154,6 +168,7 @@ def serve(ctx: click.Context, host: str, port: int, certfile: Path | None, keyfi
         click.echo(f"  {row['partner']}: {row['as2_id']} -> {row['our_as2_id']}"
                    + (f", return flows to {row['url']} (MDN {row['mdn']})" if row["url"] else ""))
         _print_as2_row(row, "    ")
+    _echo_bad(partners)
     sys.stdout.flush()
 
     def terminate(_signum: int, _frame: object) -> None:
@@ -178,8 +193,14 @@ def serve(ctx: click.Context, host: str, port: int, certfile: Path | None, keyfi
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def as2_partners(ctx: click.Context, as_json: bool) -> None:
-    """AS2 partners: ids, endpoint, certificates and their expiry (flagged within 30 days)."""
-    rows = _as2_rows(_load_partners(_settings(ctx)))
+    """AS2 partners: ids, endpoint, certificates and their expiry (flagged within 30 days).
+
+    Bad partner files are left out, and named on stderr (see `relais partners`)."""
+    found = _load_partners(_settings(ctx))
+    if found.problems:
+        click.echo(f"relais: {len(found.problems)} partner file(s) not loaded, left out: "
+                   f"{', '.join(sorted(found.problems))} (see `relais partners`)", err=True)
+    rows = _as2_rows(found)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
@@ -230,7 +251,12 @@ def as2_messages(ctx: click.Context, partner: str | None, direction: str | None,
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def partners(ctx: click.Context, as_json: bool) -> None:
-    """Every partner with its channels (folder, SFTP, hosted SFTP, AS2) and its AS2 certificates' expiry."""
+    """Every partner with its channels (folder, SFTP, hosted SFTP, AS2) and its AS2 certificates' expiry.
+
+    A partner whose file is bad is listed too, marked BAD with every problem (with --json: a row with
+    "bad": true and its "problems"); it is left out of intake and of the servers until the file is
+    fixed. Exit 1 when there is a bad partner file, 0 otherwise.
+    """
     settings = _settings(ctx)
     found = _load_partners(settings)
     as2_rows = {r["partner"]: r for r in _as2_rows(found)}
@@ -244,17 +270,27 @@ def partners(ctx: click.Context, as_json: bool) -> None:
         if p.as2:
             channels.append(f"as2 {p.as2.as2_id}")
         rows.append({"partner": p.id, "name": p.name, "channels": channels,
-                     "return_target": _return_target(settings, p), "as2": as2_rows.get(p.id)})
+                     "return_target": _return_target(settings, p), "as2": as2_rows.get(p.id),
+                     "bad": False, "problems": []})
+    for key in sorted(found.problems):
+        rows.append({"partner": key, "name": None, "channels": [], "return_target": None, "as2": None,
+                     "bad": True, "problems": found.problems[key],
+                     "files": [str(f) for f in found.files.get(key, ())]})
+    code = 1 if found.problems else 0
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
-        return
+        sys.exit(code)
     if not rows:
         click.echo(f"no partner file in {settings.partners_dir}")
     for row in rows:
+        if row["bad"]:
+            continue
         click.echo(f"{row['partner']} ({row['name']}): {', '.join(row['channels'])}; "
                    f"return flows -> {row['return_target']}")
         if row["as2"]:
             _print_as2_row(row["as2"])
+    _echo_bad(found, indent="")
+    sys.exit(code)
 
 
 def _return_target(settings: Settings, partner) -> str:  # noqa: ANN001

@@ -48,16 +48,18 @@ def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None) 
     """
     from connectors import partners as partners_config
     from connectors.sftp.server import ServerThread, accounts_for_dropzones
-    from flows.errors import ConfigError
+    from relais import log
 
     settings = _settings(ctx)
-    try:
-        partners = partners_config.load(settings.partners_dir)
-    except ConfigError as e:
-        _fail(str(e))
+    partners = partners_config.load(settings.partners_dir)  # a bad file leaves its partner out, not the others
+    if partners.problems:
+        partners.report(log.get("relais.sftp"), server="sftp",
+                        detail="partner file not loaded: this partner cannot log in until the file is fixed "
+                               "and the server restarted; the other partners are served")
     accounts = accounts_for_dropzones(settings, partners)
     if not accounts:
-        _fail(f"no partner has a [hosted] section in {settings.partners_dir} (see connectors/partners.py)")
+        bad = "".join(f"\n  BAD {key}: " + "; ".join(found) for key, found in sorted(partners.problems.items()))
+        _fail(f"no partner has a [hosted] section in {settings.partners_dir} (see connectors/partners.py){bad}")
     key_path = host_key_path or settings.home / "sftp" / "host_key"
     try:
         server = ServerThread(accounts, key_path, host=host, port=port).start()
@@ -70,6 +72,10 @@ def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None) 
     click.echo(f"fingerprint: {server.fingerprint}")
     for user, account in sorted(accounts.items()):
         click.echo(f"  {user}: {account.root} ({len(account.authorized_keys)} key(s))")
+    for key, problems in sorted(partners.problems.items()):
+        click.echo(f"  BAD {key}: partner file not loaded, not served")
+        for problem in problems:
+            click.echo(f"    ! {problem}")
     sys.stdout.flush()
 
     def terminate(_signum: int, _frame: object) -> None:

@@ -18,6 +18,8 @@ from relais.grouping import Group, Work, group_flows
 _log = log.get("relais.runner")
 PROGRESS_FROM = 200  # show a bar for flows with at least this many documents
 DISPATCH_EVERY = 5.0  # seconds between two outbox passes while intake waits for files
+BAD_PARTNER_REPORT_EVERY = 300.0  # seconds between two reports of a bad partner file in a watch loop
+_bad_reported: dict[str, float] = {}  # partner id (or file name) -> when intake last reported its bad file
 
 
 def pending_flow_ids(rt: Runtime) -> list[str]:
@@ -33,7 +35,7 @@ def pending_groups(rt: Runtime) -> list[Group]:
     s = rt.settings
     work = []
     for fid, size, sha256 in rt.store.pending_flows(WAITING, stale_before=utcnow() - STALE_AFTER):
-        work.append(Work(fid, size, split.estimate_documents(rt.archive.path(sha256)) if size else 1))
+        work.append(Work(fid, size, split.estimate_archived(rt.archive, sha256) if size else 1))
     return group_flows(work, max_flows=max(1, s.max_flows_per_group),
                        max_documents=max(1, s.max_documents_per_group), max_bytes=max(1, s.max_bytes_per_group),
                        min_groups=max(1, rt.pool.workers))
@@ -82,9 +84,15 @@ def intake(rt: Runtime, *, only_due: bool = False) -> list[Flow]:
     Hosted SFTP uploads land in the local folders, so they are taken here too.
     A partner whose server is unreachable is reported in the logs; the others go on.
     With `only_due`, a partner is polled only once its `poll_seconds` have passed.
+    A partner whose file is bad (connectors/partners.py) is reported at each intake
+    (``partners.bad_file``, every problem named; in a watch loop, `only_due`, at most every
+    `BAD_PARTNER_REPORT_EVERY` seconds) and none of its files is taken, its folder inbox's
+    included (`PartnerSet.held`: they wait there until the file is fixed); the others go on.
     """
     flows: list[Flow] = []
-    sftp_partners = [p for p in rt.partners.values() if p.sftp is not None]
+    known = rt.partners
+    held: frozenset[str] = getattr(known, "held", frozenset())  # a plain dict (tests) has no bad partners
+    sftp_partners = [p for p in known.values() if p.sftp is not None]
     if sftp_partners:
         from connectors.sftp import airflow_conn, pickup
 
@@ -94,7 +102,30 @@ def intake(rt: Runtime, *, only_due: bool = False) -> list[Flow]:
             flows.extend(report.flows)
             for problem in report.errors:
                 _log.warning("sftp.poll_problem", partner=report.partner, problem=problem, fatal=report.fatal)
-    flows.extend(dropzone.scan(rt))
+    waiting: Counter[str] = Counter()  # complete files left in the inboxes of bad partners
+    if not held:
+        flows.extend(dropzone.scan(rt))
+    else:  # dropzone.scan, leaving the bad partners' inboxes alone
+        for c in dropzone.candidates(rt.settings.dropzones_dir, rt.settings.stable_seconds):
+            if c.partner in held:
+                waiting[c.partner] += 1
+                continue
+            try:
+                flow = dropzone.take(rt, c)
+            except FileNotFoundError:
+                continue  # gone between listing and reading: nothing to take
+            if flow is not None:
+                flows.append(flow)
+    problems: dict[str, list[str]] = getattr(known, "problems", {})
+    now = time.monotonic()
+    for key in sorted(problems):
+        if only_due and now - _bad_reported.get(key, -BAD_PARTNER_REPORT_EVERY) < BAD_PARTNER_REPORT_EVERY:
+            continue
+        _bad_reported[key] = now
+        _log.error("partners.bad_file", partner=key, files=[p.name for p in known.files.get(key, ())],
+                   problems=problems[key], held_files=waiting[key if key in held else key.split(".")[0]],
+                   detail="partner file not loaded: this partner is not polled, served or taken from "
+                          "until the file is fixed; the other partners go on (`relais partners`)")
     return flows
 
 
