@@ -1,0 +1,201 @@
+"""The store's flows: recording, finding, listing, claiming and requeueing them; incident counts.
+
+A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to keep each module small.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+
+from flows import lifecycle
+from flows import tables as t
+from flows.model import Flow, FlowStatus, InvoiceStatus, utcnow
+from flows.store_records import _flow, _flow_row
+
+
+class FlowsRepo:
+    """Flows, their claims, the pending queue and incidents."""
+
+    engine: sa.Engine
+
+    def create_flow(self, flow: Flow) -> Flow:
+        """Record a received flow; assigns its id (``CPP`` + 10 digits) when empty."""
+        with self.engine.begin() as conn:
+            if not flow.id:
+                seq = conn.execute(
+                    sa.insert(t.flow_ids).values(created_at=utcnow()).returning(t.flow_ids.c.seq)
+                ).scalar_one()
+                flow.id = f"CPP{seq:010d}"
+            conn.execute(sa.insert(t.flows).values(**_flow_row(flow)))
+        return flow
+
+    def get_flow(self, flow_id: str) -> Flow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.flows).where(t.flows.c.id == flow_id)).mappings().first()
+        return _flow(row) if row else None
+
+    def list_flows(
+        self,
+        *,
+        status: Sequence[FlowStatus] | None = None,
+        partner: str | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> list[Flow]:
+        """Flows newest first (by id: ids grow with reception), at most `limit`, those older than the
+        flow id `before` when given (keyset pagination: pass the last id of the previous page)."""
+        q = sa.select(t.flows).order_by(t.flows.c.id.desc()).limit(limit)
+        if status:
+            q = q.where(t.flows.c.status.in_([str(s) for s in status]))
+        if partner:
+            q = q.where(t.flows.c.partner == partner)
+        if before:
+            q = q.where(t.flows.c.id < before)
+        with self.engine.connect() as conn:
+            return [_flow(r) for r in conn.execute(q).mappings()]
+
+    def pending_flows(self, waiting: Sequence[FlowStatus], *, stale_before: dt.datetime,
+                      limit: int = 100_000) -> list[tuple[str, int, str]]:
+        """(id, size, SHA-256) of the flows to process, oldest first: those in `waiting`, the
+        incidents whose retry is due, and those in progress whose worker went silent before `stale_before`."""
+        c = t.flows.c
+        q = (
+            sa.select(c.id, c.size, c.sha256)
+            .where(sa.or_(
+                c.status.in_([str(s) for s in waiting]),
+                sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= utcnow()),
+                sa.and_(c.status == str(lifecycle.IN_PROGRESS), c.updated_at < stale_before),
+            ))
+            .order_by(c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(r.id, r.size, r.sha256) for r in conn.execute(q)]
+
+    def incident_counts(self) -> tuple[int, int]:
+        """(incidents waiting for an automatic retry, parked incidents waiting for ops)."""
+        c = t.flows.c
+        q = (
+            sa.select(c.retry_at.is_(None), sa.func.count())
+            .where(c.status == str(FlowStatus.IN_INCIDENTE))
+            .group_by(c.retry_at.is_(None))
+        )
+        with self.engine.connect() as conn:
+            counts = {bool(parked): n for parked, n in conn.execute(q)}
+        return counts.get(False, 0), counts.get(True, 0)
+
+    def requeue_flow(self, flow_id: str) -> bool:
+        """Put an incident back in the queue for reprocessing (IN_EN_ATTENTE_RETRAITEMENT_CPP), with its
+        retry budget renewed. False when the flow is not an incident (or already waiting): the statuses it
+        may come from are those `flows.lifecycle` lets move to `lifecycle.REQUEUED` by reprocessing."""
+        c = t.flows.c
+        sources = lifecycle.FLOW.sources(lifecycle.REQUEUED, lifecycle.Move.REPROCESS)
+        stmt = (
+            sa.update(t.flows)
+            .where(c.id == flow_id, c.status.in_([str(s) for s in sources]))
+            .values(status=str(lifecycle.REQUEUED), incidents=0, retry_at=None,
+                    updated_at=utcnow())
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def find_original(self, flow: Flow) -> str | None:
+        """Id of an earlier, non-duplicate flow of the same partner with the same bytes."""
+        q = (
+            sa.select(t.flows.c.id)
+            .where(
+                t.flows.c.partner == flow.partner,
+                t.flows.c.sha256 == flow.sha256,
+                t.flows.c.id < flow.id,
+                t.flows.c.duplicate_of.is_(None),
+            )
+            .order_by(t.flows.c.id)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
+    def find_flow(self, partner: str, original_name: str, size: int, sha256: str, *,
+                  latest: bool = False) -> Flow | None:
+        """The first (or `latest`) flow of `partner` recorded for this very file (name, size and SHA-256):
+        the idempotence key of pickups, so a file fetched again after a failed cleanup is not recorded twice."""
+        c = t.flows.c
+        q = (
+            sa.select(t.flows)
+            .where(c.partner == partner, c.sha256 == sha256, c.original_name == original_name, c.size == size)
+            .order_by(c.id.desc() if latest else c.id)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(q).mappings().first()
+        return _flow(row) if row else None
+
+    def find_invoice(self, supplier_id: str, number: str, year: int, *,
+                     exclude_flow_id: str | None = None) -> str | None:
+        """Id of the first recorded invoice, not rejected, with this supplier id, number and issue year.
+
+        Invoices of `exclude_flow_id` (the flow being judged) are ignored. Uses the
+        index on (supplier_id, number, issue_date): the year is a range of dates.
+        """
+        c = t.invoices.c
+        q = (
+            sa.select(c.id)
+            .where(
+                c.supplier_id == supplier_id,
+                c.number == number,
+                c.issue_date.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
+                c.status.not_in([str(s) for s in InvoiceStatus if s.is_rejected]),
+            )
+            .order_by(c.id)
+            .limit(1)
+        )
+        if exclude_flow_id is not None:
+            q = q.where(c.flow_id != exclude_flow_id)
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
+    def update_flow(self, flow: Flow, conn: sa.Connection | None = None) -> None:
+        flow.updated_at = utcnow()
+        row = _flow_row(flow)
+        del row["id"]
+        stmt = sa.update(t.flows).where(t.flows.c.id == flow.id).values(**row)
+        if conn is not None:
+            conn.execute(stmt)
+            return
+        with self.engine.begin() as c:
+            c.execute(stmt)
+
+    def claim_flow(self, flow_id: str, from_status: Iterable[FlowStatus], to: FlowStatus,
+                   stale_after: dt.timedelta | None = None, *, due_incidents: bool = False) -> bool:
+        """Move a flow to `to` only if it is in one of `from_status` (a row-level claim).
+
+        With `stale_after`, a flow already in `to` is taken over too when nobody has
+        touched it for that long (its worker died). With `due_incidents`, an
+        IN_INCIDENTE flow whose retry time has come is taken too. Each of these moves must be allowed by
+        `flows.lifecycle` (else `IllegalTransition`, before anything is written).
+        """
+        from_status = list(from_status)
+        for source in from_status:
+            lifecycle.check_transition(source, to)
+        if stale_after is not None:
+            lifecycle.check_transition(to, to)
+        if due_incidents:
+            lifecycle.check_transition(lifecycle.RETRIED_WHEN_DUE, to)
+        c = t.flows.c
+        now = utcnow()
+        allowed = c.status.in_([str(s) for s in from_status])
+        if stale_after is not None:
+            allowed = sa.or_(allowed, sa.and_(c.status == str(to), c.updated_at < now - stale_after))
+        if due_incidents:
+            allowed = sa.or_(allowed, sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= now))
+        stmt = sa.update(t.flows).where(c.id == flow_id, allowed).values(status=str(to), updated_at=now)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def status_counts(self) -> dict[str, int]:
+        q = sa.select(t.flows.c.status, sa.func.count()).group_by(t.flows.c.status)
+        with self.engine.connect() as conn:
+            return {s: n for s, n in conn.execute(q)}

@@ -1,0 +1,137 @@
+"""The store's invoices and their findings (validation errors).
+
+A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to keep each module small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import sqlalchemy as sa
+
+from flows import tables as t
+from flows.model import Flag, Invoice, ValidationError, utcnow
+from flows.store_records import PAGE, OutboxStatus, _error, _error_row, _invoice, _invoice_row
+
+
+class InvoicesRepo:
+    """Invoices of flows, their findings and their delivery outbox rows."""
+
+    engine: sa.Engine
+
+    def reset_flow_results(self, flow_id: str) -> None:
+        """Forget invoices, findings and undelivered outbox rows of a flow (before reprocessing)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(t.validation_errors).where(t.validation_errors.c.flow_id == flow_id))
+            conn.execute(sa.delete(t.invoices).where(t.invoices.c.flow_id == flow_id))
+            conn.execute(
+                sa.delete(t.outbox).where(
+                    t.outbox.c.flow_id == flow_id, t.outbox.c.status == OutboxStatus.PENDING
+                )
+            )
+
+    def add_flow_errors(self, flow_id: str, errors: Iterable[ValidationError]) -> None:
+        rows = [_error_row(flow_id, None, e) for e in errors]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(t.validation_errors), rows)
+
+    def save_invoices(self, invoices: Sequence[Invoice], deliveries: Sequence[tuple[Invoice, str]]) -> None:
+        """Record a chunk of invoices, their findings and their delivery outbox rows, atomically."""
+        if not invoices:
+            return
+        now = utcnow()
+        with self.engine.begin() as conn:
+            # Also a heartbeat: a flow whose worker saves chunks is not stale.
+            conn.execute(sa.update(t.flows).where(t.flows.c.id == invoices[0].flow_id).values(updated_at=now))
+            conn.execute(sa.insert(t.invoices), [_invoice_row(i) for i in invoices])
+            errors = [_error_row(i.flow_id, i.id, e) for i in invoices for e in i.errors]
+            if errors:
+                conn.execute(sa.insert(t.validation_errors), errors)
+            if deliveries:
+                # An invoice delivered by an earlier run of this flow (reprocessing) is not delivered again.
+                keys = [f"delivery:{inv.id}" for inv, _ in deliveries]
+                done = dict(conn.execute(
+                    sa.select(t.outbox.c.key, t.outbox.c.target)
+                    .where(t.outbox.c.key.in_(keys), t.outbox.c.status == OutboxStatus.SENT)).all())
+                if done:
+                    conn.execute(
+                        sa.update(t.invoices).where(t.invoices.c.id == sa.bindparam("b_id"))
+                        .values(delivered_to=sa.bindparam("b_target")),
+                        [{"b_id": inv.id, "b_target": done[f"delivery:{inv.id}"]}
+                         for inv, _ in deliveries if f"delivery:{inv.id}" in done])
+                    deliveries = [(inv, target) for inv, target in deliveries if f"delivery:{inv.id}" not in done]
+            if deliveries:
+                conn.execute(
+                    sa.insert(t.outbox),
+                    [
+                        {
+                            "key": f"delivery:{inv.id}",
+                            "kind": "delivery",
+                            "flow_id": inv.flow_id,
+                            "invoice_id": inv.id,
+                            "target": target,
+                            "archive_sha256": None,
+                            "status": OutboxStatus.PENDING,
+                            "attempts": 0,
+                            "created_at": now,
+                        }
+                        for inv, target in deliveries
+                    ],
+                )
+
+    def flow_errors(self, flow_id: str) -> list[ValidationError]:
+        q = (
+            sa.select(t.validation_errors)
+            .where(t.validation_errors.c.flow_id == flow_id, t.validation_errors.c.invoice_id.is_(None))
+            .order_by(t.validation_errors.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_error(r) for r in conn.execute(q).mappings()]
+
+    def iter_invoices(self, flow_id: str) -> Iterator[Invoice]:
+        """Invoices of a flow in position order with their findings, page by page."""
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = list(
+                    conn.execute(
+                        sa.select(t.invoices)
+                        .where(t.invoices.c.flow_id == flow_id, t.invoices.c.position > last)
+                        .order_by(t.invoices.c.position)
+                        .limit(PAGE)
+                    ).mappings()
+                )
+                if not rows:
+                    return
+                ids = [r["id"] for r in rows]
+                errs: dict[str, list[ValidationError]] = {}
+                for r in conn.execute(
+                    sa.select(t.validation_errors)
+                    .where(
+                        t.validation_errors.c.flow_id == flow_id,
+                        t.validation_errors.c.invoice_id.in_(ids),
+                    )
+                    .order_by(t.validation_errors.c.id)
+                ).mappings():
+                    errs.setdefault(r["invoice_id"], []).append(_error(r))
+            for r in rows:
+                inv = _invoice(r)
+                inv.errors = errs.get(inv.id, [])
+                yield inv
+            last = rows[-1]["position"]
+
+    def top_errors(self, limit: int = 10, flow_ids: Sequence[str] | None = None) -> list[tuple[str, str, int]]:
+        """(rule, an example message, count) of the most frequent fatal findings."""
+        c = t.validation_errors.c
+        q = (
+            sa.select(c.rule, sa.func.min(c.message), sa.func.count())
+            .where(c.flag == str(Flag.FATAL))
+            .group_by(c.rule)
+            .order_by(sa.func.count().desc())
+            .limit(limit)
+        )
+        if flow_ids is not None:
+            q = q.where(c.flow_id.in_(list(flow_ids)))
+        with self.engine.connect() as conn:
+            return [(r, m, n) for r, m, n in conn.execute(q)]

@@ -1,0 +1,103 @@
+"""The store's outbox: return flows and deliveries waiting to be sent.
+
+A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to keep each module small.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from flows import lifecycle
+from flows import tables as t
+from flows.model import Flow, utcnow
+from flows.store_records import OutboxItem, OutboxStatus, _outbox_item
+
+
+class OutboxRepo:
+    """The outbox (rows of kind "delivery", "return" and "as2-mdn")."""
+
+    engine: sa.Engine
+
+    if TYPE_CHECKING:  # provided by FlowsRepo in Store
+        def update_flow(self, flow: Flow, conn: sa.Connection | None = None) -> None: ...
+
+    def finish_flow(self, flow: Flow, return_target: str | None, return_sha256: str | None) -> None:
+        """Close a flow and queue its return flow, in one transaction."""
+        with self.engine.begin() as conn:
+            self.update_flow(flow, conn)
+            if return_target and return_sha256:
+                key = f"return:{flow.id}:{return_sha256[:16]}"
+                exists = conn.execute(sa.select(t.outbox.c.id).where(t.outbox.c.key == key)).first()
+                if not exists:
+                    conn.execute(
+                        sa.insert(t.outbox).values(
+                            key=key,
+                            kind="return",
+                            flow_id=flow.id,
+                            invoice_id=None,
+                            target=return_target,
+                            archive_sha256=return_sha256,
+                            status=OutboxStatus.PENDING,
+                            attempts=0,
+                            created_at=utcnow(),
+                        )
+                    )
+
+    def pending_outbox(self, *, kind: str | None = None, flow_id: str | None = None) -> list[OutboxItem]:
+        """Rows not sent yet, oldest first (due or not: see `OutboxItem.next_attempt_at`).
+
+        Deliveries of a flow still being processed are left out: an invoice goes to its recipient
+        only once its flow is closed (a flow that ends as an incident delivers nothing).
+        """
+        o, f = t.outbox.c, t.flows.c
+        open_flow = sa.select(f.id).where(
+            f.id == o.flow_id, f.status.not_in([str(s) for s in lifecycle.FINAL_FLOW_STATUSES]))
+        q = (
+            sa.select(t.outbox)
+            .where(o.status == OutboxStatus.PENDING, sa.not_(sa.and_(o.kind == "delivery", open_flow.exists())))
+            .order_by(o.id)
+        )
+        if kind:
+            q = q.where(o.kind == kind)
+        if flow_id:
+            q = q.where(o.flow_id == flow_id)
+        with self.engine.connect() as conn:
+            return [_outbox_item(r) for r in conn.execute(q).mappings()]
+
+    def outbox_for_flow(self, flow_id: str) -> list[OutboxItem]:
+        q = sa.select(t.outbox).where(t.outbox.c.flow_id == flow_id).order_by(t.outbox.c.id)
+        with self.engine.connect() as conn:
+            return [_outbox_item(r) for r in conn.execute(q).mappings()]
+
+    def mark_sent(self, items: Sequence[OutboxItem]) -> None:
+        if not items:
+            return
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.id.in_([i.id for i in items]))
+                .values(status=OutboxStatus.SENT, sent_at=now, attempts=t.outbox.c.attempts + 1)
+            )
+            deliveries = [{"b_id": i.invoice_id, "b_target": i.target} for i in items if i.kind == "delivery"]
+            if deliveries:
+                conn.execute(
+                    sa.update(t.invoices)
+                    .where(t.invoices.c.id == sa.bindparam("b_id"))
+                    .values(delivered_to=sa.bindparam("b_target")),
+                    deliveries,
+                )
+
+    def mark_failed(self, item: OutboxItem, error: str, retry_after: dt.timedelta | None = None) -> None:
+        """Record a failed attempt; the row stays pending, due again after `retry_after`."""
+        due = utcnow() + retry_after if retry_after is not None else None
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.id == item.id)
+                .values(attempts=t.outbox.c.attempts + 1, last_error=error[:2000], next_attempt_at=due)
+            )
