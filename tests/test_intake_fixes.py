@@ -90,11 +90,13 @@ def test_the_mark_is_read_from_the_file_itself(tmp_path):
 
 def test_a_file_system_without_the_mark_is_reported_at_start(rt, key, tmp_path, capsys, monkeypatch):
     from connectors.sftp import server as server_module
+    from connectors.sftp import sftp_handler
 
     def unsupported(target):
         raise OSError(95, "Operation not supported")
 
-    monkeypatch.setattr(server_module, "mark_sftp", unsupported)
+    monkeypatch.setattr(server_module, "mark_sftp", unsupported)  # the check at start
+    monkeypatch.setattr(sftp_handler, "mark_sftp", unsupported)  # each upload
     rt.settings.partners_dir.mkdir(parents=True)
     (rt.settings.partners_dir / "op-a.toml").write_text(f'id = "op-a"\n[hosted]\nauthorized_keys = ["{key[1]}"]\n')
     accounts = accounts_for_dropzones(rt.settings, partners_config.load(rt.settings.partners_dir))
