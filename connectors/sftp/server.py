@@ -59,10 +59,8 @@ Security rules (each refusal is logged with the partner id, operation and path):
   connections per partner at most; ``LOGIN_TIMEOUT`` seconds to log in. There is no
   disk quota per partner: watch the file system holding the drop zones.
 
-``Account(dropzone=False)`` is a plain chrooted account instead (same authentication,
-confinement and symlink rules; the whole root is writable, uploads are written in
-place, symlinks are listed but never followed): it stands in for a partner's own SFTP
-server in the tests and benchmarks of the pickup side.
+The per-account file-system rules, and the plain ``Account(dropzone=False)`` that stands
+in for a partner's own server in tests, live in ``connectors.sftp.sftp_handler``.
 """
 
 from __future__ import annotations
