@@ -17,7 +17,7 @@ import logging
 from flows import safexml
 from flows.errors import Rejected
 from flows.model import Container, Syntax
-from validators import technical
+from flows import technical
 
 UBL_INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 UBL_CREDITNOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"

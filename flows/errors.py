@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flows.model import ValidationError
-from validators.rules import Rule
+from flows.rule import Rule
 
 
 class RelaisError(Exception):

@@ -38,7 +38,8 @@ from flows.model import (
 from flows.store import Directory, Store
 from relais import log
 from relais.settings import Settings
-from validators import routing, technical
+from flows import technical
+from validators import routing
 from validators.platform import duplicate_invoice
 from validators.platform import Addressing
 from validators.document import JudgeConfig, Verdict

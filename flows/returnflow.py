@@ -38,7 +38,7 @@ from lxml import etree
 from flows.errors import Incident
 from flows import lifecycle
 from flows.model import Flow, Invoice, ValidationError, utcnow
-from validators.rules import REGISTRY
+from flows.rule import REGISTRY
 
 FORMAT_VERSION = "1.0"
 PLATFORM_ID = "RELAIS"

@@ -39,7 +39,7 @@ from typing import IO, BinaryIO
 
 from flows.errors import Rejected, UnsafeInput
 from flows.model import Container
-from validators import technical
+from flows import technical
 
 __all__ = ["ArchiveLimits", "Entry", "check", "iter_entries", "sniff"]
 

@@ -31,7 +31,7 @@ from typing import Any
 from lxml import etree
 
 from flows.errors import Rejected, UnsafeInput
-from validators import technical
+from flows import technical
 
 __all__ = ["XmlLimits", "make_parser", "parse", "peek_root"]
 

@@ -12,7 +12,7 @@ from typing import Any
 from flows.errors import Rejected
 from flows.model import Container, Syntax, ValidationError
 from flows.safearchive import sniff
-from validators import technical
+from flows import technical
 from validators.document import DocumentJudge
 
 

@@ -8,9 +8,9 @@ HEADER = """# Rule codes
 
 Generated from the rule registry by `python -m relais.rulesdoc > docs/rules.md`
 (a test keeps it in sync). Grep a code to find the module where it lives:
-`RLS-T*` in `validators/technical.py`, `RLS-R*` (routing) and `RLS-P*`
+`RLS-T*` in `flows/technical.py`, `RLS-R*` (routing) and `RLS-P*`
 (platform rules: duplicates, attachments, amounts) in `validators/platform/`,
-`XSD` in `validators/rules.py`. A fatal finding rejects the invoice (or, for
+`XSD` in `flows/rule.py`. A fatal finding rejects the invoice (or, for
 a technical rule about the whole file, the flow); `RLS-T99` is an incident:
 Relais failed, never a verdict. The flow is retried automatically with backoff
 (`RELAIS_INCIDENT_RETRIES`, 3 by default), then parked: its sender gets an

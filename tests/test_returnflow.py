@@ -23,8 +23,8 @@ from flows.model import (
     ValidationError,
     invoice_id,
 )
-from validators.rules import XSD
-from validators.technical import DUPLICATE_FLOW, FORBIDDEN_DTD
+from flows.rule import XSD
+from flows.technical import DUPLICATE_FLOW, FORBIDDEN_DTD
 
 PRODUCED = dt.datetime(2026, 3, 2, 9, 30, 0, tzinfo=dt.UTC)
 UPDATED = dt.datetime(2026, 3, 2, 9, 29, 58, tzinfo=dt.UTC)

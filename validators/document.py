@@ -17,7 +17,8 @@ from lxml import etree
 from flows import detect, extract, safearchive, safexml
 from flows.errors import Incident, Rejected
 from flows.model import Container, Syntax, ValidationError
-from validators import platform_rules, technical
+from flows import technical
+from validators import platform_rules
 from validators.platform.limits import Limits
 from validators.xsd import XsdValidator
 

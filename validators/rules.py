@@ -1,50 +1,20 @@
-"""Rule records: a stable code, a flag and a message in French and English.
+"""The catalogue of every rule: `all_rules` imports the rule modules so each registers its `Rule`.
 
-Every rule Relais itself defines is a `Rule` in `validators/technical.py`
-(flow-level technical rules, RLS-T..) or in its own module under
-`validators/platform/` (routing rules, RLS-R.., and platform rules, RLS-P..). Grep a code to
-find its home. XSD findings use the single code `XSD`.
+The `Rule` record itself is domain (`flows/rule.py`); the technical rules live in
+`flows/technical.py`, each routing and platform rule in its own module here.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from flows.rule import REGISTRY, XSD, Rule
 
-from flows.model import Flag, ValidationError
-
-REGISTRY: dict[str, "Rule"] = {}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Rule:
-    code: str
-    flag: Flag
-    message_en: str
-    message_fr: str
-
-    def __post_init__(self) -> None:
-        if self.code in REGISTRY and REGISTRY[self.code] != self:
-            raise ValueError(f"rule code {self.code} defined twice")
-        REGISTRY[self.code] = self
-
-    def error(self, location: str = "/", detail: str | None = None) -> ValidationError:
-        """The finding of this rule at `location`; `detail` adds specifics to the message."""
-        message = self.message_en if detail is None else f"{self.message_en}: {detail}"
-        return ValidationError(self.code, self.flag, location, message)
-
-
-XSD = Rule(
-    "XSD",
-    Flag.FATAL,
-    "The document does not conform to its XML schema",
-    "Le document n'est pas conforme à son schéma XML",
-)
+__all__ = ["REGISTRY", "XSD", "Rule", "all_rules"]
 
 
 def all_rules() -> list[Rule]:
     """Every rule known to this process, sorted by code (imports the rule modules)."""
+    import flows.technical  # noqa: F401
     import validators.platform_rules  # noqa: F401  (registers the platform rules)
     import validators.routing  # noqa: F401  (registers the routing rules)
-    import validators.technical  # noqa: F401
 
     return sorted(REGISTRY.values(), key=lambda r: r.code)

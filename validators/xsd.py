@@ -16,7 +16,7 @@ from pathlib import Path
 from lxml import etree
 
 from flows.model import Syntax, ValidationError
-from validators.rules import XSD
+from flows.rule import XSD
 
 MAX_ERRORS = 50
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flows.attachments import Attachment
 from flows.model import Flag, ValidationError
-from validators.rules import Rule
+from flows.rule import Rule
 
 RULE = Rule(
     "RLS-P11",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flows.model import Flag, ValidationError
 from validators.platform import BUYER, Addressing
-from validators.rules import Rule
+from flows.rule import Rule
 
 RULE = Rule(
     "RLS-R01",

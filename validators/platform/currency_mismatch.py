@@ -20,7 +20,7 @@ from __future__ import annotations
 from flows.extract import Facts
 from flows.model import Flag, ValidationError
 from validators.platform import CURRENCY
-from validators.rules import Rule
+from flows.rule import Rule
 
 RULE = Rule(
     "RLS-P10",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flows.model import Flag, InvoiceFacts, ValidationError
 from validators.platform import CURRENCY
-from validators.rules import Rule
+from flows.rule import Rule
 
 RULE = Rule(
     "RLS-P09",

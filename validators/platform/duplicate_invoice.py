@@ -43,7 +43,7 @@ from typing import Protocol
 
 from flows.model import Flag, InvoiceFacts, ValidationError
 from validators.platform import INVOICE_NUMBER
-from validators.rules import Rule
+from flows.rule import Rule
 
 RULE = Rule(
     "RLS-P01",

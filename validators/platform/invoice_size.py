@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flows.model import Flag, ValidationError
 from validators.platform.limits import Limits
-from validators.rules import Rule
+from flows.rule import Rule
 
 RULE = Rule(
     "RLS-P05",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from flows.model import Flag, InvoiceFacts, ValidationError
 from validators.platform import TOTAL_WITH_VAT
-from validators.rules import Rule
+from flows.rule import Rule
 
 RULE = Rule(
     "RLS-P08",

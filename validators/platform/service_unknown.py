@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows.model import Flag, ValidationError
 from flows.store import Structure
 from validators.platform import SERVICE, Addressing
-from validators.rules import Rule
+from flows.rule import Rule
 
 RULE = Rule(
     "RLS-R06",

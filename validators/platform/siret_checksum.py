@@ -14,7 +14,7 @@ from stdnum.fr import siret
 
 from flows.model import Flag, ValidationError
 from validators.platform import BUYER, Addressing
-from validators.rules import Rule
+from flows.rule import Rule
 
 RULE = Rule(
     "RLS-R02",

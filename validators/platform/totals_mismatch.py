@@ -23,7 +23,7 @@ from flows.extract import Facts
 from flows.model import Flag, ValidationError
 from validators.platform import TOTAL_WITH_VAT
 from validators.platform.limits import AMOUNT_TOLERANCE
-from validators.rules import Rule
+from flows.rule import Rule
 
 RULE = Rule(
     "RLS-P06",

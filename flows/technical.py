@@ -6,7 +6,7 @@ which is an incident: Relais failed, the sender did nothing wrong.
 """
 
 from flows.model import Flag
-from validators.rules import Rule
+from flows.rule import Rule
 
 EMPTY_FILE = Rule("RLS-T01", Flag.FATAL, "The file is empty", "Le fichier est vide")
 UNKNOWN_FORMAT = Rule(
