@@ -136,7 +136,7 @@ class Bench:
         return out
 
     def store_figures(self) -> dict[str, object]:
-        from flows.pipeline import Runtime
+        from relais.compose import Runtime
         from relais.settings import Settings
 
         settings = Settings.from_env(self.env["RELAIS_HOME"], database_url=self.env.get("RELAIS_DATABASE_URL"),

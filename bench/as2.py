@@ -32,13 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def _serve(home: str, port_queue: multiprocessing.Queue, stop) -> None:  # noqa: ANN001
     from connectors.as2 import receiver
     from connectors.as2.server import ServerThread
-    from flows.pipeline import Runtime
+    from relais.compose import Runtime
     from relais import log
     from relais.settings import Settings
 
     log.configure("WARNING")
     rt = Runtime.open(Settings.from_env(home))
-    app = receiver.make_app(rt)
+    app = receiver.make_app(rt.intake, rt.partners, rt.outbound)
     server = ServerThread(app, port=0).start()
     port_queue.put(server.port)
     stop.wait()
@@ -99,13 +99,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from connectors.as2 import certs, mdn, message
     from relais import log
+    from tests.as2_keys import make_test_keypair
 
     log.configure("WARNING")
     tmp = tempfile.TemporaryDirectory(prefix="relais-bench-as2-")
     work = Path(tmp.name)
     home = work / "relais"
     (home / "partners").mkdir(parents=True)
-    relais_kp, partner_kp = certs.make_test_keypair("relais-bench"), certs.make_test_keypair("partner-bench")
+    relais_kp, partner_kp = make_test_keypair("relais-bench"), make_test_keypair("partner-bench")
     certs.write_pem(relais_kp, home / "partners" / "relais.pem", home / "partners" / "relais.key")
     certs.write_pem(partner_kp, home / "partners" / "partner.pem", home / "partners" / "partner.key")
     max_bytes = max(args.large_mb * 2 * 1024 * 1024, 10_000_000)

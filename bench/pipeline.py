@@ -86,10 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     from connectors.folder import dropzone
     from flows import directory, dispatch, extract, safexml, split
     from flows.model import Container
-    from flows.pipeline import Runtime, process_flow
+    from flows.pipeline import process_flow
+    from relais.compose import Runtime
     from relais import generate as gen
     from relais.settings import Settings
-    from validators import routing
+    from validators import route
     from validators.platform import Addressing
 
     tmp = tempfile.TemporaryDirectory(prefix="relais-bench-")
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         with batch.open("rb") as f:
             for doc in split.documents(f, container, batch.name):
                 facts = extract.extract(xml_syntax(doc.data), safexml.parse(doc.data))
-                routing.check(Addressing(facts.buyer_siret, facts.service_code, facts.commitment_number),
+                route.check(Addressing(facts.buyer_siret, facts.service_code, facts.commitment_number),
                               directory_v)
 
     print("-- each stage alone, in this process (split and parse included in the later ones)")
@@ -161,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     os.utime(inbox / batch.name, (old, old))
     flows = []
     stages = [
-        measure("intake (archive + record)", n, lambda: flows.extend(dropzone.scan(rt))),
+        measure("intake (archive + record)", n, lambda: flows.extend(dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds))),
     ]
-    stages.append(measure("process (validate + route + CR)", n, lambda: process_flow(rt, flows[0].id)))
-    stages.append(measure("dispatch (deliveries + CR out)", n, lambda: dispatch.dispatch(rt)))
+    stages.append(measure("process (validate + route + CR)", n, lambda: process_flow(rt.pipeline, flows[0].id)))
+    stages.append(measure("dispatch (deliveries + CR out)", n, lambda: dispatch.dispatch(rt.outbound)))
     total_s = sum(s.seconds for s in stages)
     peak = max(s.peak_mb for s in stages)
     flow = rt.store.get_flow(flows[0].id)

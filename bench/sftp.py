@@ -2,10 +2,11 @@
 
     python bench/sftp.py [--files 1000] [--big-mb 500]
 
-Starts Relais's own SFTP server (asyncssh, a plain confined account on 127.0.0.1)
-in a separate process as the partner's server, puts N small invoices and then one
-big file in its pickup folder, and times `connectors.sftp.pickup.poll` taking them:
-claim, streamed download with SHA-256, archive (fsync), flow recorded, remote file
+Starts Relais's own SFTP server (asyncssh, a plain confined account on 127.0.0.1:
+tests/sftp_plain.py) in a separate process as the partner's server, puts N small
+invoices and then one big file in its pickup folder, and times
+`connectors.sftp.pickup.poll` taking them: claim, streamed download with SHA-256,
+archive (fsync), flow recorded, remote file
 moved to processed/. Last line, JSON: {"small_files_per_s", "small_mb_per_s",
 "big_mb_per_s", "peak_rss_mb"} (peak RSS of Relais's side, the server process excluded).
 """
@@ -30,11 +31,12 @@ from measure import PeakSampler  # noqa: E402
 def _serve(root: str, public_key: str, host_key: str, port_queue: multiprocessing.Queue, stop) -> None:  # noqa: ANN001
     from connectors.sftp.server import Account, ServerThread
     from relais import log
+    from tests.sftp_plain import plain
 
     log.configure("WARNING")
 
-    account = Account(user="relais", root=Path(root), authorized_keys=(public_key,), dropzone=False)
-    with ServerThread({"relais": account}, Path(host_key)) as server:
+    account = Account(user="relais", root=Path(root), authorized_keys=(public_key,))
+    with ServerThread({"relais": account}, Path(host_key), handlers=plain("relais")) as server:
         port_queue.put((server.port, server.host_key_line))
         stop.wait()
 
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from connectors.partners import Partner, SftpPickup
     from connectors.sftp import pickup
-    from flows.pipeline import Runtime
+    from relais.compose import Runtime
     from relais import generate as gen
     from relais import log
     from relais.settings import Settings
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         small_bytes += len(data)
     with PeakSampler(exclude=frozenset({server.pid})) as peak_small:
         t0 = time.perf_counter()
-        report = pickup.poll(rt, partner, settle_seconds=0.01)
+        report = pickup.poll(rt.intake, partner, settle_seconds=0.01)
         small_s = time.perf_counter() - t0
     assert len(report.flows) == args.files, (len(report.flows), report.errors[:3], report.skipped[:3])
     small_rate, small_mbps = args.files / small_s, small_bytes / 1e6 / small_s
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     os.utime(big, (old, old))
     with PeakSampler(exclude=frozenset({server.pid})) as peak_big:
         t0 = time.perf_counter()
-        report = pickup.poll(rt, partner, settle_seconds=0.01)
+        report = pickup.poll(rt.intake, partner, settle_seconds=0.01)
         big_s = time.perf_counter() - t0
     assert len(report.flows) == 1 and report.flows[0].size == args.big_mb * 1024 * 1024, report.errors
     big_mbps = args.big_mb * 1.048576 / big_s

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     log.configure("WARNING")
     from flows import directory, split
     from flows.model import Container
-    from flows.pipeline import Runtime, process_flow
+    from flows.pipeline import process_flow
+    from relais.compose import Runtime
     from relais import generate as gen
     from relais.settings import Settings
     from validators.document import DocumentJudge, JudgeConfig
@@ -83,14 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     dir_file = work / "annuaire.json"
     dir_file.write_text(json.dumps(gen.directory_document(recipients, "bench")))
     directory.import_file(rt.store, dir_file)
-    from flows.pipeline import receive
+    from flows.intake import Arrival
     from flows.model import Channel
 
-    flow = receive(rt, "bench", Channel.CLI, batch, batch.name)
+    flow = rt.intake.ingest(Arrival("bench", Channel.CLI, batch.name), batch).flow
     list(rt.pool.judge_all(iter(list(jobs())[: 2 * rt.pool.workers * 16]), expected=10 ** 6))  # warm up
     with PeakSampler() as peak:
         t0 = time.perf_counter()
-        flow = process_flow(rt, flow.id)
+        flow = process_flow(rt.pipeline, flow.id)
         seconds = time.perf_counter() - t0
     rt.close()
     whole_rate, whole_peak = n / seconds, peak.peak

@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import dag, get_current_context, task
 
 if TYPE_CHECKING:
-    from flows.pipeline import Runtime
+    from relais.compose import Runtime
 
 
 @contextlib.contextmanager
 def _runtime() -> Iterator[Runtime]:
     """A pipeline runtime for one task, its store and validation workers closed afterwards."""
-    from flows.pipeline import Runtime
+    from relais.compose import Runtime
     from relais.settings import Settings
 
     rt = Runtime.open(Settings.from_env(), migrate=False)

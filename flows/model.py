@@ -66,14 +66,45 @@ class Flag(enum.StrEnum):
     WARNING = "warning"
 
 
+class Category(enum.StrEnum):
+    """What kind of rule a finding breaks: its consumers decide from this, never from a code's prefix.
+
+    The return flow's ``NatureErreur`` (XSD, TECHNIQUE, METIER) and the invoice status
+    (REJETEE_ROUTAGE when only routing rules reject it, else REJETEE) are read from it.
+    """
+
+    TECHNICAL = "technical"  # the file or document cannot be taken in (RLS-T..)
+    SCHEMA = "schema"  # the document breaks its XML schema (XSD)
+    EN16931 = "en16931"  # EN 16931 / Factur-X / BR-FR business rules (schematron: BR-CO-10 ...)
+    ROUTING = "routing"  # the recipient cannot be reached through the directory (RLS-R..)
+    PLATFORM = "platform"  # the platform's own rules: duplicates, attachments, amounts (RLS-P..)
+
+
+#: Category of every code Relais defines, filled by each `flows.rule.Rule` as it is declared. Only a
+#: finding rebuilt without its category (the store keeps none) reads it: see `ValidationError`.
+CATEGORIES: dict[str, Category] = {}
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ValidationError:
-    """One finding of one rule: an error as a value, never a bare string."""
+    """One finding of one rule: an error as a value, never a bare string.
+
+    It carries its rule's `category`, so that consumers (return flows, the
+    pipeline's invoice status) need no rule registry. A finding rebuilt from a
+    stored row, which has no category, takes the one its code was declared
+    with (`CATEGORIES`); a code Relais does not define stays None. The category
+    is derived from the rule, so it is not part of a finding's equality.
+    """
 
     rule: str
     flag: Flag
     location: str
     message: str
+    category: Category | None = dataclasses.field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.category is None and self.rule in CATEGORIES:
+            object.__setattr__(self, "category", CATEGORIES[self.rule])
 
     @property
     def fatal(self) -> bool:

@@ -1,9 +1,10 @@
 """The one path a flow takes, from archived bytes to a closed flow with its return flow queued.
 
-``receive`` archives bytes and records the flow (IN_RECU); ``process_flow``
+`flows.intake` archives the bytes and records the flow (IN_RECU); ``process_flow``
 detects, splits, validates, routes and closes it; the CLI and every Airflow
-task call these same functions. Side effects (deliveries, return flows) are
-outbox rows, carried out by `flows.dispatch`.
+task call this same function with a `Pipeline` (what it needs, given
+explicitly; ``relais/compose.py`` builds it). Side effects (deliveries, return
+flows) are outbox rows, carried out by `flows.dispatch`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import datetime as dt
 import functools
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-from archive import Archive, ArchivedObject, LocalArchive
-from connectors import partners as partners_config
+from archive import Archive
 from flows import returnflow, safearchive, safexml, split
 from flows import lifecycle
 from flows.errors import Incident, Rejected
@@ -36,15 +36,17 @@ from flows.model import (
     utcnow,
 )
 from flows.store import Directory, Store
-from relais import log
-from relais.settings import Settings
+from flows import log
+from flows.channels import Channels
+from flows.config import PipelineConfig
+from flows.outbox import DELIVERY_CHANNEL, Address
 from flows import technical
-from validators import routing
+from flows.rule import Category, Stage
+from validators import runner
 from validators.platform import duplicate_invoice
-from validators.platform import Addressing
-from validators.document import JudgeConfig, Verdict
-from validators.pool import Job, PoolConfig, ValidationPool
-from validators.xsd import XsdValidator
+from validators.context import Addressing, InvoiceContext
+from validators.document import Verdict
+from validators.pool import Job
 
 Progress = Callable[[int, int], None]
 
@@ -58,83 +60,31 @@ STALE_AFTER = dt.timedelta(minutes=30)
 _log = log.get("relais.pipeline")
 
 
-@dataclasses.dataclass
-class Runtime:
-    """What the pipeline needs, built once per process."""
+class Judge(Protocol):
+    """What the pipeline asks of the validation pool (`validators.pool.ValidationPool`)."""
 
-    settings: Settings
+    def versions(self) -> dict[str, str]: ...
+
+    def judge_all(self, jobs: Iterable[Job], *, expected: int, br_fr: bool = False) -> Iterator[tuple[Job, Verdict]]: ...
+
+
+@dataclasses.dataclass
+class Pipeline:
+    """What processing a flow needs, given explicitly (built once per process by ``relais/compose.py``)."""
+
+    config: PipelineConfig
     store: Store
     archive: Archive
-
-    @classmethod
-    def open(cls, settings: Settings, *, migrate: bool = True) -> "Runtime":
-        """With ``migrate=False`` (Airflow tasks) the store's schema is only checked, never changed."""
-        settings.ensure_dirs()
-        XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)  # a missing XSD is reported now, not mid-flow
-        return cls(
-            settings=settings,
-            store=Store.open(settings.database_url, schema=settings.database_schema, migrate=migrate),
-            archive=LocalArchive(settings.archive_dir),
-        )
-
-    @functools.cached_property
-    def pool(self) -> ValidationPool:
-        s = self.settings
-        return ValidationPool(PoolConfig(
-            judge=JudgeConfig(ubl_xsd_dir=s.ubl_xsd_dir, cii_xsd=s.cii_xsd, rules_dir=s.rules_dir,
-                              max_xml_bytes=s.max_xml_bytes),
-            workers=s.workers,
-            seconds_per_document=s.seconds_per_document,
-            worker_memory_mb=s.worker_memory_mb,
-        ))
-
-    @functools.cached_property
-    def partners(self) -> partners_config.PartnerSet:
-        """The good partners by id (a mapping); a bad partner file is left out and reported in
-        ``.problems`` (connectors/partners.py), so it does not stop the other partners."""
-        return partners_config.load(self.settings.partners_dir)
-
-    def return_target(self, partner_id: str, name: str) -> str:
-        """Where a partner's return flow goes: its AS2 endpoint (``[as2] url``), its SFTP return folder,
-        or its local out/ folder."""
-        partner = self.partners.get(partner_id)
-        if partner is not None and partner.as2 is not None and partner.as2.url:
-            return f"as2://{partner_id}/{name}"
-        if partner is not None and partner.sftp is not None:
-            return f"sftp://{partner_id}/{partner.sftp.return_dir.strip('/')}/{name}"
-        return str(self.settings.outbox_dir(partner_id) / name)
-
-    def close(self) -> None:
-        if "pool" in self.__dict__:
-            self.pool.close()
-        self.store.close()
+    judge: Judge
+    channels: Channels  # where each partner's return flows go
 
     @functools.cached_property
     def xml_limits(self) -> safexml.XmlLimits:
-        return safexml.XmlLimits(max_bytes=self.settings.max_xml_bytes)
+        return safexml.XmlLimits(max_bytes=self.config.max_xml_bytes)
 
     @functools.cached_property
     def archive_limits(self) -> safearchive.ArchiveLimits:
         return safearchive.ArchiveLimits()
-
-
-# ---- receive -------------------------------------------------------------------
-
-
-def receive(rt: Runtime, partner: str, channel: Channel, path: Path, original_name: str) -> Flow:
-    """Archive the file's bytes (fsync'd), then record the flow as IN_RECU."""
-    return record(rt, partner, channel, rt.archive.put_file(path), original_name)
-
-
-def record(rt: Runtime, partner: str, channel: Channel, obj: ArchivedObject, original_name: str) -> Flow:
-    """Record a flow whose bytes are already archived as `obj`."""
-    flow = rt.store.create_flow(
-        Flow(id="", partner=partner, channel=channel, original_name=original_name,
-             size=obj.size, sha256=obj.sha256)
-    )
-    _log.info("flow.received", flow_id=flow.id, partner=partner, channel=str(channel),
-              name=original_name, size=obj.size, sha256=obj.sha256)
-    return flow
 
 
 # ---- process -------------------------------------------------------------------
@@ -155,7 +105,7 @@ class _Unreadable(Exception):
         self.error = error
 
 
-def process_flow(rt: Runtime, flow_id: str, progress: Progress | None = None) -> Flow:
+def process_flow(rt: Pipeline, flow_id: str, progress: Progress | None = None) -> Flow:
     """Take one archived flow through detection, split, validation and routing, and close it.
 
     Idempotent: a closed flow is returned as it is. Any unexpected failure leaves
@@ -182,14 +132,14 @@ def process_flow(rt: Runtime, flow_id: str, progress: Progress | None = None) ->
         return flow
 
 
-def _incident(rt: Runtime, flow: Flow, e: Exception) -> None:
+def _incident(rt: Pipeline, flow: Flow, e: Exception) -> None:
     """Record an internal failure: retry later, or park the flow and tell its sender."""
     rt.store.reset_flow_results(flow.id)
     # From the recorded status: in memory it may already be a verdict whose _close failed.
     flow.status = lifecycle.check_transition(lifecycle.IN_PROGRESS, FlowStatus.IN_INCIDENTE)
     flow.invoice_count = flow.rejected_count = 0
     flow.incidents += 1
-    delay = rt.settings.incident_retry_delay(flow.incidents)
+    delay = rt.config.incident_retry_delay(flow.incidents)
     flow.retry_at = utcnow() + dt.timedelta(seconds=delay) if delay is not None else None
     detail = f"{type(e).__name__}: {e}"
     if delay is None:
@@ -205,15 +155,15 @@ def _incident(rt: Runtime, flow: Flow, e: Exception) -> None:
             _log.exception("flow.incident_report_failed", error=f"{type(close_error).__name__}: {close_error}")
 
 
-def _process(rt: Runtime, flow: Flow, progress: Progress | None) -> None:
+def _process(rt: Pipeline, flow: Flow, progress: Progress | None) -> None:
     original = rt.store.find_original(flow)
     if original:
         flow.duplicate_of = original
         return _reject_flow(rt, flow, technical.DUPLICATE_FLOW.error("/", f"same content as flow {original}"))
     if flow.size == 0:
         return _reject_flow(rt, flow, technical.EMPTY_FILE.error())
-    if flow.size > rt.settings.max_flow_bytes:
-        return _reject_flow(rt, flow, technical.TOO_LARGE.error("/", f"{flow.size} bytes > {rt.settings.max_flow_bytes}"))
+    if flow.size > rt.config.max_flow_bytes:
+        return _reject_flow(rt, flow, technical.TOO_LARGE.error("/", f"{flow.size} bytes > {rt.config.max_flow_bytes}"))
     with rt.archive.open(flow.sha256) as f:
         flow.container = split.container_of(f)
     if flow.container is Container.UNKNOWN:
@@ -228,12 +178,12 @@ def _process(rt: Runtime, flow: Flow, progress: Progress | None) -> None:
                 total = safearchive.check(f, flow.container, rt.archive_limits)
             if total == 0:
                 return _reject_flow(rt, flow, technical.EMPTY_BATCH.error())
-            if total > rt.settings.max_invoices_per_flow:
+            if total > rt.config.max_invoices_per_flow:
                 return _reject_flow(rt, flow, technical.TOO_MANY_INVOICES.error(
-                    "/", f"{total} > {rt.settings.max_invoices_per_flow}"))
+                    "/", f"{total} > {rt.config.max_invoices_per_flow}"))
         else:
             total = 1
-        flow.rulesets = rt.pool.versions()
+        flow.rulesets = rt.judge.versions()
         with rt.archive.open(flow.sha256) as f:
             tally = _judge_all(rt, flow, f, directory, total, progress)
     except Rejected as r:
@@ -256,16 +206,16 @@ def _process(rt: Runtime, flow: Flow, progress: Progress | None) -> None:
     _close(rt, flow)
 
 
-def _judge_all(rt: Runtime, flow: Flow, f: BinaryIO, directory: Directory, total: int,
+def _judge_all(rt: Pipeline, flow: Flow, f: BinaryIO, directory: Directory, total: int,
                progress: Progress | None) -> _Tally:
     tally = _Tally()
     container = flow.container or Container.UNKNOWN
     batch = split.is_batch(container)
     chunk: list[Invoice] = []
-    deliveries: list[tuple[Invoice, str]] = []
+    deliveries: list[tuple[Invoice, Address]] = []
     jobs = (Job(doc.position, doc.data, None if batch else container, doc.entry_name)
             for doc in split.documents(f, container, flow.original_name, rt.archive_limits))
-    verdicts = rt.pool.judge_all(jobs, expected=total, br_fr=flow.partner in rt.settings.br_fr_partners)
+    verdicts = rt.judge.judge_all(jobs, expected=total, br_fr=flow.partner in rt.config.br_fr_partners)
     seen = duplicate_invoice.Seen()
     for job, verdict in verdicts:
         if verdict.unreadable and not batch:
@@ -278,8 +228,8 @@ def _judge_all(rt: Runtime, flow: Flow, f: BinaryIO, directory: Directory, total
             tally.profile = verdict.profile
         chunk.append(inv)
         if target:
-            deliveries.append((inv, target))
-        if len(chunk) >= rt.settings.chunk_size:
+            deliveries.append((inv, Address(DELIVERY_CHANNEL, inv.buyer_siret, target)))
+        if len(chunk) >= rt.config.chunk_size:
             rt.store.save_invoices(chunk, deliveries)
             chunk, deliveries = [], []
         if progress:
@@ -288,7 +238,7 @@ def _judge_all(rt: Runtime, flow: Flow, f: BinaryIO, directory: Directory, total
     return tally
 
 
-def _decide(rt: Runtime, flow_id: str, job: Job, verdict: Verdict, directory: Directory,
+def _decide(rt: Pipeline, flow_id: str, job: Job, verdict: Verdict, directory: Directory,
             seen: duplicate_invoice.Seen) -> tuple[Invoice, str | None]:
     """Turn a document's verdict into an invoice, adding the rules that need the store and the directory."""
     inv = Invoice(id=invoice_id(flow_id, job.key), flow_id=flow_id, position=job.key,
@@ -299,19 +249,20 @@ def _decide(rt: Runtime, flow_id: str, job: Job, verdict: Verdict, directory: Di
         facts = verdict.facts
         if facts is not None:
             inv.set_facts(facts)
-            if verdict.xsd_valid and (dup := duplicate_invoice.check(facts, seen, rt.store, flow_id=flow_id)):
-                inv.errors.append(dup)
-            if not inv.rejected:
-                errors, structure = routing.check(
-                    Addressing(facts.buyer_siret, facts.service_code, facts.commitment_number), directory)
-                inv.errors.extend(errors)
+            ctx = InvoiceContext(facts=facts, syntax=verdict.syntax, seen=seen, store=rt.store, flow_id=flow_id,
+                                 directory=directory, addressing=Addressing.of(facts))
+            if verdict.xsd_valid:  # duplicates (stage STORE): only of a document read as its schema says
+                inv.errors.extend(runner.run(ctx, [Stage.STORE]))
+            if not inv.rejected:  # routing (stage DIRECTORY): only an invoice nothing else rejects
+                inv.errors.extend(runner.run(ctx, [Stage.DIRECTORY]))
+                structure = ctx.recipient
                 if not inv.rejected and structure is not None:
-                    target = str(delivery_path(rt.settings, structure.siret, facts.service_code, inv.id,
+                    target = str(delivery_path(rt.config, structure.siret, facts.service_code, inv.id,
                                                verdict.container))
         if facts is not None and not inv.rejected:
             seen.add(facts)
         if inv.rejected:
-            routing_only = all(e.rule.startswith("RLS-R") for e in inv.errors if e.fatal)
+            routing_only = all(e.category is Category.ROUTING for e in inv.errors if e.fatal)
             inv.status = InvoiceStatus.REJETEE_ROUTAGE if routing_only else InvoiceStatus.REJETEE
             _log.info("invoice.rejected", rules=sorted({e.rule for e in inv.errors if e.fatal}))
     return inv, target
@@ -323,11 +274,11 @@ def _flow_code(syntax: Syntax, has_attachments: bool) -> FlowCode:
     return syntax.flow_code
 
 
-def delivery_path(settings: Settings, siret: str, service_code: str | None, inv_id: str,
+def delivery_path(config: PipelineConfig, siret: str, service_code: str | None, inv_id: str,
                   container: Container | None) -> Path:
     service = _safe_component(service_code) if service_code else "_"
     ext = ".pdf" if container is Container.PDF else ".xml"
-    return settings.delivery_dir / siret / service / f"{inv_id}{ext}"
+    return config.delivery_dir / siret / service / f"{inv_id}{ext}"
 
 
 def _safe_component(value: str) -> str:
@@ -338,7 +289,7 @@ def _safe_component(value: str) -> str:
 # ---- close ---------------------------------------------------------------------
 
 
-def _reject_flow(rt: Runtime, flow: Flow, error: ValidationError) -> None:
+def _reject_flow(rt: Pipeline, flow: Flow, error: ValidationError) -> None:
     _log.info("flow.rejected", rule=error.rule, detail=error.message)
     flow.status = lifecycle.check_transition(lifecycle.IN_PROGRESS, FlowStatus.IN_REJETE)
     flow.invoice_count = flow.rejected_count = 0
@@ -346,9 +297,9 @@ def _reject_flow(rt: Runtime, flow: Flow, error: ValidationError) -> None:
     _close(rt, flow)
 
 
-def _close(rt: Runtime, flow: Flow) -> None:
+def _close(rt: Pipeline, flow: Flow) -> None:
     """Write the return flow (validated against Relais's XSD), archive it, close the flow."""
-    fd, tmp = tempfile.mkstemp(dir=rt.settings.staging_dir, prefix=f"cr-{flow.id}-")
+    fd, tmp = tempfile.mkstemp(dir=rt.config.staging_dir, prefix=f"cr-{flow.id}-")
     try:
         with os.fdopen(fd, "wb") as out:
             returnflow.write(out, flow, rt.store.flow_errors(flow.id), rt.store.iter_invoices(flow.id))
@@ -356,7 +307,6 @@ def _close(rt: Runtime, flow: Flow) -> None:
         obj = rt.archive.put_file(Path(tmp))
     finally:
         Path(tmp).unlink(missing_ok=True)
-    target = rt.return_target(flow.partner, returnflow.file_name(flow))
-    rt.store.finish_flow(flow, target, obj.sha256)
+    rt.store.finish_flow(flow, rt.channels.return_address(flow.partner, returnflow.file_name(flow)), obj.sha256)
     _log.info("flow.closed", status=str(flow.status), invoices=flow.invoice_count,
               rejected=flow.rejected_count, flow_code=str(flow.flow_code) if flow.flow_code else None)

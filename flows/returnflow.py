@@ -37,8 +37,9 @@ from lxml import etree
 
 from flows.errors import Incident
 from flows import lifecycle
-from flows.model import Flow, Invoice, ValidationError, utcnow
+from flows.model import Category, Flow, Invoice, ValidationError, utcnow
 from flows.rule import REGISTRY
+from flows import technical  # noqa: F401 - declares the technical codes' category, for findings read from the store
 
 FORMAT_VERSION = "1.0"
 PLATFORM_ID = "RELAIS"
@@ -183,13 +184,18 @@ def file_name(flow: Flow) -> str:
     return f"CR_{flow.id}_{flow.status.value}.xml"
 
 
-def error_nature(rule: str) -> str:
-    """``NatureErreur`` of a rule code: XSD, TECHNIQUE (RLS-T*) or METIER (all others)."""
-    if rule == "XSD":
-        return "XSD"
-    if rule.startswith("RLS-T"):
-        return "TECHNIQUE"
-    return "METIER"
+#: ``NatureErreur`` of a finding's category; every other category, or none, is METIER.
+NATURES: dict[Category | None, str] = {Category.SCHEMA: "XSD", Category.TECHNICAL: "TECHNIQUE"}
+
+
+def error_nature(error: ValidationError) -> str:
+    """``NatureErreur`` of a finding, from its category: XSD, TECHNIQUE or METIER (business rules).
+
+    >>> from flows.model import Flag
+    >>> error_nature(ValidationError("RLS-T04", Flag.FATAL, "/", "x", Category.TECHNICAL))
+    'TECHNIQUE'
+    """
+    return NATURES.get(error.category, "METIER")
 
 
 def error_label(error: ValidationError) -> str:
@@ -244,7 +250,7 @@ def _invoice_status(invoice: Invoice, status_date: str) -> etree._Element:
 
 def _error_line(error: ValidationError) -> etree._Element:
     line = etree.Element("LigneErreurDetail")
-    _sub(line, "NatureErreur", error_nature(error.rule))
+    _sub(line, "NatureErreur", error_nature(error))
     _sub(line, "CodeErreur", error.rule)
     _sub(line, "Severite", error.flag.value)
     _sub(line, "Localisation", error.location, required=True)

@@ -1,36 +1,66 @@
-"""Rule records: a stable code, a flag and a message in French and English (domain layer).
+"""Rule records: a stable code, a flag, a category, a stage and a message in French and English (domain layer).
 
 Every rule Relais itself defines is a `Rule`: the technical rules (RLS-T..) in
-`flows/technical.py`, each routing (RLS-R..) and platform (RLS-P..) rule in its
-own module under `validators/`. Grep a code to find its home. XSD findings use
-the single code `XSD`.
+`flows/technical.py`, each routing rule (RLS-R..) in its own module under
+`validators/routing/`, each platform rule (RLS-P..) under `validators/platform/`.
+Grep a code to find its home. XSD findings use the single code `XSD`.
+
+A rule declares what it is (`Category`) and what it needs to be checked
+(`Stage`), so that nothing has to guess either from its code: the category
+travels with each finding (`flows.model.ValidationError.category`) and the
+stage tells `validators.runner` where a rule can run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 
-from flows.model import Flag, ValidationError
+from flows.model import CATEGORIES, Category, Flag, ValidationError
 
-REGISTRY: dict[str, "Rule"] = {}
+__all__ = ["REGISTRY", "XSD", "Category", "Rule", "Stage"]
+
+REGISTRY: dict[str, Rule] = {}
+
+
+class Stage(enum.StrEnum):
+    """What a rule needs to be checked, hence where it runs.
+
+    - FLOW: the received file as a whole (size, container, archive safety), in the pipeline;
+    - DOCUMENT: one document alone (its XML, its PDF), in a validation worker;
+    - STORE: the invoices already recorded (duplicates), in the pipeline;
+    - DIRECTORY: the recipient directory (routing), in the pipeline.
+    """
+
+    FLOW = "flow"
+    DOCUMENT = "document"
+    STORE = "store"
+    DIRECTORY = "directory"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Rule:
+    """One rule; `category` and `stage` are keyword-only and required: every rule declares them."""
+
     code: str
     flag: Flag
     message_en: str
     message_fr: str
+    category: Category = dataclasses.field(kw_only=True)
+    stage: Stage = dataclasses.field(kw_only=True)
 
     def __post_init__(self) -> None:
         if self.code in REGISTRY and REGISTRY[self.code] != self:
             raise ValueError(f"rule code {self.code} defined twice")
+        if not isinstance(self.category, Category) or not isinstance(self.stage, Stage):
+            raise TypeError(f"rule {self.code}: category and stage must be a Category and a Stage")
         REGISTRY[self.code] = self
+        CATEGORIES[self.code] = self.category
 
     def error(self, location: str = "/", detail: str | None = None) -> ValidationError:
         """The finding of this rule at `location`; `detail` adds specifics to the message."""
         message = self.message_en if detail is None else f"{self.message_en}: {detail}"
-        return ValidationError(self.code, self.flag, location, message)
+        return ValidationError(self.code, self.flag, location, message, self.category)
 
 
 XSD = Rule(
@@ -38,4 +68,6 @@ XSD = Rule(
     Flag.FATAL,
     "The document does not conform to its XML schema",
     "Le document n'est pas conforme à son schéma XML",
+    category=Category.SCHEMA,
+    stage=Stage.DOCUMENT,
 )

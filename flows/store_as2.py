@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from flows import tables as t
 from flows.model import utcnow
+from flows.outbox import OutboxKind
 from flows.store_records import As2Message, OutboxStatus, _as2, _as2_row
 
 
@@ -80,7 +81,7 @@ class As2Repo:
                    only_if_status: Sequence[str] | None = None) -> bool:
         """Save `msg` (only while its stored status is one of `only_if_status`, when given: False if not).
 
-        With `mdn_outbox` (key, target, archive_sha256), its async MDN is queued in the same
+        With `mdn_outbox` (key, address: a `flows.outbox.Address`, archive_sha256), its async MDN is queued in the same
         transaction (an outbox row of kind "as2-mdn" without a flow).
         """
         msg.updated_at = utcnow()
@@ -95,7 +96,10 @@ class As2Repo:
             if mdn_outbox is not None:
                 exists = conn.execute(sa.select(t.outbox.c.id).where(t.outbox.c.key == mdn_outbox["key"])).first()
                 if not exists:
+                    address = mdn_outbox["address"]
                     conn.execute(sa.insert(t.outbox).values(
-                        kind="as2-mdn", flow_id=None, invoice_id=None, status=OutboxStatus.PENDING,
-                        attempts=0, created_at=msg.updated_at, **mdn_outbox))
+                        key=mdn_outbox["key"], kind=str(OutboxKind.MDN), flow_id=None, invoice_id=None,
+                        channel=address.channel, partner=address.partner, destination=address.destination,
+                        archive_sha256=mdn_outbox["archive_sha256"], status=OutboxStatus.PENDING,
+                        attempts=0, created_at=msg.updated_at))
         return True

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from flows import tables as t
 from flows.model import Flag, Invoice, ValidationError, utcnow
+from flows.outbox import Address, OutboxKind
 from flows.store_records import PAGE, OutboxStatus, _error, _error_row, _invoice, _invoice_row
 
 
@@ -36,7 +37,7 @@ class InvoicesRepo:
             with self.engine.begin() as conn:
                 conn.execute(sa.insert(t.validation_errors), rows)
 
-    def save_invoices(self, invoices: Sequence[Invoice], deliveries: Sequence[tuple[Invoice, str]]) -> None:
+    def save_invoices(self, invoices: Sequence[Invoice], deliveries: Sequence[tuple[Invoice, Address]]) -> None:
         """Record a chunk of invoices, their findings and their delivery outbox rows, atomically."""
         if not invoices:
             return
@@ -52,7 +53,7 @@ class InvoicesRepo:
                 # An invoice delivered by an earlier run of this flow (reprocessing) is not delivered again.
                 keys = [f"delivery:{inv.id}" for inv, _ in deliveries]
                 done = dict(conn.execute(
-                    sa.select(t.outbox.c.key, t.outbox.c.target)
+                    sa.select(t.outbox.c.key, t.outbox.c.destination)
                     .where(t.outbox.c.key.in_(keys), t.outbox.c.status == OutboxStatus.SENT)).all())
                 if done:
                     conn.execute(
@@ -67,16 +68,19 @@ class InvoicesRepo:
                     [
                         {
                             "key": f"delivery:{inv.id}",
-                            "kind": "delivery",
+                            "kind": str(OutboxKind.DELIVERY),
                             "flow_id": inv.flow_id,
                             "invoice_id": inv.id,
-                            "target": target,
+                            "position": inv.position,
+                            "channel": address.channel,
+                            "partner": address.partner,
+                            "destination": address.destination,
                             "archive_sha256": None,
                             "status": OutboxStatus.PENDING,
                             "attempts": 0,
                             "created_at": now,
                         }
-                        for inv, target in deliveries
+                        for inv, address in deliveries
                     ],
                 )
 

@@ -14,32 +14,35 @@ import sqlalchemy as sa
 from flows import lifecycle
 from flows import tables as t
 from flows.model import Flow, utcnow
-from flows.store_records import OutboxItem, OutboxStatus, _outbox_item
+from flows.outbox import Address, OutboxItem, OutboxKind, OutboxStatus
+from flows.store_records import _outbox_item
 
 
 class OutboxRepo:
-    """The outbox (rows of kind "delivery", "return" and "as2-mdn")."""
+    """The outbox (`flows.outbox.OutboxKind` rows, each with its `Address`)."""
 
     engine: sa.Engine
 
     if TYPE_CHECKING:  # provided by FlowsRepo in Store
         def update_flow(self, flow: Flow, conn: sa.Connection | None = None) -> None: ...
 
-    def finish_flow(self, flow: Flow, return_target: str | None, return_sha256: str | None) -> None:
-        """Close a flow and queue its return flow, in one transaction."""
+    def finish_flow(self, flow: Flow, return_to: Address | None, return_sha256: str | None) -> None:
+        """Close a flow and queue its return flow (to `return_to`), in one transaction."""
         with self.engine.begin() as conn:
             self.update_flow(flow, conn)
-            if return_target and return_sha256:
+            if return_to is not None and return_sha256:
                 key = f"return:{flow.id}:{return_sha256[:16]}"
                 exists = conn.execute(sa.select(t.outbox.c.id).where(t.outbox.c.key == key)).first()
                 if not exists:
                     conn.execute(
                         sa.insert(t.outbox).values(
                             key=key,
-                            kind="return",
+                            kind=str(OutboxKind.RETURN),
                             flow_id=flow.id,
                             invoice_id=None,
-                            target=return_target,
+                            channel=return_to.channel,
+                            partner=return_to.partner,
+                            destination=return_to.destination,
                             archive_sha256=return_sha256,
                             status=OutboxStatus.PENDING,
                             attempts=0,
@@ -47,7 +50,7 @@ class OutboxRepo:
                         )
                     )
 
-    def pending_outbox(self, *, kind: str | None = None, flow_id: str | None = None) -> list[OutboxItem]:
+    def pending_outbox(self, *, kind: OutboxKind | None = None, flow_id: str | None = None) -> list[OutboxItem]:
         """Rows not sent yet, oldest first (due or not: see `OutboxItem.next_attempt_at`).
 
         Deliveries of a flow still being processed are left out: an invoice goes to its recipient
@@ -58,11 +61,11 @@ class OutboxRepo:
             f.id == o.flow_id, f.status.not_in([str(s) for s in lifecycle.FINAL_FLOW_STATUSES]))
         q = (
             sa.select(t.outbox)
-            .where(o.status == OutboxStatus.PENDING, sa.not_(sa.and_(o.kind == "delivery", open_flow.exists())))
+            .where(o.status == OutboxStatus.PENDING, sa.not_(sa.and_(o.kind == str(OutboxKind.DELIVERY), open_flow.exists())))
             .order_by(o.id)
         )
         if kind:
-            q = q.where(o.kind == kind)
+            q = q.where(o.kind == str(kind))
         if flow_id:
             q = q.where(o.flow_id == flow_id)
         with self.engine.connect() as conn:
@@ -83,7 +86,8 @@ class OutboxRepo:
                 .where(t.outbox.c.id.in_([i.id for i in items]))
                 .values(status=OutboxStatus.SENT, sent_at=now, attempts=t.outbox.c.attempts + 1)
             )
-            deliveries = [{"b_id": i.invoice_id, "b_target": i.target} for i in items if i.kind == "delivery"]
+            deliveries = [{"b_id": i.invoice_id, "b_target": i.destination}
+                          for i in items if i.kind is OutboxKind.DELIVERY]
             if deliveries:
                 conn.execute(
                     sa.update(t.invoices)

@@ -22,29 +22,9 @@ from flows.model import (
     Syntax,
     ValidationError,
 )
+from flows.outbox import OutboxItem, OutboxKind, OutboxStatus  # noqa: F401 - re-exported
 
 PAGE = 1000
-
-
-class OutboxStatus:
-    PENDING = "pending"
-    SENT = "sent"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    key: str
-    kind: str  # "delivery" | "return" | "as2-mdn"
-    flow_id: str | None  # None: an async AS2 MDN for a message that made no flow
-    invoice_id: str | None
-    target: str
-    archive_sha256: str | None
-    status: str
-    attempts: int
-    last_error: str | None
-    next_attempt_at: dt.datetime | None = None
-    created_at: dt.datetime | None = None
 
 
 class As2Status:
@@ -122,6 +102,7 @@ def _as2(r: Any) -> As2Message:
 
 def _outbox_item(r: Any) -> OutboxItem:
     values = {k: r[k] for k in OutboxItem.__slots__}
+    values["kind"] = OutboxKind(values["kind"])
     values["next_attempt_at"] = _aware(values["next_attempt_at"])
     values["created_at"] = _aware(values["created_at"])
     return OutboxItem(**values)

@@ -116,10 +116,15 @@ outbox = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("key", sa.String(128), nullable=False, unique=True),
-    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # flows.outbox.OutboxKind
     sa.Column("flow_id", sa.String(32), sa.ForeignKey("flows.id")),  # None: an AS2 MDN for a refused message
     sa.Column("invoice_id", sa.String(48)),
-    sa.Column("target", sa.String(1024), nullable=False),
+    sa.Column("position", sa.Integer),  # a delivery: the invoice's position in its flow
+    # Where it goes (flows.outbox.Address): the channel, its partner (or recipient SIRET), the destination
+    # in the channel's terms (a path, a remote path, a file name sent by AS2, an MDN URL).
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("partner", sa.String(128)),
+    sa.Column("destination", sa.String(1024), nullable=False),
     sa.Column("archive_sha256", sa.String(64)),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),

@@ -1,7 +1,8 @@
 """Validate one invoice file outside the pipeline (``relais validate``).
 
 The same judge as the pipeline's workers (read, XSD, EN 16931 / Factur-X
-business rules), minus the rules that need the store and the directory.
+business rules, the platform rules of stage DOCUMENT), minus the stages that need
+the store (STORE: duplicates) and the directory (DIRECTORY: routing).
 """
 
 from __future__ import annotations

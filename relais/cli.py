@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import click
 
+from flows.outbox import OutboxKind
 from relais import log
 from relais.settings import Settings
 
@@ -65,7 +66,7 @@ def _fail(command: str, message: str, code: int = 2) -> NoReturn:
 
 
 def _runtime(ctx: click.Context):  # noqa: ANN202 - imported lazily to keep `relais --help` fast
-    from flows.pipeline import Runtime
+    from relais.compose import Runtime
 
     try:
         return Runtime.open(_settings(ctx))
@@ -290,9 +291,10 @@ def flows_cmd(ctx: click.Context, status: tuple[str, ...], partner: str | None, 
         return
     if next_cursor:
         click.echo(f"more: relais flows --cursor {next_cursor}" + (f" --limit {limit}" if limit != 50 else ""))
-    pending = [i for i in store.pending_outbox() if not partner or f"/{partner}/" in i.target]
+    pending = [i for i in store.pending_outbox()
+               if not partner or (i.kind is not OutboxKind.DELIVERY and i.partner == partner)]
     if pending:
-        returns = sum(i.kind == "return" for i in pending)
+        returns = sum(i.kind is OutboxKind.RETURN for i in pending)
         click.echo(f"pending: {returns} return flow(s), {len(pending) - returns} delivery(ies) not sent yet "
                    f"(partner down?) - see `relais outbox`")
     retrying, parked = store.incident_counts()
@@ -369,7 +371,8 @@ def outbox_cmd(ctx: click.Context, as_json: bool) -> None:
     store = _store(ctx)
     items = store.pending_outbox()
     if as_json:
-        click.echo(json.dumps([{"flow": i.flow_id, "kind": i.kind, "target": i.target, "attempts": i.attempts,
+        click.echo(json.dumps([{"flow": i.flow_id, "kind": i.kind, "channel": i.channel, "partner": i.partner,
+                                "destination": i.destination, "attempts": i.attempts,
                                 "last_error": i.last_error,
                                 "next_attempt_at": i.next_attempt_at.isoformat() if i.next_attempt_at else None}
                                for i in items], ensure_ascii=False))
@@ -379,7 +382,7 @@ def outbox_cmd(ctx: click.Context, as_json: bool) -> None:
         return
     for i in items:
         retry = f"retry at {i.next_attempt_at:%H:%M:%S}" if i.next_attempt_at else "due now"
-        click.echo(f"{i.flow_id or '-':<14} {i.kind:<8} attempts {i.attempts:<3} {retry:<17} {i.target}"
+        click.echo(f"{i.flow_id or '-':<14} {i.kind:<8} attempts {i.attempts:<3} {retry:<17} {i.channel} {i.partner or '-'} {i.destination}"
                    + (f"\n{'':<15}last error: {i.last_error}" if i.last_error else ""))
 
 

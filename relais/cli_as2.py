@@ -152,14 +152,14 @@ def serve(ctx: click.Context, host: str, port: int, certfile: Path | None, keyfi
     if not any(p.as2 for p in partners.values()):
         _echo_bad(partners, err=True)
         _fail(f"no partner has an [as2] section in {settings.partners_dir} (see connectors/partners.py)")
-    from flows.pipeline import Runtime
+    from relais.compose import Runtime
 
     try:
         rt = Runtime.open(settings)
     except FileNotFoundError as e:
         _fail(str(e))
     limits = receiver.ServerLimits(max_bytes=max_bytes, header_timeout=header_timeout, body_timeout=body_timeout)
-    app = receiver.make_app(rt, partners, limits)
+    app = receiver.make_app(rt.intake, partners, rt.outbound, limits)
     if not app.parties:
         _fail("no AS2 partner is usable:\n  " + "\n  ".join(app.problems))
     scheme = "https" if certfile else "http"
@@ -294,8 +294,13 @@ def partners(ctx: click.Context, as_json: bool) -> None:
 
 
 def _return_target(settings: Settings, partner) -> str:  # noqa: ANN001
-    if partner.as2 and partner.as2.url:
+    """Where this partner's return flows go: asked of the registered channels (relais/compose.py)."""
+    from relais.compose import channels
+
+    address = channels(settings, lambda: {partner.id: partner}).return_address(partner.id, "_")
+    folder = address.destination.rpartition("/")[0]
+    if address.channel == "as2":
         return f"AS2 {partner.as2.url}"
-    if partner.sftp:
-        return f"SFTP {partner.sftp.return_dir}"
-    return str(settings.outbox_dir(partner.id))
+    if address.channel == "sftp":
+        return f"SFTP {folder or '.'}"
+    return folder

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from flows import directory as dirmod
-from flows.pipeline import Runtime
+from relais.compose import Runtime
 from relais import generate as gen
 from relais.report import print_flows
 from relais.runner import run_once

@@ -58,7 +58,8 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
                  "delivered_to": i.delivered_to, "errors": [e.as_json() for e in i.errors]}
                 for i in store.iter_invoices(flow.id)
             ],
-            "outbox": [{"kind": o.kind, "target": o.target, "status": o.status, "attempts": o.attempts,
+            "outbox": [{"kind": o.kind, "channel": o.channel, "partner": o.partner, "destination": o.destination,
+                        "status": o.status, "attempts": o.attempts,
                         "last_error": o.last_error} for o in outbox],
             "as2": [{"direction": m.direction, "message_id": m.message_id, "as2_from": m.as2_from,
                      "as2_to": m.as2_to, "mic": m.mic, "mic_digest": m.mic_digest, "mdn_mode": m.mdn_mode,

@@ -8,21 +8,26 @@ HEADER = """# Rule codes
 
 Generated from the rule registry by `python -m relais.rulesdoc > docs/rules.md`
 (a test keeps it in sync). Grep a code to find the module where it lives:
-`RLS-T*` in `flows/technical.py`, `RLS-R*` (routing) and `RLS-P*`
-(platform rules: duplicates, attachments, amounts) in `validators/platform/`,
-`XSD` in `flows/rule.py`. A fatal finding rejects the invoice (or, for
-a technical rule about the whole file, the flow); `RLS-T99` is an incident:
-Relais failed, never a verdict. The flow is retried automatically with backoff
-(`RELAIS_INCIDENT_RETRIES`, 3 by default), then parked: its sender gets an
-IN_INCIDENTE return flow and ops reprocess it (`relais flows reprocess`).
+`RLS-T*` in `flows/technical.py`, `RLS-R*` (routing) in `validators/routing/`,
+`RLS-P*` (platform rules: duplicates, attachments, amounts) in
+`validators/platform/`, `XSD` in `flows/rule.py`. Each rule declares its
+category (what consumers decide from: the return flow's error nature, the
+invoice status) and its stage (what it needs: the received file, one document,
+the store of earlier invoices, the recipient directory). A fatal finding
+rejects the invoice (or, for a technical rule about the whole file, the flow);
+`RLS-T99` is an incident: Relais failed, never a verdict. The flow is retried
+automatically with backoff (`RELAIS_INCIDENT_RETRIES`, 3 by default), then
+parked: its sender gets an IN_INCIDENTE return flow and ops reprocess it
+(`relais flows reprocess`).
 
-| code | flag | message (en) | message (fr) |
-|---|---|---|---|
+| code | category | stage | flag | message (en) | message (fr) |
+|---|---|---|---|---|---|
 """
 
 
 def render() -> str:
-    rows = [f"| `{r.code}` | {r.flag} | {r.message_en} | {r.message_fr} |" for r in all_rules()]
+    rows = [f"| `{r.code}` | {r.category} | {r.stage} | {r.flag} | {r.message_en} | {r.message_fr} |"
+            for r in all_rules()]
     return HEADER + "\n".join(rows) + "\n"
 
 

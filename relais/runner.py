@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from connectors.folder import dropzone
 from flows import dispatch, split
 from flows.model import Flow, FlowStatus, utcnow
-from flows.pipeline import STALE_AFTER, WAITING, Progress, Runtime, process_flow
+from flows.pipeline import STALE_AFTER, WAITING, Progress, process_flow
 from relais import log
+from relais.compose import Runtime
 from relais.grouping import Group, Work, group_flows
 
 _log = log.get("relais.runner")
@@ -64,13 +65,13 @@ def process_flows(rt: Runtime, flow_ids: Sequence[str], *, progress: bool = Fals
     closed, not when the whole group is done."""
     report = GroupReport()
     for flow_id in flow_ids:
-        flow = process_flow(rt, flow_id, progress=_bar(flow_id) if progress else None)
+        flow = process_flow(rt.pipeline, flow_id, progress=_bar(flow_id) if progress else None)
         report.statuses[str(flow.status)] += 1
         report.invoices += flow.invoice_count
         if flow.status is FlowStatus.IN_INCIDENTE:
             report.incidents.append(flow.id)
         if flow.status.is_final or flow.parked:
-            sent = dispatch.dispatch_flow(rt, flow.id)
+            sent = dispatch.dispatch_flow(rt.outbound, flow.id)
             report.delivered += sent.delivered
             report.returned += sent.returned
             report.failed_sends += sent.failed
@@ -92,30 +93,12 @@ def intake(rt: Runtime, *, only_due: bool = False) -> list[Flow]:
     flows: list[Flow] = []
     known = rt.partners
     held: frozenset[str] = getattr(known, "held", frozenset())  # a plain dict (tests) has no bad partners
-    sftp_partners = [p for p in known.values() if p.sftp is not None]
-    if sftp_partners:
-        from connectors.sftp import airflow_conn, pickup
-
-        resolved = [dataclasses.replace(p, sftp=airflow_conn.resolve(p.sftp, rt.settings.keys_dir))
-                    for p in sftp_partners if p.sftp is not None]
-        for report in pickup.poll_all(rt, resolved, only_due=only_due).values():
-            flows.extend(report.flows)
-            for problem in report.errors:
-                _log.warning("sftp.poll_problem", partner=report.partner, problem=problem, fatal=report.fatal)
+    for channel in rt.channels.polling:  # relais/compose.py: SFTP polls, then the folder scan
+        flows.extend(channel.poll(only_due=only_due, held=held))
     waiting: Counter[str] = Counter()  # complete files left in the inboxes of bad partners
-    if not held:
-        flows.extend(dropzone.scan(rt))
-    else:  # dropzone.scan, leaving the bad partners' inboxes alone
+    if held:
         for c in dropzone.candidates(rt.settings.dropzones_dir, rt.settings.stable_seconds):
-            if c.partner in held:
-                waiting[c.partner] += 1
-                continue
-            try:
-                flow = dropzone.take(rt, c)
-            except FileNotFoundError:
-                continue  # gone between listing and reading: nothing to take
-            if flow is not None:
-                flows.append(flow)
+            waiting[c.partner] += c.partner in held
     problems: dict[str, list[str]] = getattr(known, "problems", {})
     now = time.monotonic()
     for key in sorted(problems):
@@ -141,7 +124,7 @@ def intake_until_work(rt: Runtime, *, wait_seconds: float, poll_seconds: float =
     while True:
         intake(rt, only_due=not first)
         if time.monotonic() >= next_dispatch:
-            dispatch.dispatch(rt)
+            dispatch.dispatch(rt.outbound)
             next_dispatch = time.monotonic() + DISPATCH_EVERY
         groups = pending_groups(rt)
         if groups or time.monotonic() >= deadline or stop():
@@ -155,7 +138,7 @@ def run_pass(rt: Runtime, progress: bool = False, *, only_due: bool = False) -> 
     (retries, async MDNs). The report's flows are the ones processed, as they ended."""
     intake(rt, only_due=only_due)
     report = process_flows(rt, pending_flow_ids(rt), progress=progress)
-    rest = dispatch.dispatch(rt)
+    rest = dispatch.dispatch(rt.outbound)
     report.delivered += rest.delivered
     report.returned += rest.returned
     report.failed_sends += rest.failed

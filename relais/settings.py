@@ -16,6 +16,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from flows.config import PipelineConfig
 from relais.grouping import MAX_BYTES_PER_GROUP, MAX_DOCUMENTS_PER_GROUP, MAX_FLOWS_PER_GROUP
 
 DEFAULT_HOME = Path("var") / "relais"
@@ -124,16 +125,13 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
-    def incident_retry_delay(self, incidents: int) -> float | None:
-        """Seconds before the next automatic try of a flow that failed `incidents` times; None: park it.
-
-        >>> s = Settings(home=Path("h"), database_url="sqlite://")
-        >>> [s.incident_retry_delay(n) for n in (1, 2, 3, 4)]
-        [60.0, 120.0, 240.0, None]
-        """
-        if incidents > self.incident_retries:
-            return None
-        return self.incident_backoff_seconds * 2 ** (incidents - 1)
+    def pipeline_config(self) -> PipelineConfig:
+        """What the pipeline needs of these settings (the core never reads the environment)."""
+        return PipelineConfig(
+            staging_dir=self.staging_dir, delivery_dir=self.delivery_dir, max_flow_bytes=self.max_flow_bytes,
+            max_invoices_per_flow=self.max_invoices_per_flow, max_xml_bytes=self.max_xml_bytes,
+            chunk_size=self.chunk_size, br_fr_partners=self.br_fr_partners,
+            incident_retries=self.incident_retries, incident_backoff_seconds=self.incident_backoff_seconds)
 
     def ensure_dirs(self) -> None:
         for d in (self.home, self.archive_dir, self.dropzones_dir, self.delivery_dir, self.staging_dir):

@@ -91,7 +91,7 @@ def directory_file(tmp_path):
 def rt(settings, directory_file):
     """A pipeline runtime on SQLite with the sample directory imported."""
     from flows import directory
-    from flows.pipeline import Runtime
+    from relais.compose import Runtime
 
     runtime = Runtime.open(settings)
     directory.import_file(runtime.store, directory_file[0])

@@ -9,7 +9,7 @@ from pathlib import Path
 from lxml import etree
 
 from flows import returnflow
-from flows.pipeline import Runtime
+from relais.compose import Runtime
 from relais.runner import run_once
 
 

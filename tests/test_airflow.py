@@ -33,7 +33,7 @@ if importlib.util.find_spec("airflow") is None:
 
 from flows import directory, returnflow  # noqa: E402
 from flows.model import FlowStatus, InvoiceStatus  # noqa: E402
-from flows.pipeline import Runtime  # noqa: E402
+from relais.compose import Runtime  # noqa: E402
 from relais import generate as gen  # noqa: E402
 from relais.grouping import expand_ids  # noqa: E402
 from relais.settings import Settings  # noqa: E402

@@ -36,7 +36,7 @@ if importlib.util.find_spec("airflow") is None:
 
 from flows import directory, returnflow  # noqa: E402
 from flows.model import FlowStatus  # noqa: E402
-from flows.pipeline import Runtime  # noqa: E402
+from relais.compose import Runtime  # noqa: E402
 from flows.store import OutboxStatus  # noqa: E402
 from flows import tables as t  # noqa: E402
 from relais import generate as gen  # noqa: E402

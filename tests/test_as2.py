@@ -21,11 +21,14 @@ from connectors.as2 import certs, mdn, message, receiver, sender
 from connectors.as2.server import ServerThread
 from flows import directory, dispatch, pipeline
 from flows.model import Channel, FlowStatus
-from flows.pipeline import Runtime
+from flows.intake import Arrival
+from flows.outbox import Address
+from relais.compose import Runtime
 from flows.store import As2Status
 from relais import generate as gen
 from relais.runner import run_once
 from relais.settings import Settings
+from tests.as2_keys import make_test_keypair
 from tests.test_as2_compression import ORDERS, build, rfc_mic_input
 from tests.test_as2_crypto import b64_digest
 
@@ -92,7 +95,7 @@ def keys(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     folder = tmp_path_factory.mktemp("keys")
     out = {}
     for name, kwargs in (("a", {}), ("b", {}), ("stranger", {}), ("expired", {"days": -1})):
-        kp = certs.make_test_keypair(f"relais-{name}", **kwargs)
+        kp = make_test_keypair(f"relais-{name}", **kwargs)
         cert, key = folder / f"{name}.pem", folder / f"{name}.key"
         certs.write_pem(kp, cert, key)
         out[name] = (cert, key)
@@ -127,8 +130,8 @@ def pair(tmp_path_factory, keys, recipients_file) -> Iterator[tuple[Station, Sta
                            compress=compress)
     rt_a = _runtime(root / "a", recipients_file[0])
     rt_b = _runtime(root / "b", recipients_file[0])
-    server_a = ServerThread(receiver.make_app(rt_a, limits=FAST), port=port_a).start()
-    server_b = ServerThread(receiver.make_app(rt_b, limits=FAST), port=port_b).start()
+    server_a = ServerThread(receiver.make_app(rt_a.intake, rt_a.partners, rt_a.outbound, limits=FAST), port=port_a).start()
+    server_b = ServerThread(receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST), port=port_b).start()
     try:
         yield Station(rt_a, server_a, a_cert, a_key), Station(rt_b, server_b, b_cert, b_key)
     finally:
@@ -145,10 +148,10 @@ def _invoice(recipients, seed: int) -> tuple[str, bytes]:
 def _queue_return(rt: Runtime, partner: str, name: str, data: bytes) -> str:
     """A flow of `partner` in A whose return flow (here: `data`) waits in the outbox for AS2."""
     obj = rt.archive.put_bytes(data)
-    flow = pipeline.record(rt, partner, Channel.CLI, ArchivedObject(obj.sha256, obj.size), name)
-    target = rt.return_target(partner, name)
-    assert target == f"as2://{partner}/{name}"
-    rt.store.finish_flow(flow, target, obj.sha256)
+    flow = rt.intake.ingest_archived(Arrival(partner, Channel.CLI, name), ArchivedObject(obj.sha256, obj.size)).flow
+    address = rt.channels.return_address(partner, name)
+    assert address == Address("as2", partner, name)
+    rt.store.finish_flow(flow, address, obj.sha256)
     return flow.id
 
 
@@ -168,7 +171,7 @@ def test_round_trip(pair, recipients_file, sign, encrypt, compress, mode):
     seed = 1000 + COMBOS.index((sign, encrypt, compress)) * 2 + (mode == "async")
     inv_name, data = _invoice(recipients_file[1], seed)
     flow_a = _queue_return(a.rt, f"b-{name}", inv_name, data)
-    report = dispatch.dispatch(a.rt, flow_id=flow_a)
+    report = dispatch.dispatch(a.rt.outbound, flow_id=flow_a)
     assert report.returned == 1 and report.failed == 0
     assert a.rt.store.pending_outbox(flow_id=flow_a) == []
     out = _sent(a.rt, flow_a)
@@ -275,7 +278,7 @@ def test_compressed_return_flow_expects_the_rfc_mic(pair, keys, recipients_file,
     name = combo_name(sign, encrypt, True, "sync")
     inv_name, data = _invoice(recipients_file[1], 2100 + 2 * sign + encrypt)
     flow_a = _queue_return(a.rt, f"b-{name}", inv_name, data)
-    dispatch.dispatch(a.rt, flow_id=flow_a)
+    dispatch.dispatch(a.rt.outbound, flow_id=flow_a)
     out = _sent(a.rt, flow_a)
     assert out.mdn_status == As2Status.MDN_OK, out.detail
     wire = a.rt.archive.read(out.raw_sha256)
@@ -326,8 +329,8 @@ def test_negative_mdns(pair, keys, recipients_file, case, modifier):
         if case == "expired-signer":  # the partner's configured certificate has expired
             party = dataclasses.replace(party, own=certs.load_keypair(cert, key))
             b_side = b.rt.partners["a-s1e1c0-sync"]
-            expired = receiver.make_app(b.rt, {"x": dataclasses.replace(
-                b_side, id="x", as2=dataclasses.replace(b_side.as2, partner_cert=cert))}, limits=FAST)
+            expired = receiver.make_app(b.rt.intake, {"x": dataclasses.replace(
+                b_side, id="x", as2=dataclasses.replace(b_side.as2, partner_cert=cert))}, b.rt.outbound, limits=FAST)
             srv = ServerThread(expired).start()
             try:
                 r, _, _ = _post(srv.url, party, data)
@@ -445,24 +448,24 @@ def test_async_mdn_target_down_then_up_and_restart(tmp_path, keys, recipients_fi
     _write_partner(tmp_path / "b" / "partners", "op-a", as2_id="A", our_as2_id="B", partner_cert=a_cert,
                    our_cert=b_cert, our_key=b_key)
     rt_b = _runtime(tmp_path / "b", recipients_file[0])
-    server_b = ServerThread(receiver.make_app(rt_b, limits=FAST)).start()
+    server_b = ServerThread(receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST)).start()
     _write_partner(tmp_path / "a" / "partners", "op-b", as2_id="B", our_as2_id="A", partner_cert=b_cert,
                    our_cert=a_cert, our_key=a_key, url=server_b.url, mdn="async", async_mdn_url=url_a)
     rt_a = _runtime(tmp_path / "a", recipients_file[0])
     name, data = _invoice(recipients_file[1], 12)
     flow_a = _queue_return(rt_a, "op-b", name, data)
     try:
-        assert dispatch.dispatch(rt_a).returned == 1
+        assert dispatch.dispatch(rt_a.outbound).returned == 1
         assert _sent(rt_a, flow_a).mdn_status == As2Status.SENT
         [mdn_row] = _wait(lambda: [i for i in rt_b.store.pending_outbox(kind="as2-mdn") if i.attempts >= 1])
-        assert mdn_row.target == url_a and mdn_row.flow_id is None and "ConnectError" in (mdn_row.last_error or "")
+        assert mdn_row.destination == url_a and mdn_row.flow_id is None and "ConnectError" in (mdn_row.last_error or "")
     finally:
         server_b.stop()
         rt_b.close()
     # restart of B: a new runtime on the same home; A comes up
     rt_b = _runtime_again(tmp_path / "b")
-    server_a = ServerThread(receiver.make_app(rt_a, limits=FAST), port=port_a).start()
-    server_b = ServerThread(receiver.make_app(rt_b, limits=FAST)).start()
+    server_a = ServerThread(receiver.make_app(rt_a.intake, rt_a.partners, rt_a.outbound, limits=FAST), port=port_a).start()
+    server_b = ServerThread(receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST)).start()
     try:
         with rt_b.store.engine.begin() as conn:  # skip the 30 s backoff
             import sqlalchemy as sa
@@ -500,22 +503,22 @@ def test_sender_retries_when_partner_is_down(tmp_path, keys, recipients_file):
     name, data = _invoice(recipients_file[1], 13)
     flow_a = _queue_return(rt_a, "op-b", name, data)
     try:
-        report = dispatch.dispatch(rt_a)
+        report = dispatch.dispatch(rt_a.outbound)
         assert report.failed == 1
         [item] = rt_a.store.pending_outbox()
         assert item.next_attempt_at is not None and item.attempts == 1
         first = _sent(rt_a, flow_a)
         assert first.mdn_status == As2Status.PENDING
-        server_b = ServerThread(receiver.make_app(rt_b, limits=FAST), port=port_b).start()
+        server_b = ServerThread(receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST), port=port_b).start()
         try:
-            assert dispatch.dispatch(rt_a).returned == 0  # still waiting for its retry time
+            assert dispatch.dispatch(rt_a.outbound).returned == 0  # still waiting for its retry time
             with rt_a.store.engine.begin() as conn:
                 import sqlalchemy as sa
 
                 from flows import tables
 
                 conn.execute(sa.update(tables.outbox).values(next_attempt_at=None))
-            assert dispatch.dispatch(rt_a).returned == 1
+            assert dispatch.dispatch(rt_a.outbound).returned == 1
         finally:
             server_b.stop()
         again = _sent(rt_a, flow_a)
@@ -535,14 +538,14 @@ def test_negative_mdn_is_final_and_shown(tmp_path, keys, recipients_file, capsys
     _write_partner(tmp_path / "b" / "partners", "op-a", as2_id="A", our_as2_id="B", partner_cert=a_cert,
                    our_cert=b_cert, our_key=b_key, require_signature=True)
     rt_b = _runtime(tmp_path / "b", recipients_file[0])
-    server_b = ServerThread(receiver.make_app(rt_b, limits=FAST)).start()
+    server_b = ServerThread(receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST)).start()
     _write_partner(tmp_path / "a" / "partners", "op-b", as2_id="B", our_as2_id="A", partner_cert=b_cert,
                    our_cert=a_cert, our_key=a_key, url=server_b.url, sign=False)
     rt_a = _runtime(tmp_path / "a", recipients_file[0])
     try:
         name, data = _invoice(recipients_file[1], 14)
         flow_a = _queue_return(rt_a, "op-b", name, data)
-        assert dispatch.dispatch(rt_a).returned == 1
+        assert dispatch.dispatch(rt_a.outbound).returned == 1
         assert rt_a.store.pending_outbox() == []
         row = _sent(rt_a, flow_a)
         assert row.mdn_status == As2Status.MDN_ERROR
@@ -601,7 +604,7 @@ def test_partners_command_flags_expiring_certificates(tmp_path, keys):
 
     from relais.cli_as2 import as2, partners
 
-    soon = certs.make_test_keypair("soon", days=10)
+    soon = make_test_keypair("soon", days=10)
     certs.write_pem(soon, tmp_path / "soon.pem", tmp_path / "soon.key")
     a_cert, a_key = keys["a"]
     _write_partner(tmp_path / "partners", "op-s", as2_id="S", our_as2_id="R", partner_cert=tmp_path / "soon.pem",
@@ -637,10 +640,10 @@ def test_store_as2_messages(store_url):
         for _ in range(2):
             assert store.as2_record(dataclasses.replace(msg, id=None, partner=None))[1]
         first.mdn_status, first.mdn_archive_sha256 = "processed", "a" * 64
-        assert store.as2_update(first, mdn_outbox={"key": "as2-mdn:op-a:1:x", "target": "http://h/as2",
+        assert store.as2_update(first, mdn_outbox={"key": "as2-mdn:op-a:1:x", "address": Address("as2", "op-a", "http://h/as2"),
                                                    "archive_sha256": "a" * 64})
         [item] = store.pending_outbox(kind="as2-mdn")
-        assert item.flow_id is None and item.target == "http://h/as2"
+        assert item.flow_id is None and item.address == Address("as2", "op-a", "http://h/as2")
         assert not store.as2_update(first, only_if_status=[As2Status.PENDING])
         assert store.as2_find("op-a", "<m1@x>", "in").mdn_status == "processed"
         assert [m.direction for m in store.as2_list(partner="op-a")] == ["out", "in"]

@@ -40,6 +40,7 @@ from connectors.as2.errors import (
     UnknownSigner,
 )
 from flows.errors import ConfigError, RelaisError
+from tests.as2_keys import make_test_keypair
 
 ALGORITHMS = ["aes128-cbc", "aes192-cbc", "aes256-cbc", "des-ede3-cbc", "aes128-gcm", "aes256-gcm"]
 PAYLOAD = b'<?xml version="1.0"?>\n<Invoice>caf\xc3\xa9\r\n\x00\xff binary\n</Invoice>\n'
@@ -69,7 +70,7 @@ def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _station(keydir: Path, name: str, **kw: int) -> Station:
-    kp = certs.make_test_keypair(name, **kw)
+    kp = make_test_keypair(name, **kw)
     cert, key = keydir / f"{name}.pem", keydir / f"{name}.key"
     certs.write_pem(kp, cert, key)
     return Station(kp, cert, key)
@@ -144,7 +145,7 @@ def test_problems_and_expiry(partner: Station, expired: Station) -> None:
     assert certs.expires_within(expired.kp.cert)
     assert not certs.expires_within(partner.kp.cert, 30)
     assert certs.expires_within(partner.kp.cert, 400)
-    future = certs.make_test_keypair("future", not_before_days=3)
+    future = make_test_keypair("future", not_before_days=3)
     assert any("not valid before" in p for p in certs.problems(future.cert, purpose="signing"))
 
 

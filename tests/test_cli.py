@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from flows import returnflow
 from relais import generate as gen
-from relais import log
+from flows import log
 from relais.cli import main
 
 RELAIS = Path(sys.executable).with_name("relais")

@@ -257,7 +257,7 @@ def _corpus_zip(corpus: Path, target: Path) -> list[str]:
 def corpus_rt(settings, directory_file, corpus):
     """`rt` with the full CII D16B XSD (what RELAIS_CII_XSD would set)."""
     from flows import directory
-    from flows.pipeline import Runtime
+    from relais.compose import Runtime
 
     runtime = Runtime.open(dataclasses.replace(settings, cii_xsd=corpus / D16B_XSD))
     directory.import_file(runtime.store, directory_file[0])

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from flows import dispatch
 from flows.model import FlowStatus
-from flows.pipeline import Runtime, process_flow
+from flows.pipeline import process_flow
+from relais.compose import Runtime
 from flows.store import SchemaOutdated, Store
 from relais import generate as gen
 from relais.cli import main
@@ -124,8 +125,8 @@ def test_reprocessing_never_delivers_an_invoice_twice(rt, directory_file, tmp_pa
     flow.status = FlowStatus.IN_INCIDENTE  # as if it had become an incident after its deliveries left
     rt.store.update_flow(flow)
     assert rt.store.requeue_flow(flow.id)
-    again = process_flow(rt, flow.id)
-    sent = dispatch.dispatch_flow(rt, flow.id)
+    again = process_flow(rt.pipeline, flow.id)
+    sent = dispatch.dispatch_flow(rt.outbound, flow.id)
     assert again.status is FlowStatus.IN_INTEGRE and sent.delivered == 0
     assert {p: p.stat().st_mtime_ns for p in rt.settings.delivery_dir.rglob("*.xml")} == before
     assert all(inv.delivered_to for inv in rt.store.iter_invoices(flow.id))
@@ -143,7 +144,7 @@ def test_each_return_flow_leaves_when_its_flow_closes(rt, directory_file, tmp_pa
     real = dispatch.dispatch_flow
 
     def spy(rt_, flow_id):
-        out = rt_.settings.outbox_dir("op-a")
+        out = rt.settings.outbox_dir("op-a")
         seen.append((flow_id, len(list(out.glob("*.xml"))) if out.exists() else 0))
         return real(rt_, flow_id)
 
@@ -167,7 +168,7 @@ def test_db_upgrade_and_status(tmp_path):
     status = cli.invoke(main, ["--home", str(home), "db", "status"])
     assert status.exit_code == 1 and "relais db upgrade" in status.stdout
     up = cli.invoke(main, ["--home", str(home), "db", "upgrade"])
-    assert up.exit_code == 0 and "0006" in up.stdout
+    assert up.exit_code == 0 and "0007" in up.stdout
     assert cli.invoke(main, ["--home", str(home), "db", "status"]).exit_code == 0
     assert cli.invoke(main, ["--home", str(home), "db", "upgrade"]).exit_code == 0  # idempotent
 

@@ -172,7 +172,7 @@ def test_a_file_left_under_a_name_never_taken_is_reported_once(rt, capsys):
     _age(inbox / ".hidden.xml", 2 * 86400)  # two days idle
     capsys.readouterr()
 
-    assert dropzone.scan(rt) == [] and dropzone.scan(rt) == []
+    assert dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds) == [] and dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds) == []
 
     events = _events(capsys, "dropzone.ignored_file")
     assert sorted(e["name"] for e in events) == [".hidden.xml", "left.xml.part"]  # once each; fresh: not yet
@@ -182,12 +182,12 @@ def test_a_file_left_under_a_name_never_taken_is_reported_once(rt, capsys):
 
     # another process (a new Airflow task) does not report it again: the mark is on the file
     dropzone._reported_here.clear()
-    dropzone.scan(rt)
+    dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds)
     assert _events(capsys, "dropzone.ignored_file") == []
 
     _age(inbox / "fresh.xml.part", 2 * 86400)  # its turn
-    dropzone.scan(rt)
-    dropzone.scan(rt)
+    dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds)
+    dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds)
     assert [e["name"] for e in _events(capsys, "dropzone.ignored_file")] == ["fresh.xml.part"]
 
 
@@ -204,7 +204,7 @@ def test_without_xattrs_an_ignored_file_is_reported_once_per_process(rt, capsys,
     _age(inbox / "left.xml.tmp", 2 * 86400)  # two days idle
     capsys.readouterr()
     for _ in range(3):
-        dropzone.scan(rt)
+        dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds)
     assert [e["name"] for e in _events(capsys, "dropzone.ignored_file")] == ["left.xml.tmp"]
 
 

@@ -23,6 +23,7 @@ from flows.model import Channel, FlowStatus
 from relais import generate as gen
 from relais.cli import main
 from relais.runner import run_once
+from tests.as2_keys import make_test_keypair
 from tests.helpers import drop
 from tests.sftp_partner import PartnerServer
 from tests.test_as2 import _free_port, _post, _write_partner
@@ -181,7 +182,7 @@ def test_as2_server_serves_the_good_partner_when_another_file_is_bad(tmp_path, d
     pems = {}
     for name in ("relais", "op-a"):
         pems[name] = (tmp_path / f"{name}.pem", tmp_path / f"{name}.key")
-        certs.write_pem(certs.make_test_keypair(name), *pems[name])
+        certs.write_pem(make_test_keypair(name), *pems[name])
     home = tmp_path / "home"
     partners_dir = home / "partners"
     _write_partner(partners_dir, "op-a", as2_id="OPA", our_as2_id="RELAIS", partner_cert=pems["op-a"][0],

@@ -107,9 +107,9 @@ def test_reprocessing_and_redispatch_never_duplicate(rt, directory_file, tmp_pat
     [flow] = run(rt)
     delivered = sorted(p for p in rt.settings.delivery_dir.rglob("*") if p.is_file())
     assert len(delivered) == 10
-    again = process_flow(rt, flow.id)  # closed: returned as is
+    again = process_flow(rt.pipeline, flow.id)  # closed: returned as is
     assert again.status is flow.status
-    report = dispatch.dispatch(rt)
+    report = dispatch.dispatch(rt.outbound)
     assert (report.delivered, report.returned) == (0, 0)
     assert sorted(p for p in rt.settings.delivery_dir.rglob("*") if p.is_file()) == delivered
     assert len(list(rt.settings.outbox_dir("op-a").iterdir())) == 1
@@ -124,9 +124,9 @@ def test_archive_first_file_stays_in_inbox_when_recording_fails(rt, monkeypatch)
     def broken(*a, **k):
         raise RuntimeError("database down")
 
-    monkeypatch.setattr(dropzone, "record", broken)
+    monkeypatch.setattr(rt.store, "create_flow", broken)
     with pytest.raises(RuntimeError):
-        dropzone.scan(rt)
+        dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds)
     assert path.exists()  # not removed: nothing was recorded
     assert rt.archive.exists(hashlib.sha256(data).hexdigest())  # but its bytes are archived
 
@@ -166,14 +166,14 @@ def test_internal_failure_is_an_incident_not_a_verdict(rt, directory_file, tmp_p
     assert not rt.settings.outbox_dir("op-a").exists() or not list(rt.settings.outbox_dir("op-a").iterdir())
     monkeypatch.undo()
     assert flow.retry_at is not None and not flow.parked
-    assert process_flow(rt, flow.id).status is FlowStatus.IN_INCIDENTE  # not before its retry time
+    assert process_flow(rt.pipeline, flow.id).status is FlowStatus.IN_INCIDENTE  # not before its retry time
     assert rt.store.requeue_flow(flow.id)  # what `relais flows reprocess` does
-    flow = process_flow(rt, flow.id)  # reprocessing after the incident
+    flow = process_flow(rt.pipeline, flow.id)  # reprocessing after the incident
     assert flow.status is FlowStatus.IN_INTEGRE
 
 
 def test_no_directory_is_an_incident(settings, tmp_path):
-    from flows.pipeline import Runtime
+    from relais.compose import Runtime
 
     rt = Runtime.open(settings)
     recipients = gen.sample_directory()
@@ -197,19 +197,19 @@ def test_a_flow_left_in_progress_by_a_dead_worker_is_picked_up_again(rt, directo
     drop(rt, "op-a", name, data)
     from connectors.folder import dropzone
 
-    [flow] = dropzone.scan(rt)
+    [flow] = dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds)
     assert rt.store.claim_flow(flow.id, [FlowStatus.IN_RECU], FlowStatus.IN_EN_COURS_TRAITEMENT_CPP)
     assert pending_flow_ids(rt) == []  # a live worker has it
     with rt.store.engine.begin() as conn:  # ...until it has not been heard of for long
         conn.execute(sa.update(tables.flows).values(updated_at=flow.updated_at - dt.timedelta(hours=1)))
     assert pending_flow_ids(rt) == [flow.id]
-    assert process_flow(rt, flow.id).status is FlowStatus.IN_INTEGRE
+    assert process_flow(rt.pipeline, flow.id).status is FlowStatus.IN_INTEGRE
 
 
 def test_whole_path_on_each_store(store_url, tmp_path, directory_file):
     """The same run on SQLite and on PostgreSQL gives the same outcome."""
     from flows import directory
-    from flows.pipeline import Runtime
+    from relais.compose import Runtime
     from relais.settings import Settings
 
     url, schema = store_url

@@ -7,6 +7,7 @@ flows run on a real store (SQLite and PostgreSQL).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import doctest
 import importlib
@@ -19,13 +20,17 @@ from lxml import etree
 
 from flows import attachments as att
 from flows import detect, extract, safexml
-from flows.model import Channel, Container, Flag, Flow, Invoice, InvoiceStatus, Syntax, ValidationError, invoice_id
+from flows.model import (
+    Category, Channel, Container, Flag, Flow, Invoice, InvoiceStatus, Syntax, ValidationError, invoice_id,
+)
+from flows.rule import Stage
 from flows.store import Store
 from relais import generate as gen
-from validators import platform_rules
+from validators import runner
+from validators.context import InvoiceContext
 from validators.platform import duplicate_invoice
 from validators.platform.duplicate_invoice import Seen
-from validators.platform.limits import Limits
+from validators.limits import Limits
 
 NS = extract.NS
 CBC, CAC, RAM = (f"{{{NS[p]}}}" for p in ("cbc", "cac", "ram"))
@@ -36,7 +41,7 @@ DAY = dt.date(2026, 3, 2)
 
 RULE_MODULES = [
     "flows.attachments",
-    "validators.platform.limits",
+    "validators.limits",
     "validators.platform.duplicate_invoice",
     "validators.platform.attachment_name",
     "validators.platform.attachment_extension",
@@ -48,6 +53,8 @@ RULE_MODULES = [
     "validators.platform.negative_invoice",
     "validators.platform.currency_missing",
     "validators.platform.currency_mismatch",
+    "validators.context",
+    "validators.runner",
 ]
 
 
@@ -73,11 +80,22 @@ def syntax_of(root: etree._Element) -> Syntax:
     return detect.xml_syntax(etree.tostring(root))
 
 
+def check_invoice(facts, syntax, tree, seen, store, limits, *, flow_id, **kw) -> list[ValidationError]:
+    """The platform rules (stages STORE and DOCUMENT) on one invoice, through the runner."""
+    ctx = InvoiceContext.of_document(facts, syntax, tree, limits=limits, **kw)
+    ctx = dataclasses.replace(ctx, seen=seen, store=store, flow_id=flow_id)
+    return runner.run(ctx, [Stage.STORE, Stage.DOCUMENT])
+
+
+def dup(facts, seen, store, *, flow_id) -> ValidationError | None:
+    return duplicate_invoice.check(InvoiceContext(facts=facts, seen=seen, store=store, flow_id=flow_id))
+
+
 def run(root: etree._Element, limits: Limits = Limits(), **kw) -> list[ValidationError]:
     syntax = syntax_of(root)
     facts = extract.extract(syntax, root.getroottree())
     kw.setdefault("xml_size", len(etree.tostring(root)))
-    return platform_rules.check_invoice(facts, syntax, root, None, None, limits, flow_id="CPP0000000009", **kw)
+    return check_invoice(facts, syntax, root, None, None, limits, flow_id="CPP0000000009", **kw)
 
 
 def codes(errors) -> list[str]:
@@ -131,12 +149,15 @@ def test_doctests(name):
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_every_platform_rule_runs_from_check_invoice():
+def test_every_platform_rule_runs_from_the_runner():
     from validators.rules import all_rules
 
-    codes_run = {m.RULE.code for m in platform_rules.RULES}
-    assert codes_run == {r.code for r in all_rules() if r.code.startswith("RLS-P")}
-    assert all(m.RULE.flag is Flag.FATAL for m in platform_rules.RULES)
+    platform = [m for m in runner.rules() if m.RULE.category is Category.PLATFORM]
+    assert {m.RULE.code for m in platform} == {r.code for r in all_rules() if r.category is Category.PLATFORM}
+    assert all(m.RULE.flag is Flag.FATAL for m in platform)
+    # the duplicate rule needs the store: the pipeline runs it, a validation worker never does
+    assert [m.RULE.code for m in runner.rules([Stage.STORE])] == ["RLS-P01"]
+    assert "RLS-P01" not in {m.RULE.code for m in runner.rules([Stage.DOCUMENT])}
 
 
 def test_a_correct_generated_invoice_passes_every_platform_rule():
@@ -200,25 +221,25 @@ def test_duplicate_across_flows_with_a_real_store(store):
     root = ubl()
     facts = extract.extract(Syntax.UBL_INVOICE, root.getroottree())
     assert facts.supplier_id == SUPPLIER and facts.number == "F-0001"
-    errors = platform_rules.check_invoice(facts, Syntax.UBL_INVOICE, root, Seen(), store, Limits(), flow_id=second.id)
+    errors = check_invoice(facts, Syntax.UBL_INVOICE, root, Seen(), store, Limits(), flow_id=second.id)
     assert codes(errors) == ["RLS-P01"]
     assert earlier.id in errors[0].message and errors[0].location == "BT-1 (invoice number)"
     # the same number from another supplier, or in another year, is no duplicate
     for other in (ubl(supplier=OTHER_SUPPLIER), ubl(day=dt.date(2027, 1, 4))):
         f = extract.extract(Syntax.UBL_INVOICE, other.getroottree())
-        assert duplicate_invoice.check(f, Seen(), store, flow_id=second.id) is None
+        assert dup(f, Seen(), store, flow_id=second.id) is None
     # a credit note with the number of an invoice of the same supplier and year is one (documented choice)
     credit = extract.extract(Syntax.UBL_CREDITNOTE, ubl(credit_note=True).getroottree())
-    assert duplicate_invoice.check(credit, Seen(), store, flow_id=second.id).rule == "RLS-P01"
+    assert dup(credit, Seen(), store, flow_id=second.id).rule == "RLS-P01"
     # a flow being reprocessed does not collide with its own saved invoices
-    assert duplicate_invoice.check(facts, Seen(), store, flow_id=first.id) is None
+    assert dup(facts, Seen(), store, flow_id=first.id) is None
 
 
 def test_a_rejected_invoice_may_be_resent_with_the_same_number(store):
     first = _flow(store)
     _save(store, first, (SUPPLIER, "F-0001", DAY, InvoiceStatus.REJETEE))
     facts = extract.extract(Syntax.CII, cii().getroottree())
-    assert duplicate_invoice.check(facts, Seen(), store, flow_id=_flow(store).id) is None
+    assert dup(facts, Seen(), store, flow_id=_flow(store).id) is None
 
 
 def test_duplicates_within_a_flow():
@@ -237,13 +258,13 @@ def test_duplicates_within_a_flow():
         (facts("A", day=dt.date(2027, 1, 1)), False),
         (extract.Facts(supplier_id=SUPPLIER, number=None, issue_date=DAY), False),  # no key: not checked
     ]:
-        e = duplicate_invoice.check(f, seen, None, flow_id="CPP1")
+        e = dup(f, seen, None, flow_id="CPP1")
         verdicts.append(e.rule if e else None)
         if e is None and not rejected_by_other_rules:
             seen.add(f)
     assert verdicts == [None, None, "RLS-P01", None, None, None, None]
     assert len(seen) == 4
-    assert "earlier in this flow" in duplicate_invoice.check(facts("A"), seen, None, flow_id="CPP1").message
+    assert "earlier in this flow" in dup(facts("A"), seen, None, flow_id="CPP1").message
 
 
 # ---- attachments: reading ---------------------------------------------------------------
@@ -369,7 +390,7 @@ def _run_pdf(pdf: bytes, limits: Limits = Limits()) -> list[ValidationError]:
     detected = detect.detect(Container.PDF, pdf)
     tree = safexml.parse(detected.xml)
     facts = extract.extract(detected.syntax, tree)
-    return platform_rules.check_invoice(
+    return check_invoice(
         facts, detected.syntax, tree, Seen(), None, limits, flow_id="CPP1",
         xml_size=len(detected.xml), pdf=pdf, xml_name=detected.embedded_name)
 
@@ -545,6 +566,16 @@ def test_currency_missing_and_mismatch():
     extra.text = "500.00"
     vat.addnext(extra)
     assert run(root) == []
+
+
+def test_attachment_findings_read_attachment_by_attachment():
+    """Per-attachment rules run each attachment in turn: the findings keep the document's order."""
+    root = ubl()
+    add_ubl_attachment(root, "x" * 60 + ".exe")
+    add_ubl_attachment(root, "y" * 60 + ".pdf")
+    errors = run(root)
+    assert codes(errors) == ["RLS-P02", "RLS-P03", "RLS-P02"]
+    assert ["[1]" in e.location for e in errors] == [True, True, False]
 
 
 def test_all_rules_report_together():

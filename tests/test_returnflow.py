@@ -13,6 +13,7 @@ from lxml import etree
 from flows import returnflow as rf
 from flows.errors import Incident, RelaisError
 from flows.model import (
+    Category,
     Channel,
     Flag,
     Flow,
@@ -366,7 +367,22 @@ def test_every_invoice_status_validates(status: InvoiceStatus) -> None:
     [("XSD", "XSD"), ("RLS-T04", "TECHNIQUE"), ("RLS-R03", "METIER"), ("BR-CO-15", "METIER"), ("BR-FR-05", "METIER")],
 )
 def test_error_nature(rule: str, nature: str) -> None:
-    assert rf.error_nature(rule) == nature
+    """From the finding's category: declared by its rule, also when rebuilt from a stored row (no category)."""
+    from validators.rules import all_rules
+
+    rules = {r.code: r for r in all_rules()}
+    made = rules[rule].error("/") if rule in rules else ValidationError(rule, Flag.FATAL, "/", "x", Category.EN16931)
+    assert rf.error_nature(made) == nature
+    assert rf.error_nature(ValidationError(rule, Flag.FATAL, "/", "x")) == nature  # as the store rebuilds it
+
+
+@pytest.mark.parametrize(
+    ("category", "nature"),
+    [(Category.SCHEMA, "XSD"), (Category.TECHNICAL, "TECHNIQUE"), (Category.ROUTING, "METIER"),
+     (Category.PLATFORM, "METIER"), (Category.EN16931, "METIER"), (None, "METIER")],
+)
+def test_error_nature_is_read_from_the_category(category, nature) -> None:
+    assert rf.error_nature(ValidationError("ANY-CODE", Flag.FATAL, "/", "x", category)) == nature
 
 
 def test_dates_are_written_in_utc() -> None:

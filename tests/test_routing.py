@@ -9,8 +9,8 @@ import pytest
 from flows import directory as dirmod
 from flows.errors import ConfigError
 from flows.store import Directory, Structure
-from validators import routing
-from validators.platform import Addressing
+from validators import route
+from validators.routing import Addressing
 
 OPEN = Structure("11000201100044", "Commune libre", True, False, False, False, {})
 SERVICES = Structure("21750001600019", "Ville avec services", True, True, False, False,
@@ -43,7 +43,7 @@ DIRECTORY = Directory("t", {s.siret: s for s in (OPEN, SERVICES, EJ, EITHER, CLO
     ],
 )
 def test_routing_rules(addressing, rules):
-    errors, structure = routing.check(addressing, DIRECTORY)
+    errors, structure = route.check(addressing, DIRECTORY)
     assert [e.rule for e in errors] == rules
     assert all(e.message and e.location for e in errors)
     if not rules:

@@ -87,7 +87,7 @@ def _put(remote: Path, name: str | bytes, data: bytes, folder: str = "outbound")
 
 
 def _poll(rt, partner, state=None, **kw):
-    return poll(rt, partner, settle_seconds=kw.pop("settle_seconds", SETTLE), state=state or PickupState(), **kw)
+    return poll(rt.intake, partner, settle_seconds=kw.pop("settle_seconds", SETTLE), state=state or PickupState(), **kw)
 
 
 def _ubl_zip(tmp_path: Path, recipients, n: int = 5, seed: int = 3) -> Path:
@@ -147,7 +147,7 @@ def test_poll_all_polls_partners_with_sftp_only_and_isolates_failures(rt, partne
     down = _with(partner, port=1)  # nothing listens there
     down = dataclasses.replace(down, id="op-down")
     folder_only = Partner(id="op-folder", name="folder only")
-    reports = poll_all(rt, [down, folder_only, partner], settle_seconds=SETTLE, state=PickupState())
+    reports = poll_all(rt.intake, [down, folder_only, partner], settle_seconds=SETTLE, state=PickupState())
     assert set(reports) == {"op-down", "op-sftp"}
     assert reports["op-down"].fatal and "Unreachable" in reports["op-down"].errors[0]
     assert [f.original_name for f in reports["op-sftp"].flows] == ["a.xml"]
@@ -156,13 +156,13 @@ def test_poll_all_polls_partners_with_sftp_only_and_isolates_failures(rt, partne
 def test_poll_all_only_due_respects_poll_seconds(rt, partner, remote):
     state = PickupState()
     p = _with(partner, poll_seconds=3600)
-    assert set(poll_all(rt, [p], settle_seconds=SETTLE, state=state, only_due=True)) == {"op-sftp"}
-    assert poll_all(rt, [p], settle_seconds=SETTLE, state=state, only_due=True) == {}
+    assert set(poll_all(rt.intake, [p], settle_seconds=SETTLE, state=state, only_due=True)) == {"op-sftp"}
+    assert poll_all(rt.intake, [p], settle_seconds=SETTLE, state=state, only_due=True) == {}
 
 
 def test_one_poll_per_partner_at_a_time(rt, partner, remote):
     _put(remote, "a.xml", b"<a/>")
-    with pickup._exclusive(rt, "op-sftp") as mine:
+    with pickup._exclusive(rt.settings.staging_dir, "op-sftp") as mine:
         assert mine
         busy = _poll(rt, partner)
     assert busy.flows == [] and busy.skipped == [("*", "another poll of this partner is running")]
@@ -309,13 +309,13 @@ def test_a_growing_file_is_not_taken_until_it_settles(rt, partner, remote):
 def test_without_settle_time_a_file_is_taken_at_the_next_poll_if_unchanged(rt, partner, remote):
     state = PickupState()
     path = _put(remote, "a.xml", b"<a/>")
-    first = poll(rt, partner, settle_seconds=0, state=state)
+    first = poll(rt.intake, partner, settle_seconds=0, state=state)
     assert first.flows == [] and "next poll" in dict(first.skipped)["a.xml"]
     path.write_bytes(b"<a>changed</a>")
     os.utime(path, (time.time() + 5, time.time() + 5))  # mtime has 1 s resolution in SFTP v3
-    second = poll(rt, partner, settle_seconds=0, state=state)
+    second = poll(rt.intake, partner, settle_seconds=0, state=state)
     assert second.flows == []  # changed since the last poll: seen again
-    third = poll(rt, partner, settle_seconds=0, state=state)
+    third = poll(rt.intake, partner, settle_seconds=0, state=state)
     [flow] = third.flows
     assert rt.archive.read(flow.sha256) == b"<a>changed</a>"
 
@@ -323,10 +323,10 @@ def test_without_settle_time_a_file_is_taken_at_the_next_poll_if_unchanged(rt, p
 def test_done_marker_convention(rt, partner, remote):
     p = _with(partner, done_marker=".done")
     _put(remote, "a.xml", b"<a/>")
-    report = poll(rt, p, settle_seconds=60, state=PickupState())  # a marker needs no settle time
+    report = poll(rt.intake, p, settle_seconds=60, state=PickupState())  # a marker needs no settle time
     assert report.flows == [] and "done marker" in dict(report.skipped)["a.xml"]
     _put(remote, "a.xml.done", b"")
-    report = poll(rt, p, settle_seconds=60, state=PickupState())
+    report = poll(rt.intake, p, settle_seconds=60, state=PickupState())
     [flow] = report.flows
     assert flow.original_name == "a.xml"
     assert os.listdir(remote / "outbound") == []  # file moved, marker removed
@@ -335,7 +335,7 @@ def test_done_marker_convention(rt, partner, remote):
 
 def test_a_claimed_file_left_by_a_dead_poll_is_taken_again(rt, partner, remote):
     _put(remote, "b.xml" + CLAIM_SUFFIX, b"<b/>")
-    report = poll(rt, partner, settle_seconds=60, state=PickupState())  # ours: no settle needed
+    report = poll(rt.intake, partner, settle_seconds=60, state=PickupState())  # ours: no settle needed
     [flow] = report.flows
     assert flow.original_name == "b.xml"
     assert os.listdir(remote / "processed") == ["b.xml"]
@@ -518,7 +518,7 @@ def test_a_file_that_disappears_between_listing_and_download(rt, partner, remote
 
     monkeypatch.setattr(SftpConnection, "list_files", list_files)
     monkeypatch.setattr(SftpConnection, "download", download)
-    report = poll(rt, p, state=PickupState())
+    report = poll(rt.intake, p, state=PickupState())
     assert [f.original_name for f in report.flows] == ["stays.xml"] and report.ok, report
     skipped = dict(report.skipped)
     assert "disappeared" in skipped["gone-before-claim.xml"]
@@ -539,11 +539,11 @@ def test_a_file_changed_after_listing_is_given_back_and_taken_later(rt, partner,
         return entries
 
     monkeypatch.setattr(SftpConnection, "list_files", list_files)
-    report = poll(rt, p, state=PickupState())
+    report = poll(rt.intake, p, state=PickupState())
     assert report.flows == [] and "changed since it was listed" in dict(report.skipped)["late.xml"]
     assert sorted(os.listdir(remote / "outbound")) == ["late.xml", "late.xml.ok"]  # unclaimed
     monkeypatch.undo()
-    [flow] = poll(rt, p, state=PickupState()).flows
+    [flow] = poll(rt.intake, p, state=PickupState()).flows
     assert rt.archive.read(flow.sha256) == b"<late></late>"
 
 
@@ -605,7 +605,7 @@ import psutil
 from pathlib import Path
 from connectors.partners import Partner, SftpPickup
 from connectors.sftp.pickup import PickupState, poll
-from flows.pipeline import Runtime
+from relais.compose import Runtime
 from relais.settings import Settings
 
 home, port, key, host_key = sys.argv[1:5]
@@ -615,7 +615,7 @@ partner = Partner(id="op-big", name="big", sftp=SftpPickup(host="127.0.0.1", por
 state = PickupState()
 import dataclasses
 empty = dataclasses.replace(partner, sftp=dataclasses.replace(partner.sftp, pickup_dir="inbound"))
-warm = poll(rt, empty, settle_seconds=0.05, state=state)  # imports, connection, crypto: warmed up
+warm = poll(rt.intake, empty, settle_seconds=0.05, state=state)  # imports, connection, crypto: warmed up
 proc = psutil.Process()
 base = proc.memory_info().rss
 peak = base
@@ -627,7 +627,7 @@ def sample():
         time.sleep(0.005)
 t = threading.Thread(target=sample, daemon=True); t.start()
 started = time.monotonic()
-report = poll(rt, partner, settle_seconds=0.05, state=state)
+report = poll(rt.intake, partner, settle_seconds=0.05, state=state)
 seconds = time.monotonic() - started
 stop.set(); t.join()
 peak = max(peak, proc.memory_info().rss)

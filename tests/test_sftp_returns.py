@@ -76,7 +76,7 @@ def test_partner_down_gets_its_return_flows_later_in_order(rt, directory_file, t
             _drop_remote(remote, f"{i}-{name}", data)
         from connectors.sftp import pickup
 
-        pickup.poll(rt, rt.partners["op-s"], settle_seconds=0.05)
+        pickup.poll(rt.intake, rt.partners["op-s"], settle_seconds=0.05)
         server.stop()  # the partner goes down before the return flows leave
         flows = run_once(rt)
         assert len(flows) == 3 and all(f.status is FlowStatus.IN_INTEGRE for f in flows)
@@ -85,12 +85,12 @@ def test_partner_down_gets_its_return_flows_later_in_order(rt, directory_file, t
         assert pending[0].attempts == 1 and pending[0].next_attempt_at is not None
         assert "Unreachable" in pending[0].last_error or "refused" in pending[0].last_error.lower()
         # Not due yet: a second dispatch does not hammer the partner.
-        assert dispatch.dispatch(rt).failed == 0
+        assert dispatch.dispatch(rt.outbound).failed == 0
         server.restart()
         with rt.store.engine.begin() as conn:  # time passes
             conn.execute(sa.update(tables.outbox).values(next_attempt_at=dt.datetime.now(dt.UTC)
                                                          - dt.timedelta(seconds=1)))
-        report = dispatch.dispatch(rt)
+        report = dispatch.dispatch(rt.outbound)
         assert report.returned == 3 and rt.store.pending_outbox() == []
         arrived = sorted((remote / "inbound").iterdir(), key=lambda p: p.stat().st_mtime_ns)
         assert [p.name for p in arrived] == [returnflow.file_name(f) for f in sorted(flows, key=lambda f: f.id)]
@@ -110,13 +110,13 @@ def test_outbox_command_shows_pending_returns(rt, directory_file, tmp_path):
     _drop_remote(remote, name, data)
     from connectors.sftp import pickup
 
-    pickup.poll(rt, rt.partners["op-s"], settle_seconds=0.05)
+    pickup.poll(rt.intake, rt.partners["op-s"], settle_seconds=0.05)
     server.stop()
     run_once(rt)
     result = CliRunner().invoke(main, ["--home", str(rt.settings.home), "outbox"],
                                 env={"RELAIS_DATABASE_URL": rt.settings.database_url})
     assert result.exit_code == 0, result.output
-    assert "return" in result.output and "sftp://op-s/inbound/" in result.output and "last error" in result.output
+    assert "return" in result.output and "sftp op-s inbound/" in result.output and "last error" in result.output
     listing = CliRunner().invoke(main, ["--home", str(rt.settings.home), "flows"],
                                  env={"RELAIS_DATABASE_URL": rt.settings.database_url})
     assert "pending: 1 return flow(s)" in listing.output

@@ -23,6 +23,7 @@ from flows import returnflow
 from flows.model import FlowStatus
 from relais import generate as gen
 from relais.runner import run_once
+from tests.sftp_plain import plain
 
 # ---- fixtures ----------------------------------------------------------------------------
 
@@ -441,15 +442,20 @@ def test_connections_per_partner_are_capped(server, keys, monkeypatch):
     assert server.wait_idle()
 
 
+def test_handlers_name_known_accounts_only(tmp_path, zones):
+    """The test hook of the server (tests/sftp_plain.py) cannot add a login of its own."""
+    with pytest.raises(ValueError, match="unknown accounts: ghost"):
+        ServerThread(zones, tmp_path / "hk", handlers=plain("ghost")).start()
+
+
 def test_a_plain_account_stands_in_for_a_partners_server(tmp_path, keys, zones):
-    """dropzone=False: the whole root is writable, uploads in place, links listed but not followed."""
+    """tests/sftp_plain.py: the whole root is writable, uploads in place, links listed but not followed."""
     root = tmp_path / "partner-server"
-    accounts = {"relais": Account("relais", root, (keys["op-a"][1],), dropzone=False),
-                "op-b": zones["op-b"]}
+    accounts = {"relais": Account("relais", root, (keys["op-a"][1],)), "op-b": zones["op-b"]}
     (root / "outbound").mkdir(parents=True)
     (root / "outbound" / "a.xml").write_bytes(b"<a/>")
     (root / "outbound" / "link.xml").symlink_to(zones["op-b"].root / "in")
-    with ServerThread(accounts, tmp_path / "hk") as srv:
+    with ServerThread(accounts, tmp_path / "hk", handlers=plain("relais")) as srv:
         s = _sftp(srv, "relais", keys["op-a"][0])
         assert sorted(s.listdir("/")) == ["outbound"]  # no in/ out/ made
         s.mkdir("/processed")

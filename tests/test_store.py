@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from flows.model import Channel, Flag, Flow, FlowStatus, Invoice, InvoiceStatus, Syntax, ValidationError, invoice_id
+from flows.outbox import Address
 from flows.store import Store, Structure
 
 
@@ -66,7 +67,7 @@ def test_invoices_errors_and_outbox_round_trip(store):
             inv.errors = [ValidationError("XSD", Flag.FATAL, "line 3, column 5", "bad"),
                           ValidationError("BR-X", Flag.WARNING, "/a", "hmm")]
         invs.append(inv)
-    store.save_invoices(invs[:600], [(i, f"/d/{i.id}.xml") for i in invs[:600] if not i.rejected])
+    store.save_invoices(invs[:600], [(i, Address("folder", i.buyer_siret, f"/d/{i.id}.xml")) for i in invs[:600] if not i.rejected])
     store.save_invoices(invs[600:], [])
     store.add_flow_errors(f.id, [ValidationError("RLS-T99", Flag.FATAL, "/", "x")])
     back = list(store.iter_invoices(f.id))

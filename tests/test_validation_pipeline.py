@@ -11,7 +11,7 @@ from lxml import etree
 
 from flows import directory
 from flows.model import FlowStatus
-from flows.pipeline import Runtime
+from relais.compose import Runtime
 from relais import generate as gen
 from tests.helpers import drop, return_flow, rf_error_codes, run
 

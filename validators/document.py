@@ -1,9 +1,10 @@
 """Judge one document: read it, then XSD, then business rules. No database, no directory.
 
 This is what a validation worker runs (see `validators.pool`) and what
-``relais validate`` runs; the pipeline adds the rules that need the store
-(duplicates) and the directory (routing). Internal failures are raised
-(fail closed), never turned into a verdict.
+``relais validate`` runs: of the rule modules, stage DOCUMENT only
+(`validators.runner`); the pipeline runs the stages that need the store
+(duplicates) and the directory (routing). Internal failures are raised (fail
+closed), never turned into a verdict.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from flows import detect, extract, safearchive, safexml
 from flows.errors import Incident, Rejected
 from flows.model import Container, Syntax, ValidationError
 from flows import technical
-from validators import platform_rules
-from validators.platform.limits import Limits
+from flows.rule import Stage
+from validators.context import InvoiceContext
+from validators.runner import run as run_rules
+from validators.limits import Limits
 from validators.xsd import XsdValidator
 
 HEAD = 4096
@@ -34,7 +37,7 @@ class JudgeConfig:
     rules_dir: Path | None = None
     max_xml_bytes: int = 200 * 1024 * 1024
     business_rules: bool = True
-    platform_rules: bool = True  # the document's own platform rules (attachments, amounts)
+    platform_rules: bool = True  # the document's own platform rules (stage DOCUMENT: attachments, amounts)
     limits: Limits = Limits()
 
 
@@ -182,9 +185,11 @@ class DocumentJudge:
                     raise  # fail closed: a valid document whose rules cannot run is an incident
                 verdict.errors.append(technical.RULES_NOT_RUN.error("/", str(e)[:300]))
         if self.config.platform_rules:
-            # Duplicates need the store: the pipeline checks them (validators.platform.duplicate_invoice).
-            verdict.errors.extend(platform_rules.check_invoice(
-                verdict.facts, detected.syntax, tree, None, None, self.config.limits, flow_id=None,
-                xml_size=len(detected.xml), xml_name=detected.embedded_name,
-                pdf=data if verdict.container is Container.PDF else None, prior=verdict.errors))
+            # Stage DOCUMENT only: the duplicate rule needs the store and the routing rules the
+            # directory; the pipeline runs those stages (flows.pipeline._decide).
+            ctx = InvoiceContext.of_document(
+                verdict.facts, detected.syntax, tree, limits=self.config.limits, xml_size=len(detected.xml),
+                pdf=data if verdict.container is Container.PDF else None, xml_name=detected.embedded_name,
+                prior=verdict.errors)
+            verdict.errors.extend(run_rules(ctx, [Stage.DOCUMENT]))
         return verdict

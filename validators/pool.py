@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
-import dataclasses
 import math
 import os
 import pickle
@@ -42,31 +41,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from flows.errors import Incident
-from flows.model import Container
 from validators import pool_worker
-from validators.document import DocumentJudge, JudgeConfig, Verdict
+from validators.pool_config import Job, PoolConfig
+from validators.document import DocumentJudge, Verdict
 
 STARTUP_SECONDS = 300.0  # a worker builds its judge (imports, XSDs) within this
 STOP_SECONDS = 2.0  # close(): time given to idle workers to exit before SIGKILL
 DIED = "a validation worker died (out of memory or killed)"
-
-
-@dataclasses.dataclass(frozen=True)
-class PoolConfig:
-    judge: JudgeConfig = JudgeConfig()
-    workers: int | None = None  # None: one per CPU; 0: judge in this process
-    chunk_size: int = 16
-    seconds_per_document: float = 120.0  # time budget of a chunk = this x its documents
-    worker_memory_mb: int | None = None  # data-segment cap per worker (RLIMIT_DATA)
-    inline_below: int = 8  # flows with fewer documents are judged in this process
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Job:
-    key: int
-    data: bytes
-    container: Container | None
-    entry_name: str
 
 
 Results = list[tuple[int, Verdict]]

@@ -39,7 +39,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from validators.document import DocumentJudge
-    from validators.pool import PoolConfig
+    from validators.pool_config import PoolConfig
 
 HEADER = struct.Struct("!Q")
 

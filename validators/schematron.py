@@ -65,7 +65,7 @@ from lxml import etree
 from flows import safexml
 from flows.atomic import write_atomic
 from flows.errors import Incident, Rejected
-from flows.model import Flag, Syntax, ValidationError
+from flows.model import Category, Flag, Syntax, ValidationError
 
 UBL_XSLT = "EN16931-UBL-validation.xslt"
 CII_XSLT = "EN16931-CII-validation.xslt"
@@ -527,6 +527,7 @@ def _error(f: etree._Element) -> ValidationError:
         flag=_flag(f.get("flag")),
         location=f.get("location") or "/",
         message=f.text or "",
+        category=Category.EN16931,  # EN 16931, Factur-X and BR-FR rule sets alike: business rules
     )
 
 

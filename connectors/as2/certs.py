@@ -10,8 +10,8 @@ now: validity dates, and KeyUsage when the extension is present
 Signature verification refuses a signer certificate with problems;
 `expires_within` feeds the "expiring partner certificate" warnings.
 
-`make_test_keypair` builds the self-signed certificates used by the tests and
-the benchmark; real stations load theirs with `load_keypair`.
+Stations load their key pairs with `load_keypair` (the self-signed ones of the
+tests and the benchmark are made by ``tests/as2_keys.py``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Literal, TypeAlias
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from flows.errors import ConfigError
 
@@ -38,7 +37,6 @@ __all__ = [
     "load_cert",
     "load_key",
     "load_keypair",
-    "make_test_keypair",
     "problems",
     "write_pem",
 ]
@@ -146,49 +144,6 @@ def problems(
 def expires_within(cert: x509.Certificate, days: int = 30, now: dt.datetime | None = None) -> bool:
     """True when `cert` is expired or expires in the next `days` days."""
     return cert.not_valid_after_utc <= _now(now) + dt.timedelta(days=days)
-
-
-def make_test_keypair(common_name: str, *, days: int = 365, not_before_days: int = 0) -> KeyPair:
-    """A self-signed RSA-2048 key pair for tests and the benchmark.
-
-    Valid from now + `not_before_days` (minus a minute of clock skew) to now +
-    `days`: ``days=-1`` gives an expired certificate, ``not_before_days=2`` one
-    not yet valid. KeyUsage is digitalSignature + keyEncipherment (critical);
-    the certificate carries a SubjectKeyIdentifier.
-    """
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = dt.datetime.now(dt.UTC)
-    not_after = now + dt.timedelta(days=days)
-    not_before = now + dt.timedelta(days=not_before_days) - dt.timedelta(minutes=1)
-    if not_before >= not_after:
-        not_before = not_after - dt.timedelta(days=1)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return KeyPair(cert, key)
 
 
 def write_pem(kp: KeyPair, cert_path: Path, key_path: Path) -> None:

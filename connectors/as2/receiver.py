@@ -48,18 +48,21 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors.as2 import certs, cms, mdn, message
 from connectors.as2.errors import As2CryptoError
 from connectors.as2.station import load_parties, safe_name, unquote_id, wants_signed_receipt
+from connectors.as2 import sender
 from connectors.partners import Partner
-from flows import pipeline
+from flows import dispatch
+from flows.dispatch import Outbound
+from flows.intake import Arrival, Intake
 from flows.model import Channel
-from flows.pipeline import Runtime
+from flows.outbox import Address, OutboxKind
 from flows.store import As2Message, As2Status
-from relais import log
+from flows import log
 
 _log = log.get("relais.as2")
 
@@ -103,13 +106,15 @@ def _text(status: int, text: str) -> Reply:
 
 
 class As2App:
-    """The ASGI application; `rt` is shared by the worker threads (its store and archive are thread-safe)."""
+    """The ASGI application. Files go in through `intake` (`flows.intake`: archive first, one idempotence
+    rule); async MDNs go out through `outbound`'s AS2 channel. Both are shared by the worker threads
+    (the store and the archive are thread-safe)."""
 
-    def __init__(self, rt: Runtime, partners: dict[str, Partner] | None = None,
+    def __init__(self, intake: Intake, partners: Mapping[str, Partner], outbound: Outbound,
                  limits: ServerLimits = ServerLimits()) -> None:
-        self.rt = rt
+        self.intake, self.store, self.archive, self.outbound = intake, intake.store, intake.archive, outbound
         self.limits = limits
-        self.parties, self.problems = load_parties(partners if partners is not None else rt.partners)
+        self.parties, self.problems = load_parties(dict(partners))
         self._pool = concurrent.futures.ThreadPoolExecutor(limits.workers, thread_name_prefix="as2")
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -216,7 +221,6 @@ class As2App:
             return self._receive_message(headers, body)
 
     def _receive_message(self, headers: dict[str, str], body: bytes) -> Reply:
-        rt = self.rt
         as2_from, as2_to = unquote_id(headers["as2-from"]), unquote_id(headers["as2-to"])
         message_id = headers["message-id"].strip()
         party = self.parties.get(as2_from)
@@ -228,8 +232,8 @@ class As2App:
             async_url = None  # never POST to a URL that an unknown sender gave
         mode = None if not wants_mdn else ("async" if async_url else "sync")
 
-        raw = rt.archive.put_bytes(body)  # archive first: the bytes as received
-        row, created = rt.store.as2_record(As2Message(
+        raw = self.archive.put_bytes(body)  # archive first: the bytes as received
+        row, created = self.store.as2_record(As2Message(
             direction="in", message_id=message_id, partner=party.id if party else None, as2_from=as2_from,
             as2_to=as2_to, mdn_status=As2Status.RECEIVED, raw_sha256=raw.sha256,
             headers={k: headers[k] for k in KEPT_HEADERS if k in headers}, mdn_mode=mode, mdn_target=async_url))
@@ -269,14 +273,10 @@ class As2App:
                 modifier, detail = "unexpected-processing-error", type(e).__name__
 
         if unwrapped is not None and party is not None:
-            obj = rt.archive.put_bytes(unwrapped.payload)
             name = safe_name(unwrapped.filename, f"as2-{message_id}")
-            flow = None
-            if row.flow_id is None and not created:  # resumed: the flow may exist already
-                flow = rt.store.find_flow(party.id, name, obj.size, obj.sha256)
-            if row.flow_id is None:
-                flow = flow or pipeline.record(rt, party.id, Channel.AS2, obj, name)
-                row.flow_id = flow.id
+            if row.flow_id is None:  # resumed after a crash: the flow may exist already (flows.intake)
+                arrival = Arrival(party.id, Channel.AS2, name, written_at=row.received_at)
+                row.flow_id = self.intake.ingest(arrival, unwrapped.payload).flow.id
             row.mic, row.mic_digest = unwrapped.mic, unwrapped.mic_digest
         row.detail = detail
         row.mdn_status = As2Status.PROCESSED if modifier is None else f"processed/error: {modifier}"
@@ -287,7 +287,7 @@ class As2App:
             _log.warning("as2.refused", partner=row.partner, disposition=modifier, detail=detail)
 
         if mode is None:  # no MDN asked for
-            rt.store.as2_update(row)
+            self.store.as2_update(row)
             return _text(200, row.mdn_status)
         sign = party is not None and wants_signed_receipt(headers.get("disposition-notification-options"))
         label = row.mic_digest or message.choose_mic_digest(micalgs)  # the sender's spelling
@@ -296,17 +296,17 @@ class As2App:
             original_message_id=message_id, modifier=modifier, mic=row.mic, mic_label=row.mic_digest,
             detail=detail, sign=party.own if sign and party else None, sign_digest=cms.normalise_digest(label),
             micalg_label=label)
-        row.mdn_archive_sha256 = rt.archive.put_bytes(built.data).sha256
+        row.mdn_archive_sha256 = self.archive.put_bytes(built.data).sha256
         if mode == "async":
-            rt.store.as2_update(row, mdn_outbox=self._mdn_outbox_row(row, async_url or ""))
+            self.store.as2_update(row, mdn_outbox=self._mdn_outbox_row(row, async_url or ""))
             self._mdn_wakeup.set()
             return Reply(200, [("Content-Type", "text/plain")], b"")
-        rt.store.as2_update(row)
+        self.store.as2_update(row)
         return _mdn_reply(built.data)
 
-    def _mdn_outbox_row(self, row: As2Message, url: str) -> dict[str, str]:
+    def _mdn_outbox_row(self, row: As2Message, url: str) -> dict[str, object]:
         suffix = hashlib.sha256(f"{row.id}:{time.time_ns()}".encode()).hexdigest()[:16]
-        return {"key": f"as2-mdn:{row.partner}:{row.id}:{suffix}", "target": url,
+        return {"key": f"as2-mdn:{row.partner}:{row.id}:{suffix}", "address": Address("as2", row.partner, url),
                 "archive_sha256": row.mdn_archive_sha256 or ""}
 
     def _duplicate(self, row: As2Message, mode: str | None, async_url: str | None) -> Reply:
@@ -315,22 +315,20 @@ class As2App:
         if not row.mdn_archive_sha256 or mode is None:
             return _text(200, f"duplicate of a message already received: {row.mdn_status}")
         if mode == "async" and async_url:
-            self.rt.store.as2_update(row, mdn_outbox=self._mdn_outbox_row(row, async_url))
+            self.store.as2_update(row, mdn_outbox=self._mdn_outbox_row(row, async_url))
             self._mdn_wakeup.set()
             return Reply(200, [("Content-Type", "text/plain")], b"")
-        return _mdn_reply(self.rt.archive.read(row.mdn_archive_sha256))
+        return _mdn_reply(self.archive.read(row.mdn_archive_sha256))
 
     # ---- MDNs for what Relais sent -------------------------------------------------------
 
     def receive_mdn(self, headers: dict[str, str], body: bytes) -> Reply:
         """An async MDN posted back for a message Relais sent: matched by Original-Message-ID."""
-        from connectors.as2 import sender
-
         party = self.parties.get(unquote_id(headers["as2-from"]))
         if party is None:
             raise _HttpError(403, f"unknown AS2-From {headers['as2-from']!r}")
-        archived = self.rt.archive.put_bytes(_entity(headers, body))  # archive first
-        outcome = sender.settle_mdn(self.rt, party, headers["content-type"], body, archived.sha256)
+        archived = self.archive.put_bytes(_entity(headers, body))  # archive first
+        outcome = sender.settle_mdn(self.store, party, headers["content-type"], body, archived.sha256)
         if outcome is None:
             raise _HttpError(404, "no message sent by Relais has this Original-Message-ID")
         return _text(200, f"MDN recorded: {outcome}")
@@ -343,15 +341,13 @@ class As2App:
             self._mdn_thread.start()
 
     def _pump(self) -> None:
-        from flows import dispatch
-
         while not self._mdn_stop.is_set():
             self._mdn_wakeup.wait(self.limits.mdn_poll_seconds)
             self._mdn_wakeup.clear()
             if self._mdn_stop.is_set():
                 return
             try:
-                dispatch.dispatch(self.rt, kinds=("as2-mdn",))
+                dispatch.dispatch(self.outbound, kinds=(OutboxKind.MDN,))
             except Exception as e:  # noqa: BLE001 - the pump must survive (the store may be down a moment)
                 _log.warning("as2.mdn_pump_failed", error=f"{type(e).__name__}: {e}")
 
@@ -364,9 +360,9 @@ class As2App:
         self._pool.shutdown(wait=True)
 
 
-def make_app(rt: Runtime, partners: dict[str, Partner] | None = None,
+def make_app(intake: Intake, partners: Mapping[str, Partner], outbound: Outbound,
              limits: ServerLimits = ServerLimits()) -> As2App:
-    return As2App(rt, partners, limits)
+    return As2App(intake, partners, outbound, limits)
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""Sending by AS2: return flows to partners (``as2://<partner>/<name>`` outbox rows) and async MDNs.
+"""Sending by AS2: return flows to partners (outbox rows of channel ``as2``) and async MDNs.
 
-Both are called by `flows.dispatch` inside its per-channel order and backoff:
-``with Sender(rt, partner) as s: s.send(item, data)``. A transport failure
+Both are the AS2 channel's senders (`connectors.as2.channel`), called by `flows.dispatch`
+inside its per-partner order and backoff: ``with Sender(store, archive, partner) as s: s.send(item, data)``. A transport failure
 (connection refused, timeout, HTTP status other than 2xx) raises, so the row
 stays pending and is retried with backoff, under the same Message-ID (a
 receiver that got the first try answers with its original MDN).
@@ -31,9 +31,10 @@ from connectors.as2 import mdn, message
 from connectors.as2.station import Party, load_party, new_message_id, quote_id
 from connectors.partners import Partner
 from flows.errors import ConfigError, RelaisError
-from flows.pipeline import Runtime
-from flows.store import As2Message, As2Status, OutboxItem
-from relais import log
+from archive import Archive
+from flows.outbox import OutboxItem
+from flows.store import As2Message, As2Status, Store
+from flows import log
 
 _log = log.get("relais.as2")
 TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=10.0)
@@ -72,18 +73,18 @@ class _Http:
 class Sender(_Http):
     """Sends one partner's return flows as AS2 messages."""
 
-    def __init__(self, rt: Runtime, partner: Partner | None) -> None:
+    def __init__(self, store: Store, archive: Archive, partner: Partner | None) -> None:
         super().__init__()
         if partner is None or partner.as2 is None or not partner.as2.url:
             raise ConfigError("no AS2 configuration with a url for this partner any more")
-        self.rt = rt
+        self.store, self.archive = store, archive
         self.party: Party = load_party(partner)
 
     def send(self, item: OutboxItem, data: bytes) -> None:
-        """Send one return flow; its outbox target is ``as2://<partner>/<name>``."""
-        rt, party, cfg = self.rt, self.party, self.party.cfg
-        name = item.target.removeprefix(f"as2://{party.id}/")
-        row = rt.store.as2_for_outbox(item.id)
+        """Send one return flow; its destination is the file name the partner receives."""
+        store, archive, party, cfg = self.store, self.archive, self.party, self.party.cfg
+        name = item.destination
+        row = store.as2_for_outbox(item.id)
         if row is not None and row.mdn_status in (As2Status.MDN_OK, As2Status.MDN_ERROR, As2Status.SENT):
             return  # done before (a crash came before the outbox row was marked sent)
         message_id = row.message_id if row is not None else new_message_id(cfg.our_as2_id)
@@ -107,33 +108,33 @@ class Sender(_Http):
         if cfg.mdn == "async" and cfg.async_mdn_url:
             headers.append(("Receipt-Delivery-Option", cfg.async_mdn_url))
         mode = "async" if cfg.mdn == "async" and cfg.async_mdn_url else "sync"
-        sent = rt.archive.put_bytes(wrapped.body)  # what goes on the wire is archived first
+        sent = archive.put_bytes(wrapped.body)  # what goes on the wire is archived first
         fields = {"raw_sha256": sent.sha256, "mic": wrapped.mic, "mic_digest": wrapped.mic_digest,
                   "headers": {k: v for k, v in headers}, "mdn_mode": mode,
                   "mdn_target": cfg.async_mdn_url if mode == "async" else None}
         if row is None:
-            row, _ = rt.store.as2_record(As2Message(
+            row, _ = store.as2_record(As2Message(
                 direction="out", message_id=message_id, partner=party.id, as2_from=cfg.our_as2_id,
                 as2_to=cfg.as2_id, mdn_status=As2Status.PENDING, flow_id=item.flow_id, outbox_id=item.id,
                 **fields))
         else:
             for key, value in fields.items():
                 setattr(row, key, value)
-            rt.store.as2_update(row)
+            store.as2_update(row)
         with log.bound(as2_message_id=message_id, partner=party.id):
             response = self._post(cfg.url or "", headers, wrapped.body)
             if mode == "async":
                 row.mdn_status = As2Status.SENT
-                rt.store.as2_update(row, only_if_status=[As2Status.PENDING])  # the MDN may be in already
+                store.as2_update(row, only_if_status=[As2Status.PENDING])  # the MDN may be in already
                 _log.info("as2.sent", name=name, mdn="async")
                 return
             content_type = response.headers.get("content-type", "")
-            archived = rt.archive.put_bytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
+            archived = archive.put_bytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
                                             + response.content)
-            settle_mdn(rt, party, content_type, response.content, archived.sha256, expected=row)
+            settle_mdn(store, party, content_type, response.content, archived.sha256, expected=row)
 
 
-def settle_mdn(rt: Runtime, party: Party, content_type: str, body: bytes, archive_sha256: str,
+def settle_mdn(store: Store, party: Party, content_type: str, body: bytes, archive_sha256: str,
                expected: As2Message | None = None) -> str | None:
     """Judge an MDN for a message Relais sent and record the outcome (mdn-ok / mdn-error).
 
@@ -154,7 +155,7 @@ def settle_mdn(rt: Runtime, party: Party, content_type: str, body: bytes, archiv
     if row is None:
         if parsed is None or not parsed.original_message_id:
             return None
-        row = rt.store.as2_find(party.id, parsed.original_message_id, "out")
+        row = store.as2_find(party.id, parsed.original_message_id, "out")
         if row is None:
             _log.warning("as2.mdn_unmatched", partner=party.id, original_message_id=parsed.original_message_id)
             return None
@@ -171,8 +172,8 @@ def settle_mdn(rt: Runtime, party: Party, content_type: str, body: bytes, archiv
     row.mdn_archive_sha256 = archive_sha256
     row.mdn_status = As2Status.MDN_OK if error is None else As2Status.MDN_ERROR
     row.detail = error or (parsed.disposition if parsed else None)
-    if not rt.store.as2_update(row, only_if_status=[As2Status.PENDING, As2Status.SENT]):
-        current = rt.store.as2_get(row.id or 0)
+    if not store.as2_update(row, only_if_status=[As2Status.PENDING, As2Status.SENT]):
+        current = store.as2_get(row.id or 0)
         _log.info("as2.mdn_again", partner=party.id, status=current.mdn_status if current else None)
         return current.mdn_status if current else row.mdn_status
     if error is None:
@@ -186,13 +187,9 @@ def settle_mdn(rt: Runtime, party: Party, content_type: str, body: bytes, archiv
 class MdnSender(_Http):
     """POSTs async MDNs (outbox rows of kind ``as2-mdn``) to the partners' Receipt-Delivery-Option URLs."""
 
-    def __init__(self, rt: Runtime) -> None:
-        super().__init__()
-        self.rt = rt
-
     def send(self, item: OutboxItem, data: bytes) -> None:
         headers, body = mdn.http_parts(data)
-        self._post(item.target, headers, body)
-        _log.info("as2.mdn_sent", url=item.target, key=item.key)
+        self._post(item.destination, headers, body)
+        _log.info("as2.mdn_sent", url=item.destination, key=item.key)
 
 

@@ -18,7 +18,7 @@ from cryptography import x509
 from connectors.as2 import certs
 from connectors.partners import As2Config, Partner
 from flows.errors import ConfigError
-from relais import log
+from flows import log
 
 _log = log.get("relais.as2")
 EXPIRY_WARNING_DAYS = 30

@@ -7,11 +7,11 @@ recorded before the file leaves the inbox; if the file changed while it was
 being copied, it is left for the next scan.
 
 Taken once, even across a crash: the flow is recorded before the file is
-removed, so a crash between the two leaves a file that already has a flow. A
-file whose partner, name, size and SHA-256 already have a flow
-(`Store.find_flow`, the idempotence key of the SFTP pickup too) is not recorded
-again: it is removed (the archive has its bytes) and ``dropzone.already_recorded``
-is logged. A partner sending the very same file again under the same name is
+removed, so a crash between the two leaves a file that already has a flow. The
+rule is `flows.intake`'s, the same for every channel: a file whose partner,
+name, size and SHA-256 already have a flow recorded after the file was written
+is not recorded again: it is removed (the archive has its bytes) and
+``dropzone.already_recorded`` is logged. A partner sending the very same file again under the same name is
 therefore not answered a second time; under another name it is a new flow
 (answered RLS-T11, duplicate).
 
@@ -40,14 +40,15 @@ itself (or, where it cannot be set, for the life of the process).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from flows.intake import Arrival, Intake
 from flows.model import Channel, Flow
-from flows.pipeline import Runtime, record
-from relais import log
+from flows import log
 
 _log = log.get("relais.dropzone")
 TEMP_SUFFIXES = (".part", ".tmp", ".partial", ".filepart", ".crdownload")
@@ -148,37 +149,38 @@ def _report_ignored(partner: str, entry: os.DirEntry[str], now: float) -> None:
         _reported_here.add(key)
 
 
-def take(rt: Runtime, c: Candidate) -> Flow | None:
-    """Archive, record, then remove one inbox file. None when it changed under our feet, or when it
-    already has a flow (left behind by a crash between recording and removal: removed now). A file
-    written again after its flow was recorded is a resend and gets a flow of its own."""
-    obj = rt.archive.put_file(c.path)
+def take(intake: Intake, c: Candidate) -> Flow | None:
+    """Archive and record one inbox file (`flows.intake`), then remove it. None when it changed under
+    our feet, or when it already has a flow (left behind by a crash between recording and removal:
+    removed now). A file written again after its flow was recorded is a resend and gets a flow of its own."""
+    obj = intake.archive.put_file(c.path)
     st = c.path.stat()
     if st.st_size != c.size or st.st_mtime_ns != c.mtime_ns or obj.size != c.size:
         # The writer was not done: nothing is recorded and the file waits for the next scan
         # (the partial copy stays in the write-once archive, unreferenced).
         _log.warning("dropzone.changed_during_copy", partner=c.partner, path=str(c.path))
         return None
-    done = rt.store.find_flow(c.partner, c.path.name, obj.size, obj.sha256, latest=True)
-    # Left by a crash only if the file is older than its flow (received_at has whole seconds): the
-    # same bytes written again later are a resend, answered as a duplicate flow (RLS-T11).
-    if done is not None and c.mtime_ns / 1e9 < done.received_at.timestamp() + 1:
-        c.path.unlink()
-        _log.warning("dropzone.already_recorded", partner=c.partner, path=str(c.path), flow_id=done.id,
+    written_at = dt.datetime.fromtimestamp(c.mtime_ns / 1e9, dt.UTC)
+    got = intake.ingest_archived(Arrival(c.partner, channel_of(c.path), c.path.name, written_at), obj)
+    c.path.unlink()
+    if not got.created:
+        _log.warning("dropzone.already_recorded", partner=c.partner, path=str(c.path), flow_id=got.flow.id,
                      size=obj.size, sha256=obj.sha256,
                      detail="this file already has a flow (left after an interrupted intake): removed")
         return None
-    flow = record(rt, c.partner, channel_of(c.path), obj, c.path.name)
-    c.path.unlink()
-    return flow
+    return got.flow
 
 
-def scan(rt: Runtime) -> list[Flow]:
-    """Take every complete file of every inbox; returns the flows recorded."""
+def scan(intake: Intake, dropzones: Path, stable_seconds: float, *,
+         held: frozenset[str] = frozenset()) -> list[Flow]:
+    """Take every complete file of every inbox but those of the partners in `held` (their files wait);
+    returns the flows recorded."""
     flows = []
-    for c in candidates(rt.settings.dropzones_dir, rt.settings.stable_seconds):
+    for c in candidates(dropzones, stable_seconds):
+        if c.partner in held:
+            continue
         try:
-            flow = take(rt, c)
+            flow = take(intake, c)
         except FileNotFoundError:
             continue  # gone between listing and reading: nothing to take
         if flow is not None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import fcntl
 import fnmatch
 import os
@@ -50,9 +51,9 @@ from connectors.folder.dropzone import is_temporary
 from connectors.partners import Partner, SftpPickup
 from connectors.sftp import client
 from connectors.sftp.client import ConnectionLost, RemoteFile, SftpConnection, SftpError
+from flows.intake import Arrival, Intake
 from flows.model import Channel, Flow
-from flows.pipeline import Runtime, record
-from relais import log
+from flows import log
 
 _log = log.get("relais.sftp.pickup")
 
@@ -144,10 +145,10 @@ def _printable(name: str) -> str:
 
 
 class _Poll:
-    def __init__(self, rt: Runtime, partner: Partner, conn: SftpConnection, report: PollReport,
+    def __init__(self, intake: Intake, partner: Partner, conn: SftpConnection, report: PollReport,
                  state: PickupState, settle_seconds: float) -> None:
         assert partner.sftp is not None
-        self.rt = rt
+        self.intake = intake
         self.partner = partner
         self.cfg: SftpPickup = partner.sftp
         self.conn = conn
@@ -296,7 +297,7 @@ class _Poll:
                     pass  # stays claimed: taken as it is at the next poll
             self.skip(c.original, "changed since it was listed")
             return
-        staging_dir = self.rt.settings.staging_dir
+        staging_dir = self.intake.staging_dir
         staging_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=staging_dir, prefix=f"sftp-{self.partner.id}-")
         staging = Path(tmp)
@@ -311,18 +312,21 @@ class _Poll:
             if size != st.size:
                 self.skip(c.original, f"changed during download ({st.size} bytes listed, {size} read)", "warning")
                 return
-            flow = self.rt.store.find_flow(self.partner.id, c.original, size, sha256)
-            if flow is not None and self.rt.archive.exists(sha256):
+            written_at = dt.datetime.fromtimestamp(st.mtime, dt.UTC) if st.mtime is not None else None
+            arrival = Arrival(self.partner.id, Channel.SFTP, c.original, written_at)
+            flow = self.intake.known(arrival, size, sha256)  # flows.intake's idempotence rule
+            if flow is not None:
                 self.report.already.append((c.original, flow.id))
                 _log.info("sftp.already_recorded", name=c.original, flow_id=flow.id, sha256=sha256,
                           detail="picked up before; cleaning up the remote file again")
             else:
-                obj = self.rt.archive.put_file(staging)  # archive first
+                obj = self.intake.archive.put_file(staging)  # archive first
                 if (obj.size, obj.sha256) != (size, sha256):
                     raise OSError(f"staging copy of {c.original} changed on local disk "
                                   f"({size} bytes {sha256} downloaded, {obj.size} {obj.sha256} archived)")
-                if flow is None:
-                    flow = record(self.rt, self.partner.id, Channel.SFTP, obj, c.original)
+                got = self.intake.ingest_archived(arrival, obj)
+                flow = got.flow
+                if got.created:
                     self.report.flows.append(flow)
                     _log.info("sftp.picked_up", name=c.original, flow_id=flow.id, size=size, sha256=sha256)
                 else:
@@ -399,10 +403,10 @@ class _Poll:
 
 
 @contextlib.contextmanager
-def _exclusive(rt: Runtime, partner_id: str) -> Iterator[bool]:
+def _exclusive(staging_dir: Path, partner_id: str) -> Iterator[bool]:
     """One poll of a partner at a time on this RELAIS_HOME (CLI watch loop, Airflow tasks):
     two pollers would both take over the same claimed file. Yields False when busy."""
-    folder = rt.settings.staging_dir
+    folder = staging_dir
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f".sftp-{partner_id}.lock", "a+b") as lock:
         try:
@@ -416,7 +420,7 @@ def _exclusive(rt: Runtime, partner_id: str) -> Iterator[bool]:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def poll(rt: Runtime, partner: Partner, *, settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+def poll(intake: Intake, partner: Partner, *, settle_seconds: float = DEFAULT_SETTLE_SECONDS,
          state: PickupState | None = None, timeout: float = 15.0,
          connect: Connect = client.connect) -> PollReport:
     """Take every complete file from `partner`'s SFTP pickup folder. Never raises for
@@ -432,13 +436,13 @@ def poll(rt: Runtime, partner: Partner, *, settle_seconds: float = DEFAULT_SETTL
     with log.bound(partner=partner.id):
         _log.info("sftp.poll", host=partner.sftp.host, port=partner.sftp.port, folder=partner.sftp.pickup_dir)
         try:
-            with _exclusive(rt, partner.id) as mine:
+            with _exclusive(intake.staging_dir, partner.id) as mine:
                 if not mine:
                     report.skipped.append(("*", "another poll of this partner is running"))
                     _log.info("sftp.poll_busy", detail="another poll of this partner is running")
                     return report
                 with connect(partner.sftp, timeout=timeout) as conn:
-                    _Poll(rt, partner, conn, report, state, settle_seconds).run()
+                    _Poll(intake, partner, conn, report, state, settle_seconds).run()
         except SftpError as e:
             report.fatal = True
             report.errors.append(f"{type(e).__name__}: {e}")
@@ -454,7 +458,7 @@ def poll(rt: Runtime, partner: Partner, *, settle_seconds: float = DEFAULT_SETTL
     return report
 
 
-def poll_all(rt: Runtime, partners: Mapping[str, Partner] | Iterable[Partner], *,
+def poll_all(intake: Intake, partners: Mapping[str, Partner] | Iterable[Partner], *,
              settle_seconds: float = DEFAULT_SETTLE_SECONDS, state: PickupState | None = None,
              only_due: bool = False, timeout: float = 15.0,
              connect: Connect = client.connect) -> dict[str, PollReport]:
@@ -467,6 +471,6 @@ def poll_all(rt: Runtime, partners: Mapping[str, Partner] | Iterable[Partner], *
     for partner in items:
         if partner.sftp is None or (only_due and not state.due(partner)):
             continue
-        reports[partner.id] = poll(rt, partner, settle_seconds=settle_seconds, state=state,
+        reports[partner.id] = poll(intake, partner, settle_seconds=settle_seconds, state=state,
                                    timeout=timeout, connect=connect)
     return reports

@@ -8,7 +8,7 @@ from types import TracebackType
 from connectors.partners import Partner
 from connectors.sftp import airflow_conn
 from flows.errors import ConfigError
-from flows.store import OutboxItem
+from flows.outbox import OutboxItem
 
 
 class Sender:
@@ -35,10 +35,9 @@ class Sender:
             self._conn.__exit__(exc_type, exc, tb)
 
     def send(self, item: OutboxItem, data: bytes) -> None:
-        """Upload one return flow; its outbox target is ``sftp://<partner>/<folder>/<name>``."""
+        """Upload one return flow; its destination is ``<folder>/<name>`` on the partner's server."""
         assert self._conn is not None
-        remote = item.target.removeprefix(f"sftp://{self.partner.id}/")
-        folder, _, name = remote.rpartition("/")
+        folder, _, name = item.destination.rpartition("/")
         folder = folder or "."
         if folder not in self._folders:
             self._conn.makedirs(folder)

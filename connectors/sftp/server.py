@@ -59,8 +59,10 @@ Security rules (each refusal is logged with the partner id, operation and path):
   connections per partner at most; ``LOGIN_TIMEOUT`` seconds to log in. There is no
   disk quota per partner: watch the file system holding the drop zones.
 
-The per-account file-system rules, and the plain ``Account(dropzone=False)`` that stands
-in for a partner's own server in tests, live in ``connectors.sftp.sftp_handler``.
+The per-account file-system rules live in ``connectors.sftp.sftp_handler``. ``handlers``
+(`serve`, `ServerThread`) serves some accounts with another SFTP handler than their drop
+zone: the tests and benchmarks use it for a plain chrooted account standing in for a
+partner's own server (``tests/sftp_plain.py``); Relais itself serves drop zones only.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +89,12 @@ from connectors.sftp.sftp_handler import (  # noqa: F401 - re-exported: connecto
     _Session,
     _suppress_missing,
 )
-from relais import log
+from flows import log
 
 _log = log.get("relais.sftp")
+
+#: Makes the SFTP session of one login: ``handler(channel, account, session)``.
+SFTPHandler = Callable[[asyncssh.SSHServerChannel, Account, "_Session | None"], DropzoneSFTPServer]
 
 MAX_CONNECTIONS_PER_USER = 16  # logged-in connections of one partner at once
 LOGIN_TIMEOUT = 30.0  # seconds to authenticate
@@ -227,7 +232,7 @@ def _clean_stale_uploads(accounts: Mapping[str, Account]) -> None:
     """Temporary files of uploads cut short by a server crash (never complete: removed)."""
     for account in accounts.values():
         inbox = Path(account.root) / "in"
-        if not account.dropzone or not inbox.is_dir():
+        if not inbox.is_dir():
             continue
         for path in inbox.glob(UPLOAD_PREFIX + "*"):
             with _suppress_missing():
@@ -238,8 +243,6 @@ def _clean_stale_uploads(accounts: Mapping[str, Account]) -> None:
 def _check_marks(accounts: Mapping[str, Account]) -> None:
     """Log, at start, drop zones whose file system cannot hold the channel mark (see the module doc)."""
     for account in accounts.values():
-        if not account.dropzone:
-            continue
         probe = Path(account.root) / "in" / f"{UPLOAD_PREFIX}probe-{secrets.token_hex(4)}"
         try:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -257,20 +260,31 @@ def _check_marks(accounts: Mapping[str, Account]) -> None:
 
 
 async def serve(accounts: dict[str, Account], host_key_path: Path, host: str = "127.0.0.1", port: int = 0,
-                *, registry: _Registry | None = None) -> asyncssh.SSHAcceptor:
+                *, registry: _Registry | None = None,
+                handlers: Mapping[str, SFTPHandler] | None = None) -> asyncssh.SSHAcceptor:
     """Listen for SFTP logins of `accounts` (keyed by user name); returns the asyncssh acceptor.
 
     ``acceptor.get_port()`` gives the port when `port` is 0. Closing the acceptor stops
     new logins; live sessions go on (ServerThread.stop also drops them).
+
+    Every account is a drop zone (`DropzoneSFTPServer`; ``in/`` and ``out/`` are made, stale
+    uploads removed, the channel mark checked) unless `handlers` names another SFTP handler
+    for it: that account gets the same SSH side (keys, limits) and only its root is made.
     """
     keys = _authorized_keys(accounts)
     registry = _Registry() if registry is None else registry
+    handlers = dict(handlers or {})
+    unknown = sorted(set(handlers) - set(accounts))
+    if unknown:
+        raise ValueError(f"handlers for unknown accounts: {', '.join(unknown)}")
+    dropzones = {user: account for user, account in accounts.items() if user not in handlers}
     for account in accounts.values():
         Path(account.root).mkdir(parents=True, exist_ok=True)
-        for sub in ("in", "out") if account.dropzone else ():
+    for account in dropzones.values():
+        for sub in ("in", "out"):
             (Path(account.root) / sub).mkdir(parents=True, exist_ok=True)
-    _clean_stale_uploads(accounts)
-    _check_marks(accounts)
+    _clean_stale_uploads(dropzones)
+    _check_marks(dropzones)
     server_key = host_key(host_key_path)
 
     def sftp_factory(chan: asyncssh.SSHServerChannel) -> DropzoneSFTPServer:
@@ -278,7 +292,8 @@ async def serve(accounts: dict[str, Account], host_key_path: Path, host: str = "
         user = conn.get_extra_info("username")
         owner = registry.connections.get(conn)
         _log.info("sftp.session", partner=user)
-        return DropzoneSFTPServer(chan, accounts[user], owner.session if owner else None)
+        handler = handlers.get(user, DropzoneSFTPServer)
+        return handler(chan, accounts[user], owner.session if owner else None)
 
     acceptor = await asyncssh.create_server(
         lambda: _SSHServer(accounts, keys, registry),
@@ -309,12 +324,13 @@ class ServerThread:
     """`serve` in its own event loop, in a daemon thread.
 
     ``stop()`` closes the listener and drops every live connection (as a server going
-    down would); ``restart()`` listens again on the same port.
+    down would); ``restart()`` listens again on the same port. `handlers`: see `serve`.
     """
 
     def __init__(self, accounts: dict[str, Account], host_key_path: Path, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, *, handlers: Mapping[str, SFTPHandler] | None = None) -> None:
         self.accounts = accounts
+        self.handlers = dict(handlers or {})
         self.host_key_path = Path(host_key_path)
         self.host = host
         self.port = port
@@ -361,7 +377,8 @@ class ServerThread:
         self._loop, self._thread = loop, thread
         try:
             self._acceptor = asyncio.run_coroutine_threadsafe(
-                serve(self.accounts, self.host_key_path, self.host, self.port, registry=self._registry),
+                serve(self.accounts, self.host_key_path, self.host, self.port, registry=self._registry,
+                      handlers=self.handlers),
                 loop).result(timeout=30)
         except BaseException:
             self._end_loop()

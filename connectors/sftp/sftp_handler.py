@@ -5,10 +5,10 @@ symbolic link followed) and applies the upload rules of a drop zone (writes only
 ``/in/<name>``, atomic uploads, channel mark, size limit). The rules are listed in the
 module doc of `connectors.sftp.server`, which serves this over SSH.
 
-``Account(dropzone=False)`` is a plain chrooted account instead (same authentication,
-confinement and symlink rules; the whole root is writable, uploads are written in
-place, symlinks are listed but never followed): it stands in for a partner's own SFTP
-server in the tests and benchmarks of the pickup side.
+Only drop zones are served by Relais. The tests and benchmarks of the pickup side plug a
+plain chrooted account of their own into the server (``handlers`` of
+`connectors.sftp.server.serve`; see ``tests/sftp_plain.py``), a subclass of
+`DropzoneSFTPServer` that overrides its drop-zone rules.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from asyncssh.sftp import (
 )
 
 from connectors.folder.dropzone import is_temporary, mark_sftp
-from relais import log
+from flows import log
 
 _log = log.get("relais.sftp")
 
@@ -51,10 +51,7 @@ class Account:
     root: Path
     authorized_keys: tuple[str, ...]
     max_upload_bytes: int | None = None
-    # False: a plain chrooted account, the whole root writable (folders, renames and deletes
-    # anywhere in it, uploads written in place, symlinks listed but never followed). It stands
-    # in for a partner's own SFTP server in tests and benchmarks; drop zones use True.
-    dropzone: bool = True
+
 
 # ---- SFTP file system policy ------------------------------------------------------------
 
@@ -103,15 +100,21 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
         norm = posixpath.normpath(posixpath.join("/", text))
         return tuple(p for p in norm.split("/") if p)
 
-    def _resolve(self, op: str, path: bytes, link_leaf: bool = False) -> tuple[tuple[str, ...], str]:
-        """(virtual parts, local path); refuses any path through a symbolic link or out of the root.
-
-        `link_leaf`: the last component may itself be a symlink (operations that do not follow it:
-        lstat and remove of a plain account).
-        """
+    def _resolve(self, op: str, path: bytes) -> tuple[tuple[str, ...], str]:
+        """(virtual parts, local path); refuses any path through a symbolic link or out of the root,
+        and hides the server's own temporary files (atomic uploads, Relais's temporaries in ``out/``)."""
         parts = self._parts(op, path)
+        local = self._confine(op, parts)
+        if any(p.startswith(UPLOAD_PREFIX) for p in parts):
+            raise asyncssh.SFTPNoSuchFile(f"{op} {_v(parts)}: no such file")
+        if len(parts) >= 2 and parts[0] == "out" and is_temporary(parts[1]):
+            raise asyncssh.SFTPNoSuchFile(f"{op} {_v(parts)}: no such file")  # Relais's own temporaries
+        return parts, local
+
+    def _confine(self, op: str, parts: tuple[str, ...]) -> str:
+        """The local path of `parts`; "no such file" for a path through a symbolic link or out of the root."""
         local = self._root
-        for i, part in enumerate(parts):
+        for part in parts:
             if len(part.encode("utf-8")) > NAME_MAX:
                 break  # cannot exist (os.lstat would fail): the name checks below and in _upload_name say why
             local = os.path.join(local, part)
@@ -121,34 +124,38 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
                 break  # the rest does not exist either
             except NotADirectoryError:
                 raise asyncssh.SFTPNoSuchFile(f"{op} {_v(parts)}: no such file") from None
-            if stat.S_ISLNK(st.st_mode) and not (link_leaf and i == len(parts) - 1):
+            if stat.S_ISLNK(st.st_mode):
                 self._denied(op, parts, "symbolic link")
                 raise asyncssh.SFTPNoSuchFile(f"{op} {_v(parts)}: no such file")
         local = os.path.join(self._root, *parts)
-        real = os.path.realpath(os.path.dirname(local) if link_leaf and parts else local)
+        real = os.path.realpath(local)
         if real != self._root and not real.startswith(self._root + os.sep):  # belt and braces
             self._denied(op, parts, "outside the root")
             raise asyncssh.SFTPNoSuchFile(f"{op} {_v(parts)}: no such file")
-        if self.account.dropzone:
-            if any(p.startswith(UPLOAD_PREFIX) for p in parts):
-                raise asyncssh.SFTPNoSuchFile(f"{op} {_v(parts)}: no such file")
-            if len(parts) >= 2 and parts[0] == "out" and is_temporary(parts[1]):
-                raise asyncssh.SFTPNoSuchFile(f"{op} {_v(parts)}: no such file")  # Relais's own temporaries
-        return parts, local
+        return local
 
     def _denied(self, op: str, parts: tuple[str, ...] | str, reason: str) -> None:
         path = parts if isinstance(parts, str) else _v(parts)
         _log.warning("sftp.denied", partner=self.partner, op=op, path=path, reason=reason)
 
+    def _writable(self, parts: tuple[str, ...]) -> bool:
+        """Whether the client may write `parts`: ``in/<name>`` only."""
+        return len(parts) == 2 and parts[0] == "in"
+
     def _upload_name(self, op: str, parts: tuple[str, ...]) -> None:
-        """Refuse unless `parts` is ``in/<valid name>`` (a plain account: any valid path but the root)."""
-        if not parts or (self.account.dropzone and (len(parts) != 2 or parts[0] != "in")):
+        """Refuse unless `parts` is ``in/<valid name>``."""
+        if not self._writable(parts):
             self._denied(op, parts, "uploads go into /in only")
             raise _deny(op, _v(parts), "uploads go into /in only")
-        name = parts[-1]
-        if (any(ord(c) < 32 or ord(c) == 127 for c in name)
-                or any(len(p.encode("utf-8")) > NAME_MAX for p in parts)
-                or (self.account.dropzone and name.startswith(UPLOAD_PREFIX))):
+        self._check_name(op, parts)
+        if parts[-1].startswith(UPLOAD_PREFIX):
+            self._denied(op, parts, "invalid file name")
+            raise asyncssh.SFTPInvalidFilename(f"{op} {_v(parts)}: invalid file name")
+
+    def _check_name(self, op: str, parts: tuple[str, ...]) -> None:
+        """Refuse control characters in the name and components longer than NAME_MAX bytes."""
+        if (any(ord(c) < 32 or ord(c) == 127 for c in parts[-1])
+                or any(len(p.encode("utf-8")) > NAME_MAX for p in parts)):
             self._denied(op, parts, "invalid file name")
             raise asyncssh.SFTPInvalidFilename(f"{op} {_v(parts)}: invalid file name")
 
@@ -200,7 +207,7 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
         if pflags & FXF_APPEND:
             flags |= os.O_APPEND
         mode = "r+b" if read else "wb"
-        if not self.account.dropzone or is_temporary(parts[-1]):
+        if self._in_place(parts):
             # written in place: the drop zone ignores the name until the client renames it
             flags |= os.O_CREAT
             if pflags & FXF_TRUNC:
@@ -209,8 +216,7 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
                 flags |= os.O_EXCL
             fd = os.open(local, flags, 0o666)  # client-requested permissions are ignored
             handle = _Handle(os.fdopen(fd, mode, buffering=0), vpath, local, readable=read, writable=True)
-            if self.account.dropzone:
-                self._mark(fd, vpath)  # before the client renames it to a name the scan takes
+            self._mark(fd, vpath)  # before the client renames it to a name the scan takes
         else:
             # atomic: a hidden temporary file becomes `local` on close
             tmp = os.path.join(os.path.dirname(local), UPLOAD_PREFIX + secrets.token_hex(8))
@@ -231,6 +237,10 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
         self._check_opened(handle, parts)
         _log.info("sftp.open", partner=self.partner, op="write", path=vpath)
         return handle
+
+    def _in_place(self, parts: tuple[str, ...]) -> bool:
+        """Uploads to a temporary name are written in place (resumable); the others are atomic."""
+        return is_temporary(parts[-1])
 
     def _mark(self, fd: int, vpath: str) -> None:
         """Mark an upload as ours (channel sftp, see the module doc); a failure is logged, not fatal."""
@@ -332,14 +342,14 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
     # -- names ----------------------------------------------------------------------
 
     def lstat(self, path: bytes) -> os.stat_result:
-        return os.lstat(self._resolve("stat", path, link_leaf=not self.account.dropzone)[1])
+        return os.lstat(self._resolve("stat", path)[1])
 
     def stat(self, path: bytes) -> os.stat_result:
         return os.lstat(self._resolve("stat", path)[1])  # no symlink reaches here: lstat == stat
 
     def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         parts, local = self._resolve("setstat", path)
-        if not parts or (self.account.dropzone and (len(parts) != 2 or parts[0] != "in")):
+        if not self._writable(parts):
             self._denied("setstat", parts, "read-only")
             raise _deny("setstat", _v(parts), "read-only")
         self._regular("setstat", parts, local)
@@ -362,32 +372,28 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
         yield asyncssh.SFTPName(b".", attrs=asyncssh.SFTPAttrs.from_local(st))
         parent = os.lstat(os.path.dirname(local)) if parts else st  # "/.." is "/"
         yield asyncssh.SFTPName(b"..", attrs=asyncssh.SFTPAttrs.from_local(parent))
-        dropzone = self.account.dropzone
-        in_out = dropzone and len(parts) == 1 and parts[0] == "out"
         with os.scandir(local) as it:
             entries = list(it)
         for entry in sorted(entries, key=lambda e: e.name):
-            name = entry.name
-            if (dropzone and name.startswith(UPLOAD_PREFIX)) or (in_out and is_temporary(name)):
-                continue
             try:
                 est = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            shown = stat.S_ISREG(est.st_mode) or stat.S_ISDIR(est.st_mode) or (
-                not dropzone and stat.S_ISLNK(est.st_mode))  # a plain account lists links (never followed)
-            if not shown:
-                continue  # symbolic links (drop zones), FIFOs, sockets, devices: not shown
-            yield asyncssh.SFTPName(os.fsencode(name), attrs=asyncssh.SFTPAttrs.from_local(est))
+            if self._listed(parts, entry.name, est):
+                yield asyncssh.SFTPName(os.fsencode(entry.name), attrs=asyncssh.SFTPAttrs.from_local(est))
+
+    def _listed(self, parts: tuple[str, ...], name: str, st: os.stat_result) -> bool:
+        """Whether folder `parts` lists `name`: regular files and folders, not the server's own temporaries."""
+        if name.startswith(UPLOAD_PREFIX) or (parts == ("out",) and is_temporary(name)):
+            return False
+        return stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)  # no symlinks, FIFOs, sockets, devices
 
     def remove(self, path: bytes) -> None:
-        plain = not self.account.dropzone
-        parts, local = self._resolve("remove", path, link_leaf=plain)
-        if not plain and (len(parts) != 2 or parts[0] not in ("in", "out")):
+        parts, local = self._resolve("remove", path)
+        if len(parts) != 2 or parts[0] not in ("in", "out"):
             self._denied("remove", parts, "only files of /in and /out can be deleted")
             raise _deny("remove", _v(parts))
-        if not (plain and os.path.islink(local)):
-            self._regular("remove", parts, local)
+        self._regular("remove", parts, local)
         os.unlink(local)
         _log.info("sftp.remove", partner=self.partner, path=_v(parts))
 
@@ -400,18 +406,21 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
     def _rename(self, oldpath: bytes, newpath: bytes, replace: bool) -> None:
         old, old_local = self._resolve("rename", oldpath)
         new, new_local = self._resolve("rename", newpath)
-        plain = not self.account.dropzone
-        if not old or (not plain and (len(old) != 2 or old[0] != "in")):
+        if len(old) != 2 or old[0] != "in":
             self._denied("rename", f"{_v(old)} -> {_v(new)}", "renames only within /in")
             raise _deny("rename", _v(old), "renames only within /in")
         self._upload_name("rename", new)
-        if not plain and is_temporary(new[-1]):
+        if is_temporary(new[-1]):
             reason = "temporary or hidden name, never taken by the intake"
             self._denied("rename", f"{_v(old)} -> {_v(new)}", reason)
             raise asyncssh.SFTPInvalidFilename(
                 f"rename {_v(new)}: {reason} (no leading '.', no .part/.tmp/.partial/.filepart/.crdownload)")
-        if not (plain and os.path.isdir(old_local)):
-            self._regular("rename", old, old_local)
+        self._regular("rename", old, old_local)
+        self._replace(old, old_local, new, new_local, replace)
+
+    def _replace(self, old: tuple[str, ...], old_local: str, new: tuple[str, ...], new_local: str,
+                 replace: bool) -> None:
+        """The rename itself, once allowed: an existing regular file is replaced only by a posix-rename."""
         if os.path.lexists(new_local):
             if not replace:
                 raise asyncssh.SFTPFailure(f"rename {_v(new)}: file already exists")
@@ -420,24 +429,11 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
         _log.info("sftp.rename", partner=self.partner, path=_v(old), to=_v(new))
 
     def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
-        if not self.account.dropzone:
-            parts, local = self._resolve("mkdir", path)
-            self._upload_name("mkdir", parts)
-            os.mkdir(local, 0o777)
-            _log.info("sftp.mkdir", partner=self.partner, path=_v(parts))
-            return
         parts = self._parts("mkdir", path)
         self._denied("mkdir", parts, "folders cannot be created")
         raise _deny("mkdir", _v(parts), "folders cannot be created")
 
     def rmdir(self, path: bytes) -> None:
-        if not self.account.dropzone:
-            parts, local = self._resolve("rmdir", path)
-            if not parts:
-                raise _deny("rmdir", "/", "the root stays")
-            os.rmdir(local)
-            _log.info("sftp.rmdir", partner=self.partner, path=_v(parts))
-            return
         parts = self._parts("rmdir", path)
         self._denied("rmdir", parts, "folders cannot be removed")
         raise _deny("rmdir", _v(parts), "folders cannot be removed")

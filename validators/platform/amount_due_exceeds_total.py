@@ -11,34 +11,39 @@ amount: there an undeclared rounding up is reported too.
 
 >>> from decimal import Decimal as D
 >>> from flows.extract import Facts
->>> check(Facts(total_with_vat=D("120"), amount_due=D("150"))).message
+>>> check(InvoiceContext(facts=Facts(total_with_vat=D("120"), amount_due=D("150")))).message
 'The amount due exceeds the total with VAT, with no prepaid amount to explain it: 150 > 120'
->>> check(Facts(total_with_vat=D("120"), amount_due=D("150"), prepaid_amount=D("-30"))) is None
-True
->>> check(Facts(total_with_vat=D("99.98"), amount_due=D("100"), rounding_amount=D("0.02"))) is None
-True
->>> check(Facts(total_with_vat=D("120"), amount_due=D("90"))) is None  # less is BR-CO-16's to judge
-True
+>>> print(check(InvoiceContext(facts=Facts(total_with_vat=D("120"), amount_due=D("150"), prepaid_amount=D("-30")))))
+None
+>>> print(check(InvoiceContext(facts=Facts(total_with_vat=D("99.98"), amount_due=D("100"), rounding_amount=D("0.02")))))
+None
+>>> print(check(InvoiceContext(facts=Facts(total_with_vat=D("120"), amount_due=D("90")))))  # less: BR-CO-16's to judge
+None
 """
 
 from __future__ import annotations
 
-from flows.extract import Facts
-from flows.model import Flag, ValidationError
-from validators.platform import AMOUNT_DUE
-from validators.platform.limits import AMOUNT_TOLERANCE
-from flows.rule import Rule
+from flows.model import Category, Flag, ValidationError
+from flows.rule import Rule, Stage
+from validators.context import InvoiceContext
+from validators.limits import AMOUNT_TOLERANCE
+from validators.terms import AMOUNT_DUE
 
 RULE = Rule(
     "RLS-P07",
     Flag.FATAL,
     "The amount due exceeds the total with VAT, with no prepaid amount to explain it",
     "Le montant à payer dépasse le total TTC sans montant déjà payé qui l'explique",
+    category=Category.PLATFORM,
+    stage=Stage.DOCUMENT,
 )
 SAME_AS = "BR-CO-16"
 
 
-def check(facts: Facts) -> ValidationError | None:
+def check(ctx: InvoiceContext) -> ValidationError | None:
+    facts = ctx.facts
+    if facts is None or SAME_AS in ctx.prior:
+        return None
     due, gross = facts.amount_due, facts.total_with_vat
     if due is None or gross is None or facts.prepaid_amount:
         return None

@@ -2,37 +2,40 @@
 
 The allowed list is `limits.Limits.allowed_extensions` (by default the Chorus Pro
 list, any case). An attachment without a file name, or whose name has no
-extension, has no allowed type either.
+extension, has no allowed type either. Per attachment.
 
 >>> from flows.attachments import Attachment
->>> check(Attachment("setup.exe", None, 10, "AdditionalDocumentReference[2]/Attachment (setup.exe)"), Limits()).message
-"The attachment's file type (extension) is not allowed: '.exe'"
->>> check(Attachment(None, "application/pdf", 10, "A"), Limits()).message
-"The attachment's file type (extension) is not allowed: the attachment has no file name"
->>> check(Attachment("Annexe.PDF", None, 10, "A"), Limits()) is None
-True
+>>> exe = Attachment("setup.exe", None, 10, "AdditionalDocumentReference[2]/Attachment (setup.exe)")
+>>> [e.message for e in check(InvoiceContext(attachments=(exe, Attachment(None, "application/pdf", 10, "A"))))]
+["The attachment's file type (extension) is not allowed: '.exe'", "The attachment's file type (extension) is not allowed: the attachment has no file name"]
+>>> check(InvoiceContext(attachments=(Attachment("Annexe.PDF", None, 10, "A"),)))
+[]
 """
 
 from __future__ import annotations
 
 from flows.attachments import Attachment
-from flows.model import Flag, ValidationError
-from validators.platform.limits import Limits
-from flows.rule import Rule
+from flows.model import Category, Flag, ValidationError
+from flows.rule import Rule, Stage
+from validators.context import InvoiceContext
 
 RULE = Rule(
     "RLS-P03",
     Flag.FATAL,
     "The attachment's file type (extension) is not allowed",
     "Le type de fichier (extension) de la pièce jointe n'est pas autorisé",
+    category=Category.PLATFORM,
+    stage=Stage.DOCUMENT,
 )
 
 
-def check(a: Attachment, limits: Limits) -> ValidationError | None:
-    if limits.allows(a.name):
-        return None
+def check(ctx: InvoiceContext) -> list[ValidationError]:
+    return [RULE.error(a.location, _why(a)) for a in ctx.attachments if not ctx.limits.allows(a.name)]
+
+
+def _why(a: Attachment) -> str:
     if not a.name:
-        return RULE.error(a.location, "the attachment has no file name")
+        return "the attachment has no file name"
     if a.extension is None:
-        return RULE.error(a.location, "the file name has no extension")
-    return RULE.error(a.location, repr(f".{a.extension}"))
+        return "the file name has no extension"
+    return repr(f".{a.extension}")

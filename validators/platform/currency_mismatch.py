@@ -7,31 +7,34 @@ amounts other than ``ram:TaxTotalAmount`` (where BT-111 lives). The EN 16931
 rule sets do not check it.
 
 >>> from flows.extract import Facts
->>> check(Facts(currency="EUR", total_currencies=("EUR", "USD"))).message
+>>> check(InvoiceContext(facts=Facts(currency="EUR", total_currencies=("EUR", "USD")))).message
 'Invoice totals are stated in a currency other than the invoice currency: USD in an invoice in EUR'
->>> check(Facts(currency="EUR", total_currencies=("EUR",))) is None
-True
->>> check(Facts(currency=None, total_currencies=("USD",))) is None  # RLS-P09 reports that
-True
+>>> print(check(InvoiceContext(facts=Facts(currency="EUR", total_currencies=("EUR",)))))
+None
+>>> print(check(InvoiceContext(facts=Facts(currency=None, total_currencies=("USD",)))))  # RLS-P09 reports that
+None
 """
 
 from __future__ import annotations
 
-from flows.extract import Facts
-from flows.model import Flag, ValidationError
-from validators.platform import CURRENCY
-from flows.rule import Rule
+from flows.model import Category, Flag, ValidationError
+from flows.rule import Rule, Stage
+from validators.context import InvoiceContext
+from validators.terms import CURRENCY
 
 RULE = Rule(
     "RLS-P10",
     Flag.FATAL,
     "Invoice totals are stated in a currency other than the invoice currency",
     "Des montants totaux de la facture sont exprimés dans une autre devise que celle de la facture",
+    category=Category.PLATFORM,
+    stage=Stage.DOCUMENT,
 )
 
 
-def check(facts: Facts) -> ValidationError | None:
-    if not facts.currency:
+def check(ctx: InvoiceContext) -> ValidationError | None:
+    facts = ctx.facts
+    if facts is None or not facts.currency:
         return None
     other = [c for c in facts.total_currencies if c != facts.currency]
     if other:

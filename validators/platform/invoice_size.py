@@ -1,30 +1,33 @@
 """RLS-P05: the invoice and its attachments are larger than allowed (120 MB, 120,000,000 bytes).
 
-The size is `flows.attachments.total_size`: the invoice XML without the base64
-text of its attachments, plus each attachment decoded; a PDF counts at least
-its own size.
+The size is `InvoiceContext.total_size` (`flows.attachments.total_size`): the
+invoice XML without the base64 text of its attachments, plus each attachment
+decoded; a PDF counts at least its own size. Unknown size: nothing to report.
 
->>> check(120_000_001, Limits()).message
+>>> check(InvoiceContext(total_size=120_000_001)).message
 'The invoice and its attachments exceed the size limit: 120000001 bytes, at most 120000000'
->>> check(120_000_000, Limits()) is None
-True
+>>> print(check(InvoiceContext(total_size=120_000_000)))
+None
 """
 
 from __future__ import annotations
 
-from flows.model import Flag, ValidationError
-from validators.platform.limits import Limits
-from flows.rule import Rule
+from flows.model import Category, Flag, ValidationError
+from flows.rule import Rule, Stage
+from validators.context import InvoiceContext
 
 RULE = Rule(
     "RLS-P05",
     Flag.FATAL,
     "The invoice and its attachments exceed the size limit",
     "La facture et ses pièces jointes dépassent la taille maximale",
+    category=Category.PLATFORM,
+    stage=Stage.DOCUMENT,
 )
 
 
-def check(total_bytes: int, limits: Limits) -> ValidationError | None:
-    if total_bytes > limits.invoice_total_max_bytes:
-        return RULE.error("/", f"{total_bytes} bytes, at most {limits.invoice_total_max_bytes}")
+def check(ctx: InvoiceContext) -> ValidationError | None:
+    most = ctx.limits.invoice_total_max_bytes
+    if ctx.total_size is not None and ctx.total_size > most:
+        return RULE.error("/", f"{ctx.total_size} bytes, at most {most}")
     return None

@@ -9,30 +9,36 @@ prepayment 386 ...) are left alone, as is a zero total.
 
 >>> from decimal import Decimal as D
 >>> from flows.extract import Facts
->>> check(Facts(type_code="380", total_with_vat=D("-233.47"))).rule
+>>> check(InvoiceContext(facts=Facts(type_code="380", total_with_vat=D("-233.47")))).rule
 'RLS-P08'
->>> check(Facts(type_code="381", total_with_vat=D("-233.47"))) is None
-True
->>> check(Facts(type_code="380", total_with_vat=D("0"))) is None
-True
+>>> print(check(InvoiceContext(facts=Facts(type_code="381", total_with_vat=D("-233.47")))))
+None
+>>> print(check(InvoiceContext(facts=Facts(type_code="380", total_with_vat=D("0")))))
+None
 """
 
 from __future__ import annotations
 
-from flows.model import Flag, InvoiceFacts, ValidationError
-from validators.platform import TOTAL_WITH_VAT
-from flows.rule import Rule
+from flows.model import Category, Flag, ValidationError
+from flows.rule import Rule, Stage
+from validators.context import InvoiceContext
+from validators.terms import TOTAL_WITH_VAT
 
 RULE = Rule(
     "RLS-P08",
     Flag.FATAL,
     "An invoice (type 380) has a negative total: send a credit note (type 381)",
     "Une facture (type 380) a un montant total négatif : émettre un avoir (type 381)",
+    category=Category.PLATFORM,
+    stage=Stage.DOCUMENT,
 )
 COMMERCIAL_INVOICE = "380"
 
 
-def check(facts: InvoiceFacts) -> ValidationError | None:
-    if facts.type_code == COMMERCIAL_INVOICE and facts.total_with_vat is not None and facts.total_with_vat < 0:
+def check(ctx: InvoiceContext) -> ValidationError | None:
+    facts = ctx.facts
+    if facts is None or facts.type_code != COMMERCIAL_INVOICE:
+        return None
+    if facts.total_with_vat is not None and facts.total_with_vat < 0:
         return RULE.error(TOTAL_WITH_VAT, str(facts.total_with_vat))
     return None

@@ -4,37 +4,45 @@ Checked only when the three amounts are given and the VAT total is in the
 invoice currency, with a tolerance of 0.01 (EN 16931 amounts have two decimals;
 the exact check is BR-CO-15). The platform checks it itself because not every
 rule set does (the Factur-X MINIMUM and EXTENDED schematrons do not).
-`SAME_AS`: the EN 16931 rule with the same meaning; when it already fired,
-`validators.platform_rules` does not report this one a second time.
+`SAME_AS`: the EN 16931 rule with the same meaning; when it already fired
+(`InvoiceContext.prior`), this one is not reported a second time.
 
 >>> from decimal import Decimal as D
 >>> from flows.extract import Facts
->>> check(Facts(total_without_vat=D("100"), total_vat=D("20"), total_with_vat=D("121"), currency="EUR")).message
+>>> wrong = Facts(total_without_vat=D("100"), total_vat=D("20"), total_with_vat=D("121"), currency="EUR")
+>>> check(InvoiceContext(facts=wrong)).message
 'The total with VAT is not the total without VAT plus the VAT total: 121 ≠ 100 + 20'
->>> check(Facts(total_without_vat=D("100"), total_vat=D("20"), total_with_vat=D("120.01"))) is None
-True
->>> check(Facts(total_without_vat=D("100"), total_with_vat=D("130"))) is None  # no VAT total given
-True
+>>> print(check(InvoiceContext(facts=wrong, prior=frozenset({"BR-CO-15"}))))  # already said by EN 16931
+None
+>>> print(check(InvoiceContext(facts=Facts(total_without_vat=D("100"), total_vat=D("20"), total_with_vat=D("120.01")))))
+None
+>>> print(check(InvoiceContext(facts=Facts(total_without_vat=D("100"), total_with_vat=D("130")))))  # no VAT total
+None
 """
 
 from __future__ import annotations
 
-from flows.extract import Facts
-from flows.model import Flag, ValidationError
-from validators.platform import TOTAL_WITH_VAT
-from validators.platform.limits import AMOUNT_TOLERANCE
-from flows.rule import Rule
+from flows.model import Category, Flag, ValidationError
+from flows.rule import Rule, Stage
+from validators.context import InvoiceContext
+from validators.limits import AMOUNT_TOLERANCE
+from validators.terms import TOTAL_WITH_VAT
 
 RULE = Rule(
     "RLS-P06",
     Flag.FATAL,
     "The total with VAT is not the total without VAT plus the VAT total",
     "Le total TTC n'est pas égal au total HT augmenté du total de TVA",
+    category=Category.PLATFORM,
+    stage=Stage.DOCUMENT,
 )
 SAME_AS = "BR-CO-15"
 
 
-def check(facts: Facts) -> ValidationError | None:
+def check(ctx: InvoiceContext) -> ValidationError | None:
+    facts = ctx.facts
+    if facts is None or SAME_AS in ctx.prior:
+        return None
     net, vat, gross = facts.total_without_vat, facts.total_vat, facts.total_with_vat
     if net is None or vat is None or gross is None:
         return None

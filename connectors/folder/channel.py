@@ -1,0 +1,61 @@
+"""The folder channel: files dropped in ``dropzones/<partner>/in``, return flows written to ``out/``.
+
+The hosted SFTP server (`connectors.sftp.server`) writes into the same inboxes,
+so its uploads come in through this channel's poll too (recorded as ``sftp``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from connectors.folder import dropzone
+from flows.atomic import write_atomic
+from flows.channels import Address, OutboxKind
+from flows.intake import Intake
+from flows.model import Channel, Flow
+from flows.outbox import OutboxItem
+
+
+class FolderSender:
+    """Writes a row's bytes to its destination path atomically (temporary name, fsync, rename)."""
+
+    def __enter__(self) -> "FolderSender":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        return None
+
+    def send(self, item: OutboxItem, data: bytes) -> None:
+        write_atomic(Path(item.destination), data)
+
+
+@dataclasses.dataclass
+class FolderChannel:
+    """Outbound: a partner's return flows go to its local ``out/`` folder (the channel of last resort)."""
+
+    outbox_dir: Callable[[str], Path]  # partner id -> its out/ folder
+    name: str = Channel.FOLDER.value
+    ordered: bool = False
+
+    def return_address(self, partner_id: str, file_name: str) -> Address | None:
+        return Address(self.name, partner_id, str(self.outbox_dir(partner_id) / file_name))
+
+    def sender(self, kind: OutboxKind, partner_id: str | None) -> FolderSender:
+        return FolderSender()
+
+
+@dataclasses.dataclass
+class FolderPolling:
+    """Inbound: scan every partner's inbox (`connectors.folder.dropzone`)."""
+
+    intake: Intake
+    dropzones_dir: Path
+    stable_seconds: float
+    name: str = Channel.FOLDER.value
+
+    def poll(self, *, only_due: bool = False, held: frozenset[str] = frozenset()) -> list[Flow]:
+        return dropzone.scan(self.intake, self.dropzones_dir, self.stable_seconds, held=held)

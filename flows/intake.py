@@ -1,0 +1,112 @@
+"""The one way a file becomes a flow, whatever channel brought it: `Intake.ingest`.
+
+Every channel (folder scan, SFTP poll, hosted SFTP upload, AS2 message) hands
+its bytes to `Intake.ingest`, so all of them follow the same two rules:
+
+- **Archive first.** The bytes are written to the write-once archive (and
+  synced) before the flow is recorded: a recorded flow always has its bytes.
+- **One idempotence rule.** A file is identified by (partner, name, size,
+  SHA-256). When a flow with that key was recorded *after the file was
+  written* (`Arrival.written_at` earlier than the flow's ``received_at`` plus
+  one second, the store's resolution), the file is that flow's own, left
+  behind by an interruption between recording and clean-up (a crash, a lost
+  connection): it is not recorded again, and the channel only cleans up. The
+  same bytes written again later are a resend: a new flow, which the pipeline
+  answers as a duplicate (RLS-T11). A channel that cannot tell when its file
+  was written passes ``written_at=None``: any flow with the key is its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import BinaryIO
+
+from archive import Archive, ArchivedObject
+from flows import log
+from flows.model import Channel, Flow
+from flows.store import Store
+
+_log = log.get("relais.intake")
+#: The store keeps ``received_at`` to the second on some databases: the margin of the idempotence rule.
+RESOLUTION = dt.timedelta(seconds=1)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Arrival:
+    """Who sent a file, by which channel, under which name, and when it was written at the source."""
+
+    partner: str
+    channel: Channel
+    name: str
+    written_at: dt.datetime | None = None  # None: unknown (every recorded flow with the key is its own)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ingested:
+    flow: Flow
+    created: bool  # False: the file already had this flow (see the module doc)
+
+
+def is_own_flow(flow: Flow, written_at: dt.datetime | None) -> bool:
+    """Whether a recorded flow with the file's key is this very file's (the idempotence rule).
+
+    >>> import datetime as dt
+    >>> f = Flow(id="CPP1", partner="p", channel=Channel.FOLDER, original_name="a.xml", size=1, sha256="x",
+    ...          received_at=dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc))
+    >>> is_own_flow(f, dt.datetime(2026, 1, 1, 11, 59, 30, tzinfo=dt.timezone.utc))  # written, then recorded
+    True
+    >>> is_own_flow(f, dt.datetime(2026, 1, 1, 12, 5, 0, tzinfo=dt.timezone.utc))  # written again later
+    False
+    >>> is_own_flow(f, None)
+    True
+    """
+    if written_at is None:
+        return True
+    received = flow.received_at
+    if received.tzinfo is None:
+        received = received.replace(tzinfo=dt.timezone.utc)
+    if written_at.tzinfo is None:
+        written_at = written_at.replace(tzinfo=dt.timezone.utc)
+    return written_at < received + RESOLUTION
+
+
+@dataclasses.dataclass
+class Intake:
+    """Archive-first, idempotent recording of arriving files (the module doc gives the rules)."""
+
+    store: Store
+    archive: Archive
+    staging_dir: Path
+
+    def known(self, arrival: Arrival, size: int, sha256: str) -> Flow | None:
+        """The flow this file already has, if any (checked before fetching its bytes again)."""
+        flow = self.store.find_flow(arrival.partner, arrival.name, size, sha256, latest=True)
+        if flow is not None and is_own_flow(flow, arrival.written_at) and self.archive.exists(sha256):
+            return flow
+        return None
+
+    def ingest(self, arrival: Arrival, content: Path | bytes | BinaryIO) -> Ingested:
+        """Archive `content` (a file, bytes or a binary stream), then record its flow unless it has one."""
+        if isinstance(content, Path):
+            obj = self.archive.put_file(content)
+        elif isinstance(content, bytes):
+            obj = self.archive.put_bytes(content)
+        else:
+            obj = self.archive.put_stream(content)
+        return self.ingest_archived(arrival, obj)
+
+    def ingest_archived(self, arrival: Arrival, obj: ArchivedObject) -> Ingested:
+        """Record the flow of bytes already archived as `obj` (the same rule as `ingest`)."""
+        existing = self.store.find_flow(arrival.partner, arrival.name, obj.size, obj.sha256, latest=True)
+        if existing is not None and is_own_flow(existing, arrival.written_at):
+            _log.info("intake.already_recorded", partner=arrival.partner, channel=str(arrival.channel),
+                      name=arrival.name, flow_id=existing.id, sha256=obj.sha256)
+            return Ingested(existing, created=False)
+        flow = self.store.create_flow(
+            Flow(id="", partner=arrival.partner, channel=arrival.channel, original_name=arrival.name,
+                 size=obj.size, sha256=obj.sha256))
+        _log.info("flow.received", flow_id=flow.id, partner=arrival.partner, channel=str(arrival.channel),
+                  name=arrival.name, size=obj.size, sha256=obj.sha256)
+        return Ingested(flow, created=True)

@@ -1,0 +1,114 @@
+"""The composition root: everything a Relais process needs, built once, in one place.
+
+The CLI, the Airflow tasks and the servers open one `Runtime` and hand its
+parts to the core, which takes what it needs explicitly: `pipeline`
+(`flows.pipeline.Pipeline`), `intake` (`flows.intake.Intake`), `outbound`
+(`flows.dispatch.Outbound`), `channels` (`flows.channels.Channels`). Nothing
+below ``relais/`` imports this module.
+
+Registering a channel, an archive backend or a validation pool happens here:
+``docs/architecture.md`` lists the extension points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+
+from archive import Archive, LocalArchive
+from connectors import partners as partners_config
+from connectors.as2.channel import As2Channel
+from connectors.folder.channel import FolderChannel, FolderPolling
+from connectors.sftp.channel import SftpChannel, SftpPolling
+from flows import safearchive
+from connectors.partners import Partner
+from flows.channels import Channels, PollingChannel
+from flows.dispatch import Outbound
+from flows.intake import Intake
+from flows.pipeline import Pipeline
+from flows.store import Store
+from relais.settings import Settings
+from validators.document import JudgeConfig
+from validators.pool import PoolConfig, ValidationPool
+from validators.xsd import XsdValidator
+
+
+def channels(settings: Settings, partners: Callable[[], Mapping[str, Partner]], store: Store | None = None,
+             archive: Archive | None = None, intake: Intake | None = None) -> Channels:
+    """The registered channels. Return flows go by AS2 when the partner has an AS2 url, else by SFTP
+    when it has a server, else to its local out/ folder; files come in by SFTP poll, then folder scan
+    (hosted SFTP uploads and AS2 messages are pushed: their servers call `flows.intake` themselves).
+    Without a store, archive and intake: addresses only (what `relais partners` shows)."""
+    polling: list[PollingChannel] = []
+    if intake is not None:
+        polling = [SftpPolling(intake, partners, settings.keys_dir),
+                   FolderPolling(intake, settings.dropzones_dir, settings.stable_seconds)]
+    return Channels([As2Channel(partners, store, archive), SftpChannel(partners, settings.keys_dir),
+                     FolderChannel(settings.outbox_dir)], polling=polling)
+
+
+@dataclasses.dataclass
+class Runtime:
+    """One process's store, archive, validation pool, partners and channels."""
+
+    settings: Settings
+    store: Store
+    archive: Archive
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> "Runtime":
+        """With ``migrate=False`` (Airflow tasks) the store's schema is only checked, never changed."""
+        settings.ensure_dirs()
+        XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)  # a missing XSD is reported now, not mid-flow
+        return cls(
+            settings=settings,
+            store=Store.open(settings.database_url, schema=settings.database_schema, migrate=migrate),
+            archive=LocalArchive(settings.archive_dir),
+        )
+
+    @functools.cached_property
+    def pool(self) -> ValidationPool:
+        s = self.settings
+        return ValidationPool(PoolConfig(
+            judge=JudgeConfig(ubl_xsd_dir=s.ubl_xsd_dir, cii_xsd=s.cii_xsd, rules_dir=s.rules_dir,
+                              max_xml_bytes=s.max_xml_bytes),
+            workers=s.workers,
+            seconds_per_document=s.seconds_per_document,
+            worker_memory_mb=s.worker_memory_mb,
+        ))
+
+    @functools.cached_property
+    def partners(self) -> partners_config.PartnerSet:
+        """The good partners by id (a mapping); a bad partner file is left out and reported in
+        ``.problems`` (connectors/partners.py), so it does not stop the other partners."""
+        return partners_config.load(self.settings.partners_dir)
+
+    def _partners(self) -> partners_config.PartnerSet:
+        return self.partners
+
+    @functools.cached_property
+    def intake(self) -> Intake:
+        return Intake(self.store, self.archive, self.settings.staging_dir)
+
+    @functools.cached_property
+    def channels(self) -> Channels:
+        return channels(self.settings, self._partners, self.store, self.archive, self.intake)
+
+    @functools.cached_property
+    def pipeline(self) -> Pipeline:
+        return Pipeline(config=self.settings.pipeline_config(), store=self.store, archive=self.archive,
+                        judge=self.pool, channels=self.channels)
+
+    @functools.cached_property
+    def outbound(self) -> Outbound:
+        return Outbound(self.store, self.archive, self.channels, self.archive_limits)
+
+    @functools.cached_property
+    def archive_limits(self) -> safearchive.ArchiveLimits:
+        return safearchive.ArchiveLimits()
+
+    def close(self) -> None:
+        if "pool" in self.__dict__:
+            self.pool.close()
+        self.store.close()

@@ -1,0 +1,33 @@
+"""RLS-R01: the invoice names no buyer SIRET.
+
+`FINAL`: a breach ends the routing checks (no recipient to look for).
+
+>>> from validators.addressing import Addressing
+>>> check(InvoiceContext(addressing=Addressing(None))).rule
+'RLS-R01'
+>>> print(check(InvoiceContext(addressing=Addressing("11000201100044"))))
+None
+"""
+
+from __future__ import annotations
+
+from flows.model import Category, Flag, ValidationError
+from flows.rule import Rule, Stage
+from validators.context import InvoiceContext
+from validators.terms import BUYER
+
+RULE = Rule(
+    "RLS-R01",
+    Flag.FATAL,
+    "The invoice does not give the recipient's SIRET",
+    "La facture n'indique pas le SIRET du destinataire",
+    category=Category.ROUTING,
+    stage=Stage.DIRECTORY,
+)
+FINAL = True
+
+
+def check(ctx: InvoiceContext) -> ValidationError | None:
+    if ctx.addressing is None:
+        return None
+    return RULE.error(BUYER) if not ctx.addressing.buyer_siret else None
