@@ -47,9 +47,14 @@ class Bench:
         self.args = args
         self.work = work
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW", "RELAIS_"))}
-        self.env.update(AIRFLOW_HOME=str(work / "airflow"), RELAIS_HOME=str(work / "relais"),
-                        RELAIS_VENV_BIN=str(VENV_BIN), AIRFLOW__API__PORT=str(_free_port()),
-                        PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}", RELAIS_LOG_LEVEL="WARNING")
+        self.env.update(
+            AIRFLOW_HOME=str(work / "airflow"),
+            RELAIS_HOME=str(work / "relais"),
+            RELAIS_VENV_BIN=str(VENV_BIN),
+            AIRFLOW__API__PORT=str(_free_port()),
+            PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+            RELAIS_LOG_LEVEL="WARNING",
+        )
         self.pg_db: str | None = None
         self.pg_schema: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -68,8 +73,11 @@ class Bench:
             conn.execute(sa.text(f'CREATE DATABASE "{self.pg_db}"'))
             conn.execute(sa.text(f'CREATE SCHEMA "{self.pg_schema}"'))
         admin.dispose()
-        self.env.update(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=PG_URL.rsplit("/", 1)[0] + f"/{self.pg_db}",
-                        RELAIS_DATABASE_URL=PG_URL, RELAIS_DATABASE_SCHEMA=self.pg_schema)
+        self.env.update(
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=PG_URL.rsplit("/", 1)[0] + f"/{self.pg_db}",
+            RELAIS_DATABASE_URL=PG_URL,
+            RELAIS_DATABASE_SCHEMA=self.pg_schema,
+        )
 
     def drop_db(self) -> None:
         if not self.pg_db:
@@ -99,17 +107,26 @@ class Bench:
 
     def start(self) -> None:
         if self.args.runner == "airflow":
-            subprocess.run(["bash", str(ROOT / "scripts" / "airflow.sh"), "start"], env=self.env, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["bash", str(ROOT / "scripts" / "airflow.sh"), "start"],
+                env=self.env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             time.sleep(3)  # the dag-processor parses the DAG and the first run starts
         else:
-            self.proc = subprocess.Popen([str(VENV_BIN / "relais"), "run", "--watch", "--interval", "0.5", "-q"],
-                                         env=self.env, start_new_session=True, stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [str(VENV_BIN / "relais"), "run", "--watch", "--interval", "0.5", "-q"],
+                env=self.env,
+                start_new_session=True,
+                stderr=subprocess.DEVNULL,
+            )
 
     def stop(self) -> None:
         if self.args.runner == "airflow":
-            subprocess.run(["bash", str(ROOT / "scripts" / "airflow.sh"), "stop"], env=self.env,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["bash", str(ROOT / "scripts" / "airflow.sh"), "stop"], env=self.env, stdout=subprocess.DEVNULL
+            )
         elif self.proc is not None:
             os.killpg(self.proc.pid, signal.SIGINT)
             try:
@@ -139,13 +156,20 @@ class Bench:
         from relais.compose import Runtime
         from relais.settings import Settings
 
-        settings = Settings.from_env(self.env["RELAIS_HOME"], database_url=self.env.get("RELAIS_DATABASE_URL"),
-                                     database_schema=self.env.get("RELAIS_DATABASE_SCHEMA"))
+        settings = Settings.from_env(
+            self.env["RELAIS_HOME"],
+            database_url=self.env.get("RELAIS_DATABASE_URL"),
+            database_schema=self.env.get("RELAIS_DATABASE_SCHEMA"),
+        )
         rt = Runtime.open(settings, migrate=False)
         try:
             flows = rt.store.list_flows(limit=1_000_000)
-            return {"flows": len(flows), "names": {f.id: f.original_name for f in flows},
-                    "statuses": rt.store.status_counts(), "invoices": sum(f.invoice_count for f in flows)}
+            return {
+                "flows": len(flows),
+                "names": {f.id: f.original_name for f in flows},
+                "statuses": rt.store.status_counts(),
+                "invoices": sum(f.invoice_count for f in flows),
+            }
         finally:
             rt.close()
 
@@ -153,8 +177,9 @@ class Bench:
 def _generate_singles(folder: Path, n: int, start: int) -> list[Path]:
     from relais import generate as gen
 
-    return gen.write_batch(folder, "cii", n, 10, batch="none", recipients=gen.sample_directory(), seed=start,
-                           start=start)
+    return gen.write_batch(
+        folder, "cii", n, 10, batch="none", recipients=gen.sample_directory(), seed=start, start=start
+    )
 
 
 def _drop(path: Path, inbox: Path) -> None:
@@ -171,9 +196,20 @@ def burst(b: Bench) -> dict[str, object]:
     a = b.args
     staged = b.work / "staged"
     singles = _generate_singles(staged / "singles", a.singles, 1) if a.singles else []
-    zips = [p for i in range(a.zips) for p in gen.write_batch(
-        staged / f"zip{i}", "ubl", a.zip_size, 10, batch="zip", recipients=gen.sample_directory(), seed=100 + i,
-        start=100_000 + i * a.zip_size)]
+    zips = [
+        p
+        for i in range(a.zips)
+        for p in gen.write_batch(
+            staged / f"zip{i}",
+            "ubl",
+            a.zip_size,
+            10,
+            batch="zip",
+            recipients=gen.sample_directory(),
+            seed=100 + i,
+            start=100_000 + i * a.zip_size,
+        )
+    ]
     files = singles + zips
     b.start()
     t0 = time.time()
@@ -188,10 +224,19 @@ def burst(b: Bench) -> dict[str, object]:
     figures = b.store_figures()
     seconds = last - t0
     incidents = figures["statuses"].get("IN_INCIDENTE", 0)  # type: ignore[union-attr]
-    return {"scenario": "burst", "files": len(files), "singles": len(singles), "zips": len(zips),
-            "invoices": figures["invoices"], "return_flows": len(returned), "seconds_to_last_return": round(seconds, 1),
-            "files_per_s": round(len(files) / seconds, 1), "invoices_per_s": round(int(figures["invoices"]) / seconds, 1),
-            "incidents": incidents, "statuses": figures["statuses"]}
+    return {
+        "scenario": "burst",
+        "files": len(files),
+        "singles": len(singles),
+        "zips": len(zips),
+        "invoices": figures["invoices"],
+        "return_flows": len(returned),
+        "seconds_to_last_return": round(seconds, 1),
+        "files_per_s": round(len(files) / seconds, 1),
+        "invoices_per_s": round(int(figures["invoices"]) / seconds, 1),
+        "incidents": incidents,
+        "statuses": figures["statuses"],
+    }
 
 
 def steady(b: Bench) -> dict[str, object]:
@@ -214,14 +259,22 @@ def steady(b: Bench) -> dict[str, object]:
     b.stop()
     figures = b.store_figures()
     names = figures["names"]
-    latencies = sorted(returned[fid] - dropped[names[fid]] for fid in returned  # type: ignore[index]
-                       if names.get(fid) in dropped)  # type: ignore[union-attr]
+    latencies = sorted(
+        returned[fid] - dropped[names[fid]]
+        for fid in returned  # type: ignore[index]
+        if names.get(fid) in dropped
+    )  # type: ignore[union-attr]
     q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else latencies * 99
-    return {"scenario": "steady", "rate_per_s": a.rate, "files": n, "return_flows": len(returned),
-            "latency_p50_s": round(statistics.median(latencies), 2) if latencies else None,
-            "latency_p95_s": round(q[94], 2) if latencies else None,
-            "latency_max_s": round(latencies[-1], 2) if latencies else None,
-            "incidents": figures["statuses"].get("IN_INCIDENTE", 0)}  # type: ignore[union-attr]
+    return {
+        "scenario": "steady",
+        "rate_per_s": a.rate,
+        "files": n,
+        "return_flows": len(returned),
+        "latency_p50_s": round(statistics.median(latencies), 2) if latencies else None,
+        "latency_p95_s": round(q[94], 2) if latencies else None,
+        "latency_max_s": round(latencies[-1], 2) if latencies else None,
+        "incidents": figures["statuses"].get("IN_INCIDENTE", 0),
+    }  # type: ignore[union-attr]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def _serve(home: str, port_queue: multiprocessing.Queue, stop) -> None:  # noqa: ANN001
     from connectors.as2 import receiver
     from connectors.as2.server import ServerThread
-    from relais.compose import Runtime
     from relais import log
+    from relais.compose import Runtime
     from relais.settings import Settings
 
     log.configure("WARNING")
@@ -65,7 +65,7 @@ class _RssSampler:
                 return
             self._stop.wait(0.02)
 
-    def __enter__(self) -> "_RssSampler":
+    def __enter__(self) -> _RssSampler:
         self._thread.start()
         return self
 
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     max_bytes = max(args.large_mb * 2 * 1024 * 1024, 10_000_000)
     (home / "partners" / "partner.toml").write_text(
         '[as2]\nas2_id = "PARTNER"\nour_as2_id = "RELAIS"\npartner_cert = "partner.pem"\n'
-        f'our_cert = "relais.pem"\nour_key = "relais.key"\nmax_bytes = {max_bytes}\n')
+        f'our_cert = "relais.pem"\nour_key = "relais.key"\nmax_bytes = {max_bytes}\n'
+    )
 
     ctx = multiprocessing.get_context("spawn")
     port_queue, stop = ctx.Queue(), ctx.Event()
@@ -123,22 +124,33 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, float]] = {}
     try:
         with httpx.Client(timeout=httpx.Timeout(600.0)) as client, _RssSampler(proc.pid or 0) as sampler:
-            for label, size, count in (("1kb", 1024, args.small), ("1mb", 1024 * 1024, args.medium),
-                                       (f"{args.large_mb}mb", args.large_mb * 1024 * 1024, args.large)):
+            for label, size, count in (
+                ("1kb", 1024, args.small),
+                ("1mb", 1024 * 1024, args.medium),
+                (f"{args.large_mb}mb", args.large_mb * 1024 * 1024, args.large),
+            ):
                 if count <= 0:
                     continue
                 payload = _payload(size)
                 start = time.perf_counter()
                 for i in range(count):
-                    wrapped = message.wrap(payload, f"bench-{label}-{i}.xml", content_type="application/xml",
-                                           sign=partner_kp, encrypt_for=relais_kp.cert)
-                    headers = {"AS2-Version": "1.2", "AS2-From": "PARTNER", "AS2-To": "RELAIS",
-                               "Message-ID": f"<bench-{label}-{i}-{time.time_ns()}@bench>",
-                               "Disposition-Notification-To": "bench@example",
-                               "Disposition-Notification-Options":
-                                   "signed-receipt-protocol=optional, pkcs7-signature; "
-                                   "signed-receipt-micalg=optional, sha-256",
-                               **dict(wrapped.headers)}
+                    wrapped = message.wrap(
+                        payload,
+                        f"bench-{label}-{i}.xml",
+                        content_type="application/xml",
+                        sign=partner_kp,
+                        encrypt_for=relais_kp.cert,
+                    )
+                    headers = {
+                        "AS2-Version": "1.2",
+                        "AS2-From": "PARTNER",
+                        "AS2-To": "RELAIS",
+                        "Message-ID": f"<bench-{label}-{i}-{time.time_ns()}@bench>",
+                        "Disposition-Notification-To": "bench@example",
+                        "Disposition-Notification-Options": "signed-receipt-protocol=optional, pkcs7-signature; "
+                        "signed-receipt-micalg=optional, sha-256",
+                        **dict(wrapped.headers),
+                    }
                     r = client.post(url, content=wrapped.body, headers=headers)
                     r.raise_for_status()
                     got = mdn.parse(r.headers["content-type"], r.content, partner_certs=[relais_kp.cert])
@@ -146,11 +158,16 @@ def main(argv: list[str] | None = None) -> int:
                         raise SystemExit(f"bad MDN for {label} #{i}: {got.disposition} {got.mic} != {wrapped.mic}")
                     del wrapped, r
                 seconds = time.perf_counter() - start
-                results[label] = {"messages": count, "seconds": round(seconds, 3),
-                                  "messages_per_s": round(count / seconds, 2),
-                                  "mb_per_s": round(count * size / 1e6 / seconds, 2)}
-                print(f"{label:>6}: {count} messages in {seconds:.2f} s: {count / seconds:.1f} messages/s, "
-                      f"{count * size / 1e6 / seconds:.1f} MB/s")
+                results[label] = {
+                    "messages": count,
+                    "seconds": round(seconds, 3),
+                    "messages_per_s": round(count / seconds, 2),
+                    "mb_per_s": round(count * size / 1e6 / seconds, 2),
+                }
+                print(
+                    f"{label:>6}: {count} messages in {seconds:.2f} s: {count / seconds:.1f} messages/s, "
+                    f"{count * size / 1e6 / seconds:.1f} MB/s"
+                )
     finally:
         stop.set()
         proc.join(timeout=30)

@@ -35,7 +35,7 @@ class PeakSampler:
             self.peak = max(self.peak, rss_tree_mb(self.exclude))
             self._stop.wait(0.05)
 
-    def __enter__(self) -> "PeakSampler":
+    def __enter__(self) -> PeakSampler:
         self._thread.start()
         return self
 

@@ -87,29 +87,51 @@ def main(argv: list[str] | None = None) -> int:
     from flows import directory, dispatch, extract, safexml, split
     from flows.model import Container
     from flows.pipeline import process_flow
-    from relais.compose import Runtime
     from relais import generate as gen
+    from relais.compose import Runtime
     from relais.settings import Settings
     from validators import route
     from validators.platform import Addressing
 
     tmp = tempfile.TemporaryDirectory(prefix="relais-bench-")
     work = args.workdir or Path(tmp.name)
-    settings = Settings.from_env(work / "home", stable_seconds=0.0, max_invoices_per_flow=args.invoices,
-                                 database_url=f"sqlite:///{work / 'home' / 'relais.db'}", rules_dir=args.rules)
+    settings = Settings.from_env(
+        work / "home",
+        stable_seconds=0.0,
+        max_invoices_per_flow=args.invoices,
+        database_url=f"sqlite:///{work / 'home' / 'relais.db'}",
+        rules_dir=args.rules,
+    )
     rt = Runtime.open(settings)
     recipients = gen.sample_directory()
     dir_file = work / "annuaire.json"
     dir_file.write_text(json.dumps(gen.directory_document(recipients, "bench")))
     directory.import_file(rt.store, dir_file)
     n = args.invoices
-    print(f"relais pipeline benchmark: {n} invoices x {args.lines} lines, {args.syntax}, {args.batch}, "
-          f"{os.cpu_count()} CPUs", flush=True)
+    print(
+        f"relais pipeline benchmark: {n} invoices x {args.lines} lines, {args.syntax}, {args.batch}, "
+        f"{os.cpu_count()} CPUs",
+        flush=True,
+    )
 
     paths: list[Path] = []
-    measure("generate (not in total)", n, lambda: paths.extend(gen.write_batch(
-        work / "gen", args.syntax, n, args.lines, batch=args.batch, recipients=recipients,
-        invalid_ratio=0.02, misrouted_ratio=0.03, seed=1)))
+    measure(
+        "generate (not in total)",
+        n,
+        lambda: paths.extend(
+            gen.write_batch(
+                work / "gen",
+                args.syntax,
+                n,
+                args.lines,
+                batch=args.batch,
+                recipients=recipients,
+                invalid_ratio=0.02,
+                misrouted_ratio=0.03,
+                seed=1,
+            )
+        ),
+    )
     batch = paths[0]
     print(f"{'':<32} batch {batch.stat().st_size / 1e6:.1f} MB", flush=True)
 
@@ -144,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         with batch.open("rb") as f:
             for doc in split.documents(f, container, batch.name):
                 facts = extract.extract(xml_syntax(doc.data), safexml.parse(doc.data))
-                route.check(Addressing(facts.buyer_siret, facts.service_code, facts.commitment_number),
-                              directory_v)
+                route.check(Addressing(facts.buyer_siret, facts.service_code, facts.commitment_number), directory_v)
 
     print("-- each stage alone, in this process (split and parse included in the later ones)")
     measure("split", n, split_only)
@@ -156,13 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     print("-- end to end (drop zone -> return flow; validation in the worker pool, EN 16931 included)")
     inbox = settings.inbox("bench")
     inbox.mkdir(parents=True, exist_ok=True)
-    os.link(batch, inbox / batch.name) if batch.stat().st_dev == inbox.stat().st_dev else \
-        inbox.joinpath(batch.name).write_bytes(batch.read_bytes())
+    os.link(batch, inbox / batch.name) if batch.stat().st_dev == inbox.stat().st_dev else inbox.joinpath(
+        batch.name
+    ).write_bytes(batch.read_bytes())
     old = time.time() - 60
     os.utime(inbox / batch.name, (old, old))
     flows = []
     stages = [
-        measure("intake (archive + record)", n, lambda: flows.extend(dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds))),
+        measure(
+            "intake (archive + record)",
+            n,
+            lambda: flows.extend(dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds)),
+        ),
     ]
     stages.append(measure("process (validate + route + CR)", n, lambda: process_flow(rt.pipeline, flows[0].id)))
     stages.append(measure("dispatch (deliveries + CR out)", n, lambda: dispatch.dispatch(rt.outbound)))
@@ -173,8 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total end to end':<32} {total_s:8.2f} s {n / total_s:10.0f} inv/s {peak:9.0f} MB peak RSS")
     print(f"flow {flow.id}: {flow.status}, {flow.invoice_count} invoices, {flow.rejected_count} rejected")
     own_peak = max(s.own_peak_mb for s in stages)
-    print(json.dumps({"invoices": n, "invoices_per_s": round(n / total_s, 1), "peak_rss_mb": round(peak, 1),
-                      "main_process_peak_rss_mb": round(own_peak, 1)}))
+    print(
+        json.dumps(
+            {
+                "invoices": n,
+                "invoices_per_s": round(n / total_s, 1),
+                "peak_rss_mb": round(peak, 1),
+                "main_process_peak_rss_mb": round(own_peak, 1),
+            }
+        )
+    )
     rt.close()
     tmp.cleanup()
     return 0

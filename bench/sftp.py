@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from connectors.partners import Partner, SftpPickup
     from connectors.sftp import pickup
-    from relais.compose import Runtime
     from relais import generate as gen
     from relais import log
+    from relais.compose import Runtime
     from relais.settings import Settings
 
     log.configure("WARNING")
@@ -72,12 +72,25 @@ def main(argv: list[str] | None = None) -> int:
     server = ctx.Process(target=_serve, args=(str(remote), public, str(work / "host_key"), ports, stop))
     server.start()
     port, host_key_line = ports.get(timeout=60)
-    partner = Partner(id="bench", name="bench", sftp=SftpPickup(
-        host="127.0.0.1", port=port, user="relais", private_key=key_path, host_key=host_key_line,
-        pickup_dir="outbound", return_dir="inbound"))
+    partner = Partner(
+        id="bench",
+        name="bench",
+        sftp=SftpPickup(
+            host="127.0.0.1",
+            port=port,
+            user="relais",
+            private_key=key_path,
+            host_key=host_key_line,
+            pickup_dir="outbound",
+            return_dir="inbound",
+        ),
+    )
     rt = Runtime.open(Settings.from_env(work / "home", database_url=f"sqlite:///{work / 'home' / 'relais.db'}"))
-    print(f"relais SFTP pickup benchmark: {args.files} small files, one {args.big_mb} MB file, "
-          f"{os.cpu_count()} CPUs, server on 127.0.0.1:{port} (separate process)", flush=True)
+    print(
+        f"relais SFTP pickup benchmark: {args.files} small files, one {args.big_mb} MB file, "
+        f"{os.cpu_count()} CPUs, server on 127.0.0.1:{port} (separate process)",
+        flush=True,
+    )
 
     recipients = gen.sample_directory()
     small_bytes = 0
@@ -94,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         small_s = time.perf_counter() - t0
     assert len(report.flows) == args.files, (len(report.flows), report.errors[:3], report.skipped[:3])
     small_rate, small_mbps = args.files / small_s, small_bytes / 1e6 / small_s
-    print(f"{args.files} small files ({small_bytes / 1e6:.1f} MB)   {small_s:7.2f} s {small_rate:8.0f} files/s "
-          f"{small_mbps:7.1f} MB/s {peak_small.peak:6.0f} MB peak RSS", flush=True)
+    print(
+        f"{args.files} small files ({small_bytes / 1e6:.1f} MB)   {small_s:7.2f} s {small_rate:8.0f} files/s "
+        f"{small_mbps:7.1f} MB/s {peak_small.peak:6.0f} MB peak RSS",
+        flush=True,
+    )
 
     big = remote / "outbound" / "big.zip"
     with big.open("wb") as f:  # sparse: fast to create, 500 MB on the wire all the same
@@ -107,14 +123,24 @@ def main(argv: list[str] | None = None) -> int:
         big_s = time.perf_counter() - t0
     assert len(report.flows) == 1 and report.flows[0].size == args.big_mb * 1024 * 1024, report.errors
     big_mbps = args.big_mb * 1.048576 / big_s
-    print(f"one {args.big_mb} MB file               {big_s:7.2f} s {'':>14} {big_mbps:7.1f} MB/s "
-          f"{peak_big.peak:6.0f} MB peak RSS", flush=True)
+    print(
+        f"one {args.big_mb} MB file               {big_s:7.2f} s {'':>14} {big_mbps:7.1f} MB/s "
+        f"{peak_big.peak:6.0f} MB peak RSS",
+        flush=True,
+    )
     stop.set()
     server.join(timeout=10)
     rt.close()
-    print(json.dumps({"small_files_per_s": round(small_rate, 1), "small_mb_per_s": round(small_mbps, 2),
-                      "big_mb_per_s": round(big_mbps, 1),
-                      "peak_rss_mb": round(max(peak_small.peak, peak_big.peak), 1)}))
+    print(
+        json.dumps(
+            {
+                "small_files_per_s": round(small_rate, 1),
+                "small_mb_per_s": round(small_mbps, 2),
+                "big_mb_per_s": round(big_mbps, 1),
+                "peak_rss_mb": round(max(peak_small.peak, peak_big.peak), 1),
+            }
+        )
+    )
     tmp.cleanup()
     return 0
 

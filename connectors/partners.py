@@ -96,8 +96,16 @@ class Hosted:
     authorized_keys: tuple[str, ...]
 
 
-AS2_ENCRYPTIONS = ("aes128-cbc", "aes192-cbc", "aes256-cbc", "aes128-gcm", "aes192-gcm", "aes256-gcm",
-                   "des-ede3-cbc", "none")
+AS2_ENCRYPTIONS = (
+    "aes128-cbc",
+    "aes192-cbc",
+    "aes256-cbc",
+    "aes128-gcm",
+    "aes192-gcm",
+    "aes256-gcm",
+    "des-ede3-cbc",
+    "none",
+)
 AS2_DIGESTS = ("sha-256", "sha-384", "sha-512", "sha1")
 #: RFC 4130 §6.2: an AS2 id is 1 to 128 printable ASCII characters (quoted when it holds spaces).
 AS2_ID = re.compile(r"^[\x21-\x7e]([\x20-\x7e]{0,126}[\x21-\x7e])?$")
@@ -186,8 +194,13 @@ class PartnerSet(Mapping[str, Partner]):
     def report(self, logger: Any, event: str = "partners.bad_file", **fields: Any) -> None:
         """Log one error event per bad partner (or unreadable file), naming every problem."""
         for key in sorted(self.problems):
-            logger.error(event, partner=key, files=[p.name for p in self.files.get(key, ())],
-                         problems=self.problems[key], **fields)
+            logger.error(
+                event,
+                partner=key,
+                files=[p.name for p in self.files.get(key, ())],
+                problems=self.problems[key],
+                **fields,
+            )
 
 
 def _default_id(path: Path) -> str:
@@ -305,10 +318,12 @@ def _as2(raw: Any, where: str, base: Path, problems: list[str]) -> As2Config | N
             problems.append(f"{where}.{key}: an http:// or https:// URL (got {value!r})")
     mdn = raw.get("mdn", "sync")
     if mdn not in ("sync", "async"):
-        problems.append(f"{where}.mdn: \"sync\" or \"async\" (got {mdn!r})")
+        problems.append(f'{where}.mdn: "sync" or "async" (got {mdn!r})')
     elif mdn == "async" and raw.get("url") and not raw.get("async_mdn_url"):
-        problems.append(f"{where}.async_mdn_url: required with mdn = \"async\" "
-                        "(the URL of `relais as2 serve` where the partner posts its MDNs)")
+        problems.append(
+            f'{where}.async_mdn_url: required with mdn = "async" '
+            "(the URL of `relais as2 serve` where the partner posts its MDNs)"
+        )
     for key in ("sign", "compress", "require_signature", "require_encryption"):
         if key in raw and not isinstance(raw[key], bool):
             problems.append(f"{where}.{key}: true or false")
@@ -381,7 +396,8 @@ def load(folder: Path) -> PartnerSet:
     for pid, paths in files.items():
         if len(paths) > 1:
             problems.setdefault(pid, []).append(
-                f"{folder}: partner {pid} is defined twice or more: {', '.join(p.name for p in paths)}")
+                f"{folder}: partner {pid} is defined twice or more: {', '.join(p.name for p in paths)}"
+            )
     good = {p.id: p for p in parsed.values() if p.id not in problems}
     as2_owners: dict[str, list[str]] = {}
     for p in good.values():
@@ -394,14 +410,18 @@ def load(folder: Path) -> PartnerSet:
             others = ", ".join(o for o in owners if o != pid)
             problems.setdefault(pid, []).append(
                 f"{files[pid][0]}: as2.as2_id {as2_id!r} is also partner {others}'s "
-                "(its AS2 messages could not be told apart)")
+                "(its AS2 messages could not be told apart)"
+            )
             del good[pid]
     unnamed_keys = {p.name for p in unnamed}
     held = {key for key in problems if key not in unnamed_keys}  # bad partner ids
     held |= {_default_id(p) for p in unnamed if _default_id(p) not in good}
-    return PartnerSet(partners=good, problems=problems,
-                      files={key: tuple(paths) for key, paths in files.items() if key in problems},
-                      held=frozenset(held))
+    return PartnerSet(
+        partners=good,
+        problems=problems,
+        files={key: tuple(paths) for key, paths in files.items() if key in problems},
+        held=frozenset(held),
+    )
 
 
 def load_strict(folder: Path) -> dict[str, Partner]:

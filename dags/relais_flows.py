@@ -82,9 +82,12 @@ def relais_flows() -> None:
         signal.signal(signal.SIGTERM, on_term)
         with _runtime() as rt:
             groups = intake_until_work(rt, wait_seconds=rt.settings.intake_wait_seconds, stop=lambda: bool(stopping))
-        log.get("relais.dag").info("intake.groups", groups=len(groups),
-                                   flows=sum(len(g.flow_ids) for g in groups),
-                                   documents=sum(g.documents for g in groups))
+        log.get("relais.dag").info(
+            "intake.groups",
+            groups=len(groups),
+            flows=sum(len(g.flow_ids) for g in groups),
+            documents=sum(g.documents for g in groups),
+        )
         return [g.as_xcom() for g in groups]
 
     @task(multiple_outputs=False, map_index_template="{{ relais_group }}")
@@ -107,7 +110,8 @@ def relais_flows() -> None:
                 raise AirflowFailException(
                     f"{len(report.incidents)} of {len(flow_ids)} flows became incidents (RLS-T99), "
                     f"first {report.incidents[0]}; {parked} parked after their retries, the others are "
-                    f"retried automatically. See `relais flows --status IN_INCIDENTE`.")
+                    f"retried automatically. See `relais flows --status IN_INCIDENTE`."
+                )
         return summary
 
     process.expand(group=intake())

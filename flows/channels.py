@@ -19,8 +19,6 @@ Adding a channel: a package under ``connectors/`` implementing `Channel` (and
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Protocol, runtime_checkable
@@ -37,10 +35,11 @@ class Sender(Protocol):
     ``send`` raises on failure; the caller records it and retries the row later.
     """
 
-    def __enter__(self) -> "Sender": ...
+    def __enter__(self) -> Sender: ...
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
     def send(self, item: OutboxItem, data: bytes) -> None: ...
 

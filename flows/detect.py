@@ -14,10 +14,9 @@ import dataclasses
 import io
 import logging
 
-from flows import safexml
+from flows import safexml, technical
 from flows.errors import Rejected
 from flows.model import Container, Syntax
-from flows import technical
 
 UBL_INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 UBL_CREDITNOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
@@ -57,7 +56,9 @@ def xml_syntax(data: bytes) -> Syntax:
         return Syntax.CII
     name = f"{{{ns}}}{local}" if ns else local
     if ns == ZUGFERD1_NS:
-        raise Rejected(technical.UNSUPPORTED_SYNTAX, f"ZUGFeRD 1.0 ({local}) is not supported; send Factur-X / ZUGFeRD 2.x")
+        raise Rejected(
+            technical.UNSUPPORTED_SYNTAX, f"ZUGFeRD 1.0 ({local}) is not supported; send Factur-X / ZUGFeRD 2.x"
+        )
     raise Rejected(technical.UNSUPPORTED_SYNTAX, f"root element <{name}>")
 
 
@@ -120,8 +121,14 @@ def _in_attachment(r: Rejected, name: str) -> Rejected:
 
 
 _LEVELS = {
-    "MINIMUM": "minimum", "BASIC WL": "basicwl", "BASICWL": "basicwl", "BASIC": "basic",
-    "EN 16931": "en16931", "EN16931": "en16931", "COMFORT": "en16931", "EXTENDED": "extended",
+    "MINIMUM": "minimum",
+    "BASIC WL": "basicwl",
+    "BASICWL": "basicwl",
+    "BASIC": "basic",
+    "EN 16931": "en16931",
+    "EN16931": "en16931",
+    "COMFORT": "en16931",
+    "EXTENDED": "extended",
 }
 
 
@@ -134,7 +141,7 @@ def declared_profile(pdf: bytes) -> str | None:
     from pypdf import PdfReader
 
     try:
-        metadata = PdfReader(io.BytesIO(pdf)).trailer["/Root"].get("/Metadata")
+        metadata = PdfReader(io.BytesIO(pdf)).trailer["/Root"].get("/Metadata")  # type: ignore[attr-defined]
         xmp = metadata.get_object().get_data() if metadata is not None else None
     except Exception:
         return None

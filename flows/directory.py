@@ -45,7 +45,7 @@ def parse(data: bytes) -> tuple[str, list[Structure]]:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"directory file is not JSON: {e}") from e
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ConfigError(f"directory file must be a JSON object with \"format\": \"{FORMAT}\"")
+        raise ConfigError(f'directory file must be a JSON object with "format": "{FORMAT}"')
     items = doc.get("structures")
     if not isinstance(items, list):
         raise ConfigError('directory file has no "structures" list')

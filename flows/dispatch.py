@@ -17,9 +17,8 @@ import datetime as dt
 import os
 import tempfile
 from collections import defaultdict
-from pathlib import Path
-
 from collections.abc import Callable
+from pathlib import Path
 
 from archive import Archive
 from flows import log, split
@@ -60,8 +59,7 @@ class Outbound:
 QueueKey = tuple[OutboxKind, str, str | None]  # (kind, channel, partner): one ordered queue
 
 
-def dispatch(rt: Outbound, flow_id: str | None = None,
-             kinds: tuple[OutboxKind, ...] | None = None) -> DispatchReport:
+def dispatch(rt: Outbound, flow_id: str | None = None, kinds: tuple[OutboxKind, ...] | None = None) -> DispatchReport:
     """Carry out the pending outbox rows (only those of `kinds` when given, e.g. ``(OutboxKind.MDN,)``)."""
     report = DispatchReport()
     if kinds is not None and len(kinds) == 1:
@@ -101,8 +99,11 @@ def _with_queues(rt: Outbound, items: list[OutboxItem]) -> list[OutboxItem]:
     if not queues:
         return items
     ids = {i.id for i in items}
-    ahead = [i for i in rt.store.pending_outbox(kind=OutboxKind.RETURN)
-             if i.id not in ids and (i.channel, i.partner) in queues]
+    ahead = [
+        i
+        for i in rt.store.pending_outbox(kind=OutboxKind.RETURN)
+        if i.id not in ids and (i.channel, i.partner) in queues
+    ]
     return sorted(items + ahead, key=lambda i: i.id)
 
 
@@ -121,8 +122,13 @@ def _send_queue(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: Di
             except Exception as e:  # noqa: BLE001 - no such channel, or its sender cannot be built
                 report.failed += 1
                 rt.store.mark_failed(item, f"{type(e).__name__}: {e}", backoff(item.attempts + 1))
-                _log.warning("return_flow.failed", channel=channel_name, destination=item.destination,
-                             error=str(e), attempts=item.attempts + 1)
+                _log.warning(
+                    "return_flow.failed",
+                    channel=channel_name,
+                    destination=item.destination,
+                    error=str(e),
+                    attempts=item.attempts + 1,
+                )
         return
     first = queue[0]
     if first.next_attempt_at and first.next_attempt_at > now:
@@ -135,19 +141,32 @@ def _send_queue(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: Di
     except Exception as e:  # cannot connect: every row waits, the first one records the failure
         report.failed += 1
         rt.store.mark_failed(first, f"{type(e).__name__}: {e}", backoff(first.attempts + 1))
-        _log.warning("return_flow.partner_unreachable", partner=partner_id, channel=channel_name,
-                     kind=str(kind), error=str(e), pending=len(queue))
+        _log.warning(
+            "return_flow.partner_unreachable",
+            partner=partner_id,
+            channel=channel_name,
+            kind=str(kind),
+            error=str(e),
+            pending=len(queue),
+        )
 
 
-def _send_one(rt: Outbound, item: OutboxItem, report: DispatchReport,
-              send: Callable[[OutboxItem, bytes], None]) -> bool:
+def _send_one(
+    rt: Outbound, item: OutboxItem, report: DispatchReport, send: Callable[[OutboxItem, bytes], None]
+) -> bool:
     with log.bound(flow_id=item.flow_id):
         try:
             send(item, rt.archive.read(item.archive_sha256 or ""))
         except Exception as e:
             report.failed += 1
             rt.store.mark_failed(item, f"{type(e).__name__}: {e}", backoff(item.attempts + 1))
-            _log.warning("return_flow.failed", channel=item.channel, destination=item.destination, error=str(e), attempts=item.attempts + 1)
+            _log.warning(
+                "return_flow.failed",
+                channel=item.channel,
+                destination=item.destination,
+                error=str(e),
+                attempts=item.attempts + 1,
+            )
             return False
         rt.store.mark_sent([item])
         report.returned += 1

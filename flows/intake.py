@@ -66,9 +66,9 @@ def is_own_flow(flow: Flow, written_at: dt.datetime | None) -> bool:
         return True
     received = flow.received_at
     if received.tzinfo is None:
-        received = received.replace(tzinfo=dt.timezone.utc)
+        received = received.replace(tzinfo=dt.UTC)
     if written_at.tzinfo is None:
-        written_at = written_at.replace(tzinfo=dt.timezone.utc)
+        written_at = written_at.replace(tzinfo=dt.UTC)
     return written_at < received + RESOLUTION
 
 
@@ -101,12 +101,32 @@ class Intake:
         """Record the flow of bytes already archived as `obj` (the same rule as `ingest`)."""
         existing = self.store.find_flow(arrival.partner, arrival.name, obj.size, obj.sha256, latest=True)
         if existing is not None and is_own_flow(existing, arrival.written_at):
-            _log.info("intake.already_recorded", partner=arrival.partner, channel=str(arrival.channel),
-                      name=arrival.name, flow_id=existing.id, sha256=obj.sha256)
+            _log.info(
+                "intake.already_recorded",
+                partner=arrival.partner,
+                channel=str(arrival.channel),
+                name=arrival.name,
+                flow_id=existing.id,
+                sha256=obj.sha256,
+            )
             return Ingested(existing, created=False)
         flow = self.store.create_flow(
-            Flow(id="", partner=arrival.partner, channel=arrival.channel, original_name=arrival.name,
-                 size=obj.size, sha256=obj.sha256))
-        _log.info("flow.received", flow_id=flow.id, partner=arrival.partner, channel=str(arrival.channel),
-                  name=arrival.name, size=obj.size, sha256=obj.sha256)
+            Flow(
+                id="",
+                partner=arrival.partner,
+                channel=arrival.channel,
+                original_name=arrival.name,
+                size=obj.size,
+                sha256=obj.sha256,
+            )
+        )
+        _log.info(
+            "flow.received",
+            flow_id=flow.id,
+            partner=arrival.partner,
+            channel=str(arrival.channel),
+            name=arrival.name,
+            size=obj.size,
+            sha256=obj.sha256,
+        )
         return Ingested(flow, created=True)

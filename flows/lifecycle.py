@@ -184,8 +184,9 @@ class LifecycleError(ValueError):
 class IllegalTransition(ValueError):
     """A status change that the lifecycle does not allow: a bug in Relais, never a verdict on input."""
 
-    def __init__(self, kind: str, source: enum.StrEnum, target: enum.StrEnum, allowed: Iterable[enum.StrEnum],
-                 final: bool) -> None:
+    def __init__(
+        self, kind: str, source: enum.StrEnum, target: enum.StrEnum, allowed: Iterable[enum.StrEnum], final: bool
+    ) -> None:
         self.kind, self.source, self.target = kind, source, target
         names = sorted(str(s) for s in allowed)
         why = f"{source} is final" if final else "allowed: " + (", ".join(names) if names else "none")
@@ -223,8 +224,7 @@ class Lifecycle(Generic[S, Info]):
     def check(self, source: S, target: S) -> S:
         """`target`, when the move from `source` is allowed; else raise `IllegalTransition`."""
         if not self.allowed(source, target):
-            raise IllegalTransition(self.kind, source, target, self.targets(source),
-                                    self.statuses[source].final)
+            raise IllegalTransition(self.kind, source, target, self.targets(source), self.statuses[source].final)
         return target
 
     def targets(self, source: S, move: Move | None = None) -> frozenset[S]:
@@ -237,8 +237,7 @@ class Lifecycle(Generic[S, Info]):
 
     def where(self, **flags: bool) -> frozenset[S]:
         """Statuses whose info has these values, e.g. ``where(final=True)``."""
-        return frozenset(s for s, info in self.statuses.items()
-                         if all(getattr(info, k) == v for k, v in flags.items()))
+        return frozenset(s for s, info in self.statuses.items() if all(getattr(info, k) == v for k, v in flags.items()))
 
 
 # ---- flows -----------------------------------------------------------------------
@@ -246,31 +245,45 @@ class Lifecycle(Generic[S, Info]):
 _F = FlowStatus
 
 #: IdStatut codes of flows in the return-flow schema (IdStatutFluxType).
-FLOW_RETURN_CODES: Mapping[str, ReturnCode] = MappingProxyType({r.code: r for r in (
-    ReturnCode("90", "reçu", "received"),
-    ReturnCode("91", "en cours de transmission", "being transmitted to recipients"),
-    ReturnCode("92", "reçu par le destinataire final", "received by the final recipient", reserved=True),
-    ReturnCode("93", "erreur de réception", "reception error"),
-    ReturnCode("96", "intégré partiellement", "partially integrated"),
-)})
+FLOW_RETURN_CODES: Mapping[str, ReturnCode] = MappingProxyType(
+    {
+        r.code: r
+        for r in (
+            ReturnCode("90", "reçu", "received"),
+            ReturnCode("91", "en cours de transmission", "being transmitted to recipients"),
+            ReturnCode("92", "reçu par le destinataire final", "received by the final recipient", reserved=True),
+            ReturnCode("93", "erreur de réception", "reception error"),
+            ReturnCode("96", "intégré partiellement", "partially integrated"),
+        )
+    }
+)
 
-FLOW_STATUSES: Mapping[FlowStatus, FlowStatusInfo] = MappingProxyType({
-    _F.IN_RECU: FlowStatusInfo(code="90", label_fr="reçu", label_en="received", colour=DEFAULT_COLOUR),
-    _F.IN_EN_ATTENTE_TRAITEMENT_CPP: FlowStatusInfo(
-        code="90", label_fr="en attente de traitement", label_en="waiting for processing",
-        colour=DEFAULT_COLOUR, reserved=True),
-    _F.IN_EN_COURS_TRAITEMENT_CPP: FlowStatusInfo(
-        code="90", label_fr="en cours de traitement", label_en="being processed", colour=DEFAULT_COLOUR),
-    _F.IN_INTEGRE: FlowStatusInfo(code="91", label_fr="intégré", label_en="integrated", colour="green", final=True),
-    _F.IN_INTEGRE_PARTIEL: FlowStatusInfo(
-        code="96", label_fr="intégré partiellement", label_en="partially integrated", colour="yellow", final=True),
-    _F.IN_REJETE: FlowStatusInfo(code="93", label_fr="rejeté", label_en="rejected", colour="red", final=True),
-    _F.IN_INCIDENTE: FlowStatusInfo(
-        code="93", label_fr="en incident", label_en="incident (internal failure)", colour="magenta"),
-    _F.IN_EN_ATTENTE_RETRAITEMENT_CPP: FlowStatusInfo(
-        code="90", label_fr="en attente de retraitement", label_en="waiting for reprocessing",
-        colour=DEFAULT_COLOUR),
-})
+FLOW_STATUSES: Mapping[FlowStatus, FlowStatusInfo] = MappingProxyType(
+    {
+        _F.IN_RECU: FlowStatusInfo(code="90", label_fr="reçu", label_en="received", colour=DEFAULT_COLOUR),
+        _F.IN_EN_ATTENTE_TRAITEMENT_CPP: FlowStatusInfo(
+            code="90",
+            label_fr="en attente de traitement",
+            label_en="waiting for processing",
+            colour=DEFAULT_COLOUR,
+            reserved=True,
+        ),
+        _F.IN_EN_COURS_TRAITEMENT_CPP: FlowStatusInfo(
+            code="90", label_fr="en cours de traitement", label_en="being processed", colour=DEFAULT_COLOUR
+        ),
+        _F.IN_INTEGRE: FlowStatusInfo(code="91", label_fr="intégré", label_en="integrated", colour="green", final=True),
+        _F.IN_INTEGRE_PARTIEL: FlowStatusInfo(
+            code="96", label_fr="intégré partiellement", label_en="partially integrated", colour="yellow", final=True
+        ),
+        _F.IN_REJETE: FlowStatusInfo(code="93", label_fr="rejeté", label_en="rejected", colour="red", final=True),
+        _F.IN_INCIDENTE: FlowStatusInfo(
+            code="93", label_fr="en incident", label_en="incident (internal failure)", colour="magenta"
+        ),
+        _F.IN_EN_ATTENTE_RETRAITEMENT_CPP: FlowStatusInfo(
+            code="90", label_fr="en attente de retraitement", label_en="waiting for reprocessing", colour=DEFAULT_COLOUR
+        ),
+    }
+)
 
 #: A worker holds the flow (`Store.claim_flow`); taken over when untouched for `flows.pipeline.STALE_AFTER`.
 IN_PROGRESS = _F.IN_EN_COURS_TRAITEMENT_CPP
@@ -309,19 +322,31 @@ FLOW_STATUS_CODES: Mapping[FlowStatus, str] = MappingProxyType({s: i.code for s,
 
 _I = InvoiceStatus
 
-INVOICE_STATUSES: Mapping[InvoiceStatus, InvoiceStatusInfo] = MappingProxyType({
-    _I.DEPOSEE: InvoiceStatusInfo(code="01", label="DEPOSEE", label_fr="déposée", label_en="deposited"),
-    _I.EN_COURS_ACHEMINEMENT: InvoiceStatusInfo(
-        code="02", label="EN_COURS_ACHEMINEMENT", label_fr="en cours d'acheminement", label_en="being routed",
-        reserved=True),
-    _I.MISE_A_DISPOSITION: InvoiceStatusInfo(
-        code="03", label="MISE_A_DISPOSITION", label_fr="mise à disposition", label_en="made available",
-        reserved=True),
-    _I.REJETEE_ROUTAGE: InvoiceStatusInfo(
-        code="04", label="REJETEE", label_fr="rejetée (routage)", label_en="rejected (routing)", rejected=True),
-    _I.REJETEE: InvoiceStatusInfo(code="05", label="REJETEE", label_fr="rejetée", label_en="rejected",
-                                  rejected=True),
-})
+INVOICE_STATUSES: Mapping[InvoiceStatus, InvoiceStatusInfo] = MappingProxyType(
+    {
+        _I.DEPOSEE: InvoiceStatusInfo(code="01", label="DEPOSEE", label_fr="déposée", label_en="deposited"),
+        _I.EN_COURS_ACHEMINEMENT: InvoiceStatusInfo(
+            code="02",
+            label="EN_COURS_ACHEMINEMENT",
+            label_fr="en cours d'acheminement",
+            label_en="being routed",
+            reserved=True,
+        ),
+        _I.MISE_A_DISPOSITION: InvoiceStatusInfo(
+            code="03",
+            label="MISE_A_DISPOSITION",
+            label_fr="mise à disposition",
+            label_en="made available",
+            reserved=True,
+        ),
+        _I.REJETEE_ROUTAGE: InvoiceStatusInfo(
+            code="04", label="REJETEE", label_fr="rejetée (routage)", label_en="rejected (routing)", rejected=True
+        ),
+        _I.REJETEE: InvoiceStatusInfo(
+            code="05", label="REJETEE", label_fr="rejetée", label_en="rejected", rejected=True
+        ),
+    }
+)
 
 INVOICE: Lifecycle[InvoiceStatus, InvoiceStatusInfo] = Lifecycle(
     kind="invoice",

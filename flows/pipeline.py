@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from archive import Archive
-from flows import returnflow, safearchive, safexml, split
-from flows import lifecycle
+from flows import lifecycle, log, returnflow, safearchive, safexml, split, technical
+from flows.channels import Channels
+from flows.config import PipelineConfig
 from flows.errors import Incident, Rejected
 from flows.model import (
-    Channel,
     Container,
     Flow,
     FlowCode,
@@ -35,17 +35,13 @@ from flows.model import (
     invoice_id,
     utcnow,
 )
-from flows.store import Directory, Store
-from flows import log
-from flows.channels import Channels
-from flows.config import PipelineConfig
 from flows.outbox import DELIVERY_CHANNEL, Address
-from flows import technical
 from flows.rule import Category, Stage
+from flows.store import Directory, Store
 from validators import runner
-from validators.platform import duplicate_invoice
 from validators.context import Addressing, InvoiceContext
 from validators.document import Verdict
+from validators.platform import duplicate_invoice
 from validators.pool import Job
 
 Progress = Callable[[int, int], None]
@@ -65,7 +61,9 @@ class Judge(Protocol):
 
     def versions(self) -> dict[str, str]: ...
 
-    def judge_all(self, jobs: Iterable[Job], *, expected: int, br_fr: bool = False) -> Iterator[tuple[Job, Verdict]]: ...
+    def judge_all(
+        self, jobs: Iterable[Job], *, expected: int, br_fr: bool = False
+    ) -> Iterator[tuple[Job, Verdict]]: ...
 
 
 @dataclasses.dataclass
@@ -119,8 +117,9 @@ def process_flow(rt: Pipeline, flow_id: str, progress: Progress | None = None) -
     if flow.status.is_final:
         return flow
     with log.bound(flow_id=flow.id, partner=flow.partner):
-        if not rt.store.claim_flow(flow.id, WAITING, lifecycle.IN_PROGRESS,
-                                   stale_after=STALE_AFTER, due_incidents=True):
+        if not rt.store.claim_flow(
+            flow.id, WAITING, lifecycle.IN_PROGRESS, stale_after=STALE_AFTER, due_incidents=True
+        ):
             return rt.store.get_flow(flow.id) or flow
         flow.status = lifecycle.IN_PROGRESS  # the store checked the transition
         flow.retry_at = None
@@ -144,8 +143,13 @@ def _incident(rt: Pipeline, flow: Flow, e: Exception) -> None:
     detail = f"{type(e).__name__}: {e}"
     if delay is None:
         detail += f" (failed {flow.incidents} times: parked, waiting for the operations team)"
-    _log.exception("flow.incident", error=f"{type(e).__name__}: {e}", incidents=flow.incidents,
-                   retry_at=flow.retry_at.isoformat() if flow.retry_at else None, parked=delay is None)
+    _log.exception(
+        "flow.incident",
+        error=f"{type(e).__name__}: {e}",
+        incidents=flow.incidents,
+        retry_at=flow.retry_at.isoformat() if flow.retry_at else None,
+        parked=delay is None,
+    )
     rt.store.update_flow(flow)
     rt.store.add_flow_errors(flow.id, [technical.INTERNAL_ERROR.error("/", detail)])
     if delay is None:
@@ -179,8 +183,9 @@ def _process(rt: Pipeline, flow: Flow, progress: Progress | None) -> None:
             if total == 0:
                 return _reject_flow(rt, flow, technical.EMPTY_BATCH.error())
             if total > rt.config.max_invoices_per_flow:
-                return _reject_flow(rt, flow, technical.TOO_MANY_INVOICES.error(
-                    "/", f"{total} > {rt.config.max_invoices_per_flow}"))
+                return _reject_flow(
+                    rt, flow, technical.TOO_MANY_INVOICES.error("/", f"{total} > {rt.config.max_invoices_per_flow}")
+                )
         else:
             total = 1
         flow.rulesets = rt.judge.versions()
@@ -206,15 +211,18 @@ def _process(rt: Pipeline, flow: Flow, progress: Progress | None) -> None:
     _close(rt, flow)
 
 
-def _judge_all(rt: Pipeline, flow: Flow, f: BinaryIO, directory: Directory, total: int,
-               progress: Progress | None) -> _Tally:
+def _judge_all(
+    rt: Pipeline, flow: Flow, f: BinaryIO, directory: Directory, total: int, progress: Progress | None
+) -> _Tally:
     tally = _Tally()
     container = flow.container or Container.UNKNOWN
     batch = split.is_batch(container)
     chunk: list[Invoice] = []
     deliveries: list[tuple[Invoice, Address]] = []
-    jobs = (Job(doc.position, doc.data, None if batch else container, doc.entry_name)
-            for doc in split.documents(f, container, flow.original_name, rt.archive_limits))
+    jobs = (
+        Job(doc.position, doc.data, None if batch else container, doc.entry_name)
+        for doc in split.documents(f, container, flow.original_name, rt.archive_limits)
+    )
     verdicts = rt.judge.judge_all(jobs, expected=total, br_fr=flow.partner in rt.config.br_fr_partners)
     seen = duplicate_invoice.Seen()
     for job, verdict in verdicts:
@@ -238,27 +246,42 @@ def _judge_all(rt: Pipeline, flow: Flow, f: BinaryIO, directory: Directory, tota
     return tally
 
 
-def _decide(rt: Pipeline, flow_id: str, job: Job, verdict: Verdict, directory: Directory,
-            seen: duplicate_invoice.Seen) -> tuple[Invoice, str | None]:
+def _decide(
+    rt: Pipeline, flow_id: str, job: Job, verdict: Verdict, directory: Directory, seen: duplicate_invoice.Seen
+) -> tuple[Invoice, str | None]:
     """Turn a document's verdict into an invoice, adding the rules that need the store and the directory."""
-    inv = Invoice(id=invoice_id(flow_id, job.key), flow_id=flow_id, position=job.key,
-                  entry_name=job.entry_name[:1024], syntax=verdict.syntax, profile=verdict.profile)
+    inv = Invoice(
+        id=invoice_id(flow_id, job.key),
+        flow_id=flow_id,
+        position=job.key,
+        entry_name=job.entry_name[:1024],
+        syntax=verdict.syntax,
+        profile=verdict.profile,
+    )
     inv.errors.extend(verdict.errors)
     target: str | None = None
     with log.bound(invoice_id=inv.id):
         facts = verdict.facts
         if facts is not None:
             inv.set_facts(facts)
-            ctx = InvoiceContext(facts=facts, syntax=verdict.syntax, seen=seen, store=rt.store, flow_id=flow_id,
-                                 directory=directory, addressing=Addressing.of(facts))
+            ctx = InvoiceContext(
+                facts=facts,
+                syntax=verdict.syntax,
+                seen=seen,
+                store=rt.store,
+                flow_id=flow_id,
+                directory=directory,
+                addressing=Addressing.of(facts),
+            )
             if verdict.xsd_valid:  # duplicates (stage STORE): only of a document read as its schema says
                 inv.errors.extend(runner.run(ctx, [Stage.STORE]))
             if not inv.rejected:  # routing (stage DIRECTORY): only an invoice nothing else rejects
                 inv.errors.extend(runner.run(ctx, [Stage.DIRECTORY]))
                 structure = ctx.recipient
                 if not inv.rejected and structure is not None:
-                    target = str(delivery_path(rt.config, structure.siret, facts.service_code, inv.id,
-                                               verdict.container))
+                    target = str(
+                        delivery_path(rt.config, structure.siret, facts.service_code, inv.id, verdict.container)
+                    )
         if facts is not None and not inv.rejected:
             seen.add(facts)
         if inv.rejected:
@@ -274,8 +297,9 @@ def _flow_code(syntax: Syntax, has_attachments: bool) -> FlowCode:
     return syntax.flow_code
 
 
-def delivery_path(config: PipelineConfig, siret: str, service_code: str | None, inv_id: str,
-                  container: Container | None) -> Path:
+def delivery_path(
+    config: PipelineConfig, siret: str, service_code: str | None, inv_id: str, container: Container | None
+) -> Path:
     service = _safe_component(service_code) if service_code else "_"
     ext = ".pdf" if container is Container.PDF else ".xml"
     return config.delivery_dir / siret / service / f"{inv_id}{ext}"
@@ -308,5 +332,10 @@ def _close(rt: Pipeline, flow: Flow) -> None:
     finally:
         Path(tmp).unlink(missing_ok=True)
     rt.store.finish_flow(flow, rt.channels.return_address(flow.partner, returnflow.file_name(flow)), obj.sha256)
-    _log.info("flow.closed", status=str(flow.status), invoices=flow.invoice_count,
-              rejected=flow.rejected_count, flow_code=str(flow.flow_code) if flow.flow_code else None)
+    _log.info(
+        "flow.closed",
+        status=str(flow.status),
+        invoices=flow.invoice_count,
+        rejected=flow.rejected_count,
+        flow_code=str(flow.flow_code) if flow.flow_code else None,
+    )

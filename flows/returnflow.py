@@ -35,11 +35,13 @@ from typing import Any, BinaryIO
 
 from lxml import etree
 
+from flows import (
+    lifecycle,
+    technical,  # noqa: F401 - declares the technical codes' category, for findings read from the store
+)
 from flows.errors import Incident
-from flows import lifecycle
 from flows.model import Category, Flow, Invoice, ValidationError, utcnow
 from flows.rule import REGISTRY
-from flows import technical  # noqa: F401 - declares the technical codes' category, for findings read from the store
 
 FORMAT_VERSION = "1.0"
 PLATFORM_ID = "RELAIS"
@@ -136,9 +138,7 @@ def write(
                         _put(xf, _invoice_status(invoice, status_date), 2)
                         count += 1
                 if count != flow.invoice_count:
-                    raise ReturnFlowInvalid(
-                        f"flow {flow.id} counts {flow.invoice_count} invoices, {count} were listed"
-                    )
+                    raise ReturnFlowInvalid(f"flow {flow.id} counts {flow.invoice_count} invoices, {count} were listed")
             xf.write("\n")
     return count
 

@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
+from flows import technical
 from flows.errors import Rejected, UnsafeInput
 from flows.model import Container
-from flows import technical
 
 __all__ = ["ArchiveLimits", "Entry", "check", "iter_entries", "sniff"]
 
@@ -130,9 +130,7 @@ def check(f: BinaryIO, container: Container, limits: ArchiveLimits = ArchiveLimi
     return count
 
 
-def iter_entries(
-    f: BinaryIO, container: Container, limits: ArchiveLimits = ArchiveLimits()
-) -> Iterator[Entry]:
+def iter_entries(f: BinaryIO, container: Container, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[Entry]:
     """The files of the archive in `f`, one at a time, in archive order (never all in memory).
 
     Enforces the same limits as `check()`: a zip is refused before its first
@@ -171,9 +169,7 @@ class _Cursor:
 
     def claim(self, position: int, name: str) -> None:
         if position != self.position or self.read:
-            raise RuntimeError(
-                f"archive entry {name!r} read twice or after the iterator moved on"
-            )
+            raise RuntimeError(f"archive entry {name!r} read twice or after the iterator moved on")
         self.read = True
 
 
@@ -188,8 +184,9 @@ def _walk_zip(fp: IO[bytes], limits: ArchiveLimits) -> Iterator[_Walked]:
             for info, name, junk in plan:
                 position = cursor.advance()
 
-                def read(info: zipfile.ZipInfo = info, name: str = name, at: int = position,
-                         keep: bool = True) -> bytes:
+                def read(
+                    info: zipfile.ZipInfo = info, name: str = name, at: int = position, keep: bool = True
+                ) -> bytes:
                     cursor.claim(at, name)
                     with _unreadable(name):
                         return _read_zip_member(zf, info, name, limits, keep)
@@ -220,15 +217,11 @@ def _check_zip_directory(fp: IO[bytes], limits: ArchiveLimits) -> None:
     fp.seek(0)
 
 
-def _plan_zip(
-    zf: zipfile.ZipFile, archive_size: int, limits: ArchiveLimits
-) -> list[tuple[zipfile.ZipInfo, str, bool]]:
+def _plan_zip(zf: zipfile.ZipFile, archive_size: int, limits: ArchiveLimits) -> list[tuple[zipfile.ZipInfo, str, bool]]:
     """Check every entry's metadata; the files to read, as (info, name, is litter)."""
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
-        raise UnsafeInput(
-            technical.ARCHIVE_BOMB, f"{len(infos)} entries, over the limit of {limits.max_entries}"
-        )
+        raise UnsafeInput(technical.ARCHIVE_BOMB, f"{len(infos)} entries, over the limit of {limits.max_entries}")
     plan, total = [], 0
     for info in infos:
         name = _clean_name(info.filename)
@@ -255,9 +248,7 @@ def _plan_zip(
     return plan
 
 
-def _read_zip_member(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: ArchiveLimits, keep: bool
-) -> bytes:
+def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: ArchiveLimits, keep: bool) -> bytes:
     try:
         with zf.open(info) as member:
             return _read_bounded(member, name, info.file_size, keep)
@@ -297,10 +288,8 @@ def _walk_tar_gz(fp: IO[bytes], limits: ArchiveLimits) -> Iterator[_Walked]:
     fp.seek(0)
     with _unreadable(None):
         compressed = _CountingReader(fp)
-        stream = _InflatedStream(gzip.GzipFile(fileobj=compressed, mode="rb"), compressed, limits)
-        with tarfile.open(
-            fileobj=stream, mode="r|", tarinfo=_StrictTarInfo, encoding="utf-8"
-        ) as tf:  # type: ignore[call-overload]
+        stream = _InflatedStream(gzip.GzipFile(fileobj=compressed, mode="rb"), compressed, limits)  # type: ignore[call-overload]
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_StrictTarInfo, encoding="utf-8") as tf:  # type: ignore[call-overload]
             cursor, members, total = _Cursor(), 0, 0
             for member in tf:
                 members += 1
@@ -322,8 +311,9 @@ def _walk_tar_gz(fp: IO[bytes], limits: ArchiveLimits) -> Iterator[_Walked]:
                 _check_total(name, total, limits)
                 position = cursor.advance()
 
-                def read(member: tarfile.TarInfo = member, name: str = name, at: int = position,
-                         keep: bool = True) -> bytes:
+                def read(
+                    member: tarfile.TarInfo = member, name: str = name, at: int = position, keep: bool = True
+                ) -> bytes:
                     cursor.claim(at, name)
                     with _unreadable(name):
                         data = tf.extractfile(member)
@@ -343,10 +333,10 @@ class _StrictTarInfo(tarfile.TarInfo):
     """tarfile ends the archive quietly on a bad header past the first; refuse it instead."""
 
     @classmethod
-    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> _StrictTarInfo:
         try:
             return super().fromtarfile(tarfile_)
-        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as exc:  # type: ignore[attr-defined]
             raise tarfile.ReadError(f"bad tar header: {exc}") from None
 
 
@@ -405,8 +395,7 @@ class _InflatedStream:
         if out > _RATIO_FLOOR and out > self._limits.max_ratio * (compressed + _GZIP_SLACK):
             raise UnsafeInput(
                 technical.ARCHIVE_BOMB,
-                f"{self._entry} decompresses to over {self._limits.max_ratio:g} times its"
-                " compressed size",
+                f"{self._entry} decompresses to over {self._limits.max_ratio:g} times its compressed size",
             )
         return data
 
@@ -500,8 +489,7 @@ def _check_entry_size(name: str, size: int, compressed: int | None, limits: Arch
     if ratio_applies and size > limits.max_ratio * max(compressed or 0, 1):
         raise UnsafeInput(
             technical.ARCHIVE_BOMB,
-            f"{name!r} expands from {compressed} to {size} bytes,"
-            f" over the ratio limit of {limits.max_ratio:g}",
+            f"{name!r} expands from {compressed} to {size} bytes, over the ratio limit of {limits.max_ratio:g}",
         )
 
 
@@ -550,5 +538,3 @@ def _decode_head(head: bytes) -> str:
     if head[1:2] == b"\x00":
         return head[:1024].decode("utf-16-le", "replace")
     return head[:1024].decode("latin-1")
-
-

@@ -30,8 +30,8 @@ from typing import Any
 
 from lxml import etree
 
-from flows.errors import Rejected, UnsafeInput
 from flows import technical
+from flows.errors import Rejected, UnsafeInput
 
 __all__ = ["XmlLimits", "make_parser", "parse", "peek_root"]
 
@@ -221,8 +221,7 @@ def _check_prolog(data: bytes) -> None:
         if codec is None and seen != "<?xml":
             raise Rejected(
                 technical.NOT_WELL_FORMED,
-                f"the XML declaration says encoding {name!r},"
-                " but the bytes are not in that encoding",
+                f"the XML declaration says encoding {name!r}, but the bytes are not in that encoding",
                 "line 1, column 1",
             )
     _scan_prolog(data, skip, codec or "latin-1")

@@ -92,7 +92,7 @@ class Store(FlowsRepo, InvoicesRepo, OutboxRepo, As2Repo, DirectoryRepo):
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str, *, schema: str | None = None, migrate: bool = True) -> "Store":
+    def open(cls, url: str, *, schema: str | None = None, migrate: bool = True) -> Store:
         """Open the store; bring its schema up to date, or with ``migrate=False`` (Airflow tasks, servers:
         the deployment ran `relais db upgrade`) only check that it is, raising `SchemaOutdated`."""
         store = cls.connect(url, schema=schema)
@@ -103,7 +103,7 @@ class Store(FlowsRepo, InvoicesRepo, OutboxRepo, As2Repo, DirectoryRepo):
         return store
 
     @classmethod
-    def connect(cls, url: str, *, schema: str | None = None) -> "Store":
+    def connect(cls, url: str, *, schema: str | None = None) -> Store:
         """The store at `url`, its schema neither changed nor checked (`relais db status`)."""
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,8 @@ class Store(FlowsRepo, InvoicesRepo, OutboxRepo, As2Repo, DirectoryRepo):
         if current != head:
             raise SchemaOutdated(
                 f"the store {self.engine.url.render_as_string(hide_password=True)} is at schema revision "
-                f"{current or 'none'}, this Relais needs {head}: run `relais db upgrade` first")
+                f"{current or 'none'}, this Relais needs {head}: run `relais db upgrade` first"
+            )
 
     def close(self) -> None:
         self.engine.dispose()

@@ -30,7 +30,9 @@ class As2Repo:
         del row["id"]
         try:
             with self.engine.begin() as conn:
-                msg.id = conn.execute(sa.insert(t.as2_messages).values(**row).returning(t.as2_messages.c.id)).scalar_one()
+                msg.id = conn.execute(
+                    sa.insert(t.as2_messages).values(**row).returning(t.as2_messages.c.id)
+                ).scalar_one()
             return msg, True
         except sa.exc.IntegrityError:
             if msg.partner is None:
@@ -63,11 +65,14 @@ class As2Repo:
     def as2_for_flow(self, flow_id: str) -> list[As2Message]:
         c = t.as2_messages.c
         with self.engine.connect() as conn:
-            return [_as2(r) for r in conn.execute(sa.select(t.as2_messages).where(c.flow_id == flow_id)
-                                                  .order_by(c.id)).mappings()]
+            return [
+                _as2(r)
+                for r in conn.execute(sa.select(t.as2_messages).where(c.flow_id == flow_id).order_by(c.id)).mappings()
+            ]
 
-    def as2_list(self, *, partner: str | None = None, direction: str | None = None,
-                 limit: int = 100) -> list[As2Message]:
+    def as2_list(
+        self, *, partner: str | None = None, direction: str | None = None, limit: int = 100
+    ) -> list[As2Message]:
         c = t.as2_messages.c
         q = sa.select(t.as2_messages).order_by(c.id.desc()).limit(limit)
         if partner:
@@ -77,8 +82,9 @@ class As2Repo:
         with self.engine.connect() as conn:
             return [_as2(r) for r in conn.execute(q).mappings()]
 
-    def as2_update(self, msg: As2Message, *, mdn_outbox: dict[str, Any] | None = None,
-                   only_if_status: Sequence[str] | None = None) -> bool:
+    def as2_update(
+        self, msg: As2Message, *, mdn_outbox: dict[str, Any] | None = None, only_if_status: Sequence[str] | None = None
+    ) -> bool:
         """Save `msg` (only while its stored status is one of `only_if_status`, when given: False if not).
 
         With `mdn_outbox` (key, address: a `flows.outbox.Address`, archive_sha256), its async MDN is queued in the same
@@ -97,9 +103,19 @@ class As2Repo:
                 exists = conn.execute(sa.select(t.outbox.c.id).where(t.outbox.c.key == mdn_outbox["key"])).first()
                 if not exists:
                     address = mdn_outbox["address"]
-                    conn.execute(sa.insert(t.outbox).values(
-                        key=mdn_outbox["key"], kind=str(OutboxKind.MDN), flow_id=None, invoice_id=None,
-                        channel=address.channel, partner=address.partner, destination=address.destination,
-                        archive_sha256=mdn_outbox["archive_sha256"], status=OutboxStatus.PENDING,
-                        attempts=0, created_at=msg.updated_at))
+                    conn.execute(
+                        sa.insert(t.outbox).values(
+                            key=mdn_outbox["key"],
+                            kind=str(OutboxKind.MDN),
+                            flow_id=None,
+                            invoice_id=None,
+                            channel=address.channel,
+                            partner=address.partner,
+                            destination=address.destination,
+                            archive_sha256=mdn_outbox["archive_sha256"],
+                            status=OutboxStatus.PENDING,
+                            attempts=0,
+                            created_at=msg.updated_at,
+                        )
+                    )
         return True

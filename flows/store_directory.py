@@ -27,7 +27,10 @@ class DirectoryRepo:
                 raise ValueError(f"directory version {version!r} is already imported")
             conn.execute(
                 sa.insert(t.directory_versions).values(
-                    version=version, imported_at=dt.datetime.now(dt.UTC), source_sha256=source_sha256, structures=len(structures)
+                    version=version,
+                    imported_at=dt.datetime.now(dt.UTC),
+                    source_sha256=source_sha256,
+                    structures=len(structures),
                 )
             )
             for i in range(0, len(structures), PAGE):

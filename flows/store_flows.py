@@ -57,18 +57,21 @@ class FlowsRepo:
         with self.engine.connect() as conn:
             return [_flow(r) for r in conn.execute(q).mappings()]
 
-    def pending_flows(self, waiting: Sequence[FlowStatus], *, stale_before: dt.datetime,
-                      limit: int = 100_000) -> list[tuple[str, int, str]]:
+    def pending_flows(
+        self, waiting: Sequence[FlowStatus], *, stale_before: dt.datetime, limit: int = 100_000
+    ) -> list[tuple[str, int, str]]:
         """(id, size, SHA-256) of the flows to process, oldest first: those in `waiting`, the
         incidents whose retry is due, and those in progress whose worker went silent before `stale_before`."""
         c = t.flows.c
         q = (
             sa.select(c.id, c.size, c.sha256)
-            .where(sa.or_(
-                c.status.in_([str(s) for s in waiting]),
-                sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= utcnow()),
-                sa.and_(c.status == str(lifecycle.IN_PROGRESS), c.updated_at < stale_before),
-            ))
+            .where(
+                sa.or_(
+                    c.status.in_([str(s) for s in waiting]),
+                    sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= utcnow()),
+                    sa.and_(c.status == str(lifecycle.IN_PROGRESS), c.updated_at < stale_before),
+                )
+            )
             .order_by(c.id)
             .limit(limit)
         )
@@ -96,8 +99,7 @@ class FlowsRepo:
         stmt = (
             sa.update(t.flows)
             .where(c.id == flow_id, c.status.in_([str(s) for s in sources]))
-            .values(status=str(lifecycle.REQUEUED), incidents=0, retry_at=None,
-                    updated_at=utcnow())
+            .values(status=str(lifecycle.REQUEUED), incidents=0, retry_at=None, updated_at=utcnow())
         )
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
@@ -118,8 +120,9 @@ class FlowsRepo:
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
-    def find_flow(self, partner: str, original_name: str, size: int, sha256: str, *,
-                  latest: bool = False) -> Flow | None:
+    def find_flow(
+        self, partner: str, original_name: str, size: int, sha256: str, *, latest: bool = False
+    ) -> Flow | None:
         """The first (or `latest`) flow of `partner` recorded for this very file (name, size and SHA-256):
         the idempotence key of pickups, so a file fetched again after a failed cleanup is not recorded twice."""
         c = t.flows.c
@@ -133,8 +136,9 @@ class FlowsRepo:
             row = conn.execute(q).mappings().first()
         return _flow(row) if row else None
 
-    def find_invoice(self, supplier_id: str, number: str, year: int, *,
-                     exclude_flow_id: str | None = None) -> str | None:
+    def find_invoice(
+        self, supplier_id: str, number: str, year: int, *, exclude_flow_id: str | None = None
+    ) -> str | None:
         """Id of the first recorded invoice, not rejected, with this supplier id, number and issue year.
 
         Invoices of `exclude_flow_id` (the flow being judged) are ignored. Uses the
@@ -168,8 +172,15 @@ class FlowsRepo:
         with self.engine.begin() as c:
             c.execute(stmt)
 
-    def claim_flow(self, flow_id: str, from_status: Iterable[FlowStatus], to: FlowStatus,
-                   stale_after: dt.timedelta | None = None, *, due_incidents: bool = False) -> bool:
+    def claim_flow(
+        self,
+        flow_id: str,
+        from_status: Iterable[FlowStatus],
+        to: FlowStatus,
+        stale_after: dt.timedelta | None = None,
+        *,
+        due_incidents: bool = False,
+    ) -> bool:
         """Move a flow to `to` only if it is in one of `from_status` (a row-level claim).
 
         With `stale_after`, a flow already in `to` is taken over too when nobody has
@@ -186,7 +197,7 @@ class FlowsRepo:
             lifecycle.check_transition(lifecycle.RETRIED_WHEN_DUE, to)
         c = t.flows.c
         now = utcnow()
-        allowed = c.status.in_([str(s) for s in from_status])
+        allowed: sa.ColumnElement[bool] = c.status.in_([str(s) for s in from_status])
         if stale_after is not None:
             allowed = sa.or_(allowed, sa.and_(c.status == str(to), c.updated_at < now - stale_after))
         if due_incidents:

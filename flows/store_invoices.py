@@ -26,9 +26,7 @@ class InvoicesRepo:
             conn.execute(sa.delete(t.validation_errors).where(t.validation_errors.c.flow_id == flow_id))
             conn.execute(sa.delete(t.invoices).where(t.invoices.c.flow_id == flow_id))
             conn.execute(
-                sa.delete(t.outbox).where(
-                    t.outbox.c.flow_id == flow_id, t.outbox.c.status == OutboxStatus.PENDING
-                )
+                sa.delete(t.outbox).where(t.outbox.c.flow_id == flow_id, t.outbox.c.status == OutboxStatus.PENDING)
             )
 
     def add_flow_errors(self, flow_id: str, errors: Iterable[ValidationError]) -> None:
@@ -52,15 +50,24 @@ class InvoicesRepo:
             if deliveries:
                 # An invoice delivered by an earlier run of this flow (reprocessing) is not delivered again.
                 keys = [f"delivery:{inv.id}" for inv, _ in deliveries]
-                done = dict(conn.execute(
-                    sa.select(t.outbox.c.key, t.outbox.c.destination)
-                    .where(t.outbox.c.key.in_(keys), t.outbox.c.status == OutboxStatus.SENT)).all())
+                done = dict(
+                    conn.execute(
+                        sa.select(t.outbox.c.key, t.outbox.c.destination).where(
+                            t.outbox.c.key.in_(keys), t.outbox.c.status == OutboxStatus.SENT
+                        )
+                    ).all()
+                )
                 if done:
                     conn.execute(
-                        sa.update(t.invoices).where(t.invoices.c.id == sa.bindparam("b_id"))
+                        sa.update(t.invoices)
+                        .where(t.invoices.c.id == sa.bindparam("b_id"))
                         .values(delivered_to=sa.bindparam("b_target")),
-                        [{"b_id": inv.id, "b_target": done[f"delivery:{inv.id}"]}
-                         for inv, _ in deliveries if f"delivery:{inv.id}" in done])
+                        [
+                            {"b_id": inv.id, "b_target": done[f"delivery:{inv.id}"]}
+                            for inv, _ in deliveries
+                            if f"delivery:{inv.id}" in done
+                        ],
+                    )
                     deliveries = [(inv, target) for inv, target in deliveries if f"delivery:{inv.id}" not in done]
             if deliveries:
                 conn.execute(

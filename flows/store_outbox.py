@@ -24,6 +24,7 @@ class OutboxRepo:
     engine: sa.Engine
 
     if TYPE_CHECKING:  # provided by FlowsRepo in Store
+
         def update_flow(self, flow: Flow, conn: sa.Connection | None = None) -> None: ...
 
     def finish_flow(self, flow: Flow, return_to: Address | None, return_sha256: str | None) -> None:
@@ -58,10 +59,14 @@ class OutboxRepo:
         """
         o, f = t.outbox.c, t.flows.c
         open_flow = sa.select(f.id).where(
-            f.id == o.flow_id, f.status.not_in([str(s) for s in lifecycle.FINAL_FLOW_STATUSES]))
+            f.id == o.flow_id, f.status.not_in([str(s) for s in lifecycle.FINAL_FLOW_STATUSES])
+        )
         q = (
             sa.select(t.outbox)
-            .where(o.status == OutboxStatus.PENDING, sa.not_(sa.and_(o.kind == str(OutboxKind.DELIVERY), open_flow.exists())))
+            .where(
+                o.status == OutboxStatus.PENDING,
+                sa.not_(sa.and_(o.kind == str(OutboxKind.DELIVERY), open_flow.exists())),
+            )
             .order_by(o.id)
         )
         if kind:
@@ -86,8 +91,9 @@ class OutboxRepo:
                 .where(t.outbox.c.id.in_([i.id for i in items]))
                 .values(status=OutboxStatus.SENT, sent_at=now, attempts=t.outbox.c.attempts + 1)
             )
-            deliveries = [{"b_id": i.invoice_id, "b_target": i.destination}
-                          for i in items if i.kind is OutboxKind.DELIVERY]
+            deliveries = [
+                {"b_id": i.invoice_id, "b_target": i.destination} for i in items if i.kind is OutboxKind.DELIVERY
+            ]
             if deliveries:
                 conn.execute(
                     sa.update(t.invoices)

@@ -108,6 +108,10 @@ def _outbox_item(r: Any) -> OutboxItem:
     return OutboxItem(**values)
 
 
+def _aware_required(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
@@ -149,8 +153,8 @@ def _flow(r: Any) -> Flow:
         status=FlowStatus(r["status"]),
         flow_code=FlowCode(r["flow_code"]) if r["flow_code"] else None,
         container=Container(r["container"]) if r["container"] else None,
-        received_at=_aware(r["received_at"]),
-        updated_at=_aware(r["updated_at"]),
+        received_at=_aware_required(r["received_at"]),
+        updated_at=_aware_required(r["updated_at"]),
         duplicate_of=r["duplicate_of"],
         directory_version=r["directory_version"],
         invoice_count=r["invoice_count"],
@@ -162,9 +166,7 @@ def _flow(r: Any) -> Flow:
     )
 
 
-_INVOICE_FIELDS = [
-    f.name for f in dataclasses.fields(Invoice) if f.name not in ("errors",)
-]
+_INVOICE_FIELDS = [f.name for f in dataclasses.fields(Invoice) if f.name not in ("errors",)]
 
 
 def _invoice_row(i: Invoice) -> dict[str, Any]:

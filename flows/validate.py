@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from flows import technical
 from flows.errors import Rejected
 from flows.model import Container, Syntax, ValidationError
 from flows.safearchive import sniff
-from flows import technical
 from validators.document import DocumentJudge
 
 
@@ -38,8 +38,9 @@ class DocumentReport:
         }
 
 
-def validate_bytes(path: str, data: bytes, judge: DocumentJudge, *, keep_going: bool = False,
-                   br_fr: bool = False) -> DocumentReport:
+def validate_bytes(
+    path: str, data: bytes, judge: DocumentJudge, *, keep_going: bool = False, br_fr: bool = False
+) -> DocumentReport:
     """Report on one file. Internal failures (a stylesheet that cannot run) are raised, never 'valid'."""
     report = DocumentReport(path)
     container = sniff(data[:4096]) if data else Container.UNKNOWN

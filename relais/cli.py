@@ -39,12 +39,27 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
-              help="Show the version and the rule-set versions, then exit.")
-@click.option("--home", type=click.Path(path_type=Path), envvar="RELAIS_HOME",
-              help="Data folder (store, archive, drop zones). Default ./var/relais.")
-@click.option("--log-level", default="WARNING", envvar="RELAIS_LOG_LEVEL", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False))
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and the rule-set versions, then exit.",
+)
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    envvar="RELAIS_HOME",
+    help="Data folder (store, archive, drop zones). Default ./var/relais.",
+)
+@click.option(
+    "--log-level",
+    default="WARNING",
+    envvar="RELAIS_LOG_LEVEL",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False),
+)
 @click.pass_context
 def main(ctx: click.Context, home: Path | None, log_level: str) -> None:
     """Relais: e-invoice flow hub (drop zones, validation, routing, return flows)."""
@@ -118,9 +133,11 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool) -> None:
 
 def _incident_line(store, new: int) -> str:  # noqa: ANN001 - flows.store.Store, imported lazily
     retrying, parked = store.incident_counts()
-    return (f"relais run: {new} flow(s) became incidents (RLS-T99) in this pass; {retrying} incident(s) will be "
-            f"retried automatically, {parked} parked for the operations team: `relais flows --status IN_INCIDENTE`"
-            ", then `relais flows reprocess ID`")
+    return (
+        f"relais run: {new} flow(s) became incidents (RLS-T99) in this pass; {retrying} incident(s) will be "
+        f"retried automatically, {parked} parked for the operations team: `relais flows --status IN_INCIDENTE`"
+        ", then `relais flows reprocess ID`"
+    )
 
 
 # ---- db ------------------------------------------------------------------------
@@ -157,8 +174,10 @@ def db_status(ctx: click.Context) -> None:
         current, head = store.schema_revision(), head_revision()
     finally:
         store.close()
-    click.echo(f"store schema at revision {current or 'none'}, head {head}"
-               + ("" if current == head else ": run `relais db upgrade`"))
+    click.echo(
+        f"store schema at revision {current or 'none'}, head {head}"
+        + ("" if current == head else ": run `relais db upgrade`")
+    )
     sys.exit(0 if current == head else 1)
 
 
@@ -166,11 +185,16 @@ def db_status(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.option("--home", "demo_home", type=click.Path(path_type=Path),
-              help="Demo folder, wiped and recreated (default: the main --home if given, else ./var/demo; "
-                   "RELAIS_HOME is not used). A non-empty folder not made by the demo is refused.")
-@click.option("--invoices", default=40, show_default=True, type=click.IntRange(min=1),
-              help="Invoices per generated batch.")
+@click.option(
+    "--home",
+    "demo_home",
+    type=click.Path(path_type=Path),
+    help="Demo folder, wiped and recreated (default: the main --home if given, else ./var/demo; "
+    "RELAIS_HOME is not used). A non-empty folder not made by the demo is refused.",
+)
+@click.option(
+    "--invoices", default=40, show_default=True, type=click.IntRange(min=1), help="Invoices per generated batch."
+)
 @click.option("--lines", default=5, show_default=True, type=click.IntRange(min=1))
 @click.pass_context
 def demo(ctx: click.Context, demo_home: Path | None, invoices: int, lines: int) -> None:
@@ -194,15 +218,27 @@ def demo(ctx: click.Context, demo_home: Path | None, invoices: int, lines: int) 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder of CEN EN 16931 validation artefacts (EN16931-UBL/CII-validation.xslt).")
-@click.option("--keep-going", is_flag=True,
-              help="Run the business rules even when the XSD fails (every error in one report).")
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of CEN EN 16931 validation artefacts (EN16931-UBL/CII-validation.xslt).",
+)
+@click.option(
+    "--keep-going", is_flag=True, help="Run the business rules even when the XSD fails (every error in one report)."
+)
 @click.option("--br-fr", is_flag=True, help="Also apply the French BR-FR rules.")
 @click.option("--xsd-only", is_flag=True, help="Skip the business rules.")
 @click.pass_context
-def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool, rules_dir: Path | None,
-             keep_going: bool, br_fr: bool, xsd_only: bool) -> None:
+def validate(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    as_json: bool,
+    rules_dir: Path | None,
+    keep_going: bool,
+    br_fr: bool,
+    xsd_only: bool,
+) -> None:
     """Validate invoice files (XML or Factur-X PDF) without the pipeline.
 
     Exit 0 when every document is valid, 1 when one is not, 2 on a usage error,
@@ -220,10 +256,15 @@ def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool, rules_d
         except OSError as e:
             _fail("validate", f"cannot read {f}: {e.strerror or e}")
     try:
-        judge = DocumentJudge(JudgeConfig(
-            ubl_xsd_dir=settings.ubl_xsd_dir, cii_xsd=settings.cii_xsd,
-            rules_dir=rules_dir or settings.rules_dir, max_xml_bytes=settings.max_xml_bytes,
-            business_rules=not xsd_only))
+        judge = DocumentJudge(
+            JudgeConfig(
+                ubl_xsd_dir=settings.ubl_xsd_dir,
+                cii_xsd=settings.cii_xsd,
+                rules_dir=rules_dir or settings.rules_dir,
+                max_xml_bytes=settings.max_xml_bytes,
+                business_rules=not xsd_only,
+            )
+        )
         rulesets = judge.versions()
     except (FileNotFoundError, Incident) as e:
         _fail("validate", str(e))
@@ -238,8 +279,7 @@ def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool, rules_d
         except Incident as e:  # fail closed: no verdict when validation itself failed
             _fail("validate", f"{f}: validation could not run: {e}")
     if as_json:
-        click.echo(json.dumps({"documents": [r.as_json() for r in reports], "rulesets": rulesets},
-                              ensure_ascii=False))
+        click.echo(json.dumps({"documents": [r.as_json() for r in reports], "rulesets": rulesets}, ensure_ascii=False))
     else:
         for r in reports:
             verdict = click.style("valid", fg="green") if r.valid else click.style("INVALID", fg="red")
@@ -264,14 +304,13 @@ class _FlowsGroup(click.Group):
 @main.group(name="flows", cls=_FlowsGroup, invoke_without_command=True)
 @click.option("--status", multiple=True, help="Only flows in this status (repeatable).")
 @click.option("--partner")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1, max=10_000),
-              help="Flows per page.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1, max=10_000), help="Flows per page.")
 @click.option("--cursor", help="Show the page after this one: the `next_cursor` of the previous page.")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print {"flows": [...], "next_cursor": ID or null}.')
+@click.option("--json", "as_json", is_flag=True, help='Print {"flows": [...], "next_cursor": ID or null}.')
 @click.pass_context
-def flows_cmd(ctx: click.Context, status: tuple[str, ...], partner: str | None, limit: int,
-              cursor: str | None, as_json: bool) -> None:
+def flows_cmd(
+    ctx: click.Context, status: tuple[str, ...], partner: str | None, limit: int, cursor: str | None, as_json: bool
+) -> None:
     """List flows newest first, page by page; `relais flows ID` shows one flow with its invoices, errors and
     outbox; `relais flows reprocess` runs incidents again."""
     if ctx.invoked_subcommand is not None:
@@ -291,16 +330,21 @@ def flows_cmd(ctx: click.Context, status: tuple[str, ...], partner: str | None, 
         return
     if next_cursor:
         click.echo(f"more: relais flows --cursor {next_cursor}" + (f" --limit {limit}" if limit != 50 else ""))
-    pending = [i for i in store.pending_outbox()
-               if not partner or (i.kind is not OutboxKind.DELIVERY and i.partner == partner)]
+    pending = [
+        i for i in store.pending_outbox() if not partner or (i.kind is not OutboxKind.DELIVERY and i.partner == partner)
+    ]
     if pending:
         returns = sum(i.kind is OutboxKind.RETURN for i in pending)
-        click.echo(f"pending: {returns} return flow(s), {len(pending) - returns} delivery(ies) not sent yet "
-                   f"(partner down?) - see `relais outbox`")
+        click.echo(
+            f"pending: {returns} return flow(s), {len(pending) - returns} delivery(ies) not sent yet "
+            f"(partner down?) - see `relais outbox`"
+        )
     retrying, parked = store.incident_counts()
     if retrying or parked:
-        click.echo(f"incidents: {retrying} waiting for an automatic retry, {parked} parked for the operations "
-                   "team - `relais flows --status IN_INCIDENTE`, `relais flows reprocess ID`")
+        click.echo(
+            f"incidents: {retrying} waiting for an automatic retry, {parked} parked for the operations "
+            "team - `relais flows --status IN_INCIDENTE`, `relais flows reprocess ID`"
+        )
 
 
 @flows_cmd.command(name="show")
@@ -320,10 +364,16 @@ def flows_show(ctx: click.Context, flow_id: str, as_json: bool) -> None:
 
 @flows_cmd.command(name="reprocess")
 @click.argument("flow_ids", nargs=-1)
-@click.option("--status", "statuses", multiple=True, type=click.Choice(["IN_INCIDENTE"]),
-              help="Every flow in this status (parked or waiting for a retry).")
-@click.option("--queue", is_flag=True, help="Only put the flows back in the queue; `relais run` or the DAG "
-                                            "processes them.")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["IN_INCIDENTE"]),
+    help="Every flow in this status (parked or waiting for a retry).",
+)
+@click.option(
+    "--queue", is_flag=True, help="Only put the flows back in the queue; `relais run` or the DAG processes them."
+)
 @click.pass_context
 def flows_reprocess(ctx: click.Context, flow_ids: tuple[str, ...], statuses: tuple[str, ...], queue: bool) -> None:
     """Run incidents (IN_INCIDENTE) through the pipeline again, with the current directory and rule sets.
@@ -340,8 +390,11 @@ def flows_reprocess(ctx: click.Context, flow_ids: tuple[str, ...], statuses: tup
     rt = _runtime(ctx)
     ids = list(dict.fromkeys(flow_ids))
     if statuses:
-        ids += [f.id for f in reversed(rt.store.list_flows(status=[FlowStatus.IN_INCIDENTE], limit=1_000_000))
-                if f.id not in ids]
+        ids += [
+            f.id
+            for f in reversed(rt.store.list_flows(status=[FlowStatus.IN_INCIDENTE], limit=1_000_000))
+            if f.id not in ids
+        ]
     for flow_id in ids:
         flow = rt.store.get_flow(flow_id)
         if flow is None:
@@ -371,19 +424,34 @@ def outbox_cmd(ctx: click.Context, as_json: bool) -> None:
     store = _store(ctx)
     items = store.pending_outbox()
     if as_json:
-        click.echo(json.dumps([{"flow": i.flow_id, "kind": i.kind, "channel": i.channel, "partner": i.partner,
-                                "destination": i.destination, "attempts": i.attempts,
-                                "last_error": i.last_error,
-                                "next_attempt_at": i.next_attempt_at.isoformat() if i.next_attempt_at else None}
-                               for i in items], ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "flow": i.flow_id,
+                        "kind": i.kind,
+                        "channel": i.channel,
+                        "partner": i.partner,
+                        "destination": i.destination,
+                        "attempts": i.attempts,
+                        "last_error": i.last_error,
+                        "next_attempt_at": i.next_attempt_at.isoformat() if i.next_attempt_at else None,
+                    }
+                    for i in items
+                ],
+                ensure_ascii=False,
+            )
+        )
         return
     if not items:
         click.echo("outbox empty: everything was sent")
         return
     for i in items:
         retry = f"retry at {i.next_attempt_at:%H:%M:%S}" if i.next_attempt_at else "due now"
-        click.echo(f"{i.flow_id or '-':<14} {i.kind:<8} attempts {i.attempts:<3} {retry:<17} {i.channel} {i.partner or '-'} {i.destination}"
-                   + (f"\n{'':<15}last error: {i.last_error}" if i.last_error else ""))
+        click.echo(
+            f"{i.flow_id or '-':<14} {i.kind:<8} attempts {i.attempts:<3} {retry:<17} {i.channel} {i.partner or '-'} {i.destination}"
+            + (f"\n{'':<15}last error: {i.last_error}" if i.last_error else "")
+        )
 
 
 # ---- generate ------------------------------------------------------------------
@@ -394,118 +462,65 @@ def outbox_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option("-n", "--invoices", default=10, show_default=True, type=click.IntRange(min=0))
 @click.option("-l", "--lines", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch", type=click.Choice(["none", "zip", "tar.gz"]), default="zip", show_default=True)
-@click.option("--invalid-ratio", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0),
-              help="Share of invoices that break the XSD.")
-@click.option("--misrouted-ratio", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0),
-              help="Share of invoices that break a routing rule (the two ratios add up to 1 at most).")
+@click.option(
+    "--invalid-ratio",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Share of invoices that break the XSD.",
+)
+@click.option(
+    "--misrouted-ratio",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Share of invoices that break a routing rule (the two ratios add up to 1 at most).",
+)
 @click.option("--seed", default=1, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-@click.option("--directory", "directory_out", type=click.Path(path_type=Path),
-              help="Also write the matching recipient directory (JSON import file) here.")
-def generate(fmt: str, invoices: int, lines: int, batch: str, invalid_ratio: float, misrouted_ratio: float,
-             seed: int, out: Path, directory_out: Path | None) -> None:
+@click.option(
+    "--directory",
+    "directory_out",
+    type=click.Path(path_type=Path),
+    help="Also write the matching recipient directory (JSON import file) here.",
+)
+def generate(
+    fmt: str,
+    invoices: int,
+    lines: int,
+    batch: str,
+    invalid_ratio: float,
+    misrouted_ratio: float,
+    seed: int,
+    out: Path,
+    directory_out: Path | None,
+) -> None:
     """Write synthetic, realistic invoices (UBL, CII, Factur-X), alone or as zip/tar.gz batches."""
     from relais import generate as gen
 
     if invalid_ratio + misrouted_ratio > 1.0:
-        raise click.BadParameter("--invalid-ratio + --misrouted-ratio must not exceed 1",
-                                 param_hint="--misrouted-ratio")
+        raise click.BadParameter(
+            "--invalid-ratio + --misrouted-ratio must not exceed 1", param_hint="--misrouted-ratio"
+        )
     recipients = gen.sample_directory()
     out.mkdir(parents=True, exist_ok=True)
-    paths = gen.write_batch(out, fmt, invoices, lines, batch=batch, recipients=recipients,  # type: ignore[arg-type]
-                            invalid_ratio=invalid_ratio, misrouted_ratio=misrouted_ratio, seed=seed)
+    paths = gen.write_batch(
+        out,
+        fmt,
+        invoices,
+        lines,
+        batch=batch,
+        recipients=recipients,  # type: ignore[arg-type]
+        invalid_ratio=invalid_ratio,
+        misrouted_ratio=misrouted_ratio,
+        seed=seed,
+    )
     if directory_out:
         directory_out.parent.mkdir(parents=True, exist_ok=True)
-        directory_out.write_text(json.dumps(gen.directory_document(recipients, "generated"), indent=1,
-                                            ensure_ascii=False))
+        directory_out.write_text(
+            json.dumps(gen.directory_document(recipients, "generated"), indent=1, ensure_ascii=False)
+        )
     click.echo(f"wrote {len(paths)} file(s) to {out}")
-
-
-# ---- directory -----------------------------------------------------------------
-
-
-@main.group()
-def directory() -> None:
-    """Recipient directory (annuaire des structures publiques)."""
-
-
-@directory.command(name="import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.pass_context
-def directory_import(ctx: click.Context, file: Path) -> None:
-    """Import a directory file (format relais-directory/1) as a new version."""
-    from flows import directory as dirmod
-    from flows.errors import ConfigError
-
-    store = _store(ctx)
-    try:
-        version, n = dirmod.import_file(store, file)
-    except ConfigError as e:
-        _fail("directory import", str(e), 1)
-    except OSError as e:
-        _fail("directory import", f"cannot read {file}: {e.strerror or e}")
-    click.echo(f"imported directory version {version}: {n} structures")
-
-
-@directory.command(name="versions")
-@click.pass_context
-def directory_versions(ctx: click.Context) -> None:
-    """List imported directory versions, newest first."""
-    for v, at, n in _store(ctx).directory_versions():
-        click.echo(f"{v}\t{at:%Y-%m-%d %H:%M}\t{n} structures")
-
-
-# ---- rules ---------------------------------------------------------------------
-
-
-@main.group(invoke_without_command=True)
-@click.pass_context
-def rules(ctx: click.Context) -> None:
-    """Rule codes (`relais rules`), business rule sets (`rules install`, `rules sets`)."""
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(rules_list)
-
-
-@rules.command(name="list")
-def rules_list() -> None:
-    """List the rule codes Relais defines (technical, XSD, routing, platform)."""
-    from validators.rules import all_rules
-
-    for r in all_rules():
-        click.echo(f"{r.code}\t{r.flag}\t{r.message_en}\n\t\t{r.message_fr}")
-
-
-@rules.command(name="install")
-@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.pass_context
-def rules_install(ctx: click.Context, path: Path) -> None:
-    """Install the CEN EN 16931 validation artefacts found under PATH for this Relais home."""
-    from flows.errors import Incident
-    from validators import schematron
-
-    settings = _settings(ctx)
-    try:
-        schematron.install(path, settings.installed_rules_dir)
-        sets = schematron.discover(settings.installed_rules_dir)
-    except (Incident, FileNotFoundError, ValueError) as e:
-        _fail("rules install", str(e), code=1)
-    click.echo(f"installed into {settings.installed_rules_dir}")
-    _print_rulesets(sets.versions())
-
-
-@rules.command(name="sets")
-@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.pass_context
-def rules_sets(ctx: click.Context, rules_dir: Path | None) -> None:
-    """Show the business rule sets in use and their versions."""
-    from validators import schematron
-
-    _print_rulesets(schematron.discover(rules_dir or _settings(ctx).rules_dir).versions())
-
-
-def _print_rulesets(versions: dict[str, str]) -> None:
-    for key, value in versions.items():
-        click.echo(f"{key:<24} {value}")
 
 
 from relais.cli_sftp import sftp  # noqa: E402  (the `relais sftp` group lives in its own module)
@@ -516,6 +531,11 @@ from relais.cli_as2 import as2, partners  # noqa: E402  (the `relais as2` and `r
 
 main.add_command(as2)
 main.add_command(partners)
+
+from relais.cli_reference import directory, rules  # noqa: E402  (reference data: directory, rule sets)
+
+main.add_command(directory)
+main.add_command(rules)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,11 +24,11 @@ from relais.settings import Settings
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return cli_common.settings(ctx, 'relais')
+    return cli_common.settings(ctx, "relais")
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    cli_common.fail('relais', message, code)
+    cli_common.fail("relais", message, code)
 
 
 def _load_partners(settings: Settings):  # noqa: ANN202
@@ -73,9 +73,18 @@ def _as2_rows(partners: dict) -> list[dict]:  # noqa: ANN001
         if p.as2 is None:
             continue
         cfg = p.as2
-        row: dict = {"partner": p.id, "as2_id": cfg.as2_id, "our_as2_id": cfg.our_as2_id, "url": cfg.url,
-                     "mdn": cfg.mdn, "sign": cfg.sign, "encrypt": cfg.encrypt, "compress": cfg.compress,
-                     "certificates": {}, "problems": []}
+        row: dict = {
+            "partner": p.id,
+            "as2_id": cfg.as2_id,
+            "our_as2_id": cfg.our_as2_id,
+            "url": cfg.url,
+            "mdn": cfg.mdn,
+            "sign": cfg.sign,
+            "encrypt": cfg.encrypt,
+            "compress": cfg.compress,
+            "certificates": {},
+            "problems": [],
+        }
         for whose, path in (("partner", cfg.partner_cert), ("ours", cfg.our_cert)):
             try:
                 cert = certs.load_cert(path)
@@ -83,9 +92,13 @@ def _as2_rows(partners: dict) -> list[dict]:  # noqa: ANN001
                 row["problems"].append(str(e))
                 continue
             text, attention = _cert_line(cert, now)
-            row["certificates"][whose] = {"path": str(path), "subject": cert.subject.rfc4514_string(),
-                                          "not_after": cert.not_valid_after_utc.isoformat(),
-                                          "validity": text, "attention": attention}
+            row["certificates"][whose] = {
+                "path": str(path),
+                "subject": cert.subject.rfc4514_string(),
+                "not_after": cert.not_valid_after_utc.isoformat(),
+                "validity": text,
+                "attention": attention,
+            }
         try:
             row["problems"].extend(certificate_warnings(load_party(p)))
         except ConfigError as e:
@@ -112,21 +125,55 @@ def as2() -> None:
 
 @as2.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
-@click.option("--port", default=4080, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on (0: any free port).")
-@click.option("--certfile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="TLS certificate chain (PEM): serve HTTPS.")
-@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="TLS private key (PEM), with --certfile.")
-@click.option("--max-bytes", type=click.IntRange(min=1), default=200_000_000, show_default=True,
-              help="Largest message body from anyone (a partner's as2.max_bytes may lower it).")
-@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Seconds a client has to send its request headers (slow clients are cut).")
-@click.option("--body-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="Longest wait, in seconds, for the next bytes of a request body.")
+@click.option(
+    "--port",
+    default=4080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--certfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TLS certificate chain (PEM): serve HTTPS.",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TLS private key (PEM), with --certfile.",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1),
+    default=200_000_000,
+    show_default=True,
+    help="Largest message body from anyone (a partner's as2.max_bytes may lower it).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client has to send its request headers (slow clients are cut).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Longest wait, in seconds, for the next bytes of a request body.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, certfile: Path | None, keyfile: Path | None,
-          max_bytes: int, header_timeout: float, body_timeout: float) -> None:
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    certfile: Path | None,
+    keyfile: Path | None,
+    max_bytes: int,
+    header_timeout: float,
+    body_timeout: float,
+) -> None:
     """Receive AS2 messages from the partners that have an [as2] section, until Ctrl-C.
 
     Each message is archived as received, checked (AS2 ids, signature, decryption), and its payload
@@ -146,9 +193,12 @@ def serve(ctx: click.Context, host: str, port: int, certfile: Path | None, keyfi
     if partners.problems:
         from relais import log
 
-        partners.report(log.get("relais.as2"), server="as2",
-                        detail="partner file not loaded: this partner's AS2 messages are refused until the "
-                               "file is fixed and the server restarted; the other partners are served")
+        partners.report(
+            log.get("relais.as2"),
+            server="as2",
+            detail="partner file not loaded: this partner's AS2 messages are refused until the "
+            "file is fixed and the server restarted; the other partners are served",
+        )
     if not any(p.as2 for p in partners.values()):
         _echo_bad(partners, err=True)
         _fail(f"no partner has an [as2] section in {settings.partners_dir} (see connectors/partners.py)")
@@ -165,8 +215,10 @@ def serve(ctx: click.Context, host: str, port: int, certfile: Path | None, keyfi
     scheme = "https" if certfile else "http"
     click.echo(f"relais as2: listening on {scheme}://{host}:{port}/as2")
     for row in _as2_rows(partners):
-        click.echo(f"  {row['partner']}: {row['as2_id']} -> {row['our_as2_id']}"
-                   + (f", return flows to {row['url']} (MDN {row['mdn']})" if row["url"] else ""))
+        click.echo(
+            f"  {row['partner']}: {row['as2_id']} -> {row['our_as2_id']}"
+            + (f", return flows to {row['url']} (MDN {row['mdn']})" if row["url"] else "")
+        )
         _print_as2_row(row, "    ")
     _echo_bad(partners)
     sys.stdout.flush()
@@ -198,8 +250,11 @@ def as2_partners(ctx: click.Context, as_json: bool) -> None:
     Bad partner files are left out, and named on stderr (see `relais partners`)."""
     found = _load_partners(_settings(ctx))
     if found.problems:
-        click.echo(f"relais: {len(found.problems)} partner file(s) not loaded, left out: "
-                   f"{', '.join(sorted(found.problems))} (see `relais partners`)", err=True)
+        click.echo(
+            f"relais: {len(found.problems)} partner file(s) not loaded, left out: "
+            f"{', '.join(sorted(found.problems))} (see `relais partners`)",
+            err=True,
+        )
     rows = _as2_rows(found)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
@@ -207,9 +262,15 @@ def as2_partners(ctx: click.Context, as_json: bool) -> None:
     if not rows:
         click.echo("no AS2 partner")
     for row in rows:
-        click.echo(f"{row['partner']}: AS2 id {row['as2_id']}, ours {row['our_as2_id']}"
-                   + (f", return flows to {row['url']} (MDN {row['mdn']}, sign {row['sign']}, "
-                      f"encrypt {row['encrypt']}, compress {row['compress']})" if row["url"] else ""))
+        click.echo(
+            f"{row['partner']}: AS2 id {row['as2_id']}, ours {row['our_as2_id']}"
+            + (
+                f", return flows to {row['url']} (MDN {row['mdn']}, sign {row['sign']}, "
+                f"encrypt {row['encrypt']}, compress {row['compress']})"
+                if row["url"]
+                else ""
+            )
+        )
         _print_as2_row(row)
 
 
@@ -219,8 +280,7 @@ def as2_partners(ctx: click.Context, as_json: bool) -> None:
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def as2_messages(ctx: click.Context, partner: str | None, direction: str | None, limit: int,
-                 as_json: bool) -> None:
+def as2_messages(ctx: click.Context, partner: str | None, direction: str | None, limit: int, as_json: bool) -> None:
     """AS2 messages received and sent, newest first, with their MDN status."""
     from flows.store import Store
 
@@ -228,20 +288,38 @@ def as2_messages(ctx: click.Context, partner: str | None, direction: str | None,
     store = Store.open(settings.database_url, schema=settings.database_schema)
     rows = store.as2_list(partner=partner, direction=direction, limit=limit)
     if as_json:
-        click.echo(json.dumps([{"direction": m.direction, "message_id": m.message_id, "partner": m.partner,
-                                "as2_from": m.as2_from, "as2_to": m.as2_to, "flow_id": m.flow_id, "mic": m.mic,
-                                "mic_digest": m.mic_digest, "mdn_mode": m.mdn_mode, "mdn_status": m.mdn_status,
-                                "detail": m.detail,
-                                "received_at": m.received_at.isoformat() if m.received_at else None}
-                               for m in rows], ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "direction": m.direction,
+                        "message_id": m.message_id,
+                        "partner": m.partner,
+                        "as2_from": m.as2_from,
+                        "as2_to": m.as2_to,
+                        "flow_id": m.flow_id,
+                        "mic": m.mic,
+                        "mic_digest": m.mic_digest,
+                        "mdn_mode": m.mdn_mode,
+                        "mdn_status": m.mdn_status,
+                        "detail": m.detail,
+                        "received_at": m.received_at.isoformat() if m.received_at else None,
+                    }
+                    for m in rows
+                ],
+                ensure_ascii=False,
+            )
+        )
         return
     if not rows:
         click.echo("no AS2 messages")
     for m in rows:
         colour = "red" if "error" in m.mdn_status else ("green" if m.mdn_status in ("processed", "mdn-ok") else None)
-        click.echo(f"{m.received_at:%Y-%m-%d %H:%M:%S} {m.direction:<3} {(m.partner or '?')[:14]:<14} "
-                   f"{m.flow_id or '-':<14} {click.style(f'{m.mdn_status:<40}', fg=colour)} {m.message_id}"
-                   + (f"\n{'':<20}{m.detail}" if m.detail and colour == "red" else ""))
+        click.echo(
+            f"{m.received_at:%Y-%m-%d %H:%M:%S} {m.direction:<3} {(m.partner or '?')[:14]:<14} "
+            f"{m.flow_id or '-':<14} {click.style(f'{m.mdn_status:<40}', fg=colour)} {m.message_id}"
+            + (f"\n{'':<20}{m.detail}" if m.detail and colour == "red" else "")
+        )
 
 
 # ---- relais partners -----------------------------------------------------------------------
@@ -269,13 +347,30 @@ def partners(ctx: click.Context, as_json: bool) -> None:
             channels.append(f"hosted sftp ({len(p.hosted.authorized_keys)} key(s))")
         if p.as2:
             channels.append(f"as2 {p.as2.as2_id}")
-        rows.append({"partner": p.id, "name": p.name, "channels": channels,
-                     "return_target": _return_target(settings, p), "as2": as2_rows.get(p.id),
-                     "bad": False, "problems": []})
+        rows.append(
+            {
+                "partner": p.id,
+                "name": p.name,
+                "channels": channels,
+                "return_target": _return_target(settings, p),
+                "as2": as2_rows.get(p.id),
+                "bad": False,
+                "problems": [],
+            }
+        )
     for key in sorted(found.problems):
-        rows.append({"partner": key, "name": None, "channels": [], "return_target": None, "as2": None,
-                     "bad": True, "problems": found.problems[key],
-                     "files": [str(f) for f in found.files.get(key, ())]})
+        rows.append(
+            {
+                "partner": key,
+                "name": None,
+                "channels": [],
+                "return_target": None,
+                "as2": None,
+                "bad": True,
+                "problems": found.problems[key],
+                "files": [str(f) for f in found.files.get(key, ())],
+            }
+        )
     code = 1 if found.problems else 0
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
@@ -285,8 +380,9 @@ def partners(ctx: click.Context, as_json: bool) -> None:
     for row in rows:
         if row["bad"]:
             continue
-        click.echo(f"{row['partner']} ({row['name']}): {', '.join(row['channels'])}; "
-                   f"return flows -> {row['return_target']}")
+        click.echo(
+            f"{row['partner']} ({row['name']}): {', '.join(row['channels'])}; return flows -> {row['return_target']}"
+        )
         if row["as2"]:
             _print_as2_row(row["as2"])
     _echo_bad(found, indent="")

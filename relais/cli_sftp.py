@@ -18,11 +18,11 @@ from relais.settings import Settings
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return cli_common.settings(ctx, 'relais sftp')
+    return cli_common.settings(ctx, "relais sftp")
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    cli_common.fail('relais sftp', message, code)
+    cli_common.fail("relais sftp", message, code)
 
 
 @click.group("sftp")
@@ -32,11 +32,19 @@ def sftp() -> None:
 
 @sftp.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
-@click.option("--port", default=2222, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on (0: any free port).")
-@click.option("--host-key", "host_key_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Server's private host key, created (ed25519) when missing. "
-                   "Default $RELAIS_HOME/sftp/host_key.")
+@click.option(
+    "--port",
+    default=2222,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--host-key",
+    "host_key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Server's private host key, created (ed25519) when missing. Default $RELAIS_HOME/sftp/host_key.",
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None) -> None:
     """Serve the drop zones of the partners that have a [hosted] section, until Ctrl-C.
@@ -53,9 +61,12 @@ def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None) 
     settings = _settings(ctx)
     partners = partners_config.load(settings.partners_dir)  # a bad file leaves its partner out, not the others
     if partners.problems:
-        partners.report(log.get("relais.sftp"), server="sftp",
-                        detail="partner file not loaded: this partner cannot log in until the file is fixed "
-                               "and the server restarted; the other partners are served")
+        partners.report(
+            log.get("relais.sftp"),
+            server="sftp",
+            detail="partner file not loaded: this partner cannot log in until the file is fixed "
+            "and the server restarted; the other partners are served",
+        )
     accounts = accounts_for_dropzones(settings, partners)
     if not accounts:
         bad = "".join(f"\n  BAD {key}: " + "; ".join(found) for key, found in sorted(partners.problems.items()))

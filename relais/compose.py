@@ -20,9 +20,9 @@ from archive import Archive, LocalArchive
 from connectors import partners as partners_config
 from connectors.as2.channel import As2Channel
 from connectors.folder.channel import FolderChannel, FolderPolling
+from connectors.partners import Partner
 from connectors.sftp.channel import SftpChannel, SftpPolling
 from flows import safearchive
-from connectors.partners import Partner
 from flows.channels import Channels, PollingChannel
 from flows.dispatch import Outbound
 from flows.intake import Intake
@@ -34,18 +34,31 @@ from validators.pool import PoolConfig, ValidationPool
 from validators.xsd import XsdValidator
 
 
-def channels(settings: Settings, partners: Callable[[], Mapping[str, Partner]], store: Store | None = None,
-             archive: Archive | None = None, intake: Intake | None = None) -> Channels:
+def channels(
+    settings: Settings,
+    partners: Callable[[], Mapping[str, Partner]],
+    store: Store | None = None,
+    archive: Archive | None = None,
+    intake: Intake | None = None,
+) -> Channels:
     """The registered channels. Return flows go by AS2 when the partner has an AS2 url, else by SFTP
     when it has a server, else to its local out/ folder; files come in by SFTP poll, then folder scan
     (hosted SFTP uploads and AS2 messages are pushed: their servers call `flows.intake` themselves).
     Without a store, archive and intake: addresses only (what `relais partners` shows)."""
     polling: list[PollingChannel] = []
     if intake is not None:
-        polling = [SftpPolling(intake, partners, settings.keys_dir),
-                   FolderPolling(intake, settings.dropzones_dir, settings.stable_seconds)]
-    return Channels([As2Channel(partners, store, archive), SftpChannel(partners, settings.keys_dir),
-                     FolderChannel(settings.outbox_dir)], polling=polling)
+        polling = [
+            SftpPolling(intake, partners, settings.keys_dir),
+            FolderPolling(intake, settings.dropzones_dir, settings.stable_seconds),
+        ]
+    return Channels(
+        [
+            As2Channel(partners, store, archive),
+            SftpChannel(partners, settings.keys_dir),
+            FolderChannel(settings.outbox_dir),
+        ],
+        polling=polling,
+    )
 
 
 @dataclasses.dataclass
@@ -57,7 +70,7 @@ class Runtime:
     archive: Archive
 
     @classmethod
-    def open(cls, settings: Settings, *, migrate: bool = True) -> "Runtime":
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
         """With ``migrate=False`` (Airflow tasks) the store's schema is only checked, never changed."""
         settings.ensure_dirs()
         XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)  # a missing XSD is reported now, not mid-flow
@@ -70,13 +83,16 @@ class Runtime:
     @functools.cached_property
     def pool(self) -> ValidationPool:
         s = self.settings
-        return ValidationPool(PoolConfig(
-            judge=JudgeConfig(ubl_xsd_dir=s.ubl_xsd_dir, cii_xsd=s.cii_xsd, rules_dir=s.rules_dir,
-                              max_xml_bytes=s.max_xml_bytes),
-            workers=s.workers,
-            seconds_per_document=s.seconds_per_document,
-            worker_memory_mb=s.worker_memory_mb,
-        ))
+        return ValidationPool(
+            PoolConfig(
+                judge=JudgeConfig(
+                    ubl_xsd_dir=s.ubl_xsd_dir, cii_xsd=s.cii_xsd, rules_dir=s.rules_dir, max_xml_bytes=s.max_xml_bytes
+                ),
+                workers=s.workers,
+                seconds_per_document=s.seconds_per_document,
+                worker_memory_mb=s.worker_memory_mb,
+            )
+        )
 
     @functools.cached_property
     def partners(self) -> partners_config.PartnerSet:
@@ -97,8 +113,13 @@ class Runtime:
 
     @functools.cached_property
     def pipeline(self) -> Pipeline:
-        return Pipeline(config=self.settings.pipeline_config(), store=self.store, archive=self.archive,
-                        judge=self.pool, channels=self.channels)
+        return Pipeline(
+            config=self.settings.pipeline_config(),
+            store=self.store,
+            archive=self.archive,
+            judge=self.pool,
+            channels=self.channels,
+        )
 
     @functools.cached_property
     def outbound(self) -> Outbound:

@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from flows import directory as dirmod
-from relais.compose import Runtime
 from relais import generate as gen
+from relais.compose import Runtime
 from relais.report import print_flows
 from relais.runner import run_once
 from relais.settings import Settings
@@ -37,8 +37,9 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
     # Self-contained: the store lives in the demo folder, so wiping the folder wipes the
     # demo's flows too (a shared RELAIS_DATABASE_URL would keep flows whose archive is gone,
     # and refuse the second import of directory version "demo-1").
-    settings = dataclasses.replace(settings, stable_seconds=0.0, database_schema=None,
-                                   database_url=f"sqlite:///{settings.home / 'relais.db'}")
+    settings = dataclasses.replace(
+        settings, stable_seconds=0.0, database_schema=None, database_url=f"sqlite:///{settings.home / 'relais.db'}"
+    )
     _fresh(settings.home)
     rt = Runtime.open(settings)
     recipients = gen.sample_directory()
@@ -57,8 +58,18 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
         inbox.mkdir(parents=True, exist_ok=True)
         settings.outbox_dir(partner).mkdir(parents=True, exist_ok=True)
         count = max(3, invoices // 4) if fmt == "facturx" else invoices
-        gen.write_batch(inbox, fmt, count, lines, batch=batch, recipients=recipients,  # type: ignore[arg-type]
-                        invalid_ratio=0.1, misrouted_ratio=0.1, seed=seed, name=f"lot-{fmt}")
+        gen.write_batch(
+            inbox,
+            fmt,
+            count,
+            lines,
+            batch=batch,
+            recipients=recipients,  # type: ignore[arg-type]
+            invalid_ratio=0.1,
+            misrouted_ratio=0.1,
+            seed=seed,
+            name=f"lot-{fmt}",
+        )
     # A few single files: one invoice alone, a resent batch (duplicate), a file that is no invoice.
     ubl_inbox = settings.inbox("operateur-ubl")
     gen.write_batch(ubl_inbox, "ubl", 1, lines, batch="none", recipients=recipients, seed=9)
@@ -74,8 +85,9 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
     print_flows(sorted(flows, key=lambda f: f.id))
     total = sum(f.invoice_count for f in flows)
     rejected = sum(f.rejected_count for f in flows)
-    click.echo(f"\n{len(flows)} flows, {total} invoices ({total - rejected} accepted, {rejected} rejected) "
-               f"in {elapsed:.1f} s")
+    click.echo(
+        f"\n{len(flows)} flows, {total} invoices ({total - rejected} accepted, {rejected} rejected) in {elapsed:.1f} s"
+    )
     by_status = Counter(str(f.status) for f in flows)
     click.echo("flow statuses: " + ", ".join(f"{s} {n}" for s, n in sorted(by_status.items())))
     click.echo("top errors:")

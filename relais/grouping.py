@@ -46,13 +46,19 @@ class Group:
         'CPP0000000007 +1: 2 flows, 2 docs, 3.0 MB'
         """
         more = f" +{len(self.flow_ids) - 1}" if len(self.flow_ids) > 1 else ""
-        return (f"{self.flow_ids[0]}{more}: {len(self.flow_ids)} flow{'s' if len(self.flow_ids) > 1 else ''}, "
-                f"{self.documents} docs, {self.size / 1024 / 1024:.1f} MB")
+        return (
+            f"{self.flow_ids[0]}{more}: {len(self.flow_ids)} flow{'s' if len(self.flow_ids) > 1 else ''}, "
+            f"{self.documents} docs, {self.size / 1024 / 1024:.1f} MB"
+        )
 
     def as_xcom(self) -> dict[str, object]:
         """What the DAG's intake hands to one mapped task: small (id runs, not id lists) and readable."""
-        return {"flows": compact_ids(self.flow_ids), "label": self.label, "documents": self.documents,
-                "size": self.size}
+        return {
+            "flows": compact_ids(self.flow_ids),
+            "label": self.label,
+            "documents": self.documents,
+            "size": self.size,
+        }
 
 
 _ID = re.compile(r"CPP(\d{10})")
@@ -100,9 +106,14 @@ def expand_ids(runs: Sequence[str]) -> list[str]:
     return ids
 
 
-def group_flows(work: Sequence[Work], *, max_flows: int = MAX_FLOWS_PER_GROUP,
-                max_documents: int = MAX_DOCUMENTS_PER_GROUP, max_bytes: int = MAX_BYTES_PER_GROUP,
-                min_groups: int = 1) -> list[Group]:
+def group_flows(
+    work: Sequence[Work],
+    *,
+    max_flows: int = MAX_FLOWS_PER_GROUP,
+    max_documents: int = MAX_DOCUMENTS_PER_GROUP,
+    max_bytes: int = MAX_BYTES_PER_GROUP,
+    min_groups: int = 1,
+) -> list[Group]:
     """Split pending flows, in order, into groups.
 
     >>> [g.flow_ids for g in group_flows([Work("a", 10), Work("b", 10), Work("c", 10)], max_flows=2)]

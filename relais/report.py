@@ -12,6 +12,7 @@ import click
 from flows.model import Flow, FlowStatus
 from flows.store import Store
 
+
 def _flow_json(f: Flow) -> dict:
     """A flow as JSON values: dates in ISO 8601, statuses and codes as strings, rule sets as an object."""
     d = dataclasses.asdict(f)
@@ -26,13 +27,16 @@ def _flow_json(f: Flow) -> dict:
 
 def print_flows(flows: Sequence[Flow], as_json: bool = False, next_cursor: str | None = None) -> None:
     if as_json:
-        click.echo(json.dumps({"flows": [_flow_json(f) for f in flows], "next_cursor": next_cursor},
-                              ensure_ascii=False))
+        click.echo(
+            json.dumps({"flows": [_flow_json(f) for f in flows], "next_cursor": next_cursor}, ensure_ascii=False)
+        )
         return
     if not flows:
         click.echo("no flows")
         return
-    click.echo(f"{'flow':<14} {'partner':<14} {'received':<17} {'flow code':<22} {'status':<20} {'inv':>5} {'rej':>5}  file")
+    click.echo(
+        f"{'flow':<14} {'partner':<14} {'received':<17} {'flow code':<22} {'status':<20} {'inv':>5} {'rej':>5}  file"
+    )
     for f in flows:
         status = click.style(f"{f.status:<20}", fg=f.status.info.fg)  # colours: flows.lifecycle
         if f.status is FlowStatus.IN_INCIDENTE:
@@ -48,43 +52,86 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
     outbox = store.outbox_for_flow(flow.id)
     as2 = store.as2_for_flow(flow.id)
     if as_json:
-        click.echo(json.dumps({
-            "flow": _flow_json(flow),
-            "errors": [e.as_json() for e in errors],
-            "invoices": [
-                {"id": i.id, "position": i.position, "entry": i.entry_name, "number": i.number,
-                 "syntax": str(i.syntax) if i.syntax else None, "status": str(i.status),
-                 "buyer_siret": i.buyer_siret, "service_code": i.service_code,
-                 "delivered_to": i.delivered_to, "errors": [e.as_json() for e in i.errors]}
-                for i in store.iter_invoices(flow.id)
-            ],
-            "outbox": [{"kind": o.kind, "channel": o.channel, "partner": o.partner, "destination": o.destination,
-                        "status": o.status, "attempts": o.attempts,
-                        "last_error": o.last_error} for o in outbox],
-            "as2": [{"direction": m.direction, "message_id": m.message_id, "as2_from": m.as2_from,
-                     "as2_to": m.as2_to, "mic": m.mic, "mic_digest": m.mic_digest, "mdn_mode": m.mdn_mode,
-                     "mdn_status": m.mdn_status, "detail": m.detail,
-                     "received_at": m.received_at.isoformat() if m.received_at else None}
-                    for m in as2],
-        }, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    "flow": _flow_json(flow),
+                    "errors": [e.as_json() for e in errors],
+                    "invoices": [
+                        {
+                            "id": i.id,
+                            "position": i.position,
+                            "entry": i.entry_name,
+                            "number": i.number,
+                            "syntax": str(i.syntax) if i.syntax else None,
+                            "status": str(i.status),
+                            "buyer_siret": i.buyer_siret,
+                            "service_code": i.service_code,
+                            "delivered_to": i.delivered_to,
+                            "errors": [e.as_json() for e in i.errors],
+                        }
+                        for i in store.iter_invoices(flow.id)
+                    ],
+                    "outbox": [
+                        {
+                            "kind": o.kind,
+                            "channel": o.channel,
+                            "partner": o.partner,
+                            "destination": o.destination,
+                            "status": o.status,
+                            "attempts": o.attempts,
+                            "last_error": o.last_error,
+                        }
+                        for o in outbox
+                    ],
+                    "as2": [
+                        {
+                            "direction": m.direction,
+                            "message_id": m.message_id,
+                            "as2_from": m.as2_from,
+                            "as2_to": m.as2_to,
+                            "mic": m.mic,
+                            "mic_digest": m.mic_digest,
+                            "mdn_mode": m.mdn_mode,
+                            "mdn_status": m.mdn_status,
+                            "detail": m.detail,
+                            "received_at": m.received_at.isoformat() if m.received_at else None,
+                        }
+                        for m in as2
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
         return
     print_flows([flow])
-    click.echo(f"  sha256 {flow.sha256}  size {flow.size}  channel {flow.channel}"
-               f"  directory {flow.directory_version or '-'}"
-               + (f"  duplicate of {flow.duplicate_of}" if flow.duplicate_of else "")
-               + (f"  profile {flow.profile}" if flow.profile else ""))
+    click.echo(
+        f"  sha256 {flow.sha256}  size {flow.size}  channel {flow.channel}"
+        f"  directory {flow.directory_version or '-'}"
+        + (f"  duplicate of {flow.duplicate_of}" if flow.duplicate_of else "")
+        + (f"  profile {flow.profile}" if flow.profile else "")
+    )
     if flow.status is FlowStatus.IN_INCIDENTE:
-        click.echo(f"  incident {flow.incidents} time(s): "
-                   + (f"parked, waiting for the operations team (relais flows reprocess {flow.id})" if flow.parked
-                      else f"retried automatically at {flow.retry_at:%Y-%m-%d %H:%M:%S} UTC"))
+        click.echo(
+            f"  incident {flow.incidents} time(s): "
+            + (
+                f"parked, waiting for the operations team (relais flows reprocess {flow.id})"
+                if flow.parked
+                else f"retried automatically at {flow.retry_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        )
     if flow.rulesets:
-        click.echo("  rule sets: " + ", ".join(f"{k} {v}" for k, v in sorted(flow.rulesets.items())
-                                              if not k.endswith("-source")))
+        click.echo(
+            "  rule sets: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(flow.rulesets.items()) if not k.endswith("-source"))
+        )
     for e in errors:
         click.echo(f"  flow error [{e.flag}] {e.rule} at {e.location}: {e.message}")
     for inv in store.iter_invoices(flow.id):
-        click.echo(f"  #{inv.position:<4} {inv.status.value} {inv.status.label:<10} {inv.number or '?':<16} "
-                   f"buyer {inv.buyer_siret or '?'} service {inv.service_code or '-'}  {inv.entry_name}")
+        click.echo(
+            f"  #{inv.position:<4} {inv.status.value} {inv.status.label:<10} {inv.number or '?':<16} "
+            f"buyer {inv.buyer_siret or '?'} service {inv.service_code or '-'}  {inv.entry_name}"
+        )
         for e in inv.errors:
             click.echo(f"        [{e.flag}] {e.rule} at {e.location}: {e.message}")
     pending = Counter((o.kind, o.status) for o in outbox)
@@ -92,6 +139,8 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
         click.echo(f"  outbox {kind}: {n} {status}")
     for m in as2:  # AS2 messages: the one that brought the flow in, those that carried its return flow out
         way = "received from" if m.direction == "in" else "sent to"
-        click.echo(f"  AS2 {way} {m.as2_from if m.direction == 'in' else m.as2_to}: {m.message_id}"
-                   f"  MIC {m.mic or '-'} ({m.mic_digest or '-'})  MDN {m.mdn_mode or 'none'}: {m.mdn_status}"
-                   + (f"  [{m.detail}]" if m.detail and m.mdn_status not in ("processed", "mdn-ok") else ""))
+        click.echo(
+            f"  AS2 {way} {m.as2_from if m.direction == 'in' else m.as2_to}: {m.message_id}"
+            f"  MIC {m.mic or '-'} ({m.mic_digest or '-'})  MDN {m.mdn_mode or 'none'}: {m.mdn_status}"
+            + (f"  [{m.detail}]" if m.detail and m.mdn_status not in ("processed", "mdn-ok") else "")
+        )

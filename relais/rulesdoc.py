@@ -26,8 +26,9 @@ parked: its sender gets an IN_INCIDENTE return flow and ops reprocess it
 
 
 def render() -> str:
-    rows = [f"| `{r.code}` | {r.category} | {r.stage} | {r.flag} | {r.message_en} | {r.message_fr} |"
-            for r in all_rules()]
+    rows = [
+        f"| `{r.code}` | {r.category} | {r.stage} | {r.flag} | {r.message_en} | {r.message_fr} |" for r in all_rules()
+    ]
     return HEADER + "\n".join(rows) + "\n"
 
 

@@ -37,9 +37,13 @@ def pending_groups(rt: Runtime) -> list[Group]:
     work = []
     for fid, size, sha256 in rt.store.pending_flows(WAITING, stale_before=utcnow() - STALE_AFTER):
         work.append(Work(fid, size, split.estimate_archived(rt.archive, sha256) if size else 1))
-    return group_flows(work, max_flows=max(1, s.max_flows_per_group),
-                       max_documents=max(1, s.max_documents_per_group), max_bytes=max(1, s.max_bytes_per_group),
-                       min_groups=max(1, rt.pool.workers))
+    return group_flows(
+        work,
+        max_flows=max(1, s.max_flows_per_group),
+        max_documents=max(1, s.max_documents_per_group),
+        max_bytes=max(1, s.max_bytes_per_group),
+        min_groups=max(1, rt.pool.workers),
+    )
 
 
 @dataclasses.dataclass
@@ -55,9 +59,15 @@ class GroupReport:
     flows: list[Flow] = dataclasses.field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
-        return {"flows": sum(self.statuses.values()), "statuses": dict(self.statuses), "invoices": self.invoices,
-                "delivered": self.delivered, "returned": self.returned, "failed_sends": self.failed_sends,
-                "incidents": len(self.incidents)}
+        return {
+            "flows": sum(self.statuses.values()),
+            "statuses": dict(self.statuses),
+            "invoices": self.invoices,
+            "delivered": self.delivered,
+            "returned": self.returned,
+            "failed_sends": self.failed_sends,
+            "incidents": len(self.incidents),
+        }
 
 
 def process_flows(rt: Runtime, flow_ids: Sequence[str], *, progress: bool = False) -> GroupReport:
@@ -105,15 +115,21 @@ def intake(rt: Runtime, *, only_due: bool = False) -> list[Flow]:
         if only_due and now - _bad_reported.get(key, -BAD_PARTNER_REPORT_EVERY) < BAD_PARTNER_REPORT_EVERY:
             continue
         _bad_reported[key] = now
-        _log.error("partners.bad_file", partner=key, files=[p.name for p in known.files.get(key, ())],
-                   problems=problems[key], held_files=waiting[key if key in held else key.split(".")[0]],
-                   detail="partner file not loaded: this partner is not polled, served or taken from "
-                          "until the file is fixed; the other partners go on (`relais partners`)")
+        _log.error(
+            "partners.bad_file",
+            partner=key,
+            files=[p.name for p in known.files.get(key, ())],
+            problems=problems[key],
+            held_files=waiting[key if key in held else key.split(".")[0]],
+            detail="partner file not loaded: this partner is not polled, served or taken from "
+            "until the file is fixed; the other partners go on (`relais partners`)",
+        )
     return flows
 
 
-def intake_until_work(rt: Runtime, *, wait_seconds: float, poll_seconds: float = 0.5,
-                      stop: Callable[[], bool] = lambda: False) -> list[Group]:
+def intake_until_work(
+    rt: Runtime, *, wait_seconds: float, poll_seconds: float = 0.5, stop: Callable[[], bool] = lambda: False
+) -> list[Group]:
     """Take what the drop zones hold and return the pending work in groups; when there is none, keep
     looking every `poll_seconds` for up to `wait_seconds` (the DAG's event-like intake), or until
     `stop()` says so (a shutdown). Outbox rows that are due (retries, async MDNs) are sent on the way,

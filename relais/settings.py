@@ -84,7 +84,7 @@ class Settings:
         return self.dropzones_dir / partner / "out"
 
     @classmethod
-    def from_env(cls, home: Path | str | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, home: Path | str | None = None, **overrides: object) -> Settings:
         env = os.environ
         root = Path(home or env.get("RELAIS_HOME") or DEFAULT_HOME).absolute()
         values: dict[str, object] = {
@@ -98,7 +98,9 @@ class Settings:
         elif (root / "rules").is_dir():
             values["rules_dir"] = root / "rules"
         if env.get("RELAIS_BR_FR_PARTNERS"):
-            values["br_fr_partners"] = frozenset(p.strip() for p in env["RELAIS_BR_FR_PARTNERS"].split(",") if p.strip())
+            values["br_fr_partners"] = frozenset(
+                p.strip() for p in env["RELAIS_BR_FR_PARTNERS"].split(",") if p.strip()
+            )
         if env.get("RELAIS_CII_XSD"):
             values["cii_xsd"] = Path(env["RELAIS_CII_XSD"])
         if env.get("RELAIS_UBL_XSD_DIR"):
@@ -128,10 +130,16 @@ class Settings:
     def pipeline_config(self) -> PipelineConfig:
         """What the pipeline needs of these settings (the core never reads the environment)."""
         return PipelineConfig(
-            staging_dir=self.staging_dir, delivery_dir=self.delivery_dir, max_flow_bytes=self.max_flow_bytes,
-            max_invoices_per_flow=self.max_invoices_per_flow, max_xml_bytes=self.max_xml_bytes,
-            chunk_size=self.chunk_size, br_fr_partners=self.br_fr_partners,
-            incident_retries=self.incident_retries, incident_backoff_seconds=self.incident_backoff_seconds)
+            staging_dir=self.staging_dir,
+            delivery_dir=self.delivery_dir,
+            max_flow_bytes=self.max_flow_bytes,
+            max_invoices_per_flow=self.max_invoices_per_flow,
+            max_xml_bytes=self.max_xml_bytes,
+            chunk_size=self.chunk_size,
+            br_fr_partners=self.br_fr_partners,
+            incident_retries=self.incident_retries,
+            incident_backoff_seconds=self.incident_backoff_seconds,
+        )
 
     def ensure_dirs(self) -> None:
         for d in (self.home, self.archive_dir, self.dropzones_dir, self.delivery_dir, self.staging_dir):

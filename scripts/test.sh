@@ -4,6 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RELAIS_LOG_LEVEL="${RELAIS_LOG_LEVEL:-WARNING}"
 workers="${RELAIS_TEST_WORKERS:-$(python -c 'import os; print(max(2, os.cpu_count() or 2))')}"
+# The ecosystem's standard checks first (seconds): lint, format, types, architecture contracts.
+python -m ruff check .
+python -m ruff format --check .
+python -m mypy
+lint-imports --no-cache
 set +e
 python -m pytest -q -n "$workers" --dist loadgroup --durations=15 --doctest-modules \
   --ignore=flows/migrations flows validators relais archive connectors tests "$@"

@@ -40,8 +40,11 @@ def run_dag(dag, relais_home: str) -> dict:
             select(TaskInstance).where(TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == dr.run_id)
         ).all()
         xcom: dict = {}
-        for x in session.scalars(select(XComModel).where(
-                XComModel.dag_id == DAG_ID, XComModel.run_id == dr.run_id, XComModel.key == "return_value")):
+        for x in session.scalars(
+            select(XComModel).where(
+                XComModel.dag_id == DAG_ID, XComModel.run_id == dr.run_id, XComModel.key == "return_value"
+            )
+        ):
             value = XComModel.deserialize_value(x)
             if x.map_index < 0:
                 xcom[x.task_id] = value

@@ -36,7 +36,8 @@ class _SFTP(asyncssh.SFTPServer):
         self._check("rename")
         for rule in self._policy.deny:
             if rule.startswith("rename_to:") and newpath.decode(errors="replace").lstrip("/").startswith(
-                    rule.removeprefix("rename_to:")):
+                rule.removeprefix("rename_to:")
+            ):
                 raise asyncssh.SFTPPermissionDenied("rename: permission denied")
         return super().rename(oldpath, newpath)
 
@@ -54,7 +55,7 @@ class _SFTP(asyncssh.SFTPServer):
 
 
 class _SSH(asyncssh.SSHServer):
-    def __init__(self, owner: "PartnerServer") -> None:
+    def __init__(self, owner: PartnerServer) -> None:
         self._owner = owner
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
@@ -76,8 +77,9 @@ class _SSH(asyncssh.SSHServer):
 class PartnerServer:
     """``with PartnerServer(root, user, authorized_key, tmp_path / "hostkey") as srv: srv.port``."""
 
-    def __init__(self, root: Path, user: str, authorized_key: str, host_key_path: Path,
-                 host_key_type: str = "ssh-ed25519") -> None:
+    def __init__(
+        self, root: Path, user: str, authorized_key: str, host_key_path: Path, host_key_type: str = "ssh-ed25519"
+    ) -> None:
         self.root = Path(root)
         self.user = user
         self.authorized_key = authorized_key
@@ -98,7 +100,7 @@ class PartnerServer:
     def deny(self) -> set[str]:
         return self.policy.deny
 
-    def start(self) -> "PartnerServer":
+    def start(self) -> PartnerServer:
         loop = asyncio.new_event_loop()
         ready = threading.Event()
 
@@ -115,10 +117,16 @@ class PartnerServer:
 
         async def listen() -> asyncssh.SSHAcceptor:
             return await asyncssh.create_server(
-                lambda: _SSH(self), "127.0.0.1", self.port,
-                server_host_keys=[self.host_key], authorized_client_keys=keys,
+                lambda: _SSH(self),
+                "127.0.0.1",
+                self.port,
+                server_host_keys=[self.host_key],
+                authorized_client_keys=keys,
                 sftp_factory=lambda chan: _SFTP(chan, self.root, self.policy),
-                allow_scp=False, password_auth=False, kbdint_auth=False)
+                allow_scp=False,
+                password_auth=False,
+                kbdint_auth=False,
+            )
 
         self._acceptor = asyncio.run_coroutine_threadsafe(listen(), loop).result(10)
         self.port = self._acceptor.get_port()
@@ -153,11 +161,11 @@ class PartnerServer:
         loop.close()
         self._loop = self._thread = self._acceptor = None
 
-    def restart(self) -> "PartnerServer":
+    def restart(self) -> PartnerServer:
         self.stop()
         return self.start()
 
-    def __enter__(self) -> "PartnerServer":
+    def __enter__(self) -> PartnerServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -33,8 +33,8 @@ if importlib.util.find_spec("airflow") is None:
 
 from flows import directory, returnflow  # noqa: E402
 from flows.model import FlowStatus, InvoiceStatus  # noqa: E402
-from relais.compose import Runtime  # noqa: E402
 from relais import generate as gen  # noqa: E402
+from relais.compose import Runtime  # noqa: E402
 from relais.grouping import expand_ids  # noqa: E402
 from relais.settings import Settings  # noqa: E402
 from tests.helpers import drop, return_flow  # noqa: E402
@@ -51,8 +51,9 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> float:
     """Run `cmd`, its output into `log`; fail with the log's tail. Returns the wall time."""
     start = time.perf_counter()
     with log.open("wb") as out:
-        rc = subprocess.run(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                            timeout=TIMEOUT, check=False).returncode
+        rc = subprocess.run(
+            cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=TIMEOUT, check=False
+        ).returncode
     seconds = time.perf_counter() - start
     if rc != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
@@ -105,8 +106,17 @@ def dag_runs(airflow_env, tmp_path_factory) -> dict:
     try:
         directory.import_file(rt.store, directory_file)
         [ubl] = gen.write_batch(work / "a", "ubl", 6, 2, batch="zip", recipients=recipients, seed=11)
-        [cii] = gen.write_batch(work / "b", "cii", 8, 2, batch="tar.gz", recipients=recipients,
-                                invalid_ratio=0.2, misrouted_ratio=0.3, seed=4)
+        [cii] = gen.write_batch(
+            work / "b",
+            "cii",
+            8,
+            2,
+            batch="tar.gz",
+            recipients=recipients,
+            invalid_ratio=0.2,
+            misrouted_ratio=0.3,
+            seed=4,
+        )
         cii_defects = {i + 1 for i, s in enumerate(gen.plan(8, 2, recipients, 0.2, 0.3, seed=4)) if s.defect}
         assert 0 < len(cii_defects) < 8, "the CII batch must be partly rejected for this test to mean anything"
         batches = {"op-a": ubl, "op-b": cii}
@@ -117,8 +127,12 @@ def dag_runs(airflow_env, tmp_path_factory) -> dict:
         rt.close()
 
     result = work / "runs.json"
-    seconds = _run([sys.executable, str(RUNNER), str(result), str(home), str(home)],
-                   {**airflow_env, "RELAIS_HOME": str(home)}, work, work / "dag-test.log")
+    seconds = _run(
+        [sys.executable, str(RUNNER), str(result), str(home), str(home)],
+        {**airflow_env, "RELAIS_HOME": str(home)},
+        work,
+        work / "dag-test.log",
+    )
     runs = json.loads(result.read_text())
     print(f"\ndag_runner: {seconds:.1f} s wall; dag.test() runs: {[r['seconds'] for r in runs]} s")
     return {"home": home, "batches": batches, "cii_defects": cii_defects, "runs": runs, "log": work / "dag-test.log"}
@@ -153,8 +167,10 @@ def test_dag_processes_dropped_flows_in_mapped_groups(dag_runs):
         assert all(ti[2] == "success" for ti in mapped), mapped
         # each mapped instance is labelled with its group: first flow id, counts, size
         assert run["labels"] == [g["label"] for g in groups]
-        assert all(label.startswith(g["flow_ids"][0]) and " docs, " in label
-                   for label, g in zip(run["labels"], groups, strict=True))
+        assert all(
+            label.startswith(g["flow_ids"][0]) and " docs, " in label
+            for label, g in zip(run["labels"], groups, strict=True)
+        )
 
         # flows closed with the right statuses
         defects = dag_runs["cii_defects"]
@@ -227,8 +243,15 @@ def test_log_events_use_no_key_reserved_by_airflow_supervisor():
     for package in ("archive", "connectors", "flows", "relais", "validators"):
         for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
-                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and isinstance(node.func.value, ast.Name) and node.func.value.id in ("_log", "log", "logger")):
-                    found += [f"{path.relative_to(PROJECT_ROOT)}:{node.lineno} {kw.arg}="
-                              for kw in node.keywords if kw.arg in SUPERVISOR_RESERVED_KEYS]
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id in ("_log", "log", "logger")
+                ):
+                    found += [
+                        f"{path.relative_to(PROJECT_ROOT)}:{node.lineno} {kw.arg}="
+                        for kw in node.keywords
+                        if kw.arg in SUPERVISOR_RESERVED_KEYS
+                    ]
     assert not found, f"log keys Airflow's supervisor cannot take: {found}"

@@ -35,11 +35,11 @@ if importlib.util.find_spec("airflow") is None:
     pytest.skip("apache-airflow is not installed (pip install -e '.[airflow]')", allow_module_level=True)
 
 from flows import directory, returnflow  # noqa: E402
-from flows.model import FlowStatus  # noqa: E402
-from relais.compose import Runtime  # noqa: E402
-from flows.store import OutboxStatus  # noqa: E402
 from flows import tables as t  # noqa: E402
+from flows.model import FlowStatus  # noqa: E402
+from flows.store import OutboxStatus  # noqa: E402
 from relais import generate as gen  # noqa: E402
+from relais.compose import Runtime  # noqa: E402
 from relais.settings import Settings  # noqa: E402
 from tests.conftest import PG_URL, require_pg  # noqa: E402
 
@@ -110,8 +110,11 @@ def _logs(run_dir: Path) -> str:
 
 
 def _home(env: dict[str, str]) -> Settings:
-    return Settings.from_env(env["RELAIS_HOME"], database_url=env.get("RELAIS_DATABASE_URL") or None,
-                             database_schema=env.get("RELAIS_DATABASE_SCHEMA") or None)
+    return Settings.from_env(
+        env["RELAIS_HOME"],
+        database_url=env.get("RELAIS_DATABASE_URL") or None,
+        database_schema=env.get("RELAIS_DATABASE_SCHEMA") or None,
+    )
 
 
 def _prepare(env: dict[str, str], work: Path) -> list[Path]:
@@ -125,18 +128,30 @@ def _prepare(env: dict[str, str], work: Path) -> list[Path]:
         directory.import_file(rt.store, directory_file)
     finally:
         rt.close()
-    files = gen.write_batch(work / "a", "ubl", 120, 3, batch="zip", recipients=recipients, seed=21, start=1,
-                            invalid_ratio=0.05, misrouted_ratio=0.1)
-    files += gen.write_batch(work / "b", "cii", 110, 3, batch="tar.gz", recipients=recipients, seed=22,
-                             start=1001, misrouted_ratio=0.1)
+    files = gen.write_batch(
+        work / "a",
+        "ubl",
+        120,
+        3,
+        batch="zip",
+        recipients=recipients,
+        seed=21,
+        start=1,
+        invalid_ratio=0.05,
+        misrouted_ratio=0.1,
+    )
+    files += gen.write_batch(
+        work / "b", "cii", 110, 3, batch="tar.gz", recipients=recipients, seed=22, start=1001, misrouted_ratio=0.1
+    )
     files += gen.write_batch(work / "c", "ubl", 30, 2, batch="none", recipients=recipients, seed=23, start=2001)
     files += gen.write_batch(work / "d", "cii", 10, 2, batch="none", recipients=recipients, seed=24, start=3001)
     return files
 
 
 def _drop(env: dict[str, str], files: list[Path]) -> None:
-    inbox = {p: Path(env["RELAIS_HOME"]) / "dropzones" / ("op-a" if i % 2 else "op-b") / "in"
-             for i, p in enumerate(files)}
+    inbox = {
+        p: Path(env["RELAIS_HOME"]) / "dropzones" / ("op-a" if i % 2 else "op-b") / "in" for i, p in enumerate(files)
+    }
     for path, folder in inbox.items():  # written under a temporary name, then renamed: as an SFTP client does
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{path.name}.part"
@@ -167,8 +182,9 @@ def _check_exactly_once(env: dict[str, str]) -> dict[str, int]:
         flows = rt.store.list_flows(limit=10_000)
         assert not [f.id for f in flows if f.status is FlowStatus.IN_INCIDENTE]
         with rt.store.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.outbox.c.kind, t.outbox.c.flow_id, t.outbox.c.invoice_id,
-                                          t.outbox.c.status)).all()
+            rows = conn.execute(
+                sa.select(t.outbox.c.kind, t.outbox.c.flow_id, t.outbox.c.invoice_id, t.outbox.c.status)
+            ).all()
         returns = [r.flow_id for r in rows if r.kind == "return"]
         assert sorted(returns) == sorted(f.id for f in flows), "exactly one return flow per flow"
         assert all(r.status == OutboxStatus.SENT for r in rows)
@@ -192,8 +208,14 @@ def _task_states(airflow_db_url: str) -> list[tuple[str, str, str | None]]:
     eng = sa.create_engine(airflow_db_url)
     try:
         with eng.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(
-                "SELECT task_id, state, rendered_map_index FROM task_instance WHERE dag_id = 'relais_flows'"))]
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    sa.text(
+                        "SELECT task_id, state, rendered_map_index FROM task_instance WHERE dag_id = 'relais_flows'"
+                    )
+                )
+            ]
     finally:
         eng.dispose()
 
@@ -204,8 +226,9 @@ def _check_airflow_side(airflow_db_url: str, run_dir: Path) -> None:
     assert process, f"no process task ran\n{_logs(run_dir)}"
     assert all(state == "success" for _, state, _ in process), process
     assert all(label and " docs, " in label for _, _, label in process), process  # labelled groups
-    assert all(state in ("success", "running", "queued", "scheduled", None) for task, state, _ in states
-               if task == "intake"), states
+    assert all(
+        state in ("success", "running", "queued", "scheduled", None) for task, state, _ in states if task == "intake"
+    ), states
 
 
 def test_real_scheduler_sqlite_batches_and_single_files_then_an_incident_parked_and_reprocessed(tmp_path):
@@ -227,8 +250,9 @@ def test_real_scheduler_sqlite_batches_and_single_files_then_an_incident_parked_
                     conn.execute(sa.delete(table))
         finally:
             rt.close()
-        [late] = gen.write_batch(tmp_path / "gen" / "e", "ubl", 12, 2, batch="zip", seed=25, start=4001,
-                                 recipients=gen.sample_directory())
+        [late] = gen.write_batch(
+            tmp_path / "gen" / "e", "ubl", 12, 2, batch="zip", seed=25, start=4001, recipients=gen.sample_directory()
+        )
         _drop(env, [late])
         _wait_closed(env, len(files) + 1, run_dir, timeout=180)  # parked counts as settled
         rt = Runtime.open(_home(env), migrate=False)
@@ -241,31 +265,44 @@ def test_real_scheduler_sqlite_batches_and_single_files_then_an_incident_parked_
         finally:
             rt.close()
         deadline = time.monotonic() + 60  # the task reports its failure just after the flow is parked
-        while len(failed := [s for s in _task_states(airflow_db) if s[0] == "process" and s[1] == "failed"]) < 2 \
-                and time.monotonic() < deadline:
+        while (
+            len(failed := [s for s in _task_states(airflow_db) if s[0] == "process" and s[1] == "failed"]) < 2
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.5)
         assert len(failed) == 2, "each run whose group held the incident failed its task"
         assert all(label.startswith(flow.id) for _, _, label in failed)
 
         # Ops fix the directory and reprocess: integrated, every invoice delivered once.
         (tmp_path / "gen" / "annuaire.json").write_text(
-            json.dumps(gen.directory_document(gen.sample_directory(), "stack-2")))
+            json.dumps(gen.directory_document(gen.sample_directory(), "stack-2"))
+        )
         cli = [str(VENV_BIN / "relais"), "--home", env["RELAIS_HOME"]]
-        done = subprocess.run([*cli, "directory", "import", str(tmp_path / "gen" / "annuaire.json")], env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [*cli, "directory", "import", str(tmp_path / "gen" / "annuaire.json")],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
-        done = subprocess.run([*cli, "flows", "reprocess", "--status", "IN_INCIDENTE"], env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [*cli, "flows", "reprocess", "--status", "IN_INCIDENTE"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         rt = Runtime.open(_home(env), migrate=False)
         try:
             deadline = time.monotonic() + 60  # the running DAG may have taken the requeued flow itself
-            while (again := rt.store.get_flow(flow.id)) and not again.status.is_final \
-                    and time.monotonic() < deadline:
+            while (again := rt.store.get_flow(flow.id)) and not again.status.is_final and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert again is not None and again.status is FlowStatus.IN_INTEGRE
-            assert sorted(p.name for p in rt.settings.outbox_dir(flow.partner).glob(f"CR_{flow.id}_*.xml")) == \
-                [f"CR_{flow.id}_IN_INCIDENTE.xml", f"CR_{flow.id}_IN_INTEGRE.xml"]
+            assert sorted(p.name for p in rt.settings.outbox_dir(flow.partner).glob(f"CR_{flow.id}_*.xml")) == [
+                f"CR_{flow.id}_IN_INCIDENTE.xml",
+                f"CR_{flow.id}_IN_INTEGRE.xml",
+            ]
         finally:
             rt.close()
         _check_exactly_once_after_reprocess(env)
@@ -275,8 +312,9 @@ def _check_exactly_once_after_reprocess(env: dict[str, str]) -> None:
     rt = Runtime.open(_home(env), migrate=False)
     try:
         with rt.store.engine.connect() as conn:
-            deliveries = [r[0] for r in conn.execute(
-                sa.select(t.outbox.c.invoice_id).where(t.outbox.c.kind == "delivery"))]
+            deliveries = [
+                r[0] for r in conn.execute(sa.select(t.outbox.c.invoice_id).where(t.outbox.c.kind == "delivery"))
+            ]
         assert len(deliveries) == len(set(deliveries))
         on_disk = [p for p in (Path(env["RELAIS_HOME"]) / "delivery").rglob("*") if p.is_file()]
         assert len(on_disk) == len(deliveries)
@@ -306,8 +344,13 @@ def pg_databases():
 @pytest.mark.postgres
 def test_real_scheduler_postgresql_metadata_and_store_parallel_tasks(tmp_path, pg_databases):
     airflow_db, schema = pg_databases
-    env = _stack_env(tmp_path, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=airflow_db, AIRFLOW__CORE__PARALLELISM="4",
-                     RELAIS_DATABASE_URL=PG_URL, RELAIS_DATABASE_SCHEMA=schema)
+    env = _stack_env(
+        tmp_path,
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=airflow_db,
+        AIRFLOW__CORE__PARALLELISM="4",
+        RELAIS_DATABASE_URL=PG_URL,
+        RELAIS_DATABASE_SCHEMA=schema,
+    )
     files = _prepare(env, tmp_path / "gen")
     with _stack(env) as run_dir:
         _drop(env, files)

@@ -161,7 +161,8 @@ def test_rejects_what_is_not_a_digest(backend: Backend, bad: str) -> None:
 def test_large_stream_with_flat_memory(backend: Backend, tmp_path: Path) -> None:
     """50 MB archived (and re-hashed by verify) in a fresh process: peak RSS grows by a few MB at most."""
     size = 50 * 1024 * 1024
-    script = textwrap.dedent("""
+    script = (
+        textwrap.dedent("""
         import io, json, resource, sys
         from pathlib import Path
 
@@ -176,7 +177,9 @@ def test_large_stream_with_flat_memory(backend: Backend, tmp_path: Path) -> None
                 return b"\\0" * size
 
         root = Path(sys.argv[1])
-    """) + backend.build_source + textwrap.dedent("""
+    """)
+        + backend.build_source
+        + textwrap.dedent("""
         a.verify(a.put_stream(Zeros(2 << 20)).sha256)  # warm up: imports, first buffers
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         obj = a.put_stream(Zeros(int(sys.argv[2])))
@@ -185,9 +188,14 @@ def test_large_stream_with_flat_memory(backend: Backend, tmp_path: Path) -> None
         print(json.dumps({"sha256": obj.sha256, "size": obj.size, "verified": ok,
                           "growth_kb": after - before}))
     """)
+    )
     out = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "big"), str(size)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=300,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     )
     result = json.loads(out.stdout.splitlines()[-1])

@@ -19,13 +19,13 @@ import pytest
 from archive import ArchivedObject
 from connectors.as2 import certs, mdn, message, receiver, sender
 from connectors.as2.server import ServerThread
-from flows import directory, dispatch, pipeline
-from flows.model import Channel, FlowStatus
+from flows import directory, dispatch
 from flows.intake import Arrival
+from flows.model import Channel, FlowStatus
 from flows.outbox import Address
-from relais.compose import Runtime
 from flows.store import As2Status
 from relais import generate as gen
+from relais.compose import Runtime
 from relais.runner import run_once
 from relais.settings import Settings
 from tests.as2_keys import make_test_keypair
@@ -121,17 +121,41 @@ def pair(tmp_path_factory, keys, recipients_file) -> Iterator[tuple[Station, Sta
     for sign, encrypt, compress in COMBOS:
         for mode in ("sync", "async"):
             name = combo_name(sign, encrypt, compress, mode)
-            _write_partner(root / "b" / "partners", f"a-{name}", as2_id=f"A-{name}", our_as2_id=f"B-{name}",
-                           partner_cert=a_cert, our_cert=b_cert, our_key=b_key, require_signature=sign,
-                           require_encryption=encrypt, max_bytes=1_500_000)
-            _write_partner(root / "a" / "partners", f"b-{name}", as2_id=f"B-{name}", our_as2_id=f"A-{name}",
-                           partner_cert=b_cert, our_cert=a_cert, our_key=a_key, url=url_b, mdn=mode,
-                           async_mdn_url=url_a, sign=sign, encrypt="aes256-cbc" if encrypt else "none",
-                           compress=compress)
+            _write_partner(
+                root / "b" / "partners",
+                f"a-{name}",
+                as2_id=f"A-{name}",
+                our_as2_id=f"B-{name}",
+                partner_cert=a_cert,
+                our_cert=b_cert,
+                our_key=b_key,
+                require_signature=sign,
+                require_encryption=encrypt,
+                max_bytes=1_500_000,
+            )
+            _write_partner(
+                root / "a" / "partners",
+                f"b-{name}",
+                as2_id=f"B-{name}",
+                our_as2_id=f"A-{name}",
+                partner_cert=b_cert,
+                our_cert=a_cert,
+                our_key=a_key,
+                url=url_b,
+                mdn=mode,
+                async_mdn_url=url_a,
+                sign=sign,
+                encrypt="aes256-cbc" if encrypt else "none",
+                compress=compress,
+            )
     rt_a = _runtime(root / "a", recipients_file[0])
     rt_b = _runtime(root / "b", recipients_file[0])
-    server_a = ServerThread(receiver.make_app(rt_a.intake, rt_a.partners, rt_a.outbound, limits=FAST), port=port_a).start()
-    server_b = ServerThread(receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST), port=port_b).start()
+    server_a = ServerThread(
+        receiver.make_app(rt_a.intake, rt_a.partners, rt_a.outbound, limits=FAST), port=port_a
+    ).start()
+    server_b = ServerThread(
+        receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST), port=port_b
+    ).start()
     try:
         yield Station(rt_a, server_a, a_cert, a_key), Station(rt_b, server_b, b_cert, b_key)
     finally:
@@ -208,17 +232,35 @@ def _party_b(pair, name: str = "s1e1c0-sync"):  # noqa: ANN202
     return party
 
 
-def _post(url: str, party, payload: bytes, *, message_id: str | None = None, sign=True, encrypt=True,
-          headers: dict[str, str] | None = None, wrapped: message.Wrapped | None = None,
-          micalg: str = "sha-256") -> tuple[httpx.Response, message.Wrapped, str]:
-    w = wrapped or message.wrap(payload, "inv.xml", content_type="application/xml",
-                                sign=party.own if sign else None, encrypt_for=party.cert if encrypt else None)
+def _post(
+    url: str,
+    party,
+    payload: bytes,
+    *,
+    message_id: str | None = None,
+    sign=True,
+    encrypt=True,
+    headers: dict[str, str] | None = None,
+    wrapped: message.Wrapped | None = None,
+    micalg: str = "sha-256",
+) -> tuple[httpx.Response, message.Wrapped, str]:
+    w = wrapped or message.wrap(
+        payload,
+        "inv.xml",
+        content_type="application/xml",
+        sign=party.own if sign else None,
+        encrypt_for=party.cert if encrypt else None,
+    )
     mid = message_id or f"<test-{time.time_ns()}@relais-test>"
-    h = {"AS2-Version": "1.2", "AS2-From": party.cfg.our_as2_id, "AS2-To": party.cfg.as2_id, "Message-ID": mid,
-         "Disposition-Notification-To": "test@example",
-         "Disposition-Notification-Options":
-             f"signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, {micalg}",
-         **dict(w.headers)}
+    h = {
+        "AS2-Version": "1.2",
+        "AS2-From": party.cfg.our_as2_id,
+        "AS2-To": party.cfg.as2_id,
+        "Message-ID": mid,
+        "Disposition-Notification-To": "test@example",
+        "Disposition-Notification-Options": f"signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, {micalg}",
+        **dict(w.headers),
+    }
     h.update(headers or {})
     h = {k: v for k, v in h.items() if v is not None}
     return httpx.post(url, content=w.body, headers=h, timeout=10), w, mid
@@ -226,8 +268,12 @@ def _post(url: str, party, payload: bytes, *, message_id: str | None = None, sig
 
 def _mdn_of(response: httpx.Response, pair) -> mdn.Mdn:
     _, b = pair
-    return mdn.parse(response.headers["content-type"], response.content,
-                     partner_certs=[certs.load_cert(b.cert)], require_signature=False)
+    return mdn.parse(
+        response.headers["content-type"],
+        response.content,
+        partner_certs=[certs.load_cert(b.cert)],
+        require_signature=False,
+    )
 
 
 def test_mic_spelling_is_the_senders(pair, recipients_file):
@@ -259,8 +305,11 @@ def test_openssl_compressed_message_mdn_mic(pair, keys, recipients_file, openssl
     sign, encrypt = "signed" in order, "encrypted" in order
     party = _party_b(pair, combo_name(sign, encrypt, True, "sync"))
     inv_name, data = _invoice(recipients_file[1], 2000 + sorted(ORDERS).index(order))
-    entity = (b"Content-Type: application/xml\r\n"
-              + f'Content-Disposition: attachment; filename="{inv_name}"\r\n\r\n'.encode() + data)
+    entity = (
+        b"Content-Type: application/xml\r\n"
+        + f'Content-Disposition: attachment; filename="{inv_name}"\r\n\r\n'.encode()
+        + data
+    )
     ctype, body, mic_input = build(openssl, tmp_path, entity, order, signer=keys["a"], recipient=keys["b"][0])
     r, _, mid = _post(pair[1].url, party, b"", wrapped=message.Wrapped([("Content-Type", ctype)], body, "", ""))
     parsed = _mdn_of(r, pair)
@@ -300,17 +349,20 @@ def test_duplicate_gets_the_original_mdn(pair, recipients_file):
     assert len(b.rt.store.list_flows(limit=10_000)) == flows_before  # not processed twice
 
 
-@pytest.mark.parametrize("case,modifier", [
-    ("tampered", "integrity-check-failed|authentication-failed|decryption-failed"),
-    ("tampered-signed", "integrity-check-failed|authentication-failed"),
-    ("unknown-signer", "authentication-failed"),
-    ("expired-signer", "authentication-failed"),
-    ("other-recipient", "decryption-failed"),
-    ("wrong-as2-to", "authentication-failed"),
-    ("unknown-as2-from", "authentication-failed"),
-    ("empty", "unexpected-processing-error"),
-    ("unsigned-when-required", "insufficient-message-security"),
-])
+@pytest.mark.parametrize(
+    "case,modifier",
+    [
+        ("tampered", "integrity-check-failed|authentication-failed|decryption-failed"),
+        ("tampered-signed", "integrity-check-failed|authentication-failed"),
+        ("unknown-signer", "authentication-failed"),
+        ("expired-signer", "authentication-failed"),
+        ("other-recipient", "decryption-failed"),
+        ("wrong-as2-to", "authentication-failed"),
+        ("unknown-as2-from", "authentication-failed"),
+        ("empty", "unexpected-processing-error"),
+        ("unsigned-when-required", "insufficient-message-security"),
+    ],
+)
 def test_negative_mdns(pair, keys, recipients_file, case, modifier):
     _, b = pair
     party = _party_b(pair)
@@ -329,8 +381,12 @@ def test_negative_mdns(pair, keys, recipients_file, case, modifier):
         if case == "expired-signer":  # the partner's configured certificate has expired
             party = dataclasses.replace(party, own=certs.load_keypair(cert, key))
             b_side = b.rt.partners["a-s1e1c0-sync"]
-            expired = receiver.make_app(b.rt.intake, {"x": dataclasses.replace(
-                b_side, id="x", as2=dataclasses.replace(b_side.as2, partner_cert=cert))}, b.rt.outbound, limits=FAST)
+            expired = receiver.make_app(
+                b.rt.intake,
+                {"x": dataclasses.replace(b_side, id="x", as2=dataclasses.replace(b_side.as2, partner_cert=cert))},
+                b.rt.outbound,
+                limits=FAST,
+            )
             srv = ServerThread(expired).start()
             try:
                 r, _, _ = _post(srv.url, party, data)
@@ -340,8 +396,9 @@ def test_negative_mdns(pair, keys, recipients_file, case, modifier):
             return
         party = dataclasses.replace(party, own=certs.load_keypair(cert, key))
     elif case == "other-recipient":
-        kwargs["wrapped"] = message.wrap(data, "inv.xml", sign=party.own,
-                                         encrypt_for=certs.load_cert(keys["stranger"][0]))
+        kwargs["wrapped"] = message.wrap(
+            data, "inv.xml", sign=party.own, encrypt_for=certs.load_cert(keys["stranger"][0])
+        )
     elif case == "wrong-as2-to":
         kwargs["headers"] = {"AS2-To": "SOMEONE-ELSE"}
     elif case == "unknown-as2-from":
@@ -427,8 +484,10 @@ def test_slow_body_is_cut(pair):
     _, b = pair
     s = socket.create_connection(("127.0.0.1", b.server.port))
     party = _party_b(pair)
-    s.sendall(f"POST /as2 HTTP/1.1\r\nHost: x\r\nAS2-From: {party.cfg.our_as2_id}\r\nAS2-To: {party.cfg.as2_id}\r\n"
-              f"Message-ID: <slow@x>\r\nContent-Type: application/xml\r\nContent-Length: 100\r\n\r\nabc".encode())
+    s.sendall(
+        f"POST /as2 HTTP/1.1\r\nHost: x\r\nAS2-From: {party.cfg.our_as2_id}\r\nAS2-To: {party.cfg.as2_id}\r\n"
+        f"Message-ID: <slow@x>\r\nContent-Type: application/xml\r\nContent-Length: 100\r\n\r\nabc".encode()
+    )
     s.settimeout(10)
     answer = s.recv(1000)
     s.close()
@@ -445,12 +504,29 @@ def test_async_mdn_target_down_then_up_and_restart(tmp_path, keys, recipients_fi
     b_cert, b_key = keys["b"]
     port_a = _free_port()
     url_a = f"http://127.0.0.1:{port_a}/as2"
-    _write_partner(tmp_path / "b" / "partners", "op-a", as2_id="A", our_as2_id="B", partner_cert=a_cert,
-                   our_cert=b_cert, our_key=b_key)
+    _write_partner(
+        tmp_path / "b" / "partners",
+        "op-a",
+        as2_id="A",
+        our_as2_id="B",
+        partner_cert=a_cert,
+        our_cert=b_cert,
+        our_key=b_key,
+    )
     rt_b = _runtime(tmp_path / "b", recipients_file[0])
     server_b = ServerThread(receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST)).start()
-    _write_partner(tmp_path / "a" / "partners", "op-b", as2_id="B", our_as2_id="A", partner_cert=b_cert,
-                   our_cert=a_cert, our_key=a_key, url=server_b.url, mdn="async", async_mdn_url=url_a)
+    _write_partner(
+        tmp_path / "a" / "partners",
+        "op-b",
+        as2_id="B",
+        our_as2_id="A",
+        partner_cert=b_cert,
+        our_cert=a_cert,
+        our_key=a_key,
+        url=server_b.url,
+        mdn="async",
+        async_mdn_url=url_a,
+    )
     rt_a = _runtime(tmp_path / "a", recipients_file[0])
     name, data = _invoice(recipients_file[1], 12)
     flow_a = _queue_return(rt_a, "op-b", name, data)
@@ -464,7 +540,9 @@ def test_async_mdn_target_down_then_up_and_restart(tmp_path, keys, recipients_fi
         rt_b.close()
     # restart of B: a new runtime on the same home; A comes up
     rt_b = _runtime_again(tmp_path / "b")
-    server_a = ServerThread(receiver.make_app(rt_a.intake, rt_a.partners, rt_a.outbound, limits=FAST), port=port_a).start()
+    server_a = ServerThread(
+        receiver.make_app(rt_a.intake, rt_a.partners, rt_a.outbound, limits=FAST), port=port_a
+    ).start()
     server_b = ServerThread(receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST)).start()
     try:
         with rt_b.store.engine.begin() as conn:  # skip the 30 s backoff
@@ -494,10 +572,25 @@ def test_sender_retries_when_partner_is_down(tmp_path, keys, recipients_file):
     a_cert, a_key = keys["a"]
     b_cert, b_key = keys["b"]
     port_b = _free_port()
-    _write_partner(tmp_path / "a" / "partners", "op-b", as2_id="B", our_as2_id="A", partner_cert=b_cert,
-                   our_cert=a_cert, our_key=a_key, url=f"http://127.0.0.1:{port_b}/as2")
-    _write_partner(tmp_path / "b" / "partners", "op-a", as2_id="A", our_as2_id="B", partner_cert=a_cert,
-                   our_cert=b_cert, our_key=b_key)
+    _write_partner(
+        tmp_path / "a" / "partners",
+        "op-b",
+        as2_id="B",
+        our_as2_id="A",
+        partner_cert=b_cert,
+        our_cert=a_cert,
+        our_key=a_key,
+        url=f"http://127.0.0.1:{port_b}/as2",
+    )
+    _write_partner(
+        tmp_path / "b" / "partners",
+        "op-a",
+        as2_id="A",
+        our_as2_id="B",
+        partner_cert=a_cert,
+        our_cert=b_cert,
+        our_key=b_key,
+    )
     rt_a = _runtime(tmp_path / "a", recipients_file[0])
     rt_b = _runtime(tmp_path / "b", recipients_file[0])
     name, data = _invoice(recipients_file[1], 13)
@@ -509,7 +602,9 @@ def test_sender_retries_when_partner_is_down(tmp_path, keys, recipients_file):
         assert item.next_attempt_at is not None and item.attempts == 1
         first = _sent(rt_a, flow_a)
         assert first.mdn_status == As2Status.PENDING
-        server_b = ServerThread(receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST), port=port_b).start()
+        server_b = ServerThread(
+            receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST), port=port_b
+        ).start()
         try:
             assert dispatch.dispatch(rt_a.outbound).returned == 0  # still waiting for its retry time
             with rt_a.store.engine.begin() as conn:
@@ -535,12 +630,29 @@ def test_negative_mdn_is_final_and_shown(tmp_path, keys, recipients_file, capsys
 
     a_cert, a_key = keys["a"]
     b_cert, b_key = keys["b"]
-    _write_partner(tmp_path / "b" / "partners", "op-a", as2_id="A", our_as2_id="B", partner_cert=a_cert,
-                   our_cert=b_cert, our_key=b_key, require_signature=True)
+    _write_partner(
+        tmp_path / "b" / "partners",
+        "op-a",
+        as2_id="A",
+        our_as2_id="B",
+        partner_cert=a_cert,
+        our_cert=b_cert,
+        our_key=b_key,
+        require_signature=True,
+    )
     rt_b = _runtime(tmp_path / "b", recipients_file[0])
     server_b = ServerThread(receiver.make_app(rt_b.intake, rt_b.partners, rt_b.outbound, limits=FAST)).start()
-    _write_partner(tmp_path / "a" / "partners", "op-b", as2_id="B", our_as2_id="A", partner_cert=b_cert,
-                   our_cert=a_cert, our_key=a_key, url=server_b.url, sign=False)
+    _write_partner(
+        tmp_path / "a" / "partners",
+        "op-b",
+        as2_id="B",
+        our_as2_id="A",
+        partner_cert=b_cert,
+        our_cert=a_cert,
+        our_key=a_key,
+        url=server_b.url,
+        sign=False,
+    )
     rt_a = _runtime(tmp_path / "a", recipients_file[0])
     try:
         name, data = _invoice(recipients_file[1], 14)
@@ -577,9 +689,16 @@ def test_resumes_a_message_received_but_never_answered(pair, recipients_file):
     party = _party_b(pair)
     _, data = _invoice(recipients_file[1], 15)
     mid = f"<crashed-{time.time_ns()}@relais-test>"
-    b.rt.store.as2_record(As2Message(direction="in", message_id=mid, partner="a-s1e1c0-sync",
-                                     as2_from=party.cfg.our_as2_id, as2_to=party.cfg.as2_id,
-                                     mdn_status=As2Status.RECEIVED))
+    b.rt.store.as2_record(
+        As2Message(
+            direction="in",
+            message_id=mid,
+            partner="a-s1e1c0-sync",
+            as2_from=party.cfg.our_as2_id,
+            as2_to=party.cfg.as2_id,
+            mdn_status=As2Status.RECEIVED,
+        )
+    )
     r, w, _ = _post(b.url, party, data, message_id=mid)
     parsed = _mdn_of(r, pair)
     assert parsed.processed and parsed.mic == w.mic
@@ -592,8 +711,13 @@ def test_resumes_a_message_received_but_never_answered(pair, recipients_file):
 def test_async_mdn_for_unknown_message_is_refused(pair):
     a, _ = pair
     party = _party_b(pair)  # A's view: B's ids; post to A's endpoint as if B were answering
-    built = mdn.build(our_id=party.cfg.as2_id, partner_id=party.cfg.our_as2_id,
-                      original_message_id="<never-sent@x>", mic="x", mic_label="sha-256")
+    built = mdn.build(
+        our_id=party.cfg.as2_id,
+        partner_id=party.cfg.our_as2_id,
+        original_message_id="<never-sent@x>",
+        mic="x",
+        mic_label="sha-256",
+    )
     headers, body = mdn.http_parts(built.data)
     r = httpx.post(a.url, content=body, headers=headers)
     assert r.status_code == 404
@@ -607,8 +731,16 @@ def test_partners_command_flags_expiring_certificates(tmp_path, keys):
     soon = make_test_keypair("soon", days=10)
     certs.write_pem(soon, tmp_path / "soon.pem", tmp_path / "soon.key")
     a_cert, a_key = keys["a"]
-    _write_partner(tmp_path / "partners", "op-s", as2_id="S", our_as2_id="R", partner_cert=tmp_path / "soon.pem",
-                   our_cert=a_cert, our_key=a_key, url="https://as2.example/as2")
+    _write_partner(
+        tmp_path / "partners",
+        "op-s",
+        as2_id="S",
+        our_as2_id="R",
+        partner_cert=tmp_path / "soon.pem",
+        our_cert=a_cert,
+        our_key=a_key,
+        url="https://as2.example/as2",
+    )
     (tmp_path / "partners" / "op-f.toml").write_text('name = "Folder only"\n')
     result = CliRunner().invoke(partners, [], obj={"home": tmp_path})
     assert result.exit_code == 0, result.output
@@ -628,8 +760,15 @@ def test_store_as2_messages(store_url):
     url, schema = store_url
     store = Store.open(url, schema=schema)
     try:
-        msg = As2Message(direction="in", message_id="<m1@x>", partner="op-a", as2_from="A", as2_to="R",
-                         mdn_status=As2Status.RECEIVED, headers={"as2-from": "A"})
+        msg = As2Message(
+            direction="in",
+            message_id="<m1@x>",
+            partner="op-a",
+            as2_from="A",
+            as2_to="R",
+            mdn_status=As2Status.RECEIVED,
+            headers={"as2-from": "A"},
+        )
         first, created = store.as2_record(msg)
         assert created and first.id
         again, created = store.as2_record(dataclasses.replace(msg, id=None, raw_sha256="0" * 64))
@@ -640,8 +779,14 @@ def test_store_as2_messages(store_url):
         for _ in range(2):
             assert store.as2_record(dataclasses.replace(msg, id=None, partner=None))[1]
         first.mdn_status, first.mdn_archive_sha256 = "processed", "a" * 64
-        assert store.as2_update(first, mdn_outbox={"key": "as2-mdn:op-a:1:x", "address": Address("as2", "op-a", "http://h/as2"),
-                                                   "archive_sha256": "a" * 64})
+        assert store.as2_update(
+            first,
+            mdn_outbox={
+                "key": "as2-mdn:op-a:1:x",
+                "address": Address("as2", "op-a", "http://h/as2"),
+                "archive_sha256": "a" * 64,
+            },
+        )
         [item] = store.pending_outbox(kind="as2-mdn")
         assert item.flow_id is None and item.address == Address("as2", "op-a", "http://h/as2")
         assert not store.as2_update(first, only_if_status=[As2Status.PENDING])
@@ -660,8 +805,9 @@ def test_unsigned_receipt_and_no_receipt(pair, recipients_file):
     assert r.headers["content-type"].startswith("multipart/report")
     parsed = _mdn_of(r, pair)
     assert parsed.processed and not parsed.signed and parsed.mic == w.mic
-    r, _, mid = _post(b.url, party, data, headers={"Disposition-Notification-To": None,
-                                                   "Disposition-Notification-Options": None})
+    r, _, mid = _post(
+        b.url, party, data, headers={"Disposition-Notification-To": None, "Disposition-Notification-Options": None}
+    )
     assert r.status_code == 200 and r.text.strip() == "processed"
     row = b.rt.store.as2_find("a-s1e1c0-sync", mid, "in")
     assert row.mdn_mode is None and row.flow_id

@@ -59,8 +59,12 @@ def openssl_compress(openssl: str, folder: Path, data: bytes) -> bytes:
     """DER ContentInfo(CompressedData) of `data`, RFC 3274, built without Relais's code."""
     src = _tmp(folder, ".in")
     src.write_bytes(data)
-    done = subprocess.run([openssl, "cms", "-compress", "-binary", "-outform", "DER", "-in", str(src)],
-                          capture_output=True, timeout=60, check=False)
+    done = subprocess.run(
+        [openssl, "cms", "-compress", "-binary", "-outform", "DER", "-in", str(src)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     if done.returncode == 0:
         return done.stdout
     assert _NO_ZLIB in done.stderr, done.stderr.decode(errors="replace")
@@ -91,8 +95,12 @@ def openssl_uncompress(openssl: str, folder: Path, der: bytes) -> bytes:
     """The content of a DER CompressedData, opened without Relais's code."""
     src = _tmp(folder, ".p7z")
     src.write_bytes(der)
-    done = subprocess.run([openssl, "cms", "-uncompress", "-binary", "-inform", "DER", "-in", str(src)],
-                          capture_output=True, timeout=60, check=False)
+    done = subprocess.run(
+        [openssl, "cms", "-uncompress", "-binary", "-inform", "DER", "-in", str(src)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     if done.returncode == 0:
         return done.stdout
     assert _NO_ZLIB in done.stderr, done.stderr.decode(errors="replace")
@@ -112,9 +120,12 @@ def compressed_entity(der: bytes, cte: str = "base64") -> bytes:
         content = b"".join(text[i : i + 64] + b"\r\n" for i in range(0, len(text), 64))
     else:
         content = der
-    return (b'Content-Type: application/pkcs7-mime; smime-type=compressed-data; name="smime.p7z"\r\n'
-            + f"Content-Transfer-Encoding: {cte}\r\n".encode()
-            + b'Content-Disposition: attachment; filename="smime.p7z"\r\n\r\n' + content)
+    return (
+        b'Content-Type: application/pkcs7-mime; smime-type=compressed-data; name="smime.p7z"\r\n'
+        + f"Content-Transfer-Encoding: {cte}\r\n".encode()
+        + b'Content-Disposition: attachment; filename="smime.p7z"\r\n\r\n'
+        + content
+    )
 
 
 def split_entity(entity: bytes) -> tuple[bytes, bytes]:
@@ -136,8 +147,9 @@ def openssl_sign(openssl: str, folder: Path, entity: bytes, signer: tuple[Path, 
     """The S/MIME multipart/signed entity (headers included) openssl writes for `entity`, signed as is."""
     src = _tmp(folder, ".mime")
     src.write_bytes(entity)
-    return run_openssl(openssl, "cms", "-sign", "-binary", "-md", md, "-signer", signer[0], "-inkey", signer[1],
-                       "-in", src)
+    return run_openssl(
+        openssl, "cms", "-sign", "-binary", "-md", md, "-signer", signer[0], "-inkey", signer[1], "-in", src
+    )
 
 
 def openssl_encrypt(openssl: str, folder: Path, entity: bytes, recipient: Path, cipher: str = "-aes256") -> bytes:
@@ -149,8 +161,20 @@ def openssl_encrypt(openssl: str, folder: Path, entity: bytes, recipient: Path, 
 def openssl_decrypt(openssl: str, folder: Path, der: bytes, recipient: tuple[Path, Path]) -> bytes:
     src = _tmp(folder, ".p7m")
     src.write_bytes(der)
-    return run_openssl(openssl, "cms", "-decrypt", "-binary", "-inform", "DER", "-in", src, "-recip", recipient[0],
-                       "-inkey", recipient[1])
+    return run_openssl(
+        openssl,
+        "cms",
+        "-decrypt",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        src,
+        "-recip",
+        recipient[0],
+        "-inkey",
+        recipient[1],
+    )
 
 
 def openssl_verified_content(openssl: str, folder: Path, signed_entity: bytes) -> bytes:
@@ -194,8 +218,16 @@ ORDERS = {
 }
 
 
-def build(openssl: str, folder: Path, entity: bytes, order: str, signer: tuple[Path, Path] | None = None,
-          recipient: Path | None = None, md: str = "sha256", cte: str = "base64") -> tuple[str, bytes, bytes]:
+def build(
+    openssl: str,
+    folder: Path,
+    entity: bytes,
+    order: str,
+    signer: tuple[Path, Path] | None = None,
+    recipient: Path | None = None,
+    md: str = "sha256",
+    cte: str = "base64",
+) -> tuple[str, bytes, bytes]:
     """An AS2 message of the payload `entity` built by openssl: (HTTP Content-Type, HTTP body, MIC input).
 
     The MIC input is the entity RFC 5402 §4 says the MIC covers, bytes as written here or by openssl.
@@ -268,21 +300,37 @@ def test_openssl_compressed_mic(
     openssl: str, tmp_path: Path, partner: Station, relais: Station, order: str, entity_name: str, md: str
 ) -> None:
     entity = ENTITIES[entity_name]
-    ctype, body, expected = build(openssl, tmp_path, entity, order, signer=(partner.cert, partner.key),
-                                  recipient=relais.cert, md=md)
-    u = message.unwrap(ctype, body, own=relais.kp, partner_certs=[partner.kp.cert], requested_digests=[md],
-                       require_signature="signed" in order, require_encryption="encrypted" in order)
+    ctype, body, expected = build(
+        openssl, tmp_path, entity, order, signer=(partner.cert, partner.key), recipient=relais.cert, md=md
+    )
+    u = message.unwrap(
+        ctype,
+        body,
+        own=relais.kp,
+        partner_certs=[partner.kp.cert],
+        requested_digests=[md],
+        require_signature="signed" in order,
+        require_encryption="encrypted" in order,
+    )
     assert (u.compressed, u.signed, u.encrypted) == (True, "signed" in order, "encrypted" in order)
     assert u.payload == (PAYLOAD if entity_name == "base64" else split_entity(entity)[1])
     assert u.mic_digest == md
     assert u.mic == b64_digest(expected, md), f"{order}: MIC over the {ORDERS[order]} entity expected"
 
 
-def test_openssl_compressed_binary_inner_entity(openssl: str, tmp_path: Path, partner: Station,
-                                                relais: Station) -> None:
+def test_openssl_compressed_binary_inner_entity(
+    openssl: str, tmp_path: Path, partner: Station, relais: Station
+) -> None:
     """Compressed before signing with a binary (not base64) compressed-data part: still the signed bytes."""
-    ctype, body, expected = build(openssl, tmp_path, ODD_ENTITY, "compressed+signed+encrypted",
-                                  signer=(partner.cert, partner.key), recipient=relais.cert, cte="binary")
+    ctype, body, expected = build(
+        openssl,
+        tmp_path,
+        ODD_ENTITY,
+        "compressed+signed+encrypted",
+        signer=(partner.cert, partner.key),
+        recipient=relais.cert,
+        cte="binary",
+    )
     u = message.unwrap(ctype, body, own=relais.kp, partner_certs=[partner.kp.cert])
     assert u.signed and u.compressed and u.encrypted
     assert u.mic == b64_digest(expected) and b"Content-Transfer-Encoding: binary" in expected
@@ -303,20 +351,36 @@ SEND_CASES = [
 
 def _payload_entity(name: str) -> bytes:
     """The payload entity `wrap` writes (its documented layout), written here independently."""
-    return (b"Content-Type: application/xml\r\nContent-Transfer-Encoding: binary\r\n"
-            + f'Content-Disposition: attachment; filename="{name}"\r\n\r\n'.encode() + PAYLOAD)
+    return (
+        b"Content-Type: application/xml\r\nContent-Transfer-Encoding: binary\r\n"
+        + f'Content-Disposition: attachment; filename="{name}"\r\n\r\n'.encode()
+        + PAYLOAD
+    )
 
 
 @pytest.mark.parametrize("digest", ["sha-256", "sha-1"])
 @pytest.mark.parametrize("sign,encrypt,compress_before_sign", SEND_CASES)
 def test_wrap_compressed_mic_is_rfc5402s(
-    openssl: str, tmp_path: Path, partner: Station, relais: Station, sign: bool, encrypt: bool,
-    compress_before_sign: bool, digest: str,
+    openssl: str,
+    tmp_path: Path,
+    partner: Station,
+    relais: Station,
+    sign: bool,
+    encrypt: bool,
+    compress_before_sign: bool,
+    digest: str,
 ) -> None:
     """The MIC Relais expects back for its own compressed messages, recomputed from what openssl opens."""
-    w = message.wrap(PAYLOAD, "f.xml", content_type="application/xml", sign=partner.kp if sign else None,
-                     encrypt_for=relais.kp.cert if encrypt else None, compress=True, digest=digest,
-                     compress_before_sign=compress_before_sign)
+    w = message.wrap(
+        PAYLOAD,
+        "f.xml",
+        content_type="application/xml",
+        sign=partner.kp if sign else None,
+        encrypt_for=relais.kp.cert if encrypt else None,
+        compress=True,
+        digest=digest,
+        compress_before_sign=compress_before_sign,
+    )
     md = digest.replace("-", "")
     # peel the layers with openssl, outermost first
     if encrypt:
@@ -344,19 +408,29 @@ def test_wrap_compressed_mic_is_rfc5402s(
     assert w.mic_digest == digest
     assert w.mic == b64_digest(expected, md)
     # and Relais, receiving its own message, returns that MIC
-    u = message.unwrap(w.content_type, w.body, own=relais.kp, partner_certs=[partner.kp.cert],
-                       requested_digests=[digest])
+    u = message.unwrap(
+        w.content_type, w.body, own=relais.kp, partner_certs=[partner.kp.cert], requested_digests=[digest]
+    )
     assert u.payload == PAYLOAD and u.compressed and u.mic == w.mic
 
 
 @pytest.mark.parametrize("sign,encrypt", list(itertools.product([False, True], repeat=2)))
-def test_uncompressed_mics_unchanged(openssl: str, tmp_path: Path, partner: Station, relais: Station, sign: bool,
-                                     encrypt: bool) -> None:
+def test_uncompressed_mics_unchanged(
+    openssl: str, tmp_path: Path, partner: Station, relais: Station, sign: bool, encrypt: bool
+) -> None:
     """Without compression the RFC 4130 §7.3.1 MICs stay as they were."""
-    w = message.wrap(PAYLOAD, "f.xml", content_type="application/xml", sign=partner.kp if sign else None,
-                     encrypt_for=relais.kp.cert if encrypt else None)
-    outer = (openssl_decrypt(openssl, tmp_path, w.body, (relais.cert, relais.key)) if encrypt
-             else mime.make(w.content_type, w.body))
+    w = message.wrap(
+        PAYLOAD,
+        "f.xml",
+        content_type="application/xml",
+        sign=partner.kp if sign else None,
+        encrypt_for=relais.kp.cert if encrypt else None,
+    )
+    outer = (
+        openssl_decrypt(openssl, tmp_path, w.body, (relais.cert, relais.key))
+        if encrypt
+        else mime.make(w.content_type, w.body)
+    )
     if sign:
         expected = openssl_verified_content(openssl, tmp_path, outer)
         if not encrypt:

@@ -162,9 +162,15 @@ def test_key_usage_checked() -> None:
     now = dt.datetime.now(dt.UTC)
     usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=9))
-        .add_extension(usage, critical=True).sign(key, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=9))
+        .add_extension(usage, critical=True)
+        .sign(key, hashes.SHA256())
     )
     assert certs.problems(cert, purpose="signing") == []
     assert any("keyEncipherment" in p for p in certs.problems(cert, purpose="encryption"))
@@ -332,8 +338,10 @@ def test_roundtrip(
     if sign and algorithm is None:
         assert w.mic == b64_digest(first_part(w.content_type, w.body), name)
     elif not sign and compress:  # the uncompressed entity, headers and content (tests/test_as2_compression.py)
-        payload_entity = (b"Content-Type: application/xml\r\nContent-Transfer-Encoding: binary\r\n"
-                          b'Content-Disposition: attachment; filename="facture 1.xml"\r\n\r\n' + PAYLOAD)
+        payload_entity = (
+            b"Content-Type: application/xml\r\nContent-Transfer-Encoding: binary\r\n"
+            b'Content-Disposition: attachment; filename="facture 1.xml"\r\n\r\n' + PAYLOAD
+        )
         assert w.mic == b64_digest(payload_entity, name)
     elif not sign and algorithm is None:
         assert w.mic == b64_digest(w.body, name)  # the content, without headers
@@ -356,9 +364,20 @@ def test_mic_digest_choice(partner: Station, relais: Station) -> None:
 
 def _multipart_signed(entity: bytes, signature: bytes, eol: bytes = b"\r\n") -> tuple[str, bytes]:
     body = (
-        b"--XyZ" + eol + entity + eol + b"--XyZ" + eol
-        + b"Content-Type: application/pkcs7-signature" + eol + b"Content-Transfer-Encoding: base64" + eol + eol
-        + base64.encodebytes(signature) + b"--XyZ--" + eol
+        b"--XyZ"
+        + eol
+        + entity
+        + eol
+        + b"--XyZ"
+        + eol
+        + b"Content-Type: application/pkcs7-signature"
+        + eol
+        + b"Content-Transfer-Encoding: base64"
+        + eol
+        + eol
+        + base64.encodebytes(signature)
+        + b"--XyZ--"
+        + eol
     )
     return 'multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary=XyZ', body
 
@@ -495,14 +514,32 @@ def entity_file(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "tool,md,extra",
-    [("cms", "sha256", []), ("cms", "sha1", []), ("cms", "sha256", ["-crlfeol"]), ("smime", "sha256", []),
-     ("cms", "sha512", ["-keyopt", "rsa_padding_mode:pss"])],
+    [
+        ("cms", "sha256", []),
+        ("cms", "sha1", []),
+        ("cms", "sha256", ["-crlfeol"]),
+        ("smime", "sha256", []),
+        ("cms", "sha512", ["-keyopt", "rsa_padding_mode:pss"]),
+    ],
 )
 def test_openssl_signed_accepted(
     openssl: str, entity_file: Path, partner: Station, relais: Station, tool: str, md: str, extra: list[str]
 ) -> None:
-    out = run_openssl(openssl, tool, "-sign", "-binary", "-md", md, "-signer", partner.cert, "-inkey", partner.key,
-                      *extra, "-in", entity_file)
+    out = run_openssl(
+        openssl,
+        tool,
+        "-sign",
+        "-binary",
+        "-md",
+        md,
+        "-signer",
+        partner.cert,
+        "-inkey",
+        partner.key,
+        *extra,
+        "-in",
+        entity_file,
+    )
     content_type, body = smime_split(out)
     assert content_type.startswith("multipart/signed")
     u = message.unwrap(content_type, body, own=relais.kp, partner_certs=[partner.kp.cert], requested_digests=[md])
@@ -513,10 +550,26 @@ def test_openssl_signed_accepted(
 
 def test_openssl_opaque_signed_accepted(openssl: str, entity_file: Path, partner: Station, relais: Station) -> None:
     """application/pkcs7-mime; smime-type=signed-data (content inside the SignedData)."""
-    der = run_openssl(openssl, "cms", "-sign", "-nodetach", "-binary", "-md", "sha256", "-outform", "DER",
-                      "-signer", partner.cert, "-inkey", partner.key, "-in", entity_file)
-    u = message.unwrap("application/pkcs7-mime; smime-type=signed-data", der, own=relais.kp,
-                       partner_certs=[partner.kp.cert])
+    der = run_openssl(
+        openssl,
+        "cms",
+        "-sign",
+        "-nodetach",
+        "-binary",
+        "-md",
+        "sha256",
+        "-outform",
+        "DER",
+        "-signer",
+        partner.cert,
+        "-inkey",
+        partner.key,
+        "-in",
+        entity_file,
+    )
+    u = message.unwrap(
+        "application/pkcs7-mime; smime-type=signed-data", der, own=relais.kp, partner_certs=[partner.kp.cert]
+    )
     assert u.signed and u.payload == mime.parse(ODD_ENTITY).body and u.mic == b64_digest(ODD_ENTITY)
 
 
@@ -524,8 +577,9 @@ def test_openssl_text_signed_accepted(openssl: str, tmp_path: Path, partner: Sta
     """``openssl cms -sign`` without -binary signs the CRLF-canonical form of an LF file."""
     lf = tmp_path / "lf.mime"
     lf.write_bytes(b"Content-Type: text/plain\n\nline 1\nline 2\n")
-    out = run_openssl(openssl, "cms", "-sign", "-md", "sha256", "-signer", partner.cert, "-inkey", partner.key,
-                      "-in", lf)
+    out = run_openssl(
+        openssl, "cms", "-sign", "-md", "sha256", "-signer", partner.cert, "-inkey", partner.key, "-in", lf
+    )
     content_type, body = smime_split(out)
     u = message.unwrap(content_type, body, own=relais.kp, partner_certs=[partner.kp.cert])
     assert u.mic == b64_digest(b"Content-Type: text/plain\r\n\r\nline 1\r\nline 2\r\n")
@@ -547,11 +601,16 @@ def test_openssl_encrypted_accepted(
         recipient = ["-recip", relais.cert, "-keyopt", "rsa_padding_mode:oaep"]
     else:
         recipient = [relais.cert]
-    der = run_openssl(openssl, "cms", "-encrypt", flag, "-binary", "-outform", "DER", *extra, "-in", entity_file,
-                      *recipient)
+    der = run_openssl(
+        openssl, "cms", "-encrypt", flag, "-binary", "-outform", "DER", *extra, "-in", entity_file, *recipient
+    )
     smime_type = "authEnveloped-data" if "gcm" in flag else "enveloped-data"
-    u = message.unwrap(f"application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m", der, own=relais.kp,
-                       partner_certs=[partner.kp.cert])
+    u = message.unwrap(
+        f"application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m",
+        der,
+        own=relais.kp,
+        partner_certs=[partner.kp.cert],
+    )
     assert u.encrypted and not u.signed
     assert u.payload == mime.parse(ODD_ENTITY).body
     assert u.mic == b64_digest(ODD_ENTITY)  # the decrypted entity, headers and content
@@ -562,33 +621,63 @@ def test_openssl_signed_then_encrypted_accepted(
     openssl: str, tmp_path: Path, entity_file: Path, partner: Station, relais: Station, flag: str
 ) -> None:
     signed = tmp_path / "signed.eml"
-    signed.write_bytes(run_openssl(openssl, "cms", "-sign", "-binary", "-md", "sha256", "-signer", partner.cert,
-                                   "-inkey", partner.key, "-in", entity_file))
+    signed.write_bytes(
+        run_openssl(
+            openssl,
+            "cms",
+            "-sign",
+            "-binary",
+            "-md",
+            "sha256",
+            "-signer",
+            partner.cert,
+            "-inkey",
+            partner.key,
+            "-in",
+            entity_file,
+        )
+    )
     der = run_openssl(openssl, "cms", "-encrypt", flag, "-binary", "-outform", "DER", "-in", signed, relais.cert)
-    u = message.unwrap("application/pkcs7-mime; smime-type=enveloped-data", der, own=relais.kp,
-                       partner_certs=[partner.kp.cert], require_signature=True, require_encryption=True)
+    u = message.unwrap(
+        "application/pkcs7-mime; smime-type=enveloped-data",
+        der,
+        own=relais.kp,
+        partner_certs=[partner.kp.cert],
+        require_signature=True,
+        require_encryption=True,
+    )
     assert u.signed and u.encrypted
     assert u.mic == b64_digest(ODD_ENTITY)  # the signed entity, not the decrypted one
 
 
 def test_openssl_tampered_rejected(openssl: str, entity_file: Path, partner: Station, relais: Station) -> None:
-    out = run_openssl(openssl, "cms", "-sign", "-binary", "-md", "sha256", "-signer", partner.cert, "-inkey",
-                      partner.key, "-in", entity_file)
+    out = run_openssl(
+        openssl,
+        "cms",
+        "-sign",
+        "-binary",
+        "-md",
+        "sha256",
+        "-signer",
+        partner.cert,
+        "-inkey",
+        partner.key,
+        "-in",
+        entity_file,
+    )
     content_type, body = smime_split(out)
     with pytest.raises(IntegrityCheckFailed):
-        message.unwrap(content_type, body.replace(b"<ID>42</ID>", b"<ID>43</ID>"), own=relais.kp,
-                       partner_certs=[partner.kp.cert])
+        message.unwrap(
+            content_type, body.replace(b"<ID>42</ID>", b"<ID>43</ID>"), own=relais.kp, partner_certs=[partner.kp.cert]
+        )
 
 
 # --------------------------------------------------------------------------- interop (b): wrap -> openssl
 
 
 @pytest.mark.parametrize("digest", ["sha-256", "sha-1"])
-def test_wrap_signed_verifies_with_openssl(
-    openssl: str, tmp_path: Path, partner: Station, digest: str
-) -> None:
-    w = message.wrap(PAYLOAD, "f.xml", content_type="application/xml", sign=partner.kp, encrypt_for=None,
-                     digest=digest)
+def test_wrap_signed_verifies_with_openssl(openssl: str, tmp_path: Path, partner: Station, digest: str) -> None:
+    w = message.wrap(PAYLOAD, "f.xml", content_type="application/xml", sign=partner.kp, encrypt_for=None, digest=digest)
     eml = tmp_path / "signed.eml"
     eml.write_bytes(mime.make(w.content_type, w.body))
     # OpenSSL 3's S/MIME reader in -binary mode expects LF framing unless told -crlfeol (RFC framing is CRLF)
@@ -617,12 +706,19 @@ def test_wrap_signed_text_verifies_with_openssl_smime(openssl: str, tmp_path: Pa
 def test_wrap_encrypted_decrypts_with_openssl(
     openssl: str, tmp_path: Path, partner: Station, relais: Station, algorithm: str
 ) -> None:
-    w = message.wrap(PAYLOAD, "f.xml", content_type="application/xml", sign=partner.kp,
-                     encrypt_for=relais.kp.cert, algorithm=algorithm)
+    w = message.wrap(
+        PAYLOAD,
+        "f.xml",
+        content_type="application/xml",
+        sign=partner.kp,
+        encrypt_for=relais.kp.cert,
+        algorithm=algorithm,
+    )
     der = tmp_path / "body.der"
     der.write_bytes(w.body)
-    inner = run_openssl(openssl, "cms", "-decrypt", "-binary", "-inform", "DER", "-in", der, "-recip", relais.cert,
-                        "-inkey", relais.key)
+    inner = run_openssl(
+        openssl, "cms", "-decrypt", "-binary", "-inform", "DER", "-in", der, "-recip", relais.cert, "-inkey", relais.key
+    )
     signed = tmp_path / "signed.eml"
     signed.write_bytes(inner)
     content = run_openssl(openssl, "cms", "-verify", "-binary", "-crlfeol", "-noverify", "-in", signed)
@@ -630,14 +726,13 @@ def test_wrap_encrypted_decrypts_with_openssl(
     assert w.mic == b64_digest(content)  # the MIC Relais expects back: over the signed entity
 
 
-def test_wrap_encrypted_unsigned_mic_matches_openssl(
-    openssl: str, tmp_path: Path, relais: Station
-) -> None:
+def test_wrap_encrypted_unsigned_mic_matches_openssl(openssl: str, tmp_path: Path, relais: Station) -> None:
     w = message.wrap(PAYLOAD, "f.xml", sign=None, encrypt_for=relais.kp.cert, digest="sha-1")
     der = tmp_path / "body.der"
     der.write_bytes(w.body)
-    inner = run_openssl(openssl, "cms", "-decrypt", "-binary", "-inform", "DER", "-in", der, "-recip", relais.cert,
-                        "-inkey", relais.key)
+    inner = run_openssl(
+        openssl, "cms", "-decrypt", "-binary", "-inform", "DER", "-in", der, "-recip", relais.cert, "-inkey", relais.key
+    )
     assert w.mic == b64_digest(inner, "sha1")  # over the decrypted entity, headers and content
     assert mime.parse(inner).body == PAYLOAD
 
@@ -673,8 +768,13 @@ def _ec_keypair() -> certs.KeyPair:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec-partner")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(7).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=9))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=9))
         .sign(key, hashes.SHA256())
     )
     return certs.KeyPair(cert, key)

@@ -32,21 +32,32 @@ def _blank_pdf() -> bytes:
     return buf.getvalue()
 
 
-XXE = (b'<?xml version="1.0"?>\n<!DOCTYPE Invoice [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-       b'<Invoice xmlns="' + UBL_NS.encode() + b'"><ID>&xxe;</ID></Invoice>')
-LAUGHS = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-          + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
-                     for i in range(1, 10))
-          + b']>\n<Invoice xmlns="' + UBL_NS.encode() + b'"><ID>&lol9;</ID></Invoice>')
+XXE = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE Invoice [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+    b'<Invoice xmlns="' + UBL_NS.encode() + b'"><ID>&xxe;</ID></Invoice>'
+)
+LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+    + b']>\n<Invoice xmlns="'
+    + UBL_NS.encode()
+    + b'"><ID>&lol9;</ID></Invoice>'
+)
 
 FLOW_LEVEL = {
     "empty": (b"", "RLS-T01"),
     "not-xml": (b"hello, this is not an invoice\n", "RLS-T02"),
     "truncated": (b'<?xml version="1.0"?>\n<Invoice xmlns="' + UBL_NS.encode() + b'"><cbc:ID', "RLS-T03"),
-    "wrong-encoding": (b'<?xml version="1.0" encoding="UTF-8-W/O-BOM"?>\n<Invoice xmlns="' + UBL_NS.encode()
-                       + b'"/>', "RLS-T03"),
-    "latin1-declared-utf8": (('<?xml version="1.0" encoding="UTF-8"?>\n<Invoice xmlns="' + UBL_NS
-                              + '"><ID>Fact\u00e9</ID></Invoice>').encode("latin-1"), "RLS-T03"),
+    "wrong-encoding": (
+        b'<?xml version="1.0" encoding="UTF-8-W/O-BOM"?>\n<Invoice xmlns="' + UBL_NS.encode() + b'"/>',
+        "RLS-T03",
+    ),
+    "latin1-declared-utf8": (
+        (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Invoice xmlns="' + UBL_NS + '"><ID>Fact\u00e9</ID></Invoice>'
+        ).encode("latin-1"),
+        "RLS-T03",
+    ),
     "xxe": (XXE, "RLS-T04"),
     "billion-laughs": (LAUGHS, "RLS-T04"),
     "not-an-invoice-xml": (b"<order><id>1</id></order>", "RLS-T10"),

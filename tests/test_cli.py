@@ -22,9 +22,8 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
-from flows import returnflow
+from flows import log, returnflow
 from relais import generate as gen
-from flows import log
 from relais.cli import main
 
 RELAIS = Path(sys.executable).with_name("relais")
@@ -59,8 +58,7 @@ def cli():
 
 def _subprocess(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
-    return subprocess.run([str(RELAIS), *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=120)
+    return subprocess.run([str(RELAIS), *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
 
 
 @pytest.fixture
@@ -185,10 +183,15 @@ def test_validate_through_the_console_script(docs):
 # ---- generate and directory import ----------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt,batch,suffix,count", [
-    ("ubl", "zip", ".zip", 1), ("cii", "tar.gz", ".tar.gz", 1), ("ubl", "none", ".xml", 3),
-    ("facturx", "none", ".pdf", 3),
-])
+@pytest.mark.parametrize(
+    "fmt,batch,suffix,count",
+    [
+        ("ubl", "zip", ".zip", 1),
+        ("cii", "tar.gz", ".tar.gz", 1),
+        ("ubl", "none", ".xml", 3),
+        ("facturx", "none", ".pdf", 3),
+    ],
+)
 def test_generate_writes_what_it_says(cli, tmp_path, fmt, batch, suffix, count):
     out = tmp_path / "out"
     result = cli("generate", "--format", fmt, "-n", 3, "-l", 2, "--batch", batch, "--out", out)
@@ -221,8 +224,7 @@ def test_generate_directory_imports(cli, tmp_path):
 
 
 def test_generate_refuses_bad_options(cli, tmp_path):
-    for args in (["-l", 0], ["-n", -1], ["--invalid-ratio", 1.5],
-                 ["--invalid-ratio", 0.6, "--misrouted-ratio", 0.6]):
+    for args in (["-l", 0], ["-n", -1], ["--invalid-ratio", 1.5], ["--invalid-ratio", 0.6, "--misrouted-ratio", 0.6]):
         result = cli("generate", "--out", tmp_path / "x", *args)
         assert result.exit_code == 2, (args, result.output)
         assert "Traceback" not in result.output
@@ -367,8 +369,10 @@ def test_flows_json(cli, processed_home):
 
     result = cli("--home", home, "flows", "--status", "IN_REJETE")
     assert result.exit_code == 0 and result.stdout == "no flows\n"
-    assert json.loads(cli("--home", home, "flows", "--status", "IN_REJETE", "--json").stdout) == \
-        {"flows": [], "next_cursor": None}
+    assert json.loads(cli("--home", home, "flows", "--status", "IN_REJETE", "--json").stdout) == {
+        "flows": [],
+        "next_cursor": None,
+    }
 
 
 def test_flows_unknown_id_and_status(cli, tmp_path):
@@ -387,8 +391,7 @@ def test_rules_lists_every_code(cli):
     assert result.exit_code == 0
     codes = re.findall(r"^(\S+)\t(fatal|warning)\t\S", result.stdout, re.M)
     listed = [c for c, _ in codes]
-    expected = ({f"RLS-T{i:02d}" for i in range(1, 15)} | {"RLS-T99"}
-                | {f"RLS-R{i:02d}" for i in range(1, 10)} | {"XSD"})
+    expected = {f"RLS-T{i:02d}" for i in range(1, 15)} | {"RLS-T99"} | {f"RLS-R{i:02d}" for i in range(1, 10)} | {"XSD"}
     assert expected <= set(listed)
     assert len(listed) == len(set(listed))
     assert len(re.findall(r"^\t\t\S", result.stdout, re.M)) == len(listed)  # each with its French message
@@ -422,16 +425,21 @@ def _pdf_with(attachments: dict[str, bytes]) -> bytes:
 
 def test_validate_pdf_refusals_name_the_attachment(cli, docs, tmp_path):
     """The embedded XML goes through Relais's hardened parser: a DOCTYPE is refused, not parsed."""
-    xxe = (b'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'
-           b'<rsm:CrossIndustryInvoice xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100">'
-           b"&e;</rsm:CrossIndustryInvoice>")
+    xxe = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'
+        b'<rsm:CrossIndustryInvoice xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100">'
+        b"&e;</rsm:CrossIndustryInvoice>"
+    )
     cases = {
         "doctype.pdf": (_pdf_with({"factur-x.xml": xxe}), "RLS-T04", "embedded factur-x.xml"),
         "order.pdf": (_pdf_with({"factur-x.xml": b"<order/>"}), "RLS-T10", "embedded factur-x.xml: root element"),
         "no-xml.pdf": (_pdf_with({"notes.txt": b"hello"}), "RLS-T09", "embedded files: notes.txt"),
         # a broken standard attachment is not silently replaced by another XML attachment
-        "two.pdf": (_pdf_with({"factur-x.xml": b"<broken", "other.xml": docs["cii"].read_bytes()}),
-                    "RLS-T03", "embedded factur-x.xml"),
+        "two.pdf": (
+            _pdf_with({"factur-x.xml": b"<broken", "other.xml": docs["cii"].read_bytes()}),
+            "RLS-T03",
+            "embedded factur-x.xml",
+        ),
     }
     for name, (data, _, _) in cases.items():
         (tmp_path / name).write_bytes(data)

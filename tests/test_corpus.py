@@ -26,8 +26,8 @@ import pytest
 from flows import detect, safexml
 from flows.errors import Rejected
 from flows.model import Container, FlowStatus, InvoiceStatus, Syntax
-from validators.document import facturx_profile
 from tests.helpers import drop, return_flow, run
+from validators.document import facturx_profile
 from validators.xsd import XsdValidator
 
 D16B_XSD = "xsd/cii-d16b/uncoupled/uncefact/data/standard/CrossIndustryInvoice_100pD16B.xsd"
@@ -51,12 +51,16 @@ PROFILES = {
 # Factur-X PDFs Relais refuses at detection: path -> (rule, words the message must hold).
 PDF_REFUSED = {
     # ZUGFeRD 1.0 (CrossIndustryDocument): out of scope, refused as an unsupported syntax.
-    "facturx/ZUGFeRDv1/correct/Intarsys/ZUGFeRD_1p0_BASIC_Einfach.pdf":
-        ("RLS-T10", ["embedded ZUGFeRD-invoice.xml", "ZUGFeRD 1.0", "not supported"]),
+    "facturx/ZUGFeRDv1/correct/Intarsys/ZUGFeRD_1p0_BASIC_Einfach.pdf": (
+        "RLS-T10",
+        ["embedded ZUGFeRD-invoice.xml", "ZUGFeRD 1.0", "not supported"],
+    ),
     # Embedded XML declares encoding="UTF-8-W/O-BOM": no such encoding, so not well-formed
     # (Relais's prolog check says so before libxml2 would, with a clearer message).
-    "facturx/ZUGFeRDv2/fail/Mustangproject/factur-x-invalid-xml-encoding-attribute.pdf":
-        ("RLS-T03", ["embedded factur-x.xml", "unknown encoding 'UTF-8-W/O-BOM'"]),
+    "facturx/ZUGFeRDv2/fail/Mustangproject/factur-x-invalid-xml-encoding-attribute.pdf": (
+        "RLS-T03",
+        ["embedded factur-x.xml", "unknown encoding 'UTF-8-W/O-BOM'"],
+    ),
 }
 
 # Factur-X PDFs whose embedded XML fails the Factur-X *profile* XSD Relais uses for
@@ -123,8 +127,11 @@ def _pdf_cases(corpus: Path) -> list[PdfCase]:
 def _all_files(corpus: Path) -> list[Path]:
     """Every corpus invoice file: CEN examples, XRechnung cases, Factur-X PDFs."""
     return sorted(
-        [*(corpus / "en16931-examples").rglob("*.*"), *(corpus / "xrechnung").rglob("*.xml"),
-         *(corpus / "facturx").rglob("*.pdf")]
+        [
+            *(corpus / "en16931-examples").rglob("*.*"),
+            *(corpus / "xrechnung").rglob("*.xml"),
+            *(corpus / "facturx").rglob("*.pdf"),
+        ]
     )
 
 
@@ -146,11 +153,11 @@ def test_readme_describes_every_corpus_file(corpus, xml_cases, pdf_cases):
         folder: sum(1 for p in on_disk if p.startswith(folder))
         for folder in ("en16931-examples/ubl/", "en16931-examples/cii/", "xrechnung/", "facturx/")
     }
-    assert by_folder == {"en16931-examples/ubl/": 19, "en16931-examples/cii/": 15, "xrechnung/": 40,
-                         "facturx/": 23}
+    assert by_folder == {"en16931-examples/ubl/": 19, "en16931-examples/cii/": 15, "xrechnung/": 40, "facturx/": 23}
     assert {c.path for c in pdf_cases} >= set(PDF_REFUSED) | set(PDF_PROFILE_XSD_FAILS)
     assert [c.path for c in xml_cases if c.syntax is Syntax.UBL_CREDITNOTE] == [
-        "en16931-examples/ubl/ubl-tc434-creditnote1.xml"]
+        "en16931-examples/ubl/ubl-tc434-creditnote1.xml"
+    ]
 
 
 # ---- 1. CEN examples and XRechnung cases: detection and XSD ---------------------------
@@ -235,7 +242,8 @@ def test_zugferd1_and_bad_encoding_messages_are_clear(corpus):
     with pytest.raises(Rejected) as info:
         detect.detect(Container.PDF, bad.read_bytes())
     assert info.value.to_error().message == (
-        "The XML is not well-formed: embedded factur-x.xml: unknown encoding 'UTF-8-W/O-BOM' in the XML declaration")
+        "The XML is not well-formed: embedded factur-x.xml: unknown encoding 'UTF-8-W/O-BOM' in the XML declaration"
+    )
     assert info.value.location == "line 1, column 1"
 
 
@@ -330,8 +338,9 @@ def test_corpus_zip_through_the_cli(corpus, tmp_path, directory_file):
     env = _cli_env(corpus)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(relais), "--home", str(home), *args], env=env, capture_output=True,
-                              text=True, timeout=300)
+        return subprocess.run(
+            [str(relais), "--home", str(home), *args], env=env, capture_output=True, text=True, timeout=300
+        )
 
     done = cli("directory", "import", str(directory_file[0]))
     assert done.returncode == 0, done.stderr
@@ -361,11 +370,13 @@ def test_corpus_zip_through_the_cli(corpus, tmp_path, directory_file):
     assert [i["entry"] for i in detail["invoices"]] == names
     assert all(i["errors"] for i in detail["invoices"] if i["status"] in ("04", "05"))
     # The CEN / XRechnung XML passes the D16B XSD configured through RELAIS_CII_XSD.
-    xml_xsd = [i["entry"] for i in detail["invoices"]
-               if i["entry"].endswith((".xml", ".XML")) and any(e["rule"] == "XSD" for e in i["errors"])]
+    xml_xsd = [
+        i["entry"]
+        for i in detail["invoices"]
+        if i["entry"].endswith((".xml", ".XML")) and any(e["rule"] == "XSD" for e in i["errors"])
+    ]
     assert xml_xsd == []
     [out] = (home / "dropzones" / "op-corpus" / "out").iterdir()
     from flows import returnflow
 
     returnflow.validate(out)
-

@@ -85,7 +85,9 @@ UBL_MUTATIONS: dict[str, Mutation] = {
     "line-amount-off": _add("(//cac:InvoiceLine | //cac:CreditNoteLine)[1]/cbc:LineExtensionAmount", "5.00"),
     "unknown-currency": _set("/*/cbc:DocumentCurrencyCode", "EURO"),
     "unknown-type-code": _set("/*/cbc:InvoiceTypeCode | /*/cbc:CreditNoteTypeCode", "999"),
-    "unknown-country": _set("/*/cac:AccountingSupplierParty/cac:Party/cac:PostalAddress/cac:Country/cbc:IdentificationCode", "XX"),
+    "unknown-country": _set(
+        "/*/cac:AccountingSupplierParty/cac:Party/cac:PostalAddress/cac:Country/cbc:IdentificationCode", "XX"
+    ),
     "unknown-unit": _set("(//cbc:InvoicedQuantity | //cbc:CreditedQuantity)[1]/@unitCode", "ZZZ"),
     "unknown-payment-means": _set("/*/cac:PaymentMeans/cbc:PaymentMeansCode", "999"),
     "unknown-vat-category": _set("/*/cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:ID", "Q"),
@@ -112,7 +114,9 @@ CII_MUTATIONS: dict[str, Mutation] = {
     "tax-basis-off": _add(f"{_CII_SUM}/ram:TaxBasisTotalAmount", "0.50"),
     "line-total-off": _add(f"{_CII_SUM}/ram:LineTotalAmount", "3.00"),
     "tax-total-off": _add(f"{_CII_SUM}/ram:TaxTotalAmount", "0.10"),
-    "line-amount-off": _add(f"{_CII_LINE}//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount", "5.00"),
+    "line-amount-off": _add(
+        f"{_CII_LINE}//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount", "5.00"
+    ),
     "unknown-currency": _set("//ram:InvoiceCurrencyCode", "EURO"),
     "unknown-type-code": _set("//rsm:ExchangedDocument/ram:TypeCode", "999"),
     "unknown-country": _set("//ram:SellerTradeParty/ram:PostalTradeAddress/ram:CountryID", "XX"),
@@ -125,8 +129,10 @@ CII_MUTATIONS: dict[str, Mutation] = {
     "currency-mismatch": _set(f"{_CII_SUM}/ram:TaxTotalAmount/@currencyID", "USD"),
 }
 
-BASES = [(lines, seed, credit) for lines, seed, credit in
-         ((1, 1, False), (3, 2, False), (7, 3, False), (2, 4, True), (12, 5, False))]
+BASES = [
+    (lines, seed, credit)
+    for lines, seed, credit in ((1, 1, False), (3, 2, False), (7, 3, False), (2, 4, True), (12, 5, False))
+]
 
 
 def mutants(fmt: str) -> Iterator[tuple[str, bytes]]:
@@ -149,10 +155,12 @@ class Official:
 
         self.proc = PySaxonProcessor(license=False)
         self.xslt = self.proc.new_xslt30_processor()
-        self.paths = {"ubl": corpus / "schematron/ubl/EN16931-UBL-validation.xslt",
-                      "cii": corpus / "schematron/cii/EN16931-CII-validation.xslt"}
+        self.paths = {
+            "ubl": corpus / "schematron/ubl/EN16931-UBL-validation.xslt",
+            "cii": corpus / "schematron/cii/EN16931-CII-validation.xslt",
+        }
 
-    @functools.cache
+    @functools.cache  # noqa: B019 - one instance per session, the cache is meant to live as long
     def _exe(self, fmt: str):  # noqa: ANN202
         return self.xslt.compile_stylesheet(stylesheet_file=str(self.paths[fmt]))
 

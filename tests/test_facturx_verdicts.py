@@ -15,18 +15,29 @@ from validators.document import DocumentJudge, JudgeConfig
 #: schemas, CEN 1.3.16): Relais rejects them, with exactly these rules, on purpose.
 KNOWN_DISAGREEMENTS = {
     "facturx/XML-Rechnung/FX/EN16931_ElektronischeAdresse.pdf": (
-        {"BR-CL-25", "FX-SCH-A-000571"}, "electronic address scheme 9958 is no longer in the EAS code list"),
+        {"BR-CL-25", "FX-SCH-A-000571"},
+        "electronic address scheme 9958 is no longer in the EAS code list",
+    ),
     "facturx/ZUGFeRDv2/correct/intarsys/EXTENDED/zugferd_2p0_EXTENDED_Fremdwaehrung.pdf": (
         {"FX-SCH-A-000704", "FX-SCH-A-000973", "FX-SCH-A-001137"},
-        "ZUGFeRD 2.0 file: scheme 9958 and reason codes ABK/CAO/ADZ left the Factur-X 1.09 code lists"),
+        "ZUGFeRD 2.0 file: scheme 9958 and reason codes ABK/CAO/ADZ left the Factur-X 1.09 code lists",
+    ),
     "facturx/ZUGFeRDv2/correct/intarsys/EXTENDED/zugferd_2p0_EXTENDED_Warenrechnung.pdf": (
-        {"FX-SCH-A-001084"}, "ZUGFeRD 2.0 file: package unit codes CT/BO/BC/PX left the code list"),
+        {"FX-SCH-A-001084"},
+        "ZUGFeRD 2.0 file: package unit codes CT/BO/BC/PX left the code list",
+    ),
     "facturx/ZUGFeRDv2/correct/intarsys/MINIMUM/zugferd_2p0_MINIMUM.pdf": (
-        {"XSD"}, "ZUGFeRD 2.0 MINIMUM allowed PostcodeCode and LineTotalAmount; Factur-X 1.09 MINIMUM does not"),
+        {"XSD"},
+        "ZUGFeRD 2.0 MINIMUM allowed PostcodeCode and LineTotalAmount; Factur-X 1.09 MINIMUM does not",
+    ),
     "facturx/ZUGFeRDv2/correct/symtrax/Beispiele/MINIMUM/zugferd_2p1_MINIMUM_Rechnung.pdf": (
-        {"XSD"}, "ZUGFeRD 2.1 MINIMUM allowed PostcodeCode; Factur-X 1.09 MINIMUM does not"),
+        {"XSD"},
+        "ZUGFeRD 2.1 MINIMUM allowed PostcodeCode; Factur-X 1.09 MINIMUM does not",
+    ),
     "facturx/ZUGFeRDv1/correct/Intarsys/ZUGFeRD_1p0_BASIC_Einfach.pdf": (
-        {"RLS-T10"}, "ZUGFeRD 1.0 (CrossIndustryDocument) is out of scope: refused as unsupported"),
+        {"RLS-T10"},
+        "ZUGFeRD 1.0 (CrossIndustryDocument) is out of scope: refused as unsupported",
+    ),
 }
 
 

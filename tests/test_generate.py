@@ -164,8 +164,7 @@ def test_plan_is_deterministic_and_streaming(directory: list[Recipient]) -> None
 def test_plan_honours_ratios(directory: list[Recipient]) -> None:
     specs = list(plan(1000, 1, directory, invalid_ratio=0.1, misrouted_ratio=0.2, seed=1))
     kinds = Counter(
-        "xsd" if s.defect in XSD_DEFECTS else "routing" if s.defect in ROUTING_DEFECTS else "ok"
-        for s in specs
+        "xsd" if s.defect in XSD_DEFECTS else "routing" if s.defect in ROUTING_DEFECTS else "ok" for s in specs
     )
     assert 80 <= kinds["xsd"] <= 120
     assert 160 <= kinds["routing"] <= 240
@@ -189,9 +188,7 @@ def test_correct_invoices_satisfy_the_recipient(mixed_specs: list[InvoiceSpec]) 
             assert s.service_code in r.active_services
 
 
-def test_routing_defects_break_exactly_their_rule(
-    mixed_specs: list[InvoiceSpec], directory: list[Recipient]
-) -> None:
+def test_routing_defects_break_exactly_their_rule(mixed_specs: list[InvoiceSpec], directory: list[Recipient]) -> None:
     known = {r.siret for r in directory}
     for s in mixed_specs:
         r = s.buyer
@@ -315,9 +312,7 @@ def _cii_facts(xml: bytes) -> dict[str, str | None]:
         "ej": one(f"{agr}/ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID/text()"),
         "supplier": one(f"{agr}/ram:SellerTradeParty/ram:GlobalID[@schemeID='0009']/text()"),
         "supplier_legal": one(f"{agr}/ram:SellerTradeParty/ram:SpecifiedLegalOrganization/ram:ID/text()"),
-        "buyer": one(
-            f"{agr}/ram:BuyerTradeParty/ram:SpecifiedLegalOrganization/ram:ID[@schemeID='0009']/text()"
-        ),
+        "buyer": one(f"{agr}/ram:BuyerTradeParty/ram:SpecifiedLegalOrganization/ram:ID[@schemeID='0009']/text()"),
         "buyer_id": one(f"{agr}/ram:BuyerTradeParty/ram:GlobalID[@schemeID='0009']/text()"),
         "without_vat": one(f"{summ}/ram:TaxBasisTotalAmount/text()"),
         "vat": one(f"{summ}/ram:TaxTotalAmount/text()"),

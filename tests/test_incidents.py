@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from flows import dispatch
 from flows.model import FlowStatus
 from flows.pipeline import process_flow
-from relais.compose import Runtime
 from flows.store import SchemaOutdated, Store
 from relais import generate as gen
 from relais.cli import main
+from relais.compose import Runtime
 from relais.runner import pending_flow_ids, process_flows, run_pass
 from tests.helpers import drop, return_flow, rf_error_codes
 
@@ -38,8 +38,9 @@ def failing(monkeypatch):
 
 
 def _zip(tmp_path, recipients, n=3, seed=7, start=1):
-    [path] = gen.write_batch(tmp_path / f"gen{seed}", "ubl", n, 2, batch="zip", recipients=recipients, seed=seed,
-                             start=start)
+    [path] = gen.write_batch(
+        tmp_path / f"gen{seed}", "ubl", n, 2, batch="zip", recipients=recipients, seed=seed, start=start
+    )
     return path
 
 
@@ -65,8 +66,7 @@ def test_incident_is_retried_with_backoff_then_parked_and_its_sender_told(rt, di
     assert root.findtext(".//CPPFluxStatut/StatutFlux") == "IN_INCIDENTE"
     assert root.findtext(".//CPPFluxStatut/IdStatut") == "93"
     assert rf_error_codes(root) == ["RLS-T99"]
-    assert "parked" in root.findtext(".//LigneErreurDetail/DescriptionErreur", "") + \
-        "".join(root.itertext())
+    assert "parked" in root.findtext(".//LigneErreurDetail/DescriptionErreur", "") + "".join(root.itertext())
     assert rt.store.incident_counts() == (0, 1)
 
 

@@ -70,8 +70,11 @@ def test_hosted_sftp_uploads_are_recorded_with_channel_sftp(rt, hosted, director
     flows = run_once(rt)
 
     assert {f.original_name: f.channel for f in flows} == {
-        "direct.xml": Channel.SFTP, "part.xml": Channel.SFTP, "local.xml": Channel.FOLDER,
-        "replaced.xml": Channel.FOLDER}
+        "direct.xml": Channel.SFTP,
+        "part.xml": Channel.SFTP,
+        "local.xml": Channel.FOLDER,
+        "replaced.xml": Channel.FOLDER,
+    }
     assert {f.status for f in flows} == {FlowStatus.IN_INTEGRE}
     assert {f.channel for f in rt.store.list_flows()} == {Channel.SFTP, Channel.FOLDER}  # as stored
     assert list(inbox.iterdir()) == []
@@ -135,8 +138,9 @@ def test_a_name_over_255_bytes_is_refused_and_logged(rt, hosted, capsys):
 # ---- 3. names the intake never takes --------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [".hidden.xml", "a.xml.part", "a.xml.TMP", "a.xml.partial", "a.xml.filepart",
-                                  "a.xml.crdownload"])
+@pytest.mark.parametrize(
+    "name", [".hidden.xml", "a.xml.part", "a.xml.TMP", "a.xml.partial", "a.xml.filepart", "a.xml.crdownload"]
+)
 def test_a_rename_to_a_name_never_taken_is_refused_and_logged(rt, hosted, capsys, name):
     hosted.putfo(io.BytesIO(b"<a/>"), "/in/a.xml")
     capsys.readouterr()
@@ -172,7 +176,10 @@ def test_a_file_left_under_a_name_never_taken_is_reported_once(rt, capsys):
     _age(inbox / ".hidden.xml", 2 * 86400)  # two days idle
     capsys.readouterr()
 
-    assert dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds) == [] and dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds) == []
+    assert (
+        dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds) == []
+        and dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds) == []
+    )
 
     events = _events(capsys, "dropzone.ignored_file")
     assert sorted(e["name"] for e in events) == [".hidden.xml", "left.xml.part"]  # once each; fresh: not yet

@@ -47,7 +47,8 @@ def test_flow_return_codes_are_the_xsd_enumeration(xsd) -> None:
 
 def test_invoice_status_codes_and_labels_follow_the_xsd(xsd) -> None:
     [pattern] = xsd.xpath(
-        "//xs:complexType[@name='DonneesStatutType']//xs:element[@name='IdStatut']//xs:pattern/@value", namespaces=XS)
+        "//xs:complexType[@name='DonneesStatutType']//xs:element[@name='IdStatut']//xs:pattern/@value", namespaces=XS
+    )
     codes = {s.code for s in InvoiceStatus}
     assert len(codes) == len(InvoiceStatus)  # one code per status
     assert {c for c in codes if re.fullmatch(pattern, c)} == codes
@@ -84,18 +85,31 @@ def test_what_the_code_relied_on_is_unchanged() -> None:
     assert pipeline.WAITING == (F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP, F.IN_EN_ATTENTE_RETRAITEMENT_CPP)
     assert {s for s in FlowStatus if s.is_waiting} == set(pipeline.WAITING)
     assert dict(returnflow.FLOW_STATUS_CODES) == {
-        F.IN_RECU: "90", F.IN_EN_ATTENTE_TRAITEMENT_CPP: "90", F.IN_EN_COURS_TRAITEMENT_CPP: "90",
-        F.IN_EN_ATTENTE_RETRAITEMENT_CPP: "90", F.IN_INTEGRE: "91", F.IN_INTEGRE_PARTIEL: "96",
-        F.IN_REJETE: "93", F.IN_INCIDENTE: "93",
+        F.IN_RECU: "90",
+        F.IN_EN_ATTENTE_TRAITEMENT_CPP: "90",
+        F.IN_EN_COURS_TRAITEMENT_CPP: "90",
+        F.IN_EN_ATTENTE_RETRAITEMENT_CPP: "90",
+        F.IN_INTEGRE: "91",
+        F.IN_INTEGRE_PARTIEL: "96",
+        F.IN_REJETE: "93",
+        F.IN_INCIDENTE: "93",
     }
     assert {s: s.info.fg for s in FlowStatus} == {
-        F.IN_INTEGRE: "green", F.IN_INTEGRE_PARTIEL: "yellow", F.IN_REJETE: "red", F.IN_INCIDENTE: "magenta",
-        F.IN_RECU: None, F.IN_EN_ATTENTE_TRAITEMENT_CPP: None, F.IN_EN_COURS_TRAITEMENT_CPP: None,
+        F.IN_INTEGRE: "green",
+        F.IN_INTEGRE_PARTIEL: "yellow",
+        F.IN_REJETE: "red",
+        F.IN_INCIDENTE: "magenta",
+        F.IN_RECU: None,
+        F.IN_EN_ATTENTE_TRAITEMENT_CPP: None,
+        F.IN_EN_COURS_TRAITEMENT_CPP: None,
         F.IN_EN_ATTENTE_RETRAITEMENT_CPP: None,
     }
     assert {s: s.label for s in InvoiceStatus} == {
-        I.DEPOSEE: "DEPOSEE", I.EN_COURS_ACHEMINEMENT: "EN_COURS_ACHEMINEMENT",
-        I.MISE_A_DISPOSITION: "MISE_A_DISPOSITION", I.REJETEE_ROUTAGE: "REJETEE", I.REJETEE: "REJETEE",
+        I.DEPOSEE: "DEPOSEE",
+        I.EN_COURS_ACHEMINEMENT: "EN_COURS_ACHEMINEMENT",
+        I.MISE_A_DISPOSITION: "MISE_A_DISPOSITION",
+        I.REJETEE_ROUTAGE: "REJETEE",
+        I.REJETEE: "REJETEE",
     }
     assert {s for s in InvoiceStatus if s.is_rejected} == lc.REJECTED_INVOICE_STATUSES == {I.REJETEE, I.REJETEE_ROUTAGE}
 
@@ -137,19 +151,22 @@ def test_allowed_transitions_succeed(source: FlowStatus, target: FlowStatus) -> 
     assert lc.FLOW.allowed(source, target)
 
 
-@pytest.mark.parametrize(("source", "target"), [
-    (F.IN_RECU, F.IN_INTEGRE),  # never without being processed
-    (F.IN_RECU, F.IN_RECU),
-    (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_RECU),
-    (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),  # only an incident is requeued
-    (F.IN_INCIDENTE, F.IN_INTEGRE),
-    (F.IN_INTEGRE, F.IN_EN_COURS_TRAITEMENT_CPP),  # a closed flow is never processed again
-    (F.IN_REJETE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),
-    (F.IN_INTEGRE_PARTIEL, F.IN_INCIDENTE),
-    (F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP),  # reserved: not set by Relais yet
-    (I.DEPOSEE, I.REJETEE),  # no invoice transition yet
-    (I.DEPOSEE, I.MISE_A_DISPOSITION),
-])
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        (F.IN_RECU, F.IN_INTEGRE),  # never without being processed
+        (F.IN_RECU, F.IN_RECU),
+        (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_RECU),
+        (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),  # only an incident is requeued
+        (F.IN_INCIDENTE, F.IN_INTEGRE),
+        (F.IN_INTEGRE, F.IN_EN_COURS_TRAITEMENT_CPP),  # a closed flow is never processed again
+        (F.IN_REJETE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),
+        (F.IN_INTEGRE_PARTIEL, F.IN_INCIDENTE),
+        (F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP),  # reserved: not set by Relais yet
+        (I.DEPOSEE, I.REJETEE),  # no invoice transition yet
+        (I.DEPOSEE, I.MISE_A_DISPOSITION),
+    ],
+)
 def test_illegal_transitions_raise(source, target) -> None:
     with pytest.raises(IllegalTransition) as raised:
         lc.check_transition(source, target)
@@ -181,8 +198,12 @@ def test_named_statuses_match_their_moves() -> None:
 
 
 def _flow_lifecycle(**changes) -> Lifecycle:
-    values = {"kind": "flow", "statuses": lc.FLOW_STATUSES, "initial": lc.FLOW.initial,
-              "transitions": lc.FLOW.transitions}
+    values = {
+        "kind": "flow",
+        "statuses": lc.FLOW_STATUSES,
+        "initial": lc.FLOW.initial,
+        "transitions": lc.FLOW.transitions,
+    }
     values.update(changes)
     return Lifecycle(**values)
 
@@ -192,8 +213,9 @@ def test_a_contradictory_table_is_refused() -> None:
     with pytest.raises(LifecycleError, match="final"):
         _flow_lifecycle(transitions=(*lc.FLOW.transitions, Transition(F.IN_REJETE, lc.REQUEUED, Move.REPROCESS)))
     with pytest.raises(LifecycleError, match="reserved"):
-        _flow_lifecycle(transitions=(*lc.FLOW.transitions,
-                                     Transition(F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP, Move.CLAIM)))
+        _flow_lifecycle(
+            transitions=(*lc.FLOW.transitions, Transition(F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP, Move.CLAIM))
+        )
     with pytest.raises(LifecycleError, match="never set"):
         _flow_lifecycle(transitions=tuple(t for t in lc.FLOW.transitions if t.target is not F.IN_INCIDENTE))
     with pytest.raises(LifecycleError, match="twice"):
@@ -202,7 +224,8 @@ def test_a_contradictory_table_is_refused() -> None:
         _flow_lifecycle(statuses={s: i for s, i in lc.FLOW_STATUSES.items() if s is not F.IN_RECU})
     unreserved = dict(lc.FLOW_STATUSES)
     unreserved[F.IN_EN_ATTENTE_TRAITEMENT_CPP] = dataclasses.replace(
-        unreserved[F.IN_EN_ATTENTE_TRAITEMENT_CPP], reserved=False)
+        unreserved[F.IN_EN_ATTENTE_TRAITEMENT_CPP], reserved=False
+    )
     with pytest.raises(LifecycleError, match="never set"):
         _flow_lifecycle(statuses=unreserved)
 
@@ -218,8 +241,9 @@ def store(tmp_path):
 
 
 def _flow(store: Store) -> Flow:
-    return store.create_flow(Flow(id="", partner="op-a", channel=Channel.FOLDER, original_name="lot.zip",
-                                  size=10, sha256="ab" * 32))
+    return store.create_flow(
+        Flow(id="", partner="op-a", channel=Channel.FOLDER, original_name="lot.zip", size=10, sha256="ab" * 32)
+    )
 
 
 def test_an_illegal_claim_raises_before_anything_is_written(store) -> None:

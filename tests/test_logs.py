@@ -12,8 +12,9 @@ from tests.helpers import drop, run
 
 def test_pipeline_logs_are_json_with_flow_and_invoice_ids(rt, directory_file):
     _, recipients = directory_file
-    name, data = gen.document("ubl", next(s for s in gen.plan(40, 1, recipients, misrouted_ratio=1.0, seed=4)
-                                          if s.defect))
+    name, data = gen.document(
+        "ubl", next(s for s in gen.plan(40, 1, recipients, misrouted_ratio=1.0, seed=4) if s.defect)
+    )
     drop(rt, "op-a", name, data)
     buf = io.StringIO()
     log.configure("INFO", stream=buf)

@@ -14,9 +14,22 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "pipeline.py"
 
 def _peak(n: int, tmp_path: Path) -> tuple[float, float]:
     out = subprocess.run(
-        [sys.executable, str(BENCH), "--invoices", str(n), "--lines", "2", "--syntax", "ubl",
-         "--workdir", str(tmp_path / f"w{n}")],
-        check=True, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(BENCH),
+            "--invoices",
+            str(n),
+            "--lines",
+            "2",
+            "--syntax",
+            "ubl",
+            "--workdir",
+            str(tmp_path / f"w{n}"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     assert result["invoices"] == n

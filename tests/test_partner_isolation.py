@@ -36,8 +36,9 @@ BAD_SFTP = 'id = "op-bad"\n[sftp]\nhost = "127.0.0.1"\nprivate_key = "/nonexiste
 
 
 def _events(text: str, name: str) -> list[dict]:
-    return [e for e in (json.loads(line) for line in text.splitlines() if line.startswith("{"))
-            if e.get("event") == name]
+    return [
+        e for e in (json.loads(line) for line in text.splitlines() if line.startswith("{")) if e.get("event") == name
+    ]
 
 
 @pytest.fixture
@@ -57,7 +58,8 @@ def test_run_takes_the_good_partner_and_reports_the_bad_one(rt, directory_file, 
     rt.settings.partners_dir.mkdir(parents=True)
     (rt.settings.partners_dir / "op-sftp.toml").write_text(
         f'id = "op-sftp"\n[sftp]\nhost = "127.0.0.1"\nport = {server.port}\nuser = "relais"\n'
-        f'private_key = "{key}"\nhost_key = "{server.host_key_line}"\n')
+        f'private_key = "{key}"\nhost_key = "{server.host_key_line}"\n'
+    )
     (rt.settings.partners_dir / "op-bad.toml").write_text(BAD_SFTP)
     batch = _ubl_zip(tmp_path, directory_file[1])
     (remote / "outbound" / batch.name).write_bytes(batch.read_bytes())
@@ -69,9 +71,11 @@ def test_run_takes_the_good_partner_and_reports_the_bad_one(rt, directory_file, 
     done = run_once(rt)
 
     got = sorted((f.partner, f.channel, f.status) for f in done)
-    assert got == [("op-nofile", Channel.FOLDER, FlowStatus.IN_INTEGRE),
-                   ("op-sftp", Channel.FOLDER, FlowStatus.IN_INTEGRE),
-                   ("op-sftp", Channel.SFTP, FlowStatus.IN_INTEGRE)]
+    assert got == [
+        ("op-nofile", Channel.FOLDER, FlowStatus.IN_INTEGRE),
+        ("op-sftp", Channel.FOLDER, FlowStatus.IN_INTEGRE),
+        ("op-sftp", Channel.SFTP, FlowStatus.IN_INTEGRE),
+    ]
     assert (remote / "processed" / batch.name).is_file()  # polled: the SFTP pickup went on
     assert held.is_file() and {f.partner for f in rt.store.list_flows(limit=100)} == {"op-sftp", "op-nofile"}
     [event] = _events(capsys.readouterr().err, "partners.bad_file")
@@ -119,8 +123,9 @@ def test_partners_command_lists_the_bad_partner_with_its_problems(tmp_path):
 
 def _serve(code: str, home: Path) -> subprocess.Popen:
     env = dict(os.environ, RELAIS_HOME=str(home), RELAIS_LOG_LEVEL="WARNING")
-    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=PROJECT)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT
+    )
 
 
 def _lines(proc: subprocess.Popen, n: int, timeout: float = 30.0) -> list[str]:
@@ -147,7 +152,8 @@ def test_hosted_sftp_server_serves_the_good_partner_when_another_file_is_bad(tmp
     (home / "partners").mkdir(parents=True)
     (home / "partners" / "op-a.toml").write_text(f'id = "op-a"\n[hosted]\nauthorized_keys = ["{keys["op-a"][1]}"]\n')
     (home / "partners" / "op-b.toml").write_text(  # a key cut short: once, it stopped the whole server
-        f'id = "op-b"\n[hosted]\nauthorized_keys = ["{keys["op-b"][1][:30]}"]\n')
+        f'id = "op-b"\n[hosted]\nauthorized_keys = ["{keys["op-b"][1][:30]}"]\n'
+    )
     proc = _serve("from relais.cli_sftp import sftp; sftp(['serve', '--port', '0'], obj={'home': None})", home)
     try:
         first, *lines = _lines(proc, 6)  # listening, host key, fingerprint, op-a, BAD op-b, its problem
@@ -185,10 +191,25 @@ def test_as2_server_serves_the_good_partner_when_another_file_is_bad(tmp_path, d
         certs.write_pem(make_test_keypair(name), *pems[name])
     home = tmp_path / "home"
     partners_dir = home / "partners"
-    _write_partner(partners_dir, "op-a", as2_id="OPA", our_as2_id="RELAIS", partner_cert=pems["op-a"][0],
-                   our_cert=pems["relais"][0], our_key=pems["relais"][1])
-    _write_partner(partners_dir, "op-b", as2_id="OPB", our_as2_id="RELAIS", partner_cert=tmp_path / "missing.pem",
-                   our_cert=pems["relais"][0], our_key=pems["relais"][1], mdn="later")
+    _write_partner(
+        partners_dir,
+        "op-a",
+        as2_id="OPA",
+        our_as2_id="RELAIS",
+        partner_cert=pems["op-a"][0],
+        our_cert=pems["relais"][0],
+        our_key=pems["relais"][1],
+    )
+    _write_partner(
+        partners_dir,
+        "op-b",
+        as2_id="OPB",
+        our_as2_id="RELAIS",
+        partner_cert=tmp_path / "missing.pem",
+        our_cert=pems["relais"][0],
+        our_key=pems["relais"][1],
+        mdn="later",
+    )
     port = _free_port()
     proc = _serve(f"from relais.cli_as2 import as2; as2(['serve', '--port', '{port}'], obj={{'home': None}})", home)
     try:
@@ -197,14 +218,28 @@ def test_as2_server_serves_the_good_partner_when_another_file_is_bad(tmp_path, d
         out = "".join(lines)
         assert "op-a: OPA -> RELAIS" in out and "BAD op-b: partner file not loaded" in out, out
         # op-a's message, as op-a builds it: to RELAIS, signed with op-a's key, encrypted for RELAIS
-        them = sender.load_party(Partner("relais", "Relais", as2=As2Config(
-            as2_id="RELAIS", our_as2_id="OPA", partner_cert=pems["relais"][0], our_cert=pems["op-a"][0],
-            our_key=pems["op-a"][1])))
+        them = sender.load_party(
+            Partner(
+                "relais",
+                "Relais",
+                as2=As2Config(
+                    as2_id="RELAIS",
+                    our_as2_id="OPA",
+                    partner_cert=pems["relais"][0],
+                    our_cert=pems["op-a"][0],
+                    our_key=pems["op-a"][1],
+                ),
+            )
+        )
         _, data = gen.document("ubl", next(gen.plan(1, 1, directory_file[1], seed=9)))
         response, _, _ = _post(f"http://127.0.0.1:{port}/as2", them, data)
         assert response.status_code == 200
-        answer = mdn.parse(response.headers["content-type"], response.content,
-                           partner_certs=[certs.load_cert(pems["relais"][0])], require_signature=False)
+        answer = mdn.parse(
+            response.headers["content-type"],
+            response.content,
+            partner_certs=[certs.load_cert(pems["relais"][0])],
+            require_signature=False,
+        )
         assert answer.processed, answer.disposition
         code, err = _stop(proc)
         assert code in (0, 130)

@@ -222,8 +222,7 @@ def test_whole_path_on_each_store(store_url, tmp_path, directory_file):
         drop(rt, "op-a", path.name, path.read_bytes())
         [flow] = run(rt)
         defects = sum(1 for s in gen.plan(20, 3, recipients, 0.1, 0.1, seed=8) if s.defect)
-        assert (flow.status, flow.invoice_count, flow.rejected_count) == (
-            FlowStatus.IN_INTEGRE_PARTIEL, 20, defects)
+        assert (flow.status, flow.invoice_count, flow.rejected_count) == (FlowStatus.IN_INTEGRE_PARTIEL, 20, defects)
         assert flow.directory_version == "test-1"
         assert len(list(rt.store.iter_invoices(flow.id))) == 20
         assert rt.store.pending_outbox() == []

@@ -21,16 +21,25 @@ from lxml import etree
 from flows import attachments as att
 from flows import detect, extract, safexml
 from flows.model import (
-    Category, Channel, Container, Flag, Flow, Invoice, InvoiceStatus, Syntax, ValidationError, invoice_id,
+    Category,
+    Channel,
+    Container,
+    Flag,
+    Flow,
+    Invoice,
+    InvoiceStatus,
+    Syntax,
+    ValidationError,
+    invoice_id,
 )
 from flows.rule import Stage
 from flows.store import Store
 from relais import generate as gen
 from validators import runner
 from validators.context import InvoiceContext
+from validators.limits import Limits
 from validators.platform import duplicate_invoice
 from validators.platform.duplicate_invoice import Seen
-from validators.limits import Limits
 
 NS = extract.NS
 CBC, CAC, RAM = (f"{{{NS[p]}}}" for p in ("cbc", "cac", "ram"))
@@ -63,8 +72,16 @@ RULE_MODULES = [
 
 def spec(number: str = "F-0001", day: dt.date = DAY, supplier: str = SUPPLIER, credit_note: bool = False):
     return gen.InvoiceSpec(
-        number=number, issue_date=day, supplier_siret=supplier, supplier_name=SUPPLIER_NAME, buyer=BUYER,
-        buyer_siret=BUYER.siret, service_code=None, ej=None, lines=3, credit_note=credit_note,
+        number=number,
+        issue_date=day,
+        supplier_siret=supplier,
+        supplier_name=SUPPLIER_NAME,
+        buyer=BUYER,
+        buyer_siret=BUYER.siret,
+        service_code=None,
+        ej=None,
+        lines=3,
+        credit_note=credit_note,
     )
 
 
@@ -108,8 +125,9 @@ def b64(n: int) -> str:
     return "\n".join(text[i : i + 76] for i in range(0, len(text), 76))
 
 
-def add_ubl_attachment(root: etree._Element, filename: str | None, size: int = 100,
-                       mime: str = "application/pdf") -> None:
+def add_ubl_attachment(
+    root: etree._Element, filename: str | None, size: int = 100, mime: str = "application/pdf"
+) -> None:
     """A cac:AdditionalDocumentReference with an embedded attachment, where UBL 2.1 puts it."""
     ref = etree.Element(f"{CAC}AdditionalDocumentReference")
     etree.SubElement(ref, f"{CBC}ID").text = f"DOC-{len(root.findall(f'{CAC}AdditionalDocumentReference')) + 1}"
@@ -121,8 +139,9 @@ def add_ubl_attachment(root: etree._Element, filename: str | None, size: int = 1
     root.find(f"{CAC}AccountingSupplierParty").addprevious(ref)
 
 
-def add_cii_attachment(root: etree._Element, filename: str | None, size: int = 100,
-                       mime: str = "application/pdf") -> None:
+def add_cii_attachment(
+    root: etree._Element, filename: str | None, size: int = 100, mime: str = "application/pdf"
+) -> None:
     agreement = root.find(".//ram:ApplicableHeaderTradeAgreement", NS)
     ref = etree.SubElement(agreement, f"{RAM}AdditionalReferencedDocument")
     etree.SubElement(ref, f"{RAM}IssuerAssignedID").text = "DOC"
@@ -178,14 +197,24 @@ def store(store_url):
 
 
 def _flow(store: Store) -> Flow:
-    return store.create_flow(Flow(id="", partner="op-a", channel=Channel.FOLDER, original_name="f.xml",
-                                  size=1, sha256="cd" * 32))
+    return store.create_flow(
+        Flow(id="", partner="op-a", channel=Channel.FOLDER, original_name="f.xml", size=1, sha256="cd" * 32)
+    )
 
 
 def _save(store: Store, flow: Flow, *specs: tuple[str, str, dt.date, InvoiceStatus]) -> list[Invoice]:
     invs = [
-        Invoice(id=invoice_id(flow.id, pos), flow_id=flow.id, position=pos, entry_name=f"{number}.xml",
-                syntax=Syntax.UBL_INVOICE, supplier_id=supplier, number=number, issue_date=day, status=status)
+        Invoice(
+            id=invoice_id(flow.id, pos),
+            flow_id=flow.id,
+            position=pos,
+            entry_name=f"{number}.xml",
+            syntax=Syntax.UBL_INVOICE,
+            supplier_id=supplier,
+            number=number,
+            issue_date=day,
+            status=status,
+        )
         for pos, (supplier, number, day, status) in enumerate(specs, 1)
     ]
     store.save_invoices(invs, [])
@@ -200,7 +229,8 @@ def test_the_lookup_index_exists(store):
 def test_find_invoice_across_flows(store):
     first = _flow(store)
     accepted, routed_back, rejected = _save(
-        store, first,
+        store,
+        first,
         (SUPPLIER, "F-1", dt.date(2025, 12, 31), InvoiceStatus.DEPOSEE),
         (SUPPLIER, "F-2", dt.date(2025, 6, 1), InvoiceStatus.REJETEE_ROUTAGE),
         (SUPPLIER, "F-3", dt.date(2025, 6, 1), InvoiceStatus.REJETEE),
@@ -244,6 +274,7 @@ def test_a_rejected_invoice_may_be_resent_with_the_same_number(store):
 
 def test_duplicates_within_a_flow():
     """The pipeline's loop: check, then record the invoice in `seen` only when it is accepted."""
+
     def facts(number, day=DAY, supplier=SUPPLIER):
         return extract.Facts(supplier_id=supplier, number=number, issue_date=day)
 
@@ -284,7 +315,9 @@ def test_attachments_of_ubl_and_cii_with_their_places():
     add_ubl_attachment(root, "photo.PNG", 10, "image/png")
     found = att.attachments(Syntax.UBL_INVOICE, root)
     assert [(a.name, a.mime, a.size) for a in found] == [
-        ("devis.pdf", "application/pdf", 1234), ("photo.PNG", "image/png", 10)]
+        ("devis.pdf", "application/pdf", 1234),
+        ("photo.PNG", "image/png", 10),
+    ]
     assert found[1].location == "AdditionalDocumentReference[2]/Attachment (photo.PNG)"
     assert extract.extract(Syntax.UBL_INVOICE, root.getroottree()).has_attachments
 
@@ -292,8 +325,10 @@ def test_attachments_of_ubl_and_cii_with_their_places():
     add_cii_attachment(root, "bon.pdf", 77)
     (a,) = att.attachments(Syntax.CII, root)
     assert (a.name, a.size) == ("bon.pdf", 77)
-    assert a.location == ("SupplyChainTradeTransaction/ApplicableHeaderTradeAgreement/"
-                          "AdditionalReferencedDocument/AttachmentBinaryObject (bon.pdf)")
+    assert a.location == (
+        "SupplyChainTradeTransaction/ApplicableHeaderTradeAgreement/"
+        "AdditionalReferencedDocument/AttachmentBinaryObject (bon.pdf)"
+    )
 
 
 def test_documents_with_attachments_stay_xsd_valid():
@@ -391,8 +426,17 @@ def _run_pdf(pdf: bytes, limits: Limits = Limits()) -> list[ValidationError]:
     tree = safexml.parse(detected.xml)
     facts = extract.extract(detected.syntax, tree)
     return check_invoice(
-        facts, detected.syntax, tree, Seen(), None, limits, flow_id="CPP1",
-        xml_size=len(detected.xml), pdf=pdf, xml_name=detected.embedded_name)
+        facts,
+        detected.syntax,
+        tree,
+        Seen(),
+        None,
+        limits,
+        flow_id="CPP1",
+        xml_size=len(detected.xml),
+        pdf=pdf,
+        xml_name=detected.embedded_name,
+    )
 
 
 def test_facturx_pdf_attachments():
@@ -530,7 +574,8 @@ def test_negative_invoice_must_be_a_credit_note():
     _negate(root, UBL_AMOUNTS)
     errors = run(root)
     assert codes(errors) == ["RLS-P08"] and errors[0].message.endswith(
-        root.findtext(f"{UBL_TOTAL}/cbc:TaxInclusiveAmount", namespaces=NS))
+        root.findtext(f"{UBL_TOTAL}/cbc:TaxInclusiveAmount", namespaces=NS)
+    )
     root = cii()
     _negate(root, CII_AMOUNTS)
     assert codes(run(root)) == ["RLS-P08"]

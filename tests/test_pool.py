@@ -41,8 +41,9 @@ def test_pooled_verdicts_match_in_process_ones_in_order(pool):
     pooled = list(pool.judge_all(iter(jobs), expected=len(jobs)))
     inline = [pool.local.judge(j.data, None, entry_name=j.entry_name) for j in jobs]
     assert [j.key for j, _ in pooled] == list(range(1, 41))
-    assert [(v.syntax, [e.rule for e in v.errors]) for _, v in pooled] == \
-        [(v.syntax, [e.rule for e in v.errors]) for v in inline]
+    assert [(v.syntax, [e.rule for e in v.errors]) for _, v in pooled] == [
+        (v.syntax, [e.rule for e in v.errors]) for v in inline
+    ]
     assert any(v.rejected for _, v in pooled) and not all(v.rejected for _, v in pooled)
 
 
@@ -56,8 +57,7 @@ def test_small_flows_are_judged_in_process():
 
 
 def test_a_document_over_its_time_budget_is_an_incident():
-    p = ValidationPool(PoolConfig(judge=XSD_ONLY, workers=1, chunk_size=1, inline_below=0,
-                                  seconds_per_document=0.0005))
+    p = ValidationPool(PoolConfig(judge=XSD_ONLY, workers=1, chunk_size=1, inline_below=0, seconds_per_document=0.0005))
     try:
         with pytest.raises(Incident, match="took more than"):
             list(p.judge_all(_jobs(4, lines=2000, invalid=0), expected=4))
@@ -67,8 +67,7 @@ def test_a_document_over_its_time_budget_is_an_incident():
 
 
 def test_a_worker_out_of_memory_is_an_incident_not_a_verdict():
-    p = ValidationPool(PoolConfig(judge=XSD_ONLY, workers=1, chunk_size=1, inline_below=0,
-                                  worker_memory_mb=160))
+    p = ValidationPool(PoolConfig(judge=XSD_ONLY, workers=1, chunk_size=1, inline_below=0, worker_memory_mb=160))
     try:
         small = list(p.judge_all(_jobs(2, invalid=0), expected=2))
         assert all(not v.rejected for _, v in small)  # the capped worker works for normal invoices
@@ -149,8 +148,9 @@ def _run_parent(script: str, tmp_path: Path) -> str:
     main = tmp_path / "airflow"  # like the `airflow` entry script a task runs under
     main.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + script)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, str(main)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(main)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -180,15 +180,17 @@ def test_workers_do_not_depend_on_how_the_parent_was_started(tmp_path):
         "    raise RuntimeError('this __main__ script ran again in a worker')\n"
         "import os\n"
         "os.environ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'] = 'airflow-db-not-allowed:///'\n"
-        + JUDGE_20 + "print('VERDICTS', judge_20())\n", tmp_path)
+        + JUDGE_20
+        + "print('VERDICTS', judge_20())\n",
+        tmp_path,
+    )
     assert "VERDICTS 20" in out, out
 
 
 def test_a_daemonic_parent_can_use_the_pool(tmp_path):
     """Celery's prefork workers are daemonic processes, which multiprocessing refuses to give children."""
     out = _run_parent(
-        JUDGE_20 +
-        "def child(queue):\n"
+        JUDGE_20 + "def child(queue):\n"
         "    import multiprocessing\n"
         "    assert multiprocessing.current_process().daemon\n"
         "    try:\n"
@@ -202,5 +204,7 @@ def test_a_daemonic_parent_can_use_the_pool(tmp_path):
         "    p = ctx.Process(target=child, args=(queue,), daemon=True)\n"
         "    p.start()\n"
         "    print(queue.get(timeout=240))\n"
-        "    p.join()\n", tmp_path)
+        "    p.join()\n",
+        tmp_path,
+    )
     assert "VERDICTS 20" in out, out

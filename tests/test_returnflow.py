@@ -281,9 +281,7 @@ def test_characters_xml_cannot_carry_are_replaced() -> None:
 
 def _valid_document() -> bytes:
     flow = make_flow(status=FlowStatus.IN_INTEGRE_PARTIEL, invoice_count=1, rejected_count=1)
-    invoice = make_invoice(
-        flow, 1, status=InvoiceStatus.REJETEE, errors=[XSD.error("line 3, column 5", "x")]
-    )
+    invoice = make_invoice(flow, 1, status=InvoiceStatus.REJETEE, errors=[XSD.error("line 3, column 5", "x")])
     return rf.build(flow, [], [invoice], produced_at=PRODUCED)
 
 
@@ -322,9 +320,7 @@ def test_not_xml_does_not_validate() -> None:
 
 def _enumeration(simple_type: str) -> set[str]:
     tree = etree.parse(str(rf.SCHEMA_PATH))
-    found = tree.xpath(
-        f"//xs:simpleType[@name='{simple_type}']/xs:restriction/xs:enumeration/@value", namespaces=XS
-    )
+    found = tree.xpath(f"//xs:simpleType[@name='{simple_type}']/xs:restriction/xs:enumeration/@value", namespaces=XS)
     assert found, simple_type
     return set(found)
 
@@ -378,8 +374,14 @@ def test_error_nature(rule: str, nature: str) -> None:
 
 @pytest.mark.parametrize(
     ("category", "nature"),
-    [(Category.SCHEMA, "XSD"), (Category.TECHNICAL, "TECHNIQUE"), (Category.ROUTING, "METIER"),
-     (Category.PLATFORM, "METIER"), (Category.EN16931, "METIER"), (None, "METIER")],
+    [
+        (Category.SCHEMA, "XSD"),
+        (Category.TECHNICAL, "TECHNIQUE"),
+        (Category.ROUTING, "METIER"),
+        (Category.PLATFORM, "METIER"),
+        (Category.EN16931, "METIER"),
+        (None, "METIER"),
+    ],
 )
 def test_error_nature_is_read_from_the_category(category, nature) -> None:
     assert rf.error_nature(ValidationError("ANY-CODE", Flag.FATAL, "/", "x", category)) == nature

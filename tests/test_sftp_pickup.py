@@ -25,6 +25,7 @@ from connectors.sftp import client, pickup
 from connectors.sftp.client import AuthFailed, HostKeyMismatch, SftpConnection, Unreachable
 from connectors.sftp.pickup import CLAIM_SUFFIX, PickupState, poll, poll_all
 from flows.model import Channel, FlowStatus
+from flows.pipeline import process_flow
 from relais import generate as gen
 from relais.runner import run_once
 from tests.sftp_partner import PartnerServer
@@ -67,9 +68,18 @@ def server(remote: Path, user_key, tmp_path: Path):
 
 @pytest.fixture
 def partner(server: PartnerServer, user_key) -> Partner:
-    return Partner(id="op-sftp", name="SFTP operator", sftp=SftpPickup(
-        host="127.0.0.1", port=server.port, user="relais", private_key=user_key[0],
-        host_key=server.host_key_line, patterns=("*.xml", "*.zip", "*.tar.gz", "*.pdf")))
+    return Partner(
+        id="op-sftp",
+        name="SFTP operator",
+        sftp=SftpPickup(
+            host="127.0.0.1",
+            port=server.port,
+            user="relais",
+            private_key=user_key[0],
+            host_key=server.host_key_line,
+            patterns=("*.xml", "*.zip", "*.tar.gz", "*.pdf"),
+        ),
+    )
 
 
 def _with(partner: Partner, **changes) -> Partner:
@@ -184,9 +194,19 @@ def test_pickup_from_relais_hosted_server(rt, user_key, tmp_path):
     (root / "in" / "h.xml").write_bytes(b"<hosted/>")
     (root / "in" / "h.xml.part").write_bytes(b"<half")
     with ServerThread({"op-h": Account("op-h", root, (user_key[1],))}, tmp_path / "hosted_key") as srv:
-        p = Partner(id="op-h", name="hosted", sftp=SftpPickup(
-            host="127.0.0.1", port=srv.port, user="op-h", private_key=user_key[0], host_key=srv.host_key_line,
-            pickup_dir="in", processed_dir=""))
+        p = Partner(
+            id="op-h",
+            name="hosted",
+            sftp=SftpPickup(
+                host="127.0.0.1",
+                port=srv.port,
+                user="op-h",
+                private_key=user_key[0],
+                host_key=srv.host_key_line,
+                pickup_dir="in",
+                processed_dir="",
+            ),
+        )
         report = _poll(rt, p)
     assert [f.original_name for f in report.flows] == ["h.xml"], report
     assert sorted(os.listdir(root / "in")) == ["h.xml.part"]
@@ -350,11 +370,24 @@ def test_same_name_again_goes_to_processed_under_the_flow_id(rt, partner, remote
     assert first.id != second.id
 
 
+def test_the_same_file_sent_again_later_is_a_new_flow_answered_as_a_duplicate(rt, partner, remote):
+    """flows.intake's one rule: a file written after its key's flow was recorded is a resend."""
+    _put(remote, "a.xml", b"<a/>")
+    [first] = _poll(rt, partner).flows
+    again = _put(remote, "a.xml", b"<a/>")
+    later = time.time() + 5
+    os.utime(again, (later, later))
+    [second] = _poll(rt, partner).flows
+    assert second.id != first.id and (second.sha256, second.original_name) == (first.sha256, first.original_name)
+    flow = process_flow(rt.pipeline, second.id)
+    assert flow.duplicate_of == first.id
+    assert [e.rule for e in rt.store.flow_errors(second.id)] == ["RLS-T11"]
+
+
 # ---- connection lost, idempotence, permissions -------------------------------------------
 
 
-def test_connection_killed_mid_download_loses_nothing_and_duplicates_nothing(rt, partner, remote,
-                                                                             server, monkeypatch):
+def test_connection_killed_mid_download_loses_nothing_and_duplicates_nothing(rt, partner, remote, server, monkeypatch):
     data = os.urandom(30 * 1024 * 1024)
     _put(remote, "big.zip", data)
     real_download = SftpConnection.download
@@ -367,6 +400,7 @@ def test_connection_killed_mid_download_loses_nothing_and_duplicates_nothing(rt,
                 stopper = threading.Thread(target=server.stop)  # the server goes down mid-transfer
                 stopper.start()
                 stopper.join()
+
         return real_download(self, remote_path, out, expected_size, hook)
 
     monkeypatch.setattr(SftpConnection, "download", download)
@@ -391,8 +425,7 @@ def test_connection_killed_mid_download_loses_nothing_and_duplicates_nothing(rt,
     assert _poll(rt, partner).flows == [] and len(_flows(rt)) == 1
 
 
-def test_cleanup_denied_is_logged_and_the_next_poll_records_no_second_flow(rt, partner, remote, server,
-                                                                           capsys):
+def test_cleanup_denied_is_logged_and_the_next_poll_records_no_second_flow(rt, partner, remote, server, capsys):
     _put(remote, "a.xml", b"<a/>")
     server.deny.add("rename_to:processed")  # claiming works, moving to processed/ is refused
 
@@ -486,8 +519,9 @@ def test_bad_names_symlinks_and_empty_files(rt, partner, remote, tmp_path, monke
     assert left == set(bad) | {b"link.xml", b"dirlink.xml"}  # nothing lost, nothing moved
     assert secret.read_bytes() == b"<secret/>"
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
-    assert any(e.get("event") == "sftp.skipped" and e.get("partner") == "op-sftp" and "link" in e["name"]
-               for e in events)
+    assert any(
+        e.get("event") == "sftp.skipped" and e.get("partner") == "op-sftp" and "link" in e["name"] for e in events
+    )
 
     empty = next(f for f in report.flows if f.original_name == "empty.xml")
     assert empty.size == 0
@@ -644,16 +678,29 @@ def test_500_mb_file_streams_with_flat_memory(partner, remote, user_key, tmp_pat
         f.truncate(size)  # sparse: instant to create
     home = tmp_path / "stream-home"
     proc = subprocess.run(
-        [sys.executable, "-c", _STREAM_SCRIPT, str(home), str(partner.sftp.port), str(user_key[0]),
-         partner.sftp.host_key],
-        cwd=PROJECT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)})
+        [
+            sys.executable,
+            "-c",
+            _STREAM_SCRIPT,
+            str(home),
+            str(partner.sftp.port),
+            str(user_key[0]),
+            partner.sftp.host_key,
+        ],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["flows"] == [size] and result["errors"] == [], result
     growth = result["peak_mb"] - result["base_mb"]
-    print(f"\n500 MB: {result['seconds']:.1f} s, {500 / result['seconds']:.0f} MB/s, "
-          f"RSS {result['base_mb']:.0f} -> peak {result['peak_mb']:.0f} MB (+{growth:.1f})")
+    print(
+        f"\n500 MB: {result['seconds']:.1f} s, {500 / result['seconds']:.0f} MB/s, "
+        f"RSS {result['base_mb']:.0f} -> peak {result['peak_mb']:.0f} MB (+{growth:.1f})"
+    )
     assert growth < 60, result
     objects = list((home / "archive" / "objects").rglob("*"))
     assert any(p.is_file() and p.stat().st_size == size for p in objects)

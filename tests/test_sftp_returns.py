@@ -30,7 +30,8 @@ def _setup(tmp_path, rt):
     (rt.settings.partners_dir / "op-s.toml").write_text(
         f'id = "op-s"\n[sftp]\nhost = "127.0.0.1"\nport = {server.port}\nuser = "relais"\n'
         f'private_key = "{key_path}"\nhost_key = "{server.host_key_line}"\n'
-        'pickup_dir = "outbound"\nreturn_dir = "inbound"\n')
+        'pickup_dir = "outbound"\nreturn_dir = "inbound"\n'
+    )
     rt.__dict__.pop("partners", None)
     return server, remote
 
@@ -88,8 +89,9 @@ def test_partner_down_gets_its_return_flows_later_in_order(rt, directory_file, t
         assert dispatch.dispatch(rt.outbound).failed == 0
         server.restart()
         with rt.store.engine.begin() as conn:  # time passes
-            conn.execute(sa.update(tables.outbox).values(next_attempt_at=dt.datetime.now(dt.UTC)
-                                                         - dt.timedelta(seconds=1)))
+            conn.execute(
+                sa.update(tables.outbox).values(next_attempt_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+            )
         report = dispatch.dispatch(rt.outbound)
         assert report.returned == 3 and rt.store.pending_outbox() == []
         arrived = sorted((remote / "inbound").iterdir(), key=lambda p: p.stat().st_mtime_ns)
@@ -113,10 +115,12 @@ def test_outbox_command_shows_pending_returns(rt, directory_file, tmp_path):
     pickup.poll(rt.intake, rt.partners["op-s"], settle_seconds=0.05)
     server.stop()
     run_once(rt)
-    result = CliRunner().invoke(main, ["--home", str(rt.settings.home), "outbox"],
-                                env={"RELAIS_DATABASE_URL": rt.settings.database_url})
+    result = CliRunner().invoke(
+        main, ["--home", str(rt.settings.home), "outbox"], env={"RELAIS_DATABASE_URL": rt.settings.database_url}
+    )
     assert result.exit_code == 0, result.output
     assert "return" in result.output and "sftp op-s inbound/" in result.output and "last error" in result.output
-    listing = CliRunner().invoke(main, ["--home", str(rt.settings.home), "flows"],
-                                 env={"RELAIS_DATABASE_URL": rt.settings.database_url})
+    listing = CliRunner().invoke(
+        main, ["--home", str(rt.settings.home), "flows"], env={"RELAIS_DATABASE_URL": rt.settings.database_url}
+    )
     assert "pending: 1 return flow(s)" in listing.output

@@ -98,7 +98,8 @@ def _denied(fn, *args):
 def test_upload_enters_the_pipeline_and_the_return_flow_is_downloaded(rt, directory_file, keys, tmp_path):
     (rt.settings.partners_dir).mkdir(parents=True)
     (rt.settings.partners_dir / "op-a.toml").write_text(
-        f'id = "op-a"\n[hosted]\nauthorized_keys = ["{keys["op-a"][1]}"]\n')
+        f'id = "op-a"\n[hosted]\nauthorized_keys = ["{keys["op-a"][1]}"]\n'
+    )
     (rt.settings.partners_dir / "op-c.toml").write_text('id = "op-c"\n')  # not hosted: no account
     accounts = accounts_for_dropzones(rt.settings, partners_config.load(rt.settings.partners_dir))
     assert list(accounts) == ["op-a"]
@@ -163,15 +164,27 @@ def test_a_partner_cannot_reach_another_partners_folders(server, a, zones):
     (b_root / "in" / "secret.xml").write_bytes(b"B's invoice")
     (b_root / "out" / "report.xml").write_bytes(b"B's report")
     assert sorted(a.listdir("/")) == ["in", "out"]
-    for path in ("../op-b/in", "/op-b/in", "../../op-b/out", "/in/../../op-b/in", "..", str(b_root / "in"),
-                 str(b_root), "//op-b/in"):
+    for path in (
+        "../op-b/in",
+        "/op-b/in",
+        "../../op-b/out",
+        "/in/../../op-b/in",
+        "..",
+        str(b_root / "in"),
+        str(b_root),
+        "//op-b/in",
+    ):
         try:
             listed = a.listdir(path)
         except (FileNotFoundError, PermissionError):
             continue
         assert "secret.xml" not in listed and "report.xml" not in listed, path  # ".." and "/.." are "/"
-    for path in ("../op-b/in/secret.xml", "/op-b/out/report.xml", str(b_root / "in" / "secret.xml"),
-                 "/../op-b/in/secret.xml"):
+    for path in (
+        "../op-b/in/secret.xml",
+        "/op-b/out/report.xml",
+        str(b_root / "in" / "secret.xml"),
+        "/../op-b/in/secret.xml",
+    ):
         _denied(a.open, path)
         _denied(a.stat, path)
         _denied(a.putfo, io.BytesIO(b"evil"), path)
@@ -242,8 +255,14 @@ def test_planted_symlinks_are_not_followed(server, a, zones):
     (root / "in" / "drop").symlink_to(b_root / "in")  # a write through it would land in B's inbox
     (root / "linked-root").symlink_to(b_root)
     assert a.listdir("/out") == [] and a.listdir("/in") == [] and sorted(a.listdir("/")) == ["in", "out"]
-    for path in ("/out/to-b", "/out/to-b/secret.xml", "/out/passwd", "/out/rel", "/in/drop/secret.xml",
-                 "/linked-root/in/secret.xml"):
+    for path in (
+        "/out/to-b",
+        "/out/to-b/secret.xml",
+        "/out/passwd",
+        "/out/rel",
+        "/in/drop/secret.xml",
+        "/linked-root/in/secret.xml",
+    ):
         _denied(a.open, path)
         _denied(a.stat, path)
         _denied(a.lstat, path)
@@ -271,8 +290,12 @@ def test_relais_temporary_files_in_out_are_neither_listed_nor_readable(server, a
 
 
 def test_wrong_key_unknown_user_and_passwords_are_refused(server, keys):
-    cases = [("op-a", keys["op-b"][0]), ("op-a", keys["stranger"][0]), ("nobody", keys["op-a"][0]),
-             ("root", keys["stranger"][0])]
+    cases = [
+        ("op-a", keys["op-b"][0]),
+        ("op-a", keys["stranger"][0]),
+        ("nobody", keys["op-a"][0]),
+        ("root", keys["stranger"][0]),
+    ]
     for user, pkey in cases:
         t = _transport(server)
         with pytest.raises(paramiko.AuthenticationException):
@@ -294,8 +317,9 @@ def test_only_sftp_no_shell_exec_or_forwarding(server, keys):
     client_key = keys["op-a"][2]
 
     async def attempt():
-        async with asyncssh.connect("127.0.0.1", server.port, username="op-a", client_keys=[client_key],
-                                    known_hosts=None) as conn:
+        async with asyncssh.connect(
+            "127.0.0.1", server.port, username="op-a", client_keys=[client_key], known_hosts=None
+        ) as conn:
             with pytest.raises((asyncssh.ChannelOpenError, asyncssh.ProcessError, asyncssh.Error, OSError)):
                 result = await conn.run("cat /etc/passwd", check=True, timeout=5)
                 assert "root:" not in (result.stdout or "")
@@ -366,8 +390,9 @@ def test_stale_upload_files_are_removed_at_start(zones, tmp_path):
 
 def test_closing_the_sftp_session_with_a_file_open_discards_the_upload(server, keys, zones):
     async def attempt():
-        async with asyncssh.connect("127.0.0.1", server.port, username="op-a", client_keys=[keys["op-a"][2]],
-                                    known_hosts=None) as conn:
+        async with asyncssh.connect(
+            "127.0.0.1", server.port, username="op-a", client_keys=[keys["op-a"][2]], known_hosts=None
+        ) as conn:
             async with conn.start_sftp_client() as sftp:
                 f = await sftp.open("/in/never-closed.xml", "wb")
                 await f.write(b"abc" * 1000)
@@ -390,8 +415,14 @@ def test_cli_serve(tmp_path, keys):
     (home / "partners" / "op-a.toml").write_text(f'id = "op-a"\n[hosted]\nauthorized_keys = ["{keys["op-a"][1]}"]\n')
     code = "from relais.cli_sftp import sftp; sftp(['serve', '--port', '0'], obj={'home': None})"
     env = dict(os.environ, RELAIS_HOME=str(home), RELAIS_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     try:
         first = proc.stdout.readline()
         assert first.startswith("relais sftp: listening on 127.0.0.1:"), (first, proc.stderr.read())
@@ -464,6 +495,7 @@ def test_a_plain_account_stands_in_for_a_partners_server(tmp_path, keys, zones):
         s.rename("/outbound/a.xml.claimed", "/processed/a.xml")
         assert (root / "processed" / "a.xml").read_bytes() == b"<a/>"
         import stat as st
+
         assert st.S_ISLNK(s.lstat("/outbound/link.xml").st_mode)  # listed as a link...
         assert "link.xml" in s.listdir("/outbound")
         _denied(s.open, "/outbound/link.xml")  # ...never followed

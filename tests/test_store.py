@@ -60,14 +60,25 @@ def test_invoices_errors_and_outbox_round_trip(store):
     f = store.create_flow(_flow())
     invs = []
     for pos in range(1, 1203):  # more than one page
-        inv = Invoice(id=invoice_id(f.id, pos), flow_id=f.id, position=pos, entry_name=f"e{pos}.xml",
-                      syntax=Syntax.CII, number=f"F{pos}", total_with_vat=Decimal("120.50"))
+        inv = Invoice(
+            id=invoice_id(f.id, pos),
+            flow_id=f.id,
+            position=pos,
+            entry_name=f"e{pos}.xml",
+            syntax=Syntax.CII,
+            number=f"F{pos}",
+            total_with_vat=Decimal("120.50"),
+        )
         if pos % 100 == 0:
             inv.status = InvoiceStatus.REJETEE
-            inv.errors = [ValidationError("XSD", Flag.FATAL, "line 3, column 5", "bad"),
-                          ValidationError("BR-X", Flag.WARNING, "/a", "hmm")]
+            inv.errors = [
+                ValidationError("XSD", Flag.FATAL, "line 3, column 5", "bad"),
+                ValidationError("BR-X", Flag.WARNING, "/a", "hmm"),
+            ]
         invs.append(inv)
-    store.save_invoices(invs[:600], [(i, Address("folder", i.buyer_siret, f"/d/{i.id}.xml")) for i in invs[:600] if not i.rejected])
+    store.save_invoices(
+        invs[:600], [(i, Address("folder", i.buyer_siret, f"/d/{i.id}.xml")) for i in invs[:600] if not i.rejected]
+    )
     store.save_invoices(invs[600:], [])
     store.add_flow_errors(f.id, [ValidationError("RLS-T99", Flag.FATAL, "/", "x")])
     back = list(store.iter_invoices(f.id))
@@ -91,7 +102,9 @@ def test_invoices_errors_and_outbox_round_trip(store):
 def test_directory_versions(store):
     s1 = Structure("11000201100044", "Commune A", True, True, False, False, {"S1": ("Compta", True)})
     store.import_directory("v1", "00" * 32, [s1])
-    store.import_directory("v2", "11" * 32, [s1, Structure("35600000000048", "La Poste", False, False, True, False, {})])
+    store.import_directory(
+        "v2", "11" * 32, [s1, Structure("35600000000048", "La Poste", False, False, True, False, {})]
+    )
     with pytest.raises(ValueError):
         store.import_directory("v1", "00" * 32, [s1])
     latest = store.load_directory()

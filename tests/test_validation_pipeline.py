@@ -11,8 +11,8 @@ from lxml import etree
 
 from flows import directory
 from flows.model import FlowStatus
-from relais.compose import Runtime
 from relais import generate as gen
+from relais.compose import Runtime
 from tests.helpers import drop, return_flow, rf_error_codes, run
 
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
@@ -57,8 +57,9 @@ def test_warnings_are_reported_and_the_invoice_goes_on(rt, directory_file, corpu
     from flows.extract import NS
 
     _, recipients = directory_file
-    target = next(r for r in recipients if r.active and not (r.service_code_required or r.ej_required
-                                                             or r.ej_or_service))
+    target = next(
+        r for r in recipients if r.active and not (r.service_code_required or r.ej_required or r.ej_or_service)
+    )
     root = etree.fromstring((corpus / "xrechnung/business-cases/standard/03.07a-INVOICE_uncefact.xml").read_bytes())
     buyer = root.find(".//ram:BuyerTradeParty", NS)
     org = buyer.find("ram:SpecifiedLegalOrganization", NS)
@@ -75,9 +76,14 @@ def test_warnings_are_reported_and_the_invoice_goes_on(rt, directory_file, corpu
         ref.getparent().remove(ref)  # a Leitweg-ID, not a service code of the French directory
     data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     home2 = rt.settings.home.parent / "h2"
-    rt2 = _runtime(rt.settings, directory_file, home=home2, database_url=f"sqlite:///{home2 / 'relais.db'}",
-                   cii_xsd=corpus / "xsd/cii-d16b/uncoupled/uncefact/data/standard/CrossIndustryInvoice_100pD16B.xsd",
-                   rules_dir=corpus / "schematron")
+    rt2 = _runtime(
+        rt.settings,
+        directory_file,
+        home=home2,
+        database_url=f"sqlite:///{home2 / 'relais.db'}",
+        cii_xsd=corpus / "xsd/cii-d16b/uncoupled/uncefact/data/standard/CrossIndustryInvoice_100pD16B.xsd",
+        rules_dir=corpus / "schematron",
+    )
     try:
         drop(rt2, "op-a", "xr.xml", data)
         [flow] = run(rt2)
@@ -113,8 +119,9 @@ def test_a_saxon_runtime_error_is_an_incident(settings, directory_file, tmp_path
     (rules / "ubl").mkdir(parents=True)
     (rules / "ubl" / "EN16931-UBL-validation.xslt").write_text(
         '<xsl:stylesheet version="2.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
-        '<!--Schematron version 9.9.9-->'
-        '<xsl:template match="/"><xsl:sequence select="error((), \'boom\')"/></xsl:template></xsl:stylesheet>')
+        "<!--Schematron version 9.9.9-->"
+        '<xsl:template match="/"><xsl:sequence select="error((), \'boom\')"/></xsl:template></xsl:stylesheet>'
+    )
     rt = _runtime(settings, directory_file, rules_dir=rules)
     try:
         _, recipients = directory_file
@@ -193,8 +200,10 @@ def test_pdf_with_two_invoice_xmls_is_refused(rt, directory_file):
 
 
 def test_unsupported_syntax_version_is_refused(rt):
-    d16a = (b'<rsm:CrossIndustryInvoice xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:13">'
-            b'</rsm:CrossIndustryInvoice>')
+    d16a = (
+        b'<rsm:CrossIndustryInvoice xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:13">'
+        b"</rsm:CrossIndustryInvoice>"
+    )
     drop(rt, "op-a", "old.xml", d16a)
     [flow] = run(rt)
     assert [e.rule for e in rt.store.flow_errors(flow.id)] == ["RLS-T10"]
@@ -222,8 +231,9 @@ def test_rules_install_and_validate_with_rules(tmp_path, cen_rules_dir, director
 
     home = tmp_path / "home"
     runner = CliRunner()
-    result = runner.invoke(main, ["--home", str(home), "rules", "install", str(cen_rules_dir)],
-                           env={"RELAIS_RULES_DIR": ""})
+    result = runner.invoke(
+        main, ["--home", str(home), "rules", "install", str(cen_rules_dir)], env={"RELAIS_RULES_DIR": ""}
+    )
     assert result.exit_code == 0, result.output
     assert "1.3.16" in result.output and (home / "rules" / "current.json").is_file()
     _, recipients = directory_file
@@ -252,8 +262,9 @@ def test_keep_going_reports_both_layers(tmp_path, directory_file, cen_rules_dir)
     f.write_bytes(_ubl(recipients, mutate=both))
     runner = CliRunner()
     stop = json.loads(runner.invoke(main, ["validate", "--json", "--rules", str(cen_rules_dir), str(f)]).stdout)
-    go = json.loads(runner.invoke(main, ["validate", "--json", "--keep-going", "--rules", str(cen_rules_dir),
-                                         str(f)]).stdout)
+    go = json.loads(
+        runner.invoke(main, ["validate", "--json", "--keep-going", "--rules", str(cen_rules_dir), str(f)]).stdout
+    )
     assert {e["rule"] for e in stop["documents"][0]["errors"]} == {"XSD"}
     assert {"XSD", "BR-CO-16"} <= {e["rule"] for e in go["documents"][0]["errors"]}
 

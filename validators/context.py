@@ -59,10 +59,18 @@ class InvoiceContext:
     addressing: Addressing | None = None  # where the invoice says it goes
 
     @classmethod
-    def of_document(cls, facts: Facts, syntax: Syntax, tree: etree._ElementTree | etree._Element, *,
-                    limits: Limits = Limits(), xml_size: int | None = None, pdf: bytes | None = None,
-                    xml_name: str | None = None, prior: tuple[ValidationError, ...] | list[ValidationError] = (),
-                    ) -> InvoiceContext:
+    def of_document(
+        cls,
+        facts: Facts,
+        syntax: Syntax,
+        tree: etree._ElementTree | etree._Element,
+        *,
+        limits: Limits = Limits(),
+        xml_size: int | None = None,
+        pdf: bytes | None = None,
+        xml_name: str | None = None,
+        prior: tuple[ValidationError, ...] | list[ValidationError] = (),
+    ) -> InvoiceContext:
         """The DOCUMENT-stage context of one parsed invoice; its attachments and size are computed here, once.
 
         `xml_size`: bytes of the invoice XML (without it, the size counts the attachments
@@ -75,8 +83,15 @@ class InvoiceContext:
         if xml_size is None:
             xml_size = sum(a.encoded for a in found)  # unknown: count the attachments only
         size = total_size(xml_size, list(everything), len(pdf) if pdf is not None else None)
-        return cls(facts=facts, syntax=syntax, tree=tree, attachments=everything, total_size=size,
-                   limits=limits, prior=frozenset(e.rule for e in prior if e.fatal))
+        return cls(
+            facts=facts,
+            syntax=syntax,
+            tree=tree,
+            attachments=everything,
+            total_size=size,
+            limits=limits,
+            prior=frozenset(e.rule for e in prior if e.fatal),
+        )
 
     def one_attachment(self, a: Attachment) -> InvoiceContext:
         """This context narrowed to attachment `a` (the runner runs per-attachment rules one by one)."""

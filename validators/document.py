@@ -15,14 +15,13 @@ from pathlib import Path
 
 from lxml import etree
 
-from flows import detect, extract, safearchive, safexml
+from flows import detect, extract, safearchive, safexml, technical
 from flows.errors import Incident, Rejected
 from flows.model import Container, Syntax, ValidationError
-from flows import technical
 from flows.rule import Stage
 from validators.context import InvoiceContext
-from validators.runner import run as run_rules
 from validators.limits import Limits
+from validators.runner import run as run_rules
 from validators.xsd import XsdValidator
 
 HEAD = 4096
@@ -57,15 +56,18 @@ class Verdict:
 
 
 #: Factur-X 1.0 guideline ids (FNFE 2017 examples) that today's code list no longer holds.
-LEGACY_GUIDELINES = frozenset({
-    "urn:cen.eu:en16931:2017:compliant:factur-x.eu:1p0:basic",
-    "urn:cen.eu:en16931:2017:conformant:factur-x.eu:1p0:extended",
-})
+LEGACY_GUIDELINES = frozenset(
+    {
+        "urn:cen.eu:en16931:2017:compliant:factur-x.eu:1p0:basic",
+        "urn:cen.eu:en16931:2017:conformant:factur-x.eu:1p0:extended",
+    }
+)
 GUIDELINE_CODE_RULE = "FX-SCH-A-000026"  # Factur-X schematron: guideline id must be in its code list
 XRECHNUNG = "xrechnung"
 _GUIDELINE = etree.XPath(
     "string(/*/*[local-name()='ExchangedDocumentContext']"
-    "/*[local-name()='GuidelineSpecifiedDocumentContextParameter']/*[local-name()='ID'])")
+    "/*[local-name()='GuidelineSpecifiedDocumentContextParameter']/*[local-name()='ID'])"
+)
 
 
 def guideline(tree: etree._ElementTree) -> str:
@@ -120,8 +122,9 @@ class DocumentJudge:
     def versions(self) -> dict[str, str]:
         return self.rulesets.versions() if self.config.business_rules else {}
 
-    def _business_rules(self, syntax: Syntax, profile: str | None, tree: etree._ElementTree,
-                        br_fr: bool) -> list[ValidationError]:
+    def _business_rules(
+        self, syntax: Syntax, profile: str | None, tree: etree._ElementTree, br_fr: bool
+    ) -> list[ValidationError]:
         """EN 16931 / Factur-X profile (/ BR-FR) findings.
 
         - an XRechnung embedded in a PDF is plain CII: the EN 16931 CII rules;
@@ -143,12 +146,20 @@ class DocumentJudge:
             before = len(errors)
             errors = [e for e in errors if e.rule != GUIDELINE_CODE_RULE]
             if len(errors) != before:
-                errors.append(technical.LEGACY_GUIDELINE.error("GuidelineSpecifiedDocumentContextParameter/ID",
-                                                               guideline(tree)))
+                errors.append(
+                    technical.LEGACY_GUIDELINE.error("GuidelineSpecifiedDocumentContextParameter/ID", guideline(tree))
+                )
         return errors
 
-    def judge(self, data: bytes, container: Container | None, *, entry_name: str = "",
-              keep_going: bool = False, br_fr: bool = False) -> Verdict:
+    def judge(
+        self,
+        data: bytes,
+        container: Container | None,
+        *,
+        entry_name: str = "",
+        keep_going: bool = False,
+        br_fr: bool = False,
+    ) -> Verdict:
         """Verdict on one document. `container` None means a batch entry to recognise first."""
         verdict = Verdict(container or Container.UNKNOWN)
         try:
@@ -167,9 +178,12 @@ class DocumentJudge:
             verdict.profile = facturx_profile(tree)
             declared = detected.declared_profile
             if declared and verdict.profile and declared != verdict.profile:
-                verdict.errors.append(technical.PROFILE_MISMATCH.error(
-                    "PDF metadata (XMP fx:ConformanceLevel)",
-                    f"the PDF declares {declared}, the embedded XML is {verdict.profile}"))
+                verdict.errors.append(
+                    technical.PROFILE_MISMATCH.error(
+                        "PDF metadata (XMP fx:ConformanceLevel)",
+                        f"the PDF declares {declared}, the embedded XML is {verdict.profile}",
+                    )
+                )
         verdict.facts = extract.extract(detected.syntax, tree)
         as_cii = detected.syntax is Syntax.FACTURX and verdict.profile == XRECHNUNG
         xsd_errors = self.xsd.validate(Syntax.CII if as_cii else detected.syntax, tree, verdict.profile)
@@ -188,8 +202,14 @@ class DocumentJudge:
             # Stage DOCUMENT only: the duplicate rule needs the store and the routing rules the
             # directory; the pipeline runs those stages (flows.pipeline._decide).
             ctx = InvoiceContext.of_document(
-                verdict.facts, detected.syntax, tree, limits=self.config.limits, xml_size=len(detected.xml),
-                pdf=data if verdict.container is Container.PDF else None, xml_name=detected.embedded_name,
-                prior=verdict.errors)
+                verdict.facts,
+                detected.syntax,
+                tree,
+                limits=self.config.limits,
+                xml_size=len(detected.xml),
+                pdf=data if verdict.container is Container.PDF else None,
+                xml_name=detected.embedded_name,
+                prior=verdict.errors,
+            )
             verdict.errors.extend(run_rules(ctx, [Stage.DOCUMENT]))
         return verdict

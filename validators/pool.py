@@ -42,8 +42,8 @@ from typing import Any, NoReturn
 
 from flows.errors import Incident
 from validators import pool_worker
-from validators.pool_config import Job, PoolConfig
 from validators.document import DocumentJudge, Verdict
+from validators.pool_config import Job, PoolConfig
 
 STARTUP_SECONDS = 300.0  # a worker builds its judge (imports, XSDs) within this
 STOP_SECONDS = 2.0  # close(): time given to idle workers to exit before SIGKILL
@@ -81,8 +81,9 @@ class _Worker:
 
     def __init__(self, config: PoolConfig) -> None:
         argv, env = _command()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
-                                     close_fds=True, bufsize=0, env=env)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, close_fds=True, bufsize=0, env=env
+        )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._to, self._from = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         os.set_blocking(self._to, False)
@@ -137,7 +138,7 @@ class _Worker:
         for part in (memoryview(pool_worker.HEADER.pack(len(data))), memoryview(data)):
             while part:
                 try:
-                    part = part[os.write(self._to, part):]
+                    part = part[os.write(self._to, part) :]
                 except BlockingIOError:
                     self._wait(self._writable, deadline)
                 except (BrokenPipeError, ConnectionResetError) as e:
@@ -286,13 +287,18 @@ class ValidationPool:
         if executor is not None and executor.owner == os.getpid():
             executor.close()
 
-    def judge_all(self, jobs: Iterable[Job], *, expected: int, keep_going: bool = False,
-                  br_fr: bool = False) -> Iterator[tuple[Job, Verdict]]:
+    def judge_all(
+        self, jobs: Iterable[Job], *, expected: int, keep_going: bool = False, br_fr: bool = False
+    ) -> Iterator[tuple[Job, Verdict]]:
         """Verdicts of `jobs`, in order. `expected` (the number of jobs) picks inline or pooled."""
         if self.workers == 0 or expected < self.config.inline_below:
             for job in jobs:
-                yield job, self.local.judge(job.data, job.container, entry_name=job.entry_name,
-                                            keep_going=keep_going, br_fr=br_fr)
+                yield (
+                    job,
+                    self.local.judge(
+                        job.data, job.container, entry_name=job.entry_name, keep_going=keep_going, br_fr=br_fr
+                    ),
+                )
             return
         yield from self._pooled(jobs, keep_going, br_fr)
 

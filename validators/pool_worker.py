@@ -55,14 +55,14 @@ class Failure:
     out_of_memory: bool = False
 
     @classmethod
-    def of(cls, e: BaseException) -> "Failure":
+    def of(cls, e: BaseException) -> Failure:
         try:
-            blob: bytes | None = pickle.dumps(e, protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.loads(blob)  # e.g. an exception whose __init__ takes other arguments than its args
+            data = pickle.dumps(e, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.loads(data)  # e.g. an exception whose __init__ takes other arguments than its args
+            blob: bytes | None = data
         except Exception:
             blob = None
-        return cls(type(e).__name__, str(e), "".join(traceback.format_exception(e)), blob,
-                   isinstance(e, MemoryError))
+        return cls(type(e).__name__, str(e), "".join(traceback.format_exception(e)), blob, isinstance(e, MemoryError))
 
 
 def write_frame(out: IO[bytes], obj: Any) -> None:
@@ -125,9 +125,16 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
             if request is None:
                 return 0
             jobs, keep_going, br_fr = request
-            reply: tuple[str, Any] = ("verdicts", [
-                (j.key, judge.judge(j.data, j.container, entry_name=j.entry_name, keep_going=keep_going,
-                                    br_fr=br_fr)) for j in jobs])
+            reply: tuple[str, Any] = (
+                "verdicts",
+                [
+                    (
+                        j.key,
+                        judge.judge(j.data, j.container, entry_name=j.entry_name, keep_going=keep_going, br_fr=br_fr),
+                    )
+                    for j in jobs
+                ],
+            )
         except Exception as e:
             reply = ("failed", Failure.of(e))
         del request  # the chunk's documents, before the reply is pickled

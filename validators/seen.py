@@ -17,8 +17,9 @@ Key = tuple[str, str, int]
 class InvoiceLookup(Protocol):
     """The store's query for an earlier accepted invoice (`flows.store.Store.find_invoice`)."""
 
-    def find_invoice(self, supplier_id: str, number: str, year: int, *,
-                     exclude_flow_id: str | None = None) -> str | None: ...
+    def find_invoice(
+        self, supplier_id: str, number: str, year: int, *, exclude_flow_id: str | None = None
+    ) -> str | None: ...
 
 
 def key(facts: InvoiceFacts) -> Key | None:

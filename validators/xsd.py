@@ -67,7 +67,9 @@ class XsdValidator:
             raise MemoryError("libxml2 ran out of memory during XSD validation")  # an incident, not a verdict
         errors = []
         for e in list(schema.error_log)[:MAX_ERRORS]:
-            errors.append(XSD.error(f"line {e.line}, column {e.column}" + (f" ({e.path})" if e.path else ""), e.message))
+            errors.append(
+                XSD.error(f"line {e.line}, column {e.column}" + (f" ({e.path})" if e.path else ""), e.message)
+            )
         if not errors:  # fail closed: invalid without a message is still invalid
             errors.append(XSD.error("/", "schema validation failed"))
         return errors

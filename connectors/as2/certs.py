@@ -82,9 +82,7 @@ def load_key(path: Path, password: bytes | None = None) -> PrivateKey:
     return key
 
 
-def load_keypair(
-    cert_path: Path, key_path: Path, password: bytes | None = None
-) -> KeyPair:
+def load_keypair(cert_path: Path, key_path: Path, password: bytes | None = None) -> KeyPair:
     """Certificate and private key, checked to belong together."""
     cert = load_cert(cert_path)
     key = load_key(key_path, password)

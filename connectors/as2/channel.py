@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from archive import Archive
-from connectors.as2 import sender
 from connectors.partners import Partner
 from flows.channels import Address, OutboxKind
 from flows.errors import ConfigError
 from flows.model import Channel
 from flows.store import Store
+
+if TYPE_CHECKING:
+    from connectors.as2.sender import MdnSender, Sender
 
 
 @dataclasses.dataclass
@@ -31,7 +34,10 @@ class As2Channel:
             return None
         return Address(self.name, partner_id, file_name)
 
-    def sender(self, kind: OutboxKind, partner_id: str | None) -> sender.Sender | sender.MdnSender:
+    def sender(self, kind: OutboxKind, partner_id: str | None) -> Sender | MdnSender:
+        # Imported when first used: a process with no AS2 partner never loads httpx and the CMS code.
+        from connectors.as2 import sender
+
         if kind is OutboxKind.MDN:
             return sender.MdnSender()
         if self.store is None or self.archive is None:

@@ -64,8 +64,13 @@ _SIG_ALGS: dict[str, tuple[str, str | None]] = {
 }
 _RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
 _RSAES_OAEP = "1.2.840.113549.1.1.7"
-_ECDSA_WITH = {"sha-1": "1.2.840.10045.4.1", "sha-224": "1.2.840.10045.4.3.1", "sha-256": "1.2.840.10045.4.3.2",
-               "sha-384": "1.2.840.10045.4.3.3", "sha-512": "1.2.840.10045.4.3.4"}
+_ECDSA_WITH = {
+    "sha-1": "1.2.840.10045.4.1",
+    "sha-224": "1.2.840.10045.4.3.1",
+    "sha-256": "1.2.840.10045.4.3.2",
+    "sha-384": "1.2.840.10045.4.3.3",
+    "sha-512": "1.2.840.10045.4.3.4",
+}
 _MGF1 = "1.2.840.113549.1.1.8"
 
 
@@ -100,8 +105,12 @@ CIPHERS: dict[str, tuple[str, int, str]] = {
 }
 _CIPHER_BY_OID = {oid: name for name, (oid, _n, _k) in CIPHERS.items()}
 _CIPHER_ALIASES = {
-    "3des": "des-ede3-cbc", "des3": "des-ede3-cbc", "tripledes": "des-ede3-cbc", "tripledes-cbc": "des-ede3-cbc",
-    "des-ede3": "des-ede3-cbc", "tripledes-192-cbc": "des-ede3-cbc",
+    "3des": "des-ede3-cbc",
+    "des3": "des-ede3-cbc",
+    "tripledes": "des-ede3-cbc",
+    "tripledes-cbc": "des-ede3-cbc",
+    "des-ede3": "des-ede3-cbc",
+    "tripledes-192-cbc": "des-ede3-cbc",
 }
 
 

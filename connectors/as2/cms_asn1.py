@@ -65,8 +65,13 @@ def _ski(cert: x509.Certificate) -> set[bytes]:
     return found
 
 
-def _matches(ident: Any, cert: x509.Certificate, *, ias_name: str = "issuerAndSerialNumber",
-             ski_name: str = "subjectKeyIdentifier") -> bool:
+def _matches(
+    ident: Any,
+    cert: x509.Certificate,
+    *,
+    ias_name: str = "issuerAndSerialNumber",
+    ski_name: str = "subjectKeyIdentifier",
+) -> bool:
     """Whether a SignerIdentifier / RecipientIdentifier names `cert`."""
     kind = ident.getName()
     if kind == ias_name:

@@ -199,9 +199,7 @@ def _signed_attr_encodings(attrs: Any) -> list[bytes]:
     return [sorted_der] if in_order == sorted_der else [sorted_der, in_order]
 
 
-def _check_signature(
-    public: Any, sig_alg: Any, digest_name: str, signature: bytes, candidates: list[bytes]
-) -> bool:
+def _check_signature(public: Any, sig_alg: Any, digest_name: str, signature: bytes, candidates: list[bytes]) -> bool:
     oid = str(sig_alg["algorithm"])
     if oid not in _SIG_ALGS:
         raise SignatureInvalid(f"unsupported signature algorithm {oid}")
@@ -248,9 +246,7 @@ def _attr_values(attrs: Any, oid: univ.ObjectIdentifier) -> list[bytes]:
     return []
 
 
-def _verify_signed_data(
-    sd: Any, data: bytes, trusted: Sequence[x509.Certificate], now: dt.datetime | None
-) -> Verified:
+def _verify_signed_data(sd: Any, data: bytes, trusted: Sequence[x509.Certificate], now: dt.datetime | None) -> Verified:
     try:
         return _verify_signed_data_inner(sd, data, trusted, now)
     except UnsupportedAlgorithm as e:
@@ -285,8 +281,9 @@ def _verify_signed_data_inner(
         signature = bytes(si["signature"])
         attrs = si["signedAttrs"]
         if attrs.isValue and len(attrs):
-            if not _check_signature(cert.public_key(), si["signatureAlgorithm"], digest_name, signature,
-                                    _signed_attr_encodings(attrs)):
+            if not _check_signature(
+                cert.public_key(), si["signatureAlgorithm"], digest_name, signature, _signed_attr_encodings(attrs)
+            ):
                 failure = SignatureInvalid(
                     f"signature by {cert.subject.rfc4514_string()} does not verify over its signed attributes"
                 )

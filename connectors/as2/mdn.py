@@ -79,12 +79,15 @@ def build(
     the ``micalg`` parameter reads `micalg_label` (default: `sign_digest`).
     """
     if modifier is None:
-        text = (f"The AS2 message {original_message_id} was received and processed by {our_id}.\r\n"
-                "This is not a guarantee that the content was accepted: its integration report follows.\r\n")
+        text = (
+            f"The AS2 message {original_message_id} was received and processed by {our_id}.\r\n"
+            "This is not a guarantee that the content was accepted: its integration report follows.\r\n"
+        )
     else:
-        text = (f"The AS2 message {original_message_id} was received by {our_id} but not processed:\r\n"
-                f"{ERROR_TEXTS.get(modifier, modifier)}"
-                + (f" ({_one_line(detail)})" if detail else "") + ".\r\n")
+        text = (
+            f"The AS2 message {original_message_id} was received by {our_id} but not processed:\r\n"
+            f"{ERROR_TEXTS.get(modifier, modifier)}" + (f" ({_one_line(detail)})" if detail else "") + ".\r\n"
+        )
     fields = [
         f"Reporting-UA: {REPORTING_UA}",
         f"Original-Recipient: rfc822; {quote_id(our_id)}",
@@ -98,15 +101,24 @@ def build(
 
     boundary = _boundary()
     report_body = (
-        b"--" + boundary.encode() + CRLF
-        + mime.make("text/plain; charset=us-ascii", text.encode("ascii", "replace"),
-                    [("Content-Transfer-Encoding", "7bit")])
-        + CRLF + b"--" + boundary.encode() + CRLF
+        b"--"
+        + boundary.encode()
+        + CRLF
+        + mime.make(
+            "text/plain; charset=us-ascii", text.encode("ascii", "replace"), [("Content-Transfer-Encoding", "7bit")]
+        )
+        + CRLF
+        + b"--"
+        + boundary.encode()
+        + CRLF
         + mime.make("message/disposition-notification", notification, [("Content-Transfer-Encoding", "7bit")])
-        + CRLF + b"--" + boundary.encode() + b"--" + CRLF
+        + CRLF
+        + b"--"
+        + boundary.encode()
+        + b"--"
+        + CRLF
     )
-    report = mime.make(f'multipart/report; report-type=disposition-notification; boundary="{boundary}"',
-                       report_body)
+    report = mime.make(f'multipart/report; report-type=disposition-notification; boundary="{boundary}"', report_body)
     if sign is None:
         content_type, body = _split_entity(report)
     else:
@@ -114,15 +126,29 @@ def build(
         outer = _boundary()
         b64 = base64.encodebytes(signature).replace(b"\n", CRLF)
         body = (
-            b"--" + outer.encode() + CRLF + report + CRLF
-            + b"--" + outer.encode() + CRLF
-            + mime.make('application/pkcs7-signature; name="smime.p7s"', b64,
-                        [("Content-Transfer-Encoding", "base64"),
-                         ("Content-Disposition", 'attachment; filename="smime.p7s"')])
-            + CRLF + b"--" + outer.encode() + b"--" + CRLF
+            b"--"
+            + outer.encode()
+            + CRLF
+            + report
+            + CRLF
+            + b"--"
+            + outer.encode()
+            + CRLF
+            + mime.make(
+                'application/pkcs7-signature; name="smime.p7s"',
+                b64,
+                [("Content-Transfer-Encoding", "base64"), ("Content-Disposition", 'attachment; filename="smime.p7s"')],
+            )
+            + CRLF
+            + b"--"
+            + outer.encode()
+            + b"--"
+            + CRLF
         )
-        content_type = (f'multipart/signed; protocol="application/pkcs7-signature"; '
-                        f'micalg={micalg_label or sign_digest}; boundary="{outer}"')
+        content_type = (
+            f'multipart/signed; protocol="application/pkcs7-signature"; '
+            f'micalg={micalg_label or sign_digest}; boundary="{outer}"'
+        )
     message_id = new_message_id(our_id)
     headers = [
         ("AS2-Version", "1.2"),
@@ -172,8 +198,14 @@ class Mdn:
         return d == "processed" or d.startswith("processed/warning")
 
 
-def parse(content_type: str, body: bytes, *, partner_certs: Sequence[x509.Certificate],
-          require_signature: bool = True, verify: bool = True) -> Mdn:
+def parse(
+    content_type: str,
+    body: bytes,
+    *,
+    partner_certs: Sequence[x509.Certificate],
+    require_signature: bool = True,
+    verify: bool = True,
+) -> Mdn:
     """Read an MDN (HTTP Content-Type + body); a signed one must verify with a partner certificate.
 
     Raises `AuthenticationFailed` for a bad signature or an unsigned MDN when one is required,
@@ -217,5 +249,6 @@ def parse(content_type: str, body: bytes, *, partner_certs: Sequence[x509.Certif
             mic_digest = cms.normalise_digest(label.strip()) if label.strip() else None
         except (ValueError, As2CryptoError):
             mic_digest = None
-    return Mdn(fields.get("original-message-id", "").strip() or None, disposition.strip(), mic, mic_digest,
-               signed, fields)
+    return Mdn(
+        fields.get("original-message-id", "").strip() or None, disposition.strip(), mic, mic_digest, signed, fields
+    )

@@ -151,7 +151,7 @@ class Unwrapped:
 
 
 def _disposition(filename: str) -> str:
-    if re.fullmatch(r'[\x20-\x7e]*', filename) and '"' not in filename and "\\" not in filename:
+    if re.fullmatch(r"[\x20-\x7e]*", filename) and '"' not in filename and "\\" not in filename:
         return f'attachment; filename="{filename}"'
     encoded = "".join(
         chr(b) if chr(b).isalnum() or chr(b) in "!#$&+-.^_`|~" else f"%{b:02X}" for b in filename.encode()
@@ -334,9 +334,16 @@ def unwrap(
     """
     try:
         return _unwrap(
-            content_type, body, own=own, partner_certs=partner_certs, requested_digests=requested_digests,
-            max_bytes=max_bytes, require_signature=require_signature, require_encryption=require_encryption,
-            content_disposition=content_disposition, now=now,
+            content_type,
+            body,
+            own=own,
+            partner_certs=partner_certs,
+            requested_digests=requested_digests,
+            max_bytes=max_bytes,
+            require_signature=require_signature,
+            require_encryption=require_encryption,
+            content_disposition=content_disposition,
+            now=now,
         )
     except As2CryptoError:
         raise

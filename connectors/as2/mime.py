@@ -130,7 +130,9 @@ def parse(raw: bytes) -> Entity:
         if content[:1] in (b" ", b"\t") and headers:
             name, value = headers[-1]
             # unfolding (RFC 5322 §2.2.3) removes the line break only
-            joined = (value + " " + _decode_header(content.strip())).strip() if value else _decode_header(content.strip())
+            joined = (
+                (value + " " + _decode_header(content.strip())).strip() if value else _decode_header(content.strip())
+            )
             headers[-1] = (name, joined)
             continue
         name, _, value = content.partition(b":")

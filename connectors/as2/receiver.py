@@ -51,26 +51,39 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connectors.as2 import certs, cms, mdn, message
+from connectors.as2 import certs, cms, mdn, message, sender
 from connectors.as2.errors import As2CryptoError
 from connectors.as2.station import load_parties, safe_name, unquote_id, wants_signed_receipt
-from connectors.as2 import sender
 from connectors.partners import Partner
-from flows import dispatch
+from flows import dispatch, log
 from flows.dispatch import Outbound
 from flows.intake import Arrival, Intake
 from flows.model import Channel
 from flows.outbox import Address, OutboxKind
 from flows.store import As2Message, As2Status
-from flows import log
 
 _log = log.get("relais.as2")
 
 REQUIRED = ("as2-from", "as2-to", "message-id", "content-type")
-KEPT_HEADERS = ("as2-from", "as2-to", "message-id", "content-type", "content-length", "as2-version", "subject",
-                "date", "disposition-notification-to", "disposition-notification-options",
-                "receipt-delivery-option", "content-disposition", "content-transfer-encoding", "mime-version",
-                "user-agent", "from", "ediint-features")
+KEPT_HEADERS = (
+    "as2-from",
+    "as2-to",
+    "message-id",
+    "content-type",
+    "content-length",
+    "as2-version",
+    "subject",
+    "date",
+    "disposition-notification-to",
+    "disposition-notification-options",
+    "receipt-delivery-option",
+    "content-disposition",
+    "content-transfer-encoding",
+    "mime-version",
+    "user-agent",
+    "from",
+    "ediint-features",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +123,9 @@ class As2App:
     rule); async MDNs go out through `outbound`'s AS2 channel. Both are shared by the worker threads
     (the store and the archive are thread-safe)."""
 
-    def __init__(self, intake: Intake, partners: Mapping[str, Partner], outbound: Outbound,
-                 limits: ServerLimits = ServerLimits()) -> None:
+    def __init__(
+        self, intake: Intake, partners: Mapping[str, Partner], outbound: Outbound, limits: ServerLimits = ServerLimits()
+    ) -> None:
         self.intake, self.store, self.archive, self.outbound = intake, intake.store, intake.archive, outbound
         self.limits = limits
         self.parties, self.problems = load_parties(dict(partners))
@@ -135,8 +149,9 @@ class As2App:
         except _HttpError as e:
             reply = _text(e.status, e.text)
             reply.headers.append(("Connection", "close"))
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers
-                   if k.lower() != "content-length"]
+        headers = [
+            (k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers if k.lower() != "content-length"
+        ]
         headers.append((b"content-length", str(len(reply.body)).encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
@@ -168,8 +183,12 @@ class As2App:
         missing = [h for h in REQUIRED if not headers.get(h)]
         if missing:
             raise _HttpError(400, "missing AS2 header(s): " + ", ".join(_title(h) for h in missing))
-        for name, longest in (("as2-from", 128), ("as2-to", 128), ("message-id", 998),
-                              ("receipt-delivery-option", 1024)):
+        for name, longest in (
+            ("as2-from", 128),
+            ("as2-to", 128),
+            ("message-id", 998),
+            ("receipt-delivery-option", 1024),
+        ):
             if len(unquote_id(headers.get(name, ""))) > longest:
                 raise _HttpError(400, f"{_title(name)} longer than {longest} characters")
         party = self.parties.get(unquote_id(headers["as2-from"]))
@@ -233,10 +252,20 @@ class As2App:
         mode = None if not wants_mdn else ("async" if async_url else "sync")
 
         raw = self.archive.put_bytes(body)  # archive first: the bytes as received
-        row, created = self.store.as2_record(As2Message(
-            direction="in", message_id=message_id, partner=party.id if party else None, as2_from=as2_from,
-            as2_to=as2_to, mdn_status=As2Status.RECEIVED, raw_sha256=raw.sha256,
-            headers={k: headers[k] for k in KEPT_HEADERS if k in headers}, mdn_mode=mode, mdn_target=async_url))
+        row, created = self.store.as2_record(
+            As2Message(
+                direction="in",
+                message_id=message_id,
+                partner=party.id if party else None,
+                as2_from=as2_from,
+                as2_to=as2_to,
+                mdn_status=As2Status.RECEIVED,
+                raw_sha256=raw.sha256,
+                headers={k: headers[k] for k in KEPT_HEADERS if k in headers},
+                mdn_mode=mode,
+                mdn_target=async_url,
+            )
+        )
         if not created and row.mdn_status != As2Status.RECEIVED:
             return self._duplicate(row, mode, async_url)
         if not created:  # received before, never answered (a crash in between): this copy is processed
@@ -256,11 +285,16 @@ class As2App:
         else:
             try:
                 unwrapped = message.unwrap(
-                    headers["content-type"], body, own=party.own, partner_certs=[party.cert],
-                    requested_digests=micalgs, max_bytes=party.cfg.max_bytes,
+                    headers["content-type"],
+                    body,
+                    own=party.own,
+                    partner_certs=[party.cert],
+                    requested_digests=micalgs,
+                    max_bytes=party.cfg.max_bytes,
                     require_signature=party.cfg.require_signature,
                     require_encryption=party.cfg.require_encryption,
-                    content_disposition=headers.get("content-disposition"))
+                    content_disposition=headers.get("content-disposition"),
+                )
                 if unwrapped.signer is not None:
                     problems = certs.problems(unwrapped.signer, purpose="signing")
                     if problems:
@@ -281,8 +315,15 @@ class As2App:
         row.detail = detail
         row.mdn_status = As2Status.PROCESSED if modifier is None else f"processed/error: {modifier}"
         if modifier is None:
-            _log.info("as2.received", partner=row.partner, flow_id=row.flow_id, signed=unwrapped.signed,
-                      encrypted=unwrapped.encrypted, compressed=unwrapped.compressed, size=len(body))
+            _log.info(
+                "as2.received",
+                partner=row.partner,
+                flow_id=row.flow_id,
+                signed=unwrapped.signed,
+                encrypted=unwrapped.encrypted,
+                compressed=unwrapped.compressed,
+                size=len(body),
+            )
         else:
             _log.warning("as2.refused", partner=row.partner, disposition=modifier, detail=detail)
 
@@ -292,10 +333,17 @@ class As2App:
         sign = party is not None and wants_signed_receipt(headers.get("disposition-notification-options"))
         label = row.mic_digest or message.choose_mic_digest(micalgs)  # the sender's spelling
         built = mdn.build(
-            our_id=party.cfg.our_as2_id if party else as2_to, partner_id=as2_from,
-            original_message_id=message_id, modifier=modifier, mic=row.mic, mic_label=row.mic_digest,
-            detail=detail, sign=party.own if sign and party else None, sign_digest=cms.normalise_digest(label),
-            micalg_label=label)
+            our_id=party.cfg.our_as2_id if party else as2_to,
+            partner_id=as2_from,
+            original_message_id=message_id,
+            modifier=modifier,
+            mic=row.mic,
+            mic_label=row.mic_digest,
+            detail=detail,
+            sign=party.own if sign and party else None,
+            sign_digest=cms.normalise_digest(label),
+            micalg_label=label,
+        )
         row.mdn_archive_sha256 = self.archive.put_bytes(built.data).sha256
         if mode == "async":
             self.store.as2_update(row, mdn_outbox=self._mdn_outbox_row(row, async_url or ""))
@@ -306,8 +354,11 @@ class As2App:
 
     def _mdn_outbox_row(self, row: As2Message, url: str) -> dict[str, object]:
         suffix = hashlib.sha256(f"{row.id}:{time.time_ns()}".encode()).hexdigest()[:16]
-        return {"key": f"as2-mdn:{row.partner}:{row.id}:{suffix}", "address": Address("as2", row.partner, url),
-                "archive_sha256": row.mdn_archive_sha256 or ""}
+        return {
+            "key": f"as2-mdn:{row.partner}:{row.id}:{suffix}",
+            "address": Address("as2", row.partner, url),
+            "archive_sha256": row.mdn_archive_sha256 or "",
+        }
 
     def _duplicate(self, row: As2Message, mode: str | None, async_url: str | None) -> Reply:
         """A Message-ID already answered: its original MDN again, nothing processed twice."""
@@ -360,8 +411,9 @@ class As2App:
         self._pool.shutdown(wait=True)
 
 
-def make_app(intake: Intake, partners: Mapping[str, Partner], outbound: Outbound,
-             limits: ServerLimits = ServerLimits()) -> As2App:
+def make_app(
+    intake: Intake, partners: Mapping[str, Partner], outbound: Outbound, limits: ServerLimits = ServerLimits()
+) -> As2App:
     return As2App(intake, partners, outbound, limits)
 
 
@@ -369,8 +421,13 @@ def make_app(intake: Intake, partners: Mapping[str, Partner], outbound: Outbound
 
 
 def _title(header: str) -> str:
-    return {"as2-from": "AS2-From", "as2-to": "AS2-To", "message-id": "Message-ID", "content-type": "Content-Type",
-            "receipt-delivery-option": "Receipt-Delivery-Option"}.get(header, header)
+    return {
+        "as2-from": "AS2-From",
+        "as2-to": "AS2-To",
+        "message-id": "Message-ID",
+        "content-type": "Content-Type",
+        "receipt-delivery-option": "Receipt-Delivery-Option",
+    }.get(header, header)
 
 
 _FIRST_CONTENT_TYPE = re.compile(rb"^content-type:[ \t]*([^\s;]+)", re.I | re.M)

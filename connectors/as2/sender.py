@@ -27,14 +27,14 @@ from types import TracebackType
 
 import httpx
 
+from archive import Archive
 from connectors.as2 import mdn, message
 from connectors.as2.station import Party, load_party, new_message_id, quote_id
 from connectors.partners import Partner
+from flows import log
 from flows.errors import ConfigError, RelaisError
-from archive import Archive
 from flows.outbox import OutboxItem
 from flows.store import As2Message, As2Status, Store
-from flows import log
 
 _log = log.get("relais.as2")
 TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=10.0)
@@ -53,8 +53,9 @@ class _Http:
         self.client = httpx.Client(timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": USER_AGENT})
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.client is not None:
             self.client.close()
             self.client = None
@@ -89,9 +90,15 @@ class Sender(_Http):
             return  # done before (a crash came before the outbox row was marked sent)
         message_id = row.message_id if row is not None else new_message_id(cfg.our_as2_id)
         wrapped = message.wrap(
-            data, name, content_type="application/xml", sign=party.own if cfg.sign else None,
-            encrypt_for=party.cert if cfg.encryption else None, compress=cfg.compress, digest=cfg.digest,
-            algorithm=cfg.encryption or "aes256-cbc")
+            data,
+            name,
+            content_type="application/xml",
+            sign=party.own if cfg.sign else None,
+            encrypt_for=party.cert if cfg.encryption else None,
+            compress=cfg.compress,
+            digest=cfg.digest,
+            algorithm=cfg.encryption or "aes256-cbc",
+        )
         headers = [
             ("AS2-Version", "1.2"),
             ("AS2-From", quote_id(cfg.our_as2_id)),
@@ -101,22 +108,38 @@ class Sender(_Http):
             ("Date", email.utils.formatdate(usegmt=True)),
             ("MIME-Version", "1.0"),
             ("Disposition-Notification-To", cfg.async_mdn_url or quote_id(cfg.our_as2_id)),
-            ("Disposition-Notification-Options",
-             f"signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, {cfg.digest}"),
+            (
+                "Disposition-Notification-Options",
+                f"signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, {cfg.digest}",
+            ),
             *wrapped.headers,
         ]
         if cfg.mdn == "async" and cfg.async_mdn_url:
             headers.append(("Receipt-Delivery-Option", cfg.async_mdn_url))
         mode = "async" if cfg.mdn == "async" and cfg.async_mdn_url else "sync"
         sent = archive.put_bytes(wrapped.body)  # what goes on the wire is archived first
-        fields = {"raw_sha256": sent.sha256, "mic": wrapped.mic, "mic_digest": wrapped.mic_digest,
-                  "headers": {k: v for k, v in headers}, "mdn_mode": mode,
-                  "mdn_target": cfg.async_mdn_url if mode == "async" else None}
+        fields = {
+            "raw_sha256": sent.sha256,
+            "mic": wrapped.mic,
+            "mic_digest": wrapped.mic_digest,
+            "headers": {k: v for k, v in headers},
+            "mdn_mode": mode,
+            "mdn_target": cfg.async_mdn_url if mode == "async" else None,
+        }
         if row is None:
-            row, _ = store.as2_record(As2Message(
-                direction="out", message_id=message_id, partner=party.id, as2_from=cfg.our_as2_id,
-                as2_to=cfg.as2_id, mdn_status=As2Status.PENDING, flow_id=item.flow_id, outbox_id=item.id,
-                **fields))
+            row, _ = store.as2_record(
+                As2Message(
+                    direction="out",
+                    message_id=message_id,
+                    partner=party.id,
+                    as2_from=cfg.our_as2_id,
+                    as2_to=cfg.as2_id,
+                    mdn_status=As2Status.PENDING,
+                    flow_id=item.flow_id,
+                    outbox_id=item.id,
+                    **fields,
+                )
+            )
         else:
             for key, value in fields.items():
                 setattr(row, key, value)
@@ -129,13 +152,15 @@ class Sender(_Http):
                 _log.info("as2.sent", name=name, mdn="async")
                 return
             content_type = response.headers.get("content-type", "")
-            archived = archive.put_bytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
-                                            + response.content)
+            archived = archive.put_bytes(
+                b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + response.content
+            )
             settle_mdn(store, party, content_type, response.content, archived.sha256, expected=row)
 
 
-def settle_mdn(store: Store, party: Party, content_type: str, body: bytes, archive_sha256: str,
-               expected: As2Message | None = None) -> str | None:
+def settle_mdn(
+    store: Store, party: Party, content_type: str, body: bytes, archive_sha256: str, expected: As2Message | None = None
+) -> str | None:
     """Judge an MDN for a message Relais sent and record the outcome (mdn-ok / mdn-error).
 
     `expected` is the sent message (sync); otherwise it is found by the MDN's
@@ -167,8 +192,10 @@ def settle_mdn(store: Store, party: Party, content_type: str, body: bytes, archi
         elif not parsed.mic:
             error = "the MDN has no Received-Content-MIC"
         elif parsed.mic != row.mic or (parsed.mic_digest and parsed.mic_digest != row.mic_digest):
-            error = (f"MIC mismatch: the partner computed {parsed.mic}, {parsed.mic_digest}; "
-                     f"Relais sent {row.mic}, {row.mic_digest}")
+            error = (
+                f"MIC mismatch: the partner computed {parsed.mic}, {parsed.mic_digest}; "
+                f"Relais sent {row.mic}, {row.mic_digest}"
+            )
     row.mdn_archive_sha256 = archive_sha256
     row.mdn_status = As2Status.MDN_OK if error is None else As2Status.MDN_ERROR
     row.detail = error or (parsed.disposition if parsed else None)
@@ -179,8 +206,9 @@ def settle_mdn(store: Store, party: Party, content_type: str, body: bytes, archi
     if error is None:
         _log.info("as2.mdn_ok", partner=party.id, as2_message_id=row.message_id, flow_id=row.flow_id)
     else:
-        _log.warning("as2.mdn_error", partner=party.id, as2_message_id=row.message_id, flow_id=row.flow_id,
-                     detail=error)
+        _log.warning(
+            "as2.mdn_error", partner=party.id, as2_message_id=row.message_id, flow_id=row.flow_id, detail=error
+        )
     return row.mdn_status
 
 
@@ -191,5 +219,3 @@ class MdnSender(_Http):
         headers, body = mdn.http_parts(data)
         self._post(item.destination, headers, body)
         _log.info("as2.mdn_sent", url=item.destination, key=item.key)
-
-

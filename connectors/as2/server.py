@@ -60,16 +60,34 @@ def guarded_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     return GuardedH11Protocol
 
 
-def config(app: As2App, host: str = "127.0.0.1", port: int = 4080, *, certfile: Path | None = None,
-           keyfile: Path | None = None, log_level: str = "warning") -> uvicorn.Config:
+def config(
+    app: As2App,
+    host: str = "127.0.0.1",
+    port: int = 4080,
+    *,
+    certfile: Path | None = None,
+    keyfile: Path | None = None,
+    log_level: str = "warning",
+) -> uvicorn.Config:
     limits: ServerLimits = app.limits
     return uvicorn.Config(
-        app, host=host, port=port, http=guarded_protocol(limits.header_timeout), lifespan="on",
-        timeout_keep_alive=limits.keep_alive, limit_concurrency=limits.limit_concurrency,
-        h11_max_incomplete_event_size=limits.max_header_bytes, log_level=log_level, access_log=False,
-        ssl_certfile=str(certfile) if certfile else None, ssl_keyfile=str(keyfile) if keyfile else None,
-        server_header=False, date_header=False,  # MDNs carry their own Date
-        ws="none", proxy_headers=False)
+        app,
+        host=host,
+        port=port,
+        http=guarded_protocol(limits.header_timeout),
+        lifespan="on",
+        timeout_keep_alive=limits.keep_alive,
+        limit_concurrency=limits.limit_concurrency,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        log_level=log_level,
+        access_log=False,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
+        server_header=False,
+        date_header=False,  # MDNs carry their own Date
+        ws="none",
+        proxy_headers=False,
+    )
 
 
 class ServerThread:
@@ -81,7 +99,7 @@ class ServerThread:
         self._thread = threading.Thread(target=self.server.run, name="as2-server", daemon=True)
         self.host = host
 
-    def start(self, timeout: float = 10.0) -> "ServerThread":
+    def start(self, timeout: float = 10.0) -> ServerThread:
         self._thread.start()
         deadline = threading.Event()
         for _ in range(int(timeout / 0.02)):

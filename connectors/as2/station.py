@@ -17,8 +17,8 @@ from cryptography import x509
 
 from connectors.as2 import certs
 from connectors.partners import As2Config, Partner
-from flows.errors import ConfigError
 from flows import log
+from flows.errors import ConfigError
 
 _log = log.get("relais.as2")
 EXPIRY_WARNING_DAYS = 30
@@ -47,8 +47,9 @@ def load_party(partner: Partner) -> Party:
     if cfg.our_key_password_env:
         value = os.environ.get(cfg.our_key_password_env)
         if value is None:
-            raise ConfigError(f"partner {partner.id}: as2.our_key_password_env names "
-                              f"{cfg.our_key_password_env}, which is not set")
+            raise ConfigError(
+                f"partner {partner.id}: as2.our_key_password_env names {cfg.our_key_password_env}, which is not set"
+            )
         password = value.encode()
     try:
         own = certs.load_keypair(cfg.our_cert, cfg.our_key, password)
@@ -83,8 +84,10 @@ def load_parties(partners: dict[str, Partner]) -> tuple[dict[str, Party], list[s
 def certificate_warnings(party: Party, now: dt.datetime | None = None) -> list[str]:
     """Problems of the partner's and of Relais's certificates, and those expiring within 30 days."""
     found: list[str] = []
-    for whose, cert, purposes in (("partner", party.cert, ("signing", "encryption")),
-                                  ("our", party.own.cert, ("signing", "encryption"))):
+    for whose, cert, purposes in (
+        ("partner", party.cert, ("signing", "encryption")),
+        ("our", party.own.cert, ("signing", "encryption")),
+    ):
         seen: set[str] = set()
         for purpose in purposes:
             for problem in certs.problems(cert, purpose=purpose, now=now):  # type: ignore[arg-type]
@@ -92,8 +95,10 @@ def certificate_warnings(party: Party, now: dt.datetime | None = None) -> list[s
                     seen.add(problem)
                     found.append(f"{whose} certificate ({purpose}): {problem}")
         if not seen and certs.expires_within(cert, EXPIRY_WARNING_DAYS, now):
-            found.append(f"{whose} certificate expires on {cert.not_valid_after_utc:%Y-%m-%d} "
-                         f"(within {EXPIRY_WARNING_DAYS} days)")
+            found.append(
+                f"{whose} certificate expires on {cert.not_valid_after_utc:%Y-%m-%d} "
+                f"(within {EXPIRY_WARNING_DAYS} days)"
+            )
     return found
 
 

@@ -22,11 +22,12 @@ from flows.outbox import OutboxItem
 class FolderSender:
     """Writes a row's bytes to its destination path atomically (temporary name, fsync, rename)."""
 
-    def __enter__(self) -> "FolderSender":
+    def __enter__(self) -> FolderSender:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         return None
 
     def send(self, item: OutboxItem, data: bytes) -> None:

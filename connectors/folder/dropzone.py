@@ -46,9 +46,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from flows import log
 from flows.intake import Arrival, Intake
 from flows.model import Channel, Flow
-from flows import log
 
 _log = log.get("relais.dropzone")
 TEMP_SUFFIXES = (".part", ".tmp", ".partial", ".filepart", ".crdownload")
@@ -140,9 +140,15 @@ def _report_ignored(partner: str, entry: os.DirEntry[str], now: float) -> None:
             return
     except (OSError, AttributeError):
         pass  # not reported yet, or no xattr support (then `_reported_here` remembers it)
-    _log.warning("dropzone.ignored_file", partner=partner, path=entry.path, name=entry.name, size=st.st_size,
-                 idle_seconds=int(now - st.st_mtime),
-                 detail="temporary or hidden name: never taken; rename it to send it, or delete it")
+    _log.warning(
+        "dropzone.ignored_file",
+        partner=partner,
+        path=entry.path,
+        name=entry.name,
+        size=st.st_size,
+        idle_seconds=int(now - st.st_mtime),
+        detail="temporary or hidden name: never taken; rename it to send it, or delete it",
+    )
     try:
         os.setxattr(entry.path, REPORTED_XATTR, b"1", follow_symlinks=False)
     except (OSError, AttributeError):
@@ -164,15 +170,20 @@ def take(intake: Intake, c: Candidate) -> Flow | None:
     got = intake.ingest_archived(Arrival(c.partner, channel_of(c.path), c.path.name, written_at), obj)
     c.path.unlink()
     if not got.created:
-        _log.warning("dropzone.already_recorded", partner=c.partner, path=str(c.path), flow_id=got.flow.id,
-                     size=obj.size, sha256=obj.sha256,
-                     detail="this file already has a flow (left after an interrupted intake): removed")
+        _log.warning(
+            "dropzone.already_recorded",
+            partner=c.partner,
+            path=str(c.path),
+            flow_id=got.flow.id,
+            size=obj.size,
+            sha256=obj.sha256,
+            detail="this file already has a flow (left after an interrupted intake): removed",
+        )
         return None
     return got.flow
 
 
-def scan(intake: Intake, dropzones: Path, stable_seconds: float, *,
-         held: frozenset[str] = frozenset()) -> list[Flow]:
+def scan(intake: Intake, dropzones: Path, stable_seconds: float, *, held: frozenset[str] = frozenset()) -> list[Flow]:
     """Take every complete file of every inbox but those of the partners in `held` (their files wait);
     returns the flows recorded."""
     flows = []

@@ -59,6 +59,8 @@ def resolve(cfg: SftpPickup, key_dir: Path, lookup=_connection) -> SftpPickup:  
         host_key=cfg.host_key or extra.get("host_key"),
     )
     if not resolved.private_key or not (resolved.host_key or resolved.known_hosts):
-        raise ConfigError(f"Airflow connection {cfg.airflow_conn_id!r} lacks a private key or a host key "
-                          "(extras: private_key or key_file, host_key)")
+        raise ConfigError(
+            f"Airflow connection {cfg.airflow_conn_id!r} lacks a private key or a host key "
+            "(extras: private_key or key_file, host_key)"
+        )
     return resolved

@@ -9,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from connectors.partners import Partner
-from connectors.sftp import airflow_conn, pickup, returns
 from flows import log
 from flows.channels import Address, OutboxKind
 from flows.intake import Intake
 from flows.model import Channel, Flow
+
+if TYPE_CHECKING:
+    from connectors.sftp.returns import Sender
 
 _log = log.get("relais.sftp")
 
@@ -35,7 +38,9 @@ class SftpChannel:
             return None
         return Address(self.name, partner_id, f"{partner.sftp.return_dir.strip('/')}/{file_name}")
 
-    def sender(self, kind: OutboxKind, partner_id: str | None) -> returns.Sender:
+    def sender(self, kind: OutboxKind, partner_id: str | None) -> Sender:
+        from connectors.sftp import returns  # when first used: no SFTP partner, no paramiko loaded
+
         return returns.Sender(self.partners().get(partner_id or ""), self.keys_dir)
 
 
@@ -52,8 +57,13 @@ class SftpPolling:
         chosen = [p for p in self.partners().values() if p.sftp is not None and p.id not in held]
         if not chosen:
             return []
-        resolved = [dataclasses.replace(p, sftp=airflow_conn.resolve(p.sftp, self.keys_dir))
-                    for p in chosen if p.sftp is not None]
+        from connectors.sftp import airflow_conn, pickup  # when first used: no SFTP partner, no paramiko
+
+        resolved = [
+            dataclasses.replace(p, sftp=airflow_conn.resolve(p.sftp, self.keys_dir))
+            for p in chosen
+            if p.sftp is not None
+        ]
         flows: list[Flow] = []
         for report in pickup.poll_all(self.intake, resolved, only_due=only_due).values():
             flows.extend(report.flows)

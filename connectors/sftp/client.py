@@ -199,7 +199,7 @@ def _load_with_cryptography(path: Path) -> paramiko.PKey | None:
 # ---- the connection ------------------------------------------------------------------
 
 
-def connect(cfg: SftpPickup, *, timeout: float = 15.0) -> "SftpConnection":
+def connect(cfg: SftpPickup, *, timeout: float = 15.0) -> SftpConnection:
     """One authenticated SFTP session to the partner's server described by `cfg`."""
     where = f"{cfg.user}@{cfg.host}:{cfg.port}"
     keys = pinned_keys(cfg)  # refused before any network traffic when nothing is pinned
@@ -236,12 +236,14 @@ def connect(cfg: SftpPickup, *, timeout: float = 15.0) -> "SftpConnection":
             raise HostKeyMismatch(
                 f"{where}: host key mismatch: the server shows {server_key.get_name()} "
                 f"SHA256:{_fingerprint(server_key)}, pinned: "
-                + ", ".join(f"{k.get_name()} SHA256:{_fingerprint(k)}" for k in keys))
+                + ", ".join(f"{k.get_name()} SHA256:{_fingerprint(k)}" for k in keys)
+            )
         try:
             transport.auth_publickey(cfg.user, user_key)
         except paramiko.AuthenticationException as e:
-            raise AuthFailed(f"{where}: public key refused ({user_key.get_name()} "
-                             f"SHA256:{_fingerprint(user_key)}): {e}") from e
+            raise AuthFailed(
+                f"{where}: public key refused ({user_key.get_name()} SHA256:{_fingerprint(user_key)}): {e}"
+            ) from e
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise Unreachable(f"{where}: connection lost during authentication: {e}") from e
         if not transport.is_authenticated():
@@ -283,11 +285,12 @@ class SftpConnection:
         self.sftp = sftp
         self.where = f"{cfg.user}@{cfg.host}:{cfg.port}"
 
-    def __enter__(self) -> "SftpConnection":
+    def __enter__(self) -> SftpConnection:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -309,7 +312,7 @@ class SftpConnection:
             yield
         except SftpError:
             raise
-        except socket.timeout as e:
+        except TimeoutError as e:
             self.transport.close()
             raise ConnectionLost(f"{self.where}: {what}: timed out") from e
         except (EOFError, paramiko.SSHException) as e:
@@ -362,9 +365,16 @@ class SftpConnection:
                     if name in (".", ".."):
                         continue
                     mode = attr.st_mode or 0
-                    entries.append(RemoteFile(
-                        name=name, size=attr.st_size or 0, mtime=attr.st_mtime,
-                        is_file=stat.S_ISREG(mode), is_symlink=stat.S_ISLNK(mode), is_dir=stat.S_ISDIR(mode)))
+                    entries.append(
+                        RemoteFile(
+                            name=name,
+                            size=attr.st_size or 0,
+                            mtime=attr.st_mtime,
+                            is_file=stat.S_ISREG(mode),
+                            is_symlink=stat.S_ISLNK(mode),
+                            is_dir=stat.S_ISDIR(mode),
+                        )
+                    )
         finally:
             if self.alive:
                 try:
@@ -376,8 +386,14 @@ class SftpConnection:
     def lstat(self, remote_path: str) -> RemoteFile:
         attr = self._call(f"lstat {remote_path}", lambda: self.sftp.lstat(remote_path))
         mode = attr.st_mode or 0
-        return RemoteFile(name=posixpath.basename(remote_path), size=attr.st_size or 0, mtime=attr.st_mtime,
-                          is_file=stat.S_ISREG(mode), is_symlink=stat.S_ISLNK(mode), is_dir=stat.S_ISDIR(mode))
+        return RemoteFile(
+            name=posixpath.basename(remote_path),
+            size=attr.st_size or 0,
+            mtime=attr.st_mtime,
+            is_file=stat.S_ISREG(mode),
+            is_symlink=stat.S_ISLNK(mode),
+            is_dir=stat.S_ISDIR(mode),
+        )
 
     def exists(self, remote_path: str) -> bool:
         try:
@@ -386,8 +402,13 @@ class SftpConnection:
             return False
         return True
 
-    def download(self, remote_path: str, out: BinaryIO, expected_size: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> tuple[int, str]:
+    def download(
+        self,
+        remote_path: str,
+        out: BinaryIO,
+        expected_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[int, str]:
         """Stream `remote_path` into `out` in 1 MiB blocks while hashing; returns (size, sha256 hex).
 
         Reads are pipelined in this thread (no read-ahead thread): at most
@@ -402,8 +423,14 @@ class SftpConnection:
                 size = self._pipelined_read(f, out, digest, progress, expected_size)
         return size, digest.hexdigest()
 
-    def _pipelined_read(self, f: paramiko.SFTPFile, out: BinaryIO, digest: "hashlib._Hash",
-                        progress: Callable[[int], None] | None, expected_size: int | None) -> int:
+    def _pipelined_read(
+        self,
+        f: paramiko.SFTPFile,
+        out: BinaryIO,
+        digest: hashlib._Hash,
+        progress: Callable[[int], None] | None,
+        expected_size: int | None,
+    ) -> int:
         sftp = self.sftp
         replies = _Replies()
         pending: deque[tuple[int, int, int]] = deque()  # (request id, offset, length), in file order
@@ -530,7 +557,7 @@ class SftpConnection:
                 if isinstance(data, (bytes, bytearray, memoryview)):
                     view = memoryview(data)
                     for i in range(0, len(view), BLOCK):
-                        f.write(bytes(view[i:i + BLOCK]))
+                        f.write(bytes(view[i : i + BLOCK]))
                     expected = len(view)
                 else:
                     expected = 0

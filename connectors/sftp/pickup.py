@@ -51,9 +51,9 @@ from connectors.folder.dropzone import is_temporary
 from connectors.partners import Partner, SftpPickup
 from connectors.sftp import client
 from connectors.sftp.client import ConnectionLost, RemoteFile, SftpConnection, SftpError
+from flows import log
 from flows.intake import Arrival, Intake
 from flows.model import Channel, Flow
-from flows import log
 
 _log = log.get("relais.sftp.pickup")
 
@@ -145,8 +145,15 @@ def _printable(name: str) -> str:
 
 
 class _Poll:
-    def __init__(self, intake: Intake, partner: Partner, conn: SftpConnection, report: PollReport,
-                 state: PickupState, settle_seconds: float) -> None:
+    def __init__(
+        self,
+        intake: Intake,
+        partner: Partner,
+        conn: SftpConnection,
+        report: PollReport,
+        state: PickupState,
+        settle_seconds: float,
+    ) -> None:
         assert partner.sftp is not None
         self.intake = intake
         self.partner = partner
@@ -317,13 +324,20 @@ class _Poll:
             flow = self.intake.known(arrival, size, sha256)  # flows.intake's idempotence rule
             if flow is not None:
                 self.report.already.append((c.original, flow.id))
-                _log.info("sftp.already_recorded", name=c.original, flow_id=flow.id, sha256=sha256,
-                          detail="picked up before; cleaning up the remote file again")
+                _log.info(
+                    "sftp.already_recorded",
+                    name=c.original,
+                    flow_id=flow.id,
+                    sha256=sha256,
+                    detail="picked up before; cleaning up the remote file again",
+                )
             else:
                 obj = self.intake.archive.put_file(staging)  # archive first
                 if (obj.size, obj.sha256) != (size, sha256):
-                    raise OSError(f"staging copy of {c.original} changed on local disk "
-                                  f"({size} bytes {sha256} downloaded, {obj.size} {obj.sha256} archived)")
+                    raise OSError(
+                        f"staging copy of {c.original} changed on local disk "
+                        f"({size} bytes {sha256} downloaded, {obj.size} {obj.sha256} archived)"
+                    )
                 got = self.intake.ingest_archived(arrival, obj)
                 flow = got.flow
                 if got.created:
@@ -360,8 +374,10 @@ class _Poll:
         except ConnectionLost:
             raise
         except OSError as e:
-            message = (f"{original}: recorded as flow {flow.id} but left on the server "
-                       f"({type(e).__name__}: {e}); cleanup is retried at the next poll")
+            message = (
+                f"{original}: recorded as flow {flow.id} but left on the server "
+                f"({type(e).__name__}: {e}); cleanup is retried at the next poll"
+            )
             self.report.errors.append(message)
             _log.error("sftp.cleanup_failed", name=original, flow_id=flow.id, remote=path, error=str(e))
             return
@@ -373,8 +389,9 @@ class _Poll:
             except ConnectionLost:
                 raise
             except OSError as e:
-                self.error(f"{original}: done marker not removed ({type(e).__name__}: {e})",
-                           name=original, flow_id=flow.id)
+                self.error(
+                    f"{original}: done marker not removed ({type(e).__name__}: {e})", name=original, flow_id=flow.id
+                )
 
     # ---- the poll ------------------------------------------------------------------
 
@@ -420,9 +437,15 @@ def _exclusive(staging_dir: Path, partner_id: str) -> Iterator[bool]:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def poll(intake: Intake, partner: Partner, *, settle_seconds: float = DEFAULT_SETTLE_SECONDS,
-         state: PickupState | None = None, timeout: float = 15.0,
-         connect: Connect = client.connect) -> PollReport:
+def poll(
+    intake: Intake,
+    partner: Partner,
+    *,
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+    state: PickupState | None = None,
+    timeout: float = 15.0,
+    connect: Connect = client.connect,
+) -> PollReport:
     """Take every complete file from `partner`'s SFTP pickup folder. Never raises for
     network, server or file problems: they are in the report (``fatal`` for the connection)."""
     state = STATE if state is None else state
@@ -452,16 +475,28 @@ def poll(intake: Intake, partner: Partner, *, settle_seconds: float = DEFAULT_SE
             report.errors.append(f"{type(e).__name__}: {e}")
             _log.exception("sftp.poll_failed", kind=type(e).__name__)
         report.seconds = time.monotonic() - started
-        _log.info("sftp.poll_done", flows=[f.id for f in report.flows], skipped=len(report.skipped),
-                  errors=len(report.errors), fatal=report.fatal, bytes=report.bytes,
-                  seconds=round(report.seconds, 3))
+        _log.info(
+            "sftp.poll_done",
+            flows=[f.id for f in report.flows],
+            skipped=len(report.skipped),
+            errors=len(report.errors),
+            fatal=report.fatal,
+            bytes=report.bytes,
+            seconds=round(report.seconds, 3),
+        )
     return report
 
 
-def poll_all(intake: Intake, partners: Mapping[str, Partner] | Iterable[Partner], *,
-             settle_seconds: float = DEFAULT_SETTLE_SECONDS, state: PickupState | None = None,
-             only_due: bool = False, timeout: float = 15.0,
-             connect: Connect = client.connect) -> dict[str, PollReport]:
+def poll_all(
+    intake: Intake,
+    partners: Mapping[str, Partner] | Iterable[Partner],
+    *,
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+    state: PickupState | None = None,
+    only_due: bool = False,
+    timeout: float = 15.0,
+    connect: Connect = client.connect,
+) -> dict[str, PollReport]:
     """Poll every partner with an [sftp] configuration, one after the other; a partner
     that fails does not stop the others. `only_due`: skip partners polled less than
     their ``poll_seconds`` ago (for a watch loop that ticks faster)."""
@@ -471,6 +506,7 @@ def poll_all(intake: Intake, partners: Mapping[str, Partner] | Iterable[Partner]
     for partner in items:
         if partner.sftp is None or (only_due and not state.due(partner)):
             continue
-        reports[partner.id] = poll(intake, partner, settle_seconds=settle_seconds, state=state,
-                                   timeout=timeout, connect=connect)
+        reports[partner.id] = poll(
+            intake, partner, settle_seconds=settle_seconds, state=state, timeout=timeout, connect=connect
+        )
     return reports

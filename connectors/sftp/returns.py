@@ -22,15 +22,16 @@ class Sender:
         self._conn = None
         self._folders: set[str] = set()
 
-    def __enter__(self) -> "Sender":
+    def __enter__(self) -> Sender:
         from connectors.sftp.client import connect
 
         self._conn = connect(self.cfg)
         self._conn.__enter__()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._conn is not None:
             self._conn.__exit__(exc_type, exc, tb)
 

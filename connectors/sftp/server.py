@@ -148,8 +148,9 @@ class _Registry:
 
 
 class _SSHServer(asyncssh.SSHServer):
-    def __init__(self, accounts: Mapping[str, Account], keys: Mapping[str, asyncssh.SSHAuthorizedKeys],
-                 registry: _Registry) -> None:
+    def __init__(
+        self, accounts: Mapping[str, Account], keys: Mapping[str, asyncssh.SSHAuthorizedKeys], registry: _Registry
+    ) -> None:
         self._accounts = accounts
         self._keys = keys
         self._registry = registry
@@ -251,17 +252,28 @@ def _check_marks(accounts: Mapping[str, Account]) -> None:
         try:
             mark_sftp(fd)
         except OSError as e:
-            _log.error("sftp.channel_mark_unsupported", partner=account.user, path=str(probe.parent), error=str(e),
-                       detail="uploads will be recorded with channel folder, not sftp")
+            _log.error(
+                "sftp.channel_mark_unsupported",
+                partner=account.user,
+                path=str(probe.parent),
+                error=str(e),
+                detail="uploads will be recorded with channel folder, not sftp",
+            )
         finally:
             os.close(fd)
             with _suppress_missing():
                 probe.unlink()
 
 
-async def serve(accounts: dict[str, Account], host_key_path: Path, host: str = "127.0.0.1", port: int = 0,
-                *, registry: _Registry | None = None,
-                handlers: Mapping[str, SFTPHandler] | None = None) -> asyncssh.SSHAcceptor:
+async def serve(
+    accounts: dict[str, Account],
+    host_key_path: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    registry: _Registry | None = None,
+    handlers: Mapping[str, SFTPHandler] | None = None,
+) -> asyncssh.SSHAcceptor:
     """Listen for SFTP logins of `accounts` (keyed by user name); returns the asyncssh acceptor.
 
     ``acceptor.get_port()`` gives the port when `port` is 0. Closing the acceptor stops
@@ -297,7 +309,8 @@ async def serve(accounts: dict[str, Account], host_key_path: Path, host: str = "
 
     acceptor = await asyncssh.create_server(
         lambda: _SSHServer(accounts, keys, registry),
-        host, port,
+        host,
+        port,
         server_host_keys=[server_key],
         sftp_factory=sftp_factory,
         sftp_version=3,
@@ -312,8 +325,13 @@ async def serve(accounts: dict[str, Account], host_key_path: Path, host: str = "
         login_timeout=LOGIN_TIMEOUT,
         keepalive_interval=60,
     )
-    _log.info("sftp.listening", host=host, port=acceptor.get_port(), accounts=sorted(accounts),
-              fingerprint=server_key.get_fingerprint())
+    _log.info(
+        "sftp.listening",
+        host=host,
+        port=acceptor.get_port(),
+        accounts=sorted(accounts),
+        fingerprint=server_key.get_fingerprint(),
+    )
     return acceptor
 
 
@@ -327,8 +345,15 @@ class ServerThread:
     down would); ``restart()`` listens again on the same port. `handlers`: see `serve`.
     """
 
-    def __init__(self, accounts: dict[str, Account], host_key_path: Path, host: str = "127.0.0.1",
-                 port: int = 0, *, handlers: Mapping[str, SFTPHandler] | None = None) -> None:
+    def __init__(
+        self,
+        accounts: dict[str, Account],
+        host_key_path: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        handlers: Mapping[str, SFTPHandler] | None = None,
+    ) -> None:
         self.accounts = accounts
         self.handlers = dict(handlers or {})
         self.host_key_path = Path(host_key_path)
@@ -360,7 +385,7 @@ class ServerThread:
             time.sleep(0.01)
         return True
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         if self._acceptor is not None:
             return self
         loop = asyncio.new_event_loop()
@@ -377,9 +402,16 @@ class ServerThread:
         self._loop, self._thread = loop, thread
         try:
             self._acceptor = asyncio.run_coroutine_threadsafe(
-                serve(self.accounts, self.host_key_path, self.host, self.port, registry=self._registry,
-                      handlers=self.handlers),
-                loop).result(timeout=30)
+                serve(
+                    self.accounts,
+                    self.host_key_path,
+                    self.host,
+                    self.port,
+                    registry=self._registry,
+                    handlers=self.handlers,
+                ),
+                loop,
+            ).result(timeout=30)
         except BaseException:
             self._end_loop()
             raise
@@ -404,7 +436,7 @@ class ServerThread:
         for conn in conns:
             try:
                 await asyncio.wait_for(conn.wait_closed(), 5)
-            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - going down anyway
+            except (TimeoutError, Exception):  # noqa: BLE001 - going down anyway
                 pass
         # let the SFTP sessions run their clean-up (abandoned uploads are removed there)
         for _ in range(500):
@@ -434,12 +466,12 @@ class ServerThread:
             thread.join(timeout=10)
         loop.close()
 
-    def restart(self) -> "ServerThread":
+    def restart(self) -> ServerThread:
         """Stop (if running) and listen again on the same port."""
         self.stop()
         return self.start()
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

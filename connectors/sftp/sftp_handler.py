@@ -76,7 +76,7 @@ class _Handle:
 class DropzoneSFTPServer(asyncssh.SFTPServer):
     """asyncssh SFTP server confined to one account's drop zone (see the module doc)."""
 
-    def __init__(self, chan: asyncssh.SSHServerChannel, account: Account, session: "_Session | None" = None):
+    def __init__(self, chan: asyncssh.SSHServerChannel, account: Account, session: _Session | None = None):
         super().__init__(chan)  # no asyncssh chroot: every path goes through _resolve
         self.account = account
         self.partner = account.user
@@ -154,8 +154,9 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
 
     def _check_name(self, op: str, parts: tuple[str, ...]) -> None:
         """Refuse control characters in the name and components longer than NAME_MAX bytes."""
-        if (any(ord(c) < 32 or ord(c) == 127 for c in parts[-1])
-                or any(len(p.encode("utf-8")) > NAME_MAX for p in parts)):
+        if any(ord(c) < 32 or ord(c) == 127 for c in parts[-1]) or any(
+            len(p.encode("utf-8")) > NAME_MAX for p in parts
+        ):
             self._denied(op, parts, "invalid file name")
             raise asyncssh.SFTPInvalidFilename(f"{op} {_v(parts)}: invalid file name")
 
@@ -175,7 +176,7 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
         if local == self._root:
             return b"/"
         if local.startswith(self._root + os.sep):
-            return os.fsencode(local[len(self._root):])
+            return os.fsencode(local[len(self._root) :])
         raise asyncssh.SFTPNoSuchFile("no such file")
 
     # -- files --------------------------------------------------------------------
@@ -221,8 +222,7 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
             # atomic: a hidden temporary file becomes `local` on close
             tmp = os.path.join(os.path.dirname(local), UPLOAD_PREFIX + secrets.token_hex(8))
             fd = os.open(tmp, flags | os.O_CREAT | os.O_EXCL, 0o666)
-            handle = _Handle(os.fdopen(fd, mode, buffering=0), vpath, tmp, target=local, readable=read,
-                             writable=True)
+            handle = _Handle(os.fdopen(fd, mode, buffering=0), vpath, tmp, target=local, readable=read, writable=True)
             self._mark(fd, vpath)  # on the hidden file: `local` appears (os.replace) already marked
             try:
                 if exists and not pflags & FXF_TRUNC:  # resume / update: start from the current bytes
@@ -247,8 +247,13 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
         try:
             mark_sftp(fd)
         except OSError as e:
-            _log.warning("sftp.channel_mark_failed", partner=self.partner, path=vpath, error=str(e),
-                         detail="the upload will be recorded with channel folder")
+            _log.warning(
+                "sftp.channel_mark_failed",
+                partner=self.partner,
+                path=vpath,
+                error=str(e),
+                detail="the upload will be recorded with channel folder",
+            )
 
     def _check_opened(self, handle: _Handle, parts: tuple[str, ...]) -> None:
         st = os.fstat(handle.file.fileno())
@@ -304,8 +309,13 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
             if file_obj.target is not None:
                 with _suppress_missing():
                     os.unlink(file_obj.local)
-            _log.warning("sftp.upload_abandoned", partner=self.partner, path=file_obj.vpath,
-                         bytes=file_obj.size, kept=file_obj.target is None)
+            _log.warning(
+                "sftp.upload_abandoned",
+                partner=self.partner,
+                path=file_obj.vpath,
+                bytes=file_obj.size,
+                kept=file_obj.target is None,
+            )
             return
         if file_obj.target is not None:
             os.replace(file_obj.local, file_obj.target)
@@ -414,12 +424,14 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
             reason = "temporary or hidden name, never taken by the intake"
             self._denied("rename", f"{_v(old)} -> {_v(new)}", reason)
             raise asyncssh.SFTPInvalidFilename(
-                f"rename {_v(new)}: {reason} (no leading '.', no .part/.tmp/.partial/.filepart/.crdownload)")
+                f"rename {_v(new)}: {reason} (no leading '.', no .part/.tmp/.partial/.filepart/.crdownload)"
+            )
         self._regular("rename", old, old_local)
         self._replace(old, old_local, new, new_local, replace)
 
-    def _replace(self, old: tuple[str, ...], old_local: str, new: tuple[str, ...], new_local: str,
-                 replace: bool) -> None:
+    def _replace(
+        self, old: tuple[str, ...], old_local: str, new: tuple[str, ...], new_local: str, replace: bool
+    ) -> None:
         """The rename itself, once allowed: an existing regular file is replaced only by a posix-rename."""
         if os.path.lexists(new_local):
             if not replace:
@@ -474,8 +486,11 @@ class _suppress_missing:
         return None
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        return exc_type is not None and issubclass(exc_type, OSError) and getattr(exc, "errno", None) in (
-            errno.ENOENT, errno.EBADF)
+        return (
+            exc_type is not None
+            and issubclass(exc_type, OSError)
+            and getattr(exc, "errno", None) in (errno.ENOENT, errno.EBADF)
+        )
 
 
 @dataclasses.dataclass(eq=False)

@@ -37,7 +37,8 @@ from relais.generate.constants import (
     Batch,
     Fmt,
 )
-from relais.generate.content import _iban, vat_number
+from relais.generate.content import _iban as _iban  # re-exported for the tests
+from relais.generate.content import vat_number
 from relais.generate.directory import Recipient, directory_document, sample_directory
 from relais.generate.documents import document, facturx_pdf, invoice_xml
 from relais.generate.specs import InvoiceSpec, plan, sample_suppliers

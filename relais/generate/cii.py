@@ -19,7 +19,6 @@ from relais.generate.content import (
 )
 from relais.generate.specs import InvoiceSpec
 
-
 _CII_OPEN = (
     '<rsm:CrossIndustryInvoice xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100" '
     'xmlns:qdt="urn:un:unece:uncefact:data:standard:QualifiedDataType:100" '

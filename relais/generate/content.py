@@ -12,7 +12,6 @@ from relais.generate.constants import VAT_RATE
 from relais.generate.directory import _CITIES, _STREETS, _de
 from relais.generate.specs import InvoiceSpec
 
-
 _ITEMS: tuple[tuple[str, int, int], ...] = (  # (name, min price cents, max price cents)
     ("Ramette papier A4 80 g (500 feuilles)", 350, 690),
     ("Cartouche d'encre noire", 1890, 4990),

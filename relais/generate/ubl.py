@@ -19,14 +19,12 @@ from relais.generate.content import (
 )
 from relais.generate.specs import InvoiceSpec
 
-
 _UBL_NS = (
     'xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2" '
     'xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"'
 )
 _UBL_VAT_CATEGORY = (
-    f"<cbc:ID>S</cbc:ID><cbc:Percent>{VAT_RATE}</cbc:Percent>"
-    "<cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>"
+    f"<cbc:ID>S</cbc:ID><cbc:Percent>{VAT_RATE}</cbc:Percent><cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>"
 )
 
 

@@ -28,6 +28,15 @@ from validators.terms import (
 )
 
 __all__ = [
-    "AMOUNT_DUE", "BUYER", "CURRENCY", "EJ", "INVOICE_NUMBER", "SERVICE", "TOTAL_VAT", "TOTAL_WITHOUT_VAT",
-    "TOTAL_WITH_VAT", "TYPE_CODE", "Addressing",
+    "AMOUNT_DUE",
+    "BUYER",
+    "CURRENCY",
+    "EJ",
+    "INVOICE_NUMBER",
+    "SERVICE",
+    "TOTAL_VAT",
+    "TOTAL_WITHOUT_VAT",
+    "TOTAL_WITH_VAT",
+    "TYPE_CODE",
+    "Addressing",
 ]

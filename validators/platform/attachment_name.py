@@ -28,5 +28,8 @@ RULE = Rule(
 
 def check(ctx: InvoiceContext) -> list[ValidationError]:
     most = ctx.limits.attachment_name_max
-    return [RULE.error(a.location, f"{len(a.name)} characters, at most {most}")
-            for a in ctx.attachments if a.name is not None and len(a.name) > most]
+    return [
+        RULE.error(a.location, f"{len(a.name)} characters, at most {most}")
+        for a in ctx.attachments
+        if a.name is not None and len(a.name) > most
+    ]

@@ -27,5 +27,8 @@ RULE = Rule(
 
 def check(ctx: InvoiceContext) -> list[ValidationError]:
     most = ctx.limits.attachment_max_bytes
-    return [RULE.error(a.location, f"{'more than ' if a.at_least else ''}{a.size} bytes, it must be under {most}")
-            for a in ctx.attachments if a.size is not None and a.size >= most]
+    return [
+        RULE.error(a.location, f"{'more than ' if a.at_least else ''}{a.size} bytes, it must be under {most}")
+        for a in ctx.attachments
+        if a.size is not None and a.size >= most
+    ]

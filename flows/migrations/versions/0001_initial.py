@@ -119,6 +119,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("outbox", "services", "structures", "directory_versions",
-                  "validation_errors", "invoices", "flows", "flow_ids"):
+    for table in (
+        "outbox",
+        "services",
+        "structures",
+        "directory_versions",
+        "validation_errors",
+        "invoices",
+        "flows",
+        "flow_ids",
+    ):
         op.drop_table(table)

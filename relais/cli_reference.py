@@ -1,0 +1,113 @@
+"""`relais directory` and `relais rules`: the reference data Relais judges with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from relais import cli_common
+from relais.settings import Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return cli_common.settings(ctx, f"relais {ctx.info_name or ''}")
+
+
+def _fail(command: str, message: str, code: int = 2) -> NoReturn:
+    cli_common.fail(f"relais {command}", message, code)
+
+
+def _store(ctx: click.Context):  # noqa: ANN202 - imported lazily to keep `relais --help` fast
+    from flows.store import Store
+
+    settings = _settings(ctx)
+    return Store.open(settings.database_url, schema=settings.database_schema)
+
+
+# ---- directory -----------------------------------------------------------------
+
+
+@click.group()
+def directory() -> None:
+    """Recipient directory (annuaire des structures publiques)."""
+
+
+@directory.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def directory_import(ctx: click.Context, file: Path) -> None:
+    """Import a directory file (format relais-directory/1) as a new version."""
+    from flows import directory as dirmod
+    from flows.errors import ConfigError
+
+    store = _store(ctx)
+    try:
+        version, n = dirmod.import_file(store, file)
+    except ConfigError as e:
+        _fail("directory import", str(e), 1)
+    except OSError as e:
+        _fail("directory import", f"cannot read {file}: {e.strerror or e}")
+    click.echo(f"imported directory version {version}: {n} structures")
+
+
+@directory.command(name="versions")
+@click.pass_context
+def directory_versions(ctx: click.Context) -> None:
+    """List imported directory versions, newest first."""
+    for v, at, n in _store(ctx).directory_versions():
+        click.echo(f"{v}\t{at:%Y-%m-%d %H:%M}\t{n} structures")
+
+
+# ---- rules ---------------------------------------------------------------------
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def rules(ctx: click.Context) -> None:
+    """Rule codes (`relais rules`), business rule sets (`rules install`, `rules sets`)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(rules_list)
+
+
+@rules.command(name="list")
+def rules_list() -> None:
+    """List the rule codes Relais defines (technical, XSD, routing, platform)."""
+    from validators.rules import all_rules
+
+    for r in all_rules():
+        click.echo(f"{r.code}\t{r.flag}\t{r.message_en}\n\t\t{r.message_fr}")
+
+
+@rules.command(name="install")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.pass_context
+def rules_install(ctx: click.Context, path: Path) -> None:
+    """Install the CEN EN 16931 validation artefacts found under PATH for this Relais home."""
+    from flows.errors import Incident
+    from validators import schematron
+
+    settings = _settings(ctx)
+    try:
+        schematron.install(path, settings.installed_rules_dir)
+        sets = schematron.discover(settings.installed_rules_dir)
+    except (Incident, FileNotFoundError, ValueError) as e:
+        _fail("rules install", str(e), code=1)
+    click.echo(f"installed into {settings.installed_rules_dir}")
+    _print_rulesets(sets.versions())
+
+
+@rules.command(name="sets")
+@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.pass_context
+def rules_sets(ctx: click.Context, rules_dir: Path | None) -> None:
+    """Show the business rule sets in use and their versions."""
+    from validators import schematron
+
+    _print_rulesets(schematron.discover(rules_dir or _settings(ctx).rules_dir).versions())
+
+
+def _print_rulesets(versions: dict[str, str]) -> None:
+    for key, value in versions.items():
+        click.echo(f"{key:<24} {value}")
