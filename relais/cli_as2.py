@@ -288,28 +288,9 @@ def as2_messages(ctx: click.Context, partner: str | None, direction: str | None,
     store = Store.open(settings.database_url, schema=settings.database_schema)
     rows = store.as2_list(partner=partner, direction=direction, limit=limit)
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "direction": m.direction,
-                        "message_id": m.message_id,
-                        "partner": m.partner,
-                        "as2_from": m.as2_from,
-                        "as2_to": m.as2_to,
-                        "flow_id": m.flow_id,
-                        "mic": m.mic,
-                        "mic_digest": m.mic_digest,
-                        "mdn_mode": m.mdn_mode,
-                        "mdn_status": m.mdn_status,
-                        "detail": m.detail,
-                        "received_at": m.received_at.isoformat() if m.received_at else None,
-                    }
-                    for m in rows
-                ],
-                ensure_ascii=False,
-            )
-        )
+        from relais.report import as2_json
+
+        click.echo(json.dumps([as2_json(m) for m in rows], ensure_ascii=False))
         return
     if not rows:
         click.echo("no AS2 messages")

@@ -10,7 +10,25 @@ from collections.abc import Sequence
 import click
 
 from flows.model import Flow, FlowStatus
-from flows.store import Store
+from flows.store import As2Message, Store
+
+
+def as2_json(m: As2Message) -> dict:
+    """One AS2 message as `relais flows ID --json` and `relais as2 messages --json` show it."""
+    return {
+        "direction": m.direction,
+        "message_id": m.message_id,
+        "partner": m.partner,
+        "as2_from": m.as2_from,
+        "as2_to": m.as2_to,
+        "flow_id": m.flow_id,
+        "mic": m.mic,
+        "mic_digest": m.mic_digest,
+        "mdn_mode": m.mdn_mode,
+        "mdn_status": m.mdn_status,
+        "detail": m.detail,
+        "received_at": m.received_at.isoformat() if m.received_at else None,
+    }
 
 
 def _flow_json(f: Flow) -> dict:
@@ -84,21 +102,7 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
                         }
                         for o in outbox
                     ],
-                    "as2": [
-                        {
-                            "direction": m.direction,
-                            "message_id": m.message_id,
-                            "as2_from": m.as2_from,
-                            "as2_to": m.as2_to,
-                            "mic": m.mic,
-                            "mic_digest": m.mic_digest,
-                            "mdn_mode": m.mdn_mode,
-                            "mdn_status": m.mdn_status,
-                            "detail": m.detail,
-                            "received_at": m.received_at.isoformat() if m.received_at else None,
-                        }
-                        for m in as2
-                    ],
+                    "as2": [as2_json(m) for m in as2],
                 },
                 ensure_ascii=False,
             )
