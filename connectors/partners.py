@@ -40,6 +40,23 @@ Example ``partners/op-a.toml``::
     max_bytes = 200000000                     # largest message accepted from the partner (HTTP body)
 
 Relative certificate and key paths are read from the partners folder.
+
+A recipient structure that receives by EDI (``recevoirDonneesViaEDI`` in the directory, see
+docs/directory-formats.md) is configured as a partner whose ``id`` is the structure's SIRET, e.g.
+``partners/21750001600019.toml``::
+
+    id = "21750001600019"
+    name = "Ville de Paris (EDI)"
+    [sftp]                      # its invoices are uploaded to return_dir; or [as2] with a url;
+    host = "sftp.paris.example"  # or no section at all: they are written to dropzones/<siret>/out/
+    user = "relais"
+    private_key = "/etc/relais/keys/paris"
+    host_key = "ssh-ed25519 AAAAC3Nza..."
+    return_dir = "factures"
+
+Its routed invoices then go by the channel its return flows would take (relais/compose.py,
+``edi_delivery``), named ``<invoice id>.xml`` (``.pdf`` for a Factur-X), instead of
+``delivery/<siret>/<service>/``; without such a file they go to ``delivery/`` (logged).
 Every problem is reported at once, naming the file and the field.
 
 A bad file is that partner's problem, not the others': `load` returns the good partners and, apart,
@@ -145,6 +162,11 @@ class Partner:
     sftp: SftpPickup | None = None
     hosted: Hosted | None = None
     as2: As2Config | None = None
+    #: The vocabulary of its status return flows: "cpp" (Chorus Pro 01..13) or "cdar" (2026 reform, 200..213).
+    status_vocabulary: str = "cpp"
+
+
+STATUS_VOCABULARIES = ("cpp", "cdar")
 
 
 class PartnerFileError(ConfigError):
@@ -360,15 +382,20 @@ def parse(path: Path) -> Partner:
     known_id = pid if isinstance(pid, str) and PARTNER_ID.match(pid) else None
     if known_id is None:
         problems.append(f"{path}: id: letters, digits, '.', '_' or '-', 64 at most (got {pid!r})")
-    unknown = set(raw) - {"id", "name", "sftp", "hosted", "as2"}
+    unknown = set(raw) - {"id", "name", "sftp", "hosted", "as2", "status_vocabulary"}
     if unknown:
         problems.append(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
     sftp = _sftp(raw.get("sftp"), f"{path}: sftp", problems)
     hosted = _hosted(raw.get("hosted"), f"{path}: hosted", problems)
     as2 = _as2(raw.get("as2"), f"{path}: as2", path.parent, problems)
+    vocabulary = raw.get("status_vocabulary", "cpp")
+    if vocabulary not in STATUS_VOCABULARIES:
+        problems.append(f"{path}: status_vocabulary: one of {', '.join(STATUS_VOCABULARIES)} (got {vocabulary!r})")
     if problems:
         raise PartnerFileError(path, known_id, problems)
-    return Partner(id=pid, name=str(raw.get("name") or pid), sftp=sftp, hosted=hosted, as2=as2)
+    return Partner(
+        id=pid, name=str(raw.get("name") or pid), sftp=sftp, hosted=hosted, as2=as2, status_vocabulary=vocabulary
+    )
 
 
 def load(folder: Path) -> PartnerSet:

@@ -9,6 +9,9 @@ A thin wrapper over the same functions as `relais run` (relais/runner.py):
   pending it keeps looking for RELAIS_INTAKE_WAIT_SECONDS (30 s) before it
   returns, so with the continuous schedule a file is taken within about a
   second of being complete, and an idle stack starts one run per half minute.
+- `statuses`, after the groups (whatever became of them), emits the status
+  return flows that are due (invoice status changes reported to their senders,
+  flows/status_returns.py) and sends them, exactly as `relais run` does.
 - `process` is mapped over the groups (label: first flow id, flow and document
   counts, size). Each flow is processed and its deliveries and return flow
   dispatched right away. A group in which a flow became an incident fails the
@@ -114,7 +117,19 @@ def relais_flows() -> None:
                 )
         return summary
 
-    process.expand(group=intake())
+    @task(trigger_rule="all_done")
+    def statuses() -> dict[str, object]:
+        """Emit the status return flows that are due (invoice status changes, grouped per sender over
+        RELAIS_STATUS_INTERVAL_SECONDS) and send them; runs after the groups, whatever became of them."""
+        from relais import log
+        from relais.runner import emit_statuses
+
+        with _runtime() as rt:
+            summary = emit_statuses(rt).summary()
+        log.get("relais.dag").info("statuses.done", **summary)
+        return summary
+
+    process.expand(group=intake()) >> statuses()
 
 
 relais_flows()

@@ -1,8 +1,12 @@
 """Carry out the outbox: deliver routed invoices and send return flows and receipts, idempotently.
 
-Deliveries are written here (to the recipients' folders); every other row goes
-through its channel's `Sender` (`flows.channels`), looked up by the row's typed
-address: the core knows no channel.
+Deliveries to the recipients' folders (channel ``folder``) are written here;
+every other row goes through its channel's `Sender` (`flows.channels`), looked
+up by the row's typed address: the core knows no channel. That includes the
+deliveries of a structure that receives by EDI (``recevoirDonneesViaEDI``),
+addressed to its own partner channel (SFTP, AS2) by relais/compose.py: they
+queue with that partner's other rows of the same kind, in order, retried with
+the return flows' backoff.
 
 Each pending row is written atomically (temporary name in the target folder,
 fsync, rename) and marked sent only afterwards; a crash in between re-writes
@@ -17,14 +21,16 @@ import datetime as dt
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from types import TracebackType
 
 from archive import Archive
 from flows import log, split
 from flows.channels import Channels
 from flows.model import utcnow
-from flows.outbox import OutboxItem, OutboxKind
+from flows.outbox import DELIVERY_CHANNEL, OutboxItem, OutboxKind
 from flows.safearchive import ArchiveLimits
 from flows.store import Store
 
@@ -70,17 +76,23 @@ def dispatch(rt: Outbound, flow_id: str | None = None, kinds: tuple[OutboxKind, 
         items = _with_queues(rt, items)
     by_flow: dict[str, dict[int, OutboxItem]] = defaultdict(dict)
     for item in items:
-        if item.kind is OutboxKind.DELIVERY and item.position is not None and item.flow_id:
+        if _to_folder(item) and item.position is not None and item.flow_id:
             by_flow[item.flow_id][item.position] = item
     for fid, wanted in by_flow.items():
         _deliver_flow(rt, fid, wanted, report)
     queues: dict[QueueKey, list[OutboxItem]] = defaultdict(list)
     for item in items:
-        if item.kind is not OutboxKind.DELIVERY:
+        if not _to_folder(item):
             queues[(item.kind, item.channel, item.partner)].append(item)
-    for key, queue in queues.items():
-        _send_queue(rt, key, queue, report)
+    with _Payloads(rt) as payloads:
+        for key, queue in queues.items():
+            _send_queue(rt, key, queue, report, payloads.read)
     return report
+
+
+def _to_folder(item: OutboxItem) -> bool:
+    """A delivery written to its recipient's folder here (not one pushed through a partner's channel)."""
+    return item.kind is OutboxKind.DELIVERY and item.channel == DELIVERY_CHANNEL
 
 
 def dispatch_flow(rt: Outbound, flow_id: str) -> DispatchReport:
@@ -93,23 +105,31 @@ def _ordered(rt: Outbound, channel: str) -> bool:
 
 
 def _with_queues(rt: Outbound, items: list[OutboxItem]) -> list[OutboxItem]:
-    """One flow's rows, plus the rows ahead of its return flows in their partner's queue (SFTP, AS2):
-    a partner's return flows go out in order, so a flow's own row never overtakes an earlier one."""
-    queues = {(i.channel, i.partner) for i in items if i.kind is OutboxKind.RETURN and _ordered(rt, i.channel)}
+    """One flow's rows, plus the rows ahead of its return flows (and channel deliveries) in their partner's
+    queue (SFTP, AS2): a partner's rows go out in order, so a flow's own row never overtakes an earlier one."""
+    queues = {
+        (i.kind, i.channel, i.partner)
+        for i in items
+        if i.kind in (OutboxKind.RETURN, OutboxKind.DELIVERY) and not _to_folder(i) and _ordered(rt, i.channel)
+    }
     if not queues:
         return items
     ids = {i.id for i in items}
     ahead = [
         i
-        for i in rt.store.pending_outbox(kind=OutboxKind.RETURN)
-        if i.id not in ids and (i.channel, i.partner) in queues
+        for kind in sorted({k for k, _, _ in queues})
+        for i in rt.store.pending_outbox(kind=kind)
+        if i.id not in ids and (i.kind, i.channel, i.partner) in queues
     ]
     return sorted(items + ahead, key=lambda i: i.id)
 
 
-def _send_queue(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: DispatchReport) -> None:
+Payload = Callable[[OutboxItem], bytes]
+
+
+def _send_queue(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: DispatchReport, read: Payload) -> None:
     """Send one queue's rows: in order on an ordered channel, where the first failure holds back those
-    behind it; each row on its own otherwise."""
+    behind it; each row on its own otherwise. `read` gives each row's bytes."""
     kind, channel_name, partner_id = key
     now = utcnow()
     if not _ordered(rt, channel_name):
@@ -118,12 +138,12 @@ def _send_queue(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: Di
                 continue
             try:
                 with rt.channels[channel_name].sender(kind, partner_id) as sender:
-                    _send_one(rt, item, report, sender.send)
+                    _send_one(rt, item, report, sender.send, read)
             except Exception as e:  # noqa: BLE001 - no such channel, or its sender cannot be built
                 report.failed += 1
                 rt.store.mark_failed(item, f"{type(e).__name__}: {e}", backoff(item.attempts + 1))
                 _log.warning(
-                    "return_flow.failed",
+                    _event(item, "failed"),
                     channel=channel_name,
                     destination=item.destination,
                     error=str(e),
@@ -136,13 +156,13 @@ def _send_queue(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: Di
     try:
         with rt.channels[channel_name].sender(kind, partner_id) as sender:
             for item in queue:
-                if not _send_one(rt, item, report, sender.send):
+                if not _send_one(rt, item, report, sender.send, read):
                     return
     except Exception as e:  # cannot connect: every row waits, the first one records the failure
         report.failed += 1
         rt.store.mark_failed(first, f"{type(e).__name__}: {e}", backoff(first.attempts + 1))
         _log.warning(
-            "return_flow.partner_unreachable",
+            _event(first, "partner_unreachable"),
             partner=partner_id,
             channel=channel_name,
             kind=str(kind),
@@ -151,27 +171,93 @@ def _send_queue(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: Di
         )
 
 
+def _event(item: OutboxItem, what: str) -> str:
+    """The log event of a row sent through a channel: ``delivery.<what>`` or ``return_flow.<what>``."""
+    return f"delivery.{what}" if item.kind is OutboxKind.DELIVERY else f"return_flow.{what}"
+
+
 def _send_one(
-    rt: Outbound, item: OutboxItem, report: DispatchReport, send: Callable[[OutboxItem, bytes], None]
+    rt: Outbound,
+    item: OutboxItem,
+    report: DispatchReport,
+    send: Callable[[OutboxItem, bytes], None],
+    read: Payload,
 ) -> bool:
     with log.bound(flow_id=item.flow_id):
         try:
-            send(item, rt.archive.read(item.archive_sha256 or ""))
+            send(item, read(item))
         except Exception as e:
             report.failed += 1
             rt.store.mark_failed(item, f"{type(e).__name__}: {e}", backoff(item.attempts + 1))
             _log.warning(
-                "return_flow.failed",
+                _event(item, "failed"),
                 channel=item.channel,
                 destination=item.destination,
+                invoice_id=item.invoice_id,
                 error=str(e),
                 attempts=item.attempts + 1,
             )
             return False
         rt.store.mark_sent([item])
-        report.returned += 1
-        _log.info("return_flow.sent", channel=item.channel, destination=item.destination)
+        if item.kind is OutboxKind.DELIVERY:
+            report.delivered += 1
+        else:
+            report.returned += 1
+        _log.info(_event(item, "sent"), channel=item.channel, destination=item.destination, invoice_id=item.invoice_id)
         return True
+
+
+class _Payloads:
+    """The bytes of the rows sent through channels: a return flow's or MDN's archived object, or a delivered
+    invoice's document re-read from its archived flow by position, as `_deliver_flow` does. A queue's
+    deliveries come in outbox order (a flow's by position), so one pass over each flow serves them all."""
+
+    def __init__(self, rt: Outbound) -> None:
+        self.rt = rt
+        self._stack = ExitStack()
+        self._flow_id: str | None = None
+        self._docs: Iterator[split.Document] | None = None
+        self._last = 0
+
+    def __enter__(self) -> _Payloads:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._stack.close()
+        self._stack = ExitStack()
+        self._flow_id, self._docs, self._last = None, None, 0
+
+    def read(self, item: OutboxItem) -> bytes:
+        if item.kind is not OutboxKind.DELIVERY:
+            return self.rt.archive.read(item.archive_sha256 or "")
+        if item.flow_id is None or item.position is None:
+            raise LookupError(f"delivery row {item.id} has no flow position")
+        if self._docs is None or item.flow_id != self._flow_id or item.position <= self._last:
+            self._open(item.flow_id)
+        assert self._docs is not None
+        for doc in self._docs:
+            self._last = doc.position
+            if doc.position == item.position:
+                return doc.data
+            if doc.position > item.position:
+                break
+        self._reset()
+        raise LookupError(f"flow {item.flow_id} has no document at position {item.position}")
+
+    def _open(self, flow_id: str) -> None:
+        self._reset()
+        flow = self.rt.store.get_flow(flow_id)
+        if flow is None or flow.container is None:
+            raise LookupError(f"flow {flow_id} is not recorded or was never read")
+        f = self._stack.enter_context(self.rt.archive.open(flow.sha256))
+        docs = split.documents(f, flow.container, flow.original_name, self.rt.archive_limits)
+        self._stack.callback(getattr(docs, "close", lambda: None))
+        self._flow_id, self._docs = flow_id, docs
 
 
 def _deliver_flow(rt: Outbound, flow_id: str, wanted: dict[int, OutboxItem], report: DispatchReport) -> None:

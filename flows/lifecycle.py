@@ -28,7 +28,7 @@ flows.lifecycle.IllegalTransition: flow status IN_INTEGRE -> IN_EN_COURS_TRAITEM
 >>> InvoiceStatus.REJETEE_ROUTAGE.code, InvoiceStatus.REJETEE_ROUTAGE.label, InvoiceStatus.REJETEE_ROUTAGE.is_rejected
 ('04', 'REJETEE', True)
 >>> [s.name for s in FlowStatus if s.is_reserved] + [s.name for s in InvoiceStatus if s.is_reserved]
-['IN_EN_ATTENTE_TRAITEMENT_CPP', 'EN_COURS_ACHEMINEMENT', 'MISE_A_DISPOSITION']
+['IN_EN_ATTENTE_TRAITEMENT_CPP', 'EN_COURS_ACHEMINEMENT']
 """
 
 from __future__ import annotations
@@ -85,6 +85,34 @@ class InvoiceStatus(enum.StrEnum):
     MISE_A_DISPOSITION = "03"
     REJETEE_ROUTAGE = "04"
     REJETEE = "05"
+    SUSPENDUE = "06"
+    SERVICE_FAIT = "07"
+    MANDATEE = "08"
+    MISE_A_DISPOSITION_COMPTABLE = "09"
+    COMPTABILISEE = "10"
+    MISE_EN_PAIEMENT = "11"
+    COMPLETEE = "12"
+    A_RECYCLER = "13"  # Relais's number: the platform's texts name this status without one
+
+    @property
+    def is_final(self) -> bool:
+        return INVOICE_STATUSES[self].final
+
+    @property
+    def frees_number(self) -> bool:
+        """Its number may be sent again by the supplier without the duplicate rule firing: rejected,
+        A_RECYCLER (resend it, routed right), SUSPENDUE (the new flow completes it)."""
+        return self.is_rejected or self in (InvoiceStatus.A_RECYCLER, InvoiceStatus.SUSPENDUE)
+
+    @property
+    def needs_reason(self) -> bool:
+        """Setting it requires a reason (REJETEE and SUSPENDUE)."""
+        return INVOICE_STATUSES[self].needs_reason
+
+    @property
+    def cdar(self) -> str | None:
+        """The 2026 reform's CDAR lifecycle code (200..213); None: not a CDAR status change."""
+        return INVOICE_STATUSES[self].cdar
 
     @property
     def info(self) -> InvoiceStatusInfo:
@@ -137,6 +165,8 @@ class FlowStatusInfo(StatusInfo):
 class InvoiceStatusInfo(StatusInfo):
     label: str  # LibelleStatut in the return flow (schema type LibelleStatutType)
     rejected: bool = False  # not delivered; not an original for the duplicate-invoice rule
+    needs_reason: bool = False  # whoever sets it must give a reason
+    cdar: str | None = None  # the CDAR lifecycle code (2026 reform), None when it has none
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -164,6 +194,17 @@ class Move(enum.StrEnum):
     CLOSE = "close"  # processing ends with a verdict
     INCIDENT = "incident"  # processing failed inside Relais (fail closed)
     REPROCESS = "reprocess"  # ops requeue an incident (`relais flows reprocess`, `Store.requeue_flow`)
+    DELIVER = "deliver"  # the platform made the invoice available to its recipient (delivery sent)
+    PROCESS = "process"  # the recipient moves the invoice on (its own processing, reported to the supplier)
+    COMPLETE = "complete"  # the supplier completes a suspended invoice (a new flow, same invoice number)
+
+
+class Actor(enum.StrEnum):
+    """Who sets an invoice status."""
+
+    PLATFORM = "platform"  # Relais itself (delivery, completion detected in a new flow)
+    RECIPIENT = "recipient"  # the recipient structure or one of its services (recipient API)
+    SUPPLIER = "supplier"  # the sender of the invoice
 
 
 S = TypeVar("S", FlowStatus, InvoiceStatus)
@@ -175,6 +216,7 @@ class Transition(Generic[S]):
     source: S
     target: S
     move: Move
+    actors: frozenset[Actor] = frozenset({Actor.PLATFORM})  # who may make this move
 
 
 class LifecycleError(ValueError):
@@ -218,17 +260,25 @@ class Lifecycle(Generic[S, Info]):
             if not info.reserved and status not in targets and status not in self.initial:
                 raise LifecycleError(f"{self.kind}: {status} is never set: mark it reserved or give it a use")
 
-    def allowed(self, source: S, target: S) -> bool:
-        return any(t.source is source and t.target is target for t in self.transitions)
+    def allowed(self, source: S, target: S, actor: Actor | None = None) -> bool:
+        return any(
+            t.source is source and t.target is target and (actor is None or actor in t.actors) for t in self.transitions
+        )
 
-    def check(self, source: S, target: S) -> S:
-        """`target`, when the move from `source` is allowed; else raise `IllegalTransition`."""
-        if not self.allowed(source, target):
-            raise IllegalTransition(self.kind, source, target, self.targets(source), self.statuses[source].final)
+    def check(self, source: S, target: S, actor: Actor | None = None) -> S:
+        """`target`, when the move from `source` is allowed (to `actor`, when given); else raise
+        `IllegalTransition` naming the moves that are."""
+        if not self.allowed(source, target, actor):
+            allowed = self.targets(source, actor=actor)
+            raise IllegalTransition(self.kind, source, target, allowed, self.statuses[source].final)
         return target
 
-    def targets(self, source: S, move: Move | None = None) -> frozenset[S]:
-        return frozenset(t.target for t in self.transitions if t.source is source and move in (None, t.move))
+    def targets(self, source: S, move: Move | None = None, actor: Actor | None = None) -> frozenset[S]:
+        return frozenset(
+            t.target
+            for t in self.transitions
+            if t.source is source and move in (None, t.move) and (actor is None or actor in t.actors)
+        )
 
     def sources(self, target: S, move: Move | None = None) -> tuple[S, ...]:
         """Statuses that may move to `target` (by `move`, when given), in the enum's order."""
@@ -324,38 +374,127 @@ _I = InvoiceStatus
 
 INVOICE_STATUSES: Mapping[InvoiceStatus, InvoiceStatusInfo] = MappingProxyType(
     {
-        _I.DEPOSEE: InvoiceStatusInfo(code="01", label="DEPOSEE", label_fr="déposée", label_en="deposited"),
+        _I.DEPOSEE: InvoiceStatusInfo(code="01", label="DEPOSEE", label_fr="déposée", label_en="deposited", cdar="200"),
         _I.EN_COURS_ACHEMINEMENT: InvoiceStatusInfo(
             code="02",
             label="EN_COURS_ACHEMINEMENT",
             label_fr="en cours d'acheminement",
             label_en="being routed",
             reserved=True,
+            cdar="201",
         ),
         _I.MISE_A_DISPOSITION: InvoiceStatusInfo(
-            code="03",
-            label="MISE_A_DISPOSITION",
-            label_fr="mise à disposition",
-            label_en="made available",
-            reserved=True,
+            code="03", label="MISE_A_DISPOSITION", label_fr="mise à disposition", label_en="made available", cdar="203"
         ),
         _I.REJETEE_ROUTAGE: InvoiceStatusInfo(
-            code="04", label="REJETEE", label_fr="rejetée (routage)", label_en="rejected (routing)", rejected=True
+            code="04",
+            label="REJETEE",
+            label_fr="rejetée (routage)",
+            label_en="rejected (routing)",
+            rejected=True,
+            final=True,
+            cdar="213",
         ),
         _I.REJETEE: InvoiceStatusInfo(
-            code="05", label="REJETEE", label_fr="rejetée", label_en="rejected", rejected=True
+            code="05",
+            label="REJETEE",
+            label_fr="rejetée",
+            label_en="rejected",
+            rejected=True,
+            final=True,
+            needs_reason=True,
+            cdar="210",  # refused by the recipient; rejected by the platform on reception: 213 (`cdar_code`)
+        ),
+        _I.SUSPENDUE: InvoiceStatusInfo(
+            code="06", label="SUSPENDUE", label_fr="suspendue", label_en="suspended", needs_reason=True, cdar="208"
+        ),
+        _I.SERVICE_FAIT: InvoiceStatusInfo(
+            code="07", label="SERVICE_FAIT", label_fr="service fait", label_en="service done", cdar="205"
+        ),
+        _I.MANDATEE: InvoiceStatusInfo(
+            code="08", label="MANDATEE", label_fr="mandatée", label_en="payment ordered", cdar="204"
+        ),
+        _I.MISE_A_DISPOSITION_COMPTABLE: InvoiceStatusInfo(
+            code="09",
+            label="MISE_A_DISPOSITION_COMPTABLE",
+            label_fr="mise à disposition du comptable",
+            label_en="made available to the public accountant",
+        ),
+        _I.COMPTABILISEE: InvoiceStatusInfo(
+            code="10", label="COMPTABILISEE", label_fr="comptabilisée", label_en="booked"
+        ),
+        _I.MISE_EN_PAIEMENT: InvoiceStatusInfo(
+            code="11",
+            label="MISE_EN_PAIEMENT",
+            label_fr="mise en paiement",
+            label_en="payment sent",
+            final=True,
+            cdar="211",
+        ),
+        _I.COMPLETEE: InvoiceStatusInfo(
+            code="12", label="COMPLETEE", label_fr="complétée", label_en="completed", cdar="209"
+        ),
+        _I.A_RECYCLER: InvoiceStatusInfo(
+            code="13",
+            label="A_RECYCLER",
+            label_fr="à recycler",
+            label_en="to be resent (misrouted)",
+            final=True,
+            cdar="213",
         ),
     }
 )
 
+_PLATFORM = frozenset({Actor.PLATFORM})
+_RECIPIENT = frozenset({Actor.RECIPIENT})
+_SUPPLIER = frozenset({Actor.SUPPLIER})
+
+
+def _recipient(*pairs: tuple[InvoiceStatus, InvoiceStatus]) -> tuple[Transition[InvoiceStatus], ...]:
+    return tuple(Transition(a, b, Move.PROCESS, _RECIPIENT) for a, b in pairs)
+
+
+#: Where the recipient's processing may start: made available, or completed by the supplier.
+_TAKEN = (_I.MISE_A_DISPOSITION, _I.COMPLETEE)
+
 INVOICE: Lifecycle[InvoiceStatus, InvoiceStatusInfo] = Lifecycle(
     kind="invoice",
     statuses=INVOICE_STATUSES,
-    # The verdict an invoice is recorded with (`flows.pipeline._decide`). Reprocessing a flow deletes
-    # its invoices and records them again, so no invoice changes status yet: no transitions.
+    # The verdict an invoice is recorded with (`flows.pipeline._decide`); reprocessing a flow deletes its
+    # invoices and records them again.
     initial=frozenset({_I.DEPOSEE, _I.REJETEE_ROUTAGE, _I.REJETEE}),
-    transitions=(),
+    transitions=(
+        # Delivered by the platform; or confirmed by the recipient, who fetched it through the API first.
+        Transition(_I.DEPOSEE, _I.MISE_A_DISPOSITION, Move.DELIVER, _PLATFORM | _RECIPIENT),
+        *_recipient(*((s, t) for s in _TAKEN for t in (_I.REJETEE, _I.SUSPENDUE, _I.A_RECYCLER, _I.SERVICE_FAIT))),
+        Transition(_I.SUSPENDUE, _I.COMPLETEE, Move.COMPLETE, _SUPPLIER | _PLATFORM),
+        *_recipient(
+            (_I.SUSPENDUE, _I.REJETEE),
+            (_I.COMPLETEE, _I.MISE_A_DISPOSITION),
+            (_I.SERVICE_FAIT, _I.MANDATEE),
+            (_I.SERVICE_FAIT, _I.SUSPENDUE),
+            (_I.SERVICE_FAIT, _I.REJETEE),
+            (_I.MANDATEE, _I.MISE_A_DISPOSITION_COMPTABLE),
+            (_I.MISE_A_DISPOSITION_COMPTABLE, _I.COMPTABILISEE),
+            (_I.COMPTABILISEE, _I.MISE_EN_PAIEMENT),
+        ),
+    ),
 )
+
+
+def cdar_code(status: InvoiceStatus, actor: Actor) -> str | None:
+    """The CDAR code of a change to `status` made by `actor`: a rejection by the platform on
+    reception is 213 (Rejetée), by the recipient 210 (Refusée).
+
+    >>> cdar_code(InvoiceStatus.REJETEE, Actor.PLATFORM), cdar_code(InvoiceStatus.REJETEE, Actor.RECIPIENT)
+    ('213', '210')
+    >>> cdar_code(InvoiceStatus.COMPTABILISEE, Actor.RECIPIENT) is None  # no CDAR equivalent: not sent
+    True
+    """
+    if status is _I.REJETEE and actor is Actor.PLATFORM:
+        return "213"
+    return status.cdar
+
 
 #: Rejected invoices: not delivered, and not an original for the duplicate-invoice rule.
 REJECTED_INVOICE_STATUSES: frozenset[InvoiceStatus] = INVOICE.where(rejected=True)

@@ -59,6 +59,7 @@ class Channel(enum.StrEnum):
     SFTP = "sftp"
     AS2 = "as2"
     CLI = "cli"
+    API = "api"  # the "mode API": uploaded to POST /api/v1/flows (relais/api)
 
 
 class Flag(enum.StrEnum):

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from archive import Archive
-from flows import lifecycle, log, returnflow, safearchive, safexml, split, technical
+from flows import lifecycle, log, returnflow, safearchive, safexml, split, statuses, technical
 from flows.channels import Channels
 from flows.config import PipelineConfig
 from flows.errors import Incident, Rejected
+from flows.history import Source
+from flows.lifecycle import Actor
 from flows.model import (
     Container,
     Flow,
@@ -37,7 +39,7 @@ from flows.model import (
 )
 from flows.outbox import DELIVERY_CHANNEL, Address
 from flows.rule import Category, Stage
-from flows.store import Directory, Store
+from flows.store import Directory, Store, Structure
 from validators import runner
 from validators.context import Addressing, InvoiceContext
 from validators.document import Verdict
@@ -75,6 +77,9 @@ class Pipeline:
     archive: Archive
     judge: Judge
     channels: Channels  # where each partner's return flows go
+    #: Where a routed invoice goes when not to its ``delivery/`` folder: (its structure, service code, invoice
+    #: id, container) -> an address, or None for the folder (the default); relais/compose.py gives the EDI rule.
+    deliver_to: Callable[[Structure | None, str | None, str, Container | None], Address | None] | None = None
 
     @functools.cached_property
     def xml_limits(self) -> safexml.XmlLimits:
@@ -236,7 +241,10 @@ def _judge_all(
             tally.profile = verdict.profile
         chunk.append(inv)
         if target:
-            deliveries.append((inv, Address(DELIVERY_CHANNEL, inv.buyer_siret, target)))
+            to = rt.deliver_to and rt.deliver_to(
+                directory.get(inv.buyer_siret), inv.service_code, inv.id, verdict.container
+            )
+            deliveries.append((inv, to or Address(DELIVERY_CHANNEL, inv.buyer_siret, target)))
         if len(chunk) >= rt.config.chunk_size:
             rt.store.save_invoices(chunk, deliveries)
             chunk, deliveries = [], []
@@ -339,3 +347,23 @@ def _close(rt: Pipeline, flow: Flow) -> None:
         rejected=flow.rejected_count,
         flow_code=str(flow.flow_code) if flow.flow_code else None,
     )
+    if flow.invoice_count > flow.rejected_count:
+        _complete_suspended(rt, flow)
+
+
+def _complete_suspended(rt: Pipeline, flow: Flow) -> None:
+    """An accepted invoice with the number of a SUSPENDUE invoice of the same supplier and year completes
+    it: the suspended one becomes COMPLETEE (the supplier's move), the new one goes on as any invoice."""
+    for new_id, old_id in rt.store.suspended_matches(flow.id):
+        try:
+            statuses.change(
+                rt.store,
+                old_id,
+                InvoiceStatus.COMPLETEE,
+                actor=Actor.SUPPLIER,
+                source=Source.PLATFORM,
+                reason=f"completed by invoice {new_id} (flow {flow.id})",
+            )
+            _log.info("invoice.completed", invoice_id=old_id, by=new_id)
+        except Exception as e:  # noqa: BLE001 - the flow is closed; the completion is logged, ops can redo it
+            _log.error("invoice.completion_failed", invoice_id=old_id, by=new_id, error=f"{type(e).__name__}: {e}")

@@ -20,9 +20,11 @@ from alembic import command
 from alembic.config import Config
 
 from flows.errors import ConfigError
+from flows.store_api import ApiRepo
 from flows.store_as2 import As2Repo
 from flows.store_directory import DirectoryRepo
 from flows.store_flows import FlowsRepo
+from flows.store_history import HistoryRepo, StatusChanged  # noqa: F401 - re-exported
 from flows.store_invoices import InvoicesRepo
 from flows.store_outbox import OutboxRepo
 from flows.store_records import (  # noqa: F401 - re-exported: flows.store is the public surface
@@ -87,7 +89,7 @@ def _engine(url: str, schema: str | None) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-class Store(FlowsRepo, InvoicesRepo, OutboxRepo, As2Repo, DirectoryRepo):
+class Store(FlowsRepo, InvoicesRepo, OutboxRepo, As2Repo, DirectoryRepo, HistoryRepo, ApiRepo):
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -46,6 +47,8 @@ class DirectoryRepo:
                             "service_code_required": s.service_code_required,
                             "ej_required": s.ej_required,
                             "ej_or_service": s.ej_or_service,
+                            "payment_status_not_reported": s.payment_status_not_reported,
+                            "receives_by_edi": s.receives_by_edi,
                         }
                         for s in chunk
                     ],
@@ -67,26 +70,53 @@ class DirectoryRepo:
         """The directory at `version` (the latest import when None), or None when none was imported."""
         with self.engine.connect() as conn:
             if version is None:
-                version = conn.execute(
-                    sa.select(t.directory_versions.c.version)
-                    .order_by(t.directory_versions.c.imported_at.desc(), t.directory_versions.c.version.desc())
-                    .limit(1)
-                ).scalar()
+                version = _latest_version(conn)
                 if version is None:
                     return None
             services: dict[str, dict[str, tuple[str, bool]]] = {}
             for r in conn.execute(sa.select(t.services).where(t.services.c.version == version)).mappings():
                 services.setdefault(r["siret"], {})[r["code"]] = (r["name"], bool(r["active"]))
             structures = {
-                r["siret"]: Structure(
-                    siret=r["siret"],
-                    name=r["name"],
-                    active=bool(r["active"]),
-                    service_code_required=bool(r["service_code_required"]),
-                    ej_required=bool(r["ej_required"]),
-                    ej_or_service=bool(r["ej_or_service"]),
-                    services=services.get(r["siret"], {}),
-                )
+                r["siret"]: _structure(r, services.get(r["siret"], {}))
                 for r in conn.execute(sa.select(t.structures).where(t.structures.c.version == version)).mappings()
             }
         return Directory(version, structures)
+
+    def structure_flags(self, siret: str) -> Structure | None:
+        """One structure of the latest directory version, with its flags (``payment_status_not_reported``,
+        ``receives_by_edi``...); None when no directory was imported or that version does not list it."""
+        s, v = t.structures.c, t.services.c
+        with self.engine.connect() as conn:
+            version = _latest_version(conn)
+            if version is None:
+                return None
+            r = conn.execute(sa.select(t.structures).where(s.version == version, s.siret == siret)).mappings().first()
+            if r is None:
+                return None
+            services = {
+                row["code"]: (row["name"], bool(row["active"]))
+                for row in conn.execute(sa.select(t.services).where(v.version == version, v.siret == siret)).mappings()
+            }
+        return _structure(r, services)
+
+
+def _latest_version(conn: sa.Connection) -> str | None:
+    return conn.execute(
+        sa.select(t.directory_versions.c.version)
+        .order_by(t.directory_versions.c.imported_at.desc(), t.directory_versions.c.version.desc())
+        .limit(1)
+    ).scalar()
+
+
+def _structure(r: Any, services: dict[str, tuple[str, bool]]) -> Structure:
+    return Structure(
+        siret=r["siret"],
+        name=r["name"],
+        active=bool(r["active"]),
+        service_code_required=bool(r["service_code_required"]),
+        ej_required=bool(r["ej_required"]),
+        ej_or_service=bool(r["ej_or_service"]),
+        services=services,
+        payment_status_not_reported=bool(r["payment_status_not_reported"]),
+        receives_by_edi=bool(r["receives_by_edi"]),
+    )

@@ -139,7 +139,8 @@ class FlowsRepo:
     def find_invoice(
         self, supplier_id: str, number: str, year: int, *, exclude_flow_id: str | None = None
     ) -> str | None:
-        """Id of the first recorded invoice, not rejected, with this supplier id, number and issue year.
+        """Id of the first recorded invoice with this supplier id, number and issue year, whose number
+        is still taken (not rejected, not A_RECYCLER, not SUSPENDUE: `InvoiceStatus.frees_number`).
 
         Invoices of `exclude_flow_id` (the flow being judged) are ignored. Uses the
         index on (supplier_id, number, issue_date): the year is a range of dates.
@@ -151,7 +152,7 @@ class FlowsRepo:
                 c.supplier_id == supplier_id,
                 c.number == number,
                 c.issue_date.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
-                c.status.not_in([str(s) for s in InvoiceStatus if s.is_rejected]),
+                c.status.not_in([str(s) for s in InvoiceStatus if s.frees_number]),
             )
             .order_by(c.id)
             .limit(1)

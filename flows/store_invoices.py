@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flows import tables as t
 from flows.model import Flag, Invoice, ValidationError, utcnow
 from flows.outbox import Address, OutboxKind
+from flows.store_history import history_rows
 from flows.store_records import PAGE, OutboxStatus, _error, _error_row, _invoice, _invoice_row
 
 
@@ -24,6 +25,8 @@ class InvoicesRepo:
         """Forget invoices, findings and undelivered outbox rows of a flow (before reprocessing)."""
         with self.engine.begin() as conn:
             conn.execute(sa.delete(t.validation_errors).where(t.validation_errors.c.flow_id == flow_id))
+            ids = sa.select(t.invoices.c.id).where(t.invoices.c.flow_id == flow_id)
+            conn.execute(sa.delete(t.invoice_history).where(t.invoice_history.c.invoice_id.in_(ids)))
             conn.execute(sa.delete(t.invoices).where(t.invoices.c.flow_id == flow_id))
             conn.execute(
                 sa.delete(t.outbox).where(t.outbox.c.flow_id == flow_id, t.outbox.c.status == OutboxStatus.PENDING)
@@ -44,6 +47,7 @@ class InvoicesRepo:
             # Also a heartbeat: a flow whose worker saves chunks is not stale.
             conn.execute(sa.update(t.flows).where(t.flows.c.id == invoices[0].flow_id).values(updated_at=now))
             conn.execute(sa.insert(t.invoices), [_invoice_row(i) for i in invoices])
+            history_rows(conn, [i.id for i in invoices], now)
             errors = [_error_row(i.flow_id, i.id, e) for i in invoices for e in i.errors]
             if errors:
                 conn.execute(sa.insert(t.validation_errors), errors)

@@ -15,6 +15,7 @@ from flows import lifecycle
 from flows import tables as t
 from flows.model import Flow, utcnow
 from flows.outbox import Address, OutboxItem, OutboxKind, OutboxStatus
+from flows.store_history import made_available
 from flows.store_records import _outbox_item
 
 
@@ -101,6 +102,7 @@ class OutboxRepo:
                     .values(delivered_to=sa.bindparam("b_target")),
                     deliveries,
                 )
+                made_available(conn, [str(d["b_id"]) for d in deliveries], now)
 
     def mark_failed(self, item: OutboxItem, error: str, retry_after: dt.timedelta | None = None) -> None:
         """Record a failed attempt; the row stays pending, due again after `retry_after`."""

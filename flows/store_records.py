@@ -72,6 +72,8 @@ class Structure:
     ej_required: bool
     ej_or_service: bool
     services: dict[str, tuple[str, bool]]  # code -> (name, active)
+    payment_status_not_reported: bool = False  # statutMiseEnPaiementNestPasRemonte: no MISE_EN_PAIEMENT reported
+    receives_by_edi: bool = False  # recevoirDonneesViaEDI: invoices pushed to its own channel (flows.dispatch)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

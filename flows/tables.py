@@ -99,6 +99,10 @@ structures = sa.Table(
     sa.Column("service_code_required", sa.Boolean, nullable=False),
     sa.Column("ej_required", sa.Boolean, nullable=False),
     sa.Column("ej_or_service", sa.Boolean, nullable=False),
+    # statutMiseEnPaiementNestPasRemonte: MISE_EN_PAIEMENT is never sent back to the supplier
+    sa.Column("payment_status_not_reported", sa.Boolean, nullable=False, server_default=sa.false()),
+    # recevoirDonneesViaEDI: invoices are pushed to the structure's own channel (a partner file for its SIRET)
+    sa.Column("receives_by_edi", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 services = sa.Table(
@@ -160,4 +164,80 @@ as2_messages = sa.Table(
     sa.UniqueConstraint("partner", "message_id", "direction", name="uq_as2_partner_message"),
     sa.Index("ix_as2_flow", "flow_id"),
     sa.Index("ix_as2_message_id", "message_id", "direction"),
+)
+
+# ---- the invoice lifecycle (flows/lifecycle.py, flows/statuses.py) ----------------------
+
+invoice_history = sa.Table(
+    "invoice_history",
+    metadata,
+    # Append-only: one row per status an invoice took, never updated; `invoices.status` is the latest.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("invoice_id", sa.String(48), sa.ForeignKey("invoices.id"), nullable=False),
+    sa.Column("partner", sa.String(128), nullable=False),  # the sender, to whom the change is reported
+    sa.Column("status", sa.String(2), nullable=False),
+    sa.Column("previous", sa.String(2)),  # None: the status the invoice was recorded with
+    sa.Column("actor", sa.String(16), nullable=False),  # flows.lifecycle.Actor
+    sa.Column("source", sa.String(16), nullable=False),  # flows.statuses.Source: api, platform, return_flow
+    sa.Column("reason", sa.Text),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_history_invoice", "invoice_id", "id"),
+    sa.Index("ix_history_partner", "partner", "id"),
+)
+
+status_returns = sa.Table(
+    "status_returns",
+    metadata,
+    # One status return flow sent to a partner: the history rows first_id..last_id (its entries), so
+    # a partner's changes are reported once each, in order (flows/status_returns.py).
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("partner", sa.String(128), nullable=False),
+    sa.Column("first_history_id", sa.Integer, nullable=False),
+    sa.Column("last_history_id", sa.Integer, nullable=False),
+    sa.Column("entries", sa.Integer, nullable=False),
+    sa.Column("archive_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("partner", "first_history_id", name="uq_status_returns_partner_first"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    # Bearer tokens of the HTTP API (relais/api): only a hash is kept; the token is shown once.
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "recipient" | "partner"
+    sa.Column("siret", sa.String(14)),  # recipient: its structure
+    sa.Column("service_code", sa.String(100)),  # recipient: one of its services only (None: all)
+    sa.Column("partner", sa.String(128)),  # partner: the sender
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+api_uploads = sa.Table(
+    "api_uploads",
+    metadata,
+    # The "mode API": an upload's Idempotency-Key, so that a retried POST /api/v1/flows makes no second flow.
+    sa.Column("partner", sa.String(128), primary_key=True),
+    sa.Column("idempotency_key", sa.String(200), primary_key=True),
+    sa.Column("flow_id", sa.String(32), sa.ForeignKey("flows.id"), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    # Every API request that changes or is refused something: who, what, on what, and the outcome.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(
+        "principal", sa.String(200), nullable=False
+    ),  # "recipient:<siret>[/<service>]", "partner:<id>", "anonymous"
+    sa.Column("action", sa.String(64), nullable=False),  # e.g. "invoice.status", "flow.upload", "auth"
+    sa.Column("target", sa.String(200)),  # an invoice or flow id
+    sa.Column("outcome", sa.String(16), nullable=False),  # "ok" | "refused" | "error"
+    sa.Column("http_status", sa.Integer),
+    sa.Column("detail", sa.Text),
+    sa.Index("ix_audit_target", "target"),
 )

@@ -537,6 +537,14 @@ from relais.cli_reference import directory, rules  # noqa: E402  (reference data
 main.add_command(directory)
 main.add_command(rules)
 
+from relais.cli_api import api  # noqa: E402  (the `relais api` group: the HTTP API and its tokens)
+
+main.add_command(api)
+
+from relais.cli_invoices import invoices  # noqa: E402  (one invoice and its status history)
+
+main.add_command(invoices)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

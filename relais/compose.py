@@ -22,12 +22,15 @@ from connectors.as2.channel import As2Channel
 from connectors.folder.channel import FolderChannel, FolderPolling
 from connectors.partners import Partner
 from connectors.sftp.channel import SftpChannel, SftpPolling
-from flows import safearchive
+from flows import log, safearchive
 from flows.channels import Channels, PollingChannel
 from flows.dispatch import Outbound
 from flows.intake import Intake
+from flows.model import Container
+from flows.outbox import Address
 from flows.pipeline import Pipeline
-from flows.store import Store
+from flows.status_returns import StatusReturns
+from flows.store import Store, Structure
 from relais.settings import Settings
 from validators.document import JudgeConfig
 from validators.pool import PoolConfig, ValidationPool
@@ -59,6 +62,41 @@ def channels(
         ],
         polling=polling,
     )
+
+
+_log = log.get("relais.delivery")
+
+DeliverTo = Callable[[Structure | None, str | None, str, Container | None], Address | None]
+
+
+def edi_delivery(partners: Callable[[], Mapping[str, Partner]], channels: Channels) -> DeliverTo:
+    """The EDI rule, `flows.pipeline.Pipeline.deliver_to`: a structure whose directory entry receives by
+    EDI (``receives_by_edi``, recevoirDonneesViaEDI) gets its routed invoices pushed to its own channel,
+    when a partner file has the structure's SIRET as its ``id`` (connectors/partners.py). The channel is
+    chosen as for a partner's return flows (`Channels.return_address`): AS2 when its ``[as2]`` has a
+    ``url``, else its ``[sftp]`` server's ``return_dir``, else its folder ``dropzones/<siret>/out/``; the
+    file is named ``<invoice id>.xml`` (``.pdf`` for a Factur-X). With no such partner (or a partner file
+    that cannot be used) the invoice goes to the ``delivery/`` folder as any other, and that is logged."""
+
+    def deliver_to(
+        structure: Structure | None, service_code: str | None, invoice_id: str, container: Container | None
+    ) -> Address | None:
+        if structure is None or not structure.receives_by_edi:
+            return None
+        known = partners()
+        if structure.siret not in known:
+            _log.warning(
+                "delivery.edi_partner_missing",
+                siret=structure.siret,
+                invoice_id=invoice_id,
+                delivered_to="delivery folder",
+                partner_file_problems=getattr(known, "problems", {}).get(structure.siret),
+            )
+            return None
+        ext = ".pdf" if container is Container.PDF else ".xml"
+        return channels.return_address(structure.siret, f"{invoice_id}{ext}")
+
+    return deliver_to
 
 
 @dataclasses.dataclass
@@ -119,6 +157,29 @@ class Runtime:
             archive=self.archive,
             judge=self.pool,
             channels=self.channels,
+            deliver_to=edi_delivery(self._partners, self.channels),
+        )
+
+    @functools.cached_property
+    def status_returns(self) -> StatusReturns:
+        """Status return flows (flows/status_returns.py): grouped per sender over the settings' interval,
+        in each partner's vocabulary, MISE_EN_PAIEMENT left out for structures that do not report it."""
+
+        def vocabulary(partner_id: str) -> str:
+            partner = self.partners.get(partner_id)
+            return partner.status_vocabulary if partner is not None else "cpp"
+
+        def payment_not_reported(siret: str | None) -> bool:
+            structure = self.store.structure_flags(siret) if siret else None
+            return bool(structure is not None and structure.payment_status_not_reported)
+
+        return StatusReturns(
+            self.store,
+            self.archive,
+            self.channels,
+            interval_seconds=self.settings.status_interval_seconds,
+            vocabulary=vocabulary,
+            payment_not_reported=payment_not_reported,
         )
 
     @functools.cached_property

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import click
 
+from flows.history import HistoryEntry
 from flows.model import Flow, FlowStatus
 from flows.store import As2Message, Store
 
@@ -29,6 +30,54 @@ def as2_json(m: As2Message) -> dict:
         "detail": m.detail,
         "received_at": m.received_at.isoformat() if m.received_at else None,
     }
+
+
+def history_line(h: HistoryEntry) -> str:
+    """One status change, as `relais flows ID` and `relais invoices ID` print it."""
+    came = f"{h.previous.code} -> " if h.previous is not None else "recorded "
+    return f"{h.at:%Y-%m-%d %H:%M:%S} {came}{h.status.code} {h.status.label} by {h.actor} ({h.source})" + (
+        f": {h.reason}" if h.reason else ""
+    )
+
+
+def print_invoice(store: Store, invoice_id: str, as_json: bool = False) -> bool:
+    """One invoice: its facts, current status, findings and whole status history. False: no such invoice."""
+    inv = store.get_invoice(invoice_id)
+    if inv is None:
+        return False
+    history = store.invoice_history(invoice_id)
+    errors = next((i.errors for i in store.iter_invoices(inv.flow_id) if i.id == invoice_id), [])
+    if as_json:
+        facts = {
+            "id": inv.id,
+            "flow": inv.flow_id,
+            "position": inv.position,
+            "entry": inv.entry_name,
+            "number": inv.number,
+            "issue_date": inv.issue_date.isoformat() if inv.issue_date else None,
+            "supplier_id": inv.supplier_id,
+            "buyer_siret": inv.buyer_siret,
+            "service_code": inv.service_code,
+            "status": {"code": inv.status.code, "label": inv.status.label},
+            "delivered_to": inv.delivered_to,
+            "errors": [e.as_json() for e in errors],
+            "history": [h.as_json() for h in history],
+        }
+        click.echo(json.dumps(facts, ensure_ascii=False))
+        return True
+    click.echo(
+        f"{inv.id}  {inv.status.code} {inv.status.label}  number {inv.number or '?'}  supplier {inv.supplier_id or '?'}"
+        f"  buyer {inv.buyer_siret or '?'} service {inv.service_code or '-'}"
+    )
+    click.echo(
+        f"  flow {inv.flow_id} #{inv.position} {inv.entry_name}"
+        + (f"  delivered to {inv.delivered_to}" if inv.delivered_to else "")
+    )
+    for e in errors:
+        click.echo(f"  [{e.flag}] {e.rule} at {e.location}: {e.message}")
+    for h in history:
+        click.echo("  " + history_line(h))
+    return True
 
 
 def _flow_json(f: Flow) -> dict:
@@ -69,6 +118,7 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
     errors = store.flow_errors(flow.id)
     outbox = store.outbox_for_flow(flow.id)
     as2 = store.as2_for_flow(flow.id)
+    history = store.history_of_flow(flow.id)
     if as_json:
         click.echo(
             json.dumps(
@@ -87,6 +137,7 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
                             "service_code": i.service_code,
                             "delivered_to": i.delivered_to,
                             "errors": [e.as_json() for e in i.errors],
+                            "history": [h.as_json() for h in history.get(i.id, [])],
                         }
                         for i in store.iter_invoices(flow.id)
                     ],
@@ -138,6 +189,9 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
         )
         for e in inv.errors:
             click.echo(f"        [{e.flag}] {e.rule} at {e.location}: {e.message}")
+        for h in history.get(inv.id, []):
+            if h.previous is not None:
+                click.echo("        " + history_line(h))
     pending = Counter((o.kind, o.status) for o in outbox)
     for (kind, status), n in sorted(pending.items()):
         click.echo(f"  outbox {kind}: {n} {status}")

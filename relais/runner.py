@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from connectors.folder import dropzone
 from flows import dispatch, split
 from flows.model import Flow, FlowStatus, utcnow
+from flows.outbox import OutboxKind
 from flows.pipeline import STALE_AFTER, WAITING, Progress, process_flow
 from relais import log
 from relais.compose import Runtime
@@ -56,6 +57,7 @@ class GroupReport:
     returned: int = 0
     failed_sends: int = 0
     incidents: list[str] = dataclasses.field(default_factory=list)  # ids of flows that became incidents
+    status_returns: int = 0  # status return flows queued
     flows: list[Flow] = dataclasses.field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
@@ -67,6 +69,7 @@ class GroupReport:
             "returned": self.returned,
             "failed_sends": self.failed_sends,
             "incidents": len(self.incidents),
+            "status_returns": self.status_returns,
         }
 
 
@@ -158,6 +161,22 @@ def run_pass(rt: Runtime, progress: bool = False, *, only_due: bool = False) -> 
     report.delivered += rest.delivered
     report.returned += rest.returned
     report.failed_sends += rest.failed
+    sent = emit_statuses(rt)
+    report.status_returns += sent.status_returns
+    report.returned += sent.returned
+    report.failed_sends += sent.failed_sends
+    return report
+
+
+def emit_statuses(rt: Runtime) -> GroupReport:
+    """Queue the status return flows that are due (flows/status_returns.py) and send them at once;
+    `relais run` and the DAG's ``statuses`` task call it after each pass."""
+    report = GroupReport()
+    emitted = rt.status_returns.emit_due()
+    report.status_returns = emitted.returns
+    if emitted.returns:
+        sent = dispatch.dispatch(rt.outbound, kinds=(OutboxKind.RETURN,))
+        report.returned, report.failed_sends = sent.returned, sent.failed
     return report
 
 

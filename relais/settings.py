@@ -45,6 +45,7 @@ class Settings:
     worker_memory_mb: int | None = None  # address-space cap of each validation worker
     seconds_per_document: float = 120.0  # validation time budget per document before an incident
     br_fr_partners: frozenset[str] = frozenset()  # partners whose flows also get the French BR-FR rules
+    status_interval_seconds: float = 0.0  # status changes wait this long to be grouped in one return flow
 
     @property
     def partners_dir(self) -> Path:
@@ -117,6 +118,7 @@ class Settings:
             ("incident_backoff_seconds", "RELAIS_INCIDENT_BACKOFF_SECONDS", float),
             ("intake_wait_seconds", "RELAIS_INTAKE_WAIT_SECONDS", float),
             ("stable_seconds", "RELAIS_STABLE_SECONDS", float),
+            ("status_interval_seconds", "RELAIS_STATUS_INTERVAL_SECONDS", float),
         ):
             if env.get(name):
                 try:

@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 # Not pytest.importorskip("airflow"): importing airflow here would load its configuration in the
 # pytest process (and create ~/airflow when AIRFLOW_HOME is unset). Finding the package is enough.
@@ -189,7 +190,7 @@ def test_dag_processes_dropped_flows_in_mapped_groups(dag_runs):
                     assert partner == "op-b" and inv.position in defects
                     assert inv.delivered_to is None
                     continue
-                assert inv.status is InvoiceStatus.DEPOSEE, inv.errors
+                assert inv.status is InvoiceStatus.MISE_A_DISPOSITION, inv.errors  # delivered
                 target = Path(inv.delivered_to or "")
                 assert target.parent == home / "delivery" / (inv.buyer_siret or "") / (inv.service_code or "_")
                 assert target.read_bytes() == entries[inv.position - 1]
@@ -207,7 +208,16 @@ def test_dag_processes_dropped_flows_in_mapped_groups(dag_runs):
             assert list(rt.settings.inbox(partner).iterdir()) == []
             root = return_flow(rt, flow)  # validates against Relais's XSD
             assert root.findtext(".//CPPFluxStatut/StatutFlux") == str(flow.status)
-            assert [p.name for p in rt.settings.outbox_dir(partner).iterdir()] == [returnflow.file_name(flow)]
+            assert [p.name for p in rt.settings.outbox_dir(partner).glob("CR_*")] == [returnflow.file_name(flow)]
+        # then the statuses task reported the deliveries (03) to each sender with delivered invoices
+        assert _state(run, "statuses") == "success"
+        assert run["xcom"]["statuses"]["status_returns"] == len(
+            [p for p, f in flows.items() if f.invoice_count > f.rejected_count]
+        )
+        for partner in flows:
+            for path in rt.settings.outbox_dir(partner).glob("ST*.xml"):
+                returnflow.validate(path.read_bytes())
+                assert set(etree.fromstring(path.read_bytes()).xpath("//DonneesStatut/IdStatut/text()")) == {"03"}
     finally:
         rt.close()
 
@@ -219,6 +229,7 @@ def test_dag_with_empty_drop_zones_succeeds_and_delivers_nothing_more(dag_runs):
     assert run["xcom"]["intake"] == []
     assert _mapped(run) == []  # zero mapped instances: the task is skipped
     assert _state(run, "process") == "skipped"
+    assert _state(run, "statuses") == "success" and run["xcom"]["statuses"]["status_returns"] == 0
 
     rt = Runtime.open(_settings(home))
     try:

@@ -256,7 +256,7 @@ def test_directory_import_of_a_bad_file(cli, tmp_path, directory_file):
 
 
 def _return_flows(home: Path) -> list[Path]:
-    return sorted(home.glob("dropzones/*/out/*.xml"))
+    return sorted(home.glob("dropzones/*/out/CR_*.xml"))  # integration reports (status return flows: ST*)
 
 
 def test_demo_end_to_end_and_again(cli, tmp_path):

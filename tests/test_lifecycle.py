@@ -110,13 +110,21 @@ def test_what_the_code_relied_on_is_unchanged() -> None:
         I.MISE_A_DISPOSITION: "MISE_A_DISPOSITION",
         I.REJETEE_ROUTAGE: "REJETEE",
         I.REJETEE: "REJETEE",
+        I.SUSPENDUE: "SUSPENDUE",
+        I.SERVICE_FAIT: "SERVICE_FAIT",
+        I.MANDATEE: "MANDATEE",
+        I.MISE_A_DISPOSITION_COMPTABLE: "MISE_A_DISPOSITION_COMPTABLE",
+        I.COMPTABILISEE: "COMPTABILISEE",
+        I.MISE_EN_PAIEMENT: "MISE_EN_PAIEMENT",
+        I.COMPLETEE: "COMPLETEE",
+        I.A_RECYCLER: "A_RECYCLER",
     }
     assert {s for s in InvoiceStatus if s.is_rejected} == lc.REJECTED_INVOICE_STATUSES == {I.REJETEE, I.REJETEE_ROUTAGE}
 
 
 def test_reserved_statuses_are_never_set() -> None:
     assert {s for s in FlowStatus if s.is_reserved} == {F.IN_EN_ATTENTE_TRAITEMENT_CPP}
-    assert {s for s in InvoiceStatus if s.is_reserved} == {I.EN_COURS_ACHEMINEMENT, I.MISE_A_DISPOSITION}
+    assert {s for s in InvoiceStatus if s.is_reserved} == {I.EN_COURS_ACHEMINEMENT}
     for cycle in (lc.FLOW, lc.INVOICE):
         reserved = cycle.where(reserved=True)
         assert not reserved & cycle.initial
@@ -142,7 +150,48 @@ ALLOWED = [
 
 def test_the_table_is_exactly_what_the_code_does() -> None:
     assert {(t.source, t.target) for t in lc.FLOW.transitions} == set(ALLOWED)
-    assert lc.INVOICE.transitions == ()  # an invoice is recorded with its verdict; the next issue adds more
+    got = {(t.source, t.target, actor) for t in lc.INVOICE.transitions for actor in t.actors}
+    assert got == set(INVOICE_ALLOWED)
+
+
+P, R, S = lc.Actor.PLATFORM, lc.Actor.RECIPIENT, lc.Actor.SUPPLIER
+#: The invoice lifecycle as implemented: (from, to, who may make the move).
+INVOICE_ALLOWED = [
+    (I.DEPOSEE, I.MISE_A_DISPOSITION, P),  # delivered
+    (I.DEPOSEE, I.MISE_A_DISPOSITION, R),  # fetched through the API and confirmed
+    *[
+        (a, b, R)
+        for a in (I.MISE_A_DISPOSITION, I.COMPLETEE)
+        for b in (I.REJETEE, I.SUSPENDUE, I.A_RECYCLER, I.SERVICE_FAIT)
+    ],
+    (I.SUSPENDUE, I.COMPLETEE, S),
+    (I.SUSPENDUE, I.COMPLETEE, P),  # the completing flow arrives from the supplier
+    (I.SUSPENDUE, I.REJETEE, R),
+    (I.COMPLETEE, I.MISE_A_DISPOSITION, R),
+    (I.SERVICE_FAIT, I.MANDATEE, R),
+    (I.SERVICE_FAIT, I.SUSPENDUE, R),
+    (I.SERVICE_FAIT, I.REJETEE, R),
+    (I.MANDATEE, I.MISE_A_DISPOSITION_COMPTABLE, R),
+    (I.MISE_A_DISPOSITION_COMPTABLE, I.COMPTABILISEE, R),
+    (I.COMPTABILISEE, I.MISE_EN_PAIEMENT, R),
+]
+
+
+def test_final_invoice_statuses_and_reasons() -> None:
+    assert {s for s in InvoiceStatus if s.is_final} == {I.REJETEE_ROUTAGE, I.REJETEE, I.MISE_EN_PAIEMENT, I.A_RECYCLER}
+    assert {s for s in InvoiceStatus if s.needs_reason} == {I.REJETEE, I.SUSPENDUE}
+    for status in InvoiceStatus:
+        if status.is_final:
+            assert lc.INVOICE.targets(status) == frozenset()
+
+
+def test_a_recipient_cannot_skip_service_fait_nor_do_a_suppliers_move() -> None:
+    with pytest.raises(IllegalTransition) as raised:
+        lc.INVOICE.check(I.MISE_A_DISPOSITION, I.MISE_EN_PAIEMENT, R)
+    assert "allowed: 05, 06, 07, 13" in str(raised.value)  # the moves the recipient may make are named
+    with pytest.raises(IllegalTransition):
+        lc.INVOICE.check(I.SUSPENDUE, I.COMPLETEE, R)  # only the supplier completes
+    assert lc.INVOICE.check(I.SUSPENDUE, I.COMPLETEE, S) is I.COMPLETEE
 
 
 @pytest.mark.parametrize(("source", "target"), ALLOWED)
@@ -163,8 +212,10 @@ def test_allowed_transitions_succeed(source: FlowStatus, target: FlowStatus) -> 
         (F.IN_REJETE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),
         (F.IN_INTEGRE_PARTIEL, F.IN_INCIDENTE),
         (F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP),  # reserved: not set by Relais yet
-        (I.DEPOSEE, I.REJETEE),  # no invoice transition yet
-        (I.DEPOSEE, I.MISE_A_DISPOSITION),
+        (I.DEPOSEE, I.REJETEE),  # a recipient works on invoices made available to it
+        (I.MISE_A_DISPOSITION, I.MISE_EN_PAIEMENT),  # not before SERVICE_FAIT
+        (I.MISE_EN_PAIEMENT, I.SUSPENDUE),  # final
+        (I.REJETEE, I.MISE_A_DISPOSITION),  # final
     ],
 )
 def test_illegal_transitions_raise(source, target) -> None:

@@ -57,7 +57,7 @@ def test_batch_with_invalid_and_misrouted_invoices(rt, directory_file, tmp_path,
             assert expected in {e.rule for e in inv.errors}, (inv.position, defects[inv.position], inv.errors)
             assert inv.delivered_to is None
         else:
-            assert inv.status is InvoiceStatus.DEPOSEE, inv.errors
+            assert inv.status is InvoiceStatus.MISE_A_DISPOSITION, inv.errors  # accepted, then delivered
             assert inv.delivered_to and os.path.isfile(inv.delivered_to)
             parts = inv.delivered_to.split(os.sep)
             assert parts[-3] == inv.buyer_siret and parts[-2] == (inv.service_code or "_")
@@ -112,7 +112,7 @@ def test_reprocessing_and_redispatch_never_duplicate(rt, directory_file, tmp_pat
     report = dispatch.dispatch(rt.outbound)
     assert (report.delivered, report.returned) == (0, 0)
     assert sorted(p for p in rt.settings.delivery_dir.rglob("*") if p.is_file()) == delivered
-    assert len(list(rt.settings.outbox_dir("op-a").iterdir())) == 1
+    assert len(list(rt.settings.outbox_dir("op-a").glob("CR_*"))) == 1  # one integration report
 
 
 def test_archive_first_file_stays_in_inbox_when_recording_fails(rt, monkeypatch):
@@ -163,7 +163,7 @@ def test_internal_failure_is_an_incident_not_a_verdict(rt, directory_file, tmp_p
     assert [e.rule for e in rt.store.flow_errors(flow.id)] == ["RLS-T99"]
     assert list(rt.store.iter_invoices(flow.id)) == []
     assert list(rt.settings.delivery_dir.rglob("*.xml")) == []
-    assert not rt.settings.outbox_dir("op-a").exists() or not list(rt.settings.outbox_dir("op-a").iterdir())
+    assert not rt.settings.outbox_dir("op-a").exists() or not list(rt.settings.outbox_dir("op-a").glob("CR_*"))
     monkeypatch.undo()
     assert flow.retry_at is not None and not flow.parked
     assert process_flow(rt.pipeline, flow.id).status is FlowStatus.IN_INCIDENTE  # not before its retry time

@@ -289,7 +289,7 @@ def _valid_document() -> bytes:
     ("old", "new", "expected"),
     [
         (b"<IdStatut>96</IdStatut>", b"<IdStatut>97</IdStatut>", "IdStatut"),
-        (b"<IdStatut>05</IdStatut>", b"<IdStatut>13</IdStatut>", "IdStatut"),
+        (b"<IdStatut>05</IdStatut>", b"<IdStatut>14</IdStatut>", "IdStatut"),
         (b"<NatureErreur>XSD</NatureErreur>", b"<NatureErreur>AUTRE</NatureErreur>", "NatureErreur"),
         (b"<Severite>fatal</Severite>", b"<Severite>error</Severite>", "Severite"),
         (f"<Empreinte>{SHA}</Empreinte>".encode(), b"<Empreinte>3F</Empreinte>", "Empreinte"),

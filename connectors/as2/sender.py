@@ -33,7 +33,7 @@ from connectors.as2.station import Party, load_party, new_message_id, quote_id
 from connectors.partners import Partner
 from flows import log
 from flows.errors import ConfigError, RelaisError
-from flows.outbox import OutboxItem
+from flows.outbox import OutboxItem, OutboxKind
 from flows.store import As2Message, As2Status, Store
 
 _log = log.get("relais.as2")
@@ -92,7 +92,7 @@ class Sender(_Http):
         wrapped = message.wrap(
             data,
             name,
-            content_type="application/xml",
+            content_type="application/pdf" if name.lower().endswith(".pdf") else "application/xml",
             sign=party.own if cfg.sign else None,
             encrypt_for=party.cert if cfg.encryption else None,
             compress=cfg.compress,
@@ -104,7 +104,7 @@ class Sender(_Http):
             ("AS2-From", quote_id(cfg.our_as2_id)),
             ("AS2-To", quote_id(cfg.as2_id)),
             ("Message-ID", message_id),
-            ("Subject", f"Relais return flow {name}"),
+            ("Subject", f"Relais {'invoice' if item.kind is OutboxKind.DELIVERY else 'return flow'} {name}"),
             ("Date", email.utils.formatdate(usegmt=True)),
             ("MIME-Version", "1.0"),
             ("Disposition-Notification-To", cfg.async_mdn_url or quote_id(cfg.our_as2_id)),

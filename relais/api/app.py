@@ -1,0 +1,99 @@
+"""The API application: `create_app(rt)` over one `relais.compose.Runtime`.
+
+Refusals are JSON (``{"error": ...}``) and audited, whatever raised them: an `auth.ApiError`, a request that
+does not validate (422), an unknown route (404) or a failure inside Relais (500). Blocking work (the store,
+the archive) runs in the thread pool: every endpoint is a plain ``def`` but the streaming upload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from relais.api import auth, recipients, senders
+from relais.api.auth import ApiError
+from relais.compose import Runtime
+
+API_VERSION = "1.0.0"
+TITLE = "Relais API"
+DESCRIPTION = (
+    'Recipient structures read their invoices and set their statuses; senders upload flows (the "mode API") '
+    "and read their integration reports. Authenticate with `Authorization: Bearer rls_<id>_<secret>` "
+    "(`relais api token create`)."
+)
+
+
+async def _refuse(
+    request: Request, status: int, body: dict[str, Any], *, outcome: str, detail: str, headers: dict[str, str] | None
+) -> JSONResponse:
+    rt: Runtime = request.app.state.rt
+    await run_in_threadpool(auth.audit, rt, request, outcome=outcome, http_status=status, detail=detail)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(
+        title=TITLE,
+        version=API_VERSION,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        generate_unique_id_function=lambda route: route.name.replace(".", "_"),
+    )
+    app.state.rt = rt
+    app.include_router(recipients.router)
+    app.include_router(senders.router)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return await _refuse(
+            request, exc.http_status, exc.body(), outcome=exc.outcome, detail=exc.detail, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems)  # type: ignore[arg-type]
+        return await _refuse(
+            request,
+            422,
+            {"error": "invalid request", "problems": problems},
+            outcome="refused",
+            detail=detail,
+            headers=None,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return await _refuse(
+            request,
+            exc.status_code,
+            {"error": str(exc.detail)},
+            outcome="refused",
+            detail=str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def failure(request: Request, exc: Exception) -> JSONResponse:
+        return await _refuse(
+            request,
+            500,
+            {"error": "internal error"},
+            outcome="error",
+            detail=f"{type(exc).__name__}: {exc}",
+            headers=None,
+        )
+
+    return app
+
+
+def openapi_document() -> str:
+    """The OpenAPI document as committed in ``docs/api/openapi.json`` (no runtime needed to describe the API)."""
+    import json
+
+    return json.dumps(create_app(None).openapi(), indent=2, ensure_ascii=False) + "\n"  # type: ignore[arg-type]

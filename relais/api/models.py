@@ -1,0 +1,196 @@
+"""The API's request and response bodies (pydantic), as the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.history import HistoryEntry
+from flows.lifecycle import InvoiceStatus
+from flows.model import Flow, Invoice, ValidationError
+
+
+class Error(BaseModel):
+    """Every refusal: `error` says what went wrong; some carry more fields (e.g. `current`, `allowed`)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str
+
+
+class Conflict(Error):
+    """A status change the lifecycle does not allow from the invoice's current status."""
+
+    current: str
+    allowed: list[str]
+
+
+class Status(BaseModel):
+    code: str
+    label: str
+
+    @classmethod
+    def of(cls, status: InvoiceStatus) -> Status:
+        return cls(code=status.code, label=status.label)
+
+
+class Finding(BaseModel):
+    rule: str
+    flag: str
+    location: str
+    message: str
+
+    @classmethod
+    def of(cls, e: ValidationError) -> Finding:
+        return cls(**e.as_json())
+
+
+class Amounts(BaseModel):
+    total_without_vat: Decimal | None
+    total_vat: Decimal | None
+    total_with_vat: Decimal | None
+    amount_due: Decimal | None
+
+
+class InvoiceSummary(BaseModel):
+    id: str
+    flow_id: str
+    received_at: dt.datetime
+    number: str | None
+    issue_date: dt.date | None
+    supplier_id: str | None
+    service_code: str | None
+    currency: str | None
+    total_with_vat: Decimal | None
+    status: Status
+
+    @classmethod
+    def of(cls, inv: Invoice, received_at: dt.datetime) -> InvoiceSummary:
+        return cls(
+            id=inv.id,
+            flow_id=inv.flow_id,
+            received_at=received_at,
+            number=inv.number,
+            issue_date=inv.issue_date,
+            supplier_id=inv.supplier_id,
+            service_code=inv.service_code,
+            currency=inv.currency,
+            total_with_vat=inv.total_with_vat,
+            status=Status.of(inv.status),
+        )
+
+
+class InvoicePage(BaseModel):
+    invoices: list[InvoiceSummary]
+    next_cursor: str | None = Field(description="pass it as `cursor` for the next page; null: last page")
+
+
+class InvoiceDetail(BaseModel):
+    id: str
+    flow_id: str
+    position: int
+    received_at: dt.datetime
+    number: str | None
+    type_code: str | None
+    issue_date: dt.date | None
+    supplier_id: str | None
+    supplier_id_type: str | None
+    buyer_siret: str | None
+    service_code: str | None
+    commitment_number: str | None
+    currency: str | None
+    amounts: Amounts
+    syntax: str | None
+    profile: str | None
+    status: Status
+    errors: list[Finding]
+    warnings: list[Finding]
+
+    @classmethod
+    def of(cls, inv: Invoice, flow: Flow) -> InvoiceDetail:
+        return cls(
+            id=inv.id,
+            flow_id=inv.flow_id,
+            position=inv.position,
+            received_at=flow.received_at,
+            number=inv.number,
+            type_code=inv.type_code,
+            issue_date=inv.issue_date,
+            supplier_id=inv.supplier_id,
+            supplier_id_type=inv.supplier_id_type,
+            buyer_siret=inv.buyer_siret,
+            service_code=inv.service_code,
+            commitment_number=inv.commitment_number,
+            currency=inv.currency,
+            amounts=Amounts(
+                total_without_vat=inv.total_without_vat,
+                total_vat=inv.total_vat,
+                total_with_vat=inv.total_with_vat,
+                amount_due=inv.amount_due,
+            ),
+            syntax=str(inv.syntax) if inv.syntax else None,
+            profile=inv.profile,
+            status=Status.of(inv.status),
+            errors=[Finding.of(e) for e in inv.errors if e.fatal],
+            warnings=[Finding.of(e) for e in inv.errors if not e.fatal],
+        )
+
+
+class HistoryItem(BaseModel):
+    """One status an invoice took (`flows.history.HistoryEntry.as_json`)."""
+
+    status: str
+    code: str
+    previous: str | None
+    actor: str
+    source: str
+    reason: str | None
+    at: str = Field(description="ISO 8601, UTC")
+
+    @classmethod
+    def of(cls, entry: HistoryEntry) -> HistoryItem:
+        return cls.model_validate(entry.as_json())
+
+
+class StatusChange(BaseModel):
+    """The status to set, by label (``SERVICE_FAIT``) or code (``07``); REJETEE and SUSPENDUE need a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: str = Field(max_length=64, examples=["SERVICE_FAIT"])
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class FlowCreated(BaseModel):
+    flow_id: str
+    status: str
+
+
+class FlowInfo(BaseModel):
+    flow_id: str
+    status: str
+    code: str
+    channel: str
+    name: str
+    size: int
+    received_at: dt.datetime
+    updated_at: dt.datetime
+    invoice_count: int
+    rejected_count: int
+    duplicate_of: str | None
+
+    @classmethod
+    def of(cls, flow: Flow) -> FlowInfo:
+        return cls(
+            flow_id=flow.id,
+            status=str(flow.status),
+            code=flow.status.code,
+            channel=str(flow.channel),
+            name=flow.original_name,
+            size=flow.size,
+            received_at=flow.received_at,
+            updated_at=flow.updated_at,
+            invoice_count=flow.invoice_count,
+            rejected_count=flow.rejected_count,
+            duplicate_of=flow.duplicate_of,
+        )

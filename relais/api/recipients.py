@@ -1,0 +1,250 @@
+"""Recipient endpoints: a structure (or one of its services) lists its invoices, reads one, downloads its
+document, reads its history and sets its status (``flows.statuses.change``, as `Actor.RECIPIENT`).
+
+An invoice another structure received, one the platform rejected, or one of a flow still in progress is
+answered exactly like an unknown one (404, same body): the API tells nothing about invoices it does not show.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from flows import split, statuses
+from flows.history import Source
+from flows.lifecycle import INVOICE, Actor, IllegalTransition, InvoiceStatus
+from flows.model import Flow, Invoice
+from flows.store_api import InvoiceKey
+from relais.api import auth
+from relais.api.auth import ApiError, Principal
+from relais.api.models import Conflict, Error, HistoryItem, InvoiceDetail, InvoicePage, InvoiceSummary, StatusChange
+
+router = APIRouter(prefix="/api/v1/invoices", tags=["recipient"])
+
+NOT_FOUND = "invoice not found"
+_AUTH = {
+    401: {"model": Error, "description": "missing, malformed, revoked or forged token"},
+    403: {"model": Error, "description": "a token of the other kind"},
+    422: {"model": Error, "description": "invalid request"},
+}
+_404 = {404: {"model": Error, "description": "no such invoice, or not one of this token's"}}
+
+
+def parse_status(value: str) -> InvoiceStatus | None:
+    """A status by name or label (``SERVICE_FAIT``, ``REJETEE``: 05) or by code (``07``).
+
+    >>> parse_status("service_fait"), parse_status("07"), parse_status("REJETEE"), parse_status("nope")
+    (<InvoiceStatus.SERVICE_FAIT: '07'>, <InvoiceStatus.SERVICE_FAIT: '07'>, <InvoiceStatus.REJETEE: '05'>, None)
+    """
+    value = value.strip()
+    if value.upper() in InvoiceStatus.__members__:
+        return InvoiceStatus[value.upper()]
+    if value in InvoiceStatus._value2member_map_:
+        return InvoiceStatus(value)
+    return next((s for s in InvoiceStatus if s.label == value.upper()), None)
+
+
+def _unknown_status(value: str) -> ApiError:
+    return ApiError(422, "unknown status", status=value, known=[s.name for s in InvoiceStatus])
+
+
+def encode_cursor(key: InvoiceKey) -> str:
+    at, flow_id, position = key
+    raw = json.dumps([at.astimezone(dt.UTC).isoformat(), flow_id, position], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> InvoiceKey:
+    """The key an opaque cursor stands for (422 when it is not one of ours)."""
+    try:
+        at, flow_id, position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        when = dt.datetime.fromisoformat(at)
+        if not isinstance(flow_id, str) or not isinstance(position, int):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as e:
+        raise ApiError(422, "invalid cursor", cursor=cursor[:100]) from e
+    return when, flow_id, position
+
+
+def _recipient_may_see(principal: Principal, inv: Invoice, visible: bool) -> bool:
+    tok = principal.token
+    return (
+        visible
+        and tok.kind == auth.RECIPIENT
+        and inv.buyer_siret == tok.siret
+        and (tok.service_code is None or inv.service_code == tok.service_code)
+    )
+
+
+def _sender_may_see(principal: Principal, flow: Flow) -> bool:
+    tok = principal.token
+    return tok.kind == auth.PARTNER and flow.partner == tok.partner and flow.status.is_final
+
+
+def visible_invoice(
+    request: Request, principal: Principal, invoice_id: str, *, with_errors: bool = False
+) -> tuple[Invoice, Flow]:
+    """The invoice and its flow when the principal may see it; else 404, the same whether it exists or not."""
+    found = auth.runtime(request).store.api_invoice(invoice_id, with_errors=with_errors)
+    if found is not None:
+        inv, flow, visible = found
+        if _recipient_may_see(principal, inv, visible) or _sender_may_see(principal, flow):
+            return inv, flow
+    raise ApiError(404, NOT_FOUND)
+
+
+@router.get("", name="invoice.list", response_model=InvoicePage, responses=_AUTH)
+def list_invoices(
+    request: Request,
+    principal: Principal = Depends(auth.recipient),
+    status: str | None = Query(None, description="current status: label (SERVICE_FAIT) or code (07)"),
+    since: dt.datetime | None = Query(None, description="flows received at or after this ISO 8601 time"),
+    service: str | None = Query(None, max_length=100, description="only this service code"),
+    cursor: str | None = Query(None, max_length=400, description="`next_cursor` of the previous page"),
+    limit: int = Query(50, ge=1, le=500),
+) -> InvoicePage:
+    """The structure's invoices the platform accepted, in closed flows: newest flow first, then in flow order."""
+    tok = principal.token
+    wanted = None
+    if status is not None:
+        parsed = parse_status(status)
+        if parsed is None:
+            raise _unknown_status(status)
+        wanted = [parsed]
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
+    if service is not None and tok.service_code is not None and service != tok.service_code:
+        return InvoicePage(invoices=[], next_cursor=None)
+    after = decode_cursor(cursor) if cursor else None
+    assert tok.siret is not None
+    rows = auth.runtime(request).store.recipient_invoices(
+        tok.siret,
+        service_code=tok.service_code or service,
+        statuses=wanted,
+        since=since,
+        after=after,
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    next_cursor = (
+        encode_cursor((last.received_at, last.invoice.flow_id, last.invoice.position)) if more and last else None
+    )
+    return InvoicePage(invoices=[InvoiceSummary.of(r.invoice, r.received_at) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{invoice_id}", name="invoice.get", response_model=InvoiceDetail, responses={**_AUTH, **_404})
+def get_invoice(request: Request, invoice_id: str, principal: Principal = Depends(auth.recipient)) -> InvoiceDetail:
+    """The invoice's facts, its current status and its findings (errors, warnings)."""
+    inv, flow = visible_invoice(request, principal, invoice_id, with_errors=True)
+    return InvoiceDetail.of(inv, flow)
+
+
+@router.get(
+    "/{invoice_id}/file",
+    name="invoice.file",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/xml": {}, "application/pdf": {}},
+            "description": "the document as received",
+        },
+        **_AUTH,
+        **_404,
+        500: {"model": Error, "description": "the archived flow is corrupt: nothing is served"},
+    },
+)
+def invoice_file(request: Request, invoice_id: str, principal: Principal = Depends(auth.recipient)) -> Response:
+    """The invoice's document as received (XML or PDF), re-read from the archived flow once its bytes are
+    verified against their SHA-256."""
+    inv, flow = visible_invoice(request, principal, invoice_id)
+    rt = auth.runtime(request)
+    if not rt.archive.verify(flow.sha256):
+        raise ApiError(
+            500,
+            "archived flow is corrupt: its bytes no longer match their SHA-256",
+            outcome="error",
+            flow_id=flow.id,
+            sha256=flow.sha256,
+        )
+    if flow.container is None:
+        raise ApiError(500, "the flow has no known container", outcome="error", flow_id=flow.id)
+    with rt.archive.open(flow.sha256) as f:
+        data = next(
+            (
+                d.data
+                for d in split.documents(f, flow.container, flow.original_name, rt.archive_limits)
+                if d.position == inv.position
+            ),
+            None,
+        )
+    if data is None:
+        raise ApiError(500, "the document is missing from its archived flow", outcome="error", flow_id=flow.id)
+    pdf = data.startswith(b"%PDF")
+    name = inv.entry_name.replace("\\", "/").rsplit("/", 1)[-1] or inv.id
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    return Response(
+        content=data,
+        media_type="application/pdf" if pdf else "application/xml",
+        headers={"Content-Disposition": f'attachment; filename="{safe}"'},
+    )
+
+
+@router.get(
+    "/{invoice_id}/history", name="invoice.history", response_model=list[HistoryItem], responses={**_AUTH, **_404}
+)
+def invoice_history(
+    request: Request, invoice_id: str, principal: Principal = Depends(auth.any_token)
+) -> list[HistoryItem]:
+    """Every status the invoice took, oldest first; for its recipient, or for the partner that sent it."""
+    visible_invoice(request, principal, invoice_id)
+    return [HistoryItem.of(e) for e in auth.runtime(request).store.invoice_history(invoice_id)]
+
+
+@router.post(
+    "/{invoice_id}/status",
+    name="invoice.status",
+    response_model=HistoryItem,
+    responses={
+        **_AUTH,
+        **_404,
+        409: {"model": Conflict, "description": "not allowed from the current status"},
+        422: {"model": Error, "description": "unknown status, or a reason is required"},
+    },
+)
+def set_status(
+    request: Request, invoice_id: str, body: StatusChange, principal: Principal = Depends(auth.recipient)
+) -> HistoryItem:
+    """Move the invoice on (SERVICE_FAIT, MANDATEE, ..., MISE_EN_PAIEMENT; REJETEE or SUSPENDUE with a
+    reason). The change is reported to the supplier in its status return flow."""
+    target = parse_status(body.status)
+    if target is None:
+        raise _unknown_status(body.status)
+    visible_invoice(request, principal, invoice_id)
+    rt = auth.runtime(request)
+    try:
+        with auth.writing(rt):
+            entry = statuses.change(
+                rt.store, invoice_id, target, actor=Actor.RECIPIENT, source=Source.API, reason=body.reason
+            )
+    except statuses.ReasonRequired as e:
+        raise ApiError(422, str(e), status=target.name) from e
+    except statuses.UnknownInvoice as e:
+        raise ApiError(404, NOT_FOUND) from e
+    except IllegalTransition as e:
+        current = InvoiceStatus(e.source)
+        allowed = sorted(INVOICE.targets(current, actor=Actor.RECIPIENT), key=lambda s: s.code)
+        raise ApiError(
+            409,
+            str(e),
+            detail=str(e),
+            current=current.label,
+            allowed=[s.label for s in allowed],
+        ) from e
+    auth.audit(rt, request, outcome="ok", http_status=200, detail=f"{entry.previous} -> {entry.status}")
+    return HistoryItem.of(entry)

@@ -1,0 +1,79 @@
+"""Serving the API with uvicorn: in the foreground (`relais api serve`) or in a thread (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+from relais.api.app import create_app
+from relais.compose import Runtime
+
+
+class Server(uvicorn.Server):
+    """A uvicorn server that knows the port it listens on (port 0: a free one) once started."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[Server], None] | None = None) -> None:
+        super().__init__(config)
+        self.on_ready = on_ready
+        self.port: int | None = None
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.servers and self.servers[0].sockets:
+            self.port = self.servers[0].sockets[0].getsockname()[1]
+        if self.started and self.on_ready is not None:
+            self.on_ready(self)
+
+
+def server(
+    rt: Runtime, host: str = "127.0.0.1", port: int = 8080, on_ready: Callable[[Server], None] | None = None
+) -> Server:
+    config = uvicorn.Config(
+        create_app(rt),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )
+    return Server(config, on_ready=on_ready)
+
+
+def serve(rt: Runtime, host: str, port: int, on_ready: Callable[[Server], None] | None = None) -> None:
+    """Serve until interrupted (SIGINT / SIGTERM)."""
+    server(rt, host, port, on_ready).run()
+
+
+class ServerThread:
+    """The API served in a background thread on 127.0.0.1: ``with ServerThread(rt) as s: s.url``."""
+
+    def __init__(self, rt: Runtime, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._ready = threading.Event()
+        self.server = server(rt, host, port, on_ready=lambda _s: self._ready.set())
+        self.host = host
+        self._thread = threading.Thread(target=self.server.run, name="relais-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.server.port}"
+
+    def start(self, timeout: float = 15.0) -> ServerThread:
+        self._thread.start()
+        if not self._ready.wait(timeout) or self.server.port is None:
+            self.stop()
+            raise RuntimeError("the API server did not start")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(10)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

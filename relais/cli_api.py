@@ -1,0 +1,146 @@
+"""``relais api``: the HTTP API (relais/api): its server and its bearer tokens.
+
+Registered on the main group by relais/cli.py (``main.add_command(api)``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import NoReturn
+
+import click
+
+from relais import cli_common
+from relais.settings import Settings
+
+_SIRET = re.compile(r"\d{14}")
+_PARTNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return cli_common.settings(ctx, "relais api")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    cli_common.fail("relais api", message, code)
+
+
+def _runtime(ctx: click.Context):  # noqa: ANN202 - imported lazily to keep `relais --help` fast
+    from flows.errors import ConfigError
+    from relais.compose import Runtime
+
+    try:
+        return Runtime.open(_settings(ctx))
+    except ConfigError as e:
+        _fail(str(e))
+
+
+@click.group("api")
+def api() -> None:
+    """The HTTP API: recipients read invoices and set statuses, senders upload flows ("mode API")."""
+
+
+@api.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the API (OpenAPI at /openapi.json) until Ctrl-C."""
+    from relais.api import serve as api_serve
+
+    rt = _runtime(ctx)
+
+    def ready(server: api_serve.Server) -> None:
+        click.echo(f"relais api: listening on http://{host}:{server.port}", err=True)
+        sys.stderr.flush()
+
+    try:
+        api_serve.serve(rt, host, port, on_ready=ready)
+    finally:
+        rt.close()
+
+
+@api.group("token")
+def token() -> None:
+    """Bearer tokens: create (shown once), list, revoke."""
+
+
+@token.command("create")
+@click.option("--siret", help="A recipient structure's SIRET: the token reads its invoices and sets their statuses.")
+@click.option("--service", "service_code", help="With --siret: only the invoices of this service code.")
+@click.option("--partner", help='A sender (partner id): the token uploads its flows (the "mode API").')
+@click.pass_context
+def token_create(ctx: click.Context, siret: str | None, service_code: str | None, partner: str | None) -> None:
+    """Create a token and print it once on stdout: only its hash is kept."""
+    from relais.api import auth
+
+    if (siret is None) == (partner is None):
+        _fail("give exactly one of --siret and --partner")
+    if service_code is not None and siret is None:
+        _fail("--service goes with --siret")
+    if siret is not None and not _SIRET.fullmatch(siret):
+        _fail(f"not a SIRET (14 digits): {siret!r}")
+    if partner is not None and not _PARTNER.fullmatch(partner):
+        _fail(f"not a partner id: {partner!r}")
+    if service_code is not None and not (0 < len(service_code) <= 100):
+        _fail("a service code has 1 to 100 characters")
+    kind = auth.RECIPIENT if siret else auth.PARTNER
+    secret, row = auth.new_token(kind, siret=siret, service_code=service_code, partner=partner)
+    rt = _runtime(ctx)
+    try:
+        rt.store.create_token(row)
+    finally:
+        rt.close()
+    click.echo(f"relais api: token {row.id} created for {row.principal}; it is shown once, keep it now", err=True)
+    click.echo(secret)
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def token_list(ctx: click.Context, as_json: bool) -> None:
+    """List tokens (never their secrets)."""
+    rt = _runtime(ctx)
+    try:
+        tokens = rt.store.list_tokens()
+    finally:
+        rt.close()
+    rows = [
+        {
+            "id": t.id,
+            "kind": t.kind,
+            "principal": t.principal,
+            "siret": t.siret,
+            "service": t.service_code,
+            "partner": t.partner,
+            "created_at": t.created_at.isoformat(),
+            "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+        }
+        for t in tokens
+    ]
+    if as_json:
+        click.echo(json.dumps({"tokens": rows}, indent=1))
+        return
+    if not rows:
+        click.echo("no tokens")
+        return
+    for r in rows:
+        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
+        click.echo(f"{r['id']}  {r['kind']:<9}  {r['principal']:<40}  created {r['created_at']}  {state}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@click.pass_context
+def token_revoke(ctx: click.Context, token_id: str) -> None:
+    """Revoke a token: it is refused (401) from now on. Exit 1 when there is no such active token."""
+    rt = _runtime(ctx)
+    try:
+        done = rt.store.revoke_token(token_id)
+    finally:
+        rt.close()
+    if not done:
+        _fail(f"no active token {token_id}", 1)
+    click.echo(f"token {token_id} revoked")
