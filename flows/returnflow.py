@@ -226,16 +226,7 @@ def _envelope(flow: Flow, produced_at: dt.datetime, platform_id: str) -> etree._
 
 
 def _invoice_status(invoice: Invoice, status_date: str) -> etree._Element:
-    element = etree.Element("CPPFactureStatut")
-    _sub(element, "IdFacture", invoice.id)
-    _sub(element, "Position", str(invoice.position))
-    _sub(element, "NomEntree", invoice.entry_name, required=True)
-    _sub(element, "IdFournisseur", invoice.supplier_id)
-    _sub(element, "TypeIdFournisseur", _supplier_id_type(invoice.supplier_id_type))
-    _sub(element, "IdDestinataire", invoice.buyer_siret)
-    _sub(element, "CodeServiceDestinataire", invoice.service_code)
-    _sub(element, "NumeroFacture", invoice.number)
-    _sub(element, "TypeFacture", invoice.type_code)
+    element = invoice_element(invoice)
     data = etree.SubElement(element, "DonneesStatut")
     _sub(data, "IdStatut", invoice.status.code)
     _sub(data, "LibelleStatut", invoice.status.label)
@@ -245,6 +236,23 @@ def _invoice_status(invoice: Invoice, status_date: str) -> etree._Element:
         errors = etree.SubElement(element, "Erreurs")
         for error in invoice.errors:
             errors.append(_error_line(error))
+    return element
+
+
+def invoice_element(invoice: Invoice, origin_flow: str | None = None) -> etree._Element:
+    """A ``CPPFactureStatut`` naming `invoice` (its status data follow): id, the flow that carried it
+    (status return flows only), position, entry, supplier, recipient, number and type."""
+    element = etree.Element("CPPFactureStatut")
+    _sub(element, "IdFacture", invoice.id)
+    _sub(element, "IdFlxOrigine", origin_flow)
+    _sub(element, "Position", str(invoice.position))
+    _sub(element, "NomEntree", invoice.entry_name, required=True)
+    _sub(element, "IdFournisseur", invoice.supplier_id)
+    _sub(element, "TypeIdFournisseur", _supplier_id_type(invoice.supplier_id_type))
+    _sub(element, "IdDestinataire", invoice.buyer_siret)
+    _sub(element, "CodeServiceDestinataire", invoice.service_code)
+    _sub(element, "NumeroFacture", invoice.number)
+    _sub(element, "TypeFacture", invoice.type_code)
     return element
 
 

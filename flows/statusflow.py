@@ -34,7 +34,7 @@ from flows.returnflow import (
     _open,
     _put,
     _sub,
-    _supplier_id_type,
+    invoice_element,
     validate,
 )
 
@@ -120,17 +120,7 @@ def _envelope(return_id: str, partner: str, produced_at: dt.datetime, platform_i
 
 def _change(change: Change, code: str) -> etree._Element:
     entry, invoice = change.entry, change.invoice
-    element = etree.Element("CPPFactureStatut")
-    _sub(element, "IdFacture", invoice.id)
-    _sub(element, "IdFlxOrigine", invoice.flow_id)
-    _sub(element, "Position", str(invoice.position))
-    _sub(element, "NomEntree", invoice.entry_name, required=True)
-    _sub(element, "IdFournisseur", invoice.supplier_id)
-    _sub(element, "TypeIdFournisseur", _supplier_id_type(invoice.supplier_id_type))
-    _sub(element, "IdDestinataire", invoice.buyer_siret)
-    _sub(element, "CodeServiceDestinataire", invoice.service_code)
-    _sub(element, "NumeroFacture", invoice.number)
-    _sub(element, "TypeFacture", invoice.type_code)
+    element = invoice_element(invoice, origin_flow=invoice.flow_id)
     data = etree.SubElement(element, "DonneesStatut")
     _sub(data, "IdStatut", code)
     _sub(data, "LibelleStatut", entry.status.label)
