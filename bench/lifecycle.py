@@ -33,6 +33,9 @@ WALK = ["SERVICE_FAIT", "MANDATEE", "MISE_A_DISPOSITION_COMPTABLE", "COMPTABILIS
 PG_URL = "postgresql+psycopg://127.0.0.1/test"
 
 
+BATCH = 2000  # invoices per generated batch (flows.safearchive limits entries per archive)
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         stable_seconds=0.0,
         database_url=url,
         database_schema=schema,
-        max_invoices_per_flow=max(500, n_invoices),
+        max_invoices_per_flow=BATCH,
     )
     print(
         f"relais lifecycle benchmark: {args.changes} changes on {n_invoices} invoices, {args.clients} clients, "
@@ -149,12 +152,22 @@ def main(argv: list[str] | None = None) -> int:
         directory.import_file(rt.store, dir_file)
 
         t0 = time.perf_counter()
-        [batch] = gen.write_batch(work / "gen", "ubl", n_invoices, args.lines, batch="zip", recipients=recipients)
         inbox = settings.inbox("bench")
         inbox.mkdir(parents=True, exist_ok=True)
-        os.replace(batch, inbox / batch.name)
         old = time.time() - 60
-        os.utime(inbox / batch.name, (old, old))
+        for k, start in enumerate(range(1, n_invoices + 1, BATCH)):  # batches under the archive's entry limit
+            [batch] = gen.write_batch(
+                work / "gen",
+                "ubl",
+                min(BATCH, n_invoices - start + 1),
+                args.lines,
+                batch="zip",
+                recipients=recipients,
+                start=start,
+                name=f"bench-{k:03d}",
+            )
+            os.replace(batch, inbox / batch.name)
+            os.utime(inbox / batch.name, (old, old))
         flows = run_once(rt)
         setup_s = time.perf_counter() - t0
         ready = [
