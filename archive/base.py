@@ -20,6 +20,8 @@ The contract, checked for every backend by tests/test_archive.py:
 * ``exists(sha256)`` tells whether the object is stored; ``verify(sha256)``
   re-hashes it: False when its bytes no longer match, or when it is missing.
 * A string that is not a lowercase SHA-256 hex digest raises ValueError.
+* A backend that checks what it serves (archive/s3.py: every `open`) raises `CorruptObject` rather
+  than hand out bytes whose SHA-256 is not the one asked for.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ _HEX = frozenset("0123456789abcdef")
 class ArchivedObject:
     sha256: str
     size: int
+
+
+class CorruptObject(OSError):
+    """The bytes stored under `sha256` no longer hash to it (or its recorded digest says otherwise):
+    they are never served."""
+
+    def __init__(self, sha256: str, detail: str) -> None:
+        super().__init__(f"archive object {sha256} is corrupt: {detail}")
+        self.sha256 = sha256
+        self.detail = detail
 
 
 def check_digest(sha256: str) -> str:

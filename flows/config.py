@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 
 
@@ -21,6 +22,7 @@ class PipelineConfig:
     br_fr_partners: frozenset[str] = frozenset()  # partners whose flows also get the French BR-FR rules
     incident_retries: int = 3  # automatic retries of a flow after an internal failure, then it is parked
     incident_backoff_seconds: float = 60.0  # wait before the first retry; doubles at each further one
+    lease: dt.timedelta = dt.timedelta(seconds=60)  # a claim holds this long unless renewed (flows.lease)
 
     def incident_retry_delay(self, incidents: int) -> float | None:
         """Seconds before the next automatic try of a flow that failed `incidents` times; None: park it.

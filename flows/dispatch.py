@@ -27,7 +27,8 @@ from pathlib import Path
 from types import TracebackType
 
 from archive import Archive
-from flows import log, split
+from flows import lease, log, split
+from flows.atomic import temp_prefix
 from flows.channels import Channels
 from flows.model import utcnow
 from flows.outbox import DELIVERY_CHANNEL, OutboxItem, OutboxKind
@@ -60,6 +61,7 @@ class Outbound:
     archive: Archive
     channels: Channels
     archive_limits: ArchiveLimits = dataclasses.field(default_factory=ArchiveLimits)
+    lease: dt.timedelta = dt.timedelta(minutes=5)  # how long a dispatcher holds the rows it is sending
 
 
 QueueKey = tuple[OutboxKind, str, str | None]  # (kind, channel, partner): one ordered queue
@@ -74,6 +76,7 @@ def dispatch(rt: Outbound, flow_id: str | None = None, kinds: tuple[OutboxKind, 
         items = [i for i in rt.store.pending_outbox(flow_id=flow_id) if kinds is None or i.kind in kinds]
     if flow_id is not None:
         items = _with_queues(rt, items)
+    items = _leased(rt, items)
     by_flow: dict[str, dict[int, OutboxItem]] = defaultdict(dict)
     for item in items:
         if _to_folder(item) and item.position is not None and item.flow_id:
@@ -84,10 +87,35 @@ def dispatch(rt: Outbound, flow_id: str | None = None, kinds: tuple[OutboxKind, 
     for item in items:
         if not _to_folder(item):
             queues[(item.kind, item.channel, item.partner)].append(item)
-    with _Payloads(rt) as payloads:
-        for key, queue in queues.items():
-            _send_queue(rt, key, queue, report, payloads.read)
+    try:
+        with _Payloads(rt) as payloads:
+            for key, queue in queues.items():
+                _send_queue(rt, key, queue, report, payloads.read)
+    finally:  # rows not sent (held back behind a failure) go back at once, for any dispatcher
+        rt.store.release_outbox([i.id for i in items], lease.worker_id())
     return report
+
+
+def _leased(rt: Outbound, items: list[OutboxItem]) -> list[OutboxItem]:
+    """The rows this dispatcher leased (`Store.lease_outbox`): another dispatcher's rows are left to it.
+    An ordered queue goes out only whole: a row of it held elsewhere holds back the rows behind it."""
+    worker = lease.worker_id()
+    granted = rt.store.lease_outbox(items, worker, rt.lease)
+    blocked: set[tuple[OutboxKind, str, str | None]] = set()
+    kept, released = [], []
+    for item in items:  # oldest first
+        key = (item.kind, item.channel, item.partner)
+        ordered = not _to_folder(item) and _ordered(rt, item.channel)
+        if item.id not in granted:
+            if ordered:
+                blocked.add(key)
+            continue
+        if ordered and key in blocked:
+            released.append(item.id)
+            continue
+        kept.append(item)
+    rt.store.release_outbox(released, worker)
+    return kept
 
 
 def _to_folder(item: OutboxItem) -> bool:
@@ -287,7 +315,7 @@ def _deliver_flow(rt: Outbound, flow_id: str, wanted: dict[int, OutboxItem], rep
 def _stage(target: Path, data: bytes) -> Path:
     """Write `data` beside `target` under a temporary name (not yet durable, not yet visible)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".relais-", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=".part")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return Path(tmp)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from archive import Archive
-from flows import lifecycle, log, returnflow, safearchive, safexml, split, statuses, technical
+from flows import lease, lifecycle, log, returnflow, safearchive, safexml, split, statuses, technical
+from flows.atomic import temp_prefix
 from flows.channels import Channels
 from flows.config import PipelineConfig
 from flows.errors import Incident, Rejected
@@ -52,7 +53,9 @@ Progress = Callable[[int, int], None]
 #: its retry time has come (`Flow.retry_at`); a parked one (no retry time left) only after `relais flows reprocess`.
 WAITING = lifecycle.WAITING
 
-#: A flow IN_EN_COURS_TRAITEMENT_CPP untouched for this long lost its worker: take it over.
+#: A flow IN_EN_COURS_TRAITEMENT_CPP claimed without a lease (before leases existed) and untouched for this
+#: long lost its worker. Claims now hold a lease (`flows.lease`, `PipelineConfig.lease`): an expired lease,
+#: or a holder on this machine whose process is gone, is taken over at once.
 STALE_AFTER = dt.timedelta(minutes=30)
 
 _log = log.get("relais.pipeline")
@@ -121,18 +124,28 @@ def process_flow(rt: Pipeline, flow_id: str, progress: Progress | None = None) -
         raise KeyError(f"no flow {flow_id}")
     if flow.status.is_final:
         return flow
+    worker = lease.worker_id()
     with log.bound(flow_id=flow.id, partner=flow.partner):
         if not rt.store.claim_flow(
-            flow.id, WAITING, lifecycle.IN_PROGRESS, stale_after=STALE_AFTER, due_incidents=True
+            flow.id,
+            WAITING,
+            lifecycle.IN_PROGRESS,
+            stale_after=STALE_AFTER,
+            due_incidents=True,
+            worker=worker,
+            lease=rt.config.lease,
         ):
             return rt.store.get_flow(flow.id) or flow
         flow.status = lifecycle.IN_PROGRESS  # the store checked the transition
         flow.retry_at = None
-        rt.store.reset_flow_results(flow.id)
-        try:
-            _process(rt, flow, progress)
-        except Exception as e:  # fail closed: an internal error is an incident, never a verdict
-            _incident(rt, flow, e)
+        with lease.Lease(
+            lambda: rt.store.renew_claim(flow.id, worker, rt.config.lease), every=rt.config.lease.total_seconds() / 3
+        ):
+            rt.store.reset_flow_results(flow.id)
+            try:
+                _process(rt, flow, progress)
+            except Exception as e:  # fail closed: an internal error is an incident, never a verdict
+                _incident(rt, flow, e)
         return flow
 
 
@@ -246,12 +259,21 @@ def _judge_all(
             )
             deliveries.append((inv, to or Address(DELIVERY_CHANNEL, inv.buyer_siret, target)))
         if len(chunk) >= rt.config.chunk_size:
-            rt.store.save_invoices(chunk, deliveries)
+            tally.rejected += len(rt.store.save_invoices(chunk, deliveries, _taken_meanwhile))
             chunk, deliveries = [], []
         if progress:
             progress(tally.invoices, total)
-    rt.store.save_invoices(chunk, deliveries)
+    tally.rejected += len(rt.store.save_invoices(chunk, deliveries, _taken_meanwhile))
     return tally
+
+
+def _taken_meanwhile(inv: Invoice, owner: str) -> ValidationError:
+    """RLS-P01 for an invoice whose number a flow judged at the same moment took first (the store's
+    unique invoice numbers decide; the duplicate rule ran before that flow was saved)."""
+    _log.info("invoice.rejected", invoice_id=inv.id, rules=[duplicate_invoice.RULE.code], taken_by=owner)
+    return duplicate_invoice.RULE.error(
+        duplicate_invoice.INVOICE_NUMBER, f"{inv.number} (supplier {inv.supplier_id}) is invoice {owner}"
+    )
 
 
 def _decide(
@@ -331,7 +353,7 @@ def _reject_flow(rt: Pipeline, flow: Flow, error: ValidationError) -> None:
 
 def _close(rt: Pipeline, flow: Flow) -> None:
     """Write the return flow (validated against Relais's XSD), archive it, close the flow."""
-    fd, tmp = tempfile.mkstemp(dir=rt.config.staging_dir, prefix=f"cr-{flow.id}-")
+    fd, tmp = tempfile.mkstemp(dir=rt.config.staging_dir, prefix=temp_prefix(f"cr-{flow.id}-"))
     try:
         with os.fdopen(fd, "wb") as out:
             returnflow.write(out, flow, rt.store.flow_errors(flow.id), rt.store.iter_invoices(flow.id))

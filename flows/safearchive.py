@@ -224,7 +224,8 @@ def _plan_zip(zf: zipfile.ZipFile, archive_size: int, limits: ArchiveLimits) -> 
         raise UnsafeInput(technical.ARCHIVE_BOMB, f"{len(infos)} entries, over the limit of {limits.max_entries}")
     plan, total = [], 0
     for info in infos:
-        name = _clean_name(info.filename)
+        # orig_filename: zipfile cuts `filename` at a NUL byte, which would hide it.
+        name = _clean_name(info.orig_filename)
         kind = stat.S_IFMT(info.external_attr >> 16)
         if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             kind_name = _KINDS.get(kind, "special file")

@@ -16,6 +16,23 @@ DOCTYPE that slipped past the scan could not do harm.
     ...
     flows.errors.UnsafeInput: RLS-T04: ...: the document has a DOCTYPE declaration
 
+Structural limits (`XmlLimits`, RLS-T19) are those of the XML parser Saxon uses
+for the business rules (the JDK's JAXP limits, measured with saxonche 12:
+element depth 100, 200 attributes per element namespace declarations included,
+names, prefixes, processing-instruction targets and namespace URIs of 1,000
+characters). A document over them is refused here, as the sender's fault,
+instead of failing inside Saxon (an incident). Text nodes, attribute values,
+comments and CDATA sections are bounded by `XmlLimits.max_text_bytes` (RLS-T05)
+without ever being held whole: documents are parsed with libxml2's default
+limits first (10,000,000 bytes per text node), and only one that exceeds them
+is streamed (its text counted, nothing kept) before being parsed again without
+them.
+
+    >>> parse(b"<a>" * 101 + b"</a>" * 101)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    flows.errors.UnsafeInput: RLS-T19: ...: element depth over 100 (<a>), line 1
+
 Parser objects are created per call: building one costs under a microsecond,
 against hundreds for a typical invoice, and a fresh parser is safe across
 threads and forks without any `threading.local` bookkeeping.
@@ -26,7 +43,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from lxml import etree
 
@@ -40,10 +57,9 @@ _HARDENED: dict[str, Any] = {
     "no_network": True,
     "load_dtd": False,
     "dtd_validation": False,
-    # Lifts libxml2's 10 MB text-node cap (a base64 attachment under the platform's 10 MB limit
-    # is up to 13.3 MB) and sets nesting to 2048 levels; the document itself stays under
-    # XmlLimits.max_bytes, and entities cannot amplify anything since DTDs are refused.
-    "huge_tree": True,
+    # libxml2's default limits (10,000,000 bytes per text node, 256 levels): lifted only for a
+    # document whose text was first counted against XmlLimits.max_text_bytes (`_parse_huge`).
+    "huge_tree": False,
     "remove_comments": False,
 }
 
@@ -82,10 +98,22 @@ _PEEK_MAX_CHUNK = 64 * 1024
 
 @dataclass(frozen=True)
 class XmlLimits:
-    """Limits applied to one XML document (libxml2's own limits apply as well:
-    text nodes up to 10,000,000 characters, nesting up to 256 levels)."""
+    """Limits applied to one XML document.
+
+    `max_text_bytes` bounds one text node, attribute value, comment, CDATA section or
+    processing instruction (in UTF-8 bytes, RLS-T05): a base64 attachment under the
+    platform's 10 MB limit is up to 13.7 MB with line breaks. The structural limits
+    (RLS-T19) must stay at or below those of Saxon's parser (the module doc): depth in
+    elements (the root is 1), attributes of one element with its namespace declarations,
+    and the length (UTF-16 code units, as Java counts) of a prefix, a local name, a
+    processing-instruction target or a namespace URI.
+    """
 
     max_bytes: int = 200 * 1024 * 1024
+    max_text_bytes: int = 16 * 1024 * 1024
+    max_depth: int = 100
+    max_attributes: int = 200
+    max_name_length: int = 1000
 
 
 def make_parser(**extra: Any) -> etree.XMLParser:
@@ -109,7 +137,8 @@ def parse(data: bytes, *, limits: XmlLimits = XmlLimits()) -> etree._ElementTree
 
     Raises `Rejected` (RLS-T01 empty, RLS-T03 not well-formed, with libxml2's
     message and position) or `UnsafeInput` (RLS-T04 any DOCTYPE, RLS-T05 over
-    `limits.max_bytes` or over libxml2's depth/text-node limits).
+    `limits.max_bytes` or a text over `limits.max_text_bytes`, RLS-T19 over the
+    structural limits, naming the limit and where).
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"parse() takes bytes, not {type(data).__name__}")
@@ -123,7 +152,12 @@ def parse(data: bytes, *, limits: XmlLimits = XmlLimits()) -> etree._ElementTree
         )
     _check_prolog(data)
     try:
-        root = etree.fromstring(data, make_parser())
+        try:
+            root = etree.fromstring(data, make_parser())
+        except etree.XMLSyntaxError as exc:
+            if not _over_default_limits(exc):
+                raise
+            root = _parse_huge(data, limits)  # over libxml2's default limits: counted first
     except etree.XMLSyntaxError as exc:
         if _out_of_memory(exc.error_log):  # a resource failure is an incident, never a verdict
             raise MemoryError("libxml2 ran out of memory while parsing") from None
@@ -132,7 +166,175 @@ def parse(data: bytes, *, limits: XmlLimits = XmlLimits()) -> etree._ElementTree
         raise Rejected(technical.NOT_WELL_FORMED, str(exc), "line 1, column 1") from None
     tree = root.getroottree()
     _check_docinfo(tree)
+    _check_structure(root, limits)
     return tree
+
+
+def _over_default_limits(exc: etree.XMLSyntaxError) -> bool:
+    """Whether libxml2 stopped at one of its default limits (not at a syntax error)."""
+    types = etree.ErrorTypes
+    if exc.code in (types.ERR_RESOURCE_LIMIT, types.ERR_NAME_TOO_LONG):
+        return True
+    too_big = exc.code in (types.ERR_COMMENT_NOT_FINISHED, types.ERR_CDATA_NOT_FINISHED)
+    return too_big and "too big" in (exc.msg or "")
+
+
+def _parse_huge(data: bytes, limits: XmlLimits) -> etree._Element:
+    """Parse a document over libxml2's default limits, once a streaming pass has found it within ours.
+
+    The first pass hands every text to `_Counter` in pieces (a parser target builds no
+    tree), so a 200 MB text node costs no more memory than a small one.
+    """
+    _check_spans(data, limits)
+    counter = _Counter(limits)
+    etree.fromstring(data, etree.XMLParser(target=counter, **{**_HARDENED, "huge_tree": True}))
+    return etree.fromstring(data, etree.XMLParser(**{**_HARDENED, "huge_tree": True}))
+
+
+def _check_spans(data: bytes, limits: XmlLimits) -> None:
+    """Refuse, from the bytes alone, a run without '<' far over `max_text_bytes` (a text or
+    attribute value that large), before libxml2 buffers any of it (ASCII-compatible input)."""
+    codec, _skip = _detect_encoding(data)
+    if codec not in (None, "utf-8"):
+        return  # UTF-16/32: the streaming pass counts them
+    span = 2 * limits.max_text_bytes + 4096  # over any text or attribute within the limit, tag included
+    step = span // 2
+    for start in range(0, max(len(data) - step + 1, 0), step):
+        if data.find(b"<", start, start + step) == -1:
+            begin = data.rfind(b"<", 0, start) + 1
+            end = data.find(b"<", start + step)
+            end = len(data) if end == -1 else end
+            if end - begin > span:
+                line = data.count(b"\n", 0, begin) + 1
+                raise UnsafeInput(
+                    technical.TOO_LARGE,
+                    f"{end - begin} bytes of text without markup, over the limit of"
+                    f" {limits.max_text_bytes} bytes for one text or attribute value",
+                    f"line {line}",
+                )
+
+
+class _Counter:
+    """A parser target that checks sizes and structure while keeping nothing (`_parse_huge`)."""
+
+    def __init__(self, limits: XmlLimits) -> None:
+        self.limits = limits
+        self.depth = 0
+        self.text = 0  # UTF-8 bytes of the current run of text
+
+    def _too_large(self, what: str, size: int) -> NoReturn:
+        raise UnsafeInput(
+            technical.TOO_LARGE,
+            f"{what} of over {self.limits.max_text_bytes} bytes (at least {size}),"
+            f" over the limit of {self.limits.max_text_bytes} bytes",
+            f"in the element at depth {self.depth}",
+        )
+
+    def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str | None, str] | None = None) -> None:
+        self.depth += 1
+        self.text = 0
+        if self.depth > self.limits.max_depth:
+            raise UnsafeInput(
+                technical.XML_LIMITS,
+                f"element depth over {self.limits.max_depth} (<{_local(tag)}>)",
+                f"at depth {self.depth}",
+            )
+        for name, value in attrib.items():
+            if len(value) > self.limits.max_text_bytes // 3 and len(value.encode()) > self.limits.max_text_bytes:
+                self._too_large(f"the attribute {_local(name)!r}", len(value.encode()))
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+        self.text = 0
+
+    def data(self, text: str) -> None:
+        self.text += len(text) if text.isascii() else len(text.encode())
+        if self.text > self.limits.max_text_bytes:
+            self._too_large("a text node", self.text)
+
+    def comment(self, text: str) -> None:
+        if len(text.encode()) > self.limits.max_text_bytes:
+            self._too_large("a comment", len(text.encode()))
+
+    def pi(self, target: str, data: str | None = None) -> None:
+        if len((data or "").encode()) > self.limits.max_text_bytes:
+            self._too_large(f"the processing instruction {target!r}", len((data or "").encode()))
+
+    def close(self) -> None:
+        return None
+
+
+def _local(name: str) -> str:
+    local = name.rpartition("}")[2]
+    return local if len(local) <= 40 else local[:40] + "..."
+
+
+def _units(text: str) -> int:
+    """Length in UTF-16 code units, as Java (hence Saxon's parser) counts it."""
+    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
+
+
+def _check_structure(root: etree._Element, limits: XmlLimits) -> None:
+    """Refuse a tree over the structural limits (RLS-T19), naming the limit and the element.
+
+    One walk of the elements: depth, attributes plus namespace declarations, names and
+    namespace URIs (checked exactly only when long enough to matter: a string of n
+    characters is at most 2n UTF-16 units).
+    """
+    depth, declared, near = 0, 0, limits.max_name_length // 2
+
+    def refuse(what: str, el: etree._Element) -> NoReturn:
+        where = f"line {el.sourceline}" if el.sourceline else "/"
+        raise UnsafeInput(technical.XML_LIMITS, f"{what}, {where}" if el.sourceline else what, where)
+
+    for event, el in etree.iterwalk(root, events=("start", "end", "start-ns")):
+        if event == "start":
+            depth += 1
+            if depth > limits.max_depth:
+                refuse(f"element depth over {limits.max_depth} (<{_local(el.tag)}>)", el)
+            attrib = el.attrib
+            if attrib or declared:
+                if len(attrib) + declared > limits.max_attributes:
+                    refuse(
+                        f"{len(attrib)} attributes and {declared} namespace declarations on <{_local(el.tag)}>,"
+                        f" over the limit of {limits.max_attributes} in all",
+                        el,
+                    )
+                declared = 0
+                for name in attrib:
+                    if len(name) > near:
+                        _check_local(name, f"an attribute name of <{_local(el.tag)}>", limits, refuse, el)
+            if len(el.tag) > near:
+                _check_local(el.tag, "an element name", limits, refuse, el)
+        elif event == "end":
+            depth -= 1
+        else:
+            prefix, uri = el  # a (prefix, URI) tuple: declared on the next element
+            declared += 1
+            for what, text in (("a namespace prefix", prefix), ("a namespace URI", uri)):
+                if len(text) > near and _units(text) > limits.max_name_length:
+                    refuse(f"{what} of {_units(text)} characters, over the limit of {limits.max_name_length}", root)
+    for pi in _processing_instructions(root):
+        if len(pi.target) > near and _units(pi.target) > limits.max_name_length:
+            refuse(
+                f"a processing-instruction target of {_units(pi.target)} characters,"
+                f" over the limit of {limits.max_name_length}",
+                pi,
+            )
+
+
+def _check_local(name: str, what: str, limits: XmlLimits, refuse: Any, el: etree._Element) -> None:
+    """The local part of a ``{URI}local`` name (prefixes and URIs come with their declarations)."""
+    local = name.rpartition("}")[2]
+    if _units(local) > limits.max_name_length:
+        refuse(f"{what} of {_units(local)} characters, over the limit of {limits.max_name_length}", el)
+
+
+def _processing_instructions(root: etree._Element) -> list[Any]:
+    found = list(root.iter(etree.ProcessingInstruction))
+    found.extend(s for s in root.itersiblings(preceding=True) if isinstance(s, etree._ProcessingInstruction))
+    found.extend(s for s in root.itersiblings() if isinstance(s, etree._ProcessingInstruction))
+    return found
 
 
 def peek_root(data: bytes) -> tuple[str | None, str]:
@@ -224,11 +426,30 @@ def _check_prolog(data: bytes) -> None:
                 f"the XML declaration says encoding {name!r}, but the bytes are not in that encoding",
                 "line 1, column 1",
             )
+        if codec is not None and not _same_family(codec, name):
+            mark = "byte order mark" if skip else "byte order of the first characters"
+            raise Rejected(
+                technical.NOT_WELL_FORMED,
+                f"the {mark} says {codec.upper().removesuffix('-LE').removesuffix('-BE')},"
+                f" but the XML declaration says encoding {name!r}",
+                "line 1, column 1",
+            )
     _scan_prolog(data, skip, codec or "latin-1")
     if codec is None and name is not None:
         python_name = codecs.lookup(_XML_ENCODING_NAMES.get(name.lower(), name)).name
         if not python_name.startswith(_ASCII_SUPERSETS):
             _scan_prolog(data, 0, python_name)  # UTF-7 and the like spell '<' otherwise
+
+
+def _same_family(codec: str, declared: str) -> bool:
+    """Whether a declared encoding agrees with the one the BOM (or the UTF-16/32 signature) gives.
+
+    >>> _same_family("utf-8", "UTF-8"), _same_family("utf-16-le", "UTF-16"), _same_family("utf-8", "ISO-8859-1")
+    (True, True, False)
+    """
+    python_name = codecs.lookup(_XML_ENCODING_NAMES.get(declared.lower(), declared)).name
+    family = codec.rsplit("-", 1)[0] if codec.startswith(("utf-16", "utf-32")) else codec
+    return python_name in (family, codec, family + "-sig")
 
 
 def _detect_encoding(data: bytes) -> tuple[str | None, int]:

@@ -21,6 +21,7 @@ from alembic.config import Config
 
 from flows.errors import ConfigError
 from flows.store_api import ApiRepo
+from flows.store_archive_refs import ArchiveRef, ArchiveRefsRepo  # noqa: F401 - ArchiveRef re-exported
 from flows.store_as2 import As2Repo
 from flows.store_directory import DirectoryRepo
 from flows.store_flows import FlowsRepo
@@ -89,7 +90,7 @@ def _engine(url: str, schema: str | None) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-class Store(FlowsRepo, InvoicesRepo, OutboxRepo, As2Repo, DirectoryRepo, HistoryRepo, ApiRepo):
+class Store(FlowsRepo, InvoicesRepo, OutboxRepo, As2Repo, DirectoryRepo, HistoryRepo, ApiRepo, ArchiveRefsRepo):
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 

@@ -6,7 +6,7 @@ A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 
@@ -61,7 +61,8 @@ class FlowsRepo:
         self, waiting: Sequence[FlowStatus], *, stale_before: dt.datetime, limit: int = 100_000
     ) -> list[tuple[str, int, str]]:
         """(id, size, SHA-256) of the flows to process, oldest first: those in `waiting`, the
-        incidents whose retry is due, and those in progress whose worker went silent before `stale_before`."""
+        incidents whose retry is due, and those in progress whose lease expired (or, for claims without a
+        lease, whose worker went silent before `stale_before`)."""
         c = t.flows.c
         q = (
             sa.select(c.id, c.size, c.sha256)
@@ -69,7 +70,10 @@ class FlowsRepo:
                 sa.or_(
                     c.status.in_([str(s) for s in waiting]),
                     sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= utcnow()),
-                    sa.and_(c.status == str(lifecycle.IN_PROGRESS), c.updated_at < stale_before),
+                    sa.and_(
+                        c.status == str(lifecycle.IN_PROGRESS),
+                        sa.or_(c.updated_at < stale_before, c.lease_until < utcnow()),
+                    ),
                 )
             )
             .order_by(c.id)
@@ -181,18 +185,23 @@ class FlowsRepo:
         stale_after: dt.timedelta | None = None,
         *,
         due_incidents: bool = False,
+        worker: str | None = None,
+        lease: dt.timedelta | None = None,
     ) -> bool:
         """Move a flow to `to` only if it is in one of `from_status` (a row-level claim).
 
         With `stale_after`, a flow already in `to` is taken over too when nobody has
         touched it for that long (its worker died). With `due_incidents`, an
-        IN_INCIDENTE flow whose retry time has come is taken too. Each of these moves must be allowed by
-        `flows.lifecycle` (else `IllegalTransition`, before anything is written).
+        IN_INCIDENTE flow whose retry time has come is taken too. With `lease`, the claim is `worker`'s
+        until now + lease (renewed by `renew_claim`), and a flow in `to` whose lease has expired is taken
+        over (`flows.lease`). On PostgreSQL the row is locked with ``FOR UPDATE SKIP LOCKED``: a flow
+        another worker is claiming at this instant is skipped, not waited for. Each of these moves must be
+        allowed by `flows.lifecycle` (else `IllegalTransition`, before anything is written).
         """
         from_status = list(from_status)
         for source in from_status:
             lifecycle.check_transition(source, to)
-        if stale_after is not None:
+        if stale_after is not None or lease is not None:
             lifecycle.check_transition(to, to)
         if due_incidents:
             lifecycle.check_transition(lifecycle.RETRIED_WHEN_DUE, to)
@@ -201,11 +210,53 @@ class FlowsRepo:
         allowed: sa.ColumnElement[bool] = c.status.in_([str(s) for s in from_status])
         if stale_after is not None:
             allowed = sa.or_(allowed, sa.and_(c.status == str(to), c.updated_at < now - stale_after))
+        if lease is not None:
+            allowed = sa.or_(
+                allowed, sa.and_(c.status == str(to), sa.or_(c.lease_until.is_(None), c.lease_until < now))
+            )
         if due_incidents:
             allowed = sa.or_(allowed, sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= now))
-        stmt = sa.update(t.flows).where(c.id == flow_id, allowed).values(status=str(to), updated_at=now)
+        values: dict[str, object] = {"status": str(to), "updated_at": now}
+        if lease is not None:
+            values.update(claimed_by=worker, lease_until=now + lease)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                locked = conn.execute(
+                    sa.select(c.id).where(c.id == flow_id, allowed).with_for_update(skip_locked=True)
+                ).first()
+                if locked is None:
+                    return False
+            return conn.execute(sa.update(t.flows).where(c.id == flow_id, allowed).values(**values)).rowcount == 1
+
+    def renew_claim(self, flow_id: str, worker: str, lease: dt.timedelta) -> bool:
+        """Extend `worker`'s lease on a flow it holds; False when it no longer holds it."""
+        c = t.flows.c
+        now = utcnow()
+        stmt = (
+            sa.update(t.flows)
+            .where(c.id == flow_id, c.claimed_by == worker, c.status == str(lifecycle.IN_PROGRESS))
+            .values(lease_until=now + lease)
+        )
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
+
+    def expire_dead_claims(self, is_dead: Callable[[str | None], bool | None]) -> list[str]:
+        """End at once the leases of flows in progress whose worker's process is gone (`flows.lease.is_dead`),
+        so that the next claim takes them over without waiting for the lease. Returns their ids."""
+        c = t.flows.c
+        with self.engine.connect() as conn:
+            held = conn.execute(
+                sa.select(c.id, c.claimed_by).where(c.status == str(lifecycle.IN_PROGRESS), c.claimed_by.is_not(None))
+            ).all()
+        dead = [fid for fid, by in held if is_dead(by)]
+        if dead:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(t.flows)
+                    .where(c.id.in_(dead), c.status == str(lifecycle.IN_PROGRESS))
+                    .values(lease_until=utcnow() - dt.timedelta(seconds=1))
+                )
+        return dead
 
     def status_counts(self) -> dict[str, int]:
         q = sa.select(t.flows.c.status, sa.func.count()).group_by(t.flows.c.status)

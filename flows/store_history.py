@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flows import tables as t
 from flows.history import HistoryEntry, Source
 from flows.lifecycle import Actor, InvoiceStatus
-from flows.model import Invoice, utcnow
+from flows.model import Invoice, ValidationError, utcnow
 from flows.outbox import Address, OutboxKind, OutboxStatus
 from flows.store_records import _aware_required, _invoice
 
@@ -60,6 +60,47 @@ def history_rows(conn: sa.Connection, invoice_ids: Sequence[str], at: dt.datetim
             for inv_id, status, partner in rows
         ],
     )
+
+
+def take_numbers(
+    conn: sa.Connection, invoices: Sequence[Invoice], duplicate: Callable[[Invoice, str], ValidationError]
+) -> list[Invoice]:
+    """Take the numbers of the accepted invoices (`invoice_numbers`); those another invoice holds are
+    rejected in place (REJETEE with `duplicate`'s finding) and returned."""
+    wanted: dict[tuple[str, str, int], Invoice] = {}
+    for inv in invoices:
+        if inv.status.frees_number or inv.rejected or not inv.supplier_id or not inv.number or not inv.issue_date:
+            continue
+        wanted.setdefault((inv.supplier_id, inv.number, inv.issue_date.year), inv)
+    if not wanted:
+        return []
+    rows = [{"supplier_id": s, "number": n, "year": y, "invoice_id": i.id} for (s, n, y), i in wanted.items()]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(t.invoice_numbers).on_conflict_do_nothing(), rows)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(t.invoice_numbers).on_conflict_do_nothing(), rows)
+    n = t.invoice_numbers.c
+    owners: dict[tuple[str, str, int], str] = {}
+    for supplier in {k[0] for k in wanted}:
+        for s_id, number, year, owner in conn.execute(
+            sa.select(n.supplier_id, n.number, n.year, n.invoice_id).where(
+                n.supplier_id == supplier, n.number.in_([k[1] for k in wanted if k[0] == supplier])
+            )
+        ):
+            owners[(s_id, number, year)] = owner
+    lost = []
+    for key, inv in wanted.items():
+        owner = owners.get(key)
+        if owner is not None and owner != inv.id:
+            inv.errors.append(duplicate(inv, owner))
+            inv.status = InvoiceStatus.REJETEE
+            lost.append(inv)
+    # The same number twice in one chunk: the later ones are left to the in-flow duplicate check.
+    return lost
 
 
 def made_available(conn: sa.Connection, invoice_ids: Sequence[str], at: dt.datetime) -> None:
@@ -136,6 +177,8 @@ class HistoryRepo:
             return None
         current, partner = InvoiceStatus(row[0]), row[1]
         check(current)
+        if target.frees_number:  # A_RECYCLER, SUSPENDUE, a rejection: the supplier may use the number again
+            conn.execute(sa.delete(t.invoice_numbers).where(t.invoice_numbers.c.invoice_id == invoice_id))
         done = conn.execute(
             sa.update(t.invoices).where(i.id == invoice_id, i.status == str(current)).values(status=str(target))
         )

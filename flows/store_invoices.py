@@ -5,14 +5,14 @@ A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
 from flows import tables as t
 from flows.model import Flag, Invoice, ValidationError, utcnow
 from flows.outbox import Address, OutboxKind
-from flows.store_history import history_rows
+from flows.store_history import history_rows, take_numbers
 from flows.store_records import PAGE, OutboxStatus, _error, _error_row, _invoice, _invoice_row
 
 
@@ -27,6 +27,7 @@ class InvoicesRepo:
             conn.execute(sa.delete(t.validation_errors).where(t.validation_errors.c.flow_id == flow_id))
             ids = sa.select(t.invoices.c.id).where(t.invoices.c.flow_id == flow_id)
             conn.execute(sa.delete(t.invoice_history).where(t.invoice_history.c.invoice_id.in_(ids)))
+            conn.execute(sa.delete(t.invoice_numbers).where(t.invoice_numbers.c.invoice_id.in_(ids)))
             conn.execute(sa.delete(t.invoices).where(t.invoices.c.flow_id == flow_id))
             conn.execute(
                 sa.delete(t.outbox).where(t.outbox.c.flow_id == flow_id, t.outbox.c.status == OutboxStatus.PENDING)
@@ -38,14 +39,29 @@ class InvoicesRepo:
             with self.engine.begin() as conn:
                 conn.execute(sa.insert(t.validation_errors), rows)
 
-    def save_invoices(self, invoices: Sequence[Invoice], deliveries: Sequence[tuple[Invoice, Address]]) -> None:
-        """Record a chunk of invoices, their findings and their delivery outbox rows, atomically."""
+    def save_invoices(
+        self,
+        invoices: Sequence[Invoice],
+        deliveries: Sequence[tuple[Invoice, Address]],
+        duplicate: Callable[[Invoice, str], ValidationError] | None = None,
+    ) -> list[Invoice]:
+        """Record a chunk of invoices, their findings and their delivery outbox rows, atomically.
+
+        Each accepted invoice takes its number (`invoice_numbers`, unique per supplier, number and year).
+        One whose number another invoice took meanwhile (a flow judged at the same moment) is rejected
+        here with `duplicate(invoice, owner_id)`'s finding and not delivered: returned, for the caller's
+        counts. Without `duplicate`, numbers are not taken (tests of the store alone).
+        """
         if not invoices:
-            return
+            return []
         now = utcnow()
         with self.engine.begin() as conn:
             # Also a heartbeat: a flow whose worker saves chunks is not stale.
             conn.execute(sa.update(t.flows).where(t.flows.c.id == invoices[0].flow_id).values(updated_at=now))
+            lost = take_numbers(conn, invoices, duplicate) if duplicate is not None else []
+            if lost:
+                gone = {i.id for i in lost}
+                deliveries = [(inv, address) for inv, address in deliveries if inv.id not in gone]
             conn.execute(sa.insert(t.invoices), [_invoice_row(i) for i in invoices])
             history_rows(conn, [i.id for i in invoices], now)
             errors = [_error_row(i.flow_id, i.id, e) for i in invoices for e in i.errors]
@@ -94,6 +110,7 @@ class InvoicesRepo:
                         for inv, address in deliveries
                     ],
                 )
+        return lost
 
     def flow_errors(self, flow_id: str) -> list[ValidationError]:
         q = (

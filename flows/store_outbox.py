@@ -82,6 +82,40 @@ class OutboxRepo:
         with self.engine.connect() as conn:
             return [_outbox_item(r) for r in conn.execute(q).mappings()]
 
+    def lease_outbox(self, items: Sequence[OutboxItem], worker: str, lease: dt.timedelta) -> set[int]:
+        """Lease pending rows to `worker` for `lease` (a dispatcher sends only what it leased, so two
+        dispatchers never send one row at the same time); the ids it holds. Rows leased by another
+        worker whose lease has not expired are not taken (PostgreSQL: locked ones are skipped)."""
+        if not items:
+            return set()
+        o = t.outbox.c
+        now = utcnow()
+        ids = [i.id for i in items]
+        free = sa.and_(
+            o.id.in_(ids),
+            o.status == OutboxStatus.PENDING,
+            sa.or_(o.lease_until.is_(None), o.lease_until < now, o.leased_by == worker),
+        )
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                ids = [r[0] for r in conn.execute(sa.select(o.id).where(free).with_for_update(skip_locked=True))]
+                if not ids:
+                    return set()
+                free = sa.and_(free, o.id.in_(ids))
+            conn.execute(sa.update(t.outbox).where(free).values(leased_by=worker, lease_until=now + lease))
+            return {r[0] for r in conn.execute(sa.select(o.id).where(o.id.in_(ids), o.leased_by == worker))}
+
+    def release_outbox(self, ids: Sequence[int], worker: str) -> None:
+        """Give back leased rows not sent (their queue could not go out in order)."""
+        if ids:
+            o = t.outbox.c
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.update(t.outbox)
+                    .where(o.id.in_(list(ids)), o.leased_by == worker)
+                    .values(leased_by=None, lease_until=None)
+                )
+
     def mark_sent(self, items: Sequence[OutboxItem]) -> None:
         if not items:
             return
@@ -90,7 +124,13 @@ class OutboxRepo:
             conn.execute(
                 sa.update(t.outbox)
                 .where(t.outbox.c.id.in_([i.id for i in items]))
-                .values(status=OutboxStatus.SENT, sent_at=now, attempts=t.outbox.c.attempts + 1)
+                .values(
+                    status=OutboxStatus.SENT,
+                    sent_at=now,
+                    attempts=t.outbox.c.attempts + 1,
+                    leased_by=None,
+                    lease_until=None,
+                )
             )
             deliveries = [
                 {"b_id": i.invoice_id, "b_target": i.destination} for i in items if i.kind is OutboxKind.DELIVERY
@@ -111,5 +151,11 @@ class OutboxRepo:
             conn.execute(
                 sa.update(t.outbox)
                 .where(t.outbox.c.id == item.id)
-                .values(attempts=t.outbox.c.attempts + 1, last_error=error[:2000], next_attempt_at=due)
+                .values(
+                    attempts=t.outbox.c.attempts + 1,
+                    last_error=error[:2000],
+                    next_attempt_at=due,
+                    leased_by=None,
+                    lease_until=None,
+                )
             )

@@ -35,6 +35,8 @@ flows = sa.Table(
     sa.Column("rulesets", sa.Text),
     sa.Column("incidents", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("retry_at", sa.DateTime(timezone=True)),  # IN_INCIDENTE: when it is tried again (None: parked)
+    sa.Column("claimed_by", sa.String(200)),  # IN_EN_COURS_TRAITEMENT_CPP: the worker (flows.lease.WORKER)
+    sa.Column("lease_until", sa.DateTime(timezone=True)),  # ... until when its claim holds without renewal
     sa.Index("ix_flows_partner_sha", "partner", "sha256"),
     sa.Index("ix_flows_status", "status"),
 )
@@ -136,6 +138,8 @@ outbox = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("leased_by", sa.String(200)),  # the dispatcher sending it now (flows.lease.WORKER)
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
     sa.Index("ix_outbox_status_flow", "status", "flow_id"),
 )
 
@@ -240,4 +244,17 @@ audit_log = sa.Table(
     sa.Column("http_status", sa.Integer),
     sa.Column("detail", sa.Text),
     sa.Index("ix_audit_target", "target"),
+)
+
+invoice_numbers = sa.Table(
+    "invoice_numbers",
+    metadata,
+    # The numbers taken: one accepted invoice per (supplier, number, year). The primary key makes two
+    # flows judged at the same moment unable to both accept the same number (RLS-P01). A status that
+    # frees the number (flows.lifecycle.InvoiceStatus.frees_number) deletes its row.
+    sa.Column("supplier_id", sa.String(100), primary_key=True),
+    sa.Column("number", sa.String(200), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("invoice_id", sa.String(48), nullable=False),
+    sa.Index("ix_invoice_numbers_invoice", "invoice_id"),
 )

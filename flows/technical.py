@@ -168,3 +168,12 @@ RULES_NOT_RUN = Rule(
     category=Category.TECHNICAL,
     stage=Stage.DOCUMENT,
 )
+XML_LIMITS = Rule(
+    "RLS-T19",
+    Flag.FATAL,
+    "The XML exceeds the structural limits (depth, attributes, name length, namespace declarations)",
+    "Le XML dépasse les limites structurelles (profondeur, attributs, longueur des noms, déclarations "
+    "d'espaces de noms)",
+    category=Category.TECHNICAL,
+    stage=Stage.DOCUMENT,
+)

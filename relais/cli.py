@@ -129,6 +129,10 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool) -> None:
         if not quiet:
             click.echo("stopped", err=True)
         sys.exit(130)
+    finally:
+        # Reap the validation workers and close their pipes now, in order, rather than leave
+        # them to the interpreter's teardown (which finalises pipes, threads and Saxon in any order).
+        rt.close()
 
 
 def _incident_line(store, new: int) -> str:  # noqa: ANN001 - flows.store.Store, imported lazily
@@ -544,6 +548,11 @@ main.add_command(api)
 from relais.cli_invoices import invoices  # noqa: E402  (one invoice and its status history)
 
 main.add_command(invoices)
+
+
+from relais.cli_archive import archive  # noqa: E402  (the `relais archive` group: verify the archived objects)
+
+main.add_command(archive)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -209,7 +209,11 @@ def serve(
     except FileNotFoundError as e:
         _fail(str(e))
     limits = receiver.ServerLimits(max_bytes=max_bytes, header_timeout=header_timeout, body_timeout=body_timeout)
-    app = receiver.make_app(rt.intake, partners, rt.outbound, limits)
+    from relais import health
+
+    app = receiver.make_app(
+        rt.intake, partners, rt.outbound, limits, lambda path: health.answer(path, lambda: health.readiness(rt))
+    )
     if not app.parties:
         _fail("no AS2 partner is usable:\n  " + "\n  ".join(app.problems))
     scheme = "https" if certfile else "http"

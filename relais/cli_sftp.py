@@ -45,8 +45,14 @@ def sftp() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Server's private host key, created (ed25519) when missing. Default $RELAIS_HOME/sftp/host_key.",
 )
+@click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also serve /healthz and /readyz over HTTP on this port (same host).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None) -> None:
+def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None, health_port: int | None) -> None:
     """Serve the drop zones of the partners that have a [hosted] section, until Ctrl-C.
 
     Each partner logs in as its partner id with one of its authorized_keys (no passwords)
@@ -79,6 +85,18 @@ def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None) 
     except OSError as e:  # port in use, address not available, unreadable key...
         _fail(f"cannot serve on {host}:{port}: {e}")
     click.echo(f"relais sftp: listening on {host}:{server.port}")
+    if health_port is not None:
+        import os
+
+        from relais.health import HealthServer
+
+        def ready() -> tuple[bool, dict[str, str]]:
+            zones = settings.dropzones_dir
+            ok = zones.is_dir() and os.access(zones, os.W_OK)
+            return ok, {"dropzones": "ok" if ok else f"{zones} is not a writable folder"}
+
+        health = HealthServer(ready, host=host, port=health_port).start()
+        click.echo(f"health: http://{host}:{health.port}/healthz, /readyz")
     click.echo(f"host key: {server.host_key_line}")
     click.echo(f"fingerprint: {server.fingerprint}")
     for user, account in sorted(accounts.items()):

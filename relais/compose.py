@@ -112,10 +112,22 @@ class Runtime:
         """With ``migrate=False`` (Airflow tasks) the store's schema is only checked, never changed."""
         settings.ensure_dirs()
         XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)  # a missing XSD is reported now, not mid-flow
+        archive: Archive
+        if settings.archive_url and settings.archive_url.startswith("s3://"):
+            from archive.s3 import S3Archive  # boto3 is imported only by a process that archives on S3
+
+            archive = S3Archive.from_url(
+                settings.archive_url,
+                endpoint_url=settings.s3_endpoint_url,
+                retention_years=settings.archive_retention_years,
+                spool_dir=settings.staging_dir / "s3",
+            )
+        else:
+            archive = LocalArchive(settings.archive_dir)  # the default: the folder archive/ under the home
         return cls(
             settings=settings,
             store=Store.open(settings.database_url, schema=settings.database_schema, migrate=migrate),
-            archive=LocalArchive(settings.archive_dir),
+            archive=archive,
         )
 
     @functools.cached_property

@@ -7,9 +7,10 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from connectors.folder import dropzone
-from flows import dispatch, split
+from flows import atomic, dispatch, lease, split
 from flows.model import Flow, FlowStatus, utcnow
 from flows.outbox import OutboxKind
 from flows.pipeline import STALE_AFTER, WAITING, Progress, process_flow
@@ -26,7 +27,9 @@ _bad_reported: dict[str, float] = {}  # partner id (or file name) -> when intake
 
 def pending_flow_ids(rt: Runtime) -> list[str]:
     """Flows waiting for processing, oldest first: received, waiting for reprocessing, incidents whose
-    retry time has come, or left in progress by a worker that died (untouched for STALE_AFTER)."""
+    retry time has come, or left in progress by a worker that died (its lease expired, or its process on
+    this machine is gone: taken over at once)."""
+    rt.store.expire_dead_claims(lease.is_dead)
     return [fid for fid, _, _ in rt.store.pending_flows(WAITING, stale_before=utcnow() - STALE_AFTER)]
 
 
@@ -36,6 +39,7 @@ def pending_groups(rt: Runtime) -> list[Group]:
     group per validation worker when there is little work, so that the tasks share the cores."""
     s = rt.settings
     work = []
+    rt.store.expire_dead_claims(lease.is_dead)
     for fid, size, sha256 in rt.store.pending_flows(WAITING, stale_before=utcnow() - STALE_AFTER):
         work.append(Work(fid, size, split.estimate_archived(rt.archive, sha256) if size else 1))
     return group_flows(
@@ -107,7 +111,15 @@ def intake(rt: Runtime, *, only_due: bool = False) -> list[Flow]:
     known = rt.partners
     held: frozenset[str] = getattr(known, "held", frozenset())  # a plain dict (tests) has no bad partners
     for channel in rt.channels.polling:  # relais/compose.py: SFTP polls, then the folder scan
-        flows.extend(channel.poll(only_due=only_due, held=held))
+        try:
+            flows.extend(channel.poll(only_due=only_due, held=held))
+        except Exception as e:  # noqa: BLE001 - e.g. the archive is unreachable: files wait, others go on
+            _log.error(
+                "intake.channel_failed",
+                channel=channel.name,
+                error=f"{type(e).__name__}: {e}",
+                detail="nothing recorded for the file being taken; it stays where it is and is taken later",
+            )
     waiting: Counter[str] = Counter()  # complete files left in the inboxes of bad partners
     if held:
         for c in dropzone.candidates(rt.settings.dropzones_dir, rt.settings.stable_seconds):
@@ -137,6 +149,7 @@ def intake_until_work(
     looking every `poll_seconds` for up to `wait_seconds` (the DAG's event-like intake), or until
     `stop()` says so (a shutdown). Outbox rows that are due (retries, async MDNs) are sent on the way,
     every few seconds."""
+    sweep_temporaries(rt)
     deadline = time.monotonic() + max(0.0, wait_seconds)
     next_dispatch = 0.0
     first = True
@@ -152,9 +165,36 @@ def intake_until_work(
         time.sleep(poll_seconds)
 
 
+def sweep_temporaries(rt: Runtime) -> list[Path]:
+    """Remove what writers killed mid-write left (`flows.atomic.sweep`): temporary files in the delivery
+    folders, the partners' out/ folders and the staging folder. Once per process: a restart after a crash
+    is when they appear, and the delivery tree may be large."""
+    global _swept
+    if _swept:
+        return []
+    _swept = True
+    removed = []
+    for folder in (rt.settings.staging_dir, rt.settings.delivery_dir):
+        removed += atomic.sweep(folder)
+    for partner in dropzone.partners(rt.settings.dropzones_dir):
+        removed += atomic.sweep(rt.settings.outbox_dir(partner), recursive=False)
+    if removed:
+        _log.warning(
+            "sweep.removed",
+            files=len(removed),
+            first=str(removed[0]),
+            detail="temporary files of writers that were killed; their work is redone",
+        )
+    return removed
+
+
+_swept = False
+
+
 def run_pass(rt: Runtime, progress: bool = False, *, only_due: bool = False) -> GroupReport:
     """Intake, then every pending flow (each dispatched once closed), then what the outbox still holds
     (retries, async MDNs). The report's flows are the ones processed, as they ended."""
+    sweep_temporaries(rt)
     intake(rt, only_due=only_due)
     report = process_flows(rt, pending_flow_ids(rt), progress=progress)
     rest = dispatch.dispatch(rt.outbound)

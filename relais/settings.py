@@ -13,6 +13,7 @@ Layout under ``home`` (default ``./var/relais``, or ``RELAIS_HOME``)::
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -45,7 +46,11 @@ class Settings:
     worker_memory_mb: int | None = None  # address-space cap of each validation worker
     seconds_per_document: float = 120.0  # validation time budget per document before an incident
     br_fr_partners: frozenset[str] = frozenset()  # partners whose flows also get the French BR-FR rules
+    lease_seconds: float = 60.0  # a claimed flow or outbox row is taken over once its lease is this old
     status_interval_seconds: float = 0.0  # status changes wait this long to be grouped in one return flow
+    archive_url: str | None = None  # s3://BUCKET[/PREFIX]: the S3 archive (archive/s3.py); None: the folder archive/
+    s3_endpoint_url: str | None = None  # an S3 store other than AWS (SeaweedFS, MinIO): its URL
+    archive_retention_years: int = 10  # S3 Object Lock: each object is kept (COMPLIANCE) this many years
 
     @property
     def partners_dir(self) -> Path:
@@ -102,6 +107,10 @@ class Settings:
             values["br_fr_partners"] = frozenset(
                 p.strip() for p in env["RELAIS_BR_FR_PARTNERS"].split(",") if p.strip()
             )
+        if env.get("RELAIS_ARCHIVE_URL"):
+            values["archive_url"] = env["RELAIS_ARCHIVE_URL"]
+        if env.get("RELAIS_S3_ENDPOINT_URL"):
+            values["s3_endpoint_url"] = env["RELAIS_S3_ENDPOINT_URL"]
         if env.get("RELAIS_CII_XSD"):
             values["cii_xsd"] = Path(env["RELAIS_CII_XSD"])
         if env.get("RELAIS_UBL_XSD_DIR"):
@@ -113,12 +122,14 @@ class Settings:
             ("max_documents_per_group", "RELAIS_MAX_DOCUMENTS_PER_GROUP", int),
             ("max_bytes_per_group", "RELAIS_MAX_GROUP_BYTES", int),
             ("incident_retries", "RELAIS_INCIDENT_RETRIES", int),
+            ("archive_retention_years", "RELAIS_ARCHIVE_RETENTION_YEARS", int),
             ("workers", "RELAIS_WORKERS", int),
             ("worker_memory_mb", "RELAIS_WORKER_MEMORY_MB", int),
             ("incident_backoff_seconds", "RELAIS_INCIDENT_BACKOFF_SECONDS", float),
             ("intake_wait_seconds", "RELAIS_INTAKE_WAIT_SECONDS", float),
             ("stable_seconds", "RELAIS_STABLE_SECONDS", float),
             ("status_interval_seconds", "RELAIS_STATUS_INTERVAL_SECONDS", float),
+            ("lease_seconds", "RELAIS_LEASE_SECONDS", float),
         ):
             if env.get(name):
                 try:
@@ -140,6 +151,7 @@ class Settings:
             chunk_size=self.chunk_size,
             br_fr_partners=self.br_fr_partners,
             incident_retries=self.incident_retries,
+            lease=dt.timedelta(seconds=self.lease_seconds),
             incident_backoff_seconds=self.incident_backoff_seconds,
         )
 

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Run Relais's DAG under a real Airflow 3 stack on this machine: api-server, scheduler and
-# dag-processor (LocalExecutor), every server bound to 127.0.0.1, AIRFLOW_HOME inside the project.
+# dag-processor (LocalExecutor, or CeleryExecutor with Celery workers), every server bound to
+# 127.0.0.1, AIRFLOW_HOME inside the project.
 #
-#   scripts/airflow.sh env      print the settings as `export` lines:  eval "$(scripts/airflow.sh env)"
-#   scripts/airflow.sh start    migrate Airflow's DB and Relais's store, start the stack in the background
-#   scripts/airflow.sh stop     stop the whole stack (its session: every process group it started)
-#   scripts/airflow.sh status   say whether it runs; exit 1 when it does not
+#   scripts/airflow.sh env        print the settings as `export` lines:  eval "$(scripts/airflow.sh env)"
+#   scripts/airflow.sh start      migrate Airflow's DB and Relais's store, start the stack in the background
+#                                 (and RELAIS_CELERY_WORKERS Celery workers, default 0, with the CeleryExecutor)
+#   scripts/airflow.sh workers N  start Celery workers 1..N on this machine (those not running yet)
+#   scripts/airflow.sh stop       stop the whole stack and this machine's Celery workers (every process they started)
+#   scripts/airflow.sh status     say whether it runs; exit 1 when it does not
 #
 # Anything already set in the environment wins (AIRFLOW_HOME, RELAIS_HOME, RELAIS_DATABASE_URL,
 # AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, AIRFLOW__CORE__PARALLELISM, AIRFLOW__API__PORT...).
 # PostgreSQL as Airflow's metadata DB: set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg://...;
 # the async URL Airflow also needs is derived from it (psycopg 3 serves both).
+# Celery: RELAIS_AIRFLOW_EXECUTOR=CeleryExecutor (needs the PostgreSQL metadata DB), broker
+# RELAIS_CELERY_BROKER (redis://127.0.0.1:6379/0, or amqp://guest:guest@127.0.0.1:5672/VHOST), result
+# backend db+<the metadata DB URL>, queue AIRFLOW__OPERATORS__DEFAULT_QUEUE, AIRFLOW__CELERY__WORKER_CONCURRENCY
+# task processes per worker (2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv_bin="${RELAIS_VENV_BIN:-$root/.venv/bin}"
@@ -19,7 +26,8 @@ export AIRFLOW_HOME="${AIRFLOW_HOME:-$root/var/airflow}"
 export RELAIS_HOME="${RELAIS_HOME:-$root/var/relais}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$root/dags}"
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
-export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
+export RELAIS_AIRFLOW_EXECUTOR="${RELAIS_AIRFLOW_EXECUTOR:-LocalExecutor}"
+export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-$RELAIS_AIRFLOW_EXECUTOR}"
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"  # 2 cores: more tasks only queue for CPU
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
 # A finished task frees its worker within ~1 s instead of ~5 s (shared/airflow-notes.md).
@@ -33,11 +41,73 @@ case "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in
   postgresql+psycopg://*)  # without it Airflow looks for asyncpg, which is not installed
     export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC:-$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}" ;;
 esac
+celery=false
+case "$AIRFLOW__CORE__EXECUTOR" in *CeleryExecutor*) celery=true ;; esac
+if $celery; then
+  export RELAIS_CELERY_BROKER="${RELAIS_CELERY_BROKER:-redis://127.0.0.1:6379/0}"
+  export AIRFLOW__CELERY__BROKER_URL="${AIRFLOW__CELERY__BROKER_URL:-$RELAIS_CELERY_BROKER}"
+  # Task states go back through the metadata DB (Celery's database result backend, SQLAlchemy URL).
+  export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}"
+  export AIRFLOW__OPERATORS__DEFAULT_QUEUE="${AIRFLOW__OPERATORS__DEFAULT_QUEUE:-default}"
+  export AIRFLOW__CELERY__WORKER_CONCURRENCY="${AIRFLOW__CELERY__WORKER_CONCURRENCY:-2}"  # Celery's default is 16
+  export RELAIS_CELERY_WORKERS="${RELAIS_CELERY_WORKERS:-0}"
+fi
 run_dir="$AIRFLOW_HOME/run"
 
 # Live processes of the stack's session: the components and every task process (Airflow puts each
 # task in a process group of its own, in the same session). Zombies left to a non-reaping init do not count.
 alive() { ps -eo sid=,stat=,pid= | awk -v s="$1" '$1 == s && $2 !~ /^Z/ {print $3}'; }
+
+# Celery workers 1..N of this machine, each in a session of its own (run/worker-K.pid is its session id),
+# so that it can run without the rest of the stack (on a machine of its own) and is stopped whole.
+start_workers() {
+  $celery || { echo "Celery workers need RELAIS_AIRFLOW_EXECUTOR=CeleryExecutor" >&2; return 2; }
+  mkdir -p "$run_dir"
+  local k pid started=()
+  for k in $(seq 1 "$1"); do
+    if [ -f "$run_dir/worker-$k.pid" ] && [ -n "$(alive "$(cat "$run_dir/worker-$k.pid")")" ]; then continue; fi
+    # --skip-serve-logs: the worker log server would listen on every interface; the task logs are in
+    # AIRFLOW_HOME/logs, which the api-server reads (shared storage or remote logging across machines).
+    # Started by a non-leader, setsid execs the worker itself: its pid is its session id.
+    setsid "$venv_bin/airflow" celery worker --celery-hostname "relais-w$k@%h" \
+      --queues "$AIRFLOW__OPERATORS__DEFAULT_QUEUE" --concurrency "$AIRFLOW__CELERY__WORKER_CONCURRENCY" \
+      --skip-serve-logs --without-mingle --without-gossip \
+      </dev/null >"$run_dir/worker-$k.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$run_dir/worker-$k.pid"
+    started+=("$k")
+  done
+  for k in "${started[@]}"; do
+    for _ in $(seq 1 120); do
+      grep -q ' ready\.' "$run_dir/worker-$k.log" 2>/dev/null && break
+      kill -0 "$(cat "$run_dir/worker-$k.pid")" 2>/dev/null || break
+      sleep 0.5
+    done
+    if ! grep -q ' ready\.' "$run_dir/worker-$k.log" 2>/dev/null; then
+      echo "celery worker $k did not come up; see $run_dir/worker-$k.log" >&2
+      tail -20 "$run_dir/worker-$k.log" >&2 || true
+      return 1
+    fi
+  done
+  echo "celery workers up: ${#started[@]} started, queue $AIRFLOW__OPERATORS__DEFAULT_QUEUE on $AIRFLOW__CELERY__BROKER_URL"
+}
+
+# Every process of every worker session: the worker, its pool processes, their task supervisors and tasks
+# (a task stops waiting for files on SIGTERM; Celery's warm shutdown lets the others end).
+stop_workers() {
+  local f sids=() s
+  for f in "$run_dir"/worker-*.pid; do if [ -f "$f" ]; then sids+=("$(cat "$f")"); fi; done
+  [ ${#sids[@]} -eq 0 ] && return 0
+  workers_alive() { for s in "${sids[@]}"; do alive "$s"; done; }
+  # shellcheck disable=SC2046
+  kill -TERM $(workers_alive) 2>/dev/null || true
+  for _ in $(seq 1 40); do [ -z "$(workers_alive)" ] && break; sleep 0.5; done
+  # shellcheck disable=SC2046
+  kill -KILL $(workers_alive) 2>/dev/null || true
+  for _ in $(seq 1 20); do [ -z "$(workers_alive)" ] && break; sleep 0.5; done
+  rm -f "$run_dir"/worker-*.pid
+  echo "celery workers stopped (${#sids[@]})"
+}
 
 cmd="${1:-}"
 case "$cmd" in
@@ -50,6 +120,11 @@ case "$cmd" in
     mkdir -p "$AIRFLOW_HOME" "$RELAIS_HOME" "$run_dir"
     if [ -f "$run_dir/stack.pgid" ] && [ -n "$(alive "$(cat "$run_dir/stack.pgid")")" ]; then
       echo "airflow stack already running (session $(cat "$run_dir/stack.pgid"))"; exit 0
+    fi
+    if $celery; then
+      case "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in
+        sqlite*) echo "the CeleryExecutor needs Airflow's metadata DB on PostgreSQL (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)" >&2; exit 2 ;;
+      esac
     fi
     "$venv_bin/airflow" db migrate >"$run_dir/db-migrate.log" 2>&1 \
       || { tail -40 "$run_dir/db-migrate.log" >&2; exit 1; }
@@ -72,7 +147,8 @@ import urllib.request
 urllib.request.urlopen("http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT/api/v2/monitor/health", timeout=2)
 EOF
       then
-        echo "airflow stack up: UI http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT, logs in $run_dir"
+        echo "airflow stack up ($AIRFLOW__CORE__EXECUTOR): UI http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT, logs in $run_dir"
+        if $celery && [ "$RELAIS_CELERY_WORKERS" -gt 0 ]; then start_workers "$RELAIS_CELERY_WORKERS" || exit 1; fi
         exit 0
       fi
       kill -0 "$(cat "$run_dir/stack.pgid")" 2>/dev/null || break
@@ -95,6 +171,7 @@ EOF
       # shellcheck disable=SC2046
       kill -TERM $(rest) 2>/dev/null || true
       for _ in $(seq 1 40); do [ -z "$(rest)" ] && break; sleep 0.5; done
+      stop_workers  # before the api-server: their running tasks report to it
       pkill -TERM -s "$sid" 2>/dev/null || true
       for _ in $(seq 1 20); do [ -z "$(alive "$sid")" ] && break; sleep 0.5; done
       pkill -KILL -s "$sid" 2>/dev/null || true
@@ -102,10 +179,20 @@ EOF
       rm -f "$run_dir/stack.pgid"
       echo "airflow stack stopped"
     else
+      stop_workers
       echo "airflow stack not running"
     fi
     ;;
+  workers)
+    [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "usage: scripts/airflow.sh workers N" >&2; exit 2; }
+    start_workers "$2"
+    ;;
   status)
+    for f in "$run_dir"/worker-*.pid; do
+      if [ -f "$f" ] && [ -n "$(alive "$(cat "$f")")" ]; then
+        echo "celery $(basename "$f" .pid) running (session $(cat "$f"))"
+      fi
+    done
     if [ -f "$run_dir/stack.pgid" ] && [ -n "$(alive "$(cat "$run_dir/stack.pgid")")" ]; then
       echo "airflow stack running (session $(cat "$run_dir/stack.pgid"))"
     else
@@ -113,7 +200,7 @@ EOF
     fi
     ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

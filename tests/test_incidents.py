@@ -168,7 +168,7 @@ def test_db_upgrade_and_status(tmp_path):
     status = cli.invoke(main, ["--home", str(home), "db", "status"])
     assert status.exit_code == 1 and "relais db upgrade" in status.stdout
     up = cli.invoke(main, ["--home", str(home), "db", "upgrade"])
-    assert up.exit_code == 0 and "0008" in up.stdout
+    assert up.exit_code == 0 and "0009" in up.stdout
     assert cli.invoke(main, ["--home", str(home), "db", "status"]).exit_code == 0
     assert cli.invoke(main, ["--home", str(home), "db", "upgrade"]).exit_code == 0  # idempotent
 

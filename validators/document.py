@@ -194,6 +194,9 @@ class DocumentJudge:
         if self.config.business_rules:
             try:
                 verdict.errors.extend(self._business_rules(detected.syntax, verdict.profile, tree, br_fr))
+            except Rejected as r:  # the rule engine refused the document itself (validators.schematron)
+                verdict.errors.append(r.to_error())
+                return verdict
             except Incident as e:
                 if verdict.xsd_valid:
                     raise  # fail closed: a valid document whose rules cannot run is an incident

@@ -2,7 +2,9 @@
 
 Documents go to the workers in small chunks; at most two chunks per worker are in
 flight, so memory stays flat whatever the batch size, and verdicts come back in
-document order. Each worker keeps one `DocumentJudge` (schemas and stylesheets
+document order. Chunks are bounded in bytes as well (`CHUNK_BYTES`: a large document
+travels alone) and so is what is in flight (`INFLIGHT_BYTES`, at least one chunk):
+a batch of 100 MB documents holds a few of them in this process, never the batch. Each worker keeps one `DocumentJudge` (schemas and stylesheets
 compiled once per process).
 
 The workers are plain ``python -m validators.pool_worker`` processes started with
@@ -45,6 +47,8 @@ from validators import pool_worker
 from validators.document import DocumentJudge, Verdict
 from validators.pool_config import Job, PoolConfig
 
+CHUNK_BYTES = 16 * 1024 * 1024  # a chunk is cut once its documents reach this size
+INFLIGHT_BYTES = 256 * 1024 * 1024  # documents sent but not yet answered (beyond one chunk)
 STARTUP_SECONDS = 300.0  # a worker builds its judge (imports, XSDs) within this
 STOP_SECONDS = 2.0  # close(): time given to idle workers to exit before SIGKILL
 DIED = "a validation worker died (out of memory or killed)"
@@ -168,8 +172,17 @@ class _Worker:
         if self.proc.poll() is None:
             self.proc.kill()
 
+    def end_input(self) -> None:
+        """Close the pipe to the worker (an idle worker exits at the end of its input); idempotent."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.close()
+        except OSError:  # the worker is gone (EPIPE on a last flush): nothing more to tell it
+            pass
+
     def stop(self, deadline: float) -> None:
-        """Reap the process (SIGKILL if it is still there at `deadline`) and close its pipes."""
+        """Reap the process (SIGKILL if it is still there at `deadline`) and close its pipes; idempotent."""
+        self.end_input()
         try:
             self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -177,6 +190,12 @@ class _Worker:
             self.proc.wait()
         assert self.proc.stdout is not None
         self.proc.stdout.close()
+        self.dead = True
+
+
+def _size(job: Job) -> int:
+    """Bytes of a job's document (anything else is the judge's to refuse, in the worker)."""
+    return len(job.data) if isinstance(job.data, bytes | bytearray | memoryview) else 0
 
 
 def _raise(failure: pool_worker.Failure) -> NoReturn:
@@ -198,6 +217,8 @@ class _Workers:
     """The worker processes of one pool generation, and one thread per worker to talk to it."""
 
     def __init__(self, config: PoolConfig, count: int) -> None:
+        self.owner = os.getpid()  # a forked child inherits the object, not the threads nor the workers
+        self._stopped = False
         self._all: list[_Worker] = []
         try:
             for _ in range(count):  # all started now; they build their judges in parallel
@@ -211,7 +232,6 @@ class _Workers:
         self._threads = cf.ThreadPoolExecutor(count, thread_name_prefix="relais-validation")
         self._lock = threading.Lock()
         self._closed = False
-        self.owner = os.getpid()  # a forked child inherits the object, not the threads nor the workers
 
     @property
     def pids(self) -> list[int]:
@@ -237,7 +257,12 @@ class _Workers:
             self._idle.put(worker)
 
     def close(self) -> None:
-        """Kill the workers busy on a chunk, let the idle ones exit, reap them all."""
+        """Kill the workers busy on a chunk, let the idle ones exit, reap them all; idempotent.
+
+        Only in the process that started them (a forked child must not touch the parent's pipes)."""
+        if self.owner != os.getpid() or self._stopped:
+            return
+        self._stopped = True
         threads = getattr(self, "_threads", None)
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
@@ -248,11 +273,7 @@ class _Workers:
                         w.kill()
             threads.shutdown(wait=True)
         for w in self._all:
-            assert w.proc.stdin is not None
-            try:
-                w.proc.stdin.close()  # end of input: an idle worker exits
-            except OSError:
-                pass
+            w.end_input()  # end of input: an idle worker exits
         deadline = time.monotonic() + STOP_SECONDS
         for w in self._all:
             w.stop(deadline)
@@ -307,12 +328,16 @@ class ValidationPool:
         window = 2 * self.workers
         pending: collections.deque[tuple[list[Job], cf.Future[Results]]] = collections.deque()
         chunk: list[Job] = []
+        sizes = {"chunk": 0, "inflight": 0}
 
         def submit(c: list[Job]) -> None:
             pending.append((c, pool.submit(c, keep_going, br_fr, self.config.seconds_per_document * len(c))))
+            sizes["inflight"] += sizes["chunk"]
+            sizes["chunk"] = 0
 
         def collect() -> Iterator[tuple[Job, Verdict]]:
             c, future = pending.popleft()
+            sizes["inflight"] -= sum(_size(j) for j in c)
             try:
                 results = future.result()  # the worker's thread enforces the chunk's time budget
             except BaseException:
@@ -323,13 +348,17 @@ class ValidationPool:
             for job in c:
                 yield job, by_key[job.key]
 
+        def full() -> bool:
+            return len(pending) >= window or (len(pending) > 1 and sizes["inflight"] > INFLIGHT_BYTES)
+
         try:
             for job in jobs:
                 chunk.append(job)
-                if len(chunk) >= self.config.chunk_size:
+                sizes["chunk"] += _size(job)
+                if len(chunk) >= self.config.chunk_size or sizes["chunk"] >= CHUNK_BYTES:
                     submit(chunk)
                     chunk = []
-                    while len(pending) >= window:
+                    while full():
                         yield from collect()
             if chunk:
                 submit(chunk)

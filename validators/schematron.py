@@ -21,7 +21,16 @@ Running
     ``svrl:successful-report`` that carries a ``@flag``) as a `ValidationError`.
     It fails closed: a missing or broken stylesheet, a Saxon error or a
     report that is not SVRL raises `SchematronError` (an `Incident`), never
-    an empty list.
+    an empty list. The one exception is a document that Saxon's XML parser
+    refuses (SXXP0003: one of its JAXP limits, which `flows.safexml` already
+    enforces up front): that is the document's doing, the same on every
+    retry, so it is refused with RLS-T19 (`UnsafeInput`), not an incident.
+
+    Saxon gets the document with ``&``, ``<``, ``>`` and ``"`` written as
+    character references (``&#38;``...): its parser allows at most 100,000
+    references to the predefined entities (``&amp;``...) in a document
+    (``jdk.xml.maxGeneralEntitySizeLimit``), and none limits character
+    references.
 
     Each official XSLT is compiled once per process, behind a small wrapper
     stylesheet that imports it unchanged, runs its root template into a
@@ -62,9 +71,9 @@ from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
-from flows import safexml
+from flows import safexml, technical
 from flows.atomic import write_atomic
-from flows.errors import Incident, Rejected
+from flows.errors import Incident, Rejected, UnsafeInput
 from flows.model import Category, Flag, Syntax, ValidationError
 
 UBL_XSLT = "EN16931-UBL-validation.xslt"
@@ -480,6 +489,14 @@ class Runner:
     def _transform(self, executable: Any, text: str, key: str) -> str:
         try:
             node = self._processor.parse_xml(xml_text=text, encoding="UTF-8")
+        except Exception as e:  # noqa: BLE001 - PySaxonApiError
+            message = _saxon_message(e)
+            if "SXXP0003" in message:  # its XML parser refused this (well-formed) document: deterministic
+                raise UnsafeInput(
+                    technical.XML_LIMITS, f"refused by the business-rule engine's XML parser: {message}"
+                ) from e
+            raise SchematronError(f"Saxon failed: {message}", key) from e
+        try:
             output = executable.transform_to_string(xdm_node=node)
         except Exception as e:  # noqa: BLE001 - Saxon static or dynamic error
             raise SchematronError(f"Saxon failed: {_saxon_message(e)}", key) from e
@@ -502,7 +519,14 @@ def _source_text(xml: bytes | etree._ElementTree) -> str:
     else:
         tree = xml
     with _lines_last(tree):
-        return etree.tostring(tree, encoding="unicode")
+        text = etree.tostring(tree, encoding="unicode")
+    # Every '&' of the serialisation starts one of these escapes: replacing them is exact.
+    for escape, reference in _CHARACTER_REFERENCES:
+        text = text.replace(escape, reference)  # no copy when absent
+    return text
+
+
+_CHARACTER_REFERENCES = (("&amp;", "&#38;"), ("&lt;", "&#60;"), ("&gt;", "&#62;"), ("&quot;", "&#34;"))
 
 
 class _lines_last:  # noqa: N801 - used as a context manager

@@ -124,10 +124,16 @@ class As2App:
     (the store and the archive are thread-safe)."""
 
     def __init__(
-        self, intake: Intake, partners: Mapping[str, Partner], outbound: Outbound, limits: ServerLimits = ServerLimits()
+        self,
+        intake: Intake,
+        partners: Mapping[str, Partner],
+        outbound: Outbound,
+        limits: ServerLimits = ServerLimits(),
+        health: Callable[[str], tuple[int, bytes] | None] | None = None,
     ) -> None:
         self.intake, self.store, self.archive, self.outbound = intake, intake.store, intake.archive, outbound
         self.limits = limits
+        self.health = health  # path -> (status, JSON body) for /healthz and /readyz (relais/health.py)
         self.parties, self.problems = load_parties(dict(partners))
         self._pool = concurrent.futures.ThreadPoolExecutor(limits.workers, thread_name_prefix="as2")
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -169,6 +175,8 @@ class As2App:
 
     async def _handle(self, scope: dict[str, Any], receive: Callable) -> Reply:
         method, path = scope["method"], scope["path"].rstrip("/") or "/"
+        if self.health is not None and method in ("GET", "HEAD") and (found := self.health(path)) is not None:
+            return Reply(found[0], [("Content-Type", "application/json")], found[1])
         if path not in ("/", "/as2", "/mdn"):
             return _text(404, "not found: AS2 messages go to /as2")
         if method in ("GET", "HEAD"):
@@ -412,9 +420,13 @@ class As2App:
 
 
 def make_app(
-    intake: Intake, partners: Mapping[str, Partner], outbound: Outbound, limits: ServerLimits = ServerLimits()
+    intake: Intake,
+    partners: Mapping[str, Partner],
+    outbound: Outbound,
+    limits: ServerLimits = ServerLimits(),
+    health: Callable[[str], tuple[int, bytes] | None] | None = None,
 ) -> As2App:
-    return As2App(intake, partners, outbound, limits)
+    return As2App(intake, partners, outbound, limits, health)
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -30,6 +30,19 @@ logs ``sftp.channel_mark_unsupported`` when it cannot mark (its uploads are then
 recorded as ``folder``). Tools that copy files without their extended
 attributes drop the mark too.
 
+Names that are not plain text: a file whose name holds bytes that are not UTF-8
+(a Latin-1 client), a control character, or a backslash (a Windows path sent as
+a name, e.g. ``..\\..\\evil.xml``) is taken like any other, under a safe
+*recorded name* (`recorded_name`): each such byte or character, and ``%``, is
+written ``%XX`` (``facture\xe9.xml`` is recorded as ``facture%E9.xml``). The
+recorded name is what the store, the logs and the return flow show; the file is
+read and removed under its real name, and ``dropzone.unsafe_name`` (a warning)
+records both, the original bytes in hexadecimal. A name with a backslash is
+never taken for a writer's temporary name, even when it starts with a dot.
+Being taken and removed like any file, it is not taken again after a restart.
+So one badly named file never stops the intake of the others; nor does a file
+that cannot be read (``dropzone.unreadable_file``: it stays for the next scan).
+
 Files the scan never takes (temporary or hidden names) are reported once they
 have been left untouched for `IGNORED_REPORT_AFTER` seconds: a
 ``dropzone.ignored_file`` warning, at most once per file. The file is remembered
@@ -41,7 +54,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fcntl
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +73,33 @@ IGNORED_REPORT_AFTER = 3600.0  # seconds untouched before a never-taken file is 
 _reported_here: set[tuple[int, int, int]] = set()  # (st_dev, st_ino, st_mtime_ns) where no xattr could be set
 
 
+# Undecodable bytes (surrogate escapes, as os.scandir gives them), control characters, backslashes.
+_UNSAFE = re.compile("[\x00-\x1f\x7f\\\\\udc80-\udcff]")
+_UNSAFE_OR_PERCENT = re.compile("[\x00-\x1f\x7f\\\\\udc80-\udcff%]")
+
+
+def recorded_name(name: str) -> str:
+    """The name a file is recorded under: its own, or with unsafe bytes escaped (module doc).
+
+    >>> recorded_name("facture-1.xml"), recorded_name(os.fsdecode(b"facture\\xe9 100%.xml"))
+    ('facture-1.xml', 'facture%E9 100%25.xml')
+    >>> recorded_name("..\\\\..\\\\evil.xml"), recorded_name("a\\nb.xml")
+    ('..%5C..%5Cevil.xml', 'a%0Ab.xml')
+    """
+    if not _UNSAFE.search(name):
+        return name
+
+    def escape(m: re.Match[str]) -> str:
+        code = ord(m.group())
+        return f"%{code - 0xDC00 if code >= 0xDC80 else code:02X}"
+
+    return _UNSAFE_OR_PERCENT.sub(escape, name)
+
+
+def _name_bytes(name: str) -> str:
+    return os.fsencode(name).hex()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Candidate:
     partner: str
@@ -69,10 +111,12 @@ class Candidate:
 def is_temporary(name: str) -> bool:
     """Names that writers use while a file is still being written.
 
-    >>> [is_temporary(n) for n in ("a.xml", "a.xml.part", ".a.xml", "b.TMP")]
-    [False, True, True, True]
+    >>> [is_temporary(n) for n in ("a.xml", "a.xml.part", ".a.xml", "b.TMP", "..\\\\evil.xml")]
+    [False, True, True, True, False]
     """
-    return name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES)
+    if name.lower().endswith(TEMP_SUFFIXES):
+        return True
+    return name.startswith(".") and "\\" not in name  # a backslash: a Windows path, not a hidden file
 
 
 def mark_sftp(target: int | str | os.PathLike[str]) -> None:
@@ -143,8 +187,8 @@ def _report_ignored(partner: str, entry: os.DirEntry[str], now: float) -> None:
     _log.warning(
         "dropzone.ignored_file",
         partner=partner,
-        path=entry.path,
-        name=entry.name,
+        path=str(Path(entry.path).parent / recorded_name(entry.name)),
+        name=recorded_name(entry.name),
         size=st.st_size,
         idle_seconds=int(now - st.st_mtime),
         detail="temporary or hidden name: never taken; rename it to send it, or delete it",
@@ -158,22 +202,56 @@ def _report_ignored(partner: str, entry: os.DirEntry[str], now: float) -> None:
 def take(intake: Intake, c: Candidate) -> Flow | None:
     """Archive and record one inbox file (`flows.intake`), then remove it. None when it changed under
     our feet, or when it already has a flow (left behind by a crash between recording and removal:
-    removed now). A file written again after its flow was recorded is a resend and gets a flow of its own."""
+    removed now). A file written again after its flow was recorded is a resend and gets a flow of its own.
+
+    Several scanners may share one drop zone (workers on several machines): each holds an exclusive
+    ``flock`` on the file while it takes it, and a file locked by another scanner is left to it (None).
+    One that gets the lock after the other removed the file finds its flow by the idempotence rule."""
+    try:
+        fd = os.open(c.path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None  # taken by another scanner meanwhile
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # another scanner is taking it
+        if os.fstat(fd).st_nlink == 0:
+            return None  # it took it and removed it while we waited for the open
+        return _take_locked(intake, c)
+    finally:
+        os.close(fd)
+
+
+def _take_locked(intake: Intake, c: Candidate) -> Flow | None:
     obj = intake.archive.put_file(c.path)
     st = c.path.stat()
     if st.st_size != c.size or st.st_mtime_ns != c.mtime_ns or obj.size != c.size:
         # The writer was not done: nothing is recorded and the file waits for the next scan
         # (the partial copy stays in the write-once archive, unreferenced).
-        _log.warning("dropzone.changed_during_copy", partner=c.partner, path=str(c.path))
+        _log.warning(
+            "dropzone.changed_during_copy", partner=c.partner, path=str(c.path.parent / recorded_name(c.path.name))
+        )
         return None
     written_at = dt.datetime.fromtimestamp(c.mtime_ns / 1e9, dt.UTC)
-    got = intake.ingest_archived(Arrival(c.partner, channel_of(c.path), c.path.name, written_at), obj)
-    c.path.unlink()
+    name = recorded_name(c.path.name)
+    if name != c.path.name:
+        _log.warning(
+            "dropzone.unsafe_name",
+            partner=c.partner,
+            recorded_name=name,
+            name_bytes=_name_bytes(c.path.name),
+            sha256=obj.sha256,
+            detail="the file name holds bytes that are not UTF-8, control characters or backslashes:"
+            " taken under the recorded name, each of these written %XX",
+        )
+    got = intake.ingest_archived(Arrival(c.partner, channel_of(c.path), name, written_at), obj)
+    c.path.unlink(missing_ok=not got.created)
     if not got.created:
         _log.warning(
             "dropzone.already_recorded",
             partner=c.partner,
-            path=str(c.path),
+            path=str(c.path.parent / name),
             flow_id=got.flow.id,
             size=obj.size,
             sha256=obj.sha256,
@@ -194,6 +272,15 @@ def scan(intake: Intake, dropzones: Path, stable_seconds: float, *, held: frozen
             flow = take(intake, c)
         except FileNotFoundError:
             continue  # gone between listing and reading: nothing to take
+        except OSError as e:  # this file's problem (unreadable...): it waits, the others go on
+            _log.warning(
+                "dropzone.unreadable_file",
+                partner=c.partner,
+                path=str(c.path.parent / recorded_name(c.path.name)),
+                error=f"{type(e).__name__}: {e.strerror or e}",
+                detail="the file could not be taken; it stays in the inbox for the next scan",
+            )
+            continue
         if flow is not None:
             flows.append(flow)
     return flows

@@ -52,6 +52,7 @@ from connectors.partners import Partner, SftpPickup
 from connectors.sftp import client
 from connectors.sftp.client import ConnectionLost, RemoteFile, SftpConnection, SftpError
 from flows import log
+from flows.atomic import temp_prefix
 from flows.intake import Arrival, Intake
 from flows.model import Channel, Flow
 
@@ -306,7 +307,7 @@ class _Poll:
             return
         staging_dir = self.intake.staging_dir
         staging_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=staging_dir, prefix=f"sftp-{self.partner.id}-")
+        fd, tmp = tempfile.mkstemp(dir=staging_dir, prefix=temp_prefix(f"sftp-{self.partner.id}-"))
         staging = Path(tmp)
         try:
             try:

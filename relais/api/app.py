@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relais.api import auth, recipients, senders
@@ -47,6 +47,20 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.rt = rt
     app.include_router(recipients.router)
     app.include_router(senders.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        """Liveness: the server answers (relais/health.py)."""
+        return Response(b'{"status": "ok"}\n', media_type="application/json")
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> Response:
+        """Readiness: the store and the archive answer (503 with what failed, otherwise)."""
+        from relais import health
+
+        found = health.answer("/readyz", lambda: health.readiness(request.app.state.rt))
+        assert found is not None
+        return Response(found[1], status_code=found[0], media_type="application/json")
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

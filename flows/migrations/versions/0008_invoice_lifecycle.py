@@ -12,7 +12,7 @@ down_revision = "0007"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("structures") as batch:
+    with op.batch_alter_table("structures", recreate="never") as batch:
         batch.add_column(
             sa.Column("payment_status_not_reported", sa.Boolean, nullable=False, server_default=sa.false())
         )
@@ -90,6 +90,6 @@ def downgrade() -> None:
     op.drop_index("ix_history_partner", "invoice_history")
     op.drop_index("ix_history_invoice", "invoice_history")
     op.drop_table("invoice_history")
-    with op.batch_alter_table("structures") as batch:
+    with op.batch_alter_table("structures", recreate="never") as batch:
         batch.drop_column("receives_by_edi")
         batch.drop_column("payment_status_not_reported")
