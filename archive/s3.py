@@ -399,10 +399,11 @@ class S3Archive(Archive):
         key = self.key(sha256)
         c = self._client
         versions = c.list_object_versions(Bucket=self.bucket, Prefix=key)
+        refused: list[str] = []
         for v in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
             if v["Key"] != key:
                 continue
-            try:
+            try:  # every version is tried, whatever order S3 lists them in; refusals are raised at the end
                 c.delete_object(Bucket=self.bucket, Key=key, VersionId=v["VersionId"])
             except ClientError as e:
                 _log.warning(
@@ -412,8 +413,11 @@ class S3Archive(Archive):
                     version_id=v["VersionId"],
                     error=_code(e),
                 )
-                raise PermissionError(f"archive object {sha256} is retention-locked: {_code(e)}") from e
+                refused.append(_code(e))
+                continue
             _log.info("archive.deleted", bucket=self.bucket, key=key, version_id=v["VersionId"])
+        if refused:
+            raise PermissionError(f"archive object {sha256} is retention-locked: {', '.join(refused)}")
 
 
 def _check(sha256: str, actual: str, metadata: dict[str, str]) -> None:

@@ -13,7 +13,9 @@ restarts it, and checks:
 - no temporary file is left, and the restart did not wait for a stale timeout (the dead worker's
   claim is recognised by its process being gone: `flows.lease`).
 
-The fast suite runs two kills on a small workload; the slow one 20 kills on 2,000+ invoices.
+The fast suite runs two kills on a small workload; the slow one 20 kills on 2,000+ invoices. The same
+harness runs on PostgreSQL (a private schema per round) with the S3 archive (SeaweedFS, `seaweedfs` in
+tests/conftest.py, a bucket per round): one kill on a small workload, and six on 2,000+ invoices (slow).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from lxml import etree
@@ -77,7 +81,9 @@ def _workload(home: Path, work: Path, *, batches: int, per_batch: int, singles: 
     return dropped
 
 
-def _env(home: Path) -> dict[str, str]:
+def _env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `relais` subprocess: this one's without RELAIS_*, the harness's settings, then
+    `extra` (another store, another archive)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
     env.update(
         RELAIS_HOME=str(home),
@@ -86,13 +92,16 @@ def _env(home: Path) -> dict[str, str]:
         RELAIS_LOG_LEVEL="ERROR",
         RELAIS_MAX_INVOICES_PER_FLOW="1000",
     )
+    env.update(extra or {})
     return env
 
 
-def _relais(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def _relais(
+    home: Path, *args: str, timeout: float = 600, extra: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "relais.cli", *args],
-        env=_env(home),
+        env=_env(home, extra),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -100,11 +109,11 @@ def _relais(home: Path, *args: str, timeout: float = 600) -> subprocess.Complete
     )
 
 
-def _killed_run(home: Path, delay: float) -> bool:
+def _killed_run(home: Path, delay: float, extra: Mapping[str, str] | None = None) -> bool:
     """`relais run`, SIGKILLed after `delay` seconds; True when it was still running then."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "relais.cli", "run", "-q"],
-        env=_env(home),
+        env=_env(home, extra),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -119,12 +128,14 @@ def _killed_run(home: Path, delay: float) -> bool:
         return True
 
 
-def _check(home: Path, dropped: dict[str, set[str]]) -> None:
+def _check(home: Path, dropped: dict[str, set[str]], extra: Mapping[str, str] | None = None) -> None:
+    """The checks of the module docstring, on the store and archive the runs used (`extra`: their env)."""
     from flows.lifecycle import FINAL_FLOW_STATUSES
     from relais.compose import Runtime
     from relais.settings import Settings
 
-    rt = Runtime.open(Settings.from_env(home))
+    with mock.patch.dict(os.environ, dict(extra or {})):  # the same store and archive as the runs
+        rt = Runtime.open(Settings.from_env(home))
     try:
         flows = rt.store.list_flows(limit=10_000)
         per_partner = Counter((f.partner, f.original_name) for f in flows)
@@ -163,31 +174,41 @@ def _check(home: Path, dropped: dict[str, set[str]]) -> None:
         rt.close()
 
 
-def _crash_runs(tmp_path: Path, runs: int, seed: int, **workload: int) -> list[float]:
-    """`runs` kill-and-restart rounds, each on a fresh home; the delays used."""
+RoundEnv = Callable[[str], Mapping[str, str]]
+
+
+def _crash_runs(
+    tmp_path: Path, runs: int, seed: int, *, round_env: RoundEnv | None = None, **workload: int
+) -> list[float]:
+    """`runs` kill-and-restart rounds, each on a fresh home; the delays used. `round_env(name)` gives
+    each round (and the reference run) extra environment variables: its own store, its own archive."""
     rng = random.Random(seed)
     # A reference run without a kill measures how long the whole path takes.
     ref = tmp_path / "ref"
+    extra = round_env("ref") if round_env else None
     dropped = _workload(ref / "home", ref, **workload)
-    assert _relais(ref / "home", "directory", "import", str(ref / "annuaire.json")).returncode == 0
+    imported = _relais(ref / "home", "directory", "import", str(ref / "annuaire.json"), extra=extra)
+    assert imported.returncode == 0, imported.stderr[-2000:]
     t0 = time.monotonic()
-    done = _relais(ref / "home", "run", "-q")
+    done = _relais(ref / "home", "run", "-q", extra=extra)
     total = time.monotonic() - t0
     assert done.returncode == 0, done.stderr
-    _check(ref / "home", dropped)
+    _check(ref / "home", dropped, extra)
     delays = []
     for k in range(runs):
         base = tmp_path / f"run{k}"
+        extra = round_env(f"run{k}") if round_env else None
         dropped = _workload(base / "home", base, **workload)
-        assert _relais(base / "home", "directory", "import", str(base / "annuaire.json")).returncode == 0
+        imported = _relais(base / "home", "directory", "import", str(base / "annuaire.json"), extra=extra)
+        assert imported.returncode == 0, imported.stderr[-2000:]
         delay = rng.uniform(0.3, max(0.5, total * 0.95))
         delays.append(round(delay, 2))
-        _killed_run(base / "home", delay)
+        _killed_run(base / "home", delay, extra)
         t0 = time.monotonic()
-        again = _relais(base / "home", "run", "-q", timeout=max(120.0, total * 4))
+        again = _relais(base / "home", "run", "-q", timeout=max(120.0, total * 4), extra=extra)
         assert again.returncode == 0, (delay, again.stderr[-2000:])
         assert time.monotonic() - t0 < max(60.0, total * 3), "the restart waited for a stale claim"
-        _check(base / "home", dropped)
+        _check(base / "home", dropped, extra)
     return delays
 
 
@@ -196,7 +217,62 @@ def test_killed_runs_lose_and_duplicate_nothing(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("airflow")  # heavy real-process suites run one after the other
 def test_twenty_kills_over_two_thousand_invoices(tmp_path, capsys):
     delays = _crash_runs(tmp_path, runs=20, seed=7, batches=10, per_batch=200, singles=20)
     with capsys.disabled():
         print(f"\ncrash runs: {len(delays)} kills at {delays} s, all checks passed")
+
+
+# ---- the same on PostgreSQL and the S3 archive ------------------------------------------
+
+
+@pytest.fixture
+def pg_s3_rounds(seaweedfs) -> Iterator[RoundEnv]:
+    """`round_env` for `_crash_runs`: each round gets a private PostgreSQL schema and its own S3 bucket
+    on the session's SeaweedFS; the schemas are dropped afterwards (object-locked buckets cannot be)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from tests.conftest import PG_URL, require_pg
+
+    require_pg()
+    pytest.importorskip("boto3")
+    eng = sa.create_engine(PG_URL)
+    schemas: list[str] = []
+
+    def round_env(name: str) -> dict[str, str]:
+        tag = uuid.uuid4().hex[:10]
+        schema = f"relais_crash_{tag}"
+        with eng.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        schemas.append(schema)
+        return {
+            **seaweedfs.env(),
+            "RELAIS_DATABASE_URL": PG_URL,
+            "RELAIS_DATABASE_SCHEMA": schema,
+            "RELAIS_ARCHIVE_URL": f"s3://relais-crash-{name}-{tag}/relais",
+        }
+
+    try:
+        yield round_env
+    finally:
+        with eng.begin() as conn:
+            for schema in schemas:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        eng.dispose()
+
+
+@pytest.mark.postgres
+def test_a_killed_run_on_postgresql_and_s3_loses_and_duplicates_nothing(tmp_path, pg_s3_rounds):
+    _crash_runs(tmp_path, runs=1, seed=3, round_env=pg_s3_rounds, batches=2, per_batch=20, singles=4)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("airflow")  # heavy real-process suites run one after the other
+@pytest.mark.postgres
+def test_six_kills_on_postgresql_and_s3_over_two_thousand_invoices(tmp_path, capsys, pg_s3_rounds):
+    delays = _crash_runs(tmp_path, runs=6, seed=11, round_env=pg_s3_rounds, batches=10, per_batch=200, singles=20)
+    with capsys.disabled():
+        print(f"\ncrash runs on PostgreSQL + S3: {len(delays)} kills at {delays} s, all checks passed")
