@@ -415,7 +415,7 @@ class S3Archive(Archive):
                 )
                 refused.append(_code(e))
                 continue
-            _log.info("archive.deleted", bucket=self.bucket, key=key, version_id=v["VersionId"])
+            _log.warning("archive.deleted", bucket=self.bucket, key=key, version_id=v["VersionId"])  # a purge: notable
         if refused:
             raise PermissionError(f"archive object {sha256} is retention-locked: {', '.join(refused)}")
 
