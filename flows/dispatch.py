@@ -100,7 +100,7 @@ def _leased(rt: Outbound, items: list[OutboxItem]) -> list[OutboxItem]:
     """The rows this dispatcher leased (`Store.lease_outbox`): another dispatcher's rows are left to it.
     An ordered queue goes out only whole: a row of it held elsewhere holds back the rows behind it."""
     worker = lease.worker_id()
-    granted = rt.store.lease_outbox(items, worker, rt.lease)
+    granted = rt.store.lease_outbox(items, worker, rt.lease, lease.is_dead)
     blocked: set[tuple[OutboxKind, str, str | None]] = set()
     kept, released = [], []
     for item in items:  # oldest first

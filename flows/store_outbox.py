@@ -6,7 +6,7 @@ A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -82,7 +82,13 @@ class OutboxRepo:
         with self.engine.connect() as conn:
             return [_outbox_item(r) for r in conn.execute(q).mappings()]
 
-    def lease_outbox(self, items: Sequence[OutboxItem], worker: str, lease: dt.timedelta) -> set[int]:
+    def lease_outbox(
+        self,
+        items: Sequence[OutboxItem],
+        worker: str,
+        lease: dt.timedelta,
+        is_dead: Callable[[str | None], bool | None] | None = None,
+    ) -> set[int]:
         """Lease pending rows to `worker` for `lease` (a dispatcher sends only what it leased, so two
         dispatchers never send one row at the same time); the ids it holds. Rows leased by another
         worker whose lease has not expired are not taken (PostgreSQL: locked ones are skipped)."""
@@ -91,6 +97,15 @@ class OutboxRepo:
         o = t.outbox.c
         now = utcnow()
         ids = [i.id for i in items]
+        if is_dead is not None:  # rows held by a dispatcher of this machine that was killed: free at once
+            with self.engine.connect() as conn:
+                held = conn.execute(
+                    sa.select(o.id, o.leased_by).where(o.id.in_(ids), o.leased_by.is_not(None), o.lease_until >= now)
+                ).all()
+            dead = [row_id for row_id, by in held if by != worker and is_dead(by)]
+            if dead:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.update(t.outbox).where(o.id.in_(dead)).values(leased_by=None, lease_until=None))
         free = sa.and_(
             o.id.in_(ids),
             o.status == OutboxStatus.PENDING,

@@ -143,7 +143,7 @@ def _check_exactly_once(env: dict[str, str]) -> dict[str, int]:
             rows = conn.execute(
                 sa.select(t.outbox.c.kind, t.outbox.c.flow_id, t.outbox.c.invoice_id, t.outbox.c.status)
             ).all()
-        returns = [r.flow_id for r in rows if r.kind == "return"]
+        returns = [r.flow_id for r in rows if r.kind == "return" and r.flow_id]  # status return flows: no flow
         assert sorted(returns) == sorted(f.id for f in flows), "exactly one return flow per flow"
         assert all(r.status == OutboxStatus.SENT for r in rows)
         for f in flows:

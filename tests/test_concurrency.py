@@ -186,3 +186,16 @@ def test_pending_flows_ignore_live_leases(rt, directory_file):
     assert pending_flow_ids(rt) == []
     run_once(rt)
     assert rt.store.get_flow(flow.id).status is FlowStatus.IN_EN_COURS_TRAITEMENT_CPP
+
+
+def test_outbox_rows_leased_by_a_killed_dispatcher_are_sent_at_once(rt, directory_file, monkeypatch):
+    flow = _received(rt, "a.zip", _zip(directory_file[1]))
+    monkeypatch.setattr(dispatch, "dispatch_flow", lambda *a, **k: dispatch.DispatchReport())
+    from relais.runner import process_flows
+
+    process_flows(rt, [flow.id])
+    rows = rt.store.pending_outbox(flow_id=flow.id)
+    host = lease.HOST
+    assert rt.store.lease_outbox(rows, f"{host}:999999:1", dt.timedelta(minutes=5))  # then it was killed
+    report = dispatch.dispatch(rt.outbound)  # no five-minute wait: its process is gone
+    assert report.delivered == 2 and report.returned == 1
