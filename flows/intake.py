@@ -14,12 +14,17 @@ its bytes to `Intake.ingest`, so all of them follow the same two rules:
   same bytes written again later are a resend: a new flow, which the pipeline
   answers as a duplicate (RLS-T11). A channel that cannot tell when its file
   was written passes ``written_at=None``: any flow with the key is its own.
+
+A flow id is never given twice, even by a store restored from an older backup (docs/operations.md):
+each id taken is also marked in the archive (`id_marker`, a small object whose SHA-256 follows from
+the id), which a restore of the store does not roll back; an id whose marker exists is skipped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -47,6 +52,15 @@ class Arrival:
 class Ingested:
     flow: Flow
     created: bool  # False: the file already had this flow (see the module doc)
+
+
+def id_marker(flow_id: str) -> bytes:
+    """The archived object that says `flow_id` was given (its SHA-256 is known from the id alone).
+
+    >>> id_marker("CPP0000000007")
+    b'relais flow id CPP0000000007\\n'
+    """
+    return f"relais flow id {flow_id}\n".encode()
 
 
 def is_own_flow(flow: Flow, written_at: dt.datetime | None) -> bool:
@@ -112,7 +126,7 @@ class Intake:
             return Ingested(existing, created=False)
         flow = self.store.create_flow(
             Flow(
-                id="",
+                id=self._new_id(),
                 partner=arrival.partner,
                 channel=arrival.channel,
                 original_name=arrival.name,
@@ -130,3 +144,18 @@ class Intake:
             sha256=obj.sha256,
         )
         return Ingested(flow, created=True)
+
+    def _new_id(self) -> str:
+        """The next flow id no flow ever had (the module doc): skips the ids marked in the archive."""
+        while True:
+            flow_id = self.store.next_flow_id()
+            marker = id_marker(flow_id)
+            if not self.archive.exists(hashlib.sha256(marker).hexdigest()):
+                self.archive.put_bytes(marker)
+                return flow_id
+            _log.warning(
+                "intake.flow_id_skipped",
+                flow_id=flow_id,
+                detail="this id was given before (the archive says so) to a flow the store does not know: "
+                "the store was restored from an older backup; the id is not given again",
+            )

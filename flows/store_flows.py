@@ -22,15 +22,23 @@ class FlowsRepo:
     engine: sa.Engine
 
     def create_flow(self, flow: Flow) -> Flow:
-        """Record a received flow; assigns its id (``CPP`` + 10 digits) when empty."""
+        """Record a received flow; assigns its id (`next_flow_id`) when empty."""
         with self.engine.begin() as conn:
             if not flow.id:
-                seq = conn.execute(
-                    sa.insert(t.flow_ids).values(created_at=utcnow()).returning(t.flow_ids.c.seq)
-                ).scalar_one()
-                flow.id = f"CPP{seq:010d}"
+                flow.id = self._next_flow_id(conn)
             conn.execute(sa.insert(t.flows).values(**_flow_row(flow)))
         return flow
+
+    def next_flow_id(self) -> str:
+        """Take the next flow id from the sequence: ``CPP`` + 10 digits, never handed out twice by this
+        store (a restored older store hands them out again: `flows.intake` skips those)."""
+        with self.engine.begin() as conn:
+            return self._next_flow_id(conn)
+
+    @staticmethod
+    def _next_flow_id(conn: sa.Connection) -> str:
+        seq = conn.execute(sa.insert(t.flow_ids).values(created_at=utcnow()).returning(t.flow_ids.c.seq)).scalar_one()
+        return f"CPP{seq:010d}"
 
     def get_flow(self, flow_id: str) -> Flow | None:
         with self.engine.connect() as conn:
@@ -239,6 +247,21 @@ class FlowsRepo:
         )
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
+
+    def release_claims(self, worker: str) -> list[str]:
+        """Give up `worker`'s claims on flows in progress (a graceful stop, `relais.shutdown`): their lease
+        ends now, so the next claim takes them over at once. Returns their ids."""
+        c = t.flows.c
+        held = sa.and_(c.status == str(lifecycle.IN_PROGRESS), c.claimed_by == worker)
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(sa.select(c.id).where(held))]
+            if ids:
+                conn.execute(
+                    sa.update(t.flows)
+                    .where(held, c.id.in_(ids))
+                    .values(claimed_by=None, lease_until=utcnow() - dt.timedelta(seconds=1))
+                )
+        return ids
 
     def expire_dead_claims(self, is_dead: Callable[[str | None], bool | None]) -> list[str]:
         """End at once the leases of flows in progress whose worker's process is gone (`flows.lease.is_dead`),

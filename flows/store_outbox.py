@@ -131,6 +131,16 @@ class OutboxRepo:
                     .values(leased_by=None, lease_until=None)
                 )
 
+    def release_leases(self, worker: str) -> int:
+        """Give back every pending row `worker` leased (a graceful stop); how many."""
+        o = t.outbox.c
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.update(t.outbox)
+                .where(o.leased_by == worker, o.status == OutboxStatus.PENDING)
+                .values(leased_by=None, lease_until=None)
+            ).rowcount
+
     def mark_sent(self, items: Sequence[OutboxItem]) -> None:
         if not items:
             return

@@ -15,6 +15,8 @@ from flows.outbox import OutboxKind
 from relais import log
 from relais.settings import Settings
 
+_log = log.get("relais.cli")
+
 
 def _version() -> str:
     try:
@@ -109,30 +111,64 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool) -> None:
 
     Each flow's return flow leaves as soon as the flow is closed. Exit 1 when a flow
     became an incident in this pass (it is retried automatically, then parked).
+    SIGTERM stops gracefully (relais/shutdown.py): nothing new is taken, the flow in
+    progress finishes within RELAIS_STOP_GRACE_SECONDS or is released for the next
+    worker (exit 0 when nothing was interrupted, else 143).
     """
+    from flows import lease
     from relais.runner import run_pass
+    from relais.shutdown import Shutdown, Terminated
 
     rt = _runtime(ctx)
+    shutdown = Shutdown(rt.settings.stop_grace_seconds).install()
+    code = 0
     try:
-        while True:
-            report = run_pass(rt, progress=not quiet, only_due=watch)
-            if not quiet and report.flows:
-                from relais.report import print_flows
+        try:
+            while not shutdown.requested:
+                with shutdown.work():
+                    report = run_pass(rt, progress=not quiet, only_due=watch, stop=shutdown.stop)
+                if not quiet and report.flows:
+                    from relais.report import print_flows
 
-                print_flows([rt.store.get_flow(f.id) or f for f in report.flows])
-            if report.incidents:
-                click.echo(_incident_line(rt.store, len(report.incidents)), err=True)
-            if not watch:
-                sys.exit(1 if report.incidents else 0)
-            time.sleep(interval)
-    except KeyboardInterrupt:  # Ctrl-C ends --watch quietly (exit 130, as for SIGINT)
-        if not quiet:
-            click.echo("stopped", err=True)
-        sys.exit(130)
+                    print_flows([rt.store.get_flow(f.id) or f for f in report.flows])
+                code = 1 if report.incidents else 0
+                if report.incidents:
+                    click.echo(_incident_line(rt.store, len(report.incidents)), err=True)
+                if not watch:
+                    break
+                time.sleep(interval)
+        except Terminated:
+            pass  # shutdown.interrupted says whether work was cut short
+        except KeyboardInterrupt:  # Ctrl-C ends --watch quietly (exit 130, as for SIGINT)
+            _release(rt, lease.worker_id())
+            if not quiet:
+                click.echo("stopped", err=True)
+            code = 130
+        if shutdown.requested:
+            released = _release(rt, lease.worker_id())
+            if not quiet:
+                what = f"; released for the next worker: {', '.join(released)}" if released else ""
+                click.echo(f"stopped (SIGTERM){what}", err=True)
+            code = 143 if shutdown.interrupted else code
     finally:
         # Reap the validation workers and close their pipes now, in order, rather than leave
         # them to the interpreter's teardown (which finalises pipes, threads and Saxon in any order).
         rt.close()
+    sys.exit(code)
+
+
+def _release(rt, worker: str) -> list[str]:  # noqa: ANN001 - relais.compose.Runtime
+    """Give up this worker's claims (flows in progress, leased outbox rows): the next worker takes them
+    over at once. Best effort: a store that is down leaves them to their leases."""
+    try:
+        flows = rt.store.release_claims(worker)
+        rows = rt.store.release_leases(worker)
+    except Exception as e:  # noqa: BLE001 - leases expire on their own
+        _log.warning("shutdown.release_failed", error=f"{type(e).__name__}: {e}")
+        return []
+    if flows or rows:
+        _log.warning("shutdown.released", flows=flows, outbox_rows=rows)
+    return flows
 
 
 def _incident_line(store, new: int) -> str:  # noqa: ANN001 - flows.store.Store, imported lazily

@@ -77,11 +77,15 @@ class GroupReport:
         }
 
 
-def process_flows(rt: Runtime, flow_ids: Sequence[str], *, progress: bool = False) -> GroupReport:
+def process_flows(
+    rt: Runtime, flow_ids: Sequence[str], *, progress: bool = False, stop: Callable[[], bool] = lambda: False
+) -> GroupReport:
     """Process flows one after the other; each one's deliveries and return flow leave as soon as it is
-    closed, not when the whole group is done."""
+    closed, not when the whole group is done. Once `stop()` says so (a shutdown), no further flow starts."""
     report = GroupReport()
     for flow_id in flow_ids:
+        if stop():
+            break
         flow = process_flow(rt.pipeline, flow_id, progress=_bar(flow_id) if progress else None)
         report.statuses[str(flow.status)] += 1
         report.invoices += flow.invoice_count
@@ -96,7 +100,7 @@ def process_flows(rt: Runtime, flow_ids: Sequence[str], *, progress: bool = Fals
     return report
 
 
-def intake(rt: Runtime, *, only_due: bool = False) -> list[Flow]:
+def intake(rt: Runtime, *, only_due: bool = False, stop: Callable[[], bool] = lambda: False) -> list[Flow]:
     """Take what every drop zone holds: the partners' SFTP servers, then the local folders.
 
     Hosted SFTP uploads land in the local folders, so they are taken here too.
@@ -111,6 +115,8 @@ def intake(rt: Runtime, *, only_due: bool = False) -> list[Flow]:
     known = rt.partners
     held: frozenset[str] = getattr(known, "held", frozenset())  # a plain dict (tests) has no bad partners
     for channel in rt.channels.polling:  # relais/compose.py: SFTP polls, then the folder scan
+        if stop():
+            break
         try:
             flows.extend(channel.poll(only_due=only_due, held=held))
         except Exception as e:  # noqa: BLE001 - e.g. the archive is unreachable: files wait, others go on
@@ -191,12 +197,17 @@ def sweep_temporaries(rt: Runtime) -> list[Path]:
 _swept = False
 
 
-def run_pass(rt: Runtime, progress: bool = False, *, only_due: bool = False) -> GroupReport:
+def run_pass(
+    rt: Runtime, progress: bool = False, *, only_due: bool = False, stop: Callable[[], bool] = lambda: False
+) -> GroupReport:
     """Intake, then every pending flow (each dispatched once closed), then what the outbox still holds
-    (retries, async MDNs). The report's flows are the ones processed, as they ended."""
+    (retries, async MDNs). The report's flows are the ones processed, as they ended. Once `stop()` says
+    so (a shutdown: relais/shutdown.py), nothing new is started."""
     sweep_temporaries(rt)
-    intake(rt, only_due=only_due)
-    report = process_flows(rt, pending_flow_ids(rt), progress=progress)
+    intake(rt, only_due=only_due, stop=stop)
+    report = process_flows(rt, pending_flow_ids(rt), progress=progress, stop=stop)
+    if stop():
+        return report
     rest = dispatch.dispatch(rt.outbound)
     report.delivered += rest.delivered
     report.returned += rest.returned

@@ -106,6 +106,25 @@ def _home(env: dict[str, str]) -> Settings:
     )
 
 
+def _directory(env: dict[str, str], work: Path, tag: str) -> list:
+    """A sample directory of recipients, imported into the stack's store; the recipients."""
+    import json
+
+    from flows import directory
+    from relais import generate as gen
+
+    recipients = gen.sample_directory()
+    work.mkdir(parents=True, exist_ok=True)
+    directory_file = work / "annuaire.json"
+    directory_file.write_text(json.dumps(gen.directory_document(recipients, tag)))
+    rt = Runtime.open(_home(env))
+    try:
+        directory.import_file(rt.store, directory_file)
+    finally:
+        rt.close()
+    return recipients
+
+
 def _drop(env: dict[str, str], files: list[Path]) -> None:
     inbox = {
         p: Path(env["RELAIS_HOME"]) / "dropzones" / ("op-a" if i % 2 else "op-b") / "in" for i, p in enumerate(files)

@@ -57,9 +57,18 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> float:
         ).returncode
     seconds = time.perf_counter() - start
     if rc != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
-        pytest.fail(f"{' '.join(cmd)} exited {rc} after {seconds:.1f} s; end of {log}:\n{tail}")
+        # GraalVM's fatal-error report is mostly a heap map ("|0x...|" lines): keep what is around it
+        lines = [line for line in log.read_text(errors="replace").splitlines() if not line.startswith("|0x")]
+        tail = "\n".join(lines[-80:])
+        message = f"{' '.join(cmd)} exited {rc} after {seconds:.1f} s; end of {log}:\n{tail}"
+        if rc == 99 and "Fatal error: StackOverflowError" in tail:
+            raise SaxonCrash(message)
+        pytest.fail(message)
     return seconds
+
+
+class SaxonCrash(Exception):
+    """The embedded Saxon (GraalVM) died in the dag.test() process (see `dag_runs`)."""
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +105,21 @@ def _settings(home: Path) -> Settings:
 
 @pytest.fixture(scope="module")
 def dag_runs(airflow_env, tmp_path_factory) -> dict:
-    """Three flows dropped by three partners, then two DAG runs: with them, then with empty drop zones."""
+    """Three flows dropped by three partners, then two DAG runs: with them, then with empty drop zones.
+
+    Once in a while (one CI run in four or five, never reproduced outside CI) the embedded Saxon
+    (GraalVM native image) dies in the dag.test() process with "Fatal error: StackOverflowError ...
+    wrong IsolateThread" (exit 99). Under a real scheduler the task process would die and Airflow retry
+    it (tests/test_airflow_stack.py); here the whole run is done again once, from a fresh home, and the
+    crash is printed. Any other failure, or the crash twice, fails the test."""
+    try:
+        return _dag_runs(airflow_env, tmp_path_factory)
+    except SaxonCrash as crash:
+        print(f"\nWARNING: the embedded Saxon crashed in dag.test(); running again once:\n{crash}")
+        return _dag_runs(airflow_env, tmp_path_factory)
+
+
+def _dag_runs(airflow_env, tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("relais_home")
     work = tmp_path_factory.mktemp("relais_gen")
     recipients = gen.sample_directory()

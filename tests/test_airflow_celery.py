@@ -21,7 +21,6 @@ Runtime: 50-60 s on 2 cores (measured 49 s, 57 s): start-up with migrations and 
 from __future__ import annotations
 
 import importlib.util
-import json
 import random
 import re
 import uuid
@@ -36,11 +35,11 @@ if importlib.util.find_spec("airflow") is None or importlib.util.find_spec("airf
         allow_module_level=True,
     )
 
-from flows import directory  # noqa: E402
 from relais import generate as gen  # noqa: E402
 from relais.compose import Runtime  # noqa: E402
 from tests.airflow_stack_support import (  # noqa: E402
     _check_exactly_once,
+    _directory,
     _drop,
     _home,
     _logs,
@@ -100,15 +99,7 @@ def celery_backing():
 def _prepare(env: dict[str, str], work: Path) -> list[Path]:
     """Directory imported; the files: 2 zips and 2 tar.gz (UBL and CII, with invalid and misrouted invoices),
     16 one-invoice files (one invalid, some misrouted)."""
-    recipients = gen.sample_directory()
-    work.mkdir(parents=True, exist_ok=True)
-    directory_file = work / "annuaire.json"
-    directory_file.write_text(json.dumps(gen.directory_document(recipients, "celery-1")))
-    rt = Runtime.open(_home(env))
-    try:
-        directory.import_file(rt.store, directory_file)
-    finally:
-        rt.close()
+    recipients = _directory(env, work, "celery-1")
     common = {"recipients": recipients}
     files = gen.write_batch(
         work / "a", "ubl", 30, 3, batch="zip", seed=31, start=1, invalid_ratio=0.1, misrouted_ratio=0.1, **common

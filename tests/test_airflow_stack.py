@@ -28,7 +28,6 @@ import sqlalchemy as sa
 if importlib.util.find_spec("airflow") is None:
     pytest.skip("apache-airflow is not installed (pip install -e '.[airflow]')", allow_module_level=True)
 
-from flows import directory  # noqa: E402
 from flows import tables as t  # noqa: E402
 from flows.model import FlowStatus  # noqa: E402
 from relais import generate as gen  # noqa: E402
@@ -36,6 +35,7 @@ from relais.compose import Runtime  # noqa: E402
 from tests.airflow_stack_support import (  # noqa: E402
     VENV_BIN,
     _check_exactly_once,
+    _directory,
     _drop,
     _home,
     _logs,
@@ -51,15 +51,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.xdist_group("ai
 
 def _prepare(env: dict[str, str], work: Path) -> list[Path]:
     """Directory imported; the files to drop: zips and a tar.gz of 100+ invoices, one-invoice files."""
-    recipients = gen.sample_directory()
-    work.mkdir(parents=True, exist_ok=True)
-    directory_file = work / "annuaire.json"
-    directory_file.write_text(json.dumps(gen.directory_document(recipients, "stack-1")))
-    rt = Runtime.open(_home(env))
-    try:
-        directory.import_file(rt.store, directory_file)
-    finally:
-        rt.close()
+    recipients = _directory(env, work, "stack-1")
     files = gen.write_batch(
         work / "a",
         "ubl",

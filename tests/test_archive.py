@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from archive import Archive, ArchivedObject, LocalArchive
-from tests.conftest import weed_binary
+from relais.s3local import weed_binary
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

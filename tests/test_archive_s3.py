@@ -30,7 +30,9 @@ from structlog.testing import capture_logs  # noqa: E402
 
 from archive import CorruptObject, LocalArchive  # noqa: E402
 from archive.s3 import BucketNotLocked, S3Archive, parse_url  # noqa: E402
-from tests.conftest import PROJECT_ROOT, SeaweedS3, free_ports  # noqa: E402
+from relais.s3local import LocalS3 as SeaweedS3  # noqa: E402
+from relais.s3local import free_ports  # noqa: E402
+from tests.conftest import PROJECT_ROOT  # noqa: E402
 
 DATA = b"<Invoice/>" * 1000
 SHA = hashlib.sha256(DATA).hexdigest()
