@@ -147,7 +147,7 @@ class StatusInfo:
     code: str  # IdStatut in the return flow
     label_fr: str
     label_en: str
-    final: bool = False  # nothing moves it on (no transition leaves it)
+    final: bool = False  # nothing moves it on (no transition leaves it, but an ops reopening: Move.REOPEN)
     reserved: bool = False  # in the platform's vocabulary, not set by Relais yet
 
 
@@ -194,6 +194,7 @@ class Move(enum.StrEnum):
     CLOSE = "close"  # processing ends with a verdict
     INCIDENT = "incident"  # processing failed inside Relais (fail closed)
     REPROCESS = "reprocess"  # ops requeue an incident (`relais flows reprocess`, `Store.requeue_flow`)
+    REOPEN = "reopen"  # ops send a closed flow with rejections through again (`Store.reopen_flow`)
     DELIVER = "deliver"  # the platform made the invoice available to its recipient (delivery sent)
     PROCESS = "process"  # the recipient moves the invoice on (its own processing, reported to the supplier)
     COMPLETE = "complete"  # the supplier completes a suspended invoice (a new flow, same invoice number)
@@ -253,7 +254,7 @@ class Lifecycle(Generic[S, Info]):
             raise LifecycleError(f"{self.kind}: a transition is listed twice")
         targets = {t.target for t in self.transitions}
         for status, info in self.statuses.items():
-            if info.final and self.targets(status):
+            if info.final and any(t.move is not Move.REOPEN for t in self.transitions if t.source is status):
                 raise LifecycleError(f"{self.kind}: {status} is final but has transitions out")
             if info.reserved and (status in targets or status in self.initial):
                 raise LifecycleError(f"{self.kind}: {status} is reserved but Relais sets it")
@@ -358,8 +359,15 @@ FLOW: Lifecycle[FlowStatus, FlowStatusInfo] = Lifecycle(
         Transition(IN_PROGRESS, _F.IN_INCIDENTE, Move.INCIDENT),
         Transition(_F.IN_INCIDENTE, REQUEUED, Move.REPROCESS),
         Transition(REQUEUED, REQUEUED, Move.REPROCESS),  # requeueing a requeued flow changes nothing
+        # Ops reopen a closed flow with rejections (e.g. after fixing the directory): its accepted invoices
+        # stay as they are (delivered once, their history kept), its rejected ones are judged again.
+        Transition(_F.IN_REJETE, REQUEUED, Move.REOPEN),
+        Transition(_F.IN_INTEGRE_PARTIEL, REQUEUED, Move.REOPEN),
     ),
 )
+
+#: Closed flows ops may reopen (`Store.reopen_flow`).
+REOPENABLE: tuple[FlowStatus, ...] = FLOW.sources(REQUEUED, Move.REOPEN)
 
 #: Closed flows: their return flow is sent, their deliveries may leave; never processed again.
 FINAL_FLOW_STATUSES: frozenset[FlowStatus] = FLOW.where(final=True)

@@ -141,6 +141,7 @@ class Flow:
     rulesets: dict[str, str] | None = None  # versions of the rule sets it was judged with
     incidents: int = 0  # internal failures so far (reset when ops ask for a reprocessing)
     retry_at: dt.datetime | None = None  # IN_INCIDENTE: when it is tried again; None once parked
+    reopened: int = 0  # times ops sent this closed flow through the pipeline again (its accepted invoices kept)
 
     @property
     def parked(self) -> bool:

@@ -15,7 +15,7 @@ import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
 from archive import Archive
@@ -38,7 +38,7 @@ from flows.model import (
     invoice_id,
     utcnow,
 )
-from flows.outbox import DELIVERY_CHANNEL, Address
+from flows.outbox import DELIVERY_CHANNEL, Address, OutboxKind
 from flows.rule import Category, Stage
 from flows.store import Directory, Store, Structure
 from validators import runner
@@ -141,7 +141,10 @@ def process_flow(rt: Pipeline, flow_id: str, progress: Progress | None = None) -
         with lease.Lease(
             lambda: rt.store.renew_claim(flow.id, worker, rt.config.lease), every=rt.config.lease.total_seconds() / 3
         ):
-            rt.store.reset_flow_results(flow.id)
+            if flow.reopened:  # ops reopened this closed flow: its accepted invoices stay
+                rt.store.forget_rejected(flow.id)
+            else:
+                rt.store.reset_flow_results(flow.id)
             try:
                 _process(rt, flow, progress)
             except Exception as e:  # fail closed: an internal error is an incident, never a verdict
@@ -210,10 +213,10 @@ def _process(rt: Pipeline, flow: Flow, progress: Progress | None) -> None:
         with rt.archive.open(flow.sha256) as f:
             tally = _judge_all(rt, flow, f, directory, total, progress)
     except Rejected as r:
-        rt.store.reset_flow_results(flow.id)
+        _forget(rt, flow)
         return _reject_flow(rt, flow, r.to_error())
     except _Unreadable as u:
-        rt.store.reset_flow_results(flow.id)
+        _forget(rt, flow)
         return _reject_flow(rt, flow, u.error)
     flow.profile = tally.profile
     flow.flow_code = tally.flow_code
@@ -229,10 +232,22 @@ def _process(rt: Pipeline, flow: Flow, progress: Progress | None) -> None:
     _close(rt, flow)
 
 
+def _forget(rt: Pipeline, flow: Flow) -> None:
+    """Forget this run's results; a reopened flow keeps its accepted invoices (already delivered)."""
+    if flow.reopened:
+        rt.store.forget_rejected(flow.id)
+    else:
+        rt.store.reset_flow_results(flow.id)
+
+
 def _judge_all(
     rt: Pipeline, flow: Flow, f: BinaryIO, directory: Directory, total: int, progress: Progress | None
 ) -> _Tally:
-    tally = _Tally()
+    # A reopened flow keeps its accepted invoices as they are: only the others are judged again.
+    kept = rt.store.kept_positions(flow.id) if flow.reopened else set()
+    tally = _Tally(
+        invoices=len(kept), flow_code=flow.flow_code if kept else None, profile=flow.profile if kept else None
+    )
     container = flow.container or Container.UNKNOWN
     batch = split.is_batch(container)
     chunk: list[Invoice] = []
@@ -240,8 +255,9 @@ def _judge_all(
     jobs = (
         Job(doc.position, doc.data, None if batch else container, doc.entry_name)
         for doc in split.documents(f, container, flow.original_name, rt.archive_limits)
+        if doc.position not in kept
     )
-    verdicts = rt.judge.judge_all(jobs, expected=total, br_fr=flow.partner in rt.config.br_fr_partners)
+    verdicts = rt.judge.judge_all(jobs, expected=total - len(kept), br_fr=flow.partner in rt.config.br_fr_partners)
     seen = duplicate_invoice.Seen()
     for job, verdict in verdicts:
         if verdict.unreadable and not batch:
@@ -353,10 +369,21 @@ def _reject_flow(rt: Pipeline, flow: Flow, error: ValidationError) -> None:
 
 def _close(rt: Pipeline, flow: Flow) -> None:
     """Write the return flow (validated against Relais's XSD), archive it, close the flow."""
+    replaces = None
+    if flow.reopened:  # the new report says which one it replaces (the last one sent for this flow)
+        sent = [o for o in rt.store.outbox_for_flow(flow.id) if o.kind == OutboxKind.RETURN]
+        replaces = PurePosixPath(sent[-1].destination.replace("\\", "/")).name if sent else None
     fd, tmp = tempfile.mkstemp(dir=rt.config.staging_dir, prefix=temp_prefix(f"cr-{flow.id}-"))
     try:
         with os.fdopen(fd, "wb") as out:
-            returnflow.write(out, flow, rt.store.flow_errors(flow.id), rt.store.iter_invoices(flow.id))
+            returnflow.write(
+                out,
+                flow,
+                rt.store.flow_errors(flow.id),
+                rt.store.iter_invoices(flow.id),
+                reopened=flow.reopened,
+                replaces=replaces,
+            )
         returnflow.validate(Path(tmp))
         obj = rt.archive.put_file(Path(tmp))
     finally:

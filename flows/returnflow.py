@@ -87,8 +87,13 @@ def write(
     *,
     produced_at: dt.datetime | None = None,
     platform_id: str = PLATFORM_ID,
+    reopened: int = 0,
+    replaces: str | None = None,
 ) -> int:
     """Stream the return flow of `flow` into `out`; return the number of invoices written.
+
+    A flow reopened by ops (`reopened` > 0) says so (``Retraitement``), with the name of the report
+    this one `replaces`.
 
     `invoices` are the flow's invoices in position order (a generator is fine).
     Raises `ReturnFlowInvalid` when they do not belong to `flow`, are out of
@@ -117,6 +122,12 @@ def write(
                 ):
                     if text:
                         _put(xf, _leaf(tag, text), 3)
+                if reopened:
+                    again = etree.Element("Retraitement")
+                    etree.SubElement(again, "NumeroRetraitement").text = str(reopened)
+                    if replaces:
+                        etree.SubElement(again, "CompteRenduRemplace").text = replaces
+                    _put(xf, again, 3)
                 if first_flow_error is not None:
                     with _open(xf, "Details", 3):
                         for error in itertools.chain([first_flow_error], flow_error_iter):

@@ -23,6 +23,7 @@ from flows.errors import ConfigError
 from flows.store_api import ApiRepo
 from flows.store_archive_refs import ArchiveRef, ArchiveRefsRepo  # noqa: F401 - ArchiveRef re-exported
 from flows.store_as2 import As2Repo
+from flows.store_dashboard import DashboardRepo
 from flows.store_directory import DirectoryRepo
 from flows.store_flows import FlowsRepo
 from flows.store_history import HistoryRepo, StatusChanged  # noqa: F401 - re-exported
@@ -48,6 +49,7 @@ from flows.store_records import (  # noqa: F401 - re-exported: flows.store is th
     _invoice_row,
     _outbox_item,
 )
+from flows.store_web import WebRepo
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -90,7 +92,18 @@ def _engine(url: str, schema: str | None) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-class Store(FlowsRepo, InvoicesRepo, OutboxRepo, As2Repo, DirectoryRepo, HistoryRepo, ApiRepo, ArchiveRefsRepo):
+class Store(
+    FlowsRepo,
+    InvoicesRepo,
+    OutboxRepo,
+    As2Repo,
+    DirectoryRepo,
+    HistoryRepo,
+    ApiRepo,
+    ArchiveRefsRepo,
+    WebRepo,
+    DashboardRepo,
+):
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 

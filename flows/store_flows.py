@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flows import lifecycle
 from flows import tables as t
 from flows.model import Flow, FlowStatus, InvoiceStatus, utcnow
+from flows.outbox import OutboxKind, OutboxStatus
 from flows.store_records import _flow, _flow_row
 
 
@@ -115,6 +116,37 @@ class FlowsRepo:
         )
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
+
+    def reopen_flow(self, flow_id: str) -> bool:
+        """Reopen a closed flow with rejections (`lifecycle.REOPENABLE`) for reprocessing, in one
+        transaction: its rejected invoices (those with a fatal finding) and the flow's own findings are
+        forgotten, to be judged again with the current directory and rule sets; its accepted invoices
+        stay as they are (delivered once, their history kept). The flow waits in `lifecycle.REQUEUED`,
+        `reopened` counted. False when the flow is not reopenable."""
+        c = t.flows.c
+        for source in lifecycle.REOPENABLE:
+            lifecycle.FLOW.check(source, lifecycle.REQUEUED)
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(t.flows)
+                .where(c.id == flow_id, c.status.in_([str(s) for s in lifecycle.REOPENABLE]))
+                .values(status=str(lifecycle.REQUEUED), reopened=c.reopened + 1, updated_at=utcnow(), retry_at=None)
+            ).rowcount
+            if done != 1:
+                return False
+            _forget_rejected(conn, flow_id)
+            return True
+
+    def forget_rejected(self, flow_id: str) -> None:
+        """What `reopen_flow` forgets, again (a reopened flow's worker died mid-way: its rejected invoices
+        are judged again, its accepted ones, old and new, are kept)."""
+        with self.engine.begin() as conn:
+            _forget_rejected(conn, flow_id)
+
+    def kept_positions(self, flow_id: str) -> set[int]:
+        """Positions of the invoices a reopened flow keeps (accepted ones): not judged again."""
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(sa.select(t.invoices.c.position).where(t.invoices.c.flow_id == flow_id))}
 
     def find_original(self, flow: Flow) -> str | None:
         """Id of an earlier, non-duplicate flow of the same partner with the same bytes."""
@@ -285,3 +317,23 @@ class FlowsRepo:
         q = sa.select(t.flows.c.status, sa.func.count()).group_by(t.flows.c.status)
         with self.engine.connect() as conn:
             return {s: n for s, n in conn.execute(q)}
+
+
+def _forget_rejected(conn: sa.Connection, flow_id: str) -> None:
+    """Delete a flow's own findings, its rejected invoices (a fatal finding) with theirs, and its return
+    flows not sent yet (the next integration report replaces them)."""
+    i, e, o = t.invoices.c, t.validation_errors.c, t.outbox.c
+    rejected = sa.select(e.invoice_id).where(e.flow_id == flow_id, e.flag == "fatal", e.invoice_id.is_not(None))
+    ids = [r[0] for r in conn.execute(rejected.distinct())]
+    conn.execute(sa.delete(t.validation_errors).where(e.flow_id == flow_id, e.invoice_id.is_(None)))
+    if ids:
+        conn.execute(sa.delete(t.validation_errors).where(e.invoice_id.in_(ids)))
+        conn.execute(sa.delete(t.invoice_history).where(t.invoice_history.c.invoice_id.in_(ids)))
+        conn.execute(sa.delete(t.invoice_numbers).where(t.invoice_numbers.c.invoice_id.in_(ids)))
+        conn.execute(sa.delete(t.outbox).where(o.invoice_id.in_(ids), o.status == OutboxStatus.PENDING))
+        conn.execute(sa.delete(t.invoices).where(i.id.in_(ids)))
+    conn.execute(
+        sa.delete(t.outbox).where(
+            o.flow_id == flow_id, o.kind == str(OutboxKind.RETURN), o.status == OutboxStatus.PENDING
+        )
+    )

@@ -141,6 +141,7 @@ def _flow_row(f: Flow) -> dict[str, Any]:
         "rulesets": json.dumps(f.rulesets, sort_keys=True) if f.rulesets is not None else None,
         "incidents": f.incidents,
         "retry_at": f.retry_at,
+        "reopened": f.reopened,
     }
 
 
@@ -165,6 +166,7 @@ def _flow(r: Any) -> Flow:
         rulesets=json.loads(r["rulesets"]) if r["rulesets"] else None,
         incidents=r["incidents"] or 0,
         retry_at=_aware(r["retry_at"]),
+        reopened=r["reopened"] or 0,
     )
 
 

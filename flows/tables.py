@@ -37,8 +37,14 @@ flows = sa.Table(
     sa.Column("retry_at", sa.DateTime(timezone=True)),  # IN_INCIDENTE: when it is tried again (None: parked)
     sa.Column("claimed_by", sa.String(200)),  # IN_EN_COURS_TRAITEMENT_CPP: the worker (flows.lease.WORKER)
     sa.Column("lease_until", sa.DateTime(timezone=True)),  # ... until when its claim holds without renewal
+    # Times ops reopened this closed flow (IN_REJETE, IN_INTEGRE_PARTIEL): its accepted invoices are kept,
+    # the rejected ones judged again, and its new integration report says which one it replaces.
+    sa.Column("reopened", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Index("ix_flows_partner_sha", "partner", "sha256"),
     sa.Index("ix_flows_status", "status"),
+    sa.Index("ix_flows_partner_id", "partner", "id"),  # the web list filtered by partner, newest first
+    sa.Index("ix_flows_status_id", "status", "id"),
+    sa.Index("ix_flows_received", "received_at"),  # the dashboard's date windows
 )
 
 invoices = sa.Table(
@@ -67,6 +73,8 @@ invoices = sa.Table(
     sa.Column("delivered_to", sa.String(1024)),
     sa.Index("ix_invoices_flow_position", "flow_id", "position", unique=True),
     sa.Index("ix_invoices_supplier_number", "supplier_id", "number", "issue_date"),
+    sa.Index("ix_invoices_number", "number"),  # the web search by invoice number or SIRET
+    sa.Index("ix_invoices_buyer_siret", "buyer_siret"),
 )
 
 validation_errors = sa.Table(
@@ -80,6 +88,7 @@ validation_errors = sa.Table(
     sa.Column("location", sa.Text, nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Index("ix_errors_flow_invoice", "flow_id", "invoice_id"),
+    sa.Index("ix_errors_rule_flow", "rule", "flow_id"),  # /rejects/{rule}
 )
 
 directory_versions = sa.Table(
@@ -141,6 +150,7 @@ outbox = sa.Table(
     sa.Column("leased_by", sa.String(200)),  # the dispatcher sending it now (flows.lease.WORKER)
     sa.Column("lease_until", sa.DateTime(timezone=True)),
     sa.Index("ix_outbox_status_flow", "status", "flow_id"),
+    sa.Index("ix_outbox_flow", "flow_id", "id"),  # a flow's rows (its page, its reprocessing)
 )
 
 as2_messages = sa.Table(
@@ -257,4 +267,26 @@ invoice_numbers = sa.Table(
     sa.Column("year", sa.Integer, primary_key=True),
     sa.Column("invoice_id", sa.String(48), nullable=False),
     sa.Index("ix_invoice_numbers_invoice", "invoice_id"),
+)
+
+web_users = sa.Table(
+    "web_users",
+    metadata,
+    # People who log in to the "Suivi des flux" web application (relais/web): `relais users add`.
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # "ops" | "partner" | "viewer"
+    sa.Column("partner", sa.String(100)),  # the partner a "partner" user sees (and only that one)
+    sa.Column("password_hash", sa.Text),  # argon2id; None for a user known only through OpenID Connect
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+partner_pauses = sa.Table(
+    "partner_pauses",
+    metadata,
+    # Partners whose intake ops paused (relais/web, `POST /partners/{p}/pause`): their files wait.
+    sa.Column("partner", sa.String(100), primary_key=True),
+    sa.Column("paused_by", sa.String(200), nullable=False),
+    sa.Column("paused_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.Text),
 )

@@ -105,8 +105,13 @@ def _store(ctx: click.Context):  # noqa: ANN202
 @click.option("--watch", is_flag=True, help="Keep scanning the drop zones.")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between scans with --watch.")
 @click.option("--quiet", "-q", is_flag=True)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics (the store's and this process's validation pool) on 127.0.0.1:PORT/metrics.",
+)
 @click.pass_context
-def run(ctx: click.Context, watch: bool, interval: float, quiet: bool) -> None:
+def run(ctx: click.Context, watch: bool, interval: float, quiet: bool, metrics_port: int | None) -> None:
     """Take complete files from the drop zones and process them once (or keep going).
 
     Each flow's return flow leaves as soon as the flow is closed. Exit 1 when a flow
@@ -120,6 +125,12 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool) -> None:
     from relais.shutdown import Shutdown, Terminated
 
     rt = _runtime(ctx)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from relais import metrics
+
+        start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry(rt, pool=True))
     shutdown = Shutdown(rt.settings.stop_grace_seconds).install()
     code = 0
     try:
@@ -408,22 +419,25 @@ def flows_show(ctx: click.Context, flow_id: str, as_json: bool) -> None:
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(["IN_INCIDENTE"]),
-    help="Every flow in this status (parked or waiting for a retry).",
+    type=click.Choice(["IN_INCIDENTE", "IN_REJETE", "IN_INTEGRE_PARTIEL"]),
+    help="Every flow in this status (incidents: parked or waiting for a retry; closed flows with rejections).",
 )
 @click.option(
     "--queue", is_flag=True, help="Only put the flows back in the queue; `relais run` or the DAG processes them."
 )
 @click.pass_context
 def flows_reprocess(ctx: click.Context, flow_ids: tuple[str, ...], statuses: tuple[str, ...], queue: bool) -> None:
-    """Run incidents (IN_INCIDENTE) through the pipeline again, with the current directory and rule sets.
+    """Run flows through the pipeline again, with the current directory and rule sets.
 
-    Each flow goes back to IN_EN_ATTENTE_RETRAITEMENT_CPP with its retry budget renewed, then is
-    processed and its return flow sent. An invoice already delivered is never delivered again.
+    Incidents (IN_INCIDENTE) go back to IN_EN_ATTENTE_RETRAITEMENT_CPP with their retry budget renewed.
+    Closed flows with rejections (IN_REJETE, IN_INTEGRE_PARTIEL: e.g. after fixing the directory) are
+    reopened: their accepted invoices stay as they are (never delivered again), the rejected ones are
+    judged again, and the new integration report says which one it replaces. Each flow is then
+    processed and its return flow sent.
     Exit 1 when a flow is an incident again, 2 when a flow cannot be reprocessed.
     """
     from flows.model import FlowStatus
-    from relais.runner import process_flows
+    from relais.runner import process_flows, requeue
 
     if not flow_ids and not statuses:
         _fail("flows reprocess", "name flows (FLOW_ID ...) or --status IN_INCIDENTE")
@@ -432,15 +446,13 @@ def flows_reprocess(ctx: click.Context, flow_ids: tuple[str, ...], statuses: tup
     if statuses:
         ids += [
             f.id
-            for f in reversed(rt.store.list_flows(status=[FlowStatus.IN_INCIDENTE], limit=1_000_000))
+            for f in reversed(rt.store.list_flows(status=[FlowStatus(s) for s in statuses], limit=1_000_000))
             if f.id not in ids
         ]
     for flow_id in ids:
-        flow = rt.store.get_flow(flow_id)
-        if flow is None:
-            _fail("flows reprocess", f"no flow {flow_id}")
-        if not rt.store.requeue_flow(flow_id):
-            _fail("flows reprocess", f"{flow_id} is {flow.status}: only incidents (IN_INCIDENTE) are reprocessed")
+        refused = requeue(rt, flow_id)
+        if refused:
+            _fail("flows reprocess", refused)
     if not ids:
         click.echo("no flow to reprocess")
         return
@@ -589,6 +601,11 @@ main.add_command(invoices)
 from relais.cli_archive import archive  # noqa: E402  (the `relais archive` group: verify the archived objects)
 
 main.add_command(archive)
+
+from relais.cli_web import users, web  # noqa: E402  (the `relais web` and `relais users` groups)
+
+main.add_command(web)
+main.add_command(users)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,14 +27,8 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     cli_common.fail("relais api", message, code)
 
 
-def _runtime(ctx: click.Context):  # noqa: ANN202 - imported lazily to keep `relais --help` fast
-    from flows.errors import ConfigError
-    from relais.compose import Runtime
-
-    try:
-        return Runtime.open(_settings(ctx))
-    except ConfigError as e:
-        _fail(str(e))
+def _runtime(ctx: click.Context):  # noqa: ANN202 - relais.compose.Runtime
+    return cli_common.runtime(ctx, "relais api")
 
 
 @click.group("api")

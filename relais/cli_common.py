@@ -23,3 +23,14 @@ def settings(ctx: click.Context, prefix: str) -> Settings:
         return Settings.from_env(obj.get("home"))
     except ValueError as e:  # e.g. RELAIS_MAX_FLOW_BYTES=abc
         fail(prefix, f"invalid setting in the environment: {e}")
+
+
+def runtime(ctx: click.Context, prefix: str):  # noqa: ANN201 - relais.compose.Runtime, imported lazily (`--help` stays fast)
+    """The runtime of the home given on the command line; a bad configuration exits 2."""
+    from flows.errors import ConfigError
+    from relais.compose import Runtime
+
+    try:
+        return Runtime.open(settings(ctx, prefix))
+    except ConfigError as e:
+        fail(prefix, str(e))

@@ -100,6 +100,27 @@ def process_flows(
     return report
 
 
+def requeue(rt: Runtime, flow_id: str) -> str | None:
+    """Put a flow back for reprocessing with the current directory and rule sets (`relais flows
+    reprocess`, the web application's action): an incident with its retry budget renewed, or a closed
+    flow with rejections reopened (its accepted invoices kept: never delivered twice; its new
+    integration report says which one it replaces). None when done, else why not."""
+    from flows.lifecycle import REOPENABLE
+
+    flow = rt.store.get_flow(flow_id)
+    if flow is None:
+        return f"no flow {flow_id}"
+    if flow.status in REOPENABLE:
+        done = rt.store.reopen_flow(flow_id)
+    else:
+        done = rt.store.requeue_flow(flow_id)
+    if done:
+        _log.warning("flow.requeued", flow_id=flow_id, was=str(flow.status))
+        return None
+    allowed = ", ".join(["IN_INCIDENTE", *(str(s) for s in REOPENABLE)])
+    return f"{flow_id} is {flow.status}: only these are reprocessed: {allowed}"
+
+
 def intake(rt: Runtime, *, only_due: bool = False, stop: Callable[[], bool] = lambda: False) -> list[Flow]:
     """Take what every drop zone holds: the partners' SFTP servers, then the local folders.
 
@@ -114,6 +135,9 @@ def intake(rt: Runtime, *, only_due: bool = False, stop: Callable[[], bool] = la
     flows: list[Flow] = []
     known = rt.partners
     held: frozenset[str] = getattr(known, "held", frozenset())  # a plain dict (tests) has no bad partners
+    paused = rt.store.paused_partners()  # paused by ops (the web application): their files wait
+    if paused:
+        held = held | frozenset(paused)
     for channel in rt.channels.polling:  # relais/compose.py: SFTP polls, then the folder scan
         if stop():
             break
@@ -130,6 +154,19 @@ def intake(rt: Runtime, *, only_due: bool = False, stop: Callable[[], bool] = la
     if held:
         for c in dropzone.candidates(rt.settings.dropzones_dir, rt.settings.stable_seconds):
             waiting[c.partner] += c.partner in held
+    for partner in sorted(paused):
+        if (
+            not only_due
+            or time.monotonic() - _bad_reported.get(f"paused:{partner}", -BAD_PARTNER_REPORT_EVERY)
+            >= BAD_PARTNER_REPORT_EVERY
+        ):
+            _bad_reported[f"paused:{partner}"] = time.monotonic()
+            _log.warning(
+                "intake.partner_paused",
+                partner=partner,
+                by=paused[partner][0],
+                detail="its files wait in its drop zone",
+            )
     problems: dict[str, list[str]] = getattr(known, "problems", {})
     now = time.monotonic()
     for key in sorted(problems):

@@ -25,6 +25,7 @@ venv_bin="${RELAIS_VENV_BIN:-$root/.venv/bin}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$root/var/airflow}"
 export RELAIS_HOME="${RELAIS_HOME:-$root/var/relais}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$root/dags}"
+export AIRFLOW__CORE__PLUGINS_FOLDER="${AIRFLOW__CORE__PLUGINS_FOLDER:-$root/dags/plugins}"  # the UI link to `relais web serve`
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
 export RELAIS_AIRFLOW_EXECUTOR="${RELAIS_AIRFLOW_EXECUTOR:-LocalExecutor}"
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-$RELAIS_AIRFLOW_EXECUTOR}"

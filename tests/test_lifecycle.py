@@ -145,6 +145,8 @@ ALLOWED = [
     (F.IN_INCIDENTE, F.IN_EN_COURS_TRAITEMENT_CPP),  # retry, once due
     (F.IN_INCIDENTE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),  # relais flows reprocess
     (F.IN_EN_ATTENTE_RETRAITEMENT_CPP, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),  # requeueing again
+    (F.IN_REJETE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),  # ops reopen a closed flow with rejections
+    (F.IN_INTEGRE_PARTIEL, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),
 ]
 
 
@@ -209,7 +211,8 @@ def test_allowed_transitions_succeed(source: FlowStatus, target: FlowStatus) -> 
         (F.IN_EN_COURS_TRAITEMENT_CPP, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),  # only an incident is requeued
         (F.IN_INCIDENTE, F.IN_INTEGRE),
         (F.IN_INTEGRE, F.IN_EN_COURS_TRAITEMENT_CPP),  # a closed flow is never processed again
-        (F.IN_REJETE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),
+        (F.IN_INTEGRE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP),  # nothing to reprocess in an integrated flow
+        (F.IN_REJETE, F.IN_EN_COURS_TRAITEMENT_CPP),  # reopened flows wait first (REOPEN), then are claimed
         (F.IN_INTEGRE_PARTIEL, F.IN_INCIDENTE),
         (F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP),  # reserved: not set by Relais yet
         (I.DEPOSEE, I.REJETEE),  # a recipient works on invoices made available to it
@@ -232,9 +235,13 @@ def test_statuses_of_two_kinds_do_not_mix() -> None:
 
 @pytest.mark.parametrize("status", sorted(lc.FINAL_FLOW_STATUSES))
 def test_final_statuses_have_no_way_out(status: FlowStatus) -> None:
-    # Reprocessing takes incidents only (Store.requeue_flow): a closed flow stays closed.
-    assert lc.FLOW.targets(status) == frozenset()
-    assert "is final" in str(pytest.raises(IllegalTransition, lc.check_transition, status, lc.REQUEUED).value)
+    # The pipeline never moves a closed flow; only ops may reopen one with rejections (Store.reopen_flow).
+    assert {t.target for t in lc.FLOW.transitions if t.source is status and t.move is not Move.REOPEN} == set()
+    if status in lc.REOPENABLE:
+        assert lc.FLOW.targets(status) == lc.FLOW.targets(status, Move.REOPEN) == {lc.REQUEUED}
+    else:
+        assert "is final" in str(pytest.raises(IllegalTransition, lc.check_transition, status, lc.REQUEUED).value)
+    assert "is final" in str(pytest.raises(IllegalTransition, lc.check_transition, status, lc.IN_PROGRESS).value)
 
 
 def test_named_statuses_match_their_moves() -> None:
@@ -262,7 +269,7 @@ def _flow_lifecycle(**changes) -> Lifecycle:
 def test_a_contradictory_table_is_refused() -> None:
     _flow_lifecycle()  # the real one is consistent
     with pytest.raises(LifecycleError, match="final"):
-        _flow_lifecycle(transitions=(*lc.FLOW.transitions, Transition(F.IN_REJETE, lc.REQUEUED, Move.REPROCESS)))
+        _flow_lifecycle(transitions=(*lc.FLOW.transitions, Transition(F.IN_INTEGRE, lc.REQUEUED, Move.REPROCESS)))
     with pytest.raises(LifecycleError, match="reserved"):
         _flow_lifecycle(
             transitions=(*lc.FLOW.transitions, Transition(F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP, Move.CLAIM))

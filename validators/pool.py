@@ -296,6 +296,22 @@ class ValidationPool:
     def versions(self) -> dict[str, str]:
         return self.local.versions()
 
+    def state(self) -> dict[str, int]:
+        """How many worker processes are configured, running, busy on a chunk, and dead (lost: the next
+        flow gets fresh ones). Workers start with the first pooled flow: none run before.
+
+        >>> ValidationPool(PoolConfig(workers=2)).state()
+        {'configured': 2, 'running': 0, 'busy': 0, 'dead': 0}
+        """
+        executor = self._executor if self._executor is not None and self._executor.owner == os.getpid() else None
+        workers = list(executor._all) if executor is not None else []
+        return {
+            "configured": self.workers,
+            "running": sum(1 for w in workers if not w.dead),
+            "busy": sum(1 for w in workers if w.busy and not w.dead),
+            "dead": sum(1 for w in workers if w.dead),
+        }
+
     def _pool(self) -> _Workers:
         if self._executor is not None and self._executor.owner != os.getpid():
             self._executor = None  # forked since: those workers are the parent's

@@ -1,0 +1,128 @@
+"""``relais web`` (the "Suivi des flux" web application, relais/web) and ``relais users`` (its local
+users). Registered on the main group by relais/cli.py."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import NoReturn
+
+import click
+
+from relais import cli_common
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    cli_common.fail("relais users", message, code)
+
+
+def _runtime(ctx: click.Context):  # noqa: ANN202 - relais.compose.Runtime
+    return cli_common.runtime(ctx, "relais web")
+
+
+@click.group("web")
+def web() -> None:
+    """The "Suivi des flux" web application."""
+
+
+@web.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the web application (log in at /login) until Ctrl-C or SIGTERM."""
+    from relais.web import serve as web_serve
+
+    rt = _runtime(ctx)
+
+    def ready(server) -> None:  # noqa: ANN001 - relais.api.serve.Server
+        click.echo(f"relais web: listening on http://{host}:{server.port}", err=True)
+        sys.stderr.flush()
+
+    try:
+        web_serve.server(rt, host, port, on_ready=ready).run()
+    finally:
+        rt.close()
+
+
+@click.group("users")
+def users() -> None:
+    """The web application's local users: add, list, disable, enable, password."""
+
+
+def _password(prompt: bool) -> str:
+    if sys.stdin.isatty() and prompt:
+        return click.prompt("password", hide_input=True, confirmation_prompt=True)
+    value = sys.stdin.readline().rstrip("\n")
+    if not value:
+        _fail("no password on stdin")
+    return value
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["ops", "partner", "viewer"]), required=True)
+@click.option("--partner", help="With --role partner: the partner whose flows the user sees (and only those).")
+@click.pass_context
+def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> None:
+    """Add a user; the password is read from the terminal (twice) or from stdin (one line)."""
+    from relais.web.passwords import hash_password
+
+    if not _NAME.fullmatch(name):
+        _fail(f"bad user name {name!r}: letters, digits, . _ @ -")
+    rt = _runtime(ctx)
+    try:
+        if rt.store.web_user(name) is not None:
+            _fail(f"user {name} exists")
+        password = _password(True)
+        if len(password) < 10:
+            _fail("the password must have at least 10 characters")
+        try:
+            rt.store.add_web_user(name, role, partner, hash_password(password))
+        except ValueError as e:
+            _fail(str(e))
+        rt.store.audit("cli", "web.user.add", target=name, outcome="ok", http_status=None, detail=f"role {role}")
+        click.echo(f"user {name} added ({role}{', partner ' + partner if partner else ''})")
+    finally:
+        rt.close()
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    rt = _runtime(ctx)
+    try:
+        for u in rt.store.web_users():
+            state = "disabled" if u.disabled else "active"
+            click.echo(f"{u.name:<24} {u.role:<8} {u.partner or '-':<16} {state}")
+    finally:
+        rt.close()
+
+
+def _set(ctx: click.Context, name: str, disabled: bool) -> None:
+    rt = _runtime(ctx)
+    try:
+        if not rt.store.set_web_user(name, disabled=disabled):
+            _fail(f"no user {name}")
+        action = "web.user.disable" if disabled else "web.user.enable"
+        rt.store.audit("cli", action, target=name, outcome="ok", http_status=None)
+        click.echo(f"user {name} {'disabled' if disabled else 'enabled'}")
+    finally:
+        rt.close()
+
+
+@users.command("disable")
+@click.argument("name")
+@click.pass_context
+def users_disable(ctx: click.Context, name: str) -> None:
+    """Disable a user: their open sessions end at their next request."""
+    _set(ctx, name, True)
+
+
+@users.command("enable")
+@click.argument("name")
+@click.pass_context
+def users_enable(ctx: click.Context, name: str) -> None:
+    _set(ctx, name, False)

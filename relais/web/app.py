@@ -1,0 +1,484 @@
+"""The web application: `create_app(rt, secret=...)` over one `relais.compose.Runtime`.
+
+Pages are server-rendered (Jinja2, relais/web/templates); the one script (static/app.js, the
+project's own) only polls for new flows. Every page but /login, /healthz, /readyz and /metrics needs a
+session; an anonymous request is redirected to /login. A flow another partner owns is a 404 for a
+partner user, exactly as an unknown one (ids are not probed). Actions are plain form POSTs, for ops
+only, with the session's CSRF token, and audited (``audit_log``, principal ``web:<user>``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from flows import split
+from flows.lifecycle import FlowStatus
+from flows.model import Channel, Flow
+from flows.store_web import SORTS, FlowQuery, WebUser
+from relais import log, runner
+from relais.compose import Runtime
+from relais.web import dashboard, i18n, metrics, security
+from relais.web.oidc import OidcConfig
+from relais.web.passwords import verify_password
+
+_log = log.get("relais.web")
+HERE = Path(__file__).resolve().parent
+SESSION_HOURS = 8
+PAGE = 50
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, key: str) -> None:
+        self.status, self.key = status, key
+
+
+def create_app(rt: Runtime, *, secret: str, secure_cookies: bool = False, oidc: OidcConfig | None = None) -> FastAPI:
+    """The application; with `oidc`, users may also sign in through the organisation's OpenID Connect
+    provider (relais/web/oidc.py, docs/web-oidc.md)."""
+    app = FastAPI(title="Relais — Suivi des flux", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.rt = rt
+    app.state.throttle = security.Throttle()
+    reprocessing = _Reprocessing(rt)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="relais_session",
+        max_age=SESSION_HOURS * 3600,
+        same_site="strict",  # the OpenID callback reloads itself from this site to get it (relais/web/oidc.py)
+        https_only=secure_cookies,
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def server_timing(request: Request, call_next: Any) -> Response:
+        """Every answer says how long the server took (``Server-Timing: app;dur=<ms>``: bench/web.py)."""
+        start = time.perf_counter()
+        response: Response = await call_next(request)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1000:.1f}"
+        return response
+
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals["statuses"] = [s.value for s in FlowStatus]
+    templates.env.globals["channels"] = [c.value for c in Channel]
+    templates.env.globals["delta_day"] = dt.timedelta(days=1)
+    templates.env.globals["oidc"] = oidc is not None
+    if oidc is not None:
+        from relais.web import oidc as oidc_login
+
+        oidc_login.install(app, rt, oidc)
+
+    # ---- plumbing ---------------------------------------------------------------------------
+
+    def lang_of(request: Request) -> str:
+        lang = request.query_params.get("lang") or request.cookies.get("relais_lang") or "fr"
+        return lang if lang in i18n.LANGS else "fr"
+
+    def user_of(request: Request) -> WebUser | None:
+        name = request.session.get("user")
+        if not isinstance(name, str):
+            return None
+        user = rt.store.web_user(name)
+        if user is None or user.disabled:
+            request.session.clear()
+            return None
+        return user
+
+    def render(request: Request, template: str, user: WebUser | None, status: int = 200, **ctx: Any) -> Response:
+        lang = lang_of(request)
+        response = templates.TemplateResponse(
+            request,
+            template,
+            {
+                "t": lambda key: i18n.text(lang, key),
+                "lang": lang,
+                "user": user,
+                "may_act": user is not None and security.may_act(user),
+                "csrf": request.session.get("csrf", ""),
+                "flash": request.session.pop("flash", None),
+                **ctx,
+            },
+            status_code=status,
+        )
+        if request.query_params.get("lang") in i18n.LANGS:
+            response.set_cookie("relais_lang", lang, max_age=365 * 86400, samesite="strict", httponly=True)
+        return response
+
+    def to_login(request: Request) -> RedirectResponse:
+        return RedirectResponse("/login?" + urlencode({"next": request.url.path}), status_code=303)
+
+    def visible_flow(user: WebUser, flow_id: str) -> Flow:
+        flow = rt.store.get_flow(flow_id)
+        if flow is None or not security.sees_partner(user, flow.partner):
+            raise _Refused(404, "not-found")
+        return flow
+
+    async def checked_form(request: Request, user: WebUser, action: str, target: str) -> dict[str, Any]:
+        """The POST's form once its CSRF token and the user's role allow it (else `_Refused`, audited)."""
+        form = dict(await request.form())
+        if not security.csrf_ok(request.session.get("csrf"), form.get("csrf")):
+            await run_in_threadpool(audit, user, action, target, "refused", 403, "missing or wrong CSRF token")
+            raise _Refused(403, "csrf")
+        if not security.may_act(user):
+            await run_in_threadpool(audit, user, action, target, "refused", 403, f"role {user.role} may not act")
+            raise _Refused(403, "forbidden")
+        return form
+
+    def audit(user: WebUser | None, action: str, target: str | None, outcome: str, status: int, detail: str) -> None:
+        rt.store.audit(
+            security.principal(user), action, target=target, outcome=outcome, http_status=status, detail=detail
+        )
+
+    @app.exception_handler(_Refused)
+    async def refused(request: Request, exc: _Refused) -> Response:
+        return render(request, "error.html", user_of(request), status=exc.status, key=exc.key)
+
+    # ---- health and metrics -----------------------------------------------------------------
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response(b'{"status": "ok"}\n', media_type="application/json")
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        from relais import health
+
+        found = health.answer("/readyz", lambda: health.readiness(rt))
+        assert found is not None
+        return Response(found[1], status_code=found[0], media_type="application/json")
+
+    @app.get("/metrics")
+    def metrics_page() -> Response:
+        body, content_type = metrics.render(rt)
+        return Response(body, media_type=content_type)
+
+    # ---- login ------------------------------------------------------------------------------
+
+    @app.get("/login")
+    def login_form(request: Request) -> Response:
+        return render(request, "login.html", None, next=request.query_params.get("next", "/"))
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        username, password = str(form.get("username", "")), str(form.get("password", ""))
+        target = str(form.get("next") or "/flows")
+        target = target if target.startswith("/") and not target.startswith("//") else "/flows"
+        client = request.client.host if request.client else "?"
+        throttle: security.Throttle = app.state.throttle
+        if not throttle.allowed(username, client):
+            await run_in_threadpool(audit, None, "web.login", username, "refused", 429, f"throttled ({client})")
+            return render(request, "login.html", None, status=429, error="throttled", next=target)
+        user = await run_in_threadpool(rt.store.web_user, username)
+        hashed = user.password_hash if user is not None and not user.disabled else None
+        if not await run_in_threadpool(verify_password, hashed, password):
+            throttle.failed(username, client)
+            await run_in_threadpool(audit, None, "web.login", username, "refused", 401, f"bad credentials ({client})")
+            return render(request, "login.html", None, status=401, error="bad-login", next=target)
+        throttle.succeeded(username)
+        request.session.clear()
+        request.session.update(user=username, csrf=security.new_csrf(), at=dt.datetime.now(dt.UTC).isoformat())
+        await run_in_threadpool(audit, user, "web.login", username, "ok", 303, f"from {client}")
+        return RedirectResponse(target, status_code=303)
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        user = user_of(request)
+        form = await request.form()
+        if user is not None and security.csrf_ok(request.session.get("csrf"), form.get("csrf")):
+            await run_in_threadpool(audit, user, "web.logout", user.name, "ok", 303, "")
+            request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    # ---- flows ------------------------------------------------------------------------------
+
+    def own(user: WebUser) -> str | None:
+        return user.partner if user.role == "partner" else None
+
+    @app.get("/")
+    def home(request: Request) -> Response:
+        """The landing page: charts of the last 30 days (relais/web/dashboard.py)."""
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        context = dashboard.home_context(rt.store, own(user), lang=lang_of(request))
+        return render(request, "home.html", user, **context)
+
+    @app.get("/rejects")
+    def rejects(request: Request) -> Response:
+        """Rejected flows and invoices grouped by rule: counts, trend, examples."""
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        return render(
+            request, "rejects.html", user, **dashboard.rejects_context(rt.store, own(user), lang=lang_of(request))
+        )
+
+    @app.get("/rejects/{rule:path}")
+    def rejects_rule(request: Request, rule: str) -> Response:
+        """The flows a rule rejected, newest first."""
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        context = dashboard.rule_context(rt.store, rule, own(user), lang=lang_of(request))
+        return render(request, "rejects_rule.html", user, **context)
+
+    def _query(request: Request, user: WebUser) -> FlowQuery:
+        p = request.query_params
+        statuses = [s for s in p.getlist("status") if s in {x.value for x in FlowStatus}]
+        after = None
+        if p.get("after_id"):
+            after = (p.get("after_value", ""), p.get("after_id", ""))
+        return FlowQuery(
+            partner=user.partner if user.role == "partner" else (p.get("partner") or None),
+            statuses=statuses,
+            channel=p.get("channel") or None,
+            since=_date(p.get("since")),
+            until=_date(p.get("until"), end=True),
+            search=p.get("q") or None,
+            sort=p.get("sort") if p.get("sort") in SORTS else "id",
+            descending=p.get("order", "desc") != "asc",
+            after=after,
+            limit=PAGE,
+        )
+
+    @app.get("/flows")
+    def flows_page(request: Request) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        q = _query(request, user)
+        rows, next_key = rt.store.query_flows(q)
+        base = [(k, v) for k, v in request.query_params.multi_items() if k not in ("after_id", "after_value", "lang")]
+        next_url = None
+        if next_key is not None:
+            next_url = "/flows?" + urlencode([*base, ("after_value", next_key[0]), ("after_id", next_key[1])])
+
+        def sort_url(column: str) -> str:
+            order = "asc" if q.sort == column and q.descending else "desc"
+            keep = [(k, v) for k, v in base if k not in ("sort", "order")]
+            return "/flows?" + urlencode([*keep, ("sort", column), ("order", order)])
+
+        return render(
+            request,
+            "flows.html",
+            user,
+            flows=rows,
+            q=q,
+            next_url=next_url,
+            first_url="/flows?" + urlencode(base) if q.after else None,
+            sort_url=sort_url,
+            partners=rt.store.partners_seen() if user.role != "partner" else [user.partner],
+            paused=rt.store.paused_partners(),
+            newest=rows[0].id if rows and q.after is None and q.sort == "id" and q.descending else "",
+        )
+
+    @app.get("/flows/poll")
+    def flows_poll(request: Request) -> Response:
+        """How many flows matching the list's filters arrived after `newest` (the page's script asks)."""
+        user = user_of(request)
+        if user is None:
+            return JSONResponse({"error": "login"}, status_code=401)
+        q = _query(request, user)
+        newest = request.query_params.get("newest", "")
+        rows, _ = rt.store.query_flows(_newer(q))
+        return JSONResponse({"new": sum(1 for f in rows if f.id > newest)})
+
+    @app.get("/flows/{flow_id}")
+    def flow_page(request: Request, flow_id: str) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        flow = visible_flow(user, flow_id)
+        from relais.web.detail import flow_detail
+
+        return render(request, "flow.html", user, d=flow_detail(rt, flow), paused=rt.store.paused_partners())
+
+    @app.get("/flows/{flow_id}/file")
+    def flow_file(request: Request, flow_id: str) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        flow = visible_flow(user, flow_id)
+        return _archived(flow.sha256, _safe(flow.original_name) or flow.id, None)
+
+    @app.get("/flows/{flow_id}/invoices/{position}/file")
+    def invoice_file(request: Request, flow_id: str, position: int) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        flow = visible_flow(user, flow_id)
+        if flow.container is None or not rt.archive.verify(flow.sha256):
+            raise _Refused(500, "not-found")
+        with rt.archive.open(flow.sha256) as f:
+            for d in split.documents(f, flow.container, flow.original_name, rt.archive_limits):
+                if d.position == position:
+                    pdf = d.data.startswith(b"%PDF")
+                    return Response(
+                        d.data,
+                        media_type="application/pdf" if pdf else "application/xml",
+                        headers={
+                            "Content-Disposition": f'attachment; filename="{flow.id}-{position:05d}.{"pdf" if pdf else "xml"}"'
+                        },
+                    )
+        raise _Refused(404, "not-found")
+
+    @app.get("/flows/{flow_id}/returns/{row_id}")
+    def return_file(request: Request, flow_id: str, row_id: int) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        flow = visible_flow(user, flow_id)
+        row = next((o for o in rt.store.outbox_for_flow(flow.id) if o.id == row_id and o.archive_sha256), None)
+        if row is None or row.archive_sha256 is None:
+            raise _Refused(404, "not-found")
+        name = _safe(Path(row.destination).name) or f"{flow.id}-{row_id}.xml"
+        return _archived(row.archive_sha256, name, "application/xml")
+
+    def _archived(sha256: str, name: str, media_type: str | None) -> Response:
+        if not rt.archive.verify(sha256):  # never serve bytes that no longer match their SHA-256
+            raise _Refused(500, "not-found")
+        data = rt.archive.read(sha256)
+        return Response(
+            data,
+            media_type=media_type or "application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Content-SHA256": sha256},
+        )
+
+    # ---- actions (ops) ----------------------------------------------------------------------
+
+    @app.post("/flows/{flow_id}/reprocess")
+    async def reprocess(request: Request, flow_id: str) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        flow = visible_flow(user, flow_id)
+        await checked_form(request, user, "web.flow.reprocess", flow.id)
+        refused = await run_in_threadpool(runner.requeue, rt, flow.id)
+        detail = refused or f"{flow.status} -> IN_EN_ATTENTE_RETRAITEMENT_CPP: being reprocessed"
+        await run_in_threadpool(audit, user, "web.flow.reprocess", flow.id, "refused" if refused else "ok", 303, detail)
+        if not refused:
+            reprocessing.start(flow.id)
+        request.session["flash"] = detail
+        return RedirectResponse(f"/flows/{flow.id}", status_code=303)
+
+    @app.post("/flows/{flow_id}/resend")
+    async def resend(request: Request, flow_id: str) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        flow = visible_flow(user, flow_id)
+        await checked_form(request, user, "web.flow.resend", flow.id)
+        count = await run_in_threadpool(rt.store.resend_returns, flow.id)
+        detail = f"{count} return flow(s) queued to be sent again" if count else "no return flow sent yet"
+        await run_in_threadpool(audit, user, "web.flow.resend", flow.id, "ok" if count else "refused", 303, detail)
+        request.session["flash"] = detail
+        return RedirectResponse(f"/flows/{flow.id}", status_code=303)
+
+    @app.post("/partners/{partner}/{action}")
+    async def partner_action(request: Request, partner: str, action: str) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        if action not in ("pause", "resume") or not security.sees_partner(user, partner):
+            raise _Refused(404, "not-found")
+        form = await checked_form(request, user, f"web.partner.{action}", partner)
+        if action == "pause":
+            done = await run_in_threadpool(
+                rt.store.pause_partner, partner, security.principal(user), form.get("reason")
+            )
+        else:
+            done = await run_in_threadpool(rt.store.resume_partner, partner)
+        detail = f"intake {'paused' if action == 'pause' else 'resumed'}" if done else f"already {action}d"
+        await run_in_threadpool(audit, user, f"web.partner.{action}", partner, "ok" if done else "refused", 303, detail)
+        request.session["flash"] = f"{partner}: {detail}"
+        back = str(form.get("back") or "/flows")
+        return RedirectResponse(
+            back if back.startswith("/") and not back.startswith("//") else "/flows", status_code=303
+        )
+
+    @app.get("/audit")
+    def audit_page(request: Request) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        if user.role != "ops":
+            raise _Refused(404, "not-found")
+        rows = [r for r in rt.store.audit_rows() if r.principal.startswith("web:")][-500:][::-1]
+        return render(request, "audit.html", user, rows=rows)
+
+    return app
+
+
+class _Reprocessing:
+    """Flows ops asked to reprocess, taken through the pipeline one at a time in a background thread of
+    the server (as `relais flows reprocess` does in the terminal); a flow the thread does not get to
+    (the server stops) waits in IN_EN_ATTENTE_RETRAITEMENT_CPP for `relais run` or the DAG."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self, flow_id: str) -> None:
+        self._queue.put(flow_id)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="relais-web-reprocess", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                flow_id = self._queue.get(timeout=5)
+            except queue.Empty:
+                return
+            try:
+                runner.process_flows(self.rt, [flow_id])
+            except Exception as e:  # noqa: BLE001 - the flow stays queued or becomes an incident; logged
+                _log.error("web.reprocess_failed", flow_id=flow_id, error=f"{type(e).__name__}: {e}")
+
+
+def _newer(q: FlowQuery) -> FlowQuery:
+    return FlowQuery(
+        partner=q.partner,
+        statuses=q.statuses,
+        channel=q.channel,
+        since=q.since,
+        until=q.until,
+        search=q.search,
+        sort="id",
+        descending=True,
+        after=None,
+        limit=100,
+    )
+
+
+def _date(value: str | None, *, end: bool = False) -> dt.datetime | None:
+    """A yyyy-mm-dd filter as a UTC instant (the end of the day for `until`); None when absent or bad."""
+    if not value:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return start + dt.timedelta(days=1) if end else start
+
+
+def _safe(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in base)[:200]

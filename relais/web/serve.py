@@ -1,0 +1,70 @@
+"""Serving the web application with uvicorn: in the foreground (`relais web serve`) or in a thread
+(tests). The session secret comes from RELAIS_WEB_SECRET, else from ``<RELAIS_HOME>/web-secret``
+(created once, mode 0600), so sessions survive a restart and several servers can share it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from relais.api.serve import Server
+from relais.compose import Runtime
+from relais.web.app import create_app
+from relais.web.oidc import OidcConfig
+
+
+def session_secret(home: Path) -> str:
+    if os.environ.get("RELAIS_WEB_SECRET"):
+        return os.environ["RELAIS_WEB_SECRET"]
+    path = home / "web-secret"
+    if not path.is_file():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def server(
+    rt: Runtime, host: str = "127.0.0.1", port: int = 8090, on_ready: Callable[[Server], None] | None = None
+) -> Server:
+    app = create_app(
+        rt,
+        secret=session_secret(rt.settings.home),
+        secure_cookies=os.environ.get("RELAIS_WEB_SECURE_COOKIES", "") not in ("", "0", "false"),
+        oidc=OidcConfig.from_env(),
+    )
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+    )
+    return Server(config, on_ready=on_ready)
+
+
+class WebThread:
+    """The web application served in a background thread: ``with WebThread(rt) as w: w.url``."""
+
+    def __init__(self, rt: Runtime, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._ready = threading.Event()
+        self.server = server(rt, host, port, on_ready=lambda _s: self._ready.set())
+        self.host = host
+        self._thread = threading.Thread(target=self.server.run, name="relais-web", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.server.port}"
+
+    def __enter__(self) -> WebThread:
+        self._thread.start()
+        if not self._ready.wait(15) or self.server.port is None:
+            self.server.should_exit = True
+            raise RuntimeError("the web server did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(10)
