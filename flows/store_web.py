@@ -38,6 +38,7 @@ class FlowQuery:
     partner: str | None = None  # a partner user's own partner is forced here by relais/web
     statuses: Sequence[str] = ()
     channel: str | None = None
+    flow_code: str | None = None  # e.g. IN_DP_E1_UBL_INVOICE (flows.model.FlowCode)
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     search: str | None = None  # a flow id, an invoice number or a SIRET (buyer or supplier)
@@ -157,6 +158,8 @@ class WebRepo:
             stmt = stmt.where(c.status.in_(list(q.statuses)))
         if q.channel:
             stmt = stmt.where(c.channel == q.channel)
+        if q.flow_code:
+            stmt = stmt.where(c.flow_code == q.flow_code)
         if q.since:
             stmt = stmt.where(c.received_at >= q.since)
         if q.until:

@@ -11,6 +11,7 @@ Served at ``/metrics`` by `relais web serve` (the store's part) and by `relais r
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -22,6 +23,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from flows import tables as t
 from relais.compose import Runtime
 
+#: The latency histograms cover the latest `SAMPLE` flows received in this window (a bounded read: a
+#: scrape stays fast at millions of flows).
+WINDOW_HOURS = 24
+SAMPLE = 2_000
 #: Upper bounds (seconds) of the latency histograms: from a small file to a very large batch.
 BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 CLOSED = ("IN_INTEGRE", "IN_INTEGRE_PARTIEL", "IN_REJETE")
@@ -67,24 +72,31 @@ class StoreCollector:
             paused.add_metric([], conn.execute(sa.select(sa.func.count()).select_from(t.partner_pauses)).scalar_one())
             stages = HistogramMetricFamily(
                 "relais_stage_seconds",
-                "Seconds from a flow's reception to the end of a stage (processing: its verdict; report: its "
-                "integration report sent; delivery: each invoice made available)",
+                f"Seconds from a flow's reception to the end of a stage, for the latest {SAMPLE} flows received "
+                f"in the last {WINDOW_HOURS} h (processing: its verdict; report: its integration report sent; delivery: each "
+                "invoice made available)",
                 labels=["stage"],
             )
             f = t.flows.c
+            since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=WINDOW_HOURS)
+            latest = sa.select(f.id).where(f.received_at >= since).order_by(f.id.desc()).limit(SAMPLE)
+            recent = f.id.in_(latest.scalar_subquery())
             for stage, query in (
-                ("processing", sa.select(_seconds(conn, f.updated_at, f.received_at)).where(f.status.in_(CLOSED))),
+                (
+                    "processing",
+                    sa.select(_seconds(conn, f.updated_at, f.received_at)).where(recent, f.status.in_(CLOSED)),
+                ),
                 (
                     "report",
                     sa.select(_seconds(conn, o.sent_at, f.received_at))
-                    .select_from(t.outbox.join(t.flows, f.id == o.flow_id))
-                    .where(o.kind == "return", o.sent_at.is_not(None)),
+                    .select_from(t.flows.join(t.outbox, f.id == o.flow_id))
+                    .where(recent, o.kind == "return", o.sent_at.is_not(None)),
                 ),
                 (
                     "delivery",
                     sa.select(_seconds(conn, o.sent_at, f.received_at))
-                    .select_from(t.outbox.join(t.flows, f.id == o.flow_id))
-                    .where(o.kind == "delivery", o.sent_at.is_not(None)),
+                    .select_from(t.flows.join(t.outbox, f.id == o.flow_id))
+                    .where(recent, o.kind == "delivery", o.sent_at.is_not(None)),
                 ),
             ):
                 sub = query.subquery()

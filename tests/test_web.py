@@ -230,6 +230,9 @@ def test_search_filters_and_keyset_pages(site):
     by_partner = c.get("/flows", params={"partner": "op-b"}).text
     assert b.id in by_partner and a.id not in by_partner
     assert "No flow" in c.get("/flows", params={"status": "IN_INCIDENTE", "lang": "en"}).text
+    ubl = c.get("/flows", params={"code": "IN_DP_E1_UBL_INVOICE"}).text
+    assert a.id in ubl and b.id in ubl and str(a.flow_code) == "IN_DP_E1_UBL_INVOICE"
+    assert a.id not in c.get("/flows", params={"code": "IN_DP_E1_CII_16B"}).text
 
 
 def test_dashboard_and_rejects_pages(site):

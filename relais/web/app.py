@@ -26,7 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from flows import split
 from flows.lifecycle import FlowStatus
-from flows.model import Channel, Flow
+from flows.model import Channel, Flow, FlowCode
 from flows.store_web import SORTS, FlowQuery, WebUser
 from relais import log, runner
 from relais.compose import Runtime
@@ -45,13 +45,23 @@ class _Refused(Exception):
         self.status, self.key = status, key
 
 
-def create_app(rt: Runtime, *, secret: str, secure_cookies: bool = False, oidc: OidcConfig | None = None) -> FastAPI:
+def create_app(
+    rt: Runtime,
+    *,
+    secret: str,
+    secure_cookies: bool = False,
+    oidc: OidcConfig | None = None,
+    charts_seconds: float = 30.0,
+) -> FastAPI:
     """The application; with `oidc`, users may also sign in through the organisation's OpenID Connect
-    provider (relais/web/oidc.py, docs/web-oidc.md)."""
+    provider (relais/web/oidc.py, docs/web-oidc.md). The landing page's and the rejects page's figures
+    are computed at most every `charts_seconds` per (page, partner, language): aggregates over a month
+    of flows are the costly queries at millions of flows (bench/web.py)."""
     app = FastAPI(title="Relais — Suivi des flux", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.rt = rt
     app.state.throttle = security.Throttle()
     reprocessing = _Reprocessing(rt)
+    charts_cache = _Cache(charts_seconds)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
@@ -73,6 +83,7 @@ def create_app(rt: Runtime, *, secret: str, secure_cookies: bool = False, oidc: 
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals["statuses"] = [s.value for s in FlowStatus]
     templates.env.globals["channels"] = [c.value for c in Channel]
+    templates.env.globals["flow_codes"] = [c.value for c in FlowCode]
     templates.env.globals["delta_day"] = dt.timedelta(days=1)
     templates.env.globals["oidc"] = oidc is not None
     if oidc is not None:
@@ -213,7 +224,10 @@ def create_app(rt: Runtime, *, secret: str, secure_cookies: bool = False, oidc: 
         user = user_of(request)
         if user is None:
             return to_login(request)
-        context = dashboard.home_context(rt.store, own(user), lang=lang_of(request))
+        lang = lang_of(request)
+        context = charts_cache.get(
+            ("home", own(user), lang), lambda: dashboard.home_context(rt.store, own(user), lang=lang)
+        )
         return render(request, "home.html", user, **context)
 
     @app.get("/rejects")
@@ -222,9 +236,11 @@ def create_app(rt: Runtime, *, secret: str, secure_cookies: bool = False, oidc: 
         user = user_of(request)
         if user is None:
             return to_login(request)
-        return render(
-            request, "rejects.html", user, **dashboard.rejects_context(rt.store, own(user), lang=lang_of(request))
+        lang = lang_of(request)
+        context = charts_cache.get(
+            ("rejects", own(user), lang), lambda: dashboard.rejects_context(rt.store, own(user), lang=lang)
         )
+        return render(request, "rejects.html", user, **context)
 
     @app.get("/rejects/{rule:path}")
     def rejects_rule(request: Request, rule: str) -> Response:
@@ -245,6 +261,7 @@ def create_app(rt: Runtime, *, secret: str, secure_cookies: bool = False, oidc: 
             partner=user.partner if user.role == "partner" else (p.get("partner") or None),
             statuses=statuses,
             channel=p.get("channel") or None,
+            flow_code=p.get("code") if p.get("code") in {c.value for c in FlowCode} else None,
             since=_date(p.get("since")),
             until=_date(p.get("until"), end=True),
             search=p.get("q") or None,
@@ -422,6 +439,27 @@ def create_app(rt: Runtime, *, secret: str, secure_cookies: bool = False, oidc: 
     return app
 
 
+class _Cache:
+    """Values kept `seconds` (0: not kept), per key, in this server process."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._values: dict[object, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: object, compute: Any) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            found = self._values.get(key)
+        if found is not None and now - found[0] < self.seconds:
+            return found[1]
+        value = compute()
+        if self.seconds > 0:
+            with self._lock:
+                self._values[key] = (now, value)
+        return value
+
+
 class _Reprocessing:
     """Flows ops asked to reprocess, taken through the pipeline one at a time in a background thread of
     the server (as `relais flows reprocess` does in the terminal); a flow the thread does not get to
@@ -457,6 +495,7 @@ def _newer(q: FlowQuery) -> FlowQuery:
         partner=q.partner,
         statuses=q.statuses,
         channel=q.channel,
+        flow_code=q.flow_code,
         since=q.since,
         until=q.until,
         search=q.search,

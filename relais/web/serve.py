@@ -38,6 +38,7 @@ def server(
         secret=session_secret(rt.settings.home),
         secure_cookies=os.environ.get("RELAIS_WEB_SECURE_COOKIES", "") not in ("", "0", "false"),
         oidc=OidcConfig.from_env(),
+        charts_seconds=float(os.environ.get("RELAIS_WEB_CHARTS_SECONDS") or 30),
     )
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5

@@ -34,7 +34,12 @@ def upgrade() -> None:
     op.create_index("ix_flows_status_id", "flows", ["status", "id"])
     op.create_index("ix_invoices_number", "invoices", ["number"])
     op.create_index("ix_invoices_buyer_siret", "invoices", ["buyer_siret"])
-    op.create_index("ix_flows_received", "flows", ["received_at"])
+    op.create_index(
+        "ix_flows_received",
+        "flows",
+        ["received_at"],
+        postgresql_include=["status", "partner", "invoice_count", "rejected_count"],
+    )
     op.create_index("ix_errors_rule_flow", "validation_errors", ["rule", "flow_id"])
     op.create_index("ix_outbox_flow", "outbox", ["flow_id", "id"])
 
