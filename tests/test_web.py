@@ -144,6 +144,10 @@ def test_anonymous_requests_go_to_login(site):
         assert c.get("/login").status_code == 200
         cookie = c.post("/login", data={"username": "alice", "password": PASSWORDS["alice"]}).headers["set-cookie"]
         assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    with httpx.Client(base_url=site["url"], follow_redirects=False) as c:
+        for evil in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+            r = c.post("/login", data={"username": "alice", "password": PASSWORDS["alice"], "next": evil})
+            assert r.status_code == 303 and r.headers["location"] == "/flows", (evil, r.headers["location"])
 
 
 def test_wrong_passwords_are_refused_then_throttled(site):
@@ -324,6 +328,11 @@ def test_in_a_browser_log_in_filter_open_download_act_and_log_out(site, browser,
     saved = tmp_path / "report.xml"
     info.value.save_as(saved)
     assert saved.read_bytes().startswith(b"<?xml") and a.id.encode() in saved.read_bytes()
+    # every action asks first: dismissed, nothing happens
+    page.once("dialog", lambda d: d.dismiss())
+    page.get_by_role("button", name=re.compile("Suspendre la réception")).click()
+    page.wait_for_timeout(500)
+    assert page.locator(".flash").count() == 0 and page.url.endswith(f"/flows/{a.id}")
     page.on("dialog", lambda d: d.accept())
     page.get_by_role("button", name=re.compile("Suspendre la réception")).click()
     page.wait_for_selector(".flash")

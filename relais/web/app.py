@@ -185,8 +185,7 @@ def create_app(
     async def login(request: Request) -> Response:
         form = await request.form()
         username, password = str(form.get("username", "")), str(form.get("password", ""))
-        target = str(form.get("next") or "/flows")
-        target = target if target.startswith("/") and not target.startswith("//") else "/flows"
+        target = security.local_path(form.get("next") or "/flows", "/flows")
         client = request.client.host if request.client else "?"
         throttle: security.Throttle = app.state.throttle
         if not throttle.allowed(username, client):
@@ -422,9 +421,7 @@ def create_app(
         await run_in_threadpool(audit, user, f"web.partner.{action}", partner, "ok" if done else "refused", 303, detail)
         request.session["flash"] = f"{partner}: {detail}"
         back = str(form.get("back") or "/flows")
-        return RedirectResponse(
-            back if back.startswith("/") and not back.startswith("//") else "/flows", status_code=303
-        )
+        return RedirectResponse(security.local_path(back, "/flows"), status_code=303)
 
     @app.get("/audit")
     def audit_page(request: Request) -> Response:

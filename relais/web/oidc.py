@@ -181,7 +181,7 @@ def install(app: FastAPI, rt: Runtime, config: OidcConfig) -> None:
     @app.get("/login/oidc")
     async def oidc_login(request: Request) -> Response:
         target = request.query_params.get("next") or "/flows"
-        target = target if target.startswith("/") and not target.startswith("//") else "/flows"
+        target = security.local_path(target, "/flows")
         redirect_uri = config.redirect_uri or str(request.url_for("oidc_callback"))
         try:
             await metadata()

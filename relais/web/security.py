@@ -65,6 +65,24 @@ class Throttle:
             self._failures.pop(f"u:{username}", None)
 
 
+def local_path(target: object, default: str = "/") -> str:
+    """`target` when it is a path on this site, else `default` (no open redirect: ``//host``,
+    ``/\\host``, a scheme or control characters are refused).
+
+    >>> local_path("/flows?q=1"), local_path("//evil.example"), local_path("/\\evil.example"), local_path("https://x")
+    ('/flows?q=1', '/', '/', '/')
+    """
+    if (
+        not isinstance(target, str)
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 32 for c in target)
+    ):
+        return default
+    return target
+
+
 def new_csrf() -> str:
     return secrets.token_urlsafe(32)
 

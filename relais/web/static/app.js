@@ -1,3 +1,12 @@
+// Relais "Suivi des flux": the only script (no inline handlers). Actions ask for a confirmation (their
+// form's data-confirm text); the flow list announces new flows (below).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (form && form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+  }
+});
+
 // Relais "Suivi des flux": the only script. On the first page of the flow list (newest first), ask the
 // server every 10 s how many flows matching the same filters arrived since the page was drawn, and
 // say so (a link to refresh): nothing moves under the reader's eyes.
