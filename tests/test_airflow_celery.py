@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import random
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -169,9 +170,15 @@ def test_celery_executor_two_workers_batches_and_single_files_exactly_once(tmp_p
         assert figures["flows"] == len(files) and figures["invoices"] == 30 + 25 + 25 + 20 + 10 + 6
         assert 0 < figures["delivered"] < figures["invoices"]  # the invalid and misrouted ones are rejected
 
-        # The Airflow side: every task on this run's queue, every process task a success, labelled.
-        tis = _task_instances(b["airflow_db"])
-        process = [ti for ti in tis if ti.task_id == "process"]
+        # The Airflow side: every task on this run's queue, every process task a success, labelled. A task
+        # whose flows are closed may still be reporting its end to Airflow: wait for that (bounded).
+        deadline = time.monotonic() + 120
+        while True:
+            tis = _task_instances(b["airflow_db"])
+            process = [ti for ti in tis if ti.task_id == "process"]
+            if all(ti.state not in ("running", "queued", "scheduled") for ti in process) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         assert process and all(ti.state == "success" for ti in process), process
         assert all(ti.rendered_map_index and " docs, " in ti.rendered_map_index for ti in process), process
         assert {ti.queue for ti in tis} == {b["queue"]}

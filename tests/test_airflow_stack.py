@@ -73,8 +73,14 @@ def _prepare(env: dict[str, str], work: Path) -> list[Path]:
 
 
 def _check_airflow_side(airflow_db_url: str, run_dir: Path) -> None:
-    states = _task_states(airflow_db_url)
-    process = [s for s in states if s[0] == "process"]
+    # A task whose flows are closed may still be reporting its end to Airflow: wait for that (bounded).
+    deadline = time.monotonic() + 120
+    while True:
+        states = _task_states(airflow_db_url)
+        process = [s for s in states if s[0] == "process"]
+        if all(s[1] not in ("running", "queued", "scheduled") for s in process) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert process, f"no process task ran\n{_logs(run_dir)}"
     assert all(state == "success" for _, state, _ in process), process
     assert all(label and " docs, " in label for _, _, label in process), process  # labelled groups
