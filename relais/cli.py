@@ -363,7 +363,7 @@ def flows_cmd(
     ctx: click.Context, status: tuple[str, ...], partner: str | None, limit: int, cursor: str | None, as_json: bool
 ) -> None:
     """List flows newest first, page by page; `relais flows ID` shows one flow with its invoices, errors and
-    outbox; `relais flows reprocess` runs incidents again."""
+    outbox; `relais flows reprocess` runs incidents, or closed flows with rejections, again."""
     if ctx.invoked_subcommand is not None:
         return
     from flows.model import FlowStatus

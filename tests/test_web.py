@@ -120,9 +120,16 @@ def site(tmp_path_factory) -> Iterator[dict]:
         proc.wait(20)
 
 
+def _post_login(c: httpx.Client, **data: str) -> httpx.Response:
+    """POST /login as the form does: with the token the login page gave this client."""
+    m = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text)
+    assert m, "the login form has no CSRF token"
+    return c.post("/login", data={**data, "csrf": m.group(1)})
+
+
 def _login(url: str, name: str) -> httpx.Client:
     c = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
-    r = c.post("/login", data={"username": name, "password": PASSWORDS[name], "next": "/flows"})
+    r = _post_login(c, username=name, password=PASSWORDS[name], next="/flows")
     assert r.status_code == 303 and r.headers["location"] == "/flows", r.text[:500]
     return c
 
@@ -142,20 +149,27 @@ def test_anonymous_requests_go_to_login(site):
             r = c.get(path)
             assert r.status_code == 303 and r.headers["location"].startswith("/login"), (path, r.status_code)
         assert c.get("/login").status_code == 200
-        cookie = c.post("/login", data={"username": "alice", "password": PASSWORDS["alice"]}).headers["set-cookie"]
+        cookie = _post_login(c, username="alice", password=PASSWORDS["alice"]).headers["set-cookie"]
         assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
     with httpx.Client(base_url=site["url"], follow_redirects=False) as c:
         for evil in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
-            r = c.post("/login", data={"username": "alice", "password": PASSWORDS["alice"], "next": evil})
+            r = _post_login(c, username="alice", password=PASSWORDS["alice"], next=evil)
             assert r.status_code == 303 and r.headers["location"] == "/flows", (evil, r.headers["location"])
+
+
+def test_a_login_without_the_form_s_token_is_refused(site):
+    with httpx.Client(base_url=site["url"], follow_redirects=False) as c:
+        r = c.post("/login", data={"username": "alice", "password": PASSWORDS["alice"]})  # another site's form
+        assert r.status_code == 403
+        assert c.get("/flows").status_code == 303  # not logged in
 
 
 def test_wrong_passwords_are_refused_then_throttled(site):
     with httpx.Client(base_url=site["url"]) as c:
-        codes = [c.post("/login", data={"username": "carol", "password": "nope"}).status_code for _ in range(6)]
+        codes = [_post_login(c, username="carol", password="nope").status_code for _ in range(6)]
         assert codes[:5] == [401] * 5 and codes[5] == 429, codes
         # even the right password waits for the lockout to end
-        assert c.post("/login", data={"username": "carol", "password": PASSWORDS["carol"]}).status_code == 429
+        assert _post_login(c, username="carol", password=PASSWORDS["carol"]).status_code == 429
 
 
 def test_a_partner_sees_only_its_own_flows_and_files(site):
@@ -186,7 +200,7 @@ def test_a_viewer_reads_but_cannot_act(site):
     if store.web_user("dave") is None:
         store.add_web_user("dave", "viewer", None, hash_password("viewer-pass-2"))
     store.engine.dispose()
-    assert v.post("/login", data={"username": "dave", "password": "viewer-pass-2"}).status_code == 303
+    assert _post_login(v, username="dave", password="viewer-pass-2").status_code == 303
     page = v.get(f"/flows/{flow.id}").text
     assert "/reprocess" not in page  # no action offered
     token = _csrf(v, "/flows")
@@ -336,7 +350,7 @@ def test_in_a_browser_log_in_filter_open_download_act_and_log_out(site, browser,
     page.on("dialog", lambda d: d.accept())
     page.get_by_role("button", name=re.compile("Suspendre la réception")).click()
     page.wait_for_selector(".flash")
-    assert "paused" in page.locator(".flash").inner_text()
+    assert "réception suspendue" in page.locator(".flash").inner_text()
     assert page.get_by_text("Réception suspendue").first.is_visible()
     page.get_by_role("button", name=re.compile("Reprendre la réception")).click()
     page.wait_for_selector(".flash")

@@ -125,12 +125,20 @@ def test_an_ops_group_user_signs_in_and_reaches_the_flows(site):
     assert (row.principal, row.outcome, row.http_status) == ("web:alice", "ok", 303) and f"sub={sub}" in row.detail
     # no password: the local login never works for an OpenID Connect user
     for password in ("", "x"):
-        local = httpx.post(site["url"] + "/login", data={"username": "alice", "password": password}, timeout=30)
+        local = _local_login(site["url"], "alice", password)
         assert local.status_code == 401
     # signing in again is the same user, and `next` is honoured
     c2, r2 = _sign_in(site, "alice", next_="/audit")
     assert r2.status_code == 303 and r2.headers["location"] == "/audit"
     assert [u.name for u in site["rt"].store.web_users()].count("alice") == 1
+
+
+def _local_login(url: str, name: str, password: str) -> httpx.Response:
+    """The password login, as its form posts it (with the login page's token)."""
+    with httpx.Client(base_url=url, timeout=30) as c:
+        token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text)
+        assert token
+        return c.post("/login", data={"username": name, "password": password, "csrf": token.group(1)})
 
 
 def test_a_partner_group_user_is_a_partner_user_of_that_partner(site):
@@ -192,13 +200,13 @@ def test_a_local_user_signing_in_through_the_provider_loses_its_password(site):
 
     rt = site["rt"]
     rt.store.add_web_user("frank", "ops", None, hash_password("frank-local-1"))
-    ok = httpx.post(site["url"] + "/login", data={"username": "frank", "password": "frank-local-1"})
+    ok = _local_login(site["url"], "frank", "frank-local-1")
     assert ok.status_code == 303
     c, r = _sign_in(site, "frank")
     assert r.status_code == 303
     user = rt.store.web_user("frank")
     assert (user.role, user.password_hash) == ("viewer", None)  # the provider's groups, no password
-    again = httpx.post(site["url"] + "/login", data={"username": "frank", "password": "frank-local-1"})
+    again = _local_login(site["url"], "frank", "frank-local-1")
     assert again.status_code == 401
 
 

@@ -10,6 +10,7 @@ only, with the session's CSRF token, and audited (``audit_log``, principal ``web
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import queue
 import threading
 import time
@@ -179,6 +180,10 @@ def create_app(
 
     @app.get("/login")
     def login_form(request: Request) -> Response:
+        """The login form, with a CSRF token of its own (a pre-session): no other site can log a visitor
+        in under an account of its choosing (login CSRF)."""
+        if not isinstance(request.session.get("csrf"), str):
+            request.session["csrf"] = security.new_csrf()
         return render(request, "login.html", None, next=request.query_params.get("next", "/"))
 
     @app.post("/login")
@@ -187,6 +192,12 @@ def create_app(
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         target = security.local_path(form.get("next") or "/flows", "/flows")
         client = request.client.host if request.client else "?"
+        if not security.csrf_ok(request.session.get("csrf"), form.get("csrf")):
+            await run_in_threadpool(
+                audit, None, "web.login", username, "refused", 403, f"no login form token ({client})"
+            )
+            request.session["csrf"] = security.new_csrf()
+            return render(request, "login.html", None, status=403, error="csrf", next=target)
         throttle: security.Throttle = app.state.throttle
         if not throttle.allowed(username, client):
             await run_in_threadpool(audit, None, "web.login", username, "refused", 429, f"throttled ({client})")
@@ -346,7 +357,8 @@ def create_app(
                         d.data,
                         media_type="application/pdf" if pdf else "application/xml",
                         headers={
-                            "Content-Disposition": f'attachment; filename="{flow.id}-{position:05d}.{"pdf" if pdf else "xml"}"'
+                            "X-Content-SHA256": hashlib.sha256(d.data).hexdigest(),
+                            "Content-Disposition": f'attachment; filename="{flow.id}-{position:05d}.{"pdf" if pdf else "xml"}"',
                         },
                     )
         raise _Refused(404, "not-found")
@@ -387,7 +399,8 @@ def create_app(
         await run_in_threadpool(audit, user, "web.flow.reprocess", flow.id, "refused" if refused else "ok", 303, detail)
         if not refused:
             reprocessing.start(flow.id)
-        request.session["flash"] = detail
+        say = i18n.text(lang_of(request), "flash-reprocess")
+        request.session["flash"] = f"{flow.id} : {refused}" if refused else f"{flow.id} : {say}"
         return RedirectResponse(f"/flows/{flow.id}", status_code=303)
 
     @app.post("/flows/{flow_id}/resend")
@@ -400,7 +413,8 @@ def create_app(
         count = await run_in_threadpool(rt.store.resend_returns, flow.id)
         detail = f"{count} return flow(s) queued to be sent again" if count else "no return flow sent yet"
         await run_in_threadpool(audit, user, "web.flow.resend", flow.id, "ok" if count else "refused", 303, detail)
-        request.session["flash"] = detail
+        say = i18n.text(lang_of(request), "flash-resend" if count else "flash-resend-none")
+        request.session["flash"] = f"{flow.id} : {say} ({count})" if count else f"{flow.id} : {say}"
         return RedirectResponse(f"/flows/{flow.id}", status_code=303)
 
     @app.post("/partners/{partner}/{action}")
@@ -419,7 +433,8 @@ def create_app(
             done = await run_in_threadpool(rt.store.resume_partner, partner)
         detail = f"intake {'paused' if action == 'pause' else 'resumed'}" if done else f"already {action}d"
         await run_in_threadpool(audit, user, f"web.partner.{action}", partner, "ok" if done else "refused", 303, detail)
-        request.session["flash"] = f"{partner}: {detail}"
+        key = ("flash-paused" if action == "pause" else "flash-resumed") if done else f"flash-already-{action}d"
+        request.session["flash"] = f"{partner} : {i18n.text(lang_of(request), key)}"
         back = str(form.get("back") or "/flows")
         return RedirectResponse(security.local_path(back, "/flows"), status_code=303)
 
