@@ -1,0 +1,817 @@
+"""XPath AST -> Python source: each expression becomes one Python expression over `runtime`.
+
+`Compiler.expr(node)` returns ``(code, kind)``: `kind` says what the code
+evaluates to, so that the common cases skip building sequences:
+
+- ``"seq"``: a list (an XPath sequence);
+- ``"bool"``: a Python bool (one xs:boolean);
+- ``"str"``: a Python str (one xs:string);
+- ``"int"``: a Python int (one xs:integer).
+
+Names in generated code: ``c`` the context item, ``pos``/``size`` the context
+position and size (inside predicates), ``cur`` the rule's context node
+(``current()``), ``D`` the document's run state (`validators.native.engine.State`),
+``R`` the runtime module, ``K`` the module's constants. What the compiler
+does not understand raises `Unsupported`.
+
+>>> c = Compiler({}, {}, set())
+>>> c.expr(("call", "count", [("path", None, [("step", "child", ("name", "", "a"), [])])]))
+("len(R.children(c, 'a'))", 'int')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from decimal import Decimal
+from typing import Any
+
+from validators.native.xpath import Node, Unsupported
+
+XS = "http://www.w3.org/2001/XMLSchema"
+FN = "http://www.w3.org/2005/xpath-functions"
+REVERSE_AXES = frozenset({"parent", "ancestor", "ancestor-or-self", "preceding-sibling", "preceding"})
+
+
+@dataclasses.dataclass
+class Scope:
+    """What names mean where an expression is compiled."""
+
+    vars: dict[str, str]  # XPath variable -> Python expression giving its sequence
+    has_context: bool = True
+    has_position: bool = False
+    has_current: bool = True
+
+
+class Compiler:
+    """Compiles expressions of one stylesheet; collects the constants the code refers to."""
+
+    def __init__(
+        self, namespaces: dict[str, str], functions: dict[tuple[str, str], tuple[str, int]], globals_: set[str]
+    ):
+        self.ns = namespaces  # prefix -> uri, for function names
+        self.functions = functions  # (uri, local) -> (python name, arity)
+        self.globals = globals_
+        self.constants: list[Any] = []
+        self._const_ids: dict[Any, int] = {}
+        self._n = 0
+        self.scope = Scope({})
+        self.memo: list[str] | None = None  # set: document constants are hoisted into these functions
+        self.memo_ids: dict[str, tuple[int, str]] = {}
+
+    def const(self, value: Any) -> str:
+        key = (type(value).__name__, repr(value))
+        if key not in self._const_ids:
+            self._const_ids[key] = len(self.constants)
+            self.constants.append(value)
+        return f"K[{self._const_ids[key]}]"
+
+    def fresh(self, base: str) -> str:
+        self._n += 1
+        return f"{base}{self._n}"
+
+    # ---- conversions
+    @staticmethod
+    def as_seq(code: str, kind: str) -> str:
+        return code if kind == "seq" else f"[{code}]"
+
+    @staticmethod
+    def as_bool(code: str, kind: str) -> str:
+        if kind == "bool":
+            return code
+        if kind == "str":
+            return f"({code} != '')"
+        if kind == "int":
+            return f"({code} != 0)"
+        return f"R.ebv({code})"
+
+    @staticmethod
+    def as_str(code: str, kind: str) -> str:
+        """An xs:string? argument ('' when empty)."""
+        if kind == "str":
+            return code
+        if kind == "int":
+            return f"str({code})"
+        if kind == "bool":
+            return f"R.to_string({code})"
+        return f"R.str_arg({code})"
+
+    def seq(self, node: Node) -> str:
+        return self.as_seq(*self.expr(node))
+
+    def bool_(self, node: Node) -> str:
+        return self.as_bool(*self.expr(node))
+
+    def str_(self, node: Node) -> str:
+        return self.as_str(*self.expr(node))
+
+    # ---- expressions
+    def expr(self, node: Node) -> tuple[str, str]:
+        kind = node[0]
+        method = getattr(self, "_" + kind, None)
+        if method is None:
+            raise Unsupported(f"{kind} expressions")
+        if self.memo is not None and kind in _MEMO_KINDS and not _depends(node, self.globals, 0):
+            return self._memoized(node, method)
+        result: tuple[str, str] = method(node)
+        return result
+
+    def _memoized(self, node: Node, method: Any) -> tuple[str, str]:
+        """A document constant (no context, no local variable): computed once per document."""
+        key = repr(node)
+        if key not in self.memo_ids:
+            saved, memo = self.scope, self.memo
+            self.scope, self.memo = Scope({}, has_context=True, has_position=False, has_current=False), None
+            try:
+                code, kind = method(node)
+            finally:
+                self.scope, self.memo = saved, memo
+            index = len(self.memo_ids)
+            self.memo_ids[key] = (index, kind)
+            assert self.memo is not None
+            self.memo.append(f"def k_{index}(D):\n    c = cur = D.doc\n    return {code}")
+        index, kind = self.memo_ids[key]
+        return f"D.k({index}, k_{index})", kind
+
+    def _lit(self, node: Node) -> tuple[str, str]:
+        v = node[1]
+        if isinstance(v, str):
+            return repr(v), "str"
+        if isinstance(v, bool):  # pragma: no cover - no boolean literals in XPath
+            return repr(v), "bool"
+        if isinstance(v, int):
+            return repr(v), "int"
+        if isinstance(v, Decimal):
+            return f"[{self.const(v)}]", "seq"
+        return f"[{v!r}]", "seq"
+
+    def _var(self, node: Node) -> tuple[str, str]:
+        name = node[1]
+        if name in self.scope.vars:
+            return self.scope.vars[name], "seq"
+        if name in self.globals:
+            return f"D.glob({name!r})", "seq"
+        raise Unsupported(f"unknown variable ${name}")
+
+    def _ctx(self, node: Node) -> tuple[str, str]:
+        self._need_context()
+        return "[c]", "seq"
+
+    def _need_context(self) -> None:
+        if not self.scope.has_context:
+            raise Unsupported("a path without a context item (in a function)")
+
+    def _root(self, node: Node) -> tuple[str, str]:
+        return "[D.doc]", "seq"
+
+    def _seq(self, node: Node) -> tuple[str, str]:
+        items = [self.seq(x) for x in node[1]]
+        if not items:
+            return "[]", "seq"
+        return "[" + ", ".join(f"*{x}" for x in items) + "]", "seq"
+
+    def _or(self, node: Node) -> tuple[str, str]:
+        return f"({self.bool_(node[1])} or {self.bool_(node[2])})", "bool"
+
+    def _and(self, node: Node) -> tuple[str, str]:
+        return f"({self.bool_(node[1])} and {self.bool_(node[2])})", "bool"
+
+    def _gcmp(self, node: Node) -> tuple[str, str]:
+        _, op, a, b = node
+        ca, ka = self.expr(a)
+        cb, kb = self.expr(b)
+        pyop = "==" if op == "=" else op
+        if ka == "str" and kb == "str":
+            return f"({ca} {pyop} {cb})", "bool"
+        if ka == "int" and kb == "int":
+            return f"({ca} {pyop} {cb})", "bool"
+        return f"R.gcmp({op!r}, {self.as_seq(ca, ka)}, {self.as_seq(cb, kb)})", "bool"
+
+    def _vcmp(self, node: Node) -> tuple[str, str]:
+        _, op, a, b = node
+        return f"R.vcmp({op!r}, {self.seq(a)}, {self.seq(b)})", "seq"
+
+    def _arith(self, node: Node) -> tuple[str, str]:
+        _, op, a, b = node
+        ca, ka = self.expr(a)
+        cb, kb = self.expr(b)
+        if ka == "int" and kb == "int" and op in ("+", "-", "*"):
+            return f"({ca} {op} {cb})", "int"
+        return f"R.arith({op!r}, {self.as_seq(ca, ka)}, {self.as_seq(cb, kb)})", "seq"
+
+    def _neg(self, node: Node) -> tuple[str, str]:
+        c, k = self.expr(node[1])
+        if k == "int":
+            return f"(-{c})", "int"
+        return f"R.negate({self.as_seq(c, k)})", "seq"
+
+    def _range(self, node: Node) -> tuple[str, str]:
+        return f"R.to_range({self.seq(node[1])}, {self.seq(node[2])})", "seq"
+
+    def _union(self, node: Node) -> tuple[str, str]:
+        return f"R.set_op(D.doc, 'union', {self.seq(node[1])}, {self.seq(node[2])})", "seq"
+
+    def _intersect(self, node: Node) -> tuple[str, str]:
+        return f"R.set_op(D.doc, 'intersect', {self.seq(node[1])}, {self.seq(node[2])})", "seq"
+
+    def _except(self, node: Node) -> tuple[str, str]:
+        return f"R.set_op(D.doc, 'except', {self.seq(node[1])}, {self.seq(node[2])})", "seq"
+
+    def _if(self, node: Node) -> tuple[str, str]:
+        _, cond, then, other = node
+        ct, kt = self.expr(then)
+        co, ko = self.expr(other)
+        if kt != ko:
+            ct, co, kt = self.as_seq(ct, kt), self.as_seq(co, ko), "seq"
+        return f"({ct} if {self.bool_(cond)} else {co})", kt
+
+    def _bound(self, bindings: list[tuple[str, Node]]) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """Compile binding sequences, each in the scope of the previous variables."""
+        saved = self.scope.vars
+        names: list[tuple[str, str]] = []
+        inner = dict(saved)
+        for var, source in bindings:
+            self.scope.vars = inner
+            code = self.seq(source)
+            py = self.fresh("l_")
+            names.append((py, code))
+            inner = dict(inner)
+            inner[var] = f"[{py}]"
+        self.scope.vars = saved
+        return names, inner
+
+    def _for(self, node: Node) -> tuple[str, str]:
+        names, inner = self._bound(node[1])
+        saved = self.scope.vars
+        self.scope.vars = inner
+        try:
+            body = self.seq(node[2])
+        finally:
+            self.scope.vars = saved
+        out = self.fresh("o_")
+        loops = " ".join(f"for {py} in {code}" for py, code in names)
+        return f"[{out} {loops} for {out} in {body}]", "seq"
+
+    def _some(self, node: Node) -> tuple[str, str]:
+        return self._quantified(node, "any")
+
+    def _every(self, node: Node) -> tuple[str, str]:
+        return self._quantified(node, "all")
+
+    def _quantified(self, node: Node, fn: str) -> tuple[str, str]:
+        names, inner = self._bound(node[1])
+        saved = self.scope.vars
+        self.scope.vars = inner
+        try:
+            body = self.bool_(node[2])
+        finally:
+            self.scope.vars = saved
+        loops = " ".join(f"for {py} in {code}" for py, code in names)
+        return f"{fn}({body} {loops})", "bool"
+
+    def _cast(self, node: Node) -> tuple[str, str]:
+        _, inner, type_name, optional = node
+        local = self._xs_type(type_name)
+        return f"R.cast({self.seq(inner)}, {local!r}, {optional!r})", "seq"
+
+    def _castable(self, node: Node) -> tuple[str, str]:
+        _, inner, type_name, optional = node
+        local = self._xs_type(type_name)
+        return f"R.castable({self.seq(inner)}, {local!r}, {optional!r})", "bool"
+
+    def _xs_type(self, name: str) -> str:
+        prefix, _, local = name.rpartition(":")
+        if self.ns.get(prefix) != XS:
+            raise Unsupported(f"type {name}")
+        from validators.native.runtime import CASTS
+
+        if local not in CASTS:
+            raise Unsupported(f"type {name}")
+        return local
+
+    def _filter(self, node: Node) -> tuple[str, str]:
+        _, primary, preds = node
+        code = self.seq(primary)
+        for p in preds:
+            code = self._predicate(code, p)
+        return code, "seq"
+
+    def _positional(self, pred: Node) -> bool:
+        """Does a predicate depend on the position (a number, position(), last())?"""
+        if pred[0] == "lit":
+            return not isinstance(pred[1], str)
+        saved = self.scope
+        self.scope = dataclasses.replace(saved, has_context=True, has_position=True)
+        try:
+            code, kind = self.expr(pred)
+        finally:
+            self.scope = saved
+        return (kind not in ("bool", "str") and not yields_nodes(pred)) or re.search(
+            r"\b(pos|size)\b", code
+        ) is not None
+
+    def _predicate(self, code: str, pred: Node) -> str:
+        if pred[0] == "lit" and isinstance(pred[1], int):
+            return f"R.fn_index({code}, {pred[1]})"
+        saved = self.scope
+        self.scope = dataclasses.replace(saved, has_context=True, has_position=True)
+        try:
+            pc, pk = self.expr(pred)
+        finally:
+            self.scope = saved
+        if pk in ("bool", "str"):
+            test = self.as_bool(pc, pk)
+        elif yields_nodes(pred):
+            test = f"(len({pc}) > 0)"  # nodes: never a position
+        else:
+            test = f"R.position_match({self.as_seq(pc, pk)}, pos)"
+        return f"D.filt({code}, lambda c, pos, size: {test})"
+
+    # ---- paths
+    def _path(self, node: Node) -> tuple[str, str]:
+        _, start, steps = node
+        fast = self._libxml_path(start, steps)
+        if fast is not None:
+            return fast, "seq"
+        if start is None:
+            self._need_context()
+            current, single = "c", True
+        elif start == ("root",):
+            current, single = "D.doc", True
+        else:
+            current, single = self.seq(start), False
+        i = 0
+        same_depth = False  # the current nodes are distinct and none is another's ancestor
+        while i < len(steps):
+            step = steps[i]
+            flat = not single and same_depth and step[0] == "step" and step[1] in ("child", "attribute", "self")
+            n = current if single else (self.fresh("n") if flat else "n")
+            # descendant-or-self::node()/child::x (//x) without predicates -> descendant::x
+            if (
+                step == ("step", "descendant-or-self", ("kind", "node"), [])
+                and i + 1 < len(steps)
+                and steps[i + 1][0] == "step"
+                and steps[i + 1][1] == "child"
+                and steps[i + 1][2][0] == "name"
+                and not any(self._positional(p) for p in steps[i + 1][3])
+            ):
+                one = self._axis("descendant", steps[i + 1][2], n)
+                for p in steps[i + 1][3]:
+                    one = self._predicate(one, p)
+                i += 2
+                axis = "descendant"
+            elif (
+                step == _DOS_NODE
+                and i + 1 < len(steps)
+                and steps[i + 1][0] == "filter"
+                and not steps[i + 1][2]
+                and _union_names(steps[i + 1][1])
+            ):
+                names = _union_names(steps[i + 1][1]) or []
+                one = f"R.descendants_named({n}, {tuple(names)!r})"  # //(a | b): one pass over the tree
+                i += 2
+                axis = "descendant"
+            elif step == _DOS_NODE and i + 1 < len(steps) and self._element_contexts_suffice(steps[i + 1]):
+                one = f"R.self_and_descendants({n})"  # text nodes have no children nor attributes
+                i += 1
+                axis = "descendant"
+            elif step[0] == "step":
+                one = self._axis_step(step, n)
+                i += 1
+                axis = step[1]
+            else:
+                one = self._filter_step(step, n)
+                i += 1
+                axis = "filter"
+            if single:
+                current, single = one, False
+                same_depth = axis in ("child", "attribute", "self")
+            elif flat:
+                m = self.fresh("m")
+                current = f"[{m} for {n} in {current} for {m} in {one}]"  # same depth: already in order
+            else:
+                current = f"D.each({current}, lambda n: {one})"
+                same_depth = False
+        return current, "seq"
+
+    @staticmethod
+    def _element_contexts_suffice(step: Node) -> bool:
+        """Would `step` find nothing from a text, comment or PI context (so // may skip those)?"""
+        if step[0] == "step":
+            return step[1] in ("child", "attribute", "descendant") and step[2][0] == "name"
+        if step[0] == "filter":
+            return _relative_children_only(step[1])
+        return False
+
+    def _libxml_path(self, start: Node | None, steps: list[Node]) -> str | None:
+        """A path of name tests with // in it, without predicates: libxml2's XPath walks it in C.
+
+        Navigation alone means the same in XPath 1.0 and 2.0 (the node-set, in
+        document order); only paths with a descendant step gain from it.
+        """
+        if start not in (None, ("root",)) or not steps:
+            return None
+        if start is None and not self.scope.has_context:
+            return None
+        if not any(s[0] == "step" and s[1] in ("descendant", "descendant-or-self") for s in steps):
+            return None
+        parts = []
+        ns: dict[str, str] = {}
+        for s in steps:
+            if s[0] != "step" or s[3]:
+                return None
+            _, axis, test = s[0], s[1], s[2]
+            if axis not in ("child", "descendant", "descendant-or-self", "attribute", "self", "parent"):
+                return None
+            if test[0] == "kind":
+                if test[1] != "node" or axis not in ("descendant-or-self", "self", "parent"):
+                    return None
+                parts.append(f"{axis}::node()")
+                continue
+            _, uri, local = test
+            if uri is None or local is None:
+                return None
+            if axis == "attribute" and uri:
+                return None
+            if uri:
+                prefix = ns.setdefault(uri, f"n{len(ns)}")
+                parts.append(f"{axis}::{prefix}:{local}")
+            else:
+                parts.append(f"{axis}::{local}")
+        text = ("/" if start == ("root",) else "") + "/".join(parts)
+        xp = self.const(("xpath", text, tuple(sorted((p, u) for u, p in ns.items()))))
+        return f"D.xp({xp}, {'D.doc' if start == ('root',) else 'c'})"
+
+    def _filter_step(self, step: Node, n: str) -> str:
+        _, primary, preds = step
+        saved = self.scope
+        self.scope = dataclasses.replace(saved, has_context=True, has_position=False)
+        try:
+            code = self.seq(primary)
+            for p in preds:
+                code = self._predicate(code, p)
+        finally:
+            self.scope = saved
+        return f"(lambda c: {code})({n})"
+
+    def _axis_step(self, step: Node, n: str) -> str:
+        _, axis, test, preds = step
+        code = self._axis(axis, test, n)
+        if not preds:
+            return code
+        if axis in REVERSE_AXES:
+            code = f"{code}[::-1]"
+        for p in preds:
+            code = self._predicate(code, p)
+        if axis in REVERSE_AXES:
+            code = f"{code}[::-1]"
+        return code
+
+    def _tag(self, test: Node) -> str:
+        _, ns, local = test
+        if ns is None and local is None:
+            return "R.etree.Element"
+        if ns is None:
+            return repr("{*}" + local)
+        if local is None:
+            return repr("{" + ns + "}*")
+        return repr("{" + ns + "}" + local if ns else local)
+
+    def _axis(self, axis: str, test: Node, n: str) -> str:
+        if axis == "child":
+            if test[0] == "kind":
+                if test[1] == "node":
+                    return f"R.child_nodes({n})"
+                if test[1] == "text":
+                    return f"R.text_children({n})"
+                if test[1] == "element":
+                    return f"R.children({n}, R.etree.Element)"
+                raise Unsupported(f"child::{test[1]}()")
+            _, ns, local = test
+            if ns is not None and local is not None:
+                return f"D.ch({n}, {self._tag(test)})"  # an exact name: the element's child index
+            return f"R.children({n}, {self._tag(test)})"
+        if axis == "attribute":
+            if test[0] == "kind":
+                if test[1] in ("node", "attribute"):
+                    return f"R.attributes({n}, None)"
+                return "[]"
+            _, ns, local = test
+            if local is None and ns is None:
+                return f"R.attributes({n}, None)"
+            if ns is None or local is None:
+                raise Unsupported("attribute wildcard with a namespace")
+            name = "{" + ns + "}" + local if ns else local
+            return f"R.attributes({n}, {name!r})"
+        if axis in ("descendant", "descendant-or-self"):
+            self_too = axis == "descendant-or-self"
+            if test[0] == "kind":
+                if test[1] == "node":
+                    return f"R.descendant_nodes({n}, {self_too})"
+                if test[1] == "element":
+                    return f"R.descendants({n}, R.etree.Element, {self_too})"
+                raise Unsupported(f"{axis}::{test[1]}()")
+            return f"R.descendants({n}, {self._tag(test)}, {self_too})"
+        t = self.const(test)
+        if axis == "self":
+            if test == ("kind", "node"):
+                return f"[{n}]"
+            return f"([{n}] if R.matches_test({n}, {t}) else [])"
+        if axis == "parent":
+            return f"[p for p in (R.parent_of({n}, D.doc),) if p is not None and R.matches_test(p, {t})]"
+        if axis in ("ancestor", "ancestor-or-self"):
+            return f"[a for a in R.ancestors({n}, D.doc, {axis == 'ancestor-or-self'}) if R.matches_test(a, {t})]"
+        if axis in ("preceding-sibling", "following-sibling"):
+            return f"[s for s in R.siblings({n}, {axis == 'preceding-sibling'}) if R.matches_test(s, {t})]"
+        if axis == "preceding":
+            return f"[s for s in R.preceding_nodes({n}, D.doc) if R.matches_test(s, {t})]"
+        if axis == "following":
+            return f"[s for s in R.following_nodes({n}, D.doc) if R.matches_test(s, {t})]"
+        raise Unsupported(f"axis {axis}")
+
+    # ---- function calls
+    def _call(self, node: Node) -> tuple[str, str]:
+        _, name, args = node
+        prefix, _, local = name.rpartition(":")
+        uri = self.ns.get(prefix) if prefix else FN
+        if prefix and uri is None:
+            raise Unsupported(f"undeclared function prefix {prefix}")
+        if uri == XS:
+            from validators.native.runtime import CASTS
+
+            if local not in CASTS or len(args) != 1:
+                raise Unsupported(f"constructor {name}")
+            return f"R.cast({self.seq(args[0])}, {local!r}, True)", "seq"
+        if uri == FN:
+            return self._builtin(local, args)
+        if (uri or "", local) in self.functions:
+            py, arity = self.functions[(uri or "", local)]
+            if arity != len(args):
+                raise Unsupported(f"{name} with {len(args)} arguments")
+            return f"{py}(D, {', '.join(self.seq(a) for a in args)})", "seq"
+        raise Unsupported(f"function {name}")
+
+    def _builtin(self, local: str, args: list[Node]) -> tuple[str, str]:
+        n = len(args)
+        s = self.seq
+        one_seq = {
+            "sum": "R.fn_sum",
+            "round": "R.fn_round",
+            "abs": "R.fn_abs",
+            "floor": "R.fn_floor",
+            "ceiling": "R.fn_ceiling",
+            "number": "R.fn_number",
+            "distinct-values": "R.fn_distinct_values",
+            "max": "R.fn_max",
+            "min": "R.fn_min",
+            "normalize-space": "R.fn_normalize_space",
+        }
+        if local == "sum" and n == 2:
+            return f"R.fn_sum({s(args[0])}, {s(args[1])})", "seq"
+        if local == "normalize-space" and n == 1:
+            return f"R.normalize({self.str_(args[0])})", "str"
+        if local == "normalize-space" and n == 0:
+            self._need_context()
+            return "R.normalize(R.string_value(c))", "str"
+        if local in one_seq and n == 1:
+            return f"{one_seq[local]}({s(args[0])})", "seq"
+        if local == "count" and n == 1:
+            return f"len({s(args[0])})", "int"
+        if local == "exists" and n == 1:
+            return f"(len({s(args[0])}) > 0)", "bool"
+        if local == "empty" and n == 1:
+            return f"(len({s(args[0])}) == 0)", "bool"
+        if local == "not" and n == 1:
+            return f"(not {self.bool_(args[0])})", "bool"
+        if local == "boolean" and n == 1:
+            return self.bool_(args[0]), "bool"
+        if local in ("true", "false") and n == 0:
+            return ("True" if local == "true" else "False"), "bool"
+        if local == "string" and n <= 1:
+            if n == 0:
+                self._need_context()
+                return "R.fn_string([c])", "str"
+            return f"R.fn_string({s(args[0])})", "str"
+        if local == "string-length" and n <= 1:
+            if n == 0:
+                self._need_context()
+                return "len(R.string_value(c))", "int"
+            return f"len({self.str_(args[0])})", "int"
+        if local in ("upper-case", "lower-case") and n == 1:
+            return f"{self.str_(args[0])}.{'upper' if local == 'upper-case' else 'lower'}()", "str"
+        two_str = {
+            "contains": ("({b} in {a})", "bool"),
+            "starts-with": ("{a}.startswith({b})", "bool"),
+            "ends-with": ("{a}.endswith({b})", "bool"),
+        }
+        if local in two_str and n == 2:
+            fmt, kind = two_str[local]
+            return fmt.format(a=self.str_(args[0]), b=self.str_(args[1])), kind
+        seq_fns = {
+            "substring-before": ("R.fn_substring_before", (2,), "str"),
+            "substring-after": ("R.fn_substring_after", (2,), "str"),
+            "substring": ("R.fn_substring", (2, 3), "str"),
+            "translate": ("R.fn_translate", (3,), "str"),
+            "string-join": ("R.fn_string_join", (2,), "str"),
+            "matches": ("R.fn_matches", (2, 3), "bool"),
+            "tokenize": ("R.fn_tokenize", (2, 3), "seq"),
+            "replace": ("R.fn_replace", (3, 4), "str"),
+        }
+        if local in seq_fns and n in seq_fns[local][1]:
+            fn, _, kind = seq_fns[local]
+            if local in ("matches", "tokenize", "replace"):
+                self._check_regex(
+                    args[1],
+                    args[3] if local == "replace" and n == 4 else (args[2] if local != "replace" and n == 3 else None),
+                )
+            return f"{fn}({', '.join(s(a) for a in args)})", kind
+        if local == "concat" and n >= 2:
+            return f"R.fn_concat({', '.join(s(a) for a in args)})", "str"
+        if local in ("name", "local-name", "namespace-uri") and n <= 1:
+            fn = {"name": "R.fn_name", "local-name": "R.fn_local_name", "namespace-uri": "R.fn_namespace_uri"}[local]
+            if n == 0:
+                self._need_context()
+                return f"{fn}(c)", "str"
+            return f"{fn}(None, {s(args[0])})", "str"
+        if local == "current" and n == 0:
+            if not self.scope.has_current:
+                raise Unsupported("current() outside a rule")
+            return "[cur]", "seq"
+        if local in ("position", "last") and n == 0:
+            if not self.scope.has_position:
+                raise Unsupported(f"{local}() outside a predicate")
+            return ("pos" if local == "position" else "size"), "int"
+        if local == "document-uri" and n == 1:
+            return f"(lambda _d: [])({s(args[0])})", "seq"
+        if local == "document" and n == 1 and args[0][0] == "lit" and isinstance(args[0][1], str):
+            return f"D.document({args[0][1]!r})", "seq"
+        raise Unsupported(f"function {local}#{n}")
+
+    def _check_regex(self, pattern: Node, flags: Node | None) -> None:
+        """Literal patterns are translated now: one the translator refuses makes the rule unsupported."""
+        if pattern[0] != "lit" or not isinstance(pattern[1], str):
+            raise Unsupported("a regular expression that is not a literal")
+        if flags is not None and (flags[0] != "lit" or not isinstance(flags[1], str)):
+            raise Unsupported("regular expression flags that are not a literal")
+        from validators.native import runtime
+
+        try:
+            runtime.regex(pattern[1], flags[1] if flags is not None else "")
+        except runtime.UnsupportedRegex as e:
+            raise Unsupported(f"regular expression: {e}") from e
+        except runtime.XPathError:
+            pass  # a static error Saxon would report at compile time: left to the official run
+
+
+_MEMO_KINDS = frozenset({"path", "call", "filter", "union", "gcmp", "arith", "for", "some", "every", "if", "and", "or"})
+_CONTEXT_CALLS = frozenset(
+    {"name", "local-name", "namespace-uri", "string", "string-length", "normalize-space", "number"}
+)
+
+
+def _depends(node: Any, globals_: set[str], depth: int) -> bool:
+    """Does `node` read its outer context (., a relative path, current(), a local variable, position())?
+
+    `depth` > 0 inside a predicate or a path step, where . and relative paths are
+    the inner context's. Constant, literal-only expressions count as dependent
+    (nothing to gain from memoising them).
+    """
+    if not isinstance(node, tuple) or not node:
+        return False
+    kind = node[0]
+    if kind == "lit":
+        return depth == 0
+    if kind == "ctx":
+        return depth == 0
+    if kind == "var":
+        return node[1] not in globals_
+    if kind == "root":
+        return False
+    if kind == "path":
+        _, start, steps = node
+        if start is None and depth == 0:
+            return True
+        if start is not None and start != ("root",) and _depends(start, globals_, depth):
+            return True
+        return any(_depends(s, globals_, depth + 1) for s in steps)
+    if kind == "step":
+        return any(_depends(p, globals_, depth) for p in node[3])
+    if kind == "filter":
+        return _depends(node[1], globals_, depth) or any(_depends(p, globals_, depth + 1) for p in node[2])
+    if kind == "call":
+        name = node[1].rpartition(":")[2]
+        if name in ("current", "position", "last"):
+            return True
+        if not node[2] and name in _CONTEXT_CALLS:
+            return depth == 0
+        if not node[2]:
+            return depth == 0  # true(), false(): nothing to memoise
+        return any(_depends(a, globals_, depth) for a in node[2])
+    if kind in ("for", "some", "every"):
+        return True  # bound variables: kept inline
+    if kind == "seq":
+        return any(_depends(x, globals_, depth) for x in node[1]) or (depth == 0 and not node[1])
+    deps = [x for x in node[1:] if isinstance(x, tuple)]
+    return any(_depends(x, globals_, depth) for x in deps) if deps else depth == 0
+
+
+_DOS_NODE: Node = ("step", "descendant-or-self", ("kind", "node"), [])
+
+
+def _relative_children_only(node: Node) -> bool:
+    """A union of relative paths whose first step is a child or attribute name test."""
+    if node[0] == "union":
+        return _relative_children_only(node[1]) and _relative_children_only(node[2])
+    if node[0] == "path" and node[1] is None and node[2]:
+        first = node[2][0]
+        return first[0] == "step" and first[1] in ("child", "attribute") and first[2][0] == "name"
+    return False
+
+
+def guard_keys(node: Node) -> list[str] | None:
+    """Child (and grandchild) names whose absence makes a test true without evaluating it.
+
+    ``not(P)`` and ``not(P) or ...`` (the left operand is evaluated first, so
+    nothing on the right can raise when it is true), where P is a path (or a
+    union of paths) from the context: when the context has no child named as
+    P's first step (or no such child with a child named as its second), P is
+    empty and the test is true. Keys are ``{ns}a`` or ``{ns}a/{ns}b``
+    (`validators.native.engine.State.tags`). Most "shall not be used" rules
+    (UBL-CR-*, CII-SR-*) have this shape; skipping them where the element is
+    absent is most of the native engine's speed.
+    """
+    if node[0] == "or":
+        return guard_keys(node[1])
+    if node[0] == "call" and node[1] in ("not", "fn:not") and len(node[2]) == 1:
+        return _path_keys(node[2][0])
+    return None
+
+
+def _exact(step: Node) -> str | None:
+    if step[0] == "step" and step[1] == "child" and step[2][0] == "name":
+        _, ns, local = step[2]
+        if ns is not None and local is not None:
+            return "{" + ns + "}" + local if ns else local
+    return None
+
+
+def _path_keys(p: Node) -> list[str] | None:
+    """Keys for a path from the context: the names of its leading child steps, joined by '/'."""
+    if p[0] == "union":
+        a, b = _path_keys(p[1]), _path_keys(p[2])
+        return a + b if a is not None and b is not None else None
+    if p[0] != "path":
+        return None
+    _, start, steps = p
+    if start is None:
+        heads = [""]
+    elif start[0] == "union":
+        found = _union_heads(start)
+        if found is None:
+            return None
+        heads = found
+    else:
+        return None
+    prefix = []
+    for s in steps:
+        name = _exact(s)
+        if name is None:
+            break
+        prefix.append(name)
+    if not prefix and heads == [""]:
+        return None
+    tail = "/".join(prefix)
+    return [f"{h}/{tail}" if h and tail else (h or tail) for h in heads]
+
+
+def _union_heads(u: Node) -> list[str] | None:
+    """The names of a union of one-step relative child paths."""
+    if u[0] == "union":
+        a, b = _union_heads(u[1]), _union_heads(u[2])
+        return a + b if a is not None and b is not None else None
+    if u[0] == "path" and u[1] is None and len(u[2]) == 1:
+        name = _exact(u[2][0])
+        return [name] if name else None
+    return None
+
+
+def yields_nodes(node: Node) -> bool:
+    """Does the expression always give nodes (a path ending with an axis step, a union of such)?"""
+    if node[0] in ("union", "intersect", "except"):
+        return yields_nodes(node[1]) and yields_nodes(node[2])
+    if node[0] == "root":
+        return True
+    if node[0] == "path":
+        return bool(node[2]) and node[2][-1][0] == "step"
+    return False
+
+
+def _union_names(node: Node) -> list[str] | None:
+    """The exact names of a union of one-step child paths without predicates: (a | b)."""
+    if node[0] == "union":
+        a, b = _union_names(node[1]), _union_names(node[2])
+        return a + b if a is not None and b is not None else None
+    if node[0] == "path" and node[1] is None and len(node[2]) == 1 and not node[2][0][3]:
+        name = _exact(node[2][0])
+        return [name] if name else None
+    return None

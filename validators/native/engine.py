@@ -1,0 +1,486 @@
+"""The native rule engine: runs a rule set's generated Python, the official verdicts without Saxon.
+
+`NativeRunner` has the contract of `validators.schematron.Runner` (``run``,
+``compile``): every ``failed-assert`` and flagged ``successful-report`` of the
+rule set, in SVRL order (pattern by pattern, node by node in document order,
+assert by assert), minus the rule set's excluded rules; an assert that raises
+a dynamic error aborts the document with `SchematronError`, as Saxon's run
+does (fail closed: an incident, never "valid").
+
+Per pattern (an XSLT mode), every element is visited in document order, then
+its attributes; the first rule whose match pattern fits (highest priority,
+then the later template) fires, as ``xsl:apply-templates`` picks it.
+
+Generated code is built on first use from the stylesheet's bytes and cached
+by their SHA-256 and the compiler's own hash (`cache_dir`, ``RELAIS_NATIVE_CACHE``,
+default ``~/.cache/relais/native``): a new CEN release gets its own code, a
+changed compiler rebuilds. The asserts the compiler refuses run on Saxon, in a
+copy of the stylesheet that holds only them; their findings follow the native
+ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import marshal
+import os
+import pickle
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from flows.atomic import write_atomic
+from flows.model import Category, ValidationError
+from validators import schematron
+from validators.native import runtime as R
+from validators.native.stylesheet import Assert, Program, compile_stylesheet
+from validators.native.xpath import Unsupported
+from validators.schematron import RuleSet, SchematronError
+
+_HERE = Path(__file__).resolve().parent
+CACHE_FORMAT = "relais-native/1"
+_XPATHS: dict[Any, Any] = {}
+_EMPTY: list[Any] = []  # shared: generated code never changes a sequence in place
+
+
+def compiler_hash() -> str:
+    """The compiler's own identity: a changed compiler rebuilds every cached rule set."""
+    h = hashlib.sha256(CACHE_FORMAT.encode())
+    for name in ("xpath.py", "codegen.py", "stylesheet.py", "runtime.py", "engine.py"):
+        h.update((_HERE / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    configured = os.environ.get("RELAIS_NATIVE_CACHE")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "relais" / "native"
+
+
+@dataclasses.dataclass
+class _Mode:
+    by_tag: dict[str, list[tuple[Any, Callable[..., Any]]]]
+    wild: list[tuple[float, int, Any, Callable[..., Any]]]
+    attrs: dict[str, list[tuple[Any, Callable[..., Any]]]]
+    doc: list[tuple[Any, Callable[..., Any]]]
+    cache: dict[str, list[tuple[Any, Callable[..., Any]]]]
+    tagged: dict[str, list[tuple[float, int, Any, Callable[..., Any]]]]
+    stops: bool = False  # some rule does not descend into its node's subtree
+
+    def candidates(self, tag: str) -> list[tuple[Any, Callable[..., Any]]]:
+        found = self.cache.get(tag)
+        if found is None:
+            merged = sorted(self.tagged.get(tag, []) + self.wild, key=lambda r: (-r[0], -r[1]))
+            found = self.cache[tag] = [(alt, fn) for _, _, alt, fn in merged]
+        return found
+
+
+@dataclasses.dataclass
+class Loaded:
+    """A rule set's generated code, ready to run."""
+
+    key: str
+    sha256: str
+    asserts: list[Assert]
+    modes: list[_Mode | None]
+    globals: dict[str, Callable[..., Any]]
+    reduced: Path | None  # the Saxon copy of the refused asserts
+    base: Path  # where document('...') looks
+    compile_error: str | None = None  # the whole stylesheet was refused: all of it on Saxon
+
+
+class NativeRunner:
+    """Runs rule sets natively; the asserts the compiler refuses run on Saxon. Thread-safe (one lock)."""
+
+    def __init__(self, *, record: bool = False, cache_dir: Path | None = None, official: Any = None) -> None:
+        self.record = record
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self._official = official
+        self._lock = threading.RLock()
+        self._loaded: dict[Path, Loaded] = {}
+        self._outcomes: dict[str, dict[str, list[int]]] = {}
+        self._codedb: dict[Path, R.Doc] = {}
+
+    # ---- the schematron.Runner contract
+    def compile(self, ruleset: RuleSet) -> Loaded:
+        with self._lock:
+            path = Path(ruleset.path).resolve()
+            if path not in self._loaded:
+                self._loaded[path] = self._load(ruleset, path)
+            return self._loaded[path]
+
+    def run(self, ruleset: RuleSet, xml: bytes | etree._ElementTree) -> list[ValidationError]:
+        tree = schematron._parse(xml) if isinstance(xml, (bytes, bytearray)) else xml
+        if isinstance(tree, etree._Element):
+            tree = tree.getroottree()
+        loaded = self.compile(ruleset)
+        with (
+            self._lock,
+            schematron._lines_last(tree),
+        ):  # the official run's order of CII lines, so its order of findings
+            errors = self._run(loaded, tree, ruleset) if loaded.compile_error is None else []
+        if loaded.reduced is not None:
+            errors.extend(self.official.run(dataclasses.replace(ruleset, path=loaded.reduced), tree))
+        return [e for e in errors if ruleset.keeps(e.rule)]
+
+    @property
+    def official(self) -> Any:
+        if self._official is None:
+            self._official = schematron.Runner()
+        return self._official
+
+    # ---- what was compiled
+    def assert_uids(self, ruleset: RuleSet) -> list[str]:
+        return [a.uid for a in self.compile(ruleset).asserts]
+
+    def fallback_uids(self, ruleset: RuleSet) -> list[str]:
+        return [a.uid for a in self.compile(ruleset).asserts if not a.native]
+
+    def fallbacks(self, ruleset: RuleSet) -> list[Assert]:
+        return [a for a in self.compile(ruleset).asserts if not a.native]
+
+    def outcomes(self) -> dict[str, dict[str, list[int]]]:
+        """{rule set key: {assert uid: [times failed (or reported), times passed]}} of native asserts."""
+        with self._lock:
+            return {k: {u: list(v) for u, v in d.items()} for k, d in self._outcomes.items()}
+
+    # ---- loading
+    def _load(self, ruleset: RuleSet, path: Path) -> Loaded:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise SchematronError(f"cannot read stylesheet {path}: {e.strerror or e}", ruleset.key) from e
+        digest = hashlib.sha256(data).hexdigest()
+        cached = self.cache_dir / f"{digest[:24]}-{compiler_hash()}.native"
+        record = self._read_cache(cached)
+        if record is None:
+            record = self._build(path, data, ruleset.key)
+            self._write_cache(cached, record)
+        code, asserts, reduced_bytes, error = record
+        reduced = None
+        if reduced_bytes is not None:
+            reduced = cached.with_suffix(".reduced.xslt")
+            if not reduced.is_file() or reduced.read_bytes() != reduced_bytes:
+                self._write(reduced, reduced_bytes)
+        namespace: dict[str, Any] = {"__name__": f"relais_native_{digest[:12]}"}
+        if code is not None:
+            exec(marshal.loads(code), namespace)  # noqa: S102 - our own generated code, from our own cache
+        modes = [_index(m) if m is not None else None for m in namespace.get("MODES", [])]
+        return Loaded(
+            ruleset.key,
+            digest,
+            [Assert(*a) for a in asserts],
+            modes,
+            namespace.get("GLOBALS", {}),
+            reduced,
+            path.parent,
+            error,
+        )
+
+    def _build(self, path: Path, data: bytes, key: str) -> tuple[Any, ...]:
+        try:
+            program: Program = compile_stylesheet(path, data)
+        except Unsupported as e:  # a stylesheet of another shape: all of it on Saxon
+            return (None, [], data.replace(b"document('", b"document('" + path.parent.as_uri().encode() + b"/"), str(e))
+        except etree.XMLSyntaxError as e:
+            raise SchematronError(f"cannot read stylesheet {path}: {e}", key) from e
+        code = compile(program.source, f"<native rules {path.name}>", "exec")
+        asserts = [dataclasses.astuple(a) for a in program.asserts]
+        return (marshal.dumps(code), asserts, program.reduced_xslt, None)
+
+    def _read_cache(self, path: Path) -> tuple[Any, ...] | None:
+        try:
+            blob = path.read_bytes()
+            record = pickle.loads(blob)  # noqa: S301 - our own cache file
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
+            return None
+        if not (isinstance(record, tuple) and len(record) == 5 and record[0] == CACHE_FORMAT):
+            return None
+        return tuple(record[1:])
+
+    def _write_cache(self, path: Path, record: tuple[Any, ...]) -> None:
+        self._write(path, pickle.dumps((CACHE_FORMAT, *record), protocol=pickle.HIGHEST_PROTOCOL))
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data)
+        except OSError:
+            pass  # a read-only cache: compiled again next time
+
+    # ---- running
+    def _run(self, loaded: Loaded, tree: etree._ElementTree, ruleset: RuleSet) -> list[ValidationError]:
+        state = State(self, loaded, tree)
+        try:
+            for mode in loaded.modes:
+                if mode is not None:
+                    state.walk(mode)
+        except R.XPathError as e:
+            raise SchematronError(f"native rules: dynamic error: {e}", ruleset.key) from e
+        except RecursionError as e:
+            raise SchematronError("native rules: the document is too deeply nested", ruleset.key) from e
+        except SchematronError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an engine fault: fail closed, never "valid"
+            raise SchematronError(f"native rules: internal error: {type(e).__name__}: {e}", ruleset.key) from e
+        if self.record:
+            self._count(loaded, state.seen_counts)
+        out = []
+        for index, node, message in state.failures:
+            a = loaded.asserts[index]
+            if a.kind == "successful-report" and a.flag is None:
+                continue  # the official wrapper keeps flagged reports only
+            out.append(
+                ValidationError(
+                    rule=a.rule,
+                    flag=schematron._flag(a.flag),
+                    location=R.full_path(node) if node is not None else "/",
+                    message=message,
+                    category=Category.EN16931,
+                )
+            )
+        return out
+
+    def _count(self, loaded: Loaded, counts: dict[tuple[int, bool], int]) -> None:
+        per = self._outcomes.setdefault(loaded.key, {})
+        for (index, ok), n in counts.items():
+            slot = per.setdefault(loaded.asserts[index].uid, [0, 0])
+            slot[1 if ok else 0] += n
+
+    def codedb(self, path: Path) -> R.Doc:
+        doc = self._codedb.get(path)
+        if doc is None:
+            from flows import safexml
+
+            try:
+                root = etree.fromstring(path.read_bytes(), safexml.make_parser())
+            except (OSError, etree.XMLSyntaxError) as e:
+                raise R.XPathError("FODC0002", f"cannot read {path.name}: {e}") from e
+            doc = self._codedb[path] = R.Doc(root)
+        return doc
+
+
+def _index(mode: tuple[list[tuple[float, int, list[Any], Callable[..., Any]]], bool]) -> _Mode:
+    spec, visit_attributes = mode
+    tagged: dict[str, list[tuple[float, int, Any, Callable[..., Any]]]] = {}
+    wild: list[tuple[float, int, Any, Callable[..., Any]]] = []
+    attrs: dict[str, list[tuple[float, int, Any, Callable[..., Any]]]] = {}
+    doc: list[tuple[float, int, Any, Callable[..., Any]]] = []
+    for priority, pos, alts, fn in spec:
+        for alt in alts:
+            kind, key = alt[0], alt[1]
+            entry = (priority, pos, alt, fn)
+            if kind == "doc":
+                doc.append(entry)
+            elif kind == "attr":
+                attrs.setdefault(key, []).append(entry)
+            elif key is None:
+                wild.append(entry)
+            else:
+                tagged.setdefault(key, []).append(entry)
+
+    def ordered(entries: list[tuple[float, int, Any, Callable[..., Any]]]) -> list[tuple[Any, Callable[..., Any]]]:
+        return [(alt, fn) for _, _, alt, fn in sorted(entries, key=lambda r: (-r[0], -r[1]))]
+
+    attributes = {k: ordered(v) for k, v in attrs.items()} if visit_attributes else {}
+    stops = any(getattr(fn, "stops", False) for *_, fn in spec)
+    return _Mode({}, wild, attributes, ordered(doc), {}, tagged, stops)
+
+
+class State:
+    """One document's run of one rule set: what generated code calls as ``D``."""
+
+    def __init__(self, runner: NativeRunner, loaded: Loaded, tree: etree._ElementTree) -> None:
+        self.runner = runner
+        self.loaded = loaded
+        self.doc = R.Doc(tree.getroot())
+        self.record = runner.record
+        self.failures: list[tuple[int, Any, str]] = []
+        self.seen_counts: dict[tuple[int, bool], int] = {}
+        self._globals: dict[str, list[Any]] = {}
+        self.memo: dict[int, Any] = {}
+        self.kids: dict[Any, dict[str, list[Any]]] = {}
+        self._tags: dict[Any, set[str]] = {}
+        self.elements = [e for e in self.doc.order if R.is_element(e)]
+
+    # -- the walk
+    def walk(self, mode: _Mode) -> None:
+        for alt, fn in mode.doc:
+            if _match(alt[2], 0, self.doc, self):
+                fn(self.doc, self)
+                break
+        attrs = mode.attrs
+        if mode.stops:
+            self._walk_pruned(mode)
+            return
+        for el in self.elements:
+            for alt, fn in mode.cache.get(el.tag) or mode.candidates(el.tag):
+                m = alt[4]
+                if m(el, self) if m is not None else _match(alt[2], 0, el, self):
+                    fn(el, self)
+                    break
+            if attrs and el.attrib:
+                for name, value in el.attrib.items():
+                    for alt, fn in attrs.get(name, ()):
+                        a = R.Attr(el, name, value)
+                        if _match(alt[2], 0, a, self):
+                            fn(a, self)
+                            break
+
+    def _walk_pruned(self, mode: _Mode) -> None:
+        """The walk of a mode with rules that do not descend: their nodes' subtrees are skipped."""
+        order = self.doc.order
+        skip_to = -1
+        for el in self.elements:
+            if order[el] <= skip_to:
+                continue
+            for alt, fn in mode.cache.get(el.tag) or mode.candidates(el.tag):
+                m = alt[4]
+                if m(el, self) if m is not None else _match(alt[2], 0, el, self):
+                    fn(el, self)
+                    if fn.stops:
+                        skip_to = order[el] + sum(1 for _ in el.iter()) - 1
+                    break
+            if skip_to >= order[el]:
+                continue
+            if mode.attrs and el.attrib:
+                for name, value in el.attrib.items():
+                    for alt, fn in mode.attrs.get(name, ()):
+                        a = R.Attr(el, name, value)
+                        if _match(alt[2], 0, a, self):
+                            fn(a, self)
+                            break
+
+    # -- called by generated code
+    def fail(self, index: int, node: Any, message: Callable[[], str]) -> None:
+        self.failures.append((index, node, message()))
+
+    def ch(self, n: Any, tag: str) -> list[Any]:
+        """Children of `n` named `tag` (an exact ``{ns}local``), from its child index (built once)."""
+        index = self.kids.get(n)
+        if index is None:
+            index = self._kids(n)
+        return index.get(tag, _EMPTY)
+
+    def tags(self, n: Any) -> set[str]:
+        """The name paths (``{ns}a/{ns}b/...``) of every element under `n`, relative to `n`."""
+        found = self._tags.get(n)
+        if found is not None:
+            return found
+        found = set()
+        if R.is_element(n):
+            stack = [(k, k.tag) for k in n.iterchildren(etree.Element)]
+            while stack:
+                el, path = stack.pop()
+                found.add(path)
+                stack.extend((k, path + "/" + k.tag) for k in el.iterchildren(etree.Element))
+        self._tags[n] = found
+        return found
+
+    def _kids(self, n: Any) -> dict[str, list[Any]]:
+        index: dict[str, list[Any]] = {}
+        try:
+            for child in n.iterchildren(etree.Element):
+                found = index.get(child.tag)
+                if found is None:
+                    index[child.tag] = [child]
+                else:
+                    found.append(child)
+        except AttributeError:  # an atomic value
+            pass
+        if isinstance(n, (R.Attr, R.Text, R.Doc)) or R.is_node(n):
+            self.kids[n] = index
+        return index
+
+    def xp(self, spec: tuple[str, str, tuple[tuple[str, str], ...]], n: Any) -> list[Any]:
+        """A navigation path evaluated by libxml2 (`Compiler._libxml_path`)."""
+        compiled = _XPATHS.get(spec)
+        if compiled is None:
+            compiled = _XPATHS[spec] = etree.XPath(spec[1], namespaces=dict(spec[2]))
+        if isinstance(n, R.Doc):
+            context = n.root
+        elif R.is_element(n):
+            context = n
+        else:
+            return []
+        out = []
+        for r in compiled(context):
+            if isinstance(r, etree._Element):
+                out.append(r)
+            elif getattr(r, "is_attribute", False):
+                out.append(R.Attr(r.getparent(), r.attrname, str(r)))
+            else:  # pragma: no cover - name tests select elements and attributes only
+                raise R.XPathError("XPTY0019", "unexpected node in a navigation path")
+        return out
+
+    def k(self, index: int, fn: Callable[[State], Any]) -> Any:
+        """A document constant, computed on first use."""
+        memo = self.memo
+        if index in memo:
+            return memo[index]
+        value = memo[index] = fn(self)
+        return value
+
+    def seen(self, index: int, ok: bool) -> None:
+        key = (index, ok)
+        self.seen_counts[key] = self.seen_counts.get(key, 0) + 1
+
+    def glob(self, name: str) -> list[Any]:
+        found = self._globals.get(name)
+        if found is None:
+            found = self._globals[name] = self.loaded.globals[name](self)
+        return found
+
+    def filt(self, seq: list[Any], pred: Callable[[Any, int, int], bool]) -> list[Any]:
+        size = len(seq)
+        return [x for i, x in enumerate(seq, 1) if pred(x, i, size)]
+
+    def each(self, nodes: list[Any], step: Callable[[Any], list[Any]]) -> list[Any]:
+        if len(nodes) == 1:
+            return step(nodes[0])
+        out: list[Any] = []
+        for n in nodes:
+            out.extend(step(n))
+        if len(out) > 1:
+            if all(R.is_node(x) for x in out):
+                return R.doc_order(self.doc, out)
+            if any(R.is_node(x) for x in out):
+                raise R.XPathError("XPTY0018", "a path's last step returned both nodes and atomic values")
+        return out
+
+    def document(self, name: str) -> list[Any]:
+        return [self.runner.codedb((self.loaded.base / name).resolve())]
+
+
+def _match(steps: tuple[Any, ...], i: int, node: Any, D: State) -> bool:
+    sep, test, is_attr, preds = steps[i]
+    if test[0] == "name" and test[1] is not None and test[2] is not None and not is_attr:
+        if getattr(node, "tag", None) != ("{" + test[1] + "}" + test[2] if test[1] else test[2]):
+            return False
+    elif not R.matches_test(node, test, is_attr):
+        return False
+    if preds:
+        for p in preds:
+            if p.positional:
+                sibs = [s for s in R.siblings(node, True) if R.matches_test(s, test)]
+                after = [s for s in R.siblings(node, False) if R.matches_test(s, test)]
+                if not p(node, len(sibs) + 1, len(sibs) + len(after) + 1, D):
+                    return False
+            elif not p(node, 1, 1, D):
+                return False
+    parent = R.parent_of(node, D.doc)
+    if i + 1 == len(steps):
+        return sep == "//" or isinstance(parent, R.Doc)
+    if sep == "/":
+        return parent is not None and not isinstance(parent, R.Doc) and _match(steps, i + 1, parent, D)
+    while parent is not None and not isinstance(parent, R.Doc):
+        if _match(steps, i + 1, parent, D):
+            return True
+        parent = R.parent_of(parent, D.doc)
+    return False
