@@ -280,6 +280,12 @@ def demo(ctx: click.Context, demo_home: Path | None, invoices: int, lines: int) 
 )
 @click.option("--br-fr", is_flag=True, help="Also apply the French BR-FR rules.")
 @click.option("--xsd-only", is_flag=True, help="Skip the business rules.")
+@click.option(
+    "--engine",
+    type=click.Choice(["native", "official"]),
+    default=None,
+    help="Business-rule engine: native (generated Python, the default) or official (the XSLTs on Saxon).",
+)
 @click.pass_context
 def validate(
     ctx: click.Context,
@@ -289,6 +295,7 @@ def validate(
     keep_going: bool,
     br_fr: bool,
     xsd_only: bool,
+    engine: str | None,
 ) -> None:
     """Validate invoice files (XML or Factur-X PDF) without the pipeline.
 
@@ -314,6 +321,8 @@ def validate(
                 rules_dir=rules_dir or settings.rules_dir,
                 max_xml_bytes=settings.max_xml_bytes,
                 business_rules=not xsd_only,
+                rules_engine=engine or settings.rules_engine,
+                native_cache=settings.native_cache_dir,
             )
         )
         rulesets = judge.versions()
@@ -330,7 +339,13 @@ def validate(
         except Incident as e:  # fail closed: no verdict when validation itself failed
             _fail("validate", f"{f}: validation could not run: {e}")
     if as_json:
-        click.echo(json.dumps({"documents": [r.as_json() for r in reports], "rulesets": rulesets}, ensure_ascii=False))
+        engine = None if xsd_only else judge.config.rules_engine
+        click.echo(
+            json.dumps(
+                {"documents": [r.as_json() for r in reports], "rulesets": rulesets, "engine": engine},
+                ensure_ascii=False,
+            )
+        )
     else:
         for r in reports:
             verdict = click.style("valid", fg="green") if r.valid else click.style("INVALID", fg="red")

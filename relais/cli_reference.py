@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -96,18 +96,75 @@ def rules_install(ctx: click.Context, path: Path) -> None:
         _fail("rules install", str(e), code=1)
     click.echo(f"installed into {settings.installed_rules_dir}")
     _print_rulesets(sets.versions())
+    if settings.rules_engine == "native":  # the native code is built now, not by the first flow
+        try:
+            _print_engine(sets, settings.native_cache_dir, only=("en16931-ubl", "en16931-cii"))
+        except Incident as e:
+            _fail("rules install", str(e), code=1)
 
 
 @rules.command(name="sets")
 @click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (versions and the native engine's state).")
 @click.pass_context
-def rules_sets(ctx: click.Context, rules_dir: Path | None) -> None:
-    """Show the business rule sets in use and their versions."""
+def rules_sets(ctx: click.Context, rules_dir: Path | None, as_json: bool) -> None:
+    """Show the business rule sets in use, their versions, and how the native engine runs each one:
+    its asserts compiled to Python, and those it could not compile, which run on Saxon (with why)."""
+    import json
+
+    from flows.errors import Incident
     from validators import schematron
 
-    _print_rulesets(schematron.discover(rules_dir or _settings(ctx).rules_dir).versions())
+    settings = _settings(ctx)
+    try:
+        sets = schematron.discover(rules_dir or settings.rules_dir)
+        if as_json:
+            report = {
+                "versions": sets.versions(),
+                "engine": settings.rules_engine,
+                "native": _native_state(sets, settings.native_cache_dir),
+            }
+            click.echo(json.dumps(report, ensure_ascii=False))
+            return
+        _print_rulesets(sets.versions())
+        click.echo(f"{'engine':<24} {settings.rules_engine}")
+        _print_engine(sets, settings.native_cache_dir)
+    except Incident as e:
+        _fail("rules sets", str(e), code=1)
 
 
 def _print_rulesets(versions: dict[str, str]) -> None:
     for key, value in versions.items():
         click.echo(f"{key:<24} {value}")
+
+
+def _native_state(sets: Any, cache_dir: Path, only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Per rule set: asserts compiled natively, and those on Saxon with the compiler's reason."""
+    from validators.native import NativeRunner
+
+    runner = NativeRunner(cache_dir=cache_dir)
+    state: dict[str, Any] = {}
+    for rs in sets.all():
+        if only and rs.key not in only:
+            continue
+        loaded = runner.compile(rs)
+        saxon = [a for a in loaded.asserts if not a.native]
+        state[rs.key] = {
+            "asserts": len(loaded.asserts),
+            "native": len(loaded.asserts) - len(saxon),
+            "saxon": [{"assert": a.uid, "reason": a.reason} for a in saxon],
+            "stylesheet_refused": loaded.compile_error,
+        }
+    return state
+
+
+def _print_engine(sets: Any, cache_dir: Path, only: tuple[str, ...] | None = None) -> None:
+    for key, st in _native_state(sets, cache_dir, only).items():
+        line = f"{st['native']}/{st['asserts']} asserts native"
+        if st["saxon"]:
+            line += f", {len(st['saxon'])} on Saxon"
+        click.echo(f"{'native ' + key:<24} {line}")
+        if st["stylesheet_refused"]:
+            click.echo(f"{'':<24}   whole stylesheet on Saxon: {st['stylesheet_refused']}")
+        for a in st["saxon"]:
+            click.echo(f"{'':<24}   on Saxon: {a['assert']}: {a['reason']}")

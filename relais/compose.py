@@ -136,7 +136,12 @@ class Runtime:
         return ValidationPool(
             PoolConfig(
                 judge=JudgeConfig(
-                    ubl_xsd_dir=s.ubl_xsd_dir, cii_xsd=s.cii_xsd, rules_dir=s.rules_dir, max_xml_bytes=s.max_xml_bytes
+                    ubl_xsd_dir=s.ubl_xsd_dir,
+                    cii_xsd=s.cii_xsd,
+                    rules_dir=s.rules_dir,
+                    max_xml_bytes=s.max_xml_bytes,
+                    rules_engine=s.rules_engine,
+                    native_cache=s.native_cache_dir,
                 ),
                 workers=s.workers,
                 seconds_per_document=s.seconds_per_document,

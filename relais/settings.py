@@ -42,6 +42,7 @@ class Settings:
     incident_retries: int = 3  # automatic retries of a flow after an internal failure, then it is parked
     incident_backoff_seconds: float = 60.0  # wait before the first retry; doubles at each further one
     rules_dir: Path | None = None  # CEN EN 16931 validation artefacts (relais rules install)
+    rules_engine: str = "native"  # business rules: "native" (validators/native) or "official" (the XSLTs on Saxon)
     workers: int | None = None  # validation worker processes; None = one per CPU, 0 = in process
     worker_memory_mb: int | None = None  # address-space cap of each validation worker
     seconds_per_document: float = 120.0  # validation time budget per document before an incident
@@ -67,6 +68,12 @@ class Settings:
     def installed_rules_dir(self) -> Path:
         """Where `relais rules install` puts the CEN artefacts for this home."""
         return self.home / "rules"
+
+    @property
+    def native_cache_dir(self) -> Path:
+        """Generated code of the native rule engine, by stylesheet hash (RELAIS_NATIVE_CACHE overrides)."""
+        configured = os.environ.get("RELAIS_NATIVE_CACHE")
+        return Path(configured) if configured else self.home / "cache" / "native-rules"
 
     @property
     def archive_dir(self) -> Path:
@@ -108,6 +115,11 @@ class Settings:
             values["br_fr_partners"] = frozenset(
                 p.strip() for p in env["RELAIS_BR_FR_PARTNERS"].split(",") if p.strip()
             )
+        if env.get("RELAIS_RULES_ENGINE"):
+            engine = env["RELAIS_RULES_ENGINE"].strip().lower()
+            if engine not in ("native", "official"):
+                raise ValueError(f"RELAIS_RULES_ENGINE must be native or official, not {env['RELAIS_RULES_ENGINE']!r}")
+            values["rules_engine"] = engine
         if env.get("RELAIS_ARCHIVE_URL"):
             values["archive_url"] = env["RELAIS_ARCHIVE_URL"]
         if env.get("RELAIS_S3_ENDPOINT_URL"):

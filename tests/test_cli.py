@@ -87,7 +87,7 @@ def docs(tmp_path, directory_file):
 
 def _check_contract(doc: object) -> list[dict]:
     """The `validate --json` contract, key sets and types exactly; returns the documents."""
-    assert isinstance(doc, dict) and set(doc) == {"documents", "rulesets"}
+    assert isinstance(doc, dict) and set(doc) == {"documents", "rulesets", "engine"} and doc["engine"] == "native"
     rulesets = doc["rulesets"]
     assert isinstance(rulesets, dict) and all(isinstance(v, str) for v in rulesets.values())
     assert {"en16931-ubl", "en16931-cii", "facturx"} <= set(rulesets)

@@ -36,6 +36,8 @@ class JudgeConfig:
     rules_dir: Path | None = None
     max_xml_bytes: int = 200 * 1024 * 1024
     business_rules: bool = True
+    rules_engine: str = "native"  # "native" (validators.native) or "official" (the XSLTs on Saxon: the oracle)
+    native_cache: Path | None = None  # where the native engine keeps generated code (None: its default)
     platform_rules: bool = True  # the document's own platform rules (stage DOCUMENT: attachments, amounts)
     limits: Limits = Limits()
 
@@ -114,10 +116,16 @@ class DocumentJudge:
         return schematron.discover(self.config.rules_dir)
 
     @functools.cached_property
-    def runner(self):  # noqa: ANN201 - validators.schematron.Runner
+    def runner(self):  # noqa: ANN201 - validators.schematron.Runner or validators.native.NativeRunner
         from validators import schematron
 
-        return schematron.Runner()
+        if self.config.rules_engine == "official":
+            return schematron.Runner()
+        if self.config.rules_engine != "native":
+            raise ValueError(f"unknown rules engine {self.config.rules_engine!r} (native or official)")
+        from validators.native import NativeRunner
+
+        return NativeRunner(cache_dir=self.config.native_cache)
 
     def versions(self) -> dict[str, str]:
         return self.rulesets.versions() if self.config.business_rules else {}

@@ -16,7 +16,7 @@ does not understand raises `Unsupported`.
 
 >>> c = Compiler({}, {}, set())
 >>> c.expr(("call", "count", [("path", None, [("step", "child", ("name", "", "a"), [])])]))
-("len(R.children(c, 'a'))", 'int')
+("len(D.ch(c, 'a'))", 'int')
 """
 
 from __future__ import annotations

@@ -344,7 +344,7 @@ class State:
                 m = alt[4]
                 if m(el, self) if m is not None else _match(alt[2], 0, el, self):
                     fn(el, self)
-                    if fn.stops:
+                    if getattr(fn, "stops", False):
                         skip_to = order[el] + sum(1 for _ in el.iter()) - 1
                     break
             if skip_to >= order[el]:

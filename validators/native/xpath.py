@@ -24,7 +24,7 @@ AST nodes are tuples whose first item names them::
 
 >>> parse("normalize-space(cbc:ID) != ''", {"cbc": "urn:c"})[0]
 'gcmp'
->>> parse("count(//x[1]) div 2", {})[2]
+>>> parse("count(//x[1]) div 2", {})[1]
 'div'
 """
 
