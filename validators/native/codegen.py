@@ -103,6 +103,17 @@ class Compiler:
         return self.as_bool(*self.expr(node))
 
     def str_(self, node: Node) -> str:
+        if (
+            node[0] == "path"
+            and node[1] is None
+            and len(node[2]) == 1
+            and self.scope.has_context
+            and (self.memo is None or _depends(node, self.globals, 0))
+        ):
+            step = node[2][0]
+            name = _exact(step) if not step[3] else None
+            if name is not None:
+                return f"D.chs(c, {name!r})"  # the string value of the one child so named ('' when none)
         return self.as_str(*self.expr(node))
 
     # ---- expressions
@@ -325,6 +336,8 @@ class Compiler:
             test = f"(len({pc}) > 0)"  # nodes: never a position
         else:
             test = f"R.position_match({self.as_seq(pc, pk)}, pos)"
+        if re.search(r"\b(pos|size)\b", test) is None:
+            return f"[c for c in {code} if {test}]"  # no position: a plain filter (c is the item)
         return f"D.filt({code}, lambda c, pos, size: {test})"
 
     # ---- paths
@@ -380,6 +393,12 @@ class Compiler:
                 i += 1
                 axis = step[1]
             else:
+                atomic = None if single or step[2] else self._atomic_step(step[1])
+                if atomic is not None:  # one atomic value per node (e.g. .../xs:decimal(.)): in node order
+                    current = f"[{atomic} for c in {current}]"
+                    same_depth = False
+                    i += 1
+                    continue
                 one = self._filter_step(step, n)
                 i += 1
                 axis = "filter"
@@ -441,6 +460,16 @@ class Compiler:
         text = ("/" if start == ("root",) else "") + "/".join(parts)
         xp = self.const(("xpath", text, tuple(sorted((p, u) for u, p in ns.items()))))
         return f"D.xp({xp}, {'D.doc' if start == ('root',) else 'c'})"
+
+    def _atomic_step(self, primary: Node) -> str | None:
+        """The code of a path step giving exactly one atomic value per context node, if it is one."""
+        saved = self.scope
+        self.scope = dataclasses.replace(saved, has_context=True, has_position=False)
+        try:
+            code, kind = self.expr(primary)
+        finally:
+            self.scope = saved
+        return code if kind in ("str", "bool", "int") else None
 
     def _filter_step(self, step: Node, n: str) -> str:
         _, primary, preds = step

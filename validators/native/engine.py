@@ -368,6 +368,19 @@ class State:
             index = self._kids(n)
         return index.get(tag, _EMPTY)
 
+    def chs(self, n: Any, tag: str) -> str:
+        """The string value of `n`'s one child named `tag`; '' when none (two or more: a type error)."""
+        index = self.kids.get(n)
+        if index is None:
+            index = self._kids(n)
+        found = index.get(tag)
+        if not found:
+            return ""
+        if len(found) > 1:
+            raise R.XPathError("XPTY0004", "a sequence of more than one item is not allowed as an argument")
+        x = found[0]
+        return (x.text or "") if len(x) == 0 else R.string_value(x)
+
     def tags(self, n: Any) -> set[str]:
         """The name paths (``{ns}a/{ns}b/...``) of every element under `n`, relative to `n`."""
         found = self._tags.get(n)
