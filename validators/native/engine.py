@@ -45,6 +45,7 @@ _HERE = Path(__file__).resolve().parent
 CACHE_FORMAT = "relais-native/1"
 _XPATHS: dict[Any, Any] = {}
 _EMPTY: list[Any] = []  # shared: generated code never changes a sequence in place
+KIDS_KEPT = 50_000  # child indexes kept at most (the walk is in document order: old ones are not needed again)
 
 
 def compiler_hash() -> str:
@@ -307,7 +308,6 @@ class State:
         self.memo: dict[int, Any] = {}
         self.kids: dict[Any, dict[str, list[Any]]] = {}
         self._tags: dict[Any, set[str]] = {}
-        self.elements = [e for e in self.doc.order if R.is_element(e)]
 
     # -- the walk
     def walk(self, mode: _Mode) -> None:
@@ -319,7 +319,7 @@ class State:
         if mode.stops:
             self._walk_pruned(mode)
             return
-        for el in self.elements:
+        for el in self.doc.root.iter(etree.Element):
             for alt, fn in mode.cache.get(el.tag) or mode.candidates(el.tag):
                 m = alt[4]
                 if m(el, self) if m is not None else _match(alt[2], 0, el, self):
@@ -337,7 +337,7 @@ class State:
         """The walk of a mode with rules that do not descend: their nodes' subtrees are skipped."""
         order = self.doc.order
         skip_to = -1
-        for el in self.elements:
+        for el in self.doc.root.iter(etree.Element):
             if order[el] <= skip_to:
                 continue
             for alt, fn in mode.cache.get(el.tag) or mode.candidates(el.tag):
@@ -362,7 +362,8 @@ class State:
         self.failures.append((index, node, message()))
 
     def ch(self, n: Any, tag: str) -> list[Any]:
-        """Children of `n` named `tag` (an exact ``{ns}local``), from its child index (built once)."""
+        """Children of `n` named `tag` (an exact ``{ns}local``); an element with many children
+        gets a child index, built once (the rules read a CII transaction's header from every line)."""
         index = self.kids.get(n)
         if index is None:
             index = self._kids(n)
@@ -408,6 +409,8 @@ class State:
         except AttributeError:  # an atomic value
             pass
         if isinstance(n, (R.Attr, R.Text, R.Doc)) or R.is_node(n):
+            if len(self.kids) >= KIDS_KEPT:  # bounded memory on a 100,000-line invoice
+                self.kids.clear()
             self.kids[n] = index
         return index
 

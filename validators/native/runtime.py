@@ -96,16 +96,22 @@ class Text:
 class Doc:
     """The document node."""
 
-    __slots__ = ("root", "order")
+    __slots__ = ("root", "_order")
 
     def iterchildren(self, tag: Any = None) -> list[Any]:
         return [self.root] if tag is None or _tag_ok(self.root, tag) else []
 
     def __init__(self, root: Any) -> None:
         self.root = root
-        self.order: dict[Any, int] = {}
-        for i, el in enumerate(root.iter()):
-            self.order[el] = i
+        self._order: dict[Any, int] | None = None
+
+    @property
+    def order(self) -> dict[Any, int]:
+        """Every node's position in document order; built on first use (sorting is rare, and
+        holding a proxy for each of a 100,000-line invoice's millions of elements is not free)."""
+        if self._order is None:
+            self._order = {el: i for i, el in enumerate(self.root.iter())}
+        return self._order
 
 
 class Date:
@@ -1321,6 +1327,8 @@ def set_op(doc: Doc, op: str, a: Sequence[Any], b: Sequence[Any]) -> list[Any]:
     if any(not is_node(x) for x in a) or any(not is_node(x) for x in b):
         raise XPathError("XPTY0004", f"{op} of atomic values")
     if op == "union":
+        if not a or not b:  # one side empty (cac:InvoiceLine | cac:CreditNoteLine): already in order
+            return list(b or a)  # (both sides were checked to be nodes above)
         return doc_order(doc, [*a, *b])
     keys = set(b)
     if op == "intersect":
