@@ -393,6 +393,16 @@ class Compiler:
         fast = self._libxml_path(start, steps)
         if fast is not None:
             return fast, "seq"
+        if self.memo is not None and start is not None and len(steps) > 1:
+            # the longest document-constant prefix (document('codedb.xml')/codedb/cl[@id=8]) once per document
+            for k in range(len(steps) - 1, 0, -1):
+                prefix: Node = ("path", start, steps[:k])
+                if not _depends(prefix, self.globals, 0):
+                    code, _ = self.expr(prefix)
+                    return self._path(("path", ("memo", code), steps[k:]))
+        if start is not None and start[0] == "memo":
+            start_code = start[1]
+            return self._steps(start_code, False, steps), "seq"
         if start is None:
             self._need_context()
             current, single = "c", True
@@ -400,6 +410,10 @@ class Compiler:
             current, single = "D.doc", True
         else:
             current, single = self.seq(start), False
+        return self._steps(current, single, steps), "seq"
+
+    def _steps(self, current: str, single: bool, steps: list[Node]) -> str:
+        """Code applying path `steps` to `current` (one node when `single`, else a sequence)."""
         i = 0
         same_depth = False  # the current nodes are distinct and none is another's ancestor
         while i < len(steps):
@@ -458,7 +472,7 @@ class Compiler:
             else:
                 current = f"D.each({current}, lambda n: {one})"
                 same_depth = False
-        return current, "seq"
+        return current
 
     @staticmethod
     def _element_contexts_suffice(step: Node) -> bool:
