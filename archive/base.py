@@ -17,6 +17,8 @@ The contract, checked for every backend by tests/test_archive.py:
 * ``open(sha256)`` returns a readable, seekable binary file object positioned
   at the start (the caller closes it, ideally in a ``with``); a missing object
   raises FileNotFoundError.
+* ``put_many(sources)`` stores several files or byte strings: all durable once it returns (never
+  one visible under its digest before its bytes are durable).
 * ``exists(sha256)`` tells whether the object is stored; ``verify(sha256)``
   re-hashes it: False when its bytes no longer match, or when it is missing.
 * A string that is not a lowercase SHA-256 hex digest raises ValueError.
@@ -30,6 +32,7 @@ import abc
 import dataclasses
 import hashlib
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -89,6 +92,11 @@ class Archive(abc.ABC):
         """Store a local file's bytes (a convenience over `put_stream`)."""
         with Path(src).open("rb") as f:
             return self.put_stream(f)
+
+    def put_many(self, sources: Sequence[Path | bytes]) -> list[ArchivedObject]:
+        """Store several local files or byte strings; every one is durable once this returns (like
+        `put_file` / `put_bytes`, one after the other; a backend may group its syncs: archive/local.py)."""
+        return [self.put_file(s) if isinstance(s, Path) else self.put_bytes(s) for s in sources]
 
     def read(self, sha256: str) -> bytes:
         """The whole object in memory: for small objects only (MDNs, return flows); else `open`."""

@@ -21,7 +21,7 @@ import datetime as dt
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -67,22 +67,35 @@ class Outbound:
 QueueKey = tuple[OutboxKind, str, str | None]  # (kind, channel, partner): one ordered queue
 
 
-def dispatch(rt: Outbound, flow_id: str | None = None, kinds: tuple[OutboxKind, ...] | None = None) -> DispatchReport:
-    """Carry out the pending outbox rows (only those of `kinds` when given, e.g. ``(OutboxKind.MDN,)``)."""
+def dispatch(
+    rt: Outbound,
+    flow_id: str | None = None,
+    kinds: tuple[OutboxKind, ...] | None = None,
+    *,
+    flow_ids: Sequence[str] | None = None,
+) -> DispatchReport:
+    """Carry out the pending outbox rows (only those of `kinds` when given, e.g. ``(OutboxKind.MDN,)``; only
+    those of `flow_id`, or of the flows `flow_ids`, when given). Deliveries to folders are made durable
+    together, whatever their flow (one sync per `BATCH` files)."""
     report = DispatchReport()
+    if flow_ids is not None and not flow_ids:
+        return report
     if kinds is not None and len(kinds) == 1:
-        items = rt.store.pending_outbox(kind=kinds[0], flow_id=flow_id)
+        items = rt.store.pending_outbox(kind=kinds[0], flow_id=flow_id, flow_ids=flow_ids)
     else:
-        items = [i for i in rt.store.pending_outbox(flow_id=flow_id) if kinds is None or i.kind in kinds]
-    if flow_id is not None:
+        pending = rt.store.pending_outbox(flow_id=flow_id, flow_ids=flow_ids)
+        items = [i for i in pending if kinds is None or i.kind in kinds]
+    if flow_id is not None or flow_ids is not None:
         items = _with_queues(rt, items)
     items = _leased(rt, items)
     by_flow: dict[str, dict[int, OutboxItem]] = defaultdict(dict)
     for item in items:
         if _to_folder(item) and item.position is not None and item.flow_id:
             by_flow[item.flow_id][item.position] = item
+    staged: list[tuple[OutboxItem, Path]] = []
     for fid, wanted in by_flow.items():
-        _deliver_flow(rt, fid, wanted, report)
+        staged = _deliver_flow(rt, fid, wanted, report, staged)
+    report.delivered += _publish(rt, staged)
     queues: dict[QueueKey, list[OutboxItem]] = defaultdict(list)
     for item in items:
         if not _to_folder(item):
@@ -94,6 +107,12 @@ def dispatch(rt: Outbound, flow_id: str | None = None, kinds: tuple[OutboxKind, 
     finally:  # rows not sent (held back behind a failure) go back at once, for any dispatcher
         rt.store.release_outbox([i.id for i in items], lease.worker_id())
     return report
+
+
+def dispatch_flows(rt: Outbound, flow_ids: Sequence[str]) -> DispatchReport:
+    """Carry out what just-closed flows put in the outbox (their deliveries and return flows), together:
+    one query, one lease, one sync for their deliveries (`dispatch_flow` for one flow)."""
+    return dispatch(rt, kinds=(OutboxKind.DELIVERY, OutboxKind.RETURN), flow_ids=flow_ids)
 
 
 def _leased(rt: Outbound, items: list[OutboxItem]) -> list[OutboxItem]:
@@ -288,12 +307,19 @@ class _Payloads:
         self._flow_id, self._docs = flow_id, docs
 
 
-def _deliver_flow(rt: Outbound, flow_id: str, wanted: dict[int, OutboxItem], report: DispatchReport) -> None:
+def _deliver_flow(
+    rt: Outbound,
+    flow_id: str,
+    wanted: dict[int, OutboxItem],
+    report: DispatchReport,
+    staged: list[tuple[OutboxItem, Path]],
+) -> list[tuple[OutboxItem, Path]]:
+    """Stage a flow's deliveries after what earlier flows staged, publishing every `BATCH` files; returns
+    what is staged and not yet published (the caller publishes it)."""
     flow = rt.store.get_flow(flow_id)
     if flow is None or flow.container is None:
-        return
-    staged: list[tuple[OutboxItem, Path]] = []
-    before = report.delivered
+        return staged
+    count = 0
     with log.bound(flow_id=flow_id), rt.archive.open(flow.sha256) as f:
         for doc in split.documents(f, flow.container, flow.original_name, rt.archive_limits):
             item = wanted.get(doc.position)
@@ -301,6 +327,7 @@ def _deliver_flow(rt: Outbound, flow_id: str, wanted: dict[int, OutboxItem], rep
                 continue
             try:
                 staged.append((item, _stage(Path(item.destination), doc.data)))
+                count += 1
             except OSError as e:
                 report.failed += 1
                 rt.store.mark_failed(item, f"{type(e).__name__}: {e}")
@@ -308,8 +335,8 @@ def _deliver_flow(rt: Outbound, flow_id: str, wanted: dict[int, OutboxItem], rep
             if len(staged) >= BATCH:
                 report.delivered += _publish(rt, staged)
                 staged = []
-        report.delivered += _publish(rt, staged)
-        _log.info("flow.delivered", invoices=report.delivered - before)
+        _log.info("flow.delivered", invoices=count)
+    return staged
 
 
 def _stage(target: Path, data: bytes) -> Path:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -144,6 +145,70 @@ class Intake:
             sha256=obj.sha256,
         )
         return Ingested(flow, created=True)
+
+    def ingest_many(self, items: Sequence[tuple[Arrival, ArchivedObject]]) -> list[Ingested]:
+        """Record the flows of many files already archived (`ingest_archived`'s rule for each), their ids
+        marked in the archive with grouped syncs (`Archive.put_many`) and their rows written in one
+        transaction: archive first still (bytes and markers are durable before any row exists)."""
+        out: list[Ingested | None] = []
+        new: list[tuple[int, Arrival, ArchivedObject]] = []
+        keys: set[tuple[str, str, int, str]] = set()
+        for arrival, obj in items:
+            key = (arrival.partner, arrival.name, obj.size, obj.sha256)
+            if key in keys:  # the same file twice in this batch: the second is seen once the first is recorded
+                out.append(None)
+                continue
+            existing = self.store.find_flow(arrival.partner, arrival.name, obj.size, obj.sha256, latest=True)
+            if existing is not None and is_own_flow(existing, arrival.written_at):
+                out.append(self.ingest_archived(arrival, obj))  # already recorded: says so, records nothing
+                continue
+            keys.add(key)
+            new.append((len(out), arrival, obj))
+            out.append(None)
+        ids = self._new_ids(len(new))
+        flows = [
+            Flow(
+                id=flow_id,
+                partner=arrival.partner,
+                channel=arrival.channel,
+                original_name=arrival.name,
+                size=obj.size,
+                sha256=obj.sha256,
+            )
+            for flow_id, (_, arrival, obj) in zip(ids, new, strict=True)
+        ]
+        self.store.create_flows(flows)
+        for flow, (at, arrival, obj) in zip(flows, new, strict=True):
+            out[at] = Ingested(flow, created=True)
+            _log.info(
+                "flow.received",
+                flow_id=flow.id,
+                partner=arrival.partner,
+                channel=str(arrival.channel),
+                name=arrival.name,
+                size=obj.size,
+                sha256=obj.sha256,
+            )
+        return [got if got is not None else self.ingest_archived(*items[i]) for i, got in enumerate(out)]
+
+    def _new_ids(self, n: int) -> list[str]:
+        """`n` flow ids no flow ever had, marked in the archive together (`_new_id`, grouped)."""
+        ids: list[str] = []
+        while len(ids) < n:
+            fresh = []
+            for flow_id in self.store.next_flow_ids(n - len(ids)):
+                if self.archive.exists(hashlib.sha256(id_marker(flow_id)).hexdigest()):
+                    _log.warning(
+                        "intake.flow_id_skipped",
+                        flow_id=flow_id,
+                        detail="this id was given before (the archive says so) to a flow the store does not "
+                        "know: the store was restored from an older backup; the id is not given again",
+                    )
+                    continue
+                fresh.append(flow_id)
+            self.archive.put_many([id_marker(f) for f in fresh])
+            ids.extend(fresh)
+        return ids
 
     def _new_id(self) -> str:
         """The next flow id no flow ever had (the module doc): skips the ids marked in the archive."""

@@ -30,6 +30,18 @@ class FlowsRepo:
             conn.execute(sa.insert(t.flows).values(**_flow_row(flow)))
         return flow
 
+    def create_flows(self, flows: Sequence[Flow]) -> list[Flow]:
+        """Record several received flows (ids given) in one transaction."""
+        if flows:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(t.flows), [_flow_row(f) for f in flows])
+        return list(flows)
+
+    def next_flow_ids(self, n: int) -> list[str]:
+        """`n` flow ids taken from the sequence in one transaction (`next_flow_id`)."""
+        with self.engine.begin() as conn:
+            return [self._next_flow_id(conn) for _ in range(n)]
+
     def next_flow_id(self) -> str:
         """Take the next flow id from the sequence: ``CPP`` + 10 digits, never handed out twice by this
         store (a restored older store hands them out again: `flows.intake` skips those)."""

@@ -52,8 +52,11 @@ class OutboxRepo:
                         )
                     )
 
-    def pending_outbox(self, *, kind: OutboxKind | None = None, flow_id: str | None = None) -> list[OutboxItem]:
-        """Rows not sent yet, oldest first (due or not: see `OutboxItem.next_attempt_at`).
+    def pending_outbox(
+        self, *, kind: OutboxKind | None = None, flow_id: str | None = None, flow_ids: Sequence[str] | None = None
+    ) -> list[OutboxItem]:
+        """Rows not sent yet, oldest first (due or not: see `OutboxItem.next_attempt_at`); only those of
+        `flow_id`, or of the flows `flow_ids`, when given.
 
         Deliveries of a flow still being processed are left out: an invoice goes to its recipient
         only once its flow is closed (a flow that ends as an incident delivers nothing).
@@ -74,6 +77,8 @@ class OutboxRepo:
             q = q.where(o.kind == str(kind))
         if flow_id:
             q = q.where(o.flow_id == flow_id)
+        if flow_ids is not None:
+            q = q.where(o.flow_id.in_(list(flow_ids)))
         with self.engine.connect() as conn:
             return [_outbox_item(r) for r in conn.execute(q).mappings()]
 

@@ -272,7 +272,7 @@ def test_local_large_stream_in_constant_memory(tmp_path: Path) -> None:
 def test_no_path_in_the_public_surface() -> None:
     """Nothing outside archive/ can depend on where (or whether) an object is a file."""
     public = {name for name in dir(LocalArchive) if not name.startswith("_")}
-    assert public == {"put_stream", "put_bytes", "put_file", "open", "read", "exists", "verify"}
+    assert public == {"put_stream", "put_bytes", "put_file", "put_many", "open", "read", "exists", "verify"}
     assert public == {name for name in dir(Archive) if not name.startswith("_")}
 
 

@@ -52,6 +52,7 @@ itself (or, where it cannot be set, for the life of the process).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
@@ -61,8 +62,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from archive import ArchivedObject
 from flows import log
-from flows.intake import Arrival, Intake
+from flows.intake import Arrival, Ingested, Intake
 from flows.model import Channel, Flow
 
 _log = log.get("relais.dropzone")
@@ -225,6 +227,14 @@ def take(intake: Intake, c: Candidate) -> Flow | None:
 
 def _take_locked(intake: Intake, c: Candidate) -> Flow | None:
     obj = intake.archive.put_file(c.path)
+    arrival = _arrival(c, obj)
+    if arrival is None:
+        return None
+    return _settle(c, obj, intake.ingest_archived(arrival, obj))
+
+
+def _arrival(c: Candidate, obj: ArchivedObject) -> Arrival | None:
+    """The arrival of a file just archived as `obj`; None when it changed while it was copied."""
     st = c.path.stat()
     if st.st_size != c.size or st.st_mtime_ns != c.mtime_ns or obj.size != c.size:
         # The writer was not done: nothing is recorded and the file waits for the next scan
@@ -245,13 +255,17 @@ def _take_locked(intake: Intake, c: Candidate) -> Flow | None:
             detail="the file name holds bytes that are not UTF-8, control characters or backslashes:"
             " taken under the recorded name, each of these written %XX",
         )
-    got = intake.ingest_archived(Arrival(c.partner, channel_of(c.path), name, written_at), obj)
+    return Arrival(c.partner, channel_of(c.path), name, written_at)
+
+
+def _settle(c: Candidate, obj: ArchivedObject, got: Ingested) -> Flow | None:
+    """Remove a recorded file from its inbox; its new flow, or None when it already had one."""
     c.path.unlink(missing_ok=not got.created)
     if not got.created:
         _log.warning(
             "dropzone.already_recorded",
             partner=c.partner,
-            path=str(c.path.parent / name),
+            path=str(c.path.parent / recorded_name(c.path.name)),
             flow_id=got.flow.id,
             size=obj.size,
             sha256=obj.sha256,
@@ -261,13 +275,64 @@ def _take_locked(intake: Intake, c: Candidate) -> Flow | None:
     return got.flow
 
 
+def _take_batch(intake: Intake, batch: list[Candidate]) -> list[Flow] | None:
+    """Take several inbox files together: each locked as `take` does, all archived with grouped syncs
+    (`Archive.put_many`), all recorded in one transaction (`Intake.ingest_many`), then removed. Archive
+    first: no flow row before every byte is durable. None when a file could not be read: the caller
+    takes them one by one (each file's problem reported on its own)."""
+    with contextlib.ExitStack() as stack:
+        locked: list[Candidate] = []
+        for c in batch:
+            try:
+                fd = os.open(c.path, os.O_RDONLY | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                continue  # taken by another scanner meanwhile
+            stack.callback(os.close, fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another scanner is taking it
+            if os.fstat(fd).st_nlink == 0:
+                continue
+            locked.append(c)
+        try:
+            objs = intake.archive.put_many([c.path for c in locked])
+            arrivals = [(c, obj, _arrival(c, obj)) for c, obj in zip(locked, objs, strict=True)]
+        except OSError:
+            return None
+        ready = [(c, obj, a) for c, obj, a in arrivals if a is not None]
+        got = intake.ingest_many([(a, obj) for _, obj, a in ready])
+        flows = [_settle(c, obj, g) for (c, obj, _), g in zip(ready, got, strict=True)]
+    return [f for f in flows if f is not None]
+
+
+#: Files taken together by `scan` (archived with grouped syncs, recorded in one transaction).
+SCAN_BATCH = 64
+
+
 def scan(intake: Intake, dropzones: Path, stable_seconds: float, *, held: frozenset[str] = frozenset()) -> list[Flow]:
     """Take every complete file of every inbox but those of the partners in `held` (their files wait);
-    returns the flows recorded."""
-    flows = []
+    returns the flows recorded. Files are taken `SCAN_BATCH` at a time (`_take_batch`)."""
+    flows: list[Flow] = []
+    batch: list[Candidate] = []
     for c in candidates(dropzones, stable_seconds):
         if c.partner in held:
             continue
+        batch.append(c)
+        if len(batch) >= SCAN_BATCH:
+            flows.extend(_take_all(intake, batch))
+            batch = []
+    flows.extend(_take_all(intake, batch))
+    return flows
+
+
+def _take_all(intake: Intake, batch: list[Candidate]) -> list[Flow]:
+    if len(batch) > 1:
+        taken = _take_batch(intake, batch)
+        if taken is not None:
+            return taken
+    flows = []
+    for c in batch:
         try:
             flow = take(intake, c)
         except FileNotFoundError:
