@@ -126,33 +126,42 @@ def process_flow(rt: Pipeline, flow_id: str, progress: Progress | None = None) -
         return flow
     worker = lease.worker_id()
     with log.bound(flow_id=flow.id, partner=flow.partner):
-        if not rt.store.claim_flow(
-            flow.id,
-            WAITING,
-            lifecycle.IN_PROGRESS,
-            stale_after=STALE_AFTER,
-            due_incidents=True,
-            worker=worker,
-            lease=rt.config.lease,
-        ):
+        if not claim(rt, flow, worker):
             return rt.store.get_flow(flow.id) or flow
-        flow.status = lifecycle.IN_PROGRESS  # the store checked the transition
-        flow.retry_at = None
         with lease.Lease(
             lambda: rt.store.renew_claim(flow.id, worker, rt.config.lease), every=rt.config.lease.total_seconds() / 3
         ):
-            if flow.reopened:  # ops reopened this closed flow: its accepted invoices stay
-                rt.store.forget_rejected(flow.id)
-            else:
-                rt.store.reset_flow_results(flow.id)
             try:
                 _process(rt, flow, progress)
             except Exception as e:  # fail closed: an internal error is an incident, never a verdict
-                _incident(rt, flow, e)
+                incident(rt, flow, e)
         return flow
 
 
-def _incident(rt: Pipeline, flow: Flow, e: Exception) -> None:
+def claim(rt: Pipeline, flow: Flow, worker: str) -> bool:
+    """Claim a waiting flow for `worker` (IN_EN_COURS_TRAITEMENT_CPP, under a lease the caller renews) and
+    forget what an earlier run recorded for it (a reopened flow keeps its accepted invoices). False when
+    another worker has it, or it is no longer waiting."""
+    if not rt.store.claim_flow(
+        flow.id,
+        WAITING,
+        lifecycle.IN_PROGRESS,
+        stale_after=STALE_AFTER,
+        due_incidents=True,
+        worker=worker,
+        lease=rt.config.lease,
+    ):
+        return False
+    flow.status = lifecycle.IN_PROGRESS  # the store checked the transition
+    flow.retry_at = None
+    if flow.reopened:  # ops reopened this closed flow: its accepted invoices stay
+        rt.store.forget_rejected(flow.id)
+    else:
+        rt.store.reset_flow_results(flow.id)
+    return True
+
+
+def incident(rt: Pipeline, flow: Flow, e: Exception) -> None:
     """Record an internal failure: retry later, or park the flow and tell its sender."""
     rt.store.reset_flow_results(flow.id)
     # From the recorded status: in memory it may already be a verdict whose _close failed.
@@ -180,20 +189,58 @@ def _incident(rt: Pipeline, flow: Flow, e: Exception) -> None:
             _log.exception("flow.incident_report_failed", error=f"{type(close_error).__name__}: {close_error}")
 
 
+@dataclasses.dataclass
+class Prepared:
+    """A claimed flow that passed the checks before judging: what judging it needs."""
+
+    flow: Flow
+    directory: Directory
+    total: int  # documents in the flow
+    kept: set[int]  # positions a reopened flow keeps (accepted before): not judged again
+
+    @property
+    def batch(self) -> bool:
+        return split.is_batch(self.flow.container or Container.UNKNOWN)
+
+
 def _process(rt: Pipeline, flow: Flow, progress: Progress | None) -> None:
+    ready = prepare(rt, flow)
+    if ready is None:
+        return
+    with rt.archive.open(flow.sha256) as f:
+        expected = ready.total - len(ready.kept)
+        verdicts = rt.judge.judge_all(jobs_of(rt, ready, f), expected=expected, br_fr=br_fr(rt, flow))
+        record(rt, ready, verdicts, progress)
+
+
+def br_fr(rt: Pipeline, flow: Flow) -> bool:
+    """Whether this flow's partner gets the French BR-FR rules too."""
+    return flow.partner in rt.config.br_fr_partners
+
+
+def prepare(
+    rt: Pipeline, flow: Flow, *, directory: Directory | None = None, rulesets: dict[str, str] | None = None
+) -> Prepared | None:
+    """The checks a claimed flow passes before its documents are judged; None when they closed it (rejected).
+    `directory` and `rulesets`, when given, are the ones loaded once for a group of flows."""
     original = rt.store.find_original(flow)
     if original:
         flow.duplicate_of = original
-        return _reject_flow(rt, flow, technical.DUPLICATE_FLOW.error("/", f"same content as flow {original}"))
+        _reject_flow(rt, flow, technical.DUPLICATE_FLOW.error("/", f"same content as flow {original}"))
+        return None
     if flow.size == 0:
-        return _reject_flow(rt, flow, technical.EMPTY_FILE.error())
+        _reject_flow(rt, flow, technical.EMPTY_FILE.error())
+        return None
     if flow.size > rt.config.max_flow_bytes:
-        return _reject_flow(rt, flow, technical.TOO_LARGE.error("/", f"{flow.size} bytes > {rt.config.max_flow_bytes}"))
+        _reject_flow(rt, flow, technical.TOO_LARGE.error("/", f"{flow.size} bytes > {rt.config.max_flow_bytes}"))
+        return None
     with rt.archive.open(flow.sha256) as f:
         flow.container = split.container_of(f)
     if flow.container is Container.UNKNOWN:
-        return _reject_flow(rt, flow, technical.UNKNOWN_FORMAT.error())
-    directory = rt.store.load_directory()
+        _reject_flow(rt, flow, technical.UNKNOWN_FORMAT.error())
+        return None
+    if directory is None:
+        directory = rt.store.load_directory()
     if directory is None:
         raise Incident("no recipient directory imported: run `relais directory import FILE`")
     flow.directory_version = directory.version
@@ -202,16 +249,54 @@ def _process(rt: Pipeline, flow: Flow, progress: Progress | None) -> None:
             with rt.archive.open(flow.sha256) as f:
                 total = safearchive.check(f, flow.container, rt.archive_limits)
             if total == 0:
-                return _reject_flow(rt, flow, technical.EMPTY_BATCH.error())
+                _reject_flow(rt, flow, technical.EMPTY_BATCH.error())
+                return None
             if total > rt.config.max_invoices_per_flow:
-                return _reject_flow(
+                _reject_flow(
                     rt, flow, technical.TOO_MANY_INVOICES.error("/", f"{total} > {rt.config.max_invoices_per_flow}")
                 )
+                return None
         else:
             total = 1
-        flow.rulesets = rt.judge.versions()
-        with rt.archive.open(flow.sha256) as f:
-            tally = _judge_all(rt, flow, f, directory, total, progress)
+    except Rejected as r:
+        _forget(rt, flow)
+        _reject_flow(rt, flow, r.to_error())
+        return None
+    flow.rulesets = dict(rulesets) if rulesets is not None else rt.judge.versions()
+    # A reopened flow keeps its accepted invoices as they are: only the others are judged again.
+    kept = rt.store.kept_positions(flow.id) if flow.reopened else set()
+    return Prepared(flow, directory, total, kept)
+
+
+def jobs_of(rt: Pipeline, ready: Prepared, f: BinaryIO) -> Iterator[Job]:
+    """The documents of a prepared flow to judge, one at a time, read from its archived file `f`."""
+    container = ready.flow.container or Container.UNKNOWN
+    batch = split.is_batch(container)
+    for doc in split.documents(f, container, ready.flow.original_name, rt.archive_limits):
+        if doc.position not in ready.kept:
+            yield Job(doc.position, doc.data, None if batch else container, doc.entry_name)
+
+
+def read_jobs(rt: Pipeline, ready: Prepared) -> list[Job] | None:
+    """All the documents of a small prepared flow, read now (to be judged with other flows' documents);
+    None when reading them rejected the flow (closed)."""
+    try:
+        with rt.archive.open(ready.flow.sha256) as f:
+            return list(jobs_of(rt, ready, f))
+    except Rejected as r:
+        _forget(rt, ready.flow)
+        _reject_flow(rt, ready.flow, r.to_error())
+        return None
+
+
+def record(
+    rt: Pipeline, ready: Prepared, verdicts: Iterable[tuple[Job, Verdict]], progress: Progress | None = None
+) -> None:
+    """Record a prepared flow's invoices from the verdicts of its documents (in order, as they come) and
+    close it with its verdict (return flow queued)."""
+    flow = ready.flow
+    try:
+        tally = _judge_all(rt, ready, verdicts, progress)
     except Rejected as r:
         _forget(rt, flow)
         return _reject_flow(rt, flow, r.to_error())
@@ -241,23 +326,15 @@ def _forget(rt: Pipeline, flow: Flow) -> None:
 
 
 def _judge_all(
-    rt: Pipeline, flow: Flow, f: BinaryIO, directory: Directory, total: int, progress: Progress | None
+    rt: Pipeline, ready: Prepared, verdicts: Iterable[tuple[Job, Verdict]], progress: Progress | None
 ) -> _Tally:
-    # A reopened flow keeps its accepted invoices as they are: only the others are judged again.
-    kept = rt.store.kept_positions(flow.id) if flow.reopened else set()
+    flow, directory, total, kept = ready.flow, ready.directory, ready.total, ready.kept
     tally = _Tally(
         invoices=len(kept), flow_code=flow.flow_code if kept else None, profile=flow.profile if kept else None
     )
-    container = flow.container or Container.UNKNOWN
-    batch = split.is_batch(container)
+    batch = ready.batch
     chunk: list[Invoice] = []
     deliveries: list[tuple[Invoice, Address]] = []
-    jobs = (
-        Job(doc.position, doc.data, None if batch else container, doc.entry_name)
-        for doc in split.documents(f, container, flow.original_name, rt.archive_limits)
-        if doc.position not in kept
-    )
-    verdicts = rt.judge.judge_all(jobs, expected=total - len(kept), br_fr=flow.partner in rt.config.br_fr_partners)
     seen = duplicate_invoice.Seen()
     for job, verdict in verdicts:
         if verdict.unreadable and not batch:

@@ -8,6 +8,12 @@ pending work is small, it is cut into at least `min_groups` groups (one per
 core by default) so that the tasks run side by side instead of on one core.
 A flow's document count is estimated from its archived file (a zip's
 directory, else its size), before it is processed.
+
+Sized by measured work: given `seconds_per_document` (relais/workrate.py: what processing a
+document took lately, a one-invoice file's per-flow overhead included) and `target_seconds` (what
+one task should carry), a group takes about `target_seconds / seconds_per_document` documents,
+within the hard caps; a flow counts at least one document, so the flow count follows from the work
+too (`max_flows` is only a cap).
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ import math
 import re
 from collections.abc import Sequence
 
-MAX_FLOWS_PER_GROUP = 50
-MAX_DOCUMENTS_PER_GROUP = 500
+MAX_FLOWS_PER_GROUP = 5000  # a cap only: the measured work decides (`target_seconds`)
+MAX_DOCUMENTS_PER_GROUP = 5000
+TARGET_SECONDS = 30.0  # the work one task should carry: its start-up (store, pool workers) costs seconds
 MAX_BYTES_PER_GROUP = 20 * 1024 * 1024
 
 
@@ -113,22 +120,31 @@ def group_flows(
     max_documents: int = MAX_DOCUMENTS_PER_GROUP,
     max_bytes: int = MAX_BYTES_PER_GROUP,
     min_groups: int = 1,
+    target_seconds: float | None = None,
+    seconds_per_document: float | None = None,
 ) -> list[Group]:
-    """Split pending flows, in order, into groups.
+    """Split pending flows, in order, into groups (with a measured rate: about `target_seconds` of work each).
 
     >>> [g.flow_ids for g in group_flows([Work("a", 10), Work("b", 10), Work("c", 10)], max_flows=2)]
     [['a', 'b'], ['c']]
     >>> [g.flow_ids for g in group_flows([Work("big", 100), Work("s", 1)], max_bytes=50)]
     [['big'], ['s']]
-    >>> [g.documents for g in group_flows([Work(f"z{i}", 9, 500) for i in range(4)])]
+    >>> [g.documents for g in group_flows([Work(f"z{i}", 9, 500) for i in range(4)], max_documents=500)]
     [500, 500, 500, 500]
     >>> [len(g.flow_ids) for g in group_flows([Work(f"f{i}", 9) for i in range(10)], min_groups=2)]
     [5, 5]
     >>> group_flows([])
     []
+    >>> singles = [Work(f"s{i}", 9) for i in range(1000)]
+    >>> [g.documents for g in group_flows(singles, target_seconds=30, seconds_per_document=0.1)]
+    [300, 300, 300, 100]
+    >>> [g.documents for g in group_flows(singles, target_seconds=30, seconds_per_document=0.01)]
+    [1000]
     """
     if not work:
         return []
+    if target_seconds is not None and seconds_per_document and seconds_per_document > 0:
+        max_documents = min(max_documents, max(1, int(target_seconds / seconds_per_document)))
     total_docs = sum(max(1, w.documents) for w in work)
     max_flows = max(1, min(max_flows, math.ceil(len(work) / max(1, min_groups))))
     max_documents = max(1, min(max_documents, math.ceil(total_docs / max(1, min_groups))))

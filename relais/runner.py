@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from connectors.folder import dropzone
-from flows import atomic, dispatch, lease, split
+from flows import atomic, batch, dispatch, lease, split
 from flows.model import Flow, FlowStatus, utcnow
 from flows.outbox import OutboxKind
-from flows.pipeline import STALE_AFTER, WAITING, Progress, process_flow
-from relais import log
+from flows.pipeline import STALE_AFTER, WAITING, Progress
+from relais import log, workrate
 from relais.compose import Runtime
 from relais.grouping import Group, Work, group_flows
 
@@ -22,6 +22,8 @@ _log = log.get("relais.runner")
 PROGRESS_FROM = 200  # show a bar for flows with at least this many documents
 DISPATCH_EVERY = 5.0  # seconds between two outbox passes while intake waits for files
 BAD_PARTNER_REPORT_EVERY = 300.0  # seconds between two reports of a bad partner file in a watch loop
+SEND_EVERY_FLOWS = 16  # closed flows whose deliveries and return flows are sent together...
+SEND_EVERY_SECONDS = 0.5  # ... or after this long, whichever comes first
 _bad_reported: dict[str, float] = {}  # partner id (or file name) -> when intake last reported its bad file
 
 
@@ -34,8 +36,9 @@ def pending_flow_ids(rt: Runtime) -> list[str]:
 
 
 def pending_groups(rt: Runtime) -> list[Group]:
-    """The pending flows in groups sized by their work (relais.grouping): what the DAG maps over.
-    Limits: settings.max_flows_per_group, max_documents_per_group, max_bytes_per_group; at least one
+    """The pending flows in groups sized by their work (relais.grouping): what the DAG maps over. Each
+    group carries about settings.group_target_seconds of work at the measured rate (relais/workrate.py);
+    caps: settings.max_flows_per_group, max_documents_per_group, max_bytes_per_group; at least one
     group per validation worker when there is little work, so that the tasks share the cores."""
     s = rt.settings
     work = []
@@ -48,6 +51,8 @@ def pending_groups(rt: Runtime) -> list[Group]:
         max_documents=max(1, s.max_documents_per_group),
         max_bytes=max(1, s.max_bytes_per_group),
         min_groups=max(1, rt.pool.workers),
+        target_seconds=s.group_target_seconds,
+        seconds_per_document=workrate.current(rt).seconds_per_document,
     )
 
 
@@ -80,24 +85,66 @@ class GroupReport:
 def process_flows(
     rt: Runtime, flow_ids: Sequence[str], *, progress: bool = False, stop: Callable[[], bool] = lambda: False
 ) -> GroupReport:
-    """Process flows one after the other; each one's deliveries and return flow leave as soon as it is
-    closed, not when the whole group is done. Once `stop()` says so (a shutdown), no further flow starts."""
+    """Process a group of flows (flows/batch.py: the documents of the small ones judged together through
+    the validation pool, each flow then closed on its own); each one's deliveries and return flow leave as
+    soon as it is closed, not when the whole group is done. Once `stop()` says so (a shutdown), no
+    further flow starts. The measured work is kept for sizing the next groups (relais/workrate.py)."""
     report = GroupReport()
-    for flow_id in flow_ids:
-        if stop():
-            break
-        flow = process_flow(rt.pipeline, flow_id, progress=_bar(flow_id) if progress else None)
+    outgoing = _Outgoing(rt, report)
+
+    t0 = time.monotonic()
+    try:
+        flows = batch.process_group(
+            rt.pipeline, flow_ids, on_closed=outgoing.closed, stop=stop, progress=_bar if progress else None
+        )
+    finally:
+        outgoing.flush()
+    for flow in flows:
         report.statuses[str(flow.status)] += 1
         report.invoices += flow.invoice_count
         if flow.status is FlowStatus.IN_INCIDENTE:
             report.incidents.append(flow.id)
-        if flow.status.is_final or flow.parked:
-            sent = dispatch.dispatch_flow(rt.outbound, flow.id)
-            report.delivered += sent.delivered
-            report.returned += sent.returned
-            report.failed_sends += sent.failed
         report.flows.append(flow)
+    workrate.note(rt, flows, time.monotonic() - t0)
     return report
+
+
+@dataclasses.dataclass
+class _Outgoing:
+    """Sends what closed flows put in the outbox (deliveries, return flows) as they close, a few flows at a
+    time: once `SEND_EVERY_FLOWS` flows are waiting or `SEND_EVERY_SECONDS` after the first of them closed
+    (and at the end of the group), so that their files are made durable and marked sent together
+    (flows.dispatch.dispatch_flows); a flow closed alone (a big one) leaves at once."""
+
+    rt: Runtime
+    report: GroupReport
+    waiting: list[str] = dataclasses.field(default_factory=list)
+    since: float = 0.0
+
+    def closed(self, flow: Flow) -> None:
+        if not (flow.status.is_final or flow.parked):
+            return
+        if not self.waiting:
+            self.since = time.monotonic()
+        self.waiting.append(flow.id)
+        if (
+            flow.invoice_count >= SEND_EVERY_FLOWS
+            or len(self.waiting) >= SEND_EVERY_FLOWS
+            or time.monotonic() - self.since >= SEND_EVERY_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        ids, self.waiting = self.waiting, []
+        if not ids:
+            return
+        if len(ids) == 1:
+            sent = dispatch.dispatch_flow(self.rt.outbound, ids[0])
+        else:
+            sent = dispatch.dispatch_flows(self.rt.outbound, ids)
+        self.report.delivered += sent.delivered
+        self.report.returned += sent.returned
+        self.report.failed_sends += sent.failed
 
 
 def requeue(rt: Runtime, flow_id: str) -> str | None:

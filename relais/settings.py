@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from flows.config import PipelineConfig
-from relais.grouping import MAX_BYTES_PER_GROUP, MAX_DOCUMENTS_PER_GROUP, MAX_FLOWS_PER_GROUP
+from relais.grouping import MAX_BYTES_PER_GROUP, MAX_DOCUMENTS_PER_GROUP, MAX_FLOWS_PER_GROUP, TARGET_SECONDS
 
 DEFAULT_HOME = Path("var") / "relais"
 
@@ -38,6 +38,7 @@ class Settings:
     max_flows_per_group: int = MAX_FLOWS_PER_GROUP  # at most this many flows per Airflow mapped task
     max_documents_per_group: int = MAX_DOCUMENTS_PER_GROUP  # ... and about this many documents (relais.grouping)
     max_bytes_per_group: int = MAX_BYTES_PER_GROUP  # ... and about this many bytes
+    group_target_seconds: float = TARGET_SECONDS  # ... and about this much measured work (relais/workrate.py)
     intake_wait_seconds: float = 30.0  # how long the DAG's intake task waits for files when there are none
     incident_retries: int = 3  # automatic retries of a flow after an internal failure, then it is parked
     incident_backoff_seconds: float = 60.0  # wait before the first retry; doubles at each further one
@@ -144,6 +145,7 @@ class Settings:
             ("status_interval_seconds", "RELAIS_STATUS_INTERVAL_SECONDS", float),
             ("lease_seconds", "RELAIS_LEASE_SECONDS", float),
             ("stop_grace_seconds", "RELAIS_STOP_GRACE_SECONDS", float),
+            ("group_target_seconds", "RELAIS_GROUP_TARGET_SECONDS", float),
         ):
             if env.get(name):
                 try:

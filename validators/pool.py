@@ -285,6 +285,7 @@ class ValidationPool:
         self.workers = (os.cpu_count() or 1) if config.workers is None else config.workers
         self._executor: _Workers | None = None
         self._local: DocumentJudge | None = None
+        self._versions: dict[str, str] | None = None
 
     @property
     def local(self) -> DocumentJudge:
@@ -294,7 +295,10 @@ class ValidationPool:
         return self._local
 
     def versions(self) -> dict[str, str]:
-        return self.local.versions()
+        """The rule sets' versions (read once: they are the artefacts this pool's judges were built with)."""
+        if self._versions is None:
+            self._versions = self.local.versions()
+        return dict(self._versions)
 
     def state(self) -> dict[str, int]:
         """How many worker processes are configured, running, busy on a chunk, and dead (lost: the next
