@@ -536,7 +536,6 @@ def double_string(f: float) -> str:
         if text.endswith(".0"):
             text = text[:-2]
         return text
-    mantissa, exp = f"{f:.17E}".split("E")
     d = Decimal(repr(f))
     sign, digits, exponent = d.as_tuple()
     s = "".join(map(str, digits)).rstrip("0") or "0"
@@ -668,17 +667,13 @@ def to_date(x: Any) -> Date:
     raise XPathError("XPTY0004", f"cannot convert {type(x).__name__} to xs:date")
 
 
-def _to_str(x: Any) -> str:
-    return to_string(x)
-
-
 CASTS: dict[str, Callable[[Any], Any]] = {
     "decimal": to_decimal,
     "double": to_double,
     "float": to_double,
     "integer": to_integer,
     "boolean": to_boolean,
-    "string": _to_str,
+    "string": to_string,
     "date": to_date,
     "untypedAtomic": lambda x: U(to_string(x)),
 }
