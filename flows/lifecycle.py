@@ -206,6 +206,7 @@ class Actor(enum.StrEnum):
     PLATFORM = "platform"  # Relais itself (delivery, completion detected in a new flow)
     RECIPIENT = "recipient"  # the recipient structure or one of its services (recipient API)
     SUPPLIER = "supplier"  # the sender of the invoice
+    OPS = "ops"  # the operations team: a flow processed again at its request records its invoices anew
 
 
 S = TypeVar("S", FlowStatus, InvoiceStatus)

@@ -23,6 +23,9 @@ class OutboxKind(enum.StrEnum):
 class OutboxStatus:
     PENDING = "pending"
     SENT = "sent"
+    #: A row of an earlier run of a flow processed again, never sent: kept (the flow's page shows it), never
+    #: dispatched; its key is suffixed with ``~<id>`` so that the rerun may queue its own.
+    SUPERSEDED = "superseded"
 
 
 #: The channel of deliveries to recipients (their folders under ``delivery/``).

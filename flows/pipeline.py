@@ -38,7 +38,7 @@ from flows.model import (
     invoice_id,
     utcnow,
 )
-from flows.outbox import DELIVERY_CHANNEL, Address, OutboxKind
+from flows.outbox import DELIVERY_CHANNEL, Address, OutboxKind, OutboxStatus
 from flows.rule import Category, Stage
 from flows.store import Directory, Store, Structure
 from validators import runner
@@ -448,7 +448,11 @@ def _close(rt: Pipeline, flow: Flow) -> None:
     """Write the return flow (validated against Relais's XSD), archive it, close the flow."""
     replaces = None
     if flow.reopened:  # the new report says which one it replaces (the last one sent for this flow)
-        sent = [o for o in rt.store.outbox_for_flow(flow.id) if o.kind == OutboxKind.RETURN]
+        sent = [
+            o
+            for o in rt.store.outbox_for_flow(flow.id)
+            if o.kind == OutboxKind.RETURN and o.status != OutboxStatus.SUPERSEDED  # never sent
+        ]
         replaces = PurePosixPath(sent[-1].destination.replace("\\", "/")).name if sent else None
     fd, tmp = tempfile.mkstemp(dir=rt.config.staging_dir, prefix=temp_prefix(f"cr-{flow.id}-"))
     try:

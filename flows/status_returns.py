@@ -70,7 +70,10 @@ class StatusReturns:
         changes = []
         not_reported: dict[str | None, bool] = {}  # buyer SIRET -> its directory flag, asked once per file
         for e in entries:
-            invoice = invoices[e.invoice_id]
+            invoice = invoices.get(e.invoice_id)
+            if invoice is None:  # forgotten by a reprocessing, not recorded again: its change stays in history
+                report.skipped += 1
+                continue
             if e.status is InvoiceStatus.MISE_EN_PAIEMENT and not_reported.setdefault(
                 invoice.buyer_siret, self.payment_not_reported(invoice.buyer_siret)
             ):

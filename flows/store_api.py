@@ -18,7 +18,7 @@ from flows import tables as t
 from flows.lifecycle import Actor, InvoiceStatus
 from flows.model import Flow, Invoice, utcnow
 from flows.outbox import OutboxKind
-from flows.store_records import _aware, _aware_required, _error, _flow, _invoice
+from flows.store_records import _aware, _aware_required, _error, _flow, _invoice, current_findings
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,16 +78,21 @@ def _token(r: sa.RowMapping) -> ApiToken:
 
 
 def _accepted() -> sa.ColumnElement[bool]:
-    """The invoice's first history entry is no rejection by the platform (04, or 05 set by the platform),
-    and its flow is closed: the invoice reached its recipient's side."""
+    """The status the invoice was last recorded with (its first history entry, or that of the latest run of
+    a reprocessed flow: entries without a previous status) is no rejection by the platform (04, or 05 set
+    by the platform or a rerun), and its flow is closed: the invoice reached its recipient's side."""
     h, i, f = t.invoice_history.c, t.invoices.c, t.flows.c
+    later = t.invoice_history.alias("later")
     rejected_first = sa.select(h.id).where(
         h.invoice_id == i.id,
         h.previous.is_(None),
         sa.or_(
             h.status == str(InvoiceStatus.REJETEE_ROUTAGE),
-            sa.and_(h.status == str(InvoiceStatus.REJETEE), h.actor == str(Actor.PLATFORM)),
+            sa.and_(h.status == str(InvoiceStatus.REJETEE), h.actor.in_([str(Actor.PLATFORM), str(Actor.OPS)])),
         ),
+        ~sa.select(later.c.id)
+        .where(later.c.invoice_id == h.invoice_id, later.c.previous.is_(None), later.c.id > h.id)
+        .exists(),
     )
     return sa.and_(
         f.status.in_([str(s) for s in lifecycle.FINAL_FLOW_STATUSES]),
@@ -227,7 +232,11 @@ class ApiRepo:
             if with_errors:
                 errors = conn.execute(
                     sa.select(t.validation_errors)
-                    .where(t.validation_errors.c.flow_id == inv.flow_id, t.validation_errors.c.invoice_id == invoice_id)
+                    .where(
+                        t.validation_errors.c.flow_id == inv.flow_id,
+                        t.validation_errors.c.invoice_id == invoice_id,
+                        current_findings(),
+                    )
                     .order_by(t.validation_errors.c.id)
                 ).mappings()
                 inv.errors = [_error(e) for e in errors]

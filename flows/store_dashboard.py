@@ -32,6 +32,7 @@ from flows import tables as t
 from flows.lifecycle import FlowStatus, InvoiceStatus
 from flows.model import Flag, utcnow
 from flows.outbox import OutboxKind, OutboxStatus
+from flows.store_records import current_findings
 
 #: Invoice statuses that count as rejected.
 REJECTED = tuple(s.value for s in InvoiceStatus if s.is_rejected)
@@ -174,7 +175,7 @@ class DashboardRepo:
         rules = [r.rule for r in counts]
         e, f = t.validation_errors.c, t.flows.c
         joined = t.validation_errors.join(t.flows, f.id == e.flow_id)
-        where = [e.flag == str(Flag.FATAL), e.rule.in_(rules), *span.where(f.received_at)]
+        where = [e.flag == str(Flag.FATAL), current_findings(), e.rule.in_(rules), *span.where(f.received_at)]
         if partner:
             where.append(f.partner == partner)
         day = self._day(f.received_at)
@@ -227,7 +228,7 @@ class DashboardRepo:
                 sa.func.min(e.message),
             )
             .select_from(t.validation_errors.join(t.flows, f.id == e.flow_id))
-            .where(e.rule == rule, e.flag == str(Flag.FATAL))
+            .where(e.rule == rule, e.flag == str(Flag.FATAL), current_findings())
             .group_by(f.id, f.received_at, f.partner, f.status)
             .order_by(f.id.desc())  # flow ids grow with reception
             .limit(limit)
@@ -327,7 +328,7 @@ class DashboardRepo:
         q = (
             sa.select(e.rule, count, flows, sa.func.count(), sa.func.max(f.received_at))
             .select_from(t.validation_errors.join(t.flows, f.id == e.flow_id))
-            .where(e.flag == str(Flag.FATAL), *span.where(f.received_at))
+            .where(e.flag == str(Flag.FATAL), current_findings(), *span.where(f.received_at))
             .group_by(e.rule)
             .order_by(count.desc(), flows.desc(), e.rule)
             .limit(limit)

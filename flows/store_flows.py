@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from flows import lifecycle
 from flows import tables as t
 from flows.model import Flow, FlowStatus, InvoiceStatus, utcnow
-from flows.outbox import OutboxKind, OutboxStatus
-from flows.store_records import _flow, _flow_row
+from flows.outbox import OutboxKind
+from flows.store_records import _flow, _flow_row, current_findings, supersede_findings, supersede_outbox
 
 
 class FlowsRepo:
@@ -115,26 +115,34 @@ class FlowsRepo:
             counts = {bool(parked): n for parked, n in conn.execute(q)}
         return counts.get(False, 0), counts.get(True, 0)
 
-    def requeue_flow(self, flow_id: str) -> bool:
+    def requeue_flow(self, flow_id: str, reason: str | None = None) -> bool:
         """Put an incident back in the queue for reprocessing (IN_EN_ATTENTE_RETRAITEMENT_CPP), with its
         retry budget renewed. False when the flow is not an incident (or already waiting): the statuses it
-        may come from are those `flows.lifecycle` lets move to `lifecycle.REQUEUED` by reprocessing."""
+        may come from are those `flows.lifecycle` lets move to `lifecycle.REQUEUED` by reprocessing.
+        `reprocess_reason` (`reprocess_reason(reason)`) is kept for the history entries of the rerun."""
         c = t.flows.c
         sources = lifecycle.FLOW.sources(lifecycle.REQUEUED, lifecycle.Move.REPROCESS)
         stmt = (
             sa.update(t.flows)
             .where(c.id == flow_id, c.status.in_([str(s) for s in sources]))
-            .values(status=str(lifecycle.REQUEUED), incidents=0, retry_at=None, updated_at=utcnow())
+            .values(
+                status=str(lifecycle.REQUEUED),
+                incidents=0,
+                retry_at=None,
+                updated_at=utcnow(),
+                reprocess_reason=reprocess_reason(reason),
+            )
         )
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
-    def reopen_flow(self, flow_id: str) -> bool:
+    def reopen_flow(self, flow_id: str, reason: str | None = None) -> bool:
         """Reopen a closed flow with rejections (`lifecycle.REOPENABLE`) for reprocessing, in one
         transaction: its rejected invoices (those with a fatal finding) and the flow's own findings are
-        forgotten, to be judged again with the current directory and rule sets; its accepted invoices
-        stay as they are (delivered once, their history kept). The flow waits in `lifecycle.REQUEUED`,
-        `reopened` counted. False when the flow is not reopenable."""
+        forgotten (their findings kept, superseded; their history kept), to be judged again with the
+        current directory and rule sets; its accepted invoices stay as they are (delivered once, their
+        history kept). The flow waits in `lifecycle.REQUEUED`, `reopened` counted, `reason` kept for the
+        history entries of the rerun. False when the flow is not reopenable."""
         c = t.flows.c
         for source in lifecycle.REOPENABLE:
             lifecycle.FLOW.check(source, lifecycle.REQUEUED)
@@ -142,7 +150,13 @@ class FlowsRepo:
             done = conn.execute(
                 sa.update(t.flows)
                 .where(c.id == flow_id, c.status.in_([str(s) for s in lifecycle.REOPENABLE]))
-                .values(status=str(lifecycle.REQUEUED), reopened=c.reopened + 1, updated_at=utcnow(), retry_at=None)
+                .values(
+                    status=str(lifecycle.REQUEUED),
+                    reopened=c.reopened + 1,
+                    updated_at=utcnow(),
+                    retry_at=None,
+                    reprocess_reason=reprocess_reason(reason),
+                )
             ).rowcount
             if done != 1:
                 return False
@@ -331,21 +345,25 @@ class FlowsRepo:
             return {s: n for s, n in conn.execute(q)}
 
 
+def reprocess_reason(reason: str | None) -> str:
+    """The reason the rerun's history entries give (actor ops): French first, then ops' own words."""
+    said = " ".join((reason or "").split())[:1000]
+    return "Retraitement demandé par ops" + (f" : {said}" if said else "")
+
+
 def _forget_rejected(conn: sa.Connection, flow_id: str) -> None:
-    """Delete a flow's own findings, its rejected invoices (a fatal finding) with theirs, and its return
-    flows not sent yet (the next integration report replaces them)."""
+    """Forget a reopened flow's rejected invoices (a current fatal finding), to be judged again: the flow's
+    own findings and theirs are kept, marked superseded, and so are its return flows and their deliveries
+    not sent yet (never sent: the next integration report replaces them); their invoice rows (the current
+    state) and numbers go. Their history stays: the rerun's entries follow (`flows.store_history`)."""
     i, e, o = t.invoices.c, t.validation_errors.c, t.outbox.c
-    rejected = sa.select(e.invoice_id).where(e.flow_id == flow_id, e.flag == "fatal", e.invoice_id.is_not(None))
-    ids = [r[0] for r in conn.execute(rejected.distinct())]
-    conn.execute(sa.delete(t.validation_errors).where(e.flow_id == flow_id, e.invoice_id.is_(None)))
-    if ids:
-        conn.execute(sa.delete(t.validation_errors).where(e.invoice_id.in_(ids)))
-        conn.execute(sa.delete(t.invoice_history).where(t.invoice_history.c.invoice_id.in_(ids)))
-        conn.execute(sa.delete(t.invoice_numbers).where(t.invoice_numbers.c.invoice_id.in_(ids)))
-        conn.execute(sa.delete(t.outbox).where(o.invoice_id.in_(ids), o.status == OutboxStatus.PENDING))
-        conn.execute(sa.delete(t.invoices).where(i.id.in_(ids)))
-    conn.execute(
-        sa.delete(t.outbox).where(
-            o.flow_id == flow_id, o.kind == str(OutboxKind.RETURN), o.status == OutboxStatus.PENDING
-        )
+    rejected = sa.select(e.invoice_id).where(
+        e.flow_id == flow_id, e.flag == "fatal", e.invoice_id.is_not(None), current_findings()
     )
+    ids = [r[0] for r in conn.execute(rejected.distinct())]
+    supersede_findings(conn, flow_id, utcnow(), ids)
+    if ids:
+        conn.execute(sa.delete(t.invoice_numbers).where(t.invoice_numbers.c.invoice_id.in_(ids)))
+        supersede_outbox(conn, o.invoice_id.in_(ids))
+        conn.execute(sa.delete(t.invoices).where(i.id.in_(ids)))
+    supersede_outbox(conn, sa.and_(o.flow_id == flow_id, o.kind == str(OutboxKind.RETURN)))

@@ -36,14 +36,25 @@ def _entry(r: sa.RowMapping) -> HistoryEntry:
     )
 
 
+#: The reason of the entries a flow's rerun records when ops did not ask for it (an incident retried).
+RERUN_REASON = "Nouveau traitement du flux (reprise après incident)"
+
+
 def history_rows(conn: sa.Connection, invoice_ids: Sequence[str], at: dt.datetime) -> None:
-    """The first entry of each newly saved invoice: the status it was recorded with (by the platform)."""
+    """The entry each newly saved invoice is recorded with (its status, no previous one). An invoice
+    recorded by an earlier run of its flow (reprocessed, reopened) keeps that run's entries: this one
+    follows them, by ops with their reason (`flows.reprocess_reason`) when they asked for the rerun."""
     if not invoice_ids:
         return
-    i, f = t.invoices.c, t.flows.c
+    i, f, h = t.invoices.c, t.flows.c, t.invoice_history.c
+    ids = list(invoice_ids)
     rows = conn.execute(
-        sa.select(i.id, i.status, f.partner).join(t.flows, f.id == i.flow_id).where(i.id.in_(list(invoice_ids)))
+        sa.select(i.id, i.status, f.partner, f.reprocess_reason)
+        .join(t.flows, f.id == i.flow_id)
+        .where(i.id.in_(ids))
+        .order_by(i.position)
     ).all()
+    again = {r[0] for r in conn.execute(sa.select(h.invoice_id).where(h.invoice_id.in_(ids)).distinct())}
     conn.execute(
         sa.insert(t.invoice_history),
         [
@@ -52,12 +63,12 @@ def history_rows(conn: sa.Connection, invoice_ids: Sequence[str], at: dt.datetim
                 "partner": partner,
                 "status": status,
                 "previous": None,
-                "actor": str(Actor.PLATFORM),
+                "actor": str(Actor.OPS if inv_id in again and why else Actor.PLATFORM),
                 "source": str(Source.PLATFORM),
-                "reason": None,
+                "reason": (why or RERUN_REASON) if inv_id in again else None,
                 "at": at,
             }
-            for inv_id, status, partner in rows
+            for inv_id, status, partner, why in rows
         ],
     )
 

@@ -13,7 +13,17 @@ from flows import tables as t
 from flows.model import Flag, Invoice, ValidationError, utcnow
 from flows.outbox import Address, OutboxKind
 from flows.store_history import history_rows, take_numbers
-from flows.store_records import PAGE, OutboxStatus, _error, _error_row, _invoice, _invoice_row
+from flows.store_records import (
+    PAGE,
+    OutboxStatus,
+    _error,
+    _error_row,
+    _invoice,
+    _invoice_row,
+    current_findings,
+    supersede_findings,
+    supersede_outbox,
+)
 
 
 class InvoicesRepo:
@@ -22,16 +32,17 @@ class InvoicesRepo:
     engine: sa.Engine
 
     def reset_flow_results(self, flow_id: str) -> None:
-        """Forget invoices, findings and undelivered outbox rows of a flow (before reprocessing)."""
+        """Forget the results of a flow's earlier run (before processing it again): its findings are kept,
+        marked superseded; its return flows and deliveries not sent yet too (never sent); its invoice rows
+        (the current state) and their numbers go, to be recorded anew. Their history is kept: the rerun's
+        entries follow the earlier ones (`flows.store_history.history_rows`)."""
+        now = utcnow()
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(t.validation_errors).where(t.validation_errors.c.flow_id == flow_id))
+            supersede_findings(conn, flow_id, now, None)
             ids = sa.select(t.invoices.c.id).where(t.invoices.c.flow_id == flow_id)
-            conn.execute(sa.delete(t.invoice_history).where(t.invoice_history.c.invoice_id.in_(ids)))
             conn.execute(sa.delete(t.invoice_numbers).where(t.invoice_numbers.c.invoice_id.in_(ids)))
             conn.execute(sa.delete(t.invoices).where(t.invoices.c.flow_id == flow_id))
-            conn.execute(
-                sa.delete(t.outbox).where(t.outbox.c.flow_id == flow_id, t.outbox.c.status == OutboxStatus.PENDING)
-            )
+            supersede_outbox(conn, t.outbox.c.flow_id == flow_id)
 
     def add_flow_errors(self, flow_id: str, errors: Iterable[ValidationError]) -> None:
         rows = [_error_row(flow_id, None, e) for e in errors]
@@ -115,7 +126,11 @@ class InvoicesRepo:
     def flow_errors(self, flow_id: str) -> list[ValidationError]:
         q = (
             sa.select(t.validation_errors)
-            .where(t.validation_errors.c.flow_id == flow_id, t.validation_errors.c.invoice_id.is_(None))
+            .where(
+                t.validation_errors.c.flow_id == flow_id,
+                t.validation_errors.c.invoice_id.is_(None),
+                current_findings(),
+            )
             .order_by(t.validation_errors.c.id)
         )
         with self.engine.connect() as conn:
@@ -143,6 +158,7 @@ class InvoicesRepo:
                     .where(
                         t.validation_errors.c.flow_id == flow_id,
                         t.validation_errors.c.invoice_id.in_(ids),
+                        current_findings(),
                     )
                     .order_by(t.validation_errors.c.id)
                 ).mappings():
@@ -158,7 +174,7 @@ class InvoicesRepo:
         c = t.validation_errors.c
         q = (
             sa.select(c.rule, sa.func.min(c.message), sa.func.count())
-            .where(c.flag == str(Flag.FATAL))
+            .where(c.flag == str(Flag.FATAL), current_findings())
             .group_by(c.rule)
             .order_by(sa.func.count().desc())
             .limit(limit)

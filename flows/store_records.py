@@ -8,7 +8,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
+
+import sqlalchemy as sa
+
+from flows import tables as t
 
 from flows.model import (
     Channel,
@@ -200,3 +205,41 @@ def _error_row(flow_id: str, invoice_id: str | None, e: ValidationError) -> dict
 
 def _error(r: Any) -> ValidationError:
     return ValidationError(r["rule"], Flag(r["flag"]), r["location"], r["message"])
+
+
+# ---- what a flow processed again leaves of its earlier run -------------------------------
+
+
+def current_findings() -> sa.ColumnElement[bool]:
+    """The findings of a flow's latest run: those of an earlier run (reprocessed, reopened) are kept,
+    marked superseded, and left out by every reader but the flow's history (its web page)."""
+    return t.validation_errors.c.superseded_at.is_(None)
+
+
+def supersede_findings(conn: sa.Connection, flow_id: str, at: dt.datetime, invoice_ids: Sequence[str] | None) -> None:
+    """Mark superseded the current findings of a flow: all of them (`invoice_ids` None), or the flow's own
+    and those of `invoice_ids`."""
+    e = t.validation_errors.c
+    which: sa.ColumnElement[bool] = sa.true()
+    if invoice_ids is not None:
+        which = sa.or_(e.invoice_id.is_(None), e.invoice_id.in_(list(invoice_ids)))
+    conn.execute(
+        sa.update(t.validation_errors).where(e.flow_id == flow_id, current_findings(), which).values(superseded_at=at)
+    )
+
+
+def supersede_outbox(conn: sa.Connection, which: sa.ColumnElement[bool]) -> None:
+    """Outbox rows not sent yet (`which` of them) become superseded: never sent, kept and shown; their key
+    is freed (suffixed with ``~<id>``) for the rows the rerun queues."""
+    o = t.outbox.c
+    conn.execute(
+        sa.update(t.outbox)
+        .where(which, o.status == OutboxStatus.PENDING)
+        .values(
+            status=OutboxStatus.SUPERSEDED,
+            key=o.key + "~" + sa.cast(o.id, sa.String),
+            leased_by=None,
+            lease_until=None,
+            next_attempt_at=None,
+        )
+    )

@@ -40,6 +40,9 @@ flows = sa.Table(
     # Times ops reopened this closed flow (IN_REJETE, IN_INTEGRE_PARTIEL): its accepted invoices are kept,
     # the rejected ones judged again, and its new integration report says which one it replaces.
     sa.Column("reopened", sa.Integer, nullable=False, default=0, server_default="0"),
+    # Why ops last asked for this flow to be processed again (`relais flows reprocess --reason`): the
+    # history entries of its rerun say so.
+    sa.Column("reprocess_reason", sa.Text),
     sa.Index("ix_flows_partner_sha", "partner", "sha256"),
     sa.Index("ix_flows_status", "status"),
     sa.Index("ix_flows_partner_id", "partner", "id"),  # the web list filtered by partner, newest first
@@ -92,6 +95,9 @@ validation_errors = sa.Table(
     sa.Column("flag", sa.String(8), nullable=False),
     sa.Column("location", sa.Text, nullable=False),
     sa.Column("message", sa.Text, nullable=False),
+    # Set when the flow is processed again (reprocessed, reopened): a finding of an earlier run, kept and
+    # shown as such; readers of the current findings leave these out (`flows.store_records.current`).
+    sa.Column("superseded_at", sa.DateTime(timezone=True)),
     sa.Index("ix_errors_flow_invoice", "flow_id", "invoice_id"),
     sa.Index("ix_errors_rule_flow", "rule", "flow_id"),  # /rejects/{rule}
 )
@@ -146,6 +152,8 @@ outbox = sa.Table(
     sa.Column("partner", sa.String(128)),
     sa.Column("destination", sa.String(1024), nullable=False),
     sa.Column("archive_sha256", sa.String(64)),
+    # flows.outbox.OutboxStatus: pending, sent, or superseded (a row of an earlier run of a reprocessed
+    # flow, never sent: kept, its key suffixed with ``~<id>`` so that the rerun may queue its own).
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
@@ -190,9 +198,11 @@ as2_messages = sa.Table(
 invoice_history = sa.Table(
     "invoice_history",
     metadata,
-    # Append-only: one row per status an invoice took, never updated; `invoices.status` is the latest.
+    # Append-only: one row per status an invoice took, never updated nor deleted (triggers refuse both,
+    # migration 0011); `invoices.status` is the latest. No foreign key: the invoice row is the current
+    # state (a reprocessed flow's rejected invoices are recorded again), its history outlives it.
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("invoice_id", sa.String(48), sa.ForeignKey("invoices.id"), nullable=False),
+    sa.Column("invoice_id", sa.String(48), nullable=False),
     sa.Column("partner", sa.String(128), nullable=False),  # the sender, to whom the change is reported
     sa.Column("status", sa.String(2), nullable=False),
     sa.Column("previous", sa.String(2)),  # None: the status the invoice was recorded with
@@ -248,6 +258,7 @@ audit_log = sa.Table(
     "audit_log",
     metadata,
     # Every API request that changes or is refused something: who, what, on what, and the outcome.
+    # Append-only: triggers refuse UPDATE and DELETE (migration 0011).
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column(

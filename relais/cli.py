@@ -440,8 +440,15 @@ def flows_show(ctx: click.Context, flow_id: str, as_json: bool) -> None:
 @click.option(
     "--queue", is_flag=True, help="Only put the flows back in the queue; `relais run` or the DAG processes them."
 )
+@click.option(
+    "--reason",
+    help="Why (e.g. 'annuaire corrigé'): the history of the invoices recorded again says "
+    "'Retraitement demandé par ops : REASON'.",
+)
 @click.pass_context
-def flows_reprocess(ctx: click.Context, flow_ids: tuple[str, ...], statuses: tuple[str, ...], queue: bool) -> None:
+def flows_reprocess(
+    ctx: click.Context, flow_ids: tuple[str, ...], statuses: tuple[str, ...], queue: bool, reason: str | None
+) -> None:
     """Run flows through the pipeline again, with the current directory and rule sets.
 
     Incidents (IN_INCIDENTE) go back to IN_EN_ATTENTE_RETRAITEMENT_CPP with their retry budget renewed.
@@ -465,7 +472,7 @@ def flows_reprocess(ctx: click.Context, flow_ids: tuple[str, ...], statuses: tup
             if f.id not in ids
         ]
     for flow_id in ids:
-        refused = requeue(rt, flow_id)
+        refused = requeue(rt, flow_id, reason)
         if refused:
             _fail("flows reprocess", refused)
     if not ids:

@@ -147,22 +147,24 @@ class _Outgoing:
         self.report.failed_sends += sent.failed
 
 
-def requeue(rt: Runtime, flow_id: str) -> str | None:
+def requeue(rt: Runtime, flow_id: str, reason: str | None = None) -> str | None:
     """Put a flow back for reprocessing with the current directory and rule sets (`relais flows
     reprocess`, the web application's action): an incident with its retry budget renewed, or a closed
     flow with rejections reopened (its accepted invoices kept: never delivered twice; its new
-    integration report says which one it replaces). None when done, else why not."""
+    integration report says which one it replaces). The earlier run's findings and unsent return flows
+    are kept, superseded; the invoices recorded again get history entries by ops with `reason`
+    ("Retraitement demandé par ops : <reason>"). None when done, else why not."""
     from flows.lifecycle import REOPENABLE
 
     flow = rt.store.get_flow(flow_id)
     if flow is None:
         return f"no flow {flow_id}"
     if flow.status in REOPENABLE:
-        done = rt.store.reopen_flow(flow_id)
+        done = rt.store.reopen_flow(flow_id, reason)
     else:
-        done = rt.store.requeue_flow(flow_id)
+        done = rt.store.requeue_flow(flow_id, reason)
     if done:
-        _log.warning("flow.requeued", flow_id=flow_id, was=str(flow.status))
+        _log.warning("flow.requeued", flow_id=flow_id, was=str(flow.status), reason=reason)
         return None
     allowed = ", ".join(["IN_INCIDENTE", *(str(s) for s in REOPENABLE)])
     return f"{flow_id} is {flow.status}: only these are reprocessed: {allowed}"

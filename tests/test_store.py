@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from decimal import Decimal
 
 import pytest
@@ -96,7 +98,10 @@ def test_invoices_errors_and_outbox_round_trip(store):
     assert store.top_errors(5)[0][0] == "XSD"
     store.reset_flow_results(f.id)
     assert list(store.iter_invoices(f.id)) == []
-    assert len(store.outbox_for_flow(f.id)) == 10  # what was sent stays recorded
+    rows = Counter(o.status for o in store.outbox_for_flow(f.id))
+    # what was sent stays recorded; what was not is kept, superseded (never sent)
+    assert rows == {"sent": 10, "superseded": 584} and store.pending_outbox(flow_id=f.id) == []
+    assert store.flow_errors(f.id) == [] and store.top_errors(5) == []  # findings superseded
 
 
 def test_directory_versions(store):
