@@ -14,7 +14,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from flows import tables as t
-
 from flows.model import (
     Channel,
     Container,

@@ -80,15 +80,68 @@ def token_create(ctx: click.Context, siret: str | None, service_code: str | None
         _fail(f"not a partner id: {partner!r}")
     if service_code is not None and not (0 < len(service_code) <= 100):
         _fail("a service code has 1 to 100 characters")
+    if siret is not None and not siret_checks(siret):
+        _fail(f"SIRET refusé : la clé de contrôle de {siret} est fausse (bad SIRET check digit); nothing created")
     kind = auth.RECIPIENT if siret else auth.PARTNER
     secret, row = auth.new_token(kind, siret=siret, service_code=service_code, partner=partner)
     rt = _runtime(ctx)
     try:
+        if siret is not None:
+            problem = recipient_problem(rt, siret, service_code)
+        else:
+            assert partner is not None
+            problem = partner_problem(rt, partner)
+        if problem:
+            _fail(f"{problem}; nothing created")
         rt.store.create_token(row)
     finally:
         rt.close()
     click.echo(f"relais api: token {row.id} created for {row.principal}; it is shown once, keep it now", err=True)
     click.echo(secret)
+
+
+def siret_checks(siret: str) -> bool:
+    """Whether a SIRET's check digit is right (python-stdnum, La Poste's establishments included)."""
+    from stdnum.fr import siret as stdnum_siret
+
+    return bool(stdnum_siret.is_valid(siret))
+
+
+def recipient_problem(rt, siret: str, service_code: str | None) -> str | None:  # noqa: ANN001 - Runtime
+    """Why a recipient token cannot be made for this structure (and service), French first; None: it can.
+    The structure must be in the current directory (its latest import), the service one of its own."""
+    structure = rt.store.structure_flags(siret)
+    if structure is None:
+        return f"SIRET refusé : {siret} n'est pas dans l'annuaire actuel (not in the current directory)"
+    if service_code is not None and service_code not in structure.services:
+        known = ", ".join(sorted(structure.services)) or "aucun / none"
+        return (
+            f"service refusé : {service_code!r} n'est pas un service de {siret} dans l'annuaire actuel "
+            f"(unknown service of this structure; its services: {known})"
+        )
+    return None
+
+
+def partner_problem(rt, partner: str) -> str | None:  # noqa: ANN001 - relais.compose.Runtime
+    """Why `partner` is not a partner Relais knows, French first; None when it is one: a usable partner
+    file (`connectors/partners.py`, ``$RELAIS_HOME/partners/``), or a folder drop zone an operator made
+    (``dropzones/<partner>/in``, the partners of the folder channel, e.g. the demo's). A token or a web
+    user for anything else would make flows whose return flows nobody reads."""
+    known = rt.partners
+    if partner in known:
+        return None
+    problems = getattr(known, "problems", {}).get(partner)
+    if problems:
+        return (
+            f"partenaire refusé : le fichier du partenaire {partner} est inutilisable "
+            f"(partner file rejected: {'; '.join(problems)})"
+        )
+    if rt.settings.inbox(partner).is_dir():
+        return None
+    return (
+        f"partenaire inconnu : {partner} n'a pas de fichier partenaire dans {rt.settings.partners_dir} "
+        f"ni de dépôt {rt.settings.inbox(partner)} (unknown partner: no partner file, no drop zone)"
+    )
 
 
 @token.command("list")

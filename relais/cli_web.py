@@ -76,6 +76,12 @@ def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> 
     try:
         if rt.store.web_user(name) is not None:
             _fail(f"user {name} exists")
+        if role == "partner" and partner:
+            from relais.cli_api import partner_problem
+
+            problem = partner_problem(rt, partner)
+            if problem:
+                _fail(f"{problem}; user {name} not added")
         password = _password(True)
         if len(password) < 10:
             _fail("the password must have at least 10 characters")

@@ -62,7 +62,9 @@ class StoreCollector:
             for status, n in conn.execute(sa.select(i.status, sa.func.count()).group_by(i.status)):
                 invoices.add_metric([status], n)
             e = t.validation_errors.c
-            for rule, n in conn.execute(sa.select(e.rule, sa.func.count()).where(e.flag == "fatal", e.superseded_at.is_(None)).group_by(e.rule)):
+            for rule, n in conn.execute(
+                sa.select(e.rule, sa.func.count()).where(e.flag == "fatal", e.superseded_at.is_(None)).group_by(e.rule)
+            ):
                 rejects.add_metric([rule], n)
             o = t.outbox.c
             for kind, n in conn.execute(

@@ -60,8 +60,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("reprocess_reason", sa.Text))
     if bind.dialect.name == "postgresql":
         for fk in sa.inspect(bind).get_foreign_keys("invoice_history"):
-            if fk["referred_table"] == "invoices" and fk.get("name"):
-                op.drop_constraint(fk["name"], "invoice_history", type_="foreignkey")
+            name = fk.get("name")
+            if fk["referred_table"] == "invoices" and name:
+                op.drop_constraint(name, "invoice_history", type_="foreignkey")
         op.execute(
             f"CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
             "RAISE EXCEPTION 'table % is append-only: % refused', TG_TABLE_NAME, TG_OP "
@@ -93,9 +94,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
         op.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}()")
-        op.create_foreign_key(
-            "invoice_history_invoice_id_fkey", "invoice_history", "invoices", ["invoice_id"], ["id"]
-        )
+        op.create_foreign_key("invoice_history_invoice_id_fkey", "invoice_history", "invoices", ["invoice_id"], ["id"])
     else:
         for table in APPEND_ONLY:
             for what in ("update", "delete"):
