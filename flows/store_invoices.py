@@ -5,6 +5,7 @@ A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from flows.store_history import history_rows, take_numbers
 from flows.store_records import (
     PAGE,
     OutboxStatus,
+    _aware_required,
     _error,
     _error_row,
     _invoice,
@@ -135,6 +137,16 @@ class InvoicesRepo:
         )
         with self.engine.connect() as conn:
             return [_error(r) for r in conn.execute(q).mappings()]
+
+    def superseded_findings(self, flow_id: str) -> list[tuple[str | None, ValidationError, dt.datetime]]:
+        """(invoice id or None for the flow, finding, when superseded) of a flow's earlier runs, oldest
+        first: kept when the flow was processed again, shown as such on its page."""
+        e = t.validation_errors.c
+        q = sa.select(t.validation_errors).where(e.flow_id == flow_id, e.superseded_at.is_not(None)).order_by(e.id)
+        with self.engine.connect() as conn:
+            return [
+                (r["invoice_id"], _error(r), _aware_required(r["superseded_at"])) for r in conn.execute(q).mappings()
+            ]
 
     def iter_invoices(self, flow_id: str) -> Iterator[Invoice]:
         """Invoices of a flow in position order with their findings, page by page."""

@@ -19,6 +19,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 import structlog
@@ -150,8 +151,33 @@ def test_reprocessing_appends_to_the_history_it_never_rewrites_it(home, tmp_path
         assert {code for _, code in reported} == {"03"}
         ranges = store.status_returns_of("op-a")
         assert all(a["first_history_id"] > b["last_history_id"] for a, b in zip(ranges[1:], ranges, strict=False))
+        page = _flow_page(home, flow.id)
+        assert "Constats d&#39;un traitement précédent" in page or "Constats d'un traitement précédent" in page
+        assert "RLS-R03" in page and rejected[0] in page
     finally:
         store.engine.dispose()
+
+
+def _flow_page(home: Path, flow_id: str) -> str:
+    """The flow's page of the web application (a real server), as an ops user sees it."""
+    from relais.compose import Runtime
+    from relais.settings import Settings
+    from relais.web.passwords import hash_password
+    from relais.web.serve import WebThread
+
+    rt = Runtime.open(Settings.from_env(home, stable_seconds=0.0))
+    try:
+        rt.store.add_web_user("ops1", "ops", None, hash_password("a-long-password"))
+        with WebThread(rt) as web, httpx.Client(base_url=web.url, follow_redirects=False, timeout=30) as c:
+            m = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text)
+            assert m
+            data = {"username": "ops1", "password": "a-long-password", "next": "/flows", "csrf": m.group(1)}
+            assert c.post("/login", data=data).status_code == 303
+            r = c.get(f"/flows/{flow_id}")
+            assert r.status_code == 200
+            return r.text
+    finally:
+        rt.close()
 
 
 def test_reopening_keeps_the_earlier_return_flow_superseded_and_visible(store_url):

@@ -59,7 +59,9 @@ def flow_detail(rt: Runtime, flow: Flow) -> dict[str, Any]:
                 "inv": inv,
                 "errors": _errors(inv.errors),
                 "history": history.get(inv.id, []),
-                "delivery": next((o for o in outbox if o.kind == "delivery" and o.invoice_id == inv.id), None),
+                "delivery": next(
+                    (o for o in reversed(outbox) if o.kind == "delivery" and o.invoice_id == inv.id), None
+                ),
             }
         )
     returns = [o for o in outbox if o.kind == "return"]
@@ -81,6 +83,10 @@ def flow_detail(rt: Runtime, flow: Flow) -> dict[str, Any]:
     return {
         "flow": flow,
         "errors": _errors(store.flow_errors(flow.id)),
+        # an earlier run's findings (the flow was reprocessed): kept, shown marked superseded
+        "superseded": [
+            {"invoice": inv_id, "at": at, **_errors([e])[0]} for inv_id, e, at in store.superseded_findings(flow.id)
+        ],
         "invoices": invoices,
         "returns": returns,
         "deliveries": delivered,

@@ -100,7 +100,6 @@ def downgrade() -> None:
             for what in ("update", "delete"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{what}")
         _rebuild_history_sqlite(with_fk=True)
-    with op.batch_alter_table("flows") as batch:
-        batch.drop_column("reprocess_reason")
-    with op.batch_alter_table("validation_errors") as batch:
-        batch.drop_column("superseded_at")
+    # Not a batch: SQLite (3.35+) drops a column in place; recreating `flows` would break its references.
+    op.execute("ALTER TABLE flows DROP COLUMN reprocess_reason")
+    op.execute("ALTER TABLE validation_errors DROP COLUMN superseded_at")
