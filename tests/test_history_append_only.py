@@ -140,6 +140,9 @@ def test_reprocessing_appends_to_the_history_it_never_rewrites_it(home, tmp_path
         assert {i for i, rule in old if rule == "RLS-R03"} == set(rejected)
         assert all(not inv.errors for inv in store.iter_invoices(flow.id)) and store.top_errors() == []
         assert store.rule_flows("RLS-R03") == []  # the dashboard's rejects
+        # the recipient API shows it now: its latest recording is no rejection (the earlier one stays)
+        api = store.api_invoice(rejected[0])
+        assert api is not None and api[2] and api[0].errors == []
         # every change reported once, in order; the rerun's recorded entries by the new integration report
         assert _cli("run", "-q").exit_code == 0
         reported: Counter[tuple[str | None, str | None]] = Counter()
