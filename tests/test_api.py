@@ -177,6 +177,7 @@ def test_token_create_list_revoke_through_the_cli(world: World) -> None:
         assert r.status_code == 401 and r.json()["reason"] == "revoked token"
     assert _last_audit(world.rt).http_status == 401
     assert runner.invoke(main, ["--home", home, "api", "token", "revoke", token_id]).exit_code == 1
+    world.rt.settings.inbox("op-z").mkdir(parents=True, exist_ok=True)  # a known (folder) partner
     partner = runner.invoke(main, ["--home", home, "api", "token", "create", "--partner", "op-z"])
     assert partner.exit_code == 0 and partner.stdout.startswith("rls_")
     for bad in (["--siret", "123"], ["--siret", A, "--partner", "p"], ["--partner", "p", "--service", "X"], []):
