@@ -36,8 +36,9 @@ def _entry(r: sa.RowMapping) -> HistoryEntry:
     )
 
 
-#: The reason of the entries a flow's rerun records when ops did not ask for it (an incident retried).
-RERUN_REASON = "Nouveau traitement du flux (reprise après incident)"
+#: The reason of the entries a flow's rerun records when ops did not ask for it (an incident retried, a
+#: worker's flow taken over).
+RERUN_REASON = "Nouveau traitement du flux (après un incident ou une interruption)"
 
 
 def history_rows(conn: sa.Connection, invoice_ids: Sequence[str], at: dt.datetime) -> None:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -108,6 +109,7 @@ def test_reprocessing_appends_to_the_history_it_never_rewrites_it(home, tmp_path
         [entry] = store.invoice_history(rejected[0])
         assert (entry.previous, entry.status.code, str(entry.actor)) == (None, "04", "platform")
 
+        assert store.api_invoice(rejected[0])[2] is False  # type: ignore[index]  # rejected: not shown by the API
         assert _cli("directory", "import", tmp_path / "v2.json").exit_code == 0
         again = _cli("flows", "reprocess", flow.id, "--reason", "annuaire corrigé")
         assert again.exit_code == 0, again.output
@@ -218,6 +220,68 @@ def test_reopening_keeps_the_earlier_return_flow_superseded_and_visible(store_ur
             e = t.validation_errors.c
             kept = conn.execute(sa.select(e.rule, e.superseded_at.is_not(None))).all()
         assert [(rule, bool(gone)) for rule, gone in kept] == [(technical.UNKNOWN_FORMAT.error().rule, True)]
+    finally:
+        store.engine.dispose()
+
+
+def test_an_incident_reprocessed_appends_the_rerun_to_the_history(store_url):
+    """`relais flows reprocess` of an incident (`Store.requeue_flow`, then `reset_flow_results` at the claim):
+    the invoices the failed run recorded keep their entries, the rerun's follow (by ops, with the reason);
+    an automatic retry's by the platform."""
+    from flows.model import Flag, Invoice, ValidationError, invoice_id
+    from flows.store_history import RERUN_REASON
+
+    url, schema = store_url
+    store = Store.open(url, schema=schema)
+    try:
+        flow = store.create_flow(
+            Flow(
+                id="",
+                partner="op-a",
+                channel=Channel.FOLDER,
+                original_name="f.zip",
+                size=1,
+                sha256="1" * 64,
+                status=FlowStatus.IN_EN_COURS_TRAITEMENT_CPP,
+                received_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+
+        def save() -> str:
+            inv = Invoice(id=invoice_id(flow.id, 1), flow_id=flow.id, position=1, entry_name="a.xml")
+            inv.errors = [ValidationError("BR-X", Flag.WARNING, "/a", "hmm")]
+            store.save_invoices([inv], [])
+            return inv.id
+
+        inv_id = save()
+        flow.status = FlowStatus.IN_INCIDENTE
+        store.update_flow(flow)
+        assert store.requeue_flow(flow.id, "disque  plein\nréparé")
+        store.reset_flow_results(flow.id)  # what the claim does
+        assert list(store.iter_invoices(flow.id)) == []
+        assert len(store.invoice_history(inv_id)) == 1  # kept
+        save()
+        store.reset_flow_results(flow.id)  # e.g. the worker died: taken over, processed again
+        save()
+        history = store.invoice_history(inv_id)
+        assert [(str(h.actor), h.previous, h.reason) for h in history] == [
+            ("platform", None, None),
+            ("ops", None, "Retraitement demandé par ops : disque plein réparé"),
+            ("ops", None, "Retraitement demandé par ops : disque plein réparé"),
+        ]
+        [inv] = store.iter_invoices(flow.id)
+        assert [e.rule for e in inv.errors] == ["BR-X"]  # the current run's only; two kept, superseded
+        assert len(store.superseded_findings(flow.id)) == 2
+        other = store.create_flow(dataclasses.replace(flow, id="", sha256="2" * 64))
+        first = Invoice(id=invoice_id(other.id, 1), flow_id=other.id, position=1, entry_name="b.xml")
+        store.save_invoices([first], [])
+        store.reset_flow_results(other.id)  # an automatic retry: nobody asked
+        store.save_invoices([dataclasses.replace(first, errors=[])], [])
+        assert [(str(h.actor), h.reason) for h in store.invoice_history(first.id)] == [
+            ("platform", None),
+            ("platform", RERUN_REASON),
+        ]
     finally:
         store.engine.dispose()
 
