@@ -286,6 +286,38 @@ def test_an_incident_reprocessed_appends_the_rerun_to_the_history(store_url):
         store.engine.dispose()
 
 
+def test_the_history_of_an_invoice_forgotten_by_a_reprocessing_is_still_shown(home):
+    from flows.model import Invoice, invoice_id
+
+    home.mkdir(parents=True)
+    url = os.environ.get("RELAIS_DATABASE_URL") or f"sqlite:///{home / 'relais.db'}"
+    store = Store.open(url, schema=os.environ.get("RELAIS_DATABASE_SCHEMA"))
+    try:
+        flow = store.create_flow(
+            Flow(
+                id="",
+                partner="op-a",
+                channel=Channel.FOLDER,
+                original_name="f.zip",
+                size=1,
+                sha256="3" * 64,
+                status=FlowStatus.IN_EN_COURS_TRAITEMENT_CPP,
+                received_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+        inv = Invoice(id=invoice_id(flow.id, 1), flow_id=flow.id, position=1, entry_name="a.xml")
+        store.save_invoices([inv], [])
+        store.reset_flow_results(flow.id)  # processed again, and this time not recorded (e.g. a flow rejection)
+    finally:
+        store.engine.dispose()
+    shown = _cli("invoices", inv.id)
+    assert shown.exit_code == 0 and "plus enregistrée" in shown.output and "recorded 01 DEPOSEE" in shown.output
+    as_json = json.loads(_cli("invoices", inv.id, "--json").output)
+    assert as_json["recorded"] is False and [h["code"] for h in as_json["history"]] == ["01"]
+    assert _cli("invoices", "CPP9999999999-00001").exit_code == 2
+
+
 # ---- enforcement -------------------------------------------------------------------------------
 
 APPEND_ONLY = ("invoice_history", "audit_log")
