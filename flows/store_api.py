@@ -18,7 +18,7 @@ from flows import tables as t
 from flows.lifecycle import Actor, InvoiceStatus
 from flows.model import Flow, Invoice, utcnow
 from flows.outbox import OutboxKind
-from flows.store_records import _aware, _aware_required, _error, _flow, _invoice
+from flows.store_records import _aware, _aware_required, _error, _flow, _flow_row, _invoice
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,6 +58,14 @@ class AuditRow:
 class ListedInvoice:
     invoice: Invoice
     received_at: dt.datetime  # of its flow
+
+
+class IdempotencyKeyTaken(Exception):
+    """Another upload of this partner holds the Idempotency-Key: its (flow id, SHA-256). Nothing was recorded."""
+
+    def __init__(self, flow_id: str, sha256: str) -> None:
+        super().__init__(flow_id)
+        self.flow_id, self.sha256 = flow_id, sha256
 
 
 #: (flow received_at, flow id, position) of the last invoice of a page: where the next page starts.
@@ -244,6 +252,31 @@ class ApiRepo:
                 sa.select(u.flow_id, u.sha256).where(u.partner == partner, u.idempotency_key == key)
             ).first()
         return (row[0], row[1]) if row else None
+
+    def create_api_flow(self, flow: Flow, key: str) -> Flow:
+        """Record an uploaded flow and claim its Idempotency-Key in one transaction (the key's row of
+        ``api_uploads``, primary key (partner, key)): exactly one flow per (partner, key), whatever the
+        concurrency. When another upload claimed the key first, nothing is recorded (the transaction rolls
+        back, the flow row with it) and `IdempotencyKeyTaken` says which flow holds the key."""
+        assert flow.id, "the flow's id is given (flows.intake)"
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(t.flows).values(**_flow_row(flow)))
+                conn.execute(
+                    sa.insert(t.api_uploads).values(
+                        partner=flow.partner,
+                        idempotency_key=key,
+                        flow_id=flow.id,
+                        sha256=flow.sha256,
+                        created_at=utcnow(),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            existing = self.api_upload(flow.partner, key)
+            if existing is None:
+                raise
+            raise IdempotencyKeyTaken(*existing) from None
+        return flow
 
     def record_api_upload(self, partner: str, key: str, flow_id: str, sha256: str) -> tuple[str, str]:
         """Remember the upload of `key`; when another request recorded it first, the (flow id, SHA-256) it did."""
