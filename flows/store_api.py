@@ -85,6 +85,15 @@ def _token(r: sa.RowMapping) -> ApiToken:
     )
 
 
+def _text(value: str) -> str:
+    """A crafted request's text as an audit row can hold it (PostgreSQL refuses NUL characters).
+
+    >>> _text("CPP\\x00")
+    'CPP\\ufffd'
+    """
+    return value.replace("\x00", "\ufffd")
+
+
 def _accepted() -> sa.ColumnElement[bool]:
     """The invoice's first history entry is no rejection by the platform (04, or 05 set by the platform),
     and its flow is closed: the invoice reached its recipient's side."""
@@ -148,12 +157,12 @@ class ApiRepo:
             conn.execute(
                 sa.insert(t.audit_log).values(
                     at=dt.datetime.now(dt.UTC),
-                    principal=principal[:200],
-                    action=action[:64],
-                    target=target[:200] if target else None,
-                    outcome=outcome[:16],
+                    principal=_text(principal[:200]),
+                    action=_text(action[:64]),
+                    target=_text(target[:200]) if target else None,
+                    outcome=_text(outcome[:16]),
                     http_status=http_status,
-                    detail=detail[:4000] if detail else None,
+                    detail=_text(detail[:4000]) if detail else None,
                 )
             )
 

@@ -37,7 +37,7 @@ from flows.intake import Arrival
 from flows.lifecycle import FlowStatus
 from flows.model import Channel, Flow, utcnow
 from flows.store_api import IdempotencyKeyTaken
-from relais.api import auth
+from relais.api import auth, params
 from relais.api.auth import ApiError, Principal
 from relais.api.models import Error, FlowCreated, FlowInfo
 from relais.compose import Runtime
@@ -84,7 +84,7 @@ def disposition_name(header: str | None) -> str | None:
 
 
 def _own_flow(request: Request, principal: Principal, flow_id: str) -> Flow:
-    flow = auth.runtime(request).store.get_flow(flow_id)
+    flow = auth.runtime(request).store.get_flow(flow_id) if params.well_formed_id(flow_id) else None
     if flow is None or flow.partner != principal.token.partner:
         raise ApiError(404, NOT_FOUND)
     return flow
