@@ -194,6 +194,33 @@ def test_valid_values_are_answered(shared_api: Api, query: dict[str, str]) -> No
     assert r.status_code == 200, r.text
 
 
+@pytest.mark.parametrize(
+    "since",
+    [
+        "1e20",
+        "-1e20",
+        "9" * 30,
+        "0",
+        "-62135596800",
+        "253402300799",
+        "253402300800",
+        "2026-01-01T00:00:00+23:59",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999Z",
+        "0001-01-01T00:00:00-23:59",
+        "2026-W01",
+        "NaN",
+        "inf",
+    ],
+)
+def test_extreme_dates_are_answered_or_422_never_500(shared_api: Api, since: str) -> None:
+    with shared_api.client(shared_api.recipient) as c:
+        r = c.get("/api/v1/invoices", params={"since": since})
+    assert r.status_code in (200, 422), (since, r.status_code, r.text)
+    if r.status_code == 422:
+        _refused(r, "since")
+
+
 @pytest.mark.parametrize("bad", ["%00", "CPP%00", "x" * 300, "%C3%A9", "..%2F..%2Fetc", "%F0%9F%99%82"])
 def test_crafted_path_ids_are_404(api: Api, bad: str) -> None:
     with api.client(api.recipient) as c:
