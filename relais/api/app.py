@@ -15,12 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from relais import log
 from relais.api import auth, docs, headers, recipients, senders
 from relais.api.auth import ApiError
 from relais.api.config import ApiConfig
 from relais.api.throttle import WAIT_SECONDS, Throttle
 from relais.compose import Runtime
 
+_log = log.get("relais.api")
 API_VERSION = "1.0.0"
 TITLE = "Relais API"
 DESCRIPTION = (
@@ -31,10 +33,20 @@ DESCRIPTION = (
 
 
 async def _refuse(
-    request: Request, status: int, body: dict[str, Any], *, outcome: str, detail: str, headers: dict[str, str] | None
+    request: Request,
+    status: int,
+    body: dict[str, Any],
+    *,
+    outcome: str,
+    detail: str,
+    headers: dict[str, str] | None,
+    audited: bool = True,
 ) -> JSONResponse:
     rt: Runtime = request.app.state.rt
-    await run_in_threadpool(auth.audit, rt, request, outcome=outcome, http_status=status, detail=detail)
+    if audited:
+        await run_in_threadpool(auth.audit, rt, request, outcome=outcome, http_status=status, detail=detail)
+    else:  # a repeat the audit log already has (relais.api.auth: a throttled address's further tries)
+        _log.info("api.refused", http_status=status, path=request.url.path, detail=detail)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -75,7 +87,13 @@ def create_app(rt: Runtime, config: ApiConfig | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return await _refuse(
-            request, exc.http_status, exc.body(), outcome=exc.outcome, detail=exc.detail, headers=exc.headers
+            request,
+            exc.http_status,
+            exc.body(),
+            outcome=exc.outcome,
+            detail=exc.detail,
+            headers=exc.headers,
+            audited=exc.audited,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -4,7 +4,8 @@ A token reads ``rls_<id>_<secret>``: `id` names its row of ``api_tokens``, `secr
 (URL-safe base64). Only the SHA-256 of the secret is stored: the secret has 256 bits of entropy, so a fast
 hash cannot be brute-forced, and it is compared in constant time. A missing, malformed, unknown, revoked
 or forged token is refused with 401; an address with too many refused tokens is answered 429 for a while
-(`relais.api.throttle`, counted before each check). Every refused request and every state change is audited
+(`relais.api.throttle`, counted before each check; the first 429 of a throttled period is audited, the
+others only logged, so a throttled client cannot grow the audit log). Every refused request and every state change is audited
 (`audit`, table ``audit_log``).
 
 >>> token, row = new_token("recipient", siret="21103837732046")
@@ -53,12 +54,14 @@ class ApiError(Exception):
         outcome: str = "refused",
         detail: str | None = None,
         headers: dict[str, str] | None = None,
+        audited: bool = True,
         **extra: Any,
     ) -> None:
         super().__init__(error)
         self.http_status, self.error, self.outcome, self.extra = http_status, error, outcome, extra
         self.detail = detail or error
         self.headers = headers
+        self.audited = audited  # False: logged only (a repeat the audit log already has)
 
     def body(self) -> dict[str, Any]:
         return {"error": self.error, **self.extra}
@@ -160,13 +163,14 @@ def _throttled(request: Request, credentials: HTTPAuthorizationCredentials | Non
         return authenticate(runtime(request), credentials)
     address = client_address(request)
     if not throttle.attempt(address):
-        wait = throttle.retry_after(address) or 1
+        wait, refused = throttle.retry_after(address) or 1, throttle.refused(address)
         raise ApiError(
             429,
             "too many failed authentications from this address",
             retry_after=wait,
             detail=f"throttled: {throttle.limit} failed tokens from {address} within {throttle.window:g} s",
             headers={"Retry-After": str(wait)},
+            audited=refused <= 1,  # the first refusal of a throttled period is audited, the others logged
         )
     failed = False
     try:

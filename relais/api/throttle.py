@@ -17,8 +17,8 @@ bounded (`max_addresses`): entries with nothing in flight and no failure in the 
 [True, True, False]
 >>> t.done("a", failed=True); t.done("a", failed=False); t.attempt("a"), t.retry_after("a")
 (True, 0)
->>> t.done("a", failed=True); t.attempt("a"), t.retry_after("a")
-(False, 60)
+>>> t.done("a", failed=True); t.attempt("a"), t.attempt("a"), t.retry_after("a"), t.refused("a")
+(False, False, 60, 2)
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ MAX_ADDRESSES = 100_000
 class _Entry:
     failures: collections.deque[float] = dataclasses.field(default_factory=collections.deque)
     in_flight: int = 0
+    refused: int = 0  # tries refused since the address reached the limit
 
 
 class Throttle:
@@ -68,6 +69,8 @@ class Throttle:
         horizon = self.clock() - self.window
         while entry.failures and entry.failures[0] <= horizon:
             entry.failures.popleft()
+        if len(entry.failures) < self.limit:
+            entry.refused = 0
         return entry
 
     def _forget(self) -> None:
@@ -93,6 +96,7 @@ class Throttle:
             while True:
                 entry = self._entry(address)
                 if len(entry.failures) >= self.limit:
+                    entry.refused += 1
                     return False
                 if len(entry.failures) + entry.in_flight < self.limit:
                     entry.in_flight += 1
@@ -114,6 +118,11 @@ class Throttle:
             elif not entry.in_flight and not entry.failures:
                 self._entries.pop(address, None)
             self._cond.notify_all()
+
+    def refused(self, address: str) -> int:
+        """How many tries of `address` were refused since it reached the limit (0: it has not)."""
+        with self._cond:
+            return self._entry(address).refused
 
     def retry_after(self, address: str) -> int:
         """Seconds until `address` may try again (0: it may now)."""
