@@ -186,6 +186,7 @@ def test_crafted_values_are_422_naming_the_parameter(shared_api: Api, param: str
         {"service": "é漢字🙂"},
         {"limit": "500"},
         {"unknown": "\x00"},
+        {"cursor": ""},  # no cursor: the first page
     ],
 )
 def test_valid_values_are_answered(shared_api: Api, query: dict[str, str]) -> None:

@@ -115,10 +115,11 @@ Since = Annotated[dt.datetime, AfterValidator(aware_utc)]
 
 
 def _valid_cursor(cursor: str) -> str:
-    decode_cursor(cursor)
+    if cursor:
+        decode_cursor(cursor)
     return cursor
 
 
 #: ``cursor``: the ``next_cursor`` of the previous page (a string FastAPI can take from a query; valid once
-#: here, so that `decode_cursor` of it cannot fail in the endpoint).
+#: here, so that `decode_cursor` of it cannot fail in the endpoint); empty: the first page, as before.
 Cursor = Annotated[str, AfterValidator(_valid_cursor), WithJsonSchema({"type": "string", "maxLength": CURSOR_MAX})]

@@ -83,7 +83,7 @@ def list_invoices(
         service_code=tok.service_code or service,
         statuses=[params.status_of(status)] if status is not None else None,
         since=since,
-        after=params.decode_cursor(cursor) if cursor is not None else None,
+        after=params.decode_cursor(cursor) if cursor else None,
         limit=limit + 1,
     )
     more = len(rows) > limit
