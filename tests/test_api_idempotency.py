@@ -5,12 +5,17 @@ key make exactly one flow, on SQLite and on PostgreSQL, through the real server 
   duplicate rejection, and the invoices are delivered once;
 - different bytes: one 201, the others 409 naming the flow that holds the key, and nothing of theirs is
   recorded or delivered.
+
+Each runs as in one server (uploads with one key take turns) and as across several servers (no turns: the
+store's claim alone decides).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +25,7 @@ from flows import directory
 from flows.model import Channel, FlowStatus
 from flows.outbox import OutboxKind
 from relais import generate as gen
-from relais.api import auth
+from relais.api import auth, senders
 from relais.compose import Runtime
 from relais.runner import run_once
 from relais.settings import Settings
@@ -107,7 +112,22 @@ def _processed_once(rt: Runtime, flow_id: str, invoices: int) -> None:
     assert len(_delivered(rt)) == invoices
 
 
-def test_concurrent_same_bytes_make_one_flow(rt: Runtime, tmp_path: Path) -> None:
+class _NoTurns:
+    """As if every upload came to another server process: no per-key turns, only the store's claim."""
+
+    @contextlib.contextmanager
+    def held(self, partner: str, key: str) -> Iterator[None]:
+        yield
+
+
+@pytest.fixture(params=["one server", "several servers"])
+def servers(request, monkeypatch) -> str:
+    if request.param == "several servers":
+        monkeypatch.setattr(senders, "_KEYS", _NoTurns())
+    return request.param
+
+
+def test_concurrent_same_bytes_make_one_flow(rt: Runtime, tmp_path: Path, servers: str) -> None:
     data = _batch(tmp_path, 21)
     token = make_token(rt, auth.PARTNER, partner="op-a")[0]
     with serving(rt) as server:
@@ -127,7 +147,9 @@ def test_concurrent_same_bytes_make_one_flow(rt: Runtime, tmp_path: Path) -> Non
     assert [f.id for f in _api_flows(rt)] == [flow.id]
 
 
-def test_concurrent_different_bytes_one_201_and_409s_that_record_nothing(rt: Runtime, tmp_path: Path) -> None:
+def test_concurrent_different_bytes_one_201_and_409s_that_record_nothing(
+    rt: Runtime, tmp_path: Path, servers: str
+) -> None:
     bodies = [_batch(tmp_path, 30 + i) for i in range(CLIENTS)]
     assert len(set(bodies)) == CLIENTS
     token = make_token(rt, auth.PARTNER, partner="op-a")[0]
