@@ -33,6 +33,7 @@ from archive import Archive, ArchivedObject
 from flows import log
 from flows.model import Channel, Flow
 from flows.store import Store
+from flows.store_api import IdempotencyKeyTaken
 
 _log = log.get("relais.intake")
 #: The store keeps ``received_at`` to the second on some databases: the margin of the idempotence rule.
@@ -102,20 +103,30 @@ class Intake:
             return flow
         return None
 
-    def ingest(self, arrival: Arrival, content: Path | bytes | BinaryIO) -> Ingested:
-        """Archive `content` (a file, bytes or a binary stream), then record its flow unless it has one."""
+    def ingest(
+        self, arrival: Arrival, content: Path | bytes | BinaryIO, *, idempotency_key: str | None = None
+    ) -> Ingested:
+        """Archive `content` (a file, bytes or a binary stream), then record its flow unless it has one.
+
+        With an `idempotency_key` (the mode API's), the flow is recorded together with the key's claim
+        (`Store.create_api_flow`): when another upload of the partner holds the key, nothing is recorded
+        and `flows.store_api.IdempotencyKeyTaken` names the flow that does."""
         if isinstance(content, Path):
             obj = self.archive.put_file(content)
         elif isinstance(content, bytes):
             obj = self.archive.put_bytes(content)
         else:
             obj = self.archive.put_stream(content)
-        return self.ingest_archived(arrival, obj)
+        return self.ingest_archived(arrival, obj, idempotency_key=idempotency_key)
 
-    def ingest_archived(self, arrival: Arrival, obj: ArchivedObject) -> Ingested:
+    def ingest_archived(self, arrival: Arrival, obj: ArchivedObject, *, idempotency_key: str | None = None) -> Ingested:
         """Record the flow of bytes already archived as `obj` (the same rule as `ingest`)."""
         existing = self.store.find_flow(arrival.partner, arrival.name, obj.size, obj.sha256, latest=True)
         if existing is not None and is_own_flow(existing, arrival.written_at):
+            if idempotency_key is not None:  # the key names this flow from now on, unless another holds it
+                holder = self.store.record_api_upload(arrival.partner, idempotency_key, existing.id, obj.sha256)
+                if holder[0] != existing.id:
+                    raise IdempotencyKeyTaken(*holder)
             _log.info(
                 "intake.already_recorded",
                 partner=arrival.partner,
@@ -125,16 +136,18 @@ class Intake:
                 sha256=obj.sha256,
             )
             return Ingested(existing, created=False)
-        flow = self.store.create_flow(
-            Flow(
-                id=self._new_id(),
-                partner=arrival.partner,
-                channel=arrival.channel,
-                original_name=arrival.name,
-                size=obj.size,
-                sha256=obj.sha256,
-            )
+        flow = Flow(
+            id=self._new_id(),
+            partner=arrival.partner,
+            channel=arrival.channel,
+            original_name=arrival.name,
+            size=obj.size,
+            sha256=obj.sha256,
         )
+        if idempotency_key is None:
+            self.store.create_flow(flow)
+        else:
+            self.store.create_api_flow(flow, idempotency_key)  # or IdempotencyKeyTaken: nothing recorded
         _log.info(
             "flow.received",
             flow_id=flow.id,

@@ -18,7 +18,7 @@ from flows import tables as t
 from flows.lifecycle import Actor, InvoiceStatus
 from flows.model import Flow, Invoice, utcnow
 from flows.outbox import OutboxKind
-from flows.store_records import _aware, _aware_required, _error, _flow, _invoice, current_findings
+from flows.store_records import _aware, _aware_required, _error, _flow, _flow_row, _invoice, current_findings
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,6 +60,14 @@ class ListedInvoice:
     received_at: dt.datetime  # of its flow
 
 
+class IdempotencyKeyTaken(Exception):
+    """Another upload of this partner holds the Idempotency-Key: its (flow id, SHA-256). Nothing was recorded."""
+
+    def __init__(self, flow_id: str, sha256: str) -> None:
+        super().__init__(flow_id)
+        self.flow_id, self.sha256 = flow_id, sha256
+
+
 #: (flow received_at, flow id, position) of the last invoice of a page: where the next page starts.
 InvoiceKey = tuple[dt.datetime, str, int]
 
@@ -75,6 +83,15 @@ def _token(r: sa.RowMapping) -> ApiToken:
         created_at=_aware_required(r["created_at"]),
         revoked_at=_aware(r["revoked_at"]),
     )
+
+
+def _text(value: str) -> str:
+    """A crafted request's text as an audit row can hold it (PostgreSQL refuses NUL characters).
+
+    >>> _text("CPP\\x00")
+    'CPP\\ufffd'
+    """
+    return value.replace("\x00", "\ufffd")
 
 
 def _accepted() -> sa.ColumnElement[bool]:
@@ -145,12 +162,12 @@ class ApiRepo:
             conn.execute(
                 sa.insert(t.audit_log).values(
                     at=dt.datetime.now(dt.UTC),
-                    principal=principal[:200],
-                    action=action[:64],
-                    target=target[:200] if target else None,
-                    outcome=outcome[:16],
+                    principal=_text(principal[:200]),
+                    action=_text(action[:64]),
+                    target=_text(target[:200]) if target else None,
+                    outcome=_text(outcome[:16]),
                     http_status=http_status,
-                    detail=detail[:4000] if detail else None,
+                    detail=_text(detail[:4000]) if detail else None,
                 )
             )
 
@@ -253,6 +270,31 @@ class ApiRepo:
                 sa.select(u.flow_id, u.sha256).where(u.partner == partner, u.idempotency_key == key)
             ).first()
         return (row[0], row[1]) if row else None
+
+    def create_api_flow(self, flow: Flow, key: str) -> Flow:
+        """Record an uploaded flow and claim its Idempotency-Key in one transaction (the key's row of
+        ``api_uploads``, primary key (partner, key)): exactly one flow per (partner, key), whatever the
+        concurrency. When another upload claimed the key first, nothing is recorded (the transaction rolls
+        back, the flow row with it) and `IdempotencyKeyTaken` says which flow holds the key."""
+        assert flow.id, "the flow's id is given (flows.intake)"
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(t.flows).values(**_flow_row(flow)))
+                conn.execute(
+                    sa.insert(t.api_uploads).values(
+                        partner=flow.partner,
+                        idempotency_key=key,
+                        flow_id=flow.id,
+                        sha256=flow.sha256,
+                        created_at=utcnow(),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            existing = self.api_upload(flow.partner, key)
+            if existing is None:
+                raise
+            raise IdempotencyKeyTaken(*existing) from None
+        return flow
 
     def record_api_upload(self, partner: str, key: str, flow_id: str, sha256: str) -> tuple[str, str]:
         """Remember the upload of `key`; when another request recorded it first, the (flow id, SHA-256) it did."""

@@ -1,10 +1,12 @@
 """Liveness and readiness of Relais's servers (`relais as2|sftp|api serve`).
 
 ``/healthz`` (liveness) answers 200 while the process serves. ``/readyz`` (readiness) answers 200
-only when the store answers a query and the archive answers a lookup, else 503 with what failed:
-a load balancer or an orchestrator stops sending traffic to a server that cannot record what it
-receives. The SFTP server has no HTTP side: `HealthServer` serves the two paths on a port of its
-own (``relais sftp serve --health-port``).
+only when the store answers a query and the archive answers a lookup, else 503: a load balancer or an
+orchestrator stops sending traffic to a server that cannot record what it receives. Its callers are
+anonymous, so the answer says only ``ready`` or ``not ready``; what failed (an exception's text may name
+hosts, paths or users) goes to the log (``health.not_ready``, with each check's result), for the web
+server (relais/web) as for the others. The SFTP server has no HTTP side: `HealthServer` serves the two
+paths on a port of its own (``relais sftp serve --health-port``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from relais import log
 from relais.compose import Runtime
 
+_log = log.get("relais.health")
 Checks = dict[str, str]
 
 
@@ -39,12 +43,15 @@ def readiness(rt: Runtime) -> tuple[bool, Checks]:
 
 
 def answer(path: str, ready: Callable[[], tuple[bool, Checks]]) -> tuple[int, bytes] | None:
-    """The (status, JSON body) of a health path; None for any other path."""
+    """The (status, JSON body) of a health path; None for any other path. The body of ``/readyz`` is only
+    ``{"status": "ready"}`` or ``{"status": "not ready"}``: the failed checks are logged, never answered."""
     if path == "/healthz":
         return 200, b'{"status": "ok"}\n'
     if path == "/readyz":
         ok, checks = ready()
-        return (200 if ok else 503), (json.dumps({"status": "ready" if ok else "not ready", **checks}) + "\n").encode()
+        if not ok:
+            _log.warning("health.not_ready", **checks)
+        return (200 if ok else 503), (json.dumps({"status": "ready" if ok else "not ready"}) + "\n").encode()
     return None
 
 

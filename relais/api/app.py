@@ -15,10 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from relais.api import auth, recipients, senders
+from relais import log
+from relais.api import auth, docs, headers, recipients, senders
 from relais.api.auth import ApiError
+from relais.api.config import ApiConfig
+from relais.api.throttle import WAIT_SECONDS, Throttle
 from relais.compose import Runtime
 
+_log = log.get("relais.api")
 API_VERSION = "1.0.0"
 TITLE = "Relais API"
 DESCRIPTION = (
@@ -29,22 +33,40 @@ DESCRIPTION = (
 
 
 async def _refuse(
-    request: Request, status: int, body: dict[str, Any], *, outcome: str, detail: str, headers: dict[str, str] | None
+    request: Request,
+    status: int,
+    body: dict[str, Any],
+    *,
+    outcome: str,
+    detail: str,
+    headers: dict[str, str] | None,
+    audited: bool = True,
 ) -> JSONResponse:
     rt: Runtime = request.app.state.rt
-    await run_in_threadpool(auth.audit, rt, request, outcome=outcome, http_status=status, detail=detail)
+    if audited:
+        await run_in_threadpool(auth.audit, rt, request, outcome=outcome, http_status=status, detail=detail)
+    else:  # a repeat the audit log already has (relais.api.auth: a throttled address's further tries)
+        _log.info("api.refused", http_status=status, path=request.url.path, detail=detail)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def create_app(rt: Runtime) -> FastAPI:
+def create_app(rt: Runtime, config: ApiConfig | None = None) -> FastAPI:
+    """The API over `rt`; `config` defaults to the environment's (`relais.api.config`)."""
+    config = config or ApiConfig.from_env()
     app = FastAPI(
         title=TITLE,
         version=API_VERSION,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
+        docs_url=None,  # FastAPI's pages load Swagger UI / ReDoc from a CDN: relais.api.docs instead
+        redoc_url=None,
         generate_unique_id_function=lambda route: route.name.replace(".", "_"),
     )
     app.state.rt = rt
+    app.state.config = config
+    app.state.auth_throttle = Throttle(config.auth_failures, config.auth_window_seconds, wait=WAIT_SECONDS)
+    app.add_middleware(headers.SecurityHeaders)
+    docs.install(app, wanted=config.docs)
     app.include_router(recipients.router)
     app.include_router(senders.router)
 
@@ -55,7 +77,7 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     def readyz(request: Request) -> Response:
-        """Readiness: the store and the archive answer (503 with what failed, otherwise)."""
+        """Readiness: the store and the archive answer (else 503; what failed is logged, not answered)."""
         from relais import health
 
         found = health.answer("/readyz", lambda: health.readiness(request.app.state.rt))
@@ -65,7 +87,13 @@ def create_app(rt: Runtime) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return await _refuse(
-            request, exc.http_status, exc.body(), outcome=exc.outcome, detail=exc.detail, headers=exc.headers
+            request,
+            exc.http_status,
+            exc.body(),
+            outcome=exc.outcome,
+            detail=exc.detail,
+            headers=exc.headers,
+            audited=exc.audited,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -100,7 +128,7 @@ def create_app(rt: Runtime) -> FastAPI:
             {"error": "internal error"},
             outcome="error",
             detail=f"{type(exc).__name__}: {exc}",
-            headers=None,
+            headers=headers.for_path(request.url.path),  # answered outside the middleware stack
         )
 
     return app

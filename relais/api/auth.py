@@ -3,7 +3,9 @@
 A token reads ``rls_<id>_<secret>``: `id` names its row of ``api_tokens``, `secret` is 32 random bytes
 (URL-safe base64). Only the SHA-256 of the secret is stored: the secret has 256 bits of entropy, so a fast
 hash cannot be brute-forced, and it is compared in constant time. A missing, malformed, unknown, revoked
-or forged token is refused with 401. Every refused request and every state change is audited
+or forged token is refused with 401; an address with too many refused tokens is answered 429 for a while
+(`relais.api.throttle`, counted before each check; the first 429 of a throttled period is audited, the
+others only logged, so a throttled client cannot grow the audit log). Every refused request and every state change is audited
 (`audit`, table ``audit_log``).
 
 >>> token, row = new_token("recipient", siret="21103837732046")
@@ -29,6 +31,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from flows.model import utcnow
 from flows.store_api import ApiToken
+from relais.api.throttle import Throttle
 from relais.compose import Runtime
 
 PREFIX = "rls_"
@@ -51,12 +54,14 @@ class ApiError(Exception):
         outcome: str = "refused",
         detail: str | None = None,
         headers: dict[str, str] | None = None,
+        audited: bool = True,
         **extra: Any,
     ) -> None:
         super().__init__(error)
         self.http_status, self.error, self.outcome, self.extra = http_status, error, outcome, extra
         self.detail = detail or error
         self.headers = headers
+        self.audited = audited  # False: logged only (a repeat the audit log already has)
 
     def body(self) -> dict[str, Any]:
         return {"error": self.error, **self.extra}
@@ -145,9 +150,41 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
+def client_address(request: Request) -> str:
+    """The address the request came from (as uvicorn gives it: forwarded headers only from trusted proxies)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _throttled(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    """`authenticate`, each presented token counted by the app's `relais.api.throttle.Throttle` first: a
+    missing token is no guess and is not counted; a refused (401) one is a failure of its address."""
+    throttle: Throttle | None = getattr(request.app.state, "auth_throttle", None)
+    if throttle is None or credentials is None:
+        return authenticate(runtime(request), credentials)
+    address = client_address(request)
+    if not throttle.attempt(address):
+        wait, refused = throttle.retry_after(address) or 1, throttle.refused(address)
+        raise ApiError(
+            429,
+            "too many failed authentications from this address",
+            retry_after=wait,
+            detail=f"throttled: {throttle.limit} failed tokens from {address} within {throttle.window:g} s",
+            headers={"Retry-After": str(wait)},
+            audited=refused <= 1,  # the first refusal of a throttled period is audited, the others logged
+        )
+    failed = False
+    try:
+        return authenticate(runtime(request), credentials)
+    except ApiError as e:
+        failed = e.http_status == 401
+        raise
+    finally:
+        throttle.done(address, failed=failed)
+
+
 def _requires(kind: str):  # noqa: ANN202 - a FastAPI dependency
     def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> Principal:
-        principal = authenticate(runtime(request), credentials)
+        principal = _throttled(request, credentials)
         request.state.principal = principal.name
         if kind != "any" and principal.kind != kind:
             raise ApiError(403, f"this endpoint is for {kind} tokens", token_kind=principal.kind)

@@ -7,19 +7,13 @@ answered exactly like an unknown one (404, same body): the API tells nothing abo
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
-
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from flows import split, statuses
 from flows.history import Source
 from flows.lifecycle import INVOICE, Actor, IllegalTransition, InvoiceStatus
 from flows.model import Flow, Invoice
-from flows.store_api import InvoiceKey
-from relais.api import auth
+from relais.api import auth, params
 from relais.api.auth import ApiError, Principal
 from relais.api.models import Conflict, Error, HistoryItem, InvoiceDetail, InvoicePage, InvoiceSummary, StatusChange
 
@@ -34,40 +28,8 @@ _AUTH = {
 _404 = {404: {"model": Error, "description": "no such invoice, or not one of this token's"}}
 
 
-def parse_status(value: str) -> InvoiceStatus | None:
-    """A status by name or label (``SERVICE_FAIT``, ``REJETEE``: 05) or by code (``07``).
-
-    >>> parse_status("service_fait"), parse_status("07"), parse_status("REJETEE"), parse_status("nope")
-    (<InvoiceStatus.SERVICE_FAIT: '07'>, <InvoiceStatus.SERVICE_FAIT: '07'>, <InvoiceStatus.REJETEE: '05'>, None)
-    """
-    value = value.strip()
-    if value.upper() in InvoiceStatus.__members__:
-        return InvoiceStatus[value.upper()]
-    if value in InvoiceStatus._value2member_map_:
-        return InvoiceStatus(value)
-    return next((s for s in InvoiceStatus if s.label == value.upper()), None)
-
-
 def _unknown_status(value: str) -> ApiError:
     return ApiError(422, "unknown status", status=value, known=[s.name for s in InvoiceStatus])
-
-
-def encode_cursor(key: InvoiceKey) -> str:
-    at, flow_id, position = key
-    raw = json.dumps([at.astimezone(dt.UTC).isoformat(), flow_id, position], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> InvoiceKey:
-    """The key an opaque cursor stands for (422 when it is not one of ours)."""
-    try:
-        at, flow_id, position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        when = dt.datetime.fromisoformat(at)
-        if not isinstance(flow_id, str) or not isinstance(position, int):
-            raise ValueError(cursor)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as e:
-        raise ApiError(422, "invalid cursor", cursor=cursor[:100]) from e
-    return when, flow_id, position
 
 
 def _recipient_may_see(principal: Principal, inv: Invoice, visible: bool) -> bool:
@@ -89,7 +51,9 @@ def visible_invoice(
     request: Request, principal: Principal, invoice_id: str, *, with_errors: bool = False
 ) -> tuple[Invoice, Flow]:
     """The invoice and its flow when the principal may see it; else 404, the same whether it exists or not."""
-    found = auth.runtime(request).store.api_invoice(invoice_id, with_errors=with_errors)
+    found = None
+    if params.well_formed_id(invoice_id):
+        found = auth.runtime(request).store.api_invoice(invoice_id, with_errors=with_errors)
     if found is not None:
         inv, flow, visible = found
         if _recipient_may_see(principal, inv, visible) or _sender_may_see(principal, flow):
@@ -101,39 +65,32 @@ def visible_invoice(
 def list_invoices(
     request: Request,
     principal: Principal = Depends(auth.recipient),
-    status: str | None = Query(None, description="current status: label (SERVICE_FAIT) or code (07)"),
-    since: dt.datetime | None = Query(None, description="flows received at or after this ISO 8601 time"),
-    service: str | None = Query(None, max_length=100, description="only this service code"),
-    cursor: str | None = Query(None, max_length=400, description="`next_cursor` of the previous page"),
+    status: params.Status | None = Query(None, description="current status: label (SERVICE_FAIT) or code (07)"),
+    since: params.Since | None = Query(None, description="flows received at or after this ISO 8601 time"),
+    service: str | None = Query(
+        None, max_length=100, pattern=params.TEXT_PATTERN, description="only this service code"
+    ),
+    cursor: params.Cursor | None = Query(None, description="`next_cursor` of the previous page"),
     limit: int = Query(50, ge=1, le=500),
 ) -> InvoicePage:
     """The structure's invoices the platform accepted, in closed flows: newest flow first, then in flow order."""
     tok = principal.token
-    wanted = None
-    if status is not None:
-        parsed = parse_status(status)
-        if parsed is None:
-            raise _unknown_status(status)
-        wanted = [parsed]
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=dt.UTC)
     if service is not None and tok.service_code is not None and service != tok.service_code:
         return InvoicePage(invoices=[], next_cursor=None)
-    after = decode_cursor(cursor) if cursor else None
     assert tok.siret is not None
     rows = auth.runtime(request).store.recipient_invoices(
         tok.siret,
         service_code=tok.service_code or service,
-        statuses=wanted,
+        statuses=[params.status_of(status)] if status is not None else None,
         since=since,
-        after=after,
+        after=params.decode_cursor(cursor) if cursor else None,
         limit=limit + 1,
     )
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
     next_cursor = (
-        encode_cursor((last.received_at, last.invoice.flow_id, last.invoice.position)) if more and last else None
+        params.encode_cursor((last.received_at, last.invoice.flow_id, last.invoice.position)) if more and last else None
     )
     return InvoicePage(invoices=[InvoiceSummary.of(r.invoice, r.received_at) for r in rows], next_cursor=next_cursor)
 
@@ -222,7 +179,7 @@ def set_status(
 ) -> HistoryItem:
     """Move the invoice on (SERVICE_FAIT, MANDATEE, ..., MISE_EN_PAIEMENT; REJETEE or SUSPENDUE with a
     reason). The change is reported to the supplier in its status return flow."""
-    target = parse_status(body.status)
+    target = params.parse_status(body.status)
     if target is None:
         raise _unknown_status(body.status)
     visible_invoice(request, principal, invoice_id)

@@ -5,15 +5,27 @@ The body of ``POST /api/v1/flows`` is streamed to a file under the staging folde
 `flows.intake.Intake.ingest` like any channel's file; `relais run` or the DAG processes it. An upload that
 does not arrive whole (the client goes away, fewer bytes than its Content-Length) records nothing. An
 ``Idempotency-Key`` makes a retried upload answer the flow of the first (200), or 409 when its bytes differ.
+
+The key is reserved, not merely checked: its row of ``api_uploads`` (primary key (partner, key)) is inserted
+in the transaction that records the flow (`flows.store_api.ApiRepo.create_api_flow`), so exactly one flow
+exists per (partner, key) whatever the concurrency, and a 409 has recorded nothing (no flow, so nothing is
+processed or delivered). No reservation outlives its request: there is nothing stale to expire after a
+crash (a crash before the commit leaves no row and the retry records the flow; after it, the retry gets
+200). Within one server, concurrent uploads with one key also take turns (`_KeyLocks`), so a duplicate
+waits for the first to be recorded and answers its flow; across servers, a loser's bytes may stay in the
+write-once archive, unreferenced, like those of any upload interrupted before its flow was recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
+import threading
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -24,7 +36,8 @@ from starlette.requests import ClientDisconnect
 from flows.intake import Arrival
 from flows.lifecycle import FlowStatus
 from flows.model import Channel, Flow, utcnow
-from relais.api import auth
+from flows.store_api import IdempotencyKeyTaken
+from relais.api import auth, params
 from relais.api.auth import ApiError, Principal
 from relais.api.models import Error, FlowCreated, FlowInfo
 from relais.compose import Runtime
@@ -71,23 +84,58 @@ def disposition_name(header: str | None) -> str | None:
 
 
 def _own_flow(request: Request, principal: Principal, flow_id: str) -> Flow:
-    flow = auth.runtime(request).store.get_flow(flow_id)
+    flow = auth.runtime(request).store.get_flow(flow_id) if params.well_formed_id(flow_id) else None
     if flow is None or flow.partner != principal.token.partner:
         raise ApiError(404, NOT_FOUND)
     return flow
 
 
+class _KeyLocks:
+    """One lock per (partner, Idempotency-Key) in use in this process: concurrent uploads with one key take
+    turns, so a duplicate waits for the first to be recorded and answers its flow without archiving its own
+    bytes. The store's unique claim (`Store.create_api_flow`) is what guarantees one flow per key, across
+    processes too; these locks only spare the losers' work."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def held(self, partner: str, key: str) -> Iterator[None]:
+        k = (partner, key)
+        with self._guard:
+            lock, users = self._locks.get(k, (threading.Lock(), 0))
+            self._locks[k] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[k]
+                if users == 1:
+                    del self._locks[k]
+                else:
+                    self._locks[k] = (lock, users - 1)
+
+
+_KEYS = _KeyLocks()
+
+
 def _ingest(rt: Runtime, partner: str, name: str, path: Path, sha256: str, key: str | None) -> tuple[Flow, bool]:
-    """(flow, created) of an uploaded file, Idempotency-Key first."""
-    if key:
+    """(flow, created) of an uploaded file. With an Idempotency-Key, the key is claimed in the transaction
+    that records the flow: a key already held answers its flow (same bytes) or 409, with nothing recorded."""
+    arrival = Arrival(partner, Channel.API, name, written_at=utcnow())
+    if not key:
+        ingested = rt.intake.ingest(arrival, path)
+        return ingested.flow, ingested.created
+    with _KEYS.held(partner, key):
         previous = rt.store.api_upload(partner, key)
         if previous is not None:
             return _replayed(rt, previous, sha256), False
-    ingested = rt.intake.ingest(Arrival(partner, Channel.API, name, written_at=utcnow()), path)
-    if key:
-        recorded = rt.store.record_api_upload(partner, key, ingested.flow.id, sha256)
-        if recorded[0] != ingested.flow.id:  # another request with this key won the race
-            return _replayed(rt, recorded, sha256), False
+        try:
+            ingested = rt.intake.ingest(arrival, path, idempotency_key=key)
+        except IdempotencyKeyTaken as taken:  # another process claimed the key first
+            return _replayed(rt, (taken.flow_id, taken.sha256), sha256), False
     return ingested.flow, ingested.created
 
 
