@@ -227,7 +227,9 @@ def test_the_account_is_linked_to_the_provider_s_issuer_and_sub(site):
     try:
         hank["sub"] = "someone-else-named-hank"  # another person given the name at the provider
         c2, r = _sign_in(site, "hank")
-        assert r.status_code == 403 and r.text.startswith("Accès refusé : ce compte Relais est lié à une autre identité")
+        assert r.status_code == 403 and r.text.startswith(
+            "Accès refusé : ce compte Relais est lié à une autre identité"
+        )
         assert _anonymous(c2)
         row = _audit(site, "hank")[-1]
         assert (row.principal, row.outcome, row.http_status) == ("web:oidc:someone-else-named-hank", "refused", 403)

@@ -63,6 +63,7 @@ def create_app(
     reprocessing = _Reprocessing(rt)
     charts_cache = _Cache(charts_seconds)
     policy = app.state.session_policy = sessions.Policy.from_env()  # the record decides (relais/web/sessions.py)
+    app.add_middleware(sessions.OnlyTheSessionInTheCookie, secret=secret)  # inside SessionMiddleware
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,

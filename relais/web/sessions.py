@@ -1,8 +1,11 @@
 """Server-side sessions of the web application: the cookie names a session, the store decides.
 
-The signed session cookie (Starlette's SessionMiddleware) holds a random token (``sid``, 256 bits) and
-the CSRF token of the session, never the user's name: the user is the one of the session's record
-(``web_sessions``, flows/store_sessions.py, which keeps only the token's SHA-256). Every request reads
+Once logged in, the signed session cookie (Starlette's SessionMiddleware) holds only a random token
+(``sid``, 256 bits; and for one redirect a flash message), never the user's name nor a time: the user
+is the one of the session's record (``web_sessions``, flows/store_sessions.py, which keeps only the
+token's SHA-256). The session's CSRF token is derived from the token (`csrf_for`, keyed by the
+server's secret) by `OnlyTheSessionInTheCookie`, not stored. Before the login, the cookie holds the
+login form's CSRF token (and Authlib's state for an OpenID Connect sign-in). Every request reads
 the record; the user is out (redirected to /login, which says why) when the session was revoked
 (logout, password change, user disabled, role change, "log out everywhere"), is older than the
 absolute lifetime (``RELAIS_WEB_SESSION_HOURS``, default 8) or was not seen for the idle timeout
@@ -20,8 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import Request
 
@@ -29,7 +35,6 @@ from flows.store_sessions import WebSession
 from flows.store_web import WebUser
 from relais import log
 from relais.compose import Runtime
-from relais.web import security
 
 _log = log.get("relais.web.sessions")
 
@@ -78,7 +83,7 @@ def begin(request: Request, rt: Runtime, user: str) -> WebSession:
     client = request.client.host if request.client else None
     token, session = rt.store.open_web_session(user, client, request.headers.get("user-agent"))
     request.session.clear()
-    request.session.update(sid=token, csrf=security.new_csrf())
+    request.session["sid"] = token  # the CSRF token follows from it (OnlyTheSessionInTheCookie)
     return session
 
 
@@ -99,6 +104,7 @@ def current(request: Request, rt: Runtime, policy: Policy) -> WebUser | None:
         request.session["ended"] = why
         if found is not None and found[0].revoked_at is None:
             rt.store.end_web_session(found[0].id, f"{why} (after {policy.hours} h / {policy.idle_minutes} min)")
+            _log.info("web.session_ended", user=found[1].name, why=why)
         return None
     session, user = found
     if now - session.last_seen_at >= policy.touch:
@@ -121,3 +127,39 @@ def end(request: Request, rt: Runtime, why: str) -> None:
 
         rt.store.end_web_session(session_id(token), why)
     request.session.clear()
+
+
+def csrf_for(secret: str, token: str) -> str:
+    """The CSRF token of the session whose token is `token`.
+
+    >>> csrf_for("k", "t") == csrf_for("k", "t") != csrf_for("k", "u"), len(csrf_for("k", "t"))
+    (True, 64)
+    """
+    return hmac.new(secret.encode(), b"relais-web-csrf:" + token.encode(), hashlib.sha256).hexdigest()
+
+
+class OnlyTheSessionInTheCookie:
+    """ASGI middleware placed inside Starlette's SessionMiddleware: while a request runs, a logged-in
+    session has its CSRF token (``session["csrf"]``, derived from its token); it is taken out again
+    before the cookie is written, and adding it does not make the cookie be written again."""
+
+    def __init__(self, app: Any, secret: str) -> None:
+        self.app, self.secret = app, secret
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        session = scope.get("session") if scope["type"] == "http" else None
+        if session is None:
+            await self.app(scope, receive, send)
+            return
+        token = session.get("sid")
+        if isinstance(token, str):
+            dict.__setitem__(session, "csrf", csrf_for(self.secret, token))  # not marked as modified
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                current = scope.get("session")
+                if current is not None and isinstance(current.get("sid"), str):
+                    dict.pop(current, "csrf", None)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
