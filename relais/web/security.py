@@ -1,8 +1,9 @@
 """Who is asking, and may they: sessions, CSRF tokens, login throttling, roles.
 
-- The session is a signed cookie (Starlette's SessionMiddleware: HttpOnly, SameSite=Strict, Secure
-  behind HTTPS) holding the user's name and a CSRF token; the user is read again on every request, so
-  a disabled user is out at once.
+- The session is a record in the store named by a random token in a signed cookie (Starlette's
+  SessionMiddleware: HttpOnly, SameSite=Strict, Secure behind HTTPS); relais/web/sessions.py reads it
+  on every request, so that a session ended (logout, password, role, disabled user) or too old is out
+  at once.
 - Every state-changing request (POST) carries the session's CSRF token in a ``csrf`` form field;
   without it, or with another, it is refused (403) and audited.
 - Login attempts are counted *before* the password is checked: each attempt reserves a slot per
