@@ -364,3 +364,51 @@ def test_concurrent_reprocess_clicks_reprocess_the_flow_once(store_url, tmp_path
         while not processed and time.monotonic() < deadline:
             time.sleep(0.1)
         assert processed == [[flow.id]]
+
+
+# ---- in a browser ------------------------------------------------------------------------------
+
+
+def test_in_chromium_sessions_page_and_password_change(tmp_path, monkeypatch):
+    """Headless Chromium (Debian's chromium): the forms of /sessions and /account/password, as a user
+    clicks them; another browser's session ends, this one goes on."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Debian's chromium is not installed (scripts/apt-packages.txt)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    artifacts = Path(os.environ.get("RELAIS_TEST_ARTIFACTS", ROOT / "var" / "test-artifacts")) / "web"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    with _served(tmp_path, monkeypatch) as (url, rt), sync_api.sync_playwright() as p:
+        other = _login(url, "carol")  # another device
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(url + "/flows")
+            page.get_by_label("Identifiant").fill("carol")
+            page.get_by_label("Mot de passe").fill(PASSWORDS["carol"])
+            page.get_by_role("button", name="Se connecter").click()
+            page.wait_for_url("**/flows")
+            page.get_by_role("link", name="Sessions").click()
+            page.wait_for_url("**/sessions")
+            assert page.locator("tbody tr").count() == 2 and "cette session" in page.content()
+            page.screenshot(path=str(artifacts / "sessions.png"), full_page=True)
+            page.get_by_role("button", name="Déconnecter mes autres sessions").click()
+            page.wait_for_url("**/sessions")
+            assert page.locator("tbody tr").count() == 1 and "sessions terminées (1)" in page.content()
+            assert not _in(other)
+            page.get_by_role("link", name="Changer de mot de passe").click()
+            page.wait_for_url("**/account/password")
+            page.get_by_label("Mot de passe actuel").fill(PASSWORDS["carol"])
+            page.get_by_label("Nouveau mot de passe", exact=True).fill("carol-chromium-pass")
+            page.get_by_label("Nouveau mot de passe (encore)").fill("carol-chromium-pass")
+            page.screenshot(path=str(artifacts / "password.png"), full_page=True)
+            page.get_by_role("button", name="Changer de mot de passe").click()
+            page.wait_for_url("**/flows")
+            assert "Mot de passe changé" in page.content()
+            page.get_by_role("button", name="Déconnexion").click()
+            page.wait_for_url("**/login")
+        finally:
+            browser.close()
+        assert _in(_login(url, "carol", "carol-chromium-pass"))
