@@ -49,6 +49,7 @@ from flows.store_records import (  # noqa: F401 - re-exported: flows.store is th
     _invoice_row,
     _outbox_item,
 )
+from flows.store_sessions import SessionsRepo, WebSession  # noqa: F401 - WebSession re-exported
 from flows.store_web import WebRepo
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -102,6 +103,7 @@ class Store(
     ApiRepo,
     ArchiveRefsRepo,
     WebRepo,
+    SessionsRepo,
     DashboardRepo,
 ):
     def __init__(self, engine: sa.Engine) -> None:

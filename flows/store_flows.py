@@ -115,13 +115,18 @@ class FlowsRepo:
             counts = {bool(parked): n for parked, n in conn.execute(q)}
         return counts.get(False, 0), counts.get(True, 0)
 
-    def requeue_flow(self, flow_id: str, reason: str | None = None) -> bool:
+    def requeue_flow(self, flow_id: str, reason: str | None = None, *, only_from: FlowStatus | None = None) -> bool:
         """Put an incident back in the queue for reprocessing (IN_EN_ATTENTE_RETRAITEMENT_CPP), with its
         retry budget renewed. False when the flow is not an incident (or already waiting): the statuses it
         may come from are those `flows.lifecycle` lets move to `lifecycle.REQUEUED` by reprocessing.
+        With `only_from`, only from that status (a claim: of concurrent callers, one gets True).
         `reprocess_reason` (`reprocess_reason(reason)`) is kept for the history entries of the rerun."""
         c = t.flows.c
         sources = lifecycle.FLOW.sources(lifecycle.REQUEUED, lifecycle.Move.REPROCESS)
+        if only_from is not None:
+            if only_from not in sources:
+                raise ValueError(f"{only_from} is not requeued by reprocessing")
+            sources = (only_from,)
         stmt = (
             sa.update(t.flows)
             .where(c.id == flow_id, c.status.in_([str(s) for s in sources]))

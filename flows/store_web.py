@@ -1,6 +1,10 @@
 """The store's part for the "Suivi des flux" web application (relais/web): its users, paused partners,
 and the flow list with filters, search and keyset pagination.
 
+A change of a user's credentials or rights (password, disabled, role or partner) ends their open web
+sessions (``web_sessions``, flows/store_sessions.py) in the same transaction, whoever makes it: the
+web application, `relais users` or an OpenID Connect sign-in.
+
 A mixin of ``flows.store.Store`` (which provides ``self.engine``).
 """
 
@@ -29,6 +33,8 @@ class WebUser:
     password_hash: str | None
     disabled: bool
     created_at: dt.datetime
+    oidc_issuer: str | None = None  # the OpenID Connect identity linked at its first sign-in (relais/web/oidc.py)
+    oidc_sub: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -83,27 +89,58 @@ class WebRepo:
             return [_user(r) for r in conn.execute(sa.select(t.web_users).order_by(t.web_users.c.name)).mappings()]
 
     def set_web_user(self, name: str, *, disabled: bool | None = None, password_hash: str | None = None) -> bool:
+        """Disable or enable a user, or set their password; disabling and a new password end every open
+        session of the user (the web application opens a new one for a user who changed their own)."""
         values: dict[str, object] = {}
         if disabled is not None:
             values["disabled"] = disabled
         if password_hash is not None:
             values["password_hash"] = password_hash
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(t.web_users).where(t.web_users.c.name == name).values(**values)).rowcount == 1
+            done = conn.execute(sa.update(t.web_users).where(t.web_users.c.name == name).values(**values)).rowcount
+            if done == 1 and (disabled or password_hash is not None):
+                end_sessions(conn, name, "user disabled" if disabled else "password changed")
+            return done == 1
 
     def set_web_role(self, name: str, role: str, partner: str | None) -> bool:
         """Give an active user this role (and partner), without a password: a user whose identity the
-        organisation's OpenID Connect provider vouches for (relais/web/oidc.py)."""
+        organisation's OpenID Connect provider vouches for (relais/web/oidc.py). A change of role, of
+        partner or a password dropped ends the user's open sessions."""
+        c = t.web_users.c
+        with self.engine.begin() as conn:
+            before = conn.execute(sa.select(c.role, c.partner, c.password_hash).where(c.name == name)).first()
+            done = conn.execute(
+                sa.update(t.web_users)
+                .where(c.name == name, c.disabled.is_(False))
+                .values(role=role, partner=partner, password_hash=None)
+            ).rowcount
+            if done == 1 and before is not None and tuple(before) != (role, partner, None):
+                end_sessions(conn, name, "role changed" if tuple(before)[:2] != (role, partner) else "password dropped")
+            return done == 1
+
+    def link_web_identity(self, name: str, issuer: str, sub: str) -> bool:
+        """Link a user not linked yet to an OpenID Connect identity (issuer, sub); False when the user is
+        already linked (to this identity or another: the caller compares) or absent."""
         c = t.web_users.c
         with self.engine.begin() as conn:
             return (
                 conn.execute(
                     sa.update(t.web_users)
-                    .where(c.name == name, c.disabled.is_(False))
-                    .values(role=role, partner=partner, password_hash=None)
+                    .where(c.name == name, c.oidc_sub.is_(None), c.oidc_issuer.is_(None))
+                    .values(oidc_issuer=issuer, oidc_sub=sub)
                 ).rowcount
                 == 1
             )
+
+    def web_user_by_identity(self, issuer: str, sub: str) -> WebUser | None:
+        c = t.web_users.c
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(t.web_users).where(c.oidc_issuer == issuer, c.oidc_sub == sub))
+                .mappings()
+                .first()
+            )
+        return _user(row) if row else None
 
     # ---- paused partners --------------------------------------------------------------------
 
@@ -239,4 +276,15 @@ def _user(r: sa.RowMapping) -> WebUser:
         password_hash=r["password_hash"],
         disabled=bool(r["disabled"]),
         created_at=created,
+        oidc_issuer=r.get("oidc_issuer"),
+        oidc_sub=r.get("oidc_sub"),
     )
+
+
+def end_sessions(conn: sa.Connection, name: str, why: str, keep: str | None = None) -> int:
+    """End a user's open web sessions (but `keep`, a session id), in the caller's transaction; how many."""
+    c = t.web_sessions.c
+    stmt = sa.update(t.web_sessions).where(c.user_name == name, c.revoked_at.is_(None))
+    if keep is not None:
+        stmt = stmt.where(c.id != keep)
+    return conn.execute(stmt.values(revoked_at=utcnow(), revoked_why=why[:200])).rowcount

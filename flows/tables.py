@@ -295,6 +295,28 @@ web_users = sa.Table(
     sa.Column("password_hash", sa.Text),  # argon2id; None for a user known only through OpenID Connect
     sa.Column("disabled", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # The OpenID Connect identity the account is linked to, stored at its first sign-in through the
+    # provider (relais/web/oidc.py): a later sign-in with the same name but another (issuer, sub) is refused.
+    sa.Column("oidc_issuer", sa.String(300)),
+    sa.Column("oidc_sub", sa.String(255)),
+    sa.Index("ux_web_users_oidc", "oidc_issuer", "oidc_sub", unique=True),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    # Open and ended sessions of the web application (relais/web/sessions.py). The browser's signed cookie
+    # holds a random session token; only its SHA-256 is stored here (`id`), so that a copy of the table
+    # opens no session. Rows are ended (revoked_at), never reopened.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(100), sa.ForeignKey("web_users.name"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),  # written at most once a minute
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_why", sa.String(200)),  # "logout", "password changed", "user disabled", ...
+    sa.Column("client", sa.String(100)),  # the address it was opened from
+    sa.Column("user_agent", sa.String(300)),
+    sa.Index("ix_web_sessions_user", "user_name", "revoked_at"),
 )
 
 partner_pauses = sa.Table(

@@ -123,7 +123,7 @@ def _set(ctx: click.Context, name: str, disabled: bool) -> None:
 @click.argument("name")
 @click.pass_context
 def users_disable(ctx: click.Context, name: str) -> None:
-    """Disable a user: their open sessions end at their next request."""
+    """Disable a user: their open sessions end at once."""
     _set(ctx, name, True)
 
 
@@ -132,3 +132,28 @@ def users_disable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def users_enable(ctx: click.Context, name: str) -> None:
     _set(ctx, name, False)
+
+
+@users.command("password")
+@click.argument("name")
+@click.pass_context
+def users_password(ctx: click.Context, name: str) -> None:
+    """Set a user's password, read from the terminal (twice) or from stdin (one line); every open
+    session of the user ends (the user logs in again with the new password)."""
+    from relais.web.passwords import hash_password
+    from relais.web.security import MIN_PASSWORD
+
+    rt = _runtime(ctx)
+    try:
+        if rt.store.web_user(name) is None:
+            _fail(f"no user {name}")
+        password = _password(True)
+        if len(password) < MIN_PASSWORD:
+            _fail(f"the password must have at least {MIN_PASSWORD} characters")
+        rt.store.set_web_user(name, password_hash=hash_password(password))
+        rt.store.audit(
+            "cli", "web.user.password", target=name, outcome="ok", http_status=None, detail="every session ended"
+        )
+        click.echo(f"user {name}: password changed, sessions ended")
+    finally:
+        rt.close()

@@ -159,13 +159,21 @@ def requeue(rt: Runtime, flow_id: str, reason: str | None = None) -> str | None:
     flow = rt.store.get_flow(flow_id)
     if flow is None:
         return f"no flow {flow_id}"
+    # Each is a claim (a conditional UPDATE from the status just read): of concurrent clicks on one
+    # flow, one requeues it; a flow already waiting is not queued again.
     if flow.status in REOPENABLE:
         done = rt.store.reopen_flow(flow_id, reason)
+    elif flow.status is FlowStatus.IN_INCIDENTE:
+        done = rt.store.requeue_flow(flow_id, reason, only_from=FlowStatus.IN_INCIDENTE)
     else:
-        done = rt.store.requeue_flow(flow_id, reason)
+        done = False
     if done:
         _log.warning("flow.requeued", flow_id=flow_id, was=str(flow.status), reason=reason)
         return None
+    now = rt.store.get_flow(flow_id) or flow
+    if now.status is FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP:
+        return f"{flow_id} is already waiting for reprocessing (IN_EN_ATTENTE_RETRAITEMENT_CPP)"
+    flow = now
     allowed = ", ".join(["IN_INCIDENTE", *(str(s) for s in REOPENABLE)])
     return f"{flow_id} is {flow.status}: only these are reprocessed: {allowed}"
 

@@ -152,8 +152,10 @@ def test_a_partner_group_user_is_a_partner_user_of_that_partner(site):
     # the groups decide at each sign-in: bob moved to the viewers
     site["idp"].users["bob"]["groups"] = ["relais-viewer"]
     try:
+        before = c
         c, r = _sign_in(site, "bob")
         assert r.status_code == 303
+        assert _anonymous(before), "the role change ended the partner session"
         user = site["rt"].store.web_user("bob")
         assert (user.role, user.partner) == ("viewer", None) and "bob (viewer)" in c.get("/flows").text
     finally:
@@ -208,6 +210,50 @@ def test_a_local_user_signing_in_through_the_provider_loses_its_password(site):
     assert (user.role, user.password_hash) == ("viewer", None)  # the provider's groups, no password
     again = _local_login(site["url"], "frank", "frank-local-1")
     assert again.status_code == 401
+    # linked at this first sign-in through the provider (it had no link yet)
+    assert (user.oidc_issuer, user.oidc_sub) == (site["idp"].url, site["idp"].users["frank"]["sub"])
+
+
+def test_the_account_is_linked_to_the_provider_s_issuer_and_sub(site):
+    """Linked at the first sign-in; the same name with another sub, another issuer, or the same identity
+    under another name is refused (403, French first) and audited."""
+    rt, idp = site["rt"], site["idp"]
+    hank = idp.add_user("hank", ["relais-viewer"])
+    c, r = _sign_in(site, "hank")
+    assert r.status_code == 303
+    user = rt.store.web_user("hank")
+    assert (user.oidc_issuer, user.oidc_sub) == (idp.url, hank["sub"])
+    first_sub = hank["sub"]
+    try:
+        hank["sub"] = "someone-else-named-hank"  # another person given the name at the provider
+        c2, r = _sign_in(site, "hank")
+        assert r.status_code == 403 and r.text.startswith(
+            "Accès refusé : ce compte Relais est lié à une autre identité"
+        )
+        assert _anonymous(c2)
+        row = _audit(site, "hank")[-1]
+        assert (row.principal, row.outcome, row.http_status) == ("web:oidc:someone-else-named-hank", "refused", 403)
+        assert "identity-mismatch" in row.detail and first_sub in row.detail
+    finally:
+        hank["sub"] = first_sub
+    assert _sign_in(site, "hank")[1].status_code == 303  # the linked identity still signs in
+    # an account linked to another provider (issuer)
+    rt.store.add_web_user("ivan", "viewer", None, None)
+    ivan = idp.add_user("ivan", ["relais-viewer"])
+    assert rt.store.link_web_identity("ivan", "https://other-idp.example", ivan["sub"])
+    c3, r = _sign_in(site, "ivan")
+    assert r.status_code == 403 and "identity-mismatch" in _audit(site, "ivan")[-1].detail
+    assert _anonymous(c3)
+    # the same identity under another name (renamed at the provider): not a second account
+    hank["preferred_username"] = "hank2"
+    idp.users["hank2"] = hank
+    try:
+        c4, r = _sign_in(site, "hank2")
+        assert r.status_code == 403 and rt.store.web_user("hank2") is None
+        assert "linked to the account 'hank'" in _audit(site, "hank2")[-1].detail
+    finally:
+        hank["preferred_username"] = "hank"
+        del idp.users["hank2"]
 
 
 def test_groups_only_in_userinfo_are_used(site):

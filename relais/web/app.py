@@ -31,13 +31,12 @@ from flows.model import Channel, Flow, FlowCode
 from flows.store_web import SORTS, FlowQuery, WebUser
 from relais import log, runner
 from relais.compose import Runtime
-from relais.web import dashboard, i18n, metrics, security
+from relais.web import account, dashboard, i18n, metrics, security, sessions
 from relais.web.oidc import OidcConfig
 from relais.web.passwords import verify_password
 
 _log = log.get("relais.web")
 HERE = Path(__file__).resolve().parent
-SESSION_HOURS = 8
 PAGE = 50
 
 
@@ -63,11 +62,13 @@ def create_app(
     app.state.throttle = security.Throttle()
     reprocessing = _Reprocessing(rt)
     charts_cache = _Cache(charts_seconds)
+    policy = app.state.session_policy = sessions.Policy.from_env()  # the record decides (relais/web/sessions.py)
+    app.add_middleware(sessions.OnlyTheSessionInTheCookie, secret=secret)  # inside SessionMiddleware
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
         session_cookie="relais_session",
-        max_age=SESSION_HOURS * 3600,
+        max_age=int(policy.lifetime.total_seconds()) + 3600,  # kept past the end: /login then says why
         same_site="strict",  # the OpenID callback reloads itself from this site to get it (relais/web/oidc.py)
         https_only=secure_cookies,
     )
@@ -99,14 +100,7 @@ def create_app(
         return lang if lang in i18n.LANGS else "fr"
 
     def user_of(request: Request) -> WebUser | None:
-        name = request.session.get("user")
-        if not isinstance(name, str):
-            return None
-        user = rt.store.web_user(name)
-        if user is None or user.disabled:
-            request.session.clear()
-            return None
-        return user
+        return sessions.current(request, rt, policy)
 
     def render(request: Request, template: str, user: WebUser | None, status: int = 200, **ctx: Any) -> Response:
         lang = lang_of(request)
@@ -153,6 +147,8 @@ def create_app(
             security.principal(user), action, target=target, outcome=outcome, http_status=status, detail=detail
         )
 
+    account.install(app, rt, render=render, user_of=user_of, audit=audit, lang_of=lang_of)  # /sessions, /account
+
     @app.exception_handler(_Refused)
     async def refused(request: Request, exc: _Refused) -> Response:
         return render(request, "error.html", user_of(request), status=exc.status, key=exc.key)
@@ -182,9 +178,11 @@ def create_app(
     def login_form(request: Request) -> Response:
         """The login form, with a CSRF token of its own (a pre-session): no other site can log a visitor
         in under an account of its choosing (login CSRF)."""
+        ended = request.session.pop("ended", None)
         if not isinstance(request.session.get("csrf"), str):
             request.session["csrf"] = security.new_csrf()
-        return render(request, "login.html", None, next=request.query_params.get("next", "/"))
+        notice = f"session-{ended}" if ended in ("revoked", "expired", "idle") else None
+        return render(request, "login.html", None, next=request.query_params.get("next", "/"), notice=notice)
 
     @app.post("/login")
     async def login(request: Request) -> Response:
@@ -199,18 +197,17 @@ def create_app(
             request.session["csrf"] = security.new_csrf()
             return render(request, "login.html", None, status=403, error="csrf", next=target)
         throttle: security.Throttle = app.state.throttle
-        if not throttle.allowed(username, client):
+        ticket = throttle.reserve(username, client)  # counted before the check: N at once check at most the limit
+        if ticket is None:
             await run_in_threadpool(audit, None, "web.login", username, "refused", 429, f"throttled ({client})")
             return render(request, "login.html", None, status=429, error="throttled", next=target)
         user = await run_in_threadpool(rt.store.web_user, username)
         hashed = user.password_hash if user is not None and not user.disabled else None
         if not await run_in_threadpool(verify_password, hashed, password):
-            throttle.failed(username, client)
             await run_in_threadpool(audit, None, "web.login", username, "refused", 401, f"bad credentials ({client})")
             return render(request, "login.html", None, status=401, error="bad-login", next=target)
-        throttle.succeeded(username)
-        request.session.clear()
-        request.session.update(user=username, csrf=security.new_csrf(), at=dt.datetime.now(dt.UTC).isoformat())
+        throttle.succeeded(ticket)
+        await run_in_threadpool(sessions.begin, request, rt, username)
         await run_in_threadpool(audit, user, "web.login", username, "ok", 303, f"from {client}")
         return RedirectResponse(target, status_code=303)
 
@@ -219,8 +216,8 @@ def create_app(
         user = user_of(request)
         form = await request.form()
         if user is not None and security.csrf_ok(request.session.get("csrf"), form.get("csrf")):
-            await run_in_threadpool(audit, user, "web.logout", user.name, "ok", 303, "")
-            request.session.clear()
+            await run_in_threadpool(sessions.end, request, rt, "logout")
+            await run_in_threadpool(audit, user, "web.logout", user.name, "ok", 303, "session ended")
         return RedirectResponse("/login", status_code=303)
 
     # ---- flows ------------------------------------------------------------------------------

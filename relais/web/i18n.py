@@ -289,6 +289,62 @@ _EN = {
     "for-partner": "Partner",
 }
 
+# ---- sessions and passwords (relais/web/sessions.py, relais/web/account.py) ---------------------------
+_FR.update(
+    {
+        "session-revoked": "Votre session a pris fin (déconnexion, mot de passe ou droits changés) : reconnectez-vous.",
+        "session-expired": "Votre session a atteint sa durée maximale : reconnectez-vous.",
+        "session-idle": "Votre session a expiré après une période d'inactivité : reconnectez-vous.",
+        "sessions": "Sessions",
+        "sessions-hint": "Sessions ouvertes (durée maximale / inactivité)",
+        "session-opened": "Ouverte le",
+        "session-seen": "Dernière activité",
+        "session-client": "Adresse",
+        "session-agent": "Navigateur",
+        "this-session": "cette session",
+        "end-my-others": "Déconnecter mes autres sessions",
+        "end-everywhere": "Déconnecter partout",
+        "flash-sessions-ended": "sessions terminées",
+        "change-password": "Changer de mot de passe",
+        "pw-hint": "Le nouveau mot de passe doit être différent de l'actuel ; longueur minimale",
+        "pw-current": "Mot de passe actuel",
+        "pw-new": "Nouveau mot de passe",
+        "pw-again": "Nouveau mot de passe (encore)",
+        "pw-wrong-current": "Mot de passe actuel incorrect.",
+        "pw-mismatch": "Les deux nouveaux mots de passe diffèrent.",
+        "pw-short": "Nouveau mot de passe trop court.",
+        "pw-same": "Le nouveau mot de passe est l'actuel.",
+        "flash-password-changed": "Mot de passe changé ; vos autres sessions sont terminées.",
+    }
+)
+_EN.update(
+    {
+        "session-revoked": "Your session ended (logout, password or rights changed): log in again.",
+        "session-expired": "Your session reached its maximum duration: log in again.",
+        "session-idle": "Your session expired after a period of inactivity: log in again.",
+        "sessions": "Sessions",
+        "sessions-hint": "Open sessions (maximum duration / idle timeout)",
+        "session-opened": "Opened",
+        "session-seen": "Last activity",
+        "session-client": "Address",
+        "session-agent": "Browser",
+        "this-session": "this session",
+        "end-my-others": "Log out my other sessions",
+        "end-everywhere": "Log out everywhere",
+        "flash-sessions-ended": "sessions ended",
+        "change-password": "Change password",
+        "pw-hint": "The new password must differ from the current one; minimum length",
+        "pw-current": "Current password",
+        "pw-new": "New password",
+        "pw-again": "New password (again)",
+        "pw-wrong-current": "Wrong current password.",
+        "pw-mismatch": "The two new passwords differ.",
+        "pw-short": "New password too short.",
+        "pw-same": "The new password is the current one.",
+        "flash-password-changed": "Password changed; your other sessions are ended.",
+    }
+)
+
 _TEXTS = {"fr": _FR, "en": _EN}
 
 

@@ -11,6 +11,12 @@
   user's ``web_users`` row (no password: a local login never works for it) and open the same session
   as a password login, then go to /flows.
 
+The account is linked to the provider's identity, (issuer, ``sub``), at its first sign-in through the
+provider (a new user, or an existing local user not linked yet: its password is then dropped). A later
+sign-in whose ``preferred_username`` names the account but whose (issuer, ``sub``) differs is refused
+(another person given the same name at the provider, or another provider), as is an identity already
+linked to another account (a renamed login): ``identity-mismatch``, audited.
+
 A refusal (no group maps to a role, a disabled user, a token that does not validate, a provider error)
 is a plain-text 403, audited as ``web.login`` by ``web:oidc:<sub>`` (``web:oidc:unverified`` while no
 ID token was accepted). Configuration: `OidcConfig.from_env` (docs/web-oidc.md).
@@ -35,7 +41,6 @@ True
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import html
 import os
 from collections.abc import Iterable, Mapping
@@ -50,7 +55,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from flows.store_web import WebUser
 from relais import log
 from relais.compose import Runtime
-from relais.web import security
+from relais.web import security, sessions
 
 _log = log.get("relais.web.oidc")
 
@@ -212,8 +217,7 @@ def install(app: FastAPI, rt: Runtime, config: OidcConfig) -> None:
             principal = f"web:oidc:{r.sub}" if r.sub else "web:oidc:unverified"
             await run_in_threadpool(audit, principal, r.target, "refused", 403, f"{r.reason} ({client_host})")
             return _refused(r.shown)
-        request.session.clear()
-        request.session.update(user=user.name, csrf=security.new_csrf(), at=dt.datetime.now(dt.UTC).isoformat())
+        await run_in_threadpool(sessions.begin, request, rt, user.name)
         await run_in_threadpool(
             audit, security.principal(user), user.name, "ok", 303, f"OpenID Connect sub={sub} from {client_host}"
         )
@@ -251,7 +255,8 @@ def install(app: FastAPI, rt: Runtime, config: OidcConfig) -> None:
         mapped = config.role_for(groups)
         if mapped is None:
             raise _Refusal(f"no group maps to a Relais role (groups: {', '.join(groups) or 'none'})", sub, name)
-        user = await run_in_threadpool(_enrol, rt, name, *mapped, sub=sub)
+        issuer = str(claims.get("iss") or found["issuer"])
+        user = await run_in_threadpool(_enrol, rt, name, *mapped, sub=sub, issuer=issuer)
         return user, sub
 
     async def _userinfo(token: dict[str, Any], sub: str) -> dict[str, Any]:
@@ -263,17 +268,39 @@ def install(app: FastAPI, rt: Runtime, config: OidcConfig) -> None:
         return info if info.get("sub") == sub else {}  # OIDC Core 5.3.2: another sub is not this user
 
 
-def _enrol(rt: Runtime, name: str, role: str, partner: str | None, *, sub: str) -> WebUser:
-    """The user's row, created or brought to its groups' role (and without a password)."""
+def _enrol(rt: Runtime, name: str, role: str, partner: str | None, *, sub: str, issuer: str) -> WebUser:
+    """The user's row, created or brought to its groups' role (and without a password), linked to the
+    identity (issuer, sub) at its first sign-in here; another identity under the same name is refused."""
+    other = rt.store.web_user_by_identity(issuer, sub)
+    if other is not None and other.name != name:
+        raise _Refusal(
+            f"identity-mismatch: this identity is linked to the account {other.name!r}, not {name!r}",
+            sub,
+            name,
+            shown="identity-mismatch",
+        )
     user = rt.store.web_user(name)
     if user is None:
         try:
-            return rt.store.add_web_user(name, role, partner, None)
+            rt.store.add_web_user(name, role, partner, None)
         except sa.exc.IntegrityError:  # a concurrent first login of the same name
-            user = rt.store.web_user(name)
-            assert user is not None
+            pass
+        user = rt.store.web_user(name)
+        assert user is not None
     if user.disabled:
         raise _Refusal("the user is disabled", sub, name)
+    if user.oidc_sub is None and user.oidc_issuer is None:
+        rt.store.link_web_identity(name, issuer, sub)  # first sign-in through the provider: linked now
+        user = rt.store.web_user(name)
+        assert user is not None
+    if (user.oidc_issuer, user.oidc_sub) != (issuer, sub):
+        raise _Refusal(
+            f"identity-mismatch: the account is linked to sub={user.oidc_sub} of {user.oidc_issuer}, "
+            f"not sub={sub} of {issuer}",
+            sub,
+            name,
+            shown="identity-mismatch",
+        )
     if (user.role, user.partner, user.password_hash) != (role, partner, None):
         rt.store.set_web_role(name, role, partner)
         user = rt.store.web_user(name)
@@ -284,6 +311,11 @@ def _enrol(rt: Runtime, name: str, role: str, partner: str | None, *, sub: str) 
 
 _MESSAGES = {
     "login-expired": "La connexion a expiré : recommencez depuis /login/oidc. / The sign-in expired: start again.",
+    "identity-mismatch": (
+        "Accès refusé : ce compte Relais est lié à une autre identité du fournisseur ; contactez l'équipe "
+        "d'exploitation. / Access refused: this Relais account is linked to another identity at the provider; "
+        "contact the operations team."
+    ),
 }
 
 

@@ -1,22 +1,29 @@
 """Who is asking, and may they: sessions, CSRF tokens, login throttling, roles.
 
-- The session is a signed cookie (Starlette's SessionMiddleware: HttpOnly, SameSite=Strict, Secure
-  behind HTTPS) holding the user's name and a CSRF token; the user is read again on every request, so
-  a disabled user is out at once.
+- The session is a record in the store named by a random token in a signed cookie (Starlette's
+  SessionMiddleware: HttpOnly, SameSite=Strict, Secure behind HTTPS); relais/web/sessions.py reads it
+  on every request, so that a session ended (logout, password, role, disabled user) or too old is out
+  at once.
 - Every state-changing request (POST) carries the session's CSRF token in a ``csrf`` form field;
   without it, or with another, it is refused (403) and audited.
-- Failed logins are throttled per username (after `MAX_FAILURES` within `WINDOW` seconds) and per
-  client address (after `MAX_CLIENT_FAILURES`, whatever the names tried): further attempts are refused
-  for `LOCKOUT` seconds (429), without checking the password.
+- Login attempts are counted *before* the password is checked: each attempt reserves a slot per
+  username (`MAX_FAILURES` within `WINDOW` seconds) and per client address (`MAX_CLIENT_FAILURES`,
+  whatever the names tried); an attempt finding no free slot locks the key for `LOCKOUT` seconds (429,
+  the password not checked). However many attempts run at once, no more than the limit reach the
+  password check. A success frees the user's slots taken up to it (not the address's: one good account
+  does not reset an address that tries others).
 - Roles: ``ops`` sees and does everything; ``partner`` sees only its own partner's flows; ``viewer``
   reads everything and acts on nothing.
 
 >>> t = Throttle()
->>> [t.allowed("u", "1.2.3.4", now=0.0) for _ in range(2)]
-[True, True]
->>> for k in range(MAX_FAILURES): t.failed("u", "1.2.3.4", now=float(k))
->>> t.allowed("u", "5.6.7.8", now=10.0), t.allowed("v", "1.2.3.4", now=10.0), t.allowed("u", "5.6.7.8", now=100.0)
-(False, True, True)
+>>> [t.reserve("u", "1.2.3.4", now=float(k)) is not None for k in range(MAX_FAILURES + 1)]
+[True, True, True, True, True, False]
+>>> t.reserve("u", "5.6.7.8", now=10.0), t.reserve("v", "1.2.3.4", now=10.0) is not None
+(None, True)
+>>> t.reserve("u", "5.6.7.8", now=100.0) is not None
+True
+>>> ok = t.reserve("w", "9.9.9.9", now=0.0); t.succeeded(ok); t.reserve("w", "9.9.9.9", now=1.0) is not None
+True
 """
 
 from __future__ import annotations
@@ -35,34 +42,50 @@ WINDOW = 300.0
 LOCKOUT = 60.0
 
 
+MIN_PASSWORD = 12  # characters of a password set by `relais users password` or /account/password
+
+
 class Throttle:
-    """Failed logins per key (username, client address) in this server process."""
+    """Login attempts per key (username, client address) in this server process."""
 
     def __init__(self) -> None:
-        self._failures: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._slots: dict[str, collections.deque[tuple[float, int]]] = collections.defaultdict(collections.deque)
         self._locked: dict[str, float] = {}
+        self._seq = 0
         self._lock = threading.Lock()
 
-    def allowed(self, username: str, client: str, now: float | None = None) -> bool:
+    def reserve(self, username: str, client: str, now: float | None = None) -> tuple[str, int] | None:
+        """A slot for one attempt of `username` from `client`, taken before its password is checked
+        (the ticket for `succeeded`); None when either key is locked or full (then locked)."""
         now = time.monotonic() if now is None else now
+        keys = (f"u:{username}", f"c:{client}")
         with self._lock:
-            return all(self._locked.get(k, -1.0) <= now for k in (f"u:{username}", f"c:{client}"))
-
-    def failed(self, username: str, client: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            for key in (f"u:{username}", f"c:{client}"):
-                seen = self._failures[key]
-                seen.append(now)
-                while seen and seen[0] < now - WINDOW:
+            if any(self._locked.get(k, -1.0) > now for k in keys):
+                return None
+            full = False
+            for key in keys:
+                seen = self._slots[key]
+                while seen and seen[0][0] < now - WINDOW:
                     seen.popleft()
                 if len(seen) >= (MAX_FAILURES if key.startswith("u:") else MAX_CLIENT_FAILURES):
                     self._locked[key] = now + LOCKOUT
                     seen.clear()
+                    full = True
+            if full:
+                return None
+            self._seq += 1
+            for key in keys:
+                self._slots[key].append((now, self._seq))
+            return username, self._seq
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, ticket: tuple[str, int]) -> None:
+        """The attempt of `ticket` was right: the user's slots taken up to it are freed (a lockout
+        already in force stays)."""
+        username, seq = ticket
         with self._lock:
-            self._failures.pop(f"u:{username}", None)
+            seen = self._slots.get(f"u:{username}")
+            while seen and seen[0][1] <= seq:
+                seen.popleft()
 
 
 def local_path(target: object, default: str = "/") -> str:

@@ -1,0 +1,165 @@
+"""A user's own account and everybody's sessions: routes added to the web application by `install`.
+
+- ``GET /sessions``: open sessions. Ops see every user's, each with "log out everywhere" (``POST
+  /sessions/end-user``, field ``user``: every session of that user, their own included); every user
+  sees their own, with "log out my other sessions" (``POST /sessions/end-others``). A partner or a
+  viewer sees nobody else's and ends nobody else's (403, audited).
+- ``GET /account/password`` and ``POST /account/password``: change one's own password (the current one,
+  the new one twice, at least `security.MIN_PASSWORD` characters, not the current one). It ends every
+  session of the user and opens a new one for this browser (a new token: the old cookie is dead).
+
+Every POST carries the session's CSRF token and is audited (``web.sessions.end``,
+``web.account.password``), as the other actions of relais/web/app.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+
+from flows.store_web import WebUser
+from relais.compose import Runtime
+from relais.web import i18n, security, sessions
+from relais.web.passwords import hash_password, verify_password
+
+
+def install(
+    app: FastAPI,
+    rt: Runtime,
+    *,
+    render: Callable[..., Response],
+    user_of: Callable[[Request], WebUser | None],
+    audit: Callable[[WebUser | None, str, str | None, str, int, str], None],
+    lang_of: Callable[[Request], str],
+) -> None:
+    policy: sessions.Policy = app.state.session_policy
+
+    def to_login(request: Request) -> Response:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    def open_sessions(user: WebUser) -> list[Any]:
+        import datetime as dt
+
+        now = dt.datetime.now(dt.UTC)
+        who = None if user.role == "ops" else user.name
+        return rt.store.open_web_sessions(who, now - policy.lifetime, now - policy.idle)
+
+    @app.get("/sessions")
+    def sessions_page(request: Request) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        mine = sessions.session_of(request)
+        return render(
+            request,
+            "sessions.html",
+            user,
+            rows=open_sessions(user),
+            current=mine.id if mine else "",
+            policy=policy,
+        )
+
+    async def checked(request: Request, user: WebUser, action: str, target: str) -> dict[str, Any] | Response:
+        form = dict(await request.form())
+        if not security.csrf_ok(request.session.get("csrf"), form.get("csrf")):
+            await run_in_threadpool(audit, user, action, target, "refused", 403, "missing or wrong CSRF token")
+            return render(request, "error.html", user, status=403, key="csrf")
+        return form
+
+    @app.post("/sessions/end-user")
+    async def end_user(request: Request) -> Response:
+        """Ops: end every session of one user (``user``; oneself included: then back to /login)."""
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        form = await checked(request, user, "web.sessions.end", "?")
+        if isinstance(form, Response):
+            return form
+        target = str(form.get("user") or "")[:100]
+        if user.role != "ops":
+            await run_in_threadpool(
+                audit,
+                user,
+                "web.sessions.end",
+                target,
+                "refused",
+                403,
+                f"role {user.role} may not end others' sessions",
+            )
+            return render(request, "error.html", user, status=403, key="forbidden")
+        if await run_in_threadpool(rt.store.web_user, target) is None:
+            return render(request, "error.html", user, status=404, key="not-found")
+        count = await run_in_threadpool(rt.store.end_web_sessions, target, f"logged out everywhere by {user.name}")
+        await run_in_threadpool(audit, user, "web.sessions.end", target, "ok", 303, f"{count} session(s) ended")
+        if target == user.name:
+            request.session.clear()
+            return RedirectResponse("/login", status_code=303)
+        request.session["flash"] = f"{target} : {i18n.text(lang_of(request), 'flash-sessions-ended')} ({count})"
+        return RedirectResponse("/sessions", status_code=303)
+
+    @app.post("/sessions/end-others")
+    async def end_others(request: Request) -> Response:
+        """Any user: end their own sessions but this one."""
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        form = await checked(request, user, "web.sessions.end", user.name)
+        if isinstance(form, Response):
+            return form
+        mine = sessions.session_of(request)
+        count = await run_in_threadpool(
+            rt.store.end_web_sessions, user.name, "logged out from another session", mine.id if mine else None
+        )
+        await run_in_threadpool(
+            audit, user, "web.sessions.end", user.name, "ok", 303, f"{count} other session(s) ended"
+        )
+        request.session["flash"] = f"{i18n.text(lang_of(request), 'flash-sessions-ended')} ({count})"
+        return RedirectResponse("/sessions", status_code=303)
+
+    @app.get("/account/password")
+    def password_form(request: Request) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        return render(request, "password.html", user, min_length=security.MIN_PASSWORD)
+
+    @app.post("/account/password")
+    async def password_change(request: Request) -> Response:
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        form = await checked(request, user, "web.account.password", user.name)
+        if isinstance(form, Response):
+            return form
+        current, new, again = (str(form.get(k) or "") for k in ("current", "new", "again"))
+        client = request.client.host if request.client else "?"
+
+        async def refuse(key: str, status: int, detail: str) -> Response:
+            await run_in_threadpool(audit, user, "web.account.password", user.name, "refused", status, detail)
+            return render(request, "password.html", user, status=status, error=key, min_length=security.MIN_PASSWORD)
+
+        throttle: security.Throttle = app.state.throttle
+        ticket = throttle.reserve(user.name, client)  # the current password is guessed no faster here
+        if ticket is None:
+            return await refuse("throttled", 429, f"throttled ({client})")
+        if not await run_in_threadpool(verify_password, user.password_hash, current):
+            return await refuse("pw-wrong-current", 400, "wrong current password")
+        throttle.succeeded(ticket)
+        if new != again:
+            return await refuse("pw-mismatch", 400, "the two new passwords differ")
+        if len(new) < security.MIN_PASSWORD:
+            return await refuse("pw-short", 400, f"shorter than {security.MIN_PASSWORD} characters")
+        if new == current:
+            return await refuse("pw-same", 400, "the new password is the current one")
+        await run_in_threadpool(rt.store.set_web_user, user.name, password_hash=hash_password(new))
+        request.state.web_session = None
+        await run_in_threadpool(sessions.begin, request, rt, user.name)  # this browser only, with a new token
+        await run_in_threadpool(
+            audit, user, "web.account.password", user.name, "ok", 303, "password changed; every other session ended"
+        )
+        request.session["flash"] = i18n.text(lang_of(request), "flash-password-changed")
+        return RedirectResponse("/flows", status_code=303)
