@@ -138,7 +138,7 @@ def create_app(
         return RedirectResponse("/login?" + urlencode({"next": request.url.path}), status_code=303)
 
     def visible_flow(user: WebUser, flow_id: str) -> Flow:
-        flow = rt.store.get_flow(flow_id)
+        flow = rt.store.get_flow(flow_id) if params.usable_path(flow_id, 64) else None
         if flow is None or not security.sees_partner(user, flow.partner):
             raise _Refused(404, "not-found")
         return flow
@@ -285,6 +285,8 @@ def create_app(
         user = user_of(request)
         if user is None:
             return to_login(request)
+        if not params.usable_path(rule):
+            raise _Refused(404, "not-found")
         context = dashboard.rule_context(rt.store, rule, own(user), lang=lang_of(request))
         return render(request, "rejects_rule.html", user, **context)
 

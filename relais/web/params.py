@@ -160,6 +160,12 @@ def flow_filters(params: QueryParams, own_partner: str | None, *, limit: int = P
     )
 
 
+def usable_path(value: str, limit: int = MAX_TEXT) -> bool:
+    """Whether a path parameter (a flow id, a rule code) can name anything: not too long, no control
+    character (PostgreSQL refuses NUL). An unusable one is a 404, like an unknown one."""
+    return 0 < len(value) <= limit and not any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
 def newest(params: QueryParams) -> str:
     """``/flows/poll``'s `newest`: the id of the newest flow the page shows ('' when none)."""
     return text(params, "newest", limit=64) or ""
