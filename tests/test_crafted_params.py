@@ -239,11 +239,12 @@ def _check(client: httpx.Client, path: str, names: Sequence[str], reals: dict[st
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def site(request, tmp_path_factory) -> Iterator[Site]:
     """Both servers over one home, on each store (PostgreSQL refuses what SQLite takes: NUL, big ints)."""
-    with serving_site(tmp_path_factory.mktemp("crafted"), request.param) as s:
+    with serving_site(tmp_path_factory.mktemp("crafted"), request.param, oidc=True) as s:
         yield s
 
 
 def test_every_get_route_of_the_web_app_has_its_query_parameters_listed(site):
+    assert "/login/oidc/callback" in {r.path for r in _get_routes(site.web_app)}  # the OpenID routes too
     missing = [
         r.path for r in _get_routes(site.web_app) if r.path not in WEB_QUERY and not r.path.startswith("/static")
     ]

@@ -53,8 +53,33 @@ class Site:
 
 
 @contextlib.contextmanager
-def serving_site(tmp_path: Path, store: str = "sqlite") -> Iterator[Site]:
-    """The site on SQLite, or on a private schema of PostgreSQL (`store="postgresql"`)."""
+def _oidc(enabled: bool) -> Iterator[None]:
+    """With `enabled`, a stub OpenID Connect provider (tests/oidc_stub.py) configured for the web app."""
+    if not enabled:
+        yield
+        return
+    import os
+
+    from tests.oidc_stub import StubProvider
+
+    with StubProvider("relais", "s3cret") as idp:
+        env = {"RELAIS_OIDC_ISSUER": idp.url, "RELAIS_OIDC_CLIENT_ID": "relais", "RELAIS_OIDC_CLIENT_SECRET": "s3cret"}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+@contextlib.contextmanager
+def serving_site(tmp_path: Path, store: str = "sqlite", *, oidc: bool = False) -> Iterator[Site]:
+    """The site on SQLite, or on a private schema of PostgreSQL (`store="postgresql"`); with `oidc`, the
+    web app also signs users in through a stub OpenID Connect provider (its /login/oidc routes exist)."""
     db: dict[str, str] = {}
     schema = None
     if store == "postgresql":
@@ -97,7 +122,7 @@ def serving_site(tmp_path: Path, store: str = "sqlite") -> Iterator[Site]:
             rt.store.add_web_user(name, role, partner, hash_password(PASSWORDS[name]))
         invoice = next(i for i in rt.store.iter_invoices(flows["op-a"].id) if i.buyer_siret)
         returns = [o.id for o in rt.store.outbox_for_flow(flows["op-a"].id) if o.kind == "return"]
-        with WebThread(rt) as web, serving(rt) as api:
+        with _oidc(oidc), WebThread(rt) as web, serving(rt) as api:
             yield Site(
                 rt=rt,
                 url=web.url,
