@@ -33,7 +33,9 @@ def web() -> None:
 @click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the web application (log in at /login) until Ctrl-C or SIGTERM."""
+    """Serve the web application (log in at /login) until Ctrl-C or SIGTERM.
+
+    With RELAIS_WEB_METRICS_ADDRESS=host:port, also serve /metrics there for Prometheus (no session)."""
     from relais.web import serve as web_serve
 
     rt = _runtime(ctx)

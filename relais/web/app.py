@@ -1,8 +1,9 @@
 """The web application: `create_app(rt, secret=...)` over one `relais.compose.Runtime`.
 
 Pages are server-rendered (Jinja2, relais/web/templates); the one script (static/app.js, the
-project's own) only polls for new flows. Every page but /login, /healthz, /readyz and /metrics needs a
-session; an anonymous request is redirected to /login. A flow another partner owns is a 404 for a
+project's own) only polls for new flows. Every page but /login, /healthz and /readyz needs a session
+(/metrics: an ops user's); an anonymous request is redirected to /login. Query parameters are parsed by
+relais/web/params.py (a 400 page names a bad one); relais/web/headers.py adds the security headers. A flow another partner owns is a 404 for a
 partner user, exactly as an unknown one (ids are not probed). Actions are plain form POSTs, for ops
 only, with the session's CSRF token, and audited (``audit_log``, principal ``web:<user>``).
 """
