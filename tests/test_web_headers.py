@@ -197,8 +197,24 @@ def test_pausing_a_partner_relais_does_not_know_is_a_404(site):
     assert ops.post("/partners/op-a/resume", data={"csrf": token[1]}).status_code == 303
 
 
-def test_secure_cookies_by_default_but_on_loopback(caplog):
+def test_secure_cookies_by_default_but_on_loopback(tmp_path, monkeypatch):
+    """A server on all addresses sets a Secure session cookie; on loopback (the tests' site) it does not."""
+    from relais.compose import Runtime
+    from relais.settings import Settings
     from relais.web.headers import secure_cookies
+    from relais.web.serve import WebThread
+
+    monkeypatch.delenv("RELAIS_WEB_SECURE_COOKIES", raising=False)
+    rt = Runtime.open(Settings.from_env(tmp_path / "home", stable_seconds=0.0, workers=0))
+    try:
+        with WebThread(rt, host="0.0.0.0") as web:
+            r = httpx.get(f"http://127.0.0.1:{web.server.port}/login")
+            assert "secure" in r.headers["set-cookie"].lower().split("; "), r.headers["set-cookie"]
+        with WebThread(rt) as web:
+            r = httpx.get(web.url + "/login")
+            assert "secure" not in r.headers["set-cookie"].lower().split("; "), r.headers["set-cookie"]
+    finally:
+        rt.close()
 
     assert secure_cookies("0.0.0.0", {}) and secure_cookies("192.0.2.10", {}) and secure_cookies("::", {})
     assert not secure_cookies("127.0.0.1", {}) and not secure_cookies("::1", {})
