@@ -3,6 +3,7 @@ users). Registered on the main group by relais/cli.py."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from typing import NoReturn
@@ -32,7 +33,9 @@ def web() -> None:
 @click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the web application (log in at /login) until Ctrl-C or SIGTERM."""
+    """Serve the web application (log in at /login) until Ctrl-C or SIGTERM.
+
+    With RELAIS_WEB_METRICS_ADDRESS=host:port, also serve /metrics there for Prometheus (no session)."""
     from relais.web import serve as web_serve
 
     rt = _runtime(ctx)
@@ -41,9 +44,22 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         click.echo(f"relais web: listening on http://{host}:{server.port}", err=True)
         sys.stderr.flush()
 
+    from relais.web import metrics_server
+
     try:
+        scrape = metrics_server.address(os.environ.get("RELAIS_WEB_METRICS_ADDRESS"))
+    except ValueError as e:
+        rt.close()
+        cli_common.fail("relais web", str(e), 2)
+    extra = None
+    try:
+        if scrape is not None:  # /metrics for Prometheus on an address of its own (relais/web/metrics_server.py)
+            extra = metrics_server.MetricsThread(rt, *scrape).start()
+            click.echo(f"relais web: metrics on {extra.url}/metrics", err=True)
         web_serve.server(rt, host, port, on_ready=ready).run()
     finally:
+        if extra is not None:
+            extra.stop()
         rt.close()
 
 

@@ -105,7 +105,9 @@ def site(tmp_path_factory) -> Iterator[dict]:
         text=True,
     )
     try:
-        line = proc.stderr.readline() if proc.stderr else ""
+        line = ""
+        while proc.stderr and "relais web: listening" not in line:  # after the log's warnings (Secure cookies)
+            line = proc.stderr.readline() or "relais web: listening (no more output)"
         m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
         assert m, line + (proc.stderr.read() if proc.stderr else "")
         url = f"http://127.0.0.1:{m.group(1)}"
@@ -268,15 +270,17 @@ def test_dashboard_and_rejects_pages(site):
 
 
 def test_metrics_and_health(site):
-    with httpx.Client(base_url=site["url"]) as c:
-        m = c.get("/metrics")
-        assert m.status_code == 200 and 'relais_flows{status="IN_INTEGRE_PARTIEL"}' in m.text, m.text[:2000]
-        assert "relais_rejects{rule=" in m.text
-        # stage latencies as histograms: every closed flow counted once, cumulative buckets
-        assert 'relais_stage_seconds_count{stage="processing"} 3.0' in m.text, m.text
-        assert 'relais_stage_seconds_bucket{le="+Inf",stage="delivery"}' in m.text
+    c = _login(site["url"], "alice")  # /metrics: for ops only (tests/test_web_headers.py)
+    m = c.get("/metrics")
+    assert m.status_code == 200 and 'relais_flows{status="IN_INTEGRE_PARTIEL"}' in m.text, m.text[:2000]
+    assert "relais_rejects{rule=" in m.text
+    # stage latencies as histograms: every closed flow counted once, cumulative buckets
+    assert 'relais_stage_seconds_count{stage="processing"} 3.0' in m.text, m.text
+    assert 'relais_stage_seconds_bucket{le="+Inf",stage="delivery"}' in m.text
+    with httpx.Client(base_url=site["url"], follow_redirects=False) as c:
+        assert c.get("/metrics").status_code == 303
         assert c.get("/healthz").json() == {"status": "ok"}
-        assert c.get("/readyz").status_code == 200
+        assert c.get("/readyz").json() == {"status": "ok"}
 
 
 # ---- in Chromium --------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The web application: `create_app(rt, secret=...)` over one `relais.compose.Runtime`.
 
 Pages are server-rendered (Jinja2, relais/web/templates); the one script (static/app.js, the
-project's own) only polls for new flows. Every page but /login, /healthz, /readyz and /metrics needs a
-session; an anonymous request is redirected to /login. A flow another partner owns is a 404 for a
+project's own) only polls for new flows. Every page but /login, /healthz and /readyz needs a session
+(/metrics: an ops user's); an anonymous request is redirected to /login. Query parameters are parsed by
+relais/web/params.py (a 400 page names a bad one); relais/web/headers.py adds the security headers. A flow another partner owns is a 404 for a
 partner user, exactly as an unknown one (ids are not probed). Actions are plain form POSTs, for ops
 only, with the session's CSRF token, and audited (``audit_log``, principal ``web:<user>``).
 """
@@ -20,18 +21,20 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
+from connectors import partners as partners_config
 from flows import split
 from flows.lifecycle import FlowStatus
 from flows.model import Channel, Flow, FlowCode
-from flows.store_web import SORTS, FlowQuery, WebUser
+from flows.store_web import FlowQuery, WebUser
 from relais import log, runner
 from relais.compose import Runtime
-from relais.web import account, dashboard, i18n, metrics, security, sessions
+from relais.web import account, dashboard, headers, i18n, metrics, params, security, sessions
 from relais.web.oidc import OidcConfig
 from relais.web.passwords import verify_password
 
@@ -72,6 +75,8 @@ def create_app(
         same_site="strict",  # the OpenID callback reloads itself from this site to get it (relais/web/oidc.py)
         https_only=secure_cookies,
     )
+    # Security headers on every answer (relais/web/headers.py): outermost, so redirects and errors get them too.
+    app.add_middleware(headers.SecurityHeaders, oidc_issuer=oidc.issuer if oidc is not None else None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.middleware("http")
@@ -97,12 +102,14 @@ def create_app(
 
     def lang_of(request: Request) -> str:
         lang = request.query_params.get("lang") or request.cookies.get("relais_lang") or "fr"
-        return lang if lang in i18n.LANGS else "fr"
+        return lang if lang in i18n.LANGS else "fr"  # a bad ?lang= is a 400 (render), in French
 
     def user_of(request: Request) -> WebUser | None:
         return sessions.current(request, rt, policy)
 
     def render(request: Request, template: str, user: WebUser | None, status: int = 200, **ctx: Any) -> Response:
+        if status < 400:
+            params.language(request.query_params)  # BadParam("lang") for a language the pages do not speak
         lang = lang_of(request)
         response = templates.TemplateResponse(
             request,
@@ -126,7 +133,7 @@ def create_app(
         return RedirectResponse("/login?" + urlencode({"next": request.url.path}), status_code=303)
 
     def visible_flow(user: WebUser, flow_id: str) -> Flow:
-        flow = rt.store.get_flow(flow_id)
+        flow = rt.store.get_flow(flow_id) if params.usable_path(flow_id, 64) else None
         if flow is None or not security.sees_partner(user, flow.partner):
             raise _Refused(404, "not-found")
         return flow
@@ -153,6 +160,17 @@ def create_app(
     async def refused(request: Request, exc: _Refused) -> Response:
         return render(request, "error.html", user_of(request), status=exc.status, key=exc.key)
 
+    @app.exception_handler(params.BadParam)
+    async def bad_param(request: Request, exc: params.BadParam) -> Response:
+        """A query parameter that does not parse (relais/web/params.py): a 400 page naming it."""
+        return render(request, "error.html", user_of(request), status=400, key="bad-param", param=exc.name)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_path(request: Request, exc: RequestValidationError) -> Response:
+        """A path parameter of the wrong type (an invoice position that is not a number): a 400 page."""
+        where = [str(p) for e in exc.errors() for p in e.get("loc", ())[1:2]]
+        return render(request, "error.html", user_of(request), status=400, key="bad-param", param=",".join(where))
+
     # ---- health and metrics -----------------------------------------------------------------
 
     @app.get("/healthz")
@@ -161,14 +179,24 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> Response:
+        """Ready or not, and nothing more: what failed (exception texts) goes to the log only."""
         from relais import health
 
-        found = health.answer("/readyz", lambda: health.readiness(rt))
-        assert found is not None
-        return Response(found[1], status_code=found[0], media_type="application/json")
+        ready, checks = health.readiness(rt)
+        if not ready:
+            _log.warning("web.not_ready", **{k: v for k, v in checks.items() if v != "ok"})
+        body = b'{"status": "ok"}\n' if ready else b'{"status": "not ok"}\n'
+        return Response(body, status_code=200 if ready else 503, media_type="application/json")
 
     @app.get("/metrics")
-    def metrics_page() -> Response:
+    def metrics_page(request: Request) -> Response:
+        """Platform-wide counts: for ops users only (a scraper: RELAIS_WEB_METRICS_ADDRESS,
+        relais/web/metrics_server.py)."""
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        if user.role != "ops":
+            raise _Refused(404, "not-found")
         body, content_type = metrics.render(rt)
         return Response(body, media_type=content_type)
 
@@ -255,28 +283,13 @@ def create_app(
         user = user_of(request)
         if user is None:
             return to_login(request)
+        if not params.usable_path(rule):
+            raise _Refused(404, "not-found")
         context = dashboard.rule_context(rt.store, rule, own(user), lang=lang_of(request))
         return render(request, "rejects_rule.html", user, **context)
 
     def _query(request: Request, user: WebUser) -> FlowQuery:
-        p = request.query_params
-        statuses = [s for s in p.getlist("status") if s in {x.value for x in FlowStatus}]
-        after = None
-        if p.get("after_id"):
-            after = (p.get("after_value", ""), p.get("after_id", ""))
-        return FlowQuery(
-            partner=user.partner if user.role == "partner" else (p.get("partner") or None),
-            statuses=statuses,
-            channel=p.get("channel") or None,
-            flow_code=p.get("code") if p.get("code") in {c.value for c in FlowCode} else None,
-            since=_date(p.get("since")),
-            until=_date(p.get("until"), end=True),
-            search=p.get("q") or None,
-            sort=p.get("sort") if p.get("sort") in SORTS else "id",
-            descending=p.get("order", "desc") != "asc",
-            after=after,
-            limit=PAGE,
-        )
+        return params.flow_filters(request.query_params, own(user), limit=PAGE)
 
     @app.get("/flows")
     def flows_page(request: Request) -> Response:
@@ -315,8 +328,10 @@ def create_app(
         user = user_of(request)
         if user is None:
             return JSONResponse({"error": "login"}, status_code=401)
-        q = _query(request, user)
-        newest = request.query_params.get("newest", "")
+        try:
+            q, newest = _query(request, user), params.newest(request.query_params)
+        except params.BadParam as bad:
+            return JSONResponse({"error": "invalid parameter", "parameter": bad.name}, status_code=400)
         rows, _ = rt.store.query_flows(_newer(q))
         return JSONResponse({"new": sum(1 for f in rows if f.id > newest)})
 
@@ -421,6 +436,8 @@ def create_app(
             return to_login(request)
         if action not in ("pause", "resume") or not security.sees_partner(user, partner):
             raise _Refused(404, "not-found")
+        if not await run_in_threadpool(_known_partner, rt, partner):
+            raise _Refused(404, "not-found")  # no partner file, drop zone, flow or pause: a typo, not a partner
         form = await checked_form(request, user, f"web.partner.{action}", partner)
         if action == "pause":
             done = await run_in_threadpool(
@@ -515,16 +532,17 @@ def _newer(q: FlowQuery) -> FlowQuery:
     )
 
 
-def _date(value: str | None, *, end: bool = False) -> dt.datetime | None:
-    """A yyyy-mm-dd filter as a UTC instant (the end of the day for `until`); None when absent or bad."""
-    if not value:
-        return None
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        return None
-    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    return start + dt.timedelta(days=1) if end else start
+def _known_partner(rt: Runtime, partner: str) -> bool:
+    """Whether Relais knows `partner`: a partner file (good or bad), a drop zone, a flow, or a pause."""
+    if "/" in partner or "\\" in partner or partner in (".", ".."):
+        return False
+    if partner in rt.store.paused_partners() or (rt.settings.dropzones_dir / partner / "in").is_dir():
+        return True
+    found = partners_config.load(rt.settings.partners_dir)  # read again: files change while the server runs
+    if partner in found or partner in found.problems or partner in found.held:
+        return True
+    rows, _ = rt.store.query_flows(FlowQuery(partner=partner, limit=1))
+    return bool(rows)
 
 
 def _safe(name: str) -> str:

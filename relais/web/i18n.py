@@ -147,6 +147,9 @@ _FR = {
     "newest-first": "les plus récents d'abord, au plus",
     "count-hint": "Une facture compte une fois par règle ; un rejet du flux entier compte le flux une fois.",
     "for-partner": "Partenaire",
+    # ---- crafted requests (relais/web/params.py) -----------------------------------------------------
+    "bad-param": "Requête invalide : un paramètre n'a pas une valeur utilisable.",
+    "bad-param-name": "Paramètre refusé :",
 }
 
 _EN = {
@@ -287,6 +290,9 @@ _EN = {
     "newest-first": "newest first, at most",
     "count-hint": "An invoice counts once per rule; a reject of a whole flow counts the flow once.",
     "for-partner": "Partner",
+    # ---- crafted requests (relais/web/params.py) -----------------------------------------------------
+    "bad-param": "Invalid request: a parameter has a value that cannot be used.",
+    "bad-param-name": "Refused parameter:",
 }
 
 # ---- sessions and passwords (relais/web/sessions.py, relais/web/account.py) ---------------------------

@@ -55,7 +55,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from flows.store_web import WebUser
 from relais import log
 from relais.compose import Runtime
-from relais.web import security, sessions
+from relais.web import params, security, sessions
 
 _log = log.get("relais.web.oidc")
 
@@ -202,7 +202,11 @@ def install(app: FastAPI, rt: Runtime, config: OidcConfig) -> None:
     @app.get("/login/oidc/callback", name="oidc_callback")
     async def oidc_callback(request: Request) -> Response:
         client_host = request.client.host if request.client else "?"
-        state = request.query_params.get("state", "")
+        try:  # what the provider sends back: no control character (the audit row keeps `error`)
+            state = params.text(request.query_params, "state", limit=params.MAX_TEXT) or ""
+            params.text(request.query_params, "error", limit=params.MAX_TEXT)
+        except params.BadParam as bad:
+            return PlainTextResponse(f"Paramètre refusé / Refused parameter: {bad.name}\n", status_code=400)
         if f"_state_{NAME}_{state}" not in request.session and not request.query_params.get("error"):
             if request.query_params.get("hop") != "1":
                 return _reload_from_here(request)

@@ -15,6 +15,7 @@ import uvicorn
 from relais.api.serve import Server
 from relais.compose import Runtime
 from relais.web.app import create_app
+from relais.web.headers import secure_cookies
 from relais.web.oidc import OidcConfig
 
 
@@ -36,7 +37,7 @@ def server(
     app = create_app(
         rt,
         secret=session_secret(rt.settings.home),
-        secure_cookies=os.environ.get("RELAIS_WEB_SECURE_COOKIES", "") not in ("", "0", "false"),
+        secure_cookies=secure_cookies(host),  # RELAIS_WEB_SECURE_COOKIES, else on but on loopback
         oidc=OidcConfig.from_env(),
         charts_seconds=float(os.environ.get("RELAIS_WEB_CHARTS_SECONDS") or 30),
     )
