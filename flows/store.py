@@ -6,8 +6,8 @@ a store is opened. The store only records: it takes and returns the typed
 values of ``flows.model``.
 
 This module opens the store and manages its schema; the queries live in one mixin per aggregate
-(``flows.store_flows``, ``store_invoices``, ``store_outbox``, ``store_as2``, ``store_directory``) and the
-records and row <-> value converters in ``flows.store_records``, all re-exported here.
+(``flows.store_flows``, ``store_invoices``, ``store_outbox``, ``store_as2``, ``store_directory``,
+``store_audit``, ...) and the records and row <-> value converters in ``flows.store_records``, all re-exported here.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from flows.errors import ConfigError
 from flows.store_api import ApiRepo
 from flows.store_archive_refs import ArchiveRef, ArchiveRefsRepo  # noqa: F401 - ArchiveRef re-exported
 from flows.store_as2 import As2Repo
+from flows.store_audit import AuditRepo
 from flows.store_dashboard import DashboardRepo
 from flows.store_directory import DirectoryRepo
 from flows.store_flows import FlowsRepo
@@ -101,6 +102,7 @@ class Store(
     DirectoryRepo,
     HistoryRepo,
     ApiRepo,
+    AuditRepo,
     ArchiveRefsRepo,
     WebRepo,
     SessionsRepo,

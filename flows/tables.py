@@ -270,6 +270,29 @@ audit_log = sa.Table(
     sa.Column("http_status", sa.Integer),
     sa.Column("detail", sa.Text),
     sa.Index("ix_audit_target", "target"),
+    sa.Index("ix_audit_principal_id", "principal", "id"),
+    sa.Index("ix_audit_action_id", "action", "id"),
+    sa.Index("ix_audit_at", "at"),
+)
+
+audit_refusals = sa.Table(
+    "audit_refusals",
+    metadata,
+    # Refusals of clients not known yet (no session, no valid token), counted per (client address, minute,
+    # action) rather than one audit_log row each: an anonymous client cannot grow the store without bound.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("client", sa.String(64), nullable=False),  # the address the server saw ("?" when unknown)
+    sa.Column("minute", sa.DateTime(timezone=True), nullable=False),  # the refusals' minute (UTC, truncated)
+    sa.Column("action", sa.String(64), nullable=False),  # e.g. "web.login", "invoice.status"
+    sa.Column("principal", sa.String(200), nullable=False),  # "web:anonymous", "anonymous"
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_target", sa.String(200)),
+    sa.Column("last_detail", sa.Text),
+    sa.UniqueConstraint("client", "minute", "action", name="uq_audit_refusals_key"),
+    sa.Index("ix_audit_refusals_minute", "minute"),
 )
 
 invoice_numbers = sa.Table(

@@ -1,4 +1,7 @@
-"""Serving the API with uvicorn: in the foreground (`relais api serve`) or in a thread (tests, benchmarks)."""
+"""Serving the API with uvicorn: in the foreground (`relais api serve`) or in a thread (tests, benchmarks).
+
+Both servers (this one and relais/web/serve.py) cut a client that does not send its headers or its body
+in time, and believe ``X-Forwarded-For`` only from RELAIS_TRUSTED_PROXIES (relais/httpguard.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import uvicorn
 
 from relais.api.app import create_app
 from relais.compose import Runtime
+from relais.httpguard import EdgeSettings
 
 
 class Server(uvicorn.Server):
@@ -39,6 +43,7 @@ def server(
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        **EdgeSettings.from_env().uvicorn_options(),  # deadlines, trusted proxies
     )
     return Server(config, on_ready=on_ready)
 

@@ -459,8 +459,13 @@ def create_app(
             return to_login(request)
         if user.role != "ops":
             raise _Refused(404, "not-found")
-        rows = [r for r in rt.store.audit_rows() if r.principal.startswith("web:")][-500:][::-1]
-        return render(request, "audit.html", user, rows=rows)
+        from relais.web import auditview  # paged in SQL, filtered, with the counted refusals
+
+        try:
+            context = auditview.context(rt.store, request.query_params)
+        except auditview.BadParameter as bad:
+            return render(request, "error.html", user, status=400, key="audit-bad-param", param=bad.name)
+        return render(request, "audit.html", user, **context)
 
     return app
 

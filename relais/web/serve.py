@@ -1,6 +1,9 @@
 """Serving the web application with uvicorn: in the foreground (`relais web serve`) or in a thread
 (tests). The session secret comes from RELAIS_WEB_SECRET, else from ``<RELAIS_HOME>/web-secret``
-(created once, mode 0600), so sessions survive a restart and several servers can share it."""
+(created once, mode 0600), so sessions survive a restart and several servers can share it.
+
+The application is served behind `relais.httpguard.BodyLimit` (a body over RELAIS_WEB_MAX_BODY is a 413
+before it is read), with the deadlines and the trusted proxies of both servers (relais/httpguard.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import uvicorn
 
 from relais.api.serve import Server
 from relais.compose import Runtime
+from relais.httpguard import BodyLimit, EdgeSettings
 from relais.web.app import create_app
 from relais.web.headers import secure_cookies
 from relais.web.oidc import OidcConfig
@@ -41,8 +45,16 @@ def server(
         oidc=OidcConfig.from_env(),
         charts_seconds=float(os.environ.get("RELAIS_WEB_CHARTS_SECONDS") or 30),
     )
+    edge = EdgeSettings.from_env()
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        BodyLimit(app, edge.web_max_body),  # outermost: refused before anything reads the body
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+        **edge.uvicorn_options(),  # deadlines, trusted proxies
     )
     return Server(config, on_ready=on_ready)
 
