@@ -288,6 +288,9 @@ class FlowsRepo:
         if due_incidents:
             allowed = sa.or_(allowed, sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= now))
         values: dict[str, object] = {"status": str(to), "updated_at": now}
+        # Ops' reason for a rerun holds for the run they asked for (claimed from the queue they put it in);
+        # a later retry or takeover is the platform's own (`flows.store_history.RERUN_REASON`).
+        values["reprocess_reason"] = sa.case((c.status == str(lifecycle.REQUEUED), c.reprocess_reason), else_=sa.null())
         if lease is not None:
             values.update(claimed_by=worker, lease_until=now + lease)
         with self.engine.begin() as conn:

@@ -134,6 +134,15 @@ def _last_audit(rt: Runtime):
     return rows[-1]
 
 
+def _last_refusal(rt: Runtime):
+    """The latest counted refusal of an anonymous client (flows/store_audit.py)."""
+    from flows.store_audit import AuditQuery
+
+    counted, _ = rt.store.refusal_page(AuditQuery(actor="anonymous"))
+    assert counted, "no counted refusal"
+    return max(counted, key=lambda c: c.last_at)
+
+
 def _refused(w: World, response: httpx.Response, code: int, invoice_id: str | None, before=None, action=None):
     """The response has `code` and a JSON error, an audit row says so, and the invoice did not change."""
     assert response.status_code == code, response.text
@@ -175,7 +184,7 @@ def test_token_create_list_revoke_through_the_cli(world: World) -> None:
         assert runner.invoke(main, ["--home", home, "api", "token", "revoke", token_id]).exit_code == 0
         r = c.get("/api/v1/invoices")
         assert r.status_code == 401 and r.json()["reason"] == "revoked token"
-    assert _last_audit(world.rt).http_status == 401
+    assert _last_refusal(world.rt).last_status == 401  # anonymous: counted per client and minute
     assert runner.invoke(main, ["--home", home, "api", "token", "revoke", token_id]).exit_code == 1
     world.rt.settings.inbox("op-z").mkdir(parents=True, exist_ok=True)  # a known (folder) partner
     partner = runner.invoke(main, ["--home", home, "api", "token", "create", "--partner", "op-z"])
@@ -204,9 +213,13 @@ def test_bad_tokens_are_refused_with_401_and_audited(world: World, header: str |
     with httpx.Client(base_url=world.url) as c:
         headers = {"Authorization": header} if header else {}
         r = c.post(f"/api/v1/invoices/{invoice}/status", json={"status": "SERVICE_FAIT"}, headers=headers)
-    row = _refused(world, r, 401, invoice, before, action="invoice.status")
+    assert r.status_code == 401 and "error" in r.json(), r.text
+    assert _state(world.rt, invoice) == before
     assert r.headers["www-authenticate"] == "Bearer"
-    assert row.principal == "anonymous" and row.target == invoice
+    # Anonymous refusals are counted per (client, minute, action), not one audit row each (issue 19).
+    row = _last_refusal(world.rt)
+    assert row.action == "invoice.status"
+    assert (row.principal, row.client, row.last_status, row.last_target) == ("anonymous", "127.0.0.1", 401, invoice)
 
 
 # ---- recipients ------------------------------------------------------------------
@@ -512,7 +525,7 @@ def test_unknown_routes_are_json_and_audited(world: World) -> None:
     with world.client(world.a) as c:
         r = c.get("/api/v1/nothing")
     assert r.status_code == 404 and r.json()["error"]
-    assert _last_audit(world.rt).http_status == 404
+    assert _last_refusal(world.rt).last_status == 404  # no token looked at yet: an anonymous refusal, counted
 
 
 # ---- the same on PostgreSQL ----------------------------------------------------------

@@ -55,7 +55,9 @@ WEB_QUERY: dict[str, tuple[str, ...]] = {
     "/flows/{flow_id}/file": (),
     "/flows/{flow_id}/invoices/{position}/file": (),
     "/flows/{flow_id}/returns/{row_id}": (),
-    "/audit": ("actor", "action", "outcome", "since", "until", "after", "before"),
+    "/audit": ("actor", "action", "outcome", "since", "until", "before", "view"),
+    "/sessions": (),
+    "/account/password": (),
 }
 EVERY_PAGE = ("lang",)
 UNKNOWN = ("x", "limit", "page", "__proto__")

@@ -280,7 +280,7 @@ def test_metrics_and_health(site):
     with httpx.Client(base_url=site["url"], follow_redirects=False) as c:
         assert c.get("/metrics").status_code == 303
         assert c.get("/healthz").json() == {"status": "ok"}
-        assert c.get("/readyz").json() == {"status": "ok"}
+        assert c.get("/readyz").json() == {"status": "ready"}
 
 
 # ---- in Chromium --------------------------------------------------------------------------------

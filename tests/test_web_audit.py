@@ -250,8 +250,6 @@ def test_partner_and_viewer_users_get_404_on_the_audit_page(site) -> None:
 # relais/web/app.py's login() and relais/api/auth.py's audit() call `Store.audit_refusal` for a refusal
 # of a client not known yet (see the report of the i19-edge branch). Until then they fail, as expected.
 
-_WIRING = "login() (relais/web/app.py) and auth.audit() (relais/api/auth.py) must call Store.audit_refusal"
-
 
 def _hammer(url: str, send, n: int = 1000, threads: int = 4) -> list[int]:
     codes: list[int] = []
@@ -272,7 +270,6 @@ def _hammer(url: str, send, n: int = 1000, threads: int = 4) -> list[int]:
     return codes
 
 
-@pytest.mark.xfail(strict=True, reason=_WIRING)
 def test_a_thousand_refused_anonymous_logins_add_a_few_rows(site) -> None:
     store = site["rt"].store
     before = _sizes(store)
@@ -282,7 +279,6 @@ def test_a_thousand_refused_anonymous_logins_add_a_few_rows(site) -> None:
     assert (log - before[0]) + (counted - before[1]) <= 3, (before, (log, counted))
 
 
-@pytest.mark.xfail(strict=True, reason=_WIRING)
 def test_a_thousand_refused_anonymous_api_requests_add_a_few_rows(store_url, tmp_path: Path) -> None:
     from relais.api.serve import ServerThread
     from relais.compose import Runtime

@@ -4,7 +4,7 @@
   same-origin referrer, no-store), logged in or not; in Chromium the pages render and work under that
   CSP with no violation in the console (the poll script runs, the confirmations work, the charts show);
 - crafted query parameters get a 400 page naming the parameter (the two known 500s included);
-- /readyz tells anonymous callers ok / not ok only; /metrics is for ops (or on its own address);
+- /readyz tells anonymous callers ready / not ready only; /metrics is for ops (or on its own address);
 - pausing a partner Relais does not know is a 404;
 - Secure cookies by default but on loopback (relais/web/headers.py).
 """
@@ -114,10 +114,10 @@ def test_crafted_query_parameters_get_a_400_page_naming_them(site):
     assert "Invalid request" in ops.get("/flows?status=NOPE&lang=en").text
 
 
-def test_readyz_says_ok_or_not_ok_and_nothing_more(site):
+def test_readyz_says_ready_or_not_and_nothing_more(site):
     with httpx.Client(base_url=site.url) as anon:
         r = anon.get("/readyz")
-        assert r.status_code == 200 and r.json() == {"status": "ok"}
+        assert r.status_code == 200 and r.json() == {"status": "ready"}
         assert anon.get("/healthz").json() == {"status": "ok"}
 
 
@@ -133,7 +133,7 @@ def test_readyz_keeps_the_failure_in_the_log(tmp_path):
             (tmp_path / "home" / "relais.db").unlink()
             (tmp_path / "home" / "relais.db").mkdir()  # the store cannot be opened any more
             r = httpx.get(web.url + "/readyz")
-            assert r.status_code == 503 and r.json() == {"status": "not ok"}, r.text
+            assert r.status_code == 503 and r.json() == {"status": "not ready"}, r.text
             assert "Error" not in r.text and "relais.db" not in r.text
     finally:
         rt.close()

@@ -127,7 +127,7 @@ def serving_site(tmp_path: Path, store: str = "sqlite", *, oidc: bool = False) -
                 rt=rt,
                 url=web.url,
                 api_url=api.url,
-                web_app=web.server.config.app,
+                web_app=_unwrapped(web.server.config.app),
                 api_app=api.server.config.app,
                 flows=flows,
                 recipient_token=make_token(rt, auth.RECIPIENT, siret=invoice.buyer_siret)[0],
@@ -141,3 +141,10 @@ def serving_site(tmp_path: Path, store: str = "sqlite", *, oidc: bool = False) -
             with eng.begin() as conn:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
             eng.dispose()
+
+
+def _unwrapped(app: object) -> object:
+    """The FastAPI application inside the ASGI middleware that serve.py wraps it in (relais.httpguard)."""
+    while not hasattr(app, "routes") and hasattr(app, "app"):
+        app = app.app
+    return app

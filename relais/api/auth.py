@@ -215,4 +215,12 @@ def audit(
     target = target or params.get("invoice_id") or params.get("flow_id") or request.url.path
     principal = getattr(request.state, "principal", None) or "anonymous"
     with writing(rt):
+        if principal == "anonymous" and outcome == "refused":
+            # Counted per (client, minute, action) in `audit_refusals`: an anonymous client cannot grow the
+            # audit log (flows/store_audit.py); the web's /audit shows the counts.
+            client = request.client.host if request.client else None
+            rt.store.audit_refusal(
+                client, action, principal=principal, http_status=http_status, target=target, detail=detail
+            )
+            return
         rt.store.audit(principal, action, target=target, outcome=outcome, http_status=http_status, detail=detail)

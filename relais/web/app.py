@@ -154,6 +154,13 @@ def create_app(
             security.principal(user), action, target=target, outcome=outcome, http_status=status, detail=detail
         )
 
+    def refuse_anonymous(client: str, target: str | None, status: int, detail: str) -> None:
+        """A login refused before anyone is known: counted per (client, minute) in `audit_refusals`, so an
+        anonymous client cannot grow the audit log (flows/store_audit.py); /audit shows the counts."""
+        rt.store.audit_refusal(
+            client, "web.login", principal=security.principal(None), http_status=status, target=target, detail=detail
+        )
+
     account.install(app, rt, render=render, user_of=user_of, audit=audit, lang_of=lang_of)  # /sessions, /account
 
     @app.exception_handler(_Refused)
@@ -179,14 +186,12 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> Response:
-        """Ready or not, and nothing more: what failed (exception texts) goes to the log only."""
+        """Ready or not, and nothing more: what failed (exception texts) goes to the log only (relais/health.py)."""
         from relais import health
 
-        ready, checks = health.readiness(rt)
-        if not ready:
-            _log.warning("web.not_ready", **{k: v for k, v in checks.items() if v != "ok"})
-        body = b'{"status": "ok"}\n' if ready else b'{"status": "not ok"}\n'
-        return Response(body, status_code=200 if ready else 503, media_type="application/json")
+        found = health.answer("/readyz", lambda: health.readiness(rt))
+        assert found is not None
+        return Response(found[1], status_code=found[0], media_type="application/json")
 
     @app.get("/metrics")
     def metrics_page(request: Request) -> Response:
@@ -210,7 +215,9 @@ def create_app(
         if not isinstance(request.session.get("csrf"), str):
             request.session["csrf"] = security.new_csrf()
         notice = f"session-{ended}" if ended in ("revoked", "expired", "idle") else None
-        return render(request, "login.html", None, next=request.query_params.get("next", "/"), notice=notice)
+        return render(
+            request, "login.html", None, next=security.local_path(request.query_params.get("next"), "/"), notice=notice
+        )
 
     @app.post("/login")
     async def login(request: Request) -> Response:
@@ -219,20 +226,18 @@ def create_app(
         target = security.local_path(form.get("next") or "/flows", "/flows")
         client = request.client.host if request.client else "?"
         if not security.csrf_ok(request.session.get("csrf"), form.get("csrf")):
-            await run_in_threadpool(
-                audit, None, "web.login", username, "refused", 403, f"no login form token ({client})"
-            )
+            await run_in_threadpool(refuse_anonymous, client, username, 403, "no login form token")
             request.session["csrf"] = security.new_csrf()
             return render(request, "login.html", None, status=403, error="csrf", next=target)
         throttle: security.Throttle = app.state.throttle
         ticket = throttle.reserve(username, client)  # counted before the check: N at once check at most the limit
         if ticket is None:
-            await run_in_threadpool(audit, None, "web.login", username, "refused", 429, f"throttled ({client})")
+            await run_in_threadpool(refuse_anonymous, client, username, 429, "throttled")
             return render(request, "login.html", None, status=429, error="throttled", next=target)
         user = await run_in_threadpool(rt.store.web_user, username)
         hashed = user.password_hash if user is not None and not user.disabled else None
         if not await run_in_threadpool(verify_password, hashed, password):
-            await run_in_threadpool(audit, None, "web.login", username, "refused", 401, f"bad credentials ({client})")
+            await run_in_threadpool(refuse_anonymous, client, username, 401, "bad credentials")
             return render(request, "login.html", None, status=401, error="bad-login", next=target)
         throttle.succeeded(ticket)
         await run_in_threadpool(sessions.begin, request, rt, username)
@@ -406,7 +411,7 @@ def create_app(
             return to_login(request)
         flow = visible_flow(user, flow_id)
         await checked_form(request, user, "web.flow.reprocess", flow.id)
-        refused = await run_in_threadpool(runner.requeue, rt, flow.id)
+        refused = await run_in_threadpool(runner.requeue, rt, flow.id, f"Suivi des flux, {user.name}")
         detail = refused or f"{flow.status} -> IN_EN_ATTENTE_RETRAITEMENT_CPP: being reprocessed"
         await run_in_threadpool(audit, user, "web.flow.reprocess", flow.id, "refused" if refused else "ok", 303, detail)
         if not refused:

@@ -211,7 +211,12 @@ def install(app: FastAPI, rt: Runtime, config: OidcConfig) -> None:
             if request.query_params.get("hop") != "1":
                 return _reload_from_here(request)
             await run_in_threadpool(
-                audit, "web:oidc:unverified", None, "refused", 403, f"unknown or expired state ({client_host})"
+                rt.store.audit_refusal,
+                client_host,
+                "web.login",
+                principal="web:oidc:unverified",
+                http_status=403,
+                detail="unknown or expired state",
             )
             return _refused("login-expired")
         target = request.session.get("oidc_next") or "/flows"
