@@ -7,14 +7,14 @@ reads 100 rows newest first (keyset on the id, `flows.store_audit`), whatever th
 ``view=refusals`` lists the refusals of clients not known yet, counted per (address, minute, action);
 the log view shows the latest of them above the table.
 
-A parameter that does not parse raises `BadParameter` naming it (a 400 page, never a 500):
+A parameter that does not parse raises `BadParam` naming it (a 400 page, never a 500):
 
 >>> parse({"actor": "web:*", "outcome": "refused", "since": "2026-12-01", "before": "42"}).query.before
 42
 >>> parse({"since": "yesterday"})
 Traceback (most recent call last):
 ...
-relais.web.auditview.BadParameter: since
+relais.web.params.BadParam: since
 """
 
 from __future__ import annotations
@@ -27,20 +27,12 @@ from urllib.parse import urlencode
 
 from flows.store import Store
 from flows.store_audit import AUDIT_PAGE, AuditQuery
+from relais.web import params as params_
+from relais.web.params import BadParam
 
 OUTCOMES = ("ok", "refused", "error")
 VIEWS = ("log", "refusals")
 PREVIEW = 10  # counted refusals shown above the log
-_MAX_TEXT = 200
-_MAX_ID = 2**31 - 1
-
-
-class BadParameter(Exception):
-    """The query parameter `name` has a value the page cannot use."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,50 +50,25 @@ class AuditFilters:
         return [(k, v) for k, v in out if v]
 
 
-def _text(params: Mapping[str, str], name: str) -> str | None:
-    value = (params.get(name) or "").strip()
-    if not value:
-        return None
-    if len(value) > _MAX_TEXT or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise BadParameter(name)
-    return value
-
-
-def _day(params: Mapping[str, str], name: str, *, end: bool = False) -> dt.datetime | None:
-    value = (params.get(name) or "").strip()
-    if not value:
-        return None
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        raise BadParameter(name) from None
-    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    if end:
-        if day == dt.date.max:
-            return None
-        return start + dt.timedelta(days=1)
-    return start
-
-
 def parse(params: Mapping[str, str]) -> AuditFilters:
-    """The page's filters, or `BadParameter` for the first one that does not parse."""
-    outcome = _text(params, "outcome")
+    """The page's filters, or `BadParam` for the first one that does not parse."""
+    outcome = params_.text(params, "outcome")
     if outcome is not None and outcome not in OUTCOMES:
-        raise BadParameter("outcome")
-    view = _text(params, "view") or "log"
+        raise BadParam("outcome")
+    view = params_.text(params, "view") or "log"
     if view not in VIEWS:
-        raise BadParameter("view")
+        raise BadParam("view")
     before = None
     if raw := (params.get("before") or "").strip():
-        if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= _MAX_ID:
-            raise BadParameter("before")
+        if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= params_.MAX_INT:
+            raise BadParam("before")
         before = int(raw)
     query = AuditQuery(
-        actor=_text(params, "actor"),
-        action=_text(params, "action"),
+        actor=params_.text(params, "actor"),
+        action=params_.text(params, "action"),
         outcome=outcome,
-        since=_day(params, "since"),
-        until=_day(params, "until", end=True),
+        since=params_.day(params, "since"),
+        until=params_.day(params, "until", end=True),
         before=before,
         limit=AUDIT_PAGE,
     )
@@ -109,7 +76,7 @@ def parse(params: Mapping[str, str]) -> AuditFilters:
 
 
 def context(store: Store, params: Mapping[str, str]) -> dict[str, Any]:
-    """What templates/audit.html shows for these query parameters (`BadParameter` when one is bad)."""
+    """What templates/audit.html shows for these query parameters (`BadParam` when one is bad)."""
     filters = parse(params)
     base = filters.params()
     rows: list[Any]
