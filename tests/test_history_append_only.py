@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 import json
 import os
@@ -272,6 +273,23 @@ def test_an_incident_reprocessed_appends_the_rerun_to_the_history(store_url):
         ]
         [inv] = store.iter_invoices(flow.id)
         assert [e.rule for e in inv.errors] == ["BR-X"]  # the current run's only; two kept, superseded
+
+        # Ops' reason holds for the run they asked for (claimed from the queue), not for a later retry.
+        def reason() -> str | None:
+            with store.engine.connect() as conn:
+                return conn.execute(sa.select(t.flows.c.reprocess_reason).where(t.flows.c.id == flow.id)).scalar()
+
+        requeued, working = FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP
+        assert store.claim_flow(flow.id, [requeued], working)
+        assert reason() == "Retraitement demandé par ops : disque plein réparé"
+        with store.engine.begin() as conn:  # the run fails: an incident due for its automatic retry
+            conn.execute(
+                sa.update(t.flows)
+                .where(t.flows.c.id == flow.id)
+                .values(status=str(FlowStatus.IN_INCIDENTE), retry_at=utcnow() - dt.timedelta(seconds=1))
+            )
+        assert store.claim_flow(flow.id, [], working, due_incidents=True)
+        assert reason() is None
         assert len(store.superseded_findings(flow.id)) == 2
         other = store.create_flow(dataclasses.replace(flow, id="", sha256="2" * 64))
         first = Invoice(id=invoice_id(other.id, 1), flow_id=other.id, position=1, entry_name="b.xml")
