@@ -483,7 +483,14 @@ def serve_and_measure(schema: str, store: Any, seeder: Seeder, repeat: int) -> t
         _reset_peak()
         try:
             with WebThread(rt) as web, httpx.Client(base_url=web.url, timeout=120) as client:
-                r = client.post("/login", data={"username": "bench", "password": PASSWORD}, follow_redirects=True)
+                form = client.get("/login").text  # the login form's own CSRF token (no login CSRF)
+                found = re.search(r'name="csrf" value="([^"]+)"', form)
+                csrf = found.group(1) if found else ""
+                r = client.post(
+                    "/login",
+                    data={"username": "bench", "password": PASSWORD, "csrf": csrf},
+                    follow_redirects=True,
+                )
                 if r.status_code != 200 or "relais_session" not in client.cookies:
                     raise SystemExit(f"bench/web.py: login failed ({r.status_code})")
                 for name, path in routes(client, store, seeder):
