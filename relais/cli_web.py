@@ -99,8 +99,10 @@ def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> 
             if problem:
                 _fail(f"{problem}; user {name} not added")
         password = _password(True)
-        if len(password) < 10:
-            _fail("the password must have at least 10 characters")
+        from relais.web.security import MIN_PASSWORD
+
+        if len(password) < MIN_PASSWORD:
+            _fail(f"the password must have at least {MIN_PASSWORD} characters")
         try:
             rt.store.add_web_user(name, role, partner, hash_password(password))
         except ValueError as e:
