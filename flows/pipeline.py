@@ -446,14 +446,12 @@ def _reject_flow(rt: Pipeline, flow: Flow, error: ValidationError) -> None:
 
 def _close(rt: Pipeline, flow: Flow) -> None:
     """Write the return flow (validated against Relais's XSD), archive it, close the flow."""
+    earlier = [o for o in rt.store.outbox_for_flow(flow.id) if o.kind == OutboxKind.RETURN]
+    names = [PurePosixPath(o.destination.replace("\\", "/")).name for o in earlier]
     replaces = None
     if flow.reopened:  # the new report says which one it replaces (the last one sent for this flow)
-        sent = [
-            o
-            for o in rt.store.outbox_for_flow(flow.id)
-            if o.kind == OutboxKind.RETURN and o.status != OutboxStatus.SUPERSEDED  # never sent
-        ]
-        replaces = PurePosixPath(sent[-1].destination.replace("\\", "/")).name if sent else None
+        sent = [n for o, n in zip(earlier, names, strict=True) if o.status != OutboxStatus.SUPERSEDED]  # never sent
+        replaces = sent[-1] if sent else None
     fd, tmp = tempfile.mkstemp(dir=rt.config.staging_dir, prefix=temp_prefix(f"cr-{flow.id}-"))
     try:
         with os.fdopen(fd, "wb") as out:
@@ -469,7 +467,8 @@ def _close(rt: Pipeline, flow: Flow) -> None:
         obj = rt.archive.put_file(Path(tmp))
     finally:
         Path(tmp).unlink(missing_ok=True)
-    rt.store.finish_flow(flow, rt.channels.return_address(flow.partner, returnflow.file_name(flow)), obj.sha256)
+    name = returnflow.file_name(flow, set(names))  # never the name of an earlier report: none is overwritten
+    rt.store.finish_flow(flow, rt.channels.return_address(flow.partner, name), obj.sha256)
     _log.info(
         "flow.closed",
         status=str(flow.status),

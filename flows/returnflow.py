@@ -29,7 +29,7 @@ import io
 import itertools
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -190,9 +190,21 @@ def validate(source: bytes | str | os.PathLike[str] | BinaryIO) -> None:
         raise ReturnFlowInvalid(f"return flow does not conform to {SCHEMA_PATH.name}: {message}") from exc
 
 
-def file_name(flow: Flow) -> str:
-    """Name of the return flow file of `flow`, e.g. ``CR_CPP20261123000001_IN_INTEGRE.xml``."""
-    return f"CR_{flow.id}_{flow.status.value}.xml"
+def file_name(flow: Flow, taken: Collection[str] = ()) -> str:
+    """Name of the return flow file of `flow`, e.g. ``CR_CPP20261123000001_IN_INTEGRE.xml``; when an
+    earlier report of the flow (reprocessed, reopened) already has that name, the next free
+    ``_R<n>`` one: a report the partner has not collected yet is never overwritten.
+
+    >>> from flows.model import FlowStatus
+    >>> f = Flow("CPP1", "p", "folder", "a.zip", 1, "0", FlowStatus.IN_REJETE)
+    >>> file_name(f), file_name(f, {"CR_CPP1_IN_REJETE.xml", "CR_CPP1_IN_REJETE_R1.xml"})
+    ('CR_CPP1_IN_REJETE.xml', 'CR_CPP1_IN_REJETE_R2.xml')
+    """
+    name, again = f"CR_{flow.id}_{flow.status.value}.xml", 0
+    while name in taken:
+        again += 1
+        name = f"CR_{flow.id}_{flow.status.value}_R{again}.xml"
+    return name
 
 
 #: ``NatureErreur`` of a finding's category; every other category, or none, is METIER.

@@ -107,3 +107,49 @@ def test_a_flow_rejected_for_unknown_recipients_is_integrated_after_the_director
     refused = _relais(home, "flows", "reprocess", flow.id)
     assert refused.returncode == 2 and "IN_INTEGRE" in refused.stderr
     store.engine.dispose()
+
+
+def test_a_report_of_a_flow_reprocessed_twice_never_overwrites_an_earlier_one(tmp_path):
+    """Reopened with the same outcome (IN_INTEGRE_PARTIEL again, one recipient fixed of two), the new
+    report takes the next free name (``_R1``): the earlier one, which the partner may not have collected
+    yet, stays as it was, and the new one names it in ``CompteRenduRemplace``."""
+    home = tmp_path / "home"
+    recipients = gen.sample_directory()
+    specs = list(gen.plan(10, 2, recipients, seed=5))
+    missing = sorted({s.buyer_siret for s in specs})[:2]
+    for tag, absent in (("v1", missing), ("v2", missing[:1]), ("v3", [])):
+        kept = [r for r in recipients if r.siret not in absent]
+        (tmp_path / f"{tag}.json").write_text(json.dumps(gen.directory_document(kept, tag)))
+    assert _relais(home, "directory", "import", str(tmp_path / "v1.json")).returncode == 0
+    [batch] = gen.write_batch(tmp_path / "gen", "ubl", 10, 2, batch="zip", recipients=recipients, seed=5)
+    inbox = home / "dropzones" / "op-a" / "in"
+    inbox.mkdir(parents=True)
+    shutil.move(batch, inbox / batch.name)
+    old = time.time() - 60
+    os.utime(inbox / batch.name, (old, old))
+    assert _relais(home, "run", "-q").returncode == 0
+    store = Store.open(f"sqlite:///{home / 'relais.db'}", migrate=False)
+    [flow] = store.list_flows()
+    assert str(flow.status) == "IN_INTEGRE_PARTIEL", flow.status
+    out = home / "dropzones" / "op-a" / "out"
+    first_name = f"CR_{flow.id}_IN_INTEGRE_PARTIEL.xml"
+    first = (out / first_name).read_bytes()
+
+    assert _relais(home, "directory", "import", str(tmp_path / "v2.json")).returncode == 0
+    assert _relais(home, "flows", "reprocess", flow.id).returncode == 0
+    again = store.get_flow(flow.id)
+    assert (
+        again is not None and str(again.status) == "IN_INTEGRE_PARTIEL" and again.rejected_count < flow.rejected_count
+    )
+    second_name = f"CR_{flow.id}_IN_INTEGRE_PARTIEL_R1.xml"
+    assert sorted(p.name for p in out.glob("CR_*.xml")) == [first_name, second_name]
+    assert (out / first_name).read_bytes() == first  # untouched
+    second = etree.fromstring((out / second_name).read_bytes())
+    assert second.findtext(".//Retraitement/CompteRenduRemplace") == first_name
+
+    assert _relais(home, "directory", "import", str(tmp_path / "v3.json")).returncode == 0
+    assert _relais(home, "flows", "reprocess", flow.id).returncode == 0
+    third = etree.fromstring((out / f"CR_{flow.id}_IN_INTEGRE.xml").read_bytes())
+    assert third.findtext(".//Retraitement/CompteRenduRemplace") == second_name
+    assert (out / first_name).read_bytes() == first
+    store.close()

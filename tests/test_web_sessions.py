@@ -128,6 +128,20 @@ def test_the_cookie_replayed_after_logout_is_sent_to_login(store_url, tmp_path, 
         assert [a.action for a in rt.store.audit_rows()][-2:] == ["web.login", "web.logout"]
 
 
+def test_a_logout_without_its_form_token_is_refused_and_the_session_stays_open(tmp_path, monkeypatch):
+    """Never a login page over a session still open: a logout with no or a stale CSRF token (a form of an
+    older page, another site's post) is a 403 page, audited, and the session is as it was."""
+    with _served(tmp_path, monkeypatch) as (url, rt):
+        c = _login(url, "alice")
+        for sent in ({}, {"csrf": "stale"}):
+            r = c.post("/logout", data=sent)
+            assert r.status_code == 403 and "rechargez la page" in r.text, (r.status_code, r.text[:300])
+            assert _in(c)
+        assert [(a.action, a.outcome) for a in rt.store.audit_rows()][-1] == ("web.logout", "refused")
+        assert c.post("/logout", data={"csrf": _token(c, "/flows")}).status_code == 303
+        assert not _in(c)
+
+
 def _long_ago():
     import datetime as dt
 

@@ -247,10 +247,15 @@ def create_app(
     @app.post("/logout")
     async def logout(request: Request) -> Response:
         user = user_of(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
         form = await request.form()
-        if user is not None and security.csrf_ok(request.session.get("csrf"), form.get("csrf")):
-            await run_in_threadpool(sessions.end, request, rt, "logout")
-            await run_in_threadpool(audit, user, "web.logout", user.name, "ok", 303, "session ended")
+        if not security.csrf_ok(request.session.get("csrf"), form.get("csrf")):
+            # Never a login page over a session still open (a form of an older page, another site's post).
+            await run_in_threadpool(audit, user, "web.logout", user.name, "refused", 403, "missing or wrong CSRF token")
+            raise _Refused(403, "csrf")
+        await run_in_threadpool(sessions.end, request, rt, "logout")
+        await run_in_threadpool(audit, user, "web.logout", user.name, "ok", 303, "session ended")
         return RedirectResponse("/login", status_code=303)
 
     # ---- flows ------------------------------------------------------------------------------

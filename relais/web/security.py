@@ -10,8 +10,9 @@
   username (`MAX_FAILURES` within `WINDOW` seconds) and per client address (`MAX_CLIENT_FAILURES`,
   whatever the names tried); an attempt finding no free slot locks the key for `LOCKOUT` seconds (429,
   the password not checked). However many attempts run at once, no more than the limit reach the
-  password check. A success frees the user's slots taken up to it (not the address's: one good account
-  does not reset an address that tries others).
+  password check. A success frees the user's slots taken up to it and its own slot of the address (not
+  the address's earlier ones: one good account does not reset an address that tries others), so an
+  office's many right logins behind one address never lock it.
 - Roles: ``ops`` sees and does everything; ``partner`` sees only its own partner's flows; ``viewer``
   reads everything and acts on nothing.
 
@@ -23,6 +24,11 @@
 >>> t.reserve("u", "5.6.7.8", now=100.0) is not None
 True
 >>> ok = t.reserve("w", "9.9.9.9", now=0.0); t.succeeded(ok); t.reserve("w", "9.9.9.9", now=1.0) is not None
+True
+>>> office = Throttle()  # 50 right logins of 10 people from one address: never locked
+>>> sum(1 for k in range(50) if (tk := office.reserve(f"p{k % 10}", "10.0.0.1", now=k)) and not office.succeeded(tk))
+50
+>>> office.reserve("p0", "10.0.0.1", now=60.0) is not None
 True
 """
 
@@ -54,7 +60,7 @@ class Throttle:
         self._seq = 0
         self._lock = threading.Lock()
 
-    def reserve(self, username: str, client: str, now: float | None = None) -> tuple[str, int] | None:
+    def reserve(self, username: str, client: str, now: float | None = None) -> tuple[str, str, int] | None:
         """A slot for one attempt of `username` from `client`, taken before its password is checked
         (the ticket for `succeeded`); None when either key is locked or full (then locked)."""
         now = time.monotonic() if now is None else now
@@ -76,16 +82,20 @@ class Throttle:
             self._seq += 1
             for key in keys:
                 self._slots[key].append((now, self._seq))
-            return username, self._seq
+            return username, client, self._seq
 
-    def succeeded(self, ticket: tuple[str, int]) -> None:
-        """The attempt of `ticket` was right: the user's slots taken up to it are freed (a lockout
-        already in force stays)."""
-        username, seq = ticket
+    def succeeded(self, ticket: tuple[str, str, int]) -> None:
+        """The attempt of `ticket` was right: the user's slots taken up to it are freed, and the address's
+        slot of this attempt only (a right password counts against nobody, yet one valid account does
+        not clear what its address tried on others); a lockout already in force stays."""
+        username, client, seq = ticket
         with self._lock:
             seen = self._slots.get(f"u:{username}")
             while seen and seen[0][1] <= seq:
                 seen.popleft()
+            mine = self._slots.get(f"c:{client}")
+            if mine:
+                self._slots[f"c:{client}"] = collections.deque(s for s in mine if s[1] != seq)
 
 
 def local_path(target: object, default: str = "/") -> str:
