@@ -197,6 +197,16 @@ def test_pausing_a_partner_relais_does_not_know_is_a_404(site):
     assert ops.post("/partners/op-a/resume", data={"csrf": token[1]}).status_code == 303
 
 
+def test_a_partner_user_sees_no_server_path(site):
+    """The flow page names a return flow by its file, not by where it lies on the server (ops see both)."""
+    home = str(site.rt.settings.home)
+    flow = next(f for f in site.rt.store.list_flows() if f.partner == "op-b")
+    page = site.login("bob").get(f"/flows/{flow.id}")
+    assert page.status_code == 200 and f"CR_{flow.id}_" in page.text
+    assert home not in page.text and "dropzones" not in page.text
+    assert home in site.login("alice").get(f"/flows/{flow.id}").text
+
+
 def test_secure_cookies_by_default_but_on_loopback(tmp_path, monkeypatch):
     """A server on all addresses sets a Secure session cookie; on loopback (the tests' site) it does not."""
     from relais.compose import Runtime

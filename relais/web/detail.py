@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import PurePosixPath
 from typing import Any
 
 from flows.model import Flow, ValidationError
@@ -76,7 +77,8 @@ def flow_detail(rt: Runtime, flow: Flow) -> dict[str, Any]:
         sent = sum(1 for o in delivered if o.status == "sent")
         events.append(Event(flow.updated_at, "routed", f"{sent}/{len(delivered)} mises à disposition envoyées"))
     for o in returns:
-        events.append(Event(o.created_at, "return", f"{o.channel} → {o.destination} : {o.status}"))
+        name = PurePosixPath(o.destination.replace("\\", "/")).name or o.destination  # no server path shown
+        events.append(Event(o.created_at, "return", f"{o.channel} → {name} : {o.status}"))
     for m in as2:
         events.append(Event(m.received_at, "as2", f"{m.direction} {m.message_id} MDN {m.mdn_status}"))
     events.sort(key=lambda e: e.at or flow.received_at)
