@@ -119,6 +119,7 @@ BAD_CURSORS = {
     "flow id not an id": _cursor([AT, "' OR 1=1 --", 1]),
     "flow id a number": _cursor([AT, 7, 1]),
     "date not a date": _cursor(["notadate", "CPP0000000001", 1]),
+    "date with NUL": _cursor(["2026-12-06\x0017:00", "CPP0000000001", 1]),
     "date out of range": _cursor(["0001-01-01T00:00:00+01:00", "CPP0000000001", 1]),
     "date a number": _cursor([10**30, "CPP0000000001", 1]),
     "two items": _cursor([AT, "CPP0000000001"]),

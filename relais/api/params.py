@@ -98,7 +98,9 @@ def decode_cursor(cursor: Any) -> InvoiceKey:
         if not isinstance(cursor, str) or not 0 < len(cursor) <= CURSOR_MAX:
             raise ValueError
         at, flow_id, position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(at, str) or not isinstance(flow_id, str) or not _FLOW_ID.fullmatch(flow_id):
+        if not isinstance(at, str) or not at.isascii() or not at.isprintable():  # fromisoformat takes a NUL
+            raise ValueError
+        if not isinstance(flow_id, str) or not _FLOW_ID.fullmatch(flow_id):
             raise ValueError
         if type(position) is not int or not 0 <= position <= MAX_POSITION:  # not bool, not 10**30
             raise ValueError

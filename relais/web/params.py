@@ -14,6 +14,10 @@ ignored.
 Traceback (most recent call last):
 ...
 relais.web.params.BadParam: after_value
+>>> flow_filters(QueryParams("sort=received&after_id=CPP1&after_value=2026-12-06T17:35:22%00"), None)
+Traceback (most recent call last):
+...
+relais.web.params.BadParam: after_value
 >>> flow_filters(QueryParams("since=2024-05-01&until=9999-12-31&q=%20F1%20"), "op-a").partner
 'op-a'
 >>> language(QueryParams("lang=xx"))
@@ -120,7 +124,7 @@ def keyset(params: QueryParams | Mapping[str, str], sort: str) -> Keyset | None:
         value = int(raw)
     elif sort == "received":
         try:
-            if len(raw) > 40:
+            if len(raw) > 40 or not raw.isascii() or not raw.isprintable():  # fromisoformat takes a NUL
                 raise ValueError(raw)
             parsed = dt.datetime.fromisoformat(raw)
             value = parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
