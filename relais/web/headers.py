@@ -20,10 +20,15 @@ is logged, since a browser does not send a Secure cookie over plain HTTP).
 ["default-src 'self'", "script-src 'self'", "style-src 'self'"]
 >>> "form-action 'self' https://idp.example:8443;" in csp("https://idp.example:8443/realms/x")
 True
->>> secure_cookies("127.0.0.1", {}), secure_cookies("0.0.0.0", {}), secure_cookies("::1", {"RELAIS_WEB_SECURE_COOKIES": "1"})
-(False, True, True)
->>> secure_cookies("relais.example", {"RELAIS_WEB_SECURE_COOKIES": "false"}), secure_cookies("localhost", {})
-(False, False)
+>>> secure_cookies("0.0.0.0", {}), secure_cookies("::1", {"RELAIS_WEB_SECURE_COOKIES": "1"})
+(True, True)
+>>> secure_cookies("relais.example", {"RELAIS_WEB_SECURE_COOKIES": "false"})
+False
+>>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("[::1]"), is_loopback("192.0.2.10")
+(True, True, True, False)
+
+(On a loopback address with no setting it is off, with the warning in the log:
+tests/test_web_headers.py::test_secure_cookies_by_default_but_on_loopback.)
 """
 
 from __future__ import annotations
