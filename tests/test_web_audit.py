@@ -5,7 +5,7 @@
   atomic upsert); `Store.audit_page` reads the log newest first, a hundred rows a page (keyset on the id),
   filtered by actor, action, outcome and period.
 - The /audit page of a real web server over both stores: pages of 100 with a "next page" link that
-  preserves the filters, each filter of its form, the counted refusals ("137 refus anonymes depuis ..."),
+  preserves the filters, each filter of its form, the counted refusals ("Refus anonymes : 137 depuis ..."),
   a 400 page for a filter that does not parse, and a 404 for partner and viewer users as before.
 """
 
@@ -192,7 +192,7 @@ def test_the_audit_page_pages_and_filters_in_sql(site) -> None:
     assert r.status_code == 200
     seen = _targets(r.text)
     assert r.text.count("<tr><td>") == 100 and seen[0] == "T0249"  # newest first (alice's login is newer)
-    assert "137 refus anonymes depuis 203.0.113.9 (web.login) le 2026-12-01 à 09:02 UTC" in r.text
+    assert "Refus anonymes : 137 depuis 203.0.113.9 (web.login) le 2026-12-01 à 09:02 UTC" in r.text
     url = _next(r.text)
     while url is not None:
         page = c.get(url)

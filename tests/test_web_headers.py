@@ -197,6 +197,13 @@ def test_pausing_a_partner_relais_does_not_know_is_a_404(site):
     assert ops.post("/partners/op-a/resume", data={"csrf": token[1]}).status_code == 303
 
 
+def test_an_address_the_application_does_not_have_is_the_404_page(site):
+    for client in (httpx.Client(base_url=site.url), site.login("bob")):
+        r = client.get("/nowhere/../etc")
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), r.text[:200]
+        assert '<html lang="fr">' in r.text and "detail" not in r.text
+
+
 def test_a_partner_user_sees_no_server_path(site):
     """The flow page names a return flow by its file, not by where it lies on the server (ops see both)."""
     home = str(site.rt.settings.home)

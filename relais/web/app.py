@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from connectors import partners as partners_config
@@ -166,6 +167,13 @@ def create_app(
     @app.exception_handler(_Refused)
     async def refused(request: Request, exc: _Refused) -> Response:
         return render(request, "error.html", user_of(request), status=exc.status, key=exc.key)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
+        """An address the application does not have: the French-first 404 page, not a JSON detail."""
+        if exc.status_code != 404:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return render(request, "error.html", user_of(request), status=404, key="not-found")
 
     @app.exception_handler(params.BadParam)
     async def bad_param(request: Request, exc: params.BadParam) -> Response:
