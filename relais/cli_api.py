@@ -71,15 +71,15 @@ def token_create(ctx: click.Context, siret: str | None, service_code: str | None
     from relais.api import auth
 
     if (siret is None) == (partner is None):
-        _fail("give exactly one of --siret and --partner")
+        _fail("indiquez soit --siret, soit --partner (give exactly one of --siret and --partner)")
     if service_code is not None and siret is None:
-        _fail("--service goes with --siret")
+        _fail("--service va avec --siret (--service goes with --siret)")
     if siret is not None and not _SIRET.fullmatch(siret):
-        _fail(f"not a SIRET (14 digits): {siret!r}")
+        _fail(f"pas un SIRET (14 chiffres) / not a SIRET (14 digits): {siret!r}")
     if partner is not None and not _PARTNER.fullmatch(partner):
-        _fail(f"not a partner id: {partner!r}")
+        _fail(f"identifiant de partenaire invalide / not a partner id: {partner!r}")
     if service_code is not None and not (0 < len(service_code) <= 100):
-        _fail("a service code has 1 to 100 characters")
+        _fail("un code service a de 1 à 100 caractères (a service code has 1 to 100 characters)")
     if siret is not None and not siret_checks(siret):
         _fail(f"SIRET refusé : la clé de contrôle de {siret} est fausse (bad SIRET check digit); nothing created")
     kind = auth.RECIPIENT if siret else auth.PARTNER

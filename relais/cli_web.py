@@ -102,7 +102,9 @@ def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> 
         from relais.web.security import MIN_PASSWORD
 
         if len(password) < MIN_PASSWORD:
-            _fail(f"the password must have at least {MIN_PASSWORD} characters")
+            _fail(
+                f"le mot de passe doit avoir au moins {MIN_PASSWORD} caractères (the password must have at least {MIN_PASSWORD} characters)"
+            )
         try:
             rt.store.add_web_user(name, role, partner, hash_password(password))
         except ValueError as e:
@@ -167,7 +169,9 @@ def users_password(ctx: click.Context, name: str) -> None:
             _fail(f"no user {name}")
         password = _password(True)
         if len(password) < MIN_PASSWORD:
-            _fail(f"the password must have at least {MIN_PASSWORD} characters")
+            _fail(
+                f"le mot de passe doit avoir au moins {MIN_PASSWORD} caractères (the password must have at least {MIN_PASSWORD} characters)"
+            )
         rt.store.set_web_user(name, password_hash=hash_password(password))
         rt.store.audit(
             "cli", "web.user.password", target=name, outcome="ok", http_status=None, detail="every session ended"

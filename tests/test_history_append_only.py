@@ -477,6 +477,6 @@ def test_a_partner_user_for_an_unknown_partner_is_refused(directory_home):
 def test_a_user_with_a_password_shorter_than_the_policy_is_not_added(directory_home):
     """`relais users add` asks what `users password` and /account/password ask: 12 characters at least."""
     added = _cli("users", "add", "dave", "--role", "ops", stdin="eleven-char\n")
-    assert added.exit_code == 2 and "at least 12 characters" in added.output
+    assert added.exit_code == 2 and "au moins 12 caractères" in added.output
     assert "dave" not in _cli("users", "list").output
     assert _cli("users", "add", "dave", "--role", "ops", stdin="twelve-chars\n").exit_code == 0
