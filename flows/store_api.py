@@ -72,6 +72,20 @@ class IdempotencyKeyTaken(Exception):
 InvoiceKey = tuple[dt.datetime, str, int]
 
 
+def audit_row(r: sa.RowMapping) -> AuditRow:
+    """An `audit_log` row as its value (flows.store_audit pages them)."""
+    return AuditRow(
+        id=r["id"],
+        at=_aware_required(r["at"]),
+        principal=r["principal"],
+        action=r["action"],
+        target=r["target"],
+        outcome=r["outcome"],
+        http_status=r["http_status"],
+        detail=r["detail"],
+    )
+
+
 def _token(r: sa.RowMapping) -> ApiToken:
     return ApiToken(
         id=r["id"],
@@ -177,19 +191,7 @@ class ApiRepo:
         if target is not None:
             q = q.where(a.target == target)
         with self.engine.connect() as conn:
-            return [
-                AuditRow(
-                    id=r["id"],
-                    at=_aware_required(r["at"]),
-                    principal=r["principal"],
-                    action=r["action"],
-                    target=r["target"],
-                    outcome=r["outcome"],
-                    http_status=r["http_status"],
-                    detail=r["detail"],
-                )
-                for r in conn.execute(q).mappings()
-            ]
+            return [audit_row(r) for r in conn.execute(q).mappings()]
 
     # ---- invoices as the API shows them -------------------------------------------
 

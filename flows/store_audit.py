@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from flows import tables as t
-from flows.store_api import AuditRow
+from flows.store_api import AuditRow, audit_row
 from flows.store_records import _aware_required
 
 AUDIT_PAGE = 100
@@ -64,19 +64,6 @@ def _match(column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
         prefix = value[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return column.like(prefix + "%", escape="\\")
     return column == value
-
-
-def _audit_row(r: sa.RowMapping) -> AuditRow:
-    return AuditRow(
-        id=r["id"],
-        at=_aware_required(r["at"]),
-        principal=r["principal"],
-        action=r["action"],
-        target=r["target"],
-        outcome=r["outcome"],
-        http_status=r["http_status"],
-        detail=r["detail"],
-    )
 
 
 def _refusal(r: sa.RowMapping) -> RefusalCount:
@@ -171,7 +158,7 @@ class AuditRepo:
             stmt = stmt.where(a.id < q.before)
         stmt = stmt.order_by(a.id.desc()).limit(q.limit + 1)
         with self.engine.connect() as conn:
-            rows = [_audit_row(r) for r in conn.execute(stmt).mappings()]
+            rows = [audit_row(r) for r in conn.execute(stmt).mappings()]
         return _page(rows, q.limit)
 
     def refusal_page(self, q: AuditQuery) -> tuple[list[RefusalCount], int | None]:
