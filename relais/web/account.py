@@ -14,7 +14,7 @@ Every POST carries the session's CSRF token and is audited (``web.sessions.end``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,11 +35,11 @@ def install(
     user_of: Callable[[Request], WebUser | None],
     audit: Callable[[WebUser | None, str, str | None, str, int, str], None],
     lang_of: Callable[[Request], str],
+    to_login: Callable[[Request], Response],
+    checked: Callable[[Request, WebUser, str, str], Awaitable[dict[str, Any]]],
 ) -> None:
+    """`checked` is the application's CSRF check of a form (a 403 page, audited, when it fails)."""
     policy: sessions.Policy = app.state.session_policy
-
-    def to_login(request: Request) -> Response:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     def open_sessions(user: WebUser) -> list[Any]:
         import datetime as dt
@@ -63,13 +63,6 @@ def install(
             policy=policy,
         )
 
-    async def checked(request: Request, user: WebUser, action: str, target: str) -> dict[str, Any] | Response:
-        form = dict(await request.form())
-        if not security.csrf_ok(request.session.get("csrf"), form.get("csrf")):
-            await run_in_threadpool(audit, user, action, target, "refused", 403, "missing or wrong CSRF token")
-            return render(request, "error.html", user, status=403, key="csrf")
-        return form
-
     @app.post("/sessions/end-user")
     async def end_user(request: Request) -> Response:
         """Ops: end every session of one user (``user``; oneself included: then back to /login)."""
@@ -77,8 +70,6 @@ def install(
         if user is None:
             return to_login(request)
         form = await checked(request, user, "web.sessions.end", "?")
-        if isinstance(form, Response):
-            return form
         target = str(form.get("user") or "")[:100]
         if user.role != "ops":
             await run_in_threadpool(
@@ -107,9 +98,7 @@ def install(
         user = user_of(request)
         if user is None:
             return to_login(request)
-        form = await checked(request, user, "web.sessions.end", user.name)
-        if isinstance(form, Response):
-            return form
+        await checked(request, user, "web.sessions.end", user.name)
         mine = sessions.session_of(request)
         count = await run_in_threadpool(
             rt.store.end_web_sessions, user.name, "logged out from another session", mine.id if mine else None
@@ -133,8 +122,6 @@ def install(
         if user is None:
             return to_login(request)
         form = await checked(request, user, "web.account.password", user.name)
-        if isinstance(form, Response):
-            return form
         current, new, again = (str(form.get(k) or "") for k in ("current", "new", "again"))
         client = request.client.host if request.client else "?"
 

@@ -139,13 +139,16 @@ def create_app(
             raise _Refused(404, "not-found")
         return flow
 
-    async def checked_form(request: Request, user: WebUser, action: str, target: str) -> dict[str, Any]:
-        """The POST's form once its CSRF token and the user's role allow it (else `_Refused`, audited)."""
+    async def checked_form(
+        request: Request, user: WebUser, action: str, target: str, *, ops_only: bool = True
+    ) -> dict[str, Any]:
+        """The POST's form once its CSRF token and (`ops_only`) the user's role allow it (else `_Refused`,
+        audited)."""
         form = dict(await request.form())
         if not security.csrf_ok(request.session.get("csrf"), form.get("csrf")):
             await run_in_threadpool(audit, user, action, target, "refused", 403, "missing or wrong CSRF token")
             raise _Refused(403, "csrf")
-        if not security.may_act(user):
+        if ops_only and not security.may_act(user):
             await run_in_threadpool(audit, user, action, target, "refused", 403, f"role {user.role} may not act")
             raise _Refused(403, "forbidden")
         return form
@@ -162,7 +165,16 @@ def create_app(
             client, "web.login", principal=security.principal(None), http_status=status, target=target, detail=detail
         )
 
-    account.install(app, rt, render=render, user_of=user_of, audit=audit, lang_of=lang_of)  # /sessions, /account
+    account.install(  # /sessions, /account
+        app,
+        rt,
+        render=render,
+        user_of=user_of,
+        audit=audit,
+        lang_of=lang_of,
+        to_login=to_login,
+        checked=lambda request, user, action, target: checked_form(request, user, action, target, ops_only=False),
+    )
 
     @app.exception_handler(_Refused)
     async def refused(request: Request, exc: _Refused) -> Response:
