@@ -40,9 +40,12 @@ def _clean_env(monkeypatch):
     for key in list(os.environ):
         if key.startswith("RELAIS_"):
             monkeypatch.delenv(key)
-    saved, configured = structlog.get_config(), log._configured
+    saved, configured, was = structlog.get_config(), log._configured, structlog.is_configured()
     yield
-    structlog.configure(**saved)
+    if was:
+        structlog.configure(**saved)
+    else:  # configure() would mark structlog configured with its console defaults: no JSON logs after
+        structlog.reset_defaults()
     log._configured = configured
 
 
