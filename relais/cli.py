@@ -629,6 +629,10 @@ from relais.cli_web import users, web  # noqa: E402  (the `relais web` and `rela
 main.add_command(web)
 main.add_command(users)
 
+from relais.cli_waiting import waiting  # noqa: E402  (`relais waiting`: files waiting in the drop zones, and why)
+
+main.add_command(waiting)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

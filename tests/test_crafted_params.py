@@ -58,6 +58,7 @@ WEB_QUERY: dict[str, tuple[str, ...]] = {
     "/audit": ("actor", "action", "outcome", "since", "until", "before", "view"),
     "/sessions": (),
     "/account/password": (),
+    "/waiting": ("partner",),
 }
 EVERY_PAGE = ("lang",)
 UNKNOWN = ("x", "limit", "page", "__proto__")

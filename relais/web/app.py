@@ -35,7 +35,7 @@ from flows.model import Channel, Flow, FlowCode
 from flows.store_web import FlowQuery, WebUser
 from relais import log, runner
 from relais.compose import Runtime
-from relais.web import account, dashboard, headers, i18n, metrics, params, security, sessions
+from relais.web import account, dashboard, headers, i18n, metrics, params, security, sessions, waiting
 from relais.web.oidc import OidcConfig
 from relais.web.passwords import verify_password
 
@@ -175,6 +175,7 @@ def create_app(
         to_login=to_login,
         checked=lambda request, user, action, target: checked_form(request, user, action, target, ops_only=False),
     )
+    waiting.install(app, rt, render=render, user_of=user_of, lang_of=lang_of, to_login=to_login)  # /waiting
 
     @app.exception_handler(_Refused)
     async def refused(request: Request, exc: _Refused) -> Response:
@@ -293,7 +294,7 @@ def create_app(
         context = charts_cache.get(
             ("home", own(user), lang), lambda: dashboard.home_context(rt.store, own(user), lang=lang)
         )
-        return render(request, "home.html", user, **context)
+        return render(request, "home.html", user, **context, **waiting.home_context(rt, user))
 
     @app.get("/rejects")
     def rejects(request: Request) -> Response:

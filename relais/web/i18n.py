@@ -375,6 +375,54 @@ _EN.update(
     }
 )
 
+# ---- files waiting in the drop zones (relais/web/waiting.py, waiting.html, _home_waiting.html) ---------
+_FR.update(
+    {
+        "waiting-nav": "En attente",
+        "waiting-title": "En attente dans les zones de dépôt",
+        "waiting-hint": "Fichiers déposés mais pas encore pris en charge, les plus anciens d'abord, et pourquoi"
+        " ils attendent. Le nom est celui du fichier dans le dossier in/ du partenaire.",
+        "waiting-files": "fichier(s) en attente",
+        "waiting-files-col": "Fichiers",
+        "waiting-stuck": "bloqué(s) jusqu'à une action (reprise, correction, renommage)",
+        "waiting-scanned": "relevé le",
+        "waiting-per-partner": "Par partenaire",
+        "waiting-list": "Fichiers en attente",
+        "waiting-why": "Pourquoi il attend",
+        "waiting-age": "Depuis",
+        "waiting-truncated": "Liste limitée aux plus anciens :",
+        "waiting-none": "Aucun fichier en attente dans les zones de dépôt.",
+        "waiting-sftp-upload": "envoi SFTP en cours",
+        "waiting-paused-partners": "Partenaires dont la réception est suspendue",
+        "waiting-paused-by": "Suspendue par",
+        "waiting-paused-since": "Depuis le",
+        "waiting-no-paused": "Aucune réception suspendue.",
+    }
+)
+_EN.update(
+    {
+        "waiting-nav": "Waiting",
+        "waiting-title": "Waiting in the drop zones",
+        "waiting-hint": "Files dropped but not taken yet, oldest first, and why they wait. The name is the"
+        " file's in the partner's in/ folder.",
+        "waiting-files": "file(s) waiting",
+        "waiting-files-col": "Files",
+        "waiting-stuck": "stuck until someone acts (resume, fix, rename)",
+        "waiting-scanned": "read on",
+        "waiting-per-partner": "Per partner",
+        "waiting-list": "Waiting files",
+        "waiting-why": "Why it waits",
+        "waiting-age": "For",
+        "waiting-truncated": "List limited to the oldest:",
+        "waiting-none": "No file waiting in the drop zones.",
+        "waiting-sftp-upload": "SFTP upload in progress",
+        "waiting-paused-partners": "Partners whose intake is paused",
+        "waiting-paused-by": "Paused by",
+        "waiting-paused-since": "Since",
+        "waiting-no-paused": "No intake paused.",
+    }
+)
+
 _TEXTS = {"fr": _FR, "en": _EN}
 
 
