@@ -130,6 +130,16 @@ def test_the_count_is_exact_past_the_limit_and_a_partner_narrows_it(rt):
     assert only.total == 5 and only.files == [] and set(only.by_partner()) == {"op-a"}
 
 
+def test_the_metrics_count_waiting_files_per_partner_and_reason(rt):
+    from relais import metrics
+
+    body = metrics.render(rt)[0].decode()
+    assert 'relais_dropzone_waiting_files{partner="op-a",reason="incomplete"} 2.0' in body
+    assert 'relais_dropzone_waiting_files{partner="op-bad",reason="held"} 1.0' in body
+    assert 'relais_dropzone_waiting_files{partner="op-p",reason="paused"} 1.0' in body
+    assert "relais_dropzone_stuck_files 4.0" in body
+
+
 def test_the_sftp_upload_prefix_is_the_hosted_server_s_and_the_doctests_pass():
     assert waiting.SFTP_UPLOAD_PREFIX == UPLOAD_PREFIX
     assert doctest.testmod(waiting).failed == 0
