@@ -130,6 +130,21 @@ def test_the_count_is_exact_past_the_limit_and_a_partner_narrows_it(rt):
     assert only.total == 5 and only.files == [] and set(only.by_partner()) == {"op-a"}
 
 
+def test_a_file_relais_cannot_read_stays_and_says_so(tmp_path, monkeypatch):
+    """The scan leaves a file it cannot read in the inbox (dropzone.unreadable_file); the tests run as
+    root, whom file permissions do not stop, so the permission check is what is replaced here."""
+    _put(tmp_path / "op-a" / "in", "locked.xml", 120)
+    _put(tmp_path / "op-a" / "in", "open.xml", 120)
+    real = os.access
+    monkeypatch.setattr(
+        os, "access", lambda path, mode, **kw: not str(path).endswith("locked.xml") and real(path, mode, **kw)
+    )
+    found = waiting.scan(tmp_path, stable_seconds=STABLE, partners={"op-a": object()})
+    got = {w.name: w for w in found.files}
+    assert {n: w.reason for n, w in got.items()} == {"locked.xml": Reason.UNREADABLE, "open.xml": Reason.NEXT_RUN}
+    assert "droits du fichier" in waiting.explain(got["locked.xml"])
+
+
 def test_the_metrics_count_waiting_files_per_partner_and_reason(rt):
     from relais import metrics
 
