@@ -300,6 +300,7 @@ def test_the_waiting_page_and_the_landing_page_in_chromium(web, browser, home):
     assert paused.count() == 1
     cells = paused.first.inner_text()
     assert "op-p" in cells and "web:alice" in cells and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", cells)
+    page.locator("section.home-waiting").screenshot(path=str(SHOTS / "home-waiting.png"))
     link.click()
     page.wait_for_url(web + "/waiting")
     page.goto(web + "/waiting?lang=en")

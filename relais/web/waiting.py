@@ -55,11 +55,11 @@ def rows(report: w.Report, lang: str, *, details: bool) -> list[dict[str, Any]]:
 def home_context(rt: Runtime, user: WebUser) -> dict[str, Any]:
     """The landing page's part (_home_waiting.html): ``waiting_total`` (files waiting in the drop zones
     the user sees), ``waiting_stuck`` (those that will not be taken by the next run as they are), and
-    ``paused_partners``: [(partner, paused by, since)], the user's own only for a partner user."""
+    ``waiting_paused``: [(partner, paused by, since)], the user's own only for a partner user."""
     own = _own(user)
     report = runner.waiting_files(rt.settings, rt.store, partner=own, limit=0)
     paused = [(p, by, at) for p, (by, at) in sorted(rt.store.paused_partners().items()) if own is None or p == own]
-    return {"waiting_total": report.total, "waiting_stuck": report.stuck, "paused_partners": paused}
+    return {"waiting_total": report.total, "waiting_stuck": report.stuck, "waiting_paused": paused}
 
 
 def install(
