@@ -174,7 +174,7 @@ def scan(
     faults = _partner_faults(partners, base)
     counts: Counter[tuple[str, Reason]] = Counter()
     stuck_count = 0
-    kept: list[tuple[float, int, Waiting]] = []  # a max-heap on age of the `limit` oldest
+    kept: list[tuple[float, int, Waiting]] = []  # a min-heap on age: the `limit` oldest so far, youngest on top
     seq = 0
     for partner, inbox in _inboxes(dropzones, only):
         try:
