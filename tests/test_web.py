@@ -337,6 +337,9 @@ def test_in_a_browser_log_in_filter_open_download_act_and_log_out(site, browser,
     error_row = page.locator("table.errors tr", has_text="RLS-R").first
     assert error_row.is_visible()
     from flows.rule import REGISTRY
+    from validators.rules import all_rules
+
+    all_rules()  # registers every rule in this process (the server is another process)
 
     code = error_row.locator("code").first.inner_text()
     assert REGISTRY[code].message_fr in error_row.inner_text()
