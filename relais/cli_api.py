@@ -38,7 +38,13 @@ def api() -> None:
 
 @api.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
+@click.option(
+    "--port",
+    default=8091,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0: any free port). 8091: beside the web application (8090), clear of Airflow's UI (8080).",
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Serve the API (OpenAPI at /openapi.json) until Ctrl-C."""

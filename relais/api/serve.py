@@ -33,7 +33,7 @@ class Server(uvicorn.Server):
 
 
 def server(
-    rt: Runtime, host: str = "127.0.0.1", port: int = 8080, on_ready: Callable[[Server], None] | None = None
+    rt: Runtime, host: str = "127.0.0.1", port: int = 8091, on_ready: Callable[[Server], None] | None = None
 ) -> Server:
     config = uvicorn.Config(
         create_app(rt),
