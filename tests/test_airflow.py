@@ -278,8 +278,8 @@ def test_dag_with_empty_drop_zones_succeeds_and_delivers_nothing_more(dag_runs):
 
 def test_dag_without_a_directory_fails_its_intake_and_takes_nothing(dag_runs):
     run, bare = dag_runs["runs"][2], dag_runs["bare"]
-    assert run["state"] == "failed", run
-    assert _state(run, "intake") == "failed" and _mapped(run) == []
+    assert _state(run, "intake") == "failed" and _state(run, "process") == "upstream_failed", run
+    assert _mapped(run) == [] and _state(run, "statuses") == "success"  # status returns need no directory
     assert "aucun annuaire des destinataires" in dag_runs["log"].read_text(errors="replace")
     rt = Runtime.open(_settings(bare))
     try:

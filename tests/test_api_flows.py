@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -18,6 +19,8 @@ from flows import directory
 from flows import tables as t
 from relais import generate as gen
 from relais.api import auth
+from relais.api.config import ApiConfig
+from relais.api.serve import ServerThread
 from relais.api.serve import server as api_server
 from relais.cli import main
 from relais.compose import Runtime
@@ -181,3 +184,30 @@ def test_repeating_the_current_status_is_idempotent(world: World) -> None:
 def test_the_api_does_not_take_airflow_s_port() -> None:
     assert "[default: 8091;" in CliRunner().invoke(main, ["api", "serve", "--help"]).output
     assert api_server(None).config.port == 8091  # type: ignore[arg-type]
+
+
+def test_the_server_processes_uploads_itself_when_asked(tmp_path) -> None:
+    """`relais api serve --process`: an uploaded flow is processed by the server, no `relais run` needed;
+    without it (every other test here) the upload waits IN_RECU."""
+    rt = Runtime.open(Settings.from_env(tmp_path / "home", stable_seconds=0.0, workers=0))
+    try:
+        path = tmp_path / "annuaire.json"
+        path.write_text(json.dumps(gen.directory_document(gen.sample_directory(), "test-1")))
+        directory.import_file(rt.store, path)
+        recipients = [r for r in gen.sample_directory() if r.siret == A]
+        [batch] = gen.write_batch(tmp_path / "g", "ubl", 2, 1, batch="zip", recipients=recipients, seed=9)
+        token = make_token(rt, auth.PARTNER, partner="op-a")[0]
+        with ServerThread(rt, config=ApiConfig(process=True)) as server, client(server, token) as c:
+            r = c.post("/api/v1/flows", params={"name": "direct.zip"}, content=batch.read_bytes())
+            assert r.status_code == 201, r.text
+            flow_id = r.json()["flow_id"]
+            deadline = time.monotonic() + 60
+            while (status := c.get(f"/api/v1/flows/{flow_id}").json()["status"]) != "IN_INTEGRE":
+                assert time.monotonic() < deadline, status
+                time.sleep(0.2)
+            report = c.get(f"/api/v1/flows/{flow_id}/report")
+            assert report.status_code == 200 and b"<CPPStatut" in report.content
+        assert (rt.settings.outbox_dir("op-a") / f"CR_{flow_id}_IN_INTEGRE.xml").is_file()  # sent as run does
+        assert len(list(rt.settings.delivery_dir.rglob("*.xml"))) == 2
+    finally:
+        rt.close()

@@ -2,7 +2,8 @@
 
 The body of ``POST /api/v1/flows`` is streamed to a file under the staging folder, capped at
 ``max_flow_bytes`` (413 beyond, the partial file deleted: nothing is archived), then handed to
-`flows.intake.Intake.ingest` like any channel's file; `relais run` or the DAG processes it. An upload that
+`flows.intake.Intake.ingest` like any channel's file; `relais run` or the DAG processes it (or the server
+itself, right after the upload, with RELAIS_API_PROCESS=1: relais/api/worker.py). An upload that
 does not arrive whole (the client goes away, fewer bytes than its Content-Length) records nothing. An
 ``Idempotency-Key`` makes a retried upload answer the flow of the first (200), or 409 when its bytes differ.
 
@@ -211,6 +212,9 @@ async def upload_flow(
     finally:
         Path(tmp).unlink(missing_ok=True)
     code = 201 if created else 200
+    processor = getattr(request.app.state, "processor", None)  # relais/api/worker.py, when enabled
+    if created and processor is not None:
+        processor.submit(flow.id)
     detail = f"name={file_name} size={size} sha256={sha256}" + (f" key={idempotency_key}" if idempotency_key else "")
     await run_in_threadpool(auth.audit, rt, request, outcome="ok", http_status=code, detail=detail, target=flow.id)
     return JSONResponse(FlowCreated(flow_id=flow.id, status=str(flow.status)).model_dump(), status_code=code)
