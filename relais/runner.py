@@ -30,6 +30,20 @@ SEND_EVERY_SECONDS = 0.5  # ... or after this long, whichever comes first
 _bad_reported: dict[str, float] = {}  # partner id (or file name) -> when intake last reported its bad file
 
 
+NO_DIRECTORY = (
+    "aucun annuaire des destinataires importé : aucun flux n'est traité (sans annuaire, chaque facture "
+    "deviendrait un incident). Importez-le d'abord : `relais directory import FICHIER` (format : "
+    "docs/directory-formats.md) ; les fichiers attendent dans les zones de dépôt."
+)
+
+
+def directory_missing(rt: Runtime) -> str | None:
+    """Why nothing may be processed yet (`NO_DIRECTORY`: no recipient directory was ever imported, so every
+    flow would become an incident), else None. `relais run`, `relais flows reprocess` and the DAG's intake
+    refuse to start then; the files wait in their drop zones. One read of the small versions table."""
+    return None if rt.store.directory_versions() else NO_DIRECTORY
+
+
 def pending_flow_ids(rt: Runtime) -> list[str]:
     """Flows waiting for processing, oldest first: received, waiting for reprocessing, incidents whose
     retry time has come, or left in progress by a worker that died (its lease expired, or its process on

@@ -426,6 +426,9 @@ def test_a_paused_partner_s_files_wait_until_it_is_resumed(tmp_path):
     from flows.store import Store
 
     assert _relais(home, "db", "upgrade").returncode == 0
+    annuaire = tmp_path / "annuaire.json"  # `relais run` takes nothing without a directory
+    annuaire.write_text(json.dumps(gen.directory_document(gen.sample_directory(), "paused")))
+    assert _relais(home, "directory", "import", str(annuaire)).returncode == 0
     store = Store.open(f"sqlite:///{home / 'relais.db'}", migrate=False)
     assert store.pause_partner("op-a", "web:alice")
     _relais(home, "run", "-q")
