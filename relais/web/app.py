@@ -393,7 +393,9 @@ def create_app(
         table = params.invoice_filters(request.query_params, rejections=flow.rejected_count > 0)
         d = detail.flow_detail(rt, flow, table, lang=lang_of(request), partner_view=user.role == "partner")
         url = lambda **change: detail.table_url(flow, table, **change)  # noqa: E731 - the table's links
-        return render(request, "flow.html", user, d=d, url=url, paused=rt.store.paused_partners())
+        return render(
+            request, "flow.html", user, d=d, url=url, as2_state=detail.as2_state, paused=rt.store.paused_partners()
+        )
 
     @app.get("/flows/{flow_id}/file")
     def flow_file(request: Request, flow_id: str) -> Response:

@@ -87,6 +87,20 @@ def _errors(errors: list[ValidationError]) -> list[dict[str, Any]]:
     return [{"rule": e.rule, "flag": str(e.flag), "location": e.location, "message": e.message} for e in errors]
 
 
+def as2_state(direction: str, status: str, lang: str = "fr") -> str:
+    """An AS2 message's direction and MDN state in `lang` ("processed/error: <modifier>" keeps its modifier).
+
+    >>> as2_state("out", "mdn-ok"), as2_state("in", "processed/error: decryption-failed")
+    ('envoyé, accusé positif reçu', 'reçu, refusé (MDN : processed/error: decryption-failed)')
+    """
+    said = i18n.text(lang, f"as2-{direction}")
+    key = "as2-mdn-refused" if status.startswith("processed/") else f"as2-{status}"
+    state = i18n.text(lang, key)
+    if state == key:
+        return f"{said}, {status}"
+    return f"{said}, {state}" + (f" (MDN : {status})" if key == "as2-mdn-refused" else "")
+
+
 def seen_by_partner(o: OutboxItem) -> str:
     """A return flow's destination as its partner finds it: ``out/<name>`` in its drop zone (folder,
     hosted SFTP), the path on its own server (SFTP), the file name (AS2); never a path of this server.
@@ -163,7 +177,7 @@ def flow_detail(
         state = outbox_state_label(o.status, lang)
         events.append(Event(o.created_at, "return", f"{t('ch-' + o.channel)} → {name} : {state}"))
     for m in as2:
-        events.append(Event(m.received_at, "as2", f"{m.direction} {m.message_id} MDN {m.mdn_status}"))
+        events.append(Event(m.received_at, "as2", f"{m.message_id} : {as2_state(m.direction, m.mdn_status, lang)}"))
     events += _audited(rt, flow, lang, partner_view)
     events.sort(key=lambda e: e.at or flow.received_at)
     pages = max(1, -(-matching // filters.size))

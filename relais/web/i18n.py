@@ -419,6 +419,15 @@ _FR.update(
         "actor-recipient": "destinataire",
         "actor-supplier": "fournisseur",
         "actor-ops": "exploitation",
+        "as2-in": "reçu",
+        "as2-out": "envoyé",
+        "as2-received": "accusé à venir",
+        "as2-processed": "accepté, accusé positif donné",
+        "as2-pending": "en cours d'envoi",
+        "as2-sent": "accepté par le serveur du partenaire, accusé attendu",
+        "as2-mdn-ok": "accusé positif reçu",
+        "as2-mdn-error": "accusé négatif ou invalide",
+        "as2-mdn-refused": "refusé",
     }
 )
 _EN.update(
@@ -470,6 +479,15 @@ _EN.update(
         "actor-recipient": "recipient",
         "actor-supplier": "supplier",
         "actor-ops": "operations",
+        "as2-in": "received",
+        "as2-out": "sent",
+        "as2-received": "receipt to come",
+        "as2-processed": "accepted, positive receipt given",
+        "as2-pending": "being sent",
+        "as2-sent": "accepted by the partner's server, receipt awaited",
+        "as2-mdn-ok": "positive receipt received",
+        "as2-mdn-error": "negative or invalid receipt",
+        "as2-mdn-refused": "refused",
     }
 )
 
