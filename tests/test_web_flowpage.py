@@ -93,6 +93,15 @@ def _login(site: dict, name: str) -> httpx.Client:
 
 
 @pytest.fixture(scope="module")
+def alice(site) -> Iterator[httpx.Client]:
+    c = _login(site, "alice")
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path("/usr/bin/chromium").exists():
@@ -261,20 +270,18 @@ def test_actions_are_offered_where_they_apply_and_resending_sends_at_once(site, 
         ("q=a%00b", "q"),
     ],
 )
-def test_a_bad_table_parameter_is_a_400_naming_it(site, query, name):
-    c = _login(site, "alice")
-    r = c.get(f"/flows/{site['flows']['op-a'].id}?{query}")
+def test_a_bad_table_parameter_is_a_400_naming_it(site, alice, query, name):
+    r = alice.get(f"/flows/{site['flows']['op-a'].id}?{query}")
     assert r.status_code == 400 and f"<code>{name}</code>" in r.text, r.text[-800:]
 
 
-def test_a_page_past_the_last_is_empty_not_an_error(site):
-    c = _login(site, "alice")
-    r = c.get(f"/flows/{site['flows']['op-a'].id}?inv_status=all&page=11")
+def test_a_page_past_the_last_is_empty_not_an_error(site, alice):
+    r = alice.get(f"/flows/{site['flows']['op-a'].id}?inv_status=all&page=11")
     assert r.status_code == 200 and "Aucune facture ne correspond." in r.text
 
 
-def test_a_refused_reprocessing_says_why_in_french_once(site):
-    c = _login(site, "alice")
+def test_a_refused_reprocessing_says_why_in_french_once(site, alice):
+    c = alice
     flow = site["flows"]["op-c"]  # IN_INTEGRE: a crafted POST (the page offers no button)
     token = re.search(r'name="csrf" value="([^"]+)"', c.get(f"/flows/{flow.id}").text)
     assert token
@@ -285,13 +292,13 @@ def test_a_refused_reprocessing_says_why_in_french_once(site):
     assert flow.id not in flash[1] and "only these" not in flash[1]
 
 
-def test_a_partner_user_sees_no_server_path(site):
+def test_a_partner_user_sees_no_server_path(site, alice):
     a = site["flows"]["op-a"]
     home = str(site["home"])
     page = _login(site, "bob").get(f"/flows/{a.id}")
     assert page.status_code == 200 and f"out/CR_{a.id}_" in page.text
     assert home not in page.text and "dropzones" not in page.text and "/tmp" not in page.text
-    assert home in _login(site, "alice").get(f"/flows/{a.id}").text  # ops see where it lies
+    assert home in alice.get(f"/flows/{a.id}").text  # ops see where it lies
 
 
 def test_the_table_reads_one_page_in_sql(site):
