@@ -28,10 +28,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from connectors import partners as partners_config
-from flows import dispatch, split
+from flows import split
 from flows.lifecycle import FlowStatus
 from flows.model import Channel, Flow, FlowCode
-from flows.outbox import OutboxKind
 from flows.store_web import FlowQuery, WebUser
 from relais import log, runner
 from relais.compose import Runtime
@@ -482,11 +481,7 @@ def create_app(
             return to_login(request)
         flow = visible_flow(user, flow_id)
         await checked_form(request, user, "web.flow.resend", flow.id)
-        count = await run_in_threadpool(rt.store.resend_returns, flow.id)
-        sent = failed = 0
-        if count:  # sent at once, as a reprocessed flow's are: not at the next `relais run`
-            report = await run_in_threadpool(dispatch.dispatch, rt.outbound, flow.id, (OutboxKind.RETURN,))
-            sent, failed = report.returned, report.failed
+        count, sent, failed = await run_in_threadpool(background.resend, rt, flow.id)  # at once
         detail = (
             f"{count} return flow(s) sent again: {sent} sent, {failed} failed" if count else "no return flow sent yet"
         )

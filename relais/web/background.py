@@ -1,10 +1,13 @@
-"""Flows ops asked to reprocess on the web, taken through the pipeline in a background thread of the server."""
+"""What the web application's actions set going: flows ops asked to reprocess, taken through the pipeline in
+a background thread of the server; return flows ops asked to resend, sent at once."""
 
 from __future__ import annotations
 
 import queue
 import threading
 
+from flows import dispatch
+from flows.outbox import OutboxKind
 from relais import log, runner
 from relais.compose import Runtime
 
@@ -39,3 +42,13 @@ class Reprocessing:
                 runner.process_flows(self.rt, [flow_id])
             except Exception as e:  # noqa: BLE001 - the flow stays queued or becomes an incident; logged
                 _log.error("web.reprocess_failed", flow_id=flow_id, error=f"{type(e).__name__}: {e}")
+
+
+def resend(rt: Runtime, flow_id: str) -> tuple[int, int, int]:
+    """Send a flow's return flows already sent again, now (not at the next `relais run`), under the same
+    names: (how many were queued again, sent, failed: retried later by the outbox's usual backoff)."""
+    count = rt.store.resend_returns(flow_id)
+    if not count:
+        return 0, 0, 0
+    report = dispatch.dispatch(rt.outbound, flow_id, (OutboxKind.RETURN,))
+    return count, report.returned, report.failed
