@@ -24,7 +24,7 @@ from flows.model import invoice_id
 from flows.store import Store
 from flows.store_dashboard import Latency, RejectExample, RuleCount
 from flows.store_web import WebUser
-from relais.web import charts, dashboard, i18n
+from relais.web import charts, dashboard, i18n, labels
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "relais" / "web" / "templates"
 TODAY = dt.date(2024, 5, 20)
@@ -356,6 +356,11 @@ def test_hbars_and_sparkline():
 def _render(template: str, lang: str, **ctx: object) -> lxml_html.HtmlElement:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     env.globals.update(statuses=[s.value for s in FlowStatus], channels=["folder"], delta_day=dt.timedelta(days=1))
+    env.globals.update(
+        flow_status_label=labels.flow_status_label,
+        invoice_status_label=labels.invoice_status_label,
+        outbox_state_label=labels.outbox_state_label,
+    )
     user = WebUser("alice", "ops", None, None, False, dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
     page = env.get_template(template).render(
         t=lambda key: i18n.text(lang, key), lang=lang, user=user, csrf="tok", flash=None, may_act=True, **ctx
