@@ -446,6 +446,9 @@ def test_relais_run_watch_serves_its_validation_pool_s_metrics(tmp_path):
 
     home = tmp_path / "home"
     (home / "dropzones" / "op-a" / "in").mkdir(parents=True)
+    annuaire = tmp_path / "annuaire.json"  # `relais run` refuses to start without a directory
+    annuaire.write_text(json.dumps(gen.directory_document(gen.sample_directory(), "watch")))
+    assert _relais(home, "directory", "import", str(annuaire)).returncode == 0
     [port] = free_ports(1)
     env = _env(home)
     env["RELAIS_WORKERS"] = "2"
