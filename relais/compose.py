@@ -31,6 +31,7 @@ from flows.outbox import Address
 from flows.pipeline import Pipeline
 from flows.status_returns import StatusReturns
 from flows.store import Store, Structure
+from flows.store_web import PartnerMode
 from relais.settings import Settings
 from validators.document import JudgeConfig
 from validators.pool import PoolConfig, ValidationPool
@@ -175,7 +176,24 @@ class Runtime:
             judge=self.pool,
             channels=self.channels,
             deliver_to=edi_delivery(self._partners, self.channels),
+            qualification=lambda partner_id: self.partner_mode(partner_id) == "qualification",
+            language=self.partner_language,
         )
+
+    def partner_mode(self, partner_id: str, switches: Mapping[str, PartnerMode] | None = None) -> str:
+        """A partner's mode, "qualification" or "production": ops' latest switch (`Store.partner_modes`,
+        read each time: a switch made by another process counts at once), else its partner file's ``mode``
+        (none: production). `switches` are the store's, when the caller read them already."""
+        switch = (self.store.partner_modes() if switches is None else switches).get(partner_id)
+        if switch is not None:
+            return switch.mode
+        partner = self.partners.get(partner_id)
+        return partner.mode if partner is not None else "production"
+
+    def partner_language(self, partner_id: str) -> str:
+        """The language of a partner's return flows' free texts (its partner file's ``language``; "fr")."""
+        partner = self.partners.get(partner_id)
+        return partner.language if partner is not None else "fr"
 
     @functools.cached_property
     def status_returns(self) -> StatusReturns:
@@ -196,6 +214,7 @@ class Runtime:
             self.channels,
             interval_seconds=self.settings.status_interval_seconds,
             vocabulary=vocabulary,
+            language=self.partner_language,
             payment_not_reported=payment_not_reported,
         )
 
