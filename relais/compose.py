@@ -190,6 +190,25 @@ class Runtime:
         partner = self.partners.get(partner_id)
         return partner.mode if partner is not None else "production"
 
+    def switch_partner_mode(self, partner_id: str, mode: str, by: str, reason: str | None = None) -> str | None:
+        """Ops switch a partner to `mode` ("production" after its qualification, or back to
+        "qualification"): stored (`Store.switch_partner_mode`, over the partner file) and audited under the
+        principal `by` (``cli:<user>``, ``web:<user>``). The next flow claimed follows it. Returns None when
+        done, else why not (French, audited as refused): an unknown partner, or already in that mode."""
+        action = f"partner.{mode}"
+        refused = None
+        if self.partners.get(partner_id) is None:
+            refused = f"partenaire inconnu : {partner_id} (aucun fichier de partenaire valide dans {self.settings.partners_dir})"
+        elif (current := self.partner_mode(partner_id)) == mode:
+            refused = f"{partner_id} est déjà en {mode}"
+        if refused is not None:
+            self.store.audit(by, action, target=partner_id, outcome="refused", http_status=None, detail=refused)
+            return refused
+        self.store.switch_partner_mode(partner_id, mode, by, reason)
+        detail = f"{current} -> {mode}" + (f" ({reason})" if reason else "")
+        self.store.audit(by, action, target=partner_id, outcome="ok", http_status=None, detail=detail)
+        return None
+
     def partner_language(self, partner_id: str) -> str:
         """The language of a partner's return flows' free texts (its partner file's ``language``; "fr")."""
         partner = self.partners.get(partner_id)

@@ -35,7 +35,7 @@ from flows.model import Channel, Flow, FlowCode
 from flows.store_web import FlowQuery, WebUser
 from relais import log, runner
 from relais.compose import Runtime
-from relais.web import account, dashboard, headers, i18n, metrics, params, security, sessions
+from relais.web import account, dashboard, headers, i18n, metrics, params, partners_view, security, sessions
 from relais.web.oidc import OidcConfig
 from relais.web.passwords import verify_password
 
@@ -174,6 +174,9 @@ def create_app(
         lang_of=lang_of,
         to_login=to_login,
         checked=lambda request, user, action, target: checked_form(request, user, action, target, ops_only=False),
+    )
+    partners_view.install(  # qualification: the landing page's table, POST /qualification/{p}/production
+        app, rt, templates=templates, user_of=user_of, lang_of=lang_of, to_login=to_login, checked=checked_form
     )
 
     @app.exception_handler(_Refused)

@@ -375,6 +375,44 @@ _EN.update(
     }
 )
 
+# ---- qualification before production (relais/web/partners_view.py, _home_qualification.html) ---------
+_FR.update(
+    {
+        "qualification": "Qualification",
+        "qualification-title": "Flux de qualification : jugé et répondu, rien n'est transmis aux destinataires",
+        "in-qualification": "Partenaires en qualification",
+        "qualif-received": "Flux reçus",
+        "qualif-integrated": "Intégrés",
+        "qualif-partial": "Intégrés partiellement",
+        "qualif-rejected": "Rejetés",
+        "qualif-pass-rate": "Taux de réussite",
+        "qualif-since": "Mode décidé par",
+        "qualif-file": "fichier du partenaire",
+        "to-production": "Passer en production",
+        "to-production-confirm": "Passer ce partenaire en production ? Ses prochains flux seront transmis aux destinataires.",
+        "reason": "Motif",
+        "flash-production": "passé en production : ses prochains flux seront transmis",
+    }
+)
+_EN.update(
+    {
+        "qualification": "Qualification",
+        "qualification-title": "Qualification flow: judged and answered, nothing is delivered to recipients",
+        "in-qualification": "Partners in qualification",
+        "qualif-received": "Flows received",
+        "qualif-integrated": "Integrated",
+        "qualif-partial": "Partially integrated",
+        "qualif-rejected": "Rejected",
+        "qualif-pass-rate": "Pass rate",
+        "qualif-since": "Mode set by",
+        "qualif-file": "partner file",
+        "to-production": "Switch to production",
+        "to-production-confirm": "Switch this partner to production? Its next flows will be delivered to recipients.",
+        "reason": "Reason",
+        "flash-production": "switched to production: its next flows will be delivered",
+    }
+)
+
 _TEXTS = {"fr": _FR, "en": _EN}
 
 
