@@ -133,6 +133,10 @@ def test_a_qualification_flow_is_answered_and_marked_but_delivers_and_reserves_n
             assert [i["id"] for i in listed if i["flow_id"] == flow.id] == []
             assert c.get(f"/api/v1/invoices/{accepted[0].id}").status_code == 404
 
+    shown = _cli(rt, "flows", flow.id)
+    assert "QUALIFICATION (rien n'est transmis aux destinataires)" in shown.output
+    assert json.loads(_cli(rt, "flows", flow.id, "--json").output)["flow"]["qualification"] is True
+
     # `relais partners`: the mode, who decided it, the channels and the last flow.
     result = _cli(rt, "partners")
     assert result.exit_code == 0, result.output
