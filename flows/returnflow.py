@@ -279,10 +279,60 @@ def error_description(error: ValidationError, language: str = "en") -> str:
         return error.message
     rule = REGISTRY.get(error.rule)
     if rule is not None and error.message.startswith(rule.message_en):
-        detail = error.message[len(rule.message_en) :].removeprefix(":").strip()
+        detail = detail_fr(error.message[len(rule.message_en) :].removeprefix(":").strip())
         return f"{rule.message_fr} : {detail}" if detail else rule.message_fr
     family = official_family(error.rule, "fr")
     return f"{error.message} ({family} : message officiel)" if family else error.message
+
+
+#: The specifics Relais's own rules add to their message in English (the pipeline, validators/platform,
+#: validators/routing, the readers), in French; a detail no pattern matches whole (a parser's or the
+#: schema's message, an id) is kept as recorded.
+_DETAILS_FR: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), french)
+    for pattern, french in (
+        (
+            r"(?P<n>.+) \(supplier (?P<s>.+), (?P<y>\d{4})\) appears earlier in this flow",
+            "{n} (fournisseur {s}, {y}) figure déjà plus haut dans ce flux",
+        ),
+        (
+            r"(?P<n>.+) \(supplier (?P<s>.+), (?P<y>\d{4})\) is invoice (?P<i>\S+)",
+            "{n} (fournisseur {s}, {y}) est déjà la facture {i}",
+        ),
+        (
+            r"(?P<n>.+) \(supplier (?P<s>[^,()]+)\) is invoice (?P<i>\S+)",
+            "{n} (fournisseur {s}) est déjà la facture {i}",
+        ),
+        (r"same content as flow (?P<f>\S+)", "même contenu que le flux {f}"),
+        (r"(?P<a>\d+) bytes > (?P<b>\d+)", "{a} octets > {b}"),
+        (r"(?P<a>\d+) bytes, at most (?P<b>\d+)", "{a} octets, au plus {b}"),
+        (r"(?P<a>\d+) characters, at most (?P<b>\d+)", "{a} caractères, au plus {b}"),
+        (r"more than (?P<a>\d+) bytes, it must be under (?P<b>\d+)", "plus de {a} octets, la limite est {b}"),
+        (r"(?P<a>\d+) bytes, it must be under (?P<b>\d+)", "{a} octets, la limite est {b}"),
+        (r"(?P<c>.+) in an invoice in (?P<d>\S+)", "{c} dans une facture en {d}"),
+        (r"(?P<a>\S+) > (?P<b>\S+) \+ rounding (?P<r>\S+)", "{a} > {b} + arrondi {r}"),
+        (r"(?P<s>'.*') for (?P<t>\d+)", "{s} pour {t}"),
+        (r"root element <(?P<r>.+)>", "élément racine <{r}>"),
+        (r"no root element", "aucun élément racine"),
+        (r"embedded files: none", "fichiers joints : aucun"),
+        (r"embedded files: (?P<f>.+)", "fichiers joints : {f}"),
+        (r"encrypted entry (?P<e>.+)", "entrée chiffrée {e}"),
+        (r"schema validation failed", "la validation par le schéma a échoué"),
+    )
+)
+
+
+def detail_fr(detail: str) -> str:
+    """The specifics of a finding of Relais's own rules in French (`_DETAILS_FR`), else as recorded.
+
+    >>> detail_fr("INV-1 (supplier 123, 2026) is invoice CPP1-00001"), detail_fr("line 3: bad")
+    ('INV-1 (fournisseur 123, 2026) est déjà la facture CPP1-00001', 'line 3: bad')
+    """
+    for pattern, french in _DETAILS_FR:
+        found = pattern.fullmatch(detail)
+        if found:
+            return french.format(**found.groupdict())
+    return detail
 
 
 #: The code of the flow-level line that marks a flow processed in qualification (module doc).

@@ -297,3 +297,24 @@ def test_mode_switches_are_kept_append_only_and_the_latest_wins(store_url):
         assert store.qualification_counts(["op-q"]) == {}
     finally:
         store.engine.dispose()
+
+
+def test_the_specifics_of_relais_rules_are_french_too_and_the_examples_hold():
+    from flows.model import Category, Flag, ValidationError
+    from validators.platform import duplicate_invoice
+
+    found = duplicate_invoice.RULE.error("BT-1", "INV-7 (supplier 73282932000074, 2026) is invoice CPP1-00002")
+    fr = returnflow.error_description(found, "fr")
+    assert (
+        fr
+        == f"{duplicate_invoice.RULE.message_fr} : INV-7 (fournisseur 73282932000074, 2026) est déjà la facture CPP1-00002"
+    )
+    assert returnflow.error_description(found, "en") == found.message
+    parser = ValidationError("RLS-T03", Flag.FATAL, "line 1", "Opening and ending tag mismatch", Category.TECHNICAL)
+    assert returnflow.error_description(parser, "fr") == parser.message  # not Relais's words: as recorded
+    for module in ("flows.returnflow", "flows.statusflow", "flows.rule"):
+        import doctest
+        import importlib
+
+        result = doctest.testmod(importlib.import_module(module))
+        assert result.failed == 0 and result.attempted > 0, module
