@@ -42,10 +42,24 @@ SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "xsd" / "relais-cppst
 
 
 @pytest.fixture
-def home(tmp_path):
+def home(tmp_path, request):
     """A home with the sample directory and three partner files: op-q in qualification, op-en answered
-    in English, op-p in production (the defaults)."""
-    settings = Settings.from_env(tmp_path / "home", stable_seconds=0.0, workers=0)
+    in English, op-p in production (the defaults); its store on SQLite, or on a private schema of
+    PostgreSQL when the test is parametrized so (indirect)."""
+    db: dict[str, str] = {}
+    if getattr(request, "param", "sqlite") == "postgresql":
+        import uuid
+
+        from tests.conftest import PG_URL, require_pg
+
+        require_pg()
+        db = {"database_url": PG_URL, "database_schema": f"relais_q_{uuid.uuid4().hex[:12]}"}
+        engine = sa.create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{db["database_schema"]}"'))
+        request.addfinalizer(engine.dispose)
+        request.addfinalizer(lambda: _drop_schema(engine, db["database_schema"]))
+    settings = Settings.from_env(tmp_path / "home", stable_seconds=0.0, workers=0, **db)
     settings.partners_dir.mkdir(parents=True, exist_ok=True)
     (settings.partners_dir / "op-q.toml").write_text('name = "Opérateur Q"\nmode = "qualification"\n')
     (settings.partners_dir / "op-en.toml").write_text('name = "Operator EN"\nlanguage = "en"\n')
@@ -57,6 +71,11 @@ def home(tmp_path):
     directory.import_file(rt.store, path)
     yield rt, recipients
     rt.close()
+
+
+def _drop_schema(engine: sa.Engine, schema: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def _batch(recipients, name: str = "lot.zip", start: int = 1) -> tuple[str, bytes, list[str]]:
@@ -93,9 +112,11 @@ def _numbers_taken(rt: Runtime, flow_id: str) -> int:
 
 
 def _cli(rt: Runtime, *args: str):
-    return CliRunner().invoke(main, ["--home", str(rt.settings.home), *args])
+    env = {"RELAIS_DATABASE_URL": rt.settings.database_url, "RELAIS_DATABASE_SCHEMA": rt.settings.database_schema}
+    return CliRunner(env=env).invoke(main, ["--home", str(rt.settings.home), *args])
 
 
+@pytest.mark.parametrize("home", ["sqlite", "postgresql"], indirect=True)
 def test_a_qualification_flow_is_answered_and_marked_but_delivers_and_reserves_nothing(home):
     rt, recipients = home
     name, data, numbers = _batch(recipients)
