@@ -4,6 +4,9 @@ Example ``partners/op-a.toml``::
 
     id = "op-a"
     name = "Opérateur A"
+    language = "fr"             # its return flows' free texts: "fr" (the default) or "en"
+    mode = "qualification"      # raccordement: judged and answered, nothing delivered; default "production"
+    status_vocabulary = "cpp"   # its status return flows' codes: "cpp" (01..13, the default) or "cdar"
 
     [sftp]                      # Relais polls the partner's SFTP server
     host = "sftp.op-a.example"
@@ -40,6 +43,19 @@ Example ``partners/op-a.toml``::
     max_bytes = 200000000                     # largest message accepted from the partner (HTTP body)
 
 Relative certificate and key paths are read from the partners folder.
+
+``language`` chooses the language of the free texts of the partner's return flows (``LibelleErreur``,
+``DescriptionErreur``, ``Motif``): French by default, English with ``"en"``; the official EN 16931 /
+BR-FR messages stay verbatim, the structure (schemas/xsd/relais-cppstatut.xsd) is the same.
+
+``mode = "qualification"`` is the raccordement phase before production: the partner's flows are
+validated and answered with their return flows exactly as in production, but nothing is delivered to
+recipients (no delivery), no invoice counts as deposited (no number taken, no lifecycle after the
+verdict, not shown to recipients by the API), and their return flows say so (a first flow-level line
+``QUALIFICATION``, file name ``CR_<flow>_<status>_QUALIF.xml``). Each flow records the mode it was
+processed in (``flows.qualification``). Ops switch the partner to production with ``relais partners
+production P`` or the landing page's button: the switch is stored (``partner_modes``, append-only,
+audited) and wins over the file's ``mode``; the partner file may be left as it is.
 
 A recipient structure that receives by EDI (``recevoirDonneesViaEDI`` in the directory, see
 docs/directory-formats.md) is configured as a partner whose ``id`` is the structure's SIRET, e.g.
@@ -164,9 +180,16 @@ class Partner:
     as2: As2Config | None = None
     #: The vocabulary of its status return flows: "cpp" (Chorus Pro 01..13) or "cdar" (2026 reform, 200..213).
     status_vocabulary: str = "cpp"
+    #: The language of its return flows' free texts (LibelleErreur, DescriptionErreur, Motif): "fr" or "en".
+    language: str = "fr"
+    #: "qualification" (raccordement: judged and answered, nothing delivered) or "production"; ops' switch
+    #: (`relais partners production P`, stored) wins over it.
+    mode: str = "production"
 
 
 STATUS_VOCABULARIES = ("cpp", "cdar")
+LANGUAGES = ("fr", "en")
+MODES = ("qualification", "production")
 
 
 class PartnerFileError(ConfigError):
@@ -382,7 +405,7 @@ def parse(path: Path) -> Partner:
     known_id = pid if isinstance(pid, str) and PARTNER_ID.match(pid) else None
     if known_id is None:
         problems.append(f"{path}: id: letters, digits, '.', '_' or '-', 64 at most (got {pid!r})")
-    unknown = set(raw) - {"id", "name", "sftp", "hosted", "as2", "status_vocabulary"}
+    unknown = set(raw) - {"id", "name", "sftp", "hosted", "as2", "status_vocabulary", "language", "mode"}
     if unknown:
         problems.append(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
     sftp = _sftp(raw.get("sftp"), f"{path}: sftp", problems)
@@ -391,10 +414,23 @@ def parse(path: Path) -> Partner:
     vocabulary = raw.get("status_vocabulary", "cpp")
     if vocabulary not in STATUS_VOCABULARIES:
         problems.append(f"{path}: status_vocabulary: one of {', '.join(STATUS_VOCABULARIES)} (got {vocabulary!r})")
+    language = raw.get("language", "fr")
+    if language not in LANGUAGES:
+        problems.append(f"{path}: language: one of {', '.join(LANGUAGES)} (got {language!r})")
+    mode = raw.get("mode", "production")
+    if mode not in MODES:
+        problems.append(f"{path}: mode: one of {', '.join(MODES)} (got {mode!r})")
     if problems:
         raise PartnerFileError(path, known_id, problems)
     return Partner(
-        id=pid, name=str(raw.get("name") or pid), sftp=sftp, hosted=hosted, as2=as2, status_vocabulary=vocabulary
+        id=pid,
+        name=str(raw.get("name") or pid),
+        sftp=sftp,
+        hosted=hosted,
+        as2=as2,
+        status_vocabulary=vocabulary,
+        language=language,
+        mode=mode,
     )
 
 

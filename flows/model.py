@@ -142,6 +142,9 @@ class Flow:
     incidents: int = 0  # internal failures so far (reset when ops ask for a reprocessing)
     retry_at: dt.datetime | None = None  # IN_INCIDENTE: when it is tried again; None once parked
     reopened: int = 0  # times ops sent this closed flow through the pipeline again (its accepted invoices kept)
+    #: Processed while its partner was in qualification: judged and answered as in production, but nothing
+    #: delivered, no number taken, not shown to recipients (set when the flow is claimed).
+    qualification: bool = False
 
     @property
     def parked(self) -> bool:

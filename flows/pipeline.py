@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
 from archive import Archive
-from flows import lease, lifecycle, log, returnflow, safearchive, safexml, split, statuses, technical
+from flows import lease, lifecycle, log, returnflow, safearchive, safexml, split, statuses, statusflow, technical
 from flows.atomic import temp_prefix
 from flows.channels import Channels
 from flows.config import PipelineConfig
@@ -83,6 +83,11 @@ class Pipeline:
     #: Where a routed invoice goes when not to its ``delivery/`` folder: (its structure, service code, invoice
     #: id, container) -> an address, or None for the folder (the default); relais/compose.py gives the EDI rule.
     deliver_to: Callable[[Structure | None, str | None, str, Container | None], Address | None] | None = None
+    #: Whether a partner is in qualification (its flows judged and answered, nothing delivered, no number
+    #: taken): asked when a flow is claimed; relais/compose.py gives ops' switch, else the partner file's mode.
+    qualification: Callable[[str], bool] = lambda partner: False
+    #: The language of a partner's return flows' free texts ("fr" or "en"; relais/compose.py: its partner file).
+    language: Callable[[str], str] = lambda partner: "fr"
 
     @functools.cached_property
     def xml_limits(self) -> safexml.XmlLimits:
@@ -154,6 +159,7 @@ def claim(rt: Pipeline, flow: Flow, worker: str) -> bool:
         return False
     flow.status = lifecycle.IN_PROGRESS  # the store checked the transition
     flow.retry_at = None
+    flow.qualification = rt.qualification(flow.partner)  # the partner's mode now decides (recorded at close)
     if flow.reopened:  # ops reopened this closed flow: its accepted invoices stay
         rt.store.forget_rejected(flow.id)
     else:
@@ -336,6 +342,7 @@ def _judge_all(
     chunk: list[Invoice] = []
     deliveries: list[tuple[Invoice, Address]] = []
     seen = duplicate_invoice.Seen()
+    numbers = None if flow.qualification else _taken_meanwhile  # qualification takes no invoice number
     for job, verdict in verdicts:
         if verdict.unreadable and not batch:
             raise _Unreadable(verdict.errors[0])
@@ -346,17 +353,17 @@ def _judge_all(
             tally.flow_code = _flow_code(verdict.syntax, bool(verdict.facts and verdict.facts.has_attachments))
             tally.profile = verdict.profile
         chunk.append(inv)
-        if target:
+        if target and not flow.qualification:  # qualification: judged as in production, delivered to no one
             to = rt.deliver_to and rt.deliver_to(
                 directory.get(inv.buyer_siret), inv.service_code, inv.id, verdict.container
             )
             deliveries.append((inv, to or Address(DELIVERY_CHANNEL, inv.buyer_siret, target)))
         if len(chunk) >= rt.config.chunk_size:
-            tally.rejected += len(rt.store.save_invoices(chunk, deliveries, _taken_meanwhile))
+            tally.rejected += len(rt.store.save_invoices(chunk, deliveries, numbers))
             chunk, deliveries = [], []
         if progress:
             progress(tally.invoices, total)
-    tally.rejected += len(rt.store.save_invoices(chunk, deliveries, _taken_meanwhile))
+    tally.rejected += len(rt.store.save_invoices(chunk, deliveries, numbers))
     return tally
 
 
@@ -462,6 +469,7 @@ def _close(rt: Pipeline, flow: Flow) -> None:
                 rt.store.iter_invoices(flow.id),
                 reopened=flow.reopened,
                 replaces=replaces,
+                language=rt.language(flow.partner),
             )
         returnflow.validate(Path(tmp))
         obj = rt.archive.put_file(Path(tmp))
@@ -476,7 +484,7 @@ def _close(rt: Pipeline, flow: Flow) -> None:
         rejected=flow.rejected_count,
         flow_code=str(flow.flow_code) if flow.flow_code else None,
     )
-    if flow.invoice_count > flow.rejected_count:
+    if flow.invoice_count > flow.rejected_count and not flow.qualification:  # qualification: no lifecycle
         _complete_suspended(rt, flow)
 
 
@@ -491,7 +499,7 @@ def _complete_suspended(rt: Pipeline, flow: Flow) -> None:
                 InvoiceStatus.COMPLETEE,
                 actor=Actor.SUPPLIER,
                 source=Source.PLATFORM,
-                reason=f"completed by invoice {new_id} (flow {flow.id})",
+                reason=statusflow.completed_reason(new_id, flow.id),
             )
             _log.info("invoice.completed", invoice_id=old_id, by=new_id)
         except Exception as e:  # noqa: BLE001 - the flow is closed; the completion is logged, ops can redo it

@@ -18,6 +18,19 @@ returns bytes and validates them; ``validate`` also streams (``iterparse``
 with the schema). Dates are written in UTC with a ``Z`` suffix; naive
 datetimes are taken as UTC. Characters XML 1.0 cannot carry (control
 characters, lone surrogates) are replaced by U+FFFD.
+
+Language: the free texts (``LibelleErreur``, ``DescriptionErreur``, ``Motif``) are in French by
+default, the platform's language, or in English for a partner whose file says ``language = "en"``
+(connectors/partners.py). A rule Relais defines gives its own message in that language (`flows.rule`:
+``message_fr``/``message_en``), followed by the finding's specifics as recorded. An official rule
+(EN 16931, BR-FR: the CEN's XSLTs) keeps its message verbatim; in French, ``DescriptionErreur`` adds
+what the rule is beside it (`flows.rule.official_family`). Codes, statuses and the structure are the
+same in both languages.
+
+Qualification: a flow processed while its partner was in qualification (``Flow.qualification``) is
+answered exactly as in production, plus a first flow-level line ``CodeErreur`` ``QUALIFICATION``
+(``Severite`` warning, ``NatureErreur`` TECHNIQUE) saying that nothing was delivered, and its file name
+ends in ``_QUALIF`` (`file_name`).
 """
 
 from __future__ import annotations
@@ -40,8 +53,8 @@ from flows import (
     technical,  # noqa: F401 - declares the technical codes' category, for findings read from the store
 )
 from flows.errors import Incident
-from flows.model import Category, Flow, Invoice, ValidationError, utcnow
-from flows.rule import REGISTRY
+from flows.model import Category, Flag, Flow, Invoice, ValidationError, utcnow
+from flows.rule import LANGUAGES, REGISTRY, official_family
 
 FORMAT_VERSION = "1.0"
 PLATFORM_ID = "RELAIS"
@@ -70,10 +83,11 @@ def build(
     *,
     produced_at: dt.datetime | None = None,
     platform_id: str = PLATFORM_ID,
+    language: str = "fr",
 ) -> bytes:
     """The return flow of `flow` as UTF-8 bytes, validated against the schema."""
     buffer = io.BytesIO()
-    write(buffer, flow, flow_errors, invoices, produced_at=produced_at, platform_id=platform_id)
+    write(buffer, flow, flow_errors, invoices, produced_at=produced_at, platform_id=platform_id, language=language)
     data = buffer.getvalue()
     validate(data)
     return data
@@ -89,19 +103,24 @@ def write(
     platform_id: str = PLATFORM_ID,
     reopened: int = 0,
     replaces: str | None = None,
+    language: str = "fr",
 ) -> int:
     """Stream the return flow of `flow` into `out`; return the number of invoices written.
 
     A flow reopened by ops (`reopened` > 0) says so (``Retraitement``), with the name of the report
-    this one `replaces`.
+    this one `replaces`. Free texts are in `language` ("fr" or "en", module doc).
 
     `invoices` are the flow's invoices in position order (a generator is fine).
     Raises `ReturnFlowInvalid` when they do not belong to `flow`, are out of
     order, or do not add up to ``flow.invoice_count``; what was written to
     `out` must then be discarded. Does not validate: see `validate`.
     """
+    if language not in LANGUAGES:
+        raise ReturnFlowInvalid(f"unknown return flow language {language!r}")
     status_date = _datetime(flow.updated_at)
-    flow_error_iter = iter(flow_errors)
+    flow_error_iter: Iterator[ValidationError] = iter(flow_errors)
+    if flow.qualification:
+        flow_error_iter = itertools.chain([qualification_note(language)], flow_error_iter)
     first_flow_error = next(flow_error_iter, None)
     invoice_iter = iter(invoices)
     first_invoice = next(invoice_iter, None)
@@ -131,7 +150,7 @@ def write(
                 if first_flow_error is not None:
                     with _open(xf, "Details", 3):
                         for error in itertools.chain([first_flow_error], flow_error_iter):
-                            _put(xf, _error_line(error), 4)
+                            _put(xf, _error_line(error, language), 4)
             if first_invoice is not None:
                 with _open(xf, "CPPFactureStatuts", 1):
                     last_position = 0
@@ -146,7 +165,7 @@ def write(
                                 f"comes after position {last_position}"
                             )
                         last_position = invoice.position
-                        _put(xf, _invoice_status(invoice, status_date), 2)
+                        _put(xf, _invoice_status(invoice, status_date, language), 2)
                         count += 1
                 if count != flow.invoice_count:
                     raise ReturnFlowInvalid(f"flow {flow.id} counts {flow.invoice_count} invoices, {count} were listed")
@@ -199,11 +218,18 @@ def file_name(flow: Flow, taken: Collection[str] = ()) -> str:
     >>> f = Flow("CPP1", "p", "folder", "a.zip", 1, "0", FlowStatus.IN_REJETE)
     >>> file_name(f), file_name(f, {"CR_CPP1_IN_REJETE.xml", "CR_CPP1_IN_REJETE_R1.xml"})
     ('CR_CPP1_IN_REJETE.xml', 'CR_CPP1_IN_REJETE_R2.xml')
+
+    A flow processed in qualification: ``_QUALIF`` before the extension.
+
+    >>> f.qualification = True
+    >>> file_name(f)
+    'CR_CPP1_IN_REJETE_QUALIF.xml'
     """
-    name, again = f"CR_{flow.id}_{flow.status.value}.xml", 0
+    stem = f"CR_{flow.id}_{flow.status.value}" + (QUALIFICATION_SUFFIX if flow.qualification else "")
+    name, again = f"{stem}.xml", 0
     while name in taken:
         again += 1
-        name = f"CR_{flow.id}_{flow.status.value}_R{again}.xml"
+        name = f"{stem}_R{again}.xml"
     return name
 
 
@@ -221,13 +247,107 @@ def error_nature(error: ValidationError) -> str:
     return NATURES.get(error.category, "METIER")
 
 
-def error_label(error: ValidationError) -> str:
-    """Short label of a finding: its rule's message, without the specifics."""
+def error_label(error: ValidationError, language: str = "en") -> str:
+    """Short label of a finding: its rule's message in `language`, without the specifics; an official
+    rule's message (not Relais's) as it is.
+
+    >>> from flows.rule import XSD
+    >>> error_label(XSD.error("/", "line 3: bad")), error_label(XSD.error("/", "line 3: bad"), "fr")
+    ('The document does not conform to its XML schema', "Le document n'est pas conforme à son schéma XML")
+    """
     rule = REGISTRY.get(error.rule)
     if rule is not None and error.message.startswith(rule.message_en):
-        return rule.message_en
-    head = error.message.split(": ", 1)[0]
+        return rule.message_fr if language == "fr" else rule.message_en
+    head = error.message.split(": ", 1)[0].rstrip()
     return head if len(head) <= _LABEL_MAX else head[: _LABEL_MAX - 1] + "…"
+
+
+def error_description(error: ValidationError, language: str = "en") -> str:
+    """The full message of a finding in `language`: a Relais rule's message in that language followed by
+    the recorded specifics; an official rule's message verbatim, with what the rule is beside it in French.
+
+    >>> from flows.rule import XSD
+    >>> error_description(XSD.error("/", "line 3: bad"), "fr")
+    "Le document n'est pas conforme à son schéma XML : line 3: bad"
+    >>> br = ValidationError("BR-CO-15", Flag.FATAL, "/Invoice", "[BR-CO-15]-Invoice total amount with VAT ...")
+    >>> error_description(br, "en")
+    '[BR-CO-15]-Invoice total amount with VAT ...'
+    >>> error_description(br, "fr")
+    '[BR-CO-15]-Invoice total amount with VAT ... (Règle métier de la norme EN 16931 (XSLT officielles du CEN) : message officiel)'
+    """
+    if language != "fr":
+        return error.message
+    rule = REGISTRY.get(error.rule)
+    if rule is not None and error.message.startswith(rule.message_en):
+        detail = detail_fr(error.message[len(rule.message_en) :].removeprefix(":").strip())
+        return f"{rule.message_fr} : {detail}" if detail else rule.message_fr
+    family = official_family(error.rule, "fr")
+    return f"{error.message} ({family} : message officiel)" if family else error.message
+
+
+#: The specifics Relais's own rules add to their message in English (the pipeline, validators/platform,
+#: validators/routing, the readers), in French; a detail no pattern matches whole (a parser's or the
+#: schema's message, an id) is kept as recorded.
+_DETAILS_FR: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), french)
+    for pattern, french in (
+        (
+            r"(?P<n>.+) \(supplier (?P<s>.+), (?P<y>\d{4})\) appears earlier in this flow",
+            "{n} (fournisseur {s}, {y}) figure déjà plus haut dans ce flux",
+        ),
+        (
+            r"(?P<n>.+) \(supplier (?P<s>.+), (?P<y>\d{4})\) is invoice (?P<i>\S+)",
+            "{n} (fournisseur {s}, {y}) est déjà la facture {i}",
+        ),
+        (
+            r"(?P<n>.+) \(supplier (?P<s>[^,()]+)\) is invoice (?P<i>\S+)",
+            "{n} (fournisseur {s}) est déjà la facture {i}",
+        ),
+        (r"same content as flow (?P<f>\S+)", "même contenu que le flux {f}"),
+        (r"(?P<a>\d+) bytes > (?P<b>\d+)", "{a} octets > {b}"),
+        (r"(?P<a>\d+) bytes, at most (?P<b>\d+)", "{a} octets, au plus {b}"),
+        (r"(?P<a>\d+) characters, at most (?P<b>\d+)", "{a} caractères, au plus {b}"),
+        (r"more than (?P<a>\d+) bytes, it must be under (?P<b>\d+)", "plus de {a} octets, la limite est {b}"),
+        (r"(?P<a>\d+) bytes, it must be under (?P<b>\d+)", "{a} octets, la limite est {b}"),
+        (r"(?P<c>.+) in an invoice in (?P<d>\S+)", "{c} dans une facture en {d}"),
+        (r"(?P<a>\S+) > (?P<b>\S+) \+ rounding (?P<r>\S+)", "{a} > {b} + arrondi {r}"),
+        (r"(?P<s>'.*') for (?P<t>\d+)", "{s} pour {t}"),
+        (r"root element <(?P<r>.+)>", "élément racine <{r}>"),
+        (r"no root element", "aucun élément racine"),
+        (r"embedded files: none", "fichiers joints : aucun"),
+        (r"embedded files: (?P<f>.+)", "fichiers joints : {f}"),
+        (r"encrypted entry (?P<e>.+)", "entrée chiffrée {e}"),
+        (r"schema validation failed", "la validation par le schéma a échoué"),
+    )
+)
+
+
+def detail_fr(detail: str) -> str:
+    """The specifics of a finding of Relais's own rules in French (`_DETAILS_FR`), else as recorded.
+
+    >>> detail_fr("INV-1 (supplier 123, 2026) is invoice CPP1-00001"), detail_fr("line 3: bad")
+    ('INV-1 (fournisseur 123, 2026) est déjà la facture CPP1-00001', 'line 3: bad')
+    """
+    for pattern, french in _DETAILS_FR:
+        found = pattern.fullmatch(detail)
+        if found:
+            return french.format(**found.groupdict())
+    return detail
+
+
+#: The code of the flow-level line that marks a flow processed in qualification (module doc).
+QUALIFICATION_CODE = "QUALIFICATION"
+QUALIFICATION_SUFFIX = "_QUALIF"
+_QUALIFICATION_TEXT = {
+    "fr": "Flux de qualification : jugé comme en production, aucune facture n'est transmise aux destinataires",
+    "en": "Qualification flow: judged as in production, no invoice is delivered to its recipients",
+}
+
+
+def qualification_note(language: str = "fr") -> ValidationError:
+    """The flow-level line of a flow processed in qualification (a warning, never stored as a finding)."""
+    text = _QUALIFICATION_TEXT["fr" if language == "fr" else "en"]
+    return ValidationError(QUALIFICATION_CODE, Flag.WARNING, "/", text, Category.TECHNICAL)
 
 
 # --------------------------------------------------------------------- helpers
@@ -248,17 +368,17 @@ def _envelope(flow: Flow, produced_at: dt.datetime, platform_id: str) -> etree._
     return envelope
 
 
-def _invoice_status(invoice: Invoice, status_date: str) -> etree._Element:
+def _invoice_status(invoice: Invoice, status_date: str, language: str) -> etree._Element:
     element = invoice_element(invoice)
     data = etree.SubElement(element, "DonneesStatut")
     _sub(data, "IdStatut", invoice.status.code)
     _sub(data, "LibelleStatut", invoice.status.label)
     _sub(data, "DateStatut", status_date)
-    _sub(data, "Motif", next((e.message for e in invoice.errors if e.fatal), None))
+    _sub(data, "Motif", next((error_description(e, language) for e in invoice.errors if e.fatal), None))
     if invoice.errors:
         errors = etree.SubElement(element, "Erreurs")
         for error in invoice.errors:
-            errors.append(_error_line(error))
+            errors.append(_error_line(error, language))
     return element
 
 
@@ -279,14 +399,14 @@ def invoice_element(invoice: Invoice, origin_flow: str | None = None) -> etree._
     return element
 
 
-def _error_line(error: ValidationError) -> etree._Element:
+def _error_line(error: ValidationError, language: str = "fr") -> etree._Element:
     line = etree.Element("LigneErreurDetail")
     _sub(line, "NatureErreur", error_nature(error))
     _sub(line, "CodeErreur", error.rule)
     _sub(line, "Severite", error.flag.value)
     _sub(line, "Localisation", error.location, required=True)
-    _sub(line, "LibelleErreur", error_label(error), required=True)
-    _sub(line, "DescriptionErreur", error.message, required=True)
+    _sub(line, "LibelleErreur", error_label(error, language), required=True)
+    _sub(line, "DescriptionErreur", error_description(error, language), required=True)
     return line
 
 

@@ -18,9 +18,36 @@ import enum
 
 from flows.model import CATEGORIES, Category, Flag, ValidationError
 
-__all__ = ["REGISTRY", "XSD", "Category", "Rule", "Stage"]
+__all__ = ["LANGUAGES", "REGISTRY", "XSD", "Category", "Rule", "Stage", "official_family"]
 
 REGISTRY: dict[str, Rule] = {}
+
+#: The languages of the texts Relais writes for people (rule messages, return flows' free texts).
+LANGUAGES = ("fr", "en")
+
+#: Where a code that is not in `REGISTRY` comes from: the official rule sets, whose messages are kept
+#: verbatim (English); (prefix, French, English), the first matching prefix wins.
+OFFICIAL_FAMILIES = (
+    ("BR-FR", "Règle française de la réforme (BR-FR, XSLT officielles)", "French e-invoicing reform rule (BR-FR)"),
+    ("BR-", "Règle métier de la norme EN 16931 (XSLT officielles du CEN)", "EN 16931 business rule (CEN)"),
+    ("UBL-", "Règle de syntaxe UBL de la norme EN 16931 (CEN)", "EN 16931 UBL syntax rule (CEN)"),
+    ("CII-", "Règle de syntaxe CII de la norme EN 16931 (CEN)", "EN 16931 CII syntax rule (CEN)"),
+    ("FX-", "Règle du profil Factur-X", "Factur-X profile rule"),
+)
+
+
+def official_family(code: str, language: str = "fr") -> str | None:
+    """What an official rule is, in `language`, for a code Relais does not define; None otherwise.
+
+    >>> official_family("BR-CO-15"), official_family("BR-FR-12", "en"), official_family("RLS-T04")
+    ('Règle métier de la norme EN 16931 (XSLT officielles du CEN)', 'French e-invoicing reform rule (BR-FR)', None)
+    """
+    if code in REGISTRY:
+        return None
+    for prefix, fr, en in OFFICIAL_FAMILIES:
+        if code.startswith(prefix):
+            return fr if language == "fr" else en
+    return None
 
 
 class Stage(enum.StrEnum):

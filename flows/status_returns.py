@@ -44,6 +44,7 @@ class StatusReturns:
     channels: Channels
     interval_seconds: float = 0.0
     vocabulary: Callable[[str], str] = lambda partner: "cpp"  # partner -> "cpp" | "cdar"
+    language: Callable[[str], str] = lambda partner: "fr"  # partner -> "fr" | "en" (the platform's reasons)
     payment_not_reported: Callable[[str | None], bool] = lambda siret: False  # buyer SIRET -> flag
     max_entries: int = 5000
 
@@ -82,7 +83,9 @@ class StatusReturns:
             changes.append(statusflow.Change(e, invoice))
         return_id = f"ST{entries[0].id:012d}"
         vocabulary = self.vocabulary(partner)
-        data, count = statusflow.build(return_id, partner, changes, vocabulary=vocabulary)
+        data, count = statusflow.build(
+            return_id, partner, changes, vocabulary=vocabulary, language=self.language(partner)
+        )
         report.skipped += len(changes) - count
         if count:
             sha256 = self.archive.put_bytes(data).sha256

@@ -11,6 +11,10 @@ Two vocabularies of the same lifecycle (`flows.lifecycle`), chosen per partner
 (``status_vocabulary`` in its partner file): ``CPP`` writes the Chorus Pro codes 01..13, ``CDAR``
 the 2026 reform's lifecycle codes 200..213 (`flows.lifecycle.cdar_code`); a change with no CDAR
 code (e.g. COMPTABILISEE) is not written in CDAR (`entries` tells which were).
+
+``Motif`` is the reason given by whoever changed the status, as given; the reasons the platform itself
+writes are French (the platform's language), in English for a partner whose file says
+``language = "en"`` (`platform_reason`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable
 from typing import BinaryIO
 
@@ -50,6 +55,28 @@ class Change:
     invoice: Invoice
 
 
+_COMPLETED = re.compile(r"^complétée par la facture (?P<new>\S+) \(flux (?P<flow>\S+)\)$")
+
+
+def completed_reason(new_id: str, flow_id: str) -> str:
+    """The reason the platform records when an accepted invoice completes a SUSPENDUE one (French)."""
+    return f"complétée par la facture {new_id} (flux {flow_id})"
+
+
+def platform_reason(reason: str | None, language: str = "fr") -> str | None:
+    """A recorded reason in `language`: the platform's own reasons are translated, any other is as given.
+
+    >>> platform_reason(completed_reason("CPP2-00001", "CPP2"), "en")
+    'completed by invoice CPP2-00001 (flow CPP2)'
+    >>> platform_reason("Montant erroné", "en")
+    'Montant erroné'
+    """
+    if reason is None or language == "fr":
+        return reason
+    found = _COMPLETED.match(reason)
+    return f"completed by invoice {found['new']} (flow {found['flow']})" if found else reason
+
+
 def code_of(change: Change, vocabulary: str) -> str | None:
     """The ``IdStatut`` of a change in `vocabulary` ("cpp" or "cdar"); None: not reported in it."""
     if vocabulary == "cdar":
@@ -71,6 +98,7 @@ def write(
     vocabulary: str = "cpp",
     produced_at: dt.datetime | None = None,
     platform_id: str = PLATFORM_ID,
+    language: str = "fr",
 ) -> int:
     """Stream the status return flow into `out`; the number of changes written (0: write nothing
     useful, the caller must not send it). Does not validate: see `build`."""
@@ -90,7 +118,7 @@ def write(
                         raise ReturnFlowInvalid(
                             f"change {change.entry.id} is for {change.entry.partner}, not {partner}"
                         )
-                    _put(xf, _change(change, code), 2)
+                    _put(xf, _change(change, code, language), 2)
                     count += 1
             xf.write("\n")
     return count
@@ -118,13 +146,13 @@ def _envelope(return_id: str, partner: str, produced_at: dt.datetime, platform_i
     return envelope
 
 
-def _change(change: Change, code: str) -> etree._Element:
+def _change(change: Change, code: str, language: str = "fr") -> etree._Element:
     entry, invoice = change.entry, change.invoice
     element = invoice_element(invoice, origin_flow=invoice.flow_id)
     data = etree.SubElement(element, "DonneesStatut")
     _sub(data, "IdStatut", code)
     _sub(data, "LibelleStatut", entry.status.label)
     _sub(data, "DateStatut", _datetime(entry.at))
-    _sub(data, "Motif", entry.reason)
+    _sub(data, "Motif", platform_reason(entry.reason, language))
     _sub(data, "Acteur", ACTORS[entry.actor])
     return element

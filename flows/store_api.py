@@ -111,7 +111,8 @@ def _text(value: str) -> str:
 def _accepted() -> sa.ColumnElement[bool]:
     """The status the invoice was last recorded with (its first history entry, or that of the latest run of
     a reprocessed flow: entries without a previous status) is no rejection by the platform (04, or 05 set
-    by the platform or a rerun), and its flow is closed: the invoice reached its recipient's side."""
+    by the platform or a rerun), and its flow is closed and was not processed in qualification: the invoice
+    reached its recipient's side."""
     h, i, f = t.invoice_history.c, t.invoices.c, t.flows.c
     later = t.invoice_history.alias("later")
     rejected_first = sa.select(h.id).where(
@@ -127,6 +128,7 @@ def _accepted() -> sa.ColumnElement[bool]:
     )
     return sa.and_(
         f.status.in_([str(s) for s in lifecycle.FINAL_FLOW_STATUSES]),
+        f.qualification.is_(sa.false()),
         sa.not_(rejected_first.exists()),
     )
 

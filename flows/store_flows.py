@@ -180,7 +180,8 @@ class FlowsRepo:
             return {r[0] for r in conn.execute(sa.select(t.invoices.c.position).where(t.invoices.c.flow_id == flow_id))}
 
     def find_original(self, flow: Flow) -> str | None:
-        """Id of an earlier, non-duplicate flow of the same partner with the same bytes."""
+        """Id of an earlier, non-duplicate flow of the same partner with the same bytes (for a flow in
+        production, a flow processed in qualification does not count)."""
         q = (
             sa.select(t.flows.c.id)
             .where(
@@ -192,6 +193,8 @@ class FlowsRepo:
             .order_by(t.flows.c.id)
             .limit(1)
         )
+        if not flow.qualification:  # a file sent in qualification may be sent again in production
+            q = q.where(t.flows.c.qualification.is_(sa.false()))
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
@@ -217,13 +220,16 @@ class FlowsRepo:
         """Id of the first recorded invoice with this supplier id, number and issue year, whose number
         is still taken (not rejected, not A_RECYCLER, not SUSPENDUE: `InvoiceStatus.frees_number`).
 
-        Invoices of `exclude_flow_id` (the flow being judged) are ignored. Uses the
-        index on (supplier_id, number, issue_date): the year is a range of dates.
+        Invoices of `exclude_flow_id` (the flow being judged) are ignored, and so are those of flows
+        processed in qualification (they took no number). Uses the index on (supplier_id, number,
+        issue_date): the year is a range of dates.
         """
         c = t.invoices.c
         q = (
             sa.select(c.id)
+            .join(t.flows, t.flows.c.id == c.flow_id)
             .where(
+                t.flows.c.qualification.is_(sa.false()),
                 c.supplier_id == supplier_id,
                 c.number == number,
                 c.issue_date.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),

@@ -146,6 +146,7 @@ def _flow_row(f: Flow) -> dict[str, Any]:
         "incidents": f.incidents,
         "retry_at": f.retry_at,
         "reopened": f.reopened,
+        "qualification": f.qualification,
     }
 
 
@@ -171,6 +172,7 @@ def _flow(r: Any) -> Flow:
         incidents=r["incidents"] or 0,
         retry_at=_aware(r["retry_at"]),
         reopened=r["reopened"] or 0,
+        qualification=bool(r.get("qualification")),
     )
 
 

@@ -251,6 +251,84 @@ class WebRepo:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(query)]
 
+    # ---- qualification (raccordement): ops' mode switches, qualification flows ------------------
+
+    def switch_partner_mode(self, partner: str, mode: str, by: str, reason: str | None = None) -> PartnerMode:
+        """Record ops' switch of `partner` to `mode` ("qualification" | "production"): appended to
+        `partner_modes`, whose latest row wins over the partner file's ``mode``."""
+        if mode not in PARTNER_MODES:
+            raise ValueError(f"mode: one of {', '.join(PARTNER_MODES)} (got {mode!r})")
+        switch = PartnerMode(partner, mode, utcnow(), by[:200], reason or None)
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(t.partner_modes).values(**dataclasses.asdict(switch)))
+        return switch
+
+    def partner_modes(self) -> dict[str, PartnerMode]:
+        """Each partner's latest switch by ops (none: its partner file decides)."""
+        m = t.partner_modes.c
+        latest = sa.select(sa.func.max(m.id)).group_by(m.partner)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.partner_modes).where(m.id.in_(latest))).mappings()
+            return {r["partner"]: _mode(r) for r in rows}
+
+    def partner_mode_history(self, partner: str) -> list[PartnerMode]:
+        """Every switch of `partner`, oldest first."""
+        m = t.partner_modes.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.partner_modes).where(m.partner == partner).order_by(m.id)).mappings()
+            return [_mode(r) for r in rows]
+
+    def qualification_counts(self, partners: Sequence[str]) -> dict[str, dict[str, int]]:
+        """{partner: {flow status: count}} of the flows of `partners` processed in qualification (the
+        partners' own flows only: served by the (partner, id) index)."""
+        c = t.flows.c
+        q = (
+            sa.select(c.partner, c.status, sa.func.count())
+            .where(c.partner.in_(list(partners)), c.qualification.is_(sa.true()))
+            .group_by(c.partner, c.status)
+        )
+        found: dict[str, dict[str, int]] = {}
+        if not partners:
+            return found
+        with self.engine.connect() as conn:
+            for partner, status, n in conn.execute(q):
+                found.setdefault(partner, {})[status] = n
+        return found
+
+    def last_flows(self, partners: Sequence[str]) -> dict[str, Flow]:
+        """Each partner's latest flow (one index probe per partner)."""
+        c = t.flows.c
+        found: dict[str, Flow] = {}
+        with self.engine.connect() as conn:
+            for partner in partners:
+                row = (
+                    conn.execute(sa.select(t.flows).where(c.partner == partner).order_by(c.id.desc()).limit(1))
+                    .mappings()
+                    .first()
+                )
+                if row is not None:
+                    found[partner] = _flow(row)
+        return found
+
+
+PARTNER_MODES = ("qualification", "production")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartnerMode:
+    """One switch of a partner's mode by ops (`partner_modes`)."""
+
+    partner: str
+    mode: str
+    at: dt.datetime
+    by: str
+    reason: str | None = None
+
+
+def _mode(r: sa.RowMapping) -> PartnerMode:
+    at = r["at"]
+    return PartnerMode(r["partner"], r["mode"], at if at.tzinfo else at.replace(tzinfo=dt.UTC), r["by"], r["reason"])
+
 
 def _keyset_text(value: object) -> str:
     if isinstance(value, dt.datetime):

@@ -43,6 +43,9 @@ flows = sa.Table(
     # Why ops last asked for this flow to be processed again (`relais flows reprocess --reason`): the
     # history entries of its rerun say so.
     sa.Column("reprocess_reason", sa.Text),
+    # Processed while its partner was in qualification (connectors/partners.py, `mode`): judged and answered
+    # as in production, but nothing delivered, no number taken, not shown to recipients (set when claimed).
+    sa.Column("qualification", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Index("ix_flows_partner_sha", "partner", "sha256"),
     sa.Index("ix_flows_status", "status"),
     sa.Index("ix_flows_partner_id", "partner", "id"),  # the web list filtered by partner, newest first
@@ -350,4 +353,19 @@ partner_pauses = sa.Table(
     sa.Column("paused_by", sa.String(200), nullable=False),
     sa.Column("paused_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("reason", sa.Text),
+)
+
+partner_modes = sa.Table(
+    "partner_modes",
+    metadata,
+    # Ops' switches of a partner between "qualification" and "production" (`relais partners production P`,
+    # the landing page's button). Append-only (triggers, migration 0014): the latest row is the partner's
+    # mode, over its partner file's `mode`; the rows are the history of its raccordement.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("partner", sa.String(128), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),  # "qualification" | "production"
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),  # "web:<user>", "cli:<os user>"
+    sa.Column("reason", sa.Text),
+    sa.Index("ix_partner_modes_partner", "partner", "id"),
 )

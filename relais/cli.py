@@ -632,7 +632,8 @@ from relais.cli_sftp import sftp  # noqa: E402  (the `relais sftp` group lives i
 
 main.add_command(sftp)
 
-from relais.cli_as2 import as2, partners  # noqa: E402  (the `relais as2` and `relais partners` commands)
+from relais.cli_as2 import as2  # noqa: E402  (the `relais as2` group)
+from relais.cli_partners import partners  # noqa: E402  (`relais partners`: modes, channels, last flows)
 
 main.add_command(as2)
 main.add_command(partners)

@@ -1,11 +1,10 @@
-"""``relais as2`` (the AS2 endpoint, AS2 messages) and ``relais partners`` (every partner, its channels
-and certificates).
+"""``relais as2`` (the AS2 endpoint, AS2 messages), and the partner listing helpers of ``relais partners``
+(relais/cli_partners.py).
 
 Registered on the main group by relais/cli.py::
 
-    from relais.cli_as2 import as2, partners
+    from relais.cli_as2 import as2
     main.add_command(as2)
-    main.add_command(partners)
 """
 
 from __future__ import annotations
@@ -308,70 +307,6 @@ def as2_messages(ctx: click.Context, partner: str | None, direction: str | None,
 
 
 # ---- relais partners -----------------------------------------------------------------------
-
-
-@click.command("partners")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def partners(ctx: click.Context, as_json: bool) -> None:
-    """Every partner with its channels (folder, SFTP, hosted SFTP, AS2) and its AS2 certificates' expiry.
-
-    A partner whose file is bad is listed too, marked BAD with every problem (with --json: a row with
-    "bad": true and its "problems"); it is left out of intake and of the servers until the file is
-    fixed. Exit 1 when there is a bad partner file, 0 otherwise.
-    """
-    settings = _settings(ctx)
-    found = _load_partners(settings)
-    as2_rows = {r["partner"]: r for r in _as2_rows(found)}
-    rows = []
-    for p in sorted(found.values(), key=lambda p: p.id):
-        channels = ["folder"]
-        if p.sftp:
-            channels.append(f"sftp {p.sftp.user}@{p.sftp.host}:{p.sftp.port}" if p.sftp.host else "sftp")
-        if p.hosted:
-            channels.append(f"hosted sftp ({len(p.hosted.authorized_keys)} key(s))")
-        if p.as2:
-            channels.append(f"as2 {p.as2.as2_id}")
-        rows.append(
-            {
-                "partner": p.id,
-                "name": p.name,
-                "channels": channels,
-                "return_target": _return_target(settings, p),
-                "as2": as2_rows.get(p.id),
-                "bad": False,
-                "problems": [],
-            }
-        )
-    for key in sorted(found.problems):
-        rows.append(
-            {
-                "partner": key,
-                "name": None,
-                "channels": [],
-                "return_target": None,
-                "as2": None,
-                "bad": True,
-                "problems": found.problems[key],
-                "files": [str(f) for f in found.files.get(key, ())],
-            }
-        )
-    code = 1 if found.problems else 0
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False))
-        sys.exit(code)
-    if not rows:
-        click.echo(f"no partner file in {settings.partners_dir}")
-    for row in rows:
-        if row["bad"]:
-            continue
-        click.echo(
-            f"{row['partner']} ({row['name']}): {', '.join(row['channels'])}; return flows -> {row['return_target']}"
-        )
-        if row["as2"]:
-            _print_as2_row(row["as2"])
-    _echo_bad(found, indent="")
-    sys.exit(code)
 
 
 def _return_target(settings: Settings, partner) -> str:  # noqa: ANN001

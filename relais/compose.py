@@ -31,6 +31,7 @@ from flows.outbox import Address
 from flows.pipeline import Pipeline
 from flows.status_returns import StatusReturns
 from flows.store import Store, Structure
+from flows.store_web import PartnerMode
 from relais.settings import Settings
 from validators.document import JudgeConfig
 from validators.pool import PoolConfig, ValidationPool
@@ -175,7 +176,43 @@ class Runtime:
             judge=self.pool,
             channels=self.channels,
             deliver_to=edi_delivery(self._partners, self.channels),
+            qualification=lambda partner_id: self.partner_mode(partner_id) == "qualification",
+            language=self.partner_language,
         )
+
+    def partner_mode(self, partner_id: str, switches: Mapping[str, PartnerMode] | None = None) -> str:
+        """A partner's mode, "qualification" or "production": ops' latest switch (`Store.partner_modes`,
+        read each time: a switch made by another process counts at once), else its partner file's ``mode``
+        (none: production). `switches` are the store's, when the caller read them already."""
+        switch = (self.store.partner_modes() if switches is None else switches).get(partner_id)
+        if switch is not None:
+            return switch.mode
+        partner = self.partners.get(partner_id)
+        return partner.mode if partner is not None else "production"
+
+    def switch_partner_mode(self, partner_id: str, mode: str, by: str, reason: str | None = None) -> str | None:
+        """Ops switch a partner to `mode` ("production" after its qualification, or back to
+        "qualification"): stored (`Store.switch_partner_mode`, over the partner file) and audited under the
+        principal `by` (``cli:<user>``, ``web:<user>``). The next flow claimed follows it. Returns None when
+        done, else why not (French, audited as refused): an unknown partner, or already in that mode."""
+        action = f"partner.{mode}"
+        refused = None
+        if self.partners.get(partner_id) is None:
+            refused = f"partenaire inconnu : {partner_id} (aucun fichier de partenaire valide dans {self.settings.partners_dir})"
+        elif (current := self.partner_mode(partner_id)) == mode:
+            refused = f"{partner_id} est déjà en {mode}"
+        if refused is not None:
+            self.store.audit(by, action, target=partner_id, outcome="refused", http_status=None, detail=refused)
+            return refused
+        self.store.switch_partner_mode(partner_id, mode, by, reason)
+        detail = f"{current} -> {mode}" + (f" ({reason})" if reason else "")
+        self.store.audit(by, action, target=partner_id, outcome="ok", http_status=None, detail=detail)
+        return None
+
+    def partner_language(self, partner_id: str) -> str:
+        """The language of a partner's return flows' free texts (its partner file's ``language``; "fr")."""
+        partner = self.partners.get(partner_id)
+        return partner.language if partner is not None else "fr"
 
     @functools.cached_property
     def status_returns(self) -> StatusReturns:
@@ -196,6 +233,7 @@ class Runtime:
             self.channels,
             interval_seconds=self.settings.status_interval_seconds,
             vocabulary=vocabulary,
+            language=self.partner_language,
             payment_not_reported=payment_not_reported,
         )
 

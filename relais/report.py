@@ -165,6 +165,7 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
         f"  directory {flow.directory_version or '-'}"
         + (f"  duplicate of {flow.duplicate_of}" if flow.duplicate_of else "")
         + (f"  profile {flow.profile}" if flow.profile else "")
+        + ("  QUALIFICATION (rien n'est transmis aux destinataires)" if flow.qualification else "")
     )
     if flow.status is FlowStatus.IN_INCIDENTE:
         click.echo(

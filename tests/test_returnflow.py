@@ -67,9 +67,11 @@ def make_invoice(flow: Flow, position: int, **changes: object) -> Invoice:
     return Invoice(**values)  # type: ignore[arg-type]
 
 
-def build(flow: Flow, flow_errors: list[ValidationError], invoices: list[Invoice]) -> etree._Element:
+def build(
+    flow: Flow, flow_errors: list[ValidationError], invoices: list[Invoice], language: str = "fr"
+) -> etree._Element:
     """Build (which validates), re-validate explicitly, and parse."""
-    data = rf.build(flow, flow_errors, iter(invoices), produced_at=PRODUCED)
+    data = rf.build(flow, flow_errors, iter(invoices), produced_at=PRODUCED, language=language)
     rf.validate(data)
     assert data.startswith(b"<?xml version='1.0' encoding='utf-8'?>\n<CPPStatut")
     return etree.fromstring(data)
@@ -144,7 +146,7 @@ def test_partially_integrated_flow_reports_errors_and_warning() -> None:
     )
     warning = ValidationError("BR-FR-05", Flag.WARNING, "/Invoice/cbc:Note", "A note should be present")
     rejected = make_invoice(flow, 2, status=InvoiceStatus.REJETEE, errors=[xsd_error, routing, warning])
-    root = build(flow, [], [make_invoice(flow, 1), rejected])
+    root = build(flow, [], [make_invoice(flow, 1), rejected], language="en")  # a partner with language = "en"
 
     assert one(root, f"{FLUX}/StatutFlux") == "IN_INTEGRE_PARTIEL"
     assert one(root, f"{FLUX}/IdStatut") == "96"
@@ -170,6 +172,19 @@ def test_partially_integrated_flow_reports_errors_and_warning() -> None:
     assert one(lines[1], "LibelleErreur") == "The recipient SIRET is not in the directory"
     assert one(lines[2], "LibelleErreur") == "A note should be present"
 
+    # By default (the platform's language) the same report in French: Relais's rules in their French
+    # words, the specifics kept; the official rule's message verbatim, what it is beside it.
+    root = build(flow, [], [make_invoice(flow, 1), rejected])
+    ok, bad = root.findall("CPPFactureStatuts/CPPFactureStatut")
+    detail = xsd_error.message.split(": ", 1)[1]
+    assert one(bad, "DonneesStatut/Motif") == f"{XSD.message_fr} : {detail}"
+    lines = bad.findall("Erreurs/LigneErreurDetail")
+    assert [one(x, "CodeErreur") for x in lines] == ["XSD", "RLS-R03", "BR-FR-05"]
+    assert one(lines[0], "LibelleErreur") == XSD.message_fr
+    assert one(lines[0], "DescriptionErreur") == f"{XSD.message_fr} : {detail}"
+    assert one(lines[2], "LibelleErreur") == "A note should be present"
+    assert one(lines[2], "DescriptionErreur").startswith("A note should be present (Règle française de la réforme")
+
 
 def test_flow_rejected_whole_has_no_invoice_statuses() -> None:
     flow = make_flow(status=FlowStatus.IN_REJETE, flow_code=None, original_name="lot.xml")
@@ -186,8 +201,8 @@ def test_flow_rejected_whole_has_no_invoice_statuses() -> None:
     assert one(line, "CodeErreur") == "RLS-T04"
     assert one(line, "Severite") == "fatal"
     assert one(line, "Localisation") == "line 2, column 1"
-    assert one(line, "LibelleErreur") == FORBIDDEN_DTD.message_en
-    assert one(line, "DescriptionErreur") == error.message
+    assert one(line, "LibelleErreur") == FORBIDDEN_DTD.message_fr
+    assert one(line, "DescriptionErreur") == f"{FORBIDDEN_DTD.message_fr} : <!DOCTYPE Invoice [<!ENTITY x 'y'>]>"
     assert "<!DOCTYPE Invoice" in one(line, "DescriptionErreur")
 
 
@@ -257,8 +272,9 @@ def test_text_needing_escaping_round_trips() -> None:
     assert status is not None
     assert one(status, "NomEntree") == "dossier/facture n°1 <copie> & 🧾.xml"
     assert one(status, "NumeroFacture") == "FA<1>&2 é"
-    assert one(status, "DonneesStatut/Motif") == nasty
-    assert one(status, "Erreurs/LigneErreurDetail/DescriptionErreur") == nasty
+    assert one(status, "DonneesStatut/Motif").startswith(nasty + " (Règle métier de la norme EN 16931")
+    assert one(status, "Erreurs/LigneErreurDetail/DescriptionErreur").startswith(nasty)
+    assert one(status, "Erreurs/LigneErreurDetail/LibelleErreur") == nasty.split(": ", 1)[0]
     assert one(status, "Erreurs/LigneErreurDetail/Localisation") == "/Invoice/cac:LegalMonetaryTotal[1]"
 
 

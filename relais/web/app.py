@@ -44,6 +44,7 @@ from relais.web import (
     labels,
     metrics,
     params,
+    partners_view,
     security,
     sessions,
     waiting,
@@ -193,6 +194,9 @@ def create_app(
         checked=lambda request, user, action, target: checked_form(request, user, action, target, ops_only=False),
     )
     waiting.install(app, rt, render=render, user_of=user_of, lang_of=lang_of, to_login=to_login)  # /waiting
+    partners_view.install(  # qualification: the landing page's table, POST /qualification/{p}/production
+        app, rt, templates=templates, user_of=user_of, lang_of=lang_of, to_login=to_login, checked=checked_form
+    )
 
     @app.exception_handler(_Refused)
     async def refused(request: Request, exc: _Refused) -> Response:

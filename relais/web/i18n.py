@@ -447,6 +447,20 @@ _FR.update(
         "as2-mdn-ok": "accusé positif reçu",
         "as2-mdn-error": "accusé négatif ou invalide",
         "as2-mdn-refused": "refusé",
+        "qualification": "Qualification",
+        "qualification-title": "Flux de qualification : jugé et répondu, rien n'est transmis aux destinataires",
+        "in-qualification": "Partenaires en qualification",
+        "qualif-received": "Flux reçus",
+        "qualif-integrated": "Intégrés",
+        "qualif-partial": "Intégrés partiellement",
+        "qualif-rejected": "Rejetés",
+        "qualif-pass-rate": "Taux de réussite",
+        "qualif-since": "Mode décidé par",
+        "qualif-file": "fichier du partenaire",
+        "to-production": "Passer en production",
+        "to-production-confirm": "Passer ce partenaire en production ? Ses prochains flux seront transmis aux destinataires.",
+        "reason": "Motif",
+        "flash-production": "passé en production : ses prochains flux seront transmis",
     }
 )
 _EN.update(
@@ -526,6 +540,20 @@ _EN.update(
         "as2-mdn-ok": "positive receipt received",
         "as2-mdn-error": "negative or invalid receipt",
         "as2-mdn-refused": "refused",
+        "qualification": "Qualification",
+        "qualification-title": "Qualification flow: judged and answered, nothing is delivered to recipients",
+        "in-qualification": "Partners in qualification",
+        "qualif-received": "Flows received",
+        "qualif-integrated": "Integrated",
+        "qualif-partial": "Partially integrated",
+        "qualif-rejected": "Rejected",
+        "qualif-pass-rate": "Pass rate",
+        "qualif-since": "Mode set by",
+        "qualif-file": "partner file",
+        "to-production": "Switch to production",
+        "to-production-confirm": "Switch this partner to production? Its next flows will be delivered to recipients.",
+        "reason": "Reason",
+        "flash-production": "switched to production: its next flows will be delivered",
     }
 )
 
