@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import shutil
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -130,6 +131,9 @@ def _next_steps(home: Path, siret: str | None) -> None:
     """The commands to go on with: a flow's details, the web application, the recipients' API."""
     relais = f"relais --home {_shown(home)}"
     click.echo("\nEt ensuite :")
+    if sys.prefix != sys.base_prefix and not os.environ.get("VIRTUAL_ENV"):  # e.g. run by scripts/bootstrap.sh
+        click.echo("  dans votre terminal, le venv de Relais d'abord :")
+        click.echo(f"    . {_shown(Path(sys.prefix) / 'bin' / 'activate')}")
     click.echo("  le détail d'un flux :")
     click.echo(f"    {relais} flows CPP0000000001")
     click.echo(f"  l'application web « Suivi des flux » (un utilisateur ops, puis http://127.0.0.1:{WEB_PORT}/) :")

@@ -290,26 +290,32 @@ def _next_steps_work(cli, out: str, home: Path) -> None:
     and they run as printed: the user is added, the SIRET is a recipient's and gets its token."""
     steps = out.split("\nEt ensuite :\n", 1)[1]
     commands = [line.strip() for line in steps.splitlines() if line.startswith("    ")]
-    shown = f"relais --home {home}"
-    assert [c.split(shown, 1)[1].split()[:2] for c in commands if shown in c] == [
+    shown = f"relais --home {home} "
+    ours = [c.split(shown, 1)[1] for c in commands if shown in c]
+    assert [c.split()[:2] for c in ours] == [
         ["flows", "CPP0000000001"],
         ["users", "add"],
         ["web", "serve"],
         ["api", "token"],
         ["api", "serve"],
     ], commands
-    assert commands[-1].startswith('curl -H "Authorization: Bearer <jeton>" http://127.0.0.1:8091/api/v1/invoices')
-    assert "--port 8091" in commands[-2] and "--port 8090" in commands[2]
-    password, add = commands[1].split(" | ")
-    result = cli(*shlex.split(add)[1:], input=shlex.split(password)[1] + "\n")
+    flow, add, web, token, api = ours
+    assert web.endswith("--port 8090") and api.endswith("--port 8091")
+    assert commands[-1] == 'curl -H "Authorization: Bearer <jeton>" http://127.0.0.1:8091/api/v1/invoices'
+    (piped,) = [c for c in commands if c.endswith(add)]
+    password = shlex.split(piped.split(" | ")[0])[1]
+    result = cli("--home", home, *shlex.split(add), input=password + "\n")
     assert result.exit_code == 0, result.output
-    result = cli(*shlex.split(commands[3])[1:])
+    result = cli("--home", home, *shlex.split(token))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("rls_")
-    siret = shlex.split(commands[3])[-1]
-    assert any((home / "delivery" / siret).iterdir())  # a structure that received invoices
-    result = cli(*shlex.split(commands[0])[1:])
+    assert any((home / "delivery" / token.split()[-1]).iterdir())  # a structure that received invoices
+    result = cli("--home", home, *shlex.split(flow))
     assert result.exit_code == 0 and "CPP0000000001" in result.stdout, result.output
+    activate = Path(sys.prefix, "bin", "activate").resolve()
+    assert (commands[0].startswith(". ") and Path(commands[0][2:]).resolve() == activate) == (
+        sys.prefix != sys.base_prefix and not os.environ.get("VIRTUAL_ENV")
+    )  # relais is in the venv: a terminal that did not activate it is told how
 
 
 def test_demo_refuses_a_folder_it_did_not_make(cli, tmp_path):
