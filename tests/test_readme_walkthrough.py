@@ -25,6 +25,8 @@ from lxml import etree
 
 from flows import returnflow
 
+pytestmark = pytest.mark.xdist_group("readme_walkthrough")  # one worker: the walkthrough runs once
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## First real set-up"
 BIN = Path(sys.executable).parent
