@@ -30,6 +30,28 @@ def sftp() -> None:
     """Hosted SFTP drop zones: partners upload into in/ and download return flows from out/."""
 
 
+_HOST_KEY_HELP = "Server's private host key, created (ed25519) when missing. Default $RELAIS_HOME/sftp/host_key."
+
+
+@sftp.command("fingerprint")
+@click.option("--host-key", "host_key_path", type=click.Path(dir_okay=False, path_type=Path), help=_HOST_KEY_HELP)
+@click.pass_context
+def fingerprint(ctx: click.Context, host_key_path: Path | None) -> None:
+    """Print the host key's fingerprint as `ssh-keygen -lf` does (the key is created when missing, as by serve).
+
+    Give it to each partner with its login (its partner id): its SFTP client shows this
+    SHA256:... fingerprint at the first connection, to be compared before accepting the key.
+    """
+    from connectors.sftp.server import fingerprint_line, host_key
+
+    key_path = host_key_path or _settings(ctx).home / "sftp" / "host_key"
+    try:
+        key = host_key(key_path)
+    except (OSError, ValueError) as e:  # unreadable, or not a private key (asyncssh.KeyImportError)
+        _fail(f"clé d'hôte illisible / cannot read the host key {key_path}: {e}")
+    click.echo(fingerprint_line(key))
+
+
 @sftp.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
 @click.option(
@@ -43,7 +65,7 @@ def sftp() -> None:
     "--host-key",
     "host_key_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Server's private host key, created (ed25519) when missing. Default $RELAIS_HOME/sftp/host_key.",
+    help=_HOST_KEY_HELP,
 )
 @click.option(
     "--health-port",

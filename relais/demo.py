@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shlex
 import shutil
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,15 +22,23 @@ from relais.runner import run_once
 from relais.settings import Settings
 
 MARKER = ".relais-demo"
+WEB_PORT = 8090  # relais web serve's default
+API_PORT = 8091  # given explicitly: the API's port, apart from Airflow's UI (8080)
 
 
 def _fresh(home: Path) -> None:
     """Make `home` an empty demo folder: wipe it if an earlier demo made it, refuse anything else."""
     if home.is_symlink() or (home.exists() and not home.is_dir()):
-        raise click.ClickException(f"{home} exists and is not a folder; pass another --home")
+        raise click.ClickException(
+            f"{home} existe et n'est pas un dossier ; indiquez un autre --home "
+            "(exists and is not a folder; pass another --home)"
+        )
     if home.exists():
         if not (home / MARKER).is_file() and any(home.iterdir()):
-            raise click.ClickException(f"{home} exists and is not a demo folder; pass another --home")
+            raise click.ClickException(
+                f"{home} existe et n'est pas un dossier de la démo ; indiquez un autre --home "
+                "(exists and is not a demo folder; pass another --home)"
+            )
         shutil.rmtree(home)
     home.mkdir(parents=True)
     (home / MARKER).write_text("created by relais demo\n")
@@ -46,7 +57,7 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
     dir_file = settings.home / "annuaire.json"
     dir_file.write_text(json.dumps(gen.directory_document(recipients, "demo-1"), ensure_ascii=False, indent=1))
     version, n = dirmod.import_file(rt.store, dir_file)
-    click.echo(f"directory {version}: {n} public structures imported from {dir_file}")
+    click.echo(f"annuaire {version} : {n} structures publiques importées depuis {dir_file}")
 
     drops = {
         "operateur-ubl": ("ubl", "zip", 1),
@@ -77,7 +88,7 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
     shutil.copyfile(first, ubl_inbox / f"renvoi-{first.name}")
     (ubl_inbox / "notes.txt").write_text("ceci n'est pas une facture\n")
 
-    click.echo(f"drop zones filled under {settings.dropzones_dir}; running the pipeline...")
+    click.echo(f"zones de dépôt remplies sous {settings.dropzones_dir} ; traitement des flux...")
     t0 = time.perf_counter()
     flows = run_once(rt, progress=True)
     elapsed = time.perf_counter() - t0
@@ -86,15 +97,51 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
     total = sum(f.invoice_count for f in flows)
     rejected = sum(f.rejected_count for f in flows)
     click.echo(
-        f"\n{len(flows)} flows, {total} invoices ({total - rejected} accepted, {rejected} rejected) in {elapsed:.1f} s"
+        f"\n{len(flows)} flux, {total} factures ({total - rejected} acceptées, {rejected} rejetées)"
+        f" en {elapsed:.1f} s".replace(".", ",")  # a French decimal comma: no other dot in this line
     )
     by_status = Counter(str(f.status) for f in flows)
-    click.echo("flow statuses: " + ", ".join(f"{s} {n}" for s, n in sorted(by_status.items())))
-    click.echo("top errors:")
+    click.echo("statuts des flux : " + ", ".join(f"{s} {n}" for s, n in sorted(by_status.items())))
+    click.echo("erreurs les plus fréquentes :")
     for rule, message, count in rt.store.top_errors(8, [f.id for f in flows]):
         click.echo(f"  {count:>4} x {rule:<9} {message[:110]}")
     delivered = sum(1 for _ in settings.delivery_dir.rglob("*") if _.is_file())
     returns = sorted(settings.dropzones_dir.glob("*/out/*.xml"))
-    click.echo(f"\n{delivered} invoices delivered under {settings.delivery_dir}")
-    click.echo(f"{len(returns)} return flows (CPPStatut) under {settings.dropzones_dir}/<partner>/out/")
-    click.echo(f"details: relais --home {settings.home} flows <FLOW_ID>")
+    click.echo(f"\n{delivered} factures remises aux destinataires sous {settings.delivery_dir}")
+    click.echo(f"{len(returns)} flux retour (CPPStatut) sous {settings.dropzones_dir}/<partenaire>/out/")
+    _next_steps(settings.home, _a_recipient(settings.delivery_dir))
+
+
+def _a_recipient(delivery: Path) -> str | None:
+    """The SIRET of a structure that received invoices (delivery/<siret>/<service>/), if any."""
+    sirets = sorted(d.name for d in delivery.iterdir() if d.is_dir()) if delivery.is_dir() else []
+    return sirets[0] if sirets else None
+
+
+def _shown(home: Path) -> str:
+    """`home` as the user would type it: relative to the current folder when under it, shell-quoted."""
+    try:
+        rel = os.path.relpath(home)
+    except ValueError:  # another drive
+        rel = str(home)
+    return shlex.quote(str(home) if rel.startswith("..") else rel)
+
+
+def _next_steps(home: Path, siret: str | None) -> None:
+    """The commands to go on with: a flow's details, the web application, the recipients' API."""
+    relais = f"relais --home {_shown(home)}"
+    click.echo("\nEt ensuite :")
+    if sys.prefix != sys.base_prefix and not os.environ.get("VIRTUAL_ENV"):  # e.g. run by scripts/bootstrap.sh
+        click.echo("  dans votre terminal, le venv de Relais d'abord :")
+        click.echo(f"    . {_shown(Path(sys.prefix) / 'bin' / 'activate')}")
+    click.echo("  le détail d'un flux :")
+    click.echo(f"    {relais} flows CPP0000000001")
+    click.echo(f"  l'application web « Suivi des flux » (un utilisateur ops, puis http://127.0.0.1:{WEB_PORT}/) :")
+    click.echo(f"    echo 'un-mot-de-passe-assez-long' | {relais} users add moi --role ops")
+    click.echo(f"    {relais} web serve --port {WEB_PORT}")
+    if siret is None:
+        return
+    click.echo(f"  l'API des destinataires (un jeton pour la structure {siret}, affiché une seule fois) :")
+    click.echo(f"    {relais} api token create --siret {siret}")
+    click.echo(f"    {relais} api serve --port {API_PORT}")
+    click.echo(f'    curl -H "Authorization: Bearer <jeton>" http://127.0.0.1:{API_PORT}/api/v1/invoices')

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -275,20 +276,54 @@ def test_demo_end_to_end_and_again(cli, tmp_path):
     result = cli("demo", "--home", home, "--invoices", 12, "--lines", 2)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert re.search(r"^6 flows, 28 invoices \(\d+ accepted, \d+ rejected\)", out, re.M), out
-    assert re.search(r"^flow statuses: .*IN_REJETE 2", out, re.M), out
-    assert "top errors:" in out and "RLS-T11" in out and "RLS-T02" in out
+    assert re.search(r"^6 flux, 28 factures \(\d+ acceptées, \d+ rejetées\) en \d+,\d s$", out, re.M), out
+    assert re.search(r"^statuts des flux : .*IN_REJETE 2", out, re.M), out
+    assert "erreurs les plus fréquentes :" in out and "RLS-T11" in out and "RLS-T02" in out
     assert "CPP0000000006" in out
     returns = _return_flows(home)
     assert len(returns) == 6
     for path in returns:
         returnflow.validate(path)
     assert (home / "relais.db").is_file()
+    _next_steps_work(cli, out, home)
 
     result = cli("--home", home, "demo", "--invoices", 3, "--lines", 1)  # the main --home works too
     assert result.exit_code == 0, result.output
     assert "CPP0000000006" in result.stdout and "CPP0000000007" not in result.stdout  # wiped, not added to
     assert len(_return_flows(home)) == 6
+
+
+def _next_steps_work(cli, out: str, home: Path) -> None:
+    """The summary ends with the next commands (a flow, the web application, the API), for this home,
+    and they run as printed: the user is added, the SIRET is a recipient's and gets its token."""
+    steps = out.split("\nEt ensuite :\n", 1)[1]
+    commands = [line.strip() for line in steps.splitlines() if line.startswith("    ")]
+    shown = f"relais --home {home} "
+    ours = [c.split(shown, 1)[1] for c in commands if shown in c]
+    assert [c.split()[:2] for c in ours] == [
+        ["flows", "CPP0000000001"],
+        ["users", "add"],
+        ["web", "serve"],
+        ["api", "token"],
+        ["api", "serve"],
+    ], commands
+    flow, add, web, token, api = ours
+    assert web.endswith("--port 8090") and api.endswith("--port 8091")
+    assert commands[-1] == 'curl -H "Authorization: Bearer <jeton>" http://127.0.0.1:8091/api/v1/invoices'
+    (piped,) = [c for c in commands if c.endswith(add)]
+    password = shlex.split(piped.split(" | ")[0])[1]
+    result = cli("--home", home, *shlex.split(add), input=password + "\n")
+    assert result.exit_code == 0, result.output
+    result = cli("--home", home, *shlex.split(token))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("rls_")
+    assert any((home / "delivery" / token.split()[-1]).iterdir())  # a structure that received invoices
+    result = cli("--home", home, *shlex.split(flow))
+    assert result.exit_code == 0 and "CPP0000000001" in result.stdout, result.output
+    activate = Path(sys.prefix, "bin", "activate").resolve()
+    assert (commands[0].startswith(". ") and Path(commands[0][2:]).resolve() == activate) == (
+        sys.prefix != sys.base_prefix and not os.environ.get("VIRTUAL_ENV")
+    )  # relais is in the venv: a terminal that did not activate it is told how
 
 
 def test_demo_refuses_a_folder_it_did_not_make(cli, tmp_path):

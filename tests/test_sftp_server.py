@@ -340,6 +340,55 @@ def test_host_key_is_created_once_and_private(tmp_path):
     assert Path(f"{path}.pub").read_text().startswith("ssh-ed25519 ")
 
 
+def test_cli_fingerprint_is_the_one_ssh_keygen_and_clients_see(tmp_path, keys, zones):
+    """`relais sftp fingerprint` prints the host key as `ssh-keygen -lf` does (creating it when missing, once),
+    and it is the key a partner's client is shown by the server."""
+    import base64
+    import hashlib
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from relais.cli import main
+
+    home = tmp_path / "home"
+    key_path = home / "sftp" / "host_key"
+
+    def fingerprint(*args: str) -> str:
+        result = CliRunner().invoke(main, ["--home", str(home), "sftp", "fingerprint", *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def keygen(path: Path) -> str:
+        return subprocess.run(["ssh-keygen", "-lf", str(path)], capture_output=True, text=True, check=True).stdout
+
+    printed = fingerprint()
+    assert key_path.stat().st_mode & 0o777 == 0o600
+    assert printed == keygen(key_path) == keygen(Path(f"{key_path}.pub"))
+    assert printed.startswith("256 SHA256:") and printed.endswith(" relais-sftp (ED25519)\n")
+    assert fingerprint() == printed  # the same key, not a new one
+
+    with ServerThread(zones, key_path) as srv:
+        t = paramiko.Transport(("127.0.0.1", srv.port))
+        try:
+            t.connect(username="op-a", pkey=keys["op-a"][0])
+            seen = t.get_remote_server_key().asbytes()
+        finally:
+            t.close()
+    digest = base64.b64encode(hashlib.sha256(seen).digest()).decode().rstrip("=")
+    assert printed.split()[1] == f"SHA256:{digest}"
+
+    rsa = tmp_path / "rsa_key"  # an operator's own host key (--host-key)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "ops@relais", "-f", str(rsa)], check=True
+    )
+    assert fingerprint("--host-key", str(rsa)) == keygen(rsa)
+    assert keygen(rsa).startswith("2048 SHA256:") and keygen(rsa).endswith(" ops@relais (RSA)\n")
+
+    result = CliRunner().invoke(main, ["--home", str(home), "sftp", "fingerprint", "--host-key", f"{rsa}.pub"])
+    assert result.exit_code == 2 and "cannot read the host key" in result.stderr, result.output
+
+
 # ---- going down and coming back ---------------------------------------------------------------
 
 

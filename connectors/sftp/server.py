@@ -130,6 +130,26 @@ def host_key(path: Path) -> asyncssh.SSHKey:
     return key
 
 
+def fingerprint_line(key: asyncssh.SSHKey) -> str:
+    """The key as ``ssh-keygen -lf`` shows it: ``256 SHA256:... relais-sftp (ED25519)``.
+
+    Bits, SHA-256 fingerprint (what an OpenSSH client prints at the first connection), comment, type.
+    """
+    algorithm = key.algorithm.decode("ascii")
+    pyca: Any = getattr(key, "pyca_key", None)  # the `cryptography` key
+    if algorithm == "ssh-ed25519":
+        bits, kind = 256, "ED25519"
+    elif algorithm == "ssh-ed448":
+        bits, kind = 456, "ED448"
+    elif algorithm.startswith("ecdsa-sha2-"):
+        bits, kind = pyca.curve.key_size, "ECDSA"
+    elif algorithm == "ssh-rsa":
+        bits, kind = pyca.key_size, "RSA"
+    else:  # not made by host_key() nor by ssh-keygen's usual types
+        bits, kind = 0, algorithm.upper()
+    return f"{bits} {key.get_fingerprint('sha256')} {key.get_comment() or 'no comment'} ({kind})"
+
+
 def public_key_line(key: asyncssh.SSHKey) -> str:
     """``"ssh-ed25519 AAAA..."`` (no comment), the form clients pin."""
     algorithm, blob = key.export_public_key("openssh").decode("ascii").split()[:2]
