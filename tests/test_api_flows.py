@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -207,6 +208,8 @@ def test_the_server_processes_uploads_itself_when_asked(tmp_path) -> None:
                 time.sleep(0.2)
             report = c.get(f"/api/v1/flows/{flow_id}/report")
             assert report.status_code == 200 and b"<CPPStatut" in report.content
+        # the server's stop stopped its processor (it was looked up under the ASGI wrappers)
+        assert not [t for t in threading.enumerate() if t.name == "relais-api-processor"]
         assert (rt.settings.outbox_dir("op-a") / f"CR_{flow_id}_IN_INTEGRE.xml").is_file()  # sent as run does
         assert len(list(rt.settings.delivery_dir.rglob("*.xml"))) == 2
     finally:

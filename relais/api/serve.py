@@ -29,7 +29,7 @@ class Server(uvicorn.Server):
         try:
             super().run(sockets)
         finally:  # the uploads' processor (relais/api/worker.py): the flow in progress finishes
-            processor = getattr(self.config.app.state, "processor", None)
+            processor = _processor(self.config.app)
             if processor is not None:
                 processor.stop()
 
@@ -39,6 +39,16 @@ class Server(uvicorn.Server):
             self.port = self.servers[0].sockets[0].getsockname()[1]
         if self.started and self.on_ready is not None:
             self.on_ready(self)
+
+
+def _processor(app: Any) -> Any:
+    """The uploads' processor of the FastAPI application, under the ASGI wrappers (BodyLimit...)."""
+    while app is not None:
+        state = getattr(app, "state", None)
+        if state is not None:
+            return getattr(state, "processor", None)
+        app = getattr(app, "app", None)
+    return None
 
 
 def server(
