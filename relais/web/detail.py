@@ -17,28 +17,16 @@ from typing import Any
 from flows.lifecycle import REOPENABLE, FlowStatus, InvoiceStatus
 from flows.model import Flow, ValidationError
 from flows.outbox import OutboxItem, OutboxStatus
-from flows.rule import REGISTRY
+from flows.rule import REGISTRY, official_family
 from relais.compose import Runtime
 from relais.web import i18n
 from relais.web.labels import outbox_state_label
 from relais.web.params import InvoiceFilters
 
-#: Where a code that is not in Relais's catalogue comes from (the official rule sets).
-_FAMILIES = {
-    "BR-FR": "Règle française de la réforme (BR-FR, XSLT officielles).",
-    "BR-": "Règle métier de la norme EN 16931 (XSLT officielles du CEN).",
-    "UBL-": "Règle de syntaxe UBL de la norme EN 16931 (CEN).",
-    "CII-": "Règle de syntaxe CII de la norme EN 16931 (CEN).",
-    "FX-": "Règle du profil Factur-X.",
-    "XSD": "Le document ne respecte pas le schéma XML de sa syntaxe.",
-}
-_FAMILIES_EN = {
-    "BR-FR": "French rule of the e-invoicing reform (BR-FR, official XSLTs).",
-    "BR-": "Business rule of the EN 16931 standard (official CEN XSLTs).",
-    "UBL-": "UBL syntax rule of the EN 16931 standard (CEN).",
-    "CII-": "CII syntax rule of the EN 16931 standard (CEN).",
-    "FX-": "Factur-X profile rule.",
-    "XSD": "The document does not conform to the XML schema of its syntax.",
+#: A schema finding (XSD): its explanation (the official EN 16931 families: flows.rule.official_family).
+_XSD = {
+    "fr": "Le document ne respecte pas le schéma XML de sa syntaxe.",
+    "en": "The document does not conform to the XML schema of its syntax.",
 }
 
 #: The audited web actions on a flow shown in its timeline (relais/web/app.py).
@@ -70,10 +58,10 @@ def explain(code: str, lang: str = "fr") -> str:
     rule = REGISTRY.get(code)
     if rule is not None:
         return rule.message_fr if lang == "fr" else rule.message_en
-    for prefix, text in (_FAMILIES_EN if lang == "en" else _FAMILIES).items():
-        if code.startswith(prefix):
-            return text
-    return ""
+    family = official_family(code, lang)
+    if family is not None:
+        return family + "."
+    return _XSD["en" if lang == "en" else "fr"] if code.startswith("XSD") else ""
 
 
 @dataclasses.dataclass
