@@ -153,6 +153,10 @@ def test_a_qualification_flow_is_answered_and_marked_but_delivers_and_reserves_n
             listed = c.get("/api/v1/invoices").json()["invoices"]
             assert [i["id"] for i in listed if i["flow_id"] == flow.id] == []
             assert c.get(f"/api/v1/invoices/{accepted[0].id}").status_code == 404
+        sender, _ = make_token(rt, auth.PARTNER, partner="op-q")  # the sender's API marks it
+        with client(api, sender) as c:
+            assert c.get(f"/api/v1/flows/{flow.id}").json()["qualification"] is True
+            assert [f["qualification"] for f in c.get("/api/v1/flows").json()["flows"]] == [True]
 
     shown = _cli(rt, "flows", flow.id)
     assert "QUALIFICATION (rien n'est transmis aux destinataires)" in shown.output

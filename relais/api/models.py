@@ -178,6 +178,9 @@ class FlowInfo(BaseModel):
     invoice_count: int
     rejected_count: int
     duplicate_of: str | None
+    qualification: bool = Field(
+        False, description="A flow of the partner's qualification phase: judged and answered, never delivered"
+    )
 
     @classmethod
     def of(cls, flow: Flow) -> FlowInfo:
@@ -193,6 +196,7 @@ class FlowInfo(BaseModel):
             invoice_count=flow.invoice_count,
             rejected_count=flow.rejected_count,
             duplicate_of=flow.duplicate_of,
+            qualification=flow.qualification,
         )
 
 
