@@ -258,7 +258,9 @@ def test_ops_switch_a_partner_to_production_from_the_landing_page(home):
             assert "op-p" not in re.search(r'<section aria-labelledby="h-qualification".*?</section>', page, re.S)[0]
             listing = c.get("/flows").text
             assert re.search(rf'href="/flows/{flow.id}">{flow.id}</a> <span class="badge warn qualif"', listing)
-            assert ">Qualification</span>" in c.get(f"/flows/{flow.id}").text
+            flow_page = c.get(f"/flows/{flow.id}").text
+            assert ">Qualification</span>" in flow_page
+            assert '<strong>qualification</strong> <span class="name">Flux de qualification' in flow_page  # timeline
             csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]
 
             refused = c.post("/qualification/op-q/production", data={"csrf": "wrong"})

@@ -156,6 +156,8 @@ def flow_detail(
     if flow.invoice_count:
         counts = t("ev-validated-counts").format(n=flow.invoice_count, r=flow.rejected_count)
         events.append(Event(flow.updated_at, "validated", counts))
+    if flow.qualification:  # judged and answered, never delivered (flows.qualification)
+        events.append(Event(flow.updated_at, "qualification", t("qualification-title")))
     delivered = [o for o in outbox if o.kind == "delivery"]
     if delivered:
         sent = sum(1 for o in delivered if o.status == OutboxStatus.SENT)
