@@ -367,10 +367,10 @@ def test_in_a_browser_log_in_filter_open_download_act_and_log_out(site, browser,
     page.get_by_role("button", name="Retraiter le flux").click()
     page.wait_for_selector(".flash")
     deadline = time.monotonic() + 90
-    while "IN_INTEGRE " not in page.locator("h1").inner_text() + " " and time.monotonic() < deadline:
+    while "(IN_INTEGRE)" not in page.locator("h1").inner_text() and time.monotonic() < deadline:
         time.sleep(0.5)
         page.reload()
-    assert page.locator("h1").inner_text().strip().endswith("IN_INTEGRE"), page.locator("h1").inner_text()
+    assert page.locator("h1").inner_text().strip().endswith("Intégré (IN_INTEGRE)"), page.locator("h1").inner_text()
     _shot(page, "reprocessed")
     from flows.store import Store
 

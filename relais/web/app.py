@@ -35,7 +35,7 @@ from flows.model import Channel, Flow, FlowCode
 from flows.store_web import FlowQuery, WebUser
 from relais import log, runner
 from relais.compose import Runtime
-from relais.web import account, dashboard, headers, i18n, metrics, params, security, sessions
+from relais.web import account, dashboard, findings, headers, i18n, labels, metrics, params, security, sessions
 from relais.web.oidc import OidcConfig
 from relais.web.passwords import verify_password
 
@@ -94,6 +94,9 @@ def create_app(
     templates.env.globals["flow_codes"] = [c.value for c in FlowCode]
     templates.env.globals["delta_day"] = dt.timedelta(days=1)
     templates.env.globals["oidc"] = oidc is not None
+    templates.env.globals["flow_status_label"] = labels.flow_status_label
+    templates.env.globals["invoice_status_label"] = labels.invoice_status_label
+    templates.env.globals["outbox_state_label"] = labels.outbox_state_label
     if oidc is not None:
         from relais.web import oidc as oidc_login
 
@@ -178,25 +181,26 @@ def create_app(
 
     @app.exception_handler(_Refused)
     async def refused(request: Request, exc: _Refused) -> Response:
-        return render(request, "error.html", user_of(request), status=exc.status, key=exc.key)
+        return render(request, "error.html", user_of(request), status=exc.status, key=exc.key, code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
         """An address the application does not have: the French-first 404 page, not a JSON detail."""
         if exc.status_code != 404:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return render(request, "error.html", user_of(request), status=404, key="not-found")
+        return render(request, "error.html", user_of(request), status=404, key="not-found", code=404)
 
     @app.exception_handler(params.BadParam)
     async def bad_param(request: Request, exc: params.BadParam) -> Response:
         """A query parameter that does not parse (relais/web/params.py): a 400 page naming it."""
-        return render(request, "error.html", user_of(request), status=400, key="bad-param", param=exc.name)
+        return render(request, "error.html", user_of(request), status=400, key="bad-param", param=exc.name, code=400)
 
     @app.exception_handler(RequestValidationError)
     async def bad_path(request: Request, exc: RequestValidationError) -> Response:
         """A path parameter of the wrong type (an invoice position that is not a number): a 400 page."""
         where = [str(p) for e in exc.errors() for p in e.get("loc", ())[1:2]]
-        return render(request, "error.html", user_of(request), status=400, key="bad-param", param=",".join(where))
+        where_ = ",".join(where)
+        return render(request, "error.html", user_of(request), status=400, key="bad-param", param=where_, code=400)
 
     # ---- health and metrics -----------------------------------------------------------------
 
@@ -349,6 +353,7 @@ def create_app(
             sort_url=sort_url,
             partners=rt.store.partners_seen() if user.role != "partner" else [user.partner],
             paused=rt.store.paused_partners(),
+            reasons=_reasons(rt, rows, lang_of(request)),
             newest=rows[0].id if rows and q.after is None and q.sort == "id" and q.descending else "",
         )
 
@@ -546,6 +551,15 @@ class _Reprocessing:
                 runner.process_flows(self.rt, [flow_id])
             except Exception as e:  # noqa: BLE001 - the flow stays queued or becomes an incident; logged
                 _log.error("web.reprocess_failed", flow_id=flow_id, error=f"{type(e).__name__}: {e}")
+
+
+def _reasons(rt: Runtime, rows: list[Flow], lang: str) -> dict[str, tuple[str, findings.Said]]:
+    """{flow id: (rule, message)} of the listed flows with a reject: their first fatal finding."""
+    ids = [f.id for f in rows if f.rejected_count or f.status in _WITH_REASON]
+    return {k: (rule, findings.message(rule, text, lang)) for k, (rule, text) in rt.store.first_findings(ids).items()}
+
+
+_WITH_REASON = (FlowStatus.IN_REJETE, FlowStatus.IN_INTEGRE_PARTIEL, FlowStatus.IN_INCIDENTE)
 
 
 def _newer(q: FlowQuery) -> FlowQuery:

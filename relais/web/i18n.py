@@ -44,7 +44,7 @@ _FR = {
     "invoices": "Factures",
     "invoice": "Facture",
     "search": "Rechercher",
-    "search-hint": "n° de flux, n° de facture ou SIRET",
+    "search-hint": "n° de flux, de facture, SIRET ou nom de fichier",
     "since": "Du",
     "until": "Au",
     "all": "Tous",
@@ -93,7 +93,7 @@ _FR = {
     "what": "Quoi",
     "when": "Quand",
     "outcome": "Résultat",
-    "not-found": "Introuvable.",
+    "not-found": "Cette page n'existe pas, ou vous n'y avez pas accès.",
     "forbidden": "Action réservée à l'équipe d'exploitation.",
     "csrf": "Formulaire expiré ou invalide : rechargez la page et recommencez.",
     "state": "État",
@@ -157,7 +157,8 @@ _FR = {
     "pending": "En attente",
     "nothing-pending": "Rien en attente.",
     "newest-first": "les plus récents d'abord, au plus",
-    "count-hint": "Une facture compte une fois par règle ; un rejet du flux entier compte le flux une fois.",
+    "count-hint": "Une facture compte une fois par règle ; un flux rejeté en entier (doublon, format inconnu…) "
+    "est compté à part, dans sa colonne.",
     "for-partner": "Partenaire",
     # ---- crafted requests (relais/web/params.py) -----------------------------------------------------
     "bad-param": "Requête invalide : un paramètre n'a pas une valeur utilisable.",
@@ -199,7 +200,7 @@ _EN = {
     "invoices": "Invoices",
     "invoice": "Invoice",
     "search": "Search",
-    "search-hint": "flow id, invoice number or SIRET",
+    "search-hint": "flow id, invoice number, SIRET or file name",
     "since": "From",
     "until": "To",
     "all": "All",
@@ -248,7 +249,7 @@ _EN = {
     "what": "What",
     "when": "When",
     "outcome": "Outcome",
-    "not-found": "Not found.",
+    "not-found": "This page does not exist, or you may not see it.",
     "forbidden": "Only the operations team may do this.",
     "csrf": "Form expired or invalid: reload the page and try again.",
     "state": "State",
@@ -312,7 +313,8 @@ _EN = {
     "pending": "Pending",
     "nothing-pending": "Nothing waiting.",
     "newest-first": "newest first, at most",
-    "count-hint": "An invoice counts once per rule; a reject of a whole flow counts the flow once.",
+    "count-hint": "An invoice counts once per rule; a flow rejected as a whole (duplicate, unknown format…) "
+    "is counted apart, in its own column.",
     "for-partner": "Partner",
     # ---- crafted requests (relais/web/params.py) -----------------------------------------------------
     "bad-param": "Invalid request: a parameter has a value that cannot be used.",
@@ -372,6 +374,63 @@ _EN.update(
         "pw-short": "New password too short.",
         "pw-same": "The new password is the current one.",
         "flash-password-changed": "Password changed; your other sessions are ended.",
+    }
+)
+
+# ---- issue 20, the pages but the flow page: one language, counts, reasons (relais/web/labels.py,
+# relais/web/findings.py, home.html, flows.html, rejects*.html, error.html, audit.html) ---------------
+_FR.update(
+    {
+        "max": "max",
+        "invoices-short": "factures",
+        "invoice-short": "facture",
+        "whole-flows-short": "flux entiers",
+        "rejected-whole-flows": "Flux rejetés en entier",
+        "flows-with-rejects": "Flux touchés",
+        "whole-flow": "flux entier",
+        "rejects-trend": "Rejets par jour (factures et flux entiers)",
+        "reason": "Motif",
+        "official-message": "Message officiel",
+        "full-location": "emplacement complet",
+        "page-not-found": "Page introuvable",
+        "error-400": "Requête invalide",
+        "error-403": "Refusé",
+        "error-429": "Trop de demandes",
+        "error-500": "Erreur",
+        "audit-target": "Objet",
+        "audit-kind-flow": "flux",
+        "audit-kind-partner": "partenaire",
+        "audit-kind-user": "utilisateur",
+        "outcome-ok": "fait",
+        "outcome-refused": "refusé",
+        "outcome-error": "erreur",
+    }
+)
+_EN.update(
+    {
+        "max": "max",
+        "invoices-short": "invoices",
+        "invoice-short": "invoice",
+        "whole-flows-short": "whole flows",
+        "rejected-whole-flows": "Flows rejected as a whole",
+        "flows-with-rejects": "Flows hit",
+        "whole-flow": "whole flow",
+        "rejects-trend": "Rejects per day (invoices and whole flows)",
+        "reason": "Reason",
+        "official-message": "Official message",
+        "full-location": "full location",
+        "page-not-found": "Page not found",
+        "error-400": "Invalid request",
+        "error-403": "Refused",
+        "error-429": "Too many requests",
+        "error-500": "Error",
+        "audit-target": "Object",
+        "audit-kind-flow": "flow",
+        "audit-kind-partner": "partner",
+        "audit-kind-user": "user",
+        "outcome-ok": "done",
+        "outcome-refused": "refused",
+        "outcome-error": "error",
     }
 )
 

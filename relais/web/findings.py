@@ -1,0 +1,95 @@
+"""A finding (rule, location, message) as the reader's language has it, on the pages that list findings.
+
+Findings are stored as the rule made them: a Relais rule's English message (`flows.rule.Rule.message_en`),
+then ``: <detail>``; an EN 16931 / BR-FR / Factur-X rule's official message (the CEN XSLTs), an XSD
+finding the schema validator's. A Relais rule is shown with its French message (`Rule.message_fr`) and
+its detail with the usual words in French; an official message is kept verbatim (`official`), beside a
+French explanation of where the rule comes from (`relais.web.detail.explain`).
+
+>>> m = message("RLS-T11", "This file was already received from this partner: same content as flow CPP1", "fr")
+>>> m.text, m.official
+('Ce fichier a déjà été reçu de ce partenaire : même contenu que le flux CPP1', '')
+>>> location("BT-46/BT-47 (buyer identifier, SIRET)", "fr")
+"BT-46/BT-47 (identifiant de l'acheteur, SIRET)"
+>>> message("BR-05", "[BR-05]-An Invoice shall have ...", "fr").official
+'[BR-05]-An Invoice shall have ...'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from flows.rule import REGISTRY, Category
+from relais.web.detail import explain
+
+#: The business terms named in locations (validators/terms.py), in French.
+_TERMS = {
+    "buyer identifier, SIRET": "identifiant de l'acheteur, SIRET",
+    "buyer reference: service code": "référence de l'acheteur : code service",
+    "purchase order reference: commitment number": "référence de la commande : numéro d'engagement",
+    "invoice number": "numéro de facture",
+    "invoice currency code": "code de la devise de la facture",
+    "invoice type code": "code du type de facture",
+    "invoice total amount without VAT": "montant total de la facture hors TVA",
+    "invoice total VAT amount": "montant total de la TVA de la facture",
+    "invoice total amount with VAT": "montant total de la facture TTC",
+    "amount due for payment": "montant à payer",
+}
+
+#: The usual words of rules' details (flows/pipeline.py, validators/platform, validators/routing).
+_DETAILS = (
+    (re.compile(r"same content as flow "), "même contenu que le flux "),
+    (re.compile(r" appears earlier in this flow"), " figure plus haut dans ce flux"),
+    (re.compile(r"\(supplier "), "(fournisseur "),
+    (re.compile(r" is invoice "), " est la facture "),
+    (re.compile(r"\bmore than "), "plus de "),
+    (re.compile(r"(\d) bytes\b"), r"\1 octets"),
+    (re.compile(r", it must be under "), ", la limite est "),
+    (re.compile(r"\bat most\b"), "au plus"),
+    (re.compile(r"(\d) characters\b"), r"\1 caractères"),
+    (re.compile(r" in an invoice in "), " dans une facture en "),
+    (re.compile(r"'(.*)' for (\d)"), r"'\1' pour \2"),
+    (re.compile(r"the attachment has no file name"), "la pièce jointe n'a pas de nom de fichier"),
+    (re.compile(r"the file name has no extension"), "le nom du fichier n'a pas d'extension"),
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Said:
+    """What a page shows for a finding's message: `text` in the reader's language, and for a rule of
+    the official rule sets (or an XSD finding) its `official` message, verbatim (`text` explains it)."""
+
+    text: str
+    official: str = ""
+
+
+def message(rule: str, stored: str, lang: str = "fr") -> Said:
+    """The stored message of a finding of `rule`, in `lang`."""
+    found = REGISTRY.get(rule)
+    if found is None or found.category in (Category.EN16931, Category.SCHEMA):
+        official = stored  # an XSD finding: the rule's own words, then the schema validator's verbatim
+        if found is not None and stored.startswith(found.message_en + ": "):
+            official = stored[len(found.message_en) + 2 :]
+        return Said(explain(rule, lang) or "", official)
+    if lang == "en":
+        return Said(stored)
+    if stored.startswith(found.message_en):
+        detail = stored[len(found.message_en) :].removeprefix(": ").removeprefix(":")
+        return Said(found.message_fr + (f" : {_detail_fr(detail)}" if detail.strip() else ""))
+    return Said(found.message_fr, stored)  # an older wording: the French message, the stored one beside
+
+
+def location(text: str, lang: str = "fr") -> str:
+    """A location with the business terms it names in `lang` (an XPath or a file name as it is)."""
+    if lang == "en" or "(" not in text:
+        return text
+    for en, fr in _TERMS.items():
+        text = text.replace(f"({en})", f"({fr})")
+    return text
+
+
+def _detail_fr(detail: str) -> str:
+    for pattern, replacement in _DETAILS:
+        detail = pattern.sub(replacement, detail)
+    return detail
