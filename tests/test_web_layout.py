@@ -371,3 +371,44 @@ def _contrast(a: str, b: str) -> float:
 
     hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
     return (hi + 0.05) / (lo + 0.05)
+
+
+# ---- the store's part, on SQLite and PostgreSQL ------------------------------------------------------
+
+
+def test_the_flow_search_finds_file_names_and_first_findings(store_url):
+    from flows.model import Channel
+    from flows.store import Store
+    from flows.store_web import FlowQuery
+
+    url, schema = store_url
+    store = Store.open(url, schema=schema)
+    try:
+        names = ["Lot-MISROUTED-a.zip", "lot_misrouted_b.xml", "factures-mai.zip", "100%_ok.zip", "x_misrouted"]
+        for k, name in enumerate(names, 1):
+            store.create_flow(Flow(f"CPP{k:010d}", "op-a", Channel.FOLDER, name, 10, f"{k:064x}"))
+
+        def found(term: str) -> list[str]:
+            rows, _ = store.query_flows(FlowQuery(search=term))
+            return sorted(f.original_name for f in rows)
+
+        assert found("misrouted") == ["Lot-MISROUTED-a.zip", "lot_misrouted_b.xml", "x_misrouted"]
+        assert found("MisRouted-A") == ["Lot-MISROUTED-a.zip"]
+        assert found("100%") == ["100%_ok.zip"]  # % and _ are the name's characters, not patterns
+        assert found("d_b") == ["lot_misrouted_b.xml"]
+        assert found("CPP0000000003") == ["factures-mai.zip"]  # a flow id still finds its flow
+        assert found("nothing-like-it") == []
+        store.add_flow_errors(
+            "CPP0000000002",
+            [
+                ValidationError("RLS-T02", Flag.FATAL, "/", "first", Category.TECHNICAL),
+                ValidationError("RLS-T03", Flag.FATAL, "/", "second", Category.TECHNICAL),
+            ],
+        )
+        store.add_flow_errors("CPP0000000004", [ValidationError("BR-05", Flag.WARNING, "/", "w", Category.EN16931)])
+        assert store.first_findings(["CPP0000000002", "CPP0000000004", "CPP0000000001"]) == {
+            "CPP0000000002": ("RLS-T02", "first")
+        }
+        assert store.first_findings([]) == {}
+    finally:
+        store.close()
