@@ -215,6 +215,7 @@ def test_french_pages_speak_french(home, path):
         if rule.category not in (Category.EN16931, Category.SCHEMA) and rule.message_en in text
     ]
     assert not english, (path, english)
+    assert not re.search(r"\bline \d+, column", text), path  # an XSD location: "ligne 3, colonne 12"
     # a flow status: its label and its code, never the code alone
     for m in re.finditer(r"\bIN_(RECU|EN_[A-Z_]+|INTEGRE[A-Z_]*|REJETE|INCIDENTE)\b", text):
         assert text[m.start() - 1] == "(" and text[m.start() - 3].isalpha(), (path, text[m.start() - 60 : m.end()])

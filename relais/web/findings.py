@@ -11,6 +11,8 @@ French explanation of where the rule comes from (`relais.web.detail.explain`).
 ('Ce fichier a déjà été reçu de ce partenaire : même contenu que le flux CPP1', '')
 >>> location("BT-46/BT-47 (buyer identifier, SIRET)", "fr")
 "BT-46/BT-47 (identifiant de l'acheteur, SIRET)"
+>>> location("line 3, column 12 (/Invoice/cbc:ID)", "fr")
+'ligne 3, colonne 12 (/Invoice/cbc:ID)'
 >>> message("BR-05", "[BR-05]-An Invoice shall have ...", "fr").official
 '[BR-05]-An Invoice shall have ...'
 """
@@ -80,9 +82,16 @@ def message(rule: str, stored: str, lang: str = "fr") -> Said:
     return Said(found.message_fr, stored)  # an older wording: the French message, the stored one beside
 
 
+#: Where an XML parser or the XSD validator points (flows/safexml.py, validators/xsd.py): "line 3, column 12".
+_LINE = re.compile(r"^line (\d+)(?:, column (\d+))?")
+
+
 def location(text: str, lang: str = "fr") -> str:
     """A location with the business terms it names in `lang` (an XPath or a file name as it is)."""
-    if lang == "en" or "(" not in text:
+    if lang == "en":
+        return text
+    text = _LINE.sub(lambda m: f"ligne {m[1]}" + (f", colonne {m[2]}" if m[2] else ""), text)
+    if "(" not in text:
         return text
     for en, fr in _TERMS.items():
         text = text.replace(f"({en})", f"({fr})")
