@@ -386,6 +386,7 @@ def test_the_flow_search_finds_file_names_and_first_findings(store_url):
     store = Store.open(url, schema=schema)
     try:
         names = ["Lot-MISROUTED-a.zip", "lot_misrouted_b.xml", "factures-mai.zip", "100%_ok.zip", "x_misrouted"]
+        names.append("renvoi-CPP0000000003.zip")
         for k, name in enumerate(names, 1):
             store.create_flow(Flow(f"CPP{k:010d}", "op-a", Channel.FOLDER, name, 10, f"{k:064x}"))
 
@@ -397,7 +398,8 @@ def test_the_flow_search_finds_file_names_and_first_findings(store_url):
         assert found("MisRouted-A") == ["Lot-MISROUTED-a.zip"]
         assert found("100%") == ["100%_ok.zip"]  # % and _ are the name's characters, not patterns
         assert found("d_b") == ["lot_misrouted_b.xml"]
-        assert found("CPP0000000003") == ["factures-mai.zip"]  # a flow id still finds its flow
+        assert found("CPP0000000003") == ["factures-mai.zip"]  # a key first: the flow, not names quoting it
+        assert found("renvoi-cpp") == ["renvoi-CPP0000000003.zip"]
         assert found("nothing-like-it") == []
         store.add_flow_errors(
             "CPP0000000002",
