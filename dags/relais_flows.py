@@ -3,7 +3,9 @@ as soon as it is closed.
 
 A thin wrapper over the same functions as `relais run` (relais/runner.py):
 
-- `intake` takes complete files from every drop zone (archive first), sends the
+- `intake` takes nothing and fails, after waiting RELAIS_INTAKE_WAIT_SECONDS for one, while no recipient
+  directory is imported (every flow would become an incident: `relais directory import FILE` first).
+  Otherwise it takes complete files from every drop zone (archive first), sends the
   outbox rows that are due (retries, async AS2 MDNs) and returns the pending
   flows in groups sized by their work (relais/grouping.py). When nothing is
   pending it keeps looking for RELAIS_INTAKE_WAIT_SECONDS (30 s) before it
@@ -68,9 +70,10 @@ def relais_flows() -> None:
         """Take complete files from the drop zones, send what the outbox has due, and return the
         pending flows in groups (ids, label and counts)."""
         import signal
+        import time
 
         from relais import log
-        from relais.runner import intake_until_work
+        from relais.runner import directory_missing, intake_until_work
 
         # Airflow answers SIGTERM (the stack stopping) with the operator's on_kill() only, and lets the task
         # run on: stop waiting for files then, so a shutdown does not wait out the intake's wait.
@@ -84,6 +87,13 @@ def relais_flows() -> None:
 
         signal.signal(signal.SIGTERM, on_term)
         with _runtime() as rt:
+            deadline = time.monotonic() + rt.settings.intake_wait_seconds
+            while refused := directory_missing(rt):  # else every flow would become an incident
+                if time.monotonic() >= deadline or stopping:  # an idle pace: one failed run per wait
+                    from airflow.sdk.exceptions import AirflowFailException
+
+                    raise AirflowFailException(refused)
+                time.sleep(1.0)
             groups = intake_until_work(rt, wait_seconds=rt.settings.intake_wait_seconds, stop=lambda: bool(stopping))
         log.get("relais.dag").info(
             "intake.groups",

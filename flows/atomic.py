@@ -28,13 +28,21 @@ def temp_prefix(what: str = "") -> str:
     return f".relais~{pid}~{started}~{what}"
 
 
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write `data` to a temporary name beside `target`, fsync it, then rename it over `target`."""
+#: Files handed to partners (return flows in their out/ folder, deliveries): readable by their account, which
+#: is not Relais's (RELAIS_RETURN_FILE_MODE changes it; a temporary file alone is 0600).
+PARTNER_FILE_MODE = 0o644
+
+
+def write_atomic(target: Path, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to a temporary name beside `target`, fsync it, then rename it over `target` (with the
+    permissions `mode` when given, whatever the umask; else 0600)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

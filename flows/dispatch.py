@@ -28,7 +28,7 @@ from types import TracebackType
 
 from archive import Archive
 from flows import lease, log, split
-from flows.atomic import temp_prefix
+from flows.atomic import PARTNER_FILE_MODE, temp_prefix
 from flows.channels import Channels
 from flows.model import utcnow
 from flows.outbox import DELIVERY_CHANNEL, OutboxItem, OutboxKind
@@ -62,6 +62,7 @@ class Outbound:
     channels: Channels
     archive_limits: ArchiveLimits = dataclasses.field(default_factory=ArchiveLimits)
     lease: dt.timedelta = dt.timedelta(minutes=5)  # how long a dispatcher holds the rows it is sending
+    file_mode: int = PARTNER_FILE_MODE  # permissions of delivered files (RELAIS_RETURN_FILE_MODE)
 
 
 QueueKey = tuple[OutboxKind, str, str | None]  # (kind, channel, partner): one ordered queue
@@ -326,7 +327,7 @@ def _deliver_flow(
             if item is None:
                 continue
             try:
-                staged.append((item, _stage(Path(item.destination), doc.data)))
+                staged.append((item, _stage(Path(item.destination), doc.data, rt.file_mode)))
                 count += 1
             except OSError as e:
                 report.failed += 1
@@ -339,10 +340,12 @@ def _deliver_flow(
     return staged
 
 
-def _stage(target: Path, data: bytes) -> Path:
-    """Write `data` beside `target` under a temporary name (not yet durable, not yet visible)."""
+def _stage(target: Path, data: bytes, mode: int) -> Path:
+    """Write `data` beside `target` under a temporary name (not yet durable, not yet visible), with the
+    permissions `mode` (whatever the umask)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=".part")
+    os.fchmod(fd, mode)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return Path(tmp)

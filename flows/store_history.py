@@ -231,6 +231,14 @@ class HistoryRepo:
     def get_invoice(self, invoice_id: str) -> Invoice | None:
         return self.invoices_by_id([invoice_id]).get(invoice_id)
 
+    def invoices_by_number(self, number: str, *, limit: int = 100) -> list[Invoice]:
+        """The recorded invoices with this number (any supplier, any flow), newest flow first: what
+        `relais invoices NUMBER` lists (index ``ix_invoices_number``)."""
+        i = t.invoices.c
+        q = sa.select(t.invoices).where(i.number == number).order_by(i.flow_id.desc(), i.position).limit(limit)
+        with self.engine.connect() as conn:
+            return [_invoice(r) for r in conn.execute(q).mappings()]
+
     def history_after(self, partner: str, after_id: int, *, limit: int = 10_000) -> list[HistoryEntry]:
         """A partner's status changes after history id `after_id`, oldest first (initial entries left out:
         the integration report already gave them)."""

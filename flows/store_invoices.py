@@ -27,6 +27,16 @@ from flows.store_records import (
     supersede_outbox,
 )
 
+#: The orders of a flow's invoice table (`InvoicesRepo.invoice_page`): name -> column of ``invoices``.
+INVOICE_SORTS = {
+    "position": "position",
+    "number": "number",
+    "supplier": "supplier_id",
+    "buyer": "buyer_siret",
+    "amount": "total_with_vat",
+    "status": "status",
+}
+
 
 class InvoicesRepo:
     """Invoices of flows, their findings and their delivery outbox rows."""
@@ -180,6 +190,60 @@ class InvoicesRepo:
                 inv.errors = errs.get(inv.id, [])
                 yield inv
             last = rows[-1]["position"]
+
+    def invoice_page(
+        self,
+        flow_id: str,
+        *,
+        statuses: Sequence[str] | None = None,
+        search: str | None = None,
+        sort: str = "position",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = PAGE,
+    ) -> tuple[list[Invoice], int]:
+        """One page of a flow's invoices with their current findings, and how many match (the flow page's
+        table): only those whose status is in `statuses` (when given) and whose number, supplier, buyer
+        SIRET or service code contains `search` (any case); ordered by `sort` (`INVOICE_SORTS`), then
+        position. Filtered, counted and paged in SQL (a flow of thousands of invoices reads one page)."""
+        i = t.invoices.c
+        where: list[sa.ColumnElement[bool]] = [i.flow_id == flow_id]
+        if statuses is not None:
+            where.append(i.status.in_(list(statuses)))
+        if search:
+            needle = search.lower()
+            where.append(
+                sa.or_(
+                    *(
+                        sa.func.lower(col).contains(needle, autoescape=True)
+                        for col in (i.number, i.supplier_id, i.buyer_siret, i.service_code)
+                    )
+                )
+            )
+        col = getattr(i, INVOICE_SORTS.get(sort, "position"))
+        order = [col.desc(), i.position.desc()] if descending else [col.asc(), i.position.asc()]
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(t.invoices).where(*where)).scalar_one()
+            rows = list(
+                conn.execute(
+                    sa.select(t.invoices).where(*where).order_by(*order).offset(offset).limit(limit)
+                ).mappings()
+            )
+            errs: dict[str, list[ValidationError]] = {}
+            if rows:
+                e = t.validation_errors.c
+                for r in conn.execute(
+                    sa.select(t.validation_errors)
+                    .where(e.flow_id == flow_id, e.invoice_id.in_([r["id"] for r in rows]), current_findings())
+                    .order_by(e.id)
+                ).mappings():
+                    errs.setdefault(r["invoice_id"], []).append(_error(r))
+        found = []
+        for r in rows:
+            inv = _invoice(r)
+            inv.errors = errs.get(inv.id, [])
+            found.append(inv)
+        return found, int(total)
 
     def top_errors(self, limit: int = 10, flow_ids: Sequence[str] | None = None) -> list[tuple[str, str, int]]:
         """(rule, an example message, count) of the most frequent fatal findings."""

@@ -48,6 +48,7 @@ class FlowQuery:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     search: str | None = None  # a flow id, an invoice number, a SIRET (buyer or supplier), a file name's part
+    name: str | None = None  # part of the file's name, any case (the API's `name` filter)
     sort: str = "id"
     descending: bool = True
     after: tuple[str, str] | None = None  # keyset: (sort value, flow id) of the previous page's last row
@@ -201,6 +202,8 @@ class WebRepo:
             stmt = stmt.where(c.received_at >= q.since)
         if q.until:
             stmt = stmt.where(c.received_at < q.until)
+        if q.name:
+            stmt = stmt.where(sa.func.lower(c.original_name).contains(q.name.lower(), autoescape=True))
         if q.search:
             term = q.search.strip()
             i = t.invoices.c

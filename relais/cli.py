@@ -11,8 +11,9 @@ from typing import NoReturn
 
 import click
 
+from flows.lifecycle import FlowStatus
 from flows.outbox import OutboxKind
-from relais import log
+from relais import cli_common, log
 from relais.settings import Settings
 
 _log = log.get("relais.cli")
@@ -60,7 +61,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     default="WARNING",
     envvar="RELAIS_LOG_LEVEL",
     show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False),
+    type=cli_common.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False),
 )
 @click.pass_context
 def main(ctx: click.Context, home: Path | None, log_level: str) -> None:
@@ -121,10 +122,13 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool, metrics_p
     worker (exit 0 when nothing was interrupted, else 143).
     """
     from flows import lease
-    from relais.runner import run_pass
+    from relais.runner import directory_missing, run_pass
     from relais.shutdown import Shutdown, Terminated
 
     rt = _runtime(ctx)
+    if refused := directory_missing(rt):
+        rt.close()
+        _fail("run", refused)
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -142,6 +146,8 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool, metrics_p
                     from relais.report import print_flows
 
                     print_flows([rt.store.get_flow(f.id) or f for f in report.flows])
+                if not quiet and (said := _pass_summary(report, watch)):
+                    click.echo(said)
                 code = 1 if report.incidents else 0
                 if report.incidents:
                     click.echo(_incident_line(rt.store, len(report.incidents)), err=True)
@@ -166,6 +172,27 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool, metrics_p
         # them to the interpreter's teardown (which finalises pipes, threads and Saxon in any order).
         rt.close()
     sys.exit(code)
+
+
+def _pass_summary(report, watch: bool) -> str | None:  # noqa: ANN001 - relais.runner.GroupReport
+    """What a pass did besides the flows it printed (sent from the outbox, status return flows), in French;
+    None when there is nothing to say (a --watch pass that found nothing stays silent)."""
+    done = []
+    if report.status_returns:
+        done.append(f"{report.status_returns} flux retour de statut émis (changements de statut des factures)")
+    if not report.flows and (report.delivered or report.returned):
+        done.append(
+            f"{report.delivered} facture(s) livrée(s) et {report.returned} flux retour envoyé(s) depuis la file"
+        )
+    if report.failed_sends:
+        done.append(f"{report.failed_sends} envoi(s) en échec, réessayé(s) plus tard (`relais outbox`)")
+    if not done:
+        return (
+            None
+            if report.flows or watch
+            else "relais run : rien à traiter (aucun fichier complet déposé, aucun envoi dû)"
+        )
+    return "relais run : " + ("aucun nouveau flux ; " if not report.flows else "") + " ; ".join(done)
 
 
 def _release(rt, worker: str) -> list[str]:  # noqa: ANN001 - relais.compose.Runtime
@@ -282,7 +309,7 @@ def demo(ctx: click.Context, demo_home: Path | None, invoices: int, lines: int) 
 @click.option("--xsd-only", is_flag=True, help="Skip the business rules.")
 @click.option(
     "--engine",
-    type=click.Choice(["native", "official"]),
+    type=cli_common.Choice(["native", "official"]),
     default=None,
     help="Business-rule engine: native (generated Python, the default) or official (the XSLTs on Saxon).",
 )
@@ -368,7 +395,14 @@ class _FlowsGroup(click.Group):
 
 
 @main.group(name="flows", cls=_FlowsGroup, invoke_without_command=True)
-@click.option("--status", multiple=True, help="Only flows in this status (repeatable).")
+@click.option(
+    "--status",
+    multiple=True,
+    type=cli_common.Choice(
+        [str(s) for s in FlowStatus], case_sensitive=False, meanings={str(s): s.info.label_fr for s in FlowStatus}
+    ),
+    help="Only flows in this status (repeatable).",
+)
 @click.option("--partner")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1, max=10_000), help="Flows per page.")
 @click.option("--cursor", help="Show the page after this one: the `next_cursor` of the previous page.")
@@ -381,14 +415,10 @@ def flows_cmd(
     outbox; `relais flows reprocess` runs incidents, or closed flows with rejections, again."""
     if ctx.invoked_subcommand is not None:
         return
-    from flows.model import FlowStatus
     from relais import report
 
     store = _store(ctx)
-    try:
-        statuses = [FlowStatus(s) for s in status]
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--status") from e
+    statuses = [FlowStatus(s) for s in status]  # valid: cli_common.Choice
     page = store.list_flows(status=statuses, partner=partner, limit=limit + 1, before=cursor)
     next_cursor = page[limit - 1].id if len(page) > limit else None
     report.print_flows(page[:limit], as_json=as_json, next_cursor=next_cursor)
@@ -434,7 +464,7 @@ def flows_show(ctx: click.Context, flow_id: str, as_json: bool) -> None:
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(["IN_INCIDENTE", "IN_REJETE", "IN_INTEGRE_PARTIEL"]),
+    type=cli_common.Choice(["IN_INCIDENTE", "IN_REJETE", "IN_INTEGRE_PARTIEL"]),
     help="Every flow in this status (incidents: parked or waiting for a retry; closed flows with rejections).",
 )
 @click.option(
@@ -458,12 +488,13 @@ def flows_reprocess(
     processed and its return flow sent.
     Exit 1 when a flow is an incident again, 2 when a flow cannot be reprocessed.
     """
-    from flows.model import FlowStatus
-    from relais.runner import process_flows, requeue
+    from relais.runner import directory_missing, process_flows, requeue
 
     if not flow_ids and not statuses:
         _fail("flows reprocess", "name flows (FLOW_ID ...) or --status IN_INCIDENTE")
     rt = _runtime(ctx)
+    if (refused := directory_missing(rt)) and not queue:
+        _fail("flows reprocess", refused)
     ids = list(dict.fromkeys(flow_ids))
     if statuses:
         ids += [
@@ -532,10 +563,10 @@ def outbox_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["ubl", "cii", "facturx"]), default="ubl", show_default=True)
+@click.option("--format", "fmt", type=cli_common.Choice(["ubl", "cii", "facturx"]), default="ubl", show_default=True)
 @click.option("-n", "--invoices", default=10, show_default=True, type=click.IntRange(min=0))
 @click.option("-l", "--lines", default=5, show_default=True, type=click.IntRange(min=1))
-@click.option("--batch", type=click.Choice(["none", "zip", "tar.gz"]), default="zip", show_default=True)
+@click.option("--batch", type=cli_common.Choice(["none", "zip", "tar.gz"]), default="zip", show_default=True)
 @click.option(
     "--invalid-ratio",
     default=0.0,
@@ -592,7 +623,7 @@ def generate(
     if directory_out:
         directory_out.parent.mkdir(parents=True, exist_ok=True)
         directory_out.write_text(
-            json.dumps(gen.directory_document(recipients, "generated"), indent=1, ensure_ascii=False)
+            json.dumps(gen.directory_document(recipients, gen.directory_version()), indent=1, ensure_ascii=False)
         )
     click.echo(f"wrote {len(paths)} file(s) to {out}")
 
@@ -628,6 +659,10 @@ from relais.cli_web import users, web  # noqa: E402  (the `relais web` and `rela
 
 main.add_command(web)
 main.add_command(users)
+
+from relais.cli_waiting import waiting  # noqa: E402  (`relais waiting`: files waiting in the drop zones, and why)
+
+main.add_command(waiting)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,12 +38,29 @@ def api() -> None:
 
 @api.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
+@click.option(
+    "--port",
+    default=8091,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0: any free port). 8091: beside the web application (8090), clear of Airflow's UI (8080).",
+)
+@click.option(
+    "--process",
+    is_flag=True,
+    envvar="RELAIS_API_PROCESS",
+    help="Process each uploaded flow in this server right after its upload (else it waits, IN_RECU, for "
+    "`relais run` or the DAG); safe beside them: whoever claims a flow first processes it.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, process: bool) -> None:
     """Serve the API (OpenAPI at /openapi.json) until Ctrl-C."""
-    from relais.api import serve as api_serve
+    import dataclasses
 
+    from relais.api import serve as api_serve
+    from relais.api.config import ApiConfig
+
+    config = dataclasses.replace(ApiConfig.from_env(), process=process)
     rt = _runtime(ctx)
 
     def ready(server: api_serve.Server) -> None:
@@ -51,7 +68,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         sys.stderr.flush()
 
     try:
-        api_serve.serve(rt, host, port, on_ready=ready)
+        api_serve.serve(rt, host, port, on_ready=ready, config=config)
     finally:
         rt.close()
 

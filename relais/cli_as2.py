@@ -280,7 +280,7 @@ def as2_partners(ctx: click.Context, as_json: bool) -> None:
 
 @as2.command("messages")
 @click.option("--partner")
-@click.option("--direction", type=click.Choice(["in", "out"]))
+@click.option("--direction", type=cli_common.Choice(["in", "out"]))
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
@@ -34,3 +35,33 @@ def runtime(ctx: click.Context, prefix: str):  # noqa: ANN201 - relais.compose.R
         return Runtime.open(settings(ctx, prefix))
     except ConfigError as e:
         fail(prefix, str(e))
+
+
+class InvalidChoice(click.BadParameter):
+    """A value outside an option's closed set, told in French with every valid value (exit 2)."""
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self, file: Any = None) -> None:
+        ctx = self.ctx
+        where = ctx.command_path if ctx is not None else "relais"
+        click.echo(f"{where} : {self.message}\n(aide : {where} --help)", err=True)
+
+
+class Choice(click.Choice):  # type: ignore[type-arg]
+    """`click.Choice` whose refusal is French and lists the valid values (with their meaning when given)."""
+
+    def __init__(self, choices: Sequence[str], case_sensitive: bool = True, meanings: dict[str, str] | None = None):
+        super().__init__(choices, case_sensitive=case_sensitive)
+        self.meanings = meanings or {}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            name = (param.opts[0] if param is not None and param.opts else None) or "la valeur"
+            valid = ", ".join(f"{c} ({self.meanings[c]})" if c in self.meanings else str(c) for c in self.choices)
+            raise InvalidChoice(
+                f"valeur invalide pour {name} : « {value} » ; valeurs possibles : {valid}", ctx=ctx, param=param
+            ) from None

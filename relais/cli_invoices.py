@@ -1,4 +1,5 @@
-"""`relais invoices ID`: one invoice, its status and its whole history."""
+"""`relais invoices ID`: one invoice, its status and its whole history; `relais invoices NUMBER`: the
+invoices carrying that number (the number a supplier quotes on the phone, not Relais's id)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from relais import cli_common
 
 
 @click.command(name="invoices")
-@click.argument("invoice_id")
+@click.argument("invoice_id", metavar="ID_OU_NUMERO")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def invoices(ctx: click.Context, invoice_id: str, as_json: bool) -> None:
-    """Show one invoice: facts, current status, findings and every status it took (who, when, why)."""
+    """Show one invoice: facts, current status, findings and every status it took (who, when, why).
+
+    ID_OU_NUMERO is an invoice id (CPP0000000001-00001, listed by `relais flows FLOW_ID`) or an invoice
+    number (INV-000001): the invoices with that number are listed (id, flow, supplier, status), and shown
+    when there is only one. Exit 1 when nothing matches."""
     from flows.store import Store
     from relais import report
 
@@ -23,12 +28,57 @@ def invoices(ctx: click.Context, invoice_id: str, as_json: bool) -> None:
     if report.print_invoice(store, invoice_id, as_json=as_json):
         return
     history = store.invoice_history(invoice_id)
-    if not history:
-        cli_common.fail("relais invoices", f"no invoice {invoice_id}", 2)
-    # Forgotten by a reprocessing of its flow and not recorded again: its history outlives it.
+    if history:
+        # Forgotten by a reprocessing of its flow and not recorded again: its history outlives it.
+        if as_json:
+            click.echo(json.dumps({"id": invoice_id, "recorded": False, "history": [h.as_json() for h in history]}))
+        else:
+            click.echo(
+                f"{invoice_id}  plus enregistrée : son flux a été retraité (no longer recorded: flow reprocessed)"
+            )
+            for h in history:
+                click.echo("  " + report.history_line(h))
+        return
+    found = store.invoices_by_number(invoice_id)
+    if not found:
+        cli_common.fail(
+            "relais invoices",
+            f"aucune facture d'identifiant ou de numéro « {invoice_id} » (cherché : l'identifiant Relais, "
+            "ex. CPP0000000001-00001, puis le numéro de facture, ex. INV-000001, exactement). Les identifiants "
+            "d'un flux sont listés par `relais flows ID_DU_FLUX` ; les flux d'un partenaire par "
+            "`relais flows --partner PARTENAIRE`.",
+            1,
+        )
+    if len(found) == 1:
+        if not as_json:
+            click.echo(f"1 facture porte le numéro {invoice_id} :")
+        report.print_invoice(store, found[0].id, as_json=as_json)
+        return
     if as_json:
-        click.echo(json.dumps({"id": invoice_id, "recorded": False, "history": [h.as_json() for h in history]}))
-    else:
-        click.echo(f"{invoice_id}  plus enregistrée : son flux a été retraité (no longer recorded: flow reprocessed)")
-        for h in history:
-            click.echo("  " + report.history_line(h))
+        click.echo(
+            json.dumps(
+                {
+                    "number": invoice_id,
+                    "invoices": [
+                        {
+                            "id": i.id,
+                            "flow": i.flow_id,
+                            "supplier_id": i.supplier_id,
+                            "issue_date": i.issue_date.isoformat() if i.issue_date else None,
+                            "status": {"code": i.status.code, "label": i.status.label},
+                        }
+                        for i in found
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    click.echo(f"{len(found)} factures portent le numéro {invoice_id} :")
+    click.echo(f"  {'facture':<20} {'flux':<14} {'fournisseur':<16} {'date':<10}  statut")
+    for i in found:
+        issued = f"{i.issue_date:%Y-%m-%d}" if i.issue_date else "-"
+        click.echo(
+            f"  {i.id:<20} {i.flow_id:<14} {i.supplier_id or '?':<16} {issued:<10}  {i.status.code} {i.status.label}"
+        )
+    click.echo("détail d'une facture : relais invoices ID")

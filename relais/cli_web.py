@@ -79,7 +79,7 @@ def _password(prompt: bool) -> str:
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["ops", "partner", "viewer"]), required=True)
+@click.option("--role", type=cli_common.Choice(["ops", "partner", "viewer"]), required=True)
 @click.option("--partner", help="With --role partner: the partner whose flows the user sees (and only those).")
 @click.pass_context
 def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> None:

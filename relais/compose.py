@@ -58,7 +58,7 @@ def channels(
         [
             As2Channel(partners, store, archive),
             SftpChannel(partners, settings.keys_dir),
-            FolderChannel(settings.outbox_dir),
+            FolderChannel(settings.outbox_dir, file_mode=settings.return_file_mode),
         ],
         polling=polling,
     )
@@ -201,7 +201,9 @@ class Runtime:
 
     @functools.cached_property
     def outbound(self) -> Outbound:
-        return Outbound(self.store, self.archive, self.channels, self.archive_limits)
+        return Outbound(
+            self.store, self.archive, self.channels, self.archive_limits, file_mode=self.settings.return_file_mode
+        )
 
     @functools.cached_property
     def archive_limits(self) -> safearchive.ArchiveLimits:

@@ -1,5 +1,6 @@
 """Prometheus metrics (prometheus-client), read at each scrape: from the store (flows and invoices by
-status, rejects by rule, outbox backlog, paused partners, stage latencies as histograms) and, in a
+status, rejects by rule, outbox backlog, paused partners, stage latencies as histograms), from the drop
+zones (files waiting, by partner and reason: connectors/folder/waiting.py) and, in a
 process that validates (`relais run --watch --metrics-port N`), from its validation pool.
 
 Served at ``/metrics`` by `relais web serve` (the store's part) and by `relais run --metrics-port`
@@ -21,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from flows import tables as t
+from relais import runner
 from relais.compose import Runtime
 
 #: The latency histograms cover the latest `SAMPLE` flows received in this window (a bounded read: a
@@ -115,6 +117,30 @@ class StoreCollector:
         yield from (flows, invoices, rejects, backlog, paused, stages)
 
 
+class WaitingCollector:
+    """Files waiting in the drop zones per partner and reason (connectors/folder/waiting.py: one scandir
+    per inbox, no content read), and those stuck until someone acts."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def collect(self) -> Iterator[Metric]:
+        found = runner.waiting_files(self.rt.settings, self.rt.store, limit=0)
+        files = GaugeMetricFamily(
+            "relais_dropzone_waiting_files",
+            "Files waiting in the drop zones, by partner and reason",
+            labels=["partner", "reason"],
+        )
+        for (partner, reason), n in found.counts.items():
+            files.add_metric([partner, reason.value], n)
+        stuck = GaugeMetricFamily(
+            "relais_dropzone_stuck_files",
+            "Files waiting in the drop zones until someone acts (paused, held, never completed...)",
+        )
+        stuck.add_metric([], found.stuck)
+        yield from (files, stuck)
+
+
 class PoolCollector:
     """The validation pool of this process (`validators.pool.ValidationPool.state`)."""
 
@@ -131,6 +157,7 @@ class PoolCollector:
 def registry(rt: Runtime, *, pool: bool) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(StoreCollector(rt))  # type: ignore[arg-type]
+    reg.register(WaitingCollector(rt))  # type: ignore[arg-type]
     if pool:
         reg.register(PoolCollector(rt))  # type: ignore[arg-type]
     return reg

@@ -183,8 +183,8 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
     for e in errors:
         click.echo(f"  flow error [{e.flag}] {e.rule} at {e.location}: {e.message}")
     for inv in store.iter_invoices(flow.id):
-        click.echo(
-            f"  #{inv.position:<4} {inv.status.value} {inv.status.label:<10} {inv.number or '?':<16} "
+        click.echo(  # the id (`relais invoices ID`) beside the number the partner quotes
+            f"  {inv.id}  {inv.status.value} {inv.status.label:<10} {inv.number or '?':<16} "
             f"buyer {inv.buyer_siret or '?'} service {inv.service_code or '-'}  {inv.entry_name}"
         )
         for e in inv.errors:

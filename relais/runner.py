@@ -9,14 +9,17 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from connectors.folder import dropzone
+from connectors import partners as partners_config
+from connectors.folder import dropzone, waiting
 from flows import atomic, batch, dispatch, lease, split
 from flows.model import Flow, FlowStatus, utcnow
 from flows.outbox import OutboxKind
 from flows.pipeline import STALE_AFTER, WAITING, Progress
+from flows.store import Store
 from relais import log, workrate
 from relais.compose import Runtime
 from relais.grouping import Group, Work, group_flows
+from relais.settings import Settings
 
 _log = log.get("relais.runner")
 PROGRESS_FROM = 200  # show a bar for flows with at least this many documents
@@ -25,6 +28,20 @@ BAD_PARTNER_REPORT_EVERY = 300.0  # seconds between two reports of a bad partner
 SEND_EVERY_FLOWS = 16  # closed flows whose deliveries and return flows are sent together...
 SEND_EVERY_SECONDS = 0.5  # ... or after this long, whichever comes first
 _bad_reported: dict[str, float] = {}  # partner id (or file name) -> when intake last reported its bad file
+
+
+NO_DIRECTORY = (
+    "aucun annuaire des destinataires importé : aucun flux n'est traité (sans annuaire, chaque facture "
+    "deviendrait un incident). Importez-le d'abord : `relais directory import FICHIER` (format : "
+    "docs/directory-formats.md) ; les fichiers attendent dans les zones de dépôt."
+)
+
+
+def directory_missing(rt: Runtime) -> str | None:
+    """Why nothing may be processed yet (`NO_DIRECTORY`: no recipient directory was ever imported, so every
+    flow would become an incident), else None. `relais run`, `relais flows reprocess` and the DAG's intake
+    refuse to start then; the files wait in their drop zones. One read of the small versions table."""
+    return None if rt.store.directory_versions() else NO_DIRECTORY
 
 
 def pending_flow_ids(rt: Runtime) -> list[str]:
@@ -240,6 +257,24 @@ def intake(rt: Runtime, *, only_due: bool = False, stop: Callable[[], bool] = la
             "until the file is fixed; the other partners go on (`relais partners`)",
         )
     return flows
+
+
+def waiting_files(
+    settings: Settings, store: Store, *, partner: str | None = None, limit: int = waiting.LIMIT
+) -> waiting.Report:
+    """What waits in the drop zones and why (connectors/folder/waiting.py): ``relais waiting``, the web
+    page ``/waiting`` and the landing page. The partner files are read again (they change while a
+    server runs), the pauses from the store."""
+    s = settings
+    return waiting.scan(
+        s.dropzones_dir,
+        stable_seconds=s.stable_seconds,
+        partners=partners_config.load(s.partners_dir),
+        paused=store.paused_partners(),
+        partners_dir=s.partners_dir,
+        only=partner,
+        limit=limit,
+    )
 
 
 def intake_until_work(

@@ -54,6 +54,7 @@ class Settings:
     archive_url: str | None = None  # s3://BUCKET[/PREFIX]: the S3 archive (archive/s3.py); None: the folder archive/
     s3_endpoint_url: str | None = None  # an S3 store other than AWS (SeaweedFS, MinIO): its URL
     archive_retention_years: int = 10  # S3 Object Lock: each object is kept (COMPLIANCE) this many years
+    return_file_mode: int = 0o644  # return flows and deliveries: readable by the partner's account (octal)
 
     @property
     def partners_dir(self) -> Path:
@@ -125,6 +126,8 @@ class Settings:
             values["archive_url"] = env["RELAIS_ARCHIVE_URL"]
         if env.get("RELAIS_S3_ENDPOINT_URL"):
             values["s3_endpoint_url"] = env["RELAIS_S3_ENDPOINT_URL"]
+        if env.get("RELAIS_RETURN_FILE_MODE"):
+            values["return_file_mode"] = file_mode(env["RELAIS_RETURN_FILE_MODE"], "RELAIS_RETURN_FILE_MODE")
         if env.get("RELAIS_CII_XSD"):
             values["cii_xsd"] = Path(env["RELAIS_CII_XSD"])
         if env.get("RELAIS_UBL_XSD_DIR"):
@@ -174,3 +177,19 @@ class Settings:
     def ensure_dirs(self) -> None:
         for d in (self.home, self.archive_dir, self.dropzones_dir, self.delivery_dir, self.staging_dir):
             d.mkdir(parents=True, exist_ok=True)
+
+
+def file_mode(value: str, name: str) -> int:
+    """Permissions given in octal (``0640``, ``640``, ``0o640``); ValueError naming `name` otherwise.
+
+    >>> oct(file_mode("0640", "X")), oct(file_mode("600", "X"))
+    ('0o640', '0o600')
+    """
+    text = value.strip().lower().removeprefix("0o")
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777 or not text:
+        raise ValueError(f"{name} must be octal permissions such as 0644, not {value!r}")
+    return mode

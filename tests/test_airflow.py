@@ -149,17 +149,30 @@ def _dag_runs(airflow_env, tmp_path_factory) -> dict:
         drop(rt, "op-c", "notes.txt", b"this is not an invoice\n")
     finally:
         rt.close()
+    bare = tmp_path_factory.mktemp("relais_bare")  # a home without a recipient directory: nothing is taken
+    rt = Runtime.open(_settings(bare))
+    try:
+        drop(rt, "op-a", ubl.name, ubl.read_bytes())
+    finally:
+        rt.close()
 
     result = work / "runs.json"
     seconds = _run(
-        [sys.executable, str(RUNNER), str(result), str(home), str(home)],
+        [sys.executable, str(RUNNER), str(result), str(home), str(home), str(bare)],
         {**airflow_env, "RELAIS_HOME": str(home)},
         work,
         work / "dag-test.log",
     )
     runs = json.loads(result.read_text())
     print(f"\ndag_runner: {seconds:.1f} s wall; dag.test() runs: {[r['seconds'] for r in runs]} s")
-    return {"home": home, "batches": batches, "cii_defects": cii_defects, "runs": runs, "log": work / "dag-test.log"}
+    return {
+        "home": home,
+        "bare": bare,
+        "batches": batches,
+        "cii_defects": cii_defects,
+        "runs": runs,
+        "log": work / "dag-test.log",
+    }
 
 
 def _mapped(run: dict, task_id: str = "process") -> list[list]:
@@ -261,6 +274,19 @@ def test_dag_with_empty_drop_zones_succeeds_and_delivers_nothing_more(dag_runs):
         rt.close()
     delivered = sum(r["delivered"] for r in first["xcom"]["process[]"])
     assert sum(1 for p in (home / "delivery").rglob("*") if p.is_file()) == delivered
+
+
+def test_dag_without_a_directory_fails_its_intake_and_takes_nothing(dag_runs):
+    run, bare = dag_runs["runs"][2], dag_runs["bare"]
+    assert _state(run, "intake") == "failed" and _state(run, "process") == "upstream_failed", run
+    assert _mapped(run) == [] and _state(run, "statuses") == "success"  # status returns need no directory
+    assert "aucun annuaire des destinataires" in dag_runs["log"].read_text(errors="replace")
+    rt = Runtime.open(_settings(bare))
+    try:
+        assert rt.store.list_flows(limit=10) == []  # no flow recorded, so no incident either
+    finally:
+        rt.close()
+    assert [p.name for p in (bare / "dropzones" / "op-a" / "in").iterdir()] == [dag_runs["batches"]["op-a"].name]
 
 
 # Airflow 3.3's task supervisor forwards each log event of a task as

@@ -312,7 +312,7 @@ def test_nothing_moves_after_a_final_status(world: World) -> None:
         for status in WALK:
             assert c.post(f"/api/v1/invoices/{invoice}/status", json={"status": status}).status_code == 200
         before = _state(world.rt, invoice)
-        for status in ("SERVICE_FAIT", "REJETEE", "MISE_A_DISPOSITION", "MISE_EN_PAIEMENT"):
+        for status in ("SERVICE_FAIT", "REJETEE", "MISE_A_DISPOSITION", "COMPTABILISEE"):
             r = c.post(f"/api/v1/invoices/{invoice}/status", json={"status": status, "reason": "why not"})
             _refused(world, r, 409, invoice, before)
             assert r.json()["current"] == "MISE_EN_PAIEMENT" and r.json()["allowed"] == []
@@ -437,7 +437,8 @@ def test_upload_then_process_then_report(world: World, tmp_path: Path) -> None:
             flow_id,
             "partner:op-a",
         )
-        assert c.get(f"/api/v1/flows/{flow_id}/report").status_code == 404  # not processed yet
+        pending = c.get(f"/api/v1/flows/{flow_id}/report")  # not processed yet: 202, not "unknown" (404)
+        assert pending.status_code == 202 and pending.json()["status"] == "IN_RECU", pending.text
         info = c.get(f"/api/v1/flows/{flow_id}").json()
         assert info["status"] == "IN_RECU" and info["channel"] == "api"
 

@@ -261,6 +261,11 @@ ROUTES = [
     ("recipient", "/api/v1/invoices/{id}", {}),
     ("recipient", "/api/v1/invoices/{id}/file", {}),
     ("recipient", "/api/v1/invoices/{id}/history", {}),
+    (
+        "partner",
+        "/api/v1/flows",
+        {"status": _TEXT, "since": _TEXT, "until": _TEXT, "name": _TEXT, "cursor": _IDS, "limit": _TEXT},
+    ),
     ("partner", "/api/v1/flows/{id}", {}),
     ("partner", "/api/v1/flows/{id}/report", {}),
     ("none", "/healthz", {}),

@@ -218,12 +218,20 @@ def test_generate_directory_imports(cli, tmp_path):
     assert json.loads(annuaire.read_text())["format"] == "relais-directory/1"
     result = cli("--home", home, "directory", "import", annuaire)
     assert result.exit_code == 0, result.output
-    assert result.stdout == "imported directory version generated: 12 structures\n"
+    first = json.loads(annuaire.read_text())["version"]
+    assert first.startswith("generated-")
+    assert result.stdout == f"imported directory version {first}: 12 structures\n"
     result = cli("--home", home, "directory", "versions")
-    assert result.exit_code == 0 and result.stdout.startswith("generated\t")
-    result = cli("--home", home, "directory", "import", annuaire)  # same version again
+    assert result.exit_code == 0 and result.stdout.startswith(f"{first}\t")
+    result = cli("--home", home, "directory", "import", annuaire)  # the same file again
     assert result.exit_code == 1
     assert "already imported" in result.stderr
+    second = tmp_path / "dir" / "annuaire-2.json"  # a second generated directory is a new version
+    assert cli("generate", "-n", 1, "--out", out, "--directory", second).exit_code == 0
+    assert json.loads(second.read_text())["version"] != first
+    result = cli("--home", home, "directory", "import", second)
+    assert result.exit_code == 0, result.output
+    assert len(cli("--home", home, "directory", "versions").stdout.splitlines()) == 2
 
 
 def test_generate_refuses_bad_options(cli, tmp_path):
@@ -342,9 +350,9 @@ def test_flows_list_and_show(cli, processed_home):
     result = cli("--home", home, "flows", "CPP0000000001")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert len(re.findall(r"^  #\d+ ", out, re.M)) == 10
+    assert len(re.findall(r"^  CPP0000000001-\d{5}  ", out, re.M)) == 10  # each invoice by its id
     rejected = sum(d is not None for d in defects)
-    assert len(re.findall(r"^  #\d+ +05 REJETEE", out, re.M)) == rejected
+    assert len(re.findall(r"^  CPP0000000001-\d{5}  05 REJETEE", out, re.M)) == rejected
     assert re.search(r"^        \[fatal\] XSD at line \d+, column \d+", out, re.M), out
     assert "outbox return: 1 sent" in out
 

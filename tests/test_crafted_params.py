@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from flows.lifecycle import FlowStatus
 from flows.model import Channel, FlowCode, InvoiceStatus
+from flows.store_invoices import INVOICE_SORTS
 from flows.store_web import SORTS
 from tests.web_site import Site, serving_site
 
@@ -51,13 +52,14 @@ WEB_QUERY: dict[str, tuple[str, ...]] = {
     "/rejects/{rule:path}": (),
     "/flows": _FLOW_LIST,
     "/flows/poll": (*_FLOW_LIST, "newest"),
-    "/flows/{flow_id}": (),
+    "/flows/{flow_id}": ("inv_status", "q", "sort", "order", "page"),
     "/flows/{flow_id}/file": (),
     "/flows/{flow_id}/invoices/{position}/file": (),
     "/flows/{flow_id}/returns/{row_id}": (),
     "/audit": ("actor", "action", "outcome", "since", "until", "before", "view"),
     "/sessions": (),
     "/account/password": (),
+    "/waiting": ("partner",),
 }
 EVERY_PAGE = ("lang",)
 UNKNOWN = ("x", "limit", "page", "__proto__")
@@ -67,7 +69,7 @@ GOOD: dict[str, Sequence[str]] = {
     "status": [s.value for s in FlowStatus] + [s.name for s in InvoiceStatus],
     "channel": [c.value for c in Channel],
     "code": [c.value for c in FlowCode],
-    "sort": list(SORTS),
+    "sort": [*SORTS, *INVOICE_SORTS],
     "order": ["asc", "desc"],
     "lang": ["fr", "en"],
     "partner": ["op-a", "op-b"],
@@ -76,6 +78,8 @@ GOOD: dict[str, Sequence[str]] = {
     "since": ["2024-05-01", "2000-01-01T00:00:00"],
     "until": ["9999-12-31", "2024-05-01"],
     "limit": ["1", "500", "0"],
+    "inv_status": ["rejected", "all", "03", "05"],
+    "page": ["1", "2", "100000"],
     "service": ["DSI", "RESTAURATION"],
     "next": ["/flows", "//evil.example", "/\\evil"],
 }

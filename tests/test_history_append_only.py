@@ -336,7 +336,7 @@ def test_the_history_of_an_invoice_forgotten_by_a_reprocessing_is_still_shown(ho
     assert shown.exit_code == 0 and "plus enregistrée" in shown.output and "recorded 01 DEPOSEE" in shown.output
     as_json = json.loads(_cli("invoices", inv.id, "--json").output)
     assert as_json["recorded"] is False and [h["code"] for h in as_json["history"]] == ["01"]
-    assert _cli("invoices", "CPP9999999999-00001").exit_code == 2
+    assert _cli("invoices", "CPP9999999999-00001").exit_code == 1
 
 
 # ---- enforcement -------------------------------------------------------------------------------

@@ -93,7 +93,11 @@ def test_reprocess_cli_integrates_a_parked_flow_and_delivers_nothing_twice(tmp_p
     [batch] = gen.write_batch(inbox, "ubl", 4, 2, batch="zip", recipients=recipients, seed=5)
     old = time.time() - 60
     os.utime(batch, (old, old))
-    result = relais("run", "-q")  # no directory imported: an incident, parked at once (0 retries)
+    refused = relais("run", "-q")  # no directory imported: nothing is taken (tests/test_cli_ux.py)
+    assert refused.exit_code == 2 and "aucun annuaire" in refused.stderr and batch.exists()
+    # An incident all the same: the check skipped, every flow fails routing (parked at once: 0 retries).
+    monkeypatch.setattr(runner, "directory_missing", lambda _rt: None)
+    result = relais("run", "-q")
     assert result.exit_code == 1, result.output
     assert "became incidents" in result.stderr and "relais flows reprocess" in result.stderr
     listing = json.loads(relais("flows", "--json").stdout)
@@ -104,6 +108,7 @@ def test_reprocess_cli_integrates_a_parked_flow_and_delivers_nothing_twice(tmp_p
     bad = relais("flows", "reprocess", "CPP0000000099")
     assert bad.exit_code == 2 and "no flow CPP0000000099" in bad.stderr
     assert relais("directory", "import", path).exit_code == 0
+    monkeypatch.undo()  # the real check again (and RELAIS_INCIDENT_RETRIES unset: no more incidents expected)
     result = relais("flows", "reprocess", "--status", "IN_INCIDENTE")
     assert result.exit_code == 0, result.output
     assert "IN_INTEGRE" in result.stdout

@@ -189,7 +189,7 @@ def test_relais_invoices_and_flows_show_the_history(rt, directory_file):
     flow_json = json.loads(CliRunner().invoke(main, [*home, "flows", flow.id, "--json"]).output)
     assert [h["code"] for h in flow_json["invoices"][0]["history"]] == ["01", "03", "06"]
     missing = CliRunner().invoke(main, [*home, "invoices", "CPP-none"])
-    assert missing.exit_code == 2 and "no invoice" in missing.output
+    assert missing.exit_code == 1 and "aucune facture" in missing.output
 
 
 def test_relais_run_emits_status_returns(rt, directory_file):

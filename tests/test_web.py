@@ -333,10 +333,14 @@ def test_in_a_browser_log_in_filter_open_download_act_and_log_out(site, browser,
     assert page.get_by_role("link", name=site["flows"]["op-b"].id).count() == 0
     page.get_by_role("link", name=a.id).click()
     page.wait_for_url(f"**/flows/{a.id}")
-    # a misrouted invoice's error, with its explanation from the rule catalogue
+    # a misrouted invoice's error, with its explanation from the rule catalogue (its detail opened)
+    page.locator("table.invoices details summary").first.click()
     error_row = page.locator("table.errors tr", has_text="RLS-R").first
     assert error_row.is_visible()
     from flows.rule import REGISTRY
+    from validators.rules import all_rules
+
+    all_rules()  # registers every rule in this process (the server is another process)
 
     code = error_row.locator("code").first.inner_text()
     assert REGISTRY[code].message_fr in error_row.inner_text()
@@ -423,6 +427,9 @@ def test_a_paused_partner_s_files_wait_until_it_is_resumed(tmp_path):
     from flows.store import Store
 
     assert _relais(home, "db", "upgrade").returncode == 0
+    annuaire = tmp_path / "annuaire.json"  # `relais run` takes nothing without a directory
+    annuaire.write_text(json.dumps(gen.directory_document(gen.sample_directory(), "paused")))
+    assert _relais(home, "directory", "import", str(annuaire)).returncode == 0
     store = Store.open(f"sqlite:///{home / 'relais.db'}", migrate=False)
     assert store.pause_partner("op-a", "web:alice")
     _relais(home, "run", "-q")

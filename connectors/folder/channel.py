@@ -12,15 +12,19 @@ from pathlib import Path
 from types import TracebackType
 
 from connectors.folder import dropzone
-from flows.atomic import write_atomic
+from flows.atomic import PARTNER_FILE_MODE, write_atomic
 from flows.channels import Address, OutboxKind
 from flows.intake import Intake
 from flows.model import Channel, Flow
 from flows.outbox import OutboxItem
 
 
+@dataclasses.dataclass
 class FolderSender:
-    """Writes a row's bytes to its destination path atomically (temporary name, fsync, rename)."""
+    """Writes a row's bytes to its destination path atomically (temporary name, fsync, rename), with the
+    permissions `mode` (the partner's account reads its return flows: 0644 unless configured)."""
+
+    mode: int = PARTNER_FILE_MODE
 
     def __enter__(self) -> FolderSender:
         return self
@@ -31,7 +35,7 @@ class FolderSender:
         return None
 
     def send(self, item: OutboxItem, data: bytes) -> None:
-        write_atomic(Path(item.destination), data)
+        write_atomic(Path(item.destination), data, self.mode)
 
 
 @dataclasses.dataclass
@@ -41,12 +45,13 @@ class FolderChannel:
     outbox_dir: Callable[[str], Path]  # partner id -> its out/ folder
     name: str = Channel.FOLDER.value
     ordered: bool = False
+    file_mode: int = PARTNER_FILE_MODE  # RELAIS_RETURN_FILE_MODE
 
     def return_address(self, partner_id: str, file_name: str) -> Address | None:
         return Address(self.name, partner_id, str(self.outbox_dir(partner_id) / file_name))
 
     def sender(self, kind: OutboxKind, partner_id: str | None) -> FolderSender:
-        return FolderSender()
+        return FolderSender(self.file_mode)
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relais import log
-from relais.api import auth, docs, headers, recipients, senders
+from relais.api import auth, docs, headers, recipients, senders, worker
 from relais.api.auth import ApiError
 from relais.api.config import ApiConfig
 from relais.api.throttle import WAIT_SECONDS, Throttle
@@ -64,6 +64,7 @@ def create_app(rt: Runtime, config: ApiConfig | None = None) -> FastAPI:
     )
     app.state.rt = rt
     app.state.config = config
+    app.state.processor = worker.Processor(rt) if config.process else None  # stopped by relais.api.serve
     app.state.auth_throttle = Throttle(config.auth_failures, config.auth_window_seconds, wait=WAIT_SECONDS)
     app.add_middleware(headers.SecurityHeaders)
     docs.install(app, wanted=config.docs)

@@ -194,3 +194,18 @@ class FlowInfo(BaseModel):
             rejected_count=flow.rejected_count,
             duplicate_of=flow.duplicate_of,
         )
+
+
+class FlowPage(BaseModel):
+    flows: list[FlowInfo]
+    next_cursor: str | None = Field(description="pass it as `cursor` for the next page (a flow id); null: last page")
+
+
+class ReportPending(BaseModel):
+    """The flow exists and is this partner's, but its integration report is not written yet (202)."""
+
+    flow_id: str
+    status: str
+    code: str
+    detail: str = Field(description="why there is no report yet, and when to ask again")
+    retry_at: dt.datetime | None = Field(default=None, description="an incident's next automatic retry")

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, WithJsonSchema
 
-from flows.lifecycle import InvoiceStatus
+from flows.lifecycle import FlowStatus, InvoiceStatus
 from flows.store_api import InvoiceKey
 
 #: A flow id (``CPP`` + digits) or an invoice id (flow id, ``-``, position): letters, digits, ``._-``.
@@ -114,6 +114,36 @@ def decode_cursor(cursor: Any) -> InvoiceKey:
 Status = Annotated[str, AfterValidator(_valid_status)]
 #: ``since``: an ISO 8601 time, in UTC once validated.
 Since = Annotated[dt.datetime, AfterValidator(aware_utc)]
+
+
+def flow_status_of(value: str) -> FlowStatus:
+    """A flow status by name, any case (``IN_INTEGRE``); ValueError naming the statuses known.
+
+    >>> flow_status_of("in_rejete")
+    <FlowStatus.IN_REJETE: 'IN_REJETE'>
+    """
+    try:
+        return FlowStatus(value.strip().upper())
+    except ValueError:
+        raise ValueError(f"unknown flow status; one of {', '.join(s.value for s in FlowStatus)}") from None
+
+
+def _valid_flow_status(value: str) -> str:
+    return flow_status_of(value).value
+
+
+def _valid_flow_cursor(cursor: str) -> str:
+    if cursor and not _FLOW_ID.fullmatch(cursor):
+        raise ValueError("invalid cursor: the `next_cursor` of the previous page (a flow id)")
+    return cursor
+
+
+#: ``status`` of a flow: its name (IN_INTEGRE), any case; valid once here.
+FlowStatusName = Annotated[
+    str, AfterValidator(_valid_flow_status), WithJsonSchema({"type": "string", "enum": [s.value for s in FlowStatus]})
+]
+#: ``cursor`` of the flow list: the last flow id of the previous page (as `relais flows --cursor`).
+FlowCursor = Annotated[str, AfterValidator(_valid_flow_cursor), WithJsonSchema({"type": "string", "maxLength": 13})]
 
 
 def _valid_cursor(cursor: str) -> str:

@@ -16,6 +16,7 @@ from flows.model import Flow, Invoice
 from relais.api import auth, params
 from relais.api.auth import ApiError, Principal
 from relais.api.models import Conflict, Error, HistoryItem, InvoiceDetail, InvoicePage, InvoiceSummary, StatusChange
+from relais.compose import Runtime
 
 router = APIRouter(prefix="/api/v1/invoices", tags=["recipient"])
 
@@ -178,12 +179,19 @@ def set_status(
     request: Request, invoice_id: str, body: StatusChange, principal: Principal = Depends(auth.recipient)
 ) -> HistoryItem:
     """Move the invoice on (SERVICE_FAIT, MANDATEE, ..., MISE_EN_PAIEMENT; REJETEE or SUSPENDUE with a
-    reason). The change is reported to the supplier in its status return flow."""
+    reason). The change is reported to the supplier in its status return flow. Setting the status the
+    invoice already has changes nothing (a retried request): 200 with its current status's history entry,
+    no new entry, nothing reported again."""
     target = params.parse_status(body.status)
     if target is None:
         raise _unknown_status(body.status)
-    visible_invoice(request, principal, invoice_id)
+    inv, _flow = visible_invoice(request, principal, invoice_id)
     rt = auth.runtime(request)
+    if inv.status is target and (current := _current_entry(rt, invoice_id, target)) is not None:
+        auth.audit(
+            rt, request, outcome="ok", http_status=200, detail=f"{target.code} unchanged (already {target.name})"
+        )
+        return current
     try:
         with auth.writing(rt):
             entry = statuses.change(
@@ -205,3 +213,12 @@ def set_status(
         ) from e
     auth.audit(rt, request, outcome="ok", http_status=200, detail=f"{entry.previous} -> {entry.status}")
     return HistoryItem.of(entry)
+
+
+def _current_entry(rt: Runtime, invoice_id: str, status: InvoiceStatus) -> HistoryItem | None:
+    """The history entry that gave the invoice its current `status` (None: the history says otherwise, e.g.
+    a change that just happened: the request is then handled as a change)."""
+    history = rt.store.invoice_history(invoice_id)
+    if history and history[-1].status is status:
+        return HistoryItem.of(history[-1])
+    return None

@@ -2,7 +2,8 @@
 
 The body of ``POST /api/v1/flows`` is streamed to a file under the staging folder, capped at
 ``max_flow_bytes`` (413 beyond, the partial file deleted: nothing is archived), then handed to
-`flows.intake.Intake.ingest` like any channel's file; `relais run` or the DAG processes it. An upload that
+`flows.intake.Intake.ingest` like any channel's file; `relais run` or the DAG processes it (or the server
+itself, right after the upload, with RELAIS_API_PROCESS=1: relais/api/worker.py). An upload that
 does not arrive whole (the client goes away, fewer bytes than its Content-Length) records nothing. An
 ``Idempotency-Key`` makes a retried upload answer the flow of the first (200), or 409 when its bytes differ.
 
@@ -37,9 +38,10 @@ from flows.intake import Arrival
 from flows.lifecycle import FlowStatus
 from flows.model import Channel, Flow, utcnow
 from flows.store_api import IdempotencyKeyTaken
+from flows.store_web import FlowQuery
 from relais.api import auth, params
 from relais.api.auth import ApiError, Principal
-from relais.api.models import Error, FlowCreated, FlowInfo
+from relais.api.models import Error, FlowCreated, FlowInfo, FlowPage, ReportPending
 from relais.compose import Runtime
 
 router = APIRouter(prefix="/api/v1/flows", tags=["sender"])
@@ -210,9 +212,39 @@ async def upload_flow(
     finally:
         Path(tmp).unlink(missing_ok=True)
     code = 201 if created else 200
+    processor = getattr(request.app.state, "processor", None)  # relais/api/worker.py, when enabled
+    if created and processor is not None:
+        processor.submit(flow.id)
     detail = f"name={file_name} size={size} sha256={sha256}" + (f" key={idempotency_key}" if idempotency_key else "")
     await run_in_threadpool(auth.audit, rt, request, outcome="ok", http_status=code, detail=detail, target=flow.id)
     return JSONResponse(FlowCreated(flow_id=flow.id, status=str(flow.status)).model_dump(), status_code=code)
+
+
+@router.get("", name="flow.list", response_model=FlowPage, responses=_AUTH)
+def list_flows(
+    request: Request,
+    principal: Principal = Depends(auth.partner),
+    status: list[params.FlowStatusName] = Query([], description="only flows in this status (repeatable)"),
+    since: params.Since | None = Query(None, description="received at or after this ISO 8601 time"),
+    until: params.Since | None = Query(None, description="received before this ISO 8601 time"),
+    name: str | None = Query(
+        None, max_length=200, pattern=params.TEXT_PATTERN, description="part of the file name, any case"
+    ),
+    cursor: params.FlowCursor | None = Query(None, description="`next_cursor` of the previous page"),
+    limit: int = Query(50, ge=1, le=500),
+) -> FlowPage:
+    """This partner's flows (never another's), newest first, page by page: what `relais flows` lists."""
+    query = FlowQuery(
+        partner=principal.token.partner,
+        statuses=[params.flow_status_of(s).value for s in status],
+        since=since,
+        until=until,
+        name=name or None,
+        after=(cursor, cursor) if cursor else None,
+        limit=limit,
+    )
+    flows, after = auth.runtime(request).store.query_flows(query)
+    return FlowPage(flows=[FlowInfo.of(f) for f in flows], next_cursor=after[1] if after else None)
 
 
 @router.get("/{flow_id}", name="flow.get", response_model=FlowInfo, responses={**_AUTH, **_404})
@@ -227,19 +259,30 @@ def get_flow(request: Request, flow_id: str, principal: Principal = Depends(auth
     response_class=Response,
     responses={
         200: {"content": {"application/xml": {}}, "description": "the integration report (CPPStatut)"},
+        202: {"model": ReportPending, "description": "the flow is being processed: no report yet"},
         **_AUTH,
-        404: {"model": Error, "description": "no such flow, not this partner's, or not closed yet"},
+        404: {"model": Error, "description": "no such flow, or not this partner's"},
         500: {"model": Error, "description": "the archived report is corrupt"},
     },
 )
 def flow_report(request: Request, flow_id: str, principal: Principal = Depends(auth.partner)) -> Response:
-    """The flow's integration report (CPPStatut XML), once the flow is closed (or parked as an incident)."""
+    """The flow's integration report (CPPStatut XML), once the flow is closed (or parked as an incident);
+    before that, 202 and the flow's current status (ask again later)."""
     flow = _own_flow(request, principal, flow_id)
     rt = auth.runtime(request)
     sha = rt.store.return_flow_sha256(flow.id)
     closed = flow.status.is_final or (flow.status is FlowStatus.IN_INCIDENTE and flow.parked)
     if not closed or sha is None:
-        raise ApiError(404, "no report yet: the flow is not closed", status=str(flow.status))
+        if flow.status is FlowStatus.IN_INCIDENTE:
+            detail = "an incident occurred while processing the flow: it is retried automatically at retry_at"
+        elif closed:
+            detail = "the flow is closed and its report is being written: ask again in a few seconds"
+        else:
+            detail = "the flow is being processed: its report is written once it is closed; ask again later"
+        pending = ReportPending(
+            flow_id=flow.id, status=str(flow.status), code=flow.status.code, detail=detail, retry_at=flow.retry_at
+        )
+        return JSONResponse(pending.model_dump(mode="json"), status_code=202)
     if not rt.archive.verify(sha):
         raise ApiError(500, "archived report is corrupt", outcome="error", flow_id=flow.id, sha256=sha)
     return Response(content=rt.archive.read(sha), media_type="application/xml")

@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from relais.api.app import create_app
+from relais.api.config import ApiConfig
 from relais.compose import Runtime
 from relais.httpguard import EdgeSettings
 
@@ -24,6 +25,14 @@ class Server(uvicorn.Server):
         self.on_ready = on_ready
         self.port: int | None = None
 
+    def run(self, sockets: Any = None) -> None:
+        try:
+            super().run(sockets)
+        finally:  # the uploads' processor (relais/api/worker.py): the flow in progress finishes
+            processor = getattr(self.config.app.state, "processor", None)
+            if processor is not None:
+                processor.stop()
+
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
         if self.servers and self.servers[0].sockets:
@@ -33,10 +42,14 @@ class Server(uvicorn.Server):
 
 
 def server(
-    rt: Runtime, host: str = "127.0.0.1", port: int = 8080, on_ready: Callable[[Server], None] | None = None
+    rt: Runtime,
+    host: str = "127.0.0.1",
+    port: int = 8091,
+    on_ready: Callable[[Server], None] | None = None,
+    config: ApiConfig | None = None,
 ) -> Server:
     config = uvicorn.Config(
-        create_app(rt),
+        create_app(rt, config),
         host=host,
         port=port,
         log_level="warning",
@@ -48,17 +61,23 @@ def server(
     return Server(config, on_ready=on_ready)
 
 
-def serve(rt: Runtime, host: str, port: int, on_ready: Callable[[Server], None] | None = None) -> None:
+def serve(
+    rt: Runtime,
+    host: str,
+    port: int,
+    on_ready: Callable[[Server], None] | None = None,
+    config: ApiConfig | None = None,
+) -> None:
     """Serve until interrupted (SIGINT / SIGTERM)."""
-    server(rt, host, port, on_ready).run()
+    server(rt, host, port, on_ready, config).run()
 
 
 class ServerThread:
     """The API served in a background thread on 127.0.0.1: ``with ServerThread(rt) as s: s.url``."""
 
-    def __init__(self, rt: Runtime, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, rt: Runtime, host: str = "127.0.0.1", port: int = 0, config: ApiConfig | None = None) -> None:
         self._ready = threading.Event()
-        self.server = server(rt, host, port, on_ready=lambda _s: self._ready.set())
+        self.server = server(rt, host, port, on_ready=lambda _s: self._ready.set(), config=config)
         self.host = host
         self._thread = threading.Thread(target=self.server.run, name="relais-api", daemon=True)
 

@@ -39,7 +39,7 @@ from relais.generate.constants import (
 )
 from relais.generate.content import _iban as _iban  # re-exported for the tests
 from relais.generate.content import vat_number
-from relais.generate.directory import Recipient, directory_document, sample_directory
+from relais.generate.directory import Recipient, directory_document, directory_version, sample_directory
 from relais.generate.documents import document, facturx_pdf, invoice_xml
 from relais.generate.specs import InvoiceSpec, plan, sample_suppliers
 
@@ -56,6 +56,7 @@ __all__ = [
     "InvoiceSpec",
     "Recipient",
     "directory_document",
+    "directory_version",
     "document",
     "facturx_pdf",
     "invoice_xml",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from dataclasses import dataclass
 
@@ -171,6 +172,16 @@ def sample_directory(n: int = 12, seed: int = 1) -> list[Recipient]:
             )
         )
     return out
+
+
+def directory_version(now: dt.datetime | None = None) -> str:
+    """A new version name for a generated directory, distinct at each call (`relais generate --directory`
+    twice, then `relais directory import` of each: two versions; one fixed name made the second refused).
+
+    >>> directory_version(dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC))
+    'generated-20260102T030405.678901Z'
+    """
+    return f"generated-{(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC):%Y%m%dT%H%M%S.%fZ}"
 
 
 def directory_document(recipients: list[Recipient], version: str) -> dict:

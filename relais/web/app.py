@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import queue
 import threading
 import time
 from pathlib import Path
@@ -35,7 +34,20 @@ from flows.model import Channel, Flow, FlowCode
 from flows.store_web import FlowQuery, WebUser
 from relais import log, runner
 from relais.compose import Runtime
-from relais.web import account, dashboard, findings, headers, i18n, labels, metrics, params, security, sessions
+from relais.web import (
+    account,
+    background,
+    dashboard,
+    findings,
+    headers,
+    i18n,
+    labels,
+    metrics,
+    params,
+    security,
+    sessions,
+    waiting,
+)
 from relais.web.oidc import OidcConfig
 from relais.web.passwords import verify_password
 
@@ -64,7 +76,7 @@ def create_app(
     app = FastAPI(title="Relais — Suivi des flux", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.rt = rt
     app.state.throttle = security.Throttle()
-    reprocessing = _Reprocessing(rt)
+    reprocessing = background.Reprocessing(rt)
     charts_cache = _Cache(charts_seconds)
     policy = app.state.session_policy = sessions.Policy.from_env()  # the record decides (relais/web/sessions.py)
     app.add_middleware(sessions.OnlyTheSessionInTheCookie, secret=secret)  # inside SessionMiddleware
@@ -97,6 +109,8 @@ def create_app(
     templates.env.globals["flow_status_label"] = labels.flow_status_label
     templates.env.globals["invoice_status_label"] = labels.invoice_status_label
     templates.env.globals["outbox_state_label"] = labels.outbox_state_label
+    templates.env.globals["finding_message"] = findings.message
+    templates.env.globals["finding_location"] = findings.location
     if oidc is not None:
         from relais.web import oidc as oidc_login
 
@@ -178,6 +192,7 @@ def create_app(
         to_login=to_login,
         checked=lambda request, user, action, target: checked_form(request, user, action, target, ops_only=False),
     )
+    waiting.install(app, rt, render=render, user_of=user_of, lang_of=lang_of, to_login=to_login)  # /waiting
 
     @app.exception_handler(_Refused)
     async def refused(request: Request, exc: _Refused) -> Response:
@@ -297,7 +312,7 @@ def create_app(
         context = charts_cache.get(
             ("home", own(user), lang), lambda: dashboard.home_context(rt.store, own(user), lang=lang)
         )
-        return render(request, "home.html", user, **context)
+        return render(request, "home.html", user, **context, **waiting.home_context(rt, user))
 
     @app.get("/rejects")
     def rejects(request: Request) -> Response:
@@ -376,9 +391,14 @@ def create_app(
         if user is None:
             return to_login(request)
         flow = visible_flow(user, flow_id)
-        from relais.web.detail import flow_detail
+        from relais.web import detail
 
-        return render(request, "flow.html", user, d=flow_detail(rt, flow), paused=rt.store.paused_partners())
+        table = params.invoice_filters(request.query_params, rejections=flow.rejected_count > 0)
+        d = detail.flow_detail(rt, flow, table, lang=lang_of(request), partner_view=user.role == "partner")
+        url = lambda **change: detail.table_url(flow, table, **change)  # noqa: E731 - the table's links
+        return render(
+            request, "flow.html", user, d=d, url=url, as2_state=detail.as2_state, paused=rt.store.paused_partners()
+        )
 
     @app.get("/flows/{flow_id}/file")
     def flow_file(request: Request, flow_id: str) -> Response:
@@ -444,10 +464,18 @@ def create_app(
         refused = await run_in_threadpool(runner.requeue, rt, flow.id, f"Suivi des flux, {user.name}")
         detail = refused or f"{flow.status} -> IN_EN_ATTENTE_RETRAITEMENT_CPP: being reprocessed"
         await run_in_threadpool(audit, user, "web.flow.reprocess", flow.id, "refused" if refused else "ok", 303, detail)
+        lang = lang_of(request)
         if not refused:
             reprocessing.start(flow.id)
-        say = i18n.text(lang_of(request), "flash-reprocess")
-        request.session["flash"] = f"{flow.id} : {refused}" if refused else f"{flow.id} : {say}"
+            request.session["flash"] = i18n.text(lang, "flash-reprocess")
+        else:  # the page offers it only where it applies: the flow moved meanwhile (another click, a worker)
+            now = rt.store.get_flow(flow.id) or flow
+            key = (
+                "flash-reprocess-waiting"
+                if now.status is FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP
+                else "flash-no-reprocess"
+            )
+            request.session["flash"] = i18n.text(lang, key).format(status=labels.flow_status_label(now.status, lang))
         return RedirectResponse(f"/flows/{flow.id}", status_code=303)
 
     @app.post("/flows/{flow_id}/resend")
@@ -457,11 +485,16 @@ def create_app(
             return to_login(request)
         flow = visible_flow(user, flow_id)
         await checked_form(request, user, "web.flow.resend", flow.id)
-        count = await run_in_threadpool(rt.store.resend_returns, flow.id)
-        detail = f"{count} return flow(s) queued to be sent again" if count else "no return flow sent yet"
-        await run_in_threadpool(audit, user, "web.flow.resend", flow.id, "ok" if count else "refused", 303, detail)
-        say = i18n.text(lang_of(request), "flash-resend" if count else "flash-resend-none")
-        request.session["flash"] = f"{flow.id} : {say} ({count})" if count else f"{flow.id} : {say}"
+        count, sent, failed = await run_in_threadpool(background.resend, rt, flow.id)  # at once
+        detail = (
+            f"{count} return flow(s) sent again: {sent} sent, {failed} failed" if count else "no return flow sent yet"
+        )
+        outcome = ("error" if failed else "ok") if count else "refused"
+        await run_in_threadpool(audit, user, "web.flow.resend", flow.id, outcome, 303, detail)
+        say = i18n.text(lang_of(request), "flash-resend" if count else "flash-resend-none").format(
+            sent=sent, failed=failed
+        )
+        request.session["flash"] = say + (" " + i18n.text(lang_of(request), "flash-resend-retry") if failed else "")
         return RedirectResponse(f"/flows/{flow.id}", status_code=303)
 
     @app.post("/partners/{partner}/{action}")
@@ -521,36 +554,6 @@ class _Cache:
             with self._lock:
                 self._values[key] = (now, value)
         return value
-
-
-class _Reprocessing:
-    """Flows ops asked to reprocess, taken through the pipeline one at a time in a background thread of
-    the server (as `relais flows reprocess` does in the terminal); a flow the thread does not get to
-    (the server stops) waits in IN_EN_ATTENTE_RETRAITEMENT_CPP for `relais run` or the DAG."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self._queue: queue.Queue[str] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def start(self, flow_id: str) -> None:
-        self._queue.put(flow_id)
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="relais-web-reprocess", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                flow_id = self._queue.get(timeout=5)
-            except queue.Empty:
-                return
-            try:
-                runner.process_flows(self.rt, [flow_id])
-            except Exception as e:  # noqa: BLE001 - the flow stays queued or becomes an incident; logged
-                _log.error("web.reprocess_failed", flow_id=flow_id, error=f"{type(e).__name__}: {e}")
 
 
 def _reasons(rt: Runtime, rows: list[Flow], lang: str) -> dict[str, tuple[str, findings.Said]]:

@@ -20,6 +20,14 @@ Traceback (most recent call last):
 relais.web.params.BadParam: after_value
 >>> flow_filters(QueryParams("since=2024-05-01&until=9999-12-31&q=%20F1%20"), "op-a").partner
 'op-a'
+>>> invoice_filters(QueryParams("inv_status=03&sort=amount&order=desc&page=2"), rejections=True).offset
+50
+>>> invoice_filters(QueryParams(""), rejections=True).status, invoice_filters(QueryParams(""), rejections=False).status
+('rejected', 'all')
+>>> invoice_filters(QueryParams("page=0"), rejections=False)
+Traceback (most recent call last):
+...
+relais.web.params.BadParam: page
 >>> language(QueryParams("lang=xx"))
 Traceback (most recent call last):
 ...
@@ -34,8 +42,9 @@ from collections.abc import Mapping, Sequence
 
 from starlette.datastructures import QueryParams
 
-from flows.lifecycle import FlowStatus
+from flows.lifecycle import FlowStatus, InvoiceStatus
 from flows.model import Channel, FlowCode
+from flows.store_invoices import INVOICE_SORTS
 from flows.store_web import SORTS, FlowQuery
 from relais.web import i18n
 
@@ -161,6 +170,51 @@ def flow_filters(params: QueryParams, own_partner: str | None, *, limit: int = P
         descending=order != "asc",
         after=None if after is None else (after.text, after.flow_id),
         limit=limit,
+    )
+
+
+#: A flow page's invoice filter: "rejected", "all", or one invoice status code ("03").
+INVOICE_FILTERS = ("rejected", "all", *(s.value for s in InvoiceStatus))
+MAX_PAGE = 100_000  # a flow holds at most a few tens of thousands of invoices (max_invoices_per_flow)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InvoiceFilters:
+    """The invoice table of a flow's page (``/flows/{id}``): which invoices, in which order, which page."""
+
+    status: str  # an `INVOICE_FILTERS` value
+    search: str | None
+    sort: str  # an `INVOICE_SORTS` key
+    descending: bool
+    page: int  # 1-based
+    size: int = PAGE
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    @property
+    def statuses(self) -> list[str] | None:
+        """The invoice status codes the table shows (None: every one)."""
+        if self.status == "all":
+            return None
+        if self.status == "rejected":
+            return [s.value for s in InvoiceStatus if s.is_rejected]
+        return [self.status]
+
+
+def invoice_filters(params: QueryParams | Mapping[str, str], *, rejections: bool) -> InvoiceFilters:
+    """``inv_status``, ``q``, ``sort``, ``order``, ``page`` of a flow's page; with no ``inv_status``, the
+    rejected invoices only when the flow has `rejections` (else all)."""
+    raw_page = params.get("page") or "1"
+    if not raw_page.isascii() or not raw_page.isdigit() or len(raw_page) > 6 or not 1 <= int(raw_page) <= MAX_PAGE:
+        raise BadParam("page")
+    return InvoiceFilters(
+        status=choice(params, "inv_status", INVOICE_FILTERS) or ("rejected" if rejections else "all"),
+        search=text(params, "q"),
+        sort=choice(params, "sort", tuple(INVOICE_SORTS)) or "position",
+        descending=(choice(params, "order", ("asc", "desc")) or "asc") == "desc",
+        page=int(raw_page),
     )
 
 

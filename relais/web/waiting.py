@@ -1,0 +1,99 @@
+"""What waits in the drop zones, on the web: the page ``GET /waiting`` ("En attente dans les zones de
+dépôt", added by `install`) and the landing page's part (`home_context`, template _home_waiting.html):
+the waiting files' count and the paused partners, who paused them and when.
+
+Ops and viewers see every partner (``?partner=`` narrows the page to one); a partner user sees only
+their own drop zone, whatever the query says, and never a partner file's problems (which name server
+paths' files): a held file says that ops must fix the configuration. Names are the partner's view,
+relative to its ``in/`` folder (connectors/folder/waiting.py), never a server path. The scan reads the
+folders at each request (one ``scandir`` per inbox, one ``stat`` per file; the page lists at most
+`PAGE_LIMIT` files, the counts are exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from connectors.folder import waiting as w
+from flows.store_web import WebUser
+from relais import runner
+from relais.compose import Runtime
+from relais.web import params
+
+PAGE_LIMIT = 500
+
+
+def _own(user: WebUser) -> str | None:
+    """The one partner a partner user sees ("" when none is set: nothing); None for the others."""
+    return (user.partner or "") if user.role == "partner" else None
+
+
+def rows(report: w.Report, lang: str, *, details: bool) -> list[dict[str, Any]]:
+    """The page's rows, in `lang` (French first)."""
+    out = []
+    for f in report.files:
+        out.append(
+            {
+                "partner": f.partner,
+                "name": f.name,
+                "size": w.size_text(f.size, lang),
+                "bytes": f.size,
+                "age": w.duration(f.age_seconds, lang),
+                "reason": f.reason.value,
+                "label": w.label(f.reason, lang),
+                "message": w.explain(f, lang, details=details),
+                "severity": "bad" if w.stuck(f) else "warn" if f.reason is w.Reason.INCOMPLETE else "ok",
+            }
+        )
+    return out
+
+
+def home_context(rt: Runtime, user: WebUser) -> dict[str, Any]:
+    """The landing page's part (_home_waiting.html): ``waiting_total`` (files waiting in the drop zones
+    the user sees), ``waiting_stuck`` (those that will not be taken by the next run as they are), and
+    ``waiting_paused``: [(partner, paused by, since)], the user's own only for a partner user."""
+    own = _own(user)
+    report = runner.waiting_files(rt.settings, rt.store, partner=own, limit=0)
+    paused = [(p, by, at) for p, (by, at) in sorted(rt.store.paused_partners().items()) if own is None or p == own]
+    return {"waiting_total": report.total, "waiting_stuck": report.stuck, "waiting_paused": paused}
+
+
+def install(
+    app: FastAPI,
+    rt: Runtime,
+    *,
+    render: Callable[..., Response],
+    user_of: Callable[[Request], WebUser | None],
+    lang_of: Callable[[Request], str],
+    to_login: Callable[[Request], Response],
+) -> None:
+    @app.get("/waiting")
+    def waiting_page(request: Request) -> Response:
+        """The files waiting in the drop zones the user sees, oldest first, each with why it waits."""
+        user = user_of(request)
+        if user is None:
+            return to_login(request)
+        asked = params.text(request.query_params, "partner", limit=100)  # a bad one: BadParam, a 400
+        own = _own(user)
+        partner = own if own is not None else asked  # a partner user's own, whatever the query says
+        lang = lang_of(request)
+        report = runner.waiting_files(rt.settings, rt.store, partner=partner, limit=PAGE_LIMIT)
+        ops = user.role != "partner"
+        by_partner = [
+            (p, n, [(w.label(r, lang), c) for (q, r), c in report.counts.items() if q == p])
+            for p, n in report.by_partner().items()
+        ]
+        return render(
+            request,
+            "waiting.html",
+            user,
+            report=report,
+            rows=rows(report, lang, details=ops),
+            by_partner=by_partner,
+            partner=partner,
+            limit=PAGE_LIMIT,
+        )
