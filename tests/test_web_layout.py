@@ -154,7 +154,7 @@ PAGES = ["/", "/flows", "/rejects", "/rejects/XSD", "/rejects/RLS-T11", "/audit"
     [
         *PAGES,
         "/no-such-page",
-        pytest.param("FLOW", marks=pytest.mark.xfail(strict=False, reason="fixed by i20-flowpage")),
+        "FLOW",  # the 500-invoice flow's page (branch i20-flowpage, merged)
     ],
 )
 def test_no_page_is_wider_than_a_1280_px_window(home, page, path):
