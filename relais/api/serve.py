@@ -29,7 +29,7 @@ class Server(uvicorn.Server):
         try:
             super().run(sockets)
         finally:  # the uploads' processor (relais/api/worker.py): the flow in progress finishes
-            processor = getattr(self.config.app.state, "processor", None)
+            processor = getattr(getattr(self.config.app, "state", None), "processor", None)  # the web app: none
             if processor is not None:
                 processor.stop()
 
