@@ -12,7 +12,8 @@ rate), so that a chart always has `days` points. A day is the flow's reception d
 
 A reject is a ``fatal`` finding (``validation_errors.flag``); an invoice is rejected when its status
 is one of `REJECTED` (04 REJETEE_ROUTAGE, 05 REJETEE). A rule's "invoices" count the distinct invoices
-it rejected, a finding on the whole flow (no invoice) counting that flow once.
+it rejected, its "whole_flows" the flows it rejected as a whole (a finding on no invoice), apart: a
+duplicate empty flow is not an invoice.
 
 >>> percentile([], 0.5) is None, percentile([4.0], 0.95), percentile([1.0, 2.0, 3.0, 4.0], 0.5)
 (True, 4.0, 2.5)
@@ -47,9 +48,10 @@ EXAMPLES = 3
 
 class RuleCount(NamedTuple):
     rule: str
-    invoices: int  # invoices rejected (a finding on the whole flow counts the flow once)
-    flows: int
+    invoices: int  # invoices rejected (distinct)
+    flows: int  # flows with a reject of it, on an invoice or on the whole flow
     last_seen: dt.datetime  # the latest reception (UTC) of a flow it rejected
+    whole_flows: int = 0  # flows it rejected as a whole (a finding on no invoice: RLS-T11, RLS-T02...)
 
 
 class RejectExample(NamedTuple):
@@ -65,8 +67,9 @@ class RuleRejects(NamedTuple):
     flows: int
     findings: int  # fatal findings (one invoice may break a rule at several locations)
     last_seen: dt.datetime
-    trend: list[int]  # `invoices` per day, oldest first, one per day of the period
+    trend: list[int]  # rejects per day (invoices + whole flows), oldest first, one per day of the period
     examples: list[RejectExample]  # the latest ones, at most `EXAMPLES`
+    whole_flows: int = 0  # as `RuleCount.whole_flows`
 
 
 class Latency(NamedTuple):
@@ -82,6 +85,8 @@ class RuleFlow(NamedTuple):
     status: str
     invoices: int  # as `RuleCount.invoices`, in this flow
     message: str  # one of its messages
+    whole_flow: bool = False  # the rule rejected the flow as a whole (a finding on no invoice)
+    rule: str = ""  # the rule's code
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -159,7 +164,7 @@ class DashboardRepo:
     ) -> list[RuleCount]:
         """The rules that rejected most: [(rule, invoices, flows, last seen)], most invoices first."""
         return [
-            RuleCount(r.rule, r.invoices, r.flows, r.last_seen)
+            RuleCount(r.rule, r.invoices, r.flows, r.last_seen, r.whole_flows)
             for r in self._rule_counts(_Span(days, today), partner, limit)
         ]
 
@@ -211,6 +216,7 @@ class DashboardRepo:
                 last_seen=c.last_seen,
                 trend=[trends.get(c.rule, {}).get(d, 0) for d in span.days],
                 examples=examples.get(c.rule, []),
+                whole_flows=c.whole_flows,
             )
             for c in counts
         ]
@@ -224,8 +230,9 @@ class DashboardRepo:
                 f.received_at,
                 f.partner,
                 f.status,
-                sa.func.count(sa.distinct(_rejected_item())),
+                sa.func.count(sa.distinct(e.invoice_id)),
                 sa.func.min(e.message),
+                sa.func.count(_whole_flow()),
             )
             .select_from(t.validation_errors.join(t.flows, f.id == e.flow_id))
             .where(e.rule == rule, e.flag == str(Flag.FATAL), current_findings())
@@ -236,7 +243,7 @@ class DashboardRepo:
         if partner:
             q = q.where(f.partner == partner)
         with self.engine.connect() as conn:
-            return [RuleFlow(r[0], _utc(r[1]), r[2], r[3], int(r[4]), r[5]) for r in conn.execute(q)]
+            return [RuleFlow(r[0], _utc(r[1]), r[2], r[3], int(r[4]), r[5], bool(r[6]), rule) for r in conn.execute(q)]
 
     def flows_with_rule(self, rule: str, partner: str | None = None, limit: int = 50) -> list[str]:
         """Ids of the flows a rule rejected, newest first (at most `limit`)."""
@@ -324,9 +331,11 @@ class DashboardRepo:
     def _rule_counts(self, span: _Span, partner: str | None, limit: int) -> list[_Counts]:
         e, f = t.validation_errors.c, t.flows.c
         count = sa.func.count(sa.distinct(_rejected_item()))
+        invoices = sa.func.count(sa.distinct(e.invoice_id))
+        whole = sa.func.count(sa.distinct(_whole_flow()))
         flows = sa.func.count(sa.distinct(e.flow_id))
         q = (
-            sa.select(e.rule, count, flows, sa.func.count(), sa.func.max(f.received_at))
+            sa.select(e.rule, invoices, flows, sa.func.count(), sa.func.max(f.received_at), whole)
             .select_from(t.validation_errors.join(t.flows, f.id == e.flow_id))
             .where(e.flag == str(Flag.FATAL), current_findings(), *span.where(f.received_at))
             .group_by(e.rule)
@@ -336,7 +345,7 @@ class DashboardRepo:
         if partner:
             q = q.where(f.partner == partner)
         with self.engine.connect() as conn:
-            return [_Counts(r, int(c), int(fl), int(n), _utc(last)) for r, c, fl, n, last in conn.execute(q)]
+            return [_Counts(r, int(c), int(fl), int(n), _utc(last), int(w)) for r, c, fl, n, last, w in conn.execute(q)]
 
     def _day(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """The UTC day of a timestamp column, in SQL. No bound parameter in it: PostgreSQL must see the
@@ -352,6 +361,7 @@ class _Counts(NamedTuple):
     flows: int
     findings: int
     last_seen: dt.datetime
+    whole_flows: int
 
 
 class _Span:
@@ -373,6 +383,12 @@ def _rejected_item() -> sa.ColumnElement[Any]:
     """What one reject is: the invoice, or the flow for a finding on the whole flow (ids never collide)."""
     e = t.validation_errors.c
     return sa.func.coalesce(e.invoice_id, e.flow_id)
+
+
+def _whole_flow() -> sa.ColumnElement[Any]:
+    """The flow of a finding on the whole flow (no invoice), else NULL (counted by nothing)."""
+    e = t.validation_errors.c
+    return sa.case((e.invoice_id.is_(None), e.flow_id), else_=sa.null())
 
 
 def _date(value: Any) -> dt.date:

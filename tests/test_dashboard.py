@@ -183,7 +183,7 @@ def _check(store: Store) -> None:
     assert store.top_reject_rules(DAYS, today=TODAY) == [
         RuleCount("BR-FR-12", 3, 2, at(20, 8)),  # 3 invoices (one broke it twice), not the 13th's
         RuleCount("BR-05", 1, 1, at(18, 23, 59, 59)),
-        RuleCount("RLS-F01", 1, 1, at(19, 10)),  # a reject of the whole flow counts the flow
+        RuleCount("RLS-F01", 0, 1, at(19, 10), 1),  # a reject of the whole flow: no invoice, a whole flow
     ]
     assert store.top_reject_rules(DAYS, "op-b", limit=1, today=TODAY) == [RuleCount("BR-FR-12", 1, 1, at(20, 8))]
     assert store.top_reject_rules(DAYS, "nobody", today=TODAY) == []
@@ -192,7 +192,7 @@ def _check(store: Store) -> None:
     assert [(r.rule, r.invoices, r.flows, r.findings, r.last_seen, r.trend) for r in by_rule] == [
         ("BR-FR-12", 3, 2, 4, at(20, 8), [0, 0, 0, 0, 2, 0, 1]),
         ("BR-05", 1, 1, 1, at(18, 23, 59, 59), [0, 0, 0, 0, 1, 0, 0]),
-        ("RLS-F01", 1, 1, 1, at(19, 10), [0, 0, 0, 0, 0, 1, 0]),
+        ("RLS-F01", 0, 1, 1, at(19, 10), [0, 0, 0, 0, 0, 1, 0]),
     ]
     assert by_rule[0].examples == [  # the latest three of its four findings
         RejectExample(fid(5), invoice_id(fid(5), 1), "/Invoice/cbc:ID", "Numéro de facture en double"),
@@ -342,8 +342,8 @@ def test_hbars_and_sparkline():
     links = list(root.iter("{http://www.w3.org/2000/svg}a"))
     assert [a.get("href") for a in links] == ["/rejects/BR-FR-12"]
     root = _svg(charts.sparkline([0, 0, 0, 0, 2, 0, 1], title="BR-FR-12", ident="s"))
-    assert root[1].text == "0, 0, 0, 0, 2, 0, 1" and _texts(root) == ["2"]
-    assert root.get("width") == "120" and root.get("height") == "28"
+    assert root[1].text == "0, 0, 0, 0, 2, 0, 1" and _texts(root) == ["max 2", "0"]  # its axis, from 0 to max
+    assert root.get("width") == "180" and root.get("height") == "40" and "spark" in root.get("class", "")
     _svg(charts.sparkline([], title="vide"))
     _svg(charts.hbars([], title="vide"))
     _svg(charts.stacked_bars([], charts.STATUS_GROUPS, title="vide"))
@@ -356,7 +356,7 @@ def test_hbars_and_sparkline():
 def _render(template: str, lang: str, **ctx: object) -> lxml_html.HtmlElement:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     env.globals.update(statuses=[s.value for s in FlowStatus], channels=["folder"], delta_day=dt.timedelta(days=1))
-    env.globals.update(
+    env.globals.update(  # as relais/web/app.py registers them
         flow_status_label=labels.flow_status_label,
         invoice_status_label=labels.invoice_status_label,
         outbox_state_label=labels.outbox_state_label,
@@ -428,7 +428,7 @@ def test_rejects_pages_render(store):
         2,
         [0, 0, 0, 0, 2, 0, 1],
     )
-    assert ctx["total"] == 5 and ctx["period"] == (WEEK[0], TODAY)
+    assert ctx["total"] == 4 and ctx["total_whole_flows"] == 1 and ctx["period"] == (WEEK[0], TODAY)
     doc = _render("rejects.html", "fr", **ctx)
     rows = doc.findall(".//table[@class='rejects']/tbody/tr")
     assert len(rows) == 3 and len(doc.findall(".//svg")) == 3

@@ -178,7 +178,7 @@ def _login(url: str, name: str) -> httpx.Client:
 
 
 def _targets(html: str) -> list[str]:
-    return re.findall(r"<td>(T\d{4})</td>", html)
+    return re.findall(r"<td>(?:[^<:]+ : )?(T\d{4})</td>", html)  # "utilisateur : T0001" for a login
 
 
 def _next(html: str) -> str | None:

@@ -200,25 +200,26 @@ def create_app(
 
     @app.exception_handler(_Refused)
     async def refused(request: Request, exc: _Refused) -> Response:
-        return render(request, "error.html", user_of(request), status=exc.status, key=exc.key)
+        return render(request, "error.html", user_of(request), status=exc.status, key=exc.key, code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
         """An address the application does not have: the French-first 404 page, not a JSON detail."""
         if exc.status_code != 404:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return render(request, "error.html", user_of(request), status=404, key="not-found")
+        return render(request, "error.html", user_of(request), status=404, key="not-found", code=404)
 
     @app.exception_handler(params.BadParam)
     async def bad_param(request: Request, exc: params.BadParam) -> Response:
         """A query parameter that does not parse (relais/web/params.py): a 400 page naming it."""
-        return render(request, "error.html", user_of(request), status=400, key="bad-param", param=exc.name)
+        return render(request, "error.html", user_of(request), status=400, key="bad-param", param=exc.name, code=400)
 
     @app.exception_handler(RequestValidationError)
     async def bad_path(request: Request, exc: RequestValidationError) -> Response:
         """A path parameter of the wrong type (an invoice position that is not a number): a 400 page."""
         where = [str(p) for e in exc.errors() for p in e.get("loc", ())[1:2]]
-        return render(request, "error.html", user_of(request), status=400, key="bad-param", param=",".join(where))
+        where_ = ",".join(where)
+        return render(request, "error.html", user_of(request), status=400, key="bad-param", param=where_, code=400)
 
     # ---- health and metrics -----------------------------------------------------------------
 
@@ -371,6 +372,7 @@ def create_app(
             sort_url=sort_url,
             partners=rt.store.partners_seen() if user.role != "partner" else [user.partner],
             paused=rt.store.paused_partners(),
+            reasons=_reasons(rt, rows, lang_of(request)),
             newest=rows[0].id if rows and q.after is None and q.sort == "id" and q.descending else "",
         )
 
@@ -556,6 +558,15 @@ class _Cache:
             with self._lock:
                 self._values[key] = (now, value)
         return value
+
+
+def _reasons(rt: Runtime, rows: list[Flow], lang: str) -> dict[str, tuple[str, findings.Said]]:
+    """{flow id: (rule, message)} of the listed flows with a reject: their first fatal finding."""
+    ids = [f.id for f in rows if f.rejected_count or f.status in _WITH_REASON]
+    return {k: (rule, findings.message(rule, text, lang)) for k, (rule, text) in rt.store.first_findings(ids).items()}
+
+
+_WITH_REASON = (FlowStatus.IN_REJETE, FlowStatus.IN_INTEGRE_PARTIEL, FlowStatus.IN_INCIDENTE)
 
 
 def _newer(q: FlowQuery) -> FlowQuery:

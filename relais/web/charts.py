@@ -89,8 +89,8 @@ def stacked_bars(
     ...     STATUS_GROUPS, title="Flux par jour", ident="fpd", total_label="total")
     >>> "2024-05-01 : intégré 10, intégré partiellement 2, rejeté 0, autre (en cours, incident) 0 ; total 12" in svg
     True
-    >>> ">✔ 10<" in svg, ">12<" in svg, 'fill="url(#fpd-hatch)"' in svg
-    (True, True, True)
+    >>> ">✔ 10<" in svg, ">12<" in svg, 'fill="url(#fpd-hatch)"' in svg, 'class="label-bg"' in svg
+    (True, True, True, True)
     """
     ident = _ident(ident)
     n = max(1, len(days))
@@ -122,8 +122,8 @@ def stacked_bars(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{_fill(ident, s)}"'
                 f' stroke="{s.colour}" stroke-width="1"><title>{_e(f"{_day(d)} {s.label} : {value}")}</title></rect>'
             )
-            if h >= 13 and bar_w >= 18:
-                parts.append(_text(x + bar_w / 2, y + h / 2 + 4, f"{s.symbol} {_compact(value)}".strip(), 9, halo=True))
+            if h >= 17 and bar_w >= 18:
+                parts.append(_boxed(x + bar_w / 2, y + h / 2, s.symbol, _compact(value), slot - 2))
         if tot:
             parts.append(_text(x + bar_w / 2, y - 3, _compact(tot), 10, weight="600"))
         if _tick(k, n):
@@ -226,7 +226,7 @@ def hbars(bars: Sequence[Bar], *, title: str, ident: str = "hbars", colour: str 
     ident = _ident(ident)
     row, label_w, top = 24, 150, 8
     height = top * 2 + row * max(1, len(bars))
-    bar_max = width - label_w - 130
+    bar_max = width - label_w - 230  # room for the value and its note after the longest bar
     peak = max((b.value for b in bars), default=0)
     desc = " ; ".join(f"{b.label} : {b.value}{' ' + b.note if b.note else ''}" for b in bars)
     parts = [_open(ident, width, height, title, desc)]
@@ -243,32 +243,46 @@ def hbars(bars: Sequence[Bar], *, title: str, ident: str = "hbars", colour: str 
     return "".join(parts)
 
 
-def sparkline(values: Sequence[int], *, title: str, ident: str = "spark", width: int = 120, height: int = 28) -> str:
-    """A small line of counts per day (oldest first), the latest dot marked and the peak written at its end.
+def sparkline(
+    values: Sequence[int],
+    *,
+    title: str,
+    ident: str = "spark",
+    width: int = 180,
+    height: int = 40,
+    peak_label: str = "max",
+    days: Sequence[dt.date | str] = (),
+) -> str:
+    """A small chart of counts per day (oldest first), at its natural size (never shrunk by its table
+    cell: ``class="chart spark"``): its axis from 0 to the peak, written at the right ("max 5", "0"), a
+    dot per day with a tooltip (its day, when `days` are given, and its count), the latest dot marked.
 
     >>> svg = sparkline([0, 2, 5, 1], title="BR-FR-12 par jour", ident="s1")
-    >>> "0, 2, 5, 1" in svg and "<polyline" in svg and ">5<" in svg
+    >>> "0, 2, 5, 1" in svg and "<polyline" in svg and ">max 5<" in svg and 'class="chart spark"' in svg
     True
     """
     ident = _ident(ident)
     peak = max(values, default=0)
-    plot_w, pad = width - 22, 3
+    plot_w, top, bottom = width - 52, 6, height - 6
     n = len(values)
     desc = ", ".join(str(v) for v in values)
-    parts = [_open(ident, width, height, title, desc)]
-    parts.append(
-        f'<line x1="0" y1="{height - pad}" x2="{plot_w}" y2="{height - pad}" stroke="{LINE}" stroke-width="1"/>'
-    )
+    parts = [_open(ident, width, height, title, desc, extra_class="spark")]
+    for y in (top, bottom):
+        parts.append(f'<line x1="0" y1="{y}" x2="{plot_w}" y2="{y}" stroke="{LINE}" stroke-width="1"/>')
     if n:
         step = plot_w / max(1, n - 1)
-        pts = [
-            (k * step, height - pad - ((v / peak) * (height - 2 * pad) if peak else 0.0)) for k, v in enumerate(values)
-        ]
+        pts = [(k * step, bottom - ((v / peak) * (bottom - top) if peak else 0.0)) for k, v in enumerate(values)]
         coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{ACCENT}" stroke-width="1.5"/>')
-        x, y = pts[-1]
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{ACCENT}"/>')
-    parts.append(_text(plot_w + 4, 12, _compact(peak), 10, anchor="start", fill=MUTED))
+        for k, ((x, y), v) in enumerate(zip(pts, values, strict=True)):
+            when = f"{_day(days[k])} : " if k < len(days) else ""
+            radius = 2.5 if k == n - 1 else 1.5
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{ACCENT}">'
+                f"<title>{_e(when + str(v))}</title></circle>"
+            )
+    parts.append(_text(plot_w + 4, top + 8, f"{peak_label} {_compact(peak)}", 11, anchor="start", fill=FG))
+    parts.append(_text(plot_w + 4, bottom + 2, "0", 11, anchor="start", fill=MUTED))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -276,13 +290,14 @@ def sparkline(values: Sequence[int], *, title: str, ident: str = "spark", width:
 # ---- pieces -------------------------------------------------------------------------------------
 
 
-def _open(ident: str, width: int, height: int, title: str, desc: str) -> str:
+def _open(ident: str, width: int, height: int, title: str, desc: str, extra_class: str = "") -> str:
     """The ``<svg>`` with its title and desc. Its size is its natural one: a stylesheet may let it shrink
     with its container (``svg.chart { max-width: 100%; height: auto }``, the viewBox keeps its shape)."""
     size = f'width="{width}" height="{height}"'
+    classes = f"chart {extra_class}".strip()
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{ident}-t {ident}-d"'
-        f' class="chart" {size} viewBox="0 0 {width} {height}"'
+        f' class="{classes}" {size} viewBox="0 0 {width} {height}"'
         f' preserveAspectRatio="xMinYMin meet" font-family="{FONT}">'
         f'<title id="{ident}-t">{_e(title)}</title><desc id="{ident}-d">{_e(desc)}</desc>'
     )
@@ -344,6 +359,26 @@ def _text(
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}"'
         f' font-weight="{weight}"{extra}>{_e(text)}</text>'
     )
+
+
+def _boxed(x: float, y: float, symbol: str, value: str, room: float, size: int = 10) -> str:
+    """A label centred on (x, y), dark on a white box (``rect.label-bg``): legible on any fill or pattern
+    of the bar under it (contrast of the page's text on white); the series' symbol before the value when
+    the day's slot (`room`) has the width for both."""
+    text = f"{symbol} {value}".strip()
+    if len(text) * size * 0.62 + 6 > room:
+        text = value
+    w = len(text) * size * 0.62 + 6
+    h = size + 6
+    box = (
+        f'<rect class="label-bg" x="{x - w / 2:.1f}" y="{y - h / 2:.1f}" width="{w:.1f}" height="{h}" rx="2"'
+        ' fill="#fff" fill-opacity="0.95" stroke="none"/>'
+    )
+    label = (
+        f'<text class="seg-label" x="{x:.1f}" y="{y + size * 0.36:.1f}" font-size="{size}" text-anchor="middle"'
+        f' fill="{FG}" font-weight="600">{_e(text)}</text>'
+    )
+    return box + label
 
 
 def _nice(value: float, floor: float = 1) -> float:

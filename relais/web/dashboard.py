@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from flows.model import utcnow
 from flows.store_dashboard import STAGES, Latency, RuleCount, RuleFlow, RuleRejects
-from relais.web import charts, i18n
+from relais.web import charts, findings, i18n
 from relais.web.detail import explain
 
 DAYS = 30
@@ -106,7 +106,7 @@ def home_context(
             (d, n["accepted"], n["rejected"], percent(rate, lang))
             for (d, n), (_, rate) in zip(invoice_days, rates, strict=True)
         ],
-        "top_rules": [_rule_row(r.rule, r.invoices, r.flows, r.last_seen, lang) for r in top],
+        "top_rules": [_rule_row(r.rule, r.invoices, r.flows, r.last_seen, lang, r.whole_flows) for r in top],
         "latencies": [
             {
                 "stage": stage,
@@ -139,7 +139,7 @@ def home_context(
             "rules": Markup(
                 charts.hbars(
                     [
-                        charts.Bar(r.rule, r.invoices, f"({r.flows} {t('flows').lower()})", rule_href(r.rule))
+                        charts.Bar(r.rule, r.invoices + r.whole_flows, _bar_note(r, lang), rule_href(r.rule))
                         for r in top
                     ],
                     title=t("top-rules"),
@@ -165,18 +165,28 @@ def rejects_context(
     first = (today or utcnow().date()) - dt.timedelta(days=days - 1)
     rules = []
     for k, r in enumerate(found):
-        row = _rule_row(r.rule, r.invoices, r.flows, r.last_seen, lang)
+        row = _rule_row(r.rule, r.invoices, r.flows, r.last_seen, lang, r.whole_flows)
         row.update(
             findings=r.findings,
             trend=r.trend,
             sparkline=Markup(
                 charts.sparkline(
                     r.trend,
-                    title=f"{r.rule} : {i18n.text(lang, 'rejected-invoices').lower()} {i18n.text(lang, 'per-day')}",
+                    title=f"{r.rule} : {i18n.text(lang, 'rejects').lower()} {i18n.text(lang, 'per-day')}",
                     ident=f"spark-{k}",
+                    peak_label=i18n.text(lang, "max"),
+                    days=[first + dt.timedelta(days=d) for d in range(len(r.trend))],
                 )
             ),
-            examples=r.examples,
+            examples=[
+                {
+                    "flow_id": ex.flow_id,
+                    "invoice_id": ex.invoice_id,
+                    "location": findings.location(ex.location, lang),
+                    "said": findings.message(r.rule, ex.message, lang),
+                }
+                for ex in r.examples
+            ],
         )
         rules.append(row)
     return {
@@ -185,6 +195,7 @@ def rejects_context(
         "partner": user_partner,
         "rules": rules,
         "total": sum(r.invoices for r in found),
+        "total_whole_flows": sum(r.whole_flows for r in found),
     }
 
 
@@ -196,7 +207,10 @@ def rule_context(
         "rule": rule,
         "explain": explain(rule, lang),
         "partner": user_partner,
-        "flows": store.rule_flows(rule, user_partner, limit),
+        "flows": [
+            {"flow": f, "said": findings.message(rule, f.message, lang)}
+            for f in store.rule_flows(rule, user_partner, limit)
+        ],
         "limit": limit,
     }
 
@@ -248,11 +262,25 @@ def _rate(n: dict[str, int]) -> float | None:
     return n["rejected"] / total if total else None
 
 
-def _rule_row(rule: str, count: int, flows: int, last_seen: dt.datetime, lang: str) -> dict[str, Any]:
+def _bar_note(r: RuleCount, lang: str) -> str:
+    """'(3 factures, 4 flux entiers)': what a bar of the top rules counts."""
+    parts = []
+    if r.invoices or not r.whole_flows:
+        parts.append(f"{r.invoices} {i18n.text(lang, 'invoices-short' if r.invoices > 1 else 'invoice-short')}")
+    if r.whole_flows:
+        plural = "whole-flows-short" if r.whole_flows > 1 else "whole-flow"
+        parts.append(f"{r.whole_flows} {i18n.text(lang, plural)}")
+    return "(" + ", ".join(parts) + ")"
+
+
+def _rule_row(
+    rule: str, count: int, flows: int, last_seen: dt.datetime, lang: str, whole_flows: int = 0
+) -> dict[str, Any]:
     return {
         "rule": rule,
         "href": rule_href(rule),
         "count": count,
+        "whole_flows": whole_flows,
         "flows": flows,
         "last_seen": last_seen,
         "explain": explain(rule, lang),

@@ -70,7 +70,10 @@ def message(rule: str, stored: str, lang: str = "fr") -> Said:
     """The stored message of a finding of `rule`, in `lang`."""
     found = REGISTRY.get(rule)
     if found is None or found.category in (Category.EN16931, Category.SCHEMA):
-        return Said(explain(rule, lang) or "", stored)
+        official = stored  # an XSD finding: the rule's own words, then the schema validator's verbatim
+        if found is not None and stored.startswith(found.message_en + ": "):
+            official = stored[len(found.message_en) + 2 :]
+        return Said(explain(rule, lang) or "", official)
     if lang == "en":
         return Said(stored)
     if stored.startswith(found.message_en):
