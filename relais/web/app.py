@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,7 @@ def create_app(
     app.state.rt = rt
     app.state.throttle = security.Throttle()
     reprocessing = background.Reprocessing(rt)
-    charts_cache = _Cache(charts_seconds)
+    charts_cache = dashboard.Cache(charts_seconds)
     policy = app.state.session_policy = sessions.Policy.from_env()  # the record decides (relais/web/sessions.py)
     app.add_middleware(sessions.OnlyTheSessionInTheCookie, secret=secret)  # inside SessionMiddleware
     app.add_middleware(
@@ -537,27 +536,6 @@ def create_app(
         return render(request, "audit.html", user, **context)
 
     return app
-
-
-class _Cache:
-    """Values kept `seconds` (0: not kept), per key, in this server process."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._values: dict[object, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: object, compute: Any) -> Any:
-        now = time.monotonic()
-        with self._lock:
-            found = self._values.get(key)
-        if found is not None and now - found[0] < self.seconds:
-            return found[1]
-        value = compute()
-        if self.seconds > 0:
-            with self._lock:
-                self._values[key] = (now, value)
-        return value
 
 
 def _reasons(rt: Runtime, rows: list[Flow], lang: str) -> dict[str, tuple[str, findings.Said]]:

@@ -20,6 +20,8 @@ as they are.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -285,3 +287,24 @@ def _rule_row(
         "last_seen": last_seen,
         "explain": explain(rule, lang),
     }
+
+
+class Cache:
+    """The landing and rejects pages' figures (relais/web/app.py): values kept `seconds` (0: not kept), per key, in this server process."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._values: dict[object, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: object, compute: Any) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            found = self._values.get(key)
+        if found is not None and now - found[0] < self.seconds:
+            return found[1]
+        value = compute()
+        if self.seconds > 0:
+            with self._lock:
+                self._values[key] = (now, value)
+        return value
