@@ -376,7 +376,10 @@ class _Span:
         self.end = dt.datetime(last.year, last.month, last.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
 
     def where(self, column: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
-        return [column >= self.start, column < self.end]
+        """`column` (a flows column) in the period, of production flows only: a qualification flow is
+        counted apart, with its partner's pass rate (Store.qualification_counts)."""
+        flows = getattr(column, "table")  # noqa: B009 - a Column's table (ColumnElement does not type it)
+        return [column >= self.start, column < self.end, flows.c.qualification == sa.false()]
 
 
 def _rejected_item() -> sa.ColumnElement[Any]:

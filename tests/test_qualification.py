@@ -145,6 +145,10 @@ def test_a_qualification_flow_is_answered_and_marked_but_delivers_and_reserves_n
     kinds = [o.kind for o in rt.store.outbox_for_flow(flow.id)]
     assert OutboxKind.DELIVERY not in kinds and kinds == [OutboxKind.RETURN]
     assert _numbers_taken(rt, flow.id) == 0
+    # The landing page's and rejects page's figures count production flows only (their own section counts these).
+    assert [n for _, n in rt.store.invoices_per_day(2, "op-q")] == [{"accepted": 0, "rejected": 0}] * 2
+    assert [n for _, n in rt.store.flows_per_day(2, "op-q")] == [{}, {}]
+    assert rt.store.top_reject_rules(2, "op-q") == []
     accepted = [i for i in rt.store.iter_invoices(flow.id) if not i.rejected]
     buyer = accepted[0].buyer_siret
     with serving(rt) as api:
