@@ -157,7 +157,7 @@ def test_validate_usage_errors_exit_2(cli, docs, tmp_path):
     result = cli("validate", "--json", docs["ubl"], missing)
     assert result.exit_code == 2
     assert result.stdout == ""  # nothing half-printed
-    assert f"cannot read {missing}" in result.stderr
+    assert f"impossible de lire {missing}" in result.stderr
     result = cli("validate", tmp_path)  # a folder is not a readable file either
     assert result.exit_code == 2
     result = cli("validate")
@@ -200,7 +200,7 @@ def test_generate_writes_what_it_says(cli, tmp_path, fmt, batch, suffix, count):
     out = tmp_path / "out"
     result = cli("generate", "--format", fmt, "-n", 3, "-l", 2, "--batch", batch, "--out", out)
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"wrote {count} file(s) to {out}\n"
+    assert result.stdout == f"{count} fichier(s) écrit(s) dans {out}\n"
     files = sorted(out.iterdir())
     assert len(files) == count and all(f.name.endswith(suffix) for f in files)
     if batch == "zip":
@@ -221,7 +221,7 @@ def test_generate_directory_imports(cli, tmp_path):
     assert result.exit_code == 0, result.output
     first = json.loads(annuaire.read_text())["version"]
     assert first.startswith("generated-")
-    assert result.stdout == f"imported directory version {first}: 12 structures\n"
+    assert result.stdout == f"annuaire version {first} importé : 12 structures\n"
     result = cli("--home", home, "directory", "versions")
     assert result.exit_code == 0 and result.stdout.startswith(f"{first}\t")
     result = cli("--home", home, "directory", "import", annuaire)  # the same file again
@@ -379,7 +379,7 @@ def test_flows_list_and_show(cli, processed_home):
     result = cli("--home", home, "flows")
     assert result.exit_code == 0, result.output
     header, row = result.stdout.splitlines()
-    assert header.split()[:2] == ["flow", "partner"]
+    assert header.split()[:2] == ["flux", "partenaire"]
     assert row.startswith("CPP0000000001") and "IN_INTEGRE_PARTIEL" in row and row.endswith(name)
 
     result = cli("--home", home, "flows", "CPP0000000001")
@@ -388,8 +388,8 @@ def test_flows_list_and_show(cli, processed_home):
     assert len(re.findall(r"^  CPP0000000001-\d{5}  ", out, re.M)) == 10  # each invoice by its id
     rejected = sum(d is not None for d in defects)
     assert len(re.findall(r"^  CPP0000000001-\d{5}  05 REJETEE", out, re.M)) == rejected
-    assert re.search(r"^        \[fatal\] XSD at line \d+, column \d+", out, re.M), out
-    assert "outbox return: 1 sent" in out
+    assert re.search(r"^        \[fatal\] XSD en line \d+, column \d+", out, re.M), out
+    assert "file d'envoi return : 1 sent" in out
 
 
 def test_flows_json(cli, processed_home):
@@ -414,7 +414,7 @@ def test_flows_json(cli, processed_home):
         assert all(set(e) == ERROR_KEYS for e in inv["errors"])
 
     result = cli("--home", home, "flows", "--status", "IN_REJETE")
-    assert result.exit_code == 0 and result.stdout == "no flows\n"
+    assert result.exit_code == 0 and result.stdout == "aucun flux\n"
     assert json.loads(cli("--home", home, "flows", "--status", "IN_REJETE", "--json").stdout) == {
         "flows": [],
         "next_cursor": None,
@@ -424,7 +424,7 @@ def test_flows_json(cli, processed_home):
 def test_flows_unknown_id_and_status(cli, tmp_path):
     result = cli("--home", tmp_path / "home", "flows", "CPP9999999999")
     assert result.exit_code == 2
-    assert "no flow CPP9999999999" in result.stderr
+    assert "aucun flux CPP9999999999" in result.stderr
     result = cli("--home", tmp_path / "home", "flows", "--status", "BOGUS")
     assert result.exit_code == 2
 

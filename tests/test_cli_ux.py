@@ -87,7 +87,7 @@ def test_flow_shows_each_invoice_id_beside_its_number(home: Home) -> None:
     flow = _flows(home)[-1]["id"]
     shown = home("flows", flow)
     assert shown.exit_code == 0, shown.output
-    lines = [line for line in shown.stdout.splitlines() if "INV-00000" in line and "buyer" in line]
+    lines = [line for line in shown.stdout.splitlines() if "INV-00000" in line and "acheteur" in line]
     assert len(lines) == 3
     for n, line in enumerate(lines, 1):
         assert line.split()[0] == f"{flow}-{n:05d}" and f"INV-{n:06d}" in line
@@ -120,7 +120,7 @@ def test_a_number_carried_once_shows_its_invoice(home: Home) -> None:
     shown = home("invoices", "INV-000004")
     assert shown.exit_code == 0, shown.output
     assert shown.stdout.startswith("1 facture porte le numéro INV-000004")
-    assert "number INV-000004" in shown.stdout and "recorded 01 DEPOSEE" in shown.stdout
+    assert "numéro INV-000004" in shown.stdout and "enregistrée 01 DEPOSEE" in shown.stdout
 
 
 @pytest.mark.parametrize(
