@@ -279,6 +279,12 @@ def test_demo_end_to_end_and_again(cli, tmp_path):
     assert re.search(r"^6 flux, 28 factures \(\d+ acceptées, \d+ rejetées\) en \d+,\d s$", out, re.M), out
     assert re.search(r"^statuts des flux : .*IN_REJETE 2", out, re.M), out
     assert "erreurs les plus fréquentes :" in out and "RLS-T11" in out and "RLS-T02" in out
+    from flows.rule import REGISTRY
+
+    top = re.findall(r"^ +\d+ x (RLS-\S+|XSD) +(.*)$", out.split("erreurs les plus fréquentes :", 1)[1], re.M)
+    assert {"RLS-T11", "RLS-T02"} <= {code for code, _ in top}, out
+    for code, said in top:  # Relais' own rules in French, as the rule declares it (the store keeps English)
+        assert said.startswith(REGISTRY[code].message_fr[:110]), (code, said)
     assert "CPP0000000006" in out
     returns = _return_flows(home)
     assert len(returns) == 6
