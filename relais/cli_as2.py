@@ -110,7 +110,7 @@ def _as2_rows(partners: dict) -> list[dict]:  # noqa: ANN001
 
 def _print_as2_row(row: dict, indent: str = "  ") -> None:
     for whose, c in row["certificates"].items():
-        line = f"{indent}{whose} certificate {c['subject']}: {c['validity']}"
+        line = f"{indent}certificat {whose} {c['subject']} : {c['validity']}"
         click.echo(click.style(line, fg="red") if c["attention"] else line)
     for problem in row["problems"]:
         click.echo(click.style(f"{indent}! {problem}", fg="yellow"))
@@ -225,7 +225,7 @@ def serve(
     for row in _as2_rows(partners):
         click.echo(
             f"  {row['partner']}: {row['as2_id']} -> {row['our_as2_id']}"
-            + (f", return flows to {row['url']} (MDN {row['mdn']})" if row["url"] else "")
+            + (f", flux retour vers {row['url']} (MDN {row['mdn']})" if row["url"] else "")
         )
         _print_as2_row(row, "    ")
     _echo_bad(partners)
@@ -271,10 +271,10 @@ def as2_partners(ctx: click.Context, as_json: bool) -> None:
         click.echo("aucun partenaire AS2")
     for row in rows:
         click.echo(
-            f"{row['partner']}: AS2 id {row['as2_id']}, ours {row['our_as2_id']}"
+            f"{row['partner']}: id AS2 {row['as2_id']}, le nôtre {row['our_as2_id']}"
             + (
-                f", return flows to {row['url']} (MDN {row['mdn']}, sign {row['sign']}, "
-                f"encrypt {row['encrypt']}, compress {row['compress']})"
+                f", flux retour vers {row['url']} (MDN {row['mdn']}, signature {row['sign']}, "
+                f"chiffrement {row['encrypt']}, compression {row['compress']})"
                 if row["url"]
                 else ""
             )
