@@ -375,11 +375,13 @@ def validate(
             )
         )
     else:
+        from relais.report import in_french
+
         for r in reports:
-            verdict = click.style("valid", fg="green") if r.valid else click.style("INVALID", fg="red")
+            verdict = click.style("valide", fg="green") if r.valid else click.style("INVALIDE", fg="red")
             click.echo(f"{r.path}: {r.syntax or 'unknown'}{' ' + r.profile if r.profile else ''} - {verdict}")
             for e in r.errors:
-                click.echo(f"  [{e.flag}] {e.rule} at {e.location}: {e.message}")
+                click.echo(f"  [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
     sys.exit(0 if all(r.valid for r in reports) else 1)
 
 

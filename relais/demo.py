@@ -17,7 +17,7 @@ import click
 from flows import directory as dirmod
 from relais import generate as gen
 from relais.compose import Runtime
-from relais.report import print_flows
+from relais.report import in_french, print_flows
 from relais.runner import run_once
 from relais.settings import Settings
 
@@ -104,27 +104,12 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
     click.echo("statuts des flux : " + ", ".join(f"{s} {n}" for s, n in sorted(by_status.items())))
     click.echo("erreurs les plus fréquentes :")
     for rule, message, count in rt.store.top_errors(8, [f.id for f in flows]):
-        click.echo(f"  {count:>4} x {rule:<9} {_in_french(rule, message)[:110]}")
+        click.echo(f"  {count:>4} x {rule:<9} {in_french(rule, message)[:110]}")
     delivered = sum(1 for _ in settings.delivery_dir.rglob("*") if _.is_file())
     returns = sorted(settings.dropzones_dir.glob("*/out/*.xml"))
     click.echo(f"\n{delivered} factures remises aux destinataires sous {settings.delivery_dir}")
     click.echo(f"{len(returns)} flux retour (CPPStatut) sous {settings.dropzones_dir}/<partenaire>/out/")
     _next_steps(settings.home, _a_recipient(settings.delivery_dir))
-
-
-def _in_french(code: str, stored: str) -> str:
-    """A finding's message for the terminal: the French message of a Relais rule (the stored one is English),
-    with the stored detail after it (the XSD validator's own words kept); an official rule's message
-    (EN 16931, CIUS) verbatim, as stored."""
-    from flows.rule import REGISTRY, Category
-    from validators.rules import all_rules
-
-    all_rules()  # every rule module imported: REGISTRY complete
-    rule = REGISTRY.get(code)
-    if rule is None or rule.category is Category.EN16931:
-        return stored
-    detail = stored[len(rule.message_en) :].removeprefix(":").strip() if stored.startswith(rule.message_en) else ""
-    return rule.message_fr + (f" : {detail}" if detail else "")  # the detail: a SIRET, a name, a number
 
 
 def _a_recipient(delivery: Path) -> str | None:

@@ -14,6 +14,21 @@ from flows.model import Flow, FlowStatus
 from flows.store import As2Message, Store
 
 
+def in_french(code: str, stored: str) -> str:
+    """A finding's message for the terminal: the French message of a Relais rule (the stored one is English),
+    with the stored detail after it (the XSD validator's own words kept); an official rule's message
+    (EN 16931, CIUS) verbatim, as stored."""
+    from flows.rule import REGISTRY, Category
+    from validators.rules import all_rules
+
+    all_rules()  # every rule module imported: REGISTRY complete
+    rule = REGISTRY.get(code)
+    if rule is None or rule.category is Category.EN16931:
+        return stored
+    detail = stored[len(rule.message_en) :].removeprefix(":").strip() if stored.startswith(rule.message_en) else ""
+    return rule.message_fr + (f" : {detail}" if detail else "")  # the detail: a SIRET, a name, a number
+
+
 def as2_json(m: As2Message) -> dict:
     """One AS2 message as `relais flows ID --json` and `relais as2 messages --json` show it."""
     return {
@@ -74,7 +89,7 @@ def print_invoice(store: Store, invoice_id: str, as_json: bool = False) -> bool:
         + (f"  remise à {inv.delivered_to}" if inv.delivered_to else "")
     )
     for e in errors:
-        click.echo(f"  [{e.flag}] {e.rule} en {e.location} : {e.message}")
+        click.echo(f"  [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
     for h in history:
         click.echo("  " + history_line(h))
     return True
@@ -182,14 +197,14 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
             + ", ".join(f"{k} {v}" for k, v in sorted(flow.rulesets.items()) if not k.endswith("-source"))
         )
     for e in errors:
-        click.echo(f"  erreur du flux [{e.flag}] {e.rule} en {e.location} : {e.message}")
+        click.echo(f"  erreur du flux [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
     for inv in store.iter_invoices(flow.id):
         click.echo(  # the id (`relais invoices ID`) beside the number the partner quotes
             f"  {inv.id}  {inv.status.value} {inv.status.label:<10} {inv.number or '?':<16} "
             f"acheteur {inv.buyer_siret or '?'} service {inv.service_code or '-'}  {inv.entry_name}"
         )
         for e in inv.errors:
-            click.echo(f"        [{e.flag}] {e.rule} en {e.location} : {e.message}")
+            click.echo(f"        [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
         for h in history.get(inv.id, []):
             if h.previous is not None:
                 click.echo("        " + history_line(h))

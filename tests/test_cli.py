@@ -145,10 +145,12 @@ def test_validate_text_mode(cli, docs):
     result = cli("validate", docs["ubl"], docs["pdf"], docs["bad"])
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert lines[0] == f"{docs['ubl']}: ubl-invoice - valid"
-    assert lines[1] == f"{docs['pdf']}: facturx en16931 - valid"
-    assert lines[2] == f"{docs['bad']}: ubl-invoice - INVALID"
-    assert re.match(r"^  \[fatal\] XSD at line \d+, column \d+ .*: The document does not conform", lines[3])
+    assert lines[0] == f"{docs['ubl']}: ubl-invoice - valide"
+    assert lines[1] == f"{docs['pdf']}: facturx en16931 - valide"
+    assert lines[2] == f"{docs['bad']}: ubl-invoice - INVALIDE"
+    assert re.match(
+        r"^  \[fatal\] XSD en line \d+, column \d+ .* : Le document n'est pas conforme à son schéma XML : ", lines[3]
+    )
     assert len(lines) == 4
 
 
@@ -179,7 +181,7 @@ def test_validate_through_the_console_script(docs):
     assert cii["valid"] and not bad["valid"]
     done = _subprocess("validate", docs["ubl"])
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"{docs['ubl']}: ubl-invoice - valid\n"
+    assert done.stdout == f"{docs['ubl']}: ubl-invoice - valide\n"
     done = _subprocess("validate")
     assert done.returncode == 2
 
