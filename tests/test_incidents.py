@@ -114,6 +114,10 @@ def test_reprocess_cli_integrates_a_parked_flow_and_delivers_nothing_twice(tmp_p
     assert "IN_INTEGRE" in result.stdout
     again = relais("flows", "reprocess", flow["id"])  # a closed flow is not reprocessed
     assert again.exit_code == 2 and "seuls les flux IN_INCIDENTE" in again.stderr
+    assert f"relais flows reprocess: {flow['id']} est intégré (IN_INTEGRE) : " in again.stderr, again.stderr
+    assert again.stderr.count(flow["id"]) == 1  # the flow named once
+    nothing = relais("flows", "reprocess")
+    assert nothing.exit_code == 2 and nothing.stderr.startswith("relais flows reprocess: indiquez des flux")
     out = sorted(p.name for p in (home / "dropzones" / "op-a" / "out").iterdir())
     assert out == [f"CR_{flow['id']}_IN_INCIDENTE.xml", f"CR_{flow['id']}_IN_INTEGRE.xml"]
     assert len([p for p in (home / "delivery").rglob("*.xml")]) == 4
