@@ -75,7 +75,7 @@ def _settings(ctx: click.Context, home: Path | None = None) -> Settings:
     try:
         return Settings.from_env(home or ctx.obj.get("home"))
     except ValueError as e:  # e.g. RELAIS_MAX_INVOICES_PER_FLOW=abc
-        _fail(ctx.info_name or "", f"invalid setting in the environment: {e}")
+        _fail(ctx.info_name or "", f"réglage invalide dans l'environnement : {e} (invalid setting in the environment)")
 
 
 def _fail(command: str, message: str, code: int = 2) -> NoReturn:
@@ -159,13 +159,13 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool, metrics_p
         except KeyboardInterrupt:  # Ctrl-C ends --watch quietly (exit 130, as for SIGINT)
             _release(rt, lease.worker_id())
             if not quiet:
-                click.echo("stopped", err=True)
+                click.echo("arrêté (stopped)", err=True)
             code = 130
         if shutdown.requested:
             released = _release(rt, lease.worker_id())
             if not quiet:
-                what = f"; released for the next worker: {', '.join(released)}" if released else ""
-                click.echo(f"stopped (SIGTERM){what}", err=True)
+                what = f" ; rendus au worker suivant : {', '.join(released)}" if released else ""
+                click.echo(f"arrêté (SIGTERM){what} (stopped)", err=True)
             code = 143 if shutdown.interrupted else code
     finally:
         # Reap the validation workers and close their pipes now, in order, rather than leave
@@ -212,9 +212,10 @@ def _release(rt, worker: str) -> list[str]:  # noqa: ANN001 - relais.compose.Run
 def _incident_line(store, new: int) -> str:  # noqa: ANN001 - flows.store.Store, imported lazily
     retrying, parked = store.incident_counts()
     return (
-        f"relais run: {new} flow(s) became incidents (RLS-T99) in this pass; {retrying} incident(s) will be "
-        f"retried automatically, {parked} parked for the operations team: `relais flows --status IN_INCIDENTE`"
-        ", then `relais flows reprocess ID`"
+        f"relais run : {new} flux devenu(s) incident(s) (RLS-T99) dans ce passage ; {retrying} incident(s) "
+        f"réessayé(s) automatiquement, {parked} en attente de l'équipe d'exploitation : "
+        "`relais flows --status IN_INCIDENTE`, puis `relais flows reprocess ID` "
+        f"({new} flow(s) became incidents in this pass)"
     )
 
 
@@ -235,7 +236,7 @@ def db_upgrade(ctx: click.Context) -> None:
     settings = _settings(ctx)
     store = Store.open(settings.database_url, schema=settings.database_schema, migrate=True)
     try:
-        click.echo(f"store schema at revision {store.schema_revision()} (head {head_revision()})")
+        click.echo(f"schéma de la base à la révision {store.schema_revision()} (dernière : {head_revision()})")
     finally:
         store.close()
 
@@ -253,8 +254,8 @@ def db_status(ctx: click.Context) -> None:
     finally:
         store.close()
     click.echo(
-        f"store schema at revision {current or 'none'}, head {head}"
-        + ("" if current == head else ": run `relais db upgrade`")
+        f"schéma de la base à la révision {current or 'aucune'}, dernière : {head}"
+        + ("" if current == head else " : lancez `relais db upgrade` (run `relais db upgrade`)")
     )
     sys.exit(0 if current == head else 1)
 
@@ -339,7 +340,7 @@ def validate(
             with f.open("rb"):
                 pass
         except OSError as e:
-            _fail("validate", f"cannot read {f}: {e.strerror or e}")
+            _fail("validate", f"impossible de lire {f} : {e.strerror or e} (cannot read {f})")
     try:
         judge = DocumentJudge(
             JudgeConfig(
@@ -360,11 +361,11 @@ def validate(
         try:
             data = f.read_bytes()
         except OSError as e:
-            _fail("validate", f"cannot read {f}: {e.strerror or e}")
+            _fail("validate", f"impossible de lire {f} : {e.strerror or e} (cannot read {f})")
         try:
             reports.append(validate_bytes(str(f), data, judge, keep_going=keep_going, br_fr=br_fr))
         except Incident as e:  # fail closed: no verdict when validation itself failed
-            _fail("validate", f"{f}: validation could not run: {e}")
+            _fail("validate", f"{f} : la validation n'a pas pu s'exécuter : {e} (validation could not run)")
     if as_json:
         engine = None if xsd_only else judge.config.rules_engine
         click.echo(
@@ -374,11 +375,13 @@ def validate(
             )
         )
     else:
+        from relais.report import in_french
+
         for r in reports:
-            verdict = click.style("valid", fg="green") if r.valid else click.style("INVALID", fg="red")
+            verdict = click.style("valide", fg="green") if r.valid else click.style("INVALIDE", fg="red")
             click.echo(f"{r.path}: {r.syntax or 'unknown'}{' ' + r.profile if r.profile else ''} - {verdict}")
             for e in r.errors:
-                click.echo(f"  [{e.flag}] {e.rule} at {e.location}: {e.message}")
+                click.echo(f"  [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
     sys.exit(0 if all(r.valid for r in reports) else 1)
 
 
@@ -425,21 +428,21 @@ def flows_cmd(
     if as_json:
         return
     if next_cursor:
-        click.echo(f"more: relais flows --cursor {next_cursor}" + (f" --limit {limit}" if limit != 50 else ""))
+        click.echo(f"suite : relais flows --cursor {next_cursor}" + (f" --limit {limit}" if limit != 50 else ""))
     pending = [
         i for i in store.pending_outbox() if not partner or (i.kind is not OutboxKind.DELIVERY and i.partner == partner)
     ]
     if pending:
         returns = sum(i.kind is OutboxKind.RETURN for i in pending)
         click.echo(
-            f"pending: {returns} return flow(s), {len(pending) - returns} delivery(ies) not sent yet "
-            f"(partner down?) - see `relais outbox`"
+            f"en attente d'envoi : {returns} flux retour, {len(pending) - returns} livraison(s) "
+            "(partenaire indisponible ?) - voir `relais outbox`"
         )
     retrying, parked = store.incident_counts()
     if retrying or parked:
         click.echo(
-            f"incidents: {retrying} waiting for an automatic retry, {parked} parked for the operations "
-            "team - `relais flows --status IN_INCIDENTE`, `relais flows reprocess ID`"
+            f"incidents : {retrying} en attente d'un nouvel essai automatique, {parked} en attente de l'équipe "
+            "d'exploitation - `relais flows --status IN_INCIDENTE`, `relais flows reprocess ID`"
         )
 
 
@@ -454,7 +457,7 @@ def flows_show(ctx: click.Context, flow_id: str, as_json: bool) -> None:
     store = _store(ctx)
     flow = store.get_flow(flow_id)
     if flow is None:
-        _fail("flows", f"no flow {flow_id}")
+        _fail("flows", f"aucun flux {flow_id} (no flow {flow_id})")
     report.print_flow(store, flow, as_json=as_json)
 
 
@@ -491,7 +494,10 @@ def flows_reprocess(
     from relais.runner import directory_missing, process_flows, requeue
 
     if not flow_ids and not statuses:
-        _fail("flows reprocess", "name flows (FLOW_ID ...) or --status IN_INCIDENTE")
+        _fail(
+            "flows reprocess",
+            "indiquez des flux (FLOW_ID ...) ou --status IN_INCIDENTE (name flows (FLOW_ID ...) or --status IN_INCIDENTE)",
+        )
     rt = _runtime(ctx)
     if (refused := directory_missing(rt)) and not queue:
         _fail("flows reprocess", refused)
@@ -507,10 +513,10 @@ def flows_reprocess(
         if refused:
             _fail("flows reprocess", refused)
     if not ids:
-        click.echo("no flow to reprocess")
+        click.echo("aucun flux à retraiter (no flow to reprocess)")
         return
     if queue:
-        click.echo(f"{len(ids)} flow(s) waiting for reprocessing (IN_EN_ATTENTE_RETRAITEMENT_CPP)")
+        click.echo(f"{len(ids)} flux en attente de retraitement (IN_EN_ATTENTE_RETRAITEMENT_CPP)")
         return
     done = process_flows(rt, ids)
     from relais.report import print_flows
@@ -549,13 +555,13 @@ def outbox_cmd(ctx: click.Context, as_json: bool) -> None:
         )
         return
     if not items:
-        click.echo("outbox empty: everything was sent")
+        click.echo("file d'envoi vide : tout a été envoyé (outbox empty: everything was sent)")
         return
     for i in items:
-        retry = f"retry at {i.next_attempt_at:%H:%M:%S}" if i.next_attempt_at else "due now"
+        retry = f"nouvel essai à {i.next_attempt_at:%H:%M:%S}" if i.next_attempt_at else "dû maintenant"
         click.echo(
-            f"{i.flow_id or '-':<14} {i.kind:<8} attempts {i.attempts:<3} {retry:<17} {i.channel} {i.partner or '-'} {i.destination}"
-            + (f"\n{'':<15}last error: {i.last_error}" if i.last_error else "")
+            f"{i.flow_id or '-':<14} {i.kind:<8} essais {i.attempts:<3} {retry:<21} {i.channel} {i.partner or '-'} {i.destination}"
+            + (f"\n{'':<15}dernière erreur : {i.last_error}" if i.last_error else "")
         )
 
 
@@ -605,7 +611,8 @@ def generate(
 
     if invalid_ratio + misrouted_ratio > 1.0:
         raise click.BadParameter(
-            "--invalid-ratio + --misrouted-ratio must not exceed 1", param_hint="--misrouted-ratio"
+            "--invalid-ratio + --misrouted-ratio ne doit pas dépasser 1 (must not exceed 1)",
+            param_hint="--misrouted-ratio",
         )
     recipients = gen.sample_directory()
     out.mkdir(parents=True, exist_ok=True)
@@ -625,7 +632,7 @@ def generate(
         directory_out.write_text(
             json.dumps(gen.directory_document(recipients, gen.directory_version()), indent=1, ensure_ascii=False)
         )
-    click.echo(f"wrote {len(paths)} file(s) to {out}")
+    click.echo(f"{len(paths)} fichier(s) écrit(s) dans {out}")
 
 
 from relais.cli_sftp import sftp  # noqa: E402  (the `relais sftp` group lives in its own module)

@@ -98,7 +98,9 @@ def token_create(ctx: click.Context, siret: str | None, service_code: str | None
     if service_code is not None and not (0 < len(service_code) <= 100):
         _fail("un code service a de 1 à 100 caractères (a service code has 1 to 100 characters)")
     if siret is not None and not siret_checks(siret):
-        _fail(f"SIRET refusé : la clé de contrôle de {siret} est fausse (bad SIRET check digit); nothing created")
+        _fail(
+            f"SIRET refusé : la clé de contrôle de {siret} est fausse ; rien n'est créé (bad SIRET check digit; nothing created)"
+        )
     kind = auth.RECIPIENT if siret else auth.PARTNER
     secret, row = auth.new_token(kind, siret=siret, service_code=service_code, partner=partner)
     rt = _runtime(ctx)
@@ -109,11 +111,14 @@ def token_create(ctx: click.Context, siret: str | None, service_code: str | None
             assert partner is not None
             problem = partner_problem(rt, partner)
         if problem:
-            _fail(f"{problem}; nothing created")
+            _fail(f"{problem} ; rien n'est créé (nothing created)")
         rt.store.create_token(row)
     finally:
         rt.close()
-    click.echo(f"relais api: token {row.id} created for {row.principal}; it is shown once, keep it now", err=True)
+    click.echo(
+        f"relais api : jeton {row.id} créé pour {row.principal} ; il n'est affiché qu'une fois, gardez-le maintenant",
+        err=True,
+    )
     click.echo(secret)
 
 
@@ -188,11 +193,11 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps({"tokens": rows}, indent=1))
         return
     if not rows:
-        click.echo("no tokens")
+        click.echo("aucun jeton")
         return
     for r in rows:
-        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
-        click.echo(f"{r['id']}  {r['kind']:<9}  {r['principal']:<40}  created {r['created_at']}  {state}")
+        state = f"révoqué {r['revoked_at']}" if r["revoked_at"] else "actif"
+        click.echo(f"{r['id']}  {r['kind']:<9}  {r['principal']:<40}  créé {r['created_at']}  {state}")
 
 
 @token.command("revoke")
@@ -206,5 +211,5 @@ def token_revoke(ctx: click.Context, token_id: str) -> None:
     finally:
         rt.close()
     if not done:
-        _fail(f"no active token {token_id}", 1)
-    click.echo(f"token {token_id} revoked")
+        _fail(f"aucun jeton actif {token_id} (no active token {token_id})", 1)
+    click.echo(f"jeton {token_id} révoqué")

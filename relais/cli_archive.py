@@ -63,8 +63,8 @@ def verify(ctx: click.Context, since: dt.datetime | None) -> None:
         rt.close()
     ok = len(by_digest) - mismatched - missing
     click.echo(
-        f"{len(by_digest)} object(s) ({len(refs)} reference(s)) checked in {rt.archive!r}: "
-        f"{ok} OK, {mismatched} mismatched, {missing} missing"
+        f"{len(by_digest)} objet(s) ({len(refs)} référence(s)) vérifié(s) dans {rt.archive!r} : "
+        f"{ok} OK, {mismatched} altéré(s), {missing} manquant(s)"
     )
     if mismatched or missing:
         raise SystemExit(1)

@@ -41,7 +41,9 @@ def _load_partners(settings: Settings):  # noqa: ANN202
 def _echo_bad(found, indent: str = "  ", err: bool = False) -> None:  # noqa: ANN001
     """Each bad partner (or unreadable file) with every problem, marked BAD."""
     for key in sorted(found.problems):
-        line = f"{indent}BAD {key}: partner file not loaded: not polled, served or taken from until it is fixed"
+        line = (
+            f"{indent}BAD {key} : fichier de partenaire non chargé : ni relevé, ni servi, ni lu jusqu'à sa correction"
+        )
         click.echo(click.style(line, fg="red"), err=err)
         for problem in found.problems[key]:
             click.echo(click.style(f"{indent}  ! {problem}", fg="yellow"), err=err)
@@ -108,7 +110,7 @@ def _as2_rows(partners: dict) -> list[dict]:  # noqa: ANN001
 
 def _print_as2_row(row: dict, indent: str = "  ") -> None:
     for whose, c in row["certificates"].items():
-        line = f"{indent}{whose} certificate {c['subject']}: {c['validity']}"
+        line = f"{indent}certificat {whose} {c['subject']} : {c['validity']}"
         click.echo(click.style(line, fg="red") if c["attention"] else line)
     for problem in row["problems"]:
         click.echo(click.style(f"{indent}! {problem}", fg="yellow"))
@@ -186,7 +188,7 @@ def serve(
     from connectors.as2 import receiver, server
 
     if keyfile and not certfile:
-        raise click.BadParameter("--keyfile needs --certfile", param_hint="--keyfile")
+        raise click.BadParameter("--keyfile va avec --certfile (--keyfile needs --certfile)", param_hint="--keyfile")
     settings = _settings(ctx)
     partners = _load_partners(settings)
     if partners.problems:
@@ -200,7 +202,10 @@ def serve(
         )
     if not any(p.as2 for p in partners.values()):
         _echo_bad(partners, err=True)
-        _fail(f"no partner has an [as2] section in {settings.partners_dir} (see connectors/partners.py)")
+        _fail(
+            f"aucun partenaire n'a de section [as2] dans {settings.partners_dir} (voir connectors/partners.py) "
+            "(no partner has an [as2] section)"
+        )
     from relais.compose import Runtime
 
     try:
@@ -214,13 +219,13 @@ def serve(
         rt.intake, partners, rt.outbound, limits, lambda path: health.answer(path, lambda: health.readiness(rt))
     )
     if not app.parties:
-        _fail("no AS2 partner is usable:\n  " + "\n  ".join(app.problems))
+        _fail("aucun partenaire AS2 utilisable (no AS2 partner is usable) :\n  " + "\n  ".join(app.problems))
     scheme = "https" if certfile else "http"
     click.echo(f"relais as2: listening on {scheme}://{host}:{port}/as2")
     for row in _as2_rows(partners):
         click.echo(
             f"  {row['partner']}: {row['as2_id']} -> {row['our_as2_id']}"
-            + (f", return flows to {row['url']} (MDN {row['mdn']})" if row["url"] else "")
+            + (f", flux retour vers {row['url']} (MDN {row['mdn']})" if row["url"] else "")
         )
         _print_as2_row(row, "    ")
     _echo_bad(partners)
@@ -240,7 +245,7 @@ def serve(
     finally:
         app.close()
         rt.close()
-        click.echo("stopped", err=True)
+        click.echo("arrêté (stopped)", err=True)
     sys.exit(code)
 
 
@@ -254,8 +259,8 @@ def as2_partners(ctx: click.Context, as_json: bool) -> None:
     found = _load_partners(_settings(ctx))
     if found.problems:
         click.echo(
-            f"relais: {len(found.problems)} partner file(s) not loaded, left out: "
-            f"{', '.join(sorted(found.problems))} (see `relais partners`)",
+            f"relais : {len(found.problems)} fichier(s) de partenaire non chargé(s), laissé(s) de côté : "
+            f"{', '.join(sorted(found.problems))} (voir `relais partners`)",
             err=True,
         )
     rows = _as2_rows(found)
@@ -263,13 +268,13 @@ def as2_partners(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
     if not rows:
-        click.echo("no AS2 partner")
+        click.echo("aucun partenaire AS2")
     for row in rows:
         click.echo(
-            f"{row['partner']}: AS2 id {row['as2_id']}, ours {row['our_as2_id']}"
+            f"{row['partner']}: id AS2 {row['as2_id']}, le nôtre {row['our_as2_id']}"
             + (
-                f", return flows to {row['url']} (MDN {row['mdn']}, sign {row['sign']}, "
-                f"encrypt {row['encrypt']}, compress {row['compress']})"
+                f", flux retour vers {row['url']} (MDN {row['mdn']}, signature {row['sign']}, "
+                f"chiffrement {row['encrypt']}, compression {row['compress']})"
                 if row["url"]
                 else ""
             )
@@ -296,7 +301,7 @@ def as2_messages(ctx: click.Context, partner: str | None, direction: str | None,
         click.echo(json.dumps([as2_json(m) for m in rows], ensure_ascii=False))
         return
     if not rows:
-        click.echo("no AS2 messages")
+        click.echo("aucun message AS2")
     for m in rows:
         colour = "red" if "error" in m.mdn_status else ("green" if m.mdn_status in ("processed", "mdn-ok") else None)
         click.echo(

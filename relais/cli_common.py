@@ -23,7 +23,7 @@ def settings(ctx: click.Context, prefix: str) -> Settings:
     try:
         return Settings.from_env(obj.get("home"))
     except ValueError as e:  # e.g. RELAIS_MAX_FLOW_BYTES=abc
-        fail(prefix, f"invalid setting in the environment: {e}")
+        fail(prefix, f"réglage invalide dans l'environnement : {e} (invalid setting in the environment)")
 
 
 def runtime(ctx: click.Context, prefix: str):  # noqa: ANN201 - relais.compose.Runtime, imported lazily (`--help` stays fast)

@@ -112,7 +112,7 @@ def partners(ctx: click.Context, as_json: bool) -> None:
         if row["bad"]:
             continue
         click.echo(
-            f"{row['partner']} ({row['name']}): {', '.join(row['channels'])}; return flows -> {row['return_target']}"
+            f"{row['partner']} ({row['name']}): {', '.join(row['channels'])} ; flux retour -> {row['return_target']}"
         )
         by = row["mode_set_by"]
         decided = "fichier du partenaire" if by == "file" else f"{by['by']}, {by['at'][:16].replace('T', ' ')}"

@@ -48,8 +48,8 @@ def directory_import(ctx: click.Context, file: Path) -> None:
     except ConfigError as e:
         _fail("directory import", str(e), 1)
     except OSError as e:
-        _fail("directory import", f"cannot read {file}: {e.strerror or e}")
-    click.echo(f"imported directory version {version}: {n} structures")
+        _fail("directory import", f"impossible de lire {file} : {e.strerror or e} (cannot read {file})")
+    click.echo(f"annuaire version {version} importé : {n} structures")
 
 
 @directory.command(name="versions")
@@ -94,7 +94,7 @@ def rules_install(ctx: click.Context, path: Path) -> None:
         sets = schematron.discover(settings.installed_rules_dir)
     except (Incident, FileNotFoundError, ValueError) as e:
         _fail("rules install", str(e), code=1)
-    click.echo(f"installed into {settings.installed_rules_dir}")
+    click.echo(f"installé dans {settings.installed_rules_dir}")
     _print_rulesets(sets.versions())
     if settings.rules_engine == "native":  # the native code is built now, not by the first flow
         try:

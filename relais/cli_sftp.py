@@ -98,14 +98,17 @@ def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None, 
     accounts = accounts_for_dropzones(settings, partners)
     if not accounts:
         bad = "".join(f"\n  BAD {key}: " + "; ".join(found) for key, found in sorted(partners.problems.items()))
-        _fail(f"no partner has a [hosted] section in {settings.partners_dir} (see connectors/partners.py){bad}")
+        _fail(
+            f"aucun partenaire n'a de section [hosted] dans {settings.partners_dir} (voir connectors/partners.py) "
+            f"(no partner has a [hosted] section){bad}"
+        )
     key_path = host_key_path or settings.home / "sftp" / "host_key"
     try:
         server = ServerThread(accounts, key_path, host=host, port=port).start()
     except ValueError as e:  # a bad authorized key
         _fail(str(e))
     except OSError as e:  # port in use, address not available, unreadable key...
-        _fail(f"cannot serve on {host}:{port}: {e}")
+        _fail(f"impossible de servir sur {host}:{port} : {e} (cannot serve on {host}:{port})")
     click.echo(f"relais sftp: listening on {host}:{server.port}")
     if health_port is not None:
         import os
@@ -124,7 +127,7 @@ def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None, 
     for user, account in sorted(accounts.items()):
         click.echo(f"  {user}: {account.root} ({len(account.authorized_keys)} key(s))")
     for key, problems in sorted(partners.problems.items()):
-        click.echo(f"  BAD {key}: partner file not loaded, not served")
+        click.echo(f"  BAD {key} : fichier de partenaire non chargé, non servi")
         for problem in problems:
             click.echo(f"    ! {problem}")
     sys.stdout.flush()
@@ -143,5 +146,5 @@ def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None, 
         code = e.code if isinstance(e.code, int) else 0
     finally:
         server.stop()  # live sessions are dropped; unfinished uploads are discarded
-        click.echo("stopped", err=True)
+        click.echo("arrêté (stopped)", err=True)
     sys.exit(code)

@@ -73,7 +73,7 @@ def _password(prompt: bool) -> str:
         return click.prompt("password", hide_input=True, confirmation_prompt=True)
     value = sys.stdin.readline().rstrip("\n")
     if not value:
-        _fail("no password on stdin")
+        _fail("aucun mot de passe sur l'entrée standard (no password on stdin)")
     return value
 
 
@@ -87,17 +87,17 @@ def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> 
     from relais.web.passwords import hash_password
 
     if not _NAME.fullmatch(name):
-        _fail(f"bad user name {name!r}: letters, digits, . _ @ -")
+        _fail(f"nom d'utilisateur invalide {name!r} : lettres, chiffres, . _ @ - (bad user name)")
     rt = _runtime(ctx)
     try:
         if rt.store.web_user(name) is not None:
-            _fail(f"user {name} exists")
+            _fail(f"l'utilisateur {name} existe déjà (user {name} exists)")
         if role == "partner" and partner:
             from relais.cli_api import partner_problem
 
             problem = partner_problem(rt, partner)
             if problem:
-                _fail(f"{problem}; user {name} not added")
+                _fail(f"{problem} ; utilisateur {name} non ajouté (user not added)")
         password = _password(True)
         from relais.web.security import MIN_PASSWORD
 
@@ -110,7 +110,7 @@ def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> 
         except ValueError as e:
             _fail(str(e))
         rt.store.audit("cli", "web.user.add", target=name, outcome="ok", http_status=None, detail=f"role {role}")
-        click.echo(f"user {name} added ({role}{', partner ' + partner if partner else ''})")
+        click.echo(f"utilisateur {name} ajouté ({role}{', partenaire ' + partner if partner else ''})")
     finally:
         rt.close()
 
@@ -121,7 +121,7 @@ def users_list(ctx: click.Context) -> None:
     rt = _runtime(ctx)
     try:
         for u in rt.store.web_users():
-            state = "disabled" if u.disabled else "active"
+            state = "désactivé" if u.disabled else "actif"
             click.echo(f"{u.name:<24} {u.role:<8} {u.partner or '-':<16} {state}")
     finally:
         rt.close()
@@ -131,10 +131,10 @@ def _set(ctx: click.Context, name: str, disabled: bool) -> None:
     rt = _runtime(ctx)
     try:
         if not rt.store.set_web_user(name, disabled=disabled):
-            _fail(f"no user {name}")
+            _fail(f"aucun utilisateur {name} (no user {name})")
         action = "web.user.disable" if disabled else "web.user.enable"
         rt.store.audit("cli", action, target=name, outcome="ok", http_status=None)
-        click.echo(f"user {name} {'disabled' if disabled else 'enabled'}")
+        click.echo(f"utilisateur {name} {'désactivé' if disabled else 'réactivé'}")
     finally:
         rt.close()
 
@@ -166,7 +166,7 @@ def users_password(ctx: click.Context, name: str) -> None:
     rt = _runtime(ctx)
     try:
         if rt.store.web_user(name) is None:
-            _fail(f"no user {name}")
+            _fail(f"aucun utilisateur {name} (no user {name})")
         password = _password(True)
         if len(password) < MIN_PASSWORD:
             _fail(
@@ -176,6 +176,6 @@ def users_password(ctx: click.Context, name: str) -> None:
         rt.store.audit(
             "cli", "web.user.password", target=name, outcome="ok", http_status=None, detail="every session ended"
         )
-        click.echo(f"user {name}: password changed, sessions ended")
+        click.echo(f"utilisateur {name} : mot de passe changé, sessions fermées")
     finally:
         rt.close()

@@ -17,7 +17,7 @@ import click
 from flows import directory as dirmod
 from relais import generate as gen
 from relais.compose import Runtime
-from relais.report import print_flows
+from relais.report import in_french, print_flows
 from relais.runner import run_once
 from relais.settings import Settings
 
@@ -104,7 +104,7 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
     click.echo("statuts des flux : " + ", ".join(f"{s} {n}" for s, n in sorted(by_status.items())))
     click.echo("erreurs les plus fréquentes :")
     for rule, message, count in rt.store.top_errors(8, [f.id for f in flows]):
-        click.echo(f"  {count:>4} x {rule:<9} {message[:110]}")
+        click.echo(f"  {count:>4} x {rule:<9} {in_french(rule, message)[:110]}")
     delivered = sum(1 for _ in settings.delivery_dir.rglob("*") if _.is_file())
     returns = sorted(settings.dropzones_dir.glob("*/out/*.xml"))
     click.echo(f"\n{delivered} factures remises aux destinataires sous {settings.delivery_dir}")

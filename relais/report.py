@@ -1,4 +1,4 @@
-"""Readable (and JSON) views of flows for the CLI."""
+"""Readable (and JSON) views of flows for the CLI: the readable ones in French, the JSON unchanged."""
 
 from __future__ import annotations
 
@@ -12,6 +12,21 @@ import click
 from flows.history import HistoryEntry
 from flows.model import Flow, FlowStatus
 from flows.store import As2Message, Store
+
+
+def in_french(code: str, stored: str) -> str:
+    """A finding's message for the terminal: the French message of a Relais rule (the stored one is English),
+    with the stored detail after it (the XSD validator's own words kept); an official rule's message
+    (EN 16931, CIUS) verbatim, as stored."""
+    from flows.rule import REGISTRY, Category
+    from validators.rules import all_rules
+
+    all_rules()  # every rule module imported: REGISTRY complete
+    rule = REGISTRY.get(code)
+    if rule is None or rule.category is Category.EN16931:
+        return stored
+    detail = stored[len(rule.message_en) :].removeprefix(":").strip() if stored.startswith(rule.message_en) else ""
+    return rule.message_fr + (f" : {detail}" if detail else "")  # the detail: a SIRET, a name, a number
 
 
 def as2_json(m: As2Message) -> dict:
@@ -34,8 +49,8 @@ def as2_json(m: As2Message) -> dict:
 
 def history_line(h: HistoryEntry) -> str:
     """One status change, as `relais flows ID` and `relais invoices ID` print it."""
-    came = f"{h.previous.code} -> " if h.previous is not None else "recorded "
-    return f"{h.at:%Y-%m-%d %H:%M:%S} {came}{h.status.code} {h.status.label} by {h.actor} ({h.source})" + (
+    came = f"{h.previous.code} -> " if h.previous is not None else "enregistrée "
+    return f"{h.at:%Y-%m-%d %H:%M:%S} {came}{h.status.code} {h.status.label} par {h.actor} ({h.source})" + (
         f": {h.reason}" if h.reason else ""
     )
 
@@ -66,15 +81,15 @@ def print_invoice(store: Store, invoice_id: str, as_json: bool = False) -> bool:
         click.echo(json.dumps(facts, ensure_ascii=False))
         return True
     click.echo(
-        f"{inv.id}  {inv.status.code} {inv.status.label}  number {inv.number or '?'}  supplier {inv.supplier_id or '?'}"
-        f"  buyer {inv.buyer_siret or '?'} service {inv.service_code or '-'}"
+        f"{inv.id}  {inv.status.code} {inv.status.label}  numéro {inv.number or '?'}  fournisseur {inv.supplier_id or '?'}"
+        f"  acheteur {inv.buyer_siret or '?'} service {inv.service_code or '-'}"
     )
     click.echo(
-        f"  flow {inv.flow_id} #{inv.position} {inv.entry_name}"
-        + (f"  delivered to {inv.delivered_to}" if inv.delivered_to else "")
+        f"  flux {inv.flow_id} #{inv.position} {inv.entry_name}"
+        + (f"  remise à {inv.delivered_to}" if inv.delivered_to else "")
     )
     for e in errors:
-        click.echo(f"  [{e.flag}] {e.rule} at {e.location}: {e.message}")
+        click.echo(f"  [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
     for h in history:
         click.echo("  " + history_line(h))
     return True
@@ -99,15 +114,15 @@ def print_flows(flows: Sequence[Flow], as_json: bool = False, next_cursor: str |
         )
         return
     if not flows:
-        click.echo("no flows")
+        click.echo("aucun flux")
         return
     click.echo(
-        f"{'flow':<14} {'partner':<14} {'received':<17} {'flow code':<22} {'status':<20} {'inv':>5} {'rej':>5}  file"
+        f"{'flux':<14} {'partenaire':<14} {'reçu le':<17} {'code flux':<22} {'statut':<22} {'fact':>5} {'rej':>5}  fichier"
     )
     for f in flows:
-        status = click.style(f"{f.status:<20}", fg=f.status.info.fg)  # colours: flows.lifecycle
-        if f.status is FlowStatus.IN_INCIDENTE:
-            status = click.style(f"{f.status + (' parked' if f.parked else ' retry'):<20}", fg=f.status.info.fg)
+        status = click.style(f"{f.status:<22}", fg=f.status.info.fg)  # colours: flows.lifecycle
+        if f.status is FlowStatus.IN_INCIDENTE:  # parked for ops, or retried automatically
+            status = click.style(f"{f.status + (' à traiter' if f.parked else ' réessai'):<22}", fg=f.status.info.fg)
         click.echo(
             f"{f.id:<14} {f.partner[:14]:<14} {f.received_at:%Y-%m-%d %H:%M:%S} {str(f.flow_code or '-'):<22} "
             f"{status} {f.invoice_count:>5} {f.rejected_count:>5}  {f.original_name}"
@@ -161,43 +176,43 @@ def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
         return
     print_flows([flow])
     click.echo(
-        f"  sha256 {flow.sha256}  size {flow.size}  channel {flow.channel}"
-        f"  directory {flow.directory_version or '-'}"
-        + (f"  duplicate of {flow.duplicate_of}" if flow.duplicate_of else "")
-        + (f"  profile {flow.profile}" if flow.profile else "")
+        f"  sha256 {flow.sha256}  taille {flow.size}  canal {flow.channel}"
+        f"  annuaire {flow.directory_version or '-'}"
+        + (f"  doublon de {flow.duplicate_of}" if flow.duplicate_of else "")
+        + (f"  profil {flow.profile}" if flow.profile else "")
         + ("  QUALIFICATION (rien n'est transmis aux destinataires)" if flow.qualification else "")
     )
     if flow.status is FlowStatus.IN_INCIDENTE:
         click.echo(
-            f"  incident {flow.incidents} time(s): "
+            f"  incident {flow.incidents} fois : "
             + (
-                f"parked, waiting for the operations team (relais flows reprocess {flow.id})"
+                f"en attente de l'équipe d'exploitation (relais flows reprocess {flow.id})"
                 if flow.parked
-                else f"retried automatically at {flow.retry_at:%Y-%m-%d %H:%M:%S} UTC"
+                else f"réessayé automatiquement le {flow.retry_at:%Y-%m-%d %H:%M:%S} UTC"
             )
         )
     if flow.rulesets:
         click.echo(
-            "  rule sets: "
+            "  jeux de règles : "
             + ", ".join(f"{k} {v}" for k, v in sorted(flow.rulesets.items()) if not k.endswith("-source"))
         )
     for e in errors:
-        click.echo(f"  flow error [{e.flag}] {e.rule} at {e.location}: {e.message}")
+        click.echo(f"  erreur du flux [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
     for inv in store.iter_invoices(flow.id):
         click.echo(  # the id (`relais invoices ID`) beside the number the partner quotes
             f"  {inv.id}  {inv.status.value} {inv.status.label:<10} {inv.number or '?':<16} "
-            f"buyer {inv.buyer_siret or '?'} service {inv.service_code or '-'}  {inv.entry_name}"
+            f"acheteur {inv.buyer_siret or '?'} service {inv.service_code or '-'}  {inv.entry_name}"
         )
         for e in inv.errors:
-            click.echo(f"        [{e.flag}] {e.rule} at {e.location}: {e.message}")
+            click.echo(f"        [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
         for h in history.get(inv.id, []):
             if h.previous is not None:
                 click.echo("        " + history_line(h))
     pending = Counter((o.kind, o.status) for o in outbox)
     for (kind, status), n in sorted(pending.items()):
-        click.echo(f"  outbox {kind}: {n} {status}")
+        click.echo(f"  file d'envoi {kind} : {n} {status}")
     for m in as2:  # AS2 messages: the one that brought the flow in, those that carried its return flow out
-        way = "received from" if m.direction == "in" else "sent to"
+        way = "reçu de" if m.direction == "in" else "envoyé à"
         click.echo(
             f"  AS2 {way} {m.as2_from if m.direction == 'in' else m.as2_to}: {m.message_id}"
             f"  MIC {m.mic or '-'} ({m.mic_digest or '-'})  MDN {m.mdn_mode or 'none'}: {m.mdn_status}"

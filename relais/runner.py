@@ -175,7 +175,7 @@ def requeue(rt: Runtime, flow_id: str, reason: str | None = None) -> str | None:
 
     flow = rt.store.get_flow(flow_id)
     if flow is None:
-        return f"no flow {flow_id}"
+        return f"aucun flux {flow_id} (no flow {flow_id})"
     # Each is a claim (a conditional UPDATE from the status just read): of concurrent clicks on one
     # flow, one requeues it; a flow already waiting is not queued again.
     if flow.status in REOPENABLE:
@@ -189,10 +189,16 @@ def requeue(rt: Runtime, flow_id: str, reason: str | None = None) -> str | None:
         return None
     now = rt.store.get_flow(flow_id) or flow
     if now.status is FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP:
-        return f"{flow_id} is already waiting for reprocessing (IN_EN_ATTENTE_RETRAITEMENT_CPP)"
+        return (
+            f"{flow_id} attend déjà son retraitement (IN_EN_ATTENTE_RETRAITEMENT_CPP) "
+            "(already waiting for reprocessing)"
+        )
     flow = now
     allowed = ", ".join(["IN_INCIDENTE", *(str(s) for s in REOPENABLE)])
-    return f"{flow_id} is {flow.status}: only these are reprocessed: {allowed}"
+    return (
+        f"{flow_id} est {flow.status.info.label_fr} ({flow.status}) : seuls les flux {allowed} sont retraités "
+        f"(only these are reprocessed: {allowed})"
+    )
 
 
 def intake(rt: Runtime, *, only_due: bool = False, stop: Callable[[], bool] = lambda: False) -> list[Flow]:

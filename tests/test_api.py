@@ -192,7 +192,7 @@ def test_token_create_list_revoke_through_the_cli(world: World) -> None:
     for bad in (["--siret", "123"], ["--siret", A, "--partner", "p"], ["--partner", "p", "--service", "X"], []):
         assert runner.invoke(main, ["--home", home, "api", "token", "create", *bad]).exit_code == 2, bad
     listed = runner.invoke(main, ["--home", home, "api", "token", "list"])
-    assert "revoked" in listed.output and "partner:op-z" in listed.output
+    assert "révoqué" in listed.output and "partner:op-z" in listed.output
 
 
 @pytest.mark.parametrize(

@@ -389,9 +389,9 @@ def test_whole_pipeline_on_s3_then_archive_verify(
         cli = CliRunner()
         ok = cli.invoke(main, ["--home", home, "archive", "verify"])
         assert ok.exit_code == 0, ok.output
-        assert "0 mismatched, 0 missing" in ok.output and "S3Archive" in ok.output
+        assert "0 altéré(s), 0 manquant(s)" in ok.output and "S3Archive" in ok.output
         future = cli.invoke(main, ["--home", home, "archive", "verify", "--since", "2999-01-01"])
-        assert future.exit_code == 0 and "0 object(s)" in future.output
+        assert future.exit_code == 0 and "0 objet(s)" in future.output
         c, a = seaweedfs.client(), rt.archive
         c.put_object(Bucket=a.bucket, Key=a.key(flow.sha256), Body=b"<tampered/>", Metadata={"sha256": flow.sha256})
         c.delete_object(Bucket=a.bucket, Key=a.key(ret.sha256))
@@ -399,7 +399,7 @@ def test_whole_pipeline_on_s3_then_archive_verify(
         assert bad.exit_code == 1, bad.output
         assert f"MISMATCH  {flow.sha256}  flow:{flow.id}" in bad.output
         assert f"MISSING   {ret.sha256}  outbox:{ret.ref}" in bad.output
-        assert "1 mismatched, 1 missing" in bad.output
+        assert "1 altéré(s), 1 manquant(s)" in bad.output
     finally:
         rt.close()
 
@@ -450,7 +450,7 @@ def test_archive_verify_on_the_local_archive(rt, tmp_path: Path, directory_file)
     cli = CliRunner()
     env = {"RELAIS_ARCHIVE_URL": ""}
     ok = cli.invoke(main, ["--home", str(rt.settings.home), "archive", "verify"], env=env)
-    assert ok.exit_code == 0 and "0 mismatched, 0 missing" in ok.output, ok.output
+    assert ok.exit_code == 0 and "0 altéré(s), 0 manquant(s)" in ok.output, ok.output
     path = rt.archive._path(flow.sha256)
     path.chmod(0o644)
     path.write_bytes(b"<tampered/>")

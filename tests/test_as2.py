@@ -664,7 +664,7 @@ def test_negative_mdn_is_final_and_shown(tmp_path, keys, recipients_file, capsys
         assert "insufficient-message-security" in row.detail
         report.print_flow(rt_a.store, rt_a.store.get_flow(flow_a))
         out = capsys.readouterr().out
-        assert "AS2 sent to B" in out and "mdn-error" in out and row.message_id in out
+        assert "AS2 envoyé à B" in out and "mdn-error" in out and row.message_id in out
         report.print_flow(rt_a.store, rt_a.store.get_flow(flow_a), as_json=True)
         shown = json.loads(capsys.readouterr().out)
         assert shown["as2"][0]["mdn_status"] == "mdn-error" and shown["as2"][0]["mic"] == row.mic
@@ -673,7 +673,7 @@ def test_negative_mdn_is_final_and_shown(tmp_path, keys, recipients_file, capsys
         assert _mdn_of(good, (None, Station(rt_b, None, b_cert, b_key))).processed
         inbound = rt_b.store.as2_find("op-a", mid, "in")
         report.print_flow(rt_b.store, rt_b.store.get_flow(inbound.flow_id))
-        assert f"AS2 received from A: {mid}" in capsys.readouterr().out
+        assert f"AS2 reçu de A: {mid}" in capsys.readouterr().out
     finally:
         server_b.stop()
         rt_a.close()

@@ -87,7 +87,7 @@ def test_flow_shows_each_invoice_id_beside_its_number(home: Home) -> None:
     flow = _flows(home)[-1]["id"]
     shown = home("flows", flow)
     assert shown.exit_code == 0, shown.output
-    lines = [line for line in shown.stdout.splitlines() if "INV-00000" in line and "buyer" in line]
+    lines = [line for line in shown.stdout.splitlines() if "INV-00000" in line and "acheteur" in line]
     assert len(lines) == 3
     for n, line in enumerate(lines, 1):
         assert line.split()[0] == f"{flow}-{n:05d}" and f"INV-{n:06d}" in line
@@ -120,7 +120,7 @@ def test_a_number_carried_once_shows_its_invoice(home: Home) -> None:
     shown = home("invoices", "INV-000004")
     assert shown.exit_code == 0, shown.output
     assert shown.stdout.startswith("1 facture porte le numéro INV-000004")
-    assert "number INV-000004" in shown.stdout and "recorded 01 DEPOSEE" in shown.stdout
+    assert "numéro INV-000004" in shown.stdout and "enregistrée 01 DEPOSEE" in shown.stdout
 
 
 @pytest.mark.parametrize(
@@ -187,3 +187,22 @@ def test_the_return_file_mode_is_configurable(home: Home) -> None:
     assert returned and {_mode(p) for p in returned} == {0o640}
     bad = home("flows", RELAIS_RETURN_FILE_MODE="rw-r--r--")
     assert bad.exit_code == 2 and "RELAIS_RETURN_FILE_MODE must be octal" in bad.stderr
+
+
+def test_refusals_are_french_first(home: Home) -> None:
+    """Issue 20 §1: a refusal the operator reads is French first (the English after it, in parentheses),
+    exit codes as before."""
+    missing = home("flows", "CPP0000000099")
+    assert (
+        missing.exit_code == 2 and missing.stderr == "relais flows: aucun flux CPP0000000099 (no flow CPP0000000099)\n"
+    )
+    bad_name = home("users", "add", "not a name", "--role", "ops")
+    assert bad_name.exit_code == 2 and bad_name.stderr.startswith("relais users: nom d'utilisateur invalide")
+    no_password = home("users", "add", "zoe", "--role", "ops")  # stdin empty
+    assert no_password.exit_code == 2 and "aucun mot de passe sur l'entrée standard" in no_password.stderr
+    assert "zoe" not in home("users", "list").stdout
+    revoke = home("api", "token", "revoke", "nope")
+    assert revoke.exit_code == 1 and revoke.stderr.startswith("relais api: aucun jeton actif nope")
+    assert home("api", "token", "list").stdout == "aucun jeton\n"
+    empty = home("flows", "--partner", "nobody")
+    assert empty.exit_code == 0 and empty.stdout.startswith("aucun flux\n")

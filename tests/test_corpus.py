@@ -344,7 +344,7 @@ def test_corpus_zip_through_the_cli(corpus, tmp_path, directory_file):
 
     done = cli("directory", "import", str(directory_file[0]))
     assert done.returncode == 0, done.stderr
-    assert "imported directory version test-1: 12 structures" in done.stdout
+    assert "annuaire version test-1 importé : 12 structures" in done.stdout
     inbox = home / "dropzones" / "op-corpus" / "in"
     inbox.mkdir(parents=True)
     names = _corpus_zip(corpus, inbox / "corpus.zip")

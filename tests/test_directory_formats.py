@@ -160,7 +160,7 @@ def test_cli_imports_every_format(tmp_path, fmt):
     home = tmp_path / "home"
     result = CliRunner().invoke(main, ["--home", str(home), "directory", "import", str(path)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("imported directory version ")
+    assert result.stdout.startswith("annuaire version ")
     assert result.stdout.endswith(f": {len(rows)} structures\n")
 
 

@@ -123,11 +123,11 @@ def test_reprocessing_appends_to_the_history_it_never_rewrites_it(home, tmp_path
         assert shown.exit_code == 0
         lines = [ln.strip() for ln in shown.output.splitlines() if re.match(r"\s+\d{4}-\d\d-\d\d ", ln)]
         assert len(lines) == 3, shown.output
-        assert re.search(r"recorded 04 REJETEE by platform \(platform\)$", lines[0]), lines
+        assert re.search(r"enregistrée 04 REJETEE par platform \(platform\)$", lines[0]), lines
         assert lines[1].endswith(
-            "recorded 01 DEPOSEE by ops (platform): Retraitement demandé par ops : annuaire corrigé"
+            "enregistrée 01 DEPOSEE par ops (platform): Retraitement demandé par ops : annuaire corrigé"
         )
-        assert re.search(r"01 -> 03 MISE_A_DISPOSITION by platform", lines[2]), lines
+        assert re.search(r"01 -> 03 MISE_A_DISPOSITION par platform", lines[2]), lines
         as_json = json.loads(_cli("invoices", rejected[0], "--json").output)
         assert [(h["code"], h["actor"], h["previous"]) for h in as_json["history"]] == [
             ("04", "platform", None),
@@ -333,7 +333,7 @@ def test_the_history_of_an_invoice_forgotten_by_a_reprocessing_is_still_shown(ho
     finally:
         store.engine.dispose()
     shown = _cli("invoices", inv.id)
-    assert shown.exit_code == 0 and "plus enregistrée" in shown.output and "recorded 01 DEPOSEE" in shown.output
+    assert shown.exit_code == 0 and "plus enregistrée" in shown.output and "enregistrée 01 DEPOSEE" in shown.output
     as_json = json.loads(_cli("invoices", inv.id, "--json").output)
     assert as_json["recorded"] is False and [h["code"] for h in as_json["history"]] == ["01"]
     assert _cli("invoices", "CPP9999999999-00001").exit_code == 1

@@ -99,21 +99,25 @@ def test_reprocess_cli_integrates_a_parked_flow_and_delivers_nothing_twice(tmp_p
     monkeypatch.setattr(runner, "directory_missing", lambda _rt: None)
     result = relais("run", "-q")
     assert result.exit_code == 1, result.output
-    assert "became incidents" in result.stderr and "relais flows reprocess" in result.stderr
+    assert "devenu(s) incident(s)" in result.stderr and "relais flows reprocess" in result.stderr
     listing = json.loads(relais("flows", "--json").stdout)
     [flow] = listing["flows"]
     assert flow["status"] == "IN_INCIDENTE" and flow["parked"] is True
-    assert "1 parked" in relais("flows").stdout
+    assert "1 en attente de l'équipe" in relais("flows").stdout
 
     bad = relais("flows", "reprocess", "CPP0000000099")
-    assert bad.exit_code == 2 and "no flow CPP0000000099" in bad.stderr
+    assert bad.exit_code == 2 and "aucun flux CPP0000000099" in bad.stderr
     assert relais("directory", "import", path).exit_code == 0
     monkeypatch.undo()  # the real check again (and RELAIS_INCIDENT_RETRIES unset: no more incidents expected)
     result = relais("flows", "reprocess", "--status", "IN_INCIDENTE")
     assert result.exit_code == 0, result.output
     assert "IN_INTEGRE" in result.stdout
     again = relais("flows", "reprocess", flow["id"])  # a closed flow is not reprocessed
-    assert again.exit_code == 2 and "only these are reprocessed: IN_INCIDENTE" in again.stderr
+    assert again.exit_code == 2 and "seuls les flux IN_INCIDENTE" in again.stderr
+    assert f"relais flows reprocess: {flow['id']} est intégré (IN_INTEGRE) : " in again.stderr, again.stderr
+    assert again.stderr.count(flow["id"]) == 1  # the flow named once
+    nothing = relais("flows", "reprocess")
+    assert nothing.exit_code == 2 and nothing.stderr.startswith("relais flows reprocess: indiquez des flux")
     out = sorted(p.name for p in (home / "dropzones" / "op-a" / "out").iterdir())
     assert out == [f"CR_{flow['id']}_IN_INCIDENTE.xml", f"CR_{flow['id']}_IN_INTEGRE.xml"]
     assert len([p for p in (home / "delivery").rglob("*.xml")]) == 4
@@ -177,7 +181,7 @@ def test_db_upgrade_and_status(tmp_path):
     up = cli.invoke(main, ["--home", str(home), "db", "upgrade"])
     from flows.store import head_revision
 
-    assert up.exit_code == 0 and f"revision {head_revision()} (head {head_revision()})" in up.stdout
+    assert up.exit_code == 0 and f"révision {head_revision()} (dernière : {head_revision()})" in up.stdout
     assert cli.invoke(main, ["--home", str(home), "db", "status"]).exit_code == 0
     assert cli.invoke(main, ["--home", str(home), "db", "upgrade"]).exit_code == 0  # idempotent
 
@@ -198,7 +202,7 @@ def test_flows_json_pages_with_a_cursor(rt, directory_file, tmp_path):
             break
     assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) == 5
     text = cli.invoke(main, ["--home", str(rt.settings.home), "flows", "--limit", "2"]).stdout
-    assert f"more: relais flows --cursor {seen[1]} --limit 2" in text
+    assert f"suite : relais flows --cursor {seen[1]} --limit 2" in text
 
 
 def test_runtime_for_tasks_refuses_an_old_schema(settings):

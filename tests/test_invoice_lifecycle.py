@@ -181,11 +181,11 @@ def test_relais_invoices_and_flows_show_the_history(rt, directory_file):
     home = ["--home", str(rt.settings.home)]
     out = CliRunner().invoke(main, [*home, "invoices", inv.id])
     assert out.exit_code == 0, out.output
-    assert "03 -> 06 SUSPENDUE by recipient (api): pièce manquante" in out.output
+    assert "03 -> 06 SUSPENDUE par recipient (api): pièce manquante" in out.output
     data = json.loads(CliRunner().invoke(main, [*home, "invoices", inv.id, "--json"]).output)
     assert [h["code"] for h in data["history"]] == ["01", "03", "06"]
     shown = CliRunner().invoke(main, [*home, "flows", flow.id]).output
-    assert "01 -> 03 MISE_A_DISPOSITION by platform" in shown and "SUSPENDUE" in shown
+    assert "01 -> 03 MISE_A_DISPOSITION par platform" in shown and "SUSPENDUE" in shown
     flow_json = json.loads(CliRunner().invoke(main, [*home, "flows", flow.id, "--json"]).output)
     assert [h["code"] for h in flow_json["invoices"][0]["history"]] == ["01", "03", "06"]
     missing = CliRunner().invoke(main, [*home, "invoices", "CPP-none"])

@@ -106,7 +106,10 @@ def test_partners_command_lists_the_bad_partner_with_its_problems(tmp_path):
     assert result.exit_code == 1, result.output  # a bad partner file: exit 1
     out = result.output
     assert "op-good (Good): folder" in out
-    assert "BAD op-bad: partner file not loaded" in out and "BAD garbled.toml: partner file not loaded" in out
+    assert (
+        "BAD op-bad : fichier de partenaire non chargé" in out
+        and "BAD garbled.toml : fichier de partenaire non chargé" in out
+    )
     for needle in ("sftp.user: required", "pin the server's key", "sftp.poll_seconds", "unreadable partner file"):
         assert needle in out, needle
     result = CliRunner(env=env).invoke(main, ["--home", str(home), "partners", "--json"])
@@ -160,7 +163,7 @@ def test_hosted_sftp_server_serves_the_good_partner_when_another_file_is_bad(tmp
         assert first.startswith("relais sftp: listening on 127.0.0.1:"), first
         port = int(first.rsplit(":", 1)[1])
         assert lines[2].startswith("  op-a: ")
-        assert lines[3].strip() == "BAD op-b: partner file not loaded, not served"
+        assert lines[3].strip() == "BAD op-b : fichier de partenaire non chargé, non servi"
         assert "hosted.authorized_keys[0]: not an OpenSSH public key" in lines[4]
 
         t = paramiko.Transport(("127.0.0.1", port))
@@ -216,7 +219,7 @@ def test_as2_server_serves_the_good_partner_when_another_file_is_bad(tmp_path, d
         first, *lines = _lines(proc, 6)  # listening, op-a, its 2 certificates, BAD op-b, its 1st problem
         assert first.strip() == f"relais as2: listening on http://127.0.0.1:{port}/as2", first
         out = "".join(lines)
-        assert "op-a: OPA -> RELAIS" in out and "BAD op-b: partner file not loaded" in out, out
+        assert "op-a: OPA -> RELAIS" in out and "BAD op-b : fichier de partenaire non chargé" in out, out
         # op-a's message, as op-a builds it: to RELAIS, signed with op-a's key, encrypted for RELAIS
         them = sender.load_party(
             Partner(

@@ -170,7 +170,8 @@ def test_a_qualification_flow_is_answered_and_marked_but_delivers_and_reserves_n
     result = _cli(rt, "partners")
     assert result.exit_code == 0, result.output
     assert re.search(
-        r"op-q \(Opérateur Q\): folder; .*\n  mode : QUALIFICATION \(fichier du partenaire\)", result.output
+        r"op-q \(Opérateur Q\): folder ; flux retour -> .*\n  mode : QUALIFICATION \(fichier du partenaire\)",
+        result.output,
     )
     assert f"dernier flux : {flow.id} du " in result.output and "(IN_INTEGRE_PARTIEL)" in result.output
     rows = {r["partner"]: r for r in json.loads(_cli(rt, "partners", "--json").output)}

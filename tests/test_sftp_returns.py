@@ -120,8 +120,8 @@ def test_outbox_command_shows_pending_returns(rt, directory_file, tmp_path):
         main, ["--home", str(rt.settings.home), "outbox"], env={"RELAIS_DATABASE_URL": rt.settings.database_url}
     )
     assert result.exit_code == 0, result.output
-    assert "return" in result.output and "sftp op-s inbound/" in result.output and "last error" in result.output
+    assert "return" in result.output and "sftp op-s inbound/" in result.output and "dernière erreur" in result.output
     listing = CliRunner().invoke(
         main, ["--home", str(rt.settings.home), "flows"], env={"RELAIS_DATABASE_URL": rt.settings.database_url}
     )
-    assert "pending: 2 return flow(s)" in listing.output  # the integration report and the status return flow
+    assert "en attente d'envoi : 2 flux retour" in listing.output  # the integration report and the status return flow

@@ -503,7 +503,7 @@ def test_cli_serve_without_hosted_partners_fails_clearly(tmp_path):
 
     result = CliRunner().invoke(sftp, ["serve", "--port", "0"], obj={"home": tmp_path / "home"})
     assert result.exit_code == 2
-    assert "no partner has a [hosted] section" in result.output
+    assert "aucun partenaire n'a de section [hosted]" in result.output
 
 
 def test_connections_per_partner_are_capped(server, keys, monkeypatch):

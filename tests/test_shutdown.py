@@ -72,7 +72,7 @@ def test_sigterm_lets_the_flow_in_progress_finish_and_starts_no_other(tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-3000:]
-    assert "stopped (SIGTERM)" in err
+    assert "arrêté (SIGTERM)" in err
     flows = {fid: (status, by) for fid, status, by in _flows(home)}
     assert flows[busy][0] in ("IN_INTEGRE", "IN_INTEGRE_PARTIEL", "IN_REJETE"), flows
     assert len(list((home / "dropzones").rglob(f"CR_{busy}_*.xml"))) == 1, "its return flow did not leave"
@@ -97,7 +97,7 @@ def test_sigterm_after_the_grace_period_releases_the_claim_at_once(tmp_path):
     flows = {fid: (status, by) for fid, status, by in _flows(home)}
     if flows[busy][0] == "IN_EN_COURS_TRAITEMENT_CPP":  # interrupted (the usual case on a 300-invoice flow)
         assert proc.returncode == 143, err[-3000:]
-        assert f"released for the next worker: {busy}" in err, err[-3000:]
+        assert f"rendus au worker suivant : {busy}" in err, err[-3000:]
         assert flows[busy][1] is None, "the claim was kept: another worker would wait for the lease"
     else:  # the machine was fast enough to finish within the grace period
         assert proc.returncode == 0, err[-3000:]
