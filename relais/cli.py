@@ -294,100 +294,6 @@ def demo(ctx: click.Context, demo_home: Path | None, invoices: int, lines: int) 
 # ---- validate ------------------------------------------------------------------
 
 
-@main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option(
-    "--rules",
-    "rules_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of CEN EN 16931 validation artefacts (EN16931-UBL/CII-validation.xslt).",
-)
-@click.option(
-    "--keep-going", is_flag=True, help="Run the business rules even when the XSD fails (every error in one report)."
-)
-@click.option("--br-fr", is_flag=True, help="Also apply the French BR-FR rules.")
-@click.option("--xsd-only", is_flag=True, help="Skip the business rules.")
-@click.option(
-    "--engine",
-    type=cli_common.Choice(["native", "official"]),
-    default=None,
-    help="Business-rule engine: native (generated Python, the default) or official (the XSLTs on Saxon).",
-)
-@click.pass_context
-def validate(
-    ctx: click.Context,
-    files: tuple[Path, ...],
-    as_json: bool,
-    rules_dir: Path | None,
-    keep_going: bool,
-    br_fr: bool,
-    xsd_only: bool,
-    engine: str | None,
-) -> None:
-    """Validate invoice files (XML or Factur-X PDF) without the pipeline.
-
-    Exit 0 when every document is valid, 1 when one is not, 2 on a usage error,
-    an unreadable file, or when validation itself could not run (never "valid").
-    """
-    from flows.errors import Incident
-    from flows.validate import validate_bytes
-    from validators.document import DocumentJudge, JudgeConfig
-
-    settings = _settings(ctx)
-    for f in files:  # every file must be readable before anything is printed
-        try:
-            with f.open("rb"):
-                pass
-        except OSError as e:
-            _fail("validate", f"impossible de lire {f} : {e.strerror or e} (cannot read {f})")
-    try:
-        judge = DocumentJudge(
-            JudgeConfig(
-                ubl_xsd_dir=settings.ubl_xsd_dir,
-                cii_xsd=settings.cii_xsd,
-                rules_dir=rules_dir or settings.rules_dir,
-                max_xml_bytes=settings.max_xml_bytes,
-                business_rules=not xsd_only,
-                rules_engine=engine or settings.rules_engine,
-                native_cache=settings.native_cache_dir,
-            )
-        )
-        rulesets = judge.versions()
-    except (FileNotFoundError, Incident) as e:
-        _fail("validate", str(e))
-    reports = []
-    for f in files:  # one file in memory at a time
-        try:
-            data = f.read_bytes()
-        except OSError as e:
-            _fail("validate", f"impossible de lire {f} : {e.strerror or e} (cannot read {f})")
-        try:
-            reports.append(validate_bytes(str(f), data, judge, keep_going=keep_going, br_fr=br_fr))
-        except Incident as e:  # fail closed: no verdict when validation itself failed
-            _fail("validate", f"{f} : la validation n'a pas pu s'exécuter : {e} (validation could not run)")
-    if as_json:
-        engine = None if xsd_only else judge.config.rules_engine
-        click.echo(
-            json.dumps(
-                {"documents": [r.as_json() for r in reports], "rulesets": rulesets, "engine": engine},
-                ensure_ascii=False,
-            )
-        )
-    else:
-        from relais.report import in_french
-
-        for r in reports:
-            verdict = click.style("valide", fg="green") if r.valid else click.style("INVALIDE", fg="red")
-            click.echo(f"{r.path}: {r.syntax or 'unknown'}{' ' + r.profile if r.profile else ''} - {verdict}")
-            for e in r.errors:
-                click.echo(f"  [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
-    sys.exit(0 if all(r.valid for r in reports) else 1)
-
-
-# ---- flows ---------------------------------------------------------------------
-
-
 class _FlowsGroup(click.Group):
     """`relais flows [options]` lists, `relais flows ID` shows one flow, `relais flows reprocess ...` acts."""
 
@@ -568,72 +474,10 @@ def outbox_cmd(ctx: click.Context, as_json: bool) -> None:
 # ---- generate ------------------------------------------------------------------
 
 
-@main.command()
-@click.option("--format", "fmt", type=cli_common.Choice(["ubl", "cii", "facturx"]), default="ubl", show_default=True)
-@click.option("-n", "--invoices", default=10, show_default=True, type=click.IntRange(min=0))
-@click.option("-l", "--lines", default=5, show_default=True, type=click.IntRange(min=1))
-@click.option("--batch", type=cli_common.Choice(["none", "zip", "tar.gz"]), default="zip", show_default=True)
-@click.option(
-    "--invalid-ratio",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0.0, 1.0),
-    help="Share of invoices that break the XSD.",
-)
-@click.option(
-    "--misrouted-ratio",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0.0, 1.0),
-    help="Share of invoices that break a routing rule (the two ratios add up to 1 at most).",
-)
-@click.option("--seed", default=1, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-@click.option(
-    "--directory",
-    "directory_out",
-    type=click.Path(path_type=Path),
-    help="Also write the matching recipient directory (JSON import file) here.",
-)
-def generate(
-    fmt: str,
-    invoices: int,
-    lines: int,
-    batch: str,
-    invalid_ratio: float,
-    misrouted_ratio: float,
-    seed: int,
-    out: Path,
-    directory_out: Path | None,
-) -> None:
-    """Write synthetic, realistic invoices (UBL, CII, Factur-X), alone or as zip/tar.gz batches."""
-    from relais import generate as gen
+from relais.cli_files import generate, validate  # noqa: E402  (`relais validate`, `relais generate`: files alone)
 
-    if invalid_ratio + misrouted_ratio > 1.0:
-        raise click.BadParameter(
-            "--invalid-ratio + --misrouted-ratio ne doit pas dépasser 1 (must not exceed 1)",
-            param_hint="--misrouted-ratio",
-        )
-    recipients = gen.sample_directory()
-    out.mkdir(parents=True, exist_ok=True)
-    paths = gen.write_batch(
-        out,
-        fmt,
-        invoices,
-        lines,
-        batch=batch,
-        recipients=recipients,  # type: ignore[arg-type]
-        invalid_ratio=invalid_ratio,
-        misrouted_ratio=misrouted_ratio,
-        seed=seed,
-    )
-    if directory_out:
-        directory_out.parent.mkdir(parents=True, exist_ok=True)
-        directory_out.write_text(
-            json.dumps(gen.directory_document(recipients, gen.directory_version()), indent=1, ensure_ascii=False)
-        )
-    click.echo(f"{len(paths)} fichier(s) écrit(s) dans {out}")
-
+main.add_command(validate)
+main.add_command(generate)
 
 from relais.cli_sftp import sftp  # noqa: E402  (the `relais sftp` group lives in its own module)
 

@@ -376,25 +376,6 @@ _EN.update(
 # ---- files waiting in the drop zones (relais/web/waiting.py, waiting.html, _home_waiting.html) ---------
 _FR.update(
     {
-        "waiting-nav": "En attente",
-        "waiting-title": "En attente dans les zones de dépôt",
-        "waiting-hint": "Fichiers déposés mais pas encore pris en charge, les plus anciens d'abord, et pourquoi"
-        " ils attendent. Le nom est celui du fichier dans le dossier in/ du partenaire.",
-        "waiting-files": "fichier(s) en attente",
-        "waiting-files-col": "Fichiers",
-        "waiting-stuck": "bloqué(s) jusqu'à une action (reprise, correction, renommage)",
-        "waiting-scanned": "relevé le",
-        "waiting-per-partner": "Par partenaire",
-        "waiting-list": "Fichiers en attente",
-        "waiting-why": "Pourquoi il attend",
-        "waiting-age": "Depuis",
-        "waiting-truncated": "Liste limitée aux plus anciens :",
-        "waiting-none": "Aucun fichier en attente dans les zones de dépôt.",
-        "waiting-sftp-upload": "envoi SFTP en cours",
-        "waiting-paused-partners": "Partenaires dont la réception est suspendue",
-        "waiting-paused-by": "Suspendue par",
-        "waiting-paused-since": "Depuis le",
-        "waiting-no-paused": "Aucune réception suspendue.",
         "flash-reprocess": "Flux remis en attente de retraitement ; le retraitement est en cours.",
         "flash-reprocess-waiting": "Ce flux attend déjà son retraitement.",
         "flash-no-reprocess": "Ce flux ne peut pas être retraité : il est {status} (seuls les flux en incident, "
@@ -451,20 +432,7 @@ _FR.update(
         "as2-mdn-ok": "accusé positif reçu",
         "as2-mdn-error": "accusé négatif ou invalide",
         "as2-mdn-refused": "refusé",
-        "qualification": "Qualification",
-        "qualification-title": "Flux de qualification : jugé et répondu, rien n'est transmis aux destinataires",
-        "in-qualification": "Partenaires en qualification",
-        "qualif-received": "Flux reçus",
-        "qualif-integrated": "Intégrés",
-        "qualif-partial": "Intégrés partiellement",
-        "qualif-rejected": "Rejetés",
-        "qualif-pass-rate": "Taux de réussite",
-        "qualif-since": "Mode décidé par",
-        "qualif-file": "fichier du partenaire",
-        "to-production": "Passer en production",
-        "to-production-confirm": "Passer ce partenaire en production ? Ses prochains flux seront transmis aux destinataires.",
         "reason": "Motif",
-        "flash-production": "passé en production : ses prochains flux seront transmis",
         # ---- issue 20, the pages but the flow page: one language, counts, reasons (labels.py, findings.py,
         # home.html, flows.html, rejects*.html, error.html, audit.html)
         "max": "max",
@@ -492,25 +460,6 @@ _FR.update(
 )
 _EN.update(
     {
-        "waiting-nav": "Waiting",
-        "waiting-title": "Waiting in the drop zones",
-        "waiting-hint": "Files dropped but not taken yet, oldest first, and why they wait. The name is the"
-        " file's in the partner's in/ folder.",
-        "waiting-files": "file(s) waiting",
-        "waiting-files-col": "Files",
-        "waiting-stuck": "stuck until someone acts (resume, fix, rename)",
-        "waiting-scanned": "read on",
-        "waiting-per-partner": "Per partner",
-        "waiting-list": "Waiting files",
-        "waiting-why": "Why it waits",
-        "waiting-age": "For",
-        "waiting-truncated": "List limited to the oldest:",
-        "waiting-none": "No file waiting in the drop zones.",
-        "waiting-sftp-upload": "SFTP upload in progress",
-        "waiting-paused-partners": "Partners whose intake is paused",
-        "waiting-paused-by": "Paused by",
-        "waiting-paused-since": "Since",
-        "waiting-no-paused": "No intake paused.",
         "flash-reprocess": "Flow queued for reprocessing; being reprocessed.",
         "flash-reprocess-waiting": "This flow is already waiting for reprocessing.",
         "flash-no-reprocess": "This flow cannot be reprocessed: it is {status} (only flows in incident, rejected "
@@ -567,20 +516,7 @@ _EN.update(
         "as2-mdn-ok": "positive receipt received",
         "as2-mdn-error": "negative or invalid receipt",
         "as2-mdn-refused": "refused",
-        "qualification": "Qualification",
-        "qualification-title": "Qualification flow: judged and answered, nothing is delivered to recipients",
-        "in-qualification": "Partners in qualification",
-        "qualif-received": "Flows received",
-        "qualif-integrated": "Integrated",
-        "qualif-partial": "Partially integrated",
-        "qualif-rejected": "Rejected",
-        "qualif-pass-rate": "Pass rate",
-        "qualif-since": "Mode set by",
-        "qualif-file": "partner file",
-        "to-production": "Switch to production",
-        "to-production-confirm": "Switch this partner to production? Its next flows will be delivered to recipients.",
         "reason": "Reason",
-        "flash-production": "switched to production: its next flows will be delivered",
         # ---- issue 20, the pages but the flow page
         "max": "max",
         "invoices-short": "invoices",
@@ -607,6 +543,15 @@ _EN.update(
 )
 
 _TEXTS = {"fr": _FR, "en": _EN}
+
+
+def add(fr: dict[str, str], en: dict[str, str]) -> None:
+    """A page module's own words (relais/web/waiting.py, partners_view.py), given in both languages."""
+    missing = set(fr) ^ set(en)
+    if missing:
+        raise ValueError(f"words not given in both languages: {sorted(missing)}")
+    _FR.update(fr)
+    _EN.update(en)
 
 
 def text(lang: str, key: str) -> str:

@@ -25,6 +25,40 @@ from flows.store_web import WebUser
 from relais.compose import Runtime
 from relais.web import i18n, params, security
 
+#: The qualification table's and action's words, in both languages (relais/web/i18n.py).
+i18n.add(
+    fr={
+        "qualification": "Qualification",
+        "qualification-title": "Flux de qualification : jugé et répondu, rien n'est transmis aux destinataires",
+        "in-qualification": "Partenaires en qualification",
+        "qualif-received": "Flux reçus",
+        "qualif-integrated": "Intégrés",
+        "qualif-partial": "Intégrés partiellement",
+        "qualif-rejected": "Rejetés",
+        "qualif-pass-rate": "Taux de réussite",
+        "qualif-since": "Mode décidé par",
+        "qualif-file": "fichier du partenaire",
+        "to-production": "Passer en production",
+        "to-production-confirm": "Passer ce partenaire en production ? Ses prochains flux seront transmis aux destinataires.",
+        "flash-production": "passé en production : ses prochains flux seront transmis",
+    },
+    en={
+        "qualification": "Qualification",
+        "qualification-title": "Qualification flow: judged and answered, nothing is delivered to recipients",
+        "in-qualification": "Partners in qualification",
+        "qualif-received": "Flows received",
+        "qualif-integrated": "Integrated",
+        "qualif-partial": "Partially integrated",
+        "qualif-rejected": "Rejected",
+        "qualif-pass-rate": "Pass rate",
+        "qualif-since": "Mode set by",
+        "qualif-file": "partner file",
+        "to-production": "Switch to production",
+        "to-production-confirm": "Switch this partner to production? Its next flows will be delivered to recipients.",
+        "flash-production": "switched to production: its next flows will be delivered",
+    },
+)
+
 
 def qualification_rows(rt: Runtime, user: WebUser | None) -> list[dict[str, Any]]:
     """The partners in qualification that `user` sees, with their qualification flows' counts and pass

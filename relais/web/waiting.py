@@ -22,9 +22,56 @@ from connectors.folder import waiting as w
 from flows.store_web import WebUser
 from relais import runner
 from relais.compose import Runtime
-from relais.web import params
+from relais.web import i18n, params
 
 PAGE_LIMIT = 500
+
+
+#: This page's words, in both languages (relais/web/i18n.py).
+i18n.add(
+    fr={
+        "waiting-nav": "En attente",
+        "waiting-title": "En attente dans les zones de dépôt",
+        "waiting-hint": "Fichiers déposés mais pas encore pris en charge, les plus anciens d'abord, et pourquoi"
+        " ils attendent. Le nom est celui du fichier dans le dossier in/ du partenaire.",
+        "waiting-files": "fichier(s) en attente",
+        "waiting-files-col": "Fichiers",
+        "waiting-stuck": "bloqué(s) jusqu'à une action (reprise, correction, renommage)",
+        "waiting-scanned": "relevé le",
+        "waiting-per-partner": "Par partenaire",
+        "waiting-list": "Fichiers en attente",
+        "waiting-why": "Pourquoi il attend",
+        "waiting-age": "Depuis",
+        "waiting-truncated": "Liste limitée aux plus anciens :",
+        "waiting-none": "Aucun fichier en attente dans les zones de dépôt.",
+        "waiting-sftp-upload": "envoi SFTP en cours",
+        "waiting-paused-partners": "Partenaires dont la réception est suspendue",
+        "waiting-paused-by": "Suspendue par",
+        "waiting-paused-since": "Depuis le",
+        "waiting-no-paused": "Aucune réception suspendue.",
+    },
+    en={
+        "waiting-nav": "Waiting",
+        "waiting-title": "Waiting in the drop zones",
+        "waiting-hint": "Files dropped but not taken yet, oldest first, and why they wait. The name is the"
+        " file's in the partner's in/ folder.",
+        "waiting-files": "file(s) waiting",
+        "waiting-files-col": "Files",
+        "waiting-stuck": "stuck until someone acts (resume, fix, rename)",
+        "waiting-scanned": "read on",
+        "waiting-per-partner": "Per partner",
+        "waiting-list": "Waiting files",
+        "waiting-why": "Why it waits",
+        "waiting-age": "For",
+        "waiting-truncated": "List limited to the oldest:",
+        "waiting-none": "No file waiting in the drop zones.",
+        "waiting-sftp-upload": "SFTP upload in progress",
+        "waiting-paused-partners": "Partners whose intake is paused",
+        "waiting-paused-by": "Paused by",
+        "waiting-paused-since": "Since",
+        "waiting-no-paused": "No intake paused.",
+    },
+)
 
 
 def _own(user: WebUser) -> str | None:
