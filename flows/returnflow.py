@@ -50,7 +50,7 @@ from lxml import etree
 
 from flows import (
     lifecycle,
-    technical,  # noqa: F401 - declares the technical codes' category, for findings read from the store
+    technical,  # also declares the technical codes' category, for findings read from the store
 )
 from flows.errors import Incident
 from flows.model import Category, Flag, Flow, Invoice, ValidationError, utcnow
@@ -274,7 +274,12 @@ def error_description(error: ValidationError, language: str = "en") -> str:
     '[BR-CO-15]-Invoice total amount with VAT ...'
     >>> error_description(br, "fr")
     '[BR-CO-15]-Invoice total amount with VAT ... (Règle métier de la norme EN 16931 (XSLT officielles du CEN) : message officiel)'
+    >>> error_description(technical.INTERNAL_ERROR.error("/", "OSError: /srv/relais/archive/objects/ab/cd"), "en")
+    'Technical incident while processing: the flow is retried automatically, then by the operations team; do not send it again'
     """
+    internal = technical.INTERNAL_ERROR
+    if error.rule == internal.code:  # the platform's own failure: its specifics (an exception, a server path)
+        return internal.message_fr if language == "fr" else internal.message_en  # are for ops, not the sender
     if language != "fr":
         return error.message
     rule = REGISTRY.get(error.rule)

@@ -16,7 +16,6 @@ is one session: its components' process groups and each task's own group).
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 import time
 import uuid
@@ -29,7 +28,8 @@ if importlib.util.find_spec("airflow") is None:
     pytest.skip("apache-airflow is not installed (pip install -e '.[airflow]')", allow_module_level=True)
 
 from flows import tables as t  # noqa: E402
-from flows.model import FlowStatus  # noqa: E402
+from flows.intake import Arrival  # noqa: E402
+from flows.model import Channel, FlowStatus  # noqa: E402
 from relais import generate as gen  # noqa: E402
 from relais.compose import Runtime  # noqa: E402
 from tests.airflow_stack_support import (  # noqa: E402
@@ -100,18 +100,20 @@ def test_real_scheduler_sqlite_batches_and_single_files_then_an_incident_parked_
         airflow_db = f"sqlite:///{Path(env['AIRFLOW_HOME']) / 'airflow.db'}"
         _check_airflow_side(airflow_db, run_dir)
 
-        # An incident: the directory vanishes (an internal failure, not the sender's fault).
-        rt = Runtime.open(_home(env), migrate=False)
-        try:
-            with rt.store.engine.begin() as conn:
-                for table in (t.services, t.structures, t.directory_versions):
-                    conn.execute(sa.delete(table))
-        finally:
-            rt.close()
+        # An incident: the archive lost the bytes of a recorded flow (an internal failure, not the sender's
+        # fault). Recorded here, its object moved aside first, so that no DAG run can take it before. (With no
+        # directory imported the DAG's intake refuses to start instead: tests/test_airflow.py.)
         [late] = gen.write_batch(
             tmp_path / "gen" / "e", "ubl", 12, 2, batch="zip", seed=25, start=4001, recipients=gen.sample_directory()
         )
-        _drop(env, [late])
+        rt = Runtime.open(_home(env), migrate=False)
+        try:
+            obj = rt.archive.put_bytes(late.read_bytes())
+            stored = rt.settings.archive_dir / "objects" / obj.sha256[:2] / obj.sha256[2:4] / obj.sha256
+            lost = stored.rename(stored.with_name(obj.sha256 + ".lost"))
+            rt.intake.ingest_archived(Arrival("op-a", Channel.FOLDER, late.name), obj)
+        finally:
+            rt.close()
         _wait_closed(env, len(files) + 1, run_dir, timeout=180)  # parked counts as settled
         rt = Runtime.open(_home(env), migrate=False)
         try:
@@ -120,6 +122,7 @@ def test_real_scheduler_sqlite_batches_and_single_files_then_an_incident_parked_
             [report] = rt.settings.outbox_dir(flow.partner).glob(f"CR_{flow.id}_*.xml")
             assert report.name == f"CR_{flow.id}_IN_INCIDENTE.xml"  # the partner is told
             assert b"RLS-T99" in report.read_bytes()
+            assert str(rt.settings.archive_dir).encode() not in report.read_bytes()  # no server path, no exception
         finally:
             rt.close()
         deadline = time.monotonic() + 60  # the task reports its failure just after the flow is parked
@@ -131,18 +134,9 @@ def test_real_scheduler_sqlite_batches_and_single_files_then_an_incident_parked_
         assert len(failed) == 2, "each run whose group held the incident failed its task"
         assert all(label.startswith(flow.id) for _, _, label in failed)
 
-        # Ops fix the directory and reprocess: integrated, every invoice delivered once.
-        (tmp_path / "gen" / "annuaire.json").write_text(
-            json.dumps(gen.directory_document(gen.sample_directory(), "stack-2"))
-        )
+        # Ops restore the archived object and reprocess: integrated, every invoice delivered once.
+        lost.rename(stored)
         cli = [str(VENV_BIN / "relais"), "--home", env["RELAIS_HOME"]]
-        done = subprocess.run(
-            [*cli, "directory", "import", str(tmp_path / "gen" / "annuaire.json")],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, done.stderr
         done = subprocess.run(
             [*cli, "flows", "reprocess", "--status", "IN_INCIDENTE"],
             env=env,

@@ -13,7 +13,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from flows import dispatch
+from flows import dispatch, technical
 from flows.model import FlowStatus
 from flows.pipeline import process_flow
 from flows.store import SchemaOutdated, Store
@@ -67,7 +67,11 @@ def test_incident_is_retried_with_backoff_then_parked_and_its_sender_told(rt, di
     assert root.findtext(".//CPPFluxStatut/StatutFlux") == "IN_INCIDENTE"
     assert root.findtext(".//CPPFluxStatut/IdStatut") == "93"
     assert rf_error_codes(root) == ["RLS-T99"]
-    assert "parked" in root.findtext(".//LigneErreurDetail/DescriptionErreur", "") + "".join(root.itertext())
+    told = root.findtext(".//LigneErreurDetail/DescriptionErreur", "")
+    assert told == technical.INTERNAL_ERROR.message_fr  # readable, French: retried, then by ops; not to resend
+    assert "stylesheet store" not in "".join(root.itertext())  # the failure's specifics are for ops only
+    [finding] = rt.store.flow_errors(flow.id)
+    assert "stylesheet store unreachable" in finding.message and "parked" in finding.message  # which ops read
     assert rt.store.incident_counts() == (0, 1)
 
 
