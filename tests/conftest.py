@@ -136,3 +136,26 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory):
         yield server
     finally:
         server.stop()
+
+
+def chromium() -> str:
+    """Debian's chromium (scripts/apt-packages.txt): Playwright's own download cannot work here."""
+    import shutil
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("Debian's chromium is not installed (scripts/apt-packages.txt)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Debian chromium per test module, driven by Playwright."""
+    path = chromium()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()

@@ -17,7 +17,6 @@ import doctest
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,18 +241,6 @@ def test_a_partner_user_sees_only_their_own_files_and_no_server_path(web, home):
         assert bob.get("/waiting?partner=%00").status_code == 400
     finally:
         bob.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (scripts/apt-packages.txt)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def test_the_waiting_page_and_the_landing_page_in_chromium(web, browser, home):

@@ -101,19 +101,6 @@ def alice(site) -> Iterator[httpx.Client]:
         c.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's chromium is not installed (scripts/apt-packages.txt)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.fixture()
 def page(site, browser):
     """A 1,280 px wide page logged in as alice (ops), confirmations accepted."""

@@ -15,7 +15,6 @@ import dataclasses
 import html as htmllib
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,20 +107,6 @@ def home(tmp_path_factory) -> Iterator[Home]:
         assert h.big.invoice_count == 500 and h.big.rejected_count > 0, h.big
         assert h.duplicate.invoice_count == 0 and h.duplicate.status == "IN_REJETE", h.duplicate
         yield h
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.skip("Debian's chromium is not installed (scripts/apt-packages.txt)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
