@@ -412,7 +412,7 @@ def test_in_chromium_sessions_page_and_password_change(tmp_path, monkeypatch):
             page.wait_for_url("**/sessions")
             assert page.locator("tbody tr").count() == 1 and "sessions terminées (1)" in page.content()
             assert not _in(other)
-            page.get_by_role("link", name="Changer de mot de passe").click()
+            page.get_by_role("link", name="Mot de passe", exact=True).click()
             page.wait_for_url("**/account/password")
             page.get_by_label("Mot de passe actuel").fill(PASSWORDS["carol"])
             page.get_by_label("Nouveau mot de passe", exact=True).fill("carol-chromium-pass")
