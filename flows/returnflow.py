@@ -323,6 +323,8 @@ _DETAILS_FR: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"embedded files: (?P<f>.+)", "fichiers joints : {f}"),
         (r"encrypted entry (?P<e>.+)", "entrée chiffrée {e}"),
         (r"schema validation failed", "la validation par le schéma a échoué"),
+        (r"the attachment has no file name", "la pièce jointe n'a pas de nom de fichier"),
+        (r"the file name has no extension", "le nom du fichier n'a pas d'extension"),
     )
 )
 

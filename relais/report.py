@@ -18,6 +18,7 @@ def in_french(code: str, stored: str) -> str:
     """A finding's message for the terminal: the French message of a Relais rule (the stored one is English),
     with the stored detail after it (the XSD validator's own words kept); an official rule's message
     (EN 16931, CIUS) verbatim, as stored."""
+    from flows.returnflow import detail_fr
     from flows.rule import REGISTRY, Category
     from validators.rules import all_rules
 
@@ -26,7 +27,7 @@ def in_french(code: str, stored: str) -> str:
     if rule is None or rule.category is Category.EN16931:
         return stored
     detail = stored[len(rule.message_en) :].removeprefix(":").strip() if stored.startswith(rule.message_en) else ""
-    return rule.message_fr + (f" : {detail}" if detail else "")  # the detail: a SIRET, a name, a number
+    return rule.message_fr + (f" : {detail_fr(detail)}" if detail else "")  # a SIRET, a name, a number...
 
 
 def as2_json(m: As2Message) -> dict:

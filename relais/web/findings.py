@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from flows.returnflow import detail_fr
 from flows.rule import REGISTRY, Category
 from relais.web.detail import explain
 
@@ -38,23 +39,6 @@ _TERMS = {
     "invoice total amount with VAT": "montant total de la facture TTC",
     "amount due for payment": "montant à payer",
 }
-
-#: The usual words of rules' details (flows/pipeline.py, validators/platform, validators/routing).
-_DETAILS = (
-    (re.compile(r"same content as flow "), "même contenu que le flux "),
-    (re.compile(r" appears earlier in this flow"), " figure plus haut dans ce flux"),
-    (re.compile(r"\(supplier "), "(fournisseur "),
-    (re.compile(r" is invoice "), " est la facture "),
-    (re.compile(r"\bmore than "), "plus de "),
-    (re.compile(r"(\d) bytes\b"), r"\1 octets"),
-    (re.compile(r", it must be under "), ", la limite est "),
-    (re.compile(r"\bat most\b"), "au plus"),
-    (re.compile(r"(\d) characters\b"), r"\1 caractères"),
-    (re.compile(r" in an invoice in "), " dans une facture en "),
-    (re.compile(r"'(.*)' for (\d)"), r"'\1' pour \2"),
-    (re.compile(r"the attachment has no file name"), "la pièce jointe n'a pas de nom de fichier"),
-    (re.compile(r"the file name has no extension"), "le nom du fichier n'a pas d'extension"),
-)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,7 +62,7 @@ def message(rule: str, stored: str, lang: str = "fr") -> Said:
         return Said(stored)
     if stored.startswith(found.message_en):
         detail = stored[len(found.message_en) :].removeprefix(": ").removeprefix(":")
-        return Said(found.message_fr + (f" : {_detail_fr(detail)}" if detail.strip() else ""))
+        return Said(found.message_fr + (f" : {detail_fr(detail)}" if detail.strip() else ""))
     return Said(found.message_fr, stored)  # an older wording: the French message, the stored one beside
 
 
@@ -96,9 +80,3 @@ def location(text: str, lang: str = "fr") -> str:
     for en, fr in _TERMS.items():
         text = text.replace(f"({en})", f"({fr})")
     return text
-
-
-def _detail_fr(detail: str) -> str:
-    for pattern, replacement in _DETAILS:
-        detail = pattern.sub(replacement, detail)
-    return detail
