@@ -96,7 +96,7 @@ def site(tmp_path_factory) -> Iterator[dict]:
         added = _relais(home, *args, stdin=PASSWORDS[name] + "\n")
         assert added.returncode == 0, added.stderr
     listed = _relais(home, "users", "list").stdout
-    assert re.search(r"bob\s+partner\s+op-b\s+active", listed), listed
+    assert re.search(r"bob\s+partner\s+op-b\s+actif", listed), listed
     proc = subprocess.Popen(
         [sys.executable, "-m", "relais.cli", "web", "serve", "--port", "0"],
         env=_env(home),
