@@ -37,6 +37,9 @@ class LocalArchive(Archive):
         self._objects.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
 
+    def __repr__(self) -> str:
+        return f"LocalArchive({str(self._root)!r})"
+
     def _path(self, sha256: str) -> Path:
         check_digest(sha256)
         return self._objects / sha256[:2] / sha256[2:4] / sha256

@@ -157,7 +157,8 @@ def test_restoring_an_older_backup_processes_nothing_twice(tmp_path, directory_f
     assert archive.exists(sha) and sha not in refs
     orphans = {p.name for p in (h.home / "archive" / "objects").rglob("*") if p.is_file()} - refs
     assert sha in orphans
-    assert "0 missing" in h.relais("archive", "verify").stdout  # verify checks what the store knows: all there
+    verified = h.relais("archive", "verify").stdout
+    assert "0 manquant(s)" in verified and "LocalArchive('" in verified  # verify checks what the store knows: all there
 
 
 def test_a_backup_with_pending_outbox_rows_resends_them_under_the_same_names(tmp_path, directory_file, monkeypatch):
