@@ -38,7 +38,7 @@ class LocalArchive(Archive):
         self._tmp.mkdir(parents=True, exist_ok=True)
 
     def __repr__(self) -> str:
-        return f"LocalArchive({str(self._root)!r})"
+        return f"{type(self).__name__}({str(self._root)!r})"
 
     def _path(self, sha256: str) -> Path:
         check_digest(sha256)

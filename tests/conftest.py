@@ -159,3 +159,21 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture
+def json_logs():
+    """Relais's JSON log lines on stderr for this test, whatever an earlier test of the worker left (an
+    in-process Airflow sets up structlog its own way); the earlier set-up restored afterwards."""
+    import structlog
+
+    from flows import log
+
+    saved, configured, was = structlog.get_config(), log._configured, structlog.is_configured()
+    log.configure()
+    yield
+    if was:
+        structlog.configure(**saved)
+    else:
+        structlog.reset_defaults()
+    log._configured = configured

@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from flows.store_audit import AuditQuery
 from tests.test_api_params import Api, _api
 
+pytestmark = pytest.mark.usefixtures("json_logs")  # tests here read the JSON log lines
+
 UNKNOWN = "rls_0123456789abcdef_" + "A" * 43  # well formed: looked up, refused
 
 

@@ -20,6 +20,8 @@ from relais.runner import run_once
 from tests.helpers import drop
 from tests.test_sftp_server import _close, _denied, _keypair, _sftp
 
+pytestmark = pytest.mark.usefixtures("json_logs")  # tests here read the JSON log lines
+
 
 @pytest.fixture(scope="module")
 def key():

@@ -30,6 +30,8 @@ from tests.test_as2 import _free_port, _post, _write_partner
 from tests.test_sftp_pickup import _ubl_zip, _user_key
 from tests.test_sftp_server import _keypair
 
+pytestmark = pytest.mark.usefixtures("json_logs")  # tests here read the JSON log lines
+
 PROJECT = Path(__file__).resolve().parent.parent
 #: [sftp] without user nor a pinned host key, and a poll interval of 0: three problems at once.
 BAD_SFTP = 'id = "op-bad"\n[sftp]\nhost = "127.0.0.1"\nprivate_key = "/nonexistent"\npoll_seconds = 0\n'

@@ -30,6 +30,7 @@ from relais import generate as gen
 from relais.runner import run_once
 from tests.sftp_partner import PartnerServer
 
+pytestmark = pytest.mark.usefixtures("json_logs")  # tests here read the JSON log lines
 PROJECT = Path(__file__).resolve().parent.parent
 SETTLE = 0.05
 
