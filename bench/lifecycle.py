@@ -8,7 +8,7 @@ starts ``relais api serve`` on 127.0.0.1 in its own process, and walks the invoi
 MISE_A_DISPOSITION -> SERVICE_FAIT -> MANDATEE -> MISE_A_DISPOSITION_COMPTABLE -> COMPTABILISEE ->
 MISE_EN_PAIEMENT with ``--changes`` POST /api/v1/invoices/{id}/status requests from ``--clients`` threads,
 each with its own httpx.Client and recipient tokens. It prints the throughput, the p50/p95/max latency and
-the server's peak RSS; then, when ``flows.status_returns.emit_due`` exists, it times emitting the status
+the server's peak RSS; then, when ``flows.pipeline.status_returns.emit_due`` exists, it times emitting the status
 return flows of all those changes. The last line is JSON.
 """
 
@@ -33,7 +33,7 @@ WALK = ["SERVICE_FAIT", "MANDATEE", "MISE_A_DISPOSITION_COMPTABLE", "COMPTABILIS
 PG_URL = "postgresql+psycopg://127.0.0.1/test"
 
 
-BATCH = 2000  # invoices per generated batch (flows.safearchive limits entries per archive)
+BATCH = 2000  # invoices per generated batch (flows.io.safearchive limits entries per archive)
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -72,10 +72,10 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _emitter(rt: object):  # noqa: ANN202 - a callable, or None when status return flows are not there
-    """``flows.status_returns.emit_due(rt, now=None)``, imported lazily (another part of Relais); also takes
+    """``flows.pipeline.status_returns.emit_due(rt, now=None)``, imported lazily (another part of Relais); also takes
     the runtime's ``status_returns.emit_due()`` when the module offers a class instead."""
     try:
-        from flows import status_returns
+        from flows.pipeline import status_returns
     except ImportError:
         return None
     fn = getattr(status_returns, "emit_due", None)
@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     import httpx
     import sqlalchemy as sa
 
-    from flows import directory
-    from flows import tables as t
-    from flows.lifecycle import InvoiceStatus
+    from flows.directory import importer as directory
+    from flows.domain.lifecycle import InvoiceStatus
+    from flows.store import tables as t
     from relais import generate as gen
     from relais import log
     from relais.api import auth
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
 
         emit = _emitter(rt)
         if emit is None:
-            print("status return flows: skipped (no flows.status_returns.emit_due(rt, now=None) available)")
+            print("status return flows: skipped (no flows.pipeline.status_returns.emit_due(rt, now=None) available)")
         else:
 
             def emitted() -> int:

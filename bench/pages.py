@@ -54,7 +54,7 @@ STABLE_SECONDS = 600.0
 
 def setup(home: Path, work: Path, invoices: int, seed: int) -> Any:
     """The runtime of a fresh home: directory imported, partner files written, op-a's batch dropped."""
-    from flows import directory
+    from flows.directory import importer as directory
     from relais import generate as gen
     from relais.compose import Runtime
     from relais.settings import Settings
@@ -90,7 +90,7 @@ def setup(home: Path, work: Path, invoices: int, seed: int) -> Any:
 
 def run_pipeline(rt: Any) -> dict[str, Any]:
     """`relais run`'s pass (relais.runner.run_pass), step by step and timed."""
-    from flows import dispatch
+    from flows.pipeline import dispatch
     from relais import runner
 
     t0 = time.perf_counter()
@@ -144,8 +144,8 @@ def routes(rt: Any, flow_id: str) -> list[tuple[str, str]]:
     """(name, path) of the routes measured, with values that exist in the flow."""
     import sqlalchemy as sa
 
-    from flows import tables as t
-    from flows.lifecycle import InvoiceStatus
+    from flows.domain.lifecycle import InvoiceStatus
+    from flows.store import tables as t
 
     i = t.invoices.c
     rejected = [s.value for s in InvoiceStatus if s.is_rejected]

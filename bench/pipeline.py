@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     from relais import log
 
     log.configure("WARNING")
-    from flows import directory, extract, safexml, split
-    from flows.model import Container
+    from flows.directory import importer as directory
+    from flows.domain.model import Container
+    from flows.io import extract, safexml, split
     from relais import generate as gen
     from relais.compose import Runtime
     from relais.settings import Settings
@@ -164,14 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     xsd = XsdValidator(settings.ubl_xsd_dir, settings.cii_xsd)
 
     def xsd_only() -> None:
-        from flows.detect import xml_syntax
+        from flows.io.detect import xml_syntax
 
         with batch.open("rb") as f:
             for doc in split.documents(f, container, batch.name):
                 xsd.validate(xml_syntax(doc.data), safexml.parse(doc.data))
 
     def extract_route() -> None:
-        from flows.detect import xml_syntax
+        from flows.io.detect import xml_syntax
 
         with batch.open("rb") as f:
             for doc in split.documents(f, container, batch.name):
@@ -200,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
 def end_to_end(args: argparse.Namespace, work: Path, engine: str, paths: list[Path], recipients: list) -> dict:
     """Every batch dropped at once into a fresh home: intake, process flow after flow, dispatch."""
     from connectors.folder import dropzone
-    from flows import directory, dispatch
-    from flows.pipeline import process_flow
+    from flows.directory import importer as directory
+    from flows.pipeline import dispatch
+    from flows.pipeline.process import process_flow
     from relais import generate as gen
     from relais.compose import Runtime
     from relais.settings import Settings

@@ -120,8 +120,8 @@ def run_workers(
 ) -> dict:
     import sqlalchemy as sa
 
-    from flows import tables as t
     from flows.store import Store
+    from flows.store import tables as t
 
     schema = f"relais_bench_{uuid.uuid4().hex[:12]}"
     eng = sa.create_engine(PG_URL)

@@ -43,9 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     from relais import log
 
     log.configure("WARNING")
-    from flows import directory, split
-    from flows.model import Container
-    from flows.pipeline import process_flow
+    from flows.directory import importer as directory
+    from flows.domain.model import Container
+    from flows.io import split
+    from flows.pipeline.process import process_flow
     from relais import generate as gen
     from relais.compose import Runtime
     from relais.settings import Settings
@@ -113,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     dir_file = work / "annuaire.json"
     dir_file.write_text(json.dumps(gen.directory_document(recipients, "bench")))
     directory.import_file(rt.store, dir_file)
-    from flows.intake import Arrival
-    from flows.model import Channel
+    from flows.domain.model import Channel
+    from flows.pipeline.intake import Arrival
 
     flow = rt.intake.ingest(Arrival("bench", Channel.CLI, batch.name), batch).flow
     list(rt.pool.judge_all(iter(list(jobs())[: 2 * rt.pool.workers * 16]), expected=10**6))  # warm up

@@ -432,7 +432,7 @@ def routes(client: Any, store: Any, seeder: Seeder) -> list[tuple[str, str]]:
     """(name, path) of the routes measured, with values that exist in the seeded store."""
     import sqlalchemy as sa
 
-    from flows import tables as t
+    from flows.store import tables as t
 
     c = t.flows.c
     with store.engine.connect() as conn:

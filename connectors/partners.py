@@ -97,7 +97,7 @@ from typing import Any
 
 import yaml
 
-from flows.errors import ConfigError
+from flows.domain.errors import ConfigError
 
 PARTNER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_PATTERNS = ("*",)

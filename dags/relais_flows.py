@@ -13,7 +13,7 @@ A thin wrapper over the same functions as `relais run` (relais/runner.py):
   second of being complete, and an idle stack starts one run per half minute.
 - `statuses`, after the groups (whatever became of them), emits the status
   return flows that are due (invoice status changes reported to their senders,
-  flows/status_returns.py) and sends them, exactly as `relais run` does.
+  flows/pipeline/status_returns.py) and sends them, exactly as `relais run` does.
 - `process` is mapped over the groups (label: first flow id, flow and document
   counts, size). Each flow is processed and its deliveries and return flow
   dispatched right away. A group in which a flow became an incident fails the

@@ -11,8 +11,8 @@ from typing import NoReturn
 
 import click
 
-from flows.lifecycle import FlowStatus
-from flows.outbox import OutboxKind
+from flows.domain.lifecycle import FlowStatus
+from flows.domain.outbox import OutboxKind
 from relais import cli_common, log
 from relais.settings import Settings
 
@@ -121,7 +121,7 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool, metrics_p
     progress finishes within RELAIS_STOP_GRACE_SECONDS or is released for the next
     worker (exit 0 when nothing was interrupted, else 143).
     """
-    from flows import lease
+    from flows.domain import lease
     from relais.runner import directory_missing, run_pass
     from relais.shutdown import Shutdown, Terminated
 

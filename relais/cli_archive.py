@@ -1,7 +1,7 @@
 """`relais archive verify [--since DATE]`: re-hash every archived object the store refers to.
 
 The objects are those of flows (their bytes as received), outbox rows (return flows, MDNs), AS2 messages
-(as received or sent, and their MDNs) and status return flows (`flows.store_archive_refs`), in whichever
+(as received or sent, and their MDNs) and status return flows (`flows.store.archive_refs`), in whichever
 archive the settings choose (the folder, or S3 with ``RELAIS_ARCHIVE_URL=s3://...``). Each object is read
 back whole and hashed; one whose bytes no longer match its SHA-256 is a MISMATCH, one that is gone is
 MISSING, and either makes the command exit 1. An archive that cannot be reached exits 2.

@@ -66,7 +66,7 @@ def _as2_rows(partners: dict) -> list[dict]:  # noqa: ANN001
     """One row per AS2 partner: ids, endpoint, certificates with their expiry and problems."""
     from connectors.as2 import certs
     from connectors.as2.station import certificate_warnings, load_party
-    from flows.errors import ConfigError
+    from flows.domain.errors import ConfigError
 
     now = dt.datetime.now(dt.UTC)
     rows = []

@@ -28,7 +28,7 @@ def settings(ctx: click.Context, prefix: str) -> Settings:
 
 def runtime(ctx: click.Context, prefix: str):  # noqa: ANN201 - relais.compose.Runtime, imported lazily (`--help` stays fast)
     """The runtime of the home given on the command line; a bad configuration exits 2."""
-    from flows.errors import ConfigError
+    from flows.domain.errors import ConfigError
     from relais.compose import Runtime
 
     try:

@@ -48,8 +48,8 @@ def validate(
     Exit 0 when every document is valid, 1 when one is not, 2 on a usage error,
     an unreadable file, or when validation itself could not run (never "valid").
     """
-    from flows.errors import Incident
-    from flows.validate import validate_bytes
+    from flows.domain.errors import Incident
+    from flows.pipeline.validate import validate_bytes
     from validators.document import DocumentJudge, JudgeConfig
 
     settings = cli_common.settings(ctx, "relais validate")

@@ -39,8 +39,8 @@ def directory() -> None:
 @click.pass_context
 def directory_import(ctx: click.Context, file: Path) -> None:
     """Import a directory file (format relais-directory/1) as a new version."""
-    from flows import directory as dirmod
-    from flows.errors import ConfigError
+    from flows.directory import importer as dirmod
+    from flows.domain.errors import ConfigError
 
     store = _store(ctx)
     try:
@@ -85,7 +85,7 @@ def rules_list() -> None:
 @click.pass_context
 def rules_install(ctx: click.Context, path: Path) -> None:
     """Install the CEN EN 16931 validation artefacts found under PATH for this Relais home."""
-    from flows.errors import Incident
+    from flows.domain.errors import Incident
     from validators import schematron
 
     settings = _settings(ctx)
@@ -112,7 +112,7 @@ def rules_sets(ctx: click.Context, rules_dir: Path | None, as_json: bool) -> Non
     its asserts compiled to Python, and those it could not compile, which run on Saxon (with why)."""
     import json
 
-    from flows.errors import Incident
+    from flows.domain.errors import Incident
     from validators import schematron
 
     settings = _settings(ctx)

@@ -2,8 +2,8 @@
 
 The CLI, the Airflow tasks and the servers open one `Runtime` and hand its
 parts to the core, which takes what it needs explicitly: `pipeline`
-(`flows.pipeline.Pipeline`), `intake` (`flows.intake.Intake`), `outbound`
-(`flows.dispatch.Outbound`), `channels` (`flows.channels.Channels`). Nothing
+(`flows.pipeline.process.Pipeline`), `intake` (`flows.pipeline.intake.Intake`), `outbound`
+(`flows.pipeline.dispatch.Outbound`), `channels` (`flows.pipeline.channels.Channels`). Nothing
 below ``relais/`` imports this module.
 
 Registering a channel, an archive backend or a validation pool happens here:
@@ -22,16 +22,17 @@ from connectors.as2.channel import As2Channel
 from connectors.folder.channel import FolderChannel, FolderPolling
 from connectors.partners import Partner
 from connectors.sftp.channel import SftpChannel, SftpPolling
-from flows import log, safearchive
-from flows.channels import Channels, PollingChannel
-from flows.dispatch import Outbound
-from flows.intake import Intake
-from flows.model import Container
-from flows.outbox import Address
-from flows.pipeline import Pipeline
-from flows.status_returns import StatusReturns
+from flows.domain import log
+from flows.domain.model import Container
+from flows.domain.outbox import Address
+from flows.io import safearchive
+from flows.pipeline.channels import Channels, PollingChannel
+from flows.pipeline.dispatch import Outbound
+from flows.pipeline.intake import Intake
+from flows.pipeline.process import Pipeline
+from flows.pipeline.status_returns import StatusReturns
 from flows.store import Store, Structure
-from flows.store_web import PartnerMode
+from flows.store.web import PartnerMode
 from relais.settings import Settings
 from validators.document import JudgeConfig
 from validators.pool import PoolConfig, ValidationPool
@@ -47,7 +48,7 @@ def channels(
 ) -> Channels:
     """The registered channels. Return flows go by AS2 when the partner has an AS2 url, else by SFTP
     when it has a server, else to its local out/ folder; files come in by SFTP poll, then folder scan
-    (hosted SFTP uploads and AS2 messages are pushed: their servers call `flows.intake` themselves).
+    (hosted SFTP uploads and AS2 messages are pushed: their servers call `flows.pipeline.intake` themselves).
     Without a store, archive and intake: addresses only (what `relais partners` shows)."""
     polling: list[PollingChannel] = []
     if intake is not None:
@@ -71,7 +72,7 @@ DeliverTo = Callable[[Structure | None, str | None, str, Container | None], Addr
 
 
 def edi_delivery(partners: Callable[[], Mapping[str, Partner]], channels: Channels) -> DeliverTo:
-    """The EDI rule, `flows.pipeline.Pipeline.deliver_to`: a structure whose directory entry receives by
+    """The EDI rule, `flows.pipeline.process.Pipeline.deliver_to`: a structure whose directory entry receives by
     EDI (``receives_by_edi``, recevoirDonneesViaEDI) gets its routed invoices pushed to its own channel,
     when a partner file has the structure's SIRET as its ``id`` (connectors/partners.py). The channel is
     chosen as for a partner's return flows (`Channels.return_address`): AS2 when its ``[as2]`` has a
@@ -216,7 +217,7 @@ class Runtime:
 
     @functools.cached_property
     def status_returns(self) -> StatusReturns:
-        """Status return flows (flows/status_returns.py): grouped per sender over the settings' interval,
+        """Status return flows (flows/pipeline/status_returns.py): grouped per sender over the settings' interval,
         in each partner's vocabulary, MISE_EN_PAIEMENT left out for structures that do not report it."""
 
         def vocabulary(partner_id: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from flows import directory as dirmod
+from flows.directory import importer as dirmod
 from relais import generate as gen
 from relais.compose import Runtime
 from relais.report import in_french, print_flows

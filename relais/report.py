@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import click
 
-from flows.history import HistoryEntry
-from flows.model import Flow, FlowStatus
+from flows.domain.history import HistoryEntry
+from flows.domain.model import Flow, FlowStatus
 from flows.store import As2Message, Store
 
 
@@ -18,8 +18,8 @@ def in_french(code: str, stored: str) -> str:
     """A finding's message for the terminal: the French message of a Relais rule (the stored one is English),
     with the stored detail after it (the XSD validator's own words kept); an official rule's message
     (EN 16931, CIUS) verbatim, as stored."""
-    from flows.returnflow import detail_fr
-    from flows.rule import REGISTRY, Category
+    from flows.domain.rule import REGISTRY, Category
+    from flows.returns.report import detail_fr
     from validators.rules import all_rules
 
     all_rules()  # every rule module imported: REGISTRY complete
@@ -121,7 +121,7 @@ def print_flows(flows: Sequence[Flow], as_json: bool = False, next_cursor: str |
         f"{'flux':<14} {'partenaire':<14} {'reçu le':<17} {'code flux':<22} {'statut':<22} {'fact':>5} {'rej':>5}  fichier"
     )
     for f in flows:
-        status = click.style(f"{f.status:<22}", fg=f.status.info.fg)  # colours: flows.lifecycle
+        status = click.style(f"{f.status:<22}", fg=f.status.info.fg)  # colours: flows.domain.lifecycle
         if f.status is FlowStatus.IN_INCIDENTE:  # parked for ops, or retried automatically
             status = click.style(f"{f.status + (' à traiter' if f.parked else ' réessai'):<22}", fg=f.status.info.fg)
         click.echo(

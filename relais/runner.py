@@ -11,10 +11,12 @@ from pathlib import Path
 
 from connectors import partners as partners_config
 from connectors.folder import dropzone, waiting
-from flows import atomic, batch, dispatch, lease, split
-from flows.model import Flow, FlowStatus, utcnow
-from flows.outbox import OutboxKind
-from flows.pipeline import STALE_AFTER, WAITING, Progress
+from flows.domain import lease
+from flows.domain.model import Flow, FlowStatus, utcnow
+from flows.domain.outbox import OutboxKind
+from flows.io import atomic, split
+from flows.pipeline import batch, dispatch
+from flows.pipeline.process import STALE_AFTER, WAITING, Progress
 from flows.store import Store
 from relais import log, workrate
 from relais.compose import Runtime
@@ -102,7 +104,7 @@ class GroupReport:
 def process_flows(
     rt: Runtime, flow_ids: Sequence[str], *, progress: bool = False, stop: Callable[[], bool] = lambda: False
 ) -> GroupReport:
-    """Process a group of flows (flows/batch.py: the documents of the small ones judged together through
+    """Process a group of flows (flows/pipeline/batch.py: the documents of the small ones judged together through
     the validation pool, each flow then closed on its own); each one's deliveries and return flow leave as
     soon as it is closed, not when the whole group is done. Once `stop()` says so (a shutdown), no
     further flow starts. The measured work is kept for sizing the next groups (relais/workrate.py)."""
@@ -131,7 +133,7 @@ class _Outgoing:
     """Sends what closed flows put in the outbox (deliveries, return flows) as they close, a few flows at a
     time: once `SEND_EVERY_FLOWS` flows are waiting or `SEND_EVERY_SECONDS` after the first of them closed
     (and at the end of the group), so that their files are made durable and marked sent together
-    (flows.dispatch.dispatch_flows); a flow closed alone (a big one) leaves at once."""
+    (flows.pipeline.dispatch.dispatch_flows); a flow closed alone (a big one) leaves at once."""
 
     rt: Runtime
     report: GroupReport
@@ -171,7 +173,7 @@ def requeue(rt: Runtime, flow_id: str, reason: str | None = None) -> str | None:
     integration report says which one it replaces). The earlier run's findings and unsent return flows
     are kept, superseded; the invoices recorded again get history entries by ops with `reason`
     ("Retraitement demandé par ops : <reason>"). None when done, else why not."""
-    from flows.lifecycle import REOPENABLE
+    from flows.domain.lifecycle import REOPENABLE
 
     flow = rt.store.get_flow(flow_id)
     if flow is None:
@@ -307,7 +309,7 @@ def intake_until_work(
 
 
 def sweep_temporaries(rt: Runtime) -> list[Path]:
-    """Remove what writers killed mid-write left (`flows.atomic.sweep`): temporary files in the delivery
+    """Remove what writers killed mid-write left (`flows.io.atomic.sweep`): temporary files in the delivery
     folders, the partners' out/ folders and the staging folder. Once per process: a restart after a crash
     is when they appear, and the delivery tree may be large."""
     global _swept
@@ -355,7 +357,7 @@ def run_pass(
 
 
 def emit_statuses(rt: Runtime) -> GroupReport:
-    """Queue the status return flows that are due (flows/status_returns.py) and send them at once;
+    """Queue the status return flows that are due (flows/pipeline/status_returns.py) and send them at once;
     `relais run` and the DAG's ``statuses`` task call it after each pass."""
     report = GroupReport()
     emitted = rt.status_returns.emit_due()

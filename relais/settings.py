@@ -17,7 +17,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from flows.config import PipelineConfig
+from flows.pipeline.config import PipelineConfig
 from relais.grouping import MAX_BYTES_PER_GROUP, MAX_DOCUMENTS_PER_GROUP, MAX_FLOWS_PER_GROUP, TARGET_SECONDS
 
 DEFAULT_HOME = Path("var") / "relais"

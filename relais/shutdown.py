@@ -5,7 +5,7 @@ processed may finish within the grace period (`RELAIS_STOP_GRACE_SECONDS`); when
 second SIGTERM, the work is interrupted (`Terminated`, raised in the main thread), and the command
 releases this worker's claims (`Store.release_worker`) so that another worker — or the next start —
 takes the flow over at once instead of waiting for the lease. An interruption is a crash the process
-survives: what it wrote is atomic (`flows.atomic`: a file being written is removed, never left
+survives: what it wrote is atomic (`flows.io.atomic`: a file being written is removed, never left
 visible), what it recorded is in transactions, and the flow resumes where the store says it is.
 
 When nothing is being processed (between two scans), SIGTERM stops at once.
@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-from flows import log
+from flows.domain import log
 
 _log = log.get("relais.shutdown")
 

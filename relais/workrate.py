@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from relais import log
 
 if TYPE_CHECKING:
-    from flows.model import Flow
+    from flows.domain.model import Flow
     from relais.compose import Runtime
 
 DEFAULT_SECONDS_PER_DOCUMENT = 0.05

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from flows import returnflow
-from flows import tables as t
-from flows.model import FlowStatus
+from flows.domain.model import FlowStatus
+from flows.returns import report as returnflow
 from flows.store import OutboxStatus
+from flows.store import tables as t
 from relais.compose import Runtime
 from relais.settings import Settings
 
@@ -110,7 +110,7 @@ def _directory(env: dict[str, str], work: Path, tag: str) -> list:
     """A sample directory of recipients, imported into the stack's store; the recipients."""
     import json
 
-    from flows import directory
+    from flows.directory import importer as directory
     from relais import generate as gen
 
     recipients = gen.sample_directory()

@@ -90,7 +90,7 @@ def directory_file(tmp_path):
 @pytest.fixture
 def rt(settings, directory_file):
     """A pipeline runtime on SQLite with the sample directory imported."""
-    from flows import directory
+    from flows.directory import importer as directory
     from relais.compose import Runtime
 
     runtime = Runtime.open(settings)
@@ -167,7 +167,7 @@ def json_logs():
     in-process Airflow sets up structlog its own way); the earlier set-up restored afterwards."""
     import structlog
 
-    from flows import log
+    from flows.domain import log
 
     saved, configured, was = structlog.get_config(), log._configured, structlog.is_configured()
     log.configure()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from flows import returnflow
+from flows.returns import report as returnflow
 from relais.compose import Runtime
 from relais.runner import run_once
 

@@ -174,9 +174,9 @@ _FRENCH = re.compile(r"(^|/)(Facture_FR|Avoir_FR)|FNFE|python-factur-x", re.I)
 @functools.cache
 def corpus_documents(corpus: Path) -> tuple[Document, ...]:
     """Every XML invoice of the corpus and the invoice XML embedded in each readable Factur-X PDF."""
-    from flows import detect
-    from flows.errors import Rejected
-    from flows.model import Container, Syntax
+    from flows.domain.errors import Rejected
+    from flows.domain.model import Container, Syntax
+    from flows.io import detect
     from validators.document import facturx_profile
 
     docs: list[Document] = []

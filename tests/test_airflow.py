@@ -32,8 +32,9 @@ from lxml import etree
 if importlib.util.find_spec("airflow") is None:
     pytest.skip("apache-airflow is not installed (pip install -e '.[airflow]')", allow_module_level=True)
 
-from flows import directory, returnflow  # noqa: E402
-from flows.model import FlowStatus, InvoiceStatus  # noqa: E402
+from flows.directory import importer as directory  # noqa: E402
+from flows.domain.model import FlowStatus, InvoiceStatus  # noqa: E402
+from flows.returns import report as returnflow
 from relais import generate as gen  # noqa: E402
 from relais.compose import Runtime  # noqa: E402
 from relais.grouping import expand_ids  # noqa: E402

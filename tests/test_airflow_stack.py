@@ -27,9 +27,9 @@ import sqlalchemy as sa
 if importlib.util.find_spec("airflow") is None:
     pytest.skip("apache-airflow is not installed (pip install -e '.[airflow]')", allow_module_level=True)
 
-from flows import tables as t  # noqa: E402
-from flows.intake import Arrival  # noqa: E402
-from flows.model import Channel, FlowStatus  # noqa: E402
+from flows.domain.model import Channel, FlowStatus  # noqa: E402
+from flows.pipeline.intake import Arrival  # noqa: E402
+from flows.store import tables as t  # noqa: E402
 from relais import generate as gen  # noqa: E402
 from relais.compose import Runtime  # noqa: E402
 from tests.airflow_stack_support import (  # noqa: E402

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from flows import directory
-from flows.model import Channel, FlowStatus, InvoiceStatus
+from flows.directory import importer as directory
+from flows.domain.model import Channel, FlowStatus, InvoiceStatus
 from relais import generate as gen
 from relais.api import auth
 from relais.cli import main
@@ -135,8 +135,8 @@ def _last_audit(rt: Runtime):
 
 
 def _last_refusal(rt: Runtime):
-    """The latest counted refusal of an anonymous client (flows/store_audit.py)."""
-    from flows.store_audit import AuditQuery
+    """The latest counted refusal of an anonymous client (flows/store/audit.py)."""
+    from flows.store.audit import AuditQuery
 
     counted, _ = rt.store.refusal_page(AuditQuery(actor="anonymous"))
     assert counted, "no counted refusal"

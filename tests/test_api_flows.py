@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from flows import directory
-from flows import tables as t
+from flows.directory import importer as directory
+from flows.store import tables as t
 from relais import generate as gen
 from relais.api import auth
 from relais.api.config import ApiConfig

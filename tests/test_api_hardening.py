@@ -16,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from flows.store_audit import AuditQuery
+from flows.store.audit import AuditQuery
 from tests.test_api_params import Api, _api
 
 pytestmark = pytest.mark.usefixtures("json_logs")  # tests here read the JSON log lines
@@ -79,7 +79,7 @@ def test_concurrent_wrong_tokens_never_check_more_than_the_limit(tmp_path: Path,
                 last = c.get("/api/v1/invoices", headers={"Authorization": f"Bearer {UNKNOWN}"})
                 assert last.status_code == 429
         # The 5 refused tokens and the first 429 only (bounded), counted per client and minute, not one
-        # audit row each (flows/store_audit.py).
+        # audit row each (flows/store/audit.py).
         counted, _ = api.rt.store.refusal_page(AuditQuery(actor="anonymous"))
         assert sum(c.count for c in counted) == 6 and {c.client for c in counted} == {"127.0.0.1"}, counted
         assert not [r for r in api.rt.store.audit_rows() if r.principal == "anonymous"]

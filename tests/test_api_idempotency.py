@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows import directory
-from flows.model import Channel, FlowStatus
-from flows.outbox import OutboxKind
+from flows.directory import importer as directory
+from flows.domain.model import Channel, FlowStatus
+from flows.domain.outbox import OutboxKind
 from relais import generate as gen
 from relais.api import auth, senders
 from relais.compose import Runtime
@@ -188,9 +188,9 @@ def test_keys_are_per_partner_and_uploads_without_a_key_are_unchanged(rt: Runtim
 def test_the_store_claim_alone_makes_one_flow(rt: Runtime, tmp_path: Path) -> None:
     """Without the server's per-key turns (as between two API processes): the key's claim, in the
     transaction that records the flow, lets one upload through; the others record nothing."""
-    from flows.intake import Arrival
-    from flows.model import utcnow
-    from flows.store_api import IdempotencyKeyTaken
+    from flows.domain.model import utcnow
+    from flows.pipeline.intake import Arrival
+    from flows.store.api import IdempotencyKeyTaken
 
     bodies = [_batch(tmp_path, 50 + i) for i in range(CLIENTS)]
     start = threading.Barrier(CLIENTS)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows import directory
+from flows.directory import importer as directory
 from relais import generate as gen
 from relais.api import auth
 from relais.compose import Runtime

@@ -291,8 +291,8 @@ def test_an_incomplete_backend_cannot_be_built() -> None:
 def test_split_reads_archived_flows_through_open(backend: Backend) -> None:
     import zipfile
 
-    from flows import split
-    from flows.model import Container
+    from flows.domain.model import Container
+    from flows.io import split
 
     a = backend.archive
     buf = io.BytesIO()

@@ -320,7 +320,7 @@ def test_s3_unreachable_at_intake_leaves_the_file_in_the_drop_zone(
 ) -> None:
     import sqlalchemy as sa
 
-    from flows import tables as t
+    from flows.store import tables as t
     from relais import runner
     from relais.compose import Runtime
     from relais.settings import Settings
@@ -341,7 +341,7 @@ def test_s3_unreachable_at_intake_leaves_the_file_in_the_drop_zone(
 
 
 def _pipeline_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: SeaweedS3, directory_file):
-    from flows import directory
+    from flows.directory import importer as directory
     from relais.compose import Runtime
     from relais.settings import Settings
 
@@ -353,7 +353,7 @@ def _pipeline_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: S
 
 
 def _run_a_flow(rt, tmp_path: Path, directory_file):
-    from flows.model import FlowStatus
+    from flows.domain.model import FlowStatus
     from relais import generate as gen
     from tests.helpers import drop, return_flow, run
 
@@ -374,7 +374,7 @@ def _run_a_flow(rt, tmp_path: Path, directory_file):
 def test_whole_pipeline_on_s3_then_archive_verify(
     seaweedfs: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, directory_file
 ) -> None:
-    from flows.outbox import OutboxKind
+    from flows.domain.outbox import OutboxKind
     from relais.cli import main
 
     rt = _pipeline_runtime(tmp_path, monkeypatch, seaweedfs, directory_file)
@@ -409,10 +409,11 @@ def test_s3_unreachable_at_dispatch_is_retried_never_lost(
 ) -> None:
     import sqlalchemy as sa
 
-    from flows import dispatch, returnflow
-    from flows import tables as t
-    from flows.outbox import OutboxKind
+    from flows.domain.outbox import OutboxKind
+    from flows.pipeline import dispatch
+    from flows.returns import report as returnflow
     from flows.store import OutboxStatus
+    from flows.store import tables as t
 
     rt = _pipeline_runtime(tmp_path, monkeypatch, seaweedfs, directory_file)
     try:

@@ -19,10 +19,11 @@ import pytest
 from archive import ArchivedObject
 from connectors.as2 import certs, mdn, message, receiver, sender
 from connectors.as2.server import ServerThread
-from flows import directory, dispatch
-from flows.intake import Arrival
-from flows.model import Channel, FlowStatus
-from flows.outbox import Address
+from flows.directory import importer as directory
+from flows.domain.model import Channel, FlowStatus
+from flows.domain.outbox import Address
+from flows.pipeline import dispatch
+from flows.pipeline.intake import Arrival
 from flows.store import As2Status
 from relais import generate as gen
 from relais.compose import Runtime
@@ -548,7 +549,7 @@ def test_async_mdn_target_down_then_up_and_restart(tmp_path, keys, recipients_fi
         with rt_b.store.engine.begin() as conn:  # skip the 30 s backoff
             import sqlalchemy as sa
 
-            from flows import tables
+            from flows.store import tables
 
             conn.execute(sa.update(tables.outbox).values(next_attempt_at=None))
         server_b.app._mdn_wakeup.set()
@@ -610,7 +611,7 @@ def test_sender_retries_when_partner_is_down(tmp_path, keys, recipients_file):
             with rt_a.store.engine.begin() as conn:
                 import sqlalchemy as sa
 
-                from flows import tables
+                from flows.store import tables
 
                 conn.execute(sa.update(tables.outbox).values(next_attempt_at=None))
             assert dispatch.dispatch(rt_a.outbound).returned == 1

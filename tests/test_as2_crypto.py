@@ -39,7 +39,7 @@ from connectors.as2.errors import (
     UnexpectedProcessingError,
     UnknownSigner,
 )
-from flows.errors import ConfigError, RelaisError
+from flows.domain.errors import ConfigError, RelaisError
 from tests.as2_keys import make_test_keypair
 
 ALGORITHMS = ["aes128-cbc", "aes192-cbc", "aes256-cbc", "des-ede3-cbc", "aes128-gcm", "aes256-gcm"]

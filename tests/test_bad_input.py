@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from flows.model import FlowStatus
+from flows.domain.model import FlowStatus
 from relais import generate as gen
 from tests.helpers import drop, return_flow, rf_error_codes, run
 

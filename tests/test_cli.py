@@ -23,7 +23,8 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
-from flows import log, returnflow
+from flows.domain import log
+from flows.returns import report as returnflow
 from relais import generate as gen
 from relais.cli import main
 
@@ -281,7 +282,7 @@ def test_demo_end_to_end_and_again(cli, tmp_path):
     assert re.search(r"^6 flux, 28 factures \(\d+ acceptées, \d+ rejetées\) en \d+,\d s$", out, re.M), out
     assert re.search(r"^statuts des flux : .*IN_REJETE 2", out, re.M), out
     assert "erreurs les plus fréquentes :" in out and "RLS-T11" in out and "RLS-T02" in out
-    from flows.rule import REGISTRY
+    from flows.domain.rule import REGISTRY
 
     top = re.findall(r"^ +\d+ x (RLS-\S+|XSD) +(.*)$", out.split("erreurs les plus fréquentes :", 1)[1], re.M)
     assert {"RLS-T11", "RLS-T02"} <= {code for code, _ in top}, out

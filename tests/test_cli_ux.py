@@ -17,7 +17,7 @@ import pytest
 import structlog
 from click.testing import CliRunner, Result
 
-from flows import log
+from flows.domain import log
 from relais.cli import main
 
 
@@ -150,9 +150,9 @@ def test_a_lower_case_status_is_accepted(home: Home) -> None:
 
 
 def test_run_says_what_it_did_when_it_only_sent_status_returns(home: Home) -> None:
-    from flows import statuses
-    from flows.history import Source
-    from flows.lifecycle import Actor, InvoiceStatus
+    from flows.domain.history import Source
+    from flows.domain.lifecycle import Actor, InvoiceStatus
+    from flows.pipeline import status_changes as statuses
     from flows.store import Store
 
     nothing = home("run")

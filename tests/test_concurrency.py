@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from flows import dispatch, lease
-from flows import tables as t
-from flows.lifecycle import FlowStatus, InvoiceStatus
-from flows.model import utcnow
-from flows.pipeline import process_flow
+from flows.domain import lease
+from flows.domain.lifecycle import FlowStatus, InvoiceStatus
+from flows.domain.model import utcnow
+from flows.pipeline import dispatch
+from flows.pipeline.process import process_flow
+from flows.store import tables as t
 from relais import generate as gen
 from relais.runner import pending_flow_ids, run_once
 from tests.conftest import PG_URL, require_pg

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from flows import detect, safexml
-from flows.errors import Rejected
-from flows.model import Container, FlowStatus, InvoiceStatus, Syntax
+from flows.domain.errors import Rejected
+from flows.domain.model import Container, FlowStatus, InvoiceStatus, Syntax
+from flows.io import detect, safexml
 from tests.helpers import drop, return_flow, run
 from validators.document import facturx_profile
 from validators.xsd import XsdValidator
@@ -264,7 +264,7 @@ def _corpus_zip(corpus: Path, target: Path) -> list[str]:
 @pytest.fixture
 def corpus_rt(settings, directory_file, corpus):
     """`rt` with the full CII D16B XSD (what RELAIS_CII_XSD would set)."""
-    from flows import directory
+    from flows.directory import importer as directory
     from relais.compose import Runtime
 
     runtime = Runtime.open(dataclasses.replace(settings, cii_xsd=corpus / D16B_XSD))
@@ -377,6 +377,6 @@ def test_corpus_zip_through_the_cli(corpus, tmp_path, directory_file):
     ]
     assert xml_xsd == []
     [out] = (home / "dropzones" / "op-corpus" / "out").glob("CR_*")
-    from flows import returnflow
+    from flows.returns import report as returnflow
 
     returnflow.validate(out)

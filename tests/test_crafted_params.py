@@ -28,10 +28,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.lifecycle import FlowStatus
-from flows.model import Channel, FlowCode, InvoiceStatus
-from flows.store_invoices import INVOICE_SORTS
-from flows.store_web import SORTS
+from flows.domain.lifecycle import FlowStatus
+from flows.domain.model import Channel, FlowCode, InvoiceStatus
+from flows.store.invoices import INVOICE_SORTS
+from flows.store.web import SORTS
 from tests.web_site import Site, serving_site
 
 EXAMPLES = 40

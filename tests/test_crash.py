@@ -11,7 +11,7 @@ restarts it, and checks:
 - every file's bytes are in the archive under their SHA-256;
 - every status change is reported once in the status return flows;
 - no temporary file is left, and the restart did not wait for a stale timeout (the dead worker's
-  claim is recognised by its process being gone: `flows.lease`).
+  claim is recognised by its process being gone: `flows.domain.lease`).
 
 The fast suite runs two kills on a small workload; the slow one 20 kills on 2,000+ invoices. The same
 harness runs on PostgreSQL (a private schema per round) with the S3 archive (SeaweedFS, `seaweedfs` in
@@ -130,7 +130,7 @@ def _killed_run(home: Path, delay: float, extra: Mapping[str, str] | None = None
 
 def _check(home: Path, dropped: dict[str, set[str]], extra: Mapping[str, str] | None = None) -> None:
     """The checks of the module docstring, on the store and archive the runs used (`extra`: their env)."""
-    from flows.lifecycle import FINAL_FLOW_STATUSES
+    from flows.domain.lifecycle import FINAL_FLOW_STATUSES
     from relais.compose import Runtime
     from relais.settings import Settings
 

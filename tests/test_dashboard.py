@@ -1,4 +1,4 @@
-"""The landing page's and the rejects page's figures (flows.store_dashboard), charts (relais.web.charts)
+"""The landing page's and the rejects page's figures (flows.store.dashboard), charts (relais.web.charts)
 and templates (home.html, rejects.html, rejects_rule.html through relais.web.dashboard).
 
 One small, known history of flows is written straight into the store's tables: seven flows of two
@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from lxml import etree
 from lxml import html as lxml_html
 
-from flows import tables as t
-from flows.lifecycle import FlowStatus
-from flows.model import invoice_id
+from flows.domain.lifecycle import FlowStatus
+from flows.domain.model import invoice_id
 from flows.store import Store
-from flows.store_dashboard import Latency, RejectExample, RuleCount
-from flows.store_web import WebUser
+from flows.store import tables as t
+from flows.store.dashboard import Latency, RejectExample, RuleCount
+from flows.store.web import WebUser
 from relais.web import charts, dashboard, i18n, labels
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "relais" / "web" / "templates"

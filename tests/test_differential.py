@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from lxml import etree
 
-from flows.model import Container
+from flows.domain.model import Container
 from relais import generate as gen
 
 pytestmark = pytest.mark.slow

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from flows import directory as dirmod
-from flows import directory_formats as formats
-from flows.errors import ConfigError
-from flows.model import InvoiceStatus
+from flows.directory import formats
+from flows.directory import importer as dirmod
+from flows.domain.errors import ConfigError
+from flows.domain.model import InvoiceStatus
 from flows.store import Store
 from relais import generate as gen
 from relais.cli import main

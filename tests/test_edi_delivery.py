@@ -12,9 +12,11 @@ import asyncssh
 import pytest
 import sqlalchemy as sa
 
-from flows import directory, dispatch, tables
-from flows.model import FlowStatus, InvoiceStatus
-from flows.outbox import OutboxKind
+from flows.directory import importer as directory
+from flows.domain.model import FlowStatus, InvoiceStatus
+from flows.domain.outbox import OutboxKind
+from flows.pipeline import dispatch
+from flows.store import tables
 from relais import generate as gen
 from relais import log
 from relais.compose import Runtime
@@ -222,8 +224,8 @@ def test_a_partner_file_alone_does_not_make_a_structure_receive_by_edi(settings,
 
 def test_the_edi_rule_alone():
     from connectors.partners import Partner
-    from flows.channels import Channels
-    from flows.model import Container
+    from flows.domain.model import Container
+    from flows.pipeline.channels import Channels
     from flows.store import Structure
     from relais.compose import edi_delivery
 
@@ -231,7 +233,7 @@ def test_the_edi_rule_alone():
         name, ordered = "folder", False
 
         def return_address(self, partner_id, file_name):
-            from flows.outbox import Address
+            from flows.domain.outbox import Address
 
             return Address("folder", partner_id, f"/out/{partner_id}/{file_name}")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.model import Container
+from flows.domain.model import Container
 from validators.document import DocumentJudge, JudgeConfig
 
 #: Files whose corpus folder predates the artefacts Relais applies (Factur-X 1.09.2 code lists and

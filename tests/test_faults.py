@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from flows import directory
-from flows.lifecycle import FlowStatus
+from flows.directory import importer as directory
+from flows.domain.lifecycle import FlowStatus
 from relais import generate as gen
 from relais.compose import Runtime
 from relais.runner import run_once
@@ -348,8 +348,8 @@ def test_a_full_staging_disk_while_writing_the_return_flow(sqlite_runtime, tmp_p
 
 
 def test_a_full_disk_in_the_partners_out_folder_is_retried(sqlite_runtime, tmp_path, monkeypatch, directory_file):
-    from flows import dispatch
-    from flows import tables as t
+    from flows.pipeline import dispatch
+    from flows.store import tables as t
 
     rt = sqlite_runtime
     out = rt.settings.outbox_dir("op-a")

@@ -28,11 +28,11 @@ import structlog
 from click.testing import CliRunner
 from lxml import etree
 
-from flows import log
-from flows import tables as t
-from flows.model import Channel, Flow, FlowStatus, utcnow
-from flows.outbox import Address
+from flows.domain import log
+from flows.domain.model import Channel, Flow, FlowStatus, utcnow
+from flows.domain.outbox import Address
 from flows.store import Store
+from flows.store import tables as t
 from relais import generate as gen
 from relais.cli import main
 
@@ -206,7 +206,7 @@ def test_reopening_keeps_the_earlier_return_flow_superseded_and_visible(store_ur
                 updated_at=utcnow(),
             )
         )
-        from flows import technical
+        from flows.domain import technical
 
         store.add_flow_errors(flow.id, [technical.UNKNOWN_FORMAT.error()])
         flow.status = FlowStatus.IN_REJETE
@@ -232,8 +232,8 @@ def test_an_incident_reprocessed_appends_the_rerun_to_the_history(store_url):
     """`relais flows reprocess` of an incident (`Store.requeue_flow`, then `reset_flow_results` at the claim):
     the invoices the failed run recorded keep their entries, the rerun's follow (by ops, with the reason);
     an automatic retry's by the platform."""
-    from flows.model import Flag, Invoice, ValidationError, invoice_id
-    from flows.store_history import RERUN_REASON
+    from flows.domain.model import Flag, Invoice, ValidationError, invoice_id
+    from flows.store.history import RERUN_REASON
 
     url, schema = store_url
     store = Store.open(url, schema=schema)
@@ -308,7 +308,7 @@ def test_an_incident_reprocessed_appends_the_rerun_to_the_history(store_url):
 
 
 def test_the_history_of_an_invoice_forgotten_by_a_reprocessing_is_still_shown(home):
-    from flows.model import Invoice, invoice_id
+    from flows.domain.model import Invoice, invoice_id
 
     home.mkdir(parents=True)
     url = os.environ.get("RELAIS_DATABASE_URL") or f"sqlite:///{home / 'relais.db'}"

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from flows import safearchive, safexml
-from flows.errors import Rejected, UnsafeInput
-from flows.model import Container, FlowStatus
+from flows.domain.errors import Rejected, UnsafeInput
+from flows.domain.model import Container, FlowStatus
+from flows.io import safearchive, safexml
 from relais import generate as gen
 from relais.cli import main
 from tests.helpers import drop, return_flow, rf_error_codes, run

@@ -259,7 +259,7 @@ def test_the_body_cap_is_a_setting(rt, deadlines, monkeypatch) -> None:
 def _login_refusals(rt) -> list[str]:
     """Where the audit says the web's refused logins came from (the detail of an audit_log row, or the
     client address of a counted refusal)."""
-    from flows.store_audit import AuditQuery
+    from flows.store.audit import AuditQuery
 
     rows = [a.detail or "" for a in rt.store.audit_rows() if a.action == "web.login" and a.outcome == "refused"]
     return rows + [r.client for r in rt.store.refusal_page(AuditQuery(action="web.login"))[0]]
@@ -302,7 +302,7 @@ def test_an_api_client_is_the_connection_s_address_whatever_it_forwards(rt, dead
 
 
 def test_an_api_refusal_is_audited_with_the_connection_s_address(rt, servers) -> None:
-    from flows.store_audit import AuditQuery
+    from flows.store.audit import AuditQuery
 
     url = f"http://127.0.0.1:{servers['api']}"
     with httpx.Client(base_url=url, headers={"X-Forwarded-For": "203.0.113.50"}) as c:

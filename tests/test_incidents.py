@@ -13,9 +13,10 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from flows import dispatch, technical
-from flows.model import FlowStatus
-from flows.pipeline import process_flow
+from flows.domain import technical
+from flows.domain.model import FlowStatus
+from flows.pipeline import dispatch
+from flows.pipeline.process import process_flow
 from flows.store import SchemaOutdated, Store
 from relais import generate as gen
 from relais import runner

@@ -14,7 +14,7 @@ import pytest
 from connectors import partners as partners_config
 from connectors.folder import dropzone
 from connectors.sftp.server import ServerThread, accounts_for_dropzones
-from flows.model import Channel, FlowStatus
+from flows.domain.model import Channel, FlowStatus
 from relais import generate as gen
 from relais.runner import run_once
 from tests.helpers import drop

@@ -11,11 +11,13 @@ from click.testing import CliRunner
 from lxml import etree
 
 from connectors.partners import Partner
-from flows import returnflow, statuses, statusflow
-from flows.history import Source
-from flows.lifecycle import Actor, IllegalTransition
-from flows.lifecycle import InvoiceStatus as I  # noqa: E741
-from flows.model import utcnow
+from flows.domain.history import Source
+from flows.domain.lifecycle import Actor, IllegalTransition
+from flows.domain.lifecycle import InvoiceStatus as I  # noqa: E741
+from flows.domain.model import utcnow
+from flows.pipeline import status_changes as statuses
+from flows.returns import report as returnflow
+from flows.returns import status as statusflow
 from relais import generate as gen
 from relais.cli import main
 from relais.runner import emit_statuses
@@ -103,7 +105,7 @@ def test_changes_wait_for_the_interval_then_go_together(rt, directory_file):
     later = utcnow() + dt.timedelta(hours=2)
     report = rt.status_returns.emit_due(now=later)
     assert (report.returns, report.entries) == (1, 4)  # 2 deliveries + 2 SERVICE_FAIT, one file, in order
-    from flows import dispatch
+    from flows.pipeline import dispatch
 
     dispatch.dispatch(rt.outbound)  # sends it
     [path] = _status_files(rt)
@@ -112,7 +114,7 @@ def test_changes_wait_for_the_interval_then_go_together(rt, directory_file):
 
 def test_a_partner_that_is_down_gets_its_status_returns_later_in_order(rt, directory_file, monkeypatch):
     from connectors.folder import channel
-    from flows import dispatch
+    from flows.pipeline import dispatch
 
     real = channel.FolderSender.send
 
@@ -210,7 +212,7 @@ def test_the_status_return_flow_writer_refuses_a_change_of_another_partner(rt, d
 
 
 def test_mise_en_paiement_is_not_sent_for_a_structure_that_does_not_report_it(rt, directory_file):
-    from flows import directory
+    from flows.directory import importer as directory
 
     path, recipients = directory_file
     doc = json.loads(path.read_text())

@@ -1,4 +1,4 @@
-"""Flow and invoice statuses (flows/lifecycle.py): against the return-flow XSD, and their transitions."""
+"""Flow and invoice statuses (flows/domain/lifecycle.py): against the return-flow XSD, and their transitions."""
 
 from __future__ import annotations
 
@@ -10,10 +10,20 @@ import click
 import pytest
 from lxml import etree
 
-from flows import lifecycle as lc
-from flows import model, pipeline, returnflow
-from flows.lifecycle import FlowStatus, IllegalTransition, InvoiceStatus, Lifecycle, LifecycleError, Move, Transition
-from flows.model import Channel, Flow
+from flows.domain import lifecycle as lc
+from flows.domain import model
+from flows.domain.lifecycle import (
+    FlowStatus,
+    IllegalTransition,
+    InvoiceStatus,
+    Lifecycle,
+    LifecycleError,
+    Move,
+    Transition,
+)
+from flows.domain.model import Channel, Flow
+from flows.pipeline import process as pipeline
+from flows.returns import report as returnflow
 from flows.store import Store
 
 XS = {"xs": "http://www.w3.org/2001/XMLSchema"}

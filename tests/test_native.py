@@ -357,8 +357,8 @@ def test_a_dynamic_error_fails_closed_in_the_judge(tmp_path: Path) -> None:
     """Fail closed through the judge: a CII amount written '41,45' makes a Factur-X assert raise
     (it cannot become a number); with --keep-going the rules run past the XSD error and the
     document gets RLS-T18 (rules not run) in both engines, never a verdict of the rules."""
-    from flows.errors import Incident
-    from flows.model import Container
+    from flows.domain.errors import Incident
+    from flows.domain.model import Container
     from relais import generate as gen
     from validators.document import DocumentJudge, JudgeConfig
 
@@ -385,7 +385,7 @@ def test_a_dynamic_error_fails_closed_in_the_judge(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_100000_line_invoice_gets_a_verdict_within_a_worker_memory_cap(tmp_path: Path, cen_rules_dir: Path) -> None:
     """XSD and the native CEN rules on a ~100 MB invoice, in a pool worker capped at 3 GB of data."""
-    from flows.model import Container
+    from flows.domain.model import Container
     from relais import generate as gen
     from validators.document import JudgeConfig
     from validators.pool import ValidationPool

@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from flows import safexml
+from flows.io import safexml
 from tests import mutants as mut
 
 pytestmark = pytest.mark.slow
@@ -134,7 +134,7 @@ def _official():  # noqa: ANN202
 
 def chosen_rulesets(sets: Any, doc: mut.Document) -> list[Any]:
     """What `DocumentJudge._business_rules` runs on `doc` (the rules folder being the CEN artefacts)."""
-    from flows.model import Syntax
+    from flows.domain.model import Syntax
     from validators.document import XRECHNUNG
 
     if doc.syntax == "ubl":

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from connectors.as2 import certs, mdn, sender
 from connectors.partners import As2Config, Partner
-from flows.model import Channel, FlowStatus
+from flows.domain.model import Channel, FlowStatus
 from relais import generate as gen
 from relais.cli import main
 from relais.runner import run_once

@@ -11,7 +11,7 @@ import pytest
 
 from connectors import partners
 from connectors.sftp import airflow_conn
-from flows.errors import ConfigError
+from flows.domain.errors import ConfigError
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"  # a public key
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from flows import dispatch
-from flows.model import FlowCode, FlowStatus, InvoiceStatus
-from flows.pipeline import process_flow
+from flows.domain.model import FlowCode, FlowStatus, InvoiceStatus
+from flows.pipeline import dispatch
+from flows.pipeline.process import process_flow
 from relais import generate as gen
 from tests.helpers import drop, return_flow, rf_error_codes, run
 
@@ -189,7 +189,7 @@ def test_a_flow_left_in_progress_by_a_dead_worker_is_picked_up_again(rt, directo
 
     import sqlalchemy as sa
 
-    from flows import tables
+    from flows.store import tables
     from relais.runner import pending_flow_ids
 
     _, recipients = directory_file
@@ -208,7 +208,7 @@ def test_a_flow_left_in_progress_by_a_dead_worker_is_picked_up_again(rt, directo
 
 def test_whole_path_on_each_store(store_url, tmp_path, directory_file):
     """The same run on SQLite and on PostgreSQL gives the same outcome."""
-    from flows import directory
+    from flows.directory import importer as directory
     from relais.compose import Runtime
     from relais.settings import Settings
 

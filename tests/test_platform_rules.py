@@ -18,9 +18,7 @@ import pytest
 import sqlalchemy as sa
 from lxml import etree
 
-from flows import attachments as att
-from flows import detect, extract, safexml
-from flows.model import (
+from flows.domain.model import (
     Category,
     Channel,
     Container,
@@ -32,7 +30,9 @@ from flows.model import (
     ValidationError,
     invoice_id,
 )
-from flows.rule import Stage
+from flows.domain.rule import Stage
+from flows.io import attachments as att
+from flows.io import detect, extract, safexml
 from flows.store import Store
 from relais import generate as gen
 from validators import runner
@@ -49,7 +49,7 @@ BUYER = gen.sample_directory()[0]
 DAY = dt.date(2026, 3, 2)
 
 RULE_MODULES = [
-    "flows.attachments",
+    "flows.io.attachments",
     "validators.limits",
     "validators.platform.duplicate_invoice",
     "validators.platform.attachment_name",

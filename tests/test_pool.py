@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.errors import Incident
-from flows.model import Container
+from flows.domain.errors import Incident
+from flows.domain.model import Container
 from relais import generate as gen
 from validators.document import JudgeConfig
 from validators.pool import Job, PoolConfig, ValidationPool
@@ -88,7 +88,7 @@ def test_in_process_memory_failure_is_not_reported_as_malformed_xml():
         "import resource\n"
         "from relais import generate as gen\n"
         "from validators.document import DocumentJudge, JudgeConfig\n"
-        "from flows.model import Container\n"
+        "from flows.domain.model import Container\n"
         "data = gen.invoice_xml('ubl', next(gen.plan(1, 30000, gen.sample_directory())))\n"
         "j = DocumentJudge(JudgeConfig(business_rules=False)); j.judge(data[:100], Container.XML)\n"
         "resource.setrlimit(resource.RLIMIT_AS, (140 << 20, 140 << 20))\n"

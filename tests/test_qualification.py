@@ -23,11 +23,12 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from lxml import etree
 
-from flows import directory, returnflow, tables
-from flows.model import FlowStatus
-from flows.outbox import OutboxKind
-from flows.rule import REGISTRY
-from flows.store import Store
+from flows.directory import importer as directory
+from flows.domain.model import FlowStatus
+from flows.domain.outbox import OutboxKind
+from flows.domain.rule import REGISTRY
+from flows.returns import report as returnflow
+from flows.store import Store, tables
 from relais import generate as gen
 from relais.api import auth
 from relais.cli import main
@@ -332,7 +333,7 @@ def test_mode_switches_are_kept_append_only_and_the_latest_wins(store_url):
 
 
 def test_the_specifics_of_relais_rules_are_french_too_and_the_examples_hold():
-    from flows.model import Category, Flag, ValidationError
+    from flows.domain.model import Category, Flag, ValidationError
     from validators.platform import duplicate_invoice
 
     found = duplicate_invoice.RULE.error("BT-1", "INV-7 (supplier 73282932000074, 2026) is invoice CPP1-00002")
@@ -344,7 +345,7 @@ def test_the_specifics_of_relais_rules_are_french_too_and_the_examples_hold():
     assert returnflow.error_description(found, "en") == found.message
     parser = ValidationError("RLS-T03", Flag.FATAL, "line 1", "Opening and ending tag mismatch", Category.TECHNICAL)
     assert returnflow.error_description(parser, "fr") == parser.message  # not Relais's words: as recorded
-    for module in ("flows.returnflow", "flows.statusflow", "flows.rule"):
+    for module in ("flows.returns.report", "flows.returns.status", "flows.domain.rule"):
         import doctest
         import importlib
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from flows import returnflow
+from flows.returns import report as returnflow
 
 pytestmark = pytest.mark.xdist_group("readme_walkthrough")  # one worker: the walkthrough runs once
 

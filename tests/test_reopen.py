@@ -23,7 +23,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from flows import returnflow
+from flows.returns import report as returnflow
 from flows.store import Store
 from relais import generate as gen
 

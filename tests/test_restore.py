@@ -10,7 +10,7 @@ flows are processed, the backup is restored and `relais run` runs again:
 - flows received after the backup are unknown to the restored store; their files are in the archive
   only (found as archived objects no store row refers to);
 - the flow id sequence restarts where the backup left it, but the ids it hands out again are skipped
-  (the archive marks every id given: flows/intake.py), so no lost flow's id is given twice.
+  (the archive marks every id given: flows/pipeline/intake.py), so no lost flow's id is given twice.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from archive import LocalArchive
-from flows import tables as t
-from flows.lifecycle import FlowStatus
+from flows.domain.lifecycle import FlowStatus
 from flows.store import Store
+from flows.store import tables as t
 from relais import generate as gen
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +164,7 @@ def test_restoring_an_older_backup_processes_nothing_twice(tmp_path, directory_f
 def test_a_backup_with_pending_outbox_rows_resends_them_under_the_same_names(tmp_path, directory_file, monkeypatch):
     h = Home(tmp_path, directory_file)
     h.drop("a0.zip", seed=1, start=1)
-    from flows import dispatch
+    from flows.pipeline import dispatch
     from relais.compose import Runtime
     from relais.runner import intake, process_flows
     from relais.settings import Settings

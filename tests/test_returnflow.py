@@ -1,4 +1,4 @@
-"""Status return flows (flows/returnflow.py) against schemas/xsd/relais-cppstatut.xsd."""
+"""Status return flows (flows/returns/report.py) against schemas/xsd/relais-cppstatut.xsd."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import pytest
 from lxml import etree
 
-from flows import returnflow as rf
-from flows.errors import Incident, RelaisError
-from flows.model import (
+from flows.domain.errors import Incident, RelaisError
+from flows.domain.model import (
     Category,
     Channel,
     Flag,
@@ -24,8 +23,9 @@ from flows.model import (
     ValidationError,
     invoice_id,
 )
-from flows.rule import XSD
-from flows.technical import DUPLICATE_FLOW, FORBIDDEN_DTD
+from flows.domain.rule import XSD
+from flows.domain.technical import DUPLICATE_FLOW, FORBIDDEN_DTD
+from flows.returns import report as rf
 
 PRODUCED = dt.datetime(2026, 3, 2, 9, 30, 0, tzinfo=dt.UTC)
 UPDATED = dt.datetime(2026, 3, 2, 9, 29, 58, tzinfo=dt.UTC)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from flows import directory as dirmod
-from flows.errors import ConfigError
-from flows.store import Directory, Structure
+from flows.directory import importer as dirmod
+from flows.domain.errors import ConfigError
+from flows.domain.structures import Directory, Structure
 from validators import route
 from validators.routing import Addressing
 

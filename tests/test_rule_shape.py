@@ -17,8 +17,8 @@ import pytest
 
 import validators.platform
 import validators.routing
-from flows.model import Category, ValidationError
-from flows.rule import REGISTRY, Rule, Stage
+from flows.domain.model import Category, ValidationError
+from flows.domain.rule import REGISTRY, Rule, Stage
 from validators import runner
 from validators.context import InvoiceContext
 
@@ -90,7 +90,7 @@ def test_a_validation_worker_runs_the_document_stage_only(monkeypatch):
     """The duplicate rule (STORE) and the routing rules (DIRECTORY) never run in a worker."""
     from lxml import etree
 
-    from flows.model import Container
+    from flows.domain.model import Container
     from tests.test_platform_rules import ubl
     from validators.document import DocumentJudge, JudgeConfig
 

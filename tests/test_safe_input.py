@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from flows import safearchive, safexml
-from flows.errors import Rejected, UnsafeInput
-from flows.model import Container
-from flows.safearchive import ArchiveLimits
-from flows.safexml import XmlLimits
+from flows.domain.errors import Rejected, UnsafeInput
+from flows.domain.model import Container
+from flows.io import safearchive, safexml
+from flows.io.safearchive import ArchiveLimits
+from flows.io.safexml import XmlLimits
 
 UBL_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 UBL = (

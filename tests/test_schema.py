@@ -1,7 +1,7 @@
-"""The schema is written twice, in flows/tables.py and in the Alembic migrations: they must agree.
+"""The schema is written twice, in flows/store/tables.py and in the Alembic migrations: they must agree.
 
 A fresh database is upgraded to head by the migrations (as `Store.open` does), then Alembic's
-autogenerate compares it to `flows.tables.metadata`: tables, columns, types, nullability, server
+autogenerate compares it to `flows.store.tables.metadata`: tables, columns, types, nullability, server
 defaults, indexes, unique and foreign-key constraints. Any difference is what `alembic revision
 --autogenerate` would write, and must be empty. Runs on SQLite and on PostgreSQL (`store_url`
 gives a private schema of the `test` database, dropped afterwards; skipped when PostgreSQL is not
@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from flows.store import Store, head_revision
-from flows.tables import metadata
+from flows.store.tables import metadata
 
 
 def _diff(conn: sa.Connection, target: sa.MetaData) -> list:

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from flows import detect, safexml
-from flows.errors import Incident, Rejected
-from flows.model import Container, Flag, Syntax, ValidationError
+from flows.domain.errors import Incident, Rejected
+from flows.domain.model import Container, Flag, Syntax, ValidationError
+from flows.io import detect, safexml
 from relais import generate as gen
 from validators import schematron as sch
 from validators.document import facturx_profile

@@ -24,8 +24,8 @@ from connectors.partners import Partner, SftpPickup
 from connectors.sftp import client, pickup
 from connectors.sftp.client import AuthFailed, HostKeyMismatch, SftpConnection, Unreachable
 from connectors.sftp.pickup import CLAIM_SUFFIX, PickupState, poll, poll_all
-from flows.model import Channel, FlowStatus
-from flows.pipeline import process_flow
+from flows.domain.model import Channel, FlowStatus
+from flows.pipeline.process import process_flow
 from relais import generate as gen
 from relais.runner import run_once
 from tests.sftp_partner import PartnerServer
@@ -372,7 +372,7 @@ def test_same_name_again_goes_to_processed_under_the_flow_id(rt, partner, remote
 
 
 def test_the_same_file_sent_again_later_is_a_new_flow_answered_as_a_duplicate(rt, partner, remote):
-    """flows.intake's one rule: a file written after its key's flow was recorded is a resend."""
+    """flows.pipeline.intake's one rule: a file written after its key's flow was recorded is a resend."""
     _put(remote, "a.xml", b"<a/>")
     [first] = _poll(rt, partner).flows
     again = _put(remote, "a.xml", b"<a/>")

@@ -9,8 +9,10 @@ import time
 import asyncssh
 import sqlalchemy as sa
 
-from flows import dispatch, returnflow, tables
-from flows.model import FlowStatus
+from flows.domain.model import FlowStatus
+from flows.pipeline import dispatch
+from flows.returns import report as returnflow
+from flows.store import tables
 from relais import generate as gen
 from relais.runner import run_once
 from tests.sftp_partner import PartnerServer

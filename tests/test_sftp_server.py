@@ -19,8 +19,8 @@ import pytest
 
 from connectors import partners as partners_config
 from connectors.sftp.server import UPLOAD_PREFIX, Account, ServerThread, accounts_for_dropzones, host_key
-from flows import returnflow
-from flows.model import FlowStatus
+from flows.domain.model import FlowStatus
+from flows.returns import report as returnflow
 from relais import generate as gen
 from relais.runner import run_once
 from tests.sftp_plain import plain

@@ -1,4 +1,4 @@
-"""The small-file regime (flows/batch.py): many one-invoice flows judged together through the
+"""The small-file regime (flows/pipeline/batch.py): many one-invoice flows judged together through the
 validation pool, each one still recorded, closed and answered on its own, and failing on its own."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from flows import dispatch, lease
-from flows.model import FlowStatus
-from flows.outbox import OutboxKind
+from flows.domain import lease
+from flows.domain.model import FlowStatus
+from flows.domain.outbox import OutboxKind
+from flows.pipeline import dispatch
 from relais import generate as gen
 from relais import runner, workrate
 from relais.compose import Runtime
@@ -24,7 +25,7 @@ FILES = 12  # at least PoolConfig.inline_below documents: the group goes through
 @pytest.fixture
 def pooled(tmp_path, directory_file):
     """A runtime with two validation workers (whatever the machine), the sample directory imported."""
-    from flows import directory
+    from flows.directory import importer as directory
 
     settings = Settings.from_env(tmp_path / "home", stable_seconds=0.0, workers=2)
     runtime = Runtime.open(settings)

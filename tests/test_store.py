@@ -7,8 +7,18 @@ from decimal import Decimal
 
 import pytest
 
-from flows.model import Channel, Flag, Flow, FlowStatus, Invoice, InvoiceStatus, Syntax, ValidationError, invoice_id
-from flows.outbox import Address
+from flows.domain.model import (
+    Channel,
+    Flag,
+    Flow,
+    FlowStatus,
+    Invoice,
+    InvoiceStatus,
+    Syntax,
+    ValidationError,
+    invoice_id,
+)
+from flows.domain.outbox import Address
 from flows.store import Store, Structure
 
 

@@ -9,8 +9,8 @@ import json
 import pytest
 from lxml import etree
 
-from flows import directory
-from flows.model import FlowStatus
+from flows.directory import importer as directory
+from flows.domain.model import FlowStatus
 from relais import generate as gen
 from relais.compose import Runtime
 from tests.helpers import drop, return_flow, rf_error_codes, run
@@ -54,7 +54,7 @@ def test_business_rule_rejects_and_versions_are_recorded(rt, directory_file):
 def test_warnings_are_reported_and_the_invoice_goes_on(rt, directory_file, corpus):
     # An official example that fires warning-flag rules only (corpus README: 03.07a CII, +2 warnings),
     # re-addressed to a structure of the directory.
-    from flows.extract import NS
+    from flows.io.extract import NS
 
     _, recipients = directory_file
     target = next(

@@ -319,7 +319,7 @@ def test_in_a_browser_log_in_filter_open_download_act_and_log_out(site, browser,
     page.locator("table.invoices details summary").first.click()
     error_row = page.locator("table.errors tr", has_text="RLS-R").first
     assert error_row.is_visible()
-    from flows.rule import REGISTRY
+    from flows.domain.rule import REGISTRY
     from validators.rules import all_rules
 
     all_rules()  # registers every rule in this process (the server is another process)
@@ -379,9 +379,9 @@ def test_in_a_browser_log_in_filter_open_download_act_and_log_out(site, browser,
 
 
 def test_keyset_pages_cover_every_flow_once_in_order(tmp_path):
-    from flows.model import Channel, Flow
+    from flows.domain.model import Channel, Flow
     from flows.store import Store
-    from flows.store_web import FlowQuery
+    from flows.store.web import FlowQuery
 
     store = Store.open(f"sqlite:///{tmp_path / 'relais.db'}")
     for k in range(7):

@@ -21,9 +21,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from flows import tables as t
 from flows.store import Store
-from flows.store_audit import AuditQuery
+from flows.store import tables as t
+from flows.store.audit import AuditQuery
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 

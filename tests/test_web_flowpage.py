@@ -27,9 +27,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows import directory
-from flows.lifecycle import FlowStatus
-from flows.model import Channel, Flow
+from flows.directory import importer as directory
+from flows.domain.lifecycle import FlowStatus
+from flows.domain.model import Channel, Flow
 from relais import generate as gen
 from relais.compose import Runtime
 from relais.runner import run_once

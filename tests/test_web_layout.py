@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows import directory
-from flows.model import Category, Flag, Flow, ValidationError
-from flows.rule import REGISTRY
+from flows.directory import importer as directory
+from flows.domain.model import Category, Flag, Flow, ValidationError
+from flows.domain.rule import REGISTRY
 from relais import generate as gen
 from relais.compose import Runtime
 from relais.runner import run_once
@@ -363,9 +363,9 @@ def _contrast(a: str, b: str) -> float:
 
 
 def test_the_flow_search_finds_file_names_and_first_findings(store_url):
-    from flows.model import Channel
+    from flows.domain.model import Channel
     from flows.store import Store
-    from flows.store_web import FlowQuery
+    from flows.store.web import FlowQuery
 
     url, schema = store_url
     store = Store.open(url, schema=schema)

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.lifecycle import FlowStatus
+from flows.domain.lifecycle import FlowStatus
 from relais.compose import Runtime
 from relais.settings import Settings
 from relais.web.passwords import hash_password

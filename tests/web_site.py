@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from flows import directory
-from flows.model import Flow
+from flows.directory import importer as directory
+from flows.domain.model import Flow
 from relais import generate as gen
 from relais.api import auth
 from relais.compose import Runtime

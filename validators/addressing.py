@@ -1,6 +1,6 @@
 """What an invoice says about where it goes: the input of the routing rules.
 
-Its own module (it imports only `flows.model`) so that the context, the routing package
+Its own module (it imports only `flows.domain.model`) so that the context, the routing package
 and older callers (``from validators.platform import Addressing``) share it.
 """
 
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from flows.model import InvoiceFacts
+from flows.domain.model import InvoiceFacts
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Addressing:
     """What an invoice says about where it goes.
 
-    >>> from flows.model import InvoiceFacts
+    >>> from flows.domain.model import InvoiceFacts
     >>> Addressing.of(InvoiceFacts(buyer_siret="11000201100044", service_code="COMPTA"))
     Addressing(buyer_siret='11000201100044', service_code='COMPTA', commitment_number=None)
     """

@@ -7,10 +7,10 @@ not known at this stage (None). Who fills what:
 - a validation worker (`validators.document`, stage DOCUMENT): `facts`, `syntax`,
   `tree`, `attachments` and `total_size` (computed once, by `of_document`),
   `limits` and `prior`;
-- the pipeline (`flows.pipeline`, stages STORE and DIRECTORY): `facts`, the flow's
+- the pipeline (`flows.pipeline.process`, stages STORE and DIRECTORY): `facts`, the flow's
   `seen`, the `store`, `flow_id`, the `directory` and the invoice's `addressing`.
 
->>> from flows.extract import Facts
+>>> from flows.io.extract import Facts
 >>> ctx = InvoiceContext(facts=Facts(buyer_siret="11000201100044"))
 >>> ctx.attachments, ctx.directory, ctx.recipient
 ((), None, None)
@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from flows.attachments import Attachment, attachments, pdf_attachments, total_size
-from flows.extract import Facts
-from flows.model import Syntax, ValidationError
+from flows.domain.model import Syntax, ValidationError
+from flows.io.attachments import Attachment, attachments, pdf_attachments, total_size
+from flows.io.extract import Facts
 from validators.addressing import Addressing
 from validators.limits import Limits
 from validators.seen import InvoiceLookup, Seen
 
 if TYPE_CHECKING:
-    from flows.store import Directory, Structure
+    from flows.domain.structures import Directory, Structure
 
 __all__ = ["Addressing", "InvoiceContext", "InvoiceLookup", "Seen"]
 
@@ -41,12 +41,12 @@ __all__ = ["Addressing", "InvoiceContext", "InvoiceLookup", "Seen"]
 class InvoiceContext:
     """What the rules may read about one invoice; a field not known at the stage is None (or empty)."""
 
-    facts: Facts | None = None  # `flows.extract.extract(syntax, tree)`
+    facts: Facts | None = None  # `flows.io.extract.extract(syntax, tree)`
     syntax: Syntax | None = None
     tree: etree._ElementTree | etree._Element | None = None  # the invoice XML (a Factur-X's embedded one)
     #: Every attachment: the XML's, then a Factur-X PDF's other embedded files (`of_document`).
     attachments: tuple[Attachment, ...] = ()
-    #: Bytes of the invoice and its attachments (`flows.attachments.total_size`), None when unknown.
+    #: Bytes of the invoice and its attachments (`flows.io.attachments.total_size`), None when unknown.
     total_size: int | None = None
     limits: Limits = Limits()
     #: Codes of the fatal findings made before these rules (XSD, EN 16931): a platform rule
@@ -75,7 +75,7 @@ class InvoiceContext:
 
         `xml_size`: bytes of the invoice XML (without it, the size counts the attachments
         only); `pdf`: the whole PDF of a Factur-X and `xml_name` the name of its embedded
-        invoice XML (`flows.detect.Detected.embedded_name`): its other embedded files are
+        invoice XML (`flows.io.detect.Detected.embedded_name`): its other embedded files are
         attachments; `prior`: the findings so far.
         """
         found = attachments(syntax, tree)

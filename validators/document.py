@@ -15,10 +15,11 @@ from pathlib import Path
 
 from lxml import etree
 
-from flows import detect, extract, safearchive, safexml, technical
-from flows.errors import Incident, Rejected
-from flows.model import Container, Syntax, ValidationError
-from flows.rule import Stage
+from flows.domain import technical
+from flows.domain.errors import Incident, Rejected
+from flows.domain.model import Container, Syntax, ValidationError
+from flows.domain.rule import Stage
+from flows.io import detect, extract, safearchive, safexml
 from validators.context import InvoiceContext
 from validators.limits import Limits
 from validators.runner import run as run_rules
@@ -211,7 +212,7 @@ class DocumentJudge:
                 verdict.errors.append(technical.RULES_NOT_RUN.error("/", str(e)[:300]))
         if self.config.platform_rules:
             # Stage DOCUMENT only: the duplicate rule needs the store and the routing rules the
-            # directory; the pipeline runs those stages (flows.pipeline._decide).
+            # directory; the pipeline runs those stages (flows.pipeline.process._decide).
             ctx = InvoiceContext.of_document(
                 verdict.facts,
                 detected.syntax,

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from flows.errors import Incident
+from flows.domain.errors import Incident
 from validators import pool_worker
 from validators.document import DocumentJudge, Verdict
 from validators.pool_config import Job, PoolConfig

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from flows.model import Container
+from flows.domain.model import Container
 from validators.document import JudgeConfig
 
 

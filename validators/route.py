@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flows.model import ValidationError
-from flows.rule import Stage
+from flows.domain.model import ValidationError
+from flows.domain.rule import Stage
 from validators import runner
 from validators.addressing import Addressing
 from validators.context import InvoiceContext
 
 if TYPE_CHECKING:
-    from flows.store import Directory, Structure
+    from flows.domain.structures import Directory, Structure
 
 
 def check(a: Addressing, directory: Directory) -> tuple[list[ValidationError], Structure | None]:

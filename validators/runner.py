@@ -1,12 +1,12 @@
 """The one runner of the rule modules: the rules of the requested stages, in one declared order.
 
 Every rule module (`validators/platform/`, `validators/routing/`) has the shape
-``RULE`` (a `flows.rule.Rule`, which declares its category and stage) and
+``RULE`` (a `flows.domain.rule.Rule`, which declares its category and stage) and
 ``check(ctx: InvoiceContext)``. `run` takes the rules of the stages asked for,
 in the order of `ORDER`, and returns their findings in that order:
 
 - a validation worker (`validators.document`) runs stage DOCUMENT;
-- the pipeline (`flows.pipeline`) runs stage STORE, then DIRECTORY: the duplicate
+- the pipeline (`flows.pipeline.process`) runs stage STORE, then DIRECTORY: the duplicate
   rule needs the store and runs there only, once per invoice.
 
 Two module constants shape the run:
@@ -20,7 +20,7 @@ Two module constants shape the run:
 All other rules report (none stops the others). An internal failure (the store
 cannot be queried) raises: the caller treats it as an incident, never as a verdict.
 
->>> from flows.extract import Facts
+>>> from flows.io.extract import Facts
 >>> [e.rule for e in run(InvoiceContext(facts=Facts(type_code="380")), [Stage.DOCUMENT])]
 ['RLS-P09']
 >>> from validators.addressing import Addressing
@@ -34,8 +34,8 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Protocol
 
-from flows.model import ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.platform import (
     amount_due_exceeds_total,

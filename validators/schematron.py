@@ -22,7 +22,7 @@ Running
     It fails closed: a missing or broken stylesheet, a Saxon error or a
     report that is not SVRL raises `SchematronError` (an `Incident`), never
     an empty list. The one exception is a document that Saxon's XML parser
-    refuses (SXXP0003: one of its JAXP limits, which `flows.safexml` already
+    refuses (SXXP0003: one of its JAXP limits, which `flows.io.safexml` already
     enforces up front): that is the document's doing, the same on every
     retry, so it is refused with RLS-T19 (`UnsafeInput`), not an incident.
 
@@ -71,10 +71,11 @@ from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
-from flows import safexml, technical
-from flows.atomic import write_atomic
-from flows.errors import Incident, Rejected, UnsafeInput
-from flows.model import Category, Flag, Syntax, ValidationError
+from flows.domain import technical
+from flows.domain.errors import Incident, Rejected, UnsafeInput
+from flows.domain.model import Category, Flag, Syntax, ValidationError
+from flows.io import safexml
+from flows.io.atomic import write_atomic
 
 UBL_XSLT = "EN16931-UBL-validation.xslt"
 CII_XSLT = "EN16931-CII-validation.xslt"
@@ -447,7 +448,7 @@ class Runner:
     def run(self, ruleset: RuleSet, xml: bytes | etree._ElementTree) -> list[ValidationError]:
         """Every finding of `ruleset` on the document, minus the rule set's excluded rules.
 
-        `xml` is the invoice XML (bytes, read here with `flows.safexml`) or its
+        `xml` is the invoice XML (bytes, read here with `flows.io.safexml`) or its
         already parsed tree (rearranged for a moment, then restored: do not
         share it with another thread meanwhile); either way Saxon only ever
         sees a re-serialised, DOCTYPE-free document.

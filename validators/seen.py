@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from flows.model import InvoiceFacts
+from flows.domain.model import InvoiceFacts
 
 Key = tuple[str, str, int]
 

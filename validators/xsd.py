@@ -15,8 +15,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from flows.model import Syntax, ValidationError
-from flows.rule import XSD
+from flows.domain.model import Syntax, ValidationError
+from flows.domain.rule import XSD
 
 MAX_ERRORS = 50
 

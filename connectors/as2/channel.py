@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from archive import Archive
 from connectors.partners import Partner
-from flows.channels import Address, OutboxKind
-from flows.errors import ConfigError
-from flows.model import Channel
+from flows.domain.errors import ConfigError
+from flows.domain.model import Channel
+from flows.pipeline.channels import Address, OutboxKind
 from flows.store import Store
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from flows.errors import RelaisError
+from flows.domain.errors import RelaisError
 
 __all__ = [
     "As2CryptoError",

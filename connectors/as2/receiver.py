@@ -26,7 +26,7 @@
    Received-Content-MIC in the sender's spelling of the digest.
    Synchronous: it is the HTTP response. Asynchronous (Receipt-Delivery-Option):
    an outbox row (kind ``as2-mdn``) is written *before* the empty HTTP 200, and
-   the MDN is POSTed by `flows.dispatch` (retried with backoff; the server
+   the MDN is POSTed by `flows.pipeline.dispatch` (retried with backoff; the server
    runs that dispatch itself right away and every few seconds). A message
    from an unknown AS2-From gets its MDN synchronously, never POSTed to a URL
    nobody vouches for.
@@ -55,11 +55,12 @@ from connectors.as2 import certs, cms, mdn, message, sender
 from connectors.as2.errors import As2CryptoError
 from connectors.as2.station import load_parties, safe_name, unquote_id, wants_signed_receipt
 from connectors.partners import Partner
-from flows import dispatch, log
-from flows.dispatch import Outbound
-from flows.intake import Arrival, Intake
-from flows.model import Channel
-from flows.outbox import Address, OutboxKind
+from flows.domain import log
+from flows.domain.model import Channel
+from flows.domain.outbox import Address, OutboxKind
+from flows.pipeline import dispatch
+from flows.pipeline.dispatch import Outbound
+from flows.pipeline.intake import Arrival, Intake
 from flows.store import As2Message, As2Status
 
 _log = log.get("relais.as2")
@@ -119,7 +120,7 @@ def _text(status: int, text: str) -> Reply:
 
 
 class As2App:
-    """The ASGI application. Files go in through `intake` (`flows.intake`: archive first, one idempotence
+    """The ASGI application. Files go in through `intake` (`flows.pipeline.intake`: archive first, one idempotence
     rule); async MDNs go out through `outbound`'s AS2 channel. Both are shared by the worker threads
     (the store and the archive are thread-safe)."""
 
@@ -316,7 +317,7 @@ class As2App:
 
         if unwrapped is not None and party is not None:
             name = safe_name(unwrapped.filename, f"as2-{message_id}")
-            if row.flow_id is None:  # resumed after a crash: the flow may exist already (flows.intake)
+            if row.flow_id is None:  # resumed after a crash: the flow may exist already (flows.pipeline.intake)
                 arrival = Arrival(party.id, Channel.AS2, name, written_at=row.received_at)
                 row.flow_id = self.intake.ingest(arrival, unwrapped.payload).flow.id
             row.mic, row.mic_digest = unwrapped.mic, unwrapped.mic_digest

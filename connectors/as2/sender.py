@@ -1,6 +1,6 @@
 """Sending by AS2: return flows to partners (outbox rows of channel ``as2``) and async MDNs.
 
-Both are the AS2 channel's senders (`connectors.as2.channel`), called by `flows.dispatch`
+Both are the AS2 channel's senders (`connectors.as2.channel`), called by `flows.pipeline.dispatch`
 inside its per-partner order and backoff: ``with Sender(store, archive, partner) as s: s.send(item, data)``. A transport failure
 (connection refused, timeout, HTTP status other than 2xx) raises, so the row
 stays pending and is retried with backoff, under the same Message-ID (a
@@ -31,9 +31,9 @@ from archive import Archive
 from connectors.as2 import mdn, message
 from connectors.as2.station import Party, load_party, new_message_id, quote_id
 from connectors.partners import Partner
-from flows import log
-from flows.errors import ConfigError, RelaisError
-from flows.outbox import OutboxItem, OutboxKind
+from flows.domain import log
+from flows.domain.errors import ConfigError, RelaisError
+from flows.domain.outbox import OutboxItem, OutboxKind
 from flows.store import As2Message, As2Status, Store
 
 _log = log.get("relais.as2")

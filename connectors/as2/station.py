@@ -17,8 +17,8 @@ from cryptography import x509
 
 from connectors.as2 import certs
 from connectors.partners import As2Config, Partner
-from flows import log
-from flows.errors import ConfigError
+from flows.domain import log
+from flows.domain.errors import ConfigError
 
 _log = log.get("relais.as2")
 EXPIRY_WARNING_DAYS = 30

@@ -12,11 +12,11 @@ from pathlib import Path
 from types import TracebackType
 
 from connectors.folder import dropzone
-from flows.atomic import PARTNER_FILE_MODE, write_atomic
-from flows.channels import Address, OutboxKind
-from flows.intake import Intake
-from flows.model import Channel, Flow
-from flows.outbox import OutboxItem
+from flows.domain.model import Channel, Flow
+from flows.domain.outbox import OutboxItem
+from flows.io.atomic import PARTNER_FILE_MODE, write_atomic
+from flows.pipeline.channels import Address, OutboxKind
+from flows.pipeline.intake import Intake
 
 
 @dataclasses.dataclass

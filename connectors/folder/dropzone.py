@@ -8,7 +8,7 @@ being copied, it is left for the next scan.
 
 Taken once, even across a crash: the flow is recorded before the file is
 removed, so a crash between the two leaves a file that already has a flow. The
-rule is `flows.intake`'s, the same for every channel: a file whose partner,
+rule is `flows.pipeline.intake`'s, the same for every channel: a file whose partner,
 name, size and SHA-256 already have a flow recorded after the file was written
 is not recorded again: it is removed (the archive has its bytes) and
 ``dropzone.already_recorded`` is logged. A partner sending the very same file again under the same name is
@@ -63,9 +63,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from archive import ArchivedObject
-from flows import log
-from flows.intake import Arrival, Ingested, Intake
-from flows.model import Channel, Flow
+from flows.domain import log
+from flows.domain.model import Channel, Flow
+from flows.pipeline.intake import Arrival, Ingested, Intake
 
 _log = log.get("relais.dropzone")
 TEMP_SUFFIXES = (".part", ".tmp", ".partial", ".filepart", ".crdownload")
@@ -202,7 +202,7 @@ def _report_ignored(partner: str, entry: os.DirEntry[str], now: float) -> None:
 
 
 def take(intake: Intake, c: Candidate) -> Flow | None:
-    """Archive and record one inbox file (`flows.intake`), then remove it. None when it changed under
+    """Archive and record one inbox file (`flows.pipeline.intake`), then remove it. None when it changed under
     our feet, or when it already has a flow (left behind by a crash between recording and removal:
     removed now). A file written again after its flow was recorded is a resend and gets a flow of its own.
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.partners import SftpPickup
-from flows.errors import ConfigError
+from flows.domain.errors import ConfigError
 
 
 def _connection(conn_id: str) -> Any:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectors.partners import Partner
-from flows import log
-from flows.channels import Address, OutboxKind
-from flows.intake import Intake
-from flows.model import Channel, Flow
+from flows.domain import log
+from flows.domain.model import Channel, Flow
+from flows.pipeline.channels import Address, OutboxKind
+from flows.pipeline.intake import Intake
 
 if TYPE_CHECKING:
     from connectors.sftp.returns import Sender

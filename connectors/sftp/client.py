@@ -51,7 +51,7 @@ from paramiko.sftp import (
 )
 
 from connectors.partners import SftpPickup
-from flows.errors import RelaisError
+from flows.domain.errors import RelaisError
 
 BLOCK = 1024 * 1024
 #: Read requests (32 KiB each) in flight during a download: 2 MiB of read-ahead at most.

@@ -51,10 +51,10 @@ from connectors.folder.dropzone import is_temporary
 from connectors.partners import Partner, SftpPickup
 from connectors.sftp import client
 from connectors.sftp.client import ConnectionLost, RemoteFile, SftpConnection, SftpError
-from flows import log
-from flows.atomic import temp_prefix
-from flows.intake import Arrival, Intake
-from flows.model import Channel, Flow
+from flows.domain import log
+from flows.domain.model import Channel, Flow
+from flows.io.atomic import temp_prefix
+from flows.pipeline.intake import Arrival, Intake
 
 _log = log.get("relais.sftp.pickup")
 
@@ -322,7 +322,7 @@ class _Poll:
                 return
             written_at = dt.datetime.fromtimestamp(st.mtime, dt.UTC) if st.mtime is not None else None
             arrival = Arrival(self.partner.id, Channel.SFTP, c.original, written_at)
-            flow = self.intake.known(arrival, size, sha256)  # flows.intake's idempotence rule
+            flow = self.intake.known(arrival, size, sha256)  # flows.pipeline.intake's idempotence rule
             if flow is not None:
                 self.report.already.append((c.original, flow.id))
                 _log.info(

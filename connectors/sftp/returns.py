@@ -7,8 +7,8 @@ from types import TracebackType
 
 from connectors.partners import Partner
 from connectors.sftp import airflow_conn
-from flows.errors import ConfigError
-from flows.outbox import OutboxItem
+from flows.domain.errors import ConfigError
+from flows.domain.outbox import OutboxItem
 
 
 class Sender:

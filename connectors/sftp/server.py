@@ -89,7 +89,7 @@ from connectors.sftp.sftp_handler import (  # noqa: F401 - re-exported: connecto
     _Session,
     _suppress_missing,
 )
-from flows import log
+from flows.domain import log
 
 _log = log.get("relais.sftp")
 

@@ -34,7 +34,7 @@ from asyncssh.sftp import (
 )
 
 from connectors.folder.dropzone import is_temporary, mark_sftp
-from flows import log
+from flows.domain import log
 
 _log = log.get("relais.sftp")
 

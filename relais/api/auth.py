@@ -29,8 +29,8 @@ from typing import Any
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from flows.model import utcnow
-from flows.store_api import ApiToken
+from flows.domain.model import utcnow
+from flows.store.api import ApiToken
 from relais.api.throttle import Throttle
 from relais.compose import Runtime
 
@@ -217,7 +217,7 @@ def audit(
     with writing(rt):
         if principal == "anonymous" and outcome == "refused":
             # Counted per (client, minute, action) in `audit_refusals`: an anonymous client cannot grow the
-            # audit log (flows/store_audit.py); the web's /audit shows the counts.
+            # audit log (flows/store/audit.py); the web's /audit shows the counts.
             client = request.client.host if request.client else None
             rt.store.audit_refusal(
                 client, action, principal=principal, http_status=http_status, target=target, detail=detail

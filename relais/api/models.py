@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.history import HistoryEntry
-from flows.lifecycle import InvoiceStatus
-from flows.model import Flow, Invoice, ValidationError
+from flows.domain.history import HistoryEntry
+from flows.domain.lifecycle import InvoiceStatus
+from flows.domain.model import Flow, Invoice, ValidationError
 
 
 class Error(BaseModel):
@@ -138,7 +138,7 @@ class InvoiceDetail(BaseModel):
 
 
 class HistoryItem(BaseModel):
-    """One status an invoice took (`flows.history.HistoryEntry.as_json`)."""
+    """One status an invoice took (`flows.domain.history.HistoryEntry.as_json`)."""
 
     status: str
     code: str

@@ -27,8 +27,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, WithJsonSchema
 
-from flows.lifecycle import FlowStatus, InvoiceStatus
-from flows.store_api import InvoiceKey
+from flows.domain.lifecycle import FlowStatus, InvoiceStatus
+from flows.store.api import InvoiceKey
 
 #: A flow id (``CPP`` + digits) or an invoice id (flow id, ``-``, position): letters, digits, ``._-``.
 _ID = re.compile(r"[A-Za-z0-9._-]{1,64}")

@@ -1,5 +1,5 @@
 """Recipient endpoints: a structure (or one of its services) lists its invoices, reads one, downloads its
-document, reads its history and sets its status (``flows.statuses.change``, as `Actor.RECIPIENT`).
+document, reads its history and sets its status (``flows.pipeline.status_changes.change``, as `Actor.RECIPIENT`).
 
 An invoice another structure received, one the platform rejected, or one of a flow still in progress is
 answered exactly like an unknown one (404, same body): the API tells nothing about invoices it does not show.
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from flows import split, statuses
-from flows.history import Source
-from flows.lifecycle import INVOICE, Actor, IllegalTransition, InvoiceStatus
-from flows.model import Flow, Invoice
+from flows.domain.history import Source
+from flows.domain.lifecycle import INVOICE, Actor, IllegalTransition, InvoiceStatus
+from flows.domain.model import Flow, Invoice
+from flows.io import split
+from flows.pipeline import status_changes as statuses
 from relais.api import auth, params
 from relais.api.auth import ApiError, Principal
 from relais.api.models import Conflict, Error, HistoryItem, InvoiceDetail, InvoicePage, InvoiceSummary, StatusChange

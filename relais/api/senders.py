@@ -2,13 +2,13 @@
 
 The body of ``POST /api/v1/flows`` is streamed to a file under the staging folder, capped at
 ``max_flow_bytes`` (413 beyond, the partial file deleted: nothing is archived), then handed to
-`flows.intake.Intake.ingest` like any channel's file; `relais run` or the DAG processes it (or the server
+`flows.pipeline.intake.Intake.ingest` like any channel's file; `relais run` or the DAG processes it (or the server
 itself, right after the upload, with RELAIS_API_PROCESS=1: relais/api/worker.py). An upload that
 does not arrive whole (the client goes away, fewer bytes than its Content-Length) records nothing. An
 ``Idempotency-Key`` makes a retried upload answer the flow of the first (200), or 409 when its bytes differ.
 
 The key is reserved, not merely checked: its row of ``api_uploads`` (primary key (partner, key)) is inserted
-in the transaction that records the flow (`flows.store_api.ApiRepo.create_api_flow`), so exactly one flow
+in the transaction that records the flow (`flows.store.api.ApiRepo.create_api_flow`), so exactly one flow
 exists per (partner, key) whatever the concurrency, and a 409 has recorded nothing (no flow, so nothing is
 processed or delivered). No reservation outlives its request: there is nothing stale to expire after a
 crash (a crash before the commit leaves no row and the retry records the flow; after it, the retry gets
@@ -34,11 +34,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from flows.intake import Arrival
-from flows.lifecycle import FlowStatus
-from flows.model import Channel, Flow, utcnow
-from flows.store_api import IdempotencyKeyTaken
-from flows.store_web import FlowQuery
+from flows.domain.lifecycle import FlowStatus
+from flows.domain.model import Channel, Flow, utcnow
+from flows.pipeline.intake import Arrival
+from flows.store.api import IdempotencyKeyTaken
+from flows.store.web import FlowQuery
 from relais.api import auth, params
 from relais.api.auth import ApiError, Principal
 from relais.api.models import Error, FlowCreated, FlowInfo, FlowPage, ReportPending

@@ -4,7 +4,7 @@ Off by default: an upload is then recorded IN_RECU and waits for `relais run` or
 file. On, one background thread of the server takes each flow right after its upload, with the function
 `relais run` uses (`relais.runner.process_flows`: validation, routing, deliveries and return flow sent as
 the flow closes). It is safe beside `relais run` workers and the DAG: a flow is processed by whoever
-claims it first (the store's conditional claim and its lease, flows/lease.py); the others skip it. What
+claims it first (the store's conditional claim and its lease, flows/domain/lease.py); the others skip it. What
 this thread does not take (the server stopped first, a failure) stays in the queue of the store, where
 `relais run` or the DAG finds it. Status return flows and outbox retries stay theirs.
 """

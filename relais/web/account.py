@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from flows.store_web import WebUser
+from flows.store.web import WebUser
 from relais.compose import Runtime
 from relais.web import i18n, security, sessions
 from relais.web.passwords import hash_password, verify_password

@@ -27,10 +27,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from connectors import partners as partners_config
-from flows import split
-from flows.lifecycle import FlowStatus
-from flows.model import Channel, Flow, FlowCode
-from flows.store_web import FlowQuery, WebUser
+from flows.domain.lifecycle import FlowStatus
+from flows.domain.model import Channel, Flow, FlowCode
+from flows.io import split
+from flows.store.web import FlowQuery, WebUser
 from relais import log, runner
 from relais.compose import Runtime
 from relais.web import (
@@ -177,7 +177,7 @@ def create_app(
 
     def refuse_anonymous(client: str, target: str | None, status: int, detail: str) -> None:
         """A login refused before anyone is known: counted per (client, minute) in `audit_refusals`, so an
-        anonymous client cannot grow the audit log (flows/store_audit.py); /audit shows the counts."""
+        anonymous client cannot grow the audit log (flows/store/audit.py); /audit shows the counts."""
         rt.store.audit_refusal(
             client, "web.login", principal=security.principal(None), http_status=status, target=target, detail=detail
         )

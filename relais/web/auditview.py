@@ -3,7 +3,7 @@
 The page's filters are a GET form: ``actor`` (a principal, ``web:alice``, or a prefix, ``web:*``),
 ``action`` (``web.login``, ``web.*``), ``outcome`` (ok, refused, error), ``since`` and ``until``
 (yyyy-mm-dd, UTC days, both included); ``before`` (a row id) is where the next page starts: the store
-reads 100 rows newest first (keyset on the id, `flows.store_audit`), whatever the size of the log.
+reads 100 rows newest first (keyset on the id, `flows.store.audit`), whatever the size of the log.
 ``view=refusals`` lists the refusals of clients not known yet, counted per (address, minute, action);
 the log view shows the latest of them above the table.
 
@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flows.store import Store
-from flows.store_audit import AUDIT_PAGE, AuditQuery
+from flows.store.audit import AUDIT_PAGE, AuditQuery
 from relais.web import params as params_
 from relais.web.params import BadParam
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import queue
 import threading
 
-from flows import dispatch
-from flows.outbox import OutboxKind
+from flows.domain.outbox import OutboxKind
+from flows.pipeline import dispatch
 from relais import log, runner
 from relais.compose import Runtime
 

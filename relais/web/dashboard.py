@@ -1,6 +1,6 @@
 """What the landing page (``GET /`` -> home.html), the rejects page (``GET /rejects`` -> rejects.html)
 and a rule's page (``GET /rejects/{rule}`` -> rejects_rule.html) show: their template context, from the
-store's aggregates (``flows.store_dashboard``) and the charts (``relais.web.charts``).
+store's aggregates (``flows.store.dashboard``) and the charts (``relais.web.charts``).
 
 A route passes the store, the partner the user is limited to (``user.partner`` for a ``partner`` user,
 else None: everything) and the page's language; it adds the context to app.py's `render`, e.g.::
@@ -27,8 +27,8 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
-from flows.model import utcnow
-from flows.store_dashboard import STAGES, Latency, RuleCount, RuleFlow, RuleRejects
+from flows.domain.model import utcnow
+from flows.store.dashboard import STAGES, Latency, RuleCount, RuleFlow, RuleRejects
 from relais.web import charts, findings, i18n
 from relais.web.detail import explain
 

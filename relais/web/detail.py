@@ -14,16 +14,16 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from flows.lifecycle import REOPENABLE, FlowStatus, InvoiceStatus
-from flows.model import Flow, ValidationError
-from flows.outbox import OutboxItem, OutboxStatus
-from flows.rule import REGISTRY, official_family
+from flows.domain.lifecycle import REOPENABLE, FlowStatus, InvoiceStatus
+from flows.domain.model import Flow, ValidationError
+from flows.domain.outbox import OutboxItem, OutboxStatus
+from flows.domain.rule import REGISTRY, official_family
 from relais.compose import Runtime
 from relais.web import i18n
 from relais.web.labels import outbox_state_label
 from relais.web.params import InvoiceFilters
 
-#: A schema finding (XSD): its explanation (the official EN 16931 families: flows.rule.official_family).
+#: A schema finding (XSD): its explanation (the official EN 16931 families: flows.domain.rule.official_family).
 _XSD = {
     "fr": "Le document ne respecte pas le schéma XML de sa syntaxe.",
     "en": "The document does not conform to the XML schema of its syntax.",
@@ -32,7 +32,7 @@ _XSD = {
 #: The audited web actions on a flow shown in its timeline (relais/web/app.py).
 _ACTIONS = {"web.flow.reprocess": "reprocess", "web.flow.resend": "resend"}
 _RESENT = re.compile(r"(\d+) sent, (\d+) failed")
-#: The reasons the platform gives its own history entries (flows/store_history.py, flows/pipeline.py), in French.
+#: The reasons the platform gives its own history entries (flows/store/history.py, flows/pipeline/process.py), in French.
 _REASONS_FR = (
     (re.compile(r"^delivered to the recipient$"), "mise à disposition du destinataire"),
     (re.compile(r"^completed by invoice (\S+) \(flow (\S+)\)$"), r"complétée par la facture \1 (flux \2)"),

@@ -1,6 +1,6 @@
 """A finding (rule, location, message) as the reader's language has it, on the pages that list findings.
 
-Findings are stored as the rule made them: a Relais rule's English message (`flows.rule.Rule.message_en`),
+Findings are stored as the rule made them: a Relais rule's English message (`flows.domain.rule.Rule.message_en`),
 then ``: <detail>``; an EN 16931 / BR-FR / Factur-X rule's official message (the CEN XSLTs), an XSD
 finding the schema validator's. A Relais rule is shown with its French message (`Rule.message_fr`) and
 its detail with the usual words in French; an official message is kept verbatim (`official`), beside a
@@ -22,8 +22,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from flows.returnflow import detail_fr
-from flows.rule import REGISTRY, Category
+from flows.domain.rule import REGISTRY, Category
+from flows.returns.report import detail_fr
 from relais.web.detail import explain
 
 #: The business terms named in locations (validators/terms.py), in French.
@@ -66,7 +66,7 @@ def message(rule: str, stored: str, lang: str = "fr") -> Said:
     return Said(found.message_fr, stored)  # an older wording: the French message, the stored one beside
 
 
-#: Where an XML parser or the XSD validator points (flows/safexml.py, validators/xsd.py): "line 3, column 12".
+#: Where an XML parser or the XSD validator points (flows/io/safexml.py, validators/xsd.py): "line 3, column 12".
 _LINE = re.compile(r"^line (\d+)(?:, column (\d+))?")
 
 

@@ -1,6 +1,6 @@
 """Statuses and states as the pages show them: a label in the reader's language, with the platform's code
 beside it for flow and invoice statuses (never the raw enum alone on one page and a label on the next).
-Registered as Jinja globals by relais/web/app.py. The labels are those of `flows.lifecycle`.
+Registered as Jinja globals by relais/web/app.py. The labels are those of `flows.domain.lifecycle`.
 
 >>> flow_status_label("IN_INTEGRE_PARTIEL", "fr"), flow_status_label("IN_REJETE", "en")
 ('Intégré partiellement (IN_INTEGRE_PARTIEL)', 'Rejected (IN_REJETE)')
@@ -12,7 +12,7 @@ Registered as Jinja globals by relais/web/app.py. The labels are those of `flows
 
 from __future__ import annotations
 
-from flows.lifecycle import FlowStatus, InvoiceStatus
+from flows.domain.lifecycle import FlowStatus, InvoiceStatus
 
 _STATES = {
     "pending": ("en attente d'envoi", "waiting to be sent"),

@@ -52,7 +52,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from flows.store_web import WebUser
+from flows.store.web import WebUser
 from relais import log
 from relais.compose import Runtime
 from relais.web import params, security, sessions

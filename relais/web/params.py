@@ -42,10 +42,10 @@ from collections.abc import Mapping, Sequence
 
 from starlette.datastructures import QueryParams
 
-from flows.lifecycle import FlowStatus, InvoiceStatus
-from flows.model import Channel, FlowCode
-from flows.store_invoices import INVOICE_SORTS
-from flows.store_web import SORTS, FlowQuery
+from flows.domain.lifecycle import FlowStatus, InvoiceStatus
+from flows.domain.model import Channel, FlowCode
+from flows.store.invoices import INVOICE_SORTS
+from flows.store.web import SORTS, FlowQuery
 from relais.web import i18n
 
 PAGE = 50
@@ -74,7 +74,7 @@ class Keyset:
 
     @property
     def text(self) -> str:
-        """The value as the store reads it back (flows.store_web: ISO 8601 for an instant)."""
+        """The value as the store reads it back (flows.store.web: ISO 8601 for an instant)."""
         return self.value.isoformat() if isinstance(self.value, dt.datetime) else str(self.value)
 
 

@@ -20,8 +20,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from flows.lifecycle import FlowStatus
-from flows.store_web import WebUser
+from flows.domain.lifecycle import FlowStatus
+from flows.store.web import WebUser
 from relais.compose import Runtime
 from relais.web import i18n, params, security
 

@@ -40,7 +40,7 @@ import secrets
 import threading
 import time
 
-from flows.store_web import WebUser
+from flows.store.web import WebUser
 
 MAX_FAILURES = 5
 MAX_CLIENT_FAILURES = 20

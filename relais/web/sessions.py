@@ -2,7 +2,7 @@
 
 Once logged in, the signed session cookie (Starlette's SessionMiddleware) holds only a random token
 (``sid``, 256 bits; and for one redirect a flash message), never the user's name nor a time: the user
-is the one of the session's record (``web_sessions``, flows/store_sessions.py, which keeps only the
+is the one of the session's record (``web_sessions``, flows/store/sessions.py, which keeps only the
 token's SHA-256). The session's CSRF token is derived from the token (`csrf_for`, keyed by the
 server's secret) by `OnlyTheSessionInTheCookie`, not stored. Before the login, the cookie holds the
 login form's CSRF token (and Authlib's state for an OpenID Connect sign-in). Every request reads
@@ -31,8 +31,8 @@ from typing import Any
 
 from fastapi import Request
 
-from flows.store_sessions import WebSession
-from flows.store_web import WebUser
+from flows.store.sessions import WebSession
+from flows.store.web import WebUser
 from relais import log
 from relais.compose import Runtime
 
@@ -123,7 +123,7 @@ def end(request: Request, rt: Runtime, why: str) -> None:
     """End the request's session (blocking) and empty its cookie."""
     token = request.session.get("sid")
     if isinstance(token, str):
-        from flows.store_sessions import session_id
+        from flows.store.sessions import session_id
 
         rt.store.end_web_session(session_id(token), why)
     request.session.clear()

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from connectors.folder import waiting as w
-from flows.store_web import WebUser
+from flows.store.web import WebUser
 from relais import runner
 from relais.compose import Runtime
 from relais.web import i18n, params

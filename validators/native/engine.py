@@ -33,8 +33,8 @@ from typing import Any
 
 from lxml import etree
 
-from flows.atomic import write_atomic
-from flows.model import Category, ValidationError
+from flows.domain.model import Category, ValidationError
+from flows.io.atomic import write_atomic
 from validators import schematron
 from validators.native import runtime as R
 from validators.native.stylesheet import Assert, Program, compile_stylesheet
@@ -255,7 +255,7 @@ class NativeRunner:
     def codedb(self, path: Path) -> R.Doc:
         doc = self._codedb.get(path)
         if doc is None:
-            from flows import safexml
+            from flows.io import safexml
 
             try:
                 root = etree.fromstring(path.read_bytes(), safexml.make_parser())

@@ -10,7 +10,7 @@ amount: there an undeclared rounding up is reported too.
 `SAME_AS`: see `totals_mismatch`.
 
 >>> from decimal import Decimal as D
->>> from flows.extract import Facts
+>>> from flows.io.extract import Facts
 >>> check(InvoiceContext(facts=Facts(total_with_vat=D("120"), amount_due=D("150")))).message
 'The amount due exceeds the total with VAT, with no prepaid amount to explain it: 150 > 120'
 >>> print(check(InvoiceContext(facts=Facts(total_with_vat=D("120"), amount_due=D("150"), prepaid_amount=D("-30")))))
@@ -23,8 +23,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.limits import AMOUNT_TOLERANCE
 from validators.terms import AMOUNT_DUE

@@ -4,7 +4,7 @@ The allowed list is `limits.Limits.allowed_extensions` (by default the Chorus Pr
 list, any case). An attachment without a file name, or whose name has no
 extension, has no allowed type either. Per attachment.
 
->>> from flows.attachments import Attachment
+>>> from flows.io.attachments import Attachment
 >>> exe = Attachment("setup.exe", None, 10, "AdditionalDocumentReference[2]/Attachment (setup.exe)")
 >>> [e.message for e in check(InvoiceContext(attachments=(exe, Attachment(None, "application/pdf", 10, "A"))))]
 ["The attachment's file type (extension) is not allowed: '.exe'", "The attachment's file type (extension) is not allowed: the attachment has no file name"]
@@ -14,9 +14,9 @@ extension, has no allowed type either. Per attachment.
 
 from __future__ import annotations
 
-from flows.attachments import Attachment
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
+from flows.io.attachments import Attachment
 from validators.context import InvoiceContext
 
 RULE = Rule(

@@ -2,7 +2,7 @@
 
 Per attachment: one finding for each attachment of `InvoiceContext.attachments`.
 
->>> from flows.attachments import Attachment
+>>> from flows.io.attachments import Attachment
 >>> long = Attachment("x" * 47 + ".pdf", "application/pdf", 10, "Attachment")
 >>> [e.message for e in check(InvoiceContext(attachments=(long,)))]
 ["The attachment's file name is too long: 51 characters, at most 50"]
@@ -12,8 +12,8 @@ Per attachment: one finding for each attachment of `InvoiceContext.attachments`.
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 
 RULE = Rule(

@@ -2,7 +2,7 @@
 
 The size is the attachment's own, decoded (not its base64 text in the XML). Per attachment.
 
->>> from flows.attachments import Attachment
+>>> from flows.io.attachments import Attachment
 >>> [e.message for e in check(InvoiceContext(attachments=(Attachment("a.pdf", None, 10_000_000, "A"),)))]
 ['The attachment is too large: 10000000 bytes, it must be under 10000000']
 >>> check(InvoiceContext(attachments=(Attachment("a.pdf", None, 9_999_999, "A"),)))
@@ -11,8 +11,8 @@ The size is the attachment's own, decoded (not its base64 text in the XML). Per 
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 
 RULE = Rule(

@@ -2,7 +2,7 @@
 
 Its size cannot be known, so the attachment limits cannot be checked: fail closed. Per attachment.
 
->>> from flows.attachments import Attachment
+>>> from flows.io.attachments import Attachment
 >>> [e.rule for e in check(InvoiceContext(attachments=(Attachment("a.pdf", None, None, "PDF/EmbeddedFiles[2] (a.pdf)"),)))]
 ['RLS-P11']
 >>> check(InvoiceContext(attachments=(Attachment("a.pdf", None, 0, "A"),)))
@@ -11,8 +11,8 @@ Its size cannot be known, so the attachment limits cannot be checked: fail close
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 
 RULE = Rule(

@@ -6,7 +6,7 @@ accounting currency (BT-111). Read: the currencyID of UBL
 amounts other than ``ram:TaxTotalAmount`` (where BT-111 lives). The EN 16931
 rule sets do not check it.
 
->>> from flows.extract import Facts
+>>> from flows.io.extract import Facts
 >>> check(InvoiceContext(facts=Facts(currency="EUR", total_currencies=("EUR", "USD")))).message
 'Invoice totals are stated in a currency other than the invoice currency: USD in an invoice in EUR'
 >>> print(check(InvoiceContext(facts=Facts(currency="EUR", total_currencies=("EUR",)))))
@@ -17,8 +17,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.terms import CURRENCY
 

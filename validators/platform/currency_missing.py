@@ -4,7 +4,7 @@ The EN 16931 rule sets say the same (BR-05); the platform records the currency
 with the invoice and does not depend on the rule set in use to know it is there.
 `SAME_AS`: see `totals_mismatch`. Without facts (not read yet) there is nothing to judge.
 
->>> from flows.extract import Facts
+>>> from flows.io.extract import Facts
 >>> check(InvoiceContext(facts=Facts())).rule
 'RLS-P09'
 >>> print(check(InvoiceContext(facts=Facts(currency="EUR"))))
@@ -15,8 +15,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.terms import CURRENCY
 

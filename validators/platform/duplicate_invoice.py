@@ -19,7 +19,7 @@ per invoice, never in a validation worker. Decisions:
   checked (the EN 16931 rules report what is missing).
 - Numbers and ids are compared as read (whitespace collapsed), case-sensitively.
 
->>> from flows.extract import Facts
+>>> from flows.io.extract import Facts
 >>> import datetime as dt
 >>> class Store:  # a stand-in for flows.store.Store
 ...     def find_invoice(self, supplier_id, number, year, *, exclude_flow_id=None):
@@ -42,8 +42,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.seen import InvoiceLookup, Key, Seen, key
 from validators.terms import INVOICE_NUMBER

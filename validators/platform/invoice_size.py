@@ -1,6 +1,6 @@
 """RLS-P05: the invoice and its attachments are larger than allowed (120 MB, 120,000,000 bytes).
 
-The size is `InvoiceContext.total_size` (`flows.attachments.total_size`): the
+The size is `InvoiceContext.total_size` (`flows.io.attachments.total_size`): the
 invoice XML without the base64 text of its attachments, plus each attachment
 decoded; a PDF counts at least its own size. Unknown size: nothing to report.
 
@@ -12,8 +12,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 
 RULE = Rule(

@@ -8,7 +8,7 @@ and only for type 380: other types (corrective invoice 384, self-billed 389,
 prepayment 386 ...) are left alone, as is a zero total.
 
 >>> from decimal import Decimal as D
->>> from flows.extract import Facts
+>>> from flows.io.extract import Facts
 >>> check(InvoiceContext(facts=Facts(type_code="380", total_with_vat=D("-233.47")))).rule
 'RLS-P08'
 >>> print(check(InvoiceContext(facts=Facts(type_code="381", total_with_vat=D("-233.47")))))
@@ -19,8 +19,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.terms import TOTAL_WITH_VAT
 

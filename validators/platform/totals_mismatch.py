@@ -8,7 +8,7 @@ rule set does (the Factur-X MINIMUM and EXTENDED schematrons do not).
 (`InvoiceContext.prior`), this one is not reported a second time.
 
 >>> from decimal import Decimal as D
->>> from flows.extract import Facts
+>>> from flows.io.extract import Facts
 >>> wrong = Facts(total_without_vat=D("100"), total_vat=D("20"), total_with_vat=D("121"), currency="EUR")
 >>> check(InvoiceContext(facts=wrong)).message
 'The total with VAT is not the total without VAT plus the VAT total: 121 ≠ 100 + 20'
@@ -22,8 +22,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.limits import AMOUNT_TOLERANCE
 from validators.terms import TOTAL_WITH_VAT

@@ -11,8 +11,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.terms import BUYER
 

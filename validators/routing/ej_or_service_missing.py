@@ -1,7 +1,7 @@
 """RLS-R09: the recipient requires a commitment number or a service code, and the invoice gives neither.
 
 >>> from validators.addressing import Addressing
->>> from flows.store import Directory, Structure
+>>> from flows.domain.structures import Directory, Structure
 >>> s = Structure("26690001800018", "Hôpital", True, False, False, True, {"ACHATS": ("Achats", True)})
 >>> directory = Directory("v1", {s.siret: s})
 >>> check(InvoiceContext(addressing=Addressing(s.siret), directory=directory)).rule
@@ -14,8 +14,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.terms import EJ, SERVICE
 

@@ -3,7 +3,7 @@
 `FINAL`: a breach ends the routing checks (its services do not matter any more).
 
 >>> from validators.addressing import Addressing
->>> from flows.store import Directory, Structure
+>>> from flows.domain.structures import Directory, Structure
 >>> closed = Structure("20005372600010", "Syndicat dissous", False, False, False, False, {})
 >>> check(InvoiceContext(addressing=Addressing(closed.siret), directory=Directory("v1", {closed.siret: closed}))).message
 'The recipient structure is inactive: 20005372600010 Syndicat dissous'
@@ -14,8 +14,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.terms import BUYER
 

@@ -1,7 +1,7 @@
 """RLS-R05: the recipient requires a service code and the invoice gives none.
 
 >>> from validators.addressing import Addressing
->>> from flows.store import Directory, Structure
+>>> from flows.domain.structures import Directory, Structure
 >>> s = Structure("21750001600019", "Ville", True, True, False, False, {"COMPTA": ("Comptabilité", True)})
 >>> directory = Directory("v1", {s.siret: s})
 >>> check(InvoiceContext(addressing=Addressing(s.siret), directory=directory)).rule
@@ -12,8 +12,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.terms import SERVICE
 

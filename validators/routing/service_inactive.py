@@ -1,7 +1,7 @@
 """RLS-R07: the service code given is an inactive service of the recipient.
 
 >>> from validators.addressing import Addressing
->>> from flows.store import Directory, Structure
+>>> from flows.domain.structures import Directory, Structure
 >>> s = Structure("21750001600019", "Ville", True, False, False, False,
 ...               {"COMPTA": ("Comptabilité", True), "OLD": ("Ancien", False)})
 >>> directory = Directory("v1", {s.siret: s})
@@ -13,8 +13,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.terms import SERVICE
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from stdnum.fr import siret
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.terms import BUYER
 

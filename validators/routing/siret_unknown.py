@@ -4,7 +4,7 @@
 Without a directory (not known at this stage) there is nothing to judge.
 
 >>> from validators.addressing import Addressing
->>> from flows.store import Directory, Structure
+>>> from flows.domain.structures import Directory, Structure
 >>> directory = Directory("v1", {"11000201100044": Structure("11000201100044", "Commune", True, False, False, False, {})})
 >>> check(InvoiceContext(addressing=Addressing("35600000000048"), directory=directory)).message
 "The recipient's SIRET is not in the directory of public structures: 35600000000048"
@@ -14,8 +14,8 @@ None
 
 from __future__ import annotations
 
-from flows.model import Category, Flag, ValidationError
-from flows.rule import Rule, Stage
+from flows.domain.model import Category, Flag, ValidationError
+from flows.domain.rule import Rule, Stage
 from validators.context import InvoiceContext
 from validators.terms import BUYER
 

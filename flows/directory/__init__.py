@@ -1,0 +1,1 @@
+"""The recipient directory: import (``importer``) of the platform's exports, in their formats (``formats``)."""

@@ -1,0 +1,1 @@
+"""The domain: typed values and the rules on them (no I/O, no store, nothing of Relais imported)."""

@@ -1,0 +1,527 @@
+"""Flow and invoice statuses, in one place: what each status is, and which moves between them are allowed.
+
+Everything here is data. Each status has a `StatusInfo`: its return-flow code (``IdStatut``), its
+labels (French and English) and, for flows, its display colour. Each `Lifecycle` holds its
+statuses, the statuses a new record may start in, and its allowed `Transition`s.
+`check_transition` raises `IllegalTransition` for any move not in the table. Everything else is
+derived from these tables: the final statuses, those waiting to be claimed, the return-flow codes.
+The pipeline (`flows.pipeline.process`), the store (`flows.store`), the return flow (`flows.returns.report`) and
+the CLI views (`relais.report`) read them from here.
+
+A status marked ``reserved`` is in the platform's vocabulary (and in the return-flow schema) but
+Relais does not set it yet. No transition may lead to it, and it cannot be a starting status.
+Any other status must be reachable. `Lifecycle` checks all this when the module is imported.
+
+To add a status, add the enum member, its info row, and its transitions below; then add it to
+``schemas/xsd/relais-cppstatut.xsd`` (``tests/test_lifecycle.py`` compares the two).
+
+>>> check_transition(FlowStatus.IN_RECU, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP)
+<FlowStatus.IN_EN_COURS_TRAITEMENT_CPP: 'IN_EN_COURS_TRAITEMENT_CPP'>
+>>> check_transition(FlowStatus.IN_INTEGRE, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP)
+Traceback (most recent call last):
+    ...
+flows.domain.lifecycle.IllegalTransition: flow status IN_INTEGRE -> IN_EN_COURS_TRAITEMENT_CPP is not allowed (IN_INTEGRE is final)
+>>> FlowStatus.IN_INTEGRE_PARTIEL.code, FlowStatus.IN_INTEGRE_PARTIEL.info.label_en
+('96', 'partially integrated')
+>>> sorted(s.name for s in FLOW.targets(FlowStatus.IN_INCIDENTE))  # retry, or reprocess
+['IN_EN_ATTENTE_RETRAITEMENT_CPP', 'IN_EN_COURS_TRAITEMENT_CPP']
+>>> InvoiceStatus.REJETEE_ROUTAGE.code, InvoiceStatus.REJETEE_ROUTAGE.label, InvoiceStatus.REJETEE_ROUTAGE.is_rejected
+('04', 'REJETEE', True)
+>>> [s.name for s in FlowStatus if s.is_reserved] + [s.name for s in InvoiceStatus if s.is_reserved]
+['IN_EN_ATTENTE_TRAITEMENT_CPP', 'EN_COURS_ACHEMINEMENT']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Generic, TypeVar
+
+# ---- the statuses ----------------------------------------------------------------
+
+
+class FlowStatus(enum.StrEnum):
+    """Flow integration statuses, in the platform's vocabulary (CR de flux). Their data: `FLOW_STATUSES`."""
+
+    IN_RECU = "IN_RECU"
+    IN_EN_ATTENTE_TRAITEMENT_CPP = "IN_EN_ATTENTE_TRAITEMENT_CPP"
+    IN_EN_COURS_TRAITEMENT_CPP = "IN_EN_COURS_TRAITEMENT_CPP"
+    IN_INTEGRE = "IN_INTEGRE"
+    IN_INTEGRE_PARTIEL = "IN_INTEGRE_PARTIEL"
+    IN_REJETE = "IN_REJETE"
+    IN_INCIDENTE = "IN_INCIDENTE"
+    IN_EN_ATTENTE_RETRAITEMENT_CPP = "IN_EN_ATTENTE_RETRAITEMENT_CPP"
+
+    @property
+    def info(self) -> FlowStatusInfo:
+        return FLOW_STATUSES[self]
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_FLOW_STATUSES
+
+    @property
+    def is_waiting(self) -> bool:
+        """Claimable as it is (`WAITING`): a worker may start on it at once."""
+        return self in WAITING
+
+    @property
+    def is_reserved(self) -> bool:
+        return FLOW_STATUSES[self].reserved
+
+    @property
+    def code(self) -> str:
+        """``IdStatut`` of the flow in its return flow."""
+        return FLOW_STATUSES[self].code
+
+
+class InvoiceStatus(enum.StrEnum):
+    """Invoice lifecycle statuses (Chorus Pro codes). Their data: `INVOICE_STATUSES`."""
+
+    DEPOSEE = "01"
+    EN_COURS_ACHEMINEMENT = "02"
+    MISE_A_DISPOSITION = "03"
+    REJETEE_ROUTAGE = "04"
+    REJETEE = "05"
+    SUSPENDUE = "06"
+    SERVICE_FAIT = "07"
+    MANDATEE = "08"
+    MISE_A_DISPOSITION_COMPTABLE = "09"
+    COMPTABILISEE = "10"
+    MISE_EN_PAIEMENT = "11"
+    COMPLETEE = "12"
+    A_RECYCLER = "13"  # Relais's number: the platform's texts name this status without one
+
+    @property
+    def is_final(self) -> bool:
+        return INVOICE_STATUSES[self].final
+
+    @property
+    def frees_number(self) -> bool:
+        """Its number may be sent again by the supplier without the duplicate rule firing: rejected,
+        A_RECYCLER (resend it, routed right), SUSPENDUE (the new flow completes it)."""
+        return self.is_rejected or self in (InvoiceStatus.A_RECYCLER, InvoiceStatus.SUSPENDUE)
+
+    @property
+    def needs_reason(self) -> bool:
+        """Setting it requires a reason (REJETEE and SUSPENDUE)."""
+        return INVOICE_STATUSES[self].needs_reason
+
+    @property
+    def cdar(self) -> str | None:
+        """The 2026 reform's CDAR lifecycle code (200..213); None: not a CDAR status change."""
+        return INVOICE_STATUSES[self].cdar
+
+    @property
+    def info(self) -> InvoiceStatusInfo:
+        return INVOICE_STATUSES[self]
+
+    @property
+    def label(self) -> str:
+        """``LibelleStatut`` in the return flow (04 and 05 both read REJETEE)."""
+        return INVOICE_STATUSES[self].label
+
+    @property
+    def is_rejected(self) -> bool:
+        return INVOICE_STATUSES[self].rejected
+
+    @property
+    def is_reserved(self) -> bool:
+        return INVOICE_STATUSES[self].reserved
+
+    @property
+    def code(self) -> str:
+        """``IdStatut`` of the invoice in the return flow."""
+        return INVOICE_STATUSES[self].code
+
+
+# ---- what a status is ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StatusInfo:
+    """What is common to flow and invoice statuses."""
+
+    code: str  # IdStatut in the return flow
+    label_fr: str
+    label_en: str
+    final: bool = False  # nothing moves it on (no transition leaves it, but an ops reopening: Move.REOPEN)
+    reserved: bool = False  # in the platform's vocabulary, not set by Relais yet
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FlowStatusInfo(StatusInfo):
+    colour: str  # `relais flows list`: a click colour name, or DEFAULT_COLOUR
+
+    @property
+    def fg(self) -> str | None:
+        """The colour as `click.style`'s ``fg`` (None: the terminal's own)."""
+        return None if self.colour == DEFAULT_COLOUR else self.colour
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class InvoiceStatusInfo(StatusInfo):
+    label: str  # LibelleStatut in the return flow (schema type LibelleStatutType)
+    rejected: bool = False  # not delivered; not an original for the duplicate-invoice rule
+    needs_reason: bool = False  # whoever sets it must give a reason
+    cdar: str | None = None  # the CDAR lifecycle code (2026 reform), None when it has none
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReturnCode:
+    """One flow ``IdStatut`` of the return-flow schema (``IdStatutFluxType``)."""
+
+    code: str
+    label_fr: str
+    label_en: str
+    reserved: bool = False  # in the schema, not emitted by Relais
+
+
+DEFAULT_COLOUR = "default"
+
+
+# ---- moves -----------------------------------------------------------------------
+
+
+class Move(enum.StrEnum):
+    """Why a status changes. The name of each transition."""
+
+    CLAIM = "claim"  # a worker takes a waiting flow (`Store.claim_flow`)
+    RETRY = "retry"  # an incident whose retry time has come is taken again
+    TAKEOVER = "takeover"  # a flow in progress whose worker went silent is taken over (`STALE_AFTER`)
+    CLOSE = "close"  # processing ends with a verdict
+    INCIDENT = "incident"  # processing failed inside Relais (fail closed)
+    REPROCESS = "reprocess"  # ops requeue an incident (`relais flows reprocess`, `Store.requeue_flow`)
+    REOPEN = "reopen"  # ops send a closed flow with rejections through again (`Store.reopen_flow`)
+    DELIVER = "deliver"  # the platform made the invoice available to its recipient (delivery sent)
+    PROCESS = "process"  # the recipient moves the invoice on (its own processing, reported to the supplier)
+    COMPLETE = "complete"  # the supplier completes a suspended invoice (a new flow, same invoice number)
+
+
+class Actor(enum.StrEnum):
+    """Who sets an invoice status."""
+
+    PLATFORM = "platform"  # Relais itself (delivery, completion detected in a new flow)
+    RECIPIENT = "recipient"  # the recipient structure or one of its services (recipient API)
+    SUPPLIER = "supplier"  # the sender of the invoice
+    OPS = "ops"  # the operations team: a flow processed again at its request records its invoices anew
+
+
+S = TypeVar("S", FlowStatus, InvoiceStatus)
+Info = TypeVar("Info", FlowStatusInfo, InvoiceStatusInfo)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Transition(Generic[S]):
+    source: S
+    target: S
+    move: Move
+    actors: frozenset[Actor] = frozenset({Actor.PLATFORM})  # who may make this move
+
+
+class LifecycleError(ValueError):
+    """A lifecycle table contradicts itself (raised when it is built, i.e. at import)."""
+
+
+class IllegalTransition(ValueError):
+    """A status change that the lifecycle does not allow: a bug in Relais, never a verdict on input."""
+
+    def __init__(
+        self, kind: str, source: enum.StrEnum, target: enum.StrEnum, allowed: Iterable[enum.StrEnum], final: bool
+    ) -> None:
+        self.kind, self.source, self.target = kind, source, target
+        names = sorted(str(s) for s in allowed)
+        why = f"{source} is final" if final else "allowed: " + (", ".join(names) if names else "none")
+        super().__init__(f"{kind} status {source} -> {target} is not allowed ({why})")
+
+
+@dataclasses.dataclass(frozen=True)
+class Lifecycle(Generic[S, Info]):
+    """The statuses of one kind of record, where a record starts, and the moves between them."""
+
+    kind: str  # "flow" or "invoice": for messages
+    statuses: Mapping[S, Info]
+    initial: frozenset[S]  # what a new record may be created with
+    transitions: tuple[Transition[S], ...]
+
+    def __post_init__(self) -> None:
+        members = set(type(next(iter(self.statuses))))
+        if set(self.statuses) != members:
+            raise LifecycleError(f"{self.kind}: no info for {sorted(members - set(self.statuses))}")
+        pairs = [(t.source, t.target) for t in self.transitions]
+        if len(pairs) != len(set(pairs)):
+            raise LifecycleError(f"{self.kind}: a transition is listed twice")
+        targets = {t.target for t in self.transitions}
+        for status, info in self.statuses.items():
+            if info.final and any(t.move is not Move.REOPEN for t in self.transitions if t.source is status):
+                raise LifecycleError(f"{self.kind}: {status} is final but has transitions out")
+            if info.reserved and (status in targets or status in self.initial):
+                raise LifecycleError(f"{self.kind}: {status} is reserved but Relais sets it")
+            if not info.reserved and status not in targets and status not in self.initial:
+                raise LifecycleError(f"{self.kind}: {status} is never set: mark it reserved or give it a use")
+
+    def allowed(self, source: S, target: S, actor: Actor | None = None) -> bool:
+        return any(
+            t.source is source and t.target is target and (actor is None or actor in t.actors) for t in self.transitions
+        )
+
+    def check(self, source: S, target: S, actor: Actor | None = None) -> S:
+        """`target`, when the move from `source` is allowed (to `actor`, when given); else raise
+        `IllegalTransition` naming the moves that are."""
+        if not self.allowed(source, target, actor):
+            allowed = self.targets(source, actor=actor)
+            raise IllegalTransition(self.kind, source, target, allowed, self.statuses[source].final)
+        return target
+
+    def targets(self, source: S, move: Move | None = None, actor: Actor | None = None) -> frozenset[S]:
+        return frozenset(
+            t.target
+            for t in self.transitions
+            if t.source is source and move in (None, t.move) and (actor is None or actor in t.actors)
+        )
+
+    def sources(self, target: S, move: Move | None = None) -> tuple[S, ...]:
+        """Statuses that may move to `target` (by `move`, when given), in the enum's order."""
+        found = {t.source for t in self.transitions if t.target is target and move in (None, t.move)}
+        return tuple(s for s in self.statuses if s in found)
+
+    def where(self, **flags: bool) -> frozenset[S]:
+        """Statuses whose info has these values, e.g. ``where(final=True)``."""
+        return frozenset(s for s, info in self.statuses.items() if all(getattr(info, k) == v for k, v in flags.items()))
+
+
+# ---- flows -----------------------------------------------------------------------
+
+_F = FlowStatus
+
+#: IdStatut codes of flows in the return-flow schema (IdStatutFluxType).
+FLOW_RETURN_CODES: Mapping[str, ReturnCode] = MappingProxyType(
+    {
+        r.code: r
+        for r in (
+            ReturnCode("90", "reçu", "received"),
+            ReturnCode("91", "en cours de transmission", "being transmitted to recipients"),
+            ReturnCode("92", "reçu par le destinataire final", "received by the final recipient", reserved=True),
+            ReturnCode("93", "erreur de réception", "reception error"),
+            ReturnCode("96", "intégré partiellement", "partially integrated"),
+        )
+    }
+)
+
+FLOW_STATUSES: Mapping[FlowStatus, FlowStatusInfo] = MappingProxyType(
+    {
+        _F.IN_RECU: FlowStatusInfo(code="90", label_fr="reçu", label_en="received", colour=DEFAULT_COLOUR),
+        _F.IN_EN_ATTENTE_TRAITEMENT_CPP: FlowStatusInfo(
+            code="90",
+            label_fr="en attente de traitement",
+            label_en="waiting for processing",
+            colour=DEFAULT_COLOUR,
+            reserved=True,
+        ),
+        _F.IN_EN_COURS_TRAITEMENT_CPP: FlowStatusInfo(
+            code="90", label_fr="en cours de traitement", label_en="being processed", colour=DEFAULT_COLOUR
+        ),
+        _F.IN_INTEGRE: FlowStatusInfo(code="91", label_fr="intégré", label_en="integrated", colour="green", final=True),
+        _F.IN_INTEGRE_PARTIEL: FlowStatusInfo(
+            code="96", label_fr="intégré partiellement", label_en="partially integrated", colour="yellow", final=True
+        ),
+        _F.IN_REJETE: FlowStatusInfo(code="93", label_fr="rejeté", label_en="rejected", colour="red", final=True),
+        _F.IN_INCIDENTE: FlowStatusInfo(
+            code="93", label_fr="en incident", label_en="incident (internal failure)", colour="magenta"
+        ),
+        _F.IN_EN_ATTENTE_RETRAITEMENT_CPP: FlowStatusInfo(
+            code="90", label_fr="en attente de retraitement", label_en="waiting for reprocessing", colour=DEFAULT_COLOUR
+        ),
+    }
+)
+
+#: A worker holds the flow (`Store.claim_flow`); taken over when untouched for `flows.pipeline.process.STALE_AFTER`.
+IN_PROGRESS = _F.IN_EN_COURS_TRAITEMENT_CPP
+#: Claimable only once its retry time (`Flow.retry_at`) has come; never when parked (no retry time left).
+RETRIED_WHEN_DUE = _F.IN_INCIDENTE
+#: Where `relais flows reprocess` puts a flow (`Store.requeue_flow`).
+REQUEUED = _F.IN_EN_ATTENTE_RETRAITEMENT_CPP
+
+FLOW: Lifecycle[FlowStatus, FlowStatusInfo] = Lifecycle(
+    kind="flow",
+    statuses=FLOW_STATUSES,
+    initial=frozenset({_F.IN_RECU}),  # `flows.pipeline.process.record`
+    transitions=(
+        Transition(_F.IN_RECU, IN_PROGRESS, Move.CLAIM),
+        Transition(_F.IN_EN_ATTENTE_TRAITEMENT_CPP, IN_PROGRESS, Move.CLAIM),  # reserved: never set yet
+        Transition(REQUEUED, IN_PROGRESS, Move.CLAIM),
+        Transition(RETRIED_WHEN_DUE, IN_PROGRESS, Move.RETRY),
+        Transition(IN_PROGRESS, IN_PROGRESS, Move.TAKEOVER),
+        Transition(IN_PROGRESS, _F.IN_INTEGRE, Move.CLOSE),
+        Transition(IN_PROGRESS, _F.IN_INTEGRE_PARTIEL, Move.CLOSE),
+        Transition(IN_PROGRESS, _F.IN_REJETE, Move.CLOSE),
+        Transition(IN_PROGRESS, _F.IN_INCIDENTE, Move.INCIDENT),
+        Transition(_F.IN_INCIDENTE, REQUEUED, Move.REPROCESS),
+        Transition(REQUEUED, REQUEUED, Move.REPROCESS),  # requeueing a requeued flow changes nothing
+        # Ops reopen a closed flow with rejections (e.g. after fixing the directory): its accepted invoices
+        # stay as they are (delivered once, their history kept), its rejected ones are judged again.
+        Transition(_F.IN_REJETE, REQUEUED, Move.REOPEN),
+        Transition(_F.IN_INTEGRE_PARTIEL, REQUEUED, Move.REOPEN),
+    ),
+)
+
+#: Closed flows ops may reopen (`Store.reopen_flow`).
+REOPENABLE: tuple[FlowStatus, ...] = FLOW.sources(REQUEUED, Move.REOPEN)
+
+#: Closed flows: their return flow is sent, their deliveries may leave; never processed again.
+FINAL_FLOW_STATUSES: frozenset[FlowStatus] = FLOW.where(final=True)
+#: Flows a worker may claim as they are (in this order); see also RETRIED_WHEN_DUE and IN_PROGRESS.
+WAITING: tuple[FlowStatus, ...] = FLOW.sources(IN_PROGRESS, Move.CLAIM)
+#: Flow status -> IdStatut of its return flow.
+FLOW_STATUS_CODES: Mapping[FlowStatus, str] = MappingProxyType({s: i.code for s, i in FLOW_STATUSES.items()})
+
+# ---- invoices --------------------------------------------------------------------
+
+_I = InvoiceStatus
+
+INVOICE_STATUSES: Mapping[InvoiceStatus, InvoiceStatusInfo] = MappingProxyType(
+    {
+        _I.DEPOSEE: InvoiceStatusInfo(code="01", label="DEPOSEE", label_fr="déposée", label_en="deposited", cdar="200"),
+        _I.EN_COURS_ACHEMINEMENT: InvoiceStatusInfo(
+            code="02",
+            label="EN_COURS_ACHEMINEMENT",
+            label_fr="en cours d'acheminement",
+            label_en="being routed",
+            reserved=True,
+            cdar="201",
+        ),
+        _I.MISE_A_DISPOSITION: InvoiceStatusInfo(
+            code="03", label="MISE_A_DISPOSITION", label_fr="mise à disposition", label_en="made available", cdar="203"
+        ),
+        _I.REJETEE_ROUTAGE: InvoiceStatusInfo(
+            code="04",
+            label="REJETEE",
+            label_fr="rejetée (routage)",
+            label_en="rejected (routing)",
+            rejected=True,
+            final=True,
+            cdar="213",
+        ),
+        _I.REJETEE: InvoiceStatusInfo(
+            code="05",
+            label="REJETEE",
+            label_fr="rejetée",
+            label_en="rejected",
+            rejected=True,
+            final=True,
+            needs_reason=True,
+            cdar="210",  # refused by the recipient; rejected by the platform on reception: 213 (`cdar_code`)
+        ),
+        _I.SUSPENDUE: InvoiceStatusInfo(
+            code="06", label="SUSPENDUE", label_fr="suspendue", label_en="suspended", needs_reason=True, cdar="208"
+        ),
+        _I.SERVICE_FAIT: InvoiceStatusInfo(
+            code="07", label="SERVICE_FAIT", label_fr="service fait", label_en="service done", cdar="205"
+        ),
+        _I.MANDATEE: InvoiceStatusInfo(
+            code="08", label="MANDATEE", label_fr="mandatée", label_en="payment ordered", cdar="204"
+        ),
+        _I.MISE_A_DISPOSITION_COMPTABLE: InvoiceStatusInfo(
+            code="09",
+            label="MISE_A_DISPOSITION_COMPTABLE",
+            label_fr="mise à disposition du comptable",
+            label_en="made available to the public accountant",
+        ),
+        _I.COMPTABILISEE: InvoiceStatusInfo(
+            code="10", label="COMPTABILISEE", label_fr="comptabilisée", label_en="booked"
+        ),
+        _I.MISE_EN_PAIEMENT: InvoiceStatusInfo(
+            code="11",
+            label="MISE_EN_PAIEMENT",
+            label_fr="mise en paiement",
+            label_en="payment sent",
+            final=True,
+            cdar="211",
+        ),
+        _I.COMPLETEE: InvoiceStatusInfo(
+            code="12", label="COMPLETEE", label_fr="complétée", label_en="completed", cdar="209"
+        ),
+        _I.A_RECYCLER: InvoiceStatusInfo(
+            code="13",
+            label="A_RECYCLER",
+            label_fr="à recycler",
+            label_en="to be resent (misrouted)",
+            final=True,
+            cdar="213",
+        ),
+    }
+)
+
+_PLATFORM = frozenset({Actor.PLATFORM})
+_RECIPIENT = frozenset({Actor.RECIPIENT})
+_SUPPLIER = frozenset({Actor.SUPPLIER})
+
+
+def _recipient(*pairs: tuple[InvoiceStatus, InvoiceStatus]) -> tuple[Transition[InvoiceStatus], ...]:
+    return tuple(Transition(a, b, Move.PROCESS, _RECIPIENT) for a, b in pairs)
+
+
+#: Where the recipient's processing may start: made available, or completed by the supplier.
+_TAKEN = (_I.MISE_A_DISPOSITION, _I.COMPLETEE)
+
+INVOICE: Lifecycle[InvoiceStatus, InvoiceStatusInfo] = Lifecycle(
+    kind="invoice",
+    statuses=INVOICE_STATUSES,
+    # The verdict an invoice is recorded with (`flows.pipeline.process._decide`); reprocessing a flow deletes its
+    # invoices and records them again.
+    initial=frozenset({_I.DEPOSEE, _I.REJETEE_ROUTAGE, _I.REJETEE}),
+    transitions=(
+        # Delivered by the platform; or confirmed by the recipient, who fetched it through the API first.
+        Transition(_I.DEPOSEE, _I.MISE_A_DISPOSITION, Move.DELIVER, _PLATFORM | _RECIPIENT),
+        *_recipient(*((s, t) for s in _TAKEN for t in (_I.REJETEE, _I.SUSPENDUE, _I.A_RECYCLER, _I.SERVICE_FAIT))),
+        Transition(_I.SUSPENDUE, _I.COMPLETEE, Move.COMPLETE, _SUPPLIER | _PLATFORM),
+        *_recipient(
+            (_I.SUSPENDUE, _I.REJETEE),
+            (_I.COMPLETEE, _I.MISE_A_DISPOSITION),
+            (_I.SERVICE_FAIT, _I.MANDATEE),
+            (_I.SERVICE_FAIT, _I.SUSPENDUE),
+            (_I.SERVICE_FAIT, _I.REJETEE),
+            (_I.MANDATEE, _I.MISE_A_DISPOSITION_COMPTABLE),
+            (_I.MISE_A_DISPOSITION_COMPTABLE, _I.COMPTABILISEE),
+            (_I.COMPTABILISEE, _I.MISE_EN_PAIEMENT),
+        ),
+    ),
+)
+
+
+def cdar_code(status: InvoiceStatus, actor: Actor) -> str | None:
+    """The CDAR code of a change to `status` made by `actor`: a rejection by the platform on
+    reception is 213 (Rejetée), by the recipient 210 (Refusée).
+
+    >>> cdar_code(InvoiceStatus.REJETEE, Actor.PLATFORM), cdar_code(InvoiceStatus.REJETEE, Actor.RECIPIENT)
+    ('213', '210')
+    >>> cdar_code(InvoiceStatus.COMPTABILISEE, Actor.RECIPIENT) is None  # no CDAR equivalent: not sent
+    True
+    """
+    if status is _I.REJETEE and actor is Actor.PLATFORM:
+        return "213"
+    return status.cdar
+
+
+#: Rejected invoices: not delivered, and not an original for the duplicate-invoice rule.
+REJECTED_INVOICE_STATUSES: frozenset[InvoiceStatus] = INVOICE.where(rejected=True)
+
+# ---- checking --------------------------------------------------------------------
+
+_LIFECYCLES: Mapping[type, Lifecycle] = MappingProxyType({FlowStatus: FLOW, InvoiceStatus: INVOICE})
+
+
+def lifecycle_of(status: FlowStatus | InvoiceStatus) -> Lifecycle:
+    return _LIFECYCLES[type(status)]
+
+
+def check_transition(source: S, target: S) -> S:
+    """`target`, when moving from `source` is allowed; else raise `IllegalTransition`.
+
+    Both statuses are flow statuses or both are invoice statuses (else `TypeError`).
+    """
+    if type(source) is not type(target):
+        raise TypeError(f"cannot move from a {type(source).__name__} to a {type(target).__name__}")
+    return lifecycle_of(source).check(source, target)

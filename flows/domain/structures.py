@@ -1,0 +1,35 @@
+"""The recipient directory's records: a public structure (SIRET, services, what it requires) and the directory.
+
+Values only: ``flows.store`` records and reads them, ``flows.directory`` imports them from the platform's
+exports, and the routing rules (``validators/routing``) judge an invoice against them.
+
+>>> d = Directory("v1", {"1": Structure("1", "Mairie", True, False, False, False, {})})
+>>> d.get("1").name, d.get(None)
+('Mairie', None)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Structure:
+    siret: str
+    name: str
+    active: bool
+    service_code_required: bool
+    ej_required: bool
+    ej_or_service: bool
+    services: dict[str, tuple[str, bool]]  # code -> (name, active)
+    payment_status_not_reported: bool = False  # statutMiseEnPaiementNestPasRemonte: no MISE_EN_PAIEMENT reported
+    receives_by_edi: bool = False  # recevoirDonneesViaEDI: invoices pushed to its own channel (flows.pipeline.dispatch)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Directory:
+    version: str
+    structures: dict[str, Structure]
+
+    def get(self, siret: str | None) -> Structure | None:
+        return self.structures.get(siret or "")

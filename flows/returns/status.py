@@ -1,0 +1,158 @@
+"""Status return flows: a sender's invoice status changes, as one ``CPPStatut`` with ``CPPFactureStatuts``.
+
+The same schema as the integration report (``schemas/xsd/relais-cppstatut.xsd``): the envelope
+(production date, the status return flow's own id in ``IdFlx``, sender and receiver; no file name
+or SHA-256: no file was received), then one ``CPPFactureStatut`` per status change, in the order
+they happened, each naming its invoice (id, the flow that carried it and its position, number,
+supplier, recipient), the new status (``IdStatut``, ``LibelleStatut``), when, why (``Motif``) and
+who (``Acteur``).
+
+Two vocabularies of the same lifecycle (`flows.domain.lifecycle`), chosen per partner
+(``status_vocabulary`` in its partner file): ``CPP`` writes the Chorus Pro codes 01..13, ``CDAR``
+the 2026 reform's lifecycle codes 200..213 (`flows.domain.lifecycle.cdar_code`); a change with no CDAR
+code (e.g. COMPTABILISEE) is not written in CDAR (`entries` tells which were).
+
+``Motif`` is the reason given by whoever changed the status, as given; the reasons the platform itself
+writes are French (the platform's language), in English for a partner whose file says
+``language = "en"`` (`platform_reason`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from lxml import etree
+
+from flows.domain.history import HistoryEntry
+from flows.domain.lifecycle import Actor, cdar_code
+from flows.domain.model import Invoice, utcnow
+from flows.returns.report import (
+    FORMAT_VERSION,
+    PLATFORM_ID,
+    ReturnFlowInvalid,
+    _datetime,
+    _open,
+    _put,
+    _sub,
+    invoice_element,
+    validate,
+)
+
+VOCABULARIES = {"cpp": "CPP", "cdar": "CDAR"}
+ACTORS = {Actor.PLATFORM: "PLATEFORME", Actor.RECIPIENT: "DESTINATAIRE", Actor.SUPPLIER: "FOURNISSEUR"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Change:
+    """One status change to report, with the invoice it is about."""
+
+    entry: HistoryEntry
+    invoice: Invoice
+
+
+_COMPLETED = re.compile(r"^complétée par la facture (?P<new>\S+) \(flux (?P<flow>\S+)\)$")
+
+
+def completed_reason(new_id: str, flow_id: str) -> str:
+    """The reason the platform records when an accepted invoice completes a SUSPENDUE one (French)."""
+    return f"complétée par la facture {new_id} (flux {flow_id})"
+
+
+def platform_reason(reason: str | None, language: str = "fr") -> str | None:
+    """A recorded reason in `language`: the platform's own reasons are translated, any other is as given.
+
+    >>> platform_reason(completed_reason("CPP2-00001", "CPP2"), "en")
+    'completed by invoice CPP2-00001 (flow CPP2)'
+    >>> platform_reason("Montant erroné", "en")
+    'Montant erroné'
+    """
+    if reason is None or language == "fr":
+        return reason
+    found = _COMPLETED.match(reason)
+    return f"completed by invoice {found['new']} (flow {found['flow']})" if found else reason
+
+
+def code_of(change: Change, vocabulary: str) -> str | None:
+    """The ``IdStatut`` of a change in `vocabulary` ("cpp" or "cdar"); None: not reported in it."""
+    if vocabulary == "cdar":
+        return cdar_code(change.entry.status, change.entry.actor)
+    return change.entry.status.code
+
+
+def file_name(return_id: str) -> str:
+    """``<id>.xml`` (ids start with ``ST``): beside the integration reports ``CR_<flow>_<status>.xml``."""
+    return f"{return_id}.xml"
+
+
+def write(
+    out: BinaryIO,
+    return_id: str,
+    partner: str,
+    changes: Iterable[Change],
+    *,
+    vocabulary: str = "cpp",
+    produced_at: dt.datetime | None = None,
+    platform_id: str = PLATFORM_ID,
+    language: str = "fr",
+) -> int:
+    """Stream the status return flow into `out`; the number of changes written (0: write nothing
+    useful, the caller must not send it). Does not validate: see `build`."""
+    if vocabulary not in VOCABULARIES:
+        raise ReturnFlowInvalid(f"unknown status vocabulary {vocabulary!r}")
+    count = 0
+    with etree.xmlfile(out, encoding="utf-8") as xf:
+        xf.write_declaration()
+        with xf.element("CPPStatut", Version=FORMAT_VERSION, Vocabulaire=VOCABULARIES[vocabulary]):
+            _put(xf, _envelope(return_id, partner, produced_at or utcnow(), platform_id), 1)
+            with _open(xf, "CPPFactureStatuts", 1):
+                for change in changes:
+                    code = code_of(change, vocabulary)
+                    if code is None:
+                        continue
+                    if change.entry.partner != partner:
+                        raise ReturnFlowInvalid(
+                            f"change {change.entry.id} is for {change.entry.partner}, not {partner}"
+                        )
+                    _put(xf, _change(change, code, language), 2)
+                    count += 1
+            xf.write("\n")
+    return count
+
+
+def build(return_id: str, partner: str, changes: Iterable[Change], **kwargs: object) -> tuple[bytes, int]:
+    """The status return flow as validated bytes, and how many changes it reports."""
+    buffer = io.BytesIO()
+    count = write(buffer, return_id, partner, changes, **kwargs)  # type: ignore[arg-type]
+    data = buffer.getvalue()
+    if count:
+        validate(data)
+    return data, count
+
+
+def _envelope(return_id: str, partner: str, produced_at: dt.datetime, platform_id: str) -> etree._Element:
+    envelope = etree.Element("Enveloppe")
+    unit = etree.SubElement(envelope, "EnveloppeUnitaire")
+    parameters = etree.SubElement(unit, "Parametres")
+    _sub(parameters, "DtPrd", _datetime(produced_at))
+    _sub(parameters, "IdFlx", return_id)
+    partners = etree.SubElement(unit, "Partenaires")
+    _sub(etree.SubElement(partners, "Emetteur"), "Id", platform_id)
+    _sub(etree.SubElement(partners, "Recepteur"), "Id", partner)
+    return envelope
+
+
+def _change(change: Change, code: str, language: str = "fr") -> etree._Element:
+    entry, invoice = change.entry, change.invoice
+    element = invoice_element(invoice, origin_flow=invoice.flow_id)
+    data = etree.SubElement(element, "DonneesStatut")
+    _sub(data, "IdStatut", code)
+    _sub(data, "LibelleStatut", entry.status.label)
+    _sub(data, "DateStatut", _datetime(entry.at))
+    _sub(data, "Motif", platform_reason(entry.reason, language))
+    _sub(data, "Acteur", ACTORS[entry.actor])
+    return element

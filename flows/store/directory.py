@@ -1,0 +1,123 @@
+"""The store's directory (the Chorus Pro structures and services), by imported version.
+
+A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to keep each module small.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from flows.domain.structures import Directory, Structure
+from flows.store import tables as t
+from flows.store.records import PAGE
+
+
+class DirectoryRepo:
+    """Imported directory versions."""
+
+    engine: sa.Engine
+
+    def import_directory(self, version: str, source_sha256: str, structures: Sequence[Structure]) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(
+                sa.select(t.directory_versions.c.version).where(t.directory_versions.c.version == version)
+            ).first():
+                raise ValueError(f"directory version {version!r} is already imported")
+            conn.execute(
+                sa.insert(t.directory_versions).values(
+                    version=version,
+                    imported_at=dt.datetime.now(dt.UTC),
+                    source_sha256=source_sha256,
+                    structures=len(structures),
+                )
+            )
+            for i in range(0, len(structures), PAGE):
+                chunk = structures[i : i + PAGE]
+                conn.execute(
+                    sa.insert(t.structures),
+                    [
+                        {
+                            "version": version,
+                            "siret": s.siret,
+                            "name": s.name,
+                            "active": s.active,
+                            "service_code_required": s.service_code_required,
+                            "ej_required": s.ej_required,
+                            "ej_or_service": s.ej_or_service,
+                            "payment_status_not_reported": s.payment_status_not_reported,
+                            "receives_by_edi": s.receives_by_edi,
+                        }
+                        for s in chunk
+                    ],
+                )
+                services = [
+                    {"version": version, "siret": s.siret, "code": code, "name": name, "active": active}
+                    for s in chunk
+                    for code, (name, active) in s.services.items()
+                ]
+                if services:
+                    conn.execute(sa.insert(t.services), services)
+
+    def directory_versions(self) -> list[tuple[str, dt.datetime, int]]:
+        q = sa.select(t.directory_versions).order_by(t.directory_versions.c.imported_at.desc())
+        with self.engine.connect() as conn:
+            return [(r["version"], r["imported_at"], r["structures"]) for r in conn.execute(q).mappings()]
+
+    def load_directory(self, version: str | None = None) -> Directory | None:
+        """The directory at `version` (the latest import when None), or None when none was imported."""
+        with self.engine.connect() as conn:
+            if version is None:
+                version = _latest_version(conn)
+                if version is None:
+                    return None
+            services: dict[str, dict[str, tuple[str, bool]]] = {}
+            for r in conn.execute(sa.select(t.services).where(t.services.c.version == version)).mappings():
+                services.setdefault(r["siret"], {})[r["code"]] = (r["name"], bool(r["active"]))
+            structures = {
+                r["siret"]: _structure(r, services.get(r["siret"], {}))
+                for r in conn.execute(sa.select(t.structures).where(t.structures.c.version == version)).mappings()
+            }
+        return Directory(version, structures)
+
+    def structure_flags(self, siret: str) -> Structure | None:
+        """One structure of the latest directory version, with its flags (``payment_status_not_reported``,
+        ``receives_by_edi``...); None when no directory was imported or that version does not list it."""
+        s, v = t.structures.c, t.services.c
+        with self.engine.connect() as conn:
+            version = _latest_version(conn)
+            if version is None:
+                return None
+            r = conn.execute(sa.select(t.structures).where(s.version == version, s.siret == siret)).mappings().first()
+            if r is None:
+                return None
+            services = {
+                row["code"]: (row["name"], bool(row["active"]))
+                for row in conn.execute(sa.select(t.services).where(v.version == version, v.siret == siret)).mappings()
+            }
+        return _structure(r, services)
+
+
+def _latest_version(conn: sa.Connection) -> str | None:
+    return conn.execute(
+        sa.select(t.directory_versions.c.version)
+        .order_by(t.directory_versions.c.imported_at.desc(), t.directory_versions.c.version.desc())
+        .limit(1)
+    ).scalar()
+
+
+def _structure(r: Any, services: dict[str, tuple[str, bool]]) -> Structure:
+    return Structure(
+        siret=r["siret"],
+        name=r["name"],
+        active=bool(r["active"]),
+        service_code_required=bool(r["service_code_required"]),
+        ej_required=bool(r["ej_required"]),
+        ej_or_service=bool(r["ej_or_service"]),
+        services=services,
+        payment_status_not_reported=bool(r["payment_status_not_reported"]),
+        receives_by_edi=bool(r["receives_by_edi"]),
+    )

@@ -1,0 +1,10 @@
+"""Alembic environment: run by Store.migrate() (flows.store.core) with a connection in config.attributes."""
+
+from alembic import context
+
+from flows.store.tables import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()
