@@ -29,7 +29,7 @@ from measure import PeakSampler  # noqa: E402
 
 
 def _serve(root: str, public_key: str, host_key: str, port_queue: multiprocessing.Queue, stop) -> None:  # noqa: ANN001
-    from connectors.sftp.server import Account, ServerThread
+    from connectors.sftp.hosted.server import Account, ServerThread
     from relais import log
     from tests.sftp_plain import plain
 

@@ -1,6 +1,6 @@
 """A partner's own SFTP server for the pickup tests: asyncssh's stock SFTP server, chrooted.
 
-Relais's hosted server (`connectors.sftp.server`) is deliberately strict (writes
+Relais's hosted server (`connectors.sftp.hosted.server`) is deliberately strict (writes
 only into ``in/``, no mkdir, no rename out of ``in/``, symbolic links hidden).
 A partner's server is usually a plain OpenSSH-like one: the pickup folder can be
 renamed in and moved out of, ``processed/`` can be created, symbolic links are

@@ -1,6 +1,6 @@
 """A plain chrooted account on Relais's own SFTP server, standing in for a partner's server.
 
-Relais serves drop zones only (`connectors.sftp.sftp_handler.DropzoneSFTPServer`: writes only
+Relais serves drop zones only (`connectors.sftp.hosted.handler.DropzoneSFTPServer`: writes only
 into ``/in/<name>``, no folders, symbolic links hidden). The pickup tests and ``bench/sftp.py``
 need a partner's server instead: the whole root writable (folders, renames and deletes anywhere
 in it), uploads written in place, symbolic links listed but never followed. `PlainSFTPServer`
@@ -20,7 +20,7 @@ import stat
 
 import asyncssh
 
-from connectors.sftp.sftp_handler import DropzoneSFTPServer, _deny, _log, _v
+from connectors.sftp.hosted.handler import DropzoneSFTPServer, _deny, _log, _v
 
 __all__ = ["PlainSFTPServer", "plain"]
 
@@ -100,5 +100,5 @@ class PlainSFTPServer(DropzoneSFTPServer):
 
 
 def plain(*users: str) -> dict[str, type[PlainSFTPServer]]:
-    """``handlers=`` for `connectors.sftp.server.ServerThread`: `users` get plain accounts."""
+    """``handlers=`` for `connectors.sftp.hosted.server.ServerThread`: `users` get plain accounts."""
     return dict.fromkeys(users, PlainSFTPServer)

@@ -727,8 +727,8 @@ def test_async_mdn_for_unknown_message_is_refused(pair):
 def test_partners_command_flags_expiring_certificates(tmp_path, keys):
     from click.testing import CliRunner
 
-    from relais.cli_as2 import as2
-    from relais.cli_partners import partners
+    from relais.cli.as2 import as2
+    from relais.cli.partners import partners
 
     soon = make_test_keypair("soon", days=10)
     certs.write_pem(soon, tmp_path / "soon.pem", tmp_path / "soon.key")

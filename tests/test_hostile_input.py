@@ -404,7 +404,7 @@ def test_the_pool_bounds_chunks_and_what_is_in_flight_in_bytes(monkeypatch):
     from validators import pool as pool_module
     from validators.document import Verdict
     from validators.pool import ValidationPool
-    from validators.pool_config import Job, PoolConfig
+    from validators.pool.config import Job, PoolConfig
 
     sent: list[list[int]] = []
     in_flight: list[int] = []  # bytes sent and not yet handed out, after each submission

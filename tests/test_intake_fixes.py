@@ -13,7 +13,7 @@ import pytest
 
 from connectors import partners as partners_config
 from connectors.folder import dropzone
-from connectors.sftp.server import ServerThread, accounts_for_dropzones
+from connectors.sftp.hosted.server import ServerThread, accounts_for_dropzones
 from flows.domain.model import Channel, FlowStatus
 from relais import generate as gen
 from relais.runner import run_once
@@ -94,8 +94,8 @@ def test_the_mark_is_read_from_the_file_itself(tmp_path):
 
 
 def test_a_file_system_without_the_mark_is_reported_at_start(rt, key, tmp_path, capsys, monkeypatch):
-    from connectors.sftp import server as server_module
-    from connectors.sftp import sftp_handler
+    from connectors.sftp.hosted import handler as sftp_handler
+    from connectors.sftp.hosted import server as server_module
 
     def unsupported(target):
         raise OSError(95, "Operation not supported")

@@ -389,7 +389,7 @@ def test_a_100000_line_invoice_gets_a_verdict_within_a_worker_memory_cap(tmp_pat
     from relais import generate as gen
     from validators.document import JudgeConfig
     from validators.pool import ValidationPool
-    from validators.pool_config import Job, PoolConfig
+    from validators.pool.config import Job, PoolConfig
 
     data = gen.invoice_xml("cii", next(iter(gen.plan(1, 100_000, gen.sample_directory()))))
     config = PoolConfig(

@@ -159,7 +159,7 @@ def test_hosted_sftp_server_serves_the_good_partner_when_another_file_is_bad(tmp
     (home / "partners" / "op-b.toml").write_text(  # a key cut short: once, it stopped the whole server
         f'id = "op-b"\n[hosted]\nauthorized_keys = ["{keys["op-b"][1][:30]}"]\n'
     )
-    proc = _serve("from relais.cli_sftp import sftp; sftp(['serve', '--port', '0'], obj={'home': None})", home)
+    proc = _serve("from relais.cli.sftp import sftp; sftp(['serve', '--port', '0'], obj={'home': None})", home)
     try:
         first, *lines = _lines(proc, 6)  # listening, host key, fingerprint, op-a, BAD op-b, its problem
         assert first.startswith("relais sftp: listening on 127.0.0.1:"), first
@@ -216,7 +216,7 @@ def test_as2_server_serves_the_good_partner_when_another_file_is_bad(tmp_path, d
         mdn="later",
     )
     port = _free_port()
-    proc = _serve(f"from relais.cli_as2 import as2; as2(['serve', '--port', '{port}'], obj={{'home': None}})", home)
+    proc = _serve(f"from relais.cli.as2 import as2; as2(['serve', '--port', '{port}'], obj={{'home': None}})", home)
     try:
         first, *lines = _lines(proc, 6)  # listening, op-a, its 2 certificates, BAD op-b, its 1st problem
         assert first.strip() == f"relais as2: listening on http://127.0.0.1:{port}/as2", first

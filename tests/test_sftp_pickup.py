@@ -2,7 +2,7 @@
 
 The partner's server is `tests.sftp_partner.PartnerServer` (asyncssh's stock SFTP server, chrooted: a
 partner's server lets Relais rename within and move out of its outbound folder); one test also picks
-up from Relais's own hosted server (`connectors.sftp.server.ServerThread`).
+up from Relais's own hosted server (`connectors.sftp.hosted.server.ServerThread`).
 """
 
 from __future__ import annotations
@@ -187,8 +187,8 @@ def test_missing_pickup_folder_is_a_clear_fatal_error(rt, partner):
 
 
 def test_pickup_from_relais_hosted_server(rt, user_key, tmp_path):
-    """Interop with connectors/sftp/server.py: claim (rename within in/), download, delete."""
-    from connectors.sftp.server import Account, ServerThread
+    """Interop with connectors/sftp/hosted/server.py: claim (rename within in/), download, delete."""
+    from connectors.sftp.hosted.server import Account, ServerThread
 
     root = tmp_path / "hosted"
     (root / "in").mkdir(parents=True)

@@ -18,7 +18,7 @@ import paramiko
 import pytest
 
 from connectors import partners as partners_config
-from connectors.sftp.server import UPLOAD_PREFIX, Account, ServerThread, accounts_for_dropzones, host_key
+from connectors.sftp.hosted.server import UPLOAD_PREFIX, Account, ServerThread, accounts_for_dropzones, host_key
 from flows.domain.model import FlowStatus
 from flows.returns import report as returnflow
 from relais import generate as gen
@@ -462,7 +462,7 @@ def test_cli_serve(tmp_path, keys):
     home = tmp_path / "home"
     (home / "partners").mkdir(parents=True)
     (home / "partners" / "op-a.toml").write_text(f'id = "op-a"\n[hosted]\nauthorized_keys = ["{keys["op-a"][1]}"]\n')
-    code = "from relais.cli_sftp import sftp; sftp(['serve', '--port', '0'], obj={'home': None})"
+    code = "from relais.cli.sftp import sftp; sftp(['serve', '--port', '0'], obj={'home': None})"
     env = dict(os.environ, RELAIS_HOME=str(home), RELAIS_LOG_LEVEL="WARNING")
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
@@ -499,7 +499,7 @@ def test_cli_serve(tmp_path, keys):
 def test_cli_serve_without_hosted_partners_fails_clearly(tmp_path):
     from click.testing import CliRunner
 
-    from relais.cli_sftp import sftp
+    from relais.cli.sftp import sftp
 
     result = CliRunner().invoke(sftp, ["serve", "--port", "0"], obj={"home": tmp_path / "home"})
     assert result.exit_code == 2
@@ -507,7 +507,7 @@ def test_cli_serve_without_hosted_partners_fails_clearly(tmp_path):
 
 
 def test_connections_per_partner_are_capped(server, keys, monkeypatch):
-    from connectors.sftp import server as server_module
+    from connectors.sftp.hosted import server as server_module
 
     monkeypatch.setattr(server_module, "MAX_CONNECTIONS_PER_USER", 2)
     clients = [_sftp(server, "op-a", keys["op-a"][0]) for _ in range(2)]

@@ -27,7 +27,7 @@ from click.testing import CliRunner
 
 from connectors.folder import waiting
 from connectors.folder.waiting import Reason
-from connectors.sftp.sftp_handler import UPLOAD_PREFIX
+from connectors.sftp.hosted.handler import UPLOAD_PREFIX
 from relais import runner
 from relais.cli import main
 from relais.compose import Runtime

@@ -1,6 +1,6 @@
 """The folder channel: files dropped in ``dropzones/<partner>/in``, return flows written to ``out/``.
 
-The hosted SFTP server (`connectors.sftp.server`) writes into the same inboxes,
+The hosted SFTP server (`connectors.sftp.hosted.server`) writes into the same inboxes,
 so its uploads come in through this channel's poll too (recorded as ``sftp``).
 """
 

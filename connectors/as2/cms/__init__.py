@@ -44,11 +44,11 @@ is the interface:
 
 from __future__ import annotations
 
-from connectors.as2.cms_algorithms import CIPHERS, DIGESTS, ContentKind, mic, normalise_cipher, normalise_digest
-from connectors.as2.cms_asn1 import content_kind
-from connectors.as2.cms_compressed import compress, decompress
-from connectors.as2.cms_enveloped import decrypt, encrypt
-from connectors.as2.cms_signed import Verified, sign_detached, verify, verify_attached, verify_detached
+from connectors.as2.cms.algorithms import CIPHERS, DIGESTS, ContentKind, mic, normalise_cipher, normalise_digest
+from connectors.as2.cms.asn1 import content_kind
+from connectors.as2.cms.compressed import compress, decompress
+from connectors.as2.cms.enveloped import decrypt, encrypt
+from connectors.as2.cms.signed import Verified, sign_detached, verify, verify_attached, verify_detached
 from connectors.as2.errors import (
     As2CryptoError,
     AuthenticationFailed,

@@ -1,9 +1,9 @@
 """``relais as2`` (the AS2 endpoint, AS2 messages), and the partner listing helpers of ``relais partners``
-(relais/cli_partners.py).
+(relais/cli/partners.py).
 
-Registered on the main group by relais/cli.py::
+Registered on the main group by relais/cli/root.py::
 
-    from relais.cli_as2 import as2
+    from relais.cli.as2 import as2
     main.add_command(as2)
 """
 
@@ -18,7 +18,7 @@ from typing import NoReturn
 
 import click
 
-from relais import cli_common
+from relais.cli import common as cli_common
 from relais.settings import Settings
 
 

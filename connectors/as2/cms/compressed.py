@@ -7,7 +7,7 @@ import zlib
 from pyasn1.error import PyAsn1Error
 from pyasn1_modules import rfc3274, rfc5652
 
-from connectors.as2.cms_asn1 import _content_info, _decode, _open_content_info
+from connectors.as2.cms.asn1 import _content_info, _decode, _open_content_info
 from connectors.as2.errors import DecompressionFailed, MalformedMessage
 
 # --------------------------------------------------------------------------- compression

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from relais import cli_common
+from relais.cli import common as cli_common
 
 
 @click.command()

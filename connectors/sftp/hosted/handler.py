@@ -3,11 +3,11 @@
 `DropzoneSFTPServer` resolves every path against the account's root (confinement, no
 symbolic link followed) and applies the upload rules of a drop zone (writes only into
 ``/in/<name>``, atomic uploads, channel mark, size limit). The rules are listed in the
-module doc of `connectors.sftp.server`, which serves this over SSH.
+module doc of `connectors.sftp.hosted.server`, which serves this over SSH.
 
 Only drop zones are served by Relais. The tests and benchmarks of the pickup side plug a
 plain chrooted account of their own into the server (``handlers`` of
-`connectors.sftp.server.serve`; see ``tests/sftp_plain.py``), a subclass of
+`connectors.sftp.hosted.server.serve`; see ``tests/sftp_plain.py``), a subclass of
 `DropzoneSFTPServer` that overrides its drop-zone rules.
 """
 
@@ -38,7 +38,7 @@ from flows.domain import log
 
 _log = log.get("relais.sftp")
 
-UPLOAD_PREFIX = ".relais-upload-"  # hidden temporary files of atomic uploads (see connectors.sftp.server)
+UPLOAD_PREFIX = ".relais-upload-"  # hidden temporary files of atomic uploads (see connectors.sftp.hosted.server)
 NAME_MAX = 255  # bytes in one path component (Linux file systems)
 MAX_OPEN_FILES = 64  # per SFTP session
 

@@ -1,6 +1,6 @@
 """``relais api``: the HTTP API (relais/api): its server and its bearer tokens.
 
-Registered on the main group by relais/cli.py (``main.add_command(api)``).
+Registered on the main group by relais/cli/root.py (``main.add_command(api)``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import click
 
-from relais import cli_common
+from relais.cli import common as cli_common
 from relais.settings import Settings
 
 _SIRET = re.compile(r"\d{14}")

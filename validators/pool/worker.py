@@ -1,4 +1,4 @@
-"""A validation worker: a plain ``python -m validators.pool_worker`` process serving `validators.pool`.
+"""A validation worker: a plain ``python -m validators.pool.worker`` process serving `validators.pool`.
 
 The pool starts its workers with `subprocess`, not `multiprocessing`, so a worker never
 depends on how its parent was started: it does not re-run the parent's ``__main__`` (the
@@ -39,7 +39,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from validators.document import DocumentJudge
-    from validators.pool_config import PoolConfig
+    from validators.pool.config import PoolConfig
 
 HEADER = struct.Struct("!Q")
 
@@ -156,7 +156,7 @@ def main() -> NoReturn:
 
 if __name__ == "__main__":
     # Run the imported module, not this __main__ copy, so that Failure pickles as
-    # validators.pool_worker.Failure.
-    from validators.pool_worker import main as _main
+    # validators.pool.worker.Failure.
+    from validators.pool.worker import main as _main
 
     _main()

@@ -59,7 +59,7 @@ Security rules (each refusal is logged with the partner id, operation and path):
   connections per partner at most; ``LOGIN_TIMEOUT`` seconds to log in. There is no
   disk quota per partner: watch the file system holding the drop zones.
 
-The per-account file-system rules live in ``connectors.sftp.sftp_handler``. ``handlers``
+The per-account file-system rules live in ``connectors.sftp.hosted.handler``. ``handlers``
 (`serve`, `ServerThread`) serves some accounts with another SFTP handler than their drop
 zone: the tests and benchmarks use it for a plain chrooted account standing in for a
 partner's own server (``tests/sftp_plain.py``); Relais itself serves drop zones only.
@@ -79,7 +79,7 @@ from typing import Any
 import asyncssh
 
 from connectors.folder.dropzone import mark_sftp
-from connectors.sftp.sftp_handler import (  # noqa: F401 - re-exported: connectors.sftp.server is the entry point
+from connectors.sftp.hosted.handler import (  # noqa: F401 - re-exported: connectors.sftp.hosted.server is the entry point
     MAX_OPEN_FILES,
     NAME_MAX,
     UPLOAD_PREFIX,

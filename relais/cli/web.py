@@ -1,5 +1,5 @@
 """``relais web`` (the "Suivi des flux" web application, relais/web) and ``relais users`` (its local
-users). Registered on the main group by relais/cli.py."""
+users). Registered on the main group by relais/cli/root.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import click
 
-from relais import cli_common
+from relais.cli import common as cli_common
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 
@@ -93,7 +93,7 @@ def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> 
         if rt.store.web_user(name) is not None:
             _fail(f"l'utilisateur {name} existe déjà (user {name} exists)")
         if role == "partner" and partner:
-            from relais.cli_api import partner_problem
+            from relais.cli.api import partner_problem
 
             problem = partner_problem(rt, partner)
             if problem:

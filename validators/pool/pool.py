@@ -7,7 +7,7 @@ travels alone) and so is what is in flight (`INFLIGHT_BYTES`, at least one chunk
 a batch of 100 MB documents holds a few of them in this process, never the batch. Each worker keeps one `DocumentJudge` (schemas and stylesheets
 compiled once per process).
 
-The workers are plain ``python -m validators.pool_worker`` processes started with
+The workers are plain ``python -m validators.pool.worker`` processes started with
 `subprocess` (see that module for the protocol), not `multiprocessing`: they do not
 depend on how this process was started (an ``airflow`` task whose ``__main__`` must not
 be re-run, a daemonic Celery worker that may not fork children). They are all started
@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from flows.domain.errors import Incident
-from validators import pool_worker
 from validators.document import DocumentJudge, Verdict
-from validators.pool_config import Job, PoolConfig
+from validators.pool import worker as pool_worker
+from validators.pool.config import Job, PoolConfig
 
 CHUNK_BYTES = 16 * 1024 * 1024  # a chunk is cut once its documents reach this size
 INFLIGHT_BYTES = 256 * 1024 * 1024  # documents sent but not yet answered (beyond one chunk)
@@ -73,11 +73,11 @@ class _Died(Exception):
 
 
 def _command() -> tuple[list[str], dict[str, str]]:
-    """``python -P -m validators.pool_worker``, finding this very copy of the package first."""
-    root = str(Path(__file__).resolve().parents[1])
+    """``python -P -m validators.pool.worker``, finding this very copy of the package first."""
+    root = str(Path(__file__).resolve().parents[2])
     path = os.environ.get("PYTHONPATH")
     env = dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
-    return [sys.executable, "-P", "-m", "validators.pool_worker"], env
+    return [sys.executable, "-P", "-m", "validators.pool.worker"], env
 
 
 class _Worker:

@@ -1,4 +1,4 @@
-"""Helpers shared by the command modules (kept apart from relais/cli.py to avoid import cycles)."""
+"""Helpers shared by the command modules (kept apart from relais/cli/root.py to avoid import cycles)."""
 
 from __future__ import annotations
 

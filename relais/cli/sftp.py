@@ -1,6 +1,6 @@
-"""``relais sftp``: the hosted SFTP drop zones (connectors/sftp/server.py).
+"""``relais sftp``: the hosted SFTP drop zones (connectors/sftp/hosted/server.py).
 
-Registered on the main group by relais/cli.py (``main.add_command(sftp)``).
+Registered on the main group by relais/cli/root.py (``main.add_command(sftp)``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import click
 
-from relais import cli_common
+from relais.cli import common as cli_common
 from relais.settings import Settings
 
 
@@ -42,7 +42,7 @@ def fingerprint(ctx: click.Context, host_key_path: Path | None) -> None:
     Give it to each partner with its login (its partner id): its SFTP client shows this
     SHA256:... fingerprint at the first connection, to be compared before accepting the key.
     """
-    from connectors.sftp.server import fingerprint_line, host_key
+    from connectors.sftp.hosted.server import fingerprint_line, host_key
 
     key_path = host_key_path or _settings(ctx).home / "sftp" / "host_key"
     try:
@@ -83,7 +83,7 @@ def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None, 
     Partner files are read at start: restart the server after changing them.
     """
     from connectors import partners as partners_config
-    from connectors.sftp.server import ServerThread, accounts_for_dropzones
+    from connectors.sftp.hosted.server import ServerThread, accounts_for_dropzones
     from relais import log
 
     settings = _settings(ctx)

@@ -13,7 +13,7 @@ import datetime as dt
 
 import click
 
-from relais import cli_common
+from relais.cli import common as cli_common
 
 
 @click.group(name="archive")

@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 
 import click
 
-from relais import cli_common
+from relais.cli import common as cli_common
 from relais.settings import Settings
 
 

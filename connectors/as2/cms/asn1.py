@@ -16,7 +16,7 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 from pyasn1_modules import rfc3274, rfc5083, rfc5280, rfc5652
 
-from connectors.as2.cms_algorithms import ContentKind
+from connectors.as2.cms.algorithms import ContentKind
 from connectors.as2.errors import MalformedMessage
 
 # --------------------------------------------------------------------------- ASN.1 helpers

@@ -22,7 +22,7 @@ from pyasn1.type import univ
 from pyasn1_modules import rfc4055, rfc5083, rfc5084, rfc5280, rfc5652
 
 from connectors.as2.certs import KeyPair
-from connectors.as2.cms_algorithms import (
+from connectors.as2.cms.algorithms import (
     _CIPHER_BY_OID,
     _DIGEST_BY_OID,
     _RSA_ENCRYPTION,
@@ -32,7 +32,7 @@ from connectors.as2.cms_algorithms import (
     _hash_cls,
     normalise_cipher,
 )
-from connectors.as2.cms_asn1 import _alg, _content_info, _decode, _issuer_and_serial, _matches, _open_content_info
+from connectors.as2.cms.asn1 import _alg, _content_info, _decode, _issuer_and_serial, _matches, _open_content_info
 from connectors.as2.errors import As2CryptoError, DecryptionFailed, MalformedMessage, UnsupportedAlgorithm
 
 # --------------------------------------------------------------------------- encryption

@@ -4,7 +4,7 @@ certificates; ``relais partners production P`` (and ``qualification P``): ops sw
 A partner in qualification (``mode = "qualification"`` in its partner file, connectors/partners.py) has
 its flows judged and answered as in production, but nothing delivered. Ops' switch is stored
 (``partner_modes``, append-only) and audited (``audit_log``, principal ``cli:<user>``); it wins over the
-file. Registered on the main group by relais/cli.py.
+file. Registered on the main group by relais/cli/root.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sys
 
 import click
 
-from relais import cli_common
-from relais.cli_as2 import _as2_rows, _echo_bad, _load_partners, _print_as2_row, _return_target, _settings
+from relais.cli import common as cli_common
+from relais.cli.as2 import _as2_rows, _echo_bad, _load_partners, _print_as2_row, _return_target, _settings
 
 
 def _runtime(ctx: click.Context):  # noqa: ANN202 - relais.compose.Runtime, imported lazily

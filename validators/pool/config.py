@@ -1,6 +1,6 @@
 """What the validation pool and its workers exchange first: the pool's configuration and a job.
 
-Its own module so that `validators.pool` (the parent side) and `validators.pool_worker`
+Its own module so that `validators.pool` (the parent side) and `validators.pool.worker`
 (the worker side) both import it, and not each other.
 """
 

@@ -13,7 +13,8 @@ import click
 
 from flows.domain.lifecycle import FlowStatus
 from flows.domain.outbox import OutboxKind
-from relais import cli_common, log
+from relais import log
+from relais.cli import common as cli_common
 from relais.settings import Settings
 
 _log = log.get("relais.cli")
@@ -474,45 +475,45 @@ def outbox_cmd(ctx: click.Context, as_json: bool) -> None:
 # ---- generate ------------------------------------------------------------------
 
 
-from relais.cli_files import generate, validate  # noqa: E402  (`relais validate`, `relais generate`: files alone)
+from relais.cli.files import generate, validate  # noqa: E402  (`relais validate`, `relais generate`: files alone)
 
 main.add_command(validate)
 main.add_command(generate)
 
-from relais.cli_sftp import sftp  # noqa: E402  (the `relais sftp` group lives in its own module)
+from relais.cli.sftp import sftp  # noqa: E402  (the `relais sftp` group lives in its own module)
 
 main.add_command(sftp)
 
-from relais.cli_as2 import as2  # noqa: E402  (the `relais as2` group)
-from relais.cli_partners import partners  # noqa: E402  (`relais partners`: modes, channels, last flows)
+from relais.cli.as2 import as2  # noqa: E402  (the `relais as2` group)
+from relais.cli.partners import partners  # noqa: E402  (`relais partners`: modes, channels, last flows)
 
 main.add_command(as2)
 main.add_command(partners)
 
-from relais.cli_reference import directory, rules  # noqa: E402  (reference data: directory, rule sets)
+from relais.cli.reference import directory, rules  # noqa: E402  (reference data: directory, rule sets)
 
 main.add_command(directory)
 main.add_command(rules)
 
-from relais.cli_api import api  # noqa: E402  (the `relais api` group: the HTTP API and its tokens)
+from relais.cli.api import api  # noqa: E402  (the `relais api` group: the HTTP API and its tokens)
 
 main.add_command(api)
 
-from relais.cli_invoices import invoices  # noqa: E402  (one invoice and its status history)
+from relais.cli.invoices import invoices  # noqa: E402  (one invoice and its status history)
 
 main.add_command(invoices)
 
 
-from relais.cli_archive import archive  # noqa: E402  (the `relais archive` group: verify the archived objects)
+from relais.cli.archive import archive  # noqa: E402  (the `relais archive` group: verify the archived objects)
 
 main.add_command(archive)
 
-from relais.cli_web import users, web  # noqa: E402  (the `relais web` and `relais users` groups)
+from relais.cli.web import users, web  # noqa: E402  (the `relais web` and `relais users` groups)
 
 main.add_command(web)
 main.add_command(users)
 
-from relais.cli_waiting import waiting  # noqa: E402  (`relais waiting`: files waiting in the drop zones, and why)
+from relais.cli.waiting import waiting  # noqa: E402  (`relais waiting`: files waiting in the drop zones, and why)
 
 main.add_command(waiting)
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from relais import cli_common
+from relais.cli import common as cli_common
 
 
 @click.command(name="waiting")
