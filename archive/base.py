@@ -8,7 +8,7 @@ subclass implementing `put_stream`, `open` and `exists`; `put_bytes`,
 the backend can do better (much as httpx's transports implement
 `BaseTransport.handle_request` and inherit the rest).
 
-The contract, checked for every backend by tests/test_archive.py:
+The contract, checked for every backend by tests/archive/test_archive.py:
 
 * ``put_stream(stream)`` copies the stream in bounded memory while hashing it,
   and returns only once the bytes are durable (fsync'd or the store's

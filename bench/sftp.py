@@ -3,7 +3,7 @@
     python bench/sftp.py [--files 1000] [--big-mb 500]
 
 Starts Relais's own SFTP server (asyncssh, a plain confined account on 127.0.0.1:
-tests/sftp_plain.py) in a separate process as the partner's server, puts N small
+tests/support/sftp_plain.py) in a separate process as the partner's server, puts N small
 invoices and then one big file in its pickup folder, and times
 `connectors.sftp.pickup.poll` taking them: claim, streamed download with SHA-256,
 archive (fsync), flow recorded, remote file
@@ -31,7 +31,7 @@ from measure import PeakSampler  # noqa: E402
 def _serve(root: str, public_key: str, host_key: str, port_queue: multiprocessing.Queue, stop) -> None:  # noqa: ANN001
     from connectors.sftp.hosted.server import Account, ServerThread
     from relais import log
-    from tests.sftp_plain import plain
+    from tests.support.sftp_plain import plain
 
     log.configure("WARNING")
 

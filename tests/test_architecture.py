@@ -116,7 +116,7 @@ def test_return_flows_go_by_as2_then_sftp_then_the_local_folder(settings, tmp_pa
 
 
 def test_a_closed_flow_queues_its_return_flow_with_a_typed_address(rt, tmp_path):
-    from tests.helpers import drop, run
+    from tests.support.helpers import drop, run
 
     rt.partners = _partners(tmp_path) | {"op-a": Partner(id="op-a", name="A")}
     drop(rt, "op-a", "empty.xml", b"")

@@ -50,7 +50,7 @@ Running
     With the lines last the same paths stop after a few siblings. The move
     changes no verdict: the rules never depend on the order of differently
     named siblings, and SVRL locations number an element among its
-    same-named siblings only (``tests/test_schematron.py`` checks the
+    same-named siblings only (``tests/validators/test_schematron.py`` checks the
     findings are identical, messages and locations included, on the corpus).
 """
 

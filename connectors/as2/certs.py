@@ -11,7 +11,7 @@ Signature verification refuses a signer certificate with problems;
 `expires_within` feeds the "expiring partner certificate" warnings.
 
 Stations load their key pairs with `load_keypair` (the self-signed ones of the
-tests and the benchmark are made by ``tests/as2_keys.py``).
+tests and the benchmark are made by ``tests/support/as2_keys.py``).
 """
 
 from __future__ import annotations

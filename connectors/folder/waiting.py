@@ -50,7 +50,7 @@ from typing import Any
 from connectors.folder.dropzone import IGNORED_REPORT_AFTER, TEMP_SUFFIXES, recorded_name
 
 #: The hosted SFTP server's hidden file of an upload in progress (connectors.sftp.hosted.handler's
-#: UPLOAD_PREFIX; not imported: connectors.sftp imports this package). tests/test_waiting.py checks both agree.
+#: UPLOAD_PREFIX; not imported: connectors.sftp imports this package). tests/connectors/folder/test_waiting.py checks both agree.
 SFTP_UPLOAD_PREFIX = ".relais-upload-"
 #: How many entries a scan keeps by default (the count is always exact).
 LIMIT = 500

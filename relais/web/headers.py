@@ -28,7 +28,7 @@ False
 (True, True, True, False)
 
 (On a loopback address with no setting it is off, with the warning in the log:
-tests/test_web_headers.py::test_secure_cookies_by_default_but_on_loopback.)
+tests/relais/web/test_web_headers.py::test_secure_cookies_by_default_but_on_loopback.)
 """
 
 from __future__ import annotations

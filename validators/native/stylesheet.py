@@ -239,7 +239,7 @@ class _Reader:
                         # is evaluated at its declaration, one read only by the result where it
                         # is read. BR-FR's date check aborts on a blank date ($year, read by
                         # $isLeapYear) but not on "2026-01-05" ($day, read by the result only,
-                        # after $isFormatValid is false): tests/test_native.py checks both shapes
+                        # after $isFormatValid is false): tests/validators/test_native.py checks both shapes
                         lines.append(f"    {v}()")
                     scope_vars[child.get("name")] = f"{v}()"
                 elif child.tag == _X + "sequence" and child.get("select") is not None and result is None:

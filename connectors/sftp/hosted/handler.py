@@ -7,7 +7,7 @@ module doc of `connectors.sftp.hosted.server`, which serves this over SSH.
 
 Only drop zones are served by Relais. The tests and benchmarks of the pickup side plug a
 plain chrooted account of their own into the server (``handlers`` of
-`connectors.sftp.hosted.server.serve`; see ``tests/sftp_plain.py``), a subclass of
+`connectors.sftp.hosted.server.serve`; see ``tests/support/sftp_plain.py``), a subclass of
 `DropzoneSFTPServer` that overrides its drop-zone rules.
 """
 

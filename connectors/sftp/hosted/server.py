@@ -62,7 +62,7 @@ Security rules (each refusal is logged with the partner id, operation and path):
 The per-account file-system rules live in ``connectors.sftp.hosted.handler``. ``handlers``
 (`serve`, `ServerThread`) serves some accounts with another SFTP handler than their drop
 zone: the tests and benchmarks use it for a plain chrooted account standing in for a
-partner's own server (``tests/sftp_plain.py``); Relais itself serves drop zones only.
+partner's own server (``tests/support/sftp_plain.py``); Relais itself serves drop zones only.
 """
 
 from __future__ import annotations
