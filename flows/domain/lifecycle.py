@@ -13,7 +13,7 @@ Relais does not set it yet. No transition may lead to it, and it cannot be a sta
 Any other status must be reachable. `Lifecycle` checks all this when the module is imported.
 
 To add a status, add the enum member, its info row, and its transitions below; then add it to
-``schemas/xsd/relais-cppstatut.xsd`` (``tests/flows/test_lifecycle.py`` compares the two).
+``schemas/xsd/relais-cppstatut.xsd`` (``tests/flows/domain/test_lifecycle.py`` compares the two).
 
 >>> check_transition(FlowStatus.IN_RECU, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP)
 <FlowStatus.IN_EN_COURS_TRAITEMENT_CPP: 'IN_EN_COURS_TRAITEMENT_CPP'>

@@ -4,7 +4,7 @@
   deliveries and return flow leave, no other flow is started, exit 0.
 - SIGTERM with no grace left: the work is interrupted, the claim released at once (no lease to wait
   for: a worker elsewhere could take it over now), nothing half-written is visible, exit 143; the next
-  run completes everything exactly once (the checks of tests/flows/test_crash.py).
+  run completes everything exactly once (the checks of tests/flows/pipeline/test_crash.py).
 - SIGTERM between two scans: exit 0 at once.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.flows.test_crash import ROOT, _check, _env, _relais, _workload
+from tests.flows.pipeline.test_crash import ROOT, _check, _env, _relais, _workload
 
 
 def _flows(home: Path) -> list[tuple[str, str, str | None]]:

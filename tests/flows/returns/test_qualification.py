@@ -39,7 +39,7 @@ from relais.web.serve import WebThread
 from tests.support.api_server import client, make_token, serving
 from tests.support.helpers import drop, run
 
-SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "xsd" / "relais-cppstatut.xsd"
+SCHEMA = Path(__file__).resolve().parents[3] / "schemas" / "xsd" / "relais-cppstatut.xsd"
 
 
 @pytest.fixture

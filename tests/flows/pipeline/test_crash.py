@@ -37,7 +37,7 @@ from lxml import etree
 
 from relais import generate as gen
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PARTNERS = ("op-a", "op-b")
 
 

@@ -322,7 +322,7 @@ def test_the_relais_format_is_unchanged():
 
 def test_csv_header_is_the_documented_one():
     assert ";".join(formats.CSV_HEADER) == HEADER
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     assert HEADER in (root / "docs" / "directory-formats.md").read_text()
     assert HEADER in (root / "README.md").read_text()
 

@@ -11,7 +11,7 @@ later pass finishes it with every accepted invoice delivered exactly once.
 is written into a partner's out/ folder: the flow is an incident (retried) or the send is retried;
 nothing is lost, no partial file is visible, and once the disk has room the next pass completes it.
 
-(A worker killed while holding a claim is taken over at once: tests/flows/test_concurrency.py.)
+(A worker killed while holding a claim is taken over at once: tests/flows/store/test_concurrency.py.)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "pipeline.py"
+BENCH = Path(__file__).resolve().parents[3] / "bench" / "pipeline.py"
 
 
 def _peak(n: int, tmp_path: Path) -> tuple[float, float]:

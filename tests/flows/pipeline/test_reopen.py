@@ -27,7 +27,7 @@ from flows.returns import report as returnflow
 from flows.store import Store
 from relais import generate as gen
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _relais(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

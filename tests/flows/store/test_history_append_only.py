@@ -36,7 +36,7 @@ from flows.store import tables as t
 from relais import generate as gen
 from relais.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

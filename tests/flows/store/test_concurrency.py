@@ -24,7 +24,7 @@ from relais.runner import pending_flow_ids, run_once
 from tests.conftest import PG_URL, require_pg
 from tests.support.helpers import drop
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _zip(recipients, *, n=2, seed=1, start=1, salt=b""):
