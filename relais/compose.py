@@ -32,7 +32,7 @@ from flows.pipeline.intake import Intake
 from flows.pipeline.process import Pipeline
 from flows.pipeline.status_returns import StatusReturns
 from flows.store import Store, Structure
-from flows.store.web import PartnerMode
+from flows.store.partners import PartnerMode
 from relais.settings import Settings
 from validators.document import JudgeConfig
 from validators.pool import PoolConfig, ValidationPool
