@@ -17,6 +17,7 @@ import click
 from flows.directory import importer as dirmod
 from relais import generate as gen
 from relais.compose import Runtime
+from relais.generate.constants import Batch, Fmt
 from relais.report import in_french, print_flows
 from relais.runner import run_once
 from relais.settings import Settings
@@ -59,7 +60,7 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
     version, n = dirmod.import_file(rt.store, dir_file)
     click.echo(f"annuaire {version} : {n} structures publiques importées depuis {dir_file}")
 
-    drops = {
+    drops: dict[str, tuple[Fmt, Batch, int]] = {
         "operateur-ubl": ("ubl", "zip", 1),
         "operateur-cii": ("cii", "tar.gz", 2),
         "operateur-fx": ("facturx", "zip", 3),
@@ -75,7 +76,7 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
             count,
             lines,
             batch=batch,
-            recipients=recipients,  # type: ignore[arg-type]
+            recipients=recipients,
             invalid_ratio=0.1,
             misrouted_ratio=0.1,
             seed=seed,

@@ -192,7 +192,7 @@ class _Deadlines:
 
 
 def _httptools_class(base: type) -> type:
-    class GuardedHttpToolsProtocol(_Deadlines, base):  # type: ignore[misc, valid-type]
+    class GuardedHttpToolsProtocol(_Deadlines, base):
         def on_message_begin(self) -> None:
             if self._waiting is None:
                 self._arm("headers")
@@ -213,7 +213,7 @@ def _httptools_class(base: type) -> type:
 def _h11_class(base: type) -> type:
     import h11
 
-    class GuardedH11Protocol(_Deadlines, base):  # type: ignore[misc, valid-type]
+    class GuardedH11Protocol(_Deadlines, base):
         def handle_events(self) -> None:
             super().handle_events()
             theirs = self.conn.their_state

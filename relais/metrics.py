@@ -156,10 +156,10 @@ class PoolCollector:
 
 def registry(rt: Runtime, *, pool: bool) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(StoreCollector(rt))  # type: ignore[arg-type]
-    reg.register(WaitingCollector(rt))  # type: ignore[arg-type]
+    reg.register(StoreCollector(rt))
+    reg.register(WaitingCollector(rt))
     if pool:
-        reg.register(PoolCollector(rt))  # type: ignore[arg-type]
+        reg.register(PoolCollector(rt))
     return reg
 
 

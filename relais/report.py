@@ -131,51 +131,57 @@ def print_flows(flows: Sequence[Flow], as_json: bool = False, next_cursor: str |
 
 
 def print_flow(store: Store, flow: Flow, as_json: bool = False) -> None:
+    """One flow with its invoices, errors, outbox and AS2 messages (`relais flows ID`), or its JSON."""
+    if as_json:
+        click.echo(json.dumps(flow_detail_json(store, flow), ensure_ascii=False))
+    else:
+        _print_flow_text(store, flow)
+
+
+def flow_detail_json(store: Store, flow: Flow) -> dict[str, object]:
+    """What `relais flows ID --json` prints."""
+    history = store.history_of_flow(flow.id)
+    return {
+        "flow": _flow_json(flow),
+        "errors": [e.as_json() for e in store.flow_errors(flow.id)],
+        "invoices": [
+            {
+                "id": i.id,
+                "position": i.position,
+                "entry": i.entry_name,
+                "number": i.number,
+                "syntax": str(i.syntax) if i.syntax else None,
+                "status": str(i.status),
+                "buyer_siret": i.buyer_siret,
+                "service_code": i.service_code,
+                "delivered_to": i.delivered_to,
+                "errors": [e.as_json() for e in i.errors],
+                "history": [h.as_json() for h in history.get(i.id, [])],
+            }
+            for i in store.iter_invoices(flow.id)
+        ],
+        "outbox": [
+            {
+                "kind": o.kind,
+                "channel": o.channel,
+                "partner": o.partner,
+                "destination": o.destination,
+                "status": o.status,
+                "attempts": o.attempts,
+                "last_error": o.last_error,
+            }
+            for o in store.outbox_for_flow(flow.id)
+        ],
+        "as2": [as2_json(m) for m in store.as2_for_flow(flow.id)],
+    }
+
+
+def _print_flow_text(store: Store, flow: Flow) -> None:
+    print_flows([flow])
     errors = store.flow_errors(flow.id)
     outbox = store.outbox_for_flow(flow.id)
     as2 = store.as2_for_flow(flow.id)
     history = store.history_of_flow(flow.id)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "flow": _flow_json(flow),
-                    "errors": [e.as_json() for e in errors],
-                    "invoices": [
-                        {
-                            "id": i.id,
-                            "position": i.position,
-                            "entry": i.entry_name,
-                            "number": i.number,
-                            "syntax": str(i.syntax) if i.syntax else None,
-                            "status": str(i.status),
-                            "buyer_siret": i.buyer_siret,
-                            "service_code": i.service_code,
-                            "delivered_to": i.delivered_to,
-                            "errors": [e.as_json() for e in i.errors],
-                            "history": [h.as_json() for h in history.get(i.id, [])],
-                        }
-                        for i in store.iter_invoices(flow.id)
-                    ],
-                    "outbox": [
-                        {
-                            "kind": o.kind,
-                            "channel": o.channel,
-                            "partner": o.partner,
-                            "destination": o.destination,
-                            "status": o.status,
-                            "attempts": o.attempts,
-                            "last_error": o.last_error,
-                        }
-                        for o in outbox
-                    ],
-                    "as2": [as2_json(m) for m in as2],
-                },
-                ensure_ascii=False,
-            )
-        )
-        return
-    print_flows([flow])
     click.echo(
         f"  sha256 {flow.sha256}  taille {flow.size}  canal {flow.channel}"
         f"  annuaire {flow.directory_version or '-'}"

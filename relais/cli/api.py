@@ -8,27 +8,21 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from relais.cli import common as cli_common
-from relais.settings import Settings
+from relais.cli.common import fail, pass_runtime, runtime, serve_options
+
+if TYPE_CHECKING:
+    from relais.compose import Runtime
 
 _SIRET = re.compile(r"\d{14}")
 _PARTNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
-def _settings(ctx: click.Context) -> Settings:
-    return cli_common.settings(ctx, "relais api")
-
-
 def _fail(message: str, code: int = 2) -> NoReturn:
-    cli_common.fail("relais api", message, code)
-
-
-def _runtime(ctx: click.Context):  # noqa: ANN202 - relais.compose.Runtime
-    return cli_common.runtime(ctx, "relais api")
+    fail("relais api", message, code)
 
 
 @click.group("api")
@@ -37,13 +31,9 @@ def api() -> None:
 
 
 @api.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
-@click.option(
-    "--port",
-    default=8091,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port (0: any free port). 8091: beside the web application (8090), clear of Airflow's UI (8080).",
+@serve_options(
+    port=8091,
+    port_help="Port (0: any free port). 8091: beside the web application (8090), clear of Airflow's UI (8080).",
 )
 @click.option(
     "--process",
@@ -61,7 +51,7 @@ def serve(ctx: click.Context, host: str, port: int, process: bool) -> None:
     from relais.api.config import ApiConfig
 
     config = dataclasses.replace(ApiConfig.from_env(), process=process)
-    rt = _runtime(ctx)
+    rt = runtime(ctx)
 
     def ready(server: api_serve.Server) -> None:
         click.echo(f"relais api: listening on http://{host}:{server.port}", err=True)
@@ -103,7 +93,7 @@ def token_create(ctx: click.Context, siret: str | None, service_code: str | None
         )
     kind = auth.RECIPIENT if siret else auth.PARTNER
     secret, row = auth.new_token(kind, siret=siret, service_code=service_code, partner=partner)
-    rt = _runtime(ctx)
+    rt = runtime(ctx)
     try:
         if siret is not None:
             problem = recipient_problem(rt, siret, service_code)
@@ -129,7 +119,7 @@ def siret_checks(siret: str) -> bool:
     return bool(stdnum_siret.is_valid(siret))
 
 
-def recipient_problem(rt, siret: str, service_code: str | None) -> str | None:  # noqa: ANN001 - Runtime
+def recipient_problem(rt: Runtime, siret: str, service_code: str | None) -> str | None:
     """Why a recipient token cannot be made for this structure (and service), French first; None: it can.
     The structure must be in the current directory (its latest import), the service one of its own."""
     structure = rt.store.structure_flags(siret)
@@ -144,7 +134,7 @@ def recipient_problem(rt, siret: str, service_code: str | None) -> str | None:  
     return None
 
 
-def partner_problem(rt, partner: str) -> str | None:  # noqa: ANN001 - relais.compose.Runtime
+def partner_problem(rt: Runtime, partner: str) -> str | None:
     """Why `partner` is not a partner Relais knows, French first; None when it is one: a usable partner
     file (`connectors/partners.py`, ``$RELAIS_HOME/partners/``), or a folder drop zone an operator made
     (``dropzones/<partner>/in``, the partners of the folder channel, e.g. the demo's). A token or a web
@@ -168,14 +158,10 @@ def partner_problem(rt, partner: str) -> str | None:  # noqa: ANN001 - relais.co
 
 @token.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def token_list(ctx: click.Context, as_json: bool) -> None:
+@pass_runtime
+def token_list(rt: Runtime, as_json: bool) -> None:
     """List tokens (never their secrets)."""
-    rt = _runtime(ctx)
-    try:
-        tokens = rt.store.list_tokens()
-    finally:
-        rt.close()
+    tokens = rt.store.list_tokens()
     rows = [
         {
             "id": t.id,
@@ -202,14 +188,9 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
 
 @token.command("revoke")
 @click.argument("token_id")
-@click.pass_context
-def token_revoke(ctx: click.Context, token_id: str) -> None:
+@pass_runtime
+def token_revoke(rt: Runtime, token_id: str) -> None:
     """Revoke a token: it is refused (401) from now on. Exit 1 when there is no such active token."""
-    rt = _runtime(ctx)
-    try:
-        done = rt.store.revoke_token(token_id)
-    finally:
-        rt.close()
-    if not done:
+    if not rt.store.revoke_token(token_id):
         _fail(f"aucun jeton actif {token_id} (no active token {token_id})", 1)
     click.echo(f"jeton {token_id} révoqué")

@@ -10,10 +10,14 @@ MISSING, and either makes the command exit 1. An archive that cannot be reached 
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import click
 
-from relais.cli import common as cli_common
+from relais.cli.common import fail, pass_runtime
+
+if TYPE_CHECKING:
+    from relais.compose import Runtime
 
 
 @click.group(name="archive")
@@ -28,17 +32,9 @@ def archive() -> None:
     default=None,
     help="Only the objects recorded since this date (UTC), e.g. 2026-01-01.",
 )
-@click.pass_context
-def verify(ctx: click.Context, since: dt.datetime | None) -> None:
+@pass_runtime
+def verify(rt: Runtime, since: dt.datetime | None) -> None:
     """Re-hash the archived objects referenced by the store; report mismatches and missing ones (exit 1)."""
-    from relais.compose import Runtime
-
-    prefix = "relais archive verify"
-    settings = cli_common.settings(ctx, prefix)
-    try:
-        rt = Runtime.open(settings)
-    except FileNotFoundError as e:  # an XSD named by RELAIS_UBL_XSD_DIR / RELAIS_CII_XSD is missing
-        cli_common.fail(prefix, str(e))
     try:
         when = since.replace(tzinfo=dt.UTC) if since is not None and since.tzinfo is None else since
         refs = rt.store.archive_refs(when)
@@ -58,7 +54,7 @@ def verify(ctx: click.Context, since: dt.datetime | None) -> None:
                 mismatched += 1
                 click.echo(f"INVALID   {sha256!r}  {' '.join(where)}")
     except Exception as e:  # noqa: BLE001 - the archive (or the store) cannot be reached
-        cli_common.fail(prefix, f"{type(e).__name__}: {e}")
+        fail("relais archive verify", f"{type(e).__name__}: {e}")
     finally:
         rt.close()
     ok = len(by_digest) - mismatched - missing

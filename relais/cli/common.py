@@ -1,40 +1,168 @@
-"""Helpers shared by the command modules (kept apart from relais/cli/root.py to avoid import cycles)."""
+"""What the command modules share: failing with a message, the settings and runtime a command is given
+(`pass_settings`, `pass_runtime`), the host/port/TLS options of the servers (`serve_options`), and a
+French `Choice`. Kept apart from relais/cli/root.py, which imports every command module.
+
+One behaviour for a home that cannot be used: an invalid setting in the environment, an XSD named by
+RELAIS_UBL_XSD_DIR / RELAIS_CII_XSD that is missing, or a store schema that is not usable print
+``relais <command>: <message in French> (<English>)`` on stderr and exit 2, whichever command met it.
+"""
 
 from __future__ import annotations
 
+import functools
+import signal
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import click
 
 from relais.settings import Settings
 
+if TYPE_CHECKING:  # imported lazily at run time: `relais --help` stays fast
+    from relais.compose import Runtime
 
-def fail(prefix: str, message: str, code: int = 2) -> NoReturn:
+P = ParamSpec("P")
+R = TypeVar("R")
+
+USAGE = 2  # exit code of a command that cannot run as asked (bad option, unusable configuration)
+
+
+def fail(prefix: str, message: str, code: int = USAGE) -> NoReturn:
     """Print `prefix: message` on stderr and exit with `code`."""
     click.echo(f"{prefix}: {message}", err=True)
     sys.exit(code)
 
 
-def settings(ctx: click.Context, prefix: str) -> Settings:
-    """Settings for the home given on the command line (or the environment); a bad value exits 2."""
+def command_prefix(ctx: click.Context) -> str:
+    """``relais flows reprocess``: the command as typed, whatever name the program was started under."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["relais", *reversed(names)])
+
+
+def load_settings(ctx: click.Context, home: Path | None = None) -> Settings:
+    """Settings for `home`, else the home given on the command line (or the environment); an invalid
+    setting exits 2."""
     obj = ctx.obj or {}
     try:
-        return Settings.from_env(obj.get("home"))
+        return Settings.from_env(home or obj.get("home"))
     except ValueError as e:  # e.g. RELAIS_MAX_FLOW_BYTES=abc
-        fail(prefix, f"réglage invalide dans l'environnement : {e} (invalid setting in the environment)")
+        fail(command_prefix(ctx), f"réglage invalide dans l'environnement : {e} (invalid setting in the environment)")
 
 
-def runtime(ctx: click.Context, prefix: str):  # noqa: ANN201 - relais.compose.Runtime, imported lazily (`--help` stays fast)
-    """The runtime of the home given on the command line; a bad configuration exits 2."""
+def unusable(error: Exception) -> NoReturn:
+    """Exit 2 for a configuration the current command cannot use: a missing XSD (`FileNotFoundError`), a
+    bad configuration file or store schema (`ConfigError`)."""
+    ctx = click.get_current_context()
+    fail(command_prefix(ctx), f"configuration inutilisable : {error} (unusable configuration)")
+
+
+def configuration_errors() -> tuple[type[Exception], ...]:
+    """The errors `unusable` reports: what opening a runtime, a store or a judge raises for a bad setup."""
     from flows.domain.errors import ConfigError
+
+    return (FileNotFoundError, ConfigError)
+
+
+def pass_settings(command: Callable[Concatenate[Settings, P], R]) -> Callable[P, R]:
+    """Give the command the settings of the home given on the command line, as its first argument."""
+
+    @functools.wraps(command)
+    def with_settings(*args: P.args, **kwargs: P.kwargs) -> R:
+        return command(load_settings(click.get_current_context()), *args, **kwargs)
+
+    return with_settings
+
+
+def pass_runtime(command: Callable[Concatenate[Runtime, P], R]) -> Callable[P, R]:
+    """Give the command the runtime (store, archive, validation pool, partners) of the home given on the
+    command line, as its first argument (`runtime`)."""
+
+    @functools.wraps(command)
+    def with_runtime(*args: P.args, **kwargs: P.kwargs) -> R:
+        return command(runtime(click.get_current_context()), *args, **kwargs)
+
+    return with_runtime
+
+
+def runtime(ctx: click.Context, settings: Settings | None = None) -> Runtime:
+    """The runtime of the home given on the command line (or of `settings`), closed when the command
+    ends (a command may close it earlier); an unusable configuration exits 2 (`unusable`)."""
     from relais.compose import Runtime
 
+    settings = settings or load_settings(ctx)
     try:
-        return Runtime.open(settings(ctx, prefix))
-    except ConfigError as e:
-        fail(prefix, str(e))
+        rt = Runtime.open(settings)
+    except configuration_errors() as e:
+        unusable(e)
+    ctx.call_on_close(rt.close)
+    return rt
+
+
+def serve_options(
+    port: int, port_help: str = "Port to listen on (0: any free port).", tls: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--host`` and ``--port`` (default `port`) of a server command; with `tls`, ``--certfile`` and
+    ``--keyfile`` too (a key without a certificate is refused, exit 2)."""
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        if tls:
+            command = _tls_pair(command)
+            command = click.option(
+                "--keyfile",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="TLS private key (PEM), with --certfile.",
+            )(command)
+            command = click.option(
+                "--certfile",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="TLS certificate chain (PEM): serve HTTPS.",
+            )(command)
+        command = click.option(
+            "--port", default=port, show_default=True, type=click.IntRange(0, 65535), help=port_help
+        )(command)
+        return click.option(
+            "--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all)."
+        )(command)
+
+    return decorate
+
+
+def _tls_pair(command: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(command)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        if kwargs.get("keyfile") and not kwargs.get("certfile"):
+            raise click.BadParameter(
+                "--keyfile va avec --certfile (--keyfile needs --certfile)", param_hint="--keyfile"
+            )
+        return command(*args, **kwargs)
+
+    return checked
+
+
+def serve_until_stopped(serve: Callable[[], object], stop: Callable[[], object]) -> NoReturn:
+    """Run a server (`serve` blocks) until Ctrl-C (exit 130) or SIGTERM (systemd, docker stop: the same
+    clean stop, exit 0), then `stop` it, say so on stderr and exit."""
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
+    code = 0
+    try:
+        serve()
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 0
+    finally:
+        stop()
+        click.echo("arrêté (stopped)", err=True)
+    sys.exit(code)
 
 
 class InvalidChoice(click.BadParameter):
@@ -49,7 +177,7 @@ class InvalidChoice(click.BadParameter):
         click.echo(f"{where} : {self.message}\n(aide : {where} --help)", err=True)
 
 
-class Choice(click.Choice):  # type: ignore[type-arg]
+class Choice(click.Choice):
     """`click.Choice` whose refusal is French and lists the valid values (with their meaning when given)."""
 
     def __init__(self, choices: Sequence[str], case_sensitive: bool = True, meanings: dict[str, str] | None = None):

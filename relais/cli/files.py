@@ -6,10 +6,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from relais.cli import common as cli_common
+from relais.cli.common import Choice, configuration_errors, fail, pass_settings, unusable
+from relais.settings import Settings
+
+if TYPE_CHECKING:
+    from relais.generate.constants import Batch, Fmt
 
 
 @click.command()
@@ -28,13 +33,13 @@ from relais.cli import common as cli_common
 @click.option("--xsd-only", is_flag=True, help="Skip the business rules.")
 @click.option(
     "--engine",
-    type=cli_common.Choice(["native", "official"]),
+    type=Choice(["native", "official"]),
     default=None,
     help="Business-rule engine: native (generated Python, the default) or official (the XSLTs on Saxon).",
 )
-@click.pass_context
+@pass_settings
 def validate(
-    ctx: click.Context,
+    settings: Settings,
     files: tuple[Path, ...],
     as_json: bool,
     rules_dir: Path | None,
@@ -52,13 +57,12 @@ def validate(
     from flows.pipeline.validate import validate_bytes
     from validators.document import DocumentJudge, JudgeConfig
 
-    settings = cli_common.settings(ctx, "relais validate")
     for f in files:  # every file must be readable before anything is printed
         try:
             with f.open("rb"):
                 pass
         except OSError as e:
-            cli_common.fail("relais validate", f"impossible de lire {f} : {e.strerror or e} (cannot read {f})")
+            fail("relais validate", f"impossible de lire {f} : {e.strerror or e} (cannot read {f})")
     try:
         judge = DocumentJudge(
             JudgeConfig(
@@ -72,20 +76,20 @@ def validate(
             )
         )
         rulesets = judge.versions()
-    except (FileNotFoundError, Incident) as e:
-        cli_common.fail("relais validate", str(e))
+    except configuration_errors() as e:  # e.g. an XSD named by RELAIS_UBL_XSD_DIR / RELAIS_CII_XSD is missing
+        unusable(e)
+    except Incident as e:
+        fail("relais validate", str(e))
     reports = []
     for f in files:  # one file in memory at a time
         try:
             data = f.read_bytes()
         except OSError as e:
-            cli_common.fail("relais validate", f"impossible de lire {f} : {e.strerror or e} (cannot read {f})")
+            fail("relais validate", f"impossible de lire {f} : {e.strerror or e} (cannot read {f})")
         try:
             reports.append(validate_bytes(str(f), data, judge, keep_going=keep_going, br_fr=br_fr))
         except Incident as e:  # fail closed: no verdict when validation itself failed
-            cli_common.fail(
-                "relais validate", f"{f} : la validation n'a pas pu s'exécuter : {e} (validation could not run)"
-            )
+            fail("relais validate", f"{f} : la validation n'a pas pu s'exécuter : {e} (validation could not run)")
     if as_json:
         engine = None if xsd_only else judge.config.rules_engine
         click.echo(
@@ -100,8 +104,8 @@ def validate(
         for r in reports:
             verdict = click.style("valide", fg="green") if r.valid else click.style("INVALIDE", fg="red")
             click.echo(f"{r.path}: {r.syntax or 'unknown'}{' ' + r.profile if r.profile else ''} - {verdict}")
-            for e in r.errors:
-                click.echo(f"  [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
+            for err in r.errors:
+                click.echo(f"  [{err.flag}] {err.rule} en {err.location} : {in_french(err.rule, err.message)}")
     sys.exit(0 if all(r.valid for r in reports) else 1)
 
 
@@ -109,10 +113,10 @@ def validate(
 
 
 @click.command()
-@click.option("--format", "fmt", type=cli_common.Choice(["ubl", "cii", "facturx"]), default="ubl", show_default=True)
+@click.option("--format", "fmt", type=Choice(["ubl", "cii", "facturx"]), default="ubl", show_default=True)
 @click.option("-n", "--invoices", default=10, show_default=True, type=click.IntRange(min=0))
 @click.option("-l", "--lines", default=5, show_default=True, type=click.IntRange(min=1))
-@click.option("--batch", type=cli_common.Choice(["none", "zip", "tar.gz"]), default="zip", show_default=True)
+@click.option("--batch", type=Choice(["none", "zip", "tar.gz"]), default="zip", show_default=True)
 @click.option(
     "--invalid-ratio",
     default=0.0,
@@ -136,10 +140,10 @@ def validate(
     help="Also write the matching recipient directory (JSON import file) here.",
 )
 def generate(
-    fmt: str,
+    fmt: Fmt,
     invoices: int,
     lines: int,
-    batch: str,
+    batch: Batch,
     invalid_ratio: float,
     misrouted_ratio: float,
     seed: int,
@@ -162,7 +166,7 @@ def generate(
         invoices,
         lines,
         batch=batch,
-        recipients=recipients,  # type: ignore[arg-type]
+        recipients=recipients,
         invalid_ratio=invalid_ratio,
         misrouted_ratio=misrouted_ratio,
         seed=seed,

@@ -7,14 +7,15 @@ import json
 
 import click
 
-from relais.cli import common as cli_common
+from relais.cli.common import fail, pass_settings
+from relais.settings import Settings
 
 
 @click.command(name="invoices")
 @click.argument("invoice_id", metavar="ID_OU_NUMERO")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def invoices(ctx: click.Context, invoice_id: str, as_json: bool) -> None:
+@pass_settings
+def invoices(settings: Settings, invoice_id: str, as_json: bool) -> None:
     """Show one invoice: facts, current status, findings and every status it took (who, when, why).
 
     ID_OU_NUMERO is an invoice id (CPP0000000001-00001, listed by `relais flows FLOW_ID`) or an invoice
@@ -23,7 +24,6 @@ def invoices(ctx: click.Context, invoice_id: str, as_json: bool) -> None:
     from flows.store import Store
     from relais import report
 
-    settings = cli_common.settings(ctx, "relais invoices")
     store = Store.open(settings.database_url, schema=settings.database_schema)
     if report.print_invoice(store, invoice_id, as_json=as_json):
         return
@@ -41,7 +41,7 @@ def invoices(ctx: click.Context, invoice_id: str, as_json: bool) -> None:
         return
     found = store.invoices_by_number(invoice_id)
     if not found:
-        cli_common.fail(
+        fail(
             "relais invoices",
             f"aucune facture d'identifiant ou de numéro « {invoice_id} » (cherché : l'identifiant Relais, "
             "ex. CPP0000000001-00001, puis le numéro de facture, ex. INV-000001, exactement). Les identifiants "

@@ -12,15 +12,18 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from relais.cli import common as cli_common
-from relais.cli.as2 import _as2_rows, _echo_bad, _load_partners, _print_as2_row, _return_target, _settings
+from relais.cli.common import fail, load_settings, runtime
+from relais.cli.partner_listing import as2_rows, echo_bad, load_partners, print_as2_row, return_target
+from relais.settings import Settings
 
-
-def _runtime(ctx: click.Context):  # noqa: ANN202 - relais.compose.Runtime, imported lazily
-    return cli_common.runtime(ctx, "relais")
+if TYPE_CHECKING:
+    from connectors.partners import Partner, PartnerSet
+    from flows.domain.model import Flow
+    from flows.store.partners import PartnerMode
 
 
 def _principal() -> str:
@@ -44,64 +47,20 @@ def partners(ctx: click.Context, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    settings = _settings(ctx)
-    found = _load_partners(settings)
-    as2_rows = {r["partner"]: r for r in _as2_rows(found)}
-    rt = _runtime(ctx)
+    settings = load_settings(ctx)
+    found = load_partners(settings)
+    as2 = {r["partner"]: r for r in as2_rows(found)}
+    rt = runtime(ctx, settings)
     try:
         switches = rt.store.partner_modes()
         last = rt.store.last_flows(sorted(found))
     finally:
         rt.close()
-    rows = []
-    for p in sorted(found.values(), key=lambda p: p.id):
-        channels = ["folder"]
-        if p.sftp:
-            channels.append(f"sftp {p.sftp.user}@{p.sftp.host}:{p.sftp.port}" if p.sftp.host else "sftp")
-        if p.hosted:
-            channels.append(f"hosted sftp ({len(p.hosted.authorized_keys)} key(s))")
-        if p.as2:
-            channels.append(f"as2 {p.as2.as2_id}")
-        switch = switches.get(p.id)
-        flow = last.get(p.id)
-        rows.append(
-            {
-                "partner": p.id,
-                "name": p.name,
-                "mode": switch.mode if switch is not None else p.mode,
-                "mode_set_by": (
-                    {"by": switch.by, "at": switch.at.isoformat(), "reason": switch.reason}
-                    if switch is not None
-                    else "file"
-                ),
-                "language": p.language,
-                "channels": channels,
-                "return_target": _return_target(settings, p),
-                "last_flow": (
-                    {"id": flow.id, "received_at": flow.received_at.isoformat(), "status": str(flow.status)}
-                    if flow is not None
-                    else None
-                ),
-                "as2": as2_rows.get(p.id),
-                "bad": False,
-                "problems": [],
-            }
-        )
-    for key in sorted(found.problems):
-        rows.append(
-            {
-                "partner": key,
-                "name": None,
-                "mode": None,
-                "channels": [],
-                "return_target": None,
-                "last_flow": None,
-                "as2": None,
-                "bad": True,
-                "problems": found.problems[key],
-                "files": [str(f) for f in found.files.get(key, ())],
-            }
-        )
+    rows = [
+        _partner_row(settings, p, switches.get(p.id), last.get(p.id), as2.get(p.id))
+        for p in sorted(found.values(), key=lambda p: p.id)
+    ]
+    rows += [_bad_row(found, key) for key in sorted(found.problems)]
     code = 1 if found.problems else 0
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
@@ -109,31 +68,82 @@ def partners(ctx: click.Context, as_json: bool) -> None:
     if not rows:
         click.echo(f"aucun fichier de partenaire dans {settings.partners_dir}")
     for row in rows:
-        if row["bad"]:
-            continue
-        click.echo(
-            f"{row['partner']} ({row['name']}): {', '.join(row['channels'])} ; flux retour -> {row['return_target']}"
-        )
-        by = row["mode_set_by"]
-        decided = "fichier du partenaire" if by == "file" else f"{by['by']}, {by['at'][:16].replace('T', ' ')}"
-        mode = click.style("QUALIFICATION", fg="yellow") if row["mode"] == "qualification" else "production"
-        flow = row["last_flow"]
-        seen = f"{flow['id']} du {flow['received_at'][:16].replace('T', ' ')} ({flow['status']})" if flow else "aucun"
-        click.echo(f"  mode : {mode} ({decided}) · dernier flux : {seen}")
-        if row["as2"]:
-            _print_as2_row(row["as2"])
-    _echo_bad(found, indent="")
+        if not row["bad"]:
+            _print_partner(row)
+    echo_bad(found, indent="")
     sys.exit(code)
 
 
+def _partner_row(
+    settings: Settings, p: Partner, switch: PartnerMode | None, flow: Flow | None, as2: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A good partner's row (`relais partners --json`)."""
+    channels = ["folder"]
+    if p.sftp:
+        channels.append(f"sftp {p.sftp.user}@{p.sftp.host}:{p.sftp.port}" if p.sftp.host else "sftp")
+    if p.hosted:
+        channels.append(f"hosted sftp ({len(p.hosted.authorized_keys)} key(s))")
+    if p.as2:
+        channels.append(f"as2 {p.as2.as2_id}")
+    return {
+        "partner": p.id,
+        "name": p.name,
+        "mode": switch.mode if switch is not None else p.mode,
+        "mode_set_by": (
+            {"by": switch.by, "at": switch.at.isoformat(), "reason": switch.reason} if switch is not None else "file"
+        ),
+        "language": p.language,
+        "channels": channels,
+        "return_target": return_target(settings, p),
+        "last_flow": (
+            {"id": flow.id, "received_at": flow.received_at.isoformat(), "status": str(flow.status)}
+            if flow is not None
+            else None
+        ),
+        "as2": as2,
+        "bad": False,
+        "problems": [],
+    }
+
+
+def _bad_row(found: PartnerSet, key: str) -> dict[str, Any]:
+    """The row of a partner file that could not be loaded."""
+    return {
+        "partner": key,
+        "name": None,
+        "mode": None,
+        "channels": [],
+        "return_target": None,
+        "last_flow": None,
+        "as2": None,
+        "bad": True,
+        "problems": found.problems[key],
+        "files": [str(f) for f in found.files.get(key, ())],
+    }
+
+
+def _print_partner(row: dict[str, Any]) -> None:
+    click.echo(
+        f"{row['partner']} ({row['name']}): {', '.join(row['channels'])} ; flux retour -> {row['return_target']}"
+    )
+    by = row["mode_set_by"]
+    decided = "fichier du partenaire" if by == "file" else f"{by['by']}, {by['at'][:16].replace('T', ' ')}"
+    mode = click.style("QUALIFICATION", fg="yellow") if row["mode"] == "qualification" else "production"
+    flow = row["last_flow"]
+    seen = f"{flow['id']} du {flow['received_at'][:16].replace('T', ' ')} ({flow['status']})" if flow else "aucun"
+    click.echo(f"  mode : {mode} ({decided}) · dernier flux : {seen}")
+    if row["as2"]:
+        print_as2_row(row["as2"])
+
+
 def _switch(ctx: click.Context, partner: str, mode: str, reason: str | None) -> None:
-    rt = _runtime(ctx)
+    rt = runtime(ctx)
     try:
         refused = rt.switch_partner_mode(partner, mode, _principal(), reason)
     finally:
         rt.close()
     if refused is not None:
-        cli_common.fail("relais", refused, code=0 if "déjà" in refused else 2)
+        fail("relais", refused, code=0 if "déjà" in refused else 2)
     click.echo(f"{partner} : passé en {mode} (audité) ; le prochain flux reçu suit ce mode")
 
 

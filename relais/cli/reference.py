@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from relais.cli import common as cli_common
+from relais.cli.common import fail, pass_settings
 from relais.settings import Settings
 
-
-def _settings(ctx: click.Context) -> Settings:
-    return cli_common.settings(ctx, f"relais {ctx.info_name or ''}")
+if TYPE_CHECKING:
+    from flows.store import Store
 
 
 def _fail(command: str, message: str, code: int = 2) -> NoReturn:
-    cli_common.fail(f"relais {command}", message, code)
+    fail(f"relais {command}", message, code)
 
 
-def _store(ctx: click.Context):  # noqa: ANN202 - imported lazily to keep `relais --help` fast
-    from flows.store import Store
+def _store(settings: Settings) -> Store:
+    from flows.store import Store  # imported lazily: `relais --help` stays fast
 
-    settings = _settings(ctx)
     return Store.open(settings.database_url, schema=settings.database_schema)
 
 
@@ -36,13 +34,13 @@ def directory() -> None:
 
 @directory.command(name="import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.pass_context
-def directory_import(ctx: click.Context, file: Path) -> None:
+@pass_settings
+def directory_import(settings: Settings, file: Path) -> None:
     """Import a directory file (format relais-directory/1) as a new version."""
     from flows.directory import importer as dirmod
     from flows.domain.errors import ConfigError
 
-    store = _store(ctx)
+    store = _store(settings)
     try:
         version, n = dirmod.import_file(store, file)
     except ConfigError as e:
@@ -53,10 +51,10 @@ def directory_import(ctx: click.Context, file: Path) -> None:
 
 
 @directory.command(name="versions")
-@click.pass_context
-def directory_versions(ctx: click.Context) -> None:
+@pass_settings
+def directory_versions(settings: Settings) -> None:
     """List imported directory versions, newest first."""
-    for v, at, n in _store(ctx).directory_versions():
+    for v, at, n in _store(settings).directory_versions():
         click.echo(f"{v}\t{at:%Y-%m-%d %H:%M}\t{n} structures")
 
 
@@ -82,13 +80,12 @@ def rules_list() -> None:
 
 @rules.command(name="install")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.pass_context
-def rules_install(ctx: click.Context, path: Path) -> None:
+@pass_settings
+def rules_install(settings: Settings, path: Path) -> None:
     """Install the CEN EN 16931 validation artefacts found under PATH for this Relais home."""
     from flows.domain.errors import Incident
     from validators import schematron
 
-    settings = _settings(ctx)
     try:
         schematron.install(path, settings.installed_rules_dir)
         sets = schematron.discover(settings.installed_rules_dir)
@@ -106,8 +103,8 @@ def rules_install(ctx: click.Context, path: Path) -> None:
 @rules.command(name="sets")
 @click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (versions and the native engine's state).")
-@click.pass_context
-def rules_sets(ctx: click.Context, rules_dir: Path | None, as_json: bool) -> None:
+@pass_settings
+def rules_sets(settings: Settings, rules_dir: Path | None, as_json: bool) -> None:
     """Show the business rule sets in use, their versions, and how the native engine runs each one:
     its asserts compiled to Python, and those it could not compile, which run on Saxon (with why)."""
     import json
@@ -115,7 +112,6 @@ def rules_sets(ctx: click.Context, rules_dir: Path | None, as_json: bool) -> Non
     from flows.domain.errors import Incident
     from validators import schematron
 
-    settings = _settings(ctx)
     try:
         sets = schematron.discover(rules_dir or settings.rules_dir)
         if as_json:

@@ -5,7 +5,6 @@ Registered on the main group by relais/cli/root.py (``main.add_command(sftp)``).
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from pathlib import Path
@@ -13,16 +12,12 @@ from typing import NoReturn
 
 import click
 
-from relais.cli import common as cli_common
+from relais.cli.common import fail, pass_settings, serve_options, serve_until_stopped
 from relais.settings import Settings
 
 
-def _settings(ctx: click.Context) -> Settings:
-    return cli_common.settings(ctx, "relais sftp")
-
-
 def _fail(message: str, code: int = 2) -> NoReturn:
-    cli_common.fail("relais sftp", message, code)
+    fail("relais sftp", message, code)
 
 
 @click.group("sftp")
@@ -35,8 +30,8 @@ _HOST_KEY_HELP = "Server's private host key, created (ed25519) when missing. Def
 
 @sftp.command("fingerprint")
 @click.option("--host-key", "host_key_path", type=click.Path(dir_okay=False, path_type=Path), help=_HOST_KEY_HELP)
-@click.pass_context
-def fingerprint(ctx: click.Context, host_key_path: Path | None) -> None:
+@pass_settings
+def fingerprint(settings: Settings, host_key_path: Path | None) -> None:
     """Print the host key's fingerprint as `ssh-keygen -lf` does (the key is created when missing, as by serve).
 
     Give it to each partner with its login (its partner id): its SFTP client shows this
@@ -44,7 +39,7 @@ def fingerprint(ctx: click.Context, host_key_path: Path | None) -> None:
     """
     from connectors.sftp.hosted.server import fingerprint_line, host_key
 
-    key_path = host_key_path or _settings(ctx).home / "sftp" / "host_key"
+    key_path = host_key_path or settings.home / "sftp" / "host_key"
     try:
         key = host_key(key_path)
     except (OSError, ValueError) as e:  # unreadable, or not a private key (asyncssh.KeyImportError)
@@ -53,14 +48,7 @@ def fingerprint(ctx: click.Context, host_key_path: Path | None) -> None:
 
 
 @sftp.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
-@click.option(
-    "--port",
-    default=2222,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port to listen on (0: any free port).",
-)
+@serve_options(port=2222)
 @click.option(
     "--host-key",
     "host_key_path",
@@ -73,8 +61,8 @@ def fingerprint(ctx: click.Context, host_key_path: Path | None) -> None:
     default=None,
     help="Also serve /healthz and /readyz over HTTP on this port (same host).",
 )
-@click.pass_context
-def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None, health_port: int | None) -> None:
+@pass_settings
+def serve(settings: Settings, host: str, port: int, host_key_path: Path | None, health_port: int | None) -> None:
     """Serve the drop zones of the partners that have a [hosted] section, until Ctrl-C.
 
     Each partner logs in as its partner id with one of its authorized_keys (no passwords)
@@ -86,7 +74,6 @@ def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None, 
     from connectors.sftp.hosted.server import ServerThread, accounts_for_dropzones
     from relais import log
 
-    settings = _settings(ctx)
     partners = partners_config.load(settings.partners_dir)  # a bad file leaves its partner out, not the others
     if partners.problems:
         partners.report(
@@ -132,19 +119,8 @@ def serve(ctx: click.Context, host: str, port: int, host_key_path: Path | None, 
             click.echo(f"    ! {problem}")
     sys.stdout.flush()
 
-    def terminate(_signum: int, _frame: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, terminate)  # systemd / docker stop: same clean stop as Ctrl-C
-    code = 0
-    try:
+    def wait() -> None:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
-        code = 130
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 0
-    finally:
-        server.stop()  # live sessions are dropped; unfinished uploads are discarded
-        click.echo("arrêté (stopped)", err=True)
-    sys.exit(code)
+
+    serve_until_stopped(wait, server.stop)  # live sessions are dropped; unfinished uploads are discarded

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from relais.cli import common as cli_common
+from relais.cli.common import pass_settings
+from relais.settings import Settings
 
 
 @click.command(name="waiting")
@@ -15,8 +16,8 @@ from relais.cli import common as cli_common
     "--limit", default=200, show_default=True, type=click.IntRange(min=0, max=100_000), help="Files listed at most."
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"total": N, "counts": [...], "files": [...]}.')
-@click.pass_context
-def waiting(ctx: click.Context, partner: str | None, limit: int, as_json: bool) -> None:
+@pass_settings
+def waiting(settings: Settings, partner: str | None, limit: int, as_json: bool) -> None:
     """Les fichiers en attente dans les zones de dépôt, et pourquoi ils attendent (suspendu, envoi
     incomplet, fichier partenaire invalide, pas encore stable...). Files waiting in the drop zones, and why.
 
@@ -26,7 +27,6 @@ def waiting(ctx: click.Context, partner: str | None, limit: int, as_json: bool) 
     from flows.store import Store
     from relais import runner
 
-    settings = cli_common.settings(ctx, "relais waiting")
     store = Store.open(settings.database_url, schema=settings.database_schema)
     try:
         found = runner.waiting_files(settings, store, partner=partner, limit=limit)

@@ -6,21 +6,21 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from relais.cli import common as cli_common
+from relais.cli.common import Choice, fail, pass_runtime, runtime, serve_options
+
+if TYPE_CHECKING:
+    from relais.api.serve import Server
+    from relais.compose import Runtime
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    cli_common.fail("relais users", message, code)
-
-
-def _runtime(ctx: click.Context):  # noqa: ANN202 - relais.compose.Runtime
-    return cli_common.runtime(ctx, "relais web")
+    fail("relais users", message, code)
 
 
 @click.group("web")
@@ -29,18 +29,15 @@ def web() -> None:
 
 
 @web.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
-@click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
-@click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+@serve_options(port=8090, port_help="Port (0: any free port).")
+@pass_runtime
+def serve(rt: Runtime, host: str, port: int) -> None:
     """Serve the web application (log in at /login) until Ctrl-C or SIGTERM.
 
     With RELAIS_WEB_METRICS_ADDRESS=host:port, also serve /metrics there for Prometheus (no session)."""
     from relais.web import serve as web_serve
 
-    rt = _runtime(ctx)
-
-    def ready(server) -> None:  # noqa: ANN001 - relais.api.serve.Server
+    def ready(server: Server) -> None:
         click.echo(f"relais web: listening on http://{host}:{server.port}", err=True)
         sys.stderr.flush()
 
@@ -50,7 +47,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         scrape = metrics_server.address(os.environ.get("RELAIS_WEB_METRICS_ADDRESS"))
     except ValueError as e:
         rt.close()
-        cli_common.fail("relais web", str(e), 2)
+        fail("relais web", str(e), 2)
     extra = None
     try:
         if scrape is not None:  # /metrics for Prometheus on an address of its own (relais/web/metrics_server.py)
@@ -79,7 +76,7 @@ def _password(prompt: bool) -> str:
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", type=cli_common.Choice(["ops", "partner", "viewer"]), required=True)
+@click.option("--role", type=Choice(["ops", "partner", "viewer"]), required=True)
 @click.option("--partner", help="With --role partner: the partner whose flows the user sees (and only those).")
 @click.pass_context
 def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> None:
@@ -88,7 +85,7 @@ def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> 
 
     if not _NAME.fullmatch(name):
         _fail(f"nom d'utilisateur invalide {name!r} : lettres, chiffres, . _ @ - (bad user name)")
-    rt = _runtime(ctx)
+    rt = runtime(ctx)
     try:
         if rt.store.web_user(name) is not None:
             _fail(f"l'utilisateur {name} existe déjà (user {name} exists)")
@@ -116,19 +113,15 @@ def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> 
 
 
 @users.command("list")
-@click.pass_context
-def users_list(ctx: click.Context) -> None:
-    rt = _runtime(ctx)
-    try:
-        for u in rt.store.web_users():
-            state = "désactivé" if u.disabled else "actif"
-            click.echo(f"{u.name:<24} {u.role:<8} {u.partner or '-':<16} {state}")
-    finally:
-        rt.close()
+@pass_runtime
+def users_list(rt: Runtime) -> None:
+    for u in rt.store.web_users():
+        state = "désactivé" if u.disabled else "actif"
+        click.echo(f"{u.name:<24} {u.role:<8} {u.partner or '-':<16} {state}")
 
 
 def _set(ctx: click.Context, name: str, disabled: bool) -> None:
-    rt = _runtime(ctx)
+    rt = runtime(ctx)
     try:
         if not rt.store.set_web_user(name, disabled=disabled):
             _fail(f"aucun utilisateur {name} (no user {name})")
@@ -163,7 +156,7 @@ def users_password(ctx: click.Context, name: str) -> None:
     from relais.web.passwords import hash_password
     from relais.web.security import MIN_PASSWORD
 
-    rt = _runtime(ctx)
+    rt = runtime(ctx)
     try:
         if rt.store.web_user(name) is None:
             _fail(f"aucun utilisateur {name} (no user {name})")

@@ -79,10 +79,10 @@ def write_batch(
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for spec in specs:
                 file_name, data = document(fmt, spec)
-                info = zipfile.ZipInfo(file_name, date_time=_ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, data)
+                entry = zipfile.ZipInfo(file_name, date_time=_ZIP_TIME)
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                entry.external_attr = 0o644 << 16
+                zf.writestr(entry, data)
     elif batch == "tar.gz":
         final = out_dir / f"{base}.tar.gz"
         tmp = _temp_path(final)
@@ -93,11 +93,11 @@ def write_batch(
         ):
             for spec in specs:
                 file_name, data = document(fmt, spec)
-                info = tarfile.TarInfo(file_name)
-                info.size = len(data)
-                info.mtime = _TAR_MTIME
-                info.mode = 0o644
-                tar.addfile(info, io.BytesIO(data))
+                member = tarfile.TarInfo(file_name)
+                member.size = len(data)
+                member.mtime = _TAR_MTIME
+                member.mode = 0o644
+                tar.addfile(member, io.BytesIO(data))
     else:
         raise ValueError(f"unknown batch kind: {batch!r}")
     _publish(tmp, final)
