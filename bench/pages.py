@@ -173,7 +173,7 @@ def routes(rt: Any, flow_id: str) -> list[tuple[str, str]]:
 def serve_and_measure(rt: Any, flow_id: str, repeat: int) -> tuple[list[dict[str, Any]], float]:
     import httpx
 
-    from relais.web.passwords import hash_password
+    from relais.web.auth.passwords import hash_password
     from relais.web.serve import WebThread
 
     rt.store.add_web_user("bench", "ops", None, hash_password(PASSWORD))

@@ -354,7 +354,7 @@ def seed(store: Any, schema: str, n: int, invoice_ratio: float, seed_value: int)
     finally:
         for conn in raw:
             conn.close()
-    from relais.web.passwords import hash_password
+    from relais.web.auth.passwords import hash_password
 
     store.add_web_user("bench", "ops", None, hash_password(PASSWORD))
     t2 = time.perf_counter()

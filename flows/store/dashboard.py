@@ -1,4 +1,4 @@
-"""The store's part for the web application's landing page and rejects page (relais/web/dashboard.py):
+"""The store's part for the web application's landing page and rejects page (relais/web/views/dashboard.py):
 flows and invoices per day, the rejection rate, the rules that reject most, how long each stage takes,
 and what waits in the outbox.
 

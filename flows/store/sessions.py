@@ -3,7 +3,7 @@
 The browser holds a random token (256 bits) in its signed session cookie; the store keeps only the
 token's SHA-256 (`session_id`), so that reading the table opens no session. A session is open while it
 is not revoked, younger than the absolute lifetime and seen within the idle timeout (both decided by
-relais/web/sessions.py, which passes them here). Revoked rows stay (who ended it, why) until they are
+relais/web/auth/sessions.py, which passes them here). Revoked rows stay (who ended it, why) until they are
 older than `KEEP_DAYS`.
 
 A mixin of ``flows.store.Store`` (which provides ``self.engine``).

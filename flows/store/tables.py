@@ -324,7 +324,7 @@ web_users = sa.Table(
     sa.Column("disabled", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     # The OpenID Connect identity the account is linked to, stored at its first sign-in through the
-    # provider (relais/web/oidc.py): a later sign-in with the same name but another (issuer, sub) is refused.
+    # provider (relais/web/auth/oidc.py): a later sign-in with the same name but another (issuer, sub) is refused.
     sa.Column("oidc_issuer", sa.String(300)),
     sa.Column("oidc_sub", sa.String(255)),
     sa.Index("ux_web_users_oidc", "oidc_issuer", "oidc_sub", unique=True),
@@ -333,7 +333,7 @@ web_users = sa.Table(
 web_sessions = sa.Table(
     "web_sessions",
     metadata,
-    # Open and ended sessions of the web application (relais/web/sessions.py). The browser's signed cookie
+    # Open and ended sessions of the web application (relais/web/auth/sessions.py). The browser's signed cookie
     # holds a random session token; only its SHA-256 is stored here (`id`), so that a copy of the table
     # opens no session. Rows are ended (revoked_at), never reopened.
     sa.Column("id", sa.String(64), primary_key=True),

@@ -33,7 +33,7 @@ class WebUser:
     password_hash: str | None
     disabled: bool
     created_at: dt.datetime
-    oidc_issuer: str | None = None  # the OpenID Connect identity linked at its first sign-in (relais/web/oidc.py)
+    oidc_issuer: str | None = None  # the OpenID Connect identity linked at its first sign-in (relais/web/auth/oidc.py)
     oidc_sub: str | None = None
 
 
@@ -105,7 +105,7 @@ class WebRepo:
 
     def set_web_role(self, name: str, role: str, partner: str | None) -> bool:
         """Give an active user this role (and partner), without a password: a user whose identity the
-        organisation's OpenID Connect provider vouches for (relais/web/oidc.py). A change of role, of
+        organisation's OpenID Connect provider vouches for (relais/web/auth/oidc.py). A change of role, of
         partner or a password dropped ends the user's open sessions."""
         c = t.web_users.c
         with self.engine.begin() as conn:

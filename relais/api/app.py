@@ -7,9 +7,10 @@ the archive) runs in the thread pool: every endpoint is a plain ``def`` but the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -61,6 +62,7 @@ def create_app(rt: Runtime, config: ApiConfig | None = None) -> FastAPI:
         docs_url=None,  # FastAPI's pages load Swagger UI / ReDoc from a CDN: relais.api.docs instead
         redoc_url=None,
         generate_unique_id_function=lambda route: route.name.replace(".", "_"),
+        exception_handlers=HANDLERS,
     )
     app.state.rt = rt
     app.state.config = config
@@ -70,69 +72,85 @@ def create_app(rt: Runtime, config: ApiConfig | None = None) -> FastAPI:
     docs.install(app, wanted=config.docs)
     app.include_router(recipients.router)
     app.include_router(senders.router)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> Response:
-        """Liveness: the server answers (relais/health.py)."""
-        return Response(b'{"status": "ok"}\n', media_type="application/json")
-
-    @app.get("/readyz", include_in_schema=False)
-    def readyz(request: Request) -> Response:
-        """Readiness: the store and the archive answer (else 503; what failed is logged, not answered)."""
-        from relais import health
-
-        found = health.answer("/readyz", lambda: health.readiness(request.app.state.rt))
-        assert found is not None
-        return Response(found[1], status_code=found[0], media_type="application/json")
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return await _refuse(
-            request,
-            exc.http_status,
-            exc.body(),
-            outcome=exc.outcome,
-            detail=exc.detail,
-            headers=exc.headers,
-            audited=exc.audited,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
-        detail = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems)  # type: ignore[arg-type]
-        return await _refuse(
-            request,
-            422,
-            {"error": "invalid request", "problems": problems},
-            outcome="refused",
-            detail=detail,
-            headers=None,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return await _refuse(
-            request,
-            exc.status_code,
-            {"error": str(exc.detail)},
-            outcome="refused",
-            detail=str(exc.detail),
-            headers=getattr(exc, "headers", None),
-        )
-
-    @app.exception_handler(Exception)
-    async def failure(request: Request, exc: Exception) -> JSONResponse:
-        return await _refuse(
-            request,
-            500,
-            {"error": "internal error"},
-            outcome="error",
-            detail=f"{type(exc).__name__}: {exc}",
-            headers=headers.for_path(request.url.path),  # answered outside the middleware stack
-        )
-
+    app.include_router(probes)
     return app
+
+
+probes = APIRouter()  # liveness and readiness, outside the OpenAPI document
+
+
+@probes.get("/healthz", include_in_schema=False)
+def healthz() -> Response:
+    """Liveness: the server answers (relais/health.py)."""
+    return Response(b'{"status": "ok"}\n', media_type="application/json")
+
+
+@probes.get("/readyz", include_in_schema=False)
+def readyz(request: Request) -> Response:
+    """Readiness: the store and the archive answer (else 503; what failed is logged, not answered)."""
+    from relais import health
+
+    found = health.answer("/readyz", lambda: health.readiness(request.app.state.rt))
+    assert found is not None
+    return Response(found[1], status_code=found[0], media_type="application/json")
+
+
+# ---- refusals: JSON, audited ----------------------------------------------------------------------
+
+
+async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return await _refuse(
+        request,
+        exc.http_status,
+        exc.body(),
+        outcome=exc.outcome,
+        detail=exc.detail,
+        headers=exc.headers,
+        audited=exc.audited,
+    )
+
+
+async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    detail = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems)
+    return await _refuse(
+        request,
+        422,
+        {"error": "invalid request", "problems": problems},
+        outcome="refused",
+        detail=detail,
+        headers=None,
+    )
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return await _refuse(
+        request,
+        exc.status_code,
+        {"error": str(exc.detail)},
+        outcome="refused",
+        detail=str(exc.detail),
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def failure(request: Request, exc: Exception) -> JSONResponse:
+    return await _refuse(
+        request,
+        500,
+        {"error": "internal error"},
+        outcome="error",
+        detail=f"{type(exc).__name__}: {exc}",
+        headers=headers.for_path(request.url.path),  # answered outside the middleware stack
+    )
+
+
+HANDLERS: dict[int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]] = {
+    ApiError: api_error,
+    RequestValidationError: invalid,
+    StarletteHTTPException: http_error,
+    Exception: failure,
+}
 
 
 def openapi_document() -> str:

@@ -7,6 +7,8 @@ answered exactly like an unknown one (404, same body): the API tells nothing abo
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from flows.domain.history import Source
@@ -22,12 +24,14 @@ from relais.compose import Runtime
 router = APIRouter(prefix="/api/v1/invoices", tags=["recipient"])
 
 NOT_FOUND = "invoice not found"
-_AUTH = {
+_AUTH: dict[int | str, dict[str, Any]] = {
     401: {"model": Error, "description": "missing, malformed, revoked or forged token"},
     403: {"model": Error, "description": "a token of the other kind"},
     422: {"model": Error, "description": "invalid request"},
 }
-_404 = {404: {"model": Error, "description": "no such invoice, or not one of this token's"}}
+_404: dict[int | str, dict[str, Any]] = {
+    404: {"model": Error, "description": "no such invoice, or not one of this token's"}
+}
 
 
 def _unknown_status(value: str) -> ApiError:
@@ -188,11 +192,11 @@ def set_status(
         raise _unknown_status(body.status)
     inv, _flow = visible_invoice(request, principal, invoice_id)
     rt = auth.runtime(request)
-    if inv.status is target and (current := _current_entry(rt, invoice_id, target)) is not None:
+    if inv.status is target and (unchanged := _current_entry(rt, invoice_id, target)) is not None:
         auth.audit(
             rt, request, outcome="ok", http_status=200, detail=f"{target.code} unchanged (already {target.name})"
         )
-        return current
+        return unchanged
     try:
         with auth.writing(rt):
             entry = statuses.change(

@@ -28,6 +28,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -48,12 +49,12 @@ router = APIRouter(prefix="/api/v1/flows", tags=["sender"])
 
 DEFAULT_NAME = "api-upload"
 NOT_FOUND = "flow not found"
-_AUTH = {
+_AUTH: dict[int | str, dict[str, Any]] = {
     401: {"model": Error, "description": "missing, malformed, revoked or forged token"},
     403: {"model": Error, "description": "a token of the other kind"},
     422: {"model": Error, "description": "invalid request"},
 }
-_404 = {404: {"model": Error, "description": "no such flow, or not this partner's"}}
+_404: dict[int | str, dict[str, Any]] = {404: {"model": Error, "description": "no such flow, or not this partner's"}}
 _FILENAME = re.compile(r"""filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)|filename\s*=\s*("(?:[^"\\]|\\.)*"|[^;]+)""")
 
 

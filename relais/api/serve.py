@@ -58,7 +58,7 @@ def server(
     on_ready: Callable[[Server], None] | None = None,
     config: ApiConfig | None = None,
 ) -> Server:
-    config = uvicorn.Config(
+    uvicorn_config = uvicorn.Config(
         create_app(rt, config),
         host=host,
         port=port,
@@ -68,7 +68,7 @@ def server(
         timeout_graceful_shutdown=5,
         **EdgeSettings.from_env().uvicorn_options(),  # deadlines, trusted proxies
     )
-    return Server(config, on_ready=on_ready)
+    return Server(uvicorn_config, on_ready=on_ready)
 
 
 def serve(

@@ -81,7 +81,7 @@ def _password(prompt: bool) -> str:
 @click.pass_context
 def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> None:
     """Add a user; the password is read from the terminal (twice) or from stdin (one line)."""
-    from relais.web.passwords import hash_password
+    from relais.web.auth.passwords import hash_password
 
     if not _NAME.fullmatch(name):
         _fail(f"nom d'utilisateur invalide {name!r} : lettres, chiffres, . _ @ - (bad user name)")
@@ -96,7 +96,7 @@ def users_add(ctx: click.Context, name: str, role: str, partner: str | None) -> 
             if problem:
                 _fail(f"{problem} ; utilisateur {name} non ajouté (user not added)")
         password = _password(True)
-        from relais.web.security import MIN_PASSWORD
+        from relais.web.auth.security import MIN_PASSWORD
 
         if len(password) < MIN_PASSWORD:
             _fail(
@@ -153,8 +153,8 @@ def users_enable(ctx: click.Context, name: str) -> None:
 def users_password(ctx: click.Context, name: str) -> None:
     """Set a user's password, read from the terminal (twice) or from stdin (one line); every open
     session of the user ends (the user logs in again with the new password)."""
-    from relais.web.passwords import hash_password
-    from relais.web.security import MIN_PASSWORD
+    from relais.web.auth.passwords import hash_password
+    from relais.web.auth.security import MIN_PASSWORD
 
     rt = runtime(ctx)
     try:

@@ -75,7 +75,7 @@ _FR = {
     "done": "Fait.",
     "refused": "Refusé",
     "audit": "Journal des actions",
-    # /audit: pages, filters, counted anonymous refusals (relais/web/auditview.py)
+    # /audit: pages, filters, counted anonymous refusals (relais/web/views/auditview.py)
     "audit-log-view": "Actions et refus",
     "audit-refusals-view": "Refus anonymes comptés par minute",
     "audit-refusals-latest": "Derniers refus anonymes (comptés par adresse et par minute)",
@@ -229,7 +229,7 @@ _EN = {
     "done": "Done.",
     "refused": "Refused",
     "audit": "Audit log",
-    # /audit: pages, filters, counted anonymous refusals (relais/web/auditview.py)
+    # /audit: pages, filters, counted anonymous refusals (relais/web/views/auditview.py)
     "audit-log-view": "Actions and refusals",
     "audit-refusals-view": "Anonymous refusals counted per minute",
     "audit-refusals-latest": "Latest anonymous refusals (counted per address and minute)",
@@ -317,7 +317,7 @@ _EN = {
     "bad-param-name": "Refused parameter:",
 }
 
-# ---- sessions and passwords (relais/web/sessions.py, relais/web/account.py) ---------------------------
+# ---- sessions and passwords (relais/web/auth/sessions.py, relais/web/routes/account.py) ---------------------------
 _FR.update(
     {
         "session-revoked": "Votre session a pris fin (déconnexion, mot de passe ou droits changés) : reconnectez-vous.",
@@ -375,7 +375,7 @@ _EN.update(
     }
 )
 
-# ---- files waiting in the drop zones (relais/web/waiting.py, waiting.html, _home_waiting.html) ---------
+# ---- files waiting in the drop zones (relais/web/views/waiting.py, waiting.html, _home_waiting.html) ---------
 _FR.update(
     {
         "flash-reprocess": "Flux remis en attente de retraitement ; le retraitement est en cours.",
@@ -548,7 +548,7 @@ _TEXTS = {"fr": _FR, "en": _EN}
 
 
 def add(fr: dict[str, str], en: dict[str, str]) -> None:
-    """A page module's own words (relais/web/waiting.py, partners_view.py), given in both languages."""
+    """A page module's own words (relais/web/views/waiting.py, partners_view.py), given in both languages."""
     missing = set(fr) ^ set(en)
     if missing:
         raise ValueError(f"words not given in both languages: {sorted(missing)}")

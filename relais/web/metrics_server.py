@@ -1,6 +1,6 @@
 """``/metrics`` of the web application for Prometheus, on an address of its own.
 
-On the web port, ``/metrics`` is served only to a logged-in ops user (relais/web/app.py). A scraper
+On the web port, ``/metrics`` is served only to a logged-in ops user (relais/web/routes/health.py). A scraper
 has no session: set RELAIS_WEB_METRICS_ADDRESS (``127.0.0.1:9108``, ``[::1]:9108``, ``0.0.0.0:9108``)
 and `relais web serve` also starts this tiny server, which answers ``GET /metrics`` (and nothing else:
 404) on that address, in a thread of the same process. Whoever can reach the address reads the
@@ -26,10 +26,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from relais import metrics
 from relais.api.serve import Server
 from relais.compose import Runtime
-from relais.web import metrics
-from relais.web.headers import SecurityHeaders
+from relais.web.auth.headers import SecurityHeaders
 
 
 def address(value: str | None) -> tuple[str, int] | None:
@@ -44,7 +44,7 @@ def address(value: str | None) -> tuple[str, int] | None:
 
 def app(rt: Runtime) -> Any:
     def scrape(_request: Request) -> Response:
-        body, content_type = metrics.render(rt)
+        body, content_type = metrics.render(rt, pool=False)  # the store's, as /metrics on the web port
         return Response(body, media_type=content_type)
 
     return SecurityHeaders(Starlette(routes=[Route("/metrics", scrape, methods=["GET"])]))

@@ -3,7 +3,7 @@
 Every parameter a GET route reads goes through here: a value that does not parse (an unknown status,
 a date that is not yyyy-mm-dd, a keyset value that is not of its column's type, a number past what the
 store holds, a control character, a text longer than any real one) raises `BadParam` naming the
-parameter, which relais/web/app.py answers with a 400 page (error.html, ``bad-param``): never a 500
+parameter, which relais/web/routes/errors.py answers with a 400 page (error.html, ``bad-param``): never a 500
 from deeper down. An absent or empty parameter is its default. Parameters a route does not know are
 ignored.
 

@@ -19,8 +19,8 @@ from relais.api.serve import Server
 from relais.compose import Runtime
 from relais.httpguard import BodyLimit, EdgeSettings
 from relais.web.app import create_app
-from relais.web.headers import secure_cookies
-from relais.web.oidc import OidcConfig
+from relais.web.auth.headers import secure_cookies
+from relais.web.auth.oidc import OidcConfig
 
 
 def session_secret(home: Path) -> str:

@@ -32,7 +32,7 @@ from relais import runner
 from relais.cli import main
 from relais.compose import Runtime
 from relais.settings import Settings
-from relais.web.passwords import hash_password
+from relais.web.auth.passwords import hash_password
 from relais.web.serve import WebThread
 
 PASSWORDS = {"alice": "ops-password-1", "bob": "partner-pass-1"}

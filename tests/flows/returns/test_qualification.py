@@ -34,7 +34,7 @@ from relais.api import auth
 from relais.cli import main
 from relais.compose import Runtime
 from relais.settings import Settings
-from relais.web.passwords import hash_password
+from relais.web.auth.passwords import hash_password
 from relais.web.serve import WebThread
 from tests.support.api_server import client, make_token, serving
 from tests.support.helpers import drop, run

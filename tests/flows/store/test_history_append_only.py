@@ -171,7 +171,7 @@ def _flow_page(home: Path, flow_id: str) -> str:
     """The flow's page of the web application (a real server), as an ops user sees it."""
     from relais.compose import Runtime
     from relais.settings import Settings
-    from relais.web.passwords import hash_password
+    from relais.web.auth.passwords import hash_password
     from relais.web.serve import WebThread
 
     rt = Runtime.open(Settings.from_env(home, stable_seconds=0.0))

@@ -43,7 +43,7 @@ def deadlines(monkeypatch) -> None:
 def servers(rt, deadlines) -> Iterator[dict[str, int]]:
     """The web application and the API over one home, each a real uvicorn server in a thread."""
     from relais.api.serve import ServerThread
-    from relais.web.passwords import hash_password
+    from relais.web.auth.passwords import hash_password
     from relais.web.serve import WebThread
 
     rt.store.add_web_user("alice", "ops", None, hash_password("alice-password-1"))

@@ -1,5 +1,5 @@
-"""The landing page's and the rejects page's figures (flows.store.dashboard), charts (relais.web.charts)
-and templates (home.html, rejects.html, rejects_rule.html through relais.web.dashboard).
+"""The landing page's and the rejects page's figures (flows.store.dashboard), charts (relais.web.views.charts)
+and templates (home.html, rejects.html, rejects_rule.html through relais.web.views.dashboard).
 
 One small, known history of flows is written straight into the store's tables: seven flows of two
 partners over a week (one just before it), their invoices, findings and outbox rows. Each aggregate is
@@ -24,7 +24,8 @@ from flows.store import Store
 from flows.store import tables as t
 from flows.store.dashboard import Latency, RejectExample, RuleCount
 from flows.store.web import WebUser
-from relais.web import charts, dashboard, i18n, labels
+from relais.web import i18n
+from relais.web.views import charts, dashboard, labels
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "relais" / "web" / "templates"
 TODAY = dt.date(2024, 5, 20)

@@ -196,7 +196,7 @@ def test_a_viewer_reads_but_cannot_act(site):
     assert "reprocess" in c.get(f"/flows/{flow.id}").text
     v = httpx.Client(base_url=site["url"], follow_redirects=False, timeout=30)
     from flows.store import Store
-    from relais.web.passwords import hash_password
+    from relais.web.auth.passwords import hash_password
 
     store = Store.open(f"sqlite:///{site['home'] / 'relais.db'}", migrate=False)
     if store.web_user("dave") is None:

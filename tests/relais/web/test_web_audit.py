@@ -147,7 +147,7 @@ def test_the_audit_log_is_read_a_page_at_a_time_with_filters(store: Store) -> No
 def site(store_url, tmp_path: Path) -> Iterator[dict]:
     from relais.compose import Runtime
     from relais.settings import Settings
-    from relais.web.passwords import hash_password
+    from relais.web.auth.passwords import hash_password
     from relais.web.serve import WebThread
 
     url, schema = store_url

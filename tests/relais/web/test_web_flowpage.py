@@ -1,4 +1,4 @@
-"""The flow page of "Suivi des flux" (`/flows/{id}`, relais/web/detail.py, templates/flow.html), issue 20.
+"""The flow page of "Suivi des flux" (`/flows/{id}`, relais/web/views/detail.py, templates/flow.html), issue 20.
 
 One home, processed once per module by `relais run` (in process) and served by a real uvicorn
 (`WebThread`): op-a's batch of 500 UBL invoices with rejections (XSD and routing), op-b's CII batch
@@ -34,7 +34,7 @@ from relais import generate as gen
 from relais.compose import Runtime
 from relais.runner import run_once
 from relais.settings import Settings
-from relais.web.passwords import hash_password
+from relais.web.auth.passwords import hash_password
 from relais.web.serve import WebThread
 from tests.support.helpers import drop
 

@@ -6,7 +6,7 @@
 - crafted query parameters get a 400 page naming the parameter (the two known 500s included);
 - /readyz tells anonymous callers ready / not ready only; /metrics is for ops (or on its own address);
 - pausing a partner Relais does not know is a 404;
-- Secure cookies by default but on loopback (relais/web/headers.py).
+- Secure cookies by default but on loopback (relais/web/auth/headers.py).
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def test_secure_cookies_by_default_but_on_loopback(tmp_path, monkeypatch):
     """A server on all addresses sets a Secure session cookie; on loopback (the tests' site) it does not."""
     from relais.compose import Runtime
     from relais.settings import Settings
-    from relais.web.headers import secure_cookies
+    from relais.web.auth.headers import secure_cookies
     from relais.web.serve import WebThread
 
     monkeypatch.delenv("RELAIS_WEB_SECURE_COOKIES", raising=False)

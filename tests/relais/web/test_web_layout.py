@@ -28,7 +28,7 @@ from relais import generate as gen
 from relais.compose import Runtime
 from relais.runner import run_once
 from relais.settings import Settings
-from relais.web.passwords import hash_password
+from relais.web.auth.passwords import hash_password
 from relais.web.serve import WebThread
 from tests.support.helpers import drop
 

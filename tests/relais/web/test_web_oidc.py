@@ -1,7 +1,7 @@
-"""Signing in to the web application through an OpenID Connect provider (relais/web/oidc.py).
+"""Signing in to the web application through an OpenID Connect provider (relais/web/auth/oidc.py).
 
 The provider is tests/support/oidc_stub.py (discovery, JWKS, /authorize, /token with PKCE, /userinfo), the web
-application `create_app` + `oidc.install`, both served by uvicorn in threads; the browser is httpx
+application `create_app(..., oidc=config)`, both served by uvicorn in threads; the browser is httpx
 following each redirect by hand (and, when Debian's chromium is there, headless Chromium with the
 provider on another site, where the SameSite=Strict session cookie is not sent with its redirect).
 """
@@ -21,8 +21,8 @@ import uvicorn
 from relais.api.serve import Server
 from relais.compose import Runtime
 from relais.settings import Settings
-from relais.web import oidc
 from relais.web.app import create_app
+from relais.web.auth import oidc
 from tests.support.oidc_stub import StubProvider
 
 CLIENT_ID, CLIENT_SECRET = "relais-web", "stub-client-secret"
@@ -198,7 +198,7 @@ def test_a_disabled_user_is_refused(site):
 
 
 def test_a_local_user_signing_in_through_the_provider_loses_its_password(site):
-    from relais.web.passwords import hash_password
+    from relais.web.auth.passwords import hash_password
 
     rt = site["rt"]
     rt.store.add_web_user("frank", "ops", None, hash_password("frank-local-1"))

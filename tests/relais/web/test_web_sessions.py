@@ -23,7 +23,7 @@ import pytest
 from flows.domain.lifecycle import FlowStatus
 from relais.compose import Runtime
 from relais.settings import Settings
-from relais.web.passwords import hash_password
+from relais.web.auth.passwords import hash_password
 from relais.web.serve import WebThread
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,7 +1,7 @@
 """Who is asking, and may they: sessions, CSRF tokens, login throttling, roles.
 
 - The session is a record in the store named by a random token in a signed cookie (Starlette's
-  SessionMiddleware: HttpOnly, SameSite=Strict, Secure behind HTTPS); relais/web/sessions.py reads it
+  SessionMiddleware: HttpOnly, SameSite=Strict, Secure behind HTTPS); relais/web/auth/sessions.py reads it
   on every request, so that a session ended (logout, password, role, disabled user) or too old is out
   at once.
 - Every state-changing request (POST) carries the session's CSRF token in a ``csrf`` form field;

@@ -1,5 +1,5 @@
 """What waits in the drop zones, on the web: the page ``GET /waiting`` ("En attente dans les zones de
-dépôt", added by `install`) and the landing page's part (`home_context`, template _home_waiting.html):
+dépôt", relais/web/routes/waiting.py: `rows`) and the landing page's part (`home_context`, template _home_waiting.html):
 the waiting files' count and the paused partners, who paused them and when.
 
 Ops and viewers see every partner (``?partner=`` narrows the page to one); a partner user sees only
@@ -12,17 +12,13 @@ folders at each request (one ``scandir`` per inbox, one ``stat`` per file; the p
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
 
 from connectors.folder import waiting as w
 from flows.store.web import WebUser
 from relais import runner
 from relais.compose import Runtime
-from relais.web import i18n, params
+from relais.web import i18n
 
 PAGE_LIMIT = 500
 
@@ -74,7 +70,7 @@ i18n.add(
 )
 
 
-def _own(user: WebUser) -> str | None:
+def own_partner(user: WebUser) -> str | None:
     """The one partner a partner user sees ("" when none is set: nothing); None for the others."""
     return (user.partner or "") if user.role == "partner" else None
 
@@ -103,44 +99,7 @@ def home_context(rt: Runtime, user: WebUser) -> dict[str, Any]:
     """The landing page's part (_home_waiting.html): ``waiting_total`` (files waiting in the drop zones
     the user sees), ``waiting_stuck`` (those that will not be taken by the next run as they are), and
     ``waiting_paused``: [(partner, paused by, since)], the user's own only for a partner user."""
-    own = _own(user)
+    own = own_partner(user)
     report = runner.waiting_files(rt.settings, rt.store, partner=own, limit=0)
     paused = [(p, by, at) for p, (by, at) in sorted(rt.store.paused_partners().items()) if own is None or p == own]
     return {"waiting_total": report.total, "waiting_stuck": report.stuck, "waiting_paused": paused}
-
-
-def install(
-    app: FastAPI,
-    rt: Runtime,
-    *,
-    render: Callable[..., Response],
-    user_of: Callable[[Request], WebUser | None],
-    lang_of: Callable[[Request], str],
-    to_login: Callable[[Request], Response],
-) -> None:
-    @app.get("/waiting")
-    def waiting_page(request: Request) -> Response:
-        """The files waiting in the drop zones the user sees, oldest first, each with why it waits."""
-        user = user_of(request)
-        if user is None:
-            return to_login(request)
-        asked = params.text(request.query_params, "partner", limit=100)  # a bad one: BadParam, a 400
-        own = _own(user)
-        partner = own if own is not None else asked  # a partner user's own, whatever the query says
-        lang = lang_of(request)
-        report = runner.waiting_files(rt.settings, rt.store, partner=partner, limit=PAGE_LIMIT)
-        ops = user.role != "partner"
-        by_partner = [
-            (p, n, [(w.label(r, lang), c) for (q, r), c in report.counts.items() if q == p])
-            for p, n in report.by_partner().items()
-        ]
-        return render(
-            request,
-            "waiting.html",
-            user,
-            report=report,
-            rows=rows(report, lang, details=ops),
-            by_partner=by_partner,
-            partner=partner,
-            limit=PAGE_LIMIT,
-        )

@@ -4,7 +4,7 @@ Findings are stored as the rule made them: a Relais rule's English message (`flo
 then ``: <detail>``; an EN 16931 / BR-FR / Factur-X rule's official message (the CEN XSLTs), an XSD
 finding the schema validator's. A Relais rule is shown with its French message (`Rule.message_fr`) and
 its detail with the usual words in French; an official message is kept verbatim (`official`), beside a
-French explanation of where the rule comes from (`relais.web.detail.explain`).
+French explanation of where the rule comes from (`relais.web.views.detail.explain`).
 
 >>> m = message("RLS-T11", "This file was already received from this partner: same content as flow CPP1", "fr")
 >>> m.text, m.official
@@ -24,7 +24,7 @@ import re
 
 from flows.domain.rule import REGISTRY, Category
 from flows.returns.report import detail_fr
-from relais.web.detail import explain
+from relais.web.views.detail import explain
 
 #: The business terms named in locations (validators/terms.py), in French.
 _TERMS = {

@@ -95,7 +95,7 @@ def current(request: Request, rt: Runtime, policy: Policy) -> WebUser | None:
         return None
     cached = getattr(request.state, "web_session", None)
     if cached is not None:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     found = rt.store.web_session(token)
     now = dt.datetime.now(dt.UTC)
     why = "revoked" if found is None else policy.ended(found[0], found[1], now)

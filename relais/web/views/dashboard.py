@@ -1,6 +1,6 @@
 """What the landing page (``GET /`` -> home.html), the rejects page (``GET /rejects`` -> rejects.html)
 and a rule's page (``GET /rejects/{rule}`` -> rejects_rule.html) show: their template context, from the
-store's aggregates (``flows.store.dashboard``) and the charts (``relais.web.charts``).
+store's aggregates (``flows.store.dashboard``) and the charts (``relais.web.views.charts``).
 
 A route passes the store, the partner the user is limited to (``user.partner`` for a ``partner`` user,
 else None: everything) and the page's language; it adds the context to app.py's `render`, e.g.::
@@ -8,7 +8,7 @@ else None: everything) and the page's language; it adds the context to app.py's 
     partner = user.partner if user.role == "partner" else None
     return render(request, "home.html", user, **dashboard.home_context(rt.store, partner, lang=lang_of(request)))
 
-The charts are ``markupsafe.Markup`` (their text is escaped by relais.web.charts): templates print them
+The charts are ``markupsafe.Markup`` (their text is escaped by relais.web.views.charts): templates print them
 as they are.
 
 >>> duration(0.4), duration(42), duration(75), duration(3 * 3600 + 5 * 60), duration(None)
@@ -29,8 +29,9 @@ from markupsafe import Markup
 
 from flows.domain.model import utcnow
 from flows.store.dashboard import STAGES, Latency, RuleCount, RuleFlow, RuleRejects
-from relais.web import charts, findings, i18n
-from relais.web.detail import explain
+from relais.web import i18n
+from relais.web.views import charts, findings
+from relais.web.views.detail import explain
 
 DAYS = 30
 TOP_RULES = 10
@@ -71,22 +72,12 @@ def home_context(
     today: dt.date | None = None,
 ) -> dict[str, Any]:
     """The landing page's context (home.html documents each variable)."""
-
-    def t(key: str) -> str:
-        return i18n.text(lang, key)
-
-    decimal = "," if lang == "fr" else "."
     groups = _groups(lang)
     flow_days = [
         (d, charts.group_statuses(counts)) for d, counts in store.flows_per_day(days, user_partner, today=today)
     ]
     invoice_days = store.invoices_per_day(days, user_partner, today=today)
     top = store.top_reject_rules(days, user_partner, TOP_RULES, today=today)
-    latencies = store.stage_latencies(days, user_partner, today=today)
-    invoice_series = (
-        charts.Series("accepted", t("accepted"), charts.OK, "solid", "✔"),
-        charts.Series("rejected", t("rejected"), charts.BAD, "cross", "✖"),
-    )
     rates = [(d, _rate(n)) for d, n in invoice_days]
     invoices = sum(n["accepted"] + n["rejected"] for _, n in invoice_days)
     rejected = sum(n["rejected"] for _, n in invoice_days)
@@ -109,48 +100,67 @@ def home_context(
             for (d, n), (_, rate) in zip(invoice_days, rates, strict=True)
         ],
         "top_rules": [_rule_row(r.rule, r.invoices, r.flows, r.last_seen, lang, r.whole_flows) for r in top],
-        "latencies": [
-            {
-                "stage": stage,
-                "label": t(_STAGE_KEYS[stage]),
-                "p50": duration(latencies[stage].p50, lang),
-                "p95": duration(latencies[stage].p95, lang),
-                "samples": latencies[stage].samples,
-            }
-            for stage in STAGES
-            if stage in latencies
-        ],
+        "latencies": _latency_rows(store.stage_latencies(days, user_partner, today=today), lang),
         "backlog": sorted(store.outbox_backlog(user_partner).items()),
         "returns_pending": list(store.returns_pending_per_partner(user_partner).items()),
-        "charts": {
-            "flows": Markup(
-                charts.stacked_bars(
-                    flow_days, groups, title=t("flows-per-day"), ident="chart-flows", total_label=t("total")
-                )
-            ),
-            "invoices": Markup(
-                charts.stacked_bars(
-                    invoice_days,
-                    invoice_series,
-                    title=t("invoices-per-day"),
-                    ident="chart-invoices",
-                    total_label=t("total"),
-                )
-            ),
-            "rate": Markup(charts.line_chart(rates, title=t("rejection-rate"), ident="chart-rate", decimal=decimal)),
-            "rules": Markup(
-                charts.hbars(
-                    [
-                        charts.Bar(r.rule, r.invoices + r.whole_flows, _bar_note(r, lang), rule_href(r.rule))
-                        for r in top
-                    ],
-                    title=t("top-rules"),
-                    ident="chart-rules",
-                )
+        "charts": _home_charts(flow_days, invoice_days, rates, top, lang),
+    }
+
+
+def _latency_rows(latencies: dict[str, Latency], lang: str) -> list[dict[str, Any]]:
+    """The landing page's table of stage latencies (p50, p95), in the pipeline's order."""
+    return [
+        {
+            "stage": stage,
+            "label": i18n.text(lang, _STAGE_KEYS[stage]),
+            "p50": duration(latencies[stage].p50, lang),
+            "p95": duration(latencies[stage].p95, lang),
+            "samples": latencies[stage].samples,
+        }
+        for stage in STAGES
+        if stage in latencies
+    ]
+
+
+def _home_charts(
+    flow_days: list[Any], invoice_days: list[Any], rates: list[Any], top: list[RuleCount], lang: str
+) -> dict[str, Markup | None]:
+    """The landing page's four charts (inline SVG: relais/web/views/charts.py)."""
+
+    def t(key: str) -> str:
+        return i18n.text(lang, key)
+
+    decimal = "," if lang == "fr" else "."
+    groups = _groups(lang)
+    invoice_series = (
+        charts.Series("accepted", t("accepted"), charts.OK, "solid", "✔"),
+        charts.Series("rejected", t("rejected"), charts.BAD, "cross", "✖"),
+    )
+    return {
+        "flows": Markup(
+            charts.stacked_bars(
+                flow_days, groups, title=t("flows-per-day"), ident="chart-flows", total_label=t("total")
             )
-            if top
-            else None,
-        },
+        ),
+        "invoices": Markup(
+            charts.stacked_bars(
+                invoice_days,
+                invoice_series,
+                title=t("invoices-per-day"),
+                ident="chart-invoices",
+                total_label=t("total"),
+            )
+        ),
+        "rate": Markup(charts.line_chart(rates, title=t("rejection-rate"), ident="chart-rate", decimal=decimal)),
+        "rules": Markup(
+            charts.hbars(
+                [charts.Bar(r.rule, r.invoices + r.whole_flows, _bar_note(r, lang), rule_href(r.rule)) for r in top],
+                title=t("top-rules"),
+                ident="chart-rules",
+            )
+        )
+        if top
+        else None,
     }
 
 
@@ -290,7 +300,7 @@ def _rule_row(
 
 
 class Cache:
-    """The landing and rejects pages' figures (relais/web/app.py): values kept `seconds` (0: not kept), per key, in this server process."""
+    """The landing and rejects pages' figures (relais/web/routes/home.py): values kept `seconds` (0: not kept), per key, in this server process."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds

@@ -1,5 +1,5 @@
 """The landing page's and the rejects page's charts: pure functions returning inline SVG markup (no
-script, no library), to be put as they are in a page (relais/web/dashboard.py wraps them in
+script, no library), to be put as they are in a page (relais/web/views/dashboard.py wraps them in
 ``markupsafe.Markup``).
 
 Each chart is an image for assistive technologies: ``role="img"``, a ``<title>`` and a ``<desc>`` that
@@ -37,7 +37,7 @@ class Series:
     symbol: str = ""
 
 
-#: The flow status groups (labels in French: relais/web/dashboard.py gives translated ones).
+#: The flow status groups (labels in French: relais/web/views/dashboard.py gives translated ones).
 STATUS_GROUPS = (
     Series("ok", "intégré", OK, "solid", "✔"),
     Series("partial", "intégré partiellement", WARN, "hatch", "◐"),
@@ -267,8 +267,8 @@ def sparkline(
     n = len(values)
     desc = ", ".join(str(v) for v in values)
     parts = [_open(ident, width, height, title, desc, extra_class="spark")]
-    for y in (top, bottom):
-        parts.append(f'<line x1="0" y1="{y}" x2="{plot_w}" y2="{y}" stroke="{LINE}" stroke-width="1"/>')
+    for edge in (top, bottom):
+        parts.append(f'<line x1="0" y1="{edge}" x2="{plot_w}" y2="{edge}" stroke="{LINE}" stroke-width="1"/>')
     if n:
         step = plot_w / max(1, n - 1)
         pts = [(k * step, bottom - ((v / peak) * (bottom - top) if peak else 0.0)) for k, v in enumerate(values)]

@@ -2,8 +2,8 @@
 page of its invoices (filtered, ordered and paged in SQL) with their findings and history, its return
 flows and deliveries with their state, its AS2 messages, and the actions that apply to it.
 
-Words are the reader's (relais/web/i18n.py); findings are rendered by relais/web/findings.py and statuses
-by relais/web/labels.py in the template. A partner user never sees a server path: a return flow is
+Words are the reader's (relais/web/i18n.py); findings are rendered by relais/web/views/findings.py and statuses
+by relais/web/views/labels.py in the template. A partner user never sees a server path: a return flow is
 named as the partner finds it (`seen_by_partner`)."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from flows.domain.outbox import OutboxItem, OutboxStatus
 from flows.domain.rule import REGISTRY, official_family
 from relais.compose import Runtime
 from relais.web import i18n
-from relais.web.labels import outbox_state_label
 from relais.web.params import InvoiceFilters
+from relais.web.views.labels import outbox_state_label
 
 #: A schema finding (XSD): its explanation (the official EN 16931 families: flows.domain.rule.official_family).
 _XSD = {
@@ -29,7 +29,7 @@ _XSD = {
     "en": "The document does not conform to the XML schema of its syntax.",
 }
 
-#: The audited web actions on a flow shown in its timeline (relais/web/app.py).
+#: The audited web actions on a flow shown in its timeline (relais/web/routes/actions.py, partners.py).
 _ACTIONS = {"web.flow.reprocess": "reprocess", "web.flow.resend": "resend"}
 _RESENT = re.compile(r"(\d+) sent, (\d+) failed")
 #: The reasons the platform gives its own history entries (flows/store/history.py, flows/pipeline/process.py), in French.
