@@ -48,11 +48,17 @@ _EMPTY: list[Any] = []  # shared: generated code never changes a sequence in pla
 KIDS_KEPT = 50_000  # child indexes kept at most (the walk is in document order: old ones are not needed again)
 
 
-def compiler_hash() -> str:
-    """The compiler's own identity: a changed compiler rebuilds every cached rule set."""
+def compiler_hash(root: Path = _HERE) -> str:
+    """The compiler's own identity: a change in any file of the engine rebuilds every cached rule set.
+
+    Every ``.py`` under `root` (the package, subpackages included), in the order
+    of their relative paths, each hashed with its path and length.
+    """
     h = hashlib.sha256(CACHE_FORMAT.encode())
-    for name in ("xpath.py", "codegen.py", "stylesheet.py", "runtime.py", "engine.py"):
-        h.update((_HERE / name).read_bytes())
+    for path in sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix()):
+        data = path.read_bytes()
+        h.update(f"\0{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+        h.update(data)
     return h.hexdigest()[:16]
 
 
