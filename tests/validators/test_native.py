@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from decimal import Decimal
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 
 from validators import schematron
 from validators.native import NativeRunner, engine, runtime
+from validators.native.runtime.casts import to_decimal
 from validators.native.xpath import Unsupported, parse
 from validators.schematron import RuleSet, SchematronError
 
@@ -338,7 +340,7 @@ def test_runtime_casts_and_comparisons() -> None:
     with pytest.raises(runtime.XPathError, match="XPTY0004"):
         runtime.vcmp("eq", ["a"], [1])
     assert runtime.fn_round([-0.4]) == [-0.0] and runtime.fn_round([0.49999999999999994]) == [0.0]
-    assert runtime.to_decimal(runtime.U(" 12.50 ")) == runtime.Decimal("12.50")
+    assert to_decimal(runtime.U(" 12.50 ")) == Decimal("12.50")
 
 
 # ---- the official rule sets -------------------------------------------------------

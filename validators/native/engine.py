@@ -28,6 +28,7 @@ import os
 import pickle
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -498,7 +499,7 @@ class State:
     def _numeric_lookup(self, seq: list[Any], name: str, wanted: list[Any]) -> list[Any] | None:
         """``seq[@name = 8]``: by the attributes' values as doubles; None when a value is not a number
         (the general comparison then raises, as it would) or `wanted` holds other than numbers."""
-        if not all(isinstance(v, (int, float, R.Decimal)) and not isinstance(v, bool) for v in wanted):
+        if not all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in wanted):
             return None
         entry = self._lookups.get((id(seq), "#" + name))
         if entry is None or entry[0] is not seq:
