@@ -429,3 +429,12 @@ def test_saxons_evaluation_order_where_an_error_depends_on_it(both) -> None:
     </xsl:function>"""
     bad = "<t:doc xmlns:t='urn:t'><t:v>x</t:v></t:doc>"
     assert fired(both([[Rule("/t:doc", [("F1", "not(t:once(t:v))")])]], bad, functions)) == []
+
+
+@pytest.mark.parametrize("module", ["operators", "functions"])
+def test_runtime_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"validators.native.runtime.{module}"))
+    assert result.attempted > 0 and result.failed == 0
