@@ -444,7 +444,7 @@ class State:
         return index
 
     def xp(self, spec: tuple[str, str, tuple[tuple[str, str], ...]], n: Any) -> list[Any]:
-        """A navigation path evaluated by libxml2 (`Compiler._libxml_path`)."""
+        """A navigation path evaluated by libxml2 (`validators.native.navigation.libxml_path`)."""
         compiled = _XPATHS.get(spec)
         if compiled is None:
             compiled = _XPATHS[spec] = etree.XPath(spec[1], namespaces=dict(spec[2]))

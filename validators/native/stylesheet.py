@@ -34,7 +34,8 @@ from typing import Any
 
 from lxml import etree
 
-from validators.native.codegen import Compiler, Scope, guard_keys, yields_nodes
+from validators.native.analysis import guard_keys, yields_nodes
+from validators.native.codegen import Compiler, Scope
 from validators.native.xpath import Node, Unsupported, parse
 
 XSL = "http://www.w3.org/1999/XSL/Transform"
