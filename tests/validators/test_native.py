@@ -438,3 +438,18 @@ def test_runtime_doctests(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(f"validators.native.runtime.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_every_builtin_calls_only_what_the_runtime_exports() -> None:
+    """Each entry of the function table compiles, to code that reads only names `runtime` re-exports."""
+    import re
+
+    from validators.native.builtins import BUILTINS, VARIADIC
+    from validators.native.codegen import Compiler, Scope
+
+    compiler = Compiler({}, {}, set())
+    compiler.scope = Scope({}, has_position=True)
+    for (name, arity), emit in BUILTINS.items():
+        code, kind = emit(compiler, [("lit", "a")] * (2 if arity == VARIADIC else arity))
+        assert kind in ("seq", "bool", "str", "int"), name
+        assert set(re.findall(r"\bR\.(\w+)", code)) <= set(runtime.__all__), (name, code)
