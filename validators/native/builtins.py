@@ -10,18 +10,15 @@ here (and its ``fn_*`` in `validators.native.runtime.functions`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from validators.native.scope import Emitter
 from validators.native.xpath import Node, Unsupported
 
-if TYPE_CHECKING:
-    from validators.native.codegen import Compiler
-
-Emit = Callable[["Compiler", list[Node]], tuple[str, str]]
+Emit = Callable[[Emitter, list[Node]], tuple[str, str]]
 VARIADIC = -1  # the arity of an entry that takes any number of arguments (from 2)
 
 
-def builtin(c: Compiler, local: str, args: list[Node]) -> tuple[str, str]:
+def builtin(c: Emitter, local: str, args: list[Node]) -> tuple[str, str]:
     """The code of a call of the function ``fn:{local}`` with `args`; `Unsupported` if unknown."""
     emit = BUILTINS.get((local, len(args)))
     if emit is None and len(args) >= 2:
@@ -39,7 +36,7 @@ def _calls(fn: str, kind: str = "seq") -> Emit:
 def _in_context(code: str, kind: str) -> Emit:
     """Code reading the context item ``c`` (a function called without its argument)."""
 
-    def emit(c: Compiler, args: list[Node]) -> tuple[str, str]:
+    def emit(c: Emitter, args: list[Node]) -> tuple[str, str]:
         c.need_context()
         return code, kind
 
@@ -49,7 +46,7 @@ def _in_context(code: str, kind: str) -> Emit:
 def _regex(fn: str, kind: str, flags_at: int) -> Emit:
     """A regex function: its literal pattern is translated now (`check_regex`)."""
 
-    def emit(c: Compiler, args: list[Node]) -> tuple[str, str]:
+    def emit(c: Emitter, args: list[Node]) -> tuple[str, str]:
         check_regex(args[1], args[flags_at] if len(args) > flags_at else None)
         return _calls(fn, kind)(c, args)
 
@@ -63,14 +60,14 @@ def _node_name(fn: str) -> dict[tuple[str, int], Emit]:
     }
 
 
-def _current(c: Compiler, args: list[Node]) -> tuple[str, str]:
+def _current(c: Emitter, args: list[Node]) -> tuple[str, str]:
     if not c.scope.has_current:
         raise Unsupported("current() outside a rule")
     return "[cur]", "seq"
 
 
 def _focus(name: str, code: str) -> Emit:
-    def emit(c: Compiler, args: list[Node]) -> tuple[str, str]:
+    def emit(c: Emitter, args: list[Node]) -> tuple[str, str]:
         if not c.scope.has_position:
             raise Unsupported(f"{name}() outside a predicate")
         return code, "int"
@@ -78,14 +75,14 @@ def _focus(name: str, code: str) -> Emit:
     return emit
 
 
-def _document(c: Compiler, args: list[Node]) -> tuple[str, str]:
+def _document(c: Emitter, args: list[Node]) -> tuple[str, str]:
     if args[0][0] == "lit" and isinstance(args[0][1], str):
         return f"D.document({args[0][1]!r})", "seq"
     raise Unsupported("function document#1")
 
 
 def _two_strings(fmt: str) -> Emit:
-    def emit(c: Compiler, args: list[Node]) -> tuple[str, str]:
+    def emit(c: Emitter, args: list[Node]) -> tuple[str, str]:
         a = c.str_(args[0])
         return fmt.format(a=a, b=c.str_(args[1])), "bool"
 

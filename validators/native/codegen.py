@@ -41,21 +41,12 @@ from validators.native.analysis import (
 )
 from validators.native.builtins import builtin
 from validators.native.navigation import axis_code, libxml_path
+from validators.native.scope import Scope
 from validators.native.xpath import Node, Unsupported
 
 XS = "http://www.w3.org/2001/XMLSchema"
 FN = "http://www.w3.org/2005/xpath-functions"
 REVERSE_AXES = frozenset({"parent", "ancestor", "ancestor-or-self", "preceding-sibling", "preceding"})
-
-
-@dataclasses.dataclass
-class Scope:
-    """What names mean where an expression is compiled."""
-
-    vars: dict[str, str]  # XPath variable -> Python expression giving its sequence
-    has_context: bool = True
-    has_position: bool = False
-    has_current: bool = True
 
 
 class Compiler:

@@ -1,17 +1,13 @@
 """The code of axis steps from one node, and of the navigation paths libxml2 walks in C.
 
 Part of the compiler (`validators.native.codegen`): each function takes the
-`Compiler` whose constants and scope the code uses.
+compiler (an `Emitter`) whose constants and scope the code uses.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from validators.native.scope import Emitter
 from validators.native.xpath import Node, Unsupported
-
-if TYPE_CHECKING:
-    from validators.native.codegen import Compiler
 
 
 def tag_filter(test: Node) -> str:
@@ -25,7 +21,7 @@ def tag_filter(test: Node) -> str:
     return repr("{" + ns + "}" + local if ns else local)
 
 
-def axis_code(c: Compiler, axis: str, test: Node, n: str) -> str:
+def axis_code(c: Emitter, axis: str, test: Node, n: str) -> str:
     if axis == "child":
         if test[0] == "kind":
             if test[1] == "node":
@@ -78,7 +74,7 @@ def axis_code(c: Compiler, axis: str, test: Node, n: str) -> str:
     raise Unsupported(f"axis {axis}")
 
 
-def libxml_path(c: Compiler, start: Node | None, steps: list[Node]) -> str | None:
+def libxml_path(c: Emitter, start: Node | None, steps: list[Node]) -> str | None:
     """A path of name tests with // in it, without predicates: libxml2's XPath walks it in C.
 
     Navigation alone means the same in XPath 1.0 and 2.0 (the node-set, in
