@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from decimal import Decimal
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 
 from validators import schematron
 from validators.native import NativeRunner, engine, runtime
+from validators.native.runtime.casts import to_decimal
 from validators.native.xpath import Unsupported, parse
 from validators.schematron import RuleSet, SchematronError
 
@@ -338,7 +340,7 @@ def test_runtime_casts_and_comparisons() -> None:
     with pytest.raises(runtime.XPathError, match="XPTY0004"):
         runtime.vcmp("eq", ["a"], [1])
     assert runtime.fn_round([-0.4]) == [-0.0] and runtime.fn_round([0.49999999999999994]) == [0.0]
-    assert runtime.to_decimal(runtime.U(" 12.50 ")) == runtime.Decimal("12.50")
+    assert to_decimal(runtime.U(" 12.50 ")) == Decimal("12.50")
 
 
 # ---- the official rule sets -------------------------------------------------------
@@ -427,3 +429,27 @@ def test_saxons_evaluation_order_where_an_error_depends_on_it(both) -> None:
     </xsl:function>"""
     bad = "<t:doc xmlns:t='urn:t'><t:v>x</t:v></t:doc>"
     assert fired(both([[Rule("/t:doc", [("F1", "not(t:once(t:v))")])]], bad, functions)) == []
+
+
+@pytest.mark.parametrize("module", ["operators", "functions"])
+def test_runtime_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"validators.native.runtime.{module}"))
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_every_builtin_calls_only_what_the_runtime_exports() -> None:
+    """Each entry of the function table compiles, to code that reads only names `runtime` re-exports."""
+    import re
+
+    from validators.native.builtins import BUILTINS, VARIADIC
+    from validators.native.codegen import Compiler, Scope
+
+    compiler = Compiler({}, {}, set())
+    compiler.scope = Scope({}, has_position=True)
+    for (name, arity), emit in BUILTINS.items():
+        code, kind = emit(compiler, [("lit", "a")] * (2 if arity == VARIADIC else arity))
+        assert kind in ("seq", "bool", "str", "int"), name
+        assert set(re.findall(r"\bR\.(\w+)", code)) <= set(runtime.__all__), (name, code)

@@ -3,7 +3,8 @@
 `NativeRunner` (`validators.native.engine`) runs a rule set with the contract of
 `validators.schematron.Runner`; `validators.native.stylesheet` reads a compiled
 schematron XSLT, `validators.native.xpath` parses its XPath 2.0,
-`validators.native.codegen` turns it into Python over `validators.native.runtime`.
+`validators.native.codegen` turns it into Python over `validators.native.runtime`
+(with `builtins`, `navigation` and the static `analysis` beside it).
 """
 
 from validators.native.engine import NativeRunner

@@ -14,6 +14,10 @@ position and size (inside predicates), ``cur`` the rule's context node
 ``R`` the runtime module, ``K`` the module's constants. What the compiler
 does not understand raises `Unsupported`.
 
+Beside this module: `validators.native.builtins` (the XPath functions, one
+table entry each), `validators.native.navigation` (axis steps, libxml2
+paths), `validators.native.analysis` (what an expression reads and yields).
+
 >>> c = Compiler({}, {}, set())
 >>> c.expr(("call", "count", [("path", None, [("step", "child", ("name", "", "a"), [])])]))
 ("len(D.ch(c, 'a'))", 'int')
@@ -26,21 +30,23 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from validators.native.analysis import (
+    DOS_NODE,
+    depends,
+    exact_name,
+    relative_children_only,
+    union_names,
+    uses_focus,
+    yields_nodes,
+)
+from validators.native.builtins import builtin
+from validators.native.navigation import axis_code, libxml_path
+from validators.native.scope import Scope
 from validators.native.xpath import Node, Unsupported
 
 XS = "http://www.w3.org/2001/XMLSchema"
 FN = "http://www.w3.org/2005/xpath-functions"
 REVERSE_AXES = frozenset({"parent", "ancestor", "ancestor-or-self", "preceding-sibling", "preceding"})
-
-
-@dataclasses.dataclass
-class Scope:
-    """What names mean where an expression is compiled."""
-
-    vars: dict[str, str]  # XPath variable -> Python expression giving its sequence
-    has_context: bool = True
-    has_position: bool = False
-    has_current: bool = True
 
 
 class Compiler:
@@ -109,10 +115,10 @@ class Compiler:
             and node[1] is None
             and len(node[2]) == 1
             and self.scope.has_context
-            and (self.memo is None or _depends(node, self.globals, 0))
+            and (self.memo is None or depends(node, self.globals, 0))
         ):
             step = node[2][0]
-            name = _exact(step) if not step[3] else None
+            name = exact_name(step) if not step[3] else None
             if name is not None:
                 return f"D.chs(c, {name!r})"  # the string value of the one child so named ('' when none)
         return self.as_str(*self.expr(node))
@@ -123,7 +129,7 @@ class Compiler:
         method = getattr(self, "_" + kind, None)
         if method is None:
             raise Unsupported(f"{kind} expressions")
-        if self.memo is not None and kind in _MEMO_KINDS and not _depends(node, self.globals, 0):
+        if self.memo is not None and kind in _MEMO_KINDS and not depends(node, self.globals, 0):
             return self._memoized(node, method)
         result: tuple[str, str] = method(node)
         return result
@@ -166,10 +172,10 @@ class Compiler:
         raise Unsupported(f"unknown variable ${name}")
 
     def _ctx(self, node: Node) -> tuple[str, str]:
-        self._need_context()
+        self.need_context()
         return "[c]", "seq"
 
-    def _need_context(self) -> None:
+    def need_context(self) -> None:
         if not self.scope.has_context:
             raise Unsupported("a path without a context item (in a function)")
 
@@ -344,7 +350,7 @@ class Compiler:
                 and attr[2][0][2][1] == ""
                 and attr[2][0][2][2]
                 and not attr[2][0][3]
-                and not _uses_focus(other, 0)
+                and not uses_focus(other, 0)
             ):
                 name = attr[2][0][2][2]
                 rhs = self.seq(other)
@@ -390,21 +396,21 @@ class Compiler:
     # ---- paths
     def _path(self, node: Node) -> tuple[str, str]:
         _, start, steps = node
-        fast = self._libxml_path(start, steps)
+        fast = libxml_path(self, start, steps)
         if fast is not None:
             return fast, "seq"
         if self.memo is not None and start is not None and len(steps) > 1:
             # the longest document-constant prefix (document('codedb.xml')/codedb/cl[@id=8]) once per document
             for k in range(len(steps) - 1, 0, -1):
                 prefix: Node = ("path", start, steps[:k])
-                if not _depends(prefix, self.globals, 0):
+                if not depends(prefix, self.globals, 0):
                     code, _ = self.expr(prefix)
                     return self._path(("path", ("memo", code), steps[k:]))
         if start is not None and start[0] == "memo":
             start_code = start[1]
             return self._steps(start_code, False, steps), "seq"
         if start is None:
-            self._need_context()
+            self.need_context()
             current, single = "c", True
         elif start == ("root",):
             current, single = "D.doc", True
@@ -429,23 +435,23 @@ class Compiler:
                 and steps[i + 1][2][0] == "name"
                 and not any(self._positional(p) for p in steps[i + 1][3])
             ):
-                one = self._axis("descendant", steps[i + 1][2], n)
+                one = axis_code(self, "descendant", steps[i + 1][2], n)
                 for p in steps[i + 1][3]:
                     one = self._predicate(one, p)
                 i += 2
                 axis = "descendant"
             elif (
-                step == _DOS_NODE
+                step == DOS_NODE
                 and i + 1 < len(steps)
                 and steps[i + 1][0] == "filter"
                 and not steps[i + 1][2]
-                and _union_names(steps[i + 1][1])
+                and union_names(steps[i + 1][1])
             ):
-                names = _union_names(steps[i + 1][1]) or []
+                names = union_names(steps[i + 1][1]) or []
                 one = f"R.descendants_named({n}, {tuple(names)!r})"  # //(a | b): one pass over the tree
                 i += 2
                 axis = "descendant"
-            elif step == _DOS_NODE and i + 1 < len(steps) and self._element_contexts_suffice(steps[i + 1]):
+            elif step == DOS_NODE and i + 1 < len(steps) and self._element_contexts_suffice(steps[i + 1]):
                 one = f"R.self_and_descendants({n})"  # text nodes have no children nor attributes
                 i += 1
                 axis = "descendant"
@@ -480,47 +486,8 @@ class Compiler:
         if step[0] == "step":
             return step[1] in ("child", "attribute", "descendant") and step[2][0] == "name"
         if step[0] == "filter":
-            return _relative_children_only(step[1])
+            return relative_children_only(step[1])
         return False
-
-    def _libxml_path(self, start: Node | None, steps: list[Node]) -> str | None:
-        """A path of name tests with // in it, without predicates: libxml2's XPath walks it in C.
-
-        Navigation alone means the same in XPath 1.0 and 2.0 (the node-set, in
-        document order); only paths with a descendant step gain from it.
-        """
-        if start not in (None, ("root",)) or not steps:
-            return None
-        if start is None and not self.scope.has_context:
-            return None
-        if not any(s[0] == "step" and s[1] in ("descendant", "descendant-or-self") for s in steps):
-            return None
-        parts = []
-        ns: dict[str, str] = {}
-        for s in steps:
-            if s[0] != "step" or s[3]:
-                return None
-            _, axis, test = s[0], s[1], s[2]
-            if axis not in ("child", "descendant", "descendant-or-self", "attribute", "self", "parent"):
-                return None
-            if test[0] == "kind":
-                if test[1] != "node" or axis not in ("descendant-or-self", "self", "parent"):
-                    return None
-                parts.append(f"{axis}::node()")
-                continue
-            _, uri, local = test
-            if uri is None or local is None:
-                return None
-            if axis == "attribute" and uri:
-                return None
-            if uri:
-                prefix = ns.setdefault(uri, f"n{len(ns)}")
-                parts.append(f"{axis}::{prefix}:{local}")
-            else:
-                parts.append(f"{axis}::{local}")
-        text = ("/" if start == ("root",) else "") + "/".join(parts)
-        xp = self.const(("xpath", text, tuple(sorted((p, u) for u, p in ns.items()))))
-        return f"D.xp({xp}, {'D.doc' if start == ('root',) else 'c'})"
 
     def _atomic_step(self, primary: Node) -> str | None:
         """The code of a path step giving exactly one atomic value per context node, if it is one."""
@@ -546,7 +513,7 @@ class Compiler:
 
     def _axis_step(self, step: Node, n: str) -> str:
         _, axis, test, preds = step
-        code = self._axis(axis, test, n)
+        code = axis_code(self, axis, test, n)
         if not preds:
             return code
         if axis in REVERSE_AXES:
@@ -556,68 +523,6 @@ class Compiler:
         if axis in REVERSE_AXES:
             code = f"{code}[::-1]"
         return code
-
-    def _tag(self, test: Node) -> str:
-        _, ns, local = test
-        if ns is None and local is None:
-            return "R.etree.Element"
-        if ns is None:
-            return repr("{*}" + local)
-        if local is None:
-            return repr("{" + ns + "}*")
-        return repr("{" + ns + "}" + local if ns else local)
-
-    def _axis(self, axis: str, test: Node, n: str) -> str:
-        if axis == "child":
-            if test[0] == "kind":
-                if test[1] == "node":
-                    return f"R.child_nodes({n})"
-                if test[1] == "text":
-                    return f"R.text_children({n})"
-                if test[1] == "element":
-                    return f"R.children({n}, R.etree.Element)"
-                raise Unsupported(f"child::{test[1]}()")
-            _, ns, local = test
-            if ns is not None and local is not None:
-                return f"D.ch({n}, {self._tag(test)})"  # an exact name: the element's child index
-            return f"R.children({n}, {self._tag(test)})"
-        if axis == "attribute":
-            if test[0] == "kind":
-                if test[1] in ("node", "attribute"):
-                    return f"R.attributes({n}, None)"
-                return "[]"
-            _, ns, local = test
-            if local is None and ns is None:
-                return f"R.attributes({n}, None)"
-            if ns is None or local is None:
-                raise Unsupported("attribute wildcard with a namespace")
-            name = "{" + ns + "}" + local if ns else local
-            return f"R.attributes({n}, {name!r})"
-        if axis in ("descendant", "descendant-or-self"):
-            self_too = axis == "descendant-or-self"
-            if test[0] == "kind":
-                if test[1] == "node":
-                    return f"R.descendant_nodes({n}, {self_too})"
-                if test[1] == "element":
-                    return f"R.descendants({n}, R.etree.Element, {self_too})"
-                raise Unsupported(f"{axis}::{test[1]}()")
-            return f"R.descendants({n}, {self._tag(test)}, {self_too})"
-        t = self.const(test)
-        if axis == "self":
-            if test == ("kind", "node"):
-                return f"[{n}]"
-            return f"([{n}] if R.matches_test({n}, {t}) else [])"
-        if axis == "parent":
-            return f"[p for p in (R.parent_of({n}, D.doc),) if p is not None and R.matches_test(p, {t})]"
-        if axis in ("ancestor", "ancestor-or-self"):
-            return f"[a for a in R.ancestors({n}, D.doc, {axis == 'ancestor-or-self'}) if R.matches_test(a, {t})]"
-        if axis in ("preceding-sibling", "following-sibling"):
-            return f"[s for s in R.siblings({n}, {axis == 'preceding-sibling'}) if R.matches_test(s, {t})]"
-        if axis == "preceding":
-            return f"[s for s in R.preceding_nodes({n}, D.doc) if R.matches_test(s, {t})]"
-        if axis == "following":
-            return f"[s for s in R.following_nodes({n}, D.doc) if R.matches_test(s, {t})]"
-        raise Unsupported(f"axis {axis}")
 
     # ---- function calls
     def _call(self, node: Node) -> tuple[str, str]:
@@ -633,7 +538,7 @@ class Compiler:
                 raise Unsupported(f"constructor {name}")
             return f"R.cast({self.seq(args[0])}, {local!r}, True)", "seq"
         if uri == FN:
-            return self._builtin(local, args)
+            return builtin(self, local, args)
         if (uri or "", local) in self.functions:
             py, arity = self.functions[(uri or "", local)]
             if arity != len(args):
@@ -641,302 +546,5 @@ class Compiler:
             return f"{py}(D, {', '.join(self.seq(a) for a in args)})", "seq"
         raise Unsupported(f"function {name}")
 
-    def _builtin(self, local: str, args: list[Node]) -> tuple[str, str]:
-        n = len(args)
-        s = self.seq
-        one_seq = {
-            "sum": "R.fn_sum",
-            "round": "R.fn_round",
-            "abs": "R.fn_abs",
-            "floor": "R.fn_floor",
-            "ceiling": "R.fn_ceiling",
-            "number": "R.fn_number",
-            "distinct-values": "R.fn_distinct_values",
-            "max": "R.fn_max",
-            "min": "R.fn_min",
-            "normalize-space": "R.fn_normalize_space",
-        }
-        if local == "sum" and n == 2:
-            return f"R.fn_sum({s(args[0])}, {s(args[1])})", "seq"
-        if local == "normalize-space" and n == 1:
-            return f"R.normalize({self.str_(args[0])})", "str"
-        if local == "normalize-space" and n == 0:
-            self._need_context()
-            return "R.normalize(R.string_value(c))", "str"
-        if local in one_seq and n == 1:
-            return f"{one_seq[local]}({s(args[0])})", "seq"
-        if local == "count" and n == 1:
-            return f"len({s(args[0])})", "int"
-        if local == "exists" and n == 1:
-            return f"(len({s(args[0])}) > 0)", "bool"
-        if local == "empty" and n == 1:
-            return f"(len({s(args[0])}) == 0)", "bool"
-        if local == "not" and n == 1:
-            return f"(not {self.bool_(args[0])})", "bool"
-        if local == "boolean" and n == 1:
-            return self.bool_(args[0]), "bool"
-        if local in ("true", "false") and n == 0:
-            return ("True" if local == "true" else "False"), "bool"
-        if local == "string" and n <= 1:
-            if n == 0:
-                self._need_context()
-                return "R.fn_string([c])", "str"
-            return f"R.fn_string({s(args[0])})", "str"
-        if local == "string-length" and n <= 1:
-            if n == 0:
-                self._need_context()
-                return "len(R.string_value(c))", "int"
-            return f"len({self.str_(args[0])})", "int"
-        if local in ("upper-case", "lower-case") and n == 1:
-            return f"{self.str_(args[0])}.{'upper' if local == 'upper-case' else 'lower'}()", "str"
-        two_str = {
-            "contains": ("({b} in {a})", "bool"),
-            "starts-with": ("{a}.startswith({b})", "bool"),
-            "ends-with": ("{a}.endswith({b})", "bool"),
-        }
-        if local in two_str and n == 2:
-            fmt, kind = two_str[local]
-            return fmt.format(a=self.str_(args[0]), b=self.str_(args[1])), kind
-        seq_fns = {
-            "substring-before": ("R.fn_substring_before", (2,), "str"),
-            "substring-after": ("R.fn_substring_after", (2,), "str"),
-            "substring": ("R.fn_substring", (2, 3), "str"),
-            "translate": ("R.fn_translate", (3,), "str"),
-            "string-join": ("R.fn_string_join", (2,), "str"),
-            "matches": ("R.fn_matches", (2, 3), "bool"),
-            "tokenize": ("R.fn_tokenize", (2, 3), "seq"),
-            "replace": ("R.fn_replace", (3, 4), "str"),
-        }
-        if local in seq_fns and n in seq_fns[local][1]:
-            fn, _, kind = seq_fns[local]
-            if local in ("matches", "tokenize", "replace"):
-                self._check_regex(
-                    args[1],
-                    args[3] if local == "replace" and n == 4 else (args[2] if local != "replace" and n == 3 else None),
-                )
-            return f"{fn}({', '.join(s(a) for a in args)})", kind
-        if local == "concat" and n >= 2:
-            return f"R.fn_concat({', '.join(s(a) for a in args)})", "str"
-        if local in ("name", "local-name", "namespace-uri") and n <= 1:
-            fn = {"name": "R.fn_name", "local-name": "R.fn_local_name", "namespace-uri": "R.fn_namespace_uri"}[local]
-            if n == 0:
-                self._need_context()
-                return f"{fn}(c)", "str"
-            return f"{fn}(None, {s(args[0])})", "str"
-        if local == "current" and n == 0:
-            if not self.scope.has_current:
-                raise Unsupported("current() outside a rule")
-            return "[cur]", "seq"
-        if local in ("position", "last") and n == 0:
-            if not self.scope.has_position:
-                raise Unsupported(f"{local}() outside a predicate")
-            return ("pos" if local == "position" else "size"), "int"
-        if local == "document-uri" and n == 1:
-            return f"(lambda _d: [])({s(args[0])})", "seq"
-        if local == "document" and n == 1 and args[0][0] == "lit" and isinstance(args[0][1], str):
-            return f"D.document({args[0][1]!r})", "seq"
-        raise Unsupported(f"function {local}#{n}")
-
-    def _check_regex(self, pattern: Node, flags: Node | None) -> None:
-        """Literal patterns are translated now: one the translator refuses makes the rule unsupported."""
-        if pattern[0] != "lit" or not isinstance(pattern[1], str):
-            raise Unsupported("a regular expression that is not a literal")
-        if flags is not None and (flags[0] != "lit" or not isinstance(flags[1], str)):
-            raise Unsupported("regular expression flags that are not a literal")
-        from validators.native import runtime
-
-        try:
-            runtime.regex(pattern[1], flags[1] if flags is not None else "")
-        except runtime.UnsupportedRegex as e:
-            raise Unsupported(f"regular expression: {e}") from e
-        except runtime.XPathError:
-            pass  # a static error Saxon would report at compile time: left to the official run
-
 
 _MEMO_KINDS = frozenset({"path", "call", "filter", "union", "gcmp", "arith", "for", "some", "every", "if", "and", "or"})
-_CONTEXT_CALLS = frozenset(
-    {"name", "local-name", "namespace-uri", "string", "string-length", "normalize-space", "number"}
-)
-
-
-def _depends(node: Any, globals_: set[str], depth: int) -> bool:
-    """Does `node` read its outer context (., a relative path, current(), a local variable, position())?
-
-    `depth` > 0 inside a predicate or a path step, where . and relative paths are
-    the inner context's. Constant, literal-only expressions count as dependent
-    (nothing to gain from memoising them).
-    """
-    if not isinstance(node, tuple) or not node:
-        return False
-    kind = node[0]
-    if kind == "lit":
-        return depth == 0
-    if kind == "ctx":
-        return depth == 0
-    if kind == "var":
-        return node[1] not in globals_
-    if kind == "root":
-        return False
-    if kind == "path":
-        _, start, steps = node
-        if start is None and depth == 0:
-            return True
-        if start is not None and start != ("root",) and _depends(start, globals_, depth):
-            return True
-        return any(_depends(s, globals_, depth + 1) for s in steps)
-    if kind == "step":
-        return any(_depends(p, globals_, depth) for p in node[3])
-    if kind == "filter":
-        return _depends(node[1], globals_, depth) or any(_depends(p, globals_, depth + 1) for p in node[2])
-    if kind == "call":
-        name = node[1].rpartition(":")[2]
-        if name in ("current", "position", "last"):
-            return True
-        if not node[2] and name in _CONTEXT_CALLS:
-            return depth == 0
-        if not node[2]:
-            return depth == 0  # true(), false(): nothing to memoise
-        return any(_depends(a, globals_, depth) for a in node[2])
-    if kind in ("for", "some", "every"):
-        return True  # bound variables: kept inline
-    if kind == "seq":
-        return any(_depends(x, globals_, depth) for x in node[1]) or (depth == 0 and not node[1])
-    deps = [x for x in node[1:] if isinstance(x, tuple)]
-    return any(_depends(x, globals_, depth) for x in deps) if deps else depth == 0
-
-
-_DOS_NODE: Node = ("step", "descendant-or-self", ("kind", "node"), [])
-
-
-def _relative_children_only(node: Node) -> bool:
-    """A union of relative paths whose first step is a child or attribute name test."""
-    if node[0] == "union":
-        return _relative_children_only(node[1]) and _relative_children_only(node[2])
-    if node[0] == "path" and node[1] is None and node[2]:
-        first = node[2][0]
-        return first[0] == "step" and first[1] in ("child", "attribute") and first[2][0] == "name"
-    return False
-
-
-def guard_keys(node: Node) -> list[str] | None:
-    """Child (and grandchild) names whose absence makes a test true without evaluating it.
-
-    ``not(P)`` and ``not(P) or ...`` (the left operand is evaluated first, so
-    nothing on the right can raise when it is true), where P is a path (or a
-    union of paths) from the context: when the context has no child named as
-    P's first step (or no such child with a child named as its second), P is
-    empty and the test is true. Keys are ``{ns}a`` or ``{ns}a/{ns}b``
-    (`validators.native.engine.State.tags`). Most "shall not be used" rules
-    (UBL-CR-*, CII-SR-*) have this shape; skipping them where the element is
-    absent is most of the native engine's speed.
-    """
-    if node[0] == "or":
-        return guard_keys(node[1])
-    if node[0] == "call" and node[1] in ("not", "fn:not") and len(node[2]) == 1:
-        return _path_keys(node[2][0])
-    return None
-
-
-def _exact(step: Node) -> str | None:
-    if step[0] == "step" and step[1] == "child" and step[2][0] == "name":
-        _, ns, local = step[2]
-        if ns is not None and local is not None:
-            return "{" + ns + "}" + local if ns else local
-    return None
-
-
-def _path_keys(p: Node) -> list[str] | None:
-    """Keys for a path from the context: the names of its leading child steps, joined by '/'."""
-    if p[0] == "union":
-        a, b = _path_keys(p[1]), _path_keys(p[2])
-        return a + b if a is not None and b is not None else None
-    if p[0] != "path":
-        return None
-    _, start, steps = p
-    if start is None:
-        heads = [""]
-    elif start[0] == "union":
-        found = _union_heads(start)
-        if found is None:
-            return None
-        heads = found
-    else:
-        return None
-    prefix = []
-    for s in steps:
-        name = _exact(s)
-        if name is None:
-            break
-        prefix.append(name)
-    if not prefix and heads == [""]:
-        return None
-    tail = "/".join(prefix)
-    return [f"{h}/{tail}" if h and tail else (h or tail) for h in heads]
-
-
-def _union_heads(u: Node) -> list[str] | None:
-    """The names of a union of one-step relative child paths."""
-    if u[0] == "union":
-        a, b = _union_heads(u[1]), _union_heads(u[2])
-        return a + b if a is not None and b is not None else None
-    if u[0] == "path" and u[1] is None and len(u[2]) == 1:
-        name = _exact(u[2][0])
-        return [name] if name else None
-    return None
-
-
-def yields_nodes(node: Node) -> bool:
-    """Does the expression always give nodes (a path ending with an axis step, a union of such)?"""
-    if node[0] in ("union", "intersect", "except"):
-        return yields_nodes(node[1]) and yields_nodes(node[2])
-    if node[0] == "root":
-        return True
-    if node[0] == "path":
-        return bool(node[2]) and node[2][-1][0] == "step"
-    return False
-
-
-def _union_names(node: Node) -> list[str] | None:
-    """The exact names of a union of one-step child paths without predicates: (a | b)."""
-    if node[0] == "union":
-        a, b = _union_names(node[1]), _union_names(node[2])
-        return a + b if a is not None and b is not None else None
-    if node[0] == "path" and node[1] is None and len(node[2]) == 1 and not node[2][0][3]:
-        name = _exact(node[2][0])
-        return [name] if name else None
-    return None
-
-
-def _uses_focus(node: Any, depth: int) -> bool:
-    """Does `node` read the focus it is evaluated with (., a relative path, position(), last(),
-    a context function)? Inside nested predicates and steps the focus is another one."""
-    if not isinstance(node, tuple) or not node:
-        return False
-    kind = node[0]
-    if kind == "ctx":
-        return depth == 0
-    if kind in ("lit", "var", "root"):
-        return False
-    if kind == "path":
-        _, start, steps = node
-        if start is None:
-            return depth == 0 or any(_uses_focus(s, depth + 1) for s in steps)
-        if start != ("root",) and _uses_focus(start, depth):
-            return True
-        return any(_uses_focus(s, depth + 1) for s in steps)
-    if kind == "step":
-        return any(_uses_focus(p, depth) for p in node[3])
-    if kind == "filter":
-        return _uses_focus(node[1], depth) or any(_uses_focus(p, depth + 1) for p in node[2])
-    if kind == "call":
-        name = node[1].rpartition(":")[2]
-        if name in ("position", "last"):
-            return depth == 0
-        if not node[2] and name in _CONTEXT_CALLS:
-            return depth == 0
-        return any(_uses_focus(a, depth) for a in node[2])
-    if kind in ("for", "some", "every"):
-        return any(_uses_focus(e, depth) for _, e in node[1]) or _uses_focus(node[2], depth)
-    if kind == "seq":
-        return any(_uses_focus(x, depth) for x in node[1])
-    return any(_uses_focus(x, depth) for x in node[1:] if isinstance(x, tuple))

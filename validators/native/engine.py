@@ -28,6 +28,7 @@ import os
 import pickle
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,17 @@ _EMPTY: list[Any] = []  # shared: generated code never changes a sequence in pla
 KIDS_KEPT = 50_000  # child indexes kept at most (the walk is in document order: old ones are not needed again)
 
 
-def compiler_hash() -> str:
-    """The compiler's own identity: a changed compiler rebuilds every cached rule set."""
+def compiler_hash(root: Path = _HERE) -> str:
+    """The compiler's own identity: a change in any file of the engine rebuilds every cached rule set.
+
+    Every ``.py`` under `root` (the package, subpackages included), in the order
+    of their relative paths, each hashed with its path and length.
+    """
     h = hashlib.sha256(CACHE_FORMAT.encode())
-    for name in ("xpath.py", "codegen.py", "stylesheet.py", "runtime.py", "engine.py"):
-        h.update((_HERE / name).read_bytes())
+    for path in sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix()):
+        data = path.read_bytes()
+        h.update(f"\0{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+        h.update(data)
     return h.hexdigest()[:16]
 
 
@@ -437,7 +444,7 @@ class State:
         return index
 
     def xp(self, spec: tuple[str, str, tuple[tuple[str, str], ...]], n: Any) -> list[Any]:
-        """A navigation path evaluated by libxml2 (`Compiler._libxml_path`)."""
+        """A navigation path evaluated by libxml2 (`validators.native.navigation.libxml_path`)."""
         compiled = _XPATHS.get(spec)
         if compiled is None:
             compiled = _XPATHS[spec] = etree.XPath(spec[1], namespaces=dict(spec[2]))
@@ -492,7 +499,7 @@ class State:
     def _numeric_lookup(self, seq: list[Any], name: str, wanted: list[Any]) -> list[Any] | None:
         """``seq[@name = 8]``: by the attributes' values as doubles; None when a value is not a number
         (the general comparison then raises, as it would) or `wanted` holds other than numbers."""
-        if not all(isinstance(v, (int, float, R.Decimal)) and not isinstance(v, bool) for v in wanted):
+        if not all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in wanted):
             return None
         entry = self._lookups.get((id(seq), "#" + name))
         if entry is None or entry[0] is not seq:
