@@ -35,6 +35,7 @@ from unittest import mock
 import pytest
 from lxml import etree
 
+from flows.io import atomic
 from relais import generate as gen
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -161,7 +162,8 @@ def _check(home: Path, dropped: dict[str, set[str]], extra: Mapping[str, str] | 
                 assert inv.delivered_to and Path(inv.delivered_to).is_file()
         assert len(delivered_files) == len(accepted) == len(set(accepted)), "an invoice delivered twice or not"
         assert {p.stem for p in delivered_files} == set(accepted)
-        assert not [p for p in home.rglob(".relais*")], "a temporary file was left visible"
+        left = sorted(str(p.relative_to(home)) for p in home.rglob(".relais*"))
+        assert not left, f"a temporary file was left visible: {left}"
         # every status change once in the status return flows
         reported = Counter()
         for partner in PARTNERS:
@@ -210,6 +212,30 @@ def _crash_runs(
         assert time.monotonic() - t0 < max(60.0, total * 3), "the restart waited for a stale claim"
         _check(base / "home", dropped, extra)
     return delays
+
+
+def test_the_temporary_files_of_a_killed_writer_are_swept_wherever_relais_writes(rt, monkeypatch):
+    """Return flows and deliveries, but also the native rule engine's cache, which validation workers write
+    (a kill while one wrote its cache file once left it visible)."""
+    from relais import runner
+
+    monkeypatch.setattr(runner, "_swept", False)  # once per process: as in a restart
+    dead = ".relais~999999999~1~x.part"  # a writer that is gone
+    rt.settings.inbox("op-a").mkdir(parents=True, exist_ok=True)
+    folders = [
+        rt.settings.staging_dir,
+        rt.settings.delivery_dir / "12345678900011",
+        rt.settings.outbox_dir("op-a"),
+        rt.settings.native_cache_dir,
+    ]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / dead).write_bytes(b"half")
+    mine = rt.settings.native_cache_dir / (atomic.temp_prefix() + "y.part")  # a live writer's: kept
+    mine.write_bytes(b"being written")
+    assert sorted(runner.sweep_temporaries(rt)) == sorted(folder / dead for folder in folders)
+    assert mine.exists()
+    mine.unlink()
 
 
 def test_killed_runs_lose_and_duplicate_nothing(tmp_path):

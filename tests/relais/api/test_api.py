@@ -28,6 +28,7 @@ from relais.settings import Settings
 from tests.conftest import PG_URL, require_pg
 from tests.support.api_server import client, make_token, serving
 from tests.support.helpers import drop
+from tests.support.waiting import wait_until
 
 A = "21103837732046"  # service code required: RESTAURATION, DSI
 B = "26085540839041"
@@ -510,11 +511,7 @@ def test_a_truncated_upload_records_nothing(world: World) -> None:
                 pass
         except OSError:
             pass
-    import time
-
-    deadline = time.monotonic() + 10
-    while len(world.rt.store.audit_rows()) == audits and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(world.rt.store.audit_rows()) != audits, 10, "the refused upload's audit row")
     row = _last_audit(world.rt)
     assert (row.action, row.outcome) == ("flow.upload", "refused"), row
     assert _archive_objects(world.rt) == objects
