@@ -257,23 +257,18 @@ def test_twenty_kills_over_two_thousand_invoices(tmp_path, capsys):
 def pg_s3_rounds(seaweedfs) -> Iterator[RoundEnv]:
     """`round_env` for `_crash_runs`: each round gets a private PostgreSQL schema and its own S3 bucket
     on the session's SeaweedFS; the schemas are dropped afterwards (object-locked buckets cannot be)."""
+    import contextlib
     import uuid
 
-    import sqlalchemy as sa
-
-    from tests.conftest import PG_URL, require_pg
+    from tests.conftest import PG_URL, private_schema, require_pg
 
     require_pg()
     pytest.importorskip("boto3")
-    eng = sa.create_engine(PG_URL)
-    schemas: list[str] = []
+    schemas = contextlib.ExitStack()
 
     def round_env(name: str) -> dict[str, str]:
         tag = uuid.uuid4().hex[:10]
-        schema = f"relais_crash_{tag}"
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        schemas.append(schema)
+        schema = schemas.enter_context(private_schema("relais_crash"))
         return {
             **seaweedfs.env(),
             "RELAIS_DATABASE_URL": PG_URL,
@@ -281,13 +276,8 @@ def pg_s3_rounds(seaweedfs) -> Iterator[RoundEnv]:
             "RELAIS_ARCHIVE_URL": f"s3://relais-crash-{name}-{tag}/relais",
         }
 
-    try:
+    with schemas:
         yield round_env
-    finally:
-        with eng.begin() as conn:
-            for schema in schemas:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        eng.dispose()
 
 
 @pytest.mark.postgres
