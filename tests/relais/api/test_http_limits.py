@@ -14,6 +14,7 @@ relais/httpguard.py, through `relais.web.serve` and `relais.api.serve`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -281,6 +282,15 @@ def test_a_forged_x_forwarded_for_is_not_believed(rt, servers) -> None:
     assert 429 in codes and set(codes) <= {401, 429}, codes
 
 
+@contextlib.contextmanager
+def _started(server):  # noqa: ANN001, ANN202 - relais.api.serve.ServerThread, built first to add a middleware
+    server.start(SERVER_START_SECONDS)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def test_an_api_client_is_the_connection_s_address_whatever_it_forwards(rt, deadlines) -> None:
     from relais.api.serve import ServerThread
 
@@ -294,7 +304,7 @@ def test_an_api_client_is_the_connection_s_address_whatever_it_forwards(rt, dead
         return await call_next(request)
 
     with (
-        server.start(SERVER_START_SECONDS),
+        _started(server),
         httpx.Client(base_url=server.url, headers={"X-Forwarded-For": "203.0.113.50"}) as c,
     ):
         r = c.get("/api/v1/invoices", headers={"Authorization": "Bearer rls_forged"})
@@ -330,7 +340,7 @@ def test_forwarded_addresses_are_believed_from_a_trusted_proxy(rt, deadlines, mo
         return await call_next(request)
 
     with (
-        server.start(SERVER_START_SECONDS),
+        _started(server),
         httpx.Client(base_url=server.url, headers={"X-Forwarded-For": "203.0.113.50"}) as c,
     ):
         assert c.get("/api/v1/invoices").status_code == 401
