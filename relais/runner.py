@@ -310,14 +310,15 @@ def intake_until_work(
 
 def sweep_temporaries(rt: Runtime) -> list[Path]:
     """Remove what writers killed mid-write left (`flows.io.atomic.sweep`): temporary files in the delivery
-    folders, the partners' out/ folders and the staging folder. Once per process: a restart after a crash
-    is when they appear, and the delivery tree may be large."""
+    folders, the partners' out/ folders, the staging folder and the native rule engine's cache (written by
+    the validation workers). Once per process: a restart after a crash is when they appear, and the
+    delivery tree may be large."""
     global _swept
     if _swept:
         return []
     _swept = True
     removed = []
-    for folder in (rt.settings.staging_dir, rt.settings.delivery_dir):
+    for folder in (rt.settings.staging_dir, rt.settings.delivery_dir, rt.settings.native_cache_dir):
         removed += atomic.sweep(folder)
     for partner in dropzone.partners(rt.settings.dropzones_dir):
         removed += atomic.sweep(rt.settings.outbox_dir(partner), recursive=False)

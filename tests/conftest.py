@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,27 +47,41 @@ def require_pg() -> None:
         pytest.skip(f"PostgreSQL not reachable: {problem}")
 
 
+@contextlib.contextmanager
+def private_schema(prefix: str = "relais_t") -> Iterator[str]:
+    """A new, empty schema of PostgreSQL `test` (`require_pg` first), dropped with all it holds afterwards."""
+    require_pg()
+    import sqlalchemy as sa
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    eng = sa.create_engine(PG_URL)
+    try:
+        with eng.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            yield schema
+        finally:
+            with eng.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A private schema of PostgreSQL `test` for one test (skips without PostgreSQL): `private_schema`."""
+    with private_schema() as schema:
+        yield schema
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path):
     """A fresh, migrated store URL: SQLite in tmp_path, or a private schema of PostgreSQL `test`."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'relais.db'}", None
         return
-    require_pg()
-    import uuid
-
-    import sqlalchemy as sa
-
-    schema = f"relais_t_{uuid.uuid4().hex[:12]}"
-    eng = sa.create_engine(PG_URL)
-    with eng.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
+    with private_schema() as schema:
         yield PG_URL, schema
-    finally:
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        eng.dispose()
 
 
 @pytest.fixture

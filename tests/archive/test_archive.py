@@ -116,8 +116,16 @@ MISSING = hashlib.sha256(b"never stored").hexdigest()
 # --- the contract ---------------------------------------------------------------
 
 
-def test_is_an_archive(backend: Backend) -> None:
+def test_put_many_stores_files_and_bytes_in_order(backend: Backend, tmp_path: Path) -> None:
     assert isinstance(backend.archive, Archive)
+    src = tmp_path / "in.xml"
+    src.write_bytes(DATA)
+    other = hashlib.sha256(b"<Other/>").hexdigest()
+    got = backend.archive.put_many([src, b"<Other/>", DATA])
+    assert got == [ArchivedObject(SHA, len(DATA)), ArchivedObject(other, 8), ArchivedObject(SHA, len(DATA))]
+    assert backend.count() == 2  # the same bytes twice are one object
+    assert backend.archive.read(SHA) == DATA and backend.archive.read(other) == b"<Other/>"
+    assert backend.archive.put_many([]) == []
 
 
 def test_put_stream_returns_sha256_and_size(backend: Backend) -> None:

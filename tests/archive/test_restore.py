@@ -187,7 +187,6 @@ def test_a_backup_with_pending_outbox_rows_resends_them_under_the_same_names(tmp
     assert len(sent) == len(pending) + len(statuses) and len(statuses) == 1
 
     h.restore(backup)
-    time.sleep(0.01)
     h.relais("run", "-q")  # the restored store sends them again
     again = h.files()
     assert again.keys() == sent.keys()  # the same names: no new file, nothing under another name

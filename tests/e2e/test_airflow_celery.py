@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib.util
 import random
 import re
-import time
 import uuid
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from tests.support.airflow_stack_support import (  # noqa: E402
     _stack_env,
     _wait_closed,
 )
+from tests.support.waiting import wait_until  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.postgres, pytest.mark.xdist_group("airflow")]
 
@@ -172,13 +172,18 @@ def test_celery_executor_two_workers_batches_and_single_files_exactly_once(tmp_p
 
         # The Airflow side: every task on this run's queue, every process task a success, labelled. A task
         # whose flows are closed may still be reporting its end to Airflow: wait for that (bounded).
-        deadline = time.monotonic() + 120
-        while True:
-            tis = _task_instances(b["airflow_db"])
-            process = [ti for ti in tis if ti.task_id == "process"]
-            if all(ti.state not in ("running", "queued", "scheduled") for ti in process) or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+        wait_until(
+            lambda: all(
+                ti.state not in ("running", "queued", "scheduled")
+                for ti in _task_instances(b["airflow_db"])
+                if ti.task_id == "process"
+            ),
+            120,
+            "every process task to end",
+            every=1,
+        )
+        tis = _task_instances(b["airflow_db"])
+        process = [ti for ti in tis if ti.task_id == "process"]
         assert process and all(ti.state == "success" for ti in process), process
         assert all(ti.rendered_map_index and " docs, " in ti.rendered_map_index for ti in process), process
         assert {ti.queue for ti in tis} == {b["queue"]}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from tests.support.airflow_stack_support import (  # noqa: E402
     _task_states,
     _wait_closed,
 )
+from tests.support.waiting import wait_until  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
 
@@ -74,13 +74,17 @@ def _prepare(env: dict[str, str], work: Path) -> list[Path]:
 
 def _check_airflow_side(airflow_db_url: str, run_dir: Path) -> None:
     # A task whose flows are closed may still be reporting its end to Airflow: wait for that (bounded).
-    deadline = time.monotonic() + 120
-    while True:
-        states = _task_states(airflow_db_url)
-        process = [s for s in states if s[0] == "process"]
-        if all(s[1] not in ("running", "queued", "scheduled") for s in process) or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+    def process_tasks() -> list:
+        return [s for s in _task_states(airflow_db_url) if s[0] == "process"]
+
+    wait_until(
+        lambda: all(s[1] not in ("running", "queued", "scheduled") for s in process_tasks()),
+        120,
+        "every process task to end",
+        every=1,
+    )
+    states = _task_states(airflow_db_url)
+    process = [s for s in states if s[0] == "process"]
     assert process, f"no process task ran\n{_logs(run_dir)}"
     assert all(state == "success" for _, state, _ in process), process
     assert all(label and " docs, " in label for _, _, label in process), process  # labelled groups
@@ -125,12 +129,13 @@ def test_real_scheduler_sqlite_batches_and_single_files_then_an_incident_parked_
             assert str(rt.settings.archive_dir).encode() not in report.read_bytes()  # no server path, no exception
         finally:
             rt.close()
-        deadline = time.monotonic() + 60  # the task reports its failure just after the flow is parked
-        while (
-            len(failed := [s for s in _task_states(airflow_db) if s[0] == "process" and s[1] == "failed"]) < 2
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.5)
+
+        # the task reports its failure just after the flow is parked
+        def failed_tasks() -> list:
+            return [s for s in _task_states(airflow_db) if s[0] == "process" and s[1] == "failed"]
+
+        wait_until(lambda: len(failed_tasks()) >= 2, 60, "two failed process tasks", every=0.5)
+        failed = failed_tasks()
         assert len(failed) == 2, "each run whose group held the incident failed its task"
         assert all(label.startswith(flow.id) for _, _, label in failed)
 
@@ -147,9 +152,11 @@ def test_real_scheduler_sqlite_batches_and_single_files_then_an_incident_parked_
         assert done.returncode == 0, done.stderr
         rt = Runtime.open(_home(env), migrate=False)
         try:
-            deadline = time.monotonic() + 60  # the running DAG may have taken the requeued flow itself
-            while (again := rt.store.get_flow(flow.id)) and not again.status.is_final and time.monotonic() < deadline:
-                time.sleep(0.5)
+            # the running DAG may have taken the requeued flow itself
+            wait_until(
+                lambda: (f := rt.store.get_flow(flow.id)) is None or f.status.is_final, 60, "the flow's end", every=0.5
+            )
+            again = rt.store.get_flow(flow.id)
             assert again is not None and again.status is FlowStatus.IN_INTEGRE
             assert sorted(p.name for p in rt.settings.outbox_dir(flow.partner).glob(f"CR_{flow.id}_*.xml")) == [
                 f"CR_{flow.id}_IN_INCIDENTE.xml",

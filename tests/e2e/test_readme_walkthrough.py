@@ -24,6 +24,7 @@ import pytest
 from lxml import etree
 
 from flows.returns import report as returnflow
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.xdist_group("readme_walkthrough")  # one worker: the walkthrough runs once
 
@@ -126,10 +127,7 @@ def test_the_walkthrough_runs_as_written(walkthrough):
     assert "op-a" in proc.stdout and "CPP0000000001" in proc.stdout
     assert re.search(r'^\{"status": ?"ready"\}', proc.stdout, re.M)  # the API answered before being used
     # the API server was stopped by the last block
-    deadline = time.monotonic() + 10
-    while _listening(port) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _listening(port)
+    wait_until(lambda: not _listening(port), 10, "the API server's port to be closed")
 
 
 def _statuses(path: Path) -> list[tuple[str, str, str, str]]:

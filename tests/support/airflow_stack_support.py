@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from flows.store import OutboxStatus
 from flows.store import tables as t
 from relais.compose import Runtime
 from relais.settings import Settings
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "airflow.sh"
@@ -139,13 +139,15 @@ def _drop(env: dict[str, str], files: list[Path]) -> None:
 def _wait_closed(env: dict[str, str], expected_flows: int, run_dir: Path, timeout: float = 420) -> None:
     rt = Runtime.open(_home(env), migrate=False)
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def all_closed() -> bool:
             flows = rt.store.list_flows(limit=10_000)
             closed = [f for f in flows if f.status.is_final or f.parked]
-            if len(flows) >= expected_flows and len(closed) == len(flows) and not rt.store.pending_outbox():
-                return
-            time.sleep(1)
+            return len(flows) >= expected_flows and len(closed) == len(flows) and not rt.store.pending_outbox()
+
+        with contextlib.suppress(AssertionError):
+            wait_until(all_closed, timeout, "every flow closed", every=1)
+            return
         counts = rt.store.status_counts()
     finally:
         rt.close()

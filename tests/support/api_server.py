@@ -8,13 +8,15 @@ from collections.abc import Iterator
 import httpx
 
 from relais.api import auth
+from relais.api.config import ApiConfig
 from relais.api.serve import ServerThread
 from relais.compose import Runtime
+from tests.support.waiting import SERVER_START_SECONDS
 
 
 @contextlib.contextmanager
-def serving(rt: Runtime) -> Iterator[ServerThread]:
-    server = ServerThread(rt).start()
+def serving(rt: Runtime, config: ApiConfig | None = None) -> Iterator[ServerThread]:
+    server = ServerThread(rt, config=config).start(SERVER_START_SECONDS)
     try:
         yield server
     finally:

@@ -43,9 +43,10 @@ import dataclasses
 import functools
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -575,6 +576,18 @@ def generic_mutants(base: Document, count: int, seed: int = SEED) -> Iterator[Mu
         yield _mutant(base, root, f"{op} {where}")
 
 
+def mutants_of(
+    base: Document, mutations: Iterable[tuple[str, Callable[[etree._Element], bool | None]]]
+) -> Iterator[Mutant]:
+    """One mutant of `base` per (label, mutation), each on a fresh copy of its tree; a mutation that returns
+    False (it found nothing to change) gives none."""
+    root0 = etree.fromstring(base.xml)
+    for label, mutate in mutations:
+        root = copy.deepcopy(root0)
+        if mutate(root) is not False:
+            yield _mutant(base, root, label)
+
+
 def _mutant(base: Document, root: etree._Element, label: str) -> Mutant:
     return Mutant(
         name=f"{base.name} | {label}",
@@ -620,6 +633,9 @@ class _Ubl:
 
     def lines(self) -> list[etree._Element]:
         return self.root.findall(self.line_tag)
+
+    def set_line_id(self, line: etree._Element, value: str) -> None:
+        line.find(f"{CBC}ID").text = value
 
     def set_line_category(self, line: etree._Element, cat: str, rate: str | None) -> None:
         tc = line.find(f"{CAC}Item/{CAC}ClassifiedTaxCategory")
@@ -759,175 +775,6 @@ class _Ubl:
         addr = _sub(loc, f"{CAC}Address")
         _sub(addr, f"{CBC}CityName", "Berlin")
         _sub(_sub(addr, f"{CAC}Country"), f"{CBC}IdentificationCode", code)
-
-
-def _ubl_category_variants(base: Document) -> Iterator[tuple[str, Callable[[etree._Element], None]]]:
-    """(label, mutation) pairs: each VAT category, consistent or not."""
-
-    def variant(
-        cat: str,
-        rate: str | None,
-        *,
-        reasons=True,
-        buyer_vat=False,
-        seller_vat=True,
-        delivery=None,
-        buyer_country=None,
-        header_rate=True,
-        tax_rep=False,
-        first_only=False,
-        acs=(),
-        off=None,
-    ):
-        def mutate(root: etree._Element) -> None:
-            u = _Ubl(root)
-            lines = u.lines()[:1] if first_only else u.lines()
-            for line in lines:
-                u.set_line_category(line, cat, rate)
-            if buyer_vat:
-                u.add_buyer_vat()
-            if buyer_country:
-                u.set_buyer_country(buyer_country)
-            if not seller_vat:
-                u.remove_seller_vat()
-            if tax_rep:
-                u.add_seller_tax_rep()
-            if delivery:
-                u.add_delivery_country(delivery)
-            u.rebuild(list(acs), reasons=reasons, rate_in_header=header_rate, off=off)
-
-        return mutate
-
-    for cat in ("S", "E", "AE", "K", "G", "O", "Z", "L", "M"):
-        good = RATES.get(cat, "0")
-        extra = {}
-        if cat == "AE":
-            extra = {"buyer_vat": True}
-        elif cat == "K":
-            extra = {"buyer_vat": True, "buyer_country": "DE", "delivery": "DE"}
-        elif cat == "G":
-            extra = {"buyer_country": "US"}
-        elif cat == "O":
-            extra = {"seller_vat": False}
-        yield f"vat {cat} {good}% consistent", variant(cat, good, **extra)
-        yield f"vat {cat} wrong rate", variant(cat, "20" if cat in ZERO_RATED else "0", **extra)
-        yield f"vat {cat} no rate", variant(cat, None, **extra)
-        yield f"vat {cat} no exemption reason", variant(cat, good, reasons=False, **extra)
-        if cat not in EXEMPTION:
-            yield f"vat {cat} with an exemption reason", variant(cat, good, reasons="force", **extra)
-        else:
-            yield f"vat {cat} unknown exemption reason code", variant(cat, good, reasons="bogus", **extra)
-        yield (
-            f"vat {cat} allowance with an unknown category",
-            variant(cat, good, acs=[_Ac(False, Decimal("1.00"), "Q", "20")], **extra),
-        )
-        yield f"vat {cat} without the category's party requirements", variant(cat, good)
-        yield (
-            f"vat {cat} seller VAT via tax representative only",
-            variant(cat, good, seller_vat=False, tax_rep=True, **{k: v for k, v in extra.items() if k != "seller_vat"}),
-        )
-        yield f"vat {cat} first line only", variant(cat, good, first_only=True, **extra)
-        yield f"vat {cat} header without rate", variant(cat, good, header_rate=False, **extra)
-        yield f"vat {cat} tax amount off by 0.01", variant(cat, good, off={f"tax-{cat}": Decimal("0.01")}, **extra)
-        yield f"vat {cat} basis off by 1", variant(cat, good, off={f"basis-{cat}": Decimal("1")}, **extra)
-        yield (
-            f"vat {cat} with allowance and charge",
-            variant(
-                cat,
-                good,
-                acs=[_Ac(False, Decimal("10.00"), cat, good), _Ac(True, Decimal("5.00"), cat, good, "Port", "FC")],
-                **extra,
-            ),
-        )
-        both = [_Ac(False, Decimal("6.00"), cat, good), _Ac(True, Decimal("3.00"), cat, good, "Port", "FC")]
-        wrong = "20" if cat in ZERO_RATED else "0"
-        yield f"vat {cat} allowance and charge without the category's party requirements", variant(cat, good, acs=both)
-        yield (
-            f"vat {cat} allowance and charge, no seller VAT",
-            variant(cat, good, acs=both, seller_vat=False, **{k: v for k, v in extra.items() if k != "seller_vat"}),
-        )
-        yield (
-            f"vat {cat} allowance and charge at a wrong rate",
-            variant(cat, good, acs=[dataclasses.replace(a, rate=wrong) for a in both], **extra),
-        )
-        yield (
-            f"vat {cat} allowance and charge without rate",
-            variant(cat, good, acs=[dataclasses.replace(a, rate=None) for a in both], **extra),
-        )
-        if cat != "S":
-            yield (
-                f"vat {cat} allowance in S on a {cat} invoice",
-                variant(cat, good, acs=[_Ac(False, Decimal("3.00"), "S", "20")], **extra),
-            )
-        if cat == "O":
-            yield (
-                "vat O allowance and charge without rate",
-                variant(
-                    cat,
-                    None,
-                    acs=[_Ac(False, Decimal("4.00"), "O", None), _Ac(True, Decimal("2.00"), "O", None, "Port", "FC")],
-                    **extra,
-                ),
-            )
-            yield "vat O with seller VAT id", variant(cat, good)
-            yield "vat O with buyer VAT id", variant(cat, good, seller_vat=False, buyer_vat=True)
-            yield "vat O mixed with S lines", variant(cat, good, seller_vat=False, first_only=True)
-        if cat == "K":
-            yield "vat K without delivery country", variant(cat, good, buyer_vat=True, buyer_country="DE")
-            yield "vat K same country", variant(cat, good, buyer_vat=True, buyer_country="FR", delivery="FR")
-    # allowances and charges (category S)
-    S = ("S", "20")
-    yield "allowance S consistent", variant(*S, acs=[_Ac(False, Decimal("12.34"), *S)])
-    yield "charge S consistent", variant(*S, acs=[_Ac(True, Decimal("7.50"), *S, "Transport", "FC")])
-    yield "allowance without reason nor code", variant(*S, acs=[_Ac(False, Decimal("1.00"), *S, None, None)])
-    yield "charge without reason nor code", variant(*S, acs=[_Ac(True, Decimal("1.00"), *S, None, None)])
-    yield "allowance reason only", variant(*S, acs=[_Ac(False, Decimal("1.00"), *S, "Remise", None)])
-    yield "allowance code only", variant(*S, acs=[_Ac(False, Decimal("1.00"), *S, None, "95")])
-    yield "allowance unknown code", variant(*S, acs=[_Ac(False, Decimal("1.00"), *S, "Remise", "ZZZ")])
-    yield "charge unknown code", variant(*S, acs=[_Ac(True, Decimal("1.00"), *S, "Frais", "999")])
-    yield "allowance total off", variant(*S, acs=[_Ac(False, Decimal("2.00"), *S)], off={"allow": Decimal("0.01")})
-    yield "charge total off", variant(*S, acs=[_Ac(True, Decimal("2.00"), *S)], off={"charge": Decimal("0.01")})
-    yield "allowance with 3 decimals", variant(*S, acs=[_Ac(False, Decimal("2.005"), *S)])
-    yield "prepaid amount", variant(*S, off={"prepaid": Decimal("100.00")})
-    yield "prepaid and payable off", variant(*S, off={"prepaid": Decimal("100.00"), "payable": Decimal("1")})
-    yield "rounding amount", variant(*S, off={"rounding": Decimal("0.01")})
-    yield "line sum off", variant(*S, off={"lines": Decimal("0.01")})
-    yield "tax exclusive off", variant(*S, off={"excl": Decimal("0.01")})
-    yield "tax inclusive off", variant(*S, off={"incl": Decimal("-0.01")})
-    yield "vat total off", variant(*S, off={"vat": Decimal("0.01")})
-    yield "payable off", variant(*S, off={"payable": Decimal("0.01")})
-    for cat in ("S", "E", "AE", "K", "G", "O", "Z", "L", "M"):
-        yield f"first line {cat} without its breakdown", _line_only(cat, RATES.get(cat, "0"), cii=False)
-    yield "mixed S+E", _mixed([("S", "20"), ("E", "0")])
-    yield "mixed S+Z+AE", _mixed([("S", "20"), ("Z", "0"), ("AE", "0")])
-    yield "mixed S 20 + S 5.5", _mixed([("S", "20"), ("S", "5.5")])
-    yield "mixed S+L+M", _mixed([("S", "20"), ("L", "3"), ("M", "4")])
-    yield "mixed S+G+K", _mixed([("S", "20"), ("G", "0"), ("K", "0")])
-
-
-def _line_only(cat: str, rate: str, *, cii: bool) -> Callable[[etree._Element], None]:
-    """The first line in `cat`, the VAT breakdown left as it was (no breakdown for `cat`)."""
-
-    def mutate(root: etree._Element) -> None:
-        doc = _Cii(root) if cii else _Ubl(root)
-        doc.set_line_category(doc.lines()[0], cat, rate)
-
-    return mutate
-
-
-def _mixed(cats: list[tuple[str, str]]) -> Callable[[etree._Element], None]:
-    def mutate(root: etree._Element) -> None:
-        u = _Ubl(root)
-        lines = u.lines()
-        while len(lines) < len(cats):
-            lines[-1].addnext(copy.deepcopy(lines[-1]))
-            lines = u.lines()
-        for i, line in enumerate(lines):
-            line.find(f"{CBC}ID").text = str(i + 1)
-            u.set_line_category(line, *cats[i % len(cats)])
-        u.rebuild([])
-
-    return mutate
 
 
 def _ubl_other_targets() -> Iterator[tuple[str, Callable[[etree._Element], None]]]:
@@ -1244,11 +1091,8 @@ def _ubl_other_targets() -> Iterator[tuple[str, Callable[[etree._Element], None]
 
 
 def ubl_targeted(base: Document) -> Iterator[Mutant]:
-    root0 = etree.fromstring(base.xml)
-    for label, mutate in [*_ubl_category_variants(base), *_ubl_other_targets()]:
-        root = copy.deepcopy(root0)
-        mutate(root)
-        yield _mutant(base, root, f"targeted: {label}")
+    targets = [*_category_variants(_Ubl), *_ubl_other_targets()]
+    return mutants_of(base, ((f"targeted: {label}", mutate) for label, mutate in targets))
 
 
 # ---- targeted mutations of generated CII -------------------------------------------------------------------
@@ -1264,6 +1108,9 @@ class _Cii:
 
     def lines(self) -> list[etree._Element]:
         return self.tx.findall(f"{RAM}IncludedSupplyChainTradeLineItem")
+
+    def set_line_id(self, line: etree._Element, value: str) -> None:
+        line.find(f"{RAM}AssociatedDocumentLineDocument/{RAM}LineID").text = value
 
     def line_tax(self, line: etree._Element) -> etree._Element:
         return line.find(f"{RAM}SpecifiedLineTradeSettlement/{RAM}ApplicableTradeTax")
@@ -1396,161 +1243,182 @@ class _Cii:
         delivery.insert(0, party)
 
 
-def _cii_category_variants() -> Iterator[tuple[str, Callable[[etree._Element], None]]]:
-    def variant(
-        cat: str,
-        rate: str | None,
-        *,
-        reasons=True,
-        buyer_vat=False,
-        seller_vat=True,
-        delivery=None,
-        buyer_country=None,
-        header_rate=True,
-        tax_rep=False,
-        first_only=False,
-        acs=(),
-        off=None,
-    ):
-        def mutate(root: etree._Element) -> None:
-            c = _Cii(root)
-            lines = c.lines()[:1] if first_only else c.lines()
-            for line in lines:
-                c.set_line_category(line, cat, rate)
-            if buyer_vat:
-                c.add_buyer_vat()
-            if buyer_country:
-                c.set_buyer_country(buyer_country)
-            if not seller_vat:
-                c.remove_seller_vat()
-            if tax_rep:
-                c.add_seller_tax_rep()
-            if delivery:
-                c.add_delivery_country(delivery)
-            c.rebuild(list(acs), reasons=reasons, rate_in_header=header_rate, off=off)
+# ---- VAT categories, allowances and totals: one family, driven by the data below, for both syntaxes ---------
 
-        return mutate
+CATEGORIES = ("S", "E", "AE", "K", "G", "O", "Z", "L", "M")
+# What a category needs of the parties to be consistent (the "party requirements" of its rules).
+_PARTY_NEEDS: dict[str, dict[str, Any]] = {
+    "AE": {"buyer_vat": True},
+    "K": {"buyer_vat": True, "buyer_country": "DE", "delivery": "DE"},
+    "G": {"buyer_country": "US"},
+    "O": {"seller_vat": False},
+}
+# Document-level allowances and charges in category S: (label, [(charge, amount, reason, code)], offsets).
+_S_ALLOWANCES: tuple[tuple[str, list[tuple[bool, str, str | None, str | None]], dict[str, str]], ...] = (
+    ("allowance S consistent", [(False, "12.34", "Remise", "95")], {}),
+    ("charge S consistent", [(True, "7.50", "Transport", "FC")], {}),
+    ("allowance without reason nor code", [(False, "1.00", None, None)], {}),
+    ("charge without reason nor code", [(True, "1.00", None, None)], {}),
+    ("allowance reason only", [(False, "1.00", "Remise", None)], {}),
+    ("allowance code only", [(False, "1.00", None, "95")], {}),
+    ("allowance unknown code", [(False, "1.00", "Remise", "ZZZ")], {}),
+    ("charge unknown code", [(True, "1.00", "Frais", "999")], {}),
+    ("allowance total off", [(False, "2.00", "Remise", "95")], {"allow": "0.01"}),
+    ("charge total off", [(True, "2.00", "Remise", "95")], {"charge": "0.01"}),
+    ("allowance with 3 decimals", [(False, "2.005", "Remise", "95")], {}),
+)
+# Totals off (category S): (label in UBL, label in CII, offsets); the two syntaxes name some totals apart.
+_TOTALS_OFF: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("prepaid amount", "prepaid amount", {"prepaid": "100.00"}),
+    ("prepaid and payable off", "prepaid and payable off", {"prepaid": "100.00", "payable": "1"}),
+    ("rounding amount", "rounding amount", {"rounding": "0.01"}),
+    ("line sum off", "line sum off", {"lines": "0.01"}),
+    ("tax exclusive off", "tax basis off", {"excl": "0.01"}),
+    ("tax inclusive off", "grand total off", {"incl": "-0.01"}),
+    ("vat total off", "vat total off", {"vat": "0.01"}),
+    ("payable off", "due off", {"payable": "0.01"}),
+)
+_MIXED: tuple[tuple[str, list[tuple[str, str]]], ...] = (
+    ("mixed S+E", [("S", "20"), ("E", "0")]),
+    ("mixed S+Z+AE", [("S", "20"), ("Z", "0"), ("AE", "0")]),
+    ("mixed S 20 + S 5.5", [("S", "20"), ("S", "5.5")]),
+    ("mixed S+L+M", [("S", "20"), ("L", "3"), ("M", "4")]),
+    ("mixed S+G+K", [("S", "20"), ("G", "0"), ("K", "0")]),
+)
 
-    for cat in ("S", "E", "AE", "K", "G", "O", "Z", "L", "M"):
-        good = RATES.get(cat, "0")
-        extra = {}
-        if cat == "AE":
-            extra = {"buyer_vat": True}
-        elif cat == "K":
-            extra = {"buyer_vat": True, "buyer_country": "DE", "delivery": "DE"}
-        elif cat == "G":
-            extra = {"buyer_country": "US"}
-        elif cat == "O":
-            extra = {"seller_vat": False}
-        yield f"vat {cat} {good}% consistent", variant(cat, good, **extra)
-        yield f"vat {cat} wrong rate", variant(cat, "20" if cat in ZERO_RATED else "0", **extra)
-        yield f"vat {cat} no rate", variant(cat, None, **extra)
-        yield f"vat {cat} no exemption reason", variant(cat, good, reasons=False, **extra)
-        if cat not in EXEMPTION:
-            yield f"vat {cat} with an exemption reason", variant(cat, good, reasons="force", **extra)
-        else:
-            yield f"vat {cat} unknown exemption reason code", variant(cat, good, reasons="bogus", **extra)
-        yield (
-            f"vat {cat} allowance with an unknown category",
-            variant(cat, good, acs=[_Ac(False, Decimal("1.00"), "Q", "20")], **extra),
-        )
-        yield f"vat {cat} without the category's party requirements", variant(cat, good)
-        yield (
-            f"vat {cat} seller VAT via tax representative only",
-            variant(cat, good, seller_vat=False, tax_rep=True, **{k: v for k, v in extra.items() if k != "seller_vat"}),
-        )
-        yield f"vat {cat} first line only", variant(cat, good, first_only=True, **extra)
-        yield f"vat {cat} header without rate", variant(cat, good, header_rate=False, **extra)
-        yield f"vat {cat} tax amount off by 0.01", variant(cat, good, off={f"tax-{cat}": Decimal("0.01")}, **extra)
-        yield f"vat {cat} basis off by 1", variant(cat, good, off={f"basis-{cat}": Decimal("1")}, **extra)
-        yield (
-            f"vat {cat} with allowance and charge",
-            variant(
-                cat,
-                good,
-                acs=[_Ac(False, Decimal("10.00"), cat, good), _Ac(True, Decimal("5.00"), cat, good, "Port", "FC")],
-                **extra,
-            ),
-        )
-        both = [_Ac(False, Decimal("6.00"), cat, good), _Ac(True, Decimal("3.00"), cat, good, "Port", "FC")]
-        wrong = "20" if cat in ZERO_RATED else "0"
-        yield f"vat {cat} allowance and charge without the category's party requirements", variant(cat, good, acs=both)
-        yield (
-            f"vat {cat} allowance and charge, no seller VAT",
-            variant(cat, good, acs=both, seller_vat=False, **{k: v for k, v in extra.items() if k != "seller_vat"}),
-        )
-        yield (
-            f"vat {cat} allowance and charge at a wrong rate",
-            variant(cat, good, acs=[dataclasses.replace(a, rate=wrong) for a in both], **extra),
-        )
-        yield (
-            f"vat {cat} allowance and charge without rate",
-            variant(cat, good, acs=[dataclasses.replace(a, rate=None) for a in both], **extra),
-        )
-        if cat != "S":
-            yield (
-                f"vat {cat} allowance in S on a {cat} invoice",
-                variant(cat, good, acs=[_Ac(False, Decimal("3.00"), "S", "20")], **extra),
-            )
-        if cat == "O":
-            yield (
-                "vat O allowance and charge without rate",
-                variant(
-                    cat,
-                    None,
-                    acs=[_Ac(False, Decimal("4.00"), "O", None), _Ac(True, Decimal("2.00"), "O", None, "Port", "FC")],
-                    **extra,
-                ),
-            )
-            yield "vat O with seller VAT id", variant(cat, good)
-            yield "vat O with buyer VAT id", variant(cat, good, seller_vat=False, buyer_vat=True)
-            yield "vat O mixed with S lines", variant(cat, good, seller_vat=False, first_only=True)
-        if cat == "K":
-            yield "vat K without delivery country", variant(cat, good, buyer_vat=True, buyer_country="DE")
-            yield "vat K same country", variant(cat, good, buyer_vat=True, buyer_country="FR", delivery="FR")
-    S = ("S", "20")
-    yield "allowance S consistent", variant(*S, acs=[_Ac(False, Decimal("12.34"), *S)])
-    yield "charge S consistent", variant(*S, acs=[_Ac(True, Decimal("7.50"), *S, "Transport", "FC")])
-    yield "allowance without reason nor code", variant(*S, acs=[_Ac(False, Decimal("1.00"), *S, None, None)])
-    yield "charge without reason nor code", variant(*S, acs=[_Ac(True, Decimal("1.00"), *S, None, None)])
-    yield "allowance reason only", variant(*S, acs=[_Ac(False, Decimal("1.00"), *S, "Remise", None)])
-    yield "allowance code only", variant(*S, acs=[_Ac(False, Decimal("1.00"), *S, None, "95")])
-    yield "allowance unknown code", variant(*S, acs=[_Ac(False, Decimal("1.00"), *S, "Remise", "ZZZ")])
-    yield "charge unknown code", variant(*S, acs=[_Ac(True, Decimal("1.00"), *S, "Frais", "999")])
-    yield "allowance total off", variant(*S, acs=[_Ac(False, Decimal("2.00"), *S)], off={"allow": Decimal("0.01")})
-    yield "charge total off", variant(*S, acs=[_Ac(True, Decimal("2.00"), *S)], off={"charge": Decimal("0.01")})
-    yield "allowance with 3 decimals", variant(*S, acs=[_Ac(False, Decimal("2.005"), *S)])
-    yield "prepaid amount", variant(*S, off={"prepaid": Decimal("100.00")})
-    yield "prepaid and payable off", variant(*S, off={"prepaid": Decimal("100.00"), "payable": Decimal("1")})
-    yield "rounding amount", variant(*S, off={"rounding": Decimal("0.01")})
-    yield "line sum off", variant(*S, off={"lines": Decimal("0.01")})
-    yield "tax basis off", variant(*S, off={"excl": Decimal("0.01")})
-    yield "grand total off", variant(*S, off={"incl": Decimal("-0.01")})
-    yield "vat total off", variant(*S, off={"vat": Decimal("0.01")})
-    yield "due off", variant(*S, off={"payable": Decimal("0.01")})
-    for cat in ("S", "E", "AE", "K", "G", "O", "Z", "L", "M"):
-        yield f"first line {cat} without its breakdown", _line_only(cat, RATES.get(cat, "0"), cii=True)
-    for label, cats in (
-        ("mixed S+E", [("S", "20"), ("E", "0")]),
-        ("mixed S+Z+AE", [("S", "20"), ("Z", "0"), ("AE", "0")]),
-        ("mixed S 20 + S 5.5", [("S", "20"), ("S", "5.5")]),
-        ("mixed S+L+M", [("S", "20"), ("L", "3"), ("M", "4")]),
-        ("mixed S+G+K", [("S", "20"), ("G", "0"), ("K", "0")]),
-    ):
-        yield label, _cii_mixed(cats)
+_Syntax = type[_Ubl] | type[_Cii]
+Mutation = Callable[[etree._Element], None]
 
 
-def _cii_mixed(cats: list[tuple[str, str]]) -> Callable[[etree._Element], None]:
+def _variant(
+    doc: _Syntax,
+    cat: str,
+    rate: str | None,
+    *,
+    reasons: bool | str = True,
+    buyer_vat: bool = False,
+    seller_vat: bool = True,
+    delivery: str | None = None,
+    buyer_country: str | None = None,
+    header_rate: bool = True,
+    tax_rep: bool = False,
+    first_only: bool = False,
+    acs: Iterable[_Ac] = (),
+    off: dict[str, Decimal] | None = None,
+) -> Mutation:
+    """The lines (all, or the first) in `cat` at `rate`, the parties as asked, the breakdown and totals
+    rebuilt consistent with them and `acs`, then put `off` where asked."""
+
     def mutate(root: etree._Element) -> None:
-        c = _Cii(root)
-        lines = c.lines()
+        d = doc(root)
+        for line in d.lines()[:1] if first_only else d.lines():
+            d.set_line_category(line, cat, rate)
+        if buyer_vat:
+            d.add_buyer_vat()
+        if buyer_country:
+            d.set_buyer_country(buyer_country)
+        if not seller_vat:
+            d.remove_seller_vat()
+        if tax_rep:
+            d.add_seller_tax_rep()
+        if delivery:
+            d.add_delivery_country(delivery)
+        d.rebuild(list(acs), reasons=reasons, rate_in_header=header_rate, off=off)
+
+    return mutate
+
+
+def _category(doc: _Syntax, cat: str) -> Iterator[tuple[str, Mutation]]:
+    """Category `cat`, consistent or not: rates, exemption reasons, parties, breakdown, allowances."""
+    good = RATES.get(cat, "0")
+    wrong = "20" if cat in ZERO_RATED else "0"
+    needs = _PARTY_NEEDS.get(cat, {})
+    but_seller = {k: v for k, v in needs.items() if k != "seller_vat"}
+
+    def v(rate: str | None = good, **kw: Any) -> Mutation:
+        return _variant(doc, cat, rate, **{**needs, **kw})
+
+    yield f"vat {cat} {good}% consistent", v()
+    yield f"vat {cat} wrong rate", v(wrong)
+    yield f"vat {cat} no rate", v(None)
+    yield f"vat {cat} no exemption reason", v(reasons=False)
+    if cat not in EXEMPTION:
+        yield f"vat {cat} with an exemption reason", v(reasons="force")
+    else:
+        yield f"vat {cat} unknown exemption reason code", v(reasons="bogus")
+    yield f"vat {cat} allowance with an unknown category", v(acs=[_Ac(False, Decimal("1.00"), "Q", "20")])
+    yield f"vat {cat} without the category's party requirements", _variant(doc, cat, good)
+    tax_rep = _variant(doc, cat, good, seller_vat=False, tax_rep=True, **but_seller)
+    yield f"vat {cat} seller VAT via tax representative only", tax_rep
+    yield f"vat {cat} first line only", v(first_only=True)
+    yield f"vat {cat} header without rate", v(header_rate=False)
+    yield f"vat {cat} tax amount off by 0.01", v(off={f"tax-{cat}": Decimal("0.01")})
+    yield f"vat {cat} basis off by 1", v(off={f"basis-{cat}": Decimal("1")})
+    charge = _Ac(True, Decimal("5.00"), cat, good, "Port", "FC")
+    yield f"vat {cat} with allowance and charge", v(acs=[_Ac(False, Decimal("10.00"), cat, good), charge])
+    both = [_Ac(False, Decimal("6.00"), cat, good), _Ac(True, Decimal("3.00"), cat, good, "Port", "FC")]
+    yield (
+        f"vat {cat} allowance and charge without the category's party requirements",
+        _variant(doc, cat, good, acs=both),
+    )
+    no_seller_vat = _variant(doc, cat, good, acs=both, seller_vat=False, **but_seller)
+    yield f"vat {cat} allowance and charge, no seller VAT", no_seller_vat
+    yield f"vat {cat} allowance and charge at a wrong rate", v(acs=[dataclasses.replace(a, rate=wrong) for a in both])
+    yield f"vat {cat} allowance and charge without rate", v(acs=[dataclasses.replace(a, rate=None) for a in both])
+    if cat != "S":
+        yield f"vat {cat} allowance in S on a {cat} invoice", v(acs=[_Ac(False, Decimal("3.00"), "S", "20")])
+    if cat == "O":
+        acs = [_Ac(False, Decimal("4.00"), "O", None), _Ac(True, Decimal("2.00"), "O", None, "Port", "FC")]
+        yield "vat O allowance and charge without rate", v(None, acs=acs)
+        yield "vat O with seller VAT id", _variant(doc, cat, good)
+        yield "vat O with buyer VAT id", _variant(doc, cat, good, seller_vat=False, buyer_vat=True)
+        yield "vat O mixed with S lines", _variant(doc, cat, good, seller_vat=False, first_only=True)
+    if cat == "K":
+        yield "vat K without delivery country", _variant(doc, cat, good, buyer_vat=True, buyer_country="DE")
+        same = _variant(doc, cat, good, buyer_vat=True, buyer_country="FR", delivery="FR")
+        yield "vat K same country", same
+
+
+def _category_variants(doc: _Syntax) -> Iterator[tuple[str, Mutation]]:
+    """(label, mutation) pairs of `doc`'s syntax (`_Ubl` or `_Cii`): each VAT category, consistent or not;
+    document allowances, charges and totals; a line outside the breakdown; mixed categories."""
+    for cat in CATEGORIES:
+        yield from _category(doc, cat)
+    s = ("S", "20")
+    for label, acs, off in _S_ALLOWANCES:
+        allowances = [_Ac(charge, Decimal(amount), *s, reason, code) for charge, amount, reason, code in acs]
+        yield label, _variant(doc, *s, acs=allowances, off={k: Decimal(x) for k, x in off.items()} or None)
+    for ubl_label, cii_label, off in _TOTALS_OFF:
+        yield ubl_label if doc is _Ubl else cii_label, _variant(doc, *s, off={k: Decimal(x) for k, x in off.items()})
+    for cat in CATEGORIES:
+        yield f"first line {cat} without its breakdown", _line_only(doc, cat, RATES.get(cat, "0"))
+    for label, cats in _MIXED:
+        yield label, _mixed(doc, cats)
+
+
+def _line_only(doc: _Syntax, cat: str, rate: str) -> Mutation:
+    """The first line in `cat`, the VAT breakdown left as it was (no breakdown for `cat`)."""
+
+    def mutate(root: etree._Element) -> None:
+        d = doc(root)
+        d.set_line_category(d.lines()[0], cat, rate)
+
+    return mutate
+
+
+def _mixed(doc: _Syntax, cats: list[tuple[str, str]]) -> Mutation:
+    """As many lines as `cats` (copies of the last one), each in its category; the breakdown rebuilt."""
+
+    def mutate(root: etree._Element) -> None:
+        d = doc(root)
+        lines = d.lines()
         while len(lines) < len(cats):
             lines[-1].addnext(copy.deepcopy(lines[-1]))
-            lines = c.lines()
+            lines = d.lines()
         for i, line in enumerate(lines):
-            line.find(f"{RAM}AssociatedDocumentLineDocument/{RAM}LineID").text = str(i + 1)
-            c.set_line_category(line, *cats[i % len(cats)])
-        c.rebuild([])
+            d.set_line_id(line, str(i + 1))
+            d.set_line_category(line, *cats[i % len(cats)])
+        d.rebuild([])
 
     return mutate
 
@@ -1851,7 +1719,7 @@ def _cii_other_targets() -> Iterator[tuple[str, Callable[[etree._Element], None]
 
     def due_date_codes(*codes: str):
         def mutate(root: etree._Element) -> None:
-            _cii_mixed([("S", "20"), ("E", "0")])(root)
+            _mixed(_Cii, [("S", "20"), ("E", "0")])(root)
             c = _Cii(root)
             for tax, code in zip(c.settlement.findall(f"{RAM}ApplicableTradeTax"), codes, strict=False):
                 _sub(tax, f"{RAM}DueDateTypeCode", code)
@@ -1979,11 +1847,8 @@ def _cii_other_targets() -> Iterator[tuple[str, Callable[[etree._Element], None]
 
 
 def cii_targeted(base: Document) -> Iterator[Mutant]:
-    root0 = etree.fromstring(base.xml)
-    for label, mutate in [*_cii_category_variants(), *_cii_other_targets()]:
-        root = copy.deepcopy(root0)
-        mutate(root)
-        yield _mutant(base, root, f"targeted: {label}")
+    targets = [*_category_variants(_Cii), *_cii_other_targets()]
+    return mutants_of(base, ((f"targeted: {label}", mutate) for label, mutate in targets))
 
 
 # ---- asserts on the presence or cardinality of elements (read from the rule set's XSLT) ---------------------

@@ -38,6 +38,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from relais.api.serve import Server
+from tests.support.waiting import SERVER_START_SECONDS
 
 KID = "stub-key-1"
 
@@ -79,7 +80,7 @@ class StubProvider:
 
     def __enter__(self) -> StubProvider:
         self._thread.start()
-        if not self._ready.wait(15) or self.server.port is None:
+        if not self._ready.wait(SERVER_START_SECONDS) or self.server.port is None:
             self.server.should_exit = True
             raise RuntimeError("the stub OpenID provider did not start")
         return self

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import asyncssh
 
+from tests.support.waiting import SERVER_START_SECONDS
+
 
 class _Policy:
     def __init__(self) -> None:
@@ -111,7 +113,7 @@ class PartnerServer:
 
         self._thread = threading.Thread(target=run, daemon=True, name="partner-sftp")
         self._thread.start()
-        ready.wait()
+        assert ready.wait(SERVER_START_SECONDS), "the partner's SFTP server's loop did not start"
         self._loop = loop
         keys = asyncssh.import_authorized_keys(self.authorized_key + "\n")
 
@@ -128,7 +130,7 @@ class PartnerServer:
                 kbdint_auth=False,
             )
 
-        self._acceptor = asyncio.run_coroutine_threadsafe(listen(), loop).result(10)
+        self._acceptor = asyncio.run_coroutine_threadsafe(listen(), loop).result(SERVER_START_SECONDS)
         self.port = self._acceptor.get_port()
         return self
 

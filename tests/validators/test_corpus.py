@@ -281,9 +281,7 @@ def test_corpus_zip_through_the_pipeline(corpus_rt, corpus, xml_cases, tmp_path)
     assert "en16931-examples/ubl/FT G2G_TD01 con Allegato, Bonifico e Split Payment.xml" in names
     drop(rt, "op-corpus", "corpus.zip", archive.read_bytes())
 
-    t0 = time.perf_counter()
     [flow] = run(rt)
-    elapsed = time.perf_counter() - t0
 
     # Corpus invoices are addressed to German, Danish, Italian... buyers: routing rejects them.
     assert flow.status in (FlowStatus.IN_REJETE, FlowStatus.IN_INTEGRE_PARTIEL), flow
@@ -322,7 +320,6 @@ def test_corpus_zip_through_the_pipeline(corpus_rt, corpus, xml_cases, tmp_path)
     for e in entries:
         if e.findtext("DonneesStatut/IdStatut") in ("04", "05"):
             assert e.findall("Erreurs/LigneErreurDetail"), e.findtext("NomEntree")
-    assert elapsed < 60, elapsed
 
 
 def _cli_env(corpus: Path) -> dict[str, str]:

@@ -9,7 +9,6 @@ saxonche, independently of Relais's code. The sets of fatal rule ids must match.
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Callable, Iterator
 
@@ -18,16 +17,10 @@ from lxml import etree
 
 from flows.domain.model import Container
 from relais import generate as gen
+from tests.support.mutants import NS, Document, mutants_of
 
 pytestmark = pytest.mark.slow
 
-NS = {
-    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
-    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
-    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
-    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
-}
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 
 Mutation = Callable[[etree._Element], bool]
@@ -136,15 +129,14 @@ BASES = [
 
 
 def mutants(fmt: str) -> Iterator[tuple[str, bytes]]:
+    """(name, XML) of each mutation that applies to each base invoice (tests/support/mutants.py's generator)."""
     mutations = UBL_MUTATIONS if fmt == "ubl" else CII_MUTATIONS
     recipients = gen.sample_directory()
     for lines, seed, credit in BASES:
         spec = next(gen.plan(1, lines, recipients, seed=seed, credit_note_ratio=1.0 if credit else 0.0))
-        base = etree.fromstring(gen.invoice_xml(fmt, spec))
-        for name, mutate in mutations.items():
-            root = copy.deepcopy(base)
-            if mutate(root):
-                yield f"{fmt}:{name}:{lines}l:s{seed}", etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        base = Document(f"{fmt}:{lines}l:s{seed}", fmt, None, False, gen.invoice_xml(fmt, spec))
+        for mutant in mutants_of(base, mutations.items()):
+            yield mutant.name, mutant.xml
 
 
 class Official:

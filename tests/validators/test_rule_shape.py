@@ -12,6 +12,7 @@ import doctest
 import importlib
 import inspect
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -34,8 +35,17 @@ NO_FINDING = ("None", "[]")
 
 
 def test_the_rule_modules_are_found():
-    assert len(MODULES) == 20
-    assert {m.rsplit(".", 1)[0] for m in MODULES} == set(EXPECTED_CATEGORY)
+    # every module of the two packages is a rule module (none is left out of these tests for lacking RULE) ...
+    files = sorted(
+        f"{package.__name__}.{path.stem}"
+        for package in PACKAGES
+        for path in Path(package.__file__).parent.glob("*.py")
+        if path.stem != "__init__"
+    )
+    assert MODULES == files and {m.rsplit(".", 1)[0] for m in MODULES} == set(EXPECTED_CATEGORY)
+    # ... and every platform and routing rule Relais registers has its module here
+    registered = {r.code for r in REGISTRY.values() if r.category in (Category.PLATFORM, Category.ROUTING)}
+    assert sorted(importlib.import_module(m).RULE.code for m in MODULES) == sorted(registered)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import paramiko
@@ -29,6 +28,7 @@ from tests.connectors.sftp.test_sftp_server import _keypair
 from tests.support.as2_keys import make_test_keypair
 from tests.support.helpers import drop
 from tests.support.sftp_partner import PartnerServer
+from tests.support.waiting import server_lines
 
 pytestmark = pytest.mark.usefixtures("json_logs")  # tests here read the JSON log lines
 
@@ -133,18 +133,6 @@ def _serve(code: str, home: Path) -> subprocess.Popen:
     )
 
 
-def _lines(proc: subprocess.Popen, n: int, timeout: float = 30.0) -> list[str]:
-    """The next `n` lines of the server's stdout; fails (instead of hanging) when they do not come."""
-    got: list[str] = []
-    reader = threading.Thread(target=lambda: got.extend(proc.stdout.readline() for _ in range(n)), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if reader.is_alive() or len(got) < n or not all(got):
-        proc.kill()
-        pytest.fail(f"expected {n} lines from the server, got {got!r}; stderr: {proc.stderr.read()[-2000:]}")
-    return got
-
-
 def _stop(proc: subprocess.Popen) -> tuple[int, str]:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
@@ -161,7 +149,7 @@ def test_hosted_sftp_server_serves_the_good_partner_when_another_file_is_bad(tmp
     )
     proc = _serve("from relais.cli.sftp import sftp; sftp(['serve', '--port', '0'], obj={'home': None})", home)
     try:
-        first, *lines = _lines(proc, 6)  # listening, host key, fingerprint, op-a, BAD op-b, its problem
+        first, *lines = server_lines(proc, 6)  # listening, host key, fingerprint, op-a, BAD op-b, its problem
         assert first.startswith("relais sftp: listening on 127.0.0.1:"), first
         port = int(first.rsplit(":", 1)[1])
         assert lines[2].startswith("  op-a: ")
@@ -218,7 +206,7 @@ def test_as2_server_serves_the_good_partner_when_another_file_is_bad(tmp_path, d
     port = _free_port()
     proc = _serve(f"from relais.cli.as2 import as2; as2(['serve', '--port', '{port}'], obj={{'home': None}})", home)
     try:
-        first, *lines = _lines(proc, 6)  # listening, op-a, its 2 certificates, BAD op-b, its 1st problem
+        first, *lines = server_lines(proc, 6)  # listening, op-a, its 2 certificates, BAD op-b, its 1st problem
         assert first.strip() == f"relais as2: listening on http://127.0.0.1:{port}/as2", first
         out = "".join(lines)
         assert "op-a: OPA -> RELAIS" in out and "BAD op-b : fichier de partenaire non chargé" in out, out

@@ -24,6 +24,7 @@ from flows.returns import report as returnflow
 from relais import generate as gen
 from relais.runner import run_once
 from tests.support.sftp_plain import plain
+from tests.support.waiting import server_lines, wait_until
 
 # ---- fixtures ----------------------------------------------------------------------------
 
@@ -422,10 +423,7 @@ def test_a_client_that_disconnects_mid_upload_leaves_nothing(server, a, zones):
     f.flush()
     a.get_channel().get_transport().close()  # gone without closing the file
     inbox = zones["op-a"].root / "in"
-    deadline = time.monotonic() + 5
-    while list(inbox.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert list(inbox.iterdir()) == []
+    wait_until(lambda: not list(inbox.iterdir()), 5, "the cut upload to be removed")
 
 
 def test_stale_upload_files_are_removed_at_start(zones, tmp_path):
@@ -473,13 +471,12 @@ def test_cli_serve(tmp_path, keys):
         cwd=Path(__file__).resolve().parents[3],
     )
     try:
-        first = proc.stdout.readline()
+        first, host_line, fingerprint, account = server_lines(proc, 4)
         assert first.startswith("relais sftp: listening on 127.0.0.1:"), (first, proc.stderr.read())
         port = int(first.rsplit(":", 1)[1])
-        host_line = proc.stdout.readline()
         assert host_line.startswith("host key: ssh-ed25519 ")
-        assert proc.stdout.readline().startswith("fingerprint: SHA256:")
-        assert "op-a" in proc.stdout.readline()
+        assert fingerprint.startswith("fingerprint: SHA256:")
+        assert "op-a" in account
         assert (home / "sftp" / "host_key").stat().st_mode & 0o777 == 0o600
 
         t = paramiko.Transport(("127.0.0.1", port))

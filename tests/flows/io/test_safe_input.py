@@ -245,10 +245,21 @@ class TestXmlAccepted:
         root = safexml.parse(b"<a><!-- keep --></a>").getroot()
         assert isinstance(root[0], etree._Comment)
 
-    def test_make_parser_cannot_be_weakened(self) -> None:
+    def test_make_parser_cannot_be_weakened(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="resolve_entities"):
             safexml.make_parser(resolve_entities=True)
-        assert safexml.make_parser(remove_blank_text=True) is not None
+        parser = safexml.make_parser(remove_blank_text=True)
+        blank = etree.fromstring(b"<a>\n  <b/>\n</a>", parser)
+        assert blank.text is None and blank[0].tail is None  # the extra option applies
+        secret = tmp_path / "secret.txt"
+        secret.write_text("TOP-SECRET")
+        xxe = f'<!DOCTYPE a [<!ENTITY x SYSTEM "{secret.as_uri()}">]><a>&x;</a>'.encode()
+        try:  # the hardened options stay: an external entity is never read
+            assert b"TOP-SECRET" not in etree.tostring(etree.fromstring(xxe, parser))
+        except etree.XMLSyntaxError:
+            pass
+        # and the parse built on it refuses the DOCTYPE outright, under its rule
+        refusal(lambda: safexml.parse(xxe), "RLS-T04", unsafe=True)
 
     def test_threads(self) -> None:
         errors: list[BaseException] = []

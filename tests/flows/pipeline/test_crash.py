@@ -35,6 +35,7 @@ from unittest import mock
 import pytest
 from lxml import etree
 
+from flows.io import atomic
 from relais import generate as gen
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -161,7 +162,8 @@ def _check(home: Path, dropped: dict[str, set[str]], extra: Mapping[str, str] | 
                 assert inv.delivered_to and Path(inv.delivered_to).is_file()
         assert len(delivered_files) == len(accepted) == len(set(accepted)), "an invoice delivered twice or not"
         assert {p.stem for p in delivered_files} == set(accepted)
-        assert not [p for p in home.rglob(".relais*")], "a temporary file was left visible"
+        left = sorted(str(p.relative_to(home)) for p in home.rglob(".relais*"))
+        assert not left, f"a temporary file was left visible: {left}"
         # every status change once in the status return flows
         reported = Counter()
         for partner in PARTNERS:
@@ -212,6 +214,30 @@ def _crash_runs(
     return delays
 
 
+def test_the_temporary_files_of_a_killed_writer_are_swept_wherever_relais_writes(rt, monkeypatch):
+    """Return flows and deliveries, but also the native rule engine's cache, which validation workers write
+    (a kill while one wrote its cache file once left it visible)."""
+    from relais import runner
+
+    monkeypatch.setattr(runner, "_swept", False)  # once per process: as in a restart
+    dead = ".relais~999999999~1~x.part"  # a writer that is gone
+    rt.settings.inbox("op-a").mkdir(parents=True, exist_ok=True)
+    folders = [
+        rt.settings.staging_dir,
+        rt.settings.delivery_dir / "12345678900011",
+        rt.settings.outbox_dir("op-a"),
+        rt.settings.native_cache_dir,
+    ]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / dead).write_bytes(b"half")
+    mine = rt.settings.native_cache_dir / (atomic.temp_prefix() + "y.part")  # a live writer's: kept
+    mine.write_bytes(b"being written")
+    assert sorted(runner.sweep_temporaries(rt)) == sorted(folder / dead for folder in folders)
+    assert mine.exists()
+    mine.unlink()
+
+
 def test_killed_runs_lose_and_duplicate_nothing(tmp_path):
     _crash_runs(tmp_path, runs=2, seed=1, batches=3, per_batch=30, singles=6)
 
@@ -231,23 +257,18 @@ def test_twenty_kills_over_two_thousand_invoices(tmp_path, capsys):
 def pg_s3_rounds(seaweedfs) -> Iterator[RoundEnv]:
     """`round_env` for `_crash_runs`: each round gets a private PostgreSQL schema and its own S3 bucket
     on the session's SeaweedFS; the schemas are dropped afterwards (object-locked buckets cannot be)."""
+    import contextlib
     import uuid
 
-    import sqlalchemy as sa
-
-    from tests.conftest import PG_URL, require_pg
+    from tests.conftest import PG_URL, private_schema, require_pg
 
     require_pg()
     pytest.importorskip("boto3")
-    eng = sa.create_engine(PG_URL)
-    schemas: list[str] = []
+    schemas = contextlib.ExitStack()
 
     def round_env(name: str) -> dict[str, str]:
         tag = uuid.uuid4().hex[:10]
-        schema = f"relais_crash_{tag}"
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        schemas.append(schema)
+        schema = schemas.enter_context(private_schema("relais_crash"))
         return {
             **seaweedfs.env(),
             "RELAIS_DATABASE_URL": PG_URL,
@@ -255,13 +276,8 @@ def pg_s3_rounds(seaweedfs) -> Iterator[RoundEnv]:
             "RELAIS_ARCHIVE_URL": f"s3://relais-crash-{name}-{tag}/relais",
         }
 
-    try:
+    with schemas:
         yield round_env
-    finally:
-        with eng.begin() as conn:
-            for schema in schemas:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        eng.dispose()
 
 
 @pytest.mark.postgres

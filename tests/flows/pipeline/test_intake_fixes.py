@@ -19,6 +19,7 @@ from relais import generate as gen
 from relais.runner import run_once
 from tests.connectors.sftp.test_sftp_server import _close, _denied, _keypair, _sftp
 from tests.support.helpers import drop
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("json_logs")  # tests here read the JSON log lines
 
@@ -271,8 +272,8 @@ def test_the_same_file_written_again_later_is_a_resend_answered_as_a_duplicate(r
     [first] = run_once(rt)
     again = rt.settings.inbox("op-a") / "inv.xml"
     again.write_bytes(data)  # the partner sends the very same file again, after its first flow was recorded
-    while time.time() < first.received_at.timestamp() + 1.05:  # written a second after the first was recorded
-        time.sleep(0.1)
+    # written a second after the first was recorded
+    wait_until(lambda: time.time() >= first.received_at.timestamp() + 1.05, 5, "a second to pass", every=0.1)
     os.utime(again)
     [second] = run_once(rt)
     assert second.id != first.id and second.duplicate_of == first.id

@@ -49,17 +49,11 @@ def home(tmp_path, request):
     PostgreSQL when the test is parametrized so (indirect)."""
     db: dict[str, str] = {}
     if getattr(request, "param", "sqlite") == "postgresql":
-        import uuid
+        from tests.conftest import PG_URL, private_schema
 
-        from tests.conftest import PG_URL, require_pg
-
-        require_pg()
-        db = {"database_url": PG_URL, "database_schema": f"relais_q_{uuid.uuid4().hex[:12]}"}
-        engine = sa.create_engine(PG_URL)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{db["database_schema"]}"'))
-        request.addfinalizer(engine.dispose)
-        request.addfinalizer(lambda: _drop_schema(engine, db["database_schema"]))
+        schema = private_schema("relais_q")
+        db = {"database_url": PG_URL, "database_schema": schema.__enter__()}
+        request.addfinalizer(lambda: schema.__exit__(None, None, None))
     settings = Settings.from_env(tmp_path / "home", stable_seconds=0.0, workers=0, **db)
     settings.partners_dir.mkdir(parents=True, exist_ok=True)
     (settings.partners_dir / "op-q.toml").write_text('name = "Opérateur Q"\nmode = "qualification"\n')
@@ -72,11 +66,6 @@ def home(tmp_path, request):
     directory.import_file(rt.store, path)
     yield rt, recipients
     rt.close()
-
-
-def _drop_schema(engine: sa.Engine, schema: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def _batch(recipients, name: str = "lot.zip", start: int = 1) -> tuple[str, bytes, list[str]]:

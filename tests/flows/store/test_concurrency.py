@@ -21,7 +21,7 @@ from flows.pipeline.process import process_flow
 from flows.store import tables as t
 from relais import generate as gen
 from relais.runner import pending_flow_ids, run_once
-from tests.conftest import PG_URL, require_pg
+from tests.conftest import PG_URL
 from tests.support.helpers import drop
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -127,58 +127,47 @@ def test_an_outbox_row_leased_by_another_dispatcher_is_left_to_it(rt, directory_
 
 
 @pytest.mark.postgres
-def test_two_relais_run_processes_on_one_postgresql_store_do_everything_once(tmp_path, directory_file):
+def test_two_relais_run_processes_on_one_postgresql_store_do_everything_once(tmp_path, directory_file, pg_schema):
     """Two `relais run` processes at the same time over one PostgreSQL store and one home."""
-    require_pg()
-    import uuid
+    schema = pg_schema
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "RELAIS_HOME": str(home),
+        "RELAIS_DATABASE_URL": PG_URL,
+        "RELAIS_DATABASE_SCHEMA": schema,
+        "RELAIS_STABLE_SECONDS": "0",
+        "RELAIS_WORKERS": "0",
+        "RELAIS_LOG_LEVEL": "WARNING",
+    }
+    relais = [sys.executable, "-m", "relais.cli"]
+    subprocess.run([*relais, "directory", "import", str(directory_file[0])], env=env, check=True, cwd=ROOT)
+    inbox = home / "dropzones" / "op-a" / "in"
+    inbox.mkdir(parents=True)
+    for k in range(8):
+        (inbox / f"b{k}.zip").write_bytes(_zip(directory_file[1], n=3, seed=k + 1, start=100 * k + 1))
+        old = utcnow().timestamp() - 60
+        os.utime(inbox / f"b{k}.zip", (old, old))
+    procs = [subprocess.Popen([*relais, "run", "-q"], env=env, cwd=ROOT) for _ in range(2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    subprocess.run([*relais, "run", "-q"], env=env, check=True, cwd=ROOT)  # whatever is left
+    from flows.store import Store
 
-    schema = f"relais_t_{uuid.uuid4().hex[:12]}"
-    eng = sa.create_engine(PG_URL)
-    with eng.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        home = tmp_path / "home"
-        env = {
-            **os.environ,
-            "RELAIS_HOME": str(home),
-            "RELAIS_DATABASE_URL": PG_URL,
-            "RELAIS_DATABASE_SCHEMA": schema,
-            "RELAIS_STABLE_SECONDS": "0",
-            "RELAIS_WORKERS": "0",
-            "RELAIS_LOG_LEVEL": "WARNING",
-        }
-        relais = [sys.executable, "-m", "relais.cli"]
-        subprocess.run([*relais, "directory", "import", str(directory_file[0])], env=env, check=True, cwd=ROOT)
-        inbox = home / "dropzones" / "op-a" / "in"
-        inbox.mkdir(parents=True)
-        for k in range(8):
-            (inbox / f"b{k}.zip").write_bytes(_zip(directory_file[1], n=3, seed=k + 1, start=100 * k + 1))
-            old = utcnow().timestamp() - 60
-            os.utime(inbox / f"b{k}.zip", (old, old))
-        procs = [subprocess.Popen([*relais, "run", "-q"], env=env, cwd=ROOT) for _ in range(2)]
-        assert [p.wait(timeout=300) for p in procs] == [0, 0]
-        subprocess.run([*relais, "run", "-q"], env=env, check=True, cwd=ROOT)  # whatever is left
-        from flows.store import Store
-
-        store = Store.open(PG_URL, schema=schema)
-        flows = store.list_flows(limit=100)
-        assert len(flows) == 8 and all(f.status is FlowStatus.IN_INTEGRE for f in flows)
-        with store.engine.connect() as conn:
-            o = t.outbox.c
-            rows = conn.execute(sa.select(o.kind, o.key, o.status)).all()
-            history = conn.execute(sa.select(t.invoice_history.c.invoice_id, t.invoice_history.c.status)).all()
-        deliveries = [r for r in rows if r.kind == "delivery"]
-        assert len(deliveries) == 24 and {r.status for r in rows} == {"sent"}
-        assert len({r.key for r in deliveries}) == 24
-        assert len(history) == len(set(history)) == 48  # each invoice: 01 once, 03 once
-        delivered = [p for p in (home / "delivery").rglob("*.xml")]
-        assert len(delivered) == 24
-        assert len(list((home / "dropzones" / "op-a" / "out").glob("CR_*.xml"))) == 8
-        store.close()
-    finally:
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        eng.dispose()
+    store = Store.open(PG_URL, schema=schema)
+    flows = store.list_flows(limit=100)
+    assert len(flows) == 8 and all(f.status is FlowStatus.IN_INTEGRE for f in flows)
+    with store.engine.connect() as conn:
+        o = t.outbox.c
+        rows = conn.execute(sa.select(o.kind, o.key, o.status)).all()
+        history = conn.execute(sa.select(t.invoice_history.c.invoice_id, t.invoice_history.c.status)).all()
+    deliveries = [r for r in rows if r.kind == "delivery"]
+    assert len(deliveries) == 24 and {r.status for r in rows} == {"sent"}
+    assert len({r.key for r in deliveries}) == 24
+    assert len(history) == len(set(history)) == 48  # each invoice: 01 once, 03 once
+    delivered = [p for p in (home / "delivery").rglob("*.xml")]
+    assert len(delivered) == 24
+    assert len(list((home / "dropzones" / "op-a" / "out").glob("CR_*.xml"))) == 8
+    store.close()
 
 
 def test_pending_flows_ignore_live_leases(rt, directory_file):

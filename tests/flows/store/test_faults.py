@@ -32,7 +32,7 @@ from relais import generate as gen
 from relais.compose import Runtime
 from relais.runner import run_once
 from relais.settings import Settings
-from tests.conftest import PG_URL, require_pg
+from tests.conftest import PG_URL
 from tests.support.helpers import drop
 
 INVOICES = 24
@@ -113,21 +113,6 @@ def _assert_completed_once(rt: Runtime, flow_id: str) -> None:
 
 
 # ---- (a) PostgreSQL connections killed mid-flow -------------------------------------------
-
-
-@pytest.fixture
-def pg_schema():
-    require_pg()
-    schema = f"relais_f_{uuid.uuid4().hex[:12]}"
-    eng = sa.create_engine(PG_URL)
-    with eng.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield schema
-    finally:
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        eng.dispose()
 
 
 class Killer:

@@ -25,9 +25,10 @@ from relais.cli import main
 from relais.compose import Runtime
 from relais.runner import run_once
 from relais.settings import Settings
-from tests.conftest import PG_URL, require_pg
+from tests.conftest import PG_URL, private_schema
 from tests.support.api_server import client, make_token, serving
 from tests.support.helpers import drop
+from tests.support.waiting import wait_until
 
 A = "21103837732046"  # service code required: RESTAURATION, DSI
 B = "26085540839041"
@@ -104,24 +105,13 @@ def world(tmp_path):
 @pytest.fixture
 def pg_world(tmp_path):
     """The same world on a private schema of PostgreSQL."""
-    require_pg()
-    import uuid
-
-    import sqlalchemy as sa
-
-    schema = f"relais_api_{uuid.uuid4().hex[:12]}"
-    eng = sa.create_engine(PG_URL)
-    with eng.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    rt = _runtime(tmp_path, database_url=PG_URL, database_schema=schema)
-    try:
-        with _world(tmp_path, rt) as w:
-            yield w
-    finally:
-        rt.close()
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        eng.dispose()
+    with private_schema("relais_api") as schema:
+        rt = _runtime(tmp_path, database_url=PG_URL, database_schema=schema)
+        try:
+            with _world(tmp_path, rt) as w:
+                yield w
+        finally:
+            rt.close()
 
 
 def _state(rt: Runtime, invoice_id: str):
@@ -510,11 +500,7 @@ def test_a_truncated_upload_records_nothing(world: World) -> None:
                 pass
         except OSError:
             pass
-    import time
-
-    deadline = time.monotonic() + 10
-    while len(world.rt.store.audit_rows()) == audits and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(world.rt.store.audit_rows()) != audits, 10, "the refused upload's audit row")
     row = _last_audit(world.rt)
     assert (row.action, row.outcome) == ("flow.upload", "refused"), row
     assert _archive_objects(world.rt) == objects

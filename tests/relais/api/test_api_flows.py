@@ -8,7 +8,6 @@ import dataclasses
 import datetime as dt
 import json
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -21,7 +20,6 @@ from flows.store import tables as t
 from relais import generate as gen
 from relais.api import auth
 from relais.api.config import ApiConfig
-from relais.api.serve import ServerThread
 from relais.api.serve import server as api_server
 from relais.cli import main
 from relais.compose import Runtime
@@ -29,6 +27,7 @@ from relais.runner import run_once
 from relais.settings import Settings
 from tests.support.api_server import client, make_token, serving
 from tests.support.helpers import drop
+from tests.support.waiting import wait_until
 
 A = "21103837732046"
 
@@ -198,14 +197,16 @@ def test_the_server_processes_uploads_itself_when_asked(tmp_path) -> None:
         recipients = [r for r in gen.sample_directory() if r.siret == A]
         [batch] = gen.write_batch(tmp_path / "g", "ubl", 2, 1, batch="zip", recipients=recipients, seed=9)
         token = make_token(rt, auth.PARTNER, partner="op-a")[0]
-        with ServerThread(rt, config=ApiConfig(process=True)) as server, client(server, token) as c:
+        with serving(rt, ApiConfig(process=True)) as server, client(server, token) as c:
             r = c.post("/api/v1/flows", params={"name": "direct.zip"}, content=batch.read_bytes())
             assert r.status_code == 201, r.text
             flow_id = r.json()["flow_id"]
-            deadline = time.monotonic() + 60
-            while (status := c.get(f"/api/v1/flows/{flow_id}").json()["status"]) != "IN_INTEGRE":
-                assert time.monotonic() < deadline, status
-                time.sleep(0.2)
+            wait_until(
+                lambda: c.get(f"/api/v1/flows/{flow_id}").json()["status"] == "IN_INTEGRE",
+                60,
+                "the uploaded flow to be IN_INTEGRE",
+                every=0.2,
+            )
             report = c.get(f"/api/v1/flows/{flow_id}/report")
             assert report.status_code == 200 and b"<CPPStatut" in report.content
         # the server's stop stopped its processor (it was looked up under the ASGI wrappers)

@@ -8,7 +8,6 @@ import base64
 import contextlib
 import json
 import urllib.parse
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from relais.api import auth
 from relais.compose import Runtime
 from relais.runner import run_once
 from relais.settings import Settings
-from tests.conftest import PG_URL, require_pg
+from tests.conftest import PG_URL, private_schema
 from tests.support.api_server import make_token, serving
 from tests.support.helpers import drop
 
@@ -34,16 +33,9 @@ A, B = "21103837732046", "26085540839041"
 def _store(kind: str, tmp: Path) -> Iterator[Runtime]:
     """A runtime with one processed flow for A and B, on SQLite or a private PostgreSQL schema."""
     db: dict[str, str] = {}
-    eng = None
+    schemas = contextlib.ExitStack()
     if kind == "postgresql":
-        require_pg()
-        import sqlalchemy as sa
-
-        schema = f"relais_ap_{uuid.uuid4().hex[:12]}"
-        eng = sa.create_engine(PG_URL)
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        db = {"database_url": PG_URL, "database_schema": schema}
+        db = {"database_url": PG_URL, "database_schema": schemas.enter_context(private_schema("relais_ap"))}
     rt = Runtime.open(Settings.from_env(tmp / "home", stable_seconds=0.0, workers=0, **db))  # type: ignore[arg-type]
     try:
         path = tmp / "annuaire.json"
@@ -56,10 +48,7 @@ def _store(kind: str, tmp: Path) -> Iterator[Runtime]:
         yield rt
     finally:
         rt.close()
-        if eng is not None:
-            with eng.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{db["database_schema"]}" CASCADE'))
-            eng.dispose()
+        schemas.close()
 
 
 class Api:

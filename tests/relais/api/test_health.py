@@ -6,12 +6,12 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from relais import health
+from tests.support.waiting import SERVER_START_SECONDS, get_when_up
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -42,7 +42,7 @@ def test_api_and_as2_servers_answer_health_and_readiness(rt):
     app = receiver.make_app(
         rt.intake, {}, rt.outbound, health=lambda path: health.answer(path, lambda: health.readiness(rt))
     )
-    server = ServerThread(app).start()
+    server = ServerThread(app).start(SERVER_START_SECONDS)
     try:
         base = f"http://127.0.0.1:{server.port}"
         assert httpx.get(f"{base}/healthz").status_code == 200
@@ -88,14 +88,7 @@ def test_sftp_serve_has_a_health_port(settings, tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                got = httpx.get(f"http://127.0.0.1:{free}/readyz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
-                time.sleep(0.2)
+        got = get_when_up(f"http://127.0.0.1:{free}/readyz", proc)
         assert got.status_code == 200 and got.json() == {"status": "ready"}
         assert httpx.get(f"http://127.0.0.1:{free}/healthz").json() == {"status": "ok"}
     finally:

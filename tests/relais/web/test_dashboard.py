@@ -9,7 +9,6 @@ asserted to the exact number, on SQLite and on PostgreSQL (a private schema).
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from pathlib import Path
 
 import jinja2
@@ -258,29 +257,20 @@ def test_the_period_ends_today_by_default(tmp_path):
 
 
 @pytest.mark.postgres
-def test_every_figure_on_postgresql():
-    from tests.conftest import PG_URL, require_pg
+def test_every_figure_on_postgresql(pg_schema):
+    from tests.conftest import PG_URL
 
-    require_pg()
-    schema = f"relais_t_{uuid.uuid4().hex[:12]}"
-    eng = sa.create_engine(PG_URL)
-    with eng.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    schema = pg_schema
+    Store.open(PG_URL, schema=schema).close()  # migrated
+    # Days are UTC days whatever the session's time zone: here UTC+12, where 23:59:59 UTC is tomorrow.
+    options = f"-csearch_path={schema} -ctimezone=Pacific/Auckland"
+    s = Store(sa.create_engine(PG_URL, connect_args={"options": options}))
     try:
-        Store.open(PG_URL, schema=schema).close()  # migrated
-        # Days are UTC days whatever the session's time zone: here UTC+12, where 23:59:59 UTC is tomorrow.
-        options = f"-csearch_path={schema} -ctimezone=Pacific/Auckland"
-        s = Store(sa.create_engine(PG_URL, connect_args={"options": options}))
-        try:
-            assert s.engine.dialect.name == "postgresql"
-            _fill(s)
-            _check(s)
-        finally:
-            s.close()
+        assert s.engine.dialect.name == "postgresql"
+        _fill(s)
+        _check(s)
     finally:
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        eng.dispose()
+        s.close()
 
 
 # ---- charts -------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import httpx
 import pytest
 
 from relais import generate as gen
+from tests.support.waiting import get_when_up, server_lines, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORDS = {"alice": "ops-password-1", "bob": "partner-pass-1", "carol": "viewer-pass-1"}
@@ -105,11 +106,10 @@ def site(tmp_path_factory) -> Iterator[dict]:
         text=True,
     )
     try:
-        line = ""
-        while proc.stderr and "relais web: listening" not in line:  # after the log's warnings (Secure cookies)
-            line = proc.stderr.readline() or "relais web: listening (no more output)"
+        # after the log's warnings (Secure cookies)
+        line = server_lines(proc, until="relais web: listening", stream="stderr")[-1]
         m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-        assert m, line + (proc.stderr.read() if proc.stderr else "")
+        assert m, line
         url = f"http://127.0.0.1:{m.group(1)}"
         from flows.store import Store
 
@@ -352,10 +352,14 @@ def test_in_a_browser_log_in_filter_open_download_act_and_log_out(site, browser,
     assert page.locator("code", has_text="RLS-R03").first.is_visible()
     page.get_by_role("button", name="Retraiter le flux").click()
     page.wait_for_selector(".flash")
-    deadline = time.monotonic() + 90
-    while "(IN_INTEGRE)" not in page.locator("h1").inner_text() and time.monotonic() < deadline:
-        time.sleep(0.5)
+
+    def integrated() -> bool:
+        if "(IN_INTEGRE)" in page.locator("h1").inner_text():
+            return True
         page.reload()
+        return False
+
+    wait_until(integrated, 90, "the reprocessed flow to be IN_INTEGRE", every=0.5)
     assert page.locator("h1").inner_text().strip().endswith("Intégré (IN_INTEGRE)"), page.locator("h1").inner_text()
     _shot(page, "reprocessed")
     from flows.store import Store
@@ -442,14 +446,7 @@ def test_relais_run_watch_serves_its_validation_pool_s_metrics(tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
-                time.sleep(0.3)
+        text = get_when_up(f"http://127.0.0.1:{port}/metrics", proc).text
         assert 'relais_validation_workers{state="configured"} 2.0' in text, text
         assert 'relais_validation_workers{state="dead"} 0.0' in text
         assert "relais_stage_seconds_bucket" in text

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from flows.store import Store
 from flows.store import tables as t
 from flows.store.audit import AuditQuery
+from tests.support.api_server import serving
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -280,7 +281,6 @@ def test_a_thousand_refused_anonymous_logins_add_a_few_rows(site) -> None:
 
 
 def test_a_thousand_refused_anonymous_api_requests_add_a_few_rows(store_url, tmp_path: Path) -> None:
-    from relais.api.serve import ServerThread
     from relais.compose import Runtime
     from relais.settings import Settings
 
@@ -290,7 +290,7 @@ def test_a_thousand_refused_anonymous_api_requests_add_a_few_rows(store_url, tmp
     rt = Runtime.open(Settings.from_env(tmp_path / "home", database_url=url, database_schema=schema))
     try:
         before = _sizes(rt.store)
-        with ServerThread(rt) as server:
+        with serving(rt) as server:
             codes = _hammer(server.url, lambda c: c.get("/api/v1/invoices", headers={"Authorization": "Bearer x"}))
         assert len(codes) == 1000 and set(codes) <= {401, 429}
         log, counted = _sizes(rt.store)

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from relais.s3local import free_ports
+from tests.support.waiting import server_lines
 from tests.support.web_site import Site, serving_site
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -167,12 +168,7 @@ def test_metrics_on_their_own_address_for_prometheus(tmp_path):
         text=True,
     )
     try:
-        assert proc.stderr is not None
-        lines = []
-        while not any("relais web: listening on" in line for line in lines):
-            line = proc.stderr.readline()
-            assert line, "".join(lines)
-            lines.append(line)
+        lines = server_lines(proc, until="relais web: listening on", stream="stderr")
         web = re.search(r"listening on (http://127\.0\.0\.1:\d+)", "".join(lines))
         assert web and f"metrics on http://127.0.0.1:{port}/metrics" in "".join(lines), lines
         scraped = httpx.get(f"http://127.0.0.1:{port}/metrics")

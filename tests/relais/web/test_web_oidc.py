@@ -24,6 +24,7 @@ from relais.settings import Settings
 from relais.web.app import create_app
 from relais.web.auth import oidc
 from tests.support.oidc_stub import StubProvider
+from tests.support.waiting import SERVER_START_SECONDS
 
 CLIENT_ID, CLIENT_SECRET = "relais-web", "stub-client-secret"
 
@@ -40,7 +41,7 @@ class _Web:
 
     def __enter__(self) -> str:
         self._thread.start()
-        assert self._ready.wait(15) and self.server.port, "the web server did not start"
+        assert self._ready.wait(SERVER_START_SECONDS) and self.server.port, "the web server did not start"
         return f"http://127.0.0.1:{self.server.port}"
 
     def __exit__(self, *exc: object) -> None:

@@ -25,6 +25,7 @@ from relais.compose import Runtime
 from relais.settings import Settings
 from relais.web.auth.passwords import hash_password
 from relais.web.serve import WebThread
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORDS = {"alice": "ops-password-12", "bob": "partner-pass-12", "carol": "viewer-pass-123"}
@@ -374,9 +375,7 @@ def test_concurrent_reprocess_clicks_reprocess_the_flow_once(store_url, tmp_path
         assert [a.outcome for a in rows].count("ok") == 1, [(a.outcome, a.detail) for a in rows]
         after = rt.store.get_flow(flow.id)
         assert after is not None and after.reopened == 1 and after.status is FlowStatus.IN_EN_ATTENTE_RETRAITEMENT_CPP
-        deadline = time.monotonic() + 10
-        while not processed and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: processed, 10, "the reprocessing to be handed to the runner")
         assert processed == [[flow.id]]
 
 
