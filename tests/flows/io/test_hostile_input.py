@@ -401,9 +401,9 @@ def test_the_pool_bounds_chunks_and_what_is_in_flight_in_bytes(monkeypatch):
     """Large documents travel alone, and few of them are held in this process at a time."""
     import concurrent.futures as cf
 
-    from validators import pool as pool_module
     from validators.document import Verdict
     from validators.pool import ValidationPool
+    from validators.pool import pool as pool_module
     from validators.pool.config import Job, PoolConfig
 
     sent: list[list[int]] = []
