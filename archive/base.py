@@ -32,7 +32,9 @@ import abc
 import dataclasses
 import hashlib
 import io
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -70,6 +72,50 @@ def check_digest(sha256: str) -> str:
     return sha256
 
 
+def chunks(stream: BinaryIO) -> Iterator[bytes]:
+    """`stream`'s bytes, `CHUNK` at a time (bounded memory)."""
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+def hash_copy(source: Iterable[bytes], out: BinaryIO | None = None) -> ArchivedObject:
+    """SHA-256 and size of the bytes of `source`, each chunk also written to `out` when given: the one
+    loop that hashes what a backend spools, reads back or re-checks."""
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in source:
+        digest.update(chunk)
+        size += len(chunk)
+        if out is not None:
+            out.write(chunk)
+    return ArchivedObject(digest.hexdigest(), size)
+
+
+def spool(
+    source: BinaryIO | Path | bytes, directory: Path | None, prefix: str, *, fsync: bool
+) -> tuple[ArchivedObject, Path]:
+    """Copy `source` (a stream, a local file or bytes) to a new temporary file of `directory` (None: the
+    system's) while hashing it; with `fsync`, its bytes are durable once this returns. The caller removes
+    the file (`Path.unlink`); on an error it is already removed."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=prefix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if isinstance(source, bytes):
+                obj = hash_copy([source] if source else [], out)
+            elif isinstance(source, Path):
+                with source.open("rb") as stream:
+                    obj = hash_copy(chunks(stream), out)
+            else:
+                obj = hash_copy(chunks(source), out)
+            if fsync:
+                out.flush()
+                os.fsync(out.fileno())
+    except BaseException:
+        os.unlink(name)
+        raise
+    return obj, Path(name)
+
+
 class Archive(abc.ABC):
     """Write-once, content-addressed storage of every received and emitted byte."""
 
@@ -105,11 +151,8 @@ class Archive(abc.ABC):
 
     def verify(self, sha256: str) -> bool:
         """Re-hash the stored bytes, in bounded memory: True only if they still match `sha256`."""
-        digest = hashlib.sha256()
         try:
             with self.open(sha256) as f:
-                while chunk := f.read(CHUNK):
-                    digest.update(chunk)
+                return hash_copy(chunks(f)).sha256 == sha256
         except FileNotFoundError:
             return False
-        return digest.hexdigest() == sha256

@@ -15,14 +15,12 @@ visible under its digest before its bytes are durable, as with `put_stream`.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from archive.base import CHUNK, Archive, ArchivedObject, check_digest
+from archive.base import Archive, ArchivedObject, check_digest, spool
 
 __all__ = ["ArchivedObject", "LocalArchive"]
 
@@ -55,91 +53,46 @@ class LocalArchive(Archive):
 
     def put_stream(self, stream: BinaryIO) -> ArchivedObject:
         """Copy `stream` into the archive in constant memory; return its hash and size."""
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        obj, tmp = spool(stream, self._tmp, "put-", fsync=True)
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            obj = ArchivedObject(digest.hexdigest(), size)
-            final = self._path(obj.sha256)
-            if final.exists():
-                if final.stat().st_size != size:
-                    raise OSError(f"archive object {obj.sha256} exists with another size")
-                return obj
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp_name, 0o444)
-            try:
-                os.link(tmp_name, final)  # fails if it exists: write-once
-            except FileExistsError:
-                return obj
-            _fsync_dir(final.parent)
+            if self._link(obj, tmp):
+                _fsync_dir(self._path(obj.sha256).parent)
             return obj
         finally:
-            try:
-                os.unlink(tmp_name)
-            except FileNotFoundError:
-                pass
+            tmp.unlink(missing_ok=True)
 
     def put_many(self, sources: Sequence[Path | bytes]) -> list[ArchivedObject]:
         """Store several files or byte strings with two file-system syncs in all (the module doc)."""
         if len(sources) < 2:
             return super().put_many(sources)
-        staged: list[tuple[ArchivedObject, str]] = []
+        staged: list[tuple[ArchivedObject, Path]] = []
         try:
             for source in sources:
-                staged.append(self._stage(source))
+                staged.append(spool(source, self._tmp, "put-", fsync=False))
             _sync_fs(self._tmp)  # every staged file's bytes are durable
-            linked = False
-            for obj, tmp_name in staged:
-                final = self._path(obj.sha256)
-                if final.exists():
-                    if final.stat().st_size != obj.size:
-                        raise OSError(f"archive object {obj.sha256} exists with another size")
-                    continue
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.chmod(tmp_name, 0o444)
-                try:
-                    os.link(tmp_name, final)  # fails if it exists: write-once
-                    linked = True
-                except FileExistsError:
-                    continue
-            if linked:
+            linked = [self._link(obj, tmp) for obj, tmp in staged]
+            if any(linked):
                 _sync_fs(self._objects)  # the new names are durable
             return [obj for obj, _ in staged]
         finally:
-            for _, tmp_name in staged:
-                try:
-                    os.unlink(tmp_name)
-                except FileNotFoundError:
-                    pass
+            for _, tmp in staged:
+                tmp.unlink(missing_ok=True)
 
-    def _stage(self, source: Path | bytes) -> tuple[ArchivedObject, str]:
-        """Write `source` to a temporary file of the archive while hashing it (not synced)."""
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+    def _link(self, obj: ArchivedObject, tmp: Path) -> bool:
+        """Give the spooled file `tmp` (durable) its final name, read-only, unless `obj` is already stored
+        (with its size, else OSError): True when the name is new (its folder is not synced yet)."""
+        final = self._path(obj.sha256)
+        if final.exists():
+            if final.stat().st_size != obj.size:
+                raise OSError(f"archive object {obj.sha256} exists with another size")
+            return False
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
         try:
-            with os.fdopen(fd, "wb") as out:
-                if isinstance(source, bytes):
-                    digest.update(source)
-                    size = len(source)
-                    out.write(source)
-                else:
-                    with Path(source).open("rb") as stream:
-                        while chunk := stream.read(CHUNK):
-                            digest.update(chunk)
-                            size += len(chunk)
-                            out.write(chunk)
-        except BaseException:
-            os.unlink(tmp_name)
-            raise
-        return ArchivedObject(digest.hexdigest(), size), tmp_name
+            os.link(tmp, final)  # fails if it exists: write-once
+        except FileExistsError:
+            return False
+        return True
 
 
 def _sync_fs(path: Path) -> None:

@@ -55,7 +55,6 @@ from __future__ import annotations
 import calendar
 import concurrent.futures
 import datetime as dt
-import hashlib
 import io
 import os
 import tempfile
@@ -68,7 +67,7 @@ import structlog
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from archive.base import CHUNK, Archive, ArchivedObject, CorruptObject, check_digest
+from archive.base import CHUNK, Archive, ArchivedObject, CorruptObject, check_digest, hash_copy, spool
 
 __all__ = ["BucketNotLocked", "S3Archive", "parse_url"]
 
@@ -280,15 +279,12 @@ class S3Archive(Archive):
             max_size=SPOOL_IN_MEMORY, dir=None if self._spool_dir is None else str(self._spool_dir)
         )
         try:
-            digest = hashlib.sha256()
             body = resp["Body"]
             try:
-                for chunk in body.iter_chunks(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
+                got = hash_copy(body.iter_chunks(CHUNK), cast(BinaryIO, out))
             finally:
                 body.close()
-            _check(sha256, digest.hexdigest(), resp.get("Metadata", {}))
+            _check(sha256, got.sha256, resp.get("Metadata", {}))
             out.seek(0)
         except BaseException:
             out.close()
@@ -301,15 +297,13 @@ class S3Archive(Archive):
             resp = self._get(sha256)
         except FileNotFoundError:
             return False
-        digest = hashlib.sha256()
         body = resp["Body"]
         try:
-            for chunk in body.iter_chunks(CHUNK):
-                digest.update(chunk)
+            got = hash_copy(body.iter_chunks(CHUNK))
         finally:
             body.close()
         try:
-            _check(sha256, digest.hexdigest(), resp.get("Metadata", {}))
+            _check(sha256, got.sha256, resp.get("Metadata", {}))
         except CorruptObject:
             return False
         return True
@@ -317,23 +311,14 @@ class S3Archive(Archive):
     def put_stream(self, stream: BinaryIO) -> ArchivedObject:
         """Spool `stream` to a local file while hashing it, then write it once under its digest's key."""
         self.ensure_bucket()
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self._spool_dir, prefix="s3put-")
-        spool = Path(tmp_name)
+        obj, spooled = spool(stream, self._spool_dir, "s3put-", fsync=False)
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-            obj = ArchivedObject(digest.hexdigest(), size)
             key = self.key(obj.sha256)
             head = self._head(key)
             if head is not None:
                 return self._existing(obj, head)
             try:
-                self._upload(spool, key, obj)
+                self._upload(spooled, key, obj)
             except ClientError as e:
                 if _code(e) != "PreconditionFailed" and _status(e) != 412:
                     raise
@@ -343,7 +328,7 @@ class S3Archive(Archive):
                 return self._existing(obj, head)
             return obj
         finally:
-            spool.unlink(missing_ok=True)
+            spooled.unlink(missing_ok=True)
 
     def _existing(self, obj: ArchivedObject, head: dict[str, Any]) -> ArchivedObject:
         """An object already under `obj`'s key: write-once, so it is kept, if it says it holds these bytes."""

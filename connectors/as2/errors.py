@@ -2,8 +2,7 @@
 
 Every error carries ``disposition``: the RFC 4130 §7.4.3 modifier a negative
 MDN reports (``processed/error: <disposition>``). RFC 5402 adds
-``decompression-failed``. The classes are re-exported by `connectors.as2.cms`
-and `connectors.as2.message`; import them from whichever is convenient.
+``decompression-failed``. This module is the one place they live: import them from here.
 
     As2CryptoError                      unexpected-processing-error
     ├── AuthenticationFailed            authentication-failed

@@ -78,6 +78,35 @@ def build(
     with `sign`, the report is signed (multipart/signed) with `sign_digest`, and
     the ``micalg`` parameter reads `micalg_label` (default: `sign_digest`).
     """
+    report = _report(our_id, original_message_id, modifier, mic, mic_label, detail)
+    if sign is None:
+        content_type, body = _split_entity(report)
+    else:
+        content_type, body = _signed(report, sign, sign_digest, micalg_label or sign_digest)
+    message_id = new_message_id(our_id)
+    headers = [
+        ("AS2-Version", "1.2"),
+        ("AS2-From", quote_id(our_id)),
+        ("AS2-To", quote_id(partner_id)),
+        ("Message-ID", message_id),
+        ("Date", email.utils.formatdate(usegmt=True)),
+        ("Subject", "AS2 MDN"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", content_type),
+    ]
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers).encode("utf-8")
+    return Built(head + CRLF + body, message_id)
+
+
+def _report(
+    our_id: str,
+    original_message_id: str,
+    modifier: str | None,
+    mic: str | None,
+    mic_label: str | None,
+    detail: str | None,
+) -> bytes:
+    """The multipart/report entity: the human-readable text, then the disposition notification."""
     if modifier is None:
         text = (
             f"The AS2 message {original_message_id} was received and processed by {our_id}.\r\n"
@@ -98,70 +127,34 @@ def build(
         fields.append(f"Received-Content-MIC: {mic}, {mic_label or 'sha-256'}")
     fields.append(f"Disposition: {disposition_value(modifier)}")
     notification = ("\r\n".join(fields) + "\r\n").encode("utf-8")
-
     boundary = _boundary()
-    report_body = (
-        b"--"
-        + boundary.encode()
-        + CRLF
-        + mime.make(
-            "text/plain; charset=us-ascii", text.encode("ascii", "replace"), [("Content-Transfer-Encoding", "7bit")]
-        )
-        + CRLF
-        + b"--"
-        + boundary.encode()
-        + CRLF
-        + mime.make("message/disposition-notification", notification, [("Content-Transfer-Encoding", "7bit")])
-        + CRLF
-        + b"--"
-        + boundary.encode()
-        + b"--"
-        + CRLF
-    )
-    report = mime.make(f'multipart/report; report-type=disposition-notification; boundary="{boundary}"', report_body)
-    if sign is None:
-        content_type, body = _split_entity(report)
-    else:
-        signature = cms.sign_detached(mime.canonical(report), sign, digest=sign_digest)
-        outer = _boundary()
-        b64 = base64.encodebytes(signature).replace(b"\n", CRLF)
-        body = (
-            b"--"
-            + outer.encode()
-            + CRLF
-            + report
-            + CRLF
-            + b"--"
-            + outer.encode()
-            + CRLF
-            + mime.make(
-                'application/pkcs7-signature; name="smime.p7s"',
-                b64,
-                [("Content-Transfer-Encoding", "base64"), ("Content-Disposition", 'attachment; filename="smime.p7s"')],
-            )
-            + CRLF
-            + b"--"
-            + outer.encode()
-            + b"--"
-            + CRLF
-        )
-        content_type = (
-            f'multipart/signed; protocol="application/pkcs7-signature"; '
-            f'micalg={micalg_label or sign_digest}; boundary="{outer}"'
-        )
-    message_id = new_message_id(our_id)
-    headers = [
-        ("AS2-Version", "1.2"),
-        ("AS2-From", quote_id(our_id)),
-        ("AS2-To", quote_id(partner_id)),
-        ("Message-ID", message_id),
-        ("Date", email.utils.formatdate(usegmt=True)),
-        ("Subject", "AS2 MDN"),
-        ("MIME-Version", "1.0"),
-        ("Content-Type", content_type),
+    seven_bit = [("Content-Transfer-Encoding", "7bit")]
+    parts = [
+        mime.make("text/plain; charset=us-ascii", text.encode("ascii", "replace"), seven_bit),
+        mime.make("message/disposition-notification", notification, seven_bit),
     ]
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers).encode("utf-8")
-    return Built(head + CRLF + body, message_id)
+    content_type = f'multipart/report; report-type=disposition-notification; boundary="{boundary}"'
+    return mime.make(content_type, _multipart_body(boundary, parts))
+
+
+def _signed(report: bytes, sign: KeyPair, sign_digest: str, micalg: str) -> tuple[str, bytes]:
+    """(Content-Type, body) of the multipart/signed holding `report` and its detached signature."""
+    signature = cms.sign_detached(mime.canonical(report), sign, digest=sign_digest)
+    outer = _boundary()
+    b64 = base64.encodebytes(signature).replace(b"\n", CRLF)
+    smime_p7s = mime.make(
+        'application/pkcs7-signature; name="smime.p7s"',
+        b64,
+        [("Content-Transfer-Encoding", "base64"), ("Content-Disposition", 'attachment; filename="smime.p7s"')],
+    )
+    content_type = f'multipart/signed; protocol="application/pkcs7-signature"; micalg={micalg}; boundary="{outer}"'
+    return content_type, _multipart_body(outer, [report, smime_p7s])
+
+
+def _multipart_body(boundary: str, parts: Sequence[bytes]) -> bytes:
+    """``--boundary`` CRLF part CRLF ... ``--boundary--`` CRLF."""
+    delimiter = b"--" + boundary.encode()
+    return b"".join(delimiter + CRLF + part + CRLF for part in parts) + delimiter + b"--" + CRLF
 
 
 def _one_line(text: str) -> str:

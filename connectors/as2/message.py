@@ -63,31 +63,15 @@ from connectors.as2 import cms, mime
 from connectors.as2.certs import KeyPair
 from connectors.as2.errors import (
     As2CryptoError,
-    AuthenticationFailed,
-    CertificateRejected,
-    DecompressionFailed,
-    DecryptionFailed,
     InsufficientSecurity,
     IntegrityCheckFailed,
     MalformedMessage,
     SignatureInvalid,
     UnexpectedProcessingError,
-    UnknownSigner,
     UnsupportedAlgorithm,
 )
 
 __all__ = [
-    "As2CryptoError",
-    "AuthenticationFailed",
-    "CertificateRejected",
-    "DecompressionFailed",
-    "DecryptionFailed",
-    "InsufficientSecurity",
-    "IntegrityCheckFailed",
-    "MalformedMessage",
-    "SignatureInvalid",
-    "UnexpectedProcessingError",
-    "UnknownSigner",
     "Unwrapped",
     "Wrapped",
     "choose_mic_digest",
@@ -372,6 +356,38 @@ def _unwrap(
     now: dt.datetime | None,
 ) -> Unwrapped:
     body = bytes(body)
+    entity: mime.Entity = _outer_entity(content_type, body, content_disposition, max_bytes)
+    layers = _Layers(requested_digests)
+    raw_payload: bytes | None = None
+    for _depth in range(_MAX_LAYERS):
+        opening = layers.open(entity, own, partner_certs, max_bytes, now)
+        if opening is None:
+            break
+        inner, opened = opening
+        del opening
+        entity = None  # type: ignore[assignment]  # release the outer layer before parsing the inner one
+        entity = mime.parse(inner)
+        if opened and not layers.signed and not _is_layer(entity):
+            # the innermost entity of an unsigned message, headers and content as the last layer gave
+            # them: RFC 4130 §7.3.1 (decrypted) and RFC 5402 §4.2, §4.3 (uncompressed)
+            digest = choose_mic_digest(requested_digests, None)
+            layers.opened_mic = (cms.mic(inner, digest), digest)
+        if entity.header("Content-Type") is None:
+            raw_payload = inner  # not a MIME entity (non-conforming sender): the content itself
+            break
+        del inner
+    else:
+        raise MalformedMessage(f"more than {_MAX_LAYERS} nested S/MIME layers")
+
+    if require_encryption and not layers.encrypted:
+        raise InsufficientSecurity("the partner must encrypt its messages; this one is not encrypted")
+    if require_signature and not layers.signed:
+        raise InsufficientSecurity("the partner must sign its messages; this one is not signed")
+    return _unwrapped(body, entity, raw_payload, layers, content_disposition)
+
+
+def _outer_entity(content_type: str, body: bytes, content_disposition: str | None, max_bytes: int) -> mime.Entity:
+    """The HTTP body as a MIME entity with the HTTP headers that describe it (checked first)."""
     if not body:
         raise MalformedMessage("empty message body")
     if len(body) > max_bytes:
@@ -381,82 +397,82 @@ def _unwrap(
     headers = [("Content-Type", content_type)]
     if content_disposition and "\r" not in content_disposition and "\n" not in content_disposition:
         headers.append(("Content-Disposition", content_disposition))
-    entity: mime.Entity = mime.entity(headers, body)
+    return mime.entity(headers, body)
 
-    signed = encrypted = compressed = False
+
+@dataclass
+class _Layers:
+    """What the S/MIME layers `_unwrap` opened so far say. MICs are computed as soon as their bytes are
+    known, so large layers need not be kept."""
+
+    requested_digests: Sequence[str]
+    signed: bool = False
+    encrypted: bool = False
+    compressed: bool = False
     signer: x509.Certificate | None = None
     signature_digest: str | None = None
-    # MICs are computed as soon as their bytes are known, so large layers need not be kept
     signed_mic: tuple[str, str] | None = None  # over the signed entity
     # unsigned: over the innermost entity, once every encryption and compression layer is removed
     opened_mic: tuple[str, str] | None = None
-    raw_payload: bytes | None = None
 
-    def take_signature(content: bytes, verified: cms.Verified) -> None:
-        nonlocal signed, signer, signature_digest, signed_mic
-        if signed:  # nested signatures: the outermost one is the message's
+    def take_signature(self, content: bytes, verified: cms.Verified) -> None:
+        if self.signed:  # nested signatures: the outermost one is the message's
             return
-        signed, signer, signature_digest = True, verified.signer, verified.digest
-        digest = choose_mic_digest(requested_digests, verified.digest)
-        signed_mic = (cms.mic(content, digest), digest)
+        self.signed, self.signer, self.signature_digest = True, verified.signer, verified.digest
+        digest = choose_mic_digest(self.requested_digests, verified.digest)
+        self.signed_mic = (cms.mic(content, digest), digest)
 
-    for _depth in range(_MAX_LAYERS):
+    def open(
+        self,
+        entity: mime.Entity,
+        own: KeyPair,
+        partner_certs: Sequence[x509.Certificate],
+        max_bytes: int,
+        now: dt.datetime | None,
+    ) -> tuple[bytes, bool] | None:
+        """(the inner bytes, whether this layer was decrypted or decompressed) of `entity`; None when it
+        is no S/MIME layer (the payload)."""
         ct = entity.content_type
-        opened = False  # this layer was decrypted or decompressed
         if ct in _PKCS7_MIME:
             der = _der(entity)
             kind = _SMIME_TYPES.get(entity.params.get("smime-type", "").lower()) or cms.content_kind(der)
             if kind in ("enveloped", "auth-enveloped"):
                 inner = cms.decrypt(der, own)
-                encrypted = opened = True
-            elif kind == "compressed":
+                self.encrypted = True
+                return inner, True
+            if kind == "compressed":
                 inner = cms.decompress(der, max_bytes)
-                compressed = opened = True
-            elif kind == "signed":
+                self.compressed = True
+                return inner, True
+            if kind == "signed":
                 inner, verified = cms.verify_attached(der, partner_certs, now=now)
-                take_signature(inner, verified)
-            else:
-                raise MalformedMessage(f"{ct} holding CMS {kind}")
-            del der
-        elif ct == "multipart/signed":
+                self.take_signature(inner, verified)
+                return inner, False
+            raise MalformedMessage(f"{ct} holding CMS {kind}")
+        if ct == "multipart/signed":
             parts = mime.split_multipart(entity)
             if len(parts) != 2:
                 raise SignatureInvalid(f"multipart/signed with {len(parts)} parts instead of 2")
             content, verified = _verify_part(parts[0], _der(mime.parse(parts[1])), partner_certs, now)
-            take_signature(content, verified)
-            inner = parts[0]
-            del parts, content
-        else:
-            break
-        entity = None  # type: ignore[assignment]  # release the outer layer before parsing the inner one
-        entity = mime.parse(inner)
-        if opened and not signed and not _is_layer(entity):
-            # the innermost entity of an unsigned message, headers and content as the last layer gave
-            # them: RFC 4130 §7.3.1 (decrypted) and RFC 5402 §4.2, §4.3 (uncompressed)
-            digest = choose_mic_digest(requested_digests, None)
-            opened_mic = (cms.mic(inner, digest), digest)
-        if entity.header("Content-Type") is None:
-            raw_payload = inner  # not a MIME entity (non-conforming sender): the content itself
-            break
-        del inner
-    else:
-        raise MalformedMessage(f"more than {_MAX_LAYERS} nested S/MIME layers")
+            self.take_signature(content, verified)
+            return parts[0], False
+        return None
 
-    if require_encryption and not encrypted:
-        raise InsufficientSecurity("the partner must encrypt its messages; this one is not encrypted")
-    if require_signature and not signed:
-        raise InsufficientSecurity("the partner must sign its messages; this one is not signed")
 
+def _unwrapped(
+    body: bytes, entity: mime.Entity, raw_payload: bytes | None, layers: _Layers, content_disposition: str | None
+) -> Unwrapped:
+    """What `_unwrap` returns once the innermost `entity` (or a `raw_payload`) is reached."""
     if raw_payload is not None:
         payload, payload_type = raw_payload, "application/octet-stream"
     else:
         payload, payload_type = mime.decoded_body(entity), entity.content_type
-    if signed_mic is not None:
-        mic_value, mic_digest = signed_mic
-    elif opened_mic is not None:
-        mic_value, mic_digest = opened_mic
+    if layers.signed_mic is not None:
+        mic_value, mic_digest = layers.signed_mic
+    elif layers.opened_mic is not None:
+        mic_value, mic_digest = layers.opened_mic
     else:  # neither signed, encrypted nor compressed: the content as received, without headers
-        mic_digest = choose_mic_digest(requested_digests, None)
+        mic_digest = choose_mic_digest(layers.requested_digests, None)
         mic_value = cms.mic(body, mic_digest)
     filename = None if raw_payload is not None else mime.filename(entity)
     if filename is None and content_disposition:
@@ -464,14 +480,14 @@ def _unwrap(
     return Unwrapped(
         payload=payload,
         filename=filename,
-        signed=signed,
-        encrypted=encrypted,
-        compressed=compressed,
-        signer=signer,
+        signed=layers.signed,
+        encrypted=layers.encrypted,
+        compressed=layers.compressed,
+        signer=layers.signer,
         mic=mic_value,
         mic_digest=mic_digest,
         content_type=payload_type,
-        signature_digest=signature_digest,
+        signature_digest=layers.signature_digest,
         payload_headers=[] if raw_payload is not None else list(entity.headers),
     )
 

@@ -135,10 +135,10 @@ def parse(raw: bytes) -> Entity:
             )
             headers[-1] = (name, joined)
             continue
-        name, _, value = content.partition(b":")
-        headers.append((_decode_header(name.strip()), _decode_header(value.strip())))
+        raw_name, _, raw_value = content.partition(b":")
+        headers.append((_decode_header(raw_name.strip()), _decode_header(raw_value.strip())))
 
-    content_type, params = "text/plain", {}
+    content_type, params = "text/plain", dict[str, str]()
     for name, value in headers:
         if name.lower() == "content-type":
             content_type, params = parse_content_type(value)
@@ -149,7 +149,7 @@ def parse(raw: bytes) -> Entity:
 def entity(headers: Sequence[tuple[str, str]], body: bytes) -> Entity:
     """An `Entity` for `body` under `headers` (e.g. HTTP headers), without copying `body`."""
     header_bytes = b"".join(f"{k}: {v}".encode("utf-8", "surrogateescape") + CRLF for k, v in headers) + CRLF
-    content_type, params = "text/plain", {}
+    content_type, params = "text/plain", dict[str, str]()
     for name, value in headers:
         if name.lower() == "content-type":
             content_type, params = parse_content_type(value)

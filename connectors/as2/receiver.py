@@ -53,7 +53,7 @@ from typing import Any
 
 from connectors.as2 import certs, cms, mdn, message, sender
 from connectors.as2.errors import As2CryptoError
-from connectors.as2.station import load_parties, safe_name, unquote_id, wants_signed_receipt
+from connectors.as2.station import Party, load_parties, safe_name, unquote_id, wants_signed_receipt
 from connectors.partners import Partner
 from flows.domain import log
 from flows.domain.model import Channel
@@ -249,113 +249,85 @@ class As2App:
             return self._receive_message(headers, body)
 
     def _receive_message(self, headers: dict[str, str], body: bytes) -> Reply:
-        as2_from, as2_to = unquote_id(headers["as2-from"]), unquote_id(headers["as2-to"])
-        message_id = headers["message-id"].strip()
-        party = self.parties.get(as2_from)
-        wants_mdn = bool(headers.get("disposition-notification-to"))
-        async_url = headers.get("receipt-delivery-option") if wants_mdn else None
-        if async_url and not re.match(r"^https?://", async_url):
-            async_url = None  # mailto: and others are not supported: answer synchronously
-        if party is None:
-            async_url = None  # never POST to a URL that an unknown sender gave
-        mode = None if not wants_mdn else ("async" if async_url else "sync")
-
+        party = self.parties.get(unquote_id(headers["as2-from"]))
+        env = _Envelope.of(headers, known_sender=party is not None)
         raw = self.archive.put_bytes(body)  # archive first: the bytes as received
         row, created = self.store.as2_record(
             As2Message(
                 direction="in",
-                message_id=message_id,
+                message_id=env.message_id,
                 partner=party.id if party else None,
-                as2_from=as2_from,
-                as2_to=as2_to,
+                as2_from=env.as2_from,
+                as2_to=env.as2_to,
                 mdn_status=As2Status.RECEIVED,
                 raw_sha256=raw.sha256,
                 headers={k: headers[k] for k in KEPT_HEADERS if k in headers},
-                mdn_mode=mode,
-                mdn_target=async_url,
+                mdn_mode=env.mode,
+                mdn_target=env.async_url,
             )
         )
         if not created and row.mdn_status != As2Status.RECEIVED:
-            return self._duplicate(row, mode, async_url)
+            return self._duplicate(row, env.mode, env.async_url)
         if not created:  # received before, never answered (a crash in between): this copy is processed
             _log.info("as2.resumed", partner=row.partner)
-            row.raw_sha256, row.mdn_mode, row.mdn_target = raw.sha256, mode, async_url
+            row.raw_sha256, row.mdn_mode, row.mdn_target = raw.sha256, env.mode, env.async_url
 
-        modifier: str | None = None
-        detail: str | None = None
-        unwrapped: message.Unwrapped | None = None
         micalgs = message.requested_micalgs(headers.get("disposition-notification-options"))
-        if party is None:
-            modifier, detail = "authentication-failed", f"unknown AS2-From {as2_from!r}"
-        elif as2_to != party.cfg.our_as2_id:
-            modifier, detail = "authentication-failed", f"AS2-To {as2_to!r} is not Relais's AS2 id for {as2_from!r}"
-        elif not body:
-            modifier, detail = "unexpected-processing-error", "empty message body"
+        opened = _open(env, party, headers, body, micalgs)
+        modifier: str | None = None
+        if isinstance(opened, _Refusal):
+            modifier, row.detail = opened.modifier, opened.detail
+            _log.warning("as2.refused", partner=row.partner, disposition=modifier, detail=row.detail)
         else:
-            try:
-                unwrapped = message.unwrap(
-                    headers["content-type"],
-                    body,
-                    own=party.own,
-                    partner_certs=[party.cert],
-                    requested_digests=micalgs,
-                    max_bytes=party.cfg.max_bytes,
-                    require_signature=party.cfg.require_signature,
-                    require_encryption=party.cfg.require_encryption,
-                    content_disposition=headers.get("content-disposition"),
-                )
-                if unwrapped.signer is not None:
-                    problems = certs.problems(unwrapped.signer, purpose="signing")
-                    if problems:
-                        unwrapped = None
-                        modifier, detail = "authentication-failed", "; ".join(problems)
-            except As2CryptoError as e:
-                modifier, detail = e.disposition, f"{type(e).__name__}: {e}"
-            except Exception as e:  # noqa: BLE001 - any failure is a negative MDN, never a crash
-                _log.exception("as2.unexpected_error", error=str(e))
-                modifier, detail = "unexpected-processing-error", type(e).__name__
-
-        if unwrapped is not None and party is not None:
-            name = safe_name(unwrapped.filename, f"as2-{message_id}")
+            assert party is not None  # only a known partner's message is opened
             if row.flow_id is None:  # resumed after a crash: the flow may exist already (flows.pipeline.intake)
+                name = safe_name(opened.filename, f"as2-{env.message_id}")
                 arrival = Arrival(party.id, Channel.AS2, name, written_at=row.received_at)
-                row.flow_id = self.intake.ingest(arrival, unwrapped.payload).flow.id
-            row.mic, row.mic_digest = unwrapped.mic, unwrapped.mic_digest
-        row.detail = detail
-        row.mdn_status = As2Status.PROCESSED if modifier is None else f"processed/error: {modifier}"
-        if modifier is None:
+                row.flow_id = self.intake.ingest(arrival, opened.payload).flow.id
+            row.mic, row.mic_digest, row.detail = opened.mic, opened.mic_digest, None
             _log.info(
                 "as2.received",
                 partner=row.partner,
                 flow_id=row.flow_id,
-                signed=unwrapped.signed,
-                encrypted=unwrapped.encrypted,
-                compressed=unwrapped.compressed,
+                signed=opened.signed,
+                encrypted=opened.encrypted,
+                compressed=opened.compressed,
                 size=len(body),
             )
-        else:
-            _log.warning("as2.refused", partner=row.partner, disposition=modifier, detail=detail)
+        row.mdn_status = As2Status.PROCESSED if modifier is None else f"processed/error: {modifier}"
+        return self._answer(row, env, party, modifier, headers, micalgs)
 
-        if mode is None:  # no MDN asked for
+    def _answer(
+        self,
+        row: As2Message,
+        env: _Envelope,
+        party: Party | None,
+        modifier: str | None,
+        headers: dict[str, str],
+        micalgs: list[str],
+    ) -> Reply:
+        """Record the outcome in `row` and answer: no MDN, the MDN (sync), or an empty 200 and the MDN
+        queued (async); the MDN is archived first."""
+        if env.mode is None:  # no MDN asked for
             self.store.as2_update(row)
             return _text(200, row.mdn_status)
         sign = party is not None and wants_signed_receipt(headers.get("disposition-notification-options"))
         label = row.mic_digest or message.choose_mic_digest(micalgs)  # the sender's spelling
         built = mdn.build(
-            our_id=party.cfg.our_as2_id if party else as2_to,
-            partner_id=as2_from,
-            original_message_id=message_id,
+            our_id=party.cfg.our_as2_id if party else env.as2_to,
+            partner_id=env.as2_from,
+            original_message_id=env.message_id,
             modifier=modifier,
             mic=row.mic,
             mic_label=row.mic_digest,
-            detail=detail,
+            detail=row.detail,
             sign=party.own if sign and party else None,
             sign_digest=cms.normalise_digest(label),
             micalg_label=label,
         )
         row.mdn_archive_sha256 = self.archive.put_bytes(built.data).sha256
-        if mode == "async":
-            self.store.as2_update(row, mdn_outbox=self._mdn_outbox_row(row, async_url or ""))
+        if env.mode == "async":
+            self.store.as2_update(row, mdn_outbox=self._mdn_outbox_row(row, env.async_url or ""))
             self._mdn_wakeup.set()
             return Reply(200, [("Content-Type", "text/plain")], b"")
         self.store.as2_update(row)
@@ -466,3 +438,73 @@ def _mdn_reply(data: bytes) -> Reply:
 def _entity(headers: dict[str, str], body: bytes) -> bytes:
     head = "".join(f"{_title(k)}: {v}\r\n" for k, v in headers.items() if k in KEPT_HEADERS)
     return head.encode("utf-8", "replace") + b"\r\n" + body
+
+
+@dataclasses.dataclass(frozen=True)
+class _Envelope:
+    """Who sent an AS2 message to whom under which Message-ID, and the MDN asked for (None, "sync",
+    "async" to `async_url`)."""
+
+    as2_from: str
+    as2_to: str
+    message_id: str
+    mode: str | None
+    async_url: str | None
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str], *, known_sender: bool) -> _Envelope:
+        wants_mdn = bool(headers.get("disposition-notification-to"))
+        async_url = headers.get("receipt-delivery-option") if wants_mdn else None
+        if async_url and not re.match(r"^https?://", async_url):
+            async_url = None  # mailto: and others are not supported: answer synchronously
+        if not known_sender:
+            async_url = None  # never POST to a URL that an unknown sender gave
+        mode = None if not wants_mdn else ("async" if async_url else "sync")
+        return cls(
+            unquote_id(headers["as2-from"]),
+            unquote_id(headers["as2-to"]),
+            headers["message-id"].strip(),
+            mode,
+            async_url,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Refusal:
+    """Why a message is not processed: the negative MDN's modifier and its detail."""
+
+    modifier: str
+    detail: str
+
+
+def _open(
+    env: _Envelope, party: Party | None, headers: Mapping[str, str], body: bytes, micalgs: list[str]
+) -> message.Unwrapped | _Refusal:
+    """The payload of a message (the module doc's checks of step 4), or why it is refused."""
+    if party is None:
+        return _Refusal("authentication-failed", f"unknown AS2-From {env.as2_from!r}")
+    if env.as2_to != party.cfg.our_as2_id:
+        return _Refusal("authentication-failed", f"AS2-To {env.as2_to!r} is not Relais's AS2 id for {env.as2_from!r}")
+    if not body:
+        return _Refusal("unexpected-processing-error", "empty message body")
+    try:
+        unwrapped = message.unwrap(
+            headers["content-type"],
+            body,
+            own=party.own,
+            partner_certs=[party.cert],
+            requested_digests=micalgs,
+            max_bytes=party.cfg.max_bytes,
+            require_signature=party.cfg.require_signature,
+            require_encryption=party.cfg.require_encryption,
+            content_disposition=headers.get("content-disposition"),
+        )
+        problems = certs.problems(unwrapped.signer, purpose="signing") if unwrapped.signer is not None else []
+    except As2CryptoError as e:
+        return _Refusal(e.disposition, f"{type(e).__name__}: {e}")
+    except Exception as e:  # noqa: BLE001 - any failure is a negative MDN, never a crash
+        _log.exception("as2.unexpected_error", error=str(e))
+        return _Refusal("unexpected-processing-error", type(e).__name__)
+    if problems:
+        return _Refusal("authentication-failed", "; ".join(problems))
+    return unwrapped

@@ -39,6 +39,8 @@ from flows.store import As2Message, As2Status, Store
 _log = log.get("relais.as2")
 TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=10.0)
 USER_AGENT = "Relais AS2"
+#: What a new try of a message changes in its row (the rest stays the first try's).
+_RESENT_FIELDS = ("raw_sha256", "mic", "mic_digest", "headers", "mdn_mode", "mdn_target")
 
 
 class As2SendError(RelaisError):
@@ -118,31 +120,27 @@ class Sender(_Http):
             headers.append(("Receipt-Delivery-Option", cfg.async_mdn_url))
         mode = "async" if cfg.mdn == "async" and cfg.async_mdn_url else "sync"
         sent = archive.put_bytes(wrapped.body)  # what goes on the wire is archived first
-        fields = {
-            "raw_sha256": sent.sha256,
-            "mic": wrapped.mic,
-            "mic_digest": wrapped.mic_digest,
-            "headers": {k: v for k, v in headers},
-            "mdn_mode": mode,
-            "mdn_target": cfg.async_mdn_url if mode == "async" else None,
-        }
+        this_send = As2Message(
+            direction="out",
+            message_id=message_id,
+            partner=party.id,
+            as2_from=cfg.our_as2_id,
+            as2_to=cfg.as2_id,
+            mdn_status=As2Status.PENDING,
+            flow_id=item.flow_id,
+            outbox_id=item.id,
+            raw_sha256=sent.sha256,
+            mic=wrapped.mic,
+            mic_digest=wrapped.mic_digest,
+            headers={k: v for k, v in headers},
+            mdn_mode=mode,
+            mdn_target=cfg.async_mdn_url if mode == "async" else None,
+        )
         if row is None:
-            row, _ = store.as2_record(
-                As2Message(
-                    direction="out",
-                    message_id=message_id,
-                    partner=party.id,
-                    as2_from=cfg.our_as2_id,
-                    as2_to=cfg.as2_id,
-                    mdn_status=As2Status.PENDING,
-                    flow_id=item.flow_id,
-                    outbox_id=item.id,
-                    **fields,
-                )
-            )
-        else:
-            for key, value in fields.items():
-                setattr(row, key, value)
+            row, _ = store.as2_record(this_send)
+        else:  # sent again: the row of the first try says what went on the wire this time
+            for key in _RESENT_FIELDS:
+                setattr(row, key, getattr(this_send, key))
             store.as2_update(row)
         with log.bound(as2_message_id=message_id, partner=party.id):
             response = self._post(cfg.url or "", headers, wrapped.body)

@@ -12,13 +12,14 @@ app bounds the body (size, idle time, total time).
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
+from typing import Any
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from connectors import uvicorn_thread
 from connectors.as2.receiver import As2App, ServerLimits
 
 
@@ -90,34 +91,13 @@ def config(
     )
 
 
-class ServerThread:
-    """The endpoint in a background thread (tests, benchmark): ``.start()``, ``.port``, ``.stop()``."""
+class ServerThread(uvicorn_thread.ServerThread):
+    """The endpoint in a background thread (tests, benchmark): ``.start()``, ``.port``, ``.url``, ``.stop()``."""
 
-    def __init__(self, app: As2App, host: str = "127.0.0.1", port: int = 0, **kwargs: object) -> None:
+    def __init__(self, app: As2App, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
+        super().__init__(config(app, host, port, **kwargs), name="as2-server")
         self.app = app
-        self.server = uvicorn.Server(config(app, host, port, **kwargs))  # type: ignore[arg-type]
-        self._thread = threading.Thread(target=self.server.run, name="as2-server", daemon=True)
-        self.host = host
-
-    def start(self, timeout: float = 10.0) -> ServerThread:
-        self._thread.start()
-        deadline = threading.Event()
-        for _ in range(int(timeout / 0.02)):
-            if self.server.started or not self._thread.is_alive():
-                break
-            deadline.wait(0.02)
-        if not self.server.started:
-            raise OSError(f"the AS2 server did not start on {self.host}")
-        return self
-
-    @property
-    def port(self) -> int:
-        return self.server.servers[0].sockets[0].getsockname()[1]
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/as2"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=30)
+        return f"{super().url}/as2"

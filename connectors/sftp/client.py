@@ -180,7 +180,9 @@ def _load_with_cryptography(path: Path) -> paramiko.PKey | None:
     """
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+    loaded: PrivateKeyTypes
     try:
         data = path.read_bytes()
         try:

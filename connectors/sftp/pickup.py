@@ -222,7 +222,8 @@ class _Poll:
         if self.cfg.done_marker:
             return fresh
         seen = self.state.seen.get(self.partner.id, {})
-        stable, unsure = [], []
+        stable: list[_Candidate] = []
+        unsure: list[_Candidate] = []
         for c in fresh:
             (stable if seen.get(c.original) == (c.entry.size, c.entry.mtime) else unsure).append(c)
         now_seen = {c.original: (c.entry.size, c.entry.mtime) for c in unsure}

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from connectors.partners import Partner
 from connectors.sftp import airflow_conn
 from flows.domain.errors import ConfigError
 from flows.domain.outbox import OutboxItem
+
+if TYPE_CHECKING:  # paramiko is imported on first use only
+    from connectors.sftp.client import SftpConnection
 
 
 class Sender:
@@ -19,7 +23,7 @@ class Sender:
             raise ConfigError("no SFTP configuration for this partner any more")
         self.partner = partner
         self.cfg = airflow_conn.resolve(partner.sftp, key_dir)
-        self._conn = None
+        self._conn: SftpConnection | None = None
         self._folders: set[str] = set()
 
     def __enter__(self) -> Sender:

@@ -88,6 +88,30 @@ def is_own_flow(flow: Flow, written_at: dt.datetime | None) -> bool:
     return written_at < received + RESOLUTION
 
 
+def _new_flow(flow_id: str, arrival: Arrival, obj: ArchivedObject) -> Flow:
+    """The flow recorded for `arrival`'s file, archived as `obj`, under a new id."""
+    return Flow(
+        id=flow_id,
+        partner=arrival.partner,
+        channel=arrival.channel,
+        original_name=arrival.name,
+        size=obj.size,
+        sha256=obj.sha256,
+    )
+
+
+def _log_received(flow: Flow) -> None:
+    _log.info(
+        "flow.received",
+        flow_id=flow.id,
+        partner=flow.partner,
+        channel=str(flow.channel),
+        name=flow.original_name,
+        size=flow.size,
+        sha256=flow.sha256,
+    )
+
+
 @dataclasses.dataclass
 class Intake:
     """Archive-first, idempotent recording of arriving files (the module doc gives the rules)."""
@@ -121,8 +145,8 @@ class Intake:
 
     def ingest_archived(self, arrival: Arrival, obj: ArchivedObject, *, idempotency_key: str | None = None) -> Ingested:
         """Record the flow of bytes already archived as `obj` (the same rule as `ingest`)."""
-        existing = self.store.find_flow(arrival.partner, arrival.name, obj.size, obj.sha256, latest=True)
-        if existing is not None and is_own_flow(existing, arrival.written_at):
+        existing = self._own_flow(arrival, obj)
+        if existing is not None:
             if idempotency_key is not None:  # the key names this flow from now on, unless another holds it
                 holder = self.store.record_api_upload(arrival.partner, idempotency_key, existing.id, obj.sha256)
                 if holder[0] != existing.id:
@@ -136,27 +160,12 @@ class Intake:
                 sha256=obj.sha256,
             )
             return Ingested(existing, created=False)
-        flow = Flow(
-            id=self._new_id(),
-            partner=arrival.partner,
-            channel=arrival.channel,
-            original_name=arrival.name,
-            size=obj.size,
-            sha256=obj.sha256,
-        )
+        flow = _new_flow(self._new_ids(1)[0], arrival, obj)
         if idempotency_key is None:
             self.store.create_flow(flow)
         else:
             self.store.create_api_flow(flow, idempotency_key)  # or IdempotencyKeyTaken: nothing recorded
-        _log.info(
-            "flow.received",
-            flow_id=flow.id,
-            partner=arrival.partner,
-            channel=str(arrival.channel),
-            name=arrival.name,
-            size=obj.size,
-            sha256=obj.sha256,
-        )
+        _log_received(flow)
         return Ingested(flow, created=True)
 
     def ingest_many(self, items: Sequence[tuple[Arrival, ArchivedObject]]) -> list[Ingested]:
@@ -171,41 +180,28 @@ class Intake:
             if key in keys:  # the same file twice in this batch: the second is seen once the first is recorded
                 out.append(None)
                 continue
-            existing = self.store.find_flow(arrival.partner, arrival.name, obj.size, obj.sha256, latest=True)
-            if existing is not None and is_own_flow(existing, arrival.written_at):
+            if self._own_flow(arrival, obj) is not None:
                 out.append(self.ingest_archived(arrival, obj))  # already recorded: says so, records nothing
                 continue
             keys.add(key)
             new.append((len(out), arrival, obj))
             out.append(None)
         ids = self._new_ids(len(new))
-        flows = [
-            Flow(
-                id=flow_id,
-                partner=arrival.partner,
-                channel=arrival.channel,
-                original_name=arrival.name,
-                size=obj.size,
-                sha256=obj.sha256,
-            )
-            for flow_id, (_, arrival, obj) in zip(ids, new, strict=True)
-        ]
+        flows = [_new_flow(flow_id, arrival, obj) for flow_id, (_, arrival, obj) in zip(ids, new, strict=True)]
         self.store.create_flows(flows)
-        for flow, (at, arrival, obj) in zip(flows, new, strict=True):
+        for flow, (at, _, _) in zip(flows, new, strict=True):
             out[at] = Ingested(flow, created=True)
-            _log.info(
-                "flow.received",
-                flow_id=flow.id,
-                partner=arrival.partner,
-                channel=str(arrival.channel),
-                name=arrival.name,
-                size=obj.size,
-                sha256=obj.sha256,
-            )
+            _log_received(flow)
         return [got if got is not None else self.ingest_archived(*items[i]) for i, got in enumerate(out)]
 
+    def _own_flow(self, arrival: Arrival, obj: ArchivedObject) -> Flow | None:
+        """The recorded flow that is this very file's (the idempotence rule), if any."""
+        existing = self.store.find_flow(arrival.partner, arrival.name, obj.size, obj.sha256, latest=True)
+        return existing if existing is not None and is_own_flow(existing, arrival.written_at) else None
+
     def _new_ids(self, n: int) -> list[str]:
-        """`n` flow ids no flow ever had, marked in the archive together (`_new_id`, grouped)."""
+        """`n` flow ids no flow ever had (the module doc: an id marked in the archive is skipped), marked in
+        the archive together (`Archive.put_many`)."""
         ids: list[str] = []
         while len(ids) < n:
             fresh = []
@@ -222,18 +218,3 @@ class Intake:
             self.archive.put_many([id_marker(f) for f in fresh])
             ids.extend(fresh)
         return ids
-
-    def _new_id(self) -> str:
-        """The next flow id no flow ever had (the module doc): skips the ids marked in the archive."""
-        while True:
-            flow_id = self.store.next_flow_id()
-            marker = id_marker(flow_id)
-            if not self.archive.exists(hashlib.sha256(marker).hexdigest()):
-                self.archive.put_bytes(marker)
-                return flow_id
-            _log.warning(
-                "intake.flow_id_skipped",
-                flow_id=flow_id,
-                detail="this id was given before (the archive says so) to a flow the store does not know: "
-                "the store was restored from an older backup; the id is not given again",
-            )

@@ -5,25 +5,21 @@ in time, and believe ``X-Forwarded-For`` only from RELAIS_TRUSTED_PROXIES (relai
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 
+from connectors import uvicorn_thread
 from relais.api.app import create_app
 from relais.api.config import ApiConfig
 from relais.compose import Runtime
 from relais.httpguard import EdgeSettings
 
 
-class Server(uvicorn.Server):
-    """A uvicorn server that knows the port it listens on (port 0: a free one) once started."""
-
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[Server], None] | None = None) -> None:
-        super().__init__(config)
-        self.on_ready = on_ready
-        self.port: int | None = None
+class Server(uvicorn_thread.Server):
+    """connectors/uvicorn_thread.py's server (it knows its port once started), stopping the uploads'
+    processor when it ends."""
 
     def run(self, sockets: Any = None) -> None:
         try:
@@ -32,13 +28,6 @@ class Server(uvicorn.Server):
             processor = _processor(self.config.app)
             if processor is not None:
                 processor.stop()
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        if self.servers and self.servers[0].sockets:
-            self.port = self.servers[0].sockets[0].getsockname()[1]
-        if self.started and self.on_ready is not None:
-            self.on_ready(self)
 
 
 def _processor(app: Any) -> Any:
@@ -58,7 +47,7 @@ def server(
     on_ready: Callable[[Server], None] | None = None,
     config: ApiConfig | None = None,
 ) -> Server:
-    uvicorn_config = uvicorn.Config(
+    served = uvicorn.Config(
         create_app(rt, config),
         host=host,
         port=port,
@@ -68,7 +57,7 @@ def server(
         timeout_graceful_shutdown=5,
         **EdgeSettings.from_env().uvicorn_options(),  # deadlines, trusted proxies
     )
-    return Server(uvicorn_config, on_ready=on_ready)
+    return Server(served, on_ready=on_ready)
 
 
 def serve(
@@ -82,32 +71,8 @@ def serve(
     server(rt, host, port, on_ready, config).run()
 
 
-class ServerThread:
+class ServerThread(uvicorn_thread.ServerThread):
     """The API served in a background thread on 127.0.0.1: ``with ServerThread(rt) as s: s.url``."""
 
     def __init__(self, rt: Runtime, host: str = "127.0.0.1", port: int = 0, config: ApiConfig | None = None) -> None:
-        self._ready = threading.Event()
-        self.server = server(rt, host, port, on_ready=lambda _s: self._ready.set(), config=config)
-        self.host = host
-        self._thread = threading.Thread(target=self.server.run, name="relais-api", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.server.port}"
-
-    def start(self, timeout: float = 15.0) -> ServerThread:
-        self._thread.start()
-        if not self._ready.wait(timeout) or self.server.port is None:
-            self.stop()
-            raise RuntimeError("the API server did not start")
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(10)
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(server(rt, host, port, config=config), name="relais-api")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 
+from connectors import uvicorn_thread
 from relais.api.serve import Server
 from relais.compose import Runtime
 from relais.httpguard import BodyLimit, EdgeSettings
@@ -59,26 +59,8 @@ def server(
     return Server(config, on_ready=on_ready)
 
 
-class WebThread:
+class WebThread(uvicorn_thread.ServerThread):
     """The web application served in a background thread: ``with WebThread(rt) as w: w.url``."""
 
     def __init__(self, rt: Runtime, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._ready = threading.Event()
-        self.server = server(rt, host, port, on_ready=lambda _s: self._ready.set())
-        self.host = host
-        self._thread = threading.Thread(target=self.server.run, name="relais-web", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.server.port}"
-
-    def __enter__(self) -> WebThread:
-        self._thread.start()
-        if not self._ready.wait(15) or self.server.port is None:
-            self.server.should_exit = True
-            raise RuntimeError("the web server did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self._thread.join(10)
+        super().__init__(server(rt, host, port), name="relais-web")

@@ -293,6 +293,37 @@ def test_an_incomplete_backend_cannot_be_built() -> None:
         Partial()  # type: ignore[abstract]
 
 
+# --- the spooling loop both backends use (archive/base.py) -----------------------
+
+
+@pytest.mark.parametrize("kind", ["stream", "file", "bytes"])
+def test_spool_hashes_what_it_copies(tmp_path: Path, kind: str) -> None:
+    from archive.base import CHUNK, spool
+
+    data = os.urandom(CHUNK * 2 + 7)
+    (tmp_path / "src").write_bytes(data)
+    source = {"stream": io.BytesIO(data), "file": tmp_path / "src", "bytes": data}[kind]
+    (tmp_path / "spool").mkdir()
+    obj, spooled = spool(source, tmp_path / "spool", "t-", fsync=kind == "stream")
+    assert obj == ArchivedObject(hashlib.sha256(data).hexdigest(), len(data))
+    assert spooled.parent == tmp_path / "spool" and spooled.read_bytes() == data
+
+
+def test_spool_leaves_no_file_when_the_source_fails(tmp_path: Path) -> None:
+    from archive.base import spool
+
+    class Broken(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            raise OSError("the partner hung up")
+
+    with pytest.raises(OSError, match="hung up"):
+        spool(Broken(), tmp_path, "t-", fsync=True)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- the readers of archived flows take file objects ------------------------------
 
 

@@ -23,7 +23,6 @@ import base64
 import hashlib
 import html
 import secrets
-import threading
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -37,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from relais.api.serve import Server
+from connectors.uvicorn_thread import ServerThread
 from tests.support.waiting import SERVER_START_SECONDS
 
 KID = "stub-key-1"
@@ -55,7 +54,6 @@ class StubProvider:
         self.token_requests: list[dict[str, Any]] = []
         self._codes: dict[str, dict[str, Any]] = {}
         self._access: dict[str, dict[str, Any]] = {}
-        self._ready = threading.Event()
         app = Starlette(
             routes=[
                 Route("/.well-known/openid-configuration", self.discovery),
@@ -66,12 +64,11 @@ class StubProvider:
             ]
         )
         config = uvicorn.Config(app, host=host, port=0, log_level="warning", access_log=False, lifespan="off")
-        self.server = Server(config, on_ready=lambda _s: self._ready.set())
-        self._thread = threading.Thread(target=self.server.run, name="oidc-stub", daemon=True)
+        self._thread = ServerThread(config, name="oidc-stub")
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.server.port}"
+        return self._thread.url
 
     def add_user(self, login: str, groups: list[str], **claims: Any) -> dict[str, Any]:
         self.users[login] = {"sub": f"sub-{login}-{secrets.token_hex(4)}", "preferred_username": login}
@@ -79,15 +76,11 @@ class StubProvider:
         return self.users[login]
 
     def __enter__(self) -> StubProvider:
-        self._thread.start()
-        if not self._ready.wait(SERVER_START_SECONDS) or self.server.port is None:
-            self.server.should_exit = True
-            raise RuntimeError("the stub OpenID provider did not start")
+        self._thread.start(SERVER_START_SECONDS)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self._thread.join(10)
+        self._thread.stop()
 
     # ---- endpoints --------------------------------------------------------------------------
 

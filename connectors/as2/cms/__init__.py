@@ -33,7 +33,7 @@ spellings are accepted; `normalise_digest` gives the ``sha-256`` form.
 
 The implementation lives in one module per job; this module re-exports
 their public names, so ``from connectors.as2 import cms`` / ``cms.xxx``
-is the interface:
+is the interface; its errors are `connectors.as2.errors`'s:
 
 ``cms_algorithms``  digest / cipher names, `mic`
 ``cms_asn1``        ASN.1 / BER helpers, `content_kind`
@@ -49,32 +49,10 @@ from connectors.as2.cms.asn1 import content_kind
 from connectors.as2.cms.compressed import compress, decompress
 from connectors.as2.cms.enveloped import decrypt, encrypt
 from connectors.as2.cms.signed import Verified, sign_detached, verify, verify_attached, verify_detached
-from connectors.as2.errors import (
-    As2CryptoError,
-    AuthenticationFailed,
-    CertificateRejected,
-    DecompressionFailed,
-    DecryptionFailed,
-    IntegrityCheckFailed,
-    MalformedMessage,
-    SignatureInvalid,
-    UnexpectedProcessingError,
-    UnknownSigner,
-    UnsupportedAlgorithm,
-)
 
 __all__ = [
     "CIPHERS",
     "DIGESTS",
-    "As2CryptoError",
-    "AuthenticationFailed",
-    "CertificateRejected",
-    "DecompressionFailed",
-    "DecryptionFailed",
-    "IntegrityCheckFailed",
-    "SignatureInvalid",
-    "UnknownSigner",
-    "UnsupportedAlgorithm",
     "Verified",
     "compress",
     "content_kind",
@@ -90,5 +68,5 @@ __all__ = [
     "verify_detached",
 ]
 
-# names importable from here though not in __all__ (as before the split)
-_ = (ContentKind, MalformedMessage, UnexpectedProcessingError)
+# a name importable from here though not in __all__ (as before the split)
+_ = ContentKind

@@ -215,7 +215,7 @@ def _unwrap_key(ktri: Any, key: rsa.RSAPrivateKey) -> bytes:
         oaep_hash: type[hashes.HashAlgorithm] = hashes.SHA1
         if params["hashFunc"].isValue:
             oaep_hash = _hash_cls(_DIGEST_BY_OID.get(str(params["hashFunc"]["algorithm"]), "?"))
-        mgf_hash = hashes.SHA1
+        mgf_hash: type[hashes.HashAlgorithm] = hashes.SHA1
         if params["maskGenFunc"].isValue:
             inner = _decode(bytes(params["maskGenFunc"]["parameters"]), rfc5280.AlgorithmIdentifier())
             mgf_hash = _hash_cls(_DIGEST_BY_OID.get(str(inner["algorithm"]), "?"))

@@ -56,7 +56,10 @@ def sign_detached(data: bytes, kp: KeyPair, digest: str = "sha-256") -> bytes:
     """
     name = normalise_digest(digest)
     if name != "sha-1":
-        builder = pkcs7.PKCS7SignatureBuilder().set_data(data).add_signer(kp.cert, kp.key, _hash_cls(name)())
+        algorithm = _hash_cls(name)()
+        if not isinstance(algorithm, hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512):
+            raise UnsupportedAlgorithm(f"no SHA-2 signature with {name}")  # (every name but sha-1 is SHA-2)
+        builder = pkcs7.PKCS7SignatureBuilder().set_data(data).add_signer(kp.cert, kp.key, algorithm)
         return builder.sign(
             serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]
         )
@@ -209,10 +212,10 @@ def _check_signature(public: Any, sig_alg: Any, digest_name: str, signature: byt
         params = rfc4055.RSASSA_PSS_params()
         if sig_alg["parameters"].isValue:
             params = _decode(bytes(sig_alg["parameters"]), rfc4055.RSASSA_PSS_params())
-        pss_hash = hashes.SHA1
+        pss_hash: type[hashes.HashAlgorithm] = hashes.SHA1
         if params["hashAlgorithm"].isValue:
             pss_hash = _hash_cls(_DIGEST_BY_OID.get(str(params["hashAlgorithm"]["algorithm"]), "?"))
-        mgf_hash = pss_hash
+        mgf_hash: type[hashes.HashAlgorithm] = pss_hash
         if params["maskGenAlgorithm"].isValue:
             mga = params["maskGenAlgorithm"]
             if str(mga["algorithm"]) != _MGF1:

@@ -73,6 +73,13 @@ class _Handle:
     failed: bool = False  # upload refused (too large): discarded on close
 
 
+def _own(file_obj: object) -> _Handle:
+    """The handle asyncssh gives back: one `DropzoneSFTPServer.open` returned (asyncssh types it `object`)."""
+    if not isinstance(file_obj, _Handle):
+        raise asyncssh.SFTPFailure("not a file handle of this server")
+    return file_obj
+
+
 class DropzoneSFTPServer(asyncssh.SFTPServer):
     """asyncssh SFTP server confined to one account's drop zone (see the module doc)."""
 
@@ -265,27 +272,29 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
     def open56(self, *args: Any, **kwargs: Any) -> object:  # SFTP v5+: never negotiated (sftp_version=3)
         raise asyncssh.SFTPOpUnsupported("SFTP version 5 and later are not supported")
 
-    def read(self, file_obj: _Handle, offset: int, size: int) -> bytes:
-        if not file_obj.readable:
-            raise _deny("read", file_obj.vpath, "opened for writing only")
-        file_obj.file.seek(offset)
-        data = file_obj.file.read(size)
-        file_obj.bytes_read += len(data)
+    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        handle = _own(file_obj)
+        if not handle.readable:
+            raise _deny("read", handle.vpath, "opened for writing only")
+        handle.file.seek(offset)
+        data = handle.file.read(size)
+        handle.bytes_read += len(data)
         return data
 
-    def write(self, file_obj: _Handle, offset: int, data: bytes) -> int:
-        if not file_obj.writable:
-            raise _deny("write", file_obj.vpath, "opened for reading only")
-        if file_obj.failed:
-            raise asyncssh.SFTPFailure(f"write {file_obj.vpath}: upload refused")
+    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        handle = _own(file_obj)
+        if not handle.writable:
+            raise _deny("write", handle.vpath, "opened for reading only")
+        if handle.failed:
+            raise asyncssh.SFTPFailure(f"write {handle.vpath}: upload refused")
         limit = self.account.max_upload_bytes
         end = offset + len(data)
         if limit is not None and end > limit:
-            self._discard(file_obj, f"larger than {limit} bytes")
-            raise asyncssh.SFTPFailure(f"write {file_obj.vpath}: file larger than {limit} bytes refused")
-        file_obj.file.seek(offset)
-        written = file_obj.file.write(data)
-        file_obj.size = max(file_obj.size, end)
+            self._discard(handle, f"larger than {limit} bytes")
+            raise asyncssh.SFTPFailure(f"write {handle.vpath}: file larger than {limit} bytes refused")
+        handle.file.seek(offset)
+        written = handle.file.write(data)
+        handle.size = max(handle.size, end)
         return written
 
     def _discard(self, handle: _Handle, reason: str) -> None:
@@ -296,31 +305,32 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
             pass
         _log.warning("sftp.upload_refused", partner=self.partner, path=handle.vpath, reason=reason)
 
-    def close(self, file_obj: _Handle) -> None:
-        self._handles.discard(file_obj)
-        file_obj.file.close()
-        if not file_obj.writable:
-            _log.info("sftp.download", partner=self.partner, path=file_obj.vpath, bytes=file_obj.bytes_read)
+    def close(self, file_obj: object) -> None:
+        handle = _own(file_obj)
+        self._handles.discard(handle)
+        handle.file.close()
+        if not handle.writable:
+            _log.info("sftp.download", partner=self.partner, path=handle.vpath, bytes=handle.bytes_read)
             return
-        if file_obj.failed:
+        if handle.failed:
             return
         if self._abandoned():
             # the client never closed the file: the connection or the session went away
-            if file_obj.target is not None:
+            if handle.target is not None:
                 with _suppress_missing():
-                    os.unlink(file_obj.local)
+                    os.unlink(handle.local)
             _log.warning(
                 "sftp.upload_abandoned",
                 partner=self.partner,
-                path=file_obj.vpath,
-                bytes=file_obj.size,
-                kept=file_obj.target is None,
+                path=handle.vpath,
+                bytes=handle.size,
+                kept=handle.target is None,
             )
             return
-        if file_obj.target is not None:
-            os.replace(file_obj.local, file_obj.target)
-        size = os.stat(file_obj.target or file_obj.local).st_size
-        _log.info("sftp.upload", partner=self.partner, path=file_obj.vpath, bytes=size)
+        if handle.target is not None:
+            os.replace(handle.local, handle.target)
+        size = os.stat(handle.target or handle.local).st_size
+        _log.info("sftp.upload", partner=self.partner, path=handle.vpath, bytes=size)
 
     def _abandoned(self) -> bool:
         if self.lost or (self._session is not None and self._session.lost):
@@ -329,24 +339,27 @@ class DropzoneSFTPServer(asyncssh.SFTPServer):
         # leftover handles in its session clean-up; a CLOSE request always arrives on an open channel.
         return getattr(self.channel, "_recv_state", "open") != "open"
 
-    def fstat(self, file_obj: _Handle) -> os.stat_result:
-        return os.fstat(file_obj.file.fileno())
+    def fstat(self, file_obj: object) -> os.stat_result:
+        handle = _own(file_obj)
+        return os.fstat(handle.file.fileno())
 
-    def fsetstat(self, file_obj: _Handle, attrs: asyncssh.SFTPAttrs) -> None:
-        if not file_obj.writable:
-            raise _deny("setstat", file_obj.vpath)
+    def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
+        handle = _own(file_obj)
+        if not handle.writable:
+            raise _deny("setstat", handle.vpath)
         if attrs.size is not None:
             limit = self.account.max_upload_bytes
             if limit is not None and attrs.size > limit:
-                raise asyncssh.SFTPFailure(f"setstat {file_obj.vpath}: larger than {limit} bytes")
-            os.ftruncate(file_obj.file.fileno(), attrs.size)
-            file_obj.size = attrs.size
+                raise asyncssh.SFTPFailure(f"setstat {handle.vpath}: larger than {limit} bytes")
+            os.ftruncate(handle.file.fileno(), attrs.size)
+            handle.size = attrs.size
         # permissions, owner and times: ignored (see the module doc)
 
-    def fsync(self, file_obj: _Handle) -> None:
-        os.fsync(file_obj.file.fileno())
+    def fsync(self, file_obj: object) -> None:
+        handle = _own(file_obj)
+        os.fsync(handle.file.fileno())
 
-    def fstatvfs(self, file_obj: _Handle) -> os.statvfs_result:
+    def fstatvfs(self, file_obj: object) -> os.statvfs_result:
         return os.statvfs(self._root)
 
     # -- names ----------------------------------------------------------------------

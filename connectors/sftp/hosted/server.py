@@ -322,7 +322,7 @@ async def serve(
     def sftp_factory(chan: asyncssh.SSHServerChannel) -> DropzoneSFTPServer:
         conn = chan.get_connection()
         user = conn.get_extra_info("username")
-        owner = registry.connections.get(conn)
+        owner = registry.connections.get(conn) if isinstance(conn, asyncssh.SSHServerConnection) else None
         _log.info("sftp.session", partner=user)
         handler = handlers.get(user, DropzoneSFTPServer)
         return handler(chan, accounts[user], owner.session if owner else None)

@@ -501,7 +501,12 @@ def test_required_security(partner: Station, relais: Station) -> None:
 def test_error_hierarchy() -> None:
     for cls in (AuthenticationFailed, IntegrityCheckFailed, DecryptionFailed, UnexpectedProcessingError):
         assert issubclass(cls, As2CryptoError) and issubclass(cls, RelaisError)
-    assert message.DecryptionFailed is cms.DecryptionFailed is DecryptionFailed
+    error_names = {cls.__name__ for cls in (As2CryptoError, *_subclasses(As2CryptoError))}
+    assert not error_names & {*cms.__all__, *message.__all__}  # one place: connectors.as2.errors
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
 
 
 # --------------------------------------------------------------------------- interop (a): openssl -> unwrap
