@@ -124,17 +124,15 @@ def parse(raw: bytes) -> Entity:
         end_of_headers = len(raw)
     header_bytes, body = raw[:end_of_headers], raw[end_of_headers:]
 
-    headers: list[tuple[str, str]] = []
+    fields: list[bytes] = []  # each header field unfolded: RFC 5322 §2.2.3 removes the line break only
     for line in lines:
         content = line.rstrip(b"\r\n")
-        if content[:1] in (b" ", b"\t") and headers:
-            name, value = headers[-1]
-            # unfolding (RFC 5322 §2.2.3) removes the line break only
-            joined = (
-                (value + " " + _decode_header(content.strip())).strip() if value else _decode_header(content.strip())
-            )
-            headers[-1] = (name, joined)
-            continue
+        if content[:1] in (b" ", b"\t") and fields:
+            fields[-1] += content
+        else:
+            fields.append(content)
+    headers: list[tuple[str, str]] = []
+    for content in fields:
         name, _, value = content.partition(b":")
         headers.append((_decode_header(name.strip()), _decode_header(value.strip())))
 
