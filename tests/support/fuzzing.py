@@ -30,10 +30,16 @@ HANG = 30.0
 
 
 def bounded(examples: int, **kwargs: Any) -> settings:
-    """Settings for `examples` examples in the suite (the profile's own number under the fuzz profile)."""
+    """Settings for a property run `examples` times in the suite (the profile's own number under the fuzz
+    profile). No deadline: a property asserts behaviour, not time (use `fuzzed` for a parser's bound)."""
     kwargs.setdefault("suppress_health_check", [HealthCheck.too_slow, HealthCheck.data_too_large])
-    kwargs.setdefault("deadline", dt.timedelta(seconds=PER_INPUT))
+    kwargs.setdefault("deadline", None)
     return settings(max_examples=settings().max_examples if LONG else examples, **kwargs)
+
+
+def fuzzed(examples: int, **kwargs: Any) -> settings:
+    """`bounded`, and each input must be handled within `PER_INPUT` seconds (hypothesis's deadline)."""
+    return bounded(examples, deadline=dt.timedelta(seconds=PER_INPUT), **kwargs)
 
 
 class Hang(Exception):

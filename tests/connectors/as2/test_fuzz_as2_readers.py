@@ -23,7 +23,7 @@ from connectors.as2.errors import As2CryptoError, MalformedMessage, UnexpectedPr
 from flows.domain.errors import RelaisError
 from relais import generate as gen
 from tests.support.as2_keys import make_test_keypair
-from tests.support.fuzzing import bounded, hostile_bytes, mutations, no_hang
+from tests.support.fuzzing import fuzzed, hostile_bytes, mutations, no_hang
 
 OURS = make_test_keypair("relais-fuzz")
 PARTNER = make_test_keypair("partner-fuzz")
@@ -61,7 +61,7 @@ def _own(call, *refusals: type[BaseException]) -> object:
 
 
 @given(data=hostile_bytes(*MIME_SEEDS))
-@bounded(250)
+@fuzzed(250)
 @example(data=b"Content-Type: multipart/signed; boundary=\r\n\r\n")
 @example(data=b"Content-Type: multipart/signed; boundary*0*=x'y'%\r\n\r\n--")
 def test_mime_reads_any_bytes(data: bytes) -> None:
@@ -79,7 +79,7 @@ def test_mime_reads_any_bytes(data: bytes) -> None:
 
 
 @given(der=hostile_bytes(*CMS_SEEDS), content=st.sampled_from([PLAIN_ENTITY, b""]))
-@bounded(250)
+@fuzzed(250)
 @example(der=b"\x30\x80\x06\x00", content=b"")  # found: an empty OID, PyAsn1Error (fixed)
 @example(der=b"\x30\x03\x06\x01\x80", content=b"")  # found: PyAsn1Error from content_kind (fixed)
 def test_cms_reads_any_bytes(der: bytes, content: bytes) -> None:
@@ -102,7 +102,7 @@ def _unwrap(content_type: str, body: bytes) -> None:
 
 
 @given(message_=st.sampled_from(MESSAGES).flatmap(lambda m: st.tuples(st.just(m[0]), mutations(m[1]))))
-@bounded(150)
+@fuzzed(120)
 def test_unwrap_reads_any_body(message_: tuple[str, bytes]) -> None:
     _unwrap(*message_)
 
@@ -113,7 +113,7 @@ def test_unwrap_reads_any_body(message_: tuple[str, bytes]) -> None:
     | st.sampled_from(["application/pkcs7-mime; smime-type=compressed-data", "multipart/signed; boundary=b"]),
     body=hostile_bytes(*MIME_SEEDS, *CMS_SEEDS, max_size=2048),
 )
-@bounded(150)
+@fuzzed(120)
 @example(content_type="application/pkcs7-mime", body=b"\x30\x03\x06\x01\x80")
 def test_unwrap_reads_any_content_type_and_body(content_type: str, body: bytes) -> None:
     _unwrap(content_type, body)
@@ -124,7 +124,7 @@ def test_unwrap_reads_any_content_type_and_body(content_type: str, body: bytes) 
     body=hostile_bytes(MDN_BODY),
     verify=st.booleans(),
 )
-@bounded(150)
+@fuzzed(150)
 def test_mdn_reads_any_body(content_type: str, body: bytes, verify: bool) -> None:
     _own(
         lambda: mdn.parse(content_type, body, partner_certs=[OURS.cert], require_signature=verify, verify=verify),

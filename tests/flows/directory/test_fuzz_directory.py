@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from flows.directory import formats, importer
 from flows.domain.errors import ConfigError
 from relais import generate as gen
-from tests.support.fuzzing import bounded, hostile_bytes, no_hang
+from tests.support.fuzzing import fuzzed, hostile_bytes, no_hang
 
 RECIPIENTS = gen.sample_directory()[:4]
 RELAIS_JSON = json.dumps(gen.directory_document(RECIPIENTS, "relais-1")).encode()
@@ -68,7 +68,7 @@ def _parse(data: bytes) -> None:
 
 
 @given(data=hostile_bytes(*SEEDS))
-@bounded(300)
+@fuzzed(300)
 @example(data=b"[" * 100_000)  # found: RecursionError from json.loads (fixed)
 @example(data=b"[" + b"1" * 5000 + b"]")  # found: ValueError, an integer too long to convert (fixed)
 @example(data=b"\x00\x00\x00[")
@@ -77,7 +77,7 @@ def test_any_bytes_import_or_are_refused(data: bytes) -> None:
 
 
 @given(doc=JSON | st.builds(lambda items: {"structures": items}, PLATFORM_ITEMS) | PLATFORM_ITEMS)
-@bounded(150)
+@fuzzed(150)
 def test_any_json_document_imports_or_is_refused(doc: object) -> None:
     _parse(json.dumps(doc).encode())
     found = formats.platform_items(doc)
@@ -92,7 +92,7 @@ def test_any_json_document_imports_or_is_refused(doc: object) -> None:
     ),
     delimiter=st.sampled_from([";", ","]),
 )
-@bounded(150)
+@fuzzed(150)
 def test_any_csv_text_is_read_or_refused(rows: list[list[str]], delimiter: str) -> None:
     text = delimiter.join(formats.CSV_HEADER) + "\n" + "\n".join(delimiter.join(r) for r in rows)
     assert formats.csv_delimiter(text) == delimiter

@@ -261,9 +261,9 @@ def store(tmp_path: Path):
 
 def test_invoice_moves_follow_the_table_and_the_history_tells_them(store) -> None:
     InvoiceMachine.store = store
-    run_state_machine_as_test(InvoiceMachine, settings=bounded(15, stateful_step_count=25))
+    run_state_machine_as_test(InvoiceMachine, settings=bounded(12, stateful_step_count=25))
 
 
 def test_flow_moves_follow_the_table(store) -> None:
     FlowMachine.store = store
-    run_state_machine_as_test(FlowMachine, settings=bounded(40, stateful_step_count=20))
+    run_state_machine_as_test(FlowMachine, settings=bounded(30, stateful_step_count=20))

@@ -19,7 +19,7 @@ from flows.domain.errors import Rejected
 from flows.domain.model import Container
 from flows.io import safearchive
 from relais import generate as gen
-from tests.support.fuzzing import bounded, hostile_bytes, no_hang, peak_memory
+from tests.support.fuzzing import fuzzed, hostile_bytes, no_hang, peak_memory
 
 RECIPIENTS = gen.sample_directory()
 INVOICES = [gen.invoice_xml("ubl", p) for p in gen.plan(3, 1, RECIPIENTS, seed=3)]
@@ -68,7 +68,7 @@ def _read_all(data: bytes, container: Container) -> None:
 
 
 @given(data=hostile_bytes(*SEEDS))
-@bounded(300)
+@fuzzed(250)
 @example(data=b"PK\x05\x06" + b"\x00" * 18)  # an empty zip
 @example(data=b"\x1f\x8b")
 def test_any_bytes_are_read_or_refused(data: bytes) -> None:

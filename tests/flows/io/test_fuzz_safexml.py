@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from flows.domain.errors import Rejected
 from flows.io import safexml
 from relais import generate as gen
-from tests.support.fuzzing import bounded, hostile_bytes, mutations, no_hang, peak_memory
+from tests.support.fuzzing import fuzzed, hostile_bytes, mutations, no_hang, peak_memory
 
 RECIPIENTS = gen.sample_directory()
 UBL = gen.invoice_xml("ubl", next(gen.plan(1, 1, RECIPIENTS, seed=1)))
@@ -53,7 +53,7 @@ def _parse(data: bytes) -> None:
 
 
 @given(data=hostile_bytes(*SEEDS) | XML_BITS | st.sampled_from(SEEDS).flatmap(lambda s: mutations(s, 2)))
-@bounded(400)
+@fuzzed(300)
 @example(data=b"")
 @example(data=b"\xff\xfe")
 @example(data=b"\x00\x00\x00<")
