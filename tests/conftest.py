@@ -8,10 +8,17 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("RELAIS_CORPUS", PROJECT_ROOT.parent / "shared" / "corpus"))
+
+# Property and fuzz tests (tests/support/fuzzing.py): no example database left in the tree; the
+# `fuzz` profile (HYPOTHESIS_PROFILE=fuzz) searches long instead of the suite's bounded runs.
+hypothesis.settings.register_profile("relais", database=None, print_blob=True)
+hypothesis.settings.register_profile("fuzz", parent=hypothesis.settings.get_profile("relais"), max_examples=20_000)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "relais"))
 
 
 @pytest.fixture(scope="session")

@@ -124,18 +124,16 @@ def parse(raw: bytes) -> Entity:
         end_of_headers = len(raw)
     header_bytes, body = raw[:end_of_headers], raw[end_of_headers:]
 
-    headers: list[tuple[str, str]] = []
+    fields: list[bytes] = []  # each header field unfolded: RFC 5322 §2.2.3 removes the line break only
     for line in lines:
         content = line.rstrip(b"\r\n")
-        if content[:1] in (b" ", b"\t") and headers:
-            name, value = headers[-1]
-            # unfolding (RFC 5322 §2.2.3) removes the line break only
-            joined = (
-                (value + " " + _decode_header(content.strip())).strip() if value else _decode_header(content.strip())
-            )
-            headers[-1] = (name, joined)
-            continue
-        raw_name, _, raw_value = content.partition(b":")
+        if content[:1] in (b" ", b"\t") and fields:
+            fields[-1] += content
+        else:
+            fields.append(content)
+    headers: list[tuple[str, str]] = []
+    for field_bytes in fields:
+        raw_name, _, raw_value = field_bytes.partition(b":")
         headers.append((_decode_header(raw_name.strip()), _decode_header(raw_value.strip())))
 
     content_type, params = "text/plain", dict[str, str]()

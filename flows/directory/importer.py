@@ -78,7 +78,7 @@ def _detect(data: bytes) -> tuple[str, Any]:
     if head[:1] in (b"{", b"[") or b"\x00" in head[:4]:  # NUL bytes: UTF-16 or UTF-32 JSON
         try:
             doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # not JSON, not UTF-8/16/32, too deep, an integer too long
             raise ConfigError(f"directory file is not JSON: {e}") from e
         if isinstance(doc, dict) and "format" in doc:
             return FORMAT, doc

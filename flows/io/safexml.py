@@ -414,7 +414,7 @@ def _check_prolog(data: bytes) -> None:
     if name is not None:
         try:
             seen = b"<?xml".decode(_XML_ENCODING_NAMES.get(name.lower(), name), errors="replace")
-        except (LookupError, TypeError):  # unknown, or not a text encoding (rot13, base64...)
+        except (LookupError, TypeError, ValueError):  # unknown, not a text encoding (rot13...), a NUL in the name
             raise Rejected(
                 technical.NOT_WELL_FORMED,
                 f"unknown encoding {name!r} in the XML declaration",

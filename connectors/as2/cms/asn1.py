@@ -144,7 +144,7 @@ def _open_content_info(der: bytes) -> tuple[str, bytes]:
     if start >= len(data) or data[start] != 0x06:
         raise MalformedMessage("not a CMS ContentInfo (no content type)")
     oid_end = _end(data, start)
-    oid, _ = ber_decoder.decode(bytes(data[start:oid_end]), asn1Spec=univ.ObjectIdentifier())
+    oid = _oid(bytes(data[start:oid_end]))
     if oid_end >= len(data) or data[oid_end] != 0xA0:
         raise MalformedMessage(f"CMS ContentInfo {oid} without content")
     inner, _inner_len = _header(data, oid_end)
@@ -159,8 +159,16 @@ def _peek_content_type(der: bytes) -> str:
     start, _length = _header(data, 0)
     if start >= len(data) or data[start] != 0x06:
         raise MalformedMessage("not a CMS ContentInfo (no content type)")
-    oid, _ = ber_decoder.decode(bytes(data[start : _end(data, start)]), asn1Spec=univ.ObjectIdentifier())
-    return str(oid)
+    return str(_oid(bytes(data[start : _end(data, start)])))
+
+
+def _oid(der: bytes) -> univ.ObjectIdentifier:
+    """The OBJECT IDENTIFIER encoded in `der`; `MalformedMessage` when it is not one (empty, bad octets)."""
+    try:
+        oid, _ = ber_decoder.decode(der, asn1Spec=univ.ObjectIdentifier())
+    except PyAsn1Error as e:
+        raise MalformedMessage(f"bad content type OID: {e}") from None
+    return oid
 
 
 _KINDS: dict[str, ContentKind] = {
