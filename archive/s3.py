@@ -371,7 +371,7 @@ class S3Archive(Archive):
         except BaseException:
             try:
                 c.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            except Exception:  # noqa: BLE001 - the first error is the one to report
+            except Exception:  # the first error is the one to report
                 pass
             raise
 

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _serve(home: str, port_queue: multiprocessing.Queue, stop) -> None:  # noqa: ANN001
+def _serve(home: str, port_queue: multiprocessing.Queue, stop) -> None:
     from connectors.as2 import receiver
     from connectors.as2.server import ServerThread
     from relais import log
@@ -61,7 +61,7 @@ class _RssSampler:
         while not self._stop.is_set():
             try:
                 self.peak = max(self.peak, self.proc.memory_info().rss / 1e6)
-            except Exception:  # noqa: BLE001 - the process ended
+            except Exception:  # the process ended
                 return
             self._stop.wait(0.02)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from relais.generate import invoice_xml, plan, sample_directory  # noqa: E402
+from relais.generate import invoice_xml, plan, sample_directory
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def _emitter(rt: object):  # noqa: ANN202 - a callable, or None when status return flows are not there
+def _emitter(rt: object):  # a callable, or None when status return flows are not there
     """``flows.pipeline.status_returns.emit_due(rt, now=None)``, imported lazily (another part of Relais); also takes
     the runtime's ``status_returns.emit_due()`` when the module offers a class instead."""
     try:

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from web import SLOW_MS, _reset_peak, _vm_hwm_mb, measure  # noqa: E402  (bench/web.py)
+from web import SLOW_MS, _reset_peak, _vm_hwm_mb, measure  # noqa: E402  # bench/web.py
 
 PASSWORD = "bench-pages-password"
 SENDER = "op-a"

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from relais import s3local  # noqa: E402 - after the path is set
+from relais import s3local  # noqa: E402  # after the path is set
 
 PG_URL = os.environ.get("RELAIS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
 BUCKET = "relais-bench"
@@ -207,7 +207,7 @@ def _rate(name: str, what: str, count: int, nbytes: int, seconds: float, peak: f
     return out
 
 
-def bench_archive(name: str, archive, small: int, small_kb: int, large: int, large_mb: int, work: Path) -> dict:  # noqa: ANN001
+def bench_archive(name: str, archive, small: int, small_kb: int, large: int, large_mb: int, work: Path) -> dict:
     result: dict[str, dict] = {}
     blobs = [secrets.token_bytes(small_kb * 1024) for _ in range(small)]
     t0 = time.perf_counter()

@@ -25,10 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import PeakSampler  # noqa: E402
+from measure import PeakSampler
 
 
-def _serve(root: str, public_key: str, host_key: str, port_queue: multiprocessing.Queue, stop) -> None:  # noqa: ANN001
+def _serve(root: str, public_key: str, host_key: str, port_queue: multiprocessing.Queue, stop) -> None:
     from connectors.sftp.hosted.server import Account, ServerThread
     from relais import log
     from tests.support.sftp_plain import plain

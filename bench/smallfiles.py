@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _load_bench_airflow():  # noqa: ANN202 - bench/airflow.py, by path: `import airflow` is the package
+def _load_bench_airflow():  # bench/airflow.py, by path: `import airflow` is the package
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bench_airflow", ROOT / "bench" / "airflow.py")

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import PeakSampler  # noqa: E402
+from measure import PeakSampler
 
 
 def main(argv: list[str] | None = None) -> int:

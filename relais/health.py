@@ -32,12 +32,12 @@ def readiness(rt: Runtime) -> tuple[bool, Checks]:
         with rt.store.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         checks["store"] = "ok"
-    except Exception as e:  # noqa: BLE001 - reported, never raised
+    except Exception as e:  # reported, never raised
         checks["store"] = f"{type(e).__name__}: {e}"[:300]
     try:
         rt.archive.exists("0" * 64)
         checks["archive"] = "ok"
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         checks["archive"] = f"{type(e).__name__}: {e}"[:300]
     return all(v == "ok" for v in checks.values()), checks
 
@@ -60,7 +60,7 @@ class HealthServer:
 
     def __init__(self, ready: Callable[[], tuple[bool, Checks]], host: str = "127.0.0.1", port: int = 0) -> None:
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:  # the http.server API
                 found = answer(self.path.split("?", 1)[0], ready) or (404, b'{"error": "not found"}\n')
                 self.send_response(found[0])
                 self.send_header("Content-Type", "application/json")
@@ -68,7 +68,7 @@ class HealthServer:
                 self.end_headers()
                 self.wfile.write(found[1])
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+            def log_message(self, format: str, *args: object) -> None:  # quiet
                 return None
 
         self.httpd = http.server.ThreadingHTTPServer((host, port), Handler)

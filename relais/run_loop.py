@@ -109,7 +109,7 @@ def release(rt: Runtime, worker: str) -> list[str]:
     try:
         flows = rt.store.release_claims(worker)
         rows = rt.store.release_leases(worker)
-    except Exception as e:  # noqa: BLE001 - leases expire on their own
+    except Exception as e:  # leases expire on their own
         _log.warning("shutdown.release_failed", error=f"{type(e).__name__}: {e}")
         return []
     if flows or rows:

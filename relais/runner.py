@@ -225,7 +225,7 @@ def intake(rt: Runtime, *, only_due: bool = False, stop: Callable[[], bool] = la
             break
         try:
             flows.extend(channel.poll(only_due=only_due, held=held))
-        except Exception as e:  # noqa: BLE001 - e.g. the archive is unreachable: files wait, others go on
+        except Exception as e:  # e.g. the archive is unreachable: files wait, others go on
             _log.error(
                 "intake.channel_failed",
                 channel=channel.name,

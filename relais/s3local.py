@@ -119,7 +119,7 @@ def start(root: Path, *, access_key: str = "relais", timeout: float = 60.0) -> L
         try:
             client.list_buckets()
             return server
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:  # not up yet
             if time.monotonic() > deadline:
                 server.stop()
                 raise S3LocalError(

@@ -41,7 +41,7 @@ def _pg_available() -> str | None:
             conn.execute(sa.text("select 1"))
         eng.dispose()
         return None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return f"{type(e).__name__}: {e}"
 
 

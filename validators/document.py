@@ -111,13 +111,13 @@ class DocumentJudge:
         self.limits = safexml.XmlLimits(max_bytes=config.max_xml_bytes)
 
     @functools.cached_property
-    def rulesets(self):  # noqa: ANN201 - validators.schematron.RuleSets
+    def rulesets(self):  # validators.schematron.RuleSets
         from validators import schematron
 
         return schematron.discover(self.config.rules_dir)
 
     @functools.cached_property
-    def runner(self):  # noqa: ANN201 - validators.schematron.Runner or validators.native.NativeRunner
+    def runner(self):  # validators.schematron.Runner or validators.native.NativeRunner
         from validators import schematron
 
         if self.config.rules_engine == "official":

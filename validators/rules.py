@@ -15,6 +15,6 @@ __all__ = ["REGISTRY", "XSD", "Rule", "all_rules"]
 def all_rules() -> list[Rule]:
     """Every rule known to this process, sorted by code (imports the rule modules)."""
     import flows.domain.technical  # noqa: F401
-    import validators.runner  # noqa: F401  (imports, hence registers, every routing and platform rule)
+    import validators.runner  # noqa: F401  # imports, hence registers, every routing and platform rule
 
     return sorted(REGISTRY.values(), key=lambda r: r.code)

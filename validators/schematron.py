@@ -468,7 +468,7 @@ class Runner:
 
         try:
             self._processor = saxonche.PySaxonProcessor(license=False)
-        except Exception as e:  # noqa: BLE001 - any native failure is an incident
+        except Exception as e:  # any native failure is an incident
             raise SchematronError(f"cannot start Saxon: {type(e).__name__}: {e}") from e
         self._compiled = {}
         self._pid = os.getpid()
@@ -481,7 +481,7 @@ class Runner:
         try:
             compiler = self._processor.new_xslt30_processor()
             executable = compiler.compile_stylesheet(stylesheet_text=wrapper)
-        except Exception as e:  # noqa: BLE001 - PySaxonApiError and friends
+        except Exception as e:  # PySaxonApiError and friends
             raise SchematronError(f"cannot compile {path}: {_saxon_message(e)}", key) from e
         if executable is None:
             raise SchematronError(f"cannot compile {path}", key)
@@ -490,7 +490,7 @@ class Runner:
     def _transform(self, executable: Any, text: str, key: str) -> str:
         try:
             node = self._processor.parse_xml(xml_text=text, encoding="UTF-8")
-        except Exception as e:  # noqa: BLE001 - PySaxonApiError
+        except Exception as e:  # PySaxonApiError
             message = _saxon_message(e)
             if "SXXP0003" in message:  # its XML parser refused this (well-formed) document: deterministic
                 raise UnsafeInput(
@@ -499,7 +499,7 @@ class Runner:
             raise SchematronError(f"Saxon failed: {message}", key) from e
         try:
             output = executable.transform_to_string(xdm_node=node)
-        except Exception as e:  # noqa: BLE001 - Saxon static or dynamic error
+        except Exception as e:  # Saxon static or dynamic error
             raise SchematronError(f"Saxon failed: {_saxon_message(e)}", key) from e
         if not output:
             raise SchematronError("the stylesheet produced no output", key)
@@ -530,7 +530,7 @@ def _source_text(xml: bytes | etree._ElementTree) -> str:
 _CHARACTER_REFERENCES = (("&amp;", "&#38;"), ("&lt;", "&#60;"), ("&gt;", "&#62;"), ("&quot;", "&#34;"))
 
 
-class _lines_last:  # noqa: N801 - used as a context manager
+class _lines_last:  # used as a context manager
     """Moves the CII line items after the header elements; puts them back on exit.
 
     Saxon's child-axis steps walk siblings in document order; the header

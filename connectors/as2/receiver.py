@@ -380,7 +380,7 @@ class As2App:
                 return
             try:
                 dispatch.dispatch(self.outbound, kinds=(OutboxKind.MDN,))
-            except Exception as e:  # noqa: BLE001 - the pump must survive (the store may be down a moment)
+            except Exception as e:  # the pump must survive (the store may be down a moment)
                 _log.warning("as2.mdn_pump_failed", error=f"{type(e).__name__}: {e}")
 
     def close(self) -> None:
@@ -502,7 +502,7 @@ def _open(
         problems = certs.problems(unwrapped.signer, purpose="signing") if unwrapped.signer is not None else []
     except As2CryptoError as e:
         return _Refusal(e.disposition, f"{type(e).__name__}: {e}")
-    except Exception as e:  # noqa: BLE001 - any failure is a negative MDN, never a crash
+    except Exception as e:  # any failure is a negative MDN, never a crash
         _log.exception("as2.unexpected_error", error=str(e))
         return _Refusal("unexpected-processing-error", type(e).__name__)
     if problems:

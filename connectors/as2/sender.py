@@ -51,7 +51,7 @@ class _Http:
     def __init__(self) -> None:
         self.client: httpx.Client | None = None
 
-    def __enter__(self):  # noqa: ANN204
+    def __enter__(self):
         self.client = httpx.Client(timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": USER_AGENT})
         return self
 
@@ -168,11 +168,11 @@ def settle_mdn(
     parsed: mdn.Mdn | None = None
     try:
         parsed = mdn.parse(content_type, body, partner_certs=[party.cert], require_signature=True)
-    except Exception as e:  # noqa: BLE001 - an unusable MDN is an answer (mdn-error), never a retry
+    except Exception as e:  # an unusable MDN is an answer (mdn-error), never a retry
         error = f"MDN refused: {type(e).__name__}: {e}"
         try:
             parsed = mdn.parse(content_type, body, partner_certs=[], verify=False)
-        except Exception:  # noqa: BLE001
+        except Exception:
             parsed = None
     row = expected
     if row is None:

@@ -29,7 +29,7 @@ def _connection(conn_id: str) -> Any:
     return BaseHook.get_connection(conn_id)
 
 
-def resolve(cfg: SftpPickup, key_dir: Path, lookup=_connection) -> SftpPickup:  # noqa: ANN001
+def resolve(cfg: SftpPickup, key_dir: Path, lookup=_connection) -> SftpPickup:
     """`cfg` completed from its Airflow connection (unchanged when it names none).
 
     A key given as text is written once, 0600, under `key_dir` (the client loads keys from files).

@@ -219,12 +219,12 @@ def connect(cfg: SftpPickup, *, timeout: float = 15.0) -> SftpConnection:
         transport.auth_timeout = timeout
         options = transport.get_security_options()
         wanted = _host_key_algorithms(keys)
-        supported = [a for a in wanted if a in transport._preferred_keys]  # noqa: SLF001 - validated list
+        supported = [a for a in wanted if a in transport._preferred_keys]  # validated list
         if not supported:
             raise HostKeyMismatch(f"{where}: pinned key type(s) {wanted} not supported by this client")
         options.key_types = supported
         # AES-GCM first (one pass, and the fastest paramiko has), CTR+HMAC after; no CBC, no 3DES.
-        options.ciphers = [c for c in CIPHERS if c in transport._preferred_ciphers]  # noqa: SLF001
+        options.ciphers = [c for c in CIPHERS if c in transport._preferred_ciphers]
         try:
             transport.start_client(timeout=timeout)
         except paramiko.IncompatiblePeer as e:
@@ -298,7 +298,7 @@ class SftpConnection:
     def close(self) -> None:
         try:
             self.sftp.close()
-        except Exception:  # noqa: BLE001 - closing a dead session
+        except Exception:  # closing a dead session
             pass
         self.transport.close()
 
@@ -344,7 +344,7 @@ class SftpConnection:
 
     def _readdir(self, remote_dir: str) -> Iterator[RemoteFile]:
         sftp = self.sftp
-        t, msg = sftp._request(CMD_OPENDIR, remote_dir)  # noqa: SLF001
+        t, msg = sftp._request(CMD_OPENDIR, remote_dir)
         if t != CMD_HANDLE:
             raise paramiko.SFTPError("Expected handle")
         handle = msg.get_binary()
@@ -352,7 +352,7 @@ class SftpConnection:
         try:
             while True:
                 try:
-                    t, msg = sftp._request(CMD_READDIR, handle)  # noqa: SLF001
+                    t, msg = sftp._request(CMD_READDIR, handle)
                 except EOFError:
                     if not self.alive:
                         raise
@@ -362,7 +362,7 @@ class SftpConnection:
                 for _ in range(msg.get_int()):
                     raw = msg.get_string()
                     msg.get_string()  # longname
-                    attr = paramiko.SFTPAttributes._from_msg(msg)  # noqa: SLF001
+                    attr = paramiko.SFTPAttributes._from_msg(msg)
                     name = raw.decode("utf-8", "surrogateescape")
                     if name in (".", ".."):
                         continue
@@ -380,7 +380,7 @@ class SftpConnection:
         finally:
             if self.alive:
                 try:
-                    sftp._request(CMD_CLOSE, handle)  # noqa: SLF001
+                    sftp._request(CMD_CLOSE, handle)
                 except (OSError, EOFError, paramiko.SSHException):
                     pass
         return iter(entries)
@@ -446,7 +446,7 @@ class SftpConnection:
         window_end = expected_size + 1 if expected_size is not None else float("inf")
 
         def send(offset: int, length: int) -> int:
-            return sftp._async_request(replies, CMD_READ, f.handle, int64(offset), int(length))  # noqa: SLF001
+            return sftp._async_request(replies, CMD_READ, f.handle, int64(offset), int(length))
 
         def flush() -> None:
             nonlocal size
@@ -459,7 +459,7 @@ class SftpConnection:
 
         def reply(num: int) -> tuple[int, paramiko.Message]:
             while num not in replies.got:
-                sftp._read_response()  # noqa: SLF001 - dispatches each reply to its owner
+                sftp._read_response()  # dispatches each reply to its owner
             return replies.got.pop(num)
 
         try:
@@ -473,7 +473,7 @@ class SftpConnection:
                 t, msg = reply(num)
                 if t == CMD_STATUS:
                     try:
-                        sftp._convert_status(msg)  # noqa: SLF001 - EOFError at the end, OSError on errors
+                        sftp._convert_status(msg)  # EOFError at the end, OSError on errors
                     except EOFError:
                         eof = True
                         break

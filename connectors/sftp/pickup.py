@@ -416,7 +416,7 @@ class _Poll:
                     self.take(c)
             except ConnectionLost:
                 raise
-            except Exception as e:  # noqa: BLE001 - one file never stops the poller
+            except Exception as e:  # one file never stops the poller
                 _log.exception("sftp.file_failed", name=c.original)
                 self.report.errors.append(f"{_printable(c.original)}: {type(e).__name__}: {e}")
 
@@ -472,7 +472,7 @@ def poll(
             report.fatal = True
             report.errors.append(f"{type(e).__name__}: {e}")
             _log.error("sftp.poll_failed", kind=type(e).__name__, error=str(e))
-        except Exception as e:  # noqa: BLE001 - the poller outlives anything else too
+        except Exception as e:  # the poller outlives anything else too
             report.fatal = True
             report.errors.append(f"{type(e).__name__}: {e}")
             _log.exception("sftp.poll_failed", kind=type(e).__name__)

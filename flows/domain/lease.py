@@ -76,7 +76,7 @@ class Lease:
                     self.lost = True
                     _log.error("lease.lost", detail="another worker took this claim over")
                     return
-            except Exception as e:  # noqa: BLE001 - the store may be down a moment: try again next tick
+            except Exception as e:  # the store may be down a moment: try again next tick
                 _log.warning("lease.renew_failed", error=f"{type(e).__name__}: {e}")
 
     def __enter__(self) -> Lease:

@@ -281,7 +281,7 @@ def _zip_size_lied(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bo
                 if size > limit:
                     return True
         return size > info.file_size and crc == info.CRC
-    except Exception:  # noqa: BLE001 - a failed probe means plain corruption
+    except Exception:  # a failed probe means plain corruption
         return False
 
 

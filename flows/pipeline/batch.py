@@ -165,7 +165,7 @@ class _Group:
         self.done[flow.id] = flow
         try:
             self.on_closed(flow)
-        except Exception as e:  # noqa: BLE001 - e.g. its dispatch failed: its outbox rows wait for the next pass
+        except Exception as e:  # e.g. its dispatch failed: its outbox rows wait for the next pass
             _log.error("flow.after_close_failed", flow_id=flow.id, error=f"{type(e).__name__}: {e}")
 
     def renew(self) -> bool:
@@ -206,7 +206,7 @@ class _Group:
                 member.verdicts.append((job, verdict))
                 if len(member.verdicts) == len(member.jobs):
                     self.conclude(member)
-        except Exception as e:  # noqa: BLE001 - the shared stream failed: each open flow is judged alone
+        except Exception as e:  # the shared stream failed: each open flow is judged alone
             open_members = [m for m in members if m.ready.flow.id in self.claimed]
             _log.warning(
                 "group.stream_failed",

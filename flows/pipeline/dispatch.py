@@ -188,7 +188,7 @@ def _send_queue(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: Di
             try:
                 with rt.channels[channel_name].sender(kind, partner_id) as sender:
                     _send_one(rt, item, report, sender.send, read)
-            except Exception as e:  # noqa: BLE001 - no such channel, or its sender cannot be built
+            except Exception as e:  # no such channel, or its sender cannot be built
                 report.failed += 1
                 rt.store.mark_failed(item, f"{type(e).__name__}: {e}", backoff(item.attempts + 1))
                 _log.warning(

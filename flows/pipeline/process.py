@@ -195,7 +195,7 @@ def incident(rt: Pipeline, flow: Flow, e: Exception) -> None:
     if delay is None:
         try:  # the partner hears that its flow is stuck, and why; ops reprocess it
             _close(rt, flow)
-        except Exception as close_error:  # noqa: BLE001 - stays parked and visible; logged
+        except Exception as close_error:  # stays parked and visible; logged
             _log.exception("flow.incident_report_failed", error=f"{type(close_error).__name__}: {close_error}")
 
 
@@ -506,5 +506,5 @@ def _complete_suspended(rt: Pipeline, flow: Flow) -> None:
                 reason=statusflow.completed_reason(new_id, flow.id),
             )
             _log.info("invoice.completed", invoice_id=old_id, by=new_id)
-        except Exception as e:  # noqa: BLE001 - the flow is closed; the completion is logged, ops can redo it
+        except Exception as e:  # the flow is closed; the completion is logged, ops can redo it
             _log.error("invoice.completion_failed", invoice_id=old_id, by=new_id, error=f"{type(e).__name__}: {e}")

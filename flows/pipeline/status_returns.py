@@ -67,7 +67,7 @@ class StatusReturns:
                     break
         return report
 
-    def _emit(self, partner: str, entries: list, report: EmitReport) -> bool:  # noqa: ANN001
+    def _emit(self, partner: str, entries: list, report: EmitReport) -> bool:
         invoices = self.store.invoices_by_id([e.invoice_id for e in entries])
         changes = []
         not_reported: dict[str | None, bool] = {}  # buyer SIRET -> its directory flag, asked once per file

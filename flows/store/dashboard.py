@@ -378,7 +378,7 @@ class _Span:
     def where(self, column: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
         """`column` (a flows column) in the period, of production flows only: a qualification flow is
         counted apart, with its partner's pass rate (Store.qualification_counts)."""
-        flows = getattr(column, "table")  # noqa: B009 - a Column's table (ColumnElement does not type it)
+        flows = getattr(column, "table")  # noqa: B009  # a Column's table (ColumnElement does not type it)
         return [column >= self.start, column < self.end, flows.c.qualification == sa.false()]
 
 

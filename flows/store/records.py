@@ -25,8 +25,8 @@ from flows.domain.model import (
     Syntax,
     ValidationError,
 )
-from flows.domain.outbox import OutboxItem, OutboxKind, OutboxStatus  # noqa: F401 - re-exported
-from flows.domain.structures import Directory, Structure  # noqa: F401 - re-exported
+from flows.domain.outbox import OutboxItem, OutboxKind, OutboxStatus  # re-exported
+from flows.domain.structures import Directory, Structure  # noqa: F401  # re-exported
 from flows.store import tables as t
 
 PAGE = 1000

@@ -182,7 +182,7 @@ def _throttled(request: Request, credentials: HTTPAuthorizationCredentials | Non
         throttle.done(address, failed=failed)
 
 
-def _requires(kind: str):  # noqa: ANN202 - a FastAPI dependency
+def _requires(kind: str):  # a FastAPI dependency
     def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> Principal:
         principal = _throttled(request, credentials)
         request.state.principal = principal.name

@@ -60,7 +60,7 @@ class Processor:
             try:
                 report = process_flows(self.rt, ids, stop=self._stopping.is_set)
                 _log.info("api.processed", flows=ids, **report.summary())
-            except Exception as e:  # noqa: BLE001 - the flows stay pending for `relais run` or the DAG
+            except Exception as e:  # the flows stay pending for `relais run` or the DAG
                 _log.error(
                     "api.process_failed",
                     flows=ids,

@@ -48,7 +48,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         home = Settings.from_env()
         for key, version in schematron.discover(home.rules_dir).versions().items():
             click.echo(f"  {key}: {version}")
-    except Exception as e:  # noqa: BLE001 - --version must still answer
+    except Exception as e:  # --version must still answer
         click.echo(f"  rule sets: unavailable ({e})")
     ctx.exit()
 

@@ -40,7 +40,7 @@ class Reprocessing:
                 return
             try:
                 runner.process_flows(self.rt, [flow_id])
-            except Exception as e:  # noqa: BLE001 - the flow stays queued or becomes an incident; logged
+            except Exception as e:  # the flow stays queued or becomes an incident; logged
                 _log.error("web.reprocess_failed", flow_id=flow_id, error=f"{type(e).__name__}: {e}")
 
 

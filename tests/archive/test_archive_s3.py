@@ -24,15 +24,15 @@ import pytest
 
 pytest.importorskip("boto3")
 
-from botocore.exceptions import ClientError  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
-from structlog.testing import capture_logs  # noqa: E402
+from botocore.exceptions import ClientError
+from click.testing import CliRunner
+from structlog.testing import capture_logs
 
-from archive import CorruptObject, LocalArchive  # noqa: E402
-from archive.s3 import BucketNotLocked, S3Archive, parse_url  # noqa: E402
-from relais.s3local import LocalS3 as SeaweedS3  # noqa: E402
-from relais.s3local import free_ports  # noqa: E402
-from tests.conftest import PROJECT_ROOT  # noqa: E402
+from archive import CorruptObject, LocalArchive
+from archive.s3 import BucketNotLocked, S3Archive, parse_url
+from relais.s3local import LocalS3 as SeaweedS3
+from relais.s3local import free_ports
+from tests.conftest import PROJECT_ROOT
 
 DATA = b"<Invoice/>" * 1000
 SHA = hashlib.sha256(DATA).hexdigest()

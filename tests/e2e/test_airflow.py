@@ -32,14 +32,14 @@ from lxml import etree
 if importlib.util.find_spec("airflow") is None:
     pytest.skip("apache-airflow is not installed (pip install -e '.[airflow]')", allow_module_level=True)
 
-from flows.directory import importer as directory  # noqa: E402
-from flows.domain.model import FlowStatus, InvoiceStatus  # noqa: E402
+from flows.directory import importer as directory
+from flows.domain.model import FlowStatus, InvoiceStatus
 from flows.returns import report as returnflow
-from relais import generate as gen  # noqa: E402
-from relais.compose import Runtime  # noqa: E402
-from relais.grouping import expand_ids  # noqa: E402
-from relais.settings import Settings  # noqa: E402
-from tests.support.helpers import drop, return_flow  # noqa: E402
+from relais import generate as gen
+from relais.compose import Runtime
+from relais.grouping import expand_ids
+from relais.settings import Settings
+from tests.support.helpers import drop, return_flow
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
 

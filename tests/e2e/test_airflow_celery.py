@@ -35,10 +35,10 @@ if importlib.util.find_spec("airflow") is None or importlib.util.find_spec("airf
         allow_module_level=True,
     )
 
-from relais import generate as gen  # noqa: E402
-from relais.compose import Runtime  # noqa: E402
-from tests.conftest import PG_URL, require_pg  # noqa: E402
-from tests.support.airflow_stack_support import (  # noqa: E402
+from relais import generate as gen
+from relais.compose import Runtime
+from tests.conftest import PG_URL, require_pg
+from tests.support.airflow_stack_support import (
     _check_exactly_once,
     _directory,
     _drop,
@@ -48,7 +48,7 @@ from tests.support.airflow_stack_support import (  # noqa: E402
     _stack_env,
     _wait_closed,
 )
-from tests.support.waiting import wait_until  # noqa: E402
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.postgres, pytest.mark.xdist_group("airflow")]
 
@@ -60,7 +60,7 @@ def _require_redis() -> None:
 
     try:
         redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=2).ping()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         pytest.skip(f"Redis not reachable on {REDIS_HOST}:{REDIS_PORT}: {type(e).__name__}: {e}")
 
 

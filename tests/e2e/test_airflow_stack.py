@@ -26,13 +26,13 @@ import sqlalchemy as sa
 if importlib.util.find_spec("airflow") is None:
     pytest.skip("apache-airflow is not installed (pip install -e '.[airflow]')", allow_module_level=True)
 
-from flows.domain.model import Channel, FlowStatus  # noqa: E402
-from flows.pipeline.intake import Arrival  # noqa: E402
-from flows.store import tables as t  # noqa: E402
-from relais import generate as gen  # noqa: E402
-from relais.compose import Runtime  # noqa: E402
-from tests.conftest import PG_URL, require_pg  # noqa: E402
-from tests.support.airflow_stack_support import (  # noqa: E402
+from flows.domain.model import Channel, FlowStatus
+from flows.pipeline.intake import Arrival
+from flows.store import tables as t
+from relais import generate as gen
+from relais.compose import Runtime
+from tests.conftest import PG_URL, require_pg
+from tests.support.airflow_stack_support import (
     VENV_BIN,
     _check_exactly_once,
     _directory,
@@ -44,7 +44,7 @@ from tests.support.airflow_stack_support import (  # noqa: E402
     _task_states,
     _wait_closed,
 )
-from tests.support.waiting import wait_until  # noqa: E402
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
 

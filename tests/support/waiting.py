@@ -70,7 +70,7 @@ def server_lines(
     return got
 
 
-def get_when_up(url: str, proc: subprocess.Popen | None = None, timeout: float = SERVER_START_SECONDS):  # noqa: ANN201
+def get_when_up(url: str, proc: subprocess.Popen | None = None, timeout: float = SERVER_START_SECONDS):
     """GET `url` once the server answers (an `httpx.Response`, whatever its status); fails at once, with its
     stderr, if the server process `proc` exits first."""
     import httpx

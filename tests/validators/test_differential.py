@@ -152,8 +152,8 @@ class Official:
             "cii": corpus / "schematron/cii/EN16931-CII-validation.xslt",
         }
 
-    @functools.cache  # noqa: B019 - one instance per session, the cache is meant to live as long
-    def _exe(self, fmt: str):  # noqa: ANN202
+    @functools.cache  # noqa: B019  # one instance per session, the cache is meant to live as long
+    def _exe(self, fmt: str):
         return self.xslt.compile_stylesheet(stylesheet_file=str(self.paths[fmt]))
 
     def fatal(self, fmt: str, xml: bytes) -> set[str]:

@@ -119,14 +119,14 @@ def _native_runner_class() -> Any:
 
 
 @functools.cache
-def _rulesets(rules_dir: Path):  # noqa: ANN202 - validators.schematron.RuleSets
+def _rulesets(rules_dir: Path):  # validators.schematron.RuleSets
     from validators import schematron
 
     return schematron.discover(rules_dir)
 
 
 @functools.cache
-def _official():  # noqa: ANN202
+def _official():
     from validators.schematron import Runner
 
     return Runner()
@@ -159,7 +159,7 @@ def _outcome(runner: Any, ruleset: Any, xml: Any) -> Outcome:
     """(exception type name or None, normalised findings, exception message): compared without the message."""
     try:
         return None, _norm(runner.run(ruleset, xml)), ""
-    except Exception as e:  # noqa: BLE001 - SchematronError, UnsafeInput: compared by type
+    except Exception as e:  # SchematronError, UnsafeInput: compared by type
         return type(e).__name__, [], " ".join(str(e).split())[:300]
 
 
@@ -319,7 +319,7 @@ def test_there_are_enough_mutants(corpus: Path) -> None:
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))
-def test_native_matches_official(shard: int, corpus: Path, cen_rules_dir: Path, request) -> None:  # noqa: ANN001
+def test_native_matches_official(shard: int, corpus: Path, cen_rules_dir: Path, request) -> None:
     cls = _native_runner_class()
     native = cls(record=True) if cls is not None else StandInRunner(record=True)
     official = _official()
@@ -385,7 +385,7 @@ def _run_dir(config: pytest.Config) -> Path:
     return ARTIFACTS / "native-coverage" / _run_id(config)
 
 
-def _write_shard(config, shard, native, sets, mismatches, docs, runs, elapsed) -> None:  # noqa: ANN001
+def _write_shard(config, shard, native, sets, mismatches, docs, runs, elapsed) -> None:
     keys = {rs.key: rs for rs in sets.all()}
     record = {
         "shard": shard,

@@ -544,10 +544,10 @@ def test_svrl_findings_become_validation_errors(tmp_path: Path, schematron_runne
 # ---- processes ------------------------------------------------------------------------
 
 
-def _child_run(runner: sch.Runner, rs: sch.RuleSet, xml: bytes, queue) -> None:  # noqa: ANN001
+def _child_run(runner: sch.Runner, rs: sch.RuleSet, xml: bytes, queue) -> None:
     try:
         queue.put([e.rule for e in runner.run(rs, xml)])
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         queue.put(f"{type(e).__name__}: {e}")
 
 

@@ -177,7 +177,7 @@ class NativeRunner:
                 self._write(reduced, reduced_bytes)
         namespace: dict[str, Any] = {"__name__": f"relais_native_{digest[:12]}"}
         if code is not None:
-            exec(marshal.loads(code), namespace)  # noqa: S102 - our own generated code, from our own cache
+            exec(marshal.loads(code), namespace)  # our own generated code, from our own cache
         modes = [_index(m) if m is not None else None for m in namespace.get("MODES", [])]
         return Loaded(
             ruleset.key,
@@ -204,7 +204,7 @@ class NativeRunner:
     def _read_cache(self, path: Path) -> tuple[Any, ...] | None:
         try:
             blob = path.read_bytes()
-            record = pickle.loads(blob)  # noqa: S301 - our own cache file
+            record = pickle.loads(blob)  # our own cache file
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
             return None
         if not (isinstance(record, tuple) and len(record) == 5 and record[0] == CACHE_FORMAT):
@@ -233,7 +233,7 @@ class NativeRunner:
             raise SchematronError("native rules: the document is too deeply nested", ruleset.key) from e
         except SchematronError:
             raise
-        except Exception as e:  # noqa: BLE001 - an engine fault: fail closed, never "valid"
+        except Exception as e:  # an engine fault: fail closed, never "valid"
             raise SchematronError(f"native rules: internal error: {type(e).__name__}: {e}", ruleset.key) from e
         if self.record:
             self._count(loaded, state.seen_counts)

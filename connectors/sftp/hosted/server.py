@@ -79,7 +79,7 @@ from typing import Any
 import asyncssh
 
 from connectors.folder.dropzone import mark_sftp
-from connectors.sftp.hosted.handler import (  # noqa: F401 - re-exported: connectors.sftp.hosted.server is the entry point
+from connectors.sftp.hosted.handler import (  # noqa: F401  # re-exported: connectors.sftp.hosted.server is the entry point
     MAX_OPEN_FILES,
     NAME_MAX,
     UPLOAD_PREFIX,
@@ -456,7 +456,7 @@ class ServerThread:
         for conn in conns:
             try:
                 await asyncio.wait_for(conn.wait_closed(), 5)
-            except (TimeoutError, Exception):  # noqa: BLE001 - going down anyway
+            except (TimeoutError, Exception):  # going down anyway
                 pass
         # let the SFTP sessions run their clean-up (abandoned uploads are removed there)
         for _ in range(500):
@@ -479,7 +479,7 @@ class ServerThread:
 
         try:
             asyncio.run_coroutine_threadsafe(cancel_rest(), loop).result(timeout=10)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:

@@ -26,7 +26,7 @@ def flow_page(request: Request, flow_id: str, site: Site, user: SignedIn) -> Res
     flow = visible_flow(rt, user, flow_id)
     table = params.invoice_filters(request.query_params, rejections=flow.rejected_count > 0)
     d = detail.flow_detail(rt, flow, table, lang=lang_of(request), partner_view=user.role == "partner")
-    url = lambda **change: detail.table_url(flow, table, **change)  # noqa: E731 - the table's links
+    url = lambda **change: detail.table_url(flow, table, **change)  # noqa: E731  # the table's links
     return render(
         request, "flow.html", user, d=d, url=url, as2_state=detail.as2_state, paused=rt.store.paused_partners()
     )

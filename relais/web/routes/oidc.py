@@ -77,7 +77,7 @@ async def oidc_login(request: Request, oidc: Oidc) -> Response:
     try:
         await oidc.metadata()
         response: Response = await oidc.client.authorize_redirect(request, redirect_uri)
-    except Exception as exc:  # noqa: BLE001 - the provider is unreachable or misconfigured
+    except Exception as exc:  # the provider is unreachable or misconfigured
         _log.warning("oidc.provider_failed", issuer=oidc.config.issuer, error=f"{type(exc).__name__}: {exc}")
         return PlainTextResponse(
             "Le fournisseur d'identité ne répond pas. / The identity provider is not answering.\n", 502
@@ -136,7 +136,7 @@ async def _sign_in(request: Request, rt: Runtime, oidc: Provider) -> tuple[WebUs
         )
     except Refusal:
         raise
-    except Exception as exc:  # noqa: BLE001 - whatever fails, nobody is signed in
+    except Exception as exc:  # whatever fails, nobody is signed in
         raise Refusal(f"no valid ID token: {type(exc).__name__}: {exc}", shown="no valid ID token") from exc
     claims = dict(token.get("userinfo") or {})
     sub = claims.get("sub")
@@ -160,7 +160,7 @@ async def _sign_in(request: Request, rt: Runtime, oidc: Provider) -> tuple[WebUs
 async def _userinfo(oidc: Provider, token: dict[str, Any], sub: str) -> dict[str, Any]:
     try:
         info = dict(await oidc.client.userinfo(token=token))
-    except Exception as exc:  # noqa: BLE001 - the ID token alone then decides
+    except Exception as exc:  # the ID token alone then decides
         _log.warning("oidc.userinfo_failed", error=f"{type(exc).__name__}: {exc}")
         return {}
     return info if info.get("sub") == sub else {}  # OIDC Core 5.3.2: another sub is not this user

@@ -171,7 +171,7 @@ def _queue_return(rt: Runtime, partner: str, name: str, data: bytes) -> str:
     return flow.id
 
 
-def _sent(rt: Runtime, flow_id: str):  # noqa: ANN202
+def _sent(rt: Runtime, flow_id: str):
     [row] = rt.store.as2_for_flow(flow_id)
     return row
 
@@ -217,7 +217,7 @@ def test_round_trip(pair, recipients_file, sign, encrypt, compress, mode):
 # ---- direct HTTP: a hand-made sender ------------------------------------------------------
 
 
-def _party_b(pair, name: str = "s1e1c0-sync"):  # noqa: ANN202
+def _party_b(pair, name: str = "s1e1c0-sync"):
     """A's view of B for combination `name`: AS2 ids, B's certificate, A's key pair."""
     a, _ = pair
     party = sender.load_party(a.rt.partners[f"b-{name}"])

@@ -13,7 +13,7 @@ from lxml import etree
 from connectors.partners import Partner
 from flows.domain.history import Source
 from flows.domain.lifecycle import Actor, IllegalTransition
-from flows.domain.lifecycle import InvoiceStatus as I  # noqa: E741
+from flows.domain.lifecycle import InvoiceStatus as I
 from flows.domain.model import utcnow
 from flows.pipeline import status_changes as statuses
 from flows.returns import report as returnflow

@@ -147,7 +147,7 @@ class Killer:
     def arm(self, statements: int) -> None:
         self.countdown = statements
 
-    def before_cursor_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def before_cursor_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if self.countdown is None or threading.get_ident() != self.main:
             return
         self.countdown -= 1
@@ -184,11 +184,11 @@ def test_the_store_url_names_the_engines_connections(pg_runtime):
         assert conn.execute(sa.text("SHOW search_path")).scalar() == rt.settings.database_schema
 
 
-def _after_documents(rt: Runtime, monkeypatch: pytest.MonkeyPatch, n: int, then) -> None:  # noqa: ANN001
+def _after_documents(rt: Runtime, monkeypatch: pytest.MonkeyPatch, n: int, then) -> None:
     """Call `then()` once the judge has handed over `n` verdicts."""
     real = rt.pipeline.judge.judge_all
 
-    def judge_all(jobs, **kw):  # noqa: ANN001, ANN202
+    def judge_all(jobs, **kw):
         for k, item in enumerate(real(jobs, **kw), 1):
             if k == n:
                 then()
@@ -202,7 +202,7 @@ def _arm_in(rt: Runtime, monkeypatch: pytest.MonkeyPatch, killer: Killer, method
     real = getattr(rt.store, method)
     calls = []
 
-    def wrapped(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+    def wrapped(*a, **kw):
         calls.append(1)
         if len(calls) == 1:
             killer.arm(statement)
@@ -253,13 +253,13 @@ def test_postgresql_connections_killed_mid_flow(pg_runtime, tmp_path, monkeypatc
 class FullDisk:
     """`os.fdopen` whose files, for paths `matches(path)` picks, take `room` bytes then raise ENOSPC."""
 
-    def __init__(self, matches, room: int = 200) -> None:  # noqa: ANN001
+    def __init__(self, matches, room: int = 200) -> None:
         self.matches, self.room = matches, room
         self.real = os.fdopen
         self.full = True
         self.failures: list[str] = []
 
-    def __call__(self, fd, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204
+    def __call__(self, fd, *args, **kwargs):
         f = self.real(fd, *args, **kwargs)
         try:
             path = Path(os.readlink(f"/proc/self/fd/{f.fileno()}"))
@@ -271,10 +271,10 @@ class FullDisk:
 
 
 class _NoRoom:
-    def __init__(self, f, disk: FullDisk, path: Path) -> None:  # noqa: ANN001
+    def __init__(self, f, disk: FullDisk, path: Path) -> None:
         self._f, self._disk, self._path, self._written = f, disk, path, 0
 
-    def write(self, data) -> int:  # noqa: ANN001
+    def write(self, data) -> int:
         room = self._disk.room - self._written
         if len(data) > room:
             self._f.write(bytes(data[: max(0, room)]))  # what fitted is on disk: a partial file
@@ -285,7 +285,7 @@ class _NoRoom:
         self._written += len(data)
         return self._f.write(data)
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self._f, name)
 
     def __enter__(self) -> _NoRoom:

@@ -30,14 +30,14 @@ def api(tmp_path):
         yield a
 
 
-def _together(n: int, request) -> list[httpx.Response]:  # noqa: ANN001 - a callable of a client
+def _together(n: int, request) -> list[httpx.Response]:  # a callable of a client
     start = threading.Barrier(n)
     out: list[object] = [None] * n
 
     def one(i: int) -> None:
         try:
             out[i] = request(i, start)
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             out[i] = e
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
@@ -49,7 +49,7 @@ def _together(n: int, request) -> list[httpx.Response]:  # noqa: ANN001 - a call
     return out  # type: ignore[return-value]
 
 
-def _get(url: str, token: str | None, path: str = "/api/v1/invoices", local: str | None = None):  # noqa: ANN202
+def _get(url: str, token: str | None, path: str = "/api/v1/invoices", local: str | None = None):
     def request(_i: int, start: threading.Barrier) -> httpx.Response:
         transport = httpx.HTTPTransport(local_address=local) if local else None
         headers = {"Authorization": f"Bearer {token}"} if token else {}

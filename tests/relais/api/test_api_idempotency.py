@@ -70,7 +70,7 @@ def _concurrently(url: str, token: str, bodies: list[bytes], key: str) -> list[h
                 out[i] = c.post(
                     "/api/v1/flows", params={"name": "upload.zip"}, content=bodies[i], headers={"Idempotency-Key": key}
                 )
-            except BaseException as e:  # noqa: BLE001 - reported below
+            except BaseException as e:  # reported below
                 out[i] = e
 
     threads = [threading.Thread(target=post, args=(i,)) for i in range(len(bodies))]
@@ -203,7 +203,7 @@ def test_the_store_claim_alone_makes_one_flow(rt: Runtime, tmp_path: Path) -> No
             got[i] = rt.intake.ingest(arrival, bodies[i], idempotency_key="raw").flow.id
         except IdempotencyKeyTaken as e:
             got[i] = e
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             got[i] = repr(e)
 
     threads = [threading.Thread(target=ingest, args=(i,)) for i in range(CLIENTS)]

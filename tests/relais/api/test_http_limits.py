@@ -190,7 +190,7 @@ def bytes_read(monkeypatch) -> list[int]:
     seen: list[int] = []
     lost = httpguard._Deadlines.connection_lost
 
-    def record(self, exc):  # noqa: ANN001, ANN202
+    def record(self, exc):
         seen.append(self.bytes_read)
         return lost(self, exc)
 
@@ -283,7 +283,7 @@ def test_a_forged_x_forwarded_for_is_not_believed(rt, servers) -> None:
 
 
 @contextlib.contextmanager
-def _started(server):  # noqa: ANN001, ANN202 - relais.api.serve.ServerThread, built first to add a middleware
+def _started(server):  # relais.api.serve.ServerThread, built first to add a middleware
     server.start(SERVER_START_SECONDS)
     try:
         yield server
@@ -299,7 +299,7 @@ def test_an_api_client_is_the_connection_s_address_whatever_it_forwards(rt, dead
     app = server.server.config.app
 
     @app.middleware("http")
-    async def who(request, call_next):  # noqa: ANN001, ANN202 - what the API's handlers read as the client
+    async def who(request, call_next):  # what the API's handlers read as the client
         seen.append(request.client.host if request.client else "?")
         return await call_next(request)
 
@@ -335,7 +335,7 @@ def test_forwarded_addresses_are_believed_from_a_trusted_proxy(rt, deadlines, mo
     server = ServerThread(rt)
 
     @server.server.config.app.middleware("http")
-    async def who(request, call_next):  # noqa: ANN001, ANN202
+    async def who(request, call_next):
         seen.append(request.client.host if request.client else "?")
         return await call_next(request)
 
