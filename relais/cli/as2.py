@@ -15,8 +15,19 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from relais.cli.common import Choice, fail, load_settings, pass_settings, runtime, serve_options, serve_until_stopped
-from relais.cli.partner_listing import as2_rows, echo_bad, load_partners, print_as2_row
+from relais.cli.common import (
+    Choice,
+    as2_rows,
+    echo_bad,
+    fail,
+    load_partners,
+    load_settings,
+    pass_settings,
+    print_as2_row,
+    runtime,
+    serve_options,
+    serve_until_stopped,
+)
 from relais.settings import Settings
 
 if TYPE_CHECKING:

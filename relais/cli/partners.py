@@ -16,8 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from relais.cli.common import fail, load_settings, runtime
-from relais.cli.partner_listing import as2_rows, echo_bad, load_partners, print_as2_row, return_target
+from relais.cli.common import (
+    as2_rows,
+    echo_bad,
+    fail,
+    load_partners,
+    load_settings,
+    print_as2_row,
+    return_target,
+    runtime,
+)
 from relais.settings import Settings
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """The ``relais`` command line: the same pipeline as the Airflow DAGs, on one machine.
 
 This module holds the main group (``--version``, ``--home``, ``--log-level``) and registers the command
-groups, one module each in relais/cli/ (``run``, ``flows``, ``outbox``, ``db``, ``as2``, ``sftp``, ...).
+groups, one module each in relais/cli/ (``run`` with ``demo``, ``flows`` with ``outbox``, ``db``, ``as2``, ``sftp``, ...).
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ from relais.cli.archive import archive
 from relais.cli.as2 import as2
 from relais.cli.common import Choice
 from relais.cli.db import db
-from relais.cli.demo import demo
 from relais.cli.files import generate, validate
-from relais.cli.flows import flows
+from relais.cli.flows import flows, outbox
 from relais.cli.invoices import invoices
-from relais.cli.outbox import outbox
 from relais.cli.partners import partners
 from relais.cli.reference import directory, rules
-from relais.cli.run import run
+from relais.cli.run import demo, run
 from relais.cli.sftp import sftp
 from relais.cli.waiting import waiting
 from relais.cli.web import users, web
