@@ -340,7 +340,7 @@ def run_pass(
 ) -> GroupReport:
     """Intake, then every pending flow (each dispatched once closed), then what the outbox still holds
     (retries, async MDNs). The report's flows are the ones processed, as they ended. Once `stop()` says
-    so (a shutdown: relais/shutdown.py), nothing new is started."""
+    so (a shutdown: relais/run_loop.py), nothing new is started."""
     sweep_temporaries(rt)
     intake(rt, only_due=only_due, stop=stop)
     report = process_flows(rt, pending_flow_ids(rt), progress=progress, stop=stop)

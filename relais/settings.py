@@ -49,7 +49,7 @@ class Settings:
     seconds_per_document: float = 120.0  # validation time budget per document before an incident
     br_fr_partners: frozenset[str] = frozenset()  # partners whose flows also get the French BR-FR rules
     lease_seconds: float = 60.0  # a claimed flow or outbox row is taken over once its lease is this old
-    stop_grace_seconds: float = 8.0  # SIGTERM: how long the flow in progress may take to finish (relais/shutdown.py)
+    stop_grace_seconds: float = 8.0  # SIGTERM: how long the flow in progress may take to finish (relais/run_loop.py)
     status_interval_seconds: float = 0.0  # status changes wait this long to be grouped in one return flow
     archive_url: str | None = None  # s3://BUCKET[/PREFIX]: the S3 archive (archive/s3.py); None: the folder archive/
     s3_endpoint_url: str | None = None  # an S3 store other than AWS (SeaweedFS, MinIO): its URL

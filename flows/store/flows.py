@@ -321,7 +321,7 @@ class FlowsRepo:
             return conn.execute(stmt).rowcount == 1
 
     def release_claims(self, worker: str) -> list[str]:
-        """Give up `worker`'s claims on flows in progress (a graceful stop, `relais.shutdown`): their lease
+        """Give up `worker`'s claims on flows in progress (a graceful stop, `relais.run_loop`): their lease
         ends now, so the next claim takes them over at once. Returns their ids."""
         c = t.flows.c
         held = sa.and_(c.status == str(lifecycle.IN_PROGRESS), c.claimed_by == worker)

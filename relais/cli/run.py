@@ -25,7 +25,7 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool, metrics_p
 
     Each flow's return flow leaves as soon as the flow is closed. Exit 1 when a flow
     became an incident in this pass (it is retried automatically, then parked).
-    SIGTERM stops gracefully (relais/shutdown.py): nothing new is taken, the flow in
+    SIGTERM stops gracefully (relais/run_loop.py): nothing new is taken, the flow in
     progress finishes within RELAIS_STOP_GRACE_SECONDS or is released for the next
     worker (exit 0 when nothing was interrupted, else 143).
     """

@@ -1,4 +1,4 @@
-"""Graceful stop of `relais run --watch` on SIGTERM (relais/shutdown.py), with a real process.
+"""Graceful stop of `relais run --watch` on SIGTERM (relais/run_loop.py), with a real process.
 
 - SIGTERM while a flow is processed and the grace period is long enough: the flow finishes, its
   deliveries and return flow leave, no other flow is started, exit 0.
