@@ -23,6 +23,7 @@ from tests.support.waiting import SERVER_START_SECONDS
 class _Policy:
     def __init__(self) -> None:
         self.deny: set[str] = set()  # "rename", "remove", "mkdir", "rename_to:<prefix>"
+        self.renamed: list[str] = []  # paths renamed to, in order (files arriving under their final name)
 
 
 class _SFTP(asyncssh.SFTPServer):
@@ -41,11 +42,13 @@ class _SFTP(asyncssh.SFTPServer):
                 rule.removeprefix("rename_to:")
             ):
                 raise asyncssh.SFTPPermissionDenied("rename: permission denied")
-        return super().rename(oldpath, newpath)
+        super().rename(oldpath, newpath)
+        self._policy.renamed.append(newpath.decode(errors="replace").lstrip("/"))
 
     def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
         self._check("rename")
-        return super().posix_rename(oldpath, newpath)
+        super().posix_rename(oldpath, newpath)
+        self._policy.renamed.append(newpath.decode(errors="replace").lstrip("/"))
 
     def remove(self, path: bytes) -> None:
         self._check("remove")
@@ -101,6 +104,11 @@ class PartnerServer:
     @property
     def deny(self) -> set[str]:
         return self.policy.deny
+
+    @property
+    def renamed(self) -> list[str]:
+        """Paths (relative to the root) renamed to, in order: the order files arrived under their final name."""
+        return self.policy.renamed
 
     def start(self) -> PartnerServer:
         loop = asyncio.new_event_loop()
