@@ -22,6 +22,7 @@ from typing import Any
 
 from validators.native import runtime as R
 from validators.native.codegen import XS, Compiler
+from validators.native.runtime.nodes import node_name
 from validators.native.xpath import parse
 
 Outcome = tuple[str, str | None]
@@ -98,3 +99,61 @@ def same(expected: Outcome, got: Outcome) -> bool:
     if expected[0] == "error" and got[0] == "error" and expected[1] is None:
         return True
     return expected == got
+
+
+# ---- over a document: the expression's context item is the document node of `xml`
+
+_NODE_TYPE = "if ($x instance of node()) then 'node' else " + _TYPE_OF
+_NODE_STRING = f"if ($x instance of node()) then concat(name($x), '=', string($x)) else ({_STRING_OF})"
+
+
+def saxon_on(xml: str, expr: str, namespaces: dict[str, str] | None = None) -> Outcome:
+    """`expr` evaluated by Saxon with the document `xml` as context item (and `namespaces`'
+    prefixes declared); a node is described as ``node <name>=<string value>``."""
+    import saxonche
+
+    literal = "'" + xml.replace("&", "&amp;").replace("'", "''") + "'"
+    prolog = "".join(f"declare namespace {p} = '{u}'; " for p, u in (namespaces or {}).items())
+    query = prolog + (
+        f"try {{ string-join(for $x in (parse-xml({literal}) ! ({expr})) return"
+        f" concat({_NODE_TYPE}, ' ', {_NODE_STRING}), '|') }}"
+        " catch * { concat('error ', local-name-from-QName($err:code)) }"
+    )
+    try:
+        text = _xquery().run_query_to_string(query_text=query) or ""
+    except saxonche.PySaxonApiError as e:
+        found = _CODE.search(str(e))
+        return ("error", found.group(1) if found else None)
+    text = text.split("?>", 1)[1] if text.startswith("<?xml") else text
+    if text.startswith("error "):
+        return ("error", text[6:])
+    return ("value", text)
+
+
+def native_on(xml: str, expr: str, namespaces: dict[str, str] | None = None) -> Outcome:
+    """`expr` compiled by the native compiler and run with the document `xml` as context item
+    (and as ``current()``), over a run state of the engine (`validators.native.engine.State`)."""
+    from pathlib import Path
+
+    from lxml import etree
+
+    from validators.native.engine import Loaded, NativeRunner, State
+
+    ns = {"xs": XS, **(namespaces or {})}
+    compiler = Compiler(ns, {}, set())
+    code, kind = compiler.expr(parse(expr, ns))
+    tree = etree.ElementTree(etree.fromstring(xml.encode()))
+    loaded = Loaded("oracle", "", [], [], {}, None, Path("."))
+    state = State(NativeRunner(), loaded, tree)
+    scope = {"R": R, "K": compiler.constants, "c": state.doc, "cur": state.doc, "D": state}
+    try:
+        value = eval(Compiler.as_seq(code, kind), scope)  # our own code
+    except R.XPathError as e:
+        return ("error", e.code)
+    return ("value", "|".join(_describe(x) for x in value))
+
+
+def _describe(x: Any) -> str:
+    if R.is_node(x):
+        return f"node {node_name(x)}={R.string_value(x)}"
+    return f"{_type(x)} {_string(x)}"
