@@ -318,6 +318,9 @@ OPERATORS = [
     "'b' > 'a'",
     "(1, 2) = (2, 3)",
     "(1, 2) != (1)",
+    "//nan < 1",
+    "//nan = 1",
+    "//nan != 1",
     "some $x in //n satisfies $x > 3",
     "xs:integer(//one) to 3",
     "//one to //n[1]",
@@ -336,7 +339,14 @@ OPERATORS = [
 ]
 
 
+_NAN = (
+    "an untyped 'NaN' against a number: Saxon's general comparison says 'NaN' > 1 is true "
+    "(xs:double('NaN') > 1 is false in both), the native one false"
+)
 DIFFERENCES = [
+    pytest.param("//nan > 1", marks=pytest.mark.xfail(strict=True, reason=_NAN)),
+    pytest.param("//nan > xs:decimal(//zero)", marks=pytest.mark.xfail(strict=True, reason=_NAN)),
+    pytest.param("//nan > xs:double(1)", marks=pytest.mark.xfail(strict=True, reason=_NAN)),
     pytest.param(
         "max((1, 'a'))",
         marks=pytest.mark.xfail(strict=True, reason="max of a number and a string: XPTY0004, Saxon FORG0006"),
