@@ -16,7 +16,10 @@ CORPUS = Path(os.environ.get("RELAIS_CORPUS", PROJECT_ROOT.parent / "shared" / "
 
 # Property and fuzz tests (tests/support/fuzzing.py): no example database left in the tree; the
 # `fuzz` profile (HYPOTHESIS_PROFILE=fuzz) searches long instead of the suite's bounded runs.
-hypothesis.settings.register_profile("relais", database=None, print_blob=True)
+# CI replays the same examples every run (a red build is the code's, not the dice's); elsewhere each run explores
+hypothesis.settings.register_profile(
+    "relais", database=None, print_blob=True, derandomize=os.environ.get("CI", "").lower() == "true"
+)
 hypothesis.settings.register_profile("fuzz", parent=hypothesis.settings.get_profile("relais"), max_examples=20_000)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "relais"))
 

