@@ -23,7 +23,7 @@ class FlowsRepo:
     engine: sa.Engine
 
     def create_flow(self, flow: Flow) -> Flow:
-        """Record a received flow; assigns its id (`next_flow_id`) when empty."""
+        """Record a received flow; assigns its id from the sequence when empty."""
         with self.engine.begin() as conn:
             if not flow.id:
                 flow.id = self._next_flow_id(conn)
@@ -38,15 +38,11 @@ class FlowsRepo:
         return list(flows)
 
     def next_flow_ids(self, n: int) -> list[str]:
-        """`n` flow ids taken from the sequence in one transaction (`next_flow_id`)."""
+        """`n` flow ids taken from the sequence in one transaction: ``CPP`` + 10 digits, never handed out
+        twice by this store (a restored older store hands them out again: `flows.pipeline.intake` skips
+        those)."""
         with self.engine.begin() as conn:
             return [self._next_flow_id(conn) for _ in range(n)]
-
-    def next_flow_id(self) -> str:
-        """Take the next flow id from the sequence: ``CPP`` + 10 digits, never handed out twice by this
-        store (a restored older store hands them out again: `flows.pipeline.intake` skips those)."""
-        with self.engine.begin() as conn:
-            return self._next_flow_id(conn)
 
     @staticmethod
     def _next_flow_id(conn: sa.Connection) -> str:
