@@ -29,6 +29,7 @@ class HistoryEntry:
     source: Source
     reason: str | None
     at: dt.datetime
+    reason_code: str | None = None  # a refusal's or suspension's code (flows.domain.reasons)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -38,5 +39,6 @@ class HistoryEntry:
             "actor": str(self.actor),
             "source": str(self.source),
             "reason": self.reason,
+            "reason_code": self.reason_code,
             "at": self.at.isoformat(),
         }

@@ -27,8 +27,8 @@ flows.domain.lifecycle.IllegalTransition: flow status IN_INTEGRE -> IN_EN_COURS_
 ['IN_EN_ATTENTE_RETRAITEMENT_CPP', 'IN_EN_COURS_TRAITEMENT_CPP']
 >>> InvoiceStatus.REJETEE_ROUTAGE.code, InvoiceStatus.REJETEE_ROUTAGE.label, InvoiceStatus.REJETEE_ROUTAGE.is_rejected
 ('04', 'REJETEE', True)
->>> [s.name for s in FlowStatus if s.is_reserved] + [s.name for s in InvoiceStatus if s.is_reserved]
-['IN_EN_ATTENTE_TRAITEMENT_CPP', 'EN_COURS_ACHEMINEMENT']
+>>> [s.name for s in FlowStatus if s.is_reserved] + [s.name for s in InvoiceStatus if s.is_reserved][:2]
+['IN_EN_ATTENTE_TRAITEMENT_CPP', 'EN_COURS_ACHEMINEMENT', 'A_ASSOCIER_MOE']
 """
 
 from __future__ import annotations
@@ -93,6 +93,39 @@ class InvoiceStatus(enum.StrEnum):
     MISE_EN_PAIEMENT = "11"
     COMPLETEE = "12"
     A_RECYCLER = "13"  # Relais's number: the platform's texts name this status without one
+    # Billing circuits (flows.domain.circuits): the platform's API names; the numbers are Relais's (the
+    # platform's texts give none). Validators: the titulaire or the mandataire, one or two levels.
+    A_VALIDER_1 = "20"
+    VALIDEE_1 = "21"
+    REFUSEE_1 = "22"
+    ABSENCE_VALIDATION_1_HORS_DELAI = "23"
+    A_VALIDER_2 = "24"
+    VALIDEE_2 = "25"
+    REFUSEE_2 = "26"
+    ABSENCE_VALIDATION_2_HORS_DELAI = "27"
+    ERREUR_FOURNISSEUR_SUR_VALIDEUR = "28"
+    # Works: the project manager (MOE)
+    MISE_A_DISPOSITION_MOE = "30"
+    PRISE_EN_COMPTE_MOE = "31"
+    REFUSEE_MOE = "32"
+    ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE = "33"
+    A_ASSOCIER_MOE = "34"
+    A_VALIDER_MOE = "35"
+    ERREUR_FOURNISSEUR_SUR_MOE = "36"
+    # Works: the contracting authority (MOA)
+    MISE_A_DISPOSITION_MOA = "40"
+    PRISE_EN_COMPTE_MOA = "41"
+    TRANSMISE_MOA = "42"
+    REFUSEE_MOA = "43"
+    A_ASSOCIER_MOA = "44"
+    ERREUR_MOE_SUR_MOA = "45"
+    # Works, end of contract: the supplier signs the general statement (A20 -> A8); the tacit procedure
+    A_ASSOCIER_FOURNISSEUR = "50"
+    REFUSEE_FOURNISSEUR = "51"
+    REMPLACEE_PAR_A22 = "52"
+    DUPLIQUE_APRES_REFUS = "53"
+    ERREUR_DESTINATAIRE_PD = "54"
+    ERREUR_DESTINATAIRE_EA = "55"
 
     @property
     def is_final(self) -> bool:
@@ -198,6 +231,10 @@ class Move(enum.StrEnum):
     DELIVER = "deliver"  # the platform made the invoice available to its recipient (delivery sent)
     PROCESS = "process"  # the recipient moves the invoice on (its own processing, reported to the supplier)
     COMPLETE = "complete"  # the supplier completes a suspended invoice (a new flow, same invoice number)
+    PASS_ON = "pass_on"  # the platform passes a piece to the next step of its circuit (flows.domain.circuits)
+    DEADLINE = "deadline"  # an actor of a circuit let its deadline pass: tacit validation, or the piece goes on
+    CORRECT = "correct"  # ops correct a piece's validator (audited): it waits for the right one
+    REPLACE = "replace"  # a piece of the tacit procedure (A22) replaces the one it follows
 
 
 class Actor(enum.StrEnum):
@@ -207,6 +244,9 @@ class Actor(enum.StrEnum):
     RECIPIENT = "recipient"  # the recipient structure or one of its services (recipient API)
     SUPPLIER = "supplier"  # the sender of the invoice
     OPS = "ops"  # the operations team: a flow processed again at its request records its invoices anew
+    VALIDATOR = "validator"  # the titulaire (sub-contractor's piece) or the group's mandataire (co-contractor's)
+    MOE = "moe"  # the project manager (maîtrise d'œuvre) of a works contract
+    MOA = "moa"  # the contracting authority (maîtrise d'ouvrage) of a works contract
 
 
 S = TypeVar("S", FlowStatus, InvoiceStatus)
@@ -381,6 +421,16 @@ FLOW_STATUS_CODES: Mapping[FlowStatus, str] = MappingProxyType({s: i.code for s,
 
 _I = InvoiceStatus
 
+
+def _i(fr: str, en: str, **flags: object) -> dict[str, object]:
+    return {"label_fr": fr, "label_en": en, **flags}
+
+
+def _refused(fr: str, en: str) -> dict[str, object]:
+    """A refusal by an actor of a circuit: final, not delivered, a reason (and its code) required."""
+    return _i(fr, en, rejected=True, final=True, needs_reason=True, cdar="210")
+
+
 INVOICE_STATUSES: Mapping[InvoiceStatus, InvoiceStatusInfo] = MappingProxyType(
     {
         _I.DEPOSEE: InvoiceStatusInfo(code="01", label="DEPOSEE", label_fr="déposée", label_en="deposited", cdar="200"),
@@ -451,6 +501,128 @@ INVOICE_STATUSES: Mapping[InvoiceStatus, InvoiceStatusInfo] = MappingProxyType(
             final=True,
             cdar="213",
         ),
+        **{
+            status: InvoiceStatusInfo(code=status.value, label=status.name, **extra)  # type: ignore[arg-type]
+            for status, extra in (
+                (_I.A_VALIDER_1, _i("à valider (valideur 1)", "to be validated (validator 1)")),
+                (_I.VALIDEE_1, _i("validée (valideur 1)", "validated (validator 1)")),
+                (_I.REFUSEE_1, _refused("refusée (valideur 1)", "refused (validator 1)")),
+                (
+                    _I.ABSENCE_VALIDATION_1_HORS_DELAI,
+                    _i(
+                        "sans validation dans le délai (valideur 1) : validation tacite",
+                        "not validated in time (validator 1): tacitly validated",
+                    ),
+                ),
+                (_I.A_VALIDER_2, _i("à valider (valideur 2)", "to be validated (validator 2)")),
+                (_I.VALIDEE_2, _i("validée (valideur 2)", "validated (validator 2)")),
+                (_I.REFUSEE_2, _refused("refusée (valideur 2)", "refused (validator 2)")),
+                (
+                    _I.ABSENCE_VALIDATION_2_HORS_DELAI,
+                    _i(
+                        "sans validation dans le délai (valideur 2) : validation tacite",
+                        "not validated in time (validator 2): tacitly validated",
+                    ),
+                ),
+                (
+                    _I.ERREUR_FOURNISSEUR_SUR_VALIDEUR,
+                    _i("erreur du fournisseur sur le valideur", "supplier's error on the validator"),
+                ),
+                (
+                    _I.MISE_A_DISPOSITION_MOE,
+                    _i(
+                        "mise à disposition de la maîtrise d'œuvre",
+                        "made available to the project manager (MOE)",
+                        cdar="203",
+                    ),
+                ),
+                (
+                    _I.PRISE_EN_COMPTE_MOE,
+                    _i("prise en compte par la maîtrise d'œuvre", "taken in by the project manager (MOE)", cdar="204"),
+                ),
+                (_I.REFUSEE_MOE, _refused("refusée par la maîtrise d'œuvre", "refused by the project manager (MOE)")),
+                (
+                    _I.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE,
+                    _i(
+                        "sans réponse de la maîtrise d'œuvre dans le délai réglementaire",
+                        "no answer from the project manager (MOE) within the regulatory time",
+                    ),
+                ),
+                (_I.A_ASSOCIER_MOE, _i("à associer (maîtrise d'œuvre)", "to be associated (MOE)", reserved=True)),
+                (_I.A_VALIDER_MOE, _i("à valider (maîtrise d'œuvre)", "to be validated (MOE)", reserved=True)),
+                (
+                    _I.ERREUR_FOURNISSEUR_SUR_MOE,
+                    _i("erreur du fournisseur sur la maîtrise d'œuvre", "supplier's error on the MOE", reserved=True),
+                ),
+                (
+                    _I.MISE_A_DISPOSITION_MOA,
+                    _i(
+                        "mise à disposition de la maîtrise d'ouvrage",
+                        "made available to the contracting authority (MOA)",
+                        cdar="203",
+                    ),
+                ),
+                (
+                    _I.PRISE_EN_COMPTE_MOA,
+                    _i(
+                        "prise en compte par la maîtrise d'ouvrage",
+                        "taken in by the contracting authority (MOA)",
+                        cdar="204",
+                    ),
+                ),
+                (
+                    _I.TRANSMISE_MOA,
+                    _i(
+                        "validée et transmise par la maîtrise d'ouvrage",
+                        "validated and passed on by the contracting authority (MOA)",
+                        cdar="205",
+                    ),
+                ),
+                (
+                    _I.REFUSEE_MOA,
+                    _refused("refusée par la maîtrise d'ouvrage", "refused by the contracting authority (MOA)"),
+                ),
+                (_I.A_ASSOCIER_MOA, _i("à associer (maîtrise d'ouvrage)", "to be associated (MOA)", reserved=True)),
+                (
+                    _I.ERREUR_MOE_SUR_MOA,
+                    _i(
+                        "erreur de la maîtrise d'œuvre sur la maîtrise d'ouvrage",
+                        "MOE's error on the MOA",
+                        reserved=True,
+                    ),
+                ),
+                (
+                    _I.A_ASSOCIER_FOURNISSEUR,
+                    _i(
+                        "notifiée au fournisseur : décompte général à signer",
+                        "notified to the supplier: general statement to sign",
+                        cdar="203",
+                    ),
+                ),
+                (_I.REFUSEE_FOURNISSEUR, _i("refusée par le fournisseur", "refused by the supplier", reserved=True)),
+                (
+                    _I.REMPLACEE_PAR_A22,
+                    _i(
+                        "remplacée par un projet de décompte général (A22)",
+                        "replaced by a draft general statement (A22)",
+                        final=True,
+                    ),
+                ),
+                (_I.DUPLIQUE_APRES_REFUS, _i("dupliquée après refus", "duplicated after refusal", reserved=True)),
+                (
+                    _I.ERREUR_DESTINATAIRE_PD,
+                    _i(
+                        "erreur de destinataire (projet de décompte)",
+                        "wrong recipient (draft statement)",
+                        reserved=True,
+                    ),
+                ),
+                (
+                    _I.ERREUR_DESTINATAIRE_EA,
+                    _i("erreur de destinataire (état d'acompte)", "wrong recipient (interim statement)", reserved=True),
+                ),
+            )
+        },
     }
 )
 
@@ -466,12 +638,92 @@ def _recipient(*pairs: tuple[InvoiceStatus, InvoiceStatus]) -> tuple[Transition[
 #: Where the recipient's processing may start: made available, or completed by the supplier.
 _TAKEN = (_I.MISE_A_DISPOSITION, _I.COMPLETEE)
 
+_VALIDATOR = frozenset({Actor.VALIDATOR})
+_MOE = frozenset({Actor.MOE})
+_MOA = frozenset({Actor.MOA})
+_OPS = frozenset({Actor.OPS})
+
+
+def _by(
+    actors: frozenset[Actor], move: Move, *pairs: tuple[InvoiceStatus, InvoiceStatus]
+) -> tuple[Transition[InvoiceStatus], ...]:
+    return tuple(Transition(a, b, move, actors) for a, b in pairs)
+
+
+def _validator_level(
+    ask: InvoiceStatus, ok: InvoiceStatus, no: InvoiceStatus, late: InvoiceStatus
+) -> tuple[Transition[InvoiceStatus], ...]:
+    """One validation level: the validator validates, refuses or says it is not the validator; the
+    platform validates tacitly at the deadline; ops correct the validator (the piece waits again)."""
+    return (
+        *_by(_VALIDATOR, Move.PROCESS, (ask, ok), (ask, no), (ask, _I.ERREUR_FOURNISSEUR_SUR_VALIDEUR)),
+        Transition(ask, late, Move.DEADLINE),
+        Transition(ask, ask, Move.CORRECT, _OPS),
+        Transition(_I.ERREUR_FOURNISSEUR_SUR_VALIDEUR, ask, Move.CORRECT, _OPS),
+    )
+
+
+#: After a validation level (done or tacit), the platform passes the piece on to its next step.
+_VALIDATED = (_I.VALIDEE_1, _I.ABSENCE_VALIDATION_1_HORS_DELAI, _I.VALIDEE_2, _I.ABSENCE_VALIDATION_2_HORS_DELAI)
+_AT_MOA = (_I.MISE_A_DISPOSITION_MOA, _I.PRISE_EN_COMPTE_MOA, _I.TRANSMISE_MOA)
+
+#: The statuses of the circuits (flows.domain.circuits): validators, MOE, MOA, supplier's signature.
+_CIRCUITS: tuple[Transition[InvoiceStatus], ...] = (
+    *_validator_level(_I.A_VALIDER_1, _I.VALIDEE_1, _I.REFUSEE_1, _I.ABSENCE_VALIDATION_1_HORS_DELAI),
+    *_validator_level(_I.A_VALIDER_2, _I.VALIDEE_2, _I.REFUSEE_2, _I.ABSENCE_VALIDATION_2_HORS_DELAI),
+    *_by(_PLATFORM, Move.PASS_ON, *((s, _I.A_VALIDER_2) for s in _VALIDATED[:2])),
+    *_by(_PLATFORM, Move.PASS_ON, *((s, _I.MISE_A_DISPOSITION_MOE) for s in _VALIDATED)),
+    *_by(_PLATFORM, Move.PASS_ON, *((s, _I.MISE_A_DISPOSITION) for s in _VALIDATED)),
+    *_by(
+        _MOE,
+        Move.PROCESS,
+        (_I.MISE_A_DISPOSITION_MOE, _I.PRISE_EN_COMPTE_MOE),
+        (_I.MISE_A_DISPOSITION_MOE, _I.REFUSEE_MOE),
+        (_I.PRISE_EN_COMPTE_MOE, _I.REFUSEE_MOE),
+    ),
+    *_by(
+        _PLATFORM,
+        Move.DEADLINE,
+        (_I.MISE_A_DISPOSITION_MOE, _I.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE),
+        (_I.PRISE_EN_COMPTE_MOE, _I.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE),
+    ),
+    # MOE silent: the supplier's draft goes on to the MOA (CCAG Travaux).
+    Transition(_I.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE, _I.MISE_A_DISPOSITION_MOA, Move.PASS_ON),
+    *_by(
+        _MOA,
+        Move.PROCESS,
+        (_I.MISE_A_DISPOSITION_MOA, _I.PRISE_EN_COMPTE_MOA),
+        (_I.MISE_A_DISPOSITION_MOA, _I.TRANSMISE_MOA),
+        (_I.MISE_A_DISPOSITION_MOA, _I.REFUSEE_MOA),
+        (_I.PRISE_EN_COMPTE_MOA, _I.TRANSMISE_MOA),
+        (_I.PRISE_EN_COMPTE_MOA, _I.REFUSEE_MOA),
+    ),
+    # The tacit procedure: a draft general statement A22 replaces the piece it follows.
+    *_by(
+        _PLATFORM,
+        Move.REPLACE,
+        *((s, _I.REMPLACEE_PAR_A22) for s in (_I.MISE_A_DISPOSITION_MOE, _I.PRISE_EN_COMPTE_MOE, *_AT_MOA)),
+        (_I.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE, _I.REMPLACEE_PAR_A22),
+    ),
+)
+
 INVOICE: Lifecycle[InvoiceStatus, InvoiceStatusInfo] = Lifecycle(
     kind="invoice",
     statuses=INVOICE_STATUSES,
     # The verdict an invoice is recorded with (`flows.pipeline.process._decide`); reprocessing a flow deletes its
-    # invoices and records them again.
-    initial=frozenset({_I.DEPOSEE, _I.REJETEE_ROUTAGE, _I.REJETEE}),
+    # invoices and records them again. A piece of a billing circuit starts at its first step
+    # (`flows.domain.circuits.entry`).
+    initial=frozenset(
+        {
+            _I.DEPOSEE,
+            _I.REJETEE_ROUTAGE,
+            _I.REJETEE,
+            _I.A_VALIDER_1,
+            _I.MISE_A_DISPOSITION_MOE,
+            _I.MISE_A_DISPOSITION_MOA,
+            _I.A_ASSOCIER_FOURNISSEUR,
+        }
+    ),
     transitions=(
         # Delivered by the platform; or confirmed by the recipient, who fetched it through the API first.
         Transition(_I.DEPOSEE, _I.MISE_A_DISPOSITION, Move.DELIVER, _PLATFORM | _RECIPIENT),
@@ -487,6 +739,7 @@ INVOICE: Lifecycle[InvoiceStatus, InvoiceStatusInfo] = Lifecycle(
             (_I.MISE_A_DISPOSITION_COMPTABLE, _I.COMPTABILISEE),
             (_I.COMPTABILISEE, _I.MISE_EN_PAIEMENT),
         ),
+        *_CIRCUITS,
     ),
 )
 

@@ -12,6 +12,7 @@ import enum
 from decimal import Decimal
 
 # The statuses live in `flows.domain.lifecycle` (with their codes, labels, colours and transitions).
+from flows.domain.frameworks import Framework
 from flows.domain.lifecycle import FlowStatus as FlowStatus
 from flows.domain.lifecycle import InvoiceStatus as InvoiceStatus
 
@@ -25,6 +26,12 @@ class FlowCode(enum.StrEnum):
     E2_CII_MIN = "IN_DP_E2_CII_MIN_16B"
     E2_FACTURX = "IN_DP_E2_CII_FACTURX"
     E3_UBL = "IN_DP_E3_UBL_INVOICE"
+    # Works pieces (billing frameworks of a works contract, flows.domain.frameworks) travel apart since
+    # February 2024: E4 structured (UBL, CII), E5 mixed (a PDF with its data: Factur-X; UBL with attachments).
+    E4_UBL = "IN_DP_E4_UBL_INVOICE"
+    E4_CII = "IN_DP_E4_CII_16B"
+    E5_FACTURX = "IN_DP_E5_CII_FACTURX"
+    E5_UBL = "IN_DP_E5_UBL_INVOICE"
 
 
 class Syntax(enum.StrEnum):
@@ -169,6 +176,12 @@ class InvoiceFacts:
     total_vat: Decimal | None = None
     total_with_vat: Decimal | None = None
     amount_due: Decimal | None = None
+    # Billing circuits (flows.domain.circuits); where the document gives them: docs/billing-frameworks.md
+    previous_number: str | None = None  # BT-25, the preceding invoice reference: the piece it follows
+    validator_1: str | None = None  # SIRET of the validator (titulaire, mandataire)
+    validator_2: str | None = None  # SIRET of a second validator
+    moe_siret: str | None = None  # SIRET of the project manager (maîtrise d'œuvre)
+    moa_siret: str | None = None  # SIRET of the contracting authority (maîtrise d'ouvrage)
 
 
 @dataclasses.dataclass(slots=True)
@@ -183,6 +196,11 @@ class Invoice(InvoiceFacts):
     profile: str | None = None
     status: InvoiceStatus = InvoiceStatus.DEPOSEE
     delivered_to: str | None = None
+    framework: Framework = Framework.A1  # BT-23, the billing framework (flows.domain.frameworks)
+    billing_file_id: str | None = None  # the billing file (dossier de facturation) it belongs to
+    previous_id: str | None = None  # the piece it follows in its billing file (association), by invoice id
+    holder: str | None = None  # SIRET of the actor whose turn it is (flows.domain.circuits.holder_of)
+    due_at: dt.datetime | None = None  # when the holder's time runs out (flows.domain.circuits.Deadlines)
     errors: list[ValidationError] = dataclasses.field(default_factory=list)
 
     @property

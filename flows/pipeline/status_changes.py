@@ -44,7 +44,7 @@ def change(
     if target.needs_reason and not reason:
         raise ReasonRequired(target)
 
-    def check(current: InvoiceStatus) -> None:
+    def check(current: InvoiceStatus, holder: str | None) -> None:
         INVOICE.check(current, target, actor)
 
     for attempt in range(3):

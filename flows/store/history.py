@@ -17,6 +17,9 @@ from flows.domain.outbox import Address, OutboxKind, OutboxStatus
 from flows.store import tables as t
 from flows.store.records import _aware_required, _invoice
 
+#: A piece's new turn: (holder SIRET, due time), set with a status change (`HistoryRepo.set_invoice_status`).
+Turn = tuple[str | None, dt.datetime | None]
+
 
 class StatusChanged(RuntimeError):
     """The invoice's status changed between reading and writing it (another change won): try again."""
@@ -33,6 +36,7 @@ def _entry(r: sa.RowMapping) -> HistoryEntry:
         source=Source(r["source"]),
         reason=r["reason"],
         at=_aware_required(r["at"]),
+        reason_code=r.get("reason_code"),
     )
 
 
@@ -170,30 +174,36 @@ class HistoryRepo:
         actor: Actor,
         source: Source,
         reason: str | None,
-        check: Callable[[InvoiceStatus], None],
+        check: Callable[[InvoiceStatus, str | None], None],
+        reason_code: str | None = None,
+        turn: Turn | None = None,
         conn: sa.Connection | None = None,
     ) -> HistoryEntry | None:
-        """Move an invoice to `target` and append the history entry, atomically. `check(current)` raises
-        to refuse the move. None when there is no such invoice; `StatusChanged` when it changed meanwhile."""
+        """Move an invoice to `target` and append the history entry, atomically. `check(current, holder)`
+        raises to refuse the move (`holder`: the SIRET whose turn it is). `turn`: the new (holder, due_at),
+        when the move hands the piece to another actor; None keeps them. None when there is no such
+        invoice; `StatusChanged` when it changed meanwhile."""
         if conn is None:
             with self.engine.begin() as c:
                 return self.set_invoice_status(
-                    invoice_id, target, actor=actor, source=source, reason=reason, check=check, conn=c
-                )
+                    invoice_id, target, actor=actor, source=source, reason=reason, check=check,
+                    reason_code=reason_code, turn=turn, conn=c,
+                )  # fmt: skip
         i, f = t.invoices.c, t.flows.c
-        q = sa.select(i.status, f.partner).join(t.flows, f.id == i.flow_id).where(i.id == invoice_id)
+        q = sa.select(i.status, f.partner, i.holder).join(t.flows, f.id == i.flow_id).where(i.id == invoice_id)
         if conn.dialect.name == "postgresql":
             q = q.with_for_update(of=t.invoices)
         row = conn.execute(q).first()
         if row is None:
             return None
-        current, partner = InvoiceStatus(row[0]), row[1]
-        check(current)
+        current, partner, holder = InvoiceStatus(row[0]), row[1], row[2]
+        check(current, holder)
         if target.frees_number:  # A_RECYCLER, SUSPENDUE, a rejection: the supplier may use the number again
             conn.execute(sa.delete(t.invoice_numbers).where(t.invoice_numbers.c.invoice_id == invoice_id))
-        done = conn.execute(
-            sa.update(t.invoices).where(i.id == invoice_id, i.status == str(current)).values(status=str(target))
-        )
+        changes: dict[str, object] = {"status": str(target)}
+        if turn is not None:
+            changes["holder"], changes["due_at"] = turn
+        done = conn.execute(sa.update(t.invoices).where(i.id == invoice_id, i.status == str(current)).values(**changes))
         if done.rowcount != 1:
             raise StatusChanged(f"invoice {invoice_id} changed status meanwhile")
         at = utcnow()
@@ -205,6 +215,7 @@ class HistoryRepo:
             "actor": str(actor),
             "source": str(source),
             "reason": reason,
+            "reason_code": reason_code,
             "at": at,
         }
         inserted = conn.execute(sa.insert(t.invoice_history).values(**values)).inserted_primary_key

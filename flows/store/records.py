@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from flows.domain.frameworks import Framework
 from flows.domain.model import (
     Channel,
     Container,
@@ -162,6 +163,7 @@ def _invoice_row(i: Invoice) -> dict[str, Any]:
     row = {name: getattr(i, name) for name in _INVOICE_FIELDS}
     row["syntax"] = str(i.syntax) if i.syntax else None
     row["status"] = str(i.status)
+    row["framework"] = str(i.framework)
     return row
 
 
@@ -169,6 +171,8 @@ def _invoice(r: Any) -> Invoice:
     values = {name: r[name] for name in _INVOICE_FIELDS}
     values["syntax"] = Syntax(r["syntax"]) if r["syntax"] else None
     values["status"] = InvoiceStatus(r["status"])
+    values["framework"] = Framework(r["framework"] or "A1")
+    values["due_at"] = _aware(r["due_at"])
     return Invoice(**values)
 
 

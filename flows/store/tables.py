@@ -82,7 +82,22 @@ invoices = sa.Table(
     sa.Column("total_with_vat", sa.Numeric(19, 4)),
     sa.Column("amount_due", sa.Numeric(19, 4)),
     sa.Column("delivered_to", sa.String(1024)),
+    # Billing frameworks and circuits (migration 0015): flows.domain.frameworks, flows.domain.circuits
+    sa.Column("framework", sa.String(3), nullable=False, server_default="A1"),
+    sa.Column("previous_number", sa.String(200)),
+    sa.Column("validator_1", sa.String(100)),
+    sa.Column("validator_2", sa.String(100)),
+    sa.Column("moe_siret", sa.String(100)),
+    sa.Column("moa_siret", sa.String(100)),
+    sa.Column("billing_file_id", sa.String(48)),
+    sa.Column("previous_id", sa.String(48)),
+    sa.Column("holder", sa.String(100)),
+    sa.Column("due_at", sa.DateTime(timezone=True)),
     sa.Index("ix_invoices_flow_position", "flow_id", "position", unique=True),
+    sa.Index("ix_invoices_billing_file", "billing_file_id"),
+    sa.Index("ix_invoices_previous", "previous_id"),
+    sa.Index("ix_invoices_holder_status", "holder", "status"),
+    sa.Index("ix_invoices_due", "due_at"),
     sa.Index("ix_invoices_supplier_number", "supplier_id", "number", "issue_date"),
     sa.Index("ix_invoices_number", "number"),  # the web search by invoice number or SIRET
     sa.Index("ix_invoices_buyer_siret", "buyer_siret"),
@@ -112,6 +127,26 @@ directory_versions = sa.Table(
     sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("source_sha256", sa.String(64), nullable=False),
     sa.Column("structures", sa.Integer, nullable=False),
+)
+
+#: Registered actors of the billing circuits (titulaires, mandataires, MOE, MOA) that are not directory
+#: structures, versioned like the directory: each import or addition is a new version (migration 0015).
+actor_versions = sa.Table(
+    "actor_versions",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source_sha256", sa.String(64), nullable=False),
+    sa.Column("actors", sa.Integer, nullable=False),
+)
+
+actors = sa.Table(
+    "actors",
+    metadata,
+    sa.Column("version", sa.String(64), sa.ForeignKey("actor_versions.version"), primary_key=True),
+    sa.Column("siret", sa.String(14), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),  # titulaire, mandataire, moe, moa
+    sa.Column("name", sa.String(200), nullable=False),
 )
 
 structures = sa.Table(
@@ -214,6 +249,7 @@ invoice_history = sa.Table(
         "source", sa.String(16), nullable=False
     ),  # flows.pipeline.status_changes.Source: api, platform, return_flow
     sa.Column("reason", sa.Text),
+    sa.Column("reason_code", sa.String(40)),  # flows.domain.reasons (migration 0015)
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_history_invoice", "invoice_id", "id"),
     sa.Index("ix_history_partner", "partner", "id"),
