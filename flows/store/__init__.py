@@ -4,7 +4,7 @@
 is the schema; ``records`` the values the store returns besides those of ``flows.domain`` and the
 row <-> value converters; every other module is one mixin of queries that ``Store`` combines
 (``flows``, ``invoices``, ``outbox``, ``history``, ``as2``, ``directory``, ``audit``, ``api``,
-``web``, ``sessions``, ``partners``, ``dashboard``, ``archive_refs``). Modules of this package import
+``web``, ``sessions``, ``partners``, ``dashboard``, ``archive_refs``, ``circuits``). Modules of this package import
 each other by their own names, never from this surface.
 """
 

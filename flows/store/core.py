@@ -24,6 +24,7 @@ from flows.store.api import ApiRepo
 from flows.store.archive_refs import ArchiveRefsRepo
 from flows.store.as2 import As2Repo
 from flows.store.audit import AuditRepo
+from flows.store.circuits import CircuitsRepo
 from flows.store.dashboard import DashboardRepo
 from flows.store.directory import DirectoryRepo
 from flows.store.flows import FlowsRepo
@@ -77,6 +78,7 @@ def _engine(url: str, schema: str | None) -> sa.Engine:
 
 class Store(
     FlowsRepo,
+    CircuitsRepo,
     InvoicesRepo,
     OutboxRepo,
     As2Repo,

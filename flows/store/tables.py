@@ -129,6 +129,16 @@ directory_versions = sa.Table(
     sa.Column("structures", sa.Integer, nullable=False),
 )
 
+#: Associations (billing files): each piece is followed by at most one piece that is not refused. The
+#: primary key makes it hold under concurrency (two followers judged at once: the second insert loses,
+#: as for `invoice_numbers`); a follower's row goes when the follower is refused or rejected.
+piece_links = sa.Table(
+    "piece_links",
+    metadata,
+    sa.Column("previous_id", sa.String(48), primary_key=True),
+    sa.Column("invoice_id", sa.String(48), nullable=False),
+)
+
 #: Registered actors of the billing circuits (titulaires, mandataires, MOE, MOA) that are not directory
 #: structures, versioned like the directory: each import or addition is a new version (migration 0015).
 actor_versions = sa.Table(

@@ -5,6 +5,7 @@
   ``billing_file_id`` and the ``previous_id`` of the piece it follows (association), the ``holder`` whose
   turn it is and the ``due_at`` of that turn (indexed: association lookups and deadlines stay O(log n)).
 - ``invoice_history.reason_code``: the code of a refusal or suspension reason (flows/domain/reasons.csv).
+- ``piece_links``: who follows each piece (one follower not refused; the key holds it under concurrency).
 - ``actor_versions`` / ``actors``: registered actors (titulaire, mandataire, MOE, MOA), versioned.
 
 Revision ID: 0015
@@ -47,6 +48,11 @@ def upgrade() -> None:
         op.create_index(name, "invoices", columns)
     op.add_column("invoice_history", sa.Column("reason_code", sa.String(40)))
     op.create_table(
+        "piece_links",
+        sa.Column("previous_id", sa.String(48), primary_key=True),
+        sa.Column("invoice_id", sa.String(48), nullable=False),
+    )
+    op.create_table(
         "actor_versions",
         sa.Column("version", sa.String(64), primary_key=True),
         sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
@@ -65,6 +71,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("actors")
     op.drop_table("actor_versions")
+    op.drop_table("piece_links")
     op.execute("ALTER TABLE invoice_history DROP COLUMN reason_code")
     for name, _ in _INDEXES:
         op.drop_index(name, "invoices")

@@ -1,0 +1,118 @@
+"""The store's billing circuits: the pieces an association may refer to, billing files, pieces whose time ran out.
+
+A mixin of ``flows.store.Store`` (which provides ``self.engine``). Every query here uses an index
+(``ix_invoices_number``, ``ix_invoices_billing_file``, ``ix_invoices_due``, ``piece_links``' key):
+association lookups stay O(log n) however many pieces the store holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from flows.domain.frameworks import Framework
+from flows.domain.lifecycle import InvoiceStatus
+from flows.domain.model import Invoice
+from flows.store import tables as t
+from flows.store.records import _invoice
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PieceRef:
+    """A recorded piece an association (BT-25) may name: what the association rules check."""
+
+    id: str
+    framework: Framework
+    number: str
+    supplier_id: str | None
+    buyer_siret: str | None
+    status: InvoiceStatus
+    billing_file_id: str | None
+    followed_by: str | None  # the piece that follows it (not refused), if any
+    qualification: bool  # recorded while its partner was in qualification: never a real predecessor
+
+
+def take_links(conn: sa.Connection, pairs: Sequence[tuple[str, str]]) -> set[str]:
+    """Record (previous_id, follower_id) associations; the followers whose previous piece another
+    follower took first (meanwhile, or in this very chunk) are returned: they lose."""
+    if not pairs:
+        return set()
+    rows = [{"previous_id": p, "invoice_id": i} for p, i in pairs]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(t.piece_links).on_conflict_do_nothing(), rows)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(t.piece_links).on_conflict_do_nothing(), rows)
+    lk = t.piece_links.c
+    owners = dict(
+        conn.execute(sa.select(lk.previous_id, lk.invoice_id).where(lk.previous_id.in_([p for p, _ in pairs]))).all()
+    )
+    return {i for p, i in pairs if owners.get(p) != i}
+
+
+def release_link(conn: sa.Connection, invoice_id: str) -> None:
+    """A follower refused or rejected: the piece it followed may be followed again."""
+    conn.execute(sa.delete(t.piece_links).where(t.piece_links.c.invoice_id == invoice_id))
+
+
+class CircuitsRepo:
+    engine: sa.Engine
+
+    def pieces_by_number(self, number: str, *, limit: int = 50) -> list[PieceRef]:
+        """The recorded pieces with this number (any supplier), accepted or not, newest first: the
+        candidates of an association (index ``ix_invoices_number``)."""
+        i, f, lk = t.invoices.c, t.flows.c, t.piece_links.c
+        q = (
+            sa.select(
+                i.id,
+                i.framework,
+                i.number,
+                i.supplier_id,
+                i.buyer_siret,
+                i.status,
+                i.billing_file_id,
+                lk.invoice_id,
+                f.qualification,
+            )  # fmt: skip
+            .join(t.flows, f.id == i.flow_id)
+            .outerjoin(t.piece_links, lk.previous_id == i.id)
+            .where(i.number == number)
+            .order_by(i.flow_id.desc(), i.position)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                PieceRef(r[0], Framework(r[1] or "A1"), r[2], r[3], r[4], InvoiceStatus(r[5]), r[6], r[7], bool(r[8]))
+                for r in conn.execute(q).all()
+            ]
+
+    def billing_file(self, file_id: str) -> list[Invoice]:
+        """The pieces of a billing file, in the order they were recorded (empty: no such file). A piece's
+        id is accepted too: its file is read."""
+        i = t.invoices.c
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(i.billing_file_id).where(i.id == file_id)).scalar()
+            key = found or file_id
+            rows = conn.execute(
+                sa.select(t.invoices).where(i.billing_file_id == key).order_by(i.flow_id, i.position)
+            ).mappings()
+            return [_invoice(r) for r in rows]
+
+    def due_pieces(self, now: dt.datetime, statuses: Sequence[InvoiceStatus], *, limit: int = 500) -> list[Invoice]:
+        """Pieces whose actor's time ran out (``due_at`` <= `now`) in one of `statuses`, oldest first
+        (index ``ix_invoices_due``)."""
+        i = t.invoices.c
+        q = (
+            sa.select(t.invoices)
+            .where(i.due_at.is_not(None), i.due_at <= now, i.status.in_([str(s) for s in statuses]))
+            .order_by(i.due_at, i.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_invoice(r) for r in conn.execute(q).mappings()]
