@@ -7,12 +7,13 @@ import io
 import os
 import tarfile
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from relais.generate.constants import _TAR_MTIME, _ZIP_TIME, Batch, Fmt
 from relais.generate.directory import Recipient, sample_directory
 from relais.generate.documents import document
-from relais.generate.specs import plan
+from relais.generate.specs import Framing, InvoiceSpec, plan
 
 
 def _temp_path(final: Path) -> Path:
@@ -38,6 +39,7 @@ def write_batch(
     name: str | None = None,
     start: int = 1,
     credit_note_ratio: float = 0.0,
+    framing: Framing | None = None,
 ) -> list[Path]:
     """Write `n` invoices into `out_dir`; return the paths written.
 
@@ -46,13 +48,14 @@ def write_batch(
     written entry by entry so only one invoice is in memory at a time.
     Every file is written under a hidden ".<name>.part" name then renamed, so
     a folder watcher never sees a partial file. Archives are byte-reproducible
-    (fixed entry times, gzip mtime 0) for UBL and CII.
+    (fixed entry times, gzip mtime 0) for UBL and CII. `framing` writes its billing framework,
+    previous piece and actors (BT-23, BT-25, BG-24) into every invoice.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if recipients is None:
         recipients = sample_directory(seed=seed)
-    specs = plan(
+    planned = plan(
         n,
         lines,
         recipients,
@@ -62,6 +65,12 @@ def write_batch(
         start=start,
         credit_note_ratio=credit_note_ratio,
     )
+    return write_specs(out_dir, fmt, (spec.framed(framing) for spec in planned), batch, name or f"{fmt}-{n}x{lines}-s{seed}")
+
+
+def write_specs(out_dir: Path, fmt: Fmt, specs: Iterable[InvoiceSpec], batch: Batch, base: str) -> list[Path]:
+    """Write the documents of `specs` into `out_dir` as loose files or one archive named `base` + extension."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     if batch == "none":
         written = []
         for spec in specs:
@@ -72,7 +81,6 @@ def write_batch(
             _publish(tmp, final)
             written.append(final)
         return written
-    base = name or f"{fmt}-{n}x{lines}-s{seed}"
     if batch == "zip":
         final = out_dir / f"{base}.zip"
         tmp = _temp_path(final)

@@ -50,6 +50,26 @@ def _cii_party(tag: str, p: _Party, legal_scheme: str, vat: bool) -> str:
     )
 
 
+def _cii_framework(spec: InvoiceSpec) -> str:
+    """BT-23, before the guideline (CustomizationID) in the document context."""
+    if spec.framework is None:
+        return ""
+    return (
+        "<ram:BusinessProcessSpecifiedDocumentContextParameter>"
+        f"<ram:ID>{_esc(spec.framework)}</ram:ID></ram:BusinessProcessSpecifiedDocumentContextParameter>"
+    )
+
+
+def _cii_previous(spec: InvoiceSpec) -> str:
+    """BT-25, after the header monetary summation (the XSD's order)."""
+    if spec.previous is None:
+        return ""
+    return (
+        "<ram:InvoiceReferencedDocument>"
+        f"<ram:IssuerAssignedID>{_esc(spec.previous)}</ram:IssuerAssignedID></ram:InvoiceReferencedDocument>\n"
+    )
+
+
 def _cii(spec: InvoiceSpec) -> str:
     lines = _lines(spec)
     totals = _totals(lines)
@@ -59,7 +79,9 @@ def _cii(spec: InvoiceSpec) -> str:
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>\n',
         _CII_OPEN,
-        "<rsm:ExchangedDocumentContext><ram:GuidelineSpecifiedDocumentContextParameter>"
+        "<rsm:ExchangedDocumentContext>",
+        _cii_framework(spec),
+        "<ram:GuidelineSpecifiedDocumentContextParameter>"
         f"<ram:ID>{CUSTOMIZATION_ID}</ram:ID></ram:GuidelineSpecifiedDocumentContextParameter>"
         "</rsm:ExchangedDocumentContext>\n",
         "<rsm:ExchangedDocument>",
@@ -98,6 +120,11 @@ def _cii(spec: InvoiceSpec) -> str:
             "<ram:BuyerOrderReferencedDocument>"
             f"<ram:IssuerAssignedID>{_esc(spec.ej)}</ram:IssuerAssignedID></ram:BuyerOrderReferencedDocument>\n"
         )
+    for role, siret in spec.supporting:  # BG-24: after BuyerOrderReferencedDocument (the XSD's order)
+        out.append(
+            f"<ram:AdditionalReferencedDocument><ram:IssuerAssignedID>{_esc(siret)}</ram:IssuerAssignedID>"
+            f"<ram:TypeCode>916</ram:TypeCode><ram:Name>{_esc(role)}</ram:Name></ram:AdditionalReferencedDocument>\n"
+        )
     out += [
         "</ram:ApplicableHeaderTradeAgreement>\n",
         "<ram:ApplicableHeaderTradeDelivery><ram:ActualDeliverySupplyChainEvent><ram:OccurrenceDateTime>"
@@ -121,6 +148,7 @@ def _cii(spec: InvoiceSpec) -> str:
         f"<ram:GrandTotalAmount>{_amount(totals.with_vat)}</ram:GrandTotalAmount>"
         f"<ram:DuePayableAmount>{_amount(totals.with_vat)}</ram:DuePayableAmount>"
         "</ram:SpecifiedTradeSettlementHeaderMonetarySummation>\n",
+        _cii_previous(spec),
         "</ram:ApplicableHeaderTradeSettlement>\n",
         "</rsm:SupplyChainTradeTransaction>\n",
         "</rsm:CrossIndustryInvoice>\n",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,17 @@ class InvoiceSpec:
     currency: str = "EUR"
     credit_note: bool = False
     defect: str | None = None
+    framework: str | None = None  # BT-23 as written: "A4" or a long API name; None: none written (A1)
+    previous: str | None = None  # BT-25: the number of the piece this one follows
+    supporting: tuple[tuple[str, str], ...] = ()  # BG-24: (role, SIRET), role VALIDEUR / VALIDEUR_2 / MOE / MOA
+
+    def framed(self, framing: Framing | None) -> InvoiceSpec:
+        """This spec with `framing`'s BT-23, BT-25 and BG-24 (unchanged for None)."""
+        if framing is None:
+            return self
+        return dataclasses.replace(
+            self, framework=framing.framework, previous=framing.previous, supporting=framing.supporting
+        )
 
     @property
     def correct(self) -> bool:
@@ -43,6 +55,32 @@ class InvoiceSpec:
     @property
     def xsd_valid(self) -> bool:
         return self.defect not in XSD_DEFECTS
+
+
+#: BG-24 roles (BT-123, document description) naming a circuit's actors (docs/billing-frameworks.md §1).
+ROLES: tuple[str, ...] = ("VALIDEUR", "VALIDEUR_2", "MOE", "MOA")
+
+
+@dataclass(frozen=True)
+class Framing:
+    """What a piece says of its billing framework and circuit: BT-23, BT-25 and the actors (BG-24).
+
+    >>> Framing("A9", validator_1="12345678200010").supporting
+    (('VALIDEUR', '12345678200010'),)
+    """
+
+    framework: str | None = None
+    previous: str | None = None
+    validator_1: str | None = None
+    validator_2: str | None = None
+    moe: str | None = None
+    moa: str | None = None
+
+    @property
+    def supporting(self) -> tuple[tuple[str, str], ...]:
+        """(role, SIRET) of every actor named, in `ROLES` order."""
+        named = (self.validator_1, self.validator_2, self.moe, self.moa)
+        return tuple((role, siret) for role, siret in zip(ROLES, named, strict=True) if siret)
 
 
 _SUPPLIER_NAMES: tuple[str, ...] = (

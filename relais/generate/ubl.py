@@ -51,6 +51,23 @@ def _ubl_party(p: _Party, legal_scheme: str, vat: bool) -> str:
     )
 
 
+def _ubl_references(spec: InvoiceSpec) -> str:
+    """BT-25 (BillingReference) then BG-24 (AdditionalDocumentReference), in the XSD's order (after
+    OrderReference, before AccountingSupplierParty, for Invoice and CreditNote alike)."""
+    out = []
+    if spec.previous is not None:
+        out.append(
+            "<cac:BillingReference><cac:InvoiceDocumentReference>"
+            f"<cbc:ID>{_esc(spec.previous)}</cbc:ID></cac:InvoiceDocumentReference></cac:BillingReference>\n"
+        )
+    for role, siret in spec.supporting:
+        out.append(
+            f"<cac:AdditionalDocumentReference><cbc:ID>{_esc(siret)}</cbc:ID>"
+            f"<cbc:DocumentDescription>{_esc(role)}</cbc:DocumentDescription></cac:AdditionalDocumentReference>\n"
+        )
+    return "".join(out)
+
+
 def _ubl(spec: InvoiceSpec) -> str:
     lines = _lines(spec)
     totals = _totals(lines)
@@ -68,6 +85,8 @@ def _ubl(spec: InvoiceSpec) -> str:
         f'<{root} xmlns="urn:oasis:names:specification:ubl:schema:xsd:{root}-2" {_UBL_NS}>\n',
         f"<cbc:CustomizationID>{CUSTOMIZATION_ID}</cbc:CustomizationID>\n",
     ]
+    if spec.framework is not None:  # BT-23: after CustomizationID, before ID (the XSD's order)
+        out.append(f"<cbc:ProfileID>{_esc(spec.framework)}</cbc:ProfileID>\n")
     if spec.defect != "xsd-missing-id":
         out.append(f"<cbc:ID>{_esc(spec.number)}</cbc:ID>\n")
     out.append(f"<cbc:IssueDate>{spec.issue_date.isoformat()}</cbc:IssueDate>\n")
@@ -81,6 +100,7 @@ def _ubl(spec: InvoiceSpec) -> str:
         out.append(f"<cbc:BuyerReference>{_esc(spec.service_code)}</cbc:BuyerReference>\n")
     if spec.ej is not None:
         out.append(f"<cac:OrderReference><cbc:ID>{_esc(spec.ej)}</cbc:ID></cac:OrderReference>\n")
+    out.append(_ubl_references(spec))
     out += [
         f"<cac:AccountingSupplierParty>{_ubl_party(seller, '0002', True)}</cac:AccountingSupplierParty>\n",
         f"<cac:AccountingCustomerParty>{_ubl_party(buyer, '0009', False)}</cac:AccountingCustomerParty>\n",
