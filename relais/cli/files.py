@@ -14,6 +14,7 @@ from relais.cli.common import Choice, configuration_errors, fail, pass_settings,
 from relais.settings import Settings
 
 if TYPE_CHECKING:
+    from relais.generate.circuits import CircuitKind
     from relais.generate.constants import Batch, Fmt
 
 
@@ -112,6 +113,33 @@ def validate(
 # ---- flows ---------------------------------------------------------------------
 
 
+def _framework(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """BT-23 as given, once it names a framework (A1..A25, or a long name read by its prefix)."""
+    from flows.domain.frameworks import NotAFramework, parse
+
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        known = parse(text)
+    except NotAFramework:
+        known = None
+    upper = text.upper()
+    if known is None or not (upper == known.value or upper.startswith(f"{known.value}_")):
+        raise click.BadParameter(f"{value!r} n'est pas un cadre de facturation A1 à A25 (not a billing framework)")
+    return text
+
+
+def _siret(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from stdnum.fr import siret
+
+    if value is None:
+        return None
+    if not siret.is_valid(value):
+        raise click.BadParameter(f"{value!r} n'est pas un SIRET valide (14 chiffres, clé de Luhn) (not a valid SIRET)")
+    return siret.compact(value)
+
+
 @click.command()
 @click.option("--format", "fmt", type=Choice(["ubl", "cii", "facturx"]), default="ubl", show_default=True)
 @click.option("-n", "--invoices", default=10, show_default=True, type=click.IntRange(min=0))
@@ -139,6 +167,23 @@ def validate(
     type=click.Path(path_type=Path),
     help="Also write the matching recipient directory (JSON import file) here.",
 )
+@click.option(
+    "--framework",
+    callback=_framework,
+    help="Billing framework written to BT-23 (cadre de facturation): A1..A25 or the long API name "
+    "(A4_PROJET_DECOMPTE_MENSUEL_FOURNISSEUR).",
+)
+@click.option("--validator", "validator_1", callback=_siret, help="SIRET of the validator (BG-24 VALIDEUR).")
+@click.option("--validator-2", "validator_2", callback=_siret, help="SIRET of the second validator (VALIDEUR_2).")
+@click.option("--moe", callback=_siret, help="SIRET of the project manager, maîtrise d'œuvre (BG-24 MOE).")
+@click.option("--moa", callback=_siret, help="SIRET of the contracting authority, maîtrise d'ouvrage (BG-24 MOA).")
+@click.option("--previous", help="Number of the piece every invoice follows (BT-25, association).")
+@click.option(
+    "--circuit",
+    type=Choice(["works", "subcontract", "cocontract"]),
+    help="Write -n billing files walking this circuit instead (works: A4, A15, A19; subcontract: A9; "
+    "cocontract: A12): one folder per deposit, the actors (acteurs.csv) and the order (LISEZMOI.txt).",
+)
 def generate(
     fmt: Fmt,
     invoices: int,
@@ -149,8 +194,16 @@ def generate(
     seed: int,
     out: Path,
     directory_out: Path | None,
+    framework: str | None,
+    validator_1: str | None,
+    validator_2: str | None,
+    moe: str | None,
+    moa: str | None,
+    previous: str | None,
+    circuit: CircuitKind | None,
 ) -> None:
-    """Write synthetic, realistic invoices (UBL, CII, Factur-X), alone or as zip/tar.gz batches."""
+    """Write synthetic, realistic invoices (UBL, CII, Factur-X), alone or as zip/tar.gz batches; with
+    --framework and the actors, pieces of a billing framework; with --circuit, whole billing files."""
     from relais import generate as gen
 
     if invalid_ratio + misrouted_ratio > 1.0:
@@ -158,22 +211,40 @@ def generate(
             "--invalid-ratio + --misrouted-ratio ne doit pas dépasser 1 (must not exceed 1)",
             param_hint="--misrouted-ratio",
         )
+    framing = gen.Framing(framework, previous, validator_1, validator_2, moe, moa)
+    if circuit is not None and (framing != gen.Framing() or invalid_ratio or misrouted_ratio):
+        raise click.UsageError(
+            "--circuit écrit ses propres cadres, acteurs et pièces précédentes : sans --framework, --validator, "
+            "--validator-2, --moe, --moa, --previous ni ratio de défauts "
+            "(--circuit writes its own frameworks, actors and previous pieces)"
+        )
     recipients = gen.sample_directory()
     out.mkdir(parents=True, exist_ok=True)
-    paths = gen.write_batch(
-        out,
-        fmt,
-        invoices,
-        lines,
-        batch=batch,
-        recipients=recipients,
-        invalid_ratio=invalid_ratio,
-        misrouted_ratio=misrouted_ratio,
-        seed=seed,
-    )
+    if circuit is not None:
+        from relais.generate.circuits import circuit_set, write_circuit
+
+        written = write_circuit(out, fmt, circuit_set(circuit, invoices, lines, recipients, seed=seed), batch)
+        count = sum(len(paths) for _, paths in written.deposits)
+        summary = written.summary.read_text(encoding="utf-8")
+    else:
+        paths = gen.write_batch(
+            out,
+            fmt,
+            invoices,
+            lines,
+            batch=batch,
+            recipients=recipients,
+            invalid_ratio=invalid_ratio,
+            misrouted_ratio=misrouted_ratio,
+            seed=seed,
+            framing=framing if framing != gen.Framing() else None,
+        )
+        count, summary = len(paths), ""
     if directory_out:
         directory_out.parent.mkdir(parents=True, exist_ok=True)
         directory_out.write_text(
             json.dumps(gen.directory_document(recipients, gen.directory_version()), indent=1, ensure_ascii=False)
         )
-    click.echo(f"{len(paths)} fichier(s) écrit(s) dans {out}")
+    click.echo(f"{count} fichier(s) écrit(s) dans {out}")
+    if summary:
+        click.echo(summary, nl=False)

@@ -16,7 +16,12 @@ Pieces:
 * `invoice_xml` / `facturx_pdf` / `document`: one invoice as UBL 2.1, CII D16B
   (Factur-X EN 16931 profile) or a Factur-X PDF/A-3;
 * `write_batch`: many invoices as loose files or one zip / tar.gz, written
-  entry by entry to a hidden temporary name then renamed into place.
+  entry by entry to a hidden temporary name then renamed into place; a
+  `Framing` writes a billing framework (BT-23), a previous piece (BT-25) and
+  the circuit's actors (BG-24) into each;
+* `circuits.circuit_set` / `circuits.write_circuit`: whole billing files walking
+  a circuit (works, subcontract, cocontract), their deposits in order and
+  their actors (docs/billing-frameworks.md).
 
 Amounts are integer cents throughout: lines are quantity x unit price, VAT is
 20 % (category S) of the sum of the lines rounded half up, so every correct
@@ -41,18 +46,20 @@ from relais.generate.content import _iban as _iban  # re-exported for the tests
 from relais.generate.content import vat_number
 from relais.generate.directory import Recipient, directory_document, directory_version, sample_directory
 from relais.generate.documents import document, facturx_pdf, invoice_xml
-from relais.generate.specs import InvoiceSpec, plan, sample_suppliers
+from relais.generate.specs import ROLES, Framing, InvoiceSpec, plan, sample_suppliers
 
 __all__ = [
     "CUSTOMIZATION_ID",
     "DEFECTS",
     "DIRECTORY_FORMAT",
     "PAYMENT_DAYS",
+    "ROLES",
     "ROUTING_DEFECTS",
     "VAT_RATE",
     "XSD_DEFECTS",
     "Batch",
     "Fmt",
+    "Framing",
     "InvoiceSpec",
     "Recipient",
     "directory_document",

@@ -65,7 +65,9 @@ def write_batch(
         start=start,
         credit_note_ratio=credit_note_ratio,
     )
-    return write_specs(out_dir, fmt, (spec.framed(framing) for spec in planned), batch, name or f"{fmt}-{n}x{lines}-s{seed}")
+    return write_specs(
+        out_dir, fmt, (spec.framed(framing) for spec in planned), batch, name or f"{fmt}-{n}x{lines}-s{seed}"
+    )
 
 
 def write_specs(out_dir: Path, fmt: Fmt, specs: Iterable[InvoiceSpec], batch: Batch, base: str) -> list[Path]:

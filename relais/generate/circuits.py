@@ -4,8 +4,9 @@
 
 * ``works``: the titulaire's draft monthly statement (A4), the project manager's état d'acompte (A15,
   BT-25 = the A4's number) and the contracting authority's validated état d'acompte (A19, BT-25 = the
-  A15's number); same seller (the titulaire) and buyer in all three, each naming the MOE and the MOA (BG-24);
-  the MOA is the buyer structure itself (a directory structure), the MOE a private firm;
+  A15's number); same seller (the titulaire) and buyer in all three, each naming the MOE (BG-24), a private
+  firm; the MOA is the buyer structure itself, the default when no MOA is named. (Naming it too would be
+  a second CII BG-24 with TypeCode 916, which the EN 16931 CII rules warn about: CII-SR-475.)
 * ``subcontract``: a sub-contractor's invoice (A9) naming the titulaire as its validator;
 * ``cocontract``: a co-contractor's invoice (A12) naming the group's mandataire as its validator.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -119,7 +121,9 @@ class _File:
     ej: str | None
 
 
-def _files(rng: random.Random, n: int, recipients: list[Recipient], sellers: list[tuple[str, str]], start: int):
+def _files(
+    rng: random.Random, n: int, recipients: list[Recipient], sellers: list[tuple[str, str]], start: int
+) -> Iterator[_File]:
     usable = [r for r in recipients if _usable(r)]
     if not usable:
         raise ValueError("no active recipient can receive a billing file")
@@ -157,18 +161,27 @@ def circuit_set(
         moes = _pool(rng, _MOES, n)
         moe_of = {s: moes[k % len(moes)] for k, (s, _) in enumerate(titulaires)}
         files = list(_files(rng, n, recipients, titulaires, start))
-
-        def named(f: _File) -> dict[str, str | None]:
-            return {"moe": moe_of[f.seller[0]][0], "moa": f.buyer.siret}
-
-        a4 = tuple(_spec(f, "A4", lines, **named(f)) for f in files)
-        a15 = tuple(_spec(f, "A15", lines, 3, previous=p.number, **named(f)) for f, p in zip(files, a4, strict=True))
-        a19 = tuple(_spec(f, "A19", lines, 7, previous=p.number, **named(f)) for f, p in zip(files, a15, strict=True))
+        # Each piece names the MOE; the MOA is the buyer, the default (no BG-24 needed).
+        a4 = tuple(_spec(f, "A4", lines, moe=moe_of[f.seller[0]][0]) for f in files)
+        a15 = tuple(
+            _spec(f, "A15", lines, 3, previous=p.number, moe=moe_of[f.seller[0]][0])
+            for f, p in zip(files, a4, strict=True)
+        )
+        a19 = tuple(
+            _spec(f, "A19", lines, 7, previous=p.number, moe=moe_of[f.seller[0]][0])
+            for f, p in zip(files, a15, strict=True)
+        )
+        moe_then = "la maîtrise d'œuvre le prend en compte (PRISE_EN_COMPTE_MOE)"
+        moa_then = (
+            "la maîtrise d'ouvrage (la structure destinataire) le prend en compte puis le transmet "
+            "(PRISE_EN_COMPTE_MOA, TRANSMISE_MOA)"
+        )
+        rec_then = "le service financier du destinataire le traite comme une facture (SERVICE_FAIT...)"
         deposits = (
-            Deposit(1, "A4", "le titulaire", "titulaire", a4, "la maîtrise d'œuvre le prend en compte (PRISE_EN_COMPTE_MOE)"),
-            Deposit(2, "A15", "la maîtrise d'œuvre", "moe", a15, "la maîtrise d'ouvrage le prend en compte puis le transmet (PRISE_EN_COMPTE_MOA, TRANSMISE_MOA)"),
-            Deposit(3, "A19", "la maîtrise d'ouvrage", "moa", a19, "le service financier du destinataire le traite comme une facture (SERVICE_FAIT...)"),
-        )  # fmt: skip
+            Deposit(1, "A4", "le titulaire", "titulaire", a4, moe_then),
+            Deposit(2, "A15", "la maîtrise d'œuvre", "moe", a15, moa_then),
+            Deposit(3, "A19", "la maîtrise d'ouvrage", "moa", a19, rec_then),
+        )
         used = {f.seller[0] for f in files}
         actors = tuple(Actor(s, name, "titulaire") for s, name in titulaires if s in used)
         actors += tuple(Actor(s, name, "moe") for s, name in moes if any(moe_of[t][0] == s for t in used))
