@@ -15,8 +15,10 @@ from pathlib import Path
 import click
 
 from flows.directory import importer as dirmod
+from flows.domain.frameworks import Framework
 from relais import generate as gen
 from relais.compose import Runtime
+from relais.generate.batch import write_specs
 from relais.generate.constants import Batch, Fmt
 from relais.report import in_french, print_flows
 from relais.runner import run_once
@@ -110,7 +112,92 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
     returns = sorted(settings.dropzones_dir.glob("*/out/*.xml"))
     click.echo(f"\n{delivered} factures remises aux destinataires sous {settings.delivery_dir}")
     click.echo(f"{len(returns)} flux retour (CPPStatut) sous {settings.dropzones_dir}/<partenaire>/out/")
+    _circuits(rt, settings, recipients, lines)
     _next_steps(settings.home, _a_recipient(settings.delivery_dir))
+
+
+# ---- billing frameworks: a works billing file and a sub-contractor's invoice walk their circuits ----------
+
+#: What the actors do once a piece of this framework is theirs: (who, the status they set), in order.
+_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "A4": (("moe", "PRISE_EN_COMPTE_MOE"),),
+    "A9": (("validator", "VALIDEE_1"),),
+    "A15": (("moa", "PRISE_EN_COMPTE_MOA"), ("moa", "TRANSMISE_MOA")),
+    "A19": (("buyer", "SERVICE_FAIT"),),
+}
+_WHO = {
+    "moe": "la maîtrise d'œuvre",
+    "moa": "la maîtrise d'ouvrage",
+    "validator": "le titulaire",
+    "buyer": "le destinataire",
+}
+
+
+def _circuits(rt: Runtime, settings: Settings, recipients: list[gen.Recipient], lines: int) -> None:
+    """Deposit a works billing file (A4, then the MOE's A15, then the MOA's A19) and a sub-contractor's
+    invoice (A9, its titulaire as validator), one deposit after the other, and walk them as far as the
+    demo can: after each deposit, each actor's move (`_act`)."""
+    from relais.generate.circuits import actors_csv, circuit_set
+
+    works = circuit_set("works", 1, lines, recipients, seed=7)
+    sub = circuit_set("subcontract", 1, lines, recipients, seed=7)
+    actors = (settings.home / "acteurs.csv").resolve()
+    actors.write_text(actors_csv(works.actors + sub.actors), encoding="utf-8")
+    click.echo("\ncadres de facturation : un dossier de travaux (A4, A15, A19) et une facture de sous-traitant (A9)")
+    click.echo(f"  acteurs (titulaires, maîtrise d'œuvre) dans {actors} :")
+    click.echo(f"    relais --home {_shown(settings.home)} actors import {_shown(actors)}")
+    # TODO(issue 22, integrator): register the actors here (the store-level import behind `relais actors
+    # import`) once it is on main; until then the line above says what to run.
+    rounds = [works.deposits[0:1] + sub.deposits, works.deposits[1:2], works.deposits[2:3]]
+    for number, deposits in enumerate(rounds, 1):
+        for d in deposits:
+            inbox = settings.inbox(d.partner)
+            inbox.mkdir(parents=True, exist_ok=True)
+            settings.outbox_dir(d.partner).mkdir(parents=True, exist_ok=True)
+            write_specs(inbox, "ubl", d.specs, "zip", f"{d.framework.lower()}-{d.partner}")
+        run_once(rt)
+        said = ", ".join(f"{s.number} ({d.depositor})" for d in deposits for s in d.specs)
+        click.echo(f"  dépôt {number} : {said}")
+        for d in deposits:
+            for spec in d.specs:
+                _walk(rt, spec)
+    first = rt.store.pieces_by_number(works.deposits[0].specs[0].number)
+    pieces = rt.store.billing_file(first[0].id) if first else []
+    if pieces:
+        click.echo(
+            f"  dossier de facturation {first[0].id} : " + ", ".join(f"{p.number} {p.status.label}" for p in pieces)
+        )
+
+
+def _walk(rt: Runtime, spec: gen.InvoiceSpec) -> None:
+    """Say where a piece is, and make (or say) its actors' moves."""
+    found = rt.store.pieces_by_number(spec.number)
+    framework = Framework(spec.framework or "A1")
+    if not found:
+        click.echo(f"    {spec.number} {framework.label_fr} : introuvable")
+        return
+    piece = found[0]
+    click.echo(f"    {spec.number} {framework.label_fr} : {piece.status.label}")
+    named = dict(spec.supporting)
+    for who, status in _ACTIONS.get(framework.value, ()):
+        siret = {"moe": named.get("MOE"), "validator": named.get("VALIDEUR")}.get(who) or spec.buyer_siret
+        done = _act(rt, piece.id, status, siret)
+        if done is None:
+            click.echo(f"      à faire : {_WHO[who]} ({siret}) passe la pièce {piece.id} en {status}")
+        else:
+            click.echo(f"      {_WHO[who]} ({siret}) : {done}")
+
+
+def _act(rt: Runtime, invoice_id: str, status: str, siret: str) -> str | None:
+    """Act as the circuit actor `siret`: move `invoice_id` to `status`; the status it then has, or None
+    when the demo cannot act yet."""
+    # TODO(issue 22, integrator): once `flows.pipeline.status_changes.act` is on main, make the move here
+    # as the actor whose turn it is, e.g.
+    #     entry = status_changes.act(rt.store, invoice_id, InvoiceStatus[status], siret=siret, source=Source.CLI)
+    #     return entry.status.label
+    # (whatever its final signature), and let a refused move print its reason. Until then the demo says
+    # what each actor must do next.
+    return None
 
 
 def _a_recipient(delivery: Path) -> str | None:

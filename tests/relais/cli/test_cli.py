@@ -290,16 +290,35 @@ def test_demo_end_to_end_and_again(cli, tmp_path):
         assert said.startswith(REGISTRY[code].message_fr[:110]), (code, said)
     assert "CPP0000000006" in out
     returns = _return_flows(home)
-    assert len(returns) == 6
+    assert len(returns) == 10  # the 6 flows, and the 4 deposits of the billing frameworks' circuits
     for path in returns:
         returnflow.validate(path)
     assert (home / "relais.db").is_file()
+    _circuits_walk(out, home)
     _next_steps_work(cli, out, home)
 
     result = cli("--home", home, "demo", "--invoices", 3, "--lines", 1)  # the main --home works too
     assert result.exit_code == 0, result.output
-    assert "CPP0000000006" in result.stdout and "CPP0000000007" not in result.stdout  # wiped, not added to
-    assert len(_return_flows(home)) == 6
+    assert "CPP0000000006" in result.stdout and "CPP0000000011" not in result.stdout  # wiped, not added to
+    assert len(_return_flows(home)) == 10
+
+
+def _circuits_walk(out: str, home: Path) -> None:
+    """A works billing file and a sub-contractor's invoice are deposited in their order, each piece
+    found, its actors' next moves said (or made), and the actors written for `relais actors import`."""
+    part = out.split("\ncadres de facturation :", 1)[1].split("\nEt ensuite :", 1)[0]
+    deposits = re.findall(r"^  dépôt (\d) : (.*)$", part, re.M)
+    assert deposits == [
+        ("1", "A4-000001 (le titulaire), A9-000001 (le sous-traitant)"),
+        ("2", "A15-000001 (la maîtrise d'œuvre)"),
+        ("3", "A19-000001 (la maîtrise d'ouvrage)"),
+    ], part
+    assert "introuvable" not in part
+    for status in ("PRISE_EN_COMPTE_MOE", "VALIDEE_1", "PRISE_EN_COMPTE_MOA", "TRANSMISE_MOA", "SERVICE_FAIT"):
+        assert status in part, status
+    rows = (home / "acteurs.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "siret;name;role" and {r.rsplit(";", 1)[1] for r in rows[1:]} == {"titulaire", "moe"}
+    assert f"actors import {home / 'acteurs.csv'}" in part
 
 
 def _next_steps_work(cli, out: str, home: Path) -> None:
@@ -359,7 +378,7 @@ def test_demo_ignores_relais_home(cli, tmp_path, monkeypatch):
     result = cli("demo", "--invoices", 3, "--lines", 1, env={"RELAIS_HOME": str(real)})
     assert result.exit_code == 0, result.output
     assert list(real.iterdir()) == []
-    assert len(_return_flows(tmp_path / "var" / "demo")) == 6
+    assert len(_return_flows(tmp_path / "var" / "demo")) == 10
 
 
 # ---- flows ---------------------------------------------------------------------------
