@@ -182,6 +182,51 @@ def tokens_for(rt, sirets: set[str]) -> dict[str, str]:
     return out
 
 
+def report(
+    n: int,
+    pieces: int,
+    pipeline_s: float,
+    calls: Calls,
+    lookups: dict[str, float],
+    peak: float,
+    server_peak: float,
+) -> None:
+    """The summary lines, then the JSON line."""
+    lat = calls.all()
+    p50, p95 = (_percentile(lat, q) * 1000 for q in (0.50, 0.95))
+    print(f"pipeline: {pieces} pieces in {pipeline_s:.1f} s = {pieces / pipeline_s:.0f} pieces/s")
+    print(f"API: {len(lat)} calls, p50 {p50:.1f} ms, p95 {p95:.1f} ms, {len(calls.failures)} failed")
+    for endpoint, xs in sorted(calls.seconds.items()):
+        print(f"  {endpoint:<28} {len(xs):7d} calls  p50 {_percentile(xs, 0.5) * 1000:7.1f} ms  "
+              f"p95 {_percentile(xs, 0.95) * 1000:7.1f} ms")  # fmt: skip
+    for failure in calls.failures[:5]:
+        print(f"  failed: {failure}")
+    own = _peak_rss_mb(os.getpid())
+    print(f"peak RSS: {peak:.0f} MB (this process, its workers and the API server); "
+          f"this process {own:.0f} MB, the API server {server_peak:.0f} MB")  # fmt: skip
+    print(
+        "association lookup: "
+        + ", ".join(f"{k} {v:.3f} ms" for k, v in lookups.items())
+        + f" ({lookups['end'] / lookups['start']:.1f}x from start to end)"
+    )
+    print(
+        json.dumps(
+            {
+                "files": n,
+                "pieces": pieces,
+                "pieces_per_s": round(pieces / pipeline_s, 1),
+                "api_calls": len(lat),
+                "api_failed": len(calls.failures),
+                "api_p50_ms": round(p50, 2),
+                "api_p95_ms": round(p95, 2),
+                "peak_rss_mb": round(peak, 1),
+                "server_peak_rss_mb": round(server_peak, 1),
+                "lookup_ms": {k: round(v, 4) for k, v in lookups.items()},
+            }
+        )
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=10_000, help="works billing files (each with one A9 beside)")
@@ -284,39 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         proc = None
         sampler.__exit__(None, None, None)
 
-        lat = calls.all()
-        p50, p95 = (_percentile(lat, q) * 1000 for q in (0.50, 0.95))
-        print(f"pipeline: {pieces} pieces in {pipeline_s:.1f} s = {pieces / pipeline_s:.0f} pieces/s")
-        print(f"API: {len(lat)} calls, p50 {p50:.1f} ms, p95 {p95:.1f} ms, {len(calls.failures)} failed")
-        for endpoint, xs in sorted(calls.seconds.items()):
-            print(f"  {endpoint:<28} {len(xs):7d} calls  p50 {_percentile(xs, 0.5) * 1000:7.1f} ms  "
-                  f"p95 {_percentile(xs, 0.95) * 1000:7.1f} ms")  # fmt: skip
-        for failure in calls.failures[:5]:
-            print(f"  failed: {failure}")
-        own = _peak_rss_mb(os.getpid())
-        print(f"peak RSS: {sampler.peak:.0f} MB (this process, its workers and the API server); "
-              f"this process {own:.0f} MB, the API server {server_peak:.0f} MB")  # fmt: skip
-        print(
-            "association lookup: "
-            + ", ".join(f"{k} {v:.3f} ms" for k, v in lookups.items())
-            + f" ({lookups['end'] / lookups['start']:.1f}x from start to end)"
-        )
-        print(
-            json.dumps(
-                {
-                    "files": n,
-                    "pieces": pieces,
-                    "pieces_per_s": round(pieces / pipeline_s, 1),
-                    "api_calls": len(lat),
-                    "api_failed": len(calls.failures),
-                    "api_p50_ms": round(p50, 2),
-                    "api_p95_ms": round(p95, 2),
-                    "peak_rss_mb": round(sampler.peak, 1),
-                    "server_peak_rss_mb": round(server_peak, 1),
-                    "lookup_ms": {k: round(v, 4) for k, v in lookups.items()},
-                }
-            )
-        )
+        report(n, pieces, pipeline_s, calls, lookups, sampler.peak, server_peak)
         return 0
     finally:
         if proc is not None:

@@ -316,3 +316,12 @@ def test_facturx_circuit_embeds_the_framing(tmp_path):
     [pdf] = list(out.glob("*/*.pdf"))
     _, xml = facturx.get_xml_from_pdf(pdf.read_bytes(), check_xsd=True)
     assert facts("cii", xml)["framework"] == "A9"
+
+
+@pytest.mark.parametrize("module", ["relais.generate.circuits", "relais.generate.specs"])
+def test_doctests(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
