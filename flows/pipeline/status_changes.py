@@ -8,16 +8,16 @@ the same transaction as the new status (`Store.move_piece`). Refused moves chang
 
 Two entry points:
 
-- `change`: a move by a given actor (the platform, an operator, the recipient API as it is today).
+- `change`: one move by a given actor (the platform, an operator, the recipient API as it is today).
 - `act`: a move by whoever holds a SIRET (an API token): its role is the actor whose turn it is
   (`flows.domain.circuits.actor_of` the current status), and the SIRET must be the piece's *holder* (for
   the recipient: its buyer, and its service when the token has one).
 
-Either way, what follows the move is done in the same transaction (docs/billing-frameworks.md §4): the
-platform passes the piece on to its next step (`flows.domain.circuits.pass_on`: a second history entry,
-`Move.PASS_ON`, with the new holder and deadline), a piece made available to its recipient gets its
-held delivery released to the dispatcher, and a follower that is refused or rejected frees the piece it
-followed (`flows.store.circuits.release_link`). `correct_validator` is ops' correction of a wrong
+After `act`'s move, in the same transaction (docs/billing-frameworks.md §4), the platform passes the piece
+on to its next step when its circuit says so (`flows.domain.circuits.pass_on`: a second history entry,
+`Move.PASS_ON`, with the new holder and deadline), and a piece made available to its recipient gets its
+held delivery released to the dispatcher. With either, a follower that is refused or rejected frees the
+piece it followed (`flows.store.circuits.release_link`). `correct_validator` is ops' correction of a wrong
 validator (`relais invoices validator`).
 
 Errors (nothing is changed when one is raised): `UnknownInvoice`, `ReasonRequired`,
@@ -105,10 +105,11 @@ def change(
     deadlines: Deadlines | None = None,
     now: dt.datetime | None = None,
 ) -> HistoryEntry:
-    """Move `invoice_id` to `target` as `actor`, and on as its circuit says (`act`'s second entry, which
-    this one does not return). A refusal or a suspension by an actor through the API (not the platform)
-    needs a `reason_code`; a code given is always checked. Raises `UnknownInvoice`, `ReasonRequired`,
-    `ReasonCodeRefused` or `IllegalTransition` (naming the moves allowed); nothing is changed then."""
+    """Move `invoice_id` to `target` as `actor`: one move, one history entry (a refused follower frees the
+    piece it followed; the platform's pass on is `act`'s). A refusal or a suspension by an actor through the
+    API (not the platform) needs a `reason_code`; a code given is always checked. Raises `UnknownInvoice`,
+    `ReasonRequired`, `ReasonCodeRefused` or `IllegalTransition` (naming the moves allowed); nothing is
+    changed then."""
     reason = _reason(target, reason)
     _check_code(target, reason_code, required=source is Source.API and actor is not Actor.PLATFORM)
 
@@ -116,7 +117,7 @@ def change(
         _check_move(inv.framework, current, target, actor)
         return actor
 
-    return _move(store, invoice_id, target, allowed, source, reason, reason_code, deadlines, now)[0]
+    return _move(store, invoice_id, target, allowed, source, reason, reason_code, deadlines, now, pass_on=False)[0]
 
 
 def act(
@@ -244,9 +245,11 @@ def _move(
     reason_code: str | None,
     deadlines: Deadlines | None,
     now: dt.datetime | None,
+    *,
+    pass_on: bool = True,
 ) -> list[HistoryEntry]:
-    """The move `allowed` says whose it is, then what follows it, in one transaction; tried again when the
-    piece changed between reading and writing it."""
+    """The move `allowed` says whose it is, then (with `pass_on`) the platform's pass on, in one transaction;
+    tried again when the piece changed between reading and writing it."""
     deadlines = deadlines or Deadlines()
     for attempt in range(_TRIES):
         inv = store.get_invoice(invoice_id)
@@ -269,7 +272,7 @@ def _move(
             reason_code=reason_code,
             turn=_turn_after(actor, target, inv),
         )
-        moves, deliver = _then([first], inv, target, deadlines, now or utcnow())
+        moves, deliver = _then([first], inv, target, deadlines, now or utcnow()) if pass_on else ([first], False)
         try:
             entries = store.move_piece(invoice_id, moves, release=target.is_rejected, deliver=deliver)
         except StatusChanged:
