@@ -11,7 +11,11 @@ A thin wrapper over the same functions as `relais run` (relais/runner.py):
   pending it keeps looking for RELAIS_INTAKE_WAIT_SECONDS (30 s) before it
   returns, so with the continuous schedule a file is taken within about a
   second of being complete, and an idle stack starts one run per half minute.
-- `statuses`, after the groups (whatever became of them), emits the status
+- `apply_deadlines`, after the groups (whatever became of them), moves on the pieces of billing circuits
+  whose validator or MOE let its deadline pass (flows/pipeline/deadlines.py: tacit validation, or the
+  piece goes to the MOA), exactly as `relais run` does once per pass; a piece it makes available to its
+  recipient is delivered by the next run's intake (which sends what the outbox has due).
+- `statuses`, after the deadlines (whatever became of them), emits the status
   return flows that are due (invoice status changes reported to their senders,
   flows/pipeline/status_returns.py) and sends them, exactly as `relais run` does.
 - `process` is mapped over the groups (label: first flow id, flow and document
@@ -128,6 +132,17 @@ def relais_flows() -> None:
         return summary
 
     @task(trigger_rule="all_done")
+    def apply_deadlines() -> dict[str, object]:
+        """Move on the pieces whose actor's deadline passed (tacit validation, MOE silent: to the MOA)."""
+        from relais import log
+        from relais.runner import apply_deadlines as apply
+
+        with _runtime() as rt:
+            summary = apply(rt).summary()
+        log.get("relais.dag").info("deadlines.done", deadlines=summary["deadlines"])
+        return summary
+
+    @task(trigger_rule="all_done")
     def statuses() -> dict[str, object]:
         """Emit the status return flows that are due (invoice status changes, grouped per sender over
         RELAIS_STATUS_INTERVAL_SECONDS) and send them; runs after the groups, whatever became of them."""
@@ -139,7 +154,7 @@ def relais_flows() -> None:
         log.get("relais.dag").info("statuses.done", **summary)
         return summary
 
-    process.expand(group=intake()) >> statuses()
+    process.expand(group=intake()) >> apply_deadlines() >> statuses()
 
 
 relais_flows()

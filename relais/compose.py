@@ -13,6 +13,7 @@ Registering a channel, an archive backend or a validation pool happens here:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
 
@@ -23,10 +24,12 @@ from connectors.folder.channel import FolderChannel, FolderPolling
 from connectors.partners import Partner
 from connectors.sftp.channel import SftpChannel, SftpPolling
 from flows.domain import log
-from flows.domain.model import Container
+from flows.domain.model import Container, utcnow
 from flows.domain.outbox import Address
 from flows.io import safearchive
+from flows.pipeline import deadlines
 from flows.pipeline.channels import Channels, PollingChannel
+from flows.pipeline.config import PipelineConfig
 from flows.pipeline.dispatch import Outbound
 from flows.pipeline.intake import Intake
 from flows.pipeline.process import Pipeline
@@ -169,9 +172,20 @@ class Runtime:
         return channels(self.settings, self._partners, self.store, self.archive, self.intake)
 
     @functools.cached_property
+    def config(self) -> PipelineConfig:
+        """The pipeline's settings (`Settings.pipeline_config`), the billing circuits' deadlines among them;
+        without the validation pool, for steps that judge nothing (`apply_deadlines`)."""
+        return self.settings.pipeline_config()
+
+    def apply_deadlines(self, now: dt.datetime | None = None) -> int:
+        """The billing circuits' scheduled step (`flows.pipeline.deadlines.apply`) at `now` (the clock by
+        default): the pieces moved on."""
+        return deadlines.apply(self.store, now or utcnow(), self.config.deadlines)
+
+    @functools.cached_property
     def pipeline(self) -> Pipeline:
         return Pipeline(
-            config=self.settings.pipeline_config(),
+            config=self.config,
             store=self.store,
             archive=self.archive,
             judge=self.pool,

@@ -171,9 +171,14 @@ def _one_pass(rt: Runtime, shutdown: Shutdown, *, watch: bool, quiet: bool) -> i
 
 
 def pass_summary(report: GroupReport, watch: bool) -> str | None:
-    """What a pass did besides the flows it printed (sent from the outbox, status return flows), in French;
-    None when there is nothing to say (a --watch pass that found nothing stays silent)."""
+    """What a pass did besides the flows it printed (deadlines applied, sent from the outbox, status return
+    flows), in French; None when there is nothing to say (a --watch pass that found nothing stays silent)."""
     done = []
+    if report.deadlines:
+        done.append(
+            f"{report.deadlines} pièce(s) avancée(s) à l'échéance de leur délai "
+            "(validation tacite, ou transmise à la maîtrise d'ouvrage)"
+        )
     if report.status_returns:
         done.append(f"{report.status_returns} flux retour de statut émis (changements de statut des factures)")
     if not report.flows and (report.delivered or report.returned):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import sys
 import time
 from collections import Counter
@@ -86,6 +87,7 @@ class GroupReport:
     failed_sends: int = 0
     incidents: list[str] = dataclasses.field(default_factory=list)  # ids of flows that became incidents
     status_returns: int = 0  # status return flows queued
+    deadlines: int = 0  # pieces of billing circuits moved on because their actor's deadline passed
     flows: list[Flow] = dataclasses.field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
@@ -98,6 +100,7 @@ class GroupReport:
             "failed_sends": self.failed_sends,
             "incidents": len(self.incidents),
             "status_returns": self.status_returns,
+            "deadlines": self.deadlines,
         }
 
 
@@ -346,6 +349,7 @@ def run_pass(
     report = process_flows(rt, pending_flow_ids(rt), progress=progress, stop=stop)
     if stop():
         return report
+    report.deadlines += apply_deadlines(rt).deadlines  # before sending: the pieces it releases leave now
     rest = dispatch.dispatch(rt.outbound)
     report.delivered += rest.delivered
     report.returned += rest.returned
@@ -354,6 +358,19 @@ def run_pass(
     report.status_returns += sent.status_returns
     report.returned += sent.returned
     report.failed_sends += sent.failed_sends
+    return report
+
+
+def apply_deadlines(rt: Runtime, now: dt.datetime | None = None) -> GroupReport:
+    """The billing circuits' scheduled step (flows/pipeline/deadlines.py): pieces whose validator or MOE let
+    its deadline pass (at `now`, the clock by default) move on; `relais run` once per pass, the DAG's
+    ``apply_deadlines`` task. A failure is logged and left to the next pass (nothing is half done: each
+    piece moves in its own transaction)."""
+    report = GroupReport()
+    try:
+        report.deadlines = rt.apply_deadlines(now)
+    except Exception as e:  # the store is down: the next pass applies them
+        _log.error("deadlines.failed", error=f"{type(e).__name__}: {e}", detail="applied at the next pass")
     return report
 
 

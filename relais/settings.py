@@ -17,10 +17,12 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from flows.domain.circuits import Deadlines
 from flows.pipeline.config import PipelineConfig
 from relais.grouping import MAX_BYTES_PER_GROUP, MAX_DOCUMENTS_PER_GROUP, MAX_FLOWS_PER_GROUP, TARGET_SECONDS
 
 DEFAULT_HOME = Path("var") / "relais"
+MAX_DEADLINE_DAYS = 366  # a deadline of a billing circuit: at most a year
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +57,22 @@ class Settings:
     s3_endpoint_url: str | None = None  # an S3 store other than AWS (SeaweedFS, MinIO): its URL
     archive_retention_years: int = 10  # S3 Object Lock: each object is kept (COMPLIANCE) this many years
     return_file_mode: int = 0o644  # return flows and deliveries: readable by the partner's account (octal)
+    # [circuits]: the billing circuits' deadlines, in days (flows.pipeline.deadlines; docs/billing-frameworks.md)
+    circuits_validator_days: int = 15  # a validator silent this long validates tacitly
+    circuits_moe_days: int = 7  # a MOE silent this long lets the piece go to the MOA
+
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("RELAIS_CIRCUITS_VALIDATOR_DAYS", self.circuits_validator_days),
+            ("RELAIS_CIRCUITS_MOE_DAYS", self.circuits_moe_days),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_DEADLINE_DAYS:
+                raise ValueError(f"{name} must be a whole number of days from 1 to {MAX_DEADLINE_DAYS}, not {value!r}")
+
+    @property
+    def deadlines(self) -> Deadlines:
+        """The billing circuits' deadlines (``[circuits] validator_days``, ``moe_days``)."""
+        return Deadlines(validator_days=self.circuits_validator_days, moe_days=self.circuits_moe_days)
 
     @property
     def partners_dir(self) -> Path:
@@ -139,6 +157,8 @@ class Settings:
             ("max_documents_per_group", "RELAIS_MAX_DOCUMENTS_PER_GROUP", int),
             ("max_bytes_per_group", "RELAIS_MAX_GROUP_BYTES", int),
             ("incident_retries", "RELAIS_INCIDENT_RETRIES", int),
+            ("circuits_validator_days", "RELAIS_CIRCUITS_VALIDATOR_DAYS", int),
+            ("circuits_moe_days", "RELAIS_CIRCUITS_MOE_DAYS", int),
             ("archive_retention_years", "RELAIS_ARCHIVE_RETENTION_YEARS", int),
             ("workers", "RELAIS_WORKERS", int),
             ("worker_memory_mb", "RELAIS_WORKER_MEMORY_MB", int),
@@ -172,6 +192,7 @@ class Settings:
             incident_retries=self.incident_retries,
             lease=dt.timedelta(seconds=self.lease_seconds),
             incident_backoff_seconds=self.incident_backoff_seconds,
+            deadlines=self.deadlines,
         )
 
     def ensure_dirs(self) -> None:

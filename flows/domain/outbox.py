@@ -26,6 +26,10 @@ class OutboxStatus:
     #: A row of an earlier run of a flow processed again, never sent: kept (the flow's page shows it), never
     #: dispatched; its key is suffixed with ``~<id>`` so that the rerun may queue its own.
     SUPERSEDED = "superseded"
+    #: A delivery waiting for its piece's circuit (a sub-contractor's or co-contractor's invoice before its
+    #: validation): never dispatched; made pending when the piece is made available to its recipient
+    #: (`flows.pipeline.status_changes`, in the transaction of that status change).
+    HELD = "held"
 
 
 #: The channel of deliveries to recipients (their folders under ``delivery/``).

@@ -33,3 +33,18 @@ class Directory:
 
     def get(self, siret: str | None) -> Structure | None:
         return self.structures.get(siret or "")
+
+
+#: The roles of a registered actor (`RegisteredActor`), as ops write them (`relais actors add --role`).
+ACTOR_ROLES = ("titulaire", "mandataire", "moe", "moa")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RegisteredActor:
+    """An actor of the billing circuits that is not a directory structure: a titulaire or a group's
+    mandataire (a validator), a project manager (moe) or a contracting authority (moa), by SIRET
+    (docs/billing-frameworks.md §5). Registered actors are versioned as the directory is."""
+
+    siret: str
+    name: str
+    role: str  # one of ACTOR_ROLES

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from flows.domain.frameworks import Framework
-from flows.domain.lifecycle import InvoiceStatus
+from flows.domain.history import HistoryEntry, Source
+from flows.domain.lifecycle import Actor, InvoiceStatus
 from flows.domain.model import Invoice
+from flows.domain.outbox import OutboxKind, OutboxStatus
 from flows.store import tables as t
+from flows.store.history import Turn
 from flows.store.records import _invoice
 
 
@@ -33,6 +37,19 @@ class PieceRef:
     billing_file_id: str | None
     followed_by: str | None  # the piece that follows it (not refused), if any
     qualification: bool  # recorded while its partner was in qualification: never a real predecessor
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StatusMove:
+    """One status change of `CircuitsRepo.move_piece`: the arguments of `HistoryRepo.set_invoice_status`."""
+
+    target: InvoiceStatus
+    actor: Actor
+    source: Source
+    check: Callable[[InvoiceStatus, str | None], None]  # (current status, holder): raises to refuse the move
+    reason: str | None = None
+    reason_code: str | None = None
+    turn: Turn | None = None  # the new (holder, due_at); None keeps them
 
 
 def take_links(conn: sa.Connection, pairs: Sequence[tuple[str, str]]) -> set[str]:
@@ -63,6 +80,73 @@ def release_link(conn: sa.Connection, invoice_id: str) -> None:
 
 class CircuitsRepo:
     engine: sa.Engine
+
+    if TYPE_CHECKING:  # provided by flows.store.history.HistoryRepo, combined in Store
+
+        def set_invoice_status(
+            self,
+            invoice_id: str,
+            target: InvoiceStatus,
+            *,
+            actor: Actor,
+            source: Source,
+            reason: str | None,
+            check: Callable[[InvoiceStatus, str | None], None],
+            reason_code: str | None = None,
+            turn: Turn | None = None,
+            conn: sa.Connection | None = None,
+        ) -> HistoryEntry | None: ...
+
+    def move_piece(
+        self,
+        invoice_id: str,
+        moves: Sequence[StatusMove],
+        *,
+        release: bool = False,
+        deliver: bool = False,
+        validator: tuple[int, str] | None = None,
+    ) -> list[HistoryEntry] | None:
+        """Make `moves` one after the other on one piece, in one transaction, with what goes with them:
+        `release` frees the association it took (a follower refused or rejected: `release_link`),
+        `deliver` makes its held delivery pending (made available to its recipient: the dispatcher sends
+        it), `validator` (level, SIRET) records a corrected validator. All or nothing: a check that raises,
+        or `flows.store.history.StatusChanged`, leaves the piece as it was. None when there is no such piece."""
+        entries: list[HistoryEntry] = []
+        with self.engine.begin() as conn:
+            for m in moves:
+                entry = self.set_invoice_status(
+                    invoice_id, m.target, actor=m.actor, source=m.source, reason=m.reason, check=m.check,
+                    reason_code=m.reason_code, turn=m.turn, conn=conn,
+                )  # fmt: skip
+                if entry is None:
+                    return None
+                entries.append(entry)
+            if validator is not None:
+                level, siret = validator
+                column = "validator_2" if level == 2 else "validator_1"
+                conn.execute(sa.update(t.invoices).where(t.invoices.c.id == invoice_id).values({column: siret}))
+            if release:
+                release_link(conn, invoice_id)
+            if deliver:
+                o = t.outbox.c
+                conn.execute(
+                    sa.update(t.outbox)
+                    .where(
+                        o.invoice_id == invoice_id,
+                        o.kind == str(OutboxKind.DELIVERY),
+                        o.status == OutboxStatus.HELD,
+                    )
+                    .values(status=OutboxStatus.PENDING)
+                )
+        return entries
+
+    def delivery_status(self, invoice_id: str) -> str | None:
+        """The status of a piece's delivery outbox row (pending, held, sent...); None when it has none."""
+        o = t.outbox.c
+        q = sa.select(o.status).where(o.invoice_id == invoice_id, o.kind == str(OutboxKind.DELIVERY)).order_by(o.id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).scalars().all()
+        return rows[-1] if rows else None
 
     def pieces_by_number(self, number: str, *, limit: int = 50) -> list[PieceRef]:
         """The recorded pieces with this number (any supplier), accepted or not, newest first: the

@@ -26,7 +26,7 @@ from flows.store.as2 import As2Repo
 from flows.store.audit import AuditRepo
 from flows.store.circuits import CircuitsRepo
 from flows.store.dashboard import DashboardRepo
-from flows.store.directory import DirectoryRepo
+from flows.store.directory import ActorsRepo, DirectoryRepo
 from flows.store.flows import FlowsRepo
 from flows.store.history import HistoryRepo
 from flows.store.invoices import InvoicesRepo
@@ -83,6 +83,7 @@ class Store(
     OutboxRepo,
     As2Repo,
     DirectoryRepo,
+    ActorsRepo,
     HistoryRepo,
     ApiRepo,
     AuditRepo,

@@ -1,4 +1,5 @@
-"""The store's directory (the Chorus Pro structures and services), by imported version.
+"""The store's directory (the Chorus Pro structures and services), by imported version; and the registered
+actors of the billing circuits (titulaires, mandataires, MOE, MOA), versioned the same way.
 
 A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to keep each module small.
 """
@@ -6,12 +7,13 @@ A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from flows.domain.structures import Directory, Structure
+from flows.domain.structures import Directory, RegisteredActor, Structure
 from flows.store import tables as t
 from flows.store.records import PAGE
 
@@ -99,6 +101,80 @@ class DirectoryRepo:
                 for row in conn.execute(sa.select(t.services).where(v.version == version, v.siret == siret)).mappings()
             }
         return _structure(r, services)
+
+
+class ActorsRepo:
+    """Registered actors (`RegisteredActor`), by version: each import or addition is a new version."""
+
+    engine: sa.Engine
+
+    def import_actors(self, actors: Sequence[RegisteredActor], source_sha256: str) -> str:
+        """A new version holding exactly `actors` (an imported file: it replaces the list); its name."""
+        with self.engine.begin() as conn:
+            return _new_actor_version(conn, actors, source_sha256)
+
+    def add_actor(self, actor: RegisteredActor) -> str:
+        """A new version: the latest one's actors and `actor` (replacing the same SIRET in the same role,
+        e.g. a new name); its name. Additions are serialised: none is lost to a concurrent one."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # one addition at a time: each builds on the previous
+                conn.execute(sa.text("LOCK TABLE actor_versions IN SHARE ROW EXCLUSIVE MODE"))
+            else:  # SQLite: take the write lock before reading the latest version
+                conn.execute(sa.update(t.actor_versions).where(t.actor_versions.c.version == "").values(actors=0))
+            current = _actors(conn, _latest_actor_version(conn))
+            kept = [a for a in current if (a.siret, a.role) != (actor.siret, actor.role)]
+            digest = hashlib.sha256(f"{actor.siret};{actor.name};{actor.role}".encode()).hexdigest()
+            return _new_actor_version(conn, [*kept, actor], digest)
+
+    def actors(self) -> list[RegisteredActor]:
+        """The registered actors of the latest version, by SIRET then role (empty: none registered)."""
+        with self.engine.connect() as conn:
+            return _actors(conn, _latest_actor_version(conn))
+
+    def find_actor(self, siret: str) -> list[RegisteredActor]:
+        """The latest version's registrations of `siret` (one per role; empty: not a registered actor)."""
+        with self.engine.connect() as conn:
+            return _actors(conn, _latest_actor_version(conn), siret=siret)
+
+    def actor_versions(self) -> list[tuple[str, dt.datetime, int]]:
+        """(version, imported at, actors), newest first."""
+        v = t.actor_versions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(v.version, v.imported_at, v.actors).order_by(*_NEWEST)).all()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+
+_NEWEST = (t.actor_versions.c.imported_at.desc(), t.actor_versions.c.version.desc())
+
+
+def _latest_actor_version(conn: sa.Connection) -> str | None:
+    return conn.execute(sa.select(t.actor_versions.c.version).order_by(*_NEWEST).limit(1)).scalar()
+
+
+def _actors(conn: sa.Connection, version: str | None, *, siret: str | None = None) -> list[RegisteredActor]:
+    if version is None:
+        return []
+    a = t.actors.c
+    q = sa.select(a.siret, a.name, a.role).where(a.version == version).order_by(a.siret, a.role)
+    if siret is not None:
+        q = q.where(a.siret == siret)
+    return [RegisteredActor(r[0], r[1], r[2]) for r in conn.execute(q).all()]
+
+
+def _new_actor_version(conn: sa.Connection, actors: Sequence[RegisteredActor], source_sha256: str) -> str:
+    now = dt.datetime.now(dt.UTC)
+    version = f"{now:%Y%m%dT%H%M%S%fZ}-{source_sha256[:8]}"
+    conn.execute(
+        sa.insert(t.actor_versions).values(
+            version=version, imported_at=now, source_sha256=source_sha256, actors=len(actors)
+        )
+    )
+    if actors:
+        conn.execute(
+            sa.insert(t.actors),
+            [{"version": version, "siret": a.siret, "name": a.name, "role": a.role} for a in actors],
+        )
+    return version
 
 
 def _latest_version(conn: sa.Connection) -> str | None:

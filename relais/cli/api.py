@@ -69,7 +69,11 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--siret", help="A recipient structure's SIRET: the token reads its invoices and sets their statuses.")
+@click.option(
+    "--siret",
+    help="A recipient structure's SIRET, or a registered actor's (`relais actors`): the token reads the invoices "
+    "whose turn it is and sets their statuses.",
+)
 @click.option("--service", "service_code", help="With --siret: only the invoices of this service code.")
 @click.option("--partner", help='A sender (partner id): the token uploads its flows (the "mode API").')
 @click.pass_context
@@ -121,10 +125,22 @@ def siret_checks(siret: str) -> bool:
 
 def recipient_problem(rt: Runtime, siret: str, service_code: str | None) -> str | None:
     """Why a recipient token cannot be made for this structure (and service), French first; None: it can.
-    The structure must be in the current directory (its latest import), the service one of its own."""
+    The structure must be in the current directory (its latest import), the service one of its own; or the
+    SIRET a registered actor's of the billing circuits (`relais actors`: titulaire, mandataire, MOE, MOA),
+    without a service."""
     structure = rt.store.structure_flags(siret)
     if structure is None:
-        return f"SIRET refusé : {siret} n'est pas dans l'annuaire actuel (not in the current directory)"
+        if rt.store.find_actor(siret):
+            if service_code is not None:
+                return (
+                    f"service refusé : {siret} est un acteur enregistré (`relais actors`), sans services "
+                    "(a registered actor has no services)"
+                )
+            return None
+        return (
+            f"SIRET refusé : {siret} n'est ni dans l'annuaire actuel ni un acteur enregistré (`relais actors`) "
+            "(not in the current directory, not a registered actor)"
+        )
     if service_code is not None and service_code not in structure.services:
         known = ", ".join(sorted(structure.services)) or "aucun / none"
         return (

@@ -1,5 +1,7 @@
 """`relais invoices ID`: one invoice, its status and its whole history; `relais invoices NUMBER`: the
-invoices carrying that number (the number a supplier quotes on the phone, not Relais's id)."""
+invoices carrying that number (the number a supplier quotes on the phone, not Relais's id);
+`relais invoices validator ID --siret S --reason TEXT`: ops set the right validator of a piece of a billing
+circuit (audited)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,26 @@ from relais.cli.common import fail, pass_settings
 from relais.settings import Settings
 
 
-@click.command(name="invoices")
+class _InvoicesGroup(click.Group):
+    """`relais invoices ID` shows one invoice (the ``show`` command), `relais invoices validator ...` acts."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(name="invoices", cls=_InvoicesGroup)
+def invoices() -> None:
+    """Show one invoice (`relais invoices ID_OU_NUMERO`), or correct the validator of a piece
+    (`relais invoices validator ID --siret S --reason TEXT`)."""
+
+
+@invoices.command(name="show")
 @click.argument("invoice_id", metavar="ID_OU_NUMERO")
 @click.option("--json", "as_json", is_flag=True)
 @pass_settings
-def invoices(settings: Settings, invoice_id: str, as_json: bool) -> None:
+def show(settings: Settings, invoice_id: str, as_json: bool) -> None:
     """Show one invoice: facts, current status, findings and every status it took (who, when, why).
 
     ID_OU_NUMERO is an invoice id (CPP0000000001-00001, listed by `relais flows FLOW_ID`) or an invoice
@@ -82,3 +99,52 @@ def invoices(settings: Settings, invoice_id: str, as_json: bool) -> None:
             f"  {i.id:<20} {i.flow_id:<14} {i.supplier_id or '?':<16} {issued:<10}  {i.status.code} {i.status.label}"
         )
     click.echo("détail d'une facture : relais invoices ID")
+
+
+@invoices.command(name="validator")
+@click.argument("invoice_id", metavar="ID")
+@click.option("--siret", required=True, help="The right validator's SIRET (14 digits, check digit verified).")
+@click.option("--reason", required=True, help="Why (kept in the piece's history and the audit log).")
+@pass_settings
+def validator(settings: Settings, invoice_id: str, siret: str, reason: str) -> None:
+    """Set the right validator of a piece waiting for its validator (A_VALIDER_1 / A_VALIDER_2), or whose
+    validator answered that it is not its own (ERREUR_FOURNISSEUR_SUR_VALIDEUR): the piece waits again for
+    the new validator, with a new deadline. No new deposit. Audited."""
+    from flows.directory import actors as registry
+    from flows.pipeline import status_changes as statuses
+    from flows.store import Store
+    from relais.cli.actors import principal
+
+    prefix = "relais invoices validator"
+    try:
+        registry.check(siret, "-", "titulaire")
+    except registry.ActorFileError as e:
+        fail(prefix, f"{e} ; rien n'est changé (nothing changed)")
+    if not reason.strip():
+        fail(prefix, "--reason est vide : dites pourquoi (a reason is required)")
+    store = Store.open(settings.database_url, schema=settings.database_schema)
+    before = store.get_invoice(invoice_id)
+    try:
+        entry = statuses.correct_validator(store, invoice_id, siret, reason=reason, deadlines=settings.deadlines)
+    except statuses.UnknownInvoice:
+        fail(prefix, f"aucune pièce d'identifiant « {invoice_id} » (no such invoice)", 1)
+    except statuses.WrongStep as e:
+        fail(
+            prefix,
+            f"{invoice_id} est {e.status.info.label_fr} ({e.status.name}) : seules les pièces A_VALIDER_1, "
+            "A_VALIDER_2 ou ERREUR_FOURNISSEUR_SUR_VALIDEUR changent de valideur ; rien n'est changé "
+            "(not waiting for a validator)",
+            1,
+        )
+    was = before.holder if before is not None else None
+    store.audit(
+        principal(),
+        "invoice.validator",
+        target=invoice_id,
+        outcome="ok",
+        http_status=None,
+        detail=f"{entry.status.name} valideur {was or '-'} -> {siret} : {reason.strip()}",
+    )
+    after = store.get_invoice(invoice_id)
+    due = f", échéance {after.due_at:%Y-%m-%d %H:%M} UTC" if after is not None and after.due_at else ""
+    click.echo(f"{invoice_id} : {entry.status.name}, valideur {siret} (était {was or 'aucun'}){due}")

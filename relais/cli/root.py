@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from relais import log
+from relais.cli.actors import actors
 from relais.cli.api import api
 from relais.cli.archive import archive
 from relais.cli.as2 import as2
@@ -96,6 +97,7 @@ main.add_command(partners)
 main.add_command(directory)
 main.add_command(rules)
 main.add_command(api)
+main.add_command(actors)
 main.add_command(invoices)
 main.add_command(archive)
 main.add_command(web)

@@ -267,6 +267,7 @@ def test_dag_with_empty_drop_zones_succeeds_and_delivers_nothing_more(dag_runs):
     assert _mapped(run) == []  # zero mapped instances: the task is skipped
     assert _state(run, "process") == "skipped"
     assert _state(run, "statuses") == "success" and run["xcom"]["statuses"]["status_returns"] == 0
+    assert _state(run, "apply_deadlines") == "success" and run["xcom"]["apply_deadlines"]["deadlines"] == 0
 
     rt = Runtime.open(_settings(home))
     try:
@@ -281,6 +282,7 @@ def test_dag_without_a_directory_fails_its_intake_and_takes_nothing(dag_runs):
     run, bare = dag_runs["runs"][2], dag_runs["bare"]
     assert _state(run, "intake") == "failed" and _state(run, "process") == "upstream_failed", run
     assert _mapped(run) == [] and _state(run, "statuses") == "success"  # status returns need no directory
+    assert _state(run, "apply_deadlines") == "success"  # deadlines need no directory either
     assert "aucun annuaire des destinataires" in dag_runs["log"].read_text(errors="replace")
     rt = Runtime.open(_settings(bare))
     try:

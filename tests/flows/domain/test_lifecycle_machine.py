@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from flows.domain import lifecycle as lc
+from flows.domain import reasons as reason_codes
 from flows.domain.history import Source
 from flows.domain.lifecycle import Actor, FlowStatus, IllegalTransition, InvoiceStatus
 from flows.domain.model import Channel, Flow, Invoice, invoice_id, utcnow
@@ -115,21 +116,34 @@ class InvoiceMachine(RuleBasedStateMachine):
         model = self.model[invoice]
         given = (reason or "").strip()[: status_changes.MAX_REASON] or None
         before = _rows(self.store, self.flow.id)
+        # A refusal or suspension by an actor through the API carries a reason code (flows.domain.reasons).
+        code = reason_codes.REASONS.allowed(to)[0] if to.needs_reason else None
         if to.needs_reason and given is None:
             with pytest.raises(status_changes.ReasonRequired):
                 status_changes.change(self.store, invoice, to, actor=actor, source=source, reason=reason)
-        elif not lc.INVOICE.allowed(model.status, to, actor):
-            with pytest.raises(IllegalTransition) as refused:
+            assert _rows(self.store, self.flow.id) == before
+            return
+        if code is not None and source is Source.API and actor is not Actor.PLATFORM:
+            with pytest.raises(reason_codes.ReasonCodeRefused):
                 status_changes.change(self.store, invoice, to, actor=actor, source=source, reason=reason)
+            assert _rows(self.store, self.flow.id) == before
+        if not lc.INVOICE.allowed(model.status, to, actor):
+            with pytest.raises(IllegalTransition) as refused:
+                status_changes.change(
+                    self.store, invoice, to, actor=actor, source=source, reason=reason, reason_code=code
+                )
             assert (refused.value.source, refused.value.target) == (model.status, to)
         else:
-            entry = status_changes.change(self.store, invoice, to, actor=actor, source=source, reason=reason)
-            assert (entry.status, entry.previous, entry.actor, entry.source, entry.reason) == (
+            entry = status_changes.change(
+                self.store, invoice, to, actor=actor, source=source, reason=reason, reason_code=code
+            )
+            assert (entry.status, entry.previous, entry.actor, entry.source, entry.reason, entry.reason_code) == (
                 to,
                 model.status,
                 actor,
                 source,
                 given,
+                code,
             )
             model.status = to
             model.history.append((to, entry.previous, actor, source, given))
@@ -141,7 +155,13 @@ class InvoiceMachine(RuleBasedStateMachine):
         before = _rows(self.store, self.flow.id)
         with pytest.raises(status_changes.UnknownInvoice):
             status_changes.change(
-                self.store, f"{self.flow.id}-99999", target_status, actor=actor, source=Source.API, reason="motif"
+                self.store,
+                f"{self.flow.id}-99999",
+                target_status,
+                actor=actor,
+                source=Source.API,
+                reason="motif",
+                reason_code=reason_codes.REASONS.allowed(target_status)[0] if target_status.needs_reason else None,
             )
         assert _rows(self.store, self.flow.id) == before
 

@@ -166,7 +166,13 @@ def test_a_recycled_invoice_number_may_be_sent_again(rt, directory_file):
 def test_a_suspended_invoice_is_completed_by_a_new_flow_with_its_number(rt, directory_file):
     flow, [inv] = _send(rt, directory_file[1], n=1)
     statuses.change(
-        rt.store, inv.id, I.SUSPENDUE, actor=Actor.RECIPIENT, source=Source.API, reason="bon de commande absent"
+        rt.store,
+        inv.id,
+        I.SUSPENDUE,
+        actor=Actor.RECIPIENT,
+        source=Source.API,
+        reason="bon de commande absent",
+        reason_code="ENGAGEMENT",
     )
     completion, [new] = _send(rt, directory_file[1], n=1, name="completion.zip", salt=b"<!-- completed -->")
     assert new.status is I.MISE_A_DISPOSITION  # not a duplicate: it completes the suspended one
@@ -179,7 +185,15 @@ def test_a_suspended_invoice_is_completed_by_a_new_flow_with_its_number(rt, dire
 
 def test_relais_invoices_and_flows_show_the_history(rt, directory_file):
     flow, [inv, _] = _send(rt, directory_file[1])
-    statuses.change(rt.store, inv.id, I.SUSPENDUE, actor=Actor.RECIPIENT, source=Source.API, reason="pièce manquante")
+    statuses.change(
+        rt.store,
+        inv.id,
+        I.SUSPENDUE,
+        actor=Actor.RECIPIENT,
+        source=Source.API,
+        reason="pièce manquante",
+        reason_code="PIECE_JOINTE",
+    )
     home = ["--home", str(rt.settings.home)]
     out = CliRunner().invoke(main, [*home, "invoices", inv.id])
     assert out.exit_code == 0, out.output
