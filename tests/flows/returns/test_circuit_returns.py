@@ -183,8 +183,9 @@ def _asdict(entry: HistoryEntry) -> dict[str, object]:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(f"sqlite:///{tmp_path / 'relais.db'}")
+def store(store_url):
+    url, schema = store_url  # SQLite, then PostgreSQL
+    s = Store.open(url, schema=schema)
     yield s
     s.close()
 
