@@ -1,4 +1,5 @@
-"""Readable (and JSON) views of flows for the CLI: the readable ones in French, the JSON unchanged."""
+"""Readable (and JSON) views of flows, invoices and billing files for the CLI: the readable ones in French,
+the JSON unchanged (new fields added, none renamed)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from collections.abc import Sequence
 
 import click
 
+from flows.domain.frameworks import Depositor
 from flows.domain.history import HistoryEntry
-from flows.domain.model import Flow, FlowStatus
+from flows.domain.lifecycle import Actor
+from flows.domain.model import Flow, FlowStatus, Invoice
+from flows.domain.reasons import REASONS
 from flows.store import As2Message, Store
 
 
@@ -49,11 +53,58 @@ def as2_json(m: As2Message) -> dict:
 
 
 def history_line(h: HistoryEntry) -> str:
-    """One status change, as `relais flows ID` and `relais invoices ID` print it."""
+    """One status change, as `relais flows ID` and `relais invoices ID` print it; a refusal's or a
+    suspension's reason code with its French label in brackets (flows.domain.reasons)."""
     came = f"{h.previous.code} -> " if h.previous is not None else "enregistrée "
-    return f"{h.at:%Y-%m-%d %H:%M:%S} {came}{h.status.code} {h.status.label} par {h.actor} ({h.source})" + (
-        f": {h.reason}" if h.reason else ""
+    return (
+        f"{h.at:%Y-%m-%d %H:%M:%S} {came}{h.status.code} {h.status.label} par {h.actor} ({h.source})"
+        + (f" [motif {h.reason_code} : {reason_label(h.reason_code)}]" if h.reason_code else "")
+        + (f": {h.reason}" if h.reason else "")
     )
+
+
+def reason_label(code: str | None, language: str = "fr") -> str:
+    """The label of a reason code ('' for none; the code itself when the list no longer has it)."""
+    if not code:
+        return ""
+    found = REASONS.get(code)
+    return found.label(language) if found else code
+
+
+def history_json(h: HistoryEntry) -> dict[str, object]:
+    """A history entry as the JSON views give it: `HistoryEntry.as_json` and its reason code's French label."""
+    return {**h.as_json(), "reason_label": reason_label(h.reason_code) or None}
+
+
+def framework_json(inv: Invoice) -> dict[str, object]:
+    """Where a piece stands in its billing circuit (docs/billing-frameworks.md), as JSON: its framework, file,
+    previous piece, and whose turn it is until when (None once its status is final)."""
+    waiting = not inv.status.is_final
+    return {
+        "framework": {"code": str(inv.framework), "label": inv.framework.label_fr},
+        "billing_file": inv.billing_file_id,
+        "previous": inv.previous_id,
+        "holder": inv.holder if waiting else None,
+        "due_at": inv.due_at.isoformat() if inv.due_at and waiting else None,
+    }
+
+
+def framework_line(inv: Invoice) -> str:
+    """The piece's framework (code and French label), its billing file, the piece it follows, whose turn it
+    is and until when."""
+    return (
+        f"cadre de facturation {inv.framework} ({inv.framework.label_fr})"
+        + (f"  dossier {inv.billing_file_id}" if inv.billing_file_id else "")
+        + (f"  suit {inv.previous_id}" if inv.previous_id else "")
+        + _turn(inv)
+    )
+
+
+def _turn(inv: Invoice) -> str:
+    """Whose turn it is and until when; nothing once the piece's status is final (nobody's turn)."""
+    if inv.status.is_final or not inv.holder:
+        return ""
+    return f"  au tour de {inv.holder}" + (f" jusqu'au {inv.due_at:%Y-%m-%d %H:%M} UTC" if inv.due_at else "")
 
 
 def print_invoice(store: Store, invoice_id: str, as_json: bool = False) -> bool:
@@ -76,8 +127,9 @@ def print_invoice(store: Store, invoice_id: str, as_json: bool = False) -> bool:
             "service_code": inv.service_code,
             "status": {"code": inv.status.code, "label": inv.status.label},
             "delivered_to": inv.delivered_to,
+            **framework_json(inv),
             "errors": [e.as_json() for e in errors],
-            "history": [h.as_json() for h in history],
+            "history": [history_json(h) for h in history],
         }
         click.echo(json.dumps(facts, ensure_ascii=False))
         return True
@@ -89,6 +141,9 @@ def print_invoice(store: Store, invoice_id: str, as_json: bool = False) -> bool:
         f"  flux {inv.flow_id} #{inv.position} {inv.entry_name}"
         + (f"  remise à {inv.delivered_to}" if inv.delivered_to else "")
     )
+    click.echo("  " + framework_line(inv))
+    if inv.billing_file_id and inv.billing_file_id != inv.id or inv.previous_id:
+        click.echo(f"  le dossier pièce par pièce : relais billing-files {inv.billing_file_id or inv.id}")
     for e in errors:
         click.echo(f"  [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
     for h in history:
@@ -151,12 +206,14 @@ def flow_detail_json(store: Store, flow: Flow) -> dict[str, object]:
                 "entry": i.entry_name,
                 "number": i.number,
                 "syntax": str(i.syntax) if i.syntax else None,
+                "framework": str(i.framework),
+                "billing_file": i.billing_file_id,
                 "status": str(i.status),
                 "buyer_siret": i.buyer_siret,
                 "service_code": i.service_code,
                 "delivered_to": i.delivered_to,
                 "errors": [e.as_json() for e in i.errors],
-                "history": [h.as_json() for h in history.get(i.id, [])],
+                "history": [history_json(h) for h in history.get(i.id, [])],
             }
             for i in store.iter_invoices(flow.id)
         ],
@@ -208,7 +265,8 @@ def _print_flow_text(store: Store, flow: Flow) -> None:
     for inv in store.iter_invoices(flow.id):
         click.echo(  # the id (`relais invoices ID`) beside the number the partner quotes
             f"  {inv.id}  {inv.status.value} {inv.status.label:<10} {inv.number or '?':<16} "
-            f"acheteur {inv.buyer_siret or '?'} service {inv.service_code or '-'}  {inv.entry_name}"
+            f"cadre {inv.framework:<3} acheteur {inv.buyer_siret or '?'} service {inv.service_code or '-'}"
+            f"  {inv.entry_name}"
         )
         for e in inv.errors:
             click.echo(f"        [{e.flag}] {e.rule} en {e.location} : {in_french(e.rule, e.message)}")
@@ -225,3 +283,97 @@ def _print_flow_text(store: Store, flow: Flow) -> None:
             f"  MIC {m.mic or '-'} ({m.mic_digest or '-'})  MDN {m.mdn_mode or 'none'}: {m.mdn_status}"
             + (f"  [{m.detail}]" if m.detail and m.mdn_status not in ("processed", "mdn-ok") else "")
         )
+
+
+# ---- billing files (`relais billing-files ID`) -----------------------------------------------------------
+
+#: Who acts, in French (flows.domain.lifecycle.Actor).
+ACTORS_FR = {
+    Actor.PLATFORM: "plateforme",
+    Actor.RECIPIENT: "destinataire",
+    Actor.SUPPLIER: "fournisseur",
+    Actor.OPS: "exploitation",
+    Actor.VALIDATOR: "valideur",
+    Actor.MOE: "maîtrise d'œuvre",
+    Actor.MOA: "maîtrise d'ouvrage",
+}
+#: Who deposits a piece, in French (flows.domain.frameworks.Depositor).
+DEPOSITORS_FR = {
+    Depositor.SUPPLIER: "fournisseur (titulaire)",
+    Depositor.SUBCONTRACTOR: "sous-traitant",
+    Depositor.COCONTRACTOR: "cotraitant",
+    Depositor.MOE: "maîtrise d'œuvre",
+    Depositor.MOA: "maîtrise d'ouvrage",
+}
+
+
+def billing_file_json(store: Store, pieces: Sequence[Invoice]) -> dict[str, object]:
+    """What `relais billing-files ID --json` prints: the file's id and its pieces in the order they were
+    recorded, each with its depositor's role, framework, turn and whole status history."""
+    partners = _partners(store, pieces)
+    return {
+        "id": pieces[0].billing_file_id or pieces[0].id,
+        "pieces": [
+            {
+                "id": inv.id,
+                "flow": inv.flow_id,
+                "partner": partners.get(inv.flow_id),
+                "number": inv.number,
+                "supplier_id": inv.supplier_id,
+                "buyer_siret": inv.buyer_siret,
+                "depositor": {
+                    "role": str(inv.framework.info.depositor),
+                    "label": DEPOSITORS_FR[inv.framework.info.depositor],
+                },
+                "status": {"code": inv.status.code, "label": inv.status.label, "label_fr": inv.status.info.label_fr},
+                **framework_json(inv),
+                "history": [
+                    {**history_json(h), "actor_label": ACTORS_FR[h.actor]} for h in store.invoice_history(inv.id)
+                ],
+            }
+            for inv in pieces
+        ],
+    }
+
+
+def print_billing_file(store: Store, file_id: str, as_json: bool = False) -> bool:
+    """A billing file as a timeline: each piece (depositor, framework, the piece it follows, whose turn it
+    is), then every status it took (when, who, the status, the reason's code and label, the reason).
+    `file_id`: the file's id or any of its pieces'. False: no such file."""
+    pieces = store.billing_file(file_id)
+    if not pieces:
+        return False
+    if as_json:
+        click.echo(json.dumps(billing_file_json(store, pieces), ensure_ascii=False))
+        return True
+    partners = _partners(store, pieces)
+    click.echo(f"dossier de facturation {pieces[0].billing_file_id or pieces[0].id} : {len(pieces)} pièce(s)")
+    for n, inv in enumerate(pieces, start=1):
+        info = inv.framework.info
+        click.echo(
+            f"{n}. {inv.id}  {inv.framework} {info.label_fr}  déposée par : {DEPOSITORS_FR[info.depositor]}"
+            f" ({partners.get(inv.flow_id) or '?'}, flux {inv.flow_id})"
+        )
+        click.echo(
+            f"   numéro {inv.number or '?'}  fournisseur {inv.supplier_id or '?'}  acheteur {inv.buyer_siret or '?'}"
+            + (f"  suit {inv.previous_id}" if inv.previous_id else "")
+        )
+        click.echo(f"   statut {inv.status.code} {inv.status.label} ({inv.status.info.label_fr})" + _turn(inv))
+        for h in store.invoice_history(inv.id):
+            click.echo(
+                f"   {h.at:%Y-%m-%d %H:%M:%S}  {ACTORS_FR[h.actor]:<18} {h.status.code} {h.status.label}"
+                f" · {h.status.info.label_fr}"
+                + (f"  motif {h.reason_code} : {reason_label(h.reason_code)}" if h.reason_code else "")
+                + (f"  « {h.reason} »" if h.reason else "")
+            )
+    return True
+
+
+def _partners(store: Store, pieces: Sequence[Invoice]) -> dict[str, str]:
+    """The partner (depositor) of each piece's flow, by flow id."""
+    found = {}
+    for flow_id in dict.fromkeys(i.flow_id for i in pieces):
+        flow = store.get_flow(flow_id)
+        if flow is not None:
+            found[flow_id] = flow.partner
+    return found

@@ -53,6 +53,7 @@ from flows.domain import (
     technical,  # also declares the technical codes' category, for findings read from the store
 )
 from flows.domain.errors import Incident
+from flows.domain.frameworks import Framework
 from flows.domain.model import Category, Flag, Flow, Invoice, ValidationError, utcnow
 from flows.domain.rule import LANGUAGES, REGISTRY, official_family
 
@@ -391,7 +392,9 @@ def _invoice_status(invoice: Invoice, status_date: str, language: str) -> etree.
 
 def invoice_element(invoice: Invoice, origin_flow: str | None = None) -> etree._Element:
     """A ``CPPFactureStatut`` naming `invoice` (its status data follow): id, the flow that carried it
-    (status return flows only), position, entry, supplier, recipient, number and type."""
+    (status return flows only), position, entry, supplier, recipient, number and type; then, for a piece
+    of a billing circuit (`in_billing_circuit`), its framework (``CadreFacturation``), its billing file
+    (``IdDossierFacturation``) and the piece it follows (``IdFacturePrecedente``), where set."""
     element = etree.Element("CPPFactureStatut")
     _sub(element, "IdFacture", invoice.id)
     _sub(element, "IdFlxOrigine", origin_flow)
@@ -403,7 +406,30 @@ def invoice_element(invoice: Invoice, origin_flow: str | None = None) -> etree._
     _sub(element, "CodeServiceDestinataire", invoice.service_code)
     _sub(element, "NumeroFacture", invoice.number)
     _sub(element, "TypeFacture", invoice.type_code)
+    if in_billing_circuit(invoice):  # a plain A1 invoice: nothing more, its report is as it always was
+        _sub(element, "CadreFacturation", str(invoice.framework))
+        _sub(element, "IdDossierFacturation", invoice.billing_file_id)
+        _sub(element, "IdFacturePrecedente", invoice.previous_id)
     return element
+
+
+def in_billing_circuit(invoice: Invoice) -> bool:
+    """Whether the invoice element names its billing framework, file and previous piece: a piece of any
+    framework but A1, or one that somehow belongs to another piece's file. A plain A1 invoice (no BT-23,
+    or A1) is alone in its own file: nothing to say, and the elements are left out.
+
+    >>> inv = Invoice(id="F1-00001", flow_id="F1", position=1, entry_name="a.xml", billing_file_id="F1-00001")
+    >>> in_billing_circuit(inv)
+    False
+    >>> inv.framework = Framework.A9
+    >>> in_billing_circuit(inv)
+    True
+    """
+    return (
+        invoice.framework is not Framework.A1
+        or invoice.previous_id is not None
+        or invoice.billing_file_id not in (None, invoice.id)
+    )
 
 
 def _error_line(error: ValidationError, language: str = "fr") -> etree._Element:

@@ -14,7 +14,14 @@ code (e.g. COMPTABILISEE) is not written in CDAR (`entries` tells which were).
 
 ``Motif`` is the reason given by whoever changed the status, as given; the reasons the platform itself
 writes are French (the platform's language), in English for a partner whose file says
-``language = "en"`` (`platform_reason`).
+``language = "en"`` (`platform_reason`). A refusal or a suspension also carries its reason's code
+(``CodeMotif``, `flows.domain.reasons`) and that code's label in the partner's language (``LibelleMotif``).
+
+Billing circuits (docs/billing-frameworks.md): the statuses 20 to 55 are written as any other (in CDAR,
+those with a CDAR equivalent: 203, 204, 205, 210); ``Acteur`` names the validator (``VALIDATEUR``), the
+project manager (``MOE``), the contracting authority (``MOA``) or ops (``EXPLOITATION``, correcting a
+validator); each piece of a billing circuit names its framework, billing file and previous piece
+(`flows.returns.report.invoice_element`).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from lxml import etree
 from flows.domain.history import HistoryEntry
 from flows.domain.lifecycle import Actor, cdar_code
 from flows.domain.model import Invoice, utcnow
+from flows.domain.reasons import REASONS
 from flows.returns.report import (
     FORMAT_VERSION,
     PLATFORM_ID,
@@ -44,7 +52,16 @@ from flows.returns.report import (
 )
 
 VOCABULARIES = {"cpp": "CPP", "cdar": "CDAR"}
-ACTORS = {Actor.PLATFORM: "PLATEFORME", Actor.RECIPIENT: "DESTINATAIRE", Actor.SUPPLIER: "FOURNISSEUR"}
+#: ``Acteur``: who changed the status (every `Actor` has its word: the schema's enumeration).
+ACTORS = {
+    Actor.PLATFORM: "PLATEFORME",
+    Actor.RECIPIENT: "DESTINATAIRE",
+    Actor.SUPPLIER: "FOURNISSEUR",
+    Actor.OPS: "EXPLOITATION",  # ops corrected a piece's validator (a move of its own, audited)
+    Actor.VALIDATOR: "VALIDATEUR",  # the titulaire or the group's mandataire
+    Actor.MOE: "MOE",
+    Actor.MOA: "MOA",
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,6 +92,17 @@ def platform_reason(reason: str | None, language: str = "fr") -> str | None:
         return reason
     found = _COMPLETED.match(reason)
     return f"completed by invoice {found['new']} (flow {found['flow']})" if found else reason
+
+
+def reason_label(code: str, language: str = "fr") -> str | None:
+    """The label of a reason code in `language` (`flows.domain.reasons`); None for a code the list no longer
+    has (the code alone is written then).
+
+    >>> reason_label("MONTANT"), reason_label("MONTANT", "en"), reason_label("GONE") is None
+    ('Erreur de montant', 'Amount error', True)
+    """
+    reason = REASONS.get(code)
+    return None if reason is None else reason.label(language)
 
 
 def code_of(change: Change, vocabulary: str) -> str | None:
@@ -154,5 +182,8 @@ def _change(change: Change, code: str, language: str = "fr") -> etree._Element:
     _sub(data, "LibelleStatut", entry.status.label)
     _sub(data, "DateStatut", _datetime(entry.at))
     _sub(data, "Motif", platform_reason(entry.reason, language))
+    if entry.reason_code:
+        _sub(data, "CodeMotif", entry.reason_code)
+        _sub(data, "LibelleMotif", reason_label(entry.reason_code, language))
     _sub(data, "Acteur", ACTORS[entry.actor])
     return element

@@ -196,6 +196,7 @@ class InvoicesRepo:
         flow_id: str,
         *,
         statuses: Sequence[str] | None = None,
+        frameworks: Sequence[str] | None = None,
         search: str | None = None,
         sort: str = "position",
         descending: bool = False,
@@ -203,13 +204,16 @@ class InvoicesRepo:
         limit: int = PAGE,
     ) -> tuple[list[Invoice], int]:
         """One page of a flow's invoices with their current findings, and how many match (the flow page's
-        table): only those whose status is in `statuses` (when given) and whose number, supplier, buyer
-        SIRET or service code contains `search` (any case); ordered by `sort` (`INVOICE_SORTS`), then
-        position. Filtered, counted and paged in SQL (a flow of thousands of invoices reads one page)."""
+        table): only those whose status is in `statuses` and whose framework is in `frameworks` (when given;
+        A1..A25, flows.domain.frameworks) and whose number, supplier, buyer SIRET or service code contains
+        `search` (any case); ordered by `sort` (`INVOICE_SORTS`), then position. Filtered, counted and paged
+        in SQL (a flow of thousands of invoices reads one page)."""
         i = t.invoices.c
         where: list[sa.ColumnElement[bool]] = [i.flow_id == flow_id]
         if statuses is not None:
             where.append(i.status.in_(list(statuses)))
+        if frameworks is not None:
+            where.append(i.framework.in_(list(frameworks)))
         if search:
             needle = search.lower()
             where.append(

@@ -1,7 +1,8 @@
 """`relais invoices ID`: one invoice, its status and its whole history; `relais invoices NUMBER`: the
 invoices carrying that number (the number a supplier quotes on the phone, not Relais's id);
 `relais invoices validator ID --siret S --reason TEXT`: ops set the right validator of a piece of a billing
-circuit (audited)."""
+circuit (audited); `relais billing-files ID`: the billing file of a piece, piece by piece
+(docs/billing-frameworks.md)."""
 
 from __future__ import annotations
 
@@ -148,3 +149,30 @@ def validator(settings: Settings, invoice_id: str, siret: str, reason: str) -> N
     after = store.get_invoice(invoice_id)
     due = f", échéance {after.due_at:%Y-%m-%d %H:%M} UTC" if after is not None and after.due_at else ""
     click.echo(f"{invoice_id} : {entry.status.name}, valideur {siret} (était {was or 'aucun'}){due}")
+
+
+# ---- `relais billing-files ID`: here beside `relais invoices`, whose pieces a billing file holds -----------
+
+
+@click.command(name="billing-files")
+@click.argument("file_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True)
+@pass_settings
+def billing_files(settings: Settings, file_id: str, as_json: bool) -> None:
+    """Show a billing file (dossier de facturation) as a timeline: each piece in the order it was recorded
+    (its depositor, billing framework, the piece it follows, whose turn it is), then every status it took
+    (when, who, the status, the reason code and its label, the reason).
+
+    ID is the file's id (the id of its first piece) or the id of any of its pieces (`relais invoices ID`
+    names the file of a piece). Exit 1 when there is no such file."""
+    from flows.store import Store
+    from relais import report
+
+    store = Store.open(settings.database_url, schema=settings.database_schema)
+    if not report.print_billing_file(store, file_id, as_json=as_json):
+        fail(
+            "relais billing-files",
+            f"aucun dossier de facturation « {file_id} » (cherché : l'identifiant du dossier ou d'une de ses "
+            "pièces, ex. CPP0000000001-00001 ; `relais invoices NUMERO` donne l'identifiant d'une pièce)",
+            1,
+        )

@@ -1,7 +1,8 @@
 """The ``relais`` command line: the same pipeline as the Airflow DAGs, on one machine.
 
 This module holds the main group (``--version``, ``--home``, ``--log-level``) and registers the command
-groups, one module each in relais/cli/ (``run`` with ``demo``, ``flows`` with ``outbox``, ``db``, ``as2``, ``sftp``, ...).
+groups, one module each in relais/cli/ (``run`` with ``demo``, ``flows`` with ``outbox``, ``invoices`` with
+``billing-files``, ``db``, ``as2``, ``sftp``, ...).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from relais.cli.common import Choice
 from relais.cli.db import db
 from relais.cli.files import generate, validate
 from relais.cli.flows import flows, outbox
-from relais.cli.invoices import invoices
+from relais.cli.invoices import billing_files, invoices
 from relais.cli.partners import partners
 from relais.cli.reference import directory, rules
 from relais.cli.run import demo, run
@@ -99,6 +100,7 @@ main.add_command(rules)
 main.add_command(api)
 main.add_command(actors)
 main.add_command(invoices)
+main.add_command(billing_files)
 main.add_command(archive)
 main.add_command(web)
 main.add_command(users)

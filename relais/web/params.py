@@ -24,6 +24,12 @@ relais.web.params.BadParam: after_value
 50
 >>> invoice_filters(QueryParams(""), rejections=True).status, invoice_filters(QueryParams(""), rejections=False).status
 ('rejected', 'all')
+>>> invoice_filters(QueryParams("cadre=A10"), rejections=True).frameworks, invoice_filters(QueryParams(""), rejections=True).frameworks
+(['A10'], None)
+>>> invoice_filters(QueryParams("cadre=A26"), rejections=False)
+Traceback (most recent call last):
+...
+relais.web.params.BadParam: cadre
 >>> invoice_filters(QueryParams("page=0"), rejections=False)
 Traceback (most recent call last):
 ...
@@ -42,6 +48,7 @@ from collections.abc import Mapping, Sequence
 
 from starlette.datastructures import QueryParams
 
+from flows.domain.frameworks import Framework
 from flows.domain.lifecycle import FlowStatus, InvoiceStatus
 from flows.domain.model import Channel, FlowCode
 from flows.store.invoices import INVOICE_SORTS
@@ -188,6 +195,7 @@ class InvoiceFilters:
     descending: bool
     page: int  # 1-based
     size: int = PAGE
+    framework: str | None = None  # one billing framework (A1..A25, ``cadre``); None: every one
 
     @property
     def offset(self) -> int:
@@ -202,10 +210,19 @@ class InvoiceFilters:
             return [s.value for s in InvoiceStatus if s.is_rejected]
         return [self.status]
 
+    @property
+    def frameworks(self) -> list[str] | None:
+        """The billing frameworks the table shows (None: every one)."""
+        return None if self.framework is None else [self.framework]
+
+
+#: A flow page's framework filter (``cadre``): one billing framework.
+FRAMEWORKS = tuple(f.value for f in Framework)
+
 
 def invoice_filters(params: QueryParams | Mapping[str, str], *, rejections: bool) -> InvoiceFilters:
-    """``inv_status``, ``q``, ``sort``, ``order``, ``page`` of a flow's page; with no ``inv_status``, the
-    rejected invoices only when the flow has `rejections` (else all)."""
+    """``inv_status``, ``cadre``, ``q``, ``sort``, ``order``, ``page`` of a flow's page; with no ``inv_status``,
+    the rejected invoices only when the flow has `rejections` (else all); with no ``cadre``, every framework."""
     raw_page = params.get("page") or "1"
     if not raw_page.isascii() or not raw_page.isdigit() or len(raw_page) > 6 or not 1 <= int(raw_page) <= MAX_PAGE:
         raise BadParam("page")
@@ -215,6 +232,7 @@ def invoice_filters(params: QueryParams | Mapping[str, str], *, rejections: bool
         sort=choice(params, "sort", tuple(INVOICE_SORTS)) or "position",
         descending=(choice(params, "order", ("asc", "desc")) or "asc") == "desc",
         page=int(raw_page),
+        framework=choice(params, "cadre", FRAMEWORKS),
     )
 
 

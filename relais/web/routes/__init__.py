@@ -6,7 +6,19 @@ configured."""
 
 from fastapi import APIRouter
 
-from relais.web.routes import account, actions, audit, flow, flows, health, home, login, partners, waiting
+from relais.web.routes import (
+    account,
+    actions,
+    audit,
+    billing_files,
+    flow,
+    flows,
+    health,
+    home,
+    login,
+    partners,
+    waiting,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -14,6 +26,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     home.router,
     flows.router,
     flow.router,
+    billing_files.router,
     actions.router,
     partners.router,
     waiting.router,

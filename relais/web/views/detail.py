@@ -14,6 +14,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
+from flows.domain.frameworks import Framework
 from flows.domain.lifecycle import REOPENABLE, FlowStatus, InvoiceStatus
 from flows.domain.model import Flow, ValidationError
 from flows.domain.outbox import OutboxItem, OutboxStatus
@@ -126,6 +127,7 @@ def flow_detail(
     page, matching = store.invoice_page(
         flow.id,
         statuses=filters.statuses,
+        frameworks=filters.frameworks,
         search=filters.search,
         sort=filters.sort,
         descending=filters.descending,
@@ -189,6 +191,7 @@ def flow_detail(
         "events": events,
         "can": actions(flow, returns),
         "statuses": [s.value for s in InvoiceStatus if not s.is_reserved],
+        "frameworks": list(Framework),
     }
 
 
@@ -211,7 +214,7 @@ def _audited(rt: Runtime, flow: Flow, lang: str, partner_view: bool) -> list[Eve
 
 
 def table_url(flow: Flow, f: InvoiceFilters, **change: str | int | None) -> str:
-    """The address of the flow's page with its invoice table changed (`change`: inv_status, q, sort,
+    """The address of the flow's page with its invoice table changed (`change`: inv_status, cadre, q, sort,
     order, page; None drops one), back at the table.
 
     >>> from relais.web.params import InvoiceFilters
@@ -223,6 +226,7 @@ def table_url(flow: Flow, f: InvoiceFilters, **change: str | int | None) -> str:
 
     now: dict[str, str | int | None] = {
         "inv_status": f.status,
+        "cadre": f.framework,
         "q": f.search,
         "sort": f.sort,
         "order": "desc" if f.descending else "asc",

@@ -8,11 +8,17 @@ Registered as Jinja globals by relais/web/app.py. The labels are those of `flows
 ('Mise à disposition (03)', 'Rejected (routing) (04)')
 >>> outbox_state_label("sent", "fr"), outbox_state_label("pending", "en"), flow_status_label("IN_X", "fr")
 ('envoyé', 'waiting to be sent', 'IN_X')
+>>> framework_label("A10"), framework_label("A1", "en"), framework_label("A26")
+('A10 — Projet de décompte mensuel de sous-traitant', 'A1 — Invoice', 'A26')
+>>> reason_label("MARCHE"), reason_label("NON_AGREE", "en"), reason_label("GONE")
+('Référence du marché absente ou erronée', 'Sub-contractor not accepted for direct payment', 'GONE')
 """
 
 from __future__ import annotations
 
+from flows.domain.frameworks import Framework
 from flows.domain.lifecycle import FlowStatus, InvoiceStatus
+from flows.domain.reasons import REASONS
 
 _STATES = {
     "pending": ("en attente d'envoi", "waiting to be sent"),
@@ -40,6 +46,28 @@ def invoice_status_label(code: object, lang: str = "fr") -> str:
         return text
     info = status.info
     return f"{_first_up(info.label_en if lang == 'en' else info.label_fr)} ({status.code})"
+
+
+def framework_name(code: object, lang: str = "fr") -> str:
+    """A billing framework's label alone ('projet de décompte mensuel de sous-traitant'); an unknown code as it is."""
+    try:
+        framework = Framework(str(code))
+    except ValueError:
+        return str(code)
+    return framework.label_en if lang == "en" else framework.label_fr
+
+
+def framework_label(code: object, lang: str = "fr") -> str:
+    """'A10 — Projet de décompte mensuel de sous-traitant' (flows.domain.frameworks); an unknown code as it is."""
+    name = framework_name(code, lang)
+    return str(code) if name == str(code) else f"{code} — {_first_up(name)}"
+
+
+def reason_label(code: object, lang: str = "fr") -> str:
+    """The label of a refusal's or suspension's reason code (flows.domain.reasons); a code the list no longer
+    has as it is."""
+    found = REASONS.get(str(code))
+    return str(code) if found is None else found.label(lang)
 
 
 def outbox_state_label(state: object, lang: str = "fr") -> str:

@@ -128,13 +128,40 @@ def test_what_the_code_relied_on_is_unchanged() -> None:
         I.MISE_EN_PAIEMENT: "MISE_EN_PAIEMENT",
         I.COMPLETEE: "COMPLETEE",
         I.A_RECYCLER: "A_RECYCLER",
+        # the circuits of billing frameworks: the platform's names, Relais's numbers 20..55
+        **{s: s.name for s in InvoiceStatus if int(s.value) >= 20},
     }
-    assert {s for s in InvoiceStatus if s.is_rejected} == lc.REJECTED_INVOICE_STATUSES == {I.REJETEE, I.REJETEE_ROUTAGE}
+    assert [s.value for s in InvoiceStatus if int(s.value) >= 20] == [
+        *("20", "21", "22", "23", "24", "25", "26", "27", "28"),  # validators
+        *("30", "31", "32", "33", "34", "35", "36"),  # MOE
+        *("40", "41", "42", "43", "44", "45"),  # MOA
+        *("50", "51", "52", "53", "54", "55"),  # end of contract
+    ]
+    assert (
+        {s for s in InvoiceStatus if s.is_rejected}
+        == lc.REJECTED_INVOICE_STATUSES
+        == {
+            *(I.REJETEE, I.REJETEE_ROUTAGE),
+            *(I.REFUSEE_1, I.REFUSEE_2, I.REFUSEE_MOE, I.REFUSEE_MOA),  # refused in a circuit: not delivered
+        }
+    )
 
 
 def test_reserved_statuses_are_never_set() -> None:
     assert {s for s in FlowStatus if s.is_reserved} == {F.IN_EN_ATTENTE_TRAITEMENT_CPP}
-    assert {s for s in InvoiceStatus if s.is_reserved} == {I.EN_COURS_ACHEMINEMENT}
+    assert {s for s in InvoiceStatus if s.is_reserved} == {
+        I.EN_COURS_ACHEMINEMENT,
+        # docs/billing-frameworks.md §4: in the vocabulary and the schema, not set by Relais yet
+        I.A_ASSOCIER_MOE,
+        I.A_VALIDER_MOE,
+        I.ERREUR_FOURNISSEUR_SUR_MOE,
+        I.A_ASSOCIER_MOA,
+        I.ERREUR_MOE_SUR_MOA,
+        I.REFUSEE_FOURNISSEUR,
+        I.DUPLIQUE_APRES_REFUS,
+        I.ERREUR_DESTINATAIRE_PD,
+        I.ERREUR_DESTINATAIRE_EA,
+    }
     for cycle in (lc.FLOW, lc.INVOICE):
         reserved = cycle.where(reserved=True)
         assert not reserved & cycle.initial
@@ -167,6 +194,10 @@ def test_the_table_is_exactly_what_the_code_does() -> None:
 
 
 P, R, S = lc.Actor.PLATFORM, lc.Actor.RECIPIENT, lc.Actor.SUPPLIER
+V, MOE, MOA, OPS = lc.Actor.VALIDATOR, lc.Actor.MOE, lc.Actor.MOA, lc.Actor.OPS
+#: The statuses after which a validated piece (done, or tacitly at the deadline) is passed on.
+VALIDATED = (I.VALIDEE_1, I.ABSENCE_VALIDATION_1_HORS_DELAI, I.VALIDEE_2, I.ABSENCE_VALIDATION_2_HORS_DELAI)
+AT_MOE = (I.MISE_A_DISPOSITION_MOE, I.PRISE_EN_COMPTE_MOE)
 #: The invoice lifecycle as implemented: (from, to, who may make the move).
 INVOICE_ALLOWED = [
     (I.DEPOSEE, I.MISE_A_DISPOSITION, P),  # delivered
@@ -186,12 +217,56 @@ INVOICE_ALLOWED = [
     (I.MANDATEE, I.MISE_A_DISPOSITION_COMPTABLE, R),
     (I.MISE_A_DISPOSITION_COMPTABLE, I.COMPTABILISEE, R),
     (I.COMPTABILISEE, I.MISE_EN_PAIEMENT, R),
+    # ---- the circuits of billing frameworks (docs/billing-frameworks.md §4) ----
+    # each validation level: the validator validates, refuses or says it is not the validator; the platform
+    # validates tacitly at the deadline; ops correct the validator (the piece waits for the right one)
+    *[
+        move
+        for ask, ok, no, late in (
+            (I.A_VALIDER_1, I.VALIDEE_1, I.REFUSEE_1, I.ABSENCE_VALIDATION_1_HORS_DELAI),
+            (I.A_VALIDER_2, I.VALIDEE_2, I.REFUSEE_2, I.ABSENCE_VALIDATION_2_HORS_DELAI),
+        )
+        for move in (
+            (ask, ok, V),
+            (ask, no, V),
+            (ask, I.ERREUR_FOURNISSEUR_SUR_VALIDEUR, V),
+            (ask, late, P),
+            (ask, ask, OPS),
+            (I.ERREUR_FOURNISSEUR_SUR_VALIDEUR, ask, OPS),
+        )
+    ],
+    # passed on by the platform: to the second validator (after the first), the MOE or the recipient
+    *[(s, I.A_VALIDER_2, P) for s in VALIDATED[:2]],
+    *[(s, t, P) for s in VALIDATED for t in (I.MISE_A_DISPOSITION_MOE, I.MISE_A_DISPOSITION)],
+    # the MOE takes the draft in or refuses it; silent past its deadline, the draft goes on to the MOA
+    (I.MISE_A_DISPOSITION_MOE, I.PRISE_EN_COMPTE_MOE, MOE),
+    (I.MISE_A_DISPOSITION_MOE, I.REFUSEE_MOE, MOE),
+    (I.PRISE_EN_COMPTE_MOE, I.REFUSEE_MOE, MOE),
+    *[(s, I.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE, P) for s in AT_MOE],
+    (I.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE, I.MISE_A_DISPOSITION_MOA, P),
+    # the MOA takes in, validates and passes on, or refuses
+    (I.MISE_A_DISPOSITION_MOA, I.PRISE_EN_COMPTE_MOA, MOA),
+    (I.MISE_A_DISPOSITION_MOA, I.TRANSMISE_MOA, MOA),
+    (I.MISE_A_DISPOSITION_MOA, I.REFUSEE_MOA, MOA),
+    (I.PRISE_EN_COMPTE_MOA, I.TRANSMISE_MOA, MOA),
+    (I.PRISE_EN_COMPTE_MOA, I.REFUSEE_MOA, MOA),
+    # the tacit procedure: an A22 replaces the piece it follows, wherever that piece stands
+    *[
+        (s, I.REMPLACEE_PAR_A22, P)
+        for s in (*AT_MOE, I.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE, I.MISE_A_DISPOSITION_MOA)
+        + (I.PRISE_EN_COMPTE_MOA, I.TRANSMISE_MOA)
+    ],
 ]
 
 
 def test_final_invoice_statuses_and_reasons() -> None:
-    assert {s for s in InvoiceStatus if s.is_final} == {I.REJETEE_ROUTAGE, I.REJETEE, I.MISE_EN_PAIEMENT, I.A_RECYCLER}
-    assert {s for s in InvoiceStatus if s.needs_reason} == {I.REJETEE, I.SUSPENDUE}
+    refusals = {I.REFUSEE_1, I.REFUSEE_2, I.REFUSEE_MOE, I.REFUSEE_MOA}  # by an actor of a circuit
+    assert {s for s in InvoiceStatus if s.is_final} == {
+        *(I.REJETEE_ROUTAGE, I.REJETEE, I.MISE_EN_PAIEMENT, I.A_RECYCLER),
+        *refusals,
+        I.REMPLACEE_PAR_A22,
+    }
+    assert {s for s in InvoiceStatus if s.needs_reason} == {I.REJETEE, I.SUSPENDUE, *refusals}
     for status in InvoiceStatus:
         if status.is_final:
             assert lc.INVOICE.targets(status) == frozenset()
@@ -259,7 +334,11 @@ def test_named_statuses_match_their_moves() -> None:
     assert lc.FLOW.sources(lc.IN_PROGRESS, Move.TAKEOVER) == (lc.IN_PROGRESS,)
     assert lc.FLOW.sources(lc.REQUEUED, Move.REPROCESS) == (F.IN_INCIDENTE, F.IN_EN_ATTENTE_RETRAITEMENT_CPP)
     assert lc.FLOW.initial == {F.IN_RECU} and Flow.__dataclass_fields__["status"].default is F.IN_RECU
-    assert lc.INVOICE.initial == {I.DEPOSEE, I.REJETEE_ROUTAGE, I.REJETEE}
+    # a piece of a billing circuit starts at its first step (flows.domain.circuits.entry)
+    assert lc.INVOICE.initial == {
+        *(I.DEPOSEE, I.REJETEE_ROUTAGE, I.REJETEE),
+        *(I.A_VALIDER_1, I.MISE_A_DISPOSITION_MOE, I.MISE_A_DISPOSITION_MOA, I.A_ASSOCIER_FOURNISSEUR),
+    }
 
 
 # ---- the tables check themselves -------------------------------------------------

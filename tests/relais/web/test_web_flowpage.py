@@ -177,7 +177,7 @@ def test_the_invoice_table_shows_rejections_first_filters_sorts_and_pages(site, 
     page.goto(site["url"] + f"/flows/{a.id}")
     rows = page.locator("table.invoices tbody.invoice")
     assert rows.count() == 50  # rejected only, by default, a page of 50
-    assert all("✖" in s for s in rows.locator(":scope > tr:first-child > td:nth-child(6)").all_inner_texts())
+    assert all("✖" in s for s in rows.locator(":scope > tr:first-child > td:nth-child(7)").all_inner_texts())
     page.get_by_role("link", name=f"Toutes les factures ({a.invoice_count})").click()
     page.wait_for_url("**inv_status=all**")
     assert rows.count() == 50 and "Page 1 sur 10" in page.locator(".pages").inner_text()
@@ -194,7 +194,7 @@ def test_the_invoice_table_shows_rejections_first_filters_sorts_and_pages(site, 
     page.wait_for_url("**order=desc**")
     totals = [
         float(t.replace("\u202f", "").replace(" ", "").replace(",", "."))
-        for t in rows.locator(":scope > tr:first-child > td:nth-child(5) strong").all_inner_texts()
+        for t in rows.locator(":scope > tr:first-child > td:nth-child(6) strong").all_inner_texts()
     ]
     assert len(totals) == 50 and totals == sorted(totals, reverse=True), totals[:5]
     # filtered by a number: one invoice; its detail opens on demand
