@@ -172,6 +172,21 @@ def holds(inv: Invoice, siret: str, service_code: str | None) -> bool:
     return mine and (service_code is None or not as_buyer or inv.service_code == service_code)
 
 
+def concerns(inv: Invoice, siret: str, service_code: str | None) -> bool:
+    """Whether `siret` is an actor of `inv` at all: its buyer (only `service_code`'s pieces, when given), a
+    validator, its MOE, its MOA, or its holder. It may see the piece's billing file; a move on the piece
+    that is not its turn is refused as such (not as an unknown piece).
+
+    >>> inv = Invoice(id="x", flow_id="f", position=1, entry_name="e", buyer_siret="B", service_code="DSI",
+    ...               validator_1="V", moe_siret="M", holder="V")
+    >>> [concerns(inv, s, None) for s in ("B", "V", "M", "X")], concerns(inv, "B", "RH"), concerns(inv, "M", "RH")
+    ([True, True, True, False], False, True)
+    """
+    if inv.buyer_siret == siret:
+        return service_code is None or inv.service_code == service_code
+    return siret in (inv.validator_1, inv.validator_2, inv.moe_siret, inv.moa_siret, inv.holder)
+
+
 def holding(siret: str, service_code: str | None) -> sa.ColumnElement[bool]:
     """`holds` as a condition on ``invoices`` (indexes ``ix_invoices_holder_status``, ``ix_invoices_buyer_siret``)."""
     i = t.invoices.c

@@ -2,7 +2,7 @@
 (docs/billing-frameworks.md §3, §5, §6).
 
 A billing file (dossier de facturation) is shown to a recipient token whose SIRET holds the turn of one of its
-pieces, is the buyer, or is named by one as validator, MOE or MOA; and to a partner token whose flows brought
+pieces, is the buyer (of the token's service, when it has one), or is named by one as validator, MOE or MOA; and to a partner token whose flows brought
 one of its pieces. Any other file is answered exactly like an unknown one (404, same body).
 """
 
@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from flows.domain.frameworks import Framework
 from flows.domain.model import Invoice
 from flows.domain.reasons import REASONS
-from flows.store.api import PieceView
+from flows.store.api import PieceView, concerns
 from relais.api import auth, params
 from relais.api.auth import ApiError, Principal
 from relais.api.models import BillingFile, Error, HistoryItem, ReasonInfo, ReasonList, Status, TimelinePiece
@@ -28,11 +28,6 @@ _AUTH: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _party(inv: Invoice, siret: str) -> bool:
-    """The SIRET acts on the piece, or did or will: its holder, its buyer, a validator, its MOE or MOA."""
-    return siret in (inv.holder, inv.buyer_siret, inv.validator_1, inv.validator_2, inv.moe_siret, inv.moa_siret)
-
-
 def _shown(principal: Principal, inv: Invoice, view: PieceView | None) -> bool:
     """Whether this piece lets the principal see its billing file (and is shown in it)."""
     tok = principal.token
@@ -40,7 +35,7 @@ def _shown(principal: Principal, inv: Invoice, view: PieceView | None) -> bool:
         return False
     if tok.kind == auth.PARTNER:
         return view.partner == tok.partner and view.flow_closed
-    return view.accepted and tok.siret is not None and _party(inv, tok.siret)
+    return view.accepted and tok.siret is not None and concerns(inv, tok.siret, tok.service_code)
 
 
 @router.get(

@@ -204,6 +204,10 @@ class HistoryItem(BaseModel):
         return cls.model_validate({**entry.as_json(), "reason_label": reason.label_fr if reason else None})
 
 
+#: Free text a store can hold: no control characters but tabs and line breaks (PostgreSQL refuses a NUL).
+FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
 class StatusSet(HistoryItem):
     """The status the request set, and the moves the platform made at once in the same transaction
     (a validated piece made available to its next actor: VALIDEE_1 then MISE_A_DISPOSITION)."""
@@ -218,8 +222,8 @@ class StatusChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     status: str = Field(max_length=64, examples=["SERVICE_FAIT"])
-    reason: str | None = Field(default=None, max_length=2000)
-    reason_code: str | None = Field(default=None, max_length=40, examples=["NON_AGREE"])
+    reason: str | None = Field(default=None, max_length=2000, pattern=FREE_TEXT)
+    reason_code: str | None = Field(default=None, max_length=40, pattern=FREE_TEXT, examples=["NON_AGREE"])
 
 
 class ReasonInfo(BaseModel):

@@ -124,10 +124,10 @@ def framework_of(value: str) -> Framework:
     ...     try:
     ...         framework_of(bad)
     ...     except ValueError as e:
-    ...         print(str(e)[:46], "...", str(e)[-46:])
-    unknown billing framework; one of A1, A2, A3,  ... , A25 (or its API name, e.g. A9_FACTURE_SOUSTRAITANT)
-    unknown billing framework; one of A1, A2, A3,  ... , A25 (or its API name, e.g. A9_FACTURE_SOUSTRAITANT)
-    unknown billing framework; one of A1, A2, A3,  ... , A25 (or its API name, e.g. A9_FACTURE_SOUSTRAITANT)
+    ...         print(str(e)[:40], "A25" in str(e), Framework.A9.api_name in str(e))
+    unknown billing framework; one of A1, A2 True True
+    unknown billing framework; one of A1, A2 True True
+    unknown billing framework; one of A1, A2 True True
     """
     text = value.strip().upper()
     try:

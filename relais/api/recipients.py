@@ -21,7 +21,7 @@ from flows.domain.model import Flow, Invoice
 from flows.domain.reasons import REASONS, ReasonCodeRefused
 from flows.io import split
 from flows.pipeline import status_changes as statuses
-from flows.store.api import holds
+from flows.store.api import concerns, holds
 from relais.api import auth, params
 from relais.api.auth import ApiError, Principal
 from relais.api.models import (
@@ -54,9 +54,13 @@ def _unknown_status(value: str) -> ApiError:
     return ApiError(422, "unknown status", status=value, known=[s.name for s in InvoiceStatus])
 
 
-def _recipient_may_see(principal: Principal, inv: Invoice, visible: bool) -> bool:
+def _recipient_may_see(principal: Principal, inv: Invoice, visible: bool, *, acting: bool = False) -> bool:
+    """A recipient token sees the pieces whose turn it holds; it may try to act on any it is an actor of
+    (`concerns`): a move that is not its turn is then a 409, as a move another actor made first."""
     tok = principal.token
-    return visible and tok.kind == auth.RECIPIENT and tok.siret is not None and holds(inv, tok.siret, tok.service_code)
+    if not visible or tok.kind != auth.RECIPIENT or tok.siret is None:
+        return False
+    return (concerns if acting else holds)(inv, tok.siret, tok.service_code)
 
 
 def _sender_may_see(principal: Principal, flow: Flow) -> bool:
@@ -65,15 +69,16 @@ def _sender_may_see(principal: Principal, flow: Flow) -> bool:
 
 
 def visible_invoice(
-    request: Request, principal: Principal, invoice_id: str, *, with_errors: bool = False
+    request: Request, principal: Principal, invoice_id: str, *, with_errors: bool = False, acting: bool = False
 ) -> tuple[Invoice, Flow]:
-    """The invoice and its flow when the principal may see it; else 404, the same whether it exists or not."""
+    """The invoice and its flow when the principal may see it (`acting`: act on it); else 404, the same
+    whether it exists or not."""
     found = None
     if params.well_formed_id(invoice_id):
         found = auth.runtime(request).store.api_invoice(invoice_id, with_errors=with_errors)
     if found is not None:
         inv, flow, visible = found
-        if _recipient_may_see(principal, inv, visible) or _sender_may_see(principal, flow):
+        if _recipient_may_see(principal, inv, visible, acting=acting) or _sender_may_see(principal, flow):
             return inv, flow
     raise ApiError(404, NOT_FOUND)
 
@@ -215,15 +220,19 @@ def set_status(
     target = params.parse_status(body.status)
     if target is None:
         raise _unknown_status(body.status)
-    inv, _flow = visible_invoice(request, principal, invoice_id)
+    inv, _flow = visible_invoice(request, principal, invoice_id, acting=True)
     rt = auth.runtime(request)
-    if inv.status is target and (unchanged := _current_entry(rt, invoice_id, target)) is not None:
+    tok = principal.token
+    assert tok.siret is not None
+    if (
+        inv.status is target
+        and holds(inv, tok.siret, tok.service_code)
+        and (unchanged := _current_entry(rt, invoice_id, target)) is not None
+    ):
         auth.audit(
             rt, request, outcome="ok", http_status=200, detail=f"{target.code} unchanged (already {target.name})"
         )
         return StatusSet(**unchanged.model_dump())
-    tok = principal.token
-    assert tok.siret is not None
     try:
         with auth.writing(rt):
             entries = statuses.act(
