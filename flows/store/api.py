@@ -14,10 +14,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from flows.domain import lifecycle
-from flows.domain.lifecycle import Actor, InvoiceStatus
+from flows.domain.frameworks import Framework
+from flows.domain.history import HistoryEntry
+from flows.domain.lifecycle import Actor, FlowStatus, InvoiceStatus
 from flows.domain.model import Flow, Invoice, utcnow
 from flows.domain.outbox import OutboxKind
 from flows.store import tables as t
+from flows.store.history import _entry
 from flows.store.records import _aware, _aware_required, _error, _flow, _flow_row, _invoice, current_findings
 
 
@@ -58,6 +61,16 @@ class AuditRow:
 class ListedInvoice:
     invoice: Invoice
     received_at: dt.datetime  # of its flow
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PieceView:
+    """What the API needs to show one piece of a billing file (`ApiRepo.api_pieces`)."""
+
+    partner: str  # the sender of its flow
+    flow_closed: bool  # its flow's processing is over (a sender sees it then)
+    accepted: bool  # the platform accepted it, in a closed flow (its actors see it then)
+    history: list[HistoryEntry]
 
 
 class IdempotencyKeyTaken(Exception):
@@ -133,6 +146,59 @@ def _accepted() -> sa.ColumnElement[bool]:
     )
 
 
+#: The statuses of a plain invoice's life at its recipient (01..13: DEPOSEE to A_RECYCLER): a piece in one of
+#: them whose ``holder`` is not recorded (recorded before billing circuits, or whose turn is over, e.g. paid)
+#: is its buyer's. A piece of a circuit (20..55) without a holder is nobody's (refused, validated, replaced).
+RECIPIENT_SIDE = frozenset(s for s in InvoiceStatus if int(s.code) < 20)
+
+
+def holds(inv: Invoice, siret: str, service_code: str | None) -> bool:
+    """Whether a recipient token of `siret` (restricted to `service_code`, when given) holds the turn of
+    `inv`: its ``holder`` is `siret` (or, without a holder, its buyer is, at the recipient's side); when the
+    holder is the buyer, only the token's service's pieces. `holding` is the same as SQL.
+
+    >>> inv = Invoice(id="x", flow_id="f", position=1, entry_name="e", buyer_siret="B", service_code="DSI")
+    >>> holds(inv, "B", None), holds(inv, "B", "DSI"), holds(inv, "B", "RH"), holds(inv, "V", None)
+    (True, True, False, False)
+    >>> inv.holder, inv.status = "V", InvoiceStatus.A_VALIDER_1
+    >>> holds(inv, "V", "RH"), holds(inv, "B", None)
+    (True, False)
+    """
+    if inv.holder is not None:
+        mine = inv.holder == siret
+    else:
+        mine = inv.buyer_siret == siret and inv.status in RECIPIENT_SIDE
+    as_buyer = inv.buyer_siret == siret
+    return mine and (service_code is None or not as_buyer or inv.service_code == service_code)
+
+
+def concerns(inv: Invoice, siret: str, service_code: str | None) -> bool:
+    """Whether `siret` is an actor of `inv` at all: its buyer (only `service_code`'s pieces, when given), a
+    validator, its MOE, its MOA, or its holder. It may see the piece's billing file; a move on the piece
+    that is not its turn is refused as such (not as an unknown piece).
+
+    >>> inv = Invoice(id="x", flow_id="f", position=1, entry_name="e", buyer_siret="B", service_code="DSI",
+    ...               validator_1="V", moe_siret="M", holder="V")
+    >>> [concerns(inv, s, None) for s in ("B", "V", "M", "X")], concerns(inv, "B", "RH"), concerns(inv, "M", "RH")
+    ([True, True, True, False], False, True)
+    """
+    if inv.buyer_siret == siret:
+        return service_code is None or inv.service_code == service_code
+    return siret in (inv.validator_1, inv.validator_2, inv.moe_siret, inv.moa_siret, inv.holder)
+
+
+def holding(siret: str, service_code: str | None) -> sa.ColumnElement[bool]:
+    """`holds` as a condition on ``invoices`` (indexes ``ix_invoices_holder_status``, ``ix_invoices_buyer_siret``)."""
+    i = t.invoices.c
+    mine = sa.or_(
+        i.holder == siret,
+        sa.and_(i.holder.is_(None), i.buyer_siret == siret, i.status.in_(sorted(str(s) for s in RECIPIENT_SIDE))),
+    )
+    if service_code is None:
+        return mine
+    return sa.and_(mine, sa.or_(i.buyer_siret.is_distinct_from(siret), i.service_code == service_code))
+
+
 class ApiRepo:
     engine: sa.Engine
 
@@ -202,23 +268,28 @@ class ApiRepo:
         siret: str,
         *,
         service_code: str | None = None,
+        service: str | None = None,
         statuses: Sequence[InvoiceStatus] | None = None,
+        frameworks: Sequence[Framework] | None = None,
         since: dt.datetime | None = None,
         after: InvoiceKey | None = None,
         limit: int = 50,
     ) -> list[ListedInvoice]:
-        """Invoices addressed to `siret` (and `service_code`) that the platform accepted, in closed flows,
-        newest flow first then in flow order; `after` is the key of the previous page's last invoice."""
+        """Pieces whose turn `siret` holds (`holding`: the validator, the MOE, the MOA, then the buyer, only
+        `service_code`'s pieces then) that the platform accepted, in closed flows, newest flow first then in
+        flow order; `service` keeps one service's pieces; `after` is the key of the previous page's last one."""
         i, f = t.invoices.c, t.flows.c
         q = (
             sa.select(t.invoices, f.received_at.label("flow_received_at"))
             .join(t.flows, f.id == i.flow_id)
-            .where(i.buyer_siret == siret, _accepted())
+            .where(holding(siret, service_code), _accepted())
         )
-        if service_code is not None:
-            q = q.where(i.service_code == service_code)
+        if service is not None:
+            q = q.where(i.service_code == service)
         if statuses is not None:
             q = q.where(i.status.in_([str(s) for s in statuses]))
+        if frameworks is not None:
+            q = q.where(i.framework.in_([str(fw) for fw in frameworks]))
         if since is not None:
             q = q.where(f.received_at >= since)
         if after is not None:
@@ -263,6 +334,29 @@ class ApiRepo:
                 inv.errors = [_error(e) for e in errors]
         flow = _flow({c.name: row[f"flow__{c.name}"] for c in f})
         return inv, flow, bool(row["api_visible"])
+
+    def api_pieces(self, invoice_ids: Sequence[str]) -> dict[str, PieceView]:
+        """For each of these pieces: its sender, whether the API shows it to its actors (`_accepted`), and its
+        status history, oldest first (two queries, whatever the number of pieces)."""
+        ids = list(invoice_ids)
+        if not ids:
+            return {}
+        i, f, h = t.invoices.c, t.flows.c, t.invoice_history.c
+        q = (
+            sa.select(i.id, f.partner, f.status, _accepted().label("api_visible"))
+            .join(t.flows, f.id == i.flow_id)
+            .where(i.id.in_(ids))
+        )
+        with self.engine.connect() as conn:
+            found = {
+                r.id: PieceView(r.partner, FlowStatus(r.status).is_final, bool(r.api_visible), [])
+                for r in conn.execute(q)
+            }
+            entries = conn.execute(sa.select(t.invoice_history).where(h.invoice_id.in_(ids)).order_by(h.id))
+            for r in entries.mappings():
+                if r["invoice_id"] in found:
+                    found[r["invoice_id"]].history.append(_entry(r))
+        return found
 
     # ---- the "mode API": uploads ---------------------------------------------------
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relais import log
-from relais.api import auth, docs, headers, recipients, senders, worker
+from relais.api import auth, billing_files, docs, headers, recipients, senders, worker
 from relais.api.auth import ApiError
 from relais.api.config import ApiConfig
 from relais.api.throttle import WAIT_SECONDS, Throttle
@@ -27,8 +27,10 @@ _log = log.get("relais.api")
 API_VERSION = "1.0.0"
 TITLE = "Relais API"
 DESCRIPTION = (
-    'Recipient structures read their invoices and set their statuses; senders upload flows (the "mode API") '
-    "and read their integration reports. Authenticate with `Authorization: Bearer rls_<id>_<secret>` "
+    "Recipient structures and the actors of billing circuits (validators, project managers, contracting "
+    "authorities) read the pieces whose turn they hold and set their statuses; senders upload flows (the "
+    '"mode API") and read their integration reports. '
+    "Authenticate with `Authorization: Bearer rls_<id>_<secret>` "
     "(`relais api token create`)."
 )
 
@@ -72,6 +74,7 @@ def create_app(rt: Runtime, config: ApiConfig | None = None) -> FastAPI:
     docs.install(app, wanted=config.docs)
     app.include_router(recipients.router)
     app.include_router(senders.router)
+    app.include_router(billing_files.router)
     app.include_router(probes)
     return app
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.domain.frameworks import Framework
 from flows.domain.history import HistoryEntry
 from flows.domain.lifecycle import InvoiceStatus
 from flows.domain.model import Flow, Invoice, ValidationError
+from flows.domain.reasons import REASONS
 
 
 class Error(BaseModel):
@@ -20,10 +23,19 @@ class Error(BaseModel):
 
 
 class Conflict(Error):
-    """A status change the lifecycle does not allow from the invoice's current status."""
+    """A status change the lifecycle does not allow from the invoice's current status (or not this token's
+    to make: it is another actor's turn; `allowed` is then empty)."""
 
     current: str
     allowed: list[str]
+
+
+class ReasonCodeError(Error):
+    """A reason code missing, unknown, or one the status may not take (``MONTANT`` with REFUSEE_MOE)."""
+
+    status: str
+    reason_code: str | None
+    allowed: list[str] = Field(description="the reason codes this status may take (GET /api/v1/reasons)")
 
 
 class Status(BaseModel):
@@ -64,6 +76,12 @@ class InvoiceSummary(BaseModel):
     currency: str | None
     total_with_vat: Decimal | None
     status: Status
+    framework: str = Field(description="the billing framework (BT-23): A1 to A25", examples=["A9"])
+    framework_label: str = Field(description="its French name", examples=["facture de sous-traitant"])
+    billing_file_id: str | None = Field(description="its billing file (GET /api/v1/billing-files/{file_id})")
+    previous_id: str | None = Field(description="the piece it follows in its billing file (BT-25)")
+    holder: str | None = Field(description="SIRET whose turn it is (validator, MOE, MOA, then the buyer)")
+    due_at: dt.datetime | None = Field(description="when the holder's time runs out (validator, MOE)")
 
     @classmethod
     def of(cls, inv: Invoice, received_at: dt.datetime) -> InvoiceSummary:
@@ -78,7 +96,30 @@ class InvoiceSummary(BaseModel):
             currency=inv.currency,
             total_with_vat=inv.total_with_vat,
             status=Status.of(inv.status),
+            **circuit_fields(inv),
         )
+
+
+class _Circuit(TypedDict):
+    framework: str
+    framework_label: str
+    billing_file_id: str | None
+    previous_id: str | None
+    holder: str | None
+    due_at: dt.datetime | None
+
+
+def circuit_fields(inv: Invoice) -> _Circuit:
+    """A piece's place in its billing circuit, as `InvoiceSummary` and `InvoiceDetail` show it."""
+    framework = Framework(inv.framework)
+    return _Circuit(
+        framework=framework.value,
+        framework_label=framework.label_fr,
+        billing_file_id=inv.billing_file_id,
+        previous_id=inv.previous_id,
+        holder=inv.holder,
+        due_at=inv.due_at,
+    )
 
 
 class InvoicePage(BaseModel):
@@ -104,6 +145,12 @@ class InvoiceDetail(BaseModel):
     syntax: str | None
     profile: str | None
     status: Status
+    framework: str = Field(description="the billing framework (BT-23): A1 to A25", examples=["A9"])
+    framework_label: str = Field(description="its French name", examples=["facture de sous-traitant"])
+    billing_file_id: str | None = Field(description="its billing file (GET /api/v1/billing-files/{file_id})")
+    previous_id: str | None = Field(description="the piece it follows in its billing file (BT-25)")
+    holder: str | None = Field(description="SIRET whose turn it is (validator, MOE, MOA, then the buyer)")
+    due_at: dt.datetime | None = Field(description="when the holder's time runs out (validator, MOE)")
     errors: list[Finding]
     warnings: list[Finding]
 
@@ -132,6 +179,7 @@ class InvoiceDetail(BaseModel):
             syntax=str(inv.syntax) if inv.syntax else None,
             profile=inv.profile,
             status=Status.of(inv.status),
+            **circuit_fields(inv),
             errors=[Finding.of(e) for e in inv.errors if e.fatal],
             warnings=[Finding.of(e) for e in inv.errors if not e.fatal],
         )
@@ -146,19 +194,71 @@ class HistoryItem(BaseModel):
     actor: str
     source: str
     reason: str | None
+    reason_code: str | None = Field(description="a refusal's or suspension's code (GET /api/v1/reasons)")
+    reason_label: str | None = Field(description="its French label")
     at: str = Field(description="ISO 8601, UTC")
 
     @classmethod
     def of(cls, entry: HistoryEntry) -> HistoryItem:
-        return cls.model_validate(entry.as_json())
+        reason = REASONS.get(entry.reason_code) if entry.reason_code else None
+        return cls.model_validate({**entry.as_json(), "reason_label": reason.label_fr if reason else None})
+
+
+#: Free text a store can hold: no control characters but tabs and line breaks (PostgreSQL refuses a NUL).
+FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+class StatusSet(HistoryItem):
+    """The status the request set, and the moves the platform made at once in the same transaction
+    (a validated piece made available to its next actor: VALIDEE_1 then MISE_A_DISPOSITION)."""
+
+    then: list[HistoryItem] = Field(default_factory=list)
 
 
 class StatusChange(BaseModel):
-    """The status to set, by label (``SERVICE_FAIT``) or code (``07``); REJETEE and SUSPENDUE need a reason."""
+    """The status to set, by label (``SERVICE_FAIT``, ``VALIDEE_1``) or code (``07``). A refusal or a
+    suspension (REJETEE, SUSPENDUE, REFUSEE_1, REFUSEE_2, REFUSEE_MOE, REFUSEE_MOA) needs a reason and a
+    reason code (GET /api/v1/reasons)."""
 
     model_config = ConfigDict(extra="forbid")
     status: str = Field(max_length=64, examples=["SERVICE_FAIT"])
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=2000, pattern=FREE_TEXT)
+    reason_code: str | None = Field(default=None, max_length=40, pattern=FREE_TEXT, examples=["NON_AGREE"])
+
+
+class ReasonInfo(BaseModel):
+    code: str
+    label_fr: str
+    label_en: str
+    statuses: list[str] = Field(description="the statuses it may accompany")
+
+
+class ReasonList(BaseModel):
+    """The refusal and suspension reason codes (flows/domain/reasons.csv) and the version of the list."""
+
+    version: str
+    reasons: list[ReasonInfo]
+
+
+class TimelinePiece(BaseModel):
+    """One piece of a billing file, with every status it took (oldest first)."""
+
+    id: str
+    number: str | None
+    framework: str
+    framework_label: str
+    depositor: str = Field(description="who deposits this framework: supplier, subcontractor, cocontractor, moe, moa")
+    status: Status
+    holder: str | None
+    previous_id: str | None
+    history: list[HistoryItem]
+
+
+class BillingFile(BaseModel):
+    """A billing file (dossier de facturation): its pieces in the order they were recorded."""
+
+    id: str
+    pieces: list[TimelinePiece]
 
 
 class FlowCreated(BaseModel):

@@ -27,6 +27,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, WithJsonSchema
 
+from flows.domain import frameworks
+from flows.domain.frameworks import Framework
 from flows.domain.lifecycle import FlowStatus, InvoiceStatus
 from flows.store.api import InvoiceKey
 
@@ -50,10 +52,12 @@ def well_formed_id(value: str) -> bool:
 
 
 def parse_status(value: str) -> InvoiceStatus | None:
-    """A status by name or label (``SERVICE_FAIT``, ``REJETEE``: 05) or by code (``07``).
+    """A status by name or label (``SERVICE_FAIT``, ``REJETEE``: 05, ``A_VALIDER_1``) or by code (``07``).
 
     >>> parse_status("service_fait"), parse_status("07"), parse_status("REJETEE"), parse_status("nope")
     (<InvoiceStatus.SERVICE_FAIT: '07'>, <InvoiceStatus.SERVICE_FAIT: '07'>, <InvoiceStatus.REJETEE: '05'>, None)
+    >>> parse_status("a_valider_1"), parse_status("30")
+    (<InvoiceStatus.A_VALIDER_1: '20'>, <InvoiceStatus.MISE_A_DISPOSITION_MOE: '30'>)
     """
     value = value.strip()
     if value.upper() in InvoiceStatus.__members__:
@@ -110,8 +114,48 @@ def decode_cursor(cursor: Any) -> InvoiceKey:
     return when, flow_id, position
 
 
-#: ``status``: a label (SERVICE_FAIT) or a code (07), valid once here (`status_of` it cannot fail).
+def framework_of(value: str) -> Framework:
+    """A billing framework by code (``A9``) or by the platform's API name (``A9_FACTURE_SOUSTRAITANT``), any
+    case; ValueError naming the frameworks known (a Peppol profile URN is no filter: not taken as A1 here).
+
+    >>> framework_of("a9"), framework_of("A4_PROJET_DECOMPTE_MENSUEL_FOURNISSEUR")
+    (<Framework.A9: 'A9'>, <Framework.A4: 'A4'>)
+    >>> for bad in ("A26", "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0", "B4"):
+    ...     try:
+    ...         framework_of(bad)
+    ...     except ValueError as e:
+    ...         print(str(e)[:40], "A25" in str(e), Framework.A9.api_name in str(e))
+    unknown billing framework; one of A1, A2 True True
+    unknown billing framework; one of A1, A2 True True
+    unknown billing framework; one of A1, A2 True True
+    """
+    text = value.strip().upper()
+    try:
+        if not _FRAMEWORK.fullmatch(text):
+            raise ValueError
+        return frameworks.parse(text)
+    except ValueError:
+        known = ", ".join(f.value for f in Framework)
+        raise ValueError(
+            f"unknown billing framework; one of {known} (or its API name, e.g. {Framework.A9.api_name})"
+        ) from None
+
+
+_FRAMEWORK = re.compile(r"A[0-9]{1,3}(?:_[A-Z0-9_]{0,80})?")
+
+
+def _valid_framework(value: str) -> str:
+    return framework_of(value).value
+
+
+#: ``status``: a label (SERVICE_FAIT, A_VALIDER_1) or a code (07), valid once here (`status_of` it cannot fail).
 Status = Annotated[str, AfterValidator(_valid_status)]
+#: ``framework``: a billing framework's code (A9) or API name, valid once here (its code).
+FrameworkName = Annotated[
+    str,
+    AfterValidator(_valid_framework),
+    WithJsonSchema({"type": "string", "examples": ["A9", "A9_FACTURE_SOUSTRAITANT"], "maxLength": 100}),
+]
 #: ``since``: an ISO 8601 time, in UTC once validated.
 Since = Annotated[dt.datetime, AfterValidator(aware_utc)]
 

@@ -255,7 +255,7 @@ def test_recipient_happy_path(world: World) -> None:
 
         history = c.get(f"/api/v1/invoices/{invoice}/history").json()
         assert [h["code"] for h in history] == ["01", "03", "07", "08", "09", "10", "11"]
-        assert history == [e.as_json() for e in world.rt.store.invoice_history(invoice)]
+        assert history == [{**e.as_json(), "reason_label": None} for e in world.rt.store.invoice_history(invoice)]
 
         # by code, then by label
         r = c.post(f"/api/v1/invoices/{world.a_invoices[1]}/status", json={"status": "07"})
@@ -303,7 +303,8 @@ def test_nothing_moves_after_a_final_status(world: World) -> None:
             assert c.post(f"/api/v1/invoices/{invoice}/status", json={"status": status}).status_code == 200
         before = _state(world.rt, invoice)
         for status in ("SERVICE_FAIT", "REJETEE", "MISE_A_DISPOSITION", "COMPTABILISEE"):
-            r = c.post(f"/api/v1/invoices/{invoice}/status", json={"status": status, "reason": "why not"})
+            body = {"status": status, "reason": "why not", "reason_code": "AUTRE"}
+            r = c.post(f"/api/v1/invoices/{invoice}/status", json=body)
             _refused(world, r, 409, invoice, before)
             assert r.json()["current"] == "MISE_EN_PAIEMENT" and r.json()["allowed"] == []
 
@@ -313,11 +314,17 @@ def test_rejection_and_suspension_need_a_reason(world: World, status: str) -> No
     invoice = world.a_invoices[0]
     before = _state(world.rt, invoice)
     with world.client(world.a) as c:
-        for body in ({"status": status}, {"status": status, "reason": "   "}):
+        for body in ({"status": status}, {"status": status, "reason": "   ", "reason_code": "AUTRE"}):
             r = c.post(f"/api/v1/invoices/{invoice}/status", json=body)
             _refused(world, r, 422, invoice, before, action="invoice.status")
+        # a reason without its code (docs/billing-frameworks.md §6): 422 naming the codes allowed
         r = c.post(f"/api/v1/invoices/{invoice}/status", json={"status": status, "reason": "missing PO"})
-        assert r.status_code == 200 and r.json()["reason"] == "missing PO"
+        _refused(world, r, 422, invoice, before, action="invoice.status")
+        assert "ENGAGEMENT" in r.json()["allowed"] and r.json()["reason_code"] is None
+        body = {"status": status, "reason": "missing PO", "reason_code": "ENGAGEMENT"}
+        r = c.post(f"/api/v1/invoices/{invoice}/status", json=body)
+        assert r.status_code == 200 and r.json()["reason"] == "missing PO", r.text
+        assert r.json()["reason_code"] == "ENGAGEMENT" and r.json()["reason_label"]
 
 
 def test_unknown_status_and_bad_bodies_are_422(world: World) -> None:

@@ -167,7 +167,9 @@ def test_repeating_the_current_status_is_idempotent(world: World) -> None:
     invoice = next(i.id for i in world.rt.store.iter_invoices(flow))
     with world.client(world.recipient) as c:
         url = f"/api/v1/invoices/{invoice}/status"
-        first = c.post(url, json={"status": "SUSPENDUE", "reason": "bon de commande manquant"})
+        first = c.post(
+            url, json={"status": "SUSPENDUE", "reason": "bon de commande manquant", "reason_code": "ENGAGEMENT"}
+        )
         assert first.status_code == 200, first.text
         history = world.rt.store.invoice_history(invoice)
         again = c.post(url, json={"status": "06", "reason": "relance"})

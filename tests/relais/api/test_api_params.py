@@ -158,6 +158,11 @@ def test_a_real_cursor_and_a_naive_one_still_page(shared_api: Api) -> None:
         ("service", "DSI\x00"),
         ("service", "\n"),
         ("service", "x" * 101),
+        ("framework", "A26"),
+        ("framework", "A9\x00"),
+        ("framework", "A" + "9" * 5000),
+        ("framework", "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"),
+        ("framework", "x" * 10000),
     ],
 )
 def test_crafted_values_are_422_naming_the_parameter(shared_api: Api, param: str, value: str) -> None:
@@ -170,6 +175,10 @@ def test_crafted_values_are_422_naming_the_parameter(shared_api: Api, param: str
     [
         {"status": "07"},
         {"status": "service_fait"},
+        {"status": "A_VALIDER_1"},
+        {"status": "30"},
+        {"framework": "a9"},
+        {"framework": "A4_PROJET_DECOMPTE_MENSUEL_FOURNISSEUR", "status": "MISE_A_DISPOSITION_MOE"},
         {"since": "2026-01-01"},
         {"since": "2000-01-01T00:00:00"},
         {"since": "2000-01-01T00:00:00+14:00"},
@@ -245,9 +254,12 @@ ROUTES = [
     (
         "recipient",
         "/api/v1/invoices",
-        {"status": _TEXT, "since": _TEXT, "service": _TEXT, "cursor": _CURSORS, "limit": _TEXT},
+        {"status": _TEXT, "framework": _TEXT, "since": _TEXT, "service": _TEXT, "cursor": _CURSORS, "limit": _TEXT},
     ),
     ("recipient", "/api/v1/invoices/{id}", {}),
+    ("recipient", "/api/v1/billing-files/{id}", {}),
+    ("partner", "/api/v1/billing-files/{id}", {}),
+    ("recipient", "/api/v1/reasons", {}),
     ("recipient", "/api/v1/invoices/{id}/file", {}),
     ("recipient", "/api/v1/invoices/{id}/history", {}),
     (
@@ -277,9 +289,10 @@ def test_no_5xx_for_any_query_of_any_get_route(shared_api: Api) -> None:
     """Every GET route of the API (the OpenAPI document's, and the health paths) is in ROUTES."""
     with shared_api.client(shared_api.recipient) as c:
         documented = {p for p, ops in c.get("/openapi.json").json()["paths"].items() if "get" in ops}
+    names = {"invoices": "{invoice_id}", "flows": "{flow_id}", "billing-files": "{file_id}"}
     assert documented <= {
-        path.replace("{id}", "{invoice_id}" if "invoices" in path else "{flow_id}") for _, path, _ in ROUTES
-    }
+        path.replace("{id}", names[path.split("/")[3]]) for _, path, _ in ROUTES if "{id}" in path
+    } | {path for _, path, _ in ROUTES if "{id}" not in path}
     tokens = {"recipient": shared_api.recipient, "partner": shared_api.partner, "none": None}
     clients = {who: shared_api.client(token) for who, token in tokens.items()}
 
