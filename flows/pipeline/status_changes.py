@@ -111,10 +111,10 @@ def change(
     `ReasonRequired`, `ReasonCodeRefused` or `IllegalTransition` (naming the moves allowed); nothing is
     changed then."""
     reason = _reason(target, reason)
-    _check_code(target, reason_code, required=source is Source.API and actor is not Actor.PLATFORM)
 
     def allowed(inv: Invoice, current: InvoiceStatus, holder: str | None) -> Actor:
         _check_move(inv.framework, current, target, actor)
+        _check_code(target, reason_code, required=source is Source.API and actor is not Actor.PLATFORM)
         return actor
 
     return _move(store, invoice_id, target, allowed, source, reason, reason_code, deadlines, now, pass_on=False)[0]
@@ -139,13 +139,13 @@ def act(
     Returns the history entries (the actor's, then the platform's when it passed the piece on). Raises as
     the module says; nothing is changed then."""
     reason = _reason(target, reason)
-    _check_code(target, reason_code, required=True)
 
     def allowed(inv: Invoice, current: InvoiceStatus, holder: str | None) -> Actor:
         actor = circuits.actor_of(current)
         if actor is None or not _holds(actor, inv, holder, siret, service_code):
             raise NotYourTurn(inv.id, current, actor)
-        _check_move(inv.framework, current, target, actor)
+        _check_move(inv.framework, current, target, actor)  # a move not allowed is said first (409) ...
+        _check_code(target, reason_code, required=True)  # ... then a reason code it may not take (422)
         return actor
 
     return _move(store, invoice_id, target, allowed, source, reason, reason_code, deadlines, now)

@@ -52,7 +52,7 @@ WEB_QUERY: dict[str, tuple[str, ...]] = {
     "/rejects/{rule:path}": (),
     "/flows": _FLOW_LIST,
     "/flows/poll": (*_FLOW_LIST, "newest"),
-    "/flows/{flow_id}": ("inv_status", "q", "sort", "order", "page"),
+    "/flows/{flow_id}": ("inv_status", "q", "sort", "order", "page", "cadre"),
     "/flows/{flow_id}/file": (),
     "/flows/{flow_id}/invoices/{position}/file": (),
     "/flows/{flow_id}/returns/{row_id}": (),
@@ -60,6 +60,7 @@ WEB_QUERY: dict[str, tuple[str, ...]] = {
     "/sessions": (),
     "/account/password": (),
     "/waiting": ("partner",),
+    "/billing-files/{file_id}": (),
 }
 EVERY_PAGE = ("lang",)
 UNKNOWN = ("x", "limit", "page", "__proto__")
@@ -71,6 +72,7 @@ GOOD: dict[str, Sequence[str]] = {
     "code": [c.value for c in FlowCode],
     "sort": [*SORTS, *INVOICE_SORTS],
     "order": ["asc", "desc"],
+    "cadre": ["A1", "A10", "a4", "A4_PROJET_DECOMPTE_MENSUEL_FOURNISSEUR"],
     "lang": ["fr", "en"],
     "partner": ["op-a", "op-b"],
     "after_id": ["CPP0000000001", "X"],
