@@ -173,6 +173,8 @@ structures = sa.Table(
     sa.Column("payment_status_not_reported", sa.Boolean, nullable=False, server_default=sa.false()),
     # recevoirDonneesViaEDI: invoices are pushed to the structure's own channel (a partner file for its SIRET)
     sa.Column("receives_by_edi", sa.Boolean, nullable=False, server_default=sa.false()),
+    # the billing frameworks it accepts, space separated (cadres de facturation, "A1 A9"); NULL: all (0015)
+    sa.Column("frameworks", sa.String(200)),
 )
 
 services = sa.Table(
