@@ -26,6 +26,9 @@ class OutboxStatus:
     #: A row of an earlier run of a flow processed again, never sent: kept (the flow's page shows it), never
     #: dispatched; its key is suffixed with ``~<id>`` so that the rerun may queue its own.
     SUPERSEDED = "superseded"
+    #: A delivery queued at intake for a piece whose circuit reaches its recipient later (A9, A12: after its
+    #: validator): never dispatched; it becomes pending when the piece reaches the recipient.
+    HELD = "held"
 
 
 #: The channel of deliveries to recipients (their folders under ``delivery/``).

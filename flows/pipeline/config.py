@@ -10,6 +10,8 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
+from flows.domain.circuits import Deadlines
+
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
@@ -23,6 +25,7 @@ class PipelineConfig:
     incident_retries: int = 3  # automatic retries of a flow after an internal failure, then it is parked
     incident_backoff_seconds: float = 60.0  # wait before the first retry; doubles at each further one
     lease: dt.timedelta = dt.timedelta(seconds=60)  # a claim holds this long unless renewed (flows.domain.lease)
+    deadlines: Deadlines = Deadlines()  # how long the actors of a billing circuit have (flows.domain.circuits)
 
     def incident_retry_delay(self, incidents: int) -> float | None:
         """Seconds before the next automatic try of a flow that failed `incidents` times; None: park it.
