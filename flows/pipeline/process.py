@@ -52,8 +52,8 @@ from validators.context import Addressing, InvoiceContext
 from validators.document import Verdict
 from validators.platform import duplicate_invoice
 from validators.platform.circuits import previous_followed
-from validators.terms import PRECEDING
 from validators.pool import Job
+from validators.terms import PRECEDING
 
 Progress = Callable[[int, int], None]
 
