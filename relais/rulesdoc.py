@@ -10,7 +10,7 @@ Generated from the rule registry by `python -m relais.rulesdoc > docs/rules.md`
 (a test keeps it in sync). Grep a code to find the module where it lives:
 `RLS-T*` in `flows/domain/technical.py`, `RLS-R*` (routing) in `validators/routing/`,
 `RLS-P*` (platform rules: duplicates, attachments, amounts) in
-`validators/platform/`, `XSD` in `flows/domain/rule.py`. Each rule declares its
+`validators/platform/`, those of the billing frameworks in `validators/platform/circuits/`, `XSD` in `flows/domain/rule.py`. Each rule declares its
 category (what consumers decide from: the return flow's error nature, the
 invoice status) and its stage (what it needs: the received file, one document,
 the store of earlier invoices, the recipient directory). A fatal finding

@@ -8,12 +8,13 @@ not known at this stage (None). Who fills what:
   `tree`, `attachments` and `total_size` (computed once, by `of_document`),
   `limits` and `prior`;
 - the pipeline (`flows.pipeline.process`, stages STORE and DIRECTORY): `facts`, the flow's
-  `seen`, the `store`, `flow_id`, the `directory` and the invoice's `addressing`.
+  `seen`, the `store`, the `pieces` (associations), `flow_id`, the `directory` and the invoice's
+  `addressing`.
 
 >>> from flows.io.extract import Facts
 >>> ctx = InvoiceContext(facts=Facts(buyer_siret="11000201100044"))
->>> ctx.attachments, ctx.directory, ctx.recipient
-((), None, None)
+>>> ctx.attachments, ctx.directory, ctx.recipient, ctx.framework, ctx.association.previous
+((), None, None, <Framework.A1: 'A1'>, None)
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from flows.domain.frameworks import Framework
 from flows.domain.model import Syntax, ValidationError
 from flows.io.attachments import Attachment, attachments, pdf_attachments, total_size
 from flows.io.extract import Facts
 from validators.addressing import Addressing
+from validators.association import NONE, Association, PieceLookup, associate, framework_of
 from validators.limits import Limits
 from validators.seen import InvoiceLookup, Seen
 
 if TYPE_CHECKING:
     from flows.domain.structures import Directory, Structure
 
-__all__ = ["Addressing", "InvoiceContext", "InvoiceLookup", "Seen"]
+__all__ = ["Addressing", "Association", "InvoiceContext", "InvoiceLookup", "PieceLookup", "Seen"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -54,6 +57,7 @@ class InvoiceContext:
     prior: frozenset[str] = frozenset()
     seen: Seen | None = None  # the flow's invoices accepted so far (None: no in-flow duplicate check)
     store: InvoiceLookup | None = None  # earlier flows (None: no cross-flow duplicate check)
+    pieces: PieceLookup | None = None  # recorded pieces an association may name (None: no association check)
     flow_id: str | None = None  # the flow being judged: its own stored invoices are left to `seen`
     directory: Directory | None = None  # the recipient directory (routing)
     addressing: Addressing | None = None  # where the invoice says it goes
@@ -96,6 +100,19 @@ class InvoiceContext:
     def one_attachment(self, a: Attachment) -> InvoiceContext:
         """This context narrowed to attachment `a` (the runner runs per-attachment rules one by one)."""
         return dataclasses.replace(self, attachments=(a,))
+
+    @functools.cached_property
+    def framework(self) -> Framework | None:
+        """The billing framework BT-23 names (A1 without one); None when it names none (RLS-P12)."""
+        return framework_of(self.facts)
+
+    @functools.cached_property
+    def association(self) -> Association:
+        """The piece this one follows, or why none may be (`validators.association`), looked up once;
+        nothing without `facts` or `pieces`."""
+        if self.facts is None or self.pieces is None:
+            return NONE
+        return associate(self.framework, self.facts, self.pieces)
 
     @functools.cached_property
     def recipient(self) -> Structure | None:

@@ -50,6 +50,17 @@ from validators.platform import (
     negative_invoice,
     totals_mismatch,
 )
+from validators.platform.circuits import (
+    framework_not_accepted,
+    framework_unknown,
+    moe_missing,
+    previous_cannot_precede,
+    previous_followed,
+    previous_missing,
+    previous_other_parties,
+    previous_unknown,
+    validator_missing,
+)
 from validators.routing import (
     buyer_siret_missing,
     ej_missing,
@@ -84,6 +95,11 @@ class EachAttachment:
 
 ORDER: tuple[RuleModule | EachAttachment, ...] = (
     duplicate_invoice,  # STORE
+    previous_missing,  # the association (BT-25): one of them at most reports (validators.association)
+    previous_unknown,
+    previous_other_parties,
+    previous_cannot_precede,
+    previous_followed,
     EachAttachment((attachment_unreadable, attachment_name, attachment_extension, attachment_size)),
     invoice_size,
     totals_mismatch,
@@ -91,6 +107,9 @@ ORDER: tuple[RuleModule | EachAttachment, ...] = (
     negative_invoice,
     currency_missing,
     currency_mismatch,
+    framework_unknown,  # the billing framework (BT-23) and its actors (BG-24)
+    validator_missing,
+    moe_missing,
     buyer_siret_missing,  # DIRECTORY: identification, each FINAL
     siret_checksum,
     siret_unknown,
@@ -100,6 +119,7 @@ ORDER: tuple[RuleModule | EachAttachment, ...] = (
     service_inactive,
     ej_missing,
     ej_or_service_missing,
+    framework_not_accepted,
 )
 
 
@@ -107,7 +127,7 @@ def rules(stages: Iterable[Stage] | None = None) -> list[RuleModule]:
     """The rule modules of `stages` (all when None), in run order.
 
     >>> [m.RULE.code for m in rules([Stage.STORE])]
-    ['RLS-P01']
+    ['RLS-P01', 'RLS-P16', 'RLS-P17', 'RLS-P18', 'RLS-P19', 'RLS-P20']
     """
     wanted = set(Stage) if stages is None else set(stages)
     flat = [m for step in ORDER for m in (step.rules if isinstance(step, EachAttachment) else (step,))]

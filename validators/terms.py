@@ -17,3 +17,8 @@ TOTAL_WITHOUT_VAT = "BT-109 (invoice total amount without VAT)"
 TOTAL_VAT = "BT-110 (invoice total VAT amount)"
 TOTAL_WITH_VAT = "BT-112 (invoice total amount with VAT)"
 AMOUNT_DUE = "BT-115 (amount due for payment)"
+
+FRAMEWORK = "BT-23 (business process type: billing framework)"
+PRECEDING = "BT-25 (preceding invoice reference: the previous piece)"
+VALIDATOR = "BG-24 (supporting document VALIDEUR: the validator's SIRET)"
+MOE = "BG-24 (supporting document MOE: the project manager's SIRET)"

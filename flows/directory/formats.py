@@ -13,6 +13,10 @@ Relais's JSON (`flows.directory.importer`, which detects the format and calls th
   ``;`` or ``,`` separated, UTF-8 with or without a BOM; a structure without
   services has one line with an empty ``codeService``.
 
+An optional ``cadresFacturation`` (JSON: a list of codes or one string; CSV: an extra column) lists
+the billing frameworks the structure accepts (``A1 A9 A12``, separated by spaces, commas or ``|``);
+absent or empty, it accepts them all.
+
 Booleans may be written true/false, "true"/"false", "1"/"0" or "oui"/"non"
 (any case); an absent or empty value is the default (``estActif``: true, the
 flags: false). Every problem is collected, naming its entry or line.
@@ -31,6 +35,7 @@ from typing import Any
 
 from stdnum.fr import siret as siret_number
 
+from flows.domain.frameworks import Framework
 from flows.domain.structures import Structure
 
 MAX_PROBLEMS = 50
@@ -54,6 +59,9 @@ CSV_HEADER: tuple[str, ...] = (
     "libelleService",
     "estActifService",
 )
+#: The optional field (JSON) or column (CSV) of the billing frameworks a structure accepts.
+FRAMEWORKS_KEY = "cadresFacturation"
+
 #: Other names accepted for a column (the JSON's alternatives).
 CSV_ALIASES = {"siret": "identifiant", "raisonSociale": "libelleStructure", "statut": "estActif"}
 
@@ -125,6 +133,27 @@ def _siret(value: Any, where: str, problems: Problems) -> str:
     if not siret_number.is_valid(siret):
         problems.append(f"{where}: invalid SIRET {value!r}")
     return siret
+
+
+def frameworks(value: Any, where: str, problems: Problems) -> frozenset[str] | None:
+    """The billing frameworks a structure accepts: codes (``A9``, any case) in a list or one string
+    separated by spaces, commas or ``|``; None (all of them) when absent or empty.
+
+    >>> p = Problems()
+    >>> sorted(frameworks("a1, A9|A12", "x", p)), frameworks("", "x", p), frameworks(["A26"], "x", p), p
+    (['A1', 'A12', 'A9'], None, frozenset(), ["x: unknown billing framework 'A26' (A1 to A25)"])
+    """
+    if _missing(value):
+        return None
+    items = value if isinstance(value, list) else str(value).replace(",", " ").replace("|", " ").split()
+    codes: set[str] = set()
+    for item in items:
+        code = str(item).strip().upper()
+        if code not in Framework.__members__:
+            problems.append(f"{where}: unknown billing framework {item!r} (A1 to A25)")
+            continue
+        codes.add(code)
+    return frozenset(codes) if items else None
 
 
 def _text(value: Any, limit: int, what: str, where: str, problems: Problems) -> str:
@@ -214,6 +243,7 @@ def parse_platform_json(where: str, items: list[Any], problems: Problems) -> lis
                 name=name,
                 active=_active(item, "estActif", at, problems),
                 services=services,
+                frameworks=frameworks(item.get(FRAMEWORKS_KEY), f"{at}.{FRAMEWORKS_KEY}", problems),
                 **flags,
             ),
         )
@@ -269,6 +299,8 @@ def parse_csv(text: str, delimiter: str, problems: Problems) -> list[Structure]:
             problems.append(f"line 1: column(s) {', '.join(twice)} given twice")
         return []
     index = {c: header.index(c) for c in CSV_HEADER}
+    optional = [n for n, c in enumerate(header) if c.lower() == FRAMEWORKS_KEY.lower()]
+    extra = optional[0] if optional else None
     structures: dict[str, Structure] = {}
     seen: dict[str, _Seen] = {}
     service_lines: dict[tuple[str, str], int] = {}
@@ -283,7 +315,8 @@ def parse_csv(text: str, delimiter: str, problems: Problems) -> list[Structure]:
         name = _text(cell["libelleStructure"], _NAME_MAX, "libelleStructure", at, problems)
         active = _csv_active(cell["estActif"], at, problems)
         flags = {field: _flag(cell[key], False, f"{at}, {key}", problems) for key, field in FLAGS.items()}
-        fields = (name, active, *flags.values())
+        accepted = frameworks(row[extra].strip(), f"{at}, {FRAMEWORKS_KEY}", problems) if extra is not None else None
+        fields = (name, active, *flags.values(), accepted)
         code = cell["codeService"]
         key = (siret, code)
         if key in service_lines:
@@ -293,7 +326,9 @@ def parse_csv(text: str, delimiter: str, problems: Problems) -> list[Structure]:
         if siret in seen and seen[siret].fields != fields:
             differ = [
                 c
-                for c, a, b in zip(("libelleStructure", "estActif", *FLAGS), seen[siret].fields, fields, strict=True)
+                for c, a, b in zip(
+                    ("libelleStructure", "estActif", *FLAGS, FRAMEWORKS_KEY), seen[siret].fields, fields, strict=True
+                )
                 if a != b
             ]
             problems.append(
@@ -302,7 +337,9 @@ def parse_csv(text: str, delimiter: str, problems: Problems) -> list[Structure]:
             )
         seen.setdefault(siret, _Seen(line, fields))
         if siret not in structures:
-            structures[siret] = Structure(siret=siret, name=name, active=active, services={}, **flags)
+            structures[siret] = Structure(
+                siret=siret, name=name, active=active, services={}, frameworks=accepted, **flags
+            )
         if code:
             if len(code) > _CODE_MAX:
                 problems.append(f"{at}: codeService longer than {_CODE_MAX} characters")

@@ -20,7 +20,8 @@ Relais's import format mirrors the platform's weekly export, as JSON::
 
 Two optional booleans (default false) carry the platform's other flags:
 ``payment_status_not_reported`` (statutMiseEnPaiementNestPasRemonte) and
-``receives_by_edi`` (recevoirDonneesViaEDI).
+``receives_by_edi`` (recevoirDonneesViaEDI). An optional ``frameworks`` list names the billing
+frameworks the structure accepts (``["A1", "A9"]``; absent: all of them).
 
 The platform's own shapes are imported too (`flows.directory.formats`,
 docs/directory-formats.md): its structure look-up JSON (French field names)
@@ -131,7 +132,7 @@ def _parse_relais(data: bytes, doc: Any) -> tuple[str, list[Structure]]:
     items = doc.get("structures")
     if not isinstance(items, list):
         raise ConfigError('directory file has no "structures" list')
-    problems: list[str] = []
+    problems = formats.Problems()
     structures: dict[str, Structure] = {}
     for n, item in enumerate(items, 1):
         where = f"structures[{n - 1}]"
@@ -168,7 +169,10 @@ def _parse_relais(data: bytes, doc: Any) -> tuple[str, list[Structure]]:
                 problems.append(f"{where}.services[{m}]: missing code")
                 continue
             services[code.strip()] = (str(svc.get("name") or code), bool(svc.get("active", True)))
-        structures[siret] = Structure(siret=siret, name=str(name or "").strip(), services=services, **flags)
+        accepted = formats.frameworks(item.get("frameworks"), f"{where}.frameworks", problems)
+        structures[siret] = Structure(
+            siret=siret, name=str(name or "").strip(), services=services, frameworks=accepted, **flags
+        )
         if len(problems) > 50:
             break
     if problems:

@@ -24,6 +24,17 @@ class Structure:
     services: dict[str, tuple[str, bool]]  # code -> (name, active)
     payment_status_not_reported: bool = False  # statutMiseEnPaiementNestPasRemonte: no MISE_EN_PAIEMENT reported
     receives_by_edi: bool = False  # recevoirDonneesViaEDI: invoices pushed to its own channel (flows.pipeline.dispatch)
+    #: The billing frameworks it accepts (codes ``A1``..``A25``, `flows.domain.frameworks`); None: all of them.
+    frameworks: frozenset[str] | None = None
+
+    def accepts(self, framework: str) -> bool:
+        """Whether it accepts pieces of `framework` (a code such as ``A9``).
+
+        >>> s = Structure("1", "Mairie", True, False, False, False, {}, frameworks=frozenset({"A1"}))
+        >>> s.accepts("A1"), s.accepts("A9"), Structure("1", "M", True, False, False, False, {}).accepts("A9")
+        (True, False, True)
+        """
+        return self.frameworks is None or framework in self.frameworks
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

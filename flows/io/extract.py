@@ -11,7 +11,13 @@ Where Chorus Pro reads them (EN 16931 business terms):
   is in BT-5.
 
 `Facts` adds what the platform rules read and the store does not keep: prepaid amount
-(BT-113), rounding amount (BT-114) and the currencies the document totals are stated in.
+(BT-113), rounding amount (BT-114), the currencies the document totals are stated in and the
+billing framework as written (BT-23, `framework_text`: `flows.domain.frameworks.parse` reads it).
+
+Billing circuits (docs/billing-frameworks.md, section 1): BT-25 (the preceding invoice reference) is
+`previous_number`; the actors are supporting documents (BG-24) whose description (BT-123) is their role
+(``VALIDEUR`` or ``VALIDEUR_1``, ``VALIDEUR_2``, ``MOE``, ``MOA``) and whose reference (BT-122) is their
+SIRET; in CII only the documents of type 916 (``ram:TypeCode``) count. The first document of a role wins.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class Facts(InvoiceFacts):
     rounding_amount: Decimal | None = None  # BT-114
     total_currencies: tuple[str, ...] = ()  # currencyID of the document totals (BT-109, 112, 113, 114, 115 ...)
     total_vat_currency: str | None = None  # currencyID of the amount read as BT-110
+    framework_text: str | None = None  # BT-23 as written (business process type): the billing framework
 
 
 def _x(path: str) -> etree.XPath:
@@ -72,6 +79,11 @@ class _Paths:
     rounding_amount: etree.XPath
     total_currencies: etree.XPath
     total_vat_currency: etree.XPath
+    framework: etree.XPath
+    previous_number: etree.XPath
+    actors: etree.XPath  # the supporting documents (BG-24) that may name an actor
+    actor_role: etree.XPath  # of one of them: its description (BT-123)
+    actor_id: etree.XPath  # its reference (BT-122)
 
 
 _UBL_VAT = _first_of(
@@ -103,6 +115,11 @@ UBL = _Paths(
     rounding_amount=_x(f"{_UBL_TOTAL}/cbc:PayableRoundingAmount"),
     total_currencies=etree.XPath(f"{_UBL_TOTAL}/*/@currencyID", namespaces=NS),
     total_vat_currency=_x(f"({_UBL_VAT})[1]/@currencyID"),
+    framework=_x("/*/cbc:ProfileID"),
+    previous_number=_x("/*/cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID"),
+    actors=etree.XPath("/*/cac:AdditionalDocumentReference", namespaces=NS),
+    actor_role=_x("cbc:DocumentDescription"),
+    actor_id=_x("cbc:ID"),
 )
 
 _CII_TX = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction"
@@ -140,7 +157,26 @@ CII = _Paths(
     # BT-111 (VAT in accounting currency) is a TaxTotalAmount in another currency by design.
     total_currencies=etree.XPath(f"{_CII_SUM}/*[not(self::ram:TaxTotalAmount)]/@currencyID", namespaces=NS),
     total_vat_currency=_x(f"({_CII_VAT})[1]/@currencyID"),
+    framework=_x(
+        "/rsm:CrossIndustryInvoice/rsm:ExchangedDocumentContext"
+        "/ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID"
+    ),
+    previous_number=_x(f"{_CII_SETTLEMENT}/ram:InvoiceReferencedDocument/ram:IssuerAssignedID"),
+    actors=etree.XPath(
+        f"{_CII_AGREEMENT}/ram:AdditionalReferencedDocument[normalize-space(ram:TypeCode) = '916']", namespaces=NS
+    ),
+    actor_role=_x("ram:Name"),
+    actor_id=_x("ram:IssuerAssignedID"),
 )
+
+#: The role a supporting document names (BT-123, case and spaces aside) -> the `InvoiceFacts` field it fills.
+ACTOR_ROLES = {
+    "VALIDEUR": "validator_1",
+    "VALIDEUR_1": "validator_1",
+    "VALIDEUR_2": "validator_2",
+    "MOE": "moe_siret",
+    "MOA": "moa_siret",
+}
 
 
 def _text(value: object, limit: int = 100) -> str | None:
@@ -173,6 +209,25 @@ def _siret_like(value: str | None) -> str | None:
     return value.replace(" ", "") if value else None
 
 
+def _actors(p: _Paths, root: etree._Element) -> dict[str, str | None]:
+    """The circuit's actors the supporting documents name: `ACTOR_ROLES` field -> SIRET (the first wins).
+
+    >>> doc = etree.fromstring(
+    ...     '<Invoice xmlns:cac="%s" xmlns:cbc="%s"><cac:AdditionalDocumentReference><cbc:ID>356 000 000 00048</cbc:ID>'
+    ...     '<cbc:DocumentDescription> valideur </cbc:DocumentDescription></cac:AdditionalDocumentReference></Invoice>'
+    ...     % (NS["cac"], NS["cbc"]))
+    >>> _actors(UBL, doc)
+    {'validator_1': '35600000000048'}
+    """
+    found: dict[str, str | None] = {}
+    for doc in p.actors(root):
+        role = "_".join(str(p.actor_role(doc)).upper().split())
+        field = ACTOR_ROLES.get(role)
+        if field is not None and field not in found:
+            found[field] = _siret_like(_text(p.actor_id(doc)))
+    return found
+
+
 def extract(syntax: Syntax, tree: etree._ElementTree) -> Facts:
     """Facts of a parsed invoice; a missing or malformed value is None, never an exception."""
     p = CII if syntax in (Syntax.CII, Syntax.FACTURX) else UBL
@@ -184,7 +239,7 @@ def extract(syntax: Syntax, tree: etree._ElementTree) -> Facts:
         digits = supplier_id.replace(" ", "")
         supplier_type = "1" if supplier_siret or (len(digits) == 14 and digits.isdigit()) else "2"
     buyer = _siret_like(_text(p.buyer_siret_id(root))) or _siret_like(_text(p.buyer_legal(root)))
-    return Facts(
+    facts = Facts(
         number=_text(p.number(root), 200),
         type_code=_text(p.type_code(root), 10),
         issue_date=_date(p.issue_date(root)),
@@ -203,4 +258,9 @@ def extract(syntax: Syntax, tree: etree._ElementTree) -> Facts:
         rounding_amount=_amount(p.rounding_amount(root)),
         total_vat_currency=_text(p.total_vat_currency(root), 3),
         total_currencies=tuple(sorted({" ".join(str(c).split())[:3] for c in p.total_currencies(root)} - {""})),
+        framework_text=_text(p.framework(root)),
+        previous_number=_text(p.previous_number(root), 200),
     )
+    for field, siret in _actors(p, root).items():
+        setattr(facts, field, siret)
+    return facts

@@ -21,6 +21,7 @@ from typing import BinaryIO, Protocol
 from archive import Archive
 from flows.domain import lease, lifecycle, log, technical
 from flows.domain.errors import Incident, Rejected
+from flows.domain.frameworks import Framework
 from flows.domain.history import Source
 from flows.domain.lifecycle import Actor
 from flows.domain.model import (
@@ -39,6 +40,7 @@ from flows.domain.outbox import DELIVERY_CHANNEL, Address, OutboxKind, OutboxSta
 from flows.domain.rule import Category, Stage
 from flows.io import safearchive, safexml, split
 from flows.io.atomic import temp_prefix
+from flows.pipeline import circuits
 from flows.pipeline import status_changes as statuses
 from flows.pipeline.channels import Channels
 from flows.pipeline.config import PipelineConfig
@@ -49,7 +51,9 @@ from validators import runner
 from validators.context import Addressing, InvoiceContext
 from validators.document import Verdict
 from validators.platform import duplicate_invoice
+from validators.platform.circuits import previous_followed
 from validators.pool import Job
+from validators.terms import PRECEDING
 
 Progress = Callable[[int, int], None]
 
@@ -92,6 +96,8 @@ class Pipeline:
     qualification: Callable[[str], bool] = lambda partner: False
     #: The language of a partner's return flows' free texts ("fr" or "en"; relais/compose.py: its partner file).
     language: Callable[[str], str] = lambda partner: "fr"
+    #: The time a piece enters its circuit at (its deadline runs from it); tests give their own.
+    clock: Callable[[], dt.datetime] = utcnow
 
     @functools.cached_property
     def xml_limits(self) -> safexml.XmlLimits:
@@ -345,16 +351,20 @@ def _judge_all(
     batch = ready.batch
     chunk: list[Invoice] = []
     deliveries: list[tuple[Invoice, Address]] = []
+    held: set[str] = set()
     seen = duplicate_invoice.Seen()
-    numbers = None if flow.qualification else _taken_meanwhile  # qualification takes no invoice number
+    # Qualification takes no invoice number and no association link.
+    numbers = None if flow.qualification else _taken_meanwhile
+    links = None if flow.qualification else _followed_meanwhile
     for job, verdict in verdicts:
         if verdict.unreadable and not batch:
             raise _Unreadable(verdict.errors[0])
-        inv, target = _decide(rt, flow.id, job, verdict, directory, seen)
+        inv, target, delivery = _decide(rt, flow, job, verdict, directory, seen)
         tally.invoices += 1
         tally.rejected += inv.status.is_rejected
         if verdict.syntax is not None and tally.flow_code is None:
-            tally.flow_code = _flow_code(verdict.syntax, bool(verdict.facts and verdict.facts.has_attachments))
+            attached = bool(verdict.facts and verdict.facts.has_attachments)
+            tally.flow_code = _flow_code(verdict.syntax, attached, inv.framework)
             tally.profile = verdict.profile
         chunk.append(inv)
         if target and not flow.qualification:  # qualification: judged as in production, delivered to no one
@@ -362,12 +372,14 @@ def _judge_all(
                 directory.get(inv.buyer_siret), inv.service_code, inv.id, verdict.container
             )
             deliveries.append((inv, to or Address(DELIVERY_CHANNEL, inv.buyer_siret, target)))
+            if delivery is circuits.Delivery.HELD:
+                held.add(inv.id)
         if len(chunk) >= rt.config.chunk_size:
-            tally.rejected += len(rt.store.save_invoices(chunk, deliveries, numbers))
-            chunk, deliveries = [], []
+            tally.rejected += len(rt.store.save_invoices(chunk, deliveries, numbers, links, held))
+            chunk, deliveries, held = [], [], set()
         if progress:
             progress(tally.invoices, total)
-    tally.rejected += len(rt.store.save_invoices(chunk, deliveries, numbers))
+    tally.rejected += len(rt.store.save_invoices(chunk, deliveries, numbers, links, held))
     return tally
 
 
@@ -380,10 +392,21 @@ def _taken_meanwhile(inv: Invoice, owner: str) -> ValidationError:
     )
 
 
+def _followed_meanwhile(inv: Invoice) -> ValidationError:
+    """RLS-P20 for a follower whose previous piece another follower, judged at the same moment, took first
+    (the store's ``piece_links`` key decides; the association rules ran before that one was saved)."""
+    _log.info("invoice.rejected", invoice_id=inv.id, rules=[previous_followed.RULE.code], previous=inv.previous_id)
+    return previous_followed.RULE.error(
+        PRECEDING, f"{inv.previous_number} is piece {inv.previous_id}, followed meanwhile"
+    )
+
+
 def _decide(
-    rt: Pipeline, flow_id: str, job: Job, verdict: Verdict, directory: Directory, seen: duplicate_invoice.Seen
-) -> tuple[Invoice, str | None]:
-    """Turn a document's verdict into an invoice, adding the rules that need the store and the directory."""
+    rt: Pipeline, flow: Flow, job: Job, verdict: Verdict, directory: Directory, seen: duplicate_invoice.Seen
+) -> tuple[Invoice, str | None, circuits.Delivery]:
+    """Turn a document's verdict into an invoice, adding the rules that need the store and the directory,
+    and place it in its billing file and circuit (`flows.pipeline.circuits`)."""
+    flow_id = flow.id
     inv = Invoice(
         id=invoice_id(flow_id, job.key),
         flow_id=flow_id,
@@ -394,6 +417,8 @@ def _decide(
     )
     inv.errors.extend(verdict.errors)
     target: str | None = None
+    framework: Framework | None = None
+    previous = None
     with log.bound(invoice_id=inv.id):
         facts = verdict.facts
         if facts is not None:
@@ -403,6 +428,7 @@ def _decide(
                 syntax=verdict.syntax,
                 seen=seen,
                 store=rt.store,
+                pieces=rt.store,
                 flow_id=flow_id,
                 directory=directory,
                 addressing=Addressing.of(facts),
@@ -416,17 +442,37 @@ def _decide(
                     target = str(
                         delivery_path(rt.config, structure.siret, facts.service_code, inv.id, verdict.container)
                     )
+            framework = ctx.framework
+            previous = None if inv.rejected else ctx.association.previous
         if facts is not None and not inv.rejected:
             seen.add(facts)
         if inv.rejected:
             routing_only = all(e.category is Category.ROUTING for e in inv.errors if e.fatal)
             inv.status = InvoiceStatus.REJETEE_ROUTAGE if routing_only else InvoiceStatus.REJETEE
             _log.info("invoice.rejected", rules=sorted({e.rule for e in inv.errors if e.fatal}))
-    return inv, target
+        delivery = circuits.place(
+            inv, framework, previous, rt.config.deadlines, rt.clock(), circuits=not flow.qualification
+        )
+    return inv, target if delivery is not circuits.Delivery.NONE else None, delivery
 
 
-def _flow_code(syntax: Syntax, has_attachments: bool) -> FlowCode:
-    if syntax in (Syntax.UBL_INVOICE, Syntax.UBL_CREDITNOTE) and has_attachments:
+def _flow_code(syntax: Syntax, has_attachments: bool, framework: Framework = Framework.A1) -> FlowCode:
+    """The flow code of a flow whose first piece has this syntax: works pieces (A4, A7 ...) travel in
+    E4 (structured) or E5 (Factur-X; UBL with attachments), the others in E1, E2 or E3.
+
+    >>> _flow_code(Syntax.CII, False, Framework.A4), _flow_code(Syntax.UBL_INVOICE, True, Framework.A15)
+    (<FlowCode.E4_CII: 'IN_DP_E4_CII_16B'>, <FlowCode.E5_UBL: 'IN_DP_E5_UBL_INVOICE'>)
+    >>> _flow_code(Syntax.FACTURX, False, Framework.A9)
+    <FlowCode.E2_FACTURX: 'IN_DP_E2_CII_FACTURX'>
+    """
+    ubl = syntax in (Syntax.UBL_INVOICE, Syntax.UBL_CREDITNOTE)
+    if framework.flow_family == "works":
+        if syntax is Syntax.FACTURX:
+            return FlowCode.E5_FACTURX
+        if ubl:
+            return FlowCode.E5_UBL if has_attachments else FlowCode.E4_UBL
+        return FlowCode.E4_CII
+    if ubl and has_attachments:
         return FlowCode.E3_UBL
     return syntax.flow_code
 

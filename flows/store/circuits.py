@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from flows.domain.frameworks import Framework
 from flows.domain.history import HistoryEntry, Source
-from flows.domain.lifecycle import Actor, InvoiceStatus
-from flows.domain.model import Invoice
+from flows.domain.lifecycle import INVOICE, Actor, InvoiceStatus
+from flows.domain.model import Invoice, ValidationError
 from flows.domain.outbox import OutboxKind, OutboxStatus
 from flows.store import tables as t
 from flows.store.history import Turn
@@ -71,6 +71,67 @@ def take_links(conn: sa.Connection, pairs: Sequence[tuple[str, str]]) -> set[str
         conn.execute(sa.select(lk.previous_id, lk.invoice_id).where(lk.previous_id.in_([p for p, _ in pairs]))).all()
     )
     return {i for p, i in pairs if owners.get(p) != i}
+
+
+def link_followers(
+    conn: sa.Connection, invoices: Sequence[Invoice], lost_race: Callable[[Invoice], ValidationError]
+) -> list[Invoice]:
+    """Take the links of the accepted followers of a chunk (`take_links`); those whose previous piece
+    another follower took first are rejected in place (REJETEE with `lost_race`'s finding, out of any
+    billing file) and returned."""
+    followers = [i for i in invoices if i.previous_id and not i.rejected]
+    losers = take_links(conn, [(i.previous_id, i.id) for i in followers if i.previous_id])
+    lost = []
+    for inv in followers:
+        if inv.id in losers:
+            inv.errors.append(lost_race(inv))
+            inv.status = InvoiceStatus.REJETEE
+            inv.holder, inv.due_at = inv.buyer_siret, None
+            inv.previous_id = inv.billing_file_id = None
+            lost.append(inv)
+    return lost
+
+
+#: The reason of the history entry of a piece an A22 replaces (French first: people read it).
+REPLACED_REASON = "Remplacée par le projet de décompte général {id} (A22, procédure tacite)"
+
+
+def followed(conn: sa.Connection, followers: Sequence[Invoice], at: dt.datetime) -> None:
+    """What an accepted follower does to the piece it follows, in the transaction that records it: the
+    piece's actor answered (its deadline is cleared); a framework that replaces (A22) moves it to
+    REMPLACEE_PAR_A22 (by the platform, with its history entry) where the platform may replace it."""
+    i, f = t.invoices.c, t.flows.c
+    previous = [inv.previous_id for inv in followers if inv.previous_id and not inv.rejected]
+    if not previous:
+        return
+    conn.execute(sa.update(t.invoices).where(i.id.in_(previous)).values(due_at=None))
+    target = InvoiceStatus.REMPLACEE_PAR_A22
+    for inv in followers:
+        if inv.rejected or not inv.previous_id or not inv.framework.info.replaces:
+            continue
+        q = sa.select(i.status, f.partner).join(t.flows, f.id == i.flow_id).where(i.id == inv.previous_id)
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update(of=t.invoices)
+        row = conn.execute(q).first()
+        if row is None or not INVOICE.allowed(InvoiceStatus(row[0]), target, Actor.PLATFORM):
+            continue  # it moved meanwhile to where it cannot be replaced: the follower stands, the piece stays
+        conn.execute(
+            sa.update(t.invoices)
+            .where(i.id == inv.previous_id, i.status == row[0])
+            .values(status=str(target), holder=None, due_at=None)
+        )
+        conn.execute(
+            sa.insert(t.invoice_history).values(
+                invoice_id=inv.previous_id,
+                partner=row[1],
+                status=str(target),
+                previous=row[0],
+                actor=str(Actor.PLATFORM),
+                source=str(Source.PLATFORM),
+                reason=REPLACED_REASON.format(id=inv.id),
+                at=at,
+            )
+        )
 
 
 def release_link(conn: sa.Connection, invoice_id: str) -> None:

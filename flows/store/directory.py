@@ -52,6 +52,9 @@ class DirectoryRepo:
                             "ej_or_service": s.ej_or_service,
                             "payment_status_not_reported": s.payment_status_not_reported,
                             "receives_by_edi": s.receives_by_edi,
+                            "frameworks": " ".join(sorted(s.frameworks, key=_code_order))
+                            if s.frameworks is not None
+                            else None,
                         }
                         for s in chunk
                     ],
@@ -196,4 +199,10 @@ def _structure(r: Any, services: dict[str, tuple[str, bool]]) -> Structure:
         services=services,
         payment_status_not_reported=bool(r["payment_status_not_reported"]),
         receives_by_edi=bool(r["receives_by_edi"]),
+        frameworks=frozenset(r["frameworks"].split()) if r["frameworks"] is not None else None,
     )
+
+
+def _code_order(code: str) -> tuple[int, str]:
+    """A1, A2 ... A25 in their order."""
+    return (int(code[1:]) if code[1:].isdigit() else 0, code)

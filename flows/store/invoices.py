@@ -6,13 +6,14 @@ A mixin of ``flows.store.Store`` (which provides ``self.engine``); split out to 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
 from flows.domain.model import Flag, Invoice, ValidationError, utcnow
 from flows.domain.outbox import Address, OutboxKind
 from flows.store import tables as t
+from flows.store.circuits import followed, link_followers
 from flows.store.history import history_rows, take_numbers
 from flows.store.records import (
     PAGE,
@@ -53,6 +54,7 @@ class InvoicesRepo:
             supersede_findings(conn, flow_id, now, None)
             ids = sa.select(t.invoices.c.id).where(t.invoices.c.flow_id == flow_id)
             conn.execute(sa.delete(t.invoice_numbers).where(t.invoice_numbers.c.invoice_id.in_(ids)))
+            conn.execute(sa.delete(t.piece_links).where(t.piece_links.c.invoice_id.in_(ids)))
             conn.execute(sa.delete(t.invoices).where(t.invoices.c.flow_id == flow_id))
             supersede_outbox(conn, t.outbox.c.flow_id == flow_id)
 
@@ -67,6 +69,8 @@ class InvoicesRepo:
         invoices: Sequence[Invoice],
         deliveries: Sequence[tuple[Invoice, Address]],
         duplicate: Callable[[Invoice, str], ValidationError] | None = None,
+        lost_race: Callable[[Invoice], ValidationError] | None = None,
+        held: Collection[str] = (),
     ) -> list[Invoice]:
         """Record a chunk of invoices, their findings and their delivery outbox rows, atomically.
 
@@ -74,6 +78,13 @@ class InvoicesRepo:
         One whose number another invoice took meanwhile (a flow judged at the same moment) is rejected
         here with `duplicate(invoice, owner_id)`'s finding and not delivered: returned, for the caller's
         counts. Without `duplicate`, numbers are not taken (tests of the store alone).
+
+        Each accepted follower (``previous_id``) takes the link to its previous piece
+        (`flows.store.circuits.take_links`); one whose previous piece another follower took first is
+        rejected here with `lost_race(invoice)`'s finding (returned too); the others act on the piece they
+        follow (`flows.store.circuits.followed`). Without `lost_race`, no link is taken (qualification).
+        The deliveries of the invoices in `held` are queued HELD: never sent until their circuit reaches
+        the recipient.
         """
         if not invoices:
             return []
@@ -81,12 +92,21 @@ class InvoicesRepo:
         with self.engine.begin() as conn:
             # Also a heartbeat: a flow whose worker saves chunks is not stale.
             conn.execute(sa.update(t.flows).where(t.flows.c.id == invoices[0].flow_id).values(updated_at=now))
-            lost = take_numbers(conn, invoices, duplicate) if duplicate is not None else []
+            lost = link_followers(conn, invoices, lost_race) if lost_race is not None else []
+            numbers = take_numbers(conn, invoices, duplicate) if duplicate is not None else []
+            if numbers and lost_race is not None:  # a follower whose number was taken lets its link go
+                lk = t.piece_links.c
+                conn.execute(sa.delete(t.piece_links).where(lk.invoice_id.in_([i.id for i in numbers])))
+            for inv in numbers:  # rejected: out of any billing file and circuit, the recipient's as any rejection
+                inv.holder, inv.due_at, inv.previous_id, inv.billing_file_id = inv.buyer_siret, None, None, None
+            lost += numbers
             if lost:
                 gone = {i.id for i in lost}
                 deliveries = [(inv, address) for inv, address in deliveries if inv.id not in gone]
             conn.execute(sa.insert(t.invoices), [_invoice_row(i) for i in invoices])
             history_rows(conn, [i.id for i in invoices], now)
+            if lost_race is not None:
+                followed(conn, invoices, now)
             errors = [_error_row(i.flow_id, i.id, e) for i in invoices for e in i.errors]
             if errors:
                 conn.execute(sa.insert(t.validation_errors), errors)
@@ -126,7 +146,7 @@ class InvoicesRepo:
                             "partner": address.partner,
                             "destination": address.destination,
                             "archive_sha256": None,
-                            "status": OutboxStatus.PENDING,
+                            "status": OutboxStatus.HELD if inv.id in held else OutboxStatus.PENDING,
                             "attempts": 0,
                             "created_at": now,
                         }

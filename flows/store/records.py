@@ -218,7 +218,7 @@ def supersede_outbox(conn: sa.Connection, which: sa.ColumnElement[bool]) -> None
     o = t.outbox.c
     conn.execute(
         sa.update(t.outbox)
-        .where(which, o.status == OutboxStatus.PENDING)
+        .where(which, o.status.in_([OutboxStatus.PENDING, OutboxStatus.HELD]))
         .values(
             status=OutboxStatus.SUPERSEDED,
             key=o.key + "~" + sa.cast(o.id, sa.String),

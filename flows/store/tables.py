@@ -173,6 +173,8 @@ structures = sa.Table(
     sa.Column("payment_status_not_reported", sa.Boolean, nullable=False, server_default=sa.false()),
     # recevoirDonneesViaEDI: invoices are pushed to the structure's own channel (a partner file for its SIRET)
     sa.Column("receives_by_edi", sa.Boolean, nullable=False, server_default=sa.false()),
+    # the billing frameworks it accepts, space separated (cadres de facturation, "A1 A9"); NULL: all (0015)
+    sa.Column("frameworks", sa.String(200)),
 )
 
 services = sa.Table(
@@ -200,8 +202,9 @@ outbox = sa.Table(
     sa.Column("partner", sa.String(128)),
     sa.Column("destination", sa.String(1024), nullable=False),
     sa.Column("archive_sha256", sa.String(64)),
-    # flows.domain.outbox.OutboxStatus: pending, sent, or superseded (a row of an earlier run of a reprocessed
-    # flow, never sent: kept, its key suffixed with ``~<id>`` so that the rerun may queue its own).
+    # flows.domain.outbox.OutboxStatus: pending, sent, held (a delivery waiting for its piece's circuit: never
+    # sent as such), or superseded (a row of an earlier run of a reprocessed flow, never sent: kept, its key
+    # suffixed with ``~<id>`` so that the rerun may queue its own).
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),

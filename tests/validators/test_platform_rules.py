@@ -174,8 +174,8 @@ def test_every_platform_rule_runs_from_the_runner():
     platform = [m for m in runner.rules() if m.RULE.category is Category.PLATFORM]
     assert {m.RULE.code for m in platform} == {r.code for r in all_rules() if r.category is Category.PLATFORM}
     assert all(m.RULE.flag is Flag.FATAL for m in platform)
-    # the duplicate rule needs the store: the pipeline runs it, a validation worker never does
-    assert [m.RULE.code for m in runner.rules([Stage.STORE])] == ["RLS-P01"]
+    # the duplicate and association rules need the store: the pipeline runs them, a validation worker never does
+    assert [m.RULE.code for m in runner.rules([Stage.STORE])] == ["RLS-P01", *(f"RLS-P{n}" for n in range(16, 21))]
     assert "RLS-P01" not in {m.RULE.code for m in runner.rules([Stage.DOCUMENT])}
 
 

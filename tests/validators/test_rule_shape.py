@@ -27,22 +27,29 @@ PACKAGES = (validators.platform, validators.routing)
 MODULES = sorted(
     name
     for package in PACKAGES
-    for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}.")
-    if hasattr(importlib.import_module(name := info.name), "RULE")
+    for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")
+    if not info.ispkg and hasattr(importlib.import_module(name := info.name), "RULE")
 )
 EXPECTED_CATEGORY = {"validators.platform": Category.PLATFORM, "validators.routing": Category.ROUTING}
+
+
+def _package(name: str) -> str:
+    """The rule package of a module (`validators.platform`, also for its subpackages)."""
+    return ".".join(name.split(".")[:2])
+
+
 NO_FINDING = ("None", "[]")
 
 
 def test_the_rule_modules_are_found():
     # every module of the two packages is a rule module (none is left out of these tests for lacking RULE) ...
     files = sorted(
-        f"{package.__name__}.{path.stem}"
+        ".".join((package.__name__, *path.relative_to(Path(package.__file__).parent).with_suffix("").parts))
         for package in PACKAGES
-        for path in Path(package.__file__).parent.glob("*.py")
+        for path in Path(package.__file__).parent.rglob("*.py")
         if path.stem != "__init__"
     )
-    assert MODULES == files and {m.rsplit(".", 1)[0] for m in MODULES} == set(EXPECTED_CATEGORY)
+    assert MODULES == files and {_package(m) for m in MODULES} == set(EXPECTED_CATEGORY)
     # ... and every platform and routing rule Relais registers has its module here
     registered = {r.code for r in REGISTRY.values() if r.category in (Category.PLATFORM, Category.ROUTING)}
     assert sorted(importlib.import_module(m).RULE.code for m in MODULES) == sorted(registered)
@@ -53,7 +60,7 @@ def test_rule_declares_its_category_and_stage(name):
     rule = importlib.import_module(name).RULE
     assert isinstance(rule, Rule) and REGISTRY[rule.code] is rule
     assert isinstance(rule.category, Category) and isinstance(rule.stage, Stage)
-    assert rule.category is EXPECTED_CATEGORY[name.rsplit(".", 1)[0]]
+    assert rule.category is EXPECTED_CATEGORY[_package(name)]
     assert rule.error("/").category is rule.category  # the finding carries it
 
 

@@ -197,7 +197,10 @@ def test_relais_invoices_and_flows_show_the_history(rt, directory_file):
     home = ["--home", str(rt.settings.home)]
     out = CliRunner().invoke(main, [*home, "invoices", inv.id])
     assert out.exit_code == 0, out.output
-    assert "03 -> 06 SUSPENDUE par recipient (api) [motif PIECE_JOINTE : Pièce justificative absente ou illisible]: pièce manquante" in out.output
+    assert (
+        "03 -> 06 SUSPENDUE par recipient (api) [motif PIECE_JOINTE : Pièce justificative absente ou illisible]: pièce manquante"
+        in out.output
+    )
     data = json.loads(CliRunner().invoke(main, [*home, "invoices", inv.id, "--json"]).output)
     assert [h["code"] for h in data["history"]] == ["01", "03", "06"]
     shown = CliRunner().invoke(main, [*home, "flows", flow.id]).output

@@ -7,6 +7,7 @@
 - ``invoice_history.reason_code``: the code of a refusal or suspension reason (flows/domain/reasons.csv).
 - ``piece_links``: who follows each piece (one follower not refused; the key holds it under concurrency).
 - ``actor_versions`` / ``actors``: registered actors (titulaire, mandataire, MOE, MOA), versioned.
+- ``structures.frameworks``: the billing frameworks a directory structure accepts (space separated; NULL: all).
 
 Revision ID: 0015
 Revises: 0014
@@ -47,6 +48,7 @@ def upgrade() -> None:
     for name, columns in _INDEXES:
         op.create_index(name, "invoices", columns)
     op.add_column("invoice_history", sa.Column("reason_code", sa.String(40)))
+    op.add_column("structures", sa.Column("frameworks", sa.String(200)))
     op.create_table(
         "piece_links",
         sa.Column("previous_id", sa.String(48), primary_key=True),
@@ -72,6 +74,7 @@ def downgrade() -> None:
     op.drop_table("actors")
     op.drop_table("actor_versions")
     op.drop_table("piece_links")
+    op.execute("ALTER TABLE structures DROP COLUMN frameworks")
     op.execute("ALTER TABLE invoice_history DROP COLUMN reason_code")
     for name, _ in _INDEXES:
         op.drop_index(name, "invoices")
