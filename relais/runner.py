@@ -349,7 +349,9 @@ def run_pass(
     report = process_flows(rt, pending_flow_ids(rt), progress=progress, stop=stop)
     if stop():
         return report
-    report.deadlines += apply_deadlines(rt).deadlines  # before sending: the pieces it releases leave now
+    # Before sending: the pieces it releases leave now. The pipeline's clock: the one the pieces' deadlines
+    # were set with (a test's injected clock too).
+    report.deadlines += apply_deadlines(rt, rt.pipeline.clock()).deadlines
     rest = dispatch.dispatch(rt.outbound)
     report.delivered += rest.delivered
     report.returned += rest.returned
