@@ -21,9 +21,8 @@ from alembic.config import Config
 
 from flows.domain.errors import ConfigError
 from flows.store.api import ApiRepo
-from flows.store.archive_refs import ArchiveRefsRepo
 from flows.store.as2 import As2Repo
-from flows.store.audit import AuditRepo
+from flows.store.audit import ArchiveRefsRepo, AuditRepo
 from flows.store.circuits import CircuitsRepo
 from flows.store.dashboard import DashboardRepo
 from flows.store.directory import ActorsRepo, DirectoryRepo

@@ -1,4 +1,5 @@
-"""`relais archive verify [--since DATE]`: re-hash every archived object the store refers to.
+"""`relais archive verify [--since DATE]`: re-hash every archived object the store refers to; `relais db`: the
+store's schema (migrations run once per deployment, not by every task).
 
 The objects are those of flows (their bytes as received), outbox rows (return flows, MDNs), AS2 messages
 (as received or sent, and their MDNs) and status return flows (`flows.store.archive_refs`), in whichever
@@ -10,11 +11,13 @@ MISSING, and either makes the command exit 1. An archive that cannot be reached 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from typing import TYPE_CHECKING
 
 import click
 
-from relais.cli.common import fail, pass_runtime
+from relais.cli.common import fail, pass_runtime, pass_settings
+from relais.settings import Settings
 
 if TYPE_CHECKING:
     from relais.compose import Runtime
@@ -64,3 +67,42 @@ def verify(rt: Runtime, since: dt.datetime | None) -> None:
     )
     if mismatched or missing:
         raise SystemExit(1)
+
+
+# ---- `relais db`: the store's schema ------------------------------------------------------------
+
+
+@click.group(name="db")
+def db() -> None:
+    """The store's schema (migrations run once per deployment, not by every task)."""
+
+
+@db.command(name="upgrade")
+@pass_settings
+def db_upgrade(settings: Settings) -> None:
+    """Bring the store's schema to this version of Relais (idempotent)."""
+    from flows.store import Store, head_revision
+
+    store = Store.open(settings.database_url, schema=settings.database_schema, migrate=True)
+    try:
+        click.echo(f"schéma de la base à la révision {store.schema_revision()} (dernière : {head_revision()})")
+    finally:
+        store.close()
+
+
+@db.command(name="status")
+@pass_settings
+def db_status(settings: Settings) -> None:
+    """Say whether the store's schema is up to date (exit 1 when `relais db upgrade` is needed)."""
+    from flows.store import Store, head_revision
+
+    store = Store.connect(settings.database_url, schema=settings.database_schema)
+    try:
+        current, head = store.schema_revision(), head_revision()
+    finally:
+        store.close()
+    click.echo(
+        f"schéma de la base à la révision {current or 'aucune'}, dernière : {head}"
+        + ("" if current == head else " : lancez `relais db upgrade` (run `relais db upgrade`)")
+    )
+    sys.exit(0 if current == head else 1)

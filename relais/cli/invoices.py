@@ -114,7 +114,7 @@ def validator(settings: Settings, invoice_id: str, siret: str, reason: str) -> N
     from flows.directory import actors as registry
     from flows.pipeline import status_changes as statuses
     from flows.store import Store
-    from relais.cli.actors import principal
+    from relais.cli.reference import principal
 
     prefix = "relais invoices validator"
     try:

@@ -13,17 +13,15 @@ from pathlib import Path
 import click
 
 from relais import log
-from relais.cli.actors import actors
 from relais.cli.api import api
-from relais.cli.archive import archive
+from relais.cli.archive import archive, db
 from relais.cli.as2 import as2
 from relais.cli.common import Choice
-from relais.cli.db import db
 from relais.cli.files import generate, validate
 from relais.cli.flows import flows, outbox
 from relais.cli.invoices import billing_files, invoices
 from relais.cli.partners import partners
-from relais.cli.reference import directory, rules
+from relais.cli.reference import actors, directory, rules
 from relais.cli.run import demo, run
 from relais.cli.sftp import sftp
 from relais.cli.waiting import waiting
