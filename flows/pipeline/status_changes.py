@@ -287,9 +287,12 @@ def _move(
 
 def _turn_after(actor: Actor, target: InvoiceStatus, inv: Invoice) -> tuple[str | None, dt.datetime | None] | None:
     """The (holder, due) of a piece an actor moved to `target`: kept while the actor's deadline still runs
-    there (the MOE took it in) or the recipient goes on; no deadline once the actor's step is done."""
+    there (the MOE took it in) or the recipient goes on; no deadline once the actor's step is done, and
+    nobody's turn once a validator, the MOE or the MOA made it final (a refusal: its token no longer lists it)."""
     if actor is Actor.RECIPIENT or target in circuits.EXPIRED:
         return None
+    if target.is_final:
+        return (None, None)
     return (inv.holder, None)
 
 

@@ -186,7 +186,10 @@ def test_refusals_need_a_reason_and_an_allowed_code(store):
     )
     assert (e.status, e.actor, e.reason_code) == (I.REFUSEE_MOE, Actor.MOE, "DECOMPTE_INCOMPLET")
     assert store.invoice_history(inv.id)[-1].reason_code == "DECOMPTE_INCOMPLET"  # stored, read back
-    assert store.get_invoice(inv.id).due_at is None  # no deadline runs on a refused piece
+    now = store.get_invoice(inv.id)
+    assert (now.due_at, now.holder) == (None, None)  # no deadline runs on a refused piece, nobody's turn
+    with pytest.raises(statuses.NotYourTurn):  # the MOE's turn is over
+        statuses.act(store, inv.id, I.PRISE_EN_COMPTE_MOE, siret=MOE)
 
 
 def test_reason_codes_through_change_the_api_needs_one_the_platform_none(store):
@@ -211,7 +214,7 @@ def test_a_refused_follower_frees_the_piece_it_followed(store):
     statuses.act(store, follower.id, I.PRISE_EN_COMPTE_MOA, siret=BUYER)  # not a refusal: the link stays
     assert store.pieces_by_number(first.number)[0].followed_by == follower.id
     [e] = statuses.act(store, follower.id, I.REFUSEE_MOA, siret=BUYER, reason="non", reason_code="MARCHE")
-    assert e.actor is Actor.MOA
+    assert e.actor is Actor.MOA and store.get_invoice(follower.id).holder is None
     assert store.pieces_by_number(first.number)[0].followed_by is None
 
 

@@ -37,6 +37,8 @@ from lxml import etree
 
 from flows.io import atomic
 from relais import generate as gen
+from tests.support.relais_cli import env as _env
+from tests.support.relais_cli import relais as _relais
 
 ROOT = Path(__file__).resolve().parents[3]
 PARTNERS = ("op-a", "op-b")
@@ -80,34 +82,6 @@ def _workload(home: Path, work: Path, *, batches: int, per_batch: int, singles: 
         os.utime(inbox / name, (old, old))
         dropped[partner].add(name)
     return dropped
-
-
-def _env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a `relais` subprocess: this one's without RELAIS_*, the harness's settings, then
-    `extra` (another store, another archive)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAIS_")}
-    env.update(
-        RELAIS_HOME=str(home),
-        RELAIS_STABLE_SECONDS="0",
-        RELAIS_WORKERS="2",
-        RELAIS_LOG_LEVEL="ERROR",
-        RELAIS_MAX_INVOICES_PER_FLOW="1000",
-    )
-    env.update(extra or {})
-    return env
-
-
-def _relais(
-    home: Path, *args: str, timeout: float = 600, extra: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relais.cli", *args],
-        env=_env(home, extra),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def _killed_run(home: Path, delay: float, extra: Mapping[str, str] | None = None) -> bool:
