@@ -159,9 +159,7 @@ def seed_waiting(store: Store, now: dt.datetime) -> Waiting:
     moe = _flow(store, "op-moe", "attente-moe.zip")
     works = {"supplier_id": MOE, "moe_siret": MOE}
     p["moe"] = _piece(moe, 1, Framework.A4, I.MISE_A_DISPOSITION_MOE, holder=MOE, due_at=now, **works)
-    p["moe-taken"] = _piece(
-        moe, 2, Framework.A4, I.PRISE_EN_COMPTE_MOE, holder=MOE, due_at=now + 48 * hours, **works
-    )
+    p["moe-taken"] = _piece(moe, 2, Framework.A4, I.PRISE_EN_COMPTE_MOE, holder=MOE, due_at=now + 48 * hours, **works)
     p["moa"] = _piece(
         moe, 3, Framework.A15, I.MISE_A_DISPOSITION_MOA, holder=MOA, moa_siret=MOA,
         previous_id=p["moe"].id, previous_number=p["moe"].number, billing_file_id=p["moe"].id,

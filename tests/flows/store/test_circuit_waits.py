@@ -78,9 +78,18 @@ def test_every_figure_of_the_circuits(store) -> None:
 def test_a_partner_sees_its_own_pieces(store) -> None:
     seeded = billing_files.seed_waiting(store, NOW)
     sub = _figures(store.circuit_waits("op-sub", now=NOW))
-    assert sub == {s: f for s, f in seeded.expected.items() if s in (I.A_VALIDER_1, I.ERREUR_FOURNISSEUR_SUR_VALIDEUR, I.A_VALIDER_2)}
+    assert sub == {
+        s: f
+        for s, f in seeded.expected.items()
+        if s in (I.A_VALIDER_1, I.ERREUR_FOURNISSEUR_SUR_VALIDEUR, I.A_VALIDER_2)
+    }
     moe = _figures(store.circuit_waits("op-moe", now=NOW))
-    assert set(moe) == {I.MISE_A_DISPOSITION_MOE, I.PRISE_EN_COMPTE_MOE, I.MISE_A_DISPOSITION_MOA, I.A_ASSOCIER_FOURNISSEUR}
+    assert set(moe) == {
+        I.MISE_A_DISPOSITION_MOE,
+        I.PRISE_EN_COMPTE_MOE,
+        I.MISE_A_DISPOSITION_MOA,
+        I.A_ASSOCIER_FOURNISSEUR,
+    }
     assert _figures(store.circuit_waits("nobody", now=NOW)) == {}
 
 
