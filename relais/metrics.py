@@ -1,5 +1,6 @@
 """Prometheus metrics (prometheus-client), read at each scrape: from the store (flows and invoices by
-status, rejects by rule, outbox backlog, paused partners, stage latencies as histograms), from the drop
+status, rejects by rule, outbox backlog, paused partners, stage latencies as histograms, the pieces waiting
+in the billing circuits by status with those overdue and due soon: `CircuitCollector`), from the drop
 zones (files waiting, by partner and reason: connectors/folder/waiting.py) and, in a
 process that validates (`relais run --watch --metrics-port N`), from its validation pool.
 
@@ -22,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from flows.store import tables as t
+from flows.store.dashboard import DUE_SOON
 from relais import runner
 from relais.compose import Runtime
 
@@ -117,6 +119,35 @@ class StoreCollector:
         yield from (flows, invoices, rejects, backlog, paused, stages)
 
 
+class CircuitCollector:
+    """The pieces waiting for an actor of their billing circuit, by status name (``A_VALIDER_1``...; every
+    waiting status, zeros included): `flows.store.dashboard.DashboardRepo.circuit_waits`, as the landing page
+    shows them. An overdue piece is one the deadline step did not move on: alert on it."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def collect(self) -> Iterator[Metric]:
+        waiting = GaugeMetricFamily(
+            "relais_circuit_pieces_waiting", "Pieces waiting for an actor of their billing circuit", labels=["status"]
+        )
+        overdue = GaugeMetricFamily(
+            "relais_circuit_pieces_overdue",
+            "Pieces waiting past their deadline (the deadline step did not move them on)",
+            labels=["status"],
+        )
+        soon = GaugeMetricFamily(
+            "relais_circuit_pieces_due_soon",
+            f"Pieces waiting whose deadline falls within {DUE_SOON.total_seconds() / 3600:g} hours",
+            labels=["status"],
+        )
+        for w in self.rt.store.circuit_waits():
+            waiting.add_metric([w.status.name], w.waiting)
+            overdue.add_metric([w.status.name], w.overdue)
+            soon.add_metric([w.status.name], w.due_soon)
+        yield from (waiting, overdue, soon)
+
+
 class WaitingCollector:
     """Files waiting in the drop zones per partner and reason (connectors/folder/waiting.py: one scandir
     per inbox, no content read), and those stuck until someone acts."""
@@ -157,6 +188,7 @@ class PoolCollector:
 def registry(rt: Runtime, *, pool: bool) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(StoreCollector(rt))
+    reg.register(CircuitCollector(rt))
     reg.register(WaitingCollector(rt))
     if pool:
         reg.register(PoolCollector(rt))

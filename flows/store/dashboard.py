@@ -1,6 +1,6 @@
 """The store's part for the web application's landing page and rejects page (relais/web/views/dashboard.py):
 flows and invoices per day, the rejection rate, the rules that reject most, how long each stage takes,
-and what waits in the outbox.
+what waits in the outbox, and what waits in the billing circuits (`circuit_waits`).
 
 A mixin of ``flows.store.Store`` (which provides ``self.engine``). Every method is one or a few
 aggregate queries (GROUP BY in the database, never a loop over rows in Python), over the flows
@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from flows.domain.circuits import STEP_OF
 from flows.domain.lifecycle import FlowStatus, InvoiceStatus
 from flows.domain.model import Flag, utcnow
 from flows.domain.outbox import OutboxKind, OutboxStatus
@@ -44,6 +45,10 @@ STAGES = ("processing", "integration report", "delivery")
 #: `stage_latencies` measures the latest this many flows of the period.
 LATENCY_SAMPLE = 2_000  # few enough that PostgreSQL probes the outbox's flow index (bench/web.py: 10 ms)
 EXAMPLES = 3
+#: The statuses where a piece waits for an actor of its circuit (`circuit_waits`), in the circuits' order.
+WAITING = tuple(s for s in STEP_OF if not s.is_reserved)
+#: A waiting piece is "due soon" when its deadline falls within this time.
+DUE_SOON = dt.timedelta(hours=48)
 
 
 class RuleCount(NamedTuple):
@@ -76,6 +81,18 @@ class Latency(NamedTuple):
     p50: float | None  # seconds; None without samples
     p95: float | None
     samples: int
+
+
+class CircuitWait(NamedTuple):
+    """The pieces waiting in one status of the billing circuits, now."""
+
+    status: InvoiceStatus
+    waiting: int
+    overdue: int  # due_at <= now: the deadline step should have moved them (an incident)
+    due_soon: int  # now < due_at <= now + DUE_SOON
+    oldest_id: str | None = None  # the first received of them (invoice ids grow with reception)
+    oldest_file: str | None = None  # its billing file
+    oldest_received: dt.datetime | None = None  # its flow's reception (UTC)
 
 
 class RuleFlow(NamedTuple):
@@ -326,6 +343,47 @@ class DashboardRepo:
         with self.engine.connect() as conn:
             return {k: int(c) for k, c in conn.execute(q)}
 
+    # ---- the billing circuits now -----------------------------------------------------------
+
+    def circuit_waits(self, partner: str | None = None, *, now: dt.datetime | None = None) -> list[CircuitWait]:
+        """What waits for an actor in the billing circuits: for each of `WAITING` (zeros included), the pieces
+        in it, how many are past their deadline or due within `DUE_SOON`, and the oldest one. For a partner:
+        the pieces of its flows. Two queries: the counts through the partial index ``ix_invoices_waiting``
+        (the waiting pieces only, never the whole table), then the oldest pieces' files and receptions by key."""
+        i, f = t.invoices.c, t.flows.c
+        now = now or utcnow()
+        soon = now + DUE_SOON
+        q = (
+            sa.select(
+                i.status,
+                sa.func.count(),
+                sa.func.count(sa.case((i.due_at <= now, 1))),
+                sa.func.count(sa.case((sa.and_(i.due_at > now, i.due_at <= soon), 1))),
+                sa.func.min(i.id),
+            )
+            .where(_waiting(i.status))
+            .group_by(i.status)
+        )
+        if partner is not None:
+            q = q.where(sa.select(f.id).where(f.id == i.flow_id, f.partner == partner).exists())
+        with self.engine.connect() as conn:
+            counts = {InvoiceStatus(r[0]): (int(r[1]), int(r[2]), int(r[3]), r[4]) for r in conn.execute(q)}
+            oldest = [c[3] for c in counts.values()]
+            found = {
+                r.id: (r.billing_file_id or r.id, _utc(r.received_at))
+                for r in conn.execute(
+                    sa.select(i.id, i.billing_file_id, f.received_at)
+                    .select_from(t.invoices.join(t.flows, f.id == i.flow_id))
+                    .where(i.id.in_(oldest))
+                )
+            }
+        out = []
+        for status in WAITING:
+            n, overdue, due_soon, first = counts.get(status, (0, 0, 0, None))
+            file, received = found.get(first, (None, None)) if first else (None, None)
+            out.append(CircuitWait(status, n, overdue, due_soon, first, file, received))
+        return out
+
     # ---- helpers ----------------------------------------------------------------------------
 
     def _rule_counts(self, span: _Span, partner: str | None, limit: int) -> list[_Counts]:
@@ -380,6 +438,13 @@ class _Span:
         counted apart, with its partner's pass rate (Store.qualification_counts)."""
         flows = getattr(column, "table")  # noqa: B009  # a Column's table (ColumnElement does not type it)
         return [column >= self.start, column < self.end, flows.c.qualification == sa.false()]
+
+
+def _waiting(status: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """``status IN WAITING_STATUSES`` with the codes written in the SQL, as the predicate of the partial index
+    ``ix_invoices_waiting``: the planner must see the values to use it (SQLite, and PostgreSQL's generic plans
+    of prepared statements, do not with bound parameters). The codes are constants of tables.py."""
+    return status.in_([sa.literal_column(f"'{code}'") for code in t.WAITING_STATUSES])
 
 
 def _rejected_item() -> sa.ColumnElement[Any]:

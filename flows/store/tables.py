@@ -6,6 +6,12 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+#: The invoice statuses where a piece waits for an actor of its billing circuit: the statuses of
+#: `flows.domain.circuits.STEP_OF` that Relais sets (tests/flows/store/test_circuit_waits.py checks it), in
+#: its order. The partial index ``ix_invoices_waiting`` (migration 0016) covers exactly them: a query reads it
+#: with ``status IN WAITING_STATUSES`` written as here (SQLite uses a partial index only for the same terms).
+WAITING_STATUSES = ("20", "28", "24", "30", "31", "40", "41", "50")
+
 flow_ids = sa.Table(
     "flow_ids",
     metadata,
@@ -98,6 +104,14 @@ invoices = sa.Table(
     sa.Index("ix_invoices_previous", "previous_id"),
     sa.Index("ix_invoices_holder_status", "holder", "status"),
     sa.Index("ix_invoices_due", "due_at"),
+    sa.Index(
+        "ix_invoices_waiting",
+        "status",
+        "due_at",
+        "id",
+        postgresql_where=sa.column("status").in_(WAITING_STATUSES),
+        sqlite_where=sa.column("status").in_(WAITING_STATUSES),
+    ),
     sa.Index("ix_invoices_supplier_number", "supplier_id", "number", "issue_date"),
     sa.Index("ix_invoices_number", "number"),  # the web search by invoice number or SIRET
     sa.Index("ix_invoices_buyer_siret", "buyer_siret"),

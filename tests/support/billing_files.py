@@ -11,6 +11,9 @@ file, previous piece, holder and due time) and their statuses moved as progressi
   refused by the MOA (REFUSEE_MOA, reason MARCHE);
 - op-sub's A9 invoice, refused by its validator (REFUSEE_1, reason NON_AGREE): a file of its own;
 - op-sub's plain A1 invoice: DEPOSEE, a one-piece file.
+
+`seed_waiting` records, for the landing page's "Circuits de facturation" and its metrics, pieces waiting in
+every kind of step around a given time (`Waiting` lists them and what each figure must be).
 """
 
 from __future__ import annotations
@@ -113,3 +116,72 @@ def seed(store: Store) -> Seeded:
     return Seeded(
         stored[draft.id], stored[statement.id], stored[refused.id], stored[plain.id], {"op-sub": sub, "op-moe": moe}
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Waiting:
+    """`seed_waiting`'s pieces, by name; `expected` the figures of each waiting status at its `now`:
+    {status: (waiting, overdue, due soon, oldest piece's id, its billing file's id)}, the statuses without any
+    piece left out."""
+
+    pieces: dict[str, Invoice]
+    flows: dict[str, Flow]  # "sub-1", "moe", "sub-2", in the order received
+    expected: dict[InvoiceStatus, tuple[int, int, int, str, str]]
+
+
+def seed_waiting(store: Store, now: dt.datetime) -> Waiting:
+    """Pieces waiting at `now` (saved as intake saves them: status, holder, due time set), of two partners:
+
+    - op-sub's first flow: three A_VALIDER_1 pieces, 2 days late, due in 24 h and in 10 days; one
+      ERREUR_FOURNISSEUR_SUR_VALIDEUR (no deadline: it waits for ops); an A_VALIDER_2 due in 47 h; a plain
+      DEPOSEE invoice (not in a circuit);
+    - op-moe's flow: an A4 MISE_A_DISPOSITION_MOE due exactly at `now` (late: the deadline step moves a piece
+      due at `now`), an A4 PRISE_EN_COMPTE_MOE due exactly in 48 h (soon), an A15 MISE_A_DISPOSITION_MOA
+      following the first A4 (its billing file), an A15 refused by its MOA (final: waits for nobody), an
+      A20 A_ASSOCIER_FOURNISSEUR;
+    - op-sub's second flow: an A_VALIDER_1 piece due in 49 h (neither late nor soon).
+    """
+    hours = dt.timedelta(hours=1)
+    sub1 = _flow(store, "op-sub", "attente-1.zip")
+    p: dict[str, Invoice] = {}
+    val = {"validator_1": TITULAIRE, "holder": TITULAIRE}
+    p["late"] = _piece(sub1, 1, Framework.A9, I.A_VALIDER_1, due_at=now - 48 * hours, **val)
+    p["soon"] = _piece(sub1, 2, Framework.A9, I.A_VALIDER_1, due_at=now + 24 * hours, **val)
+    p["later"] = _piece(sub1, 3, Framework.A10, I.A_VALIDER_1, due_at=now + 240 * hours, moe_siret=MOE, **val)
+    p["wrong"] = _piece(sub1, 4, Framework.A9, I.ERREUR_FOURNISSEUR_SUR_VALIDEUR, **val)
+    p["second"] = _piece(
+        sub1, 5, Framework.A9, I.A_VALIDER_2, validator_1=TITULAIRE, validator_2=MOE, holder=MOE,
+        due_at=now + 47 * hours,
+    )  # fmt: skip
+    p["plain"] = _piece(sub1, 6, Framework.A1, I.DEPOSEE, holder=MOA)
+    store.save_invoices([p[k] for k in ("late", "soon", "later", "wrong", "second", "plain")], [])
+
+    moe = _flow(store, "op-moe", "attente-moe.zip")
+    works = {"supplier_id": MOE, "moe_siret": MOE}
+    p["moe"] = _piece(moe, 1, Framework.A4, I.MISE_A_DISPOSITION_MOE, holder=MOE, due_at=now, **works)
+    p["moe-taken"] = _piece(moe, 2, Framework.A4, I.PRISE_EN_COMPTE_MOE, holder=MOE, due_at=now + 48 * hours, **works)
+    p["moa"] = _piece(
+        moe, 3, Framework.A15, I.MISE_A_DISPOSITION_MOA, holder=MOA, moa_siret=MOA,
+        previous_id=p["moe"].id, previous_number=p["moe"].number, billing_file_id=p["moe"].id,
+    )  # fmt: skip
+    p["moa-refused"] = _piece(moe, 4, Framework.A15, I.REFUSEE_MOA, moa_siret=MOA)
+    p["supplier"] = _piece(moe, 5, Framework.A20, I.A_ASSOCIER_FOURNISSEUR, holder=SUPPLIER)
+    store.save_invoices([p[k] for k in ("moe", "moe-taken", "moa", "moa-refused", "supplier")], [])
+
+    sub2 = _flow(store, "op-sub", "attente-2.zip")
+    p["newer"] = _piece(sub2, 1, Framework.A9, I.A_VALIDER_1, due_at=now + 49 * hours, **val)
+    store.save_invoices([p["newer"]], [])
+
+    def oldest(name: str) -> tuple[str, str]:
+        return p[name].id, p[name].billing_file_id or p[name].id
+
+    expected = {
+        I.A_VALIDER_1: (4, 1, 1, *oldest("late")),
+        I.ERREUR_FOURNISSEUR_SUR_VALIDEUR: (1, 0, 0, *oldest("wrong")),
+        I.A_VALIDER_2: (1, 0, 1, *oldest("second")),
+        I.MISE_A_DISPOSITION_MOE: (1, 1, 0, *oldest("moe")),
+        I.PRISE_EN_COMPTE_MOE: (1, 0, 1, *oldest("moe-taken")),
+        I.MISE_A_DISPOSITION_MOA: (1, 0, 0, p["moa"].id, p["moe"].id),
+        I.A_ASSOCIER_FOURNISSEUR: (1, 0, 0, *oldest("supplier")),
+    }
+    return Waiting(p, {"sub-1": sub1, "moe": moe, "sub-2": sub2}, expected)

@@ -28,9 +28,9 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from flows.domain.model import utcnow
-from flows.store.dashboard import STAGES, Latency, RuleCount, RuleFlow, RuleRejects
+from flows.store.dashboard import STAGES, CircuitWait, Latency, RuleCount, RuleFlow, RuleRejects
 from relais.web import i18n
-from relais.web.views import charts, findings
+from relais.web.views import charts, circuits, findings
 from relais.web.views.detail import explain
 
 DAYS = 30
@@ -61,6 +61,7 @@ class DashboardStore(Protocol):
     def returns_pending_per_partner(self, partner: str | None = ...) -> dict[str, int]: ...
     def outbox_backlog(self, partner: str | None = ...) -> dict[str, int]: ...
     def rule_flows(self, rule: str, partner: str | None = ..., limit: int = ...) -> list[RuleFlow]: ...
+    def circuit_waits(self, partner: str | None = ..., *, now: dt.datetime | None = ...) -> list[CircuitWait]: ...
 
 
 def home_context(
@@ -70,8 +71,10 @@ def home_context(
     lang: str = "fr",
     days: int = DAYS,
     today: dt.date | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """The landing page's context (home.html documents each variable)."""
+    """The landing page's context (home.html and the parts it includes document each variable); `now`: the
+    billing circuits' clock (relais/web/views/circuits.py)."""
     groups = _groups(lang)
     flow_days = [
         (d, charts.group_statuses(counts)) for d, counts in store.flows_per_day(days, user_partner, today=today)
@@ -104,6 +107,7 @@ def home_context(
         "backlog": sorted(store.outbox_backlog(user_partner).items()),
         "returns_pending": list(store.returns_pending_per_partner(user_partner).items()),
         "charts": _home_charts(flow_days, invoice_days, rates, top, lang),
+        **circuits.home_context(store, user_partner, lang=lang, now=now),
     }
 
 

@@ -405,8 +405,11 @@ def test_home_page_without_any_flow(tmp_path):
     try:
         ctx = dashboard.home_context(s, None)
         assert ctx["charts"]["rules"] is None and ctx["totals"]["rate"] == "—"
+        assert ctx["circuits_waiting"] == 0 and [c["waiting"] for c in ctx["circuits"]] == [0] * 8
         doc = _render("home.html", "fr", **ctx)
         assert "Aucun rejet sur la période." in doc.text_content() and len(doc.findall(".//svg")) == 3
+        assert "Aucune pièce en attente dans les circuits de facturation." in doc.text_content()
+        assert not doc.findall(".//table[@class='circuits']")
     finally:
         s.close()
 
