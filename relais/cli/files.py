@@ -180,9 +180,10 @@ def _siret(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @click.option("--previous", help="Number of the piece every invoice follows (BT-25, association).")
 @click.option(
     "--circuit",
-    type=Choice(["works", "subcontract", "cocontract"]),
-    help="Write -n billing files walking this circuit instead (works: A4, A15, A19; subcontract: A9; "
-    "cocontract: A12): one folder per deposit, the actors (acteurs.csv) and the order (LISEZMOI.txt).",
+    type=Choice(["works", "final", "tacit", "subcontract", "cocontract"]),
+    help="Write -n billing files walking this circuit instead (works: A4, A15, A19; final: A7, A18, A20, A8; "
+    "tacit: A7, A22, A23; subcontract: A9; cocontract: A12): one folder per deposit, the actors (acteurs.csv) "
+    "and the order (LISEZMOI.txt).",
 )
 def generate(
     fmt: Fmt,

@@ -7,6 +7,12 @@
   A15's number); same seller (the titulaire) and buyer in all three, each naming the MOE (BG-24), a private
   firm; the MOA is the buyer structure itself, the default when no MOA is named. (Naming it too would be
   a second CII BG-24 with TypeCode 916, which the EN 16931 CII rules warn about: CII-SR-475.)
+* ``final``: the end of the contract: the titulaire's draft final statement (A7), the project manager's
+  general statement (A18, following the A7), the contracting authority's general statement (A20, following
+  the A18) and the titulaire's signed DGD (A8, following the A20); same parties and MOE throughout;
+* ``tacit``: the tacit procedure: the titulaire's draft final statement (A7), then, the general statement
+  not notified, its own draft general statement (A22, following and replacing the A7), then its tacit DGD
+  (A23, following the A22);
 * ``subcontract``: a sub-contractor's invoice (A9) naming the titulaire as its validator;
 * ``cocontract``: a co-contractor's invoice (A12) naming the group's mandataire as its validator.
 
@@ -20,6 +26,10 @@ processed), and the `Actor`s that are no directory structure, for ``relais actor
 [('A4', ['A4-000001', 'A4-000002']), ('A15', ['A15-000001', 'A15-000002']), ('A19', ['A19-000001', 'A19-000002'])]
 >>> [s.previous for s in cs.deposits[2].specs], sorted({a.role for a in cs.actors})
 (['A15-000001', 'A15-000002'], ['moe', 'titulaire'])
+>>> [(d.folder, d.specs[0].previous) for d in circuit_set("final", 1, 1, sample_directory()).deposits]
+[('1-A7-titulaire', None), ('2-A18-moe', 'A7-000001'), ('3-A20-moa', 'A18-000001'), ('4-A8-titulaire', 'A20-000001')]
+>>> [(d.folder, d.specs[0].previous) for d in circuit_set("tacit", 1, 1, sample_directory()).deposits]
+[('1-A7-titulaire', None), ('2-A22-titulaire', 'A7-000001'), ('3-A23-titulaire', 'A22-000001')]
 """
 
 from __future__ import annotations
@@ -36,8 +46,8 @@ from relais.generate.constants import _EPOCH, Batch, Fmt
 from relais.generate.directory import Recipient, _make_siret
 from relais.generate.specs import Framing, InvoiceSpec, _satisfying, _usable
 
-CircuitKind = Literal["works", "subcontract", "cocontract"]
-CIRCUITS: tuple[CircuitKind, ...] = ("works", "subcontract", "cocontract")
+CircuitKind = Literal["works", "final", "tacit", "subcontract", "cocontract"]
+CIRCUITS: tuple[CircuitKind, ...] = ("works", "final", "tacit", "subcontract", "cocontract")
 ACTORS_FILE = "acteurs.csv"
 SUMMARY_FILE = "LISEZMOI.txt"
 
@@ -63,7 +73,13 @@ _MOES = (
     "Architectes associés Bonnet",
     "Bureau d'études Girard Structures",
 )
-_KIND_FR = {"works": "travaux", "subcontract": "sous-traitance", "cocontract": "cotraitance"}
+_KIND_FR = {
+    "works": "travaux",
+    "final": "fin de marché (décompte général et définitif)",
+    "tacit": "procédure tacite (décompte général tacite)",
+    "subcontract": "sous-traitance",
+    "cocontract": "cotraitance",
+}
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,80 @@ def _spec(f: _File, framework: str, lines: int, days: int = 0, **framing: str | 
     return spec.framed(Framing(framework, **framing))
 
 
+_TITULAIRE, _MOE_DEP, _MOA_DEP = (
+    ("le titulaire", "titulaire"),
+    ("la maîtrise d'œuvre", "moe"),
+    ("la maîtrise d'ouvrage", "moa"),
+)
+_MOE_TAKES = "la maîtrise d'œuvre le prend en compte (PRISE_EN_COMPTE_MOE)"
+_MOA_TAKES = (
+    "la maîtrise d'ouvrage (la structure destinataire) le prend en compte puis le transmet "
+    "(PRISE_EN_COMPTE_MOA, TRANSMISE_MOA)"
+)
+_RECIPIENT_TAKES = "le service financier du destinataire le traite comme une facture (SERVICE_FAIT...)"
+
+#: The steps of the works circuits: (framework, days after the first piece, depositor, what follows).
+_WORKS_STEPS: dict[str, tuple[tuple[str, int, tuple[str, str], str], ...]] = {
+    "works": (
+        ("A4", 0, _TITULAIRE, _MOE_TAKES),
+        ("A15", 3, _MOE_DEP, _MOA_TAKES),
+        ("A19", 7, _MOA_DEP, _RECIPIENT_TAKES),
+    ),
+    "final": (
+        ("A7", 0, _TITULAIRE, _MOE_TAKES),
+        ("A18", 10, _MOE_DEP, _MOA_TAKES),
+        (
+            "A20",
+            30,
+            _MOA_DEP,
+            "le titulaire doit le signer (A_ASSOCIER_FOURNISSEUR) : il dépose son décompte général et définitif",
+        ),
+        ("A8", 40, _TITULAIRE, _RECIPIENT_TAKES),
+    ),
+    "tacit": (
+        (
+            "A7",
+            0,
+            _TITULAIRE,
+            "la maîtrise d'œuvre le reçoit (MISE_A_DISPOSITION_MOE) ; le décompte général n'est pas notifié dans "
+            "les délais : le titulaire engage la procédure tacite",
+        ),
+        (
+            "A22",
+            45,
+            _TITULAIRE,
+            "le projet de décompte final est remplacé (REMPLACEE_PAR_A22) ; la maîtrise d'ouvrage (la structure "
+            "destinataire) reçoit le projet de décompte général (MISE_A_DISPOSITION_MOA) et ne répond pas",
+        ),
+        ("A23", 80, _TITULAIRE, _RECIPIENT_TAKES),
+    ),
+}
+
+
+def _works(
+    kind: CircuitKind, rng: random.Random, n: int, lines: int, recipients: list[Recipient], start: int
+) -> CircuitSet:
+    """A works circuit (`_WORKS_STEPS`): each piece follows the file's previous one; all name the MOE; the MOA
+    is the buyer structure itself, the default (no BG-24 needed)."""
+    titulaires = _pool(rng, _BUILDERS, n)
+    moes = _pool(rng, _MOES, n)
+    moe_of = {s: moes[k % len(moes)] for k, (s, _) in enumerate(titulaires)}
+    files = list(_files(rng, n, recipients, titulaires, start))
+    deposits: list[Deposit] = []
+    before: tuple[InvoiceSpec, ...] | None = None
+    for order, (framework, days, (depositor, partner), then) in enumerate(_WORKS_STEPS[kind], 1):
+        specs = tuple(
+            _spec(f, framework, lines, days, previous=before[k].number if before else None, moe=moe_of[f.seller[0]][0])
+            for k, f in enumerate(files)
+        )
+        deposits.append(Deposit(order, framework, depositor, partner, specs, then))
+        before = specs
+    used = {f.seller[0] for f in files}
+    actors = tuple(Actor(s, name, "titulaire") for s, name in titulaires if s in used)
+    actors += tuple(Actor(s, name, "moe") for s, name in moes if any(moe_of[t][0] == s for t in used))
+    return CircuitSet(kind, tuple(deposits), actors)
+
+
 def circuit_set(
     kind: CircuitKind, n: int, lines: int, recipients: list[Recipient], *, seed: int = 1, start: int = 1
 ) -> CircuitSet:
@@ -156,36 +246,8 @@ def circuit_set(
     if kind not in CIRCUITS:
         raise ValueError(f"unknown circuit: {kind!r} (one of {', '.join(CIRCUITS)})")
     rng = random.Random(f"circuit:{kind}:{seed}")
-    if kind == "works":
-        titulaires = _pool(rng, _BUILDERS, n)
-        moes = _pool(rng, _MOES, n)
-        moe_of = {s: moes[k % len(moes)] for k, (s, _) in enumerate(titulaires)}
-        files = list(_files(rng, n, recipients, titulaires, start))
-        # Each piece names the MOE; the MOA is the buyer, the default (no BG-24 needed).
-        a4 = tuple(_spec(f, "A4", lines, moe=moe_of[f.seller[0]][0]) for f in files)
-        a15 = tuple(
-            _spec(f, "A15", lines, 3, previous=p.number, moe=moe_of[f.seller[0]][0])
-            for f, p in zip(files, a4, strict=True)
-        )
-        a19 = tuple(
-            _spec(f, "A19", lines, 7, previous=p.number, moe=moe_of[f.seller[0]][0])
-            for f, p in zip(files, a15, strict=True)
-        )
-        moe_then = "la maîtrise d'œuvre le prend en compte (PRISE_EN_COMPTE_MOE)"
-        moa_then = (
-            "la maîtrise d'ouvrage (la structure destinataire) le prend en compte puis le transmet "
-            "(PRISE_EN_COMPTE_MOA, TRANSMISE_MOA)"
-        )
-        rec_then = "le service financier du destinataire le traite comme une facture (SERVICE_FAIT...)"
-        deposits = (
-            Deposit(1, "A4", "le titulaire", "titulaire", a4, moe_then),
-            Deposit(2, "A15", "la maîtrise d'œuvre", "moe", a15, moa_then),
-            Deposit(3, "A19", "la maîtrise d'ouvrage", "moa", a19, rec_then),
-        )
-        used = {f.seller[0] for f in files}
-        actors = tuple(Actor(s, name, "titulaire") for s, name in titulaires if s in used)
-        actors += tuple(Actor(s, name, "moe") for s, name in moes if any(moe_of[t][0] == s for t in used))
-        return CircuitSet(kind, deposits, actors)
+    if kind in _WORKS_STEPS:
+        return _works(kind, rng, n, lines, recipients, start)
     validators = _pool(rng, _BUILDERS, n)
     sellers = _pool(rng, _TRADES, n)
     validator_of = {s: validators[k % len(validators)] for k, (s, _) in enumerate(sellers)}

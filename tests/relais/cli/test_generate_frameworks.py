@@ -272,6 +272,55 @@ def test_works_circuit_chains_its_pieces(tmp_path, fmt):
     assert checked.exit_code == 0, checked.output
 
 
+@pytest.mark.parametrize("fmt", ["ubl", "cii"])
+@pytest.mark.parametrize(
+    ("kind", "folders"),
+    [
+        ("final", ["1-A7-titulaire", "2-A18-moe", "3-A20-moa", "4-A8-titulaire"]),
+        ("tacit", ["1-A7-titulaire", "2-A22-titulaire", "3-A23-titulaire"]),
+    ],
+)
+def test_end_of_contract_circuits_chain_their_pieces(tmp_path, fmt, kind, folders, schemas, en16931):
+    """The end of the contract (A7 -> A18 -> A20 -> A8) and the tacit procedure (A7 -> A22 -> A23): each piece
+    follows the file's previous one, XSD- and EN 16931-valid, the titulaire's file and MOE throughout."""
+    out = tmp_path / kind
+    result = relais(
+        "generate", "--format", fmt, "--circuit", kind, "-n", 3, "-l", 2, "--batch", "none", "--out", out,
+        "--directory", tmp_path / "annuaire.json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(folders)
+    files = {d: sorted((out / d).glob("*.xml")) for d in folders}
+    pieces = {d: [facts(fmt, f.read_bytes()) for f in files[d]] for d in folders}
+    for d in folders:
+        assert len(pieces[d]) == 3 and {p["framework"] for p in pieces[d]} == {d.split("-")[1]}
+        for f in files[d]:
+            xml = f.read_bytes()
+            assert schemas[fmt].validate(etree.fromstring(xml)), schemas[fmt].error_log
+            assert en16931(fmt, xml) == []  # one supporting document (the MOE): not even a warning
+    actors = read_actors(out / ACTORS_FILE)
+    assert {r for _, r in actors.values()} == {"titulaire", "moe"} and all(siret_mod.is_valid(s) for s in actors)
+    for chain in zip(*(pieces[d] for d in folders), strict=True):
+        assert chain[0]["previous"] is None
+        assert [p["previous"] for p in chain[1:]] == [p["number"] for p in chain[:-1]]  # each follows the one before
+        assert len({p["seller"] for p in chain}) == 1 and actors[str(chain[0]["seller"])][1] == "titulaire"
+        assert len({p["buyer"] for p in chain}) == 1
+        [(role, moe)] = chain[0]["actors"]  # type: ignore[misc]
+        assert role == "MOE" and actors[moe][1] == "moe" and all(p["actors"] == [(role, moe)] for p in chain)
+    numbers = [p["number"] for d in folders for p in pieces[d]]
+    assert len(set(numbers)) == 3 * len(folders)
+    summary = (out / SUMMARY_FILE).read_text(encoding="utf-8").splitlines()
+    assert [line[:2] for line in summary[1:]] == ["0.", *(f"{k}." for k in range(1, len(folders) + 1))]
+    assert all(f"{d}/" in line for d, line in zip(folders, summary[2:], strict=True))
+    assert summary[0] in result.output
+    if kind == "final":
+        assert "A_ASSOCIER_FOURNISSEUR" in summary[4]  # after the A20: the titulaire's turn to sign
+    else:
+        assert "REMPLACEE_PAR_A22" in summary[3]  # the A22 replaces the A7
+    checked = relais("validate", *(f for d in folders for f in files[d]))
+    assert checked.exit_code == 0, checked.output
+
+
 @pytest.mark.parametrize(
     ("kind", "framework", "role"), [("subcontract", "A9", "titulaire"), ("cocontract", "A12", "mandataire")]
 )
@@ -303,6 +352,9 @@ def test_circuit_sets_are_deterministic_and_numbered_from_start():
     later = circuit_set("works", 2, 1, directory, start=501)
     assert [s.number for s in later.deposits[1].specs] == ["A15-000501", "A15-000502"]
     assert [s.previous for s in later.deposits[1].specs] == ["A4-000501", "A4-000502"]
+    final = circuit_set("final", 2, 1, directory, start=7)
+    assert [s.previous for s in final.deposits[3].specs] == ["A20-000007", "A20-000008"]
+    assert circuit_set("tacit", 1, 1, directory, seed=3) == circuit_set("tacit", 1, 1, directory, seed=3)
     with pytest.raises(ValueError, match="unknown circuit"):
         circuit_set("nope", 1, 1, directory)  # type: ignore[arg-type]
 
