@@ -288,10 +288,11 @@ def _move(
 def _turn_after(actor: Actor, target: InvoiceStatus, inv: Invoice) -> tuple[str | None, dt.datetime | None] | None:
     """The (holder, due) of a piece an actor moved to `target`: kept while the actor's deadline still runs
     there (the MOE took it in) or the recipient goes on; no deadline once the actor's step is done, and
-    nobody's turn once a validator, the MOE or the MOA made it final (a refusal: its token no longer lists it)."""
+    nobody's turn once a validator, the MOE or the MOA ended its step (a refusal, TRANSMISE_MOA: its token
+    no longer lists it; the platform's pass on, when there is one, gives the next holder)."""
     if actor is Actor.RECIPIENT or target in circuits.EXPIRED:
         return None
-    if target.is_final:
+    if circuits.actor_of(target) is None:
         return (None, None)
     return (inv.holder, None)
 

@@ -80,18 +80,56 @@ def completed_reason(new_id: str, flow_id: str) -> str:
     return f"complétée par la facture {new_id} (flux {flow_id})"
 
 
+#: The platform's own reasons in the billing circuits (flows/pipeline/status_changes.py, deadlines.py,
+#: flows/store/circuits.py), French as recorded, and their English.
+_CIRCUIT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(fr), en)
+    for fr, en in (
+        (r"^Transmise au second valideur$", "Passed on to the second validator"),
+        (
+            r"^Validée : mise à disposition de la maîtrise d'œuvre$",
+            "Validated: made available to the project manager (MOE)",
+        ),
+        (
+            r"^Sans réponse de la maîtrise d'œuvre : mise à disposition de la maîtrise d'ouvrage$",
+            "No answer from the project manager (MOE): made available to the contracting authority (MOA)",
+        ),
+        (r"^Validée : mise à disposition du destinataire$", "Validated: made available to the recipient"),
+        (
+            r"^Délai de validation de (\d+) jours dépassé : validation tacite$",
+            r"Validation time of \1 days passed: tacitly validated",
+        ),
+        (
+            r"^Délai de réponse de la maîtrise d'œuvre de (\d+) jours dépassé : transmise à la maîtrise d'ouvrage$",
+            r"The project manager's (MOE) \1 days to answer passed: passed on to the contracting authority (MOA)",
+        ),
+        (
+            r"^Remplacée par le projet de décompte général (\S+) \(A22, procédure tacite\)$",
+            r"Replaced by the draft general statement \1 (A22, tacit procedure)",
+        ),
+    )
+)
+
+
 def platform_reason(reason: str | None, language: str = "fr") -> str | None:
     """A recorded reason in `language`: the platform's own reasons are translated, any other is as given.
 
     >>> platform_reason(completed_reason("CPP2-00001", "CPP2"), "en")
     'completed by invoice CPP2-00001 (flow CPP2)'
+    >>> platform_reason("Délai de validation de 15 jours dépassé : validation tacite", "en")
+    'Validation time of 15 days passed: tacitly validated'
     >>> platform_reason("Montant erroné", "en")
     'Montant erroné'
     """
     if reason is None or language == "fr":
         return reason
     found = _COMPLETED.match(reason)
-    return f"completed by invoice {found['new']} (flow {found['flow']})" if found else reason
+    if found:
+        return f"completed by invoice {found['new']} (flow {found['flow']})"
+    for pattern, english in _CIRCUIT_REASONS:
+        if (circuit := pattern.match(reason)) is not None:
+            return circuit.expand(english)
+    return reason
 
 
 def reason_label(code: str, language: str = "fr") -> str | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from flows.domain.circuits import STEP_OF
 from flows.domain.frameworks import Framework
 from flows.domain.history import HistoryEntry, Source
 from flows.domain.lifecycle import INVOICE, Actor, InvoiceStatus
@@ -105,6 +106,10 @@ def followed(conn: sa.Connection, followers: Sequence[Invoice], at: dt.datetime)
     if not previous:
         return
     conn.execute(sa.update(t.invoices).where(i.id.in_(previous)).values(due_at=None))
+    # Its actor's step is over (the MOE answered an A4 with its A15, the MOA an A15 with its A19, the supplier
+    # an A20 with its A8): nobody's turn. A piece at its recipient (an A5 followed by an A6) stays the buyer's.
+    waiting = [str(s) for s in STEP_OF]
+    conn.execute(sa.update(t.invoices).where(i.id.in_(previous), i.status.in_(waiting)).values(holder=None))
     target = InvoiceStatus.REMPLACEE_PAR_A22
     for inv in followers:
         if inv.rejected or not inv.previous_id or not inv.framework.info.replaces:

@@ -361,7 +361,9 @@ class DashboardRepo:
                 sa.func.count(sa.case((sa.and_(i.due_at > now, i.due_at <= soon), 1))),
                 sa.func.min(i.id),
             )
-            .where(_waiting(i.status))
+            # A piece still in a waiting status that nobody holds was answered by a follower (the MOE's A15
+            # after an A4): its step is over, it waits for nobody.
+            .where(_waiting(i.status), i.holder.is_not(None))
             .group_by(i.status)
         )
         if partner is not None:

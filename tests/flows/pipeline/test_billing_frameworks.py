@@ -90,7 +90,8 @@ def test_an_a4_then_the_moes_a15_make_one_billing_file(any_rt, directory_file):
     assert (a15.previous_id, a15.billing_file_id) == (a4.id, a4.id)
     assert _deliveries(rt, flow2.id) == []
     after = rt.store.get_invoice(a4.id)
-    assert (after.status, after.due_at) == (InvoiceStatus.MISE_A_DISPOSITION_MOE, None)  # the MOE answered
+    # The MOE answered: no deadline, nobody's turn any more (the MOE's token no longer lists it)
+    assert (after.status, after.due_at, after.holder) == (InvoiceStatus.MISE_A_DISPOSITION_MOE, None, None)
     assert [p.id for p in rt.store.billing_file(a4.id)] == [a4.id, a15.id]
 
     # Another A15 of the same draft: refused, the first one keeps it.

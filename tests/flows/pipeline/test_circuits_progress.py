@@ -225,7 +225,10 @@ def test_the_moa_is_the_buyer_when_none_is_named(store):
     with pytest.raises(statuses.NotYourTurn):
         statuses.act(store, inv.id, I.PRISE_EN_COMPTE_MOA, siret=BUYER)
     statuses.act(store, inv.id, I.TRANSMISE_MOA, siret=MOA)
-    assert store.get_invoice(inv.id).status is I.TRANSMISE_MOA
+    after = store.get_invoice(inv.id)
+    assert (after.status, after.holder) == (I.TRANSMISE_MOA, None)  # the MOA's step is over: nobody's turn
+    with pytest.raises(statuses.NotYourTurn):  # and it may not refuse what it passed on
+        statuses.act(store, inv.id, I.REFUSEE_MOA, siret=MOA, reason="non", reason_code="AUTRE")
 
 
 # ---- deadlines -------------------------------------------------------------------------------------

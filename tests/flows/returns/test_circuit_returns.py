@@ -235,3 +235,24 @@ def test_a_billing_file_recorded_in_the_store_is_reported_to_each_depositor(stor
     else:  # VALIDEE_1 has no CDAR code: not written
         assert [r[2] for r in reported["op-sub"]] == ["203", "204", "210"]
         assert [r[2:5] for r in reported["op-moe"]] == [("210", "MOA", "MARCHE")]
+
+
+def test_every_reason_the_platform_writes_in_a_circuit_reads_in_english_for_an_english_partner() -> None:
+    from flows.domain.circuits import Deadlines, Turn
+    from flows.domain.frameworks import Step
+    from flows.domain.lifecycle import InvoiceStatus as S
+    from flows.pipeline.deadlines import late_reason
+    from flows.pipeline.status_changes import passed_reason
+    from flows.returns.status import platform_reason
+    from flows.store.circuits import REPLACED_REASON
+
+    said = [passed_reason(Turn(s, "1", Step.RECIPIENT)) for s in (S.A_VALIDER_2, S.MISE_A_DISPOSITION_MOE,
+            S.MISE_A_DISPOSITION_MOA, S.MISE_A_DISPOSITION)]  # fmt: skip
+    said += [
+        late_reason(s, Deadlines(validator_days=12, moe_days=9)) for s in (S.A_VALIDER_1, S.MISE_A_DISPOSITION_MOE)
+    ]
+    said.append(REPLACED_REASON.format(id="CPP0000000042-00001"))
+    english = [platform_reason(r, "en") for r in said]
+    assert all(e != r for e, r in zip(english, said, strict=True)), english
+    assert "12 days" in english[4] and "9 days" in english[5] and "CPP0000000042-00001" in english[6]
+    assert [platform_reason(r, "fr") for r in said] == said  # French partners read them as recorded

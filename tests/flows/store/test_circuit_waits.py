@@ -116,3 +116,16 @@ def test_the_count_reads_the_waiting_index(store) -> None:
             sql = q.compile(conn, compile_kwargs={"literal_binds": True})
             plan = "\n".join(str(r[-1]) for r in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
     assert "ix_invoices_waiting" in plan, plan
+
+
+def test_a_piece_answered_by_its_follower_waits_for_nobody(store) -> None:
+    """An A4 the MOE answered with its A15 keeps its status, but nobody holds it any more: not counted."""
+    seeded = billing_files.seed_waiting(store, NOW)
+    before = _figures(store.circuit_waits(now=NOW))[I.MISE_A_DISPOSITION_MOE]
+    answered = seeded.pieces["moe"]
+    with store.engine.begin() as conn:  # what flows.store.circuits.followed does for the A4 of an accepted A15
+        from flows.store import tables as t
+
+        conn.execute(t.invoices.update().where(t.invoices.c.id == answered.id).values(holder=None, due_at=None))
+    after = _figures(store.circuit_waits(now=NOW)).get(I.MISE_A_DISPOSITION_MOE, (0, 0, 0, None, None))
+    assert before[0] >= 1 and after[0] == before[0] - 1 and after[3] != answered.id
