@@ -80,16 +80,24 @@ def completed_reason(new_id: str, flow_id: str) -> str:
     return f"complétée par la facture {new_id} (flux {flow_id})"
 
 
+#: The reason the platform records in English when it delivers an invoice (flows/store/history.py), in French.
+_DELIVERED = ("delivered to the recipient", "mise à disposition du destinataire")
+
+
 def platform_reason(reason: str | None, language: str = "fr") -> str | None:
     """A recorded reason in `language`: the platform's own reasons are translated, any other is as given.
 
     >>> platform_reason(completed_reason("CPP2-00001", "CPP2"), "en")
     'completed by invoice CPP2-00001 (flow CPP2)'
+    >>> platform_reason("delivered to the recipient"), platform_reason("delivered to the recipient", "en")
+    ('mise à disposition du destinataire', 'delivered to the recipient')
     >>> platform_reason("Montant erroné", "en")
     'Montant erroné'
     """
-    if reason is None or language == "fr":
-        return reason
+    if reason is None:
+        return None
+    if language == "fr":
+        return _DELIVERED[1] if reason == _DELIVERED[0] else reason
     found = _COMPLETED.match(reason)
     return f"completed by invoice {found['new']} (flow {found['flow']})" if found else reason
 
