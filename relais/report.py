@@ -15,6 +15,7 @@ from flows.domain.history import HistoryEntry
 from flows.domain.lifecycle import Actor
 from flows.domain.model import Flow, FlowStatus, Invoice
 from flows.domain.reasons import REASONS
+from flows.returns.status import platform_reason
 from flows.store import As2Message, Store
 
 
@@ -59,7 +60,7 @@ def history_line(h: HistoryEntry) -> str:
     return (
         f"{h.at:%Y-%m-%d %H:%M:%S} {came}{h.status.code} {h.status.label} par {h.actor} ({h.source})"
         + (f" [motif {h.reason_code} : {reason_label(h.reason_code)}]" if h.reason_code else "")
-        + (f": {h.reason}" if h.reason else "")
+        + (f": {platform_reason(h.reason)}" if h.reason else "")
     )
 
 
@@ -364,7 +365,7 @@ def print_billing_file(store: Store, file_id: str, as_json: bool = False) -> boo
                 f"   {h.at:%Y-%m-%d %H:%M:%S}  {ACTORS_FR[h.actor]:<18} {h.status.code} {h.status.label}"
                 f" · {h.status.info.label_fr}"
                 + (f"  motif {h.reason_code} : {reason_label(h.reason_code)}" if h.reason_code else "")
-                + (f"  « {h.reason} »" if h.reason else "")
+                + (f"  « {platform_reason(h.reason)} »" if h.reason else "")
             )
     return True
 

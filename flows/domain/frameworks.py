@@ -347,19 +347,33 @@ class NotAFramework(ValueError):
         super().__init__(f"{value!r} is not a billing framework (A1 to A25)")
 
 
-_A_CODE = re.compile(r"^A(\d{1,3})(?:_[A-Z0-9_]*)?$")
+#: An ``A``-code: ASCII digits only (``\d`` would take other scripts' digits, "A٤" for A4), as many as
+#: written (``A1000`` is an ``A``-code that is no framework, not a plain invoice), then any long name.
+_A_CODE = re.compile(r"A([0-9]+)(?:_.*)?", re.ASCII | re.DOTALL)
 
 
 def parse(value: str | None) -> Framework:
     """The framework BT-23 names: its code (``A4``) or the platform's long name
     (``A4_PROJET_DECOMPTE_MENSUEL_FOURNISSEUR``, read by its prefix), case and spaces aside. No value, or
     one that is not an ``A``-code (a Peppol profile URN), is A1; an ``A``-code that is no framework
-    raises `NotAFramework`."""
+    raises `NotAFramework`.
+
+    >>> parse(" a9 "), parse("A4_PROJET_DECOMPTE_MENSUEL_FOURNISSEUR"), parse("A09"), parse("A٤")
+    (<Framework.A9: 'A9'>, <Framework.A4: 'A4'>, <Framework.A9: 'A9'>, <Framework.A1: 'A1'>)
+    >>> for bad in ("A26", "A1000", "A" + "9" * 5000):
+    ...     try:
+    ...         parse(bad)
+    ...     except NotAFramework:
+    ...         print("not a framework")
+    not a framework
+    not a framework
+    not a framework
+    """
     text = (value or "").strip().upper()
-    found = _A_CODE.match(text)
+    found = _A_CODE.fullmatch(text)
     if found is None:
         return DEFAULT
-    code = f"A{int(found[1])}" if found[1].isdigit() else text
+    code = "A" + (found[1].lstrip("0") or "0")  # no int(): a 5,000-digit code would exceed its limit
     try:
         return Framework(code)
     except ValueError:

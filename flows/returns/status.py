@@ -109,6 +109,8 @@ _CIRCUIT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
     )
 )
+#: The reason the platform records in English when it delivers an invoice (flows/store/history.py), in French.
+_DELIVERED = ("delivered to the recipient", "mise à disposition du destinataire")
 
 
 def platform_reason(reason: str | None, language: str = "fr") -> str | None:
@@ -118,11 +120,15 @@ def platform_reason(reason: str | None, language: str = "fr") -> str | None:
     'completed by invoice CPP2-00001 (flow CPP2)'
     >>> platform_reason("Délai de validation de 15 jours dépassé : validation tacite", "en")
     'Validation time of 15 days passed: tacitly validated'
+    >>> platform_reason("delivered to the recipient"), platform_reason("delivered to the recipient", "en")
+    ('mise à disposition du destinataire', 'delivered to the recipient')
     >>> platform_reason("Montant erroné", "en")
     'Montant erroné'
     """
-    if reason is None or language == "fr":
-        return reason
+    if reason is None:
+        return None
+    if language == "fr":
+        return _DELIVERED[1] if reason == _DELIVERED[0] else reason
     found = _COMPLETED.match(reason)
     if found:
         return f"completed by invoice {found['new']} (flow {found['flow']})"

@@ -124,6 +124,27 @@ def test_association_refusals(any_rt, directory_file):
     assert follower(7, framework="A7", actors={"MOE": "12345678901234"}) == ["RLS-P15"]
 
 
+def test_odd_bt23_values(rt, directory_file):
+    """What a sender may write in BT-23: any number of ASCII digits after the A (A1000 is no framework, not
+    a plain invoice; 5,000 digits are quoted cut), other scripts' digits are no A-code (A1), a long name is
+    read by its prefix whatever follows it."""
+    rt.pipeline.clock = lambda: NOW
+    recipient = directory_file[1][0]
+
+    def send(n, framework, **kw):
+        xml = piece(gen.invoice_xml("ubl", spec_for(recipient, number=f"ODD-{n}")), framework=framework, **kw)
+        return _send(rt, f"odd{n}.xml", xml)[1]
+
+    for n, code in enumerate(("A1000", "A" + "9" * 5000), 1):
+        inv = send(n, code)
+        assert (inv.status, [e.rule for e in inv.errors]) == (InvoiceStatus.REJETEE, ["RLS-P12"])
+        assert len(inv.errors[0].message) < 200
+    arabic = send(3, "A\u0664")  # ARABIC-INDIC DIGIT FOUR: not A4 (which would need its MOE: RLS-P15)
+    assert (arabic.status, arabic.framework, arabic.errors) == (InvoiceStatus.MISE_A_DISPOSITION, Framework.A1, [])
+    long_name = send(4, "a9_facture_sous-traitant_\u00e9", actors={"VALIDEUR": VALIDATOR})
+    assert (long_name.status, long_name.framework) == (InvoiceStatus.A_VALIDER_1, Framework.A9)
+
+
 def test_a_sub_contractors_invoice_waits_for_its_validator_its_delivery_held(rt, directory_file):
     rt.pipeline.clock = lambda: NOW
     spec = spec_for(directory_file[1][0], number="ST-1")

@@ -175,6 +175,16 @@ def test_a_reason_code_the_list_no_longer_has_is_written_without_a_label() -> No
         rf.validate(data.replace(b"ANCIEN_CODE", b"ancien code"))
 
 
+@pytest.mark.parametrize(("language", "motif"), [("fr", "mise à disposition du destinataire"), ("en", None)])
+def test_the_platforms_delivery_is_told_in_the_partners_language(language: str, motif: str | None) -> None:
+    [change] = _changes([(I.DEPOSEE, I.MISE_A_DISPOSITION, Actor.PLATFORM)])
+    delivered = {**_asdict(change.entry), "reason": "delivered to the recipient"}  # as flows/store/history.py
+    data, _ = st.build(
+        "ST0000000003", "op-sub", [st.Change(HistoryEntry(**delivered), change.invoice)], language=language
+    )
+    assert etree.fromstring(data).findtext(".//Motif") == (motif or "delivered to the recipient")
+
+
 def _asdict(entry: HistoryEntry) -> dict[str, object]:
     return {f: getattr(entry, f) for f in entry.__slots__}  # type: ignore[attr-defined]
 

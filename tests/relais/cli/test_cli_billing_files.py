@@ -158,3 +158,21 @@ def test_no_such_billing_file(home) -> None:
     root, _ = home
     out = _relais(root, "billing-files", "CPP9999999999-00001")
     assert out.exit_code == 1 and "aucun dossier de facturation « CPP9999999999-00001 »" in out.output
+
+
+def test_the_platforms_delivery_reason_is_in_french() -> None:
+    """`relais invoices` and `relais billing-files` print the platform's delivery in French, as the web does."""
+    import datetime as dt
+
+    from flows.domain.history import HistoryEntry, Source
+    from flows.domain.lifecycle import Actor, InvoiceStatus
+    from relais import report
+
+    entry = HistoryEntry(
+        id=1, invoice_id="CPP0000000001-00001", partner="op-a", status=InvoiceStatus.MISE_A_DISPOSITION,
+        previous=InvoiceStatus.DEPOSEE, actor=Actor.PLATFORM, source=Source.PLATFORM,
+        reason="delivered to the recipient", at=dt.datetime(2026, 12, 7, tzinfo=dt.UTC),
+    )  # fmt: skip
+    assert report.history_line(entry).endswith(
+        "MISE_A_DISPOSITION par platform (platform): mise à disposition du destinataire"
+    )

@@ -10,6 +10,8 @@ not reported (`flows.domain.frameworks.parse`). Fatal: the piece's circuit is un
 None
 >>> print(check(InvoiceContext(facts=Facts(framework_text="urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"))))
 None
+>>> check(InvoiceContext(facts=Facts(framework_text="A" + "9" * 5000))).message.endswith(": 'A" + "9" * 39 + "…'")
+True
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ RULE = Rule(
 )
 
 
+#: The longest BT-23 value quoted in the finding (a 5,000-digit ``A``-code is cut, with an ellipsis).
+QUOTED = 40
+
+
 def check(ctx: InvoiceContext) -> ValidationError | None:
     if ctx.facts is None or ctx.framework is not None:
         return None
-    return RULE.error(FRAMEWORK, repr(ctx.facts.framework_text))
+    text = ctx.facts.framework_text or ""
+    return RULE.error(FRAMEWORK, repr(text if len(text) <= QUOTED else text[:QUOTED] + "…"))
