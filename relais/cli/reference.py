@@ -232,12 +232,20 @@ def actors_import(settings: Settings, file: Path) -> None:
     from flows.directory import actors as registry
 
     store = _store(settings)
+    before = {(a.siret, a.role): a for a in store.actors()}
     try:
         version, count = registry.import_file(store, file)
     except registry.ActorFileError as e:
         _fail_actors(f"{file.name} refusé : {e} ; rien n'est importé (nothing imported)")
     store.audit(principal(), "actors.import", target=file.name, outcome="ok", http_status=None, detail=version)
     click.echo(f"{count} acteur(s) importé(s) de {file.name} : version {version}")
+    # The file replaces the list: say who is no longer registered (`relais actors add` adds one instead).
+    dropped = sorted(set(before) - {(a.siret, a.role) for a in store.actors()})
+    if dropped:
+        click.echo(f"{len(dropped)} acteur(s) de la version précédente ne sont plus enregistré(s) :")
+        for siret, role in dropped:
+            click.echo(f"  {siret}  {role}  {before[(siret, role)].name}")
+        click.echo("(pour ajouter un acteur sans remplacer la liste : relais actors add --siret S --name N --role R)")
 
 
 @actors.command("list")

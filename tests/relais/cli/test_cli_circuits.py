@@ -80,6 +80,9 @@ def test_actors_are_added_imported_and_listed(tmp_path):
     good.write_text(f"\ufeffsiret;name;role\n# la MOA\n{OTHER};Maître d'ouvrage;MOA\n\n{MOE};Cabinet;moe\n")
     imported = _cli(home, "actors", "import", good)
     assert imported.exit_code == 0 and "2 acteur(s) importé(s)" in imported.output, imported.output
+    # The file replaced the list: the titulaire it does not hold is said to be dropped, the MOE is not.
+    assert "1 acteur(s) de la version précédente ne sont plus enregistré(s)" in imported.output
+    assert f"{TITULAIRE}  titulaire  Entreprise Générale" in imported.output and f"{MOE}  moe" not in imported.output
     after = json.loads(_cli(home, "actors", "list", "--json").output)
     assert [(a["siret"], a["role"]) for a in after["actors"]] == [(MOE, "moe"), (OTHER, "moa")]  # a new list
     assert after["version"] != listed["version"]
