@@ -41,6 +41,7 @@ from types import MappingProxyType
 
 from flows.domain.frameworks import Framework, Step
 from flows.domain.lifecycle import Actor, InvoiceStatus
+from flows.domain.model import InvoiceFacts
 
 _I = InvoiceStatus
 
@@ -55,6 +56,18 @@ class Parties:
     validator_2: str | None = None  # a second validation level, where the document names one
     moe: str | None = None  # the project manager
     moa: str | None = None  # the contracting authority; None: the buyer
+
+    @classmethod
+    def named_by(cls, facts: InvoiceFacts) -> Parties:
+        """The actors a piece's document names (`flows.io.extract`; docs/billing-frameworks.md §1)."""
+        return cls(
+            buyer=facts.buyer_siret,
+            supplier=facts.supplier_id,
+            validator_1=facts.validator_1,
+            validator_2=facts.validator_2,
+            moe=facts.moe_siret,
+            moa=facts.moa_siret,
+        )
 
     def of(self, step: Step, level: int = 1) -> str | None:
         if step is Step.VALIDATOR:

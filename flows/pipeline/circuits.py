@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 
 from flows.domain.circuits import Deadlines, Parties, entry
 from flows.domain.frameworks import Framework, Step
-from flows.domain.model import Invoice, InvoiceFacts
+from flows.domain.model import Invoice
 
 if TYPE_CHECKING:
     from flows.store.circuits import PieceRef
 
-__all__ = ["Deadlines", "Delivery", "parties", "place"]
+__all__ = ["Deadlines", "Delivery", "place"]
 
 
 class Delivery(enum.StrEnum):
@@ -38,18 +38,6 @@ class Delivery(enum.StrEnum):
     NOW = "now"  # queued, sent once its flow is closed (a plain invoice)
     HELD = "held"  # queued HELD: sent when its circuit reaches the recipient (A9, A12 after their validator)
     NONE = "none"  # not queued: its circuit does not reach the recipient from here (MOE, MOA, supplier)
-
-
-def parties(facts: InvoiceFacts) -> Parties:
-    """The actors of a piece, as its document names them (`flows.io.extract`)."""
-    return Parties(
-        buyer=facts.buyer_siret,
-        supplier=facts.supplier_id,
-        validator_1=facts.validator_1,
-        validator_2=facts.validator_2,
-        moe=facts.moe_siret,
-        moa=facts.moa_siret,
-    )
 
 
 def place(
@@ -78,7 +66,7 @@ def place(
         inv.previous_id, inv.billing_file_id = None, inv.id
     if not circuits:
         return Delivery.NOW
-    turn = entry(inv.framework, parties(inv))
+    turn = entry(inv.framework, Parties.named_by(inv))
     inv.status, inv.holder, inv.due_at = turn.status, turn.holder, deadlines.due(turn.status, now)
     steps = inv.framework.steps
     if steps[0] is Step.RECIPIENT:

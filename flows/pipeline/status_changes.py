@@ -81,18 +81,6 @@ MAX_REASON = 2000
 _TRIES = 3
 
 
-def parties(inv: Invoice) -> Parties:
-    """The actors a recorded piece names (docs/billing-frameworks.md §1)."""
-    return Parties(
-        buyer=inv.buyer_siret,
-        supplier=inv.supplier_id,
-        validator_1=inv.validator_1,
-        validator_2=inv.validator_2,
-        moe=inv.moe_siret,
-        moa=inv.moa_siret,
-    )
-
-
 def change(
     store: Store,
     invoice_id: str,
@@ -302,7 +290,7 @@ def _then(
 ) -> tuple[list[StatusMove], bool]:
     """`moves` and the platform's pass on after them, when the piece's circuit sends it on from `status`;
     whether the piece is then made available to its recipient (its delivery released)."""
-    turn = circuits.pass_on(inv.framework, status, parties(inv))
+    turn = circuits.pass_on(inv.framework, status, Parties.named_by(inv))
     if turn is None:
         return moves, False
 
