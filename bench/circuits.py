@@ -79,11 +79,32 @@ class Calls:
 
 
 def lookup_ms(rt, numbers: Sequence[str]) -> float:
-    """Mean time of one association lookup (the recorded pieces with a number), in ms."""
-    t0 = time.perf_counter()
+    """Median time of one association lookup (the recorded pieces with a number), in ms: the median, as the
+    machine may be busy with other work."""
+    seconds = []
     for number in numbers:
+        t0 = time.perf_counter()
         rt.store.pieces_by_number(number)
-    return (time.perf_counter() - t0) / max(1, len(numbers)) * 1000
+        seconds.append(time.perf_counter() - t0)
+    return _percentile(seconds, 0.5) * 1000
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) of this process and its children so far (the validation workers; those
+    that ended included), the API server aside (it runs between the rounds)."""
+    import psutil
+
+    me = psutil.Process()
+    t = me.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in me.children(recursive=True):
+        try:
+            if "api" not in child.cmdline():
+                c = child.cpu_times()
+                total += c.user + c.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def deposit(settings, partner: str, specs: Sequence, work: Path, name: str) -> int:
@@ -206,9 +227,10 @@ def report(
     print(f"peak RSS: {peak:.0f} MB (this process, its workers and the API server); "
           f"this process {own:.0f} MB, the API server {server_peak:.0f} MB")  # fmt: skip
     print(
-        "association lookup: "
-        + ", ".join(f"{k} {v:.3f} ms" for k, v in lookups.items())
-        + f" ({lookups['end'] / lookups['start']:.1f}x from start to end)"
+        f"association lookup (median of {LOOKUPS}): start {lookups['start']:.3f} ms (nothing recorded yet), "
+        f"middle {lookups['middle']:.3f} ms, end {lookups['end']:.3f} ms ({lookups['end'] / lookups['middle']:.1f}x "
+        f"from middle to end); a number never recorded: start {lookups['start']:.3f} ms, end "
+        f"{lookups['end_unknown']:.3f} ms ({lookups['end_unknown'] / lookups['start']:.1f}x)"
     )
     print(
         json.dumps(
@@ -289,18 +311,19 @@ class Bench:
         self.server: subprocess.Popen[str] | None = None  # `relais api serve`, once started
 
     def round_(self, label: str, drops: list[tuple[str, Sequence, str]]) -> None:
-        """Deposit `drops` (partner, specs, name) and run one pipeline pass over them, timed."""
-        from relais.runner import run_once
+        """Deposit `drops` (partner, specs, name) and run one pipeline pass (`relais run`'s) over them, timed:
+        the pass also sends the deliveries the actors released and the status return flows of their moves."""
+        from relais.runner import run_pass
 
         count = sum(deposit(self.settings, partner, specs, self.work, name) for partner, specs, name in drops)
-        t1 = time.perf_counter()
-        flows = run_once(self.rt)
-        seconds = time.perf_counter() - t1
+        t1, cpu = time.perf_counter(), cpu_s()
+        done = run_pass(self.rt)
+        seconds, cpu = time.perf_counter() - t1, cpu_s() - cpu
         self.pipeline_s += seconds
         self.pieces += count
-        statuses = sorted({str(f.status) for f in flows})
-        print(f"{label}: {count} pieces in {len(flows)} flows, {seconds:.1f} s = {count / seconds:.0f} pieces/s "
-              f"({', '.join(statuses)})", flush=True)  # fmt: skip
+        print(f"{label}: {count} pieces in {len(done.flows)} flows ({', '.join(sorted(done.statuses))}), "
+              f"{seconds:.1f} s = {count / seconds:.0f} pieces/s, CPU {cpu:.0f} s; with {done.delivered} deliveries "
+              f"and {done.status_returns} status return flows sent", flush=True)  # fmt: skip
 
     def actors(self, status: str, moves: list[str], who: set[str], expected: int) -> None:
         """The actors `who` list their pieces in `status` and make `moves` on each, through the API."""
@@ -349,10 +372,11 @@ def walk(b: Bench, n: int) -> None:
     b.actors("MISE_A_DISPOSITION_MOA", ["PRISE_EN_COMPTE_MOA", "TRANSMISE_MOA"], buyers, n)
     b.round_("deposit 3 (A19)", [("moa", a19, "a19")])
     b.lookup("end", probe, f"at the end, after {b.pieces} pieces")
+    b.lookup("end_unknown", [f"X{k:08d}" for k in range(LOOKUPS)], "of numbers never recorded, at the end")
     print("  its plan (SQLite): " + "; ".join(lookup_plan(b.rt, probe[0])))
 
     reads = []
-    for i in sample[: b.args.reads]:
+    for i in random.Random(2).sample(range(n), min(n, b.args.reads)):
         found = b.rt.store.pieces_by_number(a4[i].number)
         if found:
             reads.append((b.tokens[a4[i].buyer_siret], found[0].id))

@@ -223,7 +223,8 @@ def _walk(rt: Runtime, spec: gen.InvoiceSpec) -> None:
     click.echo(f"    {spec.number} {framework.label_fr} ({piece.id}) : {piece.status.label}")
     named = dict(spec.supporting)
     for who, status in _ACTIONS.get(framework.value, ()):
-        siret = {"moe": named.get("MOE"), "validator": named.get("VALIDEUR")}.get(who) or spec.buyer_siret
+        siret = {"moe": named.get("MOE"), "moa": named.get("MOA"), "validator": named.get("VALIDEUR")}.get(who)
+        siret = siret or spec.buyer_siret  # the MOA is the buyer when none is named
         click.echo(f"      {_WHO[who]} ({siret}) : {_act(rt, piece.id, status, siret)}")
 
 

@@ -349,6 +349,11 @@ def _circuits_walk(out: str, home: Path) -> None:
         assert history[-2:] == [("VALIDEE_1", "VALIDATOR"), ("MISE_A_DISPOSITION", "PLATFORM")], history
     finally:
         store.close()
+    delivered = {path.stem for path in (home / "delivery").rglob("*.xml")}
+    assert {n for n, p in pieces.items() if p.id in delivered} == {
+        "A9-000001",
+        "A19-000001",
+    }  # validated, or no circuit
     said: dict[str, list[tuple[str, str, str]]] = {}
     for path in sorted(home.glob("dropzones/*/out/ST*.xml")):
         returnflow.validate(path)
