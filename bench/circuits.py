@@ -21,12 +21,12 @@ answered the previous one, as in life:
 3. the A19s are deposited; each buyer reads a sample of billing files (``GET /api/v1/billing-files/{id}``).
 
 It prints the pieces per second through the pipeline, the API latency (p50/p95, per endpoint too), the
-peak RSS (this process, the validation workers and the API server) and the association lookup time
+peak RSS (this process, the validation workers and the API server), the association lookup time
 (``Store.pieces_by_number``, what the association does per piece) at the start, in the middle and at
-the end: flat, as the lookups are indexed. The last line is JSON.
-
-Parts of Relais that are not there yet are reported, not faked: a list that finds none of the pieces it
-should (the circuit statuses, or actor tokens, not on this Relais), or a 404 on the billing files.
+the end, with SQLite's plan of that lookup (flat: ``ix_invoices_number``, then the flows' and
+``piece_links``' primary keys), and how many pieces of each framework ended in each status (the circuits
+walked: A4 PRISE_EN_COMPTE_MOE, A15 TRANSMISE_MOA, A19 and A9 MISE_A_DISPOSITION). The last line is JSON.
+An actor's list that finds fewer pieces than it should, or a failed API call, is printed, not hidden.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -78,11 +79,32 @@ class Calls:
 
 
 def lookup_ms(rt, numbers: Sequence[str]) -> float:
-    """Mean time of one association lookup (the recorded pieces with a number), in ms."""
-    t0 = time.perf_counter()
+    """Median time of one association lookup (the recorded pieces with a number), in ms: the median, as the
+    machine may be busy with other work."""
+    seconds = []
     for number in numbers:
+        t0 = time.perf_counter()
         rt.store.pieces_by_number(number)
-    return (time.perf_counter() - t0) / max(1, len(numbers)) * 1000
+        seconds.append(time.perf_counter() - t0)
+    return _percentile(seconds, 0.5) * 1000
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) of this process and its children so far (the validation workers; those
+    that ended included), the API server aside (it runs between the rounds)."""
+    import psutil
+
+    me = psutil.Process()
+    t = me.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in me.children(recursive=True):
+        try:
+            if "api" not in child.cmdline():
+                c = child.cpu_times()
+                total += c.user + c.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def deposit(settings, partner: str, specs: Sequence, work: Path, name: str) -> int:
@@ -205,9 +227,10 @@ def report(
     print(f"peak RSS: {peak:.0f} MB (this process, its workers and the API server); "
           f"this process {own:.0f} MB, the API server {server_peak:.0f} MB")  # fmt: skip
     print(
-        "association lookup: "
-        + ", ".join(f"{k} {v:.3f} ms" for k, v in lookups.items())
-        + f" ({lookups['end'] / lookups['start']:.1f}x from start to end)"
+        f"association lookup (median of {LOOKUPS}): start {lookups['start']:.3f} ms (nothing recorded yet), "
+        f"middle {lookups['middle']:.3f} ms, end {lookups['end']:.3f} ms ({lookups['end'] / lookups['middle']:.1f}x "
+        f"from middle to end); a number never recorded: start {lookups['start']:.3f} ms, end "
+        f"{lookups['end_unknown']:.3f} ms ({lookups['end_unknown'] / lookups['start']:.1f}x)"
     )
     print(
         json.dumps(
@@ -227,6 +250,143 @@ def report(
     )
 
 
+def lookup_plan(rt, number: str) -> list[str]:
+    """SQLite's plan of one association lookup (`Store.pieces_by_number`): its statement is caught as it runs,
+    then explained (``EXPLAIN QUERY PLAN``); a SEARCH by ``ix_invoices_number`` keeps the lookup flat."""
+    import sqlalchemy as sa
+
+    caught: list[tuple[str, object]] = []
+
+    def catch(conn, cursor, statement, parameters, context, executemany) -> None:
+        caught.append((statement, parameters))
+
+    engine = rt.store.engine
+    if engine.dialect.name != "sqlite":
+        return [f"(not explained on {engine.dialect.name})"]
+    sa.event.listen(engine, "before_cursor_execute", catch)
+    try:
+        rt.store.pieces_by_number(number)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", catch)
+    statement, parameters = caught[-1]
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()  # type: ignore[arg-type]
+    return [str(r[-1]) for r in rows]
+
+
+def final_statuses(rt) -> dict[str, dict[str, int]]:
+    """How many pieces of each framework ended in each status."""
+    import sqlalchemy as sa
+
+    from flows.domain.lifecycle import InvoiceStatus
+    from flows.store import tables as t
+
+    i = t.invoices.c
+    q = sa.select(i.framework, i.status, sa.func.count()).group_by(i.framework, i.status)
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    with rt.store.engine.connect() as conn:
+        for framework, status, count in conn.execute(q).all():
+            out[framework][InvoiceStatus(status).name] = count
+    return dict(sorted(out.items()))
+
+
+class Bench:
+    """One run over a fresh home: its pipeline rounds, its actors' API calls, and what they measured."""
+
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        from relais.compose import Runtime
+        from relais.settings import Settings
+
+        self.args, self.work, self.home = args, work, work / "home"
+        url = f"sqlite:///{self.home / 'relais.db'}"
+        self.env = {k: v for k, v in os.environ.items() if k != "RELAIS_DATABASE_SCHEMA"} | {"RELAIS_DATABASE_URL": url}
+        self.settings = Settings.from_env(self.home, stable_seconds=0.0, database_url=url, max_invoices_per_flow=CHUNK)
+        self.rt = Runtime.open(self.settings)
+        self.pipeline_s = 0.0
+        self.pieces = 0
+        self.calls = Calls()
+        self.lookups: dict[str, float] = {}
+        self.tokens: dict[str, str] = {}
+        self.base = ""
+        self.server: subprocess.Popen[str] | None = None  # `relais api serve`, once started
+
+    def round_(self, label: str, drops: list[tuple[str, Sequence, str]]) -> None:
+        """Deposit `drops` (partner, specs, name) and run one pipeline pass (`relais run`'s) over them, timed:
+        the pass also sends the deliveries the actors released and the status return flows of their moves."""
+        from relais.runner import run_pass
+
+        count = sum(deposit(self.settings, partner, specs, self.work, name) for partner, specs, name in drops)
+        t1, cpu = time.perf_counter(), cpu_s()
+        done = run_pass(self.rt)
+        seconds, cpu = time.perf_counter() - t1, cpu_s() - cpu
+        self.pipeline_s += seconds
+        self.pieces += count
+        print(f"{label}: {count} pieces in {len(done.flows)} flows ({', '.join(sorted(done.statuses))}), "
+              f"{seconds:.1f} s = {count / seconds:.0f} pieces/s, CPU {cpu:.0f} s; with {done.delivered} deliveries "
+              f"and {done.status_returns} status return flows sent", flush=True)  # fmt: skip
+
+    def actors(self, status: str, moves: list[str], who: set[str], expected: int) -> None:
+        """The actors `who` list their pieces in `status` and make `moves` on each, through the API."""
+        t1 = time.perf_counter()
+        found = list_and_act(self.base, self.calls, {s: self.tokens[s] for s in who}, status, moves, self.args.clients)
+        seconds = time.perf_counter() - t1
+        note = "" if found == expected else f" (expected {expected})"
+        print(f"  actors: {len(who)} list {status}: {found} pieces{note}; {', '.join(moves)} in {seconds:.1f} s")
+
+    def lookup(self, point: str, probe: Sequence[str], said: str) -> None:
+        self.lookups[point] = lookup_ms(self.rt, probe)
+        print(f"association lookup {said}: {self.lookups[point]:.3f} ms", flush=True)
+
+
+def walk(b: Bench, n: int) -> None:
+    """The three deposits and the actors' answers between them, then the buyers' reads (module doc); the API
+    server is left running (`b.server`)."""
+    from flows.directory import importer as directory
+    from relais import generate as gen
+    from relais.generate.circuits import circuit_set
+
+    recipients = gen.sample_directory()
+    dir_file = b.work / "annuaire.json"
+    dir_file.write_text(json.dumps(gen.directory_document(recipients, "bench")))
+    directory.import_file(b.rt.store, dir_file)
+    t0 = time.perf_counter()
+    works = circuit_set("works", n, b.args.lines, recipients, seed=1)
+    sub = circuit_set("subcontract", n, b.args.lines, recipients, seed=1)
+    a4, a15, a19 = (d.specs for d in works.deposits)
+    a9 = sub.deposits[0].specs
+    print(f"plan: {4 * n} pieces in {time.perf_counter() - t0:.1f} s")
+    sample = random.Random(1).sample(range(n), min(n, LOOKUPS))
+    probe = [a4[i].number for i in sample]  # numbers a later piece names in BT-25
+    b.lookup("start", probe, "at the start (no piece yet)")
+
+    b.round_("deposit 1 (A4, A9)", [("titulaire", a4, "a4"), ("sous-traitant", a9, "a9")])
+    b.lookup("middle", probe, f"after {b.pieces} pieces")
+    validators = {s for spec in a9 for role, s in spec.supporting if role == "VALIDEUR"}
+    moes = {s for spec in a4 for role, s in spec.supporting if role == "MOE"}
+    buyers = {spec.buyer_siret for spec in a4}
+    b.tokens = tokens_for(b.rt, validators | moes | buyers)
+    b.server, b.base = _start_server(b.home, b.env)
+    b.actors("A_VALIDER_1", ["VALIDEE_1"], validators, n)
+    b.actors("MISE_A_DISPOSITION_MOE", ["PRISE_EN_COMPTE_MOE"], moes, n)
+    b.round_("deposit 2 (A15)", [("moe", a15, "a15")])
+    b.actors("MISE_A_DISPOSITION_MOA", ["PRISE_EN_COMPTE_MOA", "TRANSMISE_MOA"], buyers, n)
+    b.round_("deposit 3 (A19)", [("moa", a19, "a19")])
+    b.lookup("end", probe, f"at the end, after {b.pieces} pieces")
+    b.lookup("end_unknown", [f"X{k:08d}" for k in range(LOOKUPS)], "of numbers never recorded, at the end")
+    print("  its plan (SQLite): " + "; ".join(lookup_plan(b.rt, probe[0])))
+
+    reads = []
+    for i in random.Random(2).sample(range(n), min(n, b.args.reads)):
+        found = b.rt.store.pieces_by_number(a4[i].number)
+        if found:
+            reads.append((b.tokens[a4[i].buyer_siret], found[0].id))
+    answers = read_files(b.base, b.calls, reads)
+    print(f"  buyers read {len(reads)} billing files: HTTP {dict(sorted(answers.items()))}")
+    print("statuses at the end: " + "; ".join(
+        f"{fw} " + ", ".join(f"{s} {c}" for s, c in sorted(st.items())) for fw, st in final_statuses(b.rt).items()
+    ))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=10_000, help="works billing files (each with one A9 beside)")
@@ -238,105 +398,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.files < 1 or args.clients < 1:
         ap.error("--files and --clients must be positive")
 
-    from flows.directory import importer as directory
-    from relais import generate as gen
     from relais import log
-    from relais.compose import Runtime
-    from relais.generate.circuits import circuit_set
-    from relais.runner import run_once
-    from relais.settings import Settings
 
     log.configure("WARNING")
     tmp = tempfile.TemporaryDirectory(prefix="relais-circuits-")
-    work = args.workdir or Path(tmp.name)
-    home = work / "home"
-    url = f"sqlite:///{home / 'relais.db'}"
-    env = {k: v for k, v in os.environ.items() if k != "RELAIS_DATABASE_SCHEMA"} | {"RELAIS_DATABASE_URL": url}
-    settings = Settings.from_env(home, stable_seconds=0.0, database_url=url, max_invoices_per_flow=CHUNK)
-    n = args.files
-    print(f"relais circuits benchmark: {n} billing files x 4 pieces (A4, A15, A19 + A9), {os.cpu_count()} CPUs")
-    rt = Runtime.open(settings)
-    proc = None
+    print(
+        f"relais circuits benchmark: {args.files} billing files x 4 pieces (A4, A15, A19 + A9), {os.cpu_count()} CPUs"
+    )
+    b = Bench(args, args.workdir or Path(tmp.name))
     sampler = PeakSampler().__enter__()
     try:
-        recipients = gen.sample_directory()
-        dir_file = work / "annuaire.json"
-        dir_file.write_text(json.dumps(gen.directory_document(recipients, "bench")))
-        directory.import_file(rt.store, dir_file)
-
-        t0 = time.perf_counter()
-        works = circuit_set("works", n, args.lines, recipients, seed=1)
-        sub = circuit_set("subcontract", n, args.lines, recipients, seed=1)
-        a4, a15, a19 = (d.specs for d in works.deposits)
-        a9 = sub.deposits[0].specs
-        print(f"plan: {4 * n} pieces in {time.perf_counter() - t0:.1f} s")
-        sample = random.Random(1).sample(range(n), min(n, LOOKUPS))
-        probe = [a4[i].number for i in sample]  # numbers a later piece names in BT-25
-        lookups = {"start": lookup_ms(rt, probe)}
-        print(f"association lookup at the start: {lookups['start']:.3f} ms")
-
-        pipeline_s = 0.0
-        pieces = 0
-
-        def round_(label: str, drops: list[tuple[str, Sequence, str]]) -> None:
-            nonlocal pipeline_s, pieces
-            count = sum(deposit(settings, partner, specs, work, name) for partner, specs, name in drops)
-            t1 = time.perf_counter()
-            flows = run_once(rt)
-            seconds = time.perf_counter() - t1
-            pipeline_s += seconds
-            pieces += count
-            statuses = sorted({str(f.status) for f in flows})
-            print(f"{label}: {count} pieces in {len(flows)} flows, {seconds:.1f} s = {count / seconds:.0f} pieces/s "
-                  f"({', '.join(statuses)})", flush=True)  # fmt: skip
-
-        round_("deposit 1 (A4, A9)", [("titulaire", a4, "a4"), ("sous-traitant", a9, "a9")])
-        lookups["middle"] = lookup_ms(rt, probe)
-        print(f"association lookup after {2 * n} pieces: {lookups['middle']:.3f} ms")
-
-        validators = {s for spec in a9 for role, s in spec.supporting if role == "VALIDEUR"}
-        moes = {s for spec in a4 for role, s in spec.supporting if role == "MOE"}
-        buyers = {spec.buyer_siret for spec in a4}
-        tokens = tokens_for(rt, validators | moes | buyers)
-        proc, base = _start_server(home, env)
-        calls = Calls()
-
-        def actors(status: str, moves: list[str], who: set[str], expected: int) -> None:
-            t1 = time.perf_counter()
-            found = list_and_act(base, calls, {s: tokens[s] for s in who}, status, moves, args.clients)
-            seconds = time.perf_counter() - t1
-            note = "" if found == expected else f" (expected {expected}: not on this Relais yet?)"
-            print(f"  actors: {len(who)} list {status}: {found} pieces{note}; {', '.join(moves)} in {seconds:.1f} s")
-
-        actors("A_VALIDER_1", ["VALIDEE_1"], validators, n)
-        actors("MISE_A_DISPOSITION_MOE", ["PRISE_EN_COMPTE_MOE"], moes, n)
-        round_("deposit 2 (A15)", [("moe", a15, "a15")])
-        actors("MISE_A_DISPOSITION_MOA", ["PRISE_EN_COMPTE_MOA", "TRANSMISE_MOA"], buyers, n)
-        round_("deposit 3 (A19)", [("moa", a19, "a19")])
-        lookups["end"] = lookup_ms(rt, probe)
-        print(f"association lookup at the end, after {pieces} pieces: {lookups['end']:.3f} ms")
-
-        reads = []
-        for i in sample[: args.reads]:
-            found = rt.store.pieces_by_number(a4[i].number)
-            if found:
-                reads.append((tokens[a4[i].buyer_siret], found[0].id))
-        answers = read_files(base, calls, reads)
-        print(f"  buyers read {len(reads)} billing files: HTTP {dict(sorted(answers.items()))}")
-        server_peak = _peak_rss_mb(proc.pid)
-        proc.terminate()
-        proc.wait(30)
-        proc = None
+        walk(b, args.files)
+        assert b.server is not None
+        server_peak = _peak_rss_mb(b.server.pid)
+        b.server.terminate()
+        b.server.wait(30)
+        b.server = None
         sampler.__exit__(None, None, None)
-
-        report(n, pieces, pipeline_s, calls, lookups, sampler.peak, server_peak)
+        report(args.files, b.pieces, b.pipeline_s, b.calls, b.lookups, sampler.peak, server_peak)
         return 0
     finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait()
+        if b.server is not None:
+            b.server.kill()
+            b.server.wait()
         sampler.__exit__(None, None, None)
-        rt.close()
+        b.rt.close()
         tmp.cleanup()
 
 

@@ -14,8 +14,13 @@ from pathlib import Path
 
 import click
 
+from flows.directory import actors as actors_mod
 from flows.directory import importer as dirmod
+from flows.domain.errors import RelaisError
 from flows.domain.frameworks import Framework
+from flows.domain.lifecycle import InvoiceStatus
+from flows.io import safexml
+from flows.pipeline import status_changes
 from relais import generate as gen
 from relais.compose import Runtime
 from relais.generate.batch import write_specs
@@ -109,9 +114,12 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
     for rule, message, count in rt.store.top_errors(8, [f.id for f in flows]):
         click.echo(f"  {count:>4} x {rule:<9} {in_french(rule, message)[:110]}")
     delivered = sum(1 for _ in settings.delivery_dir.rglob("*") if _.is_file())
-    returns = sorted(settings.dropzones_dir.glob("*/out/*.xml"))
+    reports = list(settings.dropzones_dir.glob("*/out/CR_*.xml"))
     click.echo(f"\n{delivered} factures remises aux destinataires sous {settings.delivery_dir}")
-    click.echo(f"{len(returns)} flux retour (CPPStatut) sous {settings.dropzones_dir}/<partenaire>/out/")
+    click.echo(
+        f"flux retour (CPPStatut) sous {settings.dropzones_dir}/<partenaire>/out/ : {len(reports)} comptes rendus"
+        f" d'intégration (CR_*), {len(_status_returns(settings))} flux de statuts (ST*)"
+    )
     _circuits(rt, settings, recipients, lines)
     _next_steps(settings.home, _a_recipient(settings.delivery_dir))
 
@@ -129,25 +137,22 @@ _WHO = {
     "moe": "la maîtrise d'œuvre",
     "moa": "la maîtrise d'ouvrage",
     "validator": "le titulaire",
-    "buyer": "le destinataire",
+    "buyer": "le service financier du destinataire",
 }
 
 
 def _circuits(rt: Runtime, settings: Settings, recipients: list[gen.Recipient], lines: int) -> None:
-    """Deposit a works billing file (A4, then the MOE's A15, then the MOA's A19) and a sub-contractor's
-    invoice (A9, its titulaire as validator), one deposit after the other, and walk them as far as the
-    demo can: after each deposit, each actor's move (`_act`)."""
+    """Register the circuits' actors, deposit a works billing file (A4, then the MOE's A15, then the MOA's
+    A19) and a sub-contractor's invoice (A9, its titulaire as validator), one deposit after the other; after
+    each deposit, each actor makes its move (`flows.pipeline.status_changes.act`); a last pass sends the
+    status return flows of the last moves. Then where the pieces are, and their return flows."""
     from relais.generate.circuits import actors_csv, circuit_set
 
     works = circuit_set("works", 1, lines, recipients, seed=7)
     sub = circuit_set("subcontract", 1, lines, recipients, seed=7)
-    actors = (settings.home / "acteurs.csv").resolve()
-    actors.write_text(actors_csv(works.actors + sub.actors), encoding="utf-8")
     click.echo("\ncadres de facturation : un dossier de travaux (A4, A15, A19) et une facture de sous-traitant (A9)")
-    click.echo(f"  acteurs (titulaires, maîtrise d'œuvre) dans {actors} :")
-    click.echo(f"    relais --home {_shown(settings.home)} actors import {_shown(actors)}")
-    # TODO(issue 22, integrator): register the actors here (the store-level import behind `relais actors
-    # import`) once it is on main; until then the line above says what to run.
+    _register(rt, settings.home, actors_csv(works.actors + sub.actors))
+    before = set(_status_returns(settings))
     rounds = [works.deposits[0:1] + sub.deposits, works.deposits[1:2], works.deposits[2:3]]
     for number, deposits in enumerate(rounds, 1):
         for d in deposits:
@@ -155,49 +160,84 @@ def _circuits(rt: Runtime, settings: Settings, recipients: list[gen.Recipient], 
             inbox.mkdir(parents=True, exist_ok=True)
             settings.outbox_dir(d.partner).mkdir(parents=True, exist_ok=True)
             write_specs(inbox, "ubl", d.specs, "zip", f"{d.framework.lower()}-{d.partner}")
-        run_once(rt)
+        run_once(rt)  # intake, and the status return flows of the moves made after the previous deposit
         said = ", ".join(f"{s.number} ({d.depositor})" for d in deposits for s in d.specs)
         click.echo(f"  dépôt {number} : {said}")
         for d in deposits:
             for spec in d.specs:
                 _walk(rt, spec)
-    first = rt.store.pieces_by_number(works.deposits[0].specs[0].number)
-    pieces = rt.store.billing_file(first[0].id) if first else []
-    if pieces:
-        click.echo(
-            f"  dossier de facturation {first[0].id} : " + ", ".join(f"{p.number} {p.status.label}" for p in pieces)
-        )
+    run_once(rt)  # the status return flows of the last moves
+    _where(rt, settings, [s for d in works.deposits + sub.deposits for s in d.specs], before)
+
+
+def _where(rt: Runtime, settings: Settings, specs: list[gen.InvoiceSpec], before: set[Path]) -> None:
+    """Where the pieces of `specs` are now (their billing files), and the status return flows written since
+    `before`: to which depositor, saying which changes."""
+    click.echo("  où en sont les pièces :")
+    files: dict[str, list[str]] = {}
+    for spec in specs:
+        for piece in rt.store.pieces_by_number(spec.number)[:1]:
+            files.setdefault(piece.billing_file_id or piece.id, []).append(f"{spec.number} {piece.status.label}")
+    for file_id, said in files.items():
+        click.echo(f"    dossier de facturation {file_id} : {', '.join(said)}")
+    written = sorted((p for p in _status_returns(settings) if p not in before), key=lambda p: p.name)
+    click.echo(f"  {len(written)} flux retour de statuts (CPPStatut) envoyés aux déposants :")
+    for path in written:
+        click.echo(f"    {_shown(path)} : {_changes(path)}")
+
+
+def _changes(path: Path) -> str:
+    """The changes a status return flow reports: ``number STATUS (actor)``, comma-separated."""
+    root = safexml.parse(path.read_bytes()).getroot()
+    return ", ".join(
+        f"{e.findtext('NumeroFacture')} {e.findtext('DonneesStatut/LibelleStatut')} "
+        f"({e.findtext('DonneesStatut/Acteur')})"
+        for e in root.iterfind("CPPFactureStatuts/CPPFactureStatut")
+    )
+
+
+def _register(rt: Runtime, home: Path, csv: str) -> None:
+    """Write the actors that are no directory structure to acteurs.csv and import them, as `relais actors
+    import` does."""
+    path = (home / "acteurs.csv").resolve()
+    path.write_text(csv, encoding="utf-8")
+    version, count = actors_mod.import_file(rt.store, path)
+    roles = ", ".join(sorted({a.role for a in rt.store.actors()}))
+    click.echo(f"  {count} acteurs enregistrés ({roles} ; version {version}) depuis {path}, comme le ferait :")
+    click.echo(f"    relais --home {_shown(home)} actors import {_shown(path)}")
+
+
+def _status_returns(settings: Settings) -> list[Path]:
+    """The status return flows written to the partners' out/ folders (``ST*.xml``)."""
+    return sorted(settings.dropzones_dir.glob("*/out/ST*.xml"))
 
 
 def _walk(rt: Runtime, spec: gen.InvoiceSpec) -> None:
-    """Say where a piece is, and make (or say) its actors' moves."""
+    """Say where a piece is, and make its actors' moves."""
     found = rt.store.pieces_by_number(spec.number)
     framework = Framework(spec.framework or "A1")
     if not found:
         click.echo(f"    {spec.number} {framework.label_fr} : introuvable")
         return
     piece = found[0]
-    click.echo(f"    {spec.number} {framework.label_fr} : {piece.status.label}")
+    click.echo(f"    {spec.number} {framework.label_fr} ({piece.id}) : {piece.status.label}")
     named = dict(spec.supporting)
     for who, status in _ACTIONS.get(framework.value, ()):
-        siret = {"moe": named.get("MOE"), "validator": named.get("VALIDEUR")}.get(who) or spec.buyer_siret
-        done = _act(rt, piece.id, status, siret)
-        if done is None:
-            click.echo(f"      à faire : {_WHO[who]} ({siret}) passe la pièce {piece.id} en {status}")
-        else:
-            click.echo(f"      {_WHO[who]} ({siret}) : {done}")
+        siret = {"moe": named.get("MOE"), "moa": named.get("MOA"), "validator": named.get("VALIDEUR")}.get(who)
+        siret = siret or spec.buyer_siret  # the MOA is the buyer when none is named
+        click.echo(f"      {_WHO[who]} ({siret}) : {_act(rt, piece.id, status, siret)}")
 
 
-def _act(rt: Runtime, invoice_id: str, status: str, siret: str) -> str | None:
-    """Act as the circuit actor `siret`: move `invoice_id` to `status`; the status it then has, or None
-    when the demo cannot act yet."""
-    # TODO(issue 22, integrator): once `flows.pipeline.status_changes.act` is on main, make the move here
-    # as the actor whose turn it is, e.g.
-    #     entry = status_changes.act(rt.store, invoice_id, InvoiceStatus[status], siret=siret, source=Source.CLI)
-    #     return entry.status.label
-    # (whatever its final signature), and let a refused move print its reason. Until then the demo says
-    # what each actor must do next.
-    return None
+def _act(rt: Runtime, invoice_id: str, status: str, siret: str) -> str:
+    """Act as the circuit actor `siret` (as its API token would): move `invoice_id` to `status`. What came of
+    it, in French: the statuses the piece took (the platform's pass on too), or why the move was refused."""
+    try:
+        entries = status_changes.act(
+            rt.store, invoice_id, InvoiceStatus[status], siret=siret, deadlines=rt.settings.deadlines
+        )
+    except RelaisError as e:
+        return f"{status} refusé : {e}"
+    return " puis ".join(e.status.label for e in entries)
 
 
 def _a_recipient(delivery: Path) -> str | None:

@@ -24,7 +24,9 @@ import structlog
 from click.testing import CliRunner
 
 from flows.domain import log
+from flows.io import safexml
 from flows.returns import report as returnflow
+from flows.store import Store
 from relais import generate as gen
 from relais.cli import main
 
@@ -289,6 +291,8 @@ def test_demo_end_to_end_and_again(cli, tmp_path):
     for code, said in top:  # Relais' own rules in French, as the rule declares it (the store keeps English)
         assert said.startswith(REGISTRY[code].message_fr[:110]), (code, said)
     assert "CPP0000000006" in out
+    said = r"^flux retour \(CPPStatut\) sous .*/out/ : 6 comptes rendus d'intégration \(CR_\*\), \d+ flux de statuts \(ST\*\)$"
+    assert re.search(said, out, re.M), out
     returns = _return_flows(home)
     assert len(returns) == 10  # the 6 flows, and the 4 deposits of the billing frameworks' circuits
     for path in returns:
@@ -304,8 +308,9 @@ def test_demo_end_to_end_and_again(cli, tmp_path):
 
 
 def _circuits_walk(out: str, home: Path) -> None:
-    """A works billing file and a sub-contractor's invoice are deposited in their order, each piece
-    found, its actors' next moves said (or made), and the actors written for `relais actors import`."""
+    """A works billing file and a sub-contractor's invoice are deposited in their order, their actors
+    registered, and the circuits walked: each actor's move made (the statuses in the store, the platform's
+    pass on after the titulaire's validation), and each depositor told by a status return flow."""
     part = out.split("\ncadres de facturation :", 1)[1].split("\nEt ensuite :", 1)[0]
     deposits = re.findall(r"^  dépôt (\d) : (.*)$", part, re.M)
     assert deposits == [
@@ -313,12 +318,62 @@ def _circuits_walk(out: str, home: Path) -> None:
         ("2", "A15-000001 (la maîtrise d'œuvre)"),
         ("3", "A19-000001 (la maîtrise d'ouvrage)"),
     ], part
-    assert "introuvable" not in part
-    for status in ("PRISE_EN_COMPTE_MOE", "VALIDEE_1", "PRISE_EN_COMPTE_MOA", "TRANSMISE_MOA", "SERVICE_FAIT"):
-        assert status in part, status
+    assert "introuvable" not in part and "refusé" not in part, part
     rows = (home / "acteurs.csv").read_text(encoding="utf-8").splitlines()
     assert rows[0] == "siret;name;role" and {r.rsplit(";", 1)[1] for r in rows[1:]} == {"titulaire", "moe"}
     assert f"actors import {home / 'acteurs.csv'}" in part
+    moves = re.findall(
+        r"^      (le titulaire|la maîtrise d'\S+|le service financier du destinataire) \((\d{14})\) : (.*)$", part, re.M
+    )
+    assert [(who, said) for who, _, said in moves] == [
+        ("la maîtrise d'œuvre", "PRISE_EN_COMPTE_MOE"),
+        ("le titulaire", "VALIDEE_1 puis MISE_A_DISPOSITION"),
+        ("la maîtrise d'ouvrage", "PRISE_EN_COMPTE_MOA"),
+        ("la maîtrise d'ouvrage", "TRANSMISE_MOA"),
+        ("le service financier du destinataire", "SERVICE_FAIT"),
+    ], part
+
+    store = Store.open(f"sqlite:///{home / 'relais.db'}", migrate=False)
+    try:
+        assert {(a.siret, a.role) for a in store.actors()} == {tuple(r.split(";")[::2]) for r in rows[1:]}
+        pieces = {n: store.invoices_by_number(n)[0] for n in ("A4-000001", "A15-000001", "A19-000001", "A9-000001")}
+        assert {n: p.status.name for n, p in pieces.items()} == {
+            "A4-000001": "PRISE_EN_COMPTE_MOE",
+            "A15-000001": "TRANSMISE_MOA",
+            "A19-000001": "SERVICE_FAIT",
+            "A9-000001": "MISE_A_DISPOSITION",
+        }
+        works = pieces["A4-000001"].id
+        assert [p.billing_file_id for n, p in pieces.items() if n != "A9-000001"] == [works] * 3
+        history = [(h.status.name, h.actor.name) for h in store.invoice_history(pieces["A9-000001"].id)]
+        assert history[-2:] == [("VALIDEE_1", "VALIDATOR"), ("MISE_A_DISPOSITION", "PLATFORM")], history
+    finally:
+        store.close()
+    delivered = {path.stem for path in (home / "delivery").rglob("*.xml")}
+    assert {n for n, p in pieces.items() if p.id in delivered} == {
+        "A9-000001",
+        "A19-000001",
+    }  # validated, or no circuit
+    said: dict[str, list[tuple[str, str, str]]] = {}
+    for path in sorted(home.glob("dropzones/*/out/ST*.xml")):
+        returnflow.validate(path)
+        if path.parent.parent.name in ("titulaire", "sous-traitant", "moe", "moa"):
+            root = safexml.parse(path.read_bytes()).getroot()
+            said.setdefault(path.parent.parent.name, []).extend(
+                (
+                    e.findtext("NumeroFacture"),
+                    e.findtext("DonneesStatut/LibelleStatut"),
+                    e.findtext("DonneesStatut/Acteur"),
+                )
+                for e in root.iter("CPPFactureStatut")
+            )
+    assert said == {
+        "titulaire": [("A4-000001", "PRISE_EN_COMPTE_MOE", "MOE")],
+        "sous-traitant": [("A9-000001", "VALIDEE_1", "VALIDATEUR"), ("A9-000001", "MISE_A_DISPOSITION", "PLATEFORME")],
+        "moe": [("A15-000001", "PRISE_EN_COMPTE_MOA", "MOA"), ("A15-000001", "TRANSMISE_MOA", "MOA")],
+        "moa": [("A19-000001", "MISE_A_DISPOSITION", "PLATEFORME"), ("A19-000001", "SERVICE_FAIT", "DESTINATAIRE")],
+    }, said
+    assert "sous-traitant/out/ST" in part and "A9-000001 VALIDEE_1 (VALIDATEUR)" in part, part
 
 
 def _next_steps_work(cli, out: str, home: Path) -> None:
