@@ -151,6 +151,7 @@ piece_links = sa.Table(
     metadata,
     sa.Column("previous_id", sa.String(48), primary_key=True),
     sa.Column("invoice_id", sa.String(48), nullable=False),
+    sa.Index("ix_piece_links_invoice", "invoice_id"),  # a refused follower frees its link (release_link)
 )
 
 #: Registered actors of the billing circuits (titulaires, mandataires, MOE, MOA) that are not directory

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("previous_id", sa.String(48), primary_key=True),
         sa.Column("invoice_id", sa.String(48), nullable=False),
     )
+    op.create_index("ix_piece_links_invoice", "piece_links", ["invoice_id"])
     op.create_table(
         "actor_versions",
         sa.Column("version", sa.String(64), primary_key=True),
