@@ -309,7 +309,8 @@ def test_deadlines_pass_tacitly_and_only_when_due(ready: Hub) -> None:
         "platform",
         "Délai de validation de 15 jours dépassé : validation tacite",
     )
-    assert delivered_files(hub, hub.piece(a9.id)) == [hub.delivered(a9.id)]
+    path = hub.delivered(a9.id)  # waits for the delivery first (an assert's left side would be read before it)
+    assert delivered_files(hub, hub.piece(a9.id)) == [path]
     moved = hub.piece(a4.id)
     assert moved.holder == a4s.buyer_siret
     with hub.client(a4s.buyer_siret) as c:
