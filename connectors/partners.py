@@ -7,6 +7,9 @@ Example ``partners/op-a.toml``::
     language = "fr"             # its return flows' free texts: "fr" (the default) or "en"
     mode = "qualification"      # raccordement: judged and answered, nothing delivered; default "production"
     status_vocabulary = "cpp"   # its status return flows' codes: "cpp" (01..13, the default) or "cdar"
+    platform_id = "0042"        # a platform of the 2026 reform: its registration number (docs/reform.md);
+                                # its CDAR messages are accepted for invoices routed to it, invoices the
+                                # reform's directory routes to it are sent to it
 
     [sftp]                      # Relais polls the partner's SFTP server
     host = "sftp.op-a.example"
@@ -185,8 +188,12 @@ class Partner:
     #: "qualification" (raccordement: judged and answered, nothing delivered) or "production"; ops' switch
     #: (`relais partners production P`, stored) wins over it.
     mode: str = "production"
+    #: A platform of the 2026 reform (PA): its registration number (``GlobalID@schemeID=0238`` in CDAR, the
+    #: platform of a line of the reform's directory). None: an operator, not a platform (docs/reform.md).
+    platform_id: str | None = None
 
 
+PLATFORM_ID = re.compile(r"[A-Za-z0-9]{1,20}")
 STATUS_VOCABULARIES = ("cpp", "cdar")
 LANGUAGES = ("fr", "en")
 MODES = ("qualification", "production")
@@ -405,7 +412,7 @@ def parse(path: Path) -> Partner:
     known_id = pid if isinstance(pid, str) and PARTNER_ID.match(pid) else None
     if known_id is None:
         problems.append(f"{path}: id: letters, digits, '.', '_' or '-', 64 at most (got {pid!r})")
-    unknown = set(raw) - {"id", "name", "sftp", "hosted", "as2", "status_vocabulary", "language", "mode"}
+    unknown = set(raw) - {"id", "name", "sftp", "hosted", "as2", "status_vocabulary", "language", "mode", "platform_id"}
     if unknown:
         problems.append(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
     sftp = _sftp(raw.get("sftp"), f"{path}: sftp", problems)
@@ -420,6 +427,9 @@ def parse(path: Path) -> Partner:
     mode = raw.get("mode", "production")
     if mode not in MODES:
         problems.append(f"{path}: mode: one of {', '.join(MODES)} (got {mode!r})")
+    platform_id = raw.get("platform_id")
+    if platform_id is not None and not (isinstance(platform_id, str) and PLATFORM_ID.fullmatch(platform_id)):
+        problems.append(f"{path}: platform_id: 1 to 20 letters or digits, as a string (got {platform_id!r})")
     if problems:
         raise PartnerFileError(path, known_id, problems)
     return Partner(
@@ -431,6 +441,7 @@ def parse(path: Path) -> Partner:
         status_vocabulary=vocabulary,
         language=language,
         mode=mode,
+        platform_id=platform_id,
     )
 
 

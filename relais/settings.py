@@ -60,6 +60,10 @@ class Settings:
     # [circuits]: the billing circuits' deadlines, in days (flows.pipeline.deadlines; docs/billing-frameworks.md)
     circuits_validator_days: int = 15  # a validator silent this long validates tacitly
     circuits_moe_days: int = 7  # a MOE silent this long lets the piece go to the MOA
+    # [reform]: Relais as a platform of the 2026 reform (docs/reform.md): its registration number (CDAR
+    # ``GlobalID@schemeID=0238`` of the messages it issues) and its name
+    platform_id: str = "9998"
+    platform_name: str = "Relais"
 
     def __post_init__(self) -> None:
         for name, value in (
@@ -159,6 +163,8 @@ class Settings:
             ("incident_retries", "RELAIS_INCIDENT_RETRIES", int),
             ("circuits_validator_days", "RELAIS_CIRCUITS_VALIDATOR_DAYS", int),
             ("circuits_moe_days", "RELAIS_CIRCUITS_MOE_DAYS", int),
+            ("platform_id", "RELAIS_PLATFORM_ID", str),
+            ("platform_name", "RELAIS_PLATFORM_NAME", str),
             ("archive_retention_years", "RELAIS_ARCHIVE_RETENTION_YEARS", int),
             ("workers", "RELAIS_WORKERS", int),
             ("worker_memory_mb", "RELAIS_WORKER_MEMORY_MB", int),

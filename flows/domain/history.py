@@ -16,6 +16,7 @@ class Source(enum.StrEnum):
     API = "api"  # the recipient API (relais/api)
     RETURN_FLOW = "return_flow"  # a status file the recipient sent back by one of its channels
     CLI = "cli"  # an operator (`relais invoices status`)
+    CDAR = "cdar"  # a CDAR lifecycle message from a partner platform or the seller (docs/reform.md)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ flows.domain.lifecycle.IllegalTransition: flow status IN_INTEGRE -> IN_EN_COURS_
 >>> InvoiceStatus.REJETEE_ROUTAGE.code, InvoiceStatus.REJETEE_ROUTAGE.label, InvoiceStatus.REJETEE_ROUTAGE.is_rejected
 ('04', 'REJETEE', True)
 >>> [s.name for s in FlowStatus if s.is_reserved] + [s.name for s in InvoiceStatus if s.is_reserved][:2]
-['IN_EN_ATTENTE_TRAITEMENT_CPP', 'EN_COURS_ACHEMINEMENT', 'A_ASSOCIER_MOE']
+['IN_EN_ATTENTE_TRAITEMENT_CPP', 'A_ASSOCIER_MOE', 'A_VALIDER_MOE']
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class Actor(enum.StrEnum):
     VALIDATOR = "validator"  # the titulaire (sub-contractor's piece) or the group's mandataire (co-contractor's)
     MOE = "moe"  # the project manager (maîtrise d'œuvre) of a works contract
     MOA = "moa"  # the contracting authority (maîtrise d'ouvrage) of a works contract
+    PARTNER_PLATFORM = "partner_platform"  # another platform of the reform (the buyer's), by a CDAR message
 
 
 S = TypeVar("S", FlowStatus, InvoiceStatus)
@@ -298,6 +299,72 @@ _CIRCUITS: tuple[Transition[InvoiceStatus], ...] = (
     ),
 )
 
+# The 2026 reform's lifecycle (docs/reform.md): an invoice routed by the reform's directory to another platform
+# is issued to it (201, EN_COURS_ACHEMINEMENT, by Relais's delivery); that platform then sends the buyer's
+# statuses in CDAR (202..211), the seller sends 209 and 212. Statuses Relais shares with Chorus Pro keep
+# their own moves above; these are the reform's, in its order, a status never going back.
+_PARTNER = frozenset({Actor.PARTNER_PLATFORM})
+_BUYER_SIDE = (
+    _I.RECUE,
+    _I.MISE_A_DISPOSITION,
+    _I.PRISE_EN_CHARGE,
+    _I.APPROUVEE,
+    _I.APPROUVEE_PARTIELLEMENT,
+    _I.EN_LITIGE,
+)
+_BUYER_NEXT: dict[InvoiceStatus, tuple[InvoiceStatus, ...]] = {
+    _I.EN_COURS_ACHEMINEMENT: (_I.RECUE, _I.MISE_A_DISPOSITION, _I.REJETEE_ROUTAGE, _I.REJETEE),
+    _I.RECUE: (_I.MISE_A_DISPOSITION, _I.REJETEE),
+    _I.MISE_A_DISPOSITION: (
+        _I.PRISE_EN_CHARGE,
+        _I.APPROUVEE,
+        _I.APPROUVEE_PARTIELLEMENT,
+        _I.EN_LITIGE,
+        _I.SUSPENDUE,
+        _I.REJETEE,
+        _I.MISE_EN_PAIEMENT,
+    ),
+    _I.PRISE_EN_CHARGE: (
+        _I.APPROUVEE,
+        _I.APPROUVEE_PARTIELLEMENT,
+        _I.EN_LITIGE,
+        _I.SUSPENDUE,
+        _I.REJETEE,
+        _I.MISE_EN_PAIEMENT,
+    ),
+    _I.APPROUVEE: (_I.EN_LITIGE, _I.MISE_EN_PAIEMENT),
+    _I.APPROUVEE_PARTIELLEMENT: (_I.EN_LITIGE, _I.MISE_EN_PAIEMENT),
+    _I.EN_LITIGE: (_I.APPROUVEE, _I.APPROUVEE_PARTIELLEMENT, _I.SUSPENDUE, _I.REJETEE),
+    _I.SUSPENDUE: (_I.REJETEE,),
+    _I.COMPLETEE: (_I.MISE_A_DISPOSITION, _I.PRISE_EN_CHARGE, _I.APPROUVEE, _I.APPROUVEE_PARTIELLEMENT, _I.EN_LITIGE),
+}
+
+
+def _merged(*transitions: Transition[InvoiceStatus]) -> tuple[Transition[InvoiceStatus], ...]:
+    """The transitions, one per (source, target): the reform's moves add their actor to the same move of
+    Chorus Pro's lifecycle (a recipient, or the buyer's platform, suspends a made-available invoice)."""
+    merged: dict[tuple[InvoiceStatus, InvoiceStatus], Transition[InvoiceStatus]] = {}
+    for t in transitions:
+        same = merged.get((t.source, t.target))
+        if same is not None and same.move is not t.move:
+            raise LifecycleError(f"invoice: {t.source} -> {t.target} is listed with two moves")
+        actors = t.actors | (same.actors if same else frozenset())
+        merged[(t.source, t.target)] = dataclasses.replace(t, actors=actors)
+    return tuple(merged.values())
+
+
+_REFORM: tuple[Transition[InvoiceStatus], ...] = (
+    Transition(_I.DEPOSEE, _I.EN_COURS_ACHEMINEMENT, Move.DELIVER, _PLATFORM),
+    *(Transition(a, b, Move.PROCESS, _PARTNER) for a, targets in _BUYER_NEXT.items() for b in targets),
+    # The seller: completes a suspended invoice (209, as in Chorus Pro: SUSPENDUE -> COMPLETEE above), and
+    # says it collected the payment (212) once the buyer has the invoice, paid or not.
+    *(
+        Transition(a, _I.ENCAISSEE, Move.PROCESS, _SUPPLIER)
+        for a in (*_BUYER_SIDE, _I.SERVICE_FAIT, _I.MANDATEE, _I.MISE_A_DISPOSITION_COMPTABLE, _I.COMPTABILISEE)
+        + (_I.MISE_EN_PAIEMENT,)
+    ),
+)
+
 INVOICE: Lifecycle[InvoiceStatus, InvoiceStatusInfo] = Lifecycle(
     kind="invoice",
     statuses=INVOICE_STATUSES,
@@ -315,7 +382,7 @@ INVOICE: Lifecycle[InvoiceStatus, InvoiceStatusInfo] = Lifecycle(
             _I.A_ASSOCIER_FOURNISSEUR,
         }
     ),
-    transitions=(
+    transitions=_merged(
         # Delivered by the platform; or confirmed by the recipient, who fetched it through the API first.
         Transition(_I.DEPOSEE, _I.MISE_A_DISPOSITION, Move.DELIVER, _PLATFORM | _RECIPIENT),
         *_recipient(*((s, t) for s in _TAKEN for t in (_I.REJETEE, _I.SUSPENDUE, _I.A_RECYCLER, _I.SERVICE_FAIT))),
@@ -331,6 +398,7 @@ INVOICE: Lifecycle[InvoiceStatus, InvoiceStatusInfo] = Lifecycle(
             (_I.COMPTABILISEE, _I.MISE_EN_PAIEMENT),
         ),
         *_CIRCUITS,
+        *_REFORM,
     ),
 )
 

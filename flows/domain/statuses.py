@@ -97,6 +97,14 @@ class InvoiceStatus(enum.StrEnum):
     DUPLIQUE_APRES_REFUS = "53"
     ERREUR_DESTINATAIRE_PD = "54"
     ERREUR_DESTINATAIRE_EA = "55"
+    # The 2026 reform's lifecycle (CDAR, docs/reform.md): statuses a partner platform (the buyer's) or the
+    # seller sends in CDAR that have no Chorus Pro equivalent. The numbers are Relais's.
+    RECUE = "60"  # 202: received by the buyer's platform
+    PRISE_EN_CHARGE = "61"  # 204: taken over by the buyer
+    APPROUVEE = "62"  # 205: approved by the buyer
+    APPROUVEE_PARTIELLEMENT = "63"  # 206
+    EN_LITIGE = "64"  # 207: disputed
+    ENCAISSEE = "65"  # 212: the seller collected the payment (amounts per VAT rate)
 
     @property
     def is_final(self) -> bool:
@@ -252,9 +260,8 @@ INVOICE_STATUSES: Mapping[InvoiceStatus, InvoiceStatusInfo] = MappingProxyType(
         _I.EN_COURS_ACHEMINEMENT: InvoiceStatusInfo(
             code="02",
             label="EN_COURS_ACHEMINEMENT",
-            label_fr="en cours d'acheminement",
-            label_en="being routed",
-            reserved=True,
+            label_fr="émise vers la plateforme du destinataire",
+            label_en="issued to the recipient's platform",
             cdar="201",
         ),
         _I.MISE_A_DISPOSITION: InvoiceStatusInfo(
@@ -302,7 +309,6 @@ INVOICE_STATUSES: Mapping[InvoiceStatus, InvoiceStatusInfo] = MappingProxyType(
             label="MISE_EN_PAIEMENT",
             label_fr="mise en paiement",
             label_en="payment sent",
-            final=True,
             cdar="211",
         ),
         _I.COMPLETEE: InvoiceStatusInfo(
@@ -436,6 +442,19 @@ INVOICE_STATUSES: Mapping[InvoiceStatus, InvoiceStatusInfo] = MappingProxyType(
                     _I.ERREUR_DESTINATAIRE_EA,
                     _i("erreur de destinataire (état d'acompte)", "wrong recipient (interim statement)", reserved=True),
                 ),
+                # The reform's lifecycle (CDAR), set by a partner platform or the seller (docs/reform.md).
+                (
+                    _I.RECUE,
+                    _i("reçue par la plateforme du destinataire", "received by the recipient's platform", cdar="202"),
+                ),
+                (_I.PRISE_EN_CHARGE, _i("prise en charge", "taken over", cdar="204")),
+                (_I.APPROUVEE, _i("approuvée", "approved", cdar="205")),
+                (
+                    _I.APPROUVEE_PARTIELLEMENT,
+                    _i("approuvée partiellement", "partially approved", needs_reason=True, cdar="206"),
+                ),
+                (_I.EN_LITIGE, _i("en litige", "disputed", needs_reason=True, cdar="207")),
+                (_I.ENCAISSEE, _i("encaissée", "payment collected", final=True, cdar="212")),
             )
         },
     }

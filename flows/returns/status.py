@@ -61,6 +61,7 @@ ACTORS = {
     Actor.VALIDATOR: "VALIDATEUR",  # the titulaire or the group's mandataire
     Actor.MOE: "MOE",
     Actor.MOA: "MOA",
+    Actor.PARTNER_PLATFORM: "PLATEFORME_PARTENAIRE",  # the buyer's platform, by a CDAR message (docs/reform.md)
 }
 
 

@@ -23,6 +23,7 @@ from flows.domain.errors import ConfigError
 from flows.store.api import ApiRepo
 from flows.store.as2 import As2Repo
 from flows.store.audit import ArchiveRefsRepo, AuditRepo
+from flows.store.cdar import CdarRepo
 from flows.store.circuits import CircuitsRepo
 from flows.store.dashboard import DashboardRepo
 from flows.store.directory import ActorsRepo, DirectoryRepo
@@ -81,6 +82,7 @@ class Store(
     InvoicesRepo,
     OutboxRepo,
     As2Repo,
+    CdarRepo,
     DirectoryRepo,
     ActorsRepo,
     HistoryRepo,

@@ -435,3 +435,42 @@ partner_modes = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Index("ix_partner_modes_partner", "partner", "id"),
 )
+
+cdar_messages = sa.Table(
+    "cdar_messages",
+    metadata,
+    # The reform's lifecycle messages (CDAR D22B) sent ("out") and received ("in"), migration 0017;
+    # flows/store/cdar.py. Unique per (direction, issuer, message id): a replay is applied once.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("direction", sa.String(3), nullable=False),  # "in" | "out"
+    sa.Column("message_id", sa.String(200), nullable=False),  # ExchangedDocument/ID
+    sa.Column("issuer", sa.String(200), nullable=False),  # "<scheme>:<id>" of IssuerTradeParty (out: Relais)
+    sa.Column("partner", sa.String(128)),  # out: to whom; in: from whom (None: not a known partner)
+    sa.Column("flow_id", sa.String(32)),  # in: the flow that carried it; out: the flow it reports on, if any
+    sa.Column("return_id", sa.String(48)),  # out: the status return (or integration report) it is
+    sa.Column("sha256", sa.String(64), nullable=False),  # the archived message
+    sa.Column("lines", sa.Integer, nullable=False),  # its AcknowledgementDocuments
+    sa.Column("outcome", sa.String(24), nullable=False),  # flows.store.cdar.Outcome
+    sa.Column("detail", sa.Text),  # why refused / the incident, readable
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("direction", "issuer", "message_id", name="uq_cdar_message"),
+    sa.Index("ix_cdar_messages_partner", "partner", "id"),
+    sa.Index("ix_cdar_messages_flow", "flow_id"),
+)
+
+cdar_lines = sa.Table(
+    "cdar_lines",
+    metadata,
+    # One per AcknowledgementDocument of a cdar_messages row (its position, from 1).
+    sa.Column("message", sa.Integer, sa.ForeignKey("cdar_messages.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("invoice_id", sa.String(48)),  # None: no invoice Relais knows (refused, RLS-C02) or a flow-level 501
+    sa.Column("invoice_number", sa.String(200), nullable=False),  # BT-1 as the message names it
+    sa.Column("status", sa.String(3), nullable=False),  # ProcessConditionCode
+    sa.Column("reason_code", sa.String(40)),
+    sa.Column("outcome", sa.String(16), nullable=False),  # "written" (out) | "applied" | "refused" (in)
+    sa.Column("rule", sa.String(40)),  # in, refused: the rule (RLS-C..)
+    sa.Column("history_id", sa.Integer),  # out: the history entry written; in: the one appended
+    sa.Column("amounts", sa.Text),  # JSON [{"type": "MEN", "amount": "120.00", "vat_rate": "20.00"}] (212)
+    sa.Index("ix_cdar_lines_invoice", "invoice_id"),
+)

@@ -136,6 +136,7 @@ def test_what_the_code_relied_on_is_unchanged() -> None:
         *("30", "31", "32", "33", "34", "35", "36"),  # MOE
         *("40", "41", "42", "43", "44", "45"),  # MOA
         *("50", "51", "52", "53", "54", "55"),  # end of contract
+        *("60", "61", "62", "63", "64", "65"),  # the reform's CDAR statuses without a Chorus Pro one
     ]
     assert (
         {s for s in InvoiceStatus if s.is_rejected}
@@ -150,7 +151,6 @@ def test_what_the_code_relied_on_is_unchanged() -> None:
 def test_reserved_statuses_are_never_set() -> None:
     assert {s for s in FlowStatus if s.is_reserved} == {F.IN_EN_ATTENTE_TRAITEMENT_CPP}
     assert {s for s in InvoiceStatus if s.is_reserved} == {
-        I.EN_COURS_ACHEMINEMENT,
         # docs/billing-frameworks.md §4: in the vocabulary and the schema, not set by Relais yet
         I.A_ASSOCIER_MOE,
         I.A_VALIDER_MOE,
@@ -195,6 +195,7 @@ def test_the_table_is_exactly_what_the_code_does() -> None:
 
 P, R, S = lc.Actor.PLATFORM, lc.Actor.RECIPIENT, lc.Actor.SUPPLIER
 V, MOE, MOA, OPS = lc.Actor.VALIDATOR, lc.Actor.MOE, lc.Actor.MOA, lc.Actor.OPS
+BP = lc.Actor.PARTNER_PLATFORM  # the buyer's platform, by a CDAR message
 #: The statuses after which a validated piece (done, or tacitly at the deadline) is passed on.
 VALIDATED = (I.VALIDEE_1, I.ABSENCE_VALIDATION_1_HORS_DELAI, I.VALIDEE_2, I.ABSENCE_VALIDATION_2_HORS_DELAI)
 AT_MOE = (I.MISE_A_DISPOSITION_MOE, I.PRISE_EN_COMPTE_MOE)
@@ -256,17 +257,44 @@ INVOICE_ALLOWED = [
         for s in (*AT_MOE, I.ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE, I.MISE_A_DISPOSITION_MOA)
         + (I.PRISE_EN_COMPTE_MOA, I.TRANSMISE_MOA)
     ],
+    # ---- the 2026 reform (docs/reform.md): issued to the buyer's platform, which sends its statuses in CDAR ----
+    (I.DEPOSEE, I.EN_COURS_ACHEMINEMENT, P),
+    *[(I.EN_COURS_ACHEMINEMENT, t, BP) for t in (I.RECUE, I.MISE_A_DISPOSITION, I.REJETEE_ROUTAGE, I.REJETEE)],
+    *[(I.RECUE, t, BP) for t in (I.MISE_A_DISPOSITION, I.REJETEE)],
+    *[
+        (s, t, BP)
+        for s in (I.MISE_A_DISPOSITION, I.PRISE_EN_CHARGE)
+        for t in (I.APPROUVEE, I.APPROUVEE_PARTIELLEMENT, I.EN_LITIGE, I.SUSPENDUE, I.REJETEE, I.MISE_EN_PAIEMENT)
+    ],
+    (I.MISE_A_DISPOSITION, I.PRISE_EN_CHARGE, BP),
+    *[(s, t, BP) for s in (I.APPROUVEE, I.APPROUVEE_PARTIELLEMENT) for t in (I.EN_LITIGE, I.MISE_EN_PAIEMENT)],
+    *[(I.EN_LITIGE, t, BP) for t in (I.APPROUVEE, I.APPROUVEE_PARTIELLEMENT, I.SUSPENDUE, I.REJETEE)],
+    (I.SUSPENDUE, I.REJETEE, BP),
+    *[
+        (I.COMPLETEE, t, BP)
+        for t in (I.MISE_A_DISPOSITION, I.PRISE_EN_CHARGE, I.APPROUVEE, I.APPROUVEE_PARTIELLEMENT, I.EN_LITIGE)
+    ],
+    # the seller says it collected the payment (212), once the buyer has the invoice
+    *[
+        (s, I.ENCAISSEE, S)
+        for s in (I.RECUE, I.MISE_A_DISPOSITION, I.PRISE_EN_CHARGE, I.APPROUVEE, I.APPROUVEE_PARTIELLEMENT)
+        + (I.EN_LITIGE, I.SERVICE_FAIT, I.MANDATEE, I.MISE_A_DISPOSITION_COMPTABLE, I.COMPTABILISEE)
+        + (I.MISE_EN_PAIEMENT,)
+    ],
 ]
 
 
 def test_final_invoice_statuses_and_reasons() -> None:
     refusals = {I.REFUSEE_1, I.REFUSEE_2, I.REFUSEE_MOE, I.REFUSEE_MOA}  # by an actor of a circuit
     assert {s for s in InvoiceStatus if s.is_final} == {
-        *(I.REJETEE_ROUTAGE, I.REJETEE, I.MISE_EN_PAIEMENT, I.A_RECYCLER),
+        *(I.REJETEE_ROUTAGE, I.REJETEE, I.ENCAISSEE, I.A_RECYCLER),  # paid (11) may still be collected (212)
         *refusals,
         I.REMPLACEE_PAR_A22,
     }
-    assert {s for s in InvoiceStatus if s.needs_reason} == {I.REJETEE, I.SUSPENDUE, *refusals}
+    assert {s for s in InvoiceStatus if s.needs_reason} == {
+        *(I.REJETEE, I.SUSPENDUE, I.APPROUVEE_PARTIELLEMENT, I.EN_LITIGE),
+        *refusals,
+    }
     for status in InvoiceStatus:
         if status.is_final:
             assert lc.INVOICE.targets(status) == frozenset()
@@ -301,8 +329,9 @@ def test_allowed_transitions_succeed(source: FlowStatus, target: FlowStatus) -> 
         (F.IN_INTEGRE_PARTIEL, F.IN_INCIDENTE),
         (F.IN_RECU, F.IN_EN_ATTENTE_TRAITEMENT_CPP),  # reserved: not set by Relais yet
         (I.DEPOSEE, I.REJETEE),  # a recipient works on invoices made available to it
-        (I.MISE_A_DISPOSITION, I.MISE_EN_PAIEMENT),  # not before SERVICE_FAIT
-        (I.MISE_EN_PAIEMENT, I.SUSPENDUE),  # final
+        (I.MISE_A_DISPOSITION, I.MANDATEE),  # not before SERVICE_FAIT
+        (I.ENCAISSEE, I.SUSPENDUE),  # final
+        (I.MISE_EN_PAIEMENT, I.SUSPENDUE),  # paid: only collected (212) may follow
         (I.REJETEE, I.MISE_A_DISPOSITION),  # final
     ],
 )
