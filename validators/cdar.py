@@ -74,7 +74,7 @@ def check(data: bytes | etree._ElementTree, *, runner: Runner | None = None) -> 
     schematron was not written for).
     """
     try:
-        tree = safexml.parse(data) if isinstance(data, bytes | bytearray) else data
+        tree = safexml.parse(bytes(data)) if isinstance(data, bytes | bytearray) else data
     except etree.XMLSyntaxError as e:
         return [XSD.error("/", f"not well-formed XML: {e}")]
     errors = xsd_errors(tree)
