@@ -193,6 +193,7 @@ class Runtime:
             deliver_to=edi_delivery(self._partners, self.channels),
             qualification=lambda partner_id: self.partner_mode(partner_id) == "qualification",
             language=self.partner_language,
+            platform_of=self.partner_platform,
         )
 
     def partner_mode(self, partner_id: str, switches: Mapping[str, PartnerMode] | None = None) -> str:
@@ -228,6 +229,11 @@ class Runtime:
         """The language of a partner's return flows' free texts (its partner file's ``language``; "fr")."""
         partner = self.partners.get(partner_id)
         return partner.language if partner is not None else "fr"
+
+    def partner_platform(self, partner_id: str) -> str | None:
+        """A partner's registration number as a platform of the reform (its partner file's ``platform_id``)."""
+        partner = self.partners.get(partner_id)
+        return partner.platform_id if partner is not None else None
 
     @functools.cached_property
     def status_returns(self) -> StatusReturns:

@@ -16,5 +16,13 @@ def all_rules() -> list[Rule]:
     """Every rule known to this process, sorted by code (imports the rule modules)."""
     import flows.domain.technical  # noqa: F401
     import validators.runner  # noqa: F401  # imports, hence registers, every routing and platform rule
+    from validators.cdar_rules import (  # noqa: F401  # a received CDAR message's rules (RLS-C..)
+        invalid_message,
+        move_not_allowed,
+        not_your_invoice,
+        replayed,
+        status_not_applied,
+        unknown_invoice,
+    )
 
     return sorted(REGISTRY.values(), key=lambda r: r.code)

@@ -17,6 +17,10 @@ refused by the official artefacts, so it is refused here first.
 ['206', '207', '208', '210', '213', '501']
 >>> rejection_reason("RLS-P01"), rejection_reason("BR-CO-15"), rejection_reason("RLS-R03"), rejection_reason("RLS-T03")
 ('DOUBLON', 'REJ_COH', 'DEST_INC', 'IRR_SYNTAX')
+>>> rejection_reason("RLS-C01"), rejection_reason("RLS-C04")  # a received CDAR message refused: 501 IRR_SYNTAX
+('IRR_SYNTAX', 'IRR_SYNTAX')
+>>> RELAIS_STATUS["207"].name, actor_of("207"), actor_of("212")
+('EN_LITIGE', <Actor.PARTNER_PLATFORM: 'partner_platform'>, <Actor.SUPPLIER: 'supplier'>)
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import datetime as dt
 import enum
 from decimal import Decimal
 from typing import NamedTuple
+
+from flows.domain.lifecycle import Actor, InvoiceStatus
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossDomainAcknowledgementAndResponse:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -101,6 +107,30 @@ MANDATORY = frozenset({"200", "210", "212", "213"})
 BUYER_STATUSES = frozenset({"202", "203", "204", "205", "206", "207", "208", "210", "211"})
 #: Statuses the seller's side sends (applied when received from the invoice's depositor or its platform).
 SELLER_STATUSES = frozenset({"209", "212"})
+
+#: The Relais status a received CDAR status sets (docs/reform.md §2): the buyer's platform's 202..211, the
+#: seller's 209 and 212. A valid code outside this table (200, 201, 213, 214, 220.., 501..) is not applied
+#: (RLS-C05): Relais sets those itself, or they say nothing about the invoice's own lifecycle.
+RELAIS_STATUS: dict[str, InvoiceStatus] = {
+    "202": InvoiceStatus.RECUE,
+    "203": InvoiceStatus.MISE_A_DISPOSITION,
+    "204": InvoiceStatus.PRISE_EN_CHARGE,
+    "205": InvoiceStatus.APPROUVEE,
+    "206": InvoiceStatus.APPROUVEE_PARTIELLEMENT,
+    "207": InvoiceStatus.EN_LITIGE,
+    "208": InvoiceStatus.SUSPENDUE,
+    "209": InvoiceStatus.COMPLETEE,
+    "210": InvoiceStatus.REJETEE,
+    "211": InvoiceStatus.MISE_EN_PAIEMENT,
+    "212": InvoiceStatus.ENCAISSEE,
+}
+
+
+def actor_of(status: str) -> Actor:
+    """Who sets a received CDAR status in Relais's lifecycle: the seller (`SUPPLIER`) for 209 and 212, the
+    buyer's platform (`PARTNER_PLATFORM`) for the others."""
+    return Actor.SUPPLIER if status in SELLER_STATUSES else Actor.PARTNER_PLATFORM
+
 
 #: Reason codes allowed per status (BR-FR-CDV-CL-09, MDT-113); a status absent here takes any listed code.
 REASONS_BY_STATUS: dict[str, frozenset[str]] = {
@@ -191,7 +221,7 @@ def rejection_reason(rule: str) -> str:
     """The CDAR reason code for an invoice or a flow refused by `rule` (a Relais or an official rule code)."""
     if rule in _RULE_REASONS:
         return _RULE_REASONS[rule]
-    if rule.startswith("RLS-T"):
+    if rule.startswith(("RLS-T", "RLS-C")):  # RLS-C: a received CDAR message (its answer is a 501)
         return "IRR_SYNTAX"
     if rule.startswith("RLS-R"):
         return "DEST_INC"

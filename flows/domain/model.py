@@ -32,6 +32,9 @@ class FlowCode(enum.StrEnum):
     E4_CII = "IN_DP_E4_CII_16B"
     E5_FACTURX = "IN_DP_E5_CII_FACTURX"
     E5_UBL = "IN_DP_E5_UBL_INVOICE"
+    # A CDAR D22B lifecycle message (2026 reform) received from a partner platform or a seller: a flow of
+    # its own syntax, never split into invoices (flows.pipeline.cdar_in, docs/reform.md §2).
+    CDAR = "IN_DP_CDAR_D22B"
 
 
 class Syntax(enum.StrEnum):
@@ -86,6 +89,7 @@ class Category(enum.StrEnum):
     EN16931 = "en16931"  # EN 16931 / Factur-X / BR-FR business rules (schematron: BR-CO-10 ...)
     ROUTING = "routing"  # the recipient cannot be reached through the directory (RLS-R..)
     PLATFORM = "platform"  # the platform's own rules: duplicates, attachments, amounts (RLS-P..)
+    LIFECYCLE = "lifecycle"  # a received CDAR lifecycle message and its lines (RLS-C..)
 
 
 #: Category of every code Relais defines, filled by each `flows.domain.rule.Rule` as it is declared. Only a

@@ -2,6 +2,9 @@
 
 - XML: the root element's namespace and name give the syntax (UBL 2.1 Invoice or
   CreditNote, CII CrossIndustryInvoice); anything else is refused (RLS-T10);
+- a CDAR D22B lifecycle message (`is_cdar`) is no invoice: a flow that is one is taken by
+  `flows.pipeline.cdar_in`, never split nor judged by the invoice validators; found inside a batch or a
+  PDF, it is refused as an unsupported invoice syntax (RLS-T10, saying what it is);
 - PDF: the embedded invoice XML (Factur-X, ZUGFeRD 2.x, XRechnung attachment) is
   taken from the PDF's attachments (pypdf), read with `flows.io.safexml` like any
   received XML, then recognised as above (ZUGFeRD 1.0 is refused, RLS-T10);
@@ -14,7 +17,7 @@ import dataclasses
 import io
 import logging
 
-from flows.domain import technical
+from flows.domain import cdar, technical
 from flows.domain.errors import Rejected
 from flows.domain.model import Container, Syntax
 from flows.io import safexml
@@ -56,11 +59,27 @@ def xml_syntax(data: bytes) -> Syntax:
     if ns == CII_NS and local == "CrossIndustryInvoice":
         return Syntax.CII
     name = f"{{{ns}}}{local}" if ns else local
+    if ns == cdar.RSM and local == cdar.ROOT:
+        raise Rejected(technical.UNSUPPORTED_SYNTAX, "a CDAR lifecycle message is a flow of its own, not an invoice")
     if ns == ZUGFERD1_NS:
         raise Rejected(
             technical.UNSUPPORTED_SYNTAX, f"ZUGFeRD 1.0 ({local}) is not supported; send Factur-X / ZUGFeRD 2.x"
         )
     raise Rejected(technical.UNSUPPORTED_SYNTAX, f"root element <{name}>")
+
+
+def is_cdar(data: bytes) -> bool:
+    """Whether an XML document is a CDAR D22B lifecycle message (its root element; nothing else is read).
+
+    >>> is_cdar(b'<rsm:CrossDomainAcknowledgementAndResponse xmlns:rsm="' + cdar.RSM.encode() + b'"/>')
+    True
+    >>> is_cdar(b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'), is_cdar(b'<a')
+    (False, False)
+    """
+    try:
+        return safexml.peek_root(data) == (cdar.RSM, cdar.ROOT)
+    except Rejected:
+        return False
 
 
 def pdf_xml(data: bytes, limits: safexml.XmlLimits | None = None) -> tuple[str, bytes]:

@@ -38,9 +38,9 @@ from flows.domain.model import (
 )
 from flows.domain.outbox import DELIVERY_CHANNEL, Address, OutboxKind, OutboxStatus
 from flows.domain.rule import Category, Stage
-from flows.io import safearchive, safexml, split
+from flows.io import detect, safearchive, safexml, split
 from flows.io.atomic import temp_prefix
-from flows.pipeline import circuits
+from flows.pipeline import cdar_in, circuits
 from flows.pipeline import status_changes as statuses
 from flows.pipeline.channels import Channels
 from flows.pipeline.config import PipelineConfig
@@ -98,6 +98,9 @@ class Pipeline:
     language: Callable[[str], str] = lambda partner: "fr"
     #: The time a piece enters its circuit at (its deadline runs from it); tests give their own.
     clock: Callable[[], dt.datetime] = utcnow
+    #: A partner's registration number as a platform of the reform (its partner file's ``platform_id``), None
+    #: when it is none: who may send the buyer's CDAR statuses (relais/compose.py gives the partner files').
+    platform_of: Callable[[str], str | None] = lambda partner: None
 
     @functools.cached_property
     def xml_limits(self) -> safexml.XmlLimits:
@@ -238,7 +241,11 @@ def prepare(
     rt: Pipeline, flow: Flow, *, directory: Directory | None = None, rulesets: dict[str, str] | None = None
 ) -> Prepared | None:
     """The checks a claimed flow passes before its documents are judged; None when they closed it (rejected).
-    `directory` and `rulesets`, when given, are the ones loaded once for a group of flows."""
+    `directory` and `rulesets`, when given, are the ones loaded once for a group of flows. A CDAR lifecycle
+    message is a flow of its own syntax, taken (and closed) here by `flows.pipeline.cdar_in` (before the
+    duplicate-content check: a message sent again is answered as a replay, RLS-C06)."""
+    if _cdar(rt, flow):
+        return None
     original = rt.store.find_original(flow)
     if original:
         flow.duplicate_of = original
@@ -282,6 +289,42 @@ def prepare(
     # A reopened flow keeps its accepted invoices as they are: only the others are judged again.
     kept = rt.store.kept_positions(flow.id) if flow.reopened else set()
     return Prepared(flow, directory, total, kept)
+
+
+#: The start of a flow read to recognise a CDAR message (its root element comes first).
+CDAR_PEEK = 64 * 1024
+
+
+def _cdar(rt: Pipeline, flow: Flow) -> bool:
+    """Take a flow whose document is a CDAR lifecycle message through `flows.pipeline.cdar_in` and close it;
+    False (nothing done) when it is no CDAR message."""
+    if not 0 < flow.size <= rt.config.max_flow_bytes:
+        return False
+    with rt.archive.open(flow.sha256) as f:
+        if not detect.is_cdar(f.read(CDAR_PEEK)):
+            return False
+    with rt.archive.open(flow.sha256) as f:
+        data = f.read()
+    flow.container, flow.flow_code = Container.XML, FlowCode.CDAR
+    try:
+        received = cdar_in.receive(
+            rt.store,
+            flow,
+            data,
+            platform_id=rt.platform_of(flow.partner),
+            limits=rt.xml_limits,
+            dry_run=flow.qualification,
+        )
+    except Rejected as r:  # hostile or malformed XML: refused as any received XML
+        _reject_flow(rt, flow, r.to_error())
+        return True
+    _log.info("flow.cdar", verdict=str(received.status), replay=received.replay, findings=len(received.findings))
+    flow.status = lifecycle.check_transition(lifecycle.IN_PROGRESS, received.status)
+    flow.invoice_count = flow.rejected_count = 0  # no invoice: its lines are in cdar_lines and the findings
+    if received.findings:
+        rt.store.add_flow_errors(flow.id, received.findings)
+    _close(rt, flow)
+    return True
 
 
 def jobs_of(rt: Pipeline, ready: Prepared, f: BinaryIO) -> Iterator[Job]:

@@ -9,6 +9,11 @@ the same transaction as the new status (`Store.move_piece`). Refused moves chang
 Two entry points:
 
 - `change`: one move by a given actor (the platform, an operator, the recipient API as it is today).
+- `cdar_move`: a move a received CDAR line asks for (`flows.pipeline.cdar_in`), by the buyer's platform
+  (`Actor.PARTNER_PLATFORM`) or the seller (`Actor.SUPPLIER`): the same lifecycle check, its reason code as
+  received (a code `flows.domain.cdar.reason_allowed` accepts with the CDAR status, instead of
+  `flows.domain.reasons`), made with the other lines of its message in one transaction
+  (`flows.store.cdar.CdarRepo.cdar_apply`).
 - `act`: a move by whoever holds a SIRET (an API token): its role is the actor whose turn it is
   (`flows.domain.circuits.actor_of` the current status), and the SIRET must be the piece's *holder* (for
   the recipient: its buyer, and its service when the token has one).
@@ -32,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from flows.domain import circuits
+from flows.domain import cdar, circuits
 from flows.domain.circuits import Deadlines, Parties
 from flows.domain.errors import RelaisError
 from flows.domain.frameworks import Framework
@@ -106,6 +111,39 @@ def change(
         return actor
 
     return _move(store, invoice_id, target, allowed, source, reason, reason_code, deadlines, now, pass_on=False)[0]
+
+
+class CdarReasonRefused(RelaisError, ValueError):
+    """A received CDAR line's reason code its status may not take (the schematron says it first)."""
+
+    def __init__(self, status: str, code: str | None) -> None:
+        self.status, self.code = status, code
+        super().__init__(f"reason code {code!r} is not allowed with CDAR status {status}")
+
+
+def cdar_move(
+    framework: Framework,
+    target: InvoiceStatus,
+    *,
+    status: str,
+    actor: Actor,
+    reason: str | None,
+    reason_code: str | None,
+) -> StatusMove:
+    """The move a received CDAR line (`status`, its Relais `target`) makes, checked as every change is, from the
+    invoice's status when it is written (an earlier line of the same message may have moved it). A status
+    that needs a reason takes the received text, else its reason code. Raises `CdarReasonRefused` now; the
+    move's check raises `IllegalTransition` when the lifecycle does not allow it then."""
+    if not cdar.reason_allowed(status, reason_code):
+        raise CdarReasonRefused(status, reason_code)
+    text = _reason(target, reason or reason_code)
+
+    def check(current: InvoiceStatus, holder: str | None) -> None:
+        _check_move(framework, current, target, actor)
+
+    return StatusMove(
+        target=target, actor=actor, source=Source.CDAR, check=check, reason=text, reason_code=reason_code, turn=None
+    )
 
 
 def act(

@@ -12,13 +12,18 @@ import dataclasses
 import datetime as dt
 import enum
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from flows.domain.frameworks import Framework
+from flows.domain.history import HistoryEntry
+from flows.domain.lifecycle import InvoiceStatus
 from flows.domain.model import utcnow
+from flows.domain.outbox import OutboxKind
 from flows.store import tables as t
+from flows.store.circuits import StatusMove, release_link
 
 
 class Outcome(enum.StrEnum):
@@ -130,10 +135,137 @@ def insert_cdar(conn: sa.Connection, rec: CdarRecord) -> bool:
     return True
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class CdarTarget:
+    """A recorded invoice a received CDAR line may name (`CdarRepo.cdar_targets`): who deposited it, to whom
+    it was delivered, where it stands."""
+
+    id: str
+    number: str
+    supplier_id: str | None
+    issue_date: dt.date | None
+    status: InvoiceStatus
+    framework: Framework
+    depositor: str  # the partner that sent the invoice's flow (the seller's side)
+    delivered_to: frozenset[str]  # the partners (or SIRETs) its delivery rows were addressed to (the buyer's side)
+    qualification: bool  # recorded by a flow in qualification: no lifecycle
+
+
+#: A received line to apply (`CdarRepo.cdar_apply`): its record's position, the invoice, the move; `refused`
+#: turns (the line's position, the exception its move's check raised) into the line's rule (None: let it
+#: propagate: an incident).
+CdarMove = tuple[int, str, StatusMove]
+Refusal = Callable[[int, Exception], str | None]
+
+
+class _Replayed(Exception):
+    """The message was recorded meanwhile (same direction, issuer, id): roll this application back."""
+
+
 class CdarRepo:
     """CDAR messages sent and received."""
 
     engine: sa.Engine
+
+    if TYPE_CHECKING:  # provided by flows.store.history.HistoryRepo, combined in Store
+
+        def set_invoice_status(
+            self,
+            invoice_id: str,
+            target: InvoiceStatus,
+            *,
+            actor: Any,
+            source: Any,
+            reason: str | None,
+            check: Callable[[InvoiceStatus, str | None], None],
+            reason_code: str | None = None,
+            turn: Any = None,
+            conn: sa.Connection | None = None,
+        ) -> HistoryEntry | None: ...
+
+    def cdar_targets(self, number: str, *, limit: int = 50) -> list[CdarTarget]:
+        """The recorded invoices with this number (BT-1), any supplier, newest first, with their depositor
+        and the partners their deliveries went to (index ``ix_invoices_number``)."""
+        i, f, o = t.invoices.c, t.flows.c, t.outbox.c
+        q = (
+            sa.select(i.id, i.number, i.supplier_id, i.issue_date, i.status, i.framework, f.partner, f.qualification)
+            .join(t.flows, f.id == i.flow_id)
+            .where(i.number == number)
+            .order_by(i.flow_id.desc(), i.position)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+            delivered: dict[str, set[str]] = {}
+            if rows:
+                d = sa.select(o.invoice_id, o.partner).where(
+                    o.invoice_id.in_([r[0] for r in rows]), o.kind == str(OutboxKind.DELIVERY)
+                )
+                for inv_id, partner in conn.execute(d):
+                    if partner:
+                        delivered.setdefault(inv_id, set()).add(partner)
+        return [
+            CdarTarget(
+                id=r[0],
+                number=r[1],
+                supplier_id=r[2],
+                issue_date=r[3],
+                status=InvoiceStatus(r[4]),
+                framework=Framework(r[5] or "A1"),
+                depositor=r[6],
+                delivered_to=frozenset(delivered.get(r[0], ())),
+                qualification=bool(r[7]),
+            )
+            for r in rows
+        ]
+
+    def cdar_apply(self, rec: CdarRecord, moves: Sequence[CdarMove], refused: Refusal) -> tuple[CdarRecord, bool]:
+        """Apply a received message's moves in order and record it with its lines' outcomes, in one transaction.
+
+        Each move is tried on a savepoint: one its check refuses (`refused` gives the rule) is undone alone and
+        its line marked refused with that rule; an applied one gets its history id (a rejection frees the piece
+        it followed, as `move_piece` does). ``rec.outcome`` is then set from the lines. When the message is
+        recorded already (a replay, or the same message applied meanwhile by another worker), nothing is
+        changed: (the recorded message, False); else (`rec`, True)."""
+        lines = {line.position: line for line in rec.lines}
+        try:
+            with self.engine.begin() as conn:
+                for position, invoice_id, m in moves:
+                    line = lines[position]
+                    try:
+                        with conn.begin_nested():
+                            entry = self.set_invoice_status(
+                                invoice_id, m.target, actor=m.actor, source=m.source, reason=m.reason,
+                                check=m.check, reason_code=m.reason_code, turn=m.turn, conn=conn,
+                            )  # fmt: skip
+                            if entry is not None and m.target.is_rejected:
+                                release_link(conn, invoice_id)
+                    except Exception as e:
+                        rule = refused(position, e)
+                        if rule is None:
+                            raise
+                        line.outcome, line.rule = "refused", rule
+                        continue
+                    if entry is None:  # deleted meanwhile (its flow reprocessed): not applied
+                        line.outcome, line.rule = "refused", refused(position, LookupError(invoice_id)) or "unknown"
+                        continue
+                    line.outcome, line.history_id = "applied", entry.id
+                applied = sum(line.outcome == "applied" for line in rec.lines)
+                rec.outcome = (
+                    Outcome.APPLIED
+                    if rec.lines and applied == len(rec.lines)
+                    else Outcome.PARTIAL
+                    if applied
+                    else Outcome.REFUSED
+                )
+                if not insert_cdar(conn, rec):
+                    raise _Replayed
+        except _Replayed:
+            found = self.cdar_find(rec.direction, rec.issuer, rec.message_id)
+            if found is None:  # pragma: no cover - another constraint failed
+                raise RuntimeError(f"CDAR message {rec.message_id} neither inserted nor found") from None
+            return found, False
+        return rec, True
 
     def cdar_record(self, rec: CdarRecord) -> tuple[CdarRecord, bool]:
         """Record `rec` unless its (direction, issuer, message id) is: (the row, True when inserted)."""
