@@ -1,6 +1,7 @@
 """Prometheus metrics (prometheus-client), read at each scrape: from the store (flows and invoices by
 status, rejects by rule, outbox backlog, paused partners, stage latencies as histograms, the pieces waiting
-in the billing circuits by status with those overdue and due soon: `CircuitCollector`), from the drop
+in the billing circuits by status with those overdue and due soon: `CircuitCollector`; the CDAR lifecycle
+messages by direction and outcome: `CdarCollector`), from the drop
 zones (files waiting, by partner and reason: connectors/folder/waiting.py) and, in a
 process that validates (`relais run --watch --metrics-port N`), from its validation pool.
 
@@ -148,6 +149,30 @@ class CircuitCollector:
         yield from (waiting, overdue, soon)
 
 
+class CdarCollector:
+    """The reform's CDAR lifecycle messages sent and received, by direction and outcome
+    (`flows.store.cdar.CdarRepo.cdar_outcome_counts`; every pair zeros included, so that an alert on
+    ``relais_cdar_messages_total{outcome="not_sent"} > 0`` (a message never sent: an incident) has its series).
+    A gauge: a message's outcome may change (queued -> not_sent), so a series may go down."""
+
+    PAIRS = (("out", "queued"), ("out", "not_sent"), ("in", "applied"), ("in", "partially_applied"), ("in", "refused"))
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def collect(self) -> Iterator[Metric]:
+        messages = GaugeMetricFamily(
+            "relais_cdar_messages_total",
+            "CDAR lifecycle messages recorded, by direction (out: sent, in: received) and outcome "
+            "(not_sent: refused by the official XSD or schematron, never sent)",
+            labels=["direction", "outcome"],
+        )
+        found = dict.fromkeys(self.PAIRS, 0) | self.rt.store.cdar_outcome_counts()
+        for (direction, outcome), n in sorted(found.items()):
+            messages.add_metric([direction, outcome], n)
+        yield messages
+
+
 class WaitingCollector:
     """Files waiting in the drop zones per partner and reason (connectors/folder/waiting.py: one scandir
     per inbox, no content read), and those stuck until someone acts."""
@@ -189,6 +214,7 @@ def registry(rt: Runtime, *, pool: bool) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(StoreCollector(rt))
     reg.register(CircuitCollector(rt))
+    reg.register(CdarCollector(rt))
     reg.register(WaitingCollector(rt))
     if pool:
         reg.register(PoolCollector(rt))

@@ -63,6 +63,7 @@ class CdarRecord:
     lines: list[CdarLineRecord] = dataclasses.field(default_factory=list)
     id: int | None = None
     created_at: dt.datetime | None = None
+    line_count: int = 0  # its lines as recorded (``lines`` may hold only some of them, or none: `cdar_list`)
 
 
 def _record(row: Any, lines: Sequence[Any] = ()) -> CdarRecord:
@@ -78,6 +79,7 @@ def _record(row: Any, lines: Sequence[Any] = ()) -> CdarRecord:
         return_id=row["return_id"],
         detail=row["detail"],
         created_at=row["created_at"],
+        line_count=row["lines"],
         lines=[
             CdarLineRecord(
                 position=r["position"],
@@ -307,8 +309,12 @@ class CdarRepo:
         invoice_id: str | None = None,
         before: int | None = None,
         limit: int = 100,
+        outcome: str | None = None,
+        invoice_ids: Sequence[str] = (),
     ) -> list[CdarRecord]:
-        """Messages, newest first (``before``: a page's last id), without their lines but those of `invoice_id`."""
+        """Messages, newest first (``before``: a page's last id), without their lines but those of `invoice_id`
+        (or of any of `invoice_ids`: the messages naming one of them)."""
+        wanted = [invoice_id] if invoice_id else list(dict.fromkeys(invoice_ids))
         c = t.cdar_messages.c
         q = sa.select(t.cdar_messages).order_by(c.id.desc()).limit(limit)
         if direction:
@@ -317,19 +323,21 @@ class CdarRepo:
             q = q.where(c.partner == partner)
         if flow_id:
             q = q.where(c.flow_id == flow_id)
+        if outcome:
+            q = q.where(c.outcome == outcome)
         if before is not None:
             q = q.where(c.id < before)
-        if invoice_id:
+        if wanted:
             lc = t.cdar_lines.c
-            q = q.where(c.id.in_(sa.select(lc.message).where(lc.invoice_id == invoice_id)))
+            q = q.where(c.id.in_(sa.select(lc.message).where(lc.invoice_id.in_(wanted))))
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
             lines: dict[int, list[Any]] = {}
-            if invoice_id and rows:
+            if wanted and rows:
                 lc = t.cdar_lines.c
                 for r in conn.execute(
                     sa.select(t.cdar_lines)
-                    .where(lc.invoice_id == invoice_id, lc.message.in_([r["id"] for r in rows]))
+                    .where(lc.invoice_id.in_(wanted), lc.message.in_([r["id"] for r in rows]))
                     .order_by(lc.message, lc.position)
                 ).mappings():
                     lines.setdefault(r["message"], []).append(r)
@@ -341,6 +349,15 @@ class CdarRepo:
             conn.execute(
                 sa.update(t.cdar_messages).where(t.cdar_messages.c.id == pk).values(outcome=str(outcome), detail=detail)
             )
+
+    def cdar_outcome_counts(self, partner: str | None = None) -> dict[tuple[str, str], int]:
+        """Messages per (direction, outcome), of one partner or all (the web pages, the metrics)."""
+        c = t.cdar_messages.c
+        q = sa.select(c.direction, c.outcome, sa.func.count()).group_by(c.direction, c.outcome)
+        if partner is not None:
+            q = q.where(c.partner == partner)
+        with self.engine.connect() as conn:
+            return {(d, o): n for d, o, n in conn.execute(q)}
 
     def cdar_counts(self) -> dict[str, int]:
         """Messages per outcome (the dashboard, the metrics)."""

@@ -2,7 +2,7 @@
 
 This module holds the main group (``--version``, ``--home``, ``--log-level``) and registers the command
 groups, one module each in relais/cli/ (``run`` with ``demo``, ``flows`` with ``outbox``, ``invoices`` with
-``billing-files``, ``db``, ``as2``, ``sftp``, ...).
+``billing-files``, ``db``, ``as2``, ``sftp``, ``statuses``, ...).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from relais.cli.partners import partners
 from relais.cli.reference import actors, directory, rules
 from relais.cli.run import demo, run
 from relais.cli.sftp import sftp
+from relais.cli.statuses import statuses
 from relais.cli.waiting import waiting
 from relais.cli.web import users, web
 from relais.settings import Settings
@@ -103,6 +104,7 @@ main.add_command(archive)
 main.add_command(web)
 main.add_command(users)
 main.add_command(waiting)
+main.add_command(statuses)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from flows.domain.lifecycle import FlowStatus
 from flows.domain.model import Channel, FlowCode
+from relais import cdarview
 from relais.compose import Runtime
 from relais.web import background, routes
 from relais.web.auth import headers, security, sessions
@@ -106,6 +107,12 @@ def _templates(rt: Runtime, oidc: OidcConfig | None) -> Jinja2Templates:
         outbox_state_label=labels.outbox_state_label,
         finding_message=findings.message,
         finding_location=findings.location,
+        cdar_outcome_label=cdarview.outcome_label,
+        cdar_direction_label=cdarview.direction_label,
+        cdar_line_outcome_label=cdarview.line_outcome_label,
+        cdar_status_text=cdarview.status_text,
+        cdar_outcomes=list(cdarview.OUTCOMES),
+        cdar_alerts=cdarview.ALERTS,
     )
     # the landing page's "Partenaires en qualification" table (templates/_home_qualification.html)
     templates.env.globals["qualification_rows"] = lambda user: qualification.qualification_rows(rt, user)

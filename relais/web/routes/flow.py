@@ -15,7 +15,7 @@ from flows.io import split
 from relais.compose import Runtime
 from relais.web import params
 from relais.web.routes.common import Refused, SignedIn, Site, lang_of, render, visible_flow
-from relais.web.views import detail
+from relais.web.views import cdar, detail
 
 router = APIRouter()
 
@@ -27,8 +27,16 @@ def flow_page(request: Request, flow_id: str, site: Site, user: SignedIn) -> Res
     table = params.invoice_filters(request.query_params, rejections=flow.rejected_count > 0)
     d = detail.flow_detail(rt, flow, table, lang=lang_of(request), partner_view=user.role == "partner")
     url = lambda **change: detail.table_url(flow, table, **change)  # noqa: E731  # the table's links
+    messages = cdar.of_flow(rt, user, flow, [row["inv"].id for row in d["invoices"]])
     return render(
-        request, "flow.html", user, d=d, url=url, as2_state=detail.as2_state, paused=rt.store.paused_partners()
+        request,
+        "flow.html",
+        user,
+        d=d,
+        url=url,
+        as2_state=detail.as2_state,
+        paused=rt.store.paused_partners(),
+        **messages,
     )
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from relais.web import params
 from relais.web.routes.common import Refused, SignedIn, Site, lang_of, own, render
-from relais.web.views import dashboard, waiting
+from relais.web.views import cdar, dashboard, waiting
 
 router = APIRouter()
 
@@ -22,7 +22,8 @@ def home(request: Request, site: Site, user: SignedIn) -> Response:
     context = site.charts.get(
         ("home", own(user), lang), lambda: dashboard.home_context(site.rt.store, own(user), lang=lang)
     )
-    return render(request, "home.html", user, **context, **waiting.home_context(site.rt, user))
+    more = {**waiting.home_context(site.rt, user), **cdar.home_context(site.rt, user)}  # current, not cached
+    return render(request, "home.html", user, **context, **more)
 
 
 @router.get("/rejects")
