@@ -128,6 +128,8 @@ async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if request.url.path.startswith(f"/{flow_service.SERVICE_NAME}/"):  # one its mount did not take (a newline...)
+        return await flow_service.errors.http_error(request, exc)
     return await _refuse(
         request,
         exc.status_code,
