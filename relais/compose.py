@@ -23,6 +23,7 @@ from connectors.as2.channel import As2Channel
 from connectors.folder.channel import FolderChannel, FolderPolling
 from connectors.partners import Partner
 from connectors.sftp.channel import SftpChannel, SftpPolling
+from connectors.webhook.channel import WebhookChannel
 from flows.domain import log
 from flows.domain.model import Container, utcnow
 from flows.domain.outbox import Address
@@ -64,6 +65,7 @@ def channels(
             As2Channel(partners, store, archive),
             SftpChannel(partners, settings.keys_dir),
             FolderChannel(settings.outbox_dir, file_mode=settings.return_file_mode),
+            WebhookChannel(store),  # the flow service's events (never a return address)
         ],
         polling=polling,
     )

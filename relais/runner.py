@@ -16,7 +16,7 @@ from flows.domain import lease
 from flows.domain.model import Flow, FlowStatus, utcnow
 from flows.domain.outbox import OutboxKind
 from flows.io import atomic, split
-from flows.pipeline import batch, dispatch
+from flows.pipeline import batch, dispatch, webhooks
 from flows.pipeline.process import STALE_AFTER, WAITING, Progress
 from flows.store import Store
 from relais import log, workrate
@@ -385,7 +385,19 @@ def emit_statuses(rt: Runtime) -> GroupReport:
     if emitted.returns:
         sent = dispatch.dispatch(rt.outbound, kinds=(OutboxKind.RETURN,))
         report.returned, report.failed_sends = sent.returned, sent.failed
+    send_webhooks(rt)
     return report
+
+
+def send_webhooks(rt: Runtime) -> int:
+    """Queue the flow service's webhook events not queued yet (flows/pipeline/webhooks.py) and post the due
+    ones; how many were posted. A failure is logged and left to the next pass (the events are found again)."""
+    try:
+        webhooks.queue_events(rt.store, rt.archive)
+        return dispatch.dispatch(rt.outbound, kinds=(OutboxKind.WEBHOOK,)).returned
+    except Exception as e:  # the store is down: the next pass queues and sends them
+        _log.error("webhooks.failed", error=f"{type(e).__name__}: {e}", detail="queued and sent at the next pass")
+        return 0
 
 
 def run_once(rt: Runtime, progress: bool = False, *, only_due: bool = False) -> list[Flow]:

@@ -105,7 +105,9 @@ def _partners(tmp_path: Path) -> dict[str, Partner]:
 
 def test_return_flows_go_by_as2_then_sftp_then_the_local_folder(settings, tmp_path):
     registry = channels(settings, lambda: _partners(tmp_path))
-    assert isinstance(registry, Channels) and list(registry) == ["as2", "sftp", "folder"]
+    # The flow service's webhook channel comes last: it never takes a return flow (connectors/webhook).
+    assert isinstance(registry, Channels) and list(registry) == ["as2", "sftp", "folder", "webhook"]
+    assert registry["webhook"].return_address("plain", "CR.xml") is None
     assert registry.return_address("by-as2", "CR.xml") == Address("as2", "by-as2", "CR.xml")
     assert registry.return_address("by-both", "CR.xml") == Address("as2", "by-both", "CR.xml")
     assert registry.return_address("by-sftp", "CR.xml") == Address("sftp", "by-sftp", "inbound/CR.xml")

@@ -18,6 +18,7 @@ class OutboxKind(enum.StrEnum):
     DELIVERY = "delivery"  # a routed invoice, to its recipient's folder
     RETURN = "return"  # a return flow, to the partner that sent the flow
     MDN = "as2-mdn"  # an asynchronous AS2 receipt, to the URL the partner asked for
+    WEBHOOK = "webhook"  # an AFNOR flow service event, posted to a partner's webhook (connectors/webhook)
 
 
 class OutboxStatus:

@@ -27,6 +27,7 @@ from flows.store.cdar import CdarRepo
 from flows.store.circuits import CircuitsRepo
 from flows.store.dashboard import DashboardRepo
 from flows.store.directory import ActorsRepo, DirectoryRepo
+from flows.store.flow_service import FlowServiceRepo
 from flows.store.flows import FlowsRepo
 from flows.store.history import HistoryRepo
 from flows.store.invoices import InvoicesRepo
@@ -93,6 +94,7 @@ class Store(
     PartnersRepo,
     SessionsRepo,
     DashboardRepo,
+    FlowServiceRepo,
 ):
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine

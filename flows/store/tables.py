@@ -474,3 +474,34 @@ cdar_lines = sa.Table(
     sa.Column("amounts", sa.Text),  # JSON [{"type": "MEN", "amount": "120.00", "vat_rate": "20.00"}] (212)
     sa.Index("ix_cdar_lines_invoice", "invoice_id"),
 )
+
+flow_service_flows = sa.Table(
+    "flow_service_flows",
+    metadata,
+    # What a flow deposited through the AFNOR flow service declared (migration 0019, flows/store/flow_service.py).
+    sa.Column("flow_id", sa.String(32), sa.ForeignKey("flows.id"), primary_key=True),
+    sa.Column("partner", sa.String(128), nullable=False),
+    sa.Column("tracking_id", sa.String(64)),  # the sender's own id (the search's trackingId; its idempotence key)
+    sa.Column("flow_syntax", sa.String(16), nullable=False),  # CII | UBL | Factur-X | CDAR
+    sa.Column("flow_profile", sa.String(24)),  # as declared (None: computed)
+    sa.Column("processing_rule", sa.String(24)),  # as declared (None: computed)
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_flow_service_tracking", "partner", "tracking_id"),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    # A partner's webhook subscriptions of the AFNOR flow service (migration 0019); never deleted, only marked.
+    sa.Column("id", sa.String(36), primary_key=True),  # a UUID (the contract's WebhookId)
+    sa.Column("partner", sa.String(128), nullable=False),
+    sa.Column("callback_url", sa.String(2048), nullable=False),
+    sa.Column("flow_types", sa.Text),  # JSON list of FlowType (None: every type)
+    sa.Column("flow_direction", sa.String(8)),  # In | Out (None: both)
+    sa.Column("ack_status", sa.String(16)),  # Pending | Ok | Error (None: Ok and Error)
+    sa.Column("signing_key", sa.String(128), nullable=False),  # base64 of 32 random bytes (HMAC-SHA-256)
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_webhooks_partner", "partner", "created_at"),
+)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relais import log
-from relais.api import auth, billing_files, docs, headers, recipients, senders, worker
+from relais.api import auth, billing_files, docs, flow_service, headers, recipients, senders, worker
 from relais.api.auth import ApiError
 from relais.api.config import ApiConfig
 from relais.api.throttle import WAIT_SECONDS, Throttle
@@ -76,6 +76,7 @@ def create_app(rt: Runtime, config: ApiConfig | None = None) -> FastAPI:
     app.include_router(senders.router)
     app.include_router(billing_files.router)
     app.include_router(probes)
+    app.mount(f"/{flow_service.SERVICE_NAME}", flow_service.create(app))  # AFNOR XP Z12-013, docs/reform.md §3
     return app
 
 
@@ -127,6 +128,8 @@ async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if request.url.path.startswith(f"/{flow_service.SERVICE_NAME}/"):  # one its mount did not take (a newline...)
+        return await flow_service.errors.http_error(request, exc)
     return await _refuse(
         request,
         exc.status_code,
