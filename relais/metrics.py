@@ -59,7 +59,17 @@ class StoreCollector:
         rejects = GaugeMetricFamily("relais_rejects", "Fatal findings by rule", labels=["rule"])
         backlog = GaugeMetricFamily("relais_outbox_pending", "Outbox rows not sent yet, by kind", labels=["kind"])
         paused = GaugeMetricFamily("relais_partners_paused", "Partners whose intake is paused")
+        cdar = GaugeMetricFamily(
+            "relais_cdar_messages",
+            "CDAR lifecycle messages by direction and outcome (out, not_sent: failed the official check, never sent)",
+            labels=["direction", "outcome"],
+        )
         with self.rt.store.engine.connect() as conn:
+            m = t.cdar_messages.c
+            for direction, outcome, n in conn.execute(
+                sa.select(m.direction, m.outcome, sa.func.count()).group_by(m.direction, m.outcome)
+            ):
+                cdar.add_metric([direction, outcome], n)
             for status, n in conn.execute(sa.select(t.flows.c.status, sa.func.count()).group_by(t.flows.c.status)):
                 flows.add_metric([status], n)
             i = t.invoices.c
@@ -116,7 +126,7 @@ class StoreCollector:
                 ).one()
                 counts = [(str(b), int(n)) for b, n in zip(BUCKETS, row[: len(BUCKETS)], strict=True)]
                 stages.add_metric([stage], [*counts, ("+Inf", int(row[len(BUCKETS)]))], float(row[-1]))
-        yield from (flows, invoices, rejects, backlog, paused, stages)
+        yield from (flows, invoices, rejects, backlog, paused, stages, cdar)
 
 
 class CircuitCollector:

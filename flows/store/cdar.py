@@ -130,6 +130,22 @@ def insert_cdar(conn: sa.Connection, rec: CdarRecord) -> bool:
     return True
 
 
+def supersede_not_sent(conn: sa.Connection, issuer: str, message_id: str) -> None:
+    """An outgoing message recorded ``not_sent`` and now written again (after a fix) keeps its row, its id
+    suffixed with ``~<row id>`` (as a superseded outbox row's key), so that the new attempt is recorded."""
+    c = t.cdar_messages.c
+    conn.execute(
+        sa.update(t.cdar_messages)
+        .where(
+            c.direction == "out",
+            c.issuer == issuer,
+            c.message_id == message_id,
+            c.outcome == str(Outcome.REFUSED_OUT),
+        )
+        .values(message_id=c.message_id + "~" + sa.cast(c.id, sa.String))
+    )
+
+
 class CdarRepo:
     """CDAR messages sent and received."""
 
@@ -209,6 +225,15 @@ class CdarRepo:
             conn.execute(
                 sa.update(t.cdar_messages).where(t.cdar_messages.c.id == pk).values(outcome=str(outcome), detail=detail)
             )
+
+    def cdar_amounts(self, history_ids: Sequence[int]) -> dict[int, list[dict[str, str]]]:
+        """The 212 amounts of the received CDAR lines that made these history entries (history id -> amounts)."""
+        if not history_ids:
+            return {}
+        lc = t.cdar_lines.c
+        q = sa.select(lc.history_id, lc.amounts).where(lc.history_id.in_(list(history_ids)), lc.amounts.is_not(None))
+        with self.engine.connect() as conn:
+            return {h: json.loads(a) for h, a in conn.execute(q) if a}
 
     def cdar_counts(self) -> dict[str, int]:
         """Messages per outcome (the dashboard, the metrics)."""
