@@ -142,7 +142,9 @@ def _line(ack: etree._Element, line: StatusLine, default_at: dt.datetime, langua
         _text(ref, RAM, "ProcessCondition", info.label_en if language == "en" else info.label_fr)
     seller = _sub(ref, RAM, "IssuerTradeParty")
     if line.seller_siren:
-        _text(seller, RAM, "GlobalID", line.seller_siren).set("schemeID", "0002")
+        gid = _text(seller, RAM, "GlobalID", line.seller_siren)
+        if len(line.seller_siren) == 9 and line.seller_siren.isdigit():
+            gid.set("schemeID", "0002")
     _text(seller, RAM, "RoleCode", "SE")
     if line.buyer is not None:
         _party(_sub(ref, RAM, "RecipientTradeParty"), line.buyer)

@@ -39,6 +39,8 @@ from flows.domain.lifecycle import Actor, cdar_code
 from flows.domain.model import Invoice, ValidationError
 from flows.returns.status import platform_reason
 
+#: BT-3 codes the schematron accepts (BR-FR-04); another is written 380 (an invoice) [choice].
+INVOICE_TYPE_CODES = frozenset("380 389 393 501 386 500 384 471 472 473 261 262 381 396 502 503".split())
 #: A Relais reason code (flows/domain/reasons.csv) → its CDAR reason codes, best first ([choice]).
 RELAIS_REASONS: Mapping[str, tuple[str, ...]] = {
     "MONTANT": ("MONTANTTOTAL_ERR", "CALCUL_ERR", "PU_ERR"),
@@ -101,13 +103,23 @@ def buyer_of(invoice: Invoice) -> Party | None:
     return Party(Role.BUYER, siren, Scheme.SIREN) if siren else None
 
 
+def seller_id(invoice: Invoice) -> str | None:
+    """The seller's identifier for ``IssuerTradeParty/GlobalID``: its SIREN, else (a seller without one, e.g.
+    abroad) its identifier as the invoice gives it ([choice]: written without the SIREN scheme)."""
+    return siren_of(invoice.supplier_id) or (invoice.supplier_id or "").strip() or None
+
+
 def _line(invoice: Invoice, status: str, **values: object) -> StatusLine:
+    """A line about `invoice`. [choice] An invoice whose issue date could not be read is dated by the status's
+    date (BR-FR-CDV-11 requires one, except in a 501)."""
+    issued_at = values.get("issued_at")
+    fallback_date = issued_at.date() if isinstance(issued_at, dt.datetime) else None
     return StatusLine(
         invoice_number=invoice.number or invoice.entry_name or invoice.id,
         status=status,
-        invoice_type_code=invoice.type_code or "380",
-        invoice_issue_date=invoice.issue_date,
-        seller_siren=siren_of(invoice.supplier_id),
+        invoice_type_code=invoice.type_code if invoice.type_code in INVOICE_TYPE_CODES else "380",
+        invoice_issue_date=invoice.issue_date or fallback_date,
+        seller_siren=seller_id(invoice),
         buyer=buyer_of(invoice),
         **values,  # type: ignore[arg-type]
     )
@@ -179,7 +191,11 @@ def history_line(
 
 
 def rejected_line(invoice: Invoice, error: ValidationError, *, at: dt.datetime | None = None) -> StatusLine:
-    """213 for an invoice refused by `error`'s rule (its first fatal finding), the rule's message as text."""
+    """213 for an invoice refused by `error`'s rule (its first fatal finding), the rule's message as text.
+    [choice] A document whose seller cannot be read at all cannot be rejected in the seller's name
+    (BR-FR-CDV-13): it is answered 501 (irrecevable, ``IRR_SYNTAX``), naming its entry in the file."""
+    if seller_id(invoice) is None:
+        return refused_flow_line(invoice.number or invoice.entry_name or invoice.id, error, at=at)
     reason = rejection_reason(error.rule)
     if not reason_allowed("213", reason):  # a technical rule's IRR_* reason belongs to 501
         reason = "REJ_SEMAN"

@@ -151,9 +151,15 @@ def test_flow_outcomes_200_213_and_501_are_valid():
 
 
 def test_an_unreadable_invoice_is_still_named():
+    xsd = ValidationError("XSD", Flag.FATAL, "/", "invalide")
     bare = invoice(number=None, issue_date=None, supplier_id=None, buyer_siret=None, entry_name="x.xml")
-    line = cdar_map.rejected_line(bare, ValidationError("XSD", Flag.FATAL, "/", "invalide"), at=AT)
-    assert (line.invoice_number, line.reason_code) == ("x.xml", "REJ_UNI")
+    line = cdar_map.rejected_line(bare, xsd, at=AT)  # no seller: irrecevable
+    assert (line.invoice_number, line.status, line.reason_code) == ("x.xml", "501", "IRR_SYNTAX")
+    undated = invoice(number=None, issue_date=None, supplier_id="DE123456789", entry_name="y.xml", type_code="XX")
+    line = cdar_map.rejected_line(undated, xsd, at=AT)
+    assert (line.invoice_number, line.status, line.reason_code) == ("y.xml", "213", "REJ_UNI")
+    assert (line.invoice_issue_date, line.seller_siren, line.invoice_type_code) == (AT.date(), "DE123456789", "380")
+    assert saxon(writer.write(OUT.message("M", "op-a", [line]))) == []
 
 
 @pytest.mark.parametrize("status", sorted(C.REASONS_BY_STATUS))
