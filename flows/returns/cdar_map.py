@@ -35,10 +35,11 @@ from flows.domain.cdar import (
     rejection_reason,
 )
 from flows.domain.history import HistoryEntry
-from flows.domain.lifecycle import Actor, cdar_code
+from flows.domain.lifecycle import Actor, InvoiceStatus, cdar_code
 from flows.domain.model import Invoice, ValidationError
 from flows.returns.status import platform_reason
 
+_MISROUTED = frozenset({InvoiceStatus.REJETEE_ROUTAGE, InvoiceStatus.A_RECYCLER})
 #: BT-3 codes the schematron accepts (BR-FR-04); another is written 380 (an invoice) [choice].
 INVOICE_TYPE_CODES = frozenset("380 389 393 501 386 500 384 471 472 473 261 262 381 396 502 503".split())
 #: A Relais reason code (flows/domain/reasons.csv) → its CDAR reason codes, best first ([choice]).
@@ -179,7 +180,10 @@ def history_line(
     status = cdar_code(entry.status, entry.actor)
     if status is None:
         return None
-    reason_code = cdar_reason(status, entry.reason_code)
+    code = entry.reason_code
+    if code is None and entry.status in _MISROUTED:
+        code = "DEST_INC"  # rejected or sent back for its routing: the recipient is unknown here
+    reason_code = cdar_reason(status, code)
     return _line(
         invoice,
         status,
