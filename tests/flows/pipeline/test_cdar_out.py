@@ -156,3 +156,18 @@ def test_a_platform_partner_is_addressed_by_its_registration_number(crt, directo
         "WK",
     )
     assert recipient.find("ram:GlobalID", NS).get("schemeID") == "0238"
+
+
+def test_a_flow_outcome_that_fails_its_check_is_never_sent(crt, directory_file, monkeypatch):
+    real = crt.cdar_out.write
+    monkeypatch.setattr(
+        crt.cdar_out, "write", lambda message, language: real(message, language).replace(b"REGULATED", b"NOPE")
+    )
+    flow, _ = _deposit(crt, directory_file[1])
+    assert flow.status.is_final  # closed, with nothing queued to the partner
+    out = crt.settings.outbox_dir("op-a")
+    assert not (out.exists() and list(out.glob("CDAR_F*.xml")) + list(out.glob("CR_*.xml")))
+    [record] = crt.store.cdar_list(flow_id=flow.id)
+    assert record.outcome is Outcome.REFUSED_OUT and "BR-FR-CDV-CL-01_MDT-2" in (record.detail or "")
+    assert crt.store.cdar_counts() == {"not_sent": 2}  # the delivery's 203 (status return) failed as well
+    assert "op-a" in crt.store.pending_status_partners()
