@@ -29,6 +29,7 @@ from flows.domain.model import Container, utcnow
 from flows.domain.outbox import Address
 from flows.io import safearchive
 from flows.pipeline import deadlines
+from flows.pipeline.cdar_out import CdarOut
 from flows.pipeline.channels import Channels, PollingChannel
 from flows.pipeline.config import PipelineConfig
 from flows.pipeline.dispatch import Outbound
@@ -196,6 +197,8 @@ class Runtime:
             qualification=lambda partner_id: self.partner_mode(partner_id) == "qualification",
             language=self.partner_language,
             platform_of=self.partner_platform,
+            vocabulary=self.partner_vocabulary,
+            cdar=self.cdar_out,
         )
 
     def partner_mode(self, partner_id: str, switches: Mapping[str, PartnerMode] | None = None) -> str:
@@ -227,24 +230,25 @@ class Runtime:
         self.store.audit(by, action, target=partner_id, outcome="ok", http_status=None, detail=detail)
         return None
 
-    def partner_language(self, partner_id: str) -> str:
-        """The language of a partner's return flows' free texts (its partner file's ``language``; "fr")."""
+    def partner_vocabulary(self, partner_id: str) -> str:
+        """The vocabulary of a partner's status return flows (its partner file's ``status_vocabulary``; "cpp")."""
         partner = self.partners.get(partner_id)
-        return partner.language if partner is not None else "fr"
+        return partner.status_vocabulary if partner is not None else "cpp"
 
     def partner_platform(self, partner_id: str) -> str | None:
         """A partner's registration number as a platform of the reform (its partner file's ``platform_id``)."""
         partner = self.partners.get(partner_id)
         return partner.platform_id if partner is not None else None
 
+    def partner_language(self, partner_id: str) -> str:
+        """The language of a partner's return flows' free texts (its partner file's ``language``; "fr")."""
+        partner = self.partners.get(partner_id)
+        return partner.language if partner is not None else "fr"
+
     @functools.cached_property
     def status_returns(self) -> StatusReturns:
         """Status return flows (flows/pipeline/status_returns.py): grouped per sender over the settings' interval,
         in each partner's vocabulary, MISE_EN_PAIEMENT left out for structures that do not report it."""
-
-        def vocabulary(partner_id: str) -> str:
-            partner = self.partners.get(partner_id)
-            return partner.status_vocabulary if partner is not None else "cpp"
 
         def payment_not_reported(siret: str | None) -> bool:
             structure = self.store.structure_flags(siret) if siret else None
@@ -255,9 +259,19 @@ class Runtime:
             self.archive,
             self.channels,
             interval_seconds=self.settings.status_interval_seconds,
-            vocabulary=vocabulary,
+            vocabulary=self.partner_vocabulary,
             language=self.partner_language,
             payment_not_reported=payment_not_reported,
+            cdar=self.cdar_out,
+        )
+
+    @functools.cached_property
+    def cdar_out(self) -> CdarOut:
+        """Relais as a platform of the reform, and its partners': the CDAR messages' parties (docs/reform.md)."""
+        return CdarOut(
+            platform_id=self.settings.platform_id,
+            platform_name=self.settings.platform_name,
+            partner_platform=self.partner_platform,
         )
 
     @functools.cached_property

@@ -3,8 +3,10 @@
 Both are the FNFE-MPE's files copied under ``schemas/cdar/`` (``SOURCE.md``). `check` gives every finding
 as a `ValidationError`: the XSD's (rule ``XSD``) and the schematron's fatal asserts (their own ids,
 ``BR-FR-CDV-CL-09_MDT-113_213``...), with the official messages verbatim. It fails closed: a missing or
-broken artefact, or a Saxon failure, raises `validators.schematron.SchematronError` (an incident), never an
-empty list. Relais checks every CDAR message it writes before it leaves (`flows.returns.cdar`), and every one
+broken artefact, or an engine failure, raises `validators.schematron.SchematronError` (an incident), never an
+empty list. The schematron runs on the native engine (`validators.native`, the XSLT compiled to Python) by
+default; Saxon (`validators.schematron.Runner`) is the oracle, given as ``runner`` (the differential test
+``tests/validators/test_cdar_native.py`` compares the two). Relais checks every CDAR message it writes before it leaves (`flows.returns.cdar`), and every one
 it receives (`flows.pipeline`'s CDAR intake), with the same function.
 
 >>> check(b'<a/>')[0].rule
@@ -21,6 +23,7 @@ from lxml import etree
 from flows.domain.model import Flag, ValidationError
 from flows.domain.rule import XSD
 from flows.io import safexml
+from validators.native import NativeRunner
 from validators.schematron import RuleSet, Runner, SchematronError, read_version
 
 CDAR_DIR = Path(__file__).resolve().parents[1] / "schemas" / "cdar"
@@ -51,7 +54,17 @@ def ruleset() -> RuleSet:
     )
 
 
-_RUNNER = Runner()
+_SAXON = Runner()
+
+
+@functools.cache
+def _native() -> NativeRunner:
+    return NativeRunner()
+
+
+def saxon() -> Runner:
+    """The oracle: the official XSLT on Saxon."""
+    return _SAXON
 
 
 def xsd_errors(tree: etree._ElementTree) -> list[ValidationError]:
@@ -66,7 +79,7 @@ def xsd_errors(tree: etree._ElementTree) -> list[ValidationError]:
     return errors or [XSD.error("/", "schema validation failed")]  # fail closed
 
 
-def check(data: bytes | etree._ElementTree, *, runner: Runner | None = None) -> list[ValidationError]:
+def check(data: bytes | etree._ElementTree, *, runner: Runner | NativeRunner | None = None) -> list[ValidationError]:
     """Every fatal finding of the XSD and the BR-FR-CDV schematron on a CDAR message (none: it passes).
 
     `data` is the message's bytes (read with `flows.io.safexml`: no DTD, no entities) or its parsed tree.
@@ -80,5 +93,5 @@ def check(data: bytes | etree._ElementTree, *, runner: Runner | None = None) -> 
     errors = xsd_errors(tree)
     if errors:
         return errors
-    findings = (runner or _RUNNER).run(ruleset(), tree)
+    findings = (runner or _native()).run(ruleset(), tree)
     return [f for f in findings if f.flag is Flag.FATAL]

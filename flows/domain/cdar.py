@@ -170,6 +170,75 @@ REASON_CODES = frozenset().union(*REASONS_BY_STATUS.values(), REASONS_210_B2G, {
 ACTION_CODES = frozenset({"NOA", "PIN", "NIN", "CNF", "CNP", "CNA", "OTH"})
 
 
+#: The CDAR reason codes' labels, French and English ([choice]: the public texts give codes and short French
+#: descriptions; this wording is Relais's): the ``Reason`` text of a line when its actor gave no free text.
+REASON_LABELS: dict[str, tuple[str, str]] = {
+    "NON_TRANSMISE": ("Facture non transmise au destinataire", "Invoice not transmitted to the recipient"),
+    "JUSTIF_ABS": ("Justificatif absent ou insuffisant", "Supporting document missing or insufficient"),
+    "ROUTAGE_ERR": ("Erreur de routage", "Routing error"),
+    "AUTRE": ("Autre motif", "Other reason"),
+    "COORD_BANC_ERR": ("Coordonnées bancaires erronées", "Wrong bank details"),
+    "TX_TVA_ERR": ("Taux de TVA erroné", "Wrong VAT rate"),
+    "MONTANTTOTAL_ERR": ("Montant total erroné", "Wrong total amount"),
+    "CALCUL_ERR": ("Erreur de calcul", "Calculation error"),
+    "NON_CONFORME": ("Mentions légales non conformes", "Legal mentions not compliant"),
+    "DOUBLON": ("Facture en doublon", "Duplicate invoice"),
+    "DEST_INC": ("Destinataire inconnu", "Unknown recipient"),
+    "DEST_ERR": ("Destinataire erroné", "Wrong recipient"),
+    "TRANSAC_INC": ("Transaction inconnue", "Unknown transaction"),
+    "EMMET_INC": ("Émetteur inconnu", "Unknown issuer"),
+    "CONTRAT_TERM": ("Contrat terminé", "Contract ended"),
+    "DOUBLE_FACT": ("Double facturation", "Invoiced twice"),
+    "CMD_ERR": ("Référence de commande absente ou erronée", "Order reference missing or wrong"),
+    "ADR_ERR": ("Adresse de facturation erronée", "Wrong billing address"),
+    "SIRET_ERR": ("SIRET absent ou erroné", "SIRET missing or wrong"),
+    "CODE_ROUTAGE_ERR": ("Code de routage absent ou erroné", "Routing code missing or wrong"),
+    "REF_CT_ABSENT": ("Référence du contrat absente", "Contract reference missing"),
+    "REF_ERR": ("Référence erronée", "Wrong reference"),
+    "PU_ERR": ("Prix unitaire erroné", "Wrong unit price"),
+    "REM_ERR": ("Remise erronée", "Wrong discount"),
+    "QTE_ERR": ("Quantité erronée", "Wrong quantity"),
+    "ART_ERR": ("Article facturé erroné", "Wrong item invoiced"),
+    "MODPAI_ERR": ("Modalités de paiement erronées", "Wrong payment terms"),
+    "QUALITE_ERR": ("Qualité non conforme", "Quality not as ordered"),
+    "LIVR_INCOMP": ("Livraison incomplète", "Incomplete delivery"),
+    "REJ_SEMAN": ("Rejet pour erreur sémantique", "Rejected: semantic error"),
+    "REJ_UNI": ("Rejet sur contrôle d'unicité", "Rejected: uniqueness check"),
+    "REJ_COH": ("Rejet pour incohérence des données", "Rejected: inconsistent data"),
+    "REJ_ADR": ("Rejet pour erreur d'adressage", "Rejected: addressing error"),
+    "REJ_CONT_B2G": ("Rejet sur contrôle métier B2G", "Rejected: B2G business check"),
+    "REJ_REF_PJ": ("Rejet : pièce jointe référencée absente", "Rejected: referenced attachment missing"),
+    "REJ_ASS_PJ": ("Rejet : erreur d'association de la pièce jointe", "Rejected: attachment association error"),
+    "IRR_VIDE_F": ("Fichier vide", "Empty file"),
+    "IRR_TYPE_F": ("Type de fichier non accepté", "File type not accepted"),
+    "IRR_SYNTAX": ("Erreur de syntaxe du fichier", "File syntax error"),
+    "IRR_TAILLE_PJ": ("Pièce jointe trop volumineuse", "Attachment too large"),
+    "IRR_NOM_PJ": ("Nom de pièce jointe non conforme", "Attachment name not compliant"),
+    "IRR_VID_PJ": ("Pièce jointe vide", "Empty attachment"),
+    "IRR_EXT_DOC": ("Extension de document non acceptée", "Document extension not accepted"),
+    "IRR_TAILLE_F": ("Fichier trop volumineux", "File too large"),
+    "IRR_ANTIVIRUS": ("Fichier refusé par l'antivirus", "File refused by the antivirus"),
+    "IRR_NOM_F": ("Nom de fichier non conforme", "File name not compliant"),
+    "RETRAIT_MAN_SERV": ("Retrait du mandat de service", "Service mandate withdrawn"),
+    "ST_CT_NON_DECLAR": ("Sous-traitant non déclaré", "Sub-contractor not declared"),
+    "SUPPR_COMP_AVOIR": ("Suppression, compensation par avoir", "Cancelled, offset by a credit note"),
+    "TRANSF_PMNT_REGIE": ("Paiement transféré à la régie", "Payment transferred to the imprest office"),
+    "CONTACT_ACHTR": ("Contacter l'acheteur", "Contact the buyer"),
+}
+
+
+def reason_label(code: str, language: str = "fr") -> str:
+    """The label of a CDAR reason code in `language` (the code itself for one the table does not have).
+
+    >>> reason_label("DOUBLON"), reason_label("DOUBLON", "en"), reason_label("XYZ")
+    ('Facture en doublon', 'Duplicate invoice', 'XYZ')
+    """
+    labels = REASON_LABELS.get(code)
+    if labels is None:
+        return code
+    return labels[1] if language == "en" else labels[0]
+
+
 def reason_allowed(status: str, reason: str | None, *, b2g: bool = False) -> bool:
     """Whether `reason` may accompany `status` (a status that requires one refuses None)."""
     if reason is None:

@@ -40,10 +40,12 @@ from flows.domain.outbox import DELIVERY_CHANNEL, Address, OutboxKind, OutboxSta
 from flows.domain.rule import Category, Stage
 from flows.io import detect, safearchive, safexml, split
 from flows.io.atomic import temp_prefix
-from flows.pipeline import cdar_in, circuits
+from flows.pipeline import cdar_in, cdar_out, circuits
 from flows.pipeline import status_changes as statuses
+from flows.pipeline.cdar_out import CdarOut
 from flows.pipeline.channels import Channels
 from flows.pipeline.config import PipelineConfig
+from flows.returns import cdar as cdarflow
 from flows.returns import report as returnflow
 from flows.returns import status as statusflow
 from flows.store import Directory, Store, Structure
@@ -96,6 +98,10 @@ class Pipeline:
     qualification: Callable[[str], bool] = lambda partner: False
     #: The language of a partner's return flows' free texts ("fr" or "en"; relais/compose.py: its partner file).
     language: Callable[[str], str] = lambda partner: "fr"
+    #: A partner's status vocabulary ("cpp" or "cdar": a CDAR partner's integration report is a CDAR message).
+    vocabulary: Callable[[str], str] = lambda partner: "cpp"
+    #: The CDAR messages' parties (Relais as a platform, the partners'); relais/compose.py gives the settings'.
+    cdar: CdarOut = dataclasses.field(default_factory=CdarOut)
     #: The time a piece enters its circuit at (its deadline runs from it); tests give their own.
     clock: Callable[[], dt.datetime] = utcnow
     #: A partner's registration number as a platform of the reform (its partner file's ``platform_id``), None
@@ -569,7 +575,10 @@ def _close(rt: Pipeline, flow: Flow) -> None:
     finally:
         Path(tmp).unlink(missing_ok=True)
     name = returnflow.file_name(flow, set(names))  # never the name of an earlier report: none is overwritten
-    rt.store.finish_flow(flow, rt.channels.return_address(flow.partner, name), obj.sha256)
+    if rt.vocabulary(flow.partner) == "cdar":
+        _finish_cdar(rt, flow, obj.sha256, len(earlier))
+    else:
+        rt.store.finish_flow(flow, rt.channels.return_address(flow.partner, name), obj.sha256)
     _log.info(
         "flow.closed",
         status=str(flow.status),
@@ -579,6 +588,29 @@ def _close(rt: Pipeline, flow: Flow) -> None:
     )
     if flow.invoice_count > flow.rejected_count and not flow.qualification:  # qualification: no lifecycle
         _complete_suspended(rt, flow)
+
+
+def _finish_cdar(rt: Pipeline, flow: Flow, report_sha256: str, earlier: int) -> None:
+    """A CDAR partner's flow outcome: one CDAR message (200 / 213 / 501, `flows.pipeline.cdar_out.flow_lines`)
+    queued instead of the CPPStatut report, which it cannot read ([choice]: the report is archived all the
+    same, for ops). A message that fails its check is not sent: recorded ``not_sent``, logged, the flow closed
+    without a report queued (ops fix and reopen it)."""
+    written = cdar_out.flow_lines(flow, rt.store.flow_errors(flow.id), rt.store.iter_invoices(flow.id))
+    if not written:
+        rt.store.finish_flow(flow, None, None)
+        return
+    message_id = flow.id if not earlier else f"{flow.id}-{earlier + 1}"  # a reopened flow's next report
+    message = rt.cdar.message(message_id, flow.partner, [w.line for w in written])
+    record = rt.cdar.record(message, written, flow.partner, flow_id=flow.id)
+    data, problems = rt.cdar.checked(message, rt.language(flow.partner))
+    if problems:
+        rt.cdar.not_sent(rt.store, record, data, problems, flow_id=flow.id, partner=flow.partner)
+        rt.store.finish_flow(flow, None, None)
+        return
+    record.sha256 = rt.archive.put_bytes(data).sha256
+    address = rt.channels.return_address(flow.partner, cdarflow.file_name(message_id))
+    rt.store.finish_flow(flow, address, record.sha256, cdar=record)
+    _log.info("flow.cdar_queued", message_id=message_id, lines=len(written), report_sha256=report_sha256)
 
 
 def _complete_suspended(rt: Pipeline, flow: Flow) -> None:

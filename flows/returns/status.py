@@ -7,18 +7,16 @@ they happened, each naming its invoice (id, the flow that carried it and its pos
 supplier, recipient), the new status (``IdStatut``, ``LibelleStatut``), when, why (``Motif``) and
 who (``Acteur``).
 
-Two vocabularies of the same lifecycle (`flows.domain.lifecycle`), chosen per partner
-(``status_vocabulary`` in its partner file): ``CPP`` writes the Chorus Pro codes 01..13, ``CDAR``
-the 2026 reform's lifecycle codes 200..213 (`flows.domain.lifecycle.cdar_code`); a change with no CDAR
-code (e.g. COMPTABILISEE) is not written in CDAR (`entries` tells which were).
+``IdStatut`` is the Chorus Pro code (01..13, and the billing circuits' 20..55). A partner whose
+``status_vocabulary`` is ``cdar`` does not get CPPStatut at all: it gets real CDAR lifecycle messages
+(`flows.returns.cdar`, docs/reform.md §1); asking this writer for ``cdar`` is refused.
 
 ``Motif`` is the reason given by whoever changed the status, as given; the reasons the platform itself
 writes are French (the platform's language), in English for a partner whose file says
 ``language = "en"`` (`platform_reason`). A refusal or a suspension also carries its reason's code
 (``CodeMotif``, `flows.domain.reasons`) and that code's label in the partner's language (``LibelleMotif``).
 
-Billing circuits (docs/billing-frameworks.md): the statuses 20 to 55 are written as any other (in CDAR,
-those with a CDAR equivalent: 203, 204, 205, 210); ``Acteur`` names the validator (``VALIDATEUR``), the
+Billing circuits (docs/billing-frameworks.md): the statuses 20 to 55 are written as any other; ``Acteur`` names the validator (``VALIDATEUR``), the
 project manager (``MOE``), the contracting authority (``MOA``) or ops (``EXPLOITATION``, correcting a
 validator); each piece of a billing circuit names its framework, billing file and previous piece
 (`flows.returns.report.invoice_element`).
@@ -36,7 +34,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from flows.domain.history import HistoryEntry
-from flows.domain.lifecycle import Actor, cdar_code
+from flows.domain.lifecycle import Actor
 from flows.domain.model import Invoice, utcnow
 from flows.domain.reasons import REASONS
 from flows.returns.report import (
@@ -51,7 +49,7 @@ from flows.returns.report import (
     validate,
 )
 
-VOCABULARIES = {"cpp": "CPP", "cdar": "CDAR"}
+VOCABULARIES = {"cpp": "CPP"}  # "cdar": flows.returns.cdar writes CDAR messages, not CPPStatut
 #: ``Acteur``: who changed the status (every `Actor` has its word: the schema's enumeration).
 ACTORS = {
     Actor.PLATFORM: "PLATEFORME",
@@ -150,10 +148,8 @@ def reason_label(code: str, language: str = "fr") -> str | None:
     return None if reason is None else reason.label(language)
 
 
-def code_of(change: Change, vocabulary: str) -> str | None:
-    """The ``IdStatut`` of a change in `vocabulary` ("cpp" or "cdar"); None: not reported in it."""
-    if vocabulary == "cdar":
-        return cdar_code(change.entry.status, change.entry.actor)
+def code_of(change: Change, vocabulary: str = "cpp") -> str | None:
+    """The ``IdStatut`` of a change (the Chorus Pro code)."""
     return change.entry.status.code
 
 
@@ -176,7 +172,10 @@ def write(
     """Stream the status return flow into `out`; the number of changes written (0: write nothing
     useful, the caller must not send it). Does not validate: see `build`."""
     if vocabulary not in VOCABULARIES:
-        raise ReturnFlowInvalid(f"unknown status vocabulary {vocabulary!r}")
+        raise ReturnFlowInvalid(
+            f"status vocabulary {vocabulary!r} is not written as CPPStatut"
+            + (" (CDAR partners get CDAR messages: flows.returns.cdar)" if vocabulary == "cdar" else "")
+        )
     count = 0
     with etree.xmlfile(out, encoding="utf-8") as xf:
         xf.write_declaration()

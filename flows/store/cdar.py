@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
 import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,121 +19,17 @@ import sqlalchemy as sa
 from flows.domain.frameworks import Framework
 from flows.domain.history import HistoryEntry
 from flows.domain.lifecycle import InvoiceStatus
-from flows.domain.model import utcnow
 from flows.domain.outbox import OutboxKind
 from flows.store import tables as t
 from flows.store.circuits import StatusMove, release_link
-
-
-class Outcome(enum.StrEnum):
-    """What became of a CDAR message."""
-
-    QUEUED = "queued"  # out: written, checked, archived, queued in the outbox to its partner
-    REFUSED_OUT = "not_sent"  # out: failed the official XSD or schematron: an incident, never sent
-    APPLIED = "applied"  # in: every line applied
-    PARTIAL = "partially_applied"  # in: some lines applied, some refused
-    REFUSED = "refused"  # in: invalid, or no line applied
-
-
-@dataclasses.dataclass(slots=True)
-class CdarLineRecord:
-    position: int
-    invoice_number: str
-    status: str
-    outcome: str  # "written" | "applied" | "refused"
-    invoice_id: str | None = None
-    reason_code: str | None = None
-    rule: str | None = None
-    history_id: int | None = None
-    amounts: list[dict[str, str]] | None = None
-
-
-@dataclasses.dataclass(slots=True)
-class CdarRecord:
-    direction: str  # "in" | "out"
-    message_id: str
-    issuer: str
-    sha256: str
-    outcome: Outcome
-    partner: str | None = None
-    flow_id: str | None = None
-    return_id: str | None = None
-    detail: str | None = None
-    lines: list[CdarLineRecord] = dataclasses.field(default_factory=list)
-    id: int | None = None
-    created_at: dt.datetime | None = None
-    line_count: int = 0  # its lines as recorded (``lines`` may hold only some of them, or none: `cdar_list`)
-
-
-def _record(row: Any, lines: Sequence[Any] = ()) -> CdarRecord:
-    return CdarRecord(
-        id=row["id"],
-        direction=row["direction"],
-        message_id=row["message_id"],
-        issuer=row["issuer"],
-        sha256=row["sha256"],
-        outcome=Outcome(row["outcome"]),
-        partner=row["partner"],
-        flow_id=row["flow_id"],
-        return_id=row["return_id"],
-        detail=row["detail"],
-        created_at=row["created_at"],
-        line_count=row["lines"],
-        lines=[
-            CdarLineRecord(
-                position=r["position"],
-                invoice_number=r["invoice_number"],
-                status=r["status"],
-                outcome=r["outcome"],
-                invoice_id=r["invoice_id"],
-                reason_code=r["reason_code"],
-                rule=r["rule"],
-                history_id=r["history_id"],
-                amounts=json.loads(r["amounts"]) if r["amounts"] else None,
-            )
-            for r in lines
-        ],
-    )
-
-
-def insert_cdar(conn: sa.Connection, rec: CdarRecord) -> bool:
-    """Insert `rec` and its lines on `conn` (the caller's transaction): False, nothing written, when a message
-    with the same (direction, issuer, message id) is recorded already. Sets ``rec.id``."""
-    rec.created_at = rec.created_at or utcnow()
-    values = {f: getattr(rec, f) for f in ("direction", "message_id", "issuer", "partner", "flow_id", "return_id")}
-    stmt = sa.insert(t.cdar_messages).values(
-        **values,
-        sha256=rec.sha256,
-        lines=len(rec.lines),
-        outcome=str(rec.outcome),
-        detail=rec.detail,
-        created_at=rec.created_at,
-    )
-    try:
-        with conn.begin_nested():
-            rec.id = conn.execute(stmt.returning(t.cdar_messages.c.id)).scalar_one()
-    except sa.exc.IntegrityError:
-        return False
-    if rec.lines:
-        conn.execute(
-            sa.insert(t.cdar_lines),
-            [
-                {
-                    "message": rec.id,
-                    "position": line.position,
-                    "invoice_id": line.invoice_id,
-                    "invoice_number": line.invoice_number,
-                    "status": line.status,
-                    "reason_code": line.reason_code,
-                    "outcome": line.outcome,
-                    "rule": line.rule,
-                    "history_id": line.history_id,
-                    "amounts": json.dumps(line.amounts) if line.amounts else None,
-                }
-                for line in rec.lines
-            ],
-        )
-    return True
+from flows.store.records import (  # noqa: F401  # re-exported: the CDAR records live with the others
+    CdarLineRecord,
+    CdarRecord,
+    Outcome,
+    _cdar,
+    insert_cdar,
+    supersede_not_sent,
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -298,7 +193,7 @@ class CdarRepo:
                 .mappings()
                 .all()
             )
-        return _record(row, lines)
+        return _cdar(row, lines)
 
     def cdar_list(
         self,
@@ -341,7 +236,7 @@ class CdarRepo:
                     .order_by(lc.message, lc.position)
                 ).mappings():
                     lines.setdefault(r["message"], []).append(r)
-        return [_record(r, lines.get(r["id"], ())) for r in rows]
+        return [_cdar(r, lines.get(r["id"], ())) for r in rows]
 
     def cdar_set_outcome(self, pk: int, outcome: Outcome, detail: str | None = None) -> None:
         """Change a message's outcome (e.g. queued -> not_sent); its lines are never rewritten."""
@@ -358,6 +253,15 @@ class CdarRepo:
             q = q.where(c.partner == partner)
         with self.engine.connect() as conn:
             return {(d, o): n for d, o, n in conn.execute(q)}
+
+    def cdar_amounts(self, history_ids: Sequence[int]) -> dict[int, list[dict[str, str]]]:
+        """The 212 amounts of the received CDAR lines that made these history entries (history id -> amounts)."""
+        if not history_ids:
+            return {}
+        lc = t.cdar_lines.c
+        q = sa.select(lc.history_id, lc.amounts).where(lc.history_id.in_(list(history_ids)), lc.amounts.is_not(None))
+        with self.engine.connect() as conn:
+            return {h: json.loads(a) for h, a in conn.execute(q) if a}
 
     def cdar_counts(self) -> dict[str, int]:
         """Messages per outcome (the dashboard, the metrics)."""

@@ -15,7 +15,12 @@ from flows.domain.lifecycle import Actor, InvoiceStatus
 from flows.domain.model import Invoice, ValidationError, utcnow
 from flows.domain.outbox import Address, OutboxKind, OutboxStatus
 from flows.store import tables as t
-from flows.store.records import _aware_required, _invoice
+from flows.store.records import CdarRecord, _aware_required, _invoice, insert_cdar, supersede_not_sent
+
+
+class _Taken(Exception):
+    """The CDAR message of a status return is recorded already: another emitter took its range."""
+
 
 #: A piece's new turn: (holder SIRET, due time), set with a status change (`HistoryRepo.set_invoice_status`).
 Turn = tuple[str | None, dt.datetime | None]
@@ -323,13 +328,20 @@ class HistoryRepo:
         entries: int,
         archive_sha256: str,
         address: Address | None,
+        cdar: CdarRecord | None = None,
     ) -> bool:
         """Record a status return flow covering history ids first_id..last_id of `partner`, and queue it
         in the outbox (to `address`; None: nothing to send, the changes are only marked reported), in one
-        transaction. False when another emitter recorded this range first (nothing is done twice)."""
+        transaction. False when another emitter recorded this range first (nothing is done twice).
+        `cdar`: the CDAR message it is (docs/reform.md §1), recorded in that transaction; an earlier
+        attempt of the same message that was not sent keeps its row, renamed (`supersede_not_sent`)."""
         now = utcnow()
         try:
             with self.engine.begin() as conn:
+                if cdar is not None:
+                    supersede_not_sent(conn, cdar.issuer, cdar.message_id)
+                    if not insert_cdar(conn, cdar):
+                        raise _Taken(cdar.message_id)  # rolls the transaction back
                 conn.execute(
                     sa.insert(t.status_returns).values(
                         id=return_id,
@@ -357,7 +369,7 @@ class HistoryRepo:
                             created_at=now,
                         )
                     )
-        except sa.exc.IntegrityError:
+        except (sa.exc.IntegrityError, _Taken):
             return False
         return True
 

@@ -16,7 +16,7 @@ from flows.domain.model import Flow, utcnow
 from flows.domain.outbox import Address, OutboxItem, OutboxKind, OutboxStatus
 from flows.store import tables as t
 from flows.store.history import made_available
-from flows.store.records import _outbox_item
+from flows.store.records import CdarRecord, _outbox_item, insert_cdar, supersede_not_sent
 
 
 class OutboxRepo:
@@ -28,10 +28,16 @@ class OutboxRepo:
 
         def update_flow(self, flow: Flow, conn: sa.Connection | None = None) -> None: ...
 
-    def finish_flow(self, flow: Flow, return_to: Address | None, return_sha256: str | None) -> None:
-        """Close a flow and queue its return flow (to `return_to`), in one transaction."""
+    def finish_flow(
+        self, flow: Flow, return_to: Address | None, return_sha256: str | None, cdar: CdarRecord | None = None
+    ) -> None:
+        """Close a flow and queue its return flow (to `return_to`), in one transaction; `cdar`: the return flow
+        is that CDAR message (a CDAR partner's, docs/reform.md §1), recorded in the same transaction."""
         with self.engine.begin() as conn:
             self.update_flow(flow, conn)
+            if cdar is not None:
+                supersede_not_sent(conn, cdar.issuer, cdar.message_id)
+                insert_cdar(conn, cdar)  # False: recorded by an earlier attempt at closing this flow
             if return_to is not None and return_sha256:
                 key = f"return:{flow.id}:{return_sha256[:16]}"
                 exists = conn.execute(sa.select(t.outbox.c.id).where(t.outbox.c.key == key)).first()

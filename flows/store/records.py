@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from flows.domain.model import (
     InvoiceStatus,
     Syntax,
     ValidationError,
+    utcnow,
 )
 from flows.domain.outbox import OutboxItem, OutboxKind, OutboxStatus  # re-exported
 from flows.domain.structures import Directory, Structure  # noqa: F401  # re-exported
@@ -226,4 +228,134 @@ def supersede_outbox(conn: sa.Connection, which: sa.ColumnElement[bool]) -> None
             lease_until=None,
             next_attempt_at=None,
         )
+    )
+
+
+# ---- CDAR messages (flows/store/cdar.py; docs/reform.md) ----
+
+
+class Outcome(enum.StrEnum):
+    """What became of a CDAR message."""
+
+    QUEUED = "queued"  # out: written, checked, archived, queued in the outbox to its partner
+    REFUSED_OUT = "not_sent"  # out: failed the official XSD or schematron: an incident, never sent
+    APPLIED = "applied"  # in: every line applied
+    PARTIAL = "partially_applied"  # in: some lines applied, some refused
+    REFUSED = "refused"  # in: invalid, or no line applied
+
+
+@dataclasses.dataclass(slots=True)
+class CdarLineRecord:
+    position: int
+    invoice_number: str
+    status: str
+    outcome: str  # "written" | "applied" | "refused"
+    invoice_id: str | None = None
+    reason_code: str | None = None
+    rule: str | None = None
+    history_id: int | None = None
+    amounts: list[dict[str, str]] | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class CdarRecord:
+    direction: str  # "in" | "out"
+    message_id: str
+    issuer: str
+    sha256: str
+    outcome: Outcome
+    partner: str | None = None
+    flow_id: str | None = None
+    return_id: str | None = None
+    detail: str | None = None
+    lines: list[CdarLineRecord] = dataclasses.field(default_factory=list)
+    id: int | None = None
+    created_at: dt.datetime | None = None
+    line_count: int = 0  # its lines as recorded (``lines`` may hold only some of them, or none: `cdar_list`)
+
+
+def _cdar(row: Any, lines: Sequence[Any] = ()) -> CdarRecord:
+    return CdarRecord(
+        id=row["id"],
+        direction=row["direction"],
+        message_id=row["message_id"],
+        issuer=row["issuer"],
+        sha256=row["sha256"],
+        outcome=Outcome(row["outcome"]),
+        partner=row["partner"],
+        flow_id=row["flow_id"],
+        return_id=row["return_id"],
+        detail=row["detail"],
+        created_at=row["created_at"],
+        line_count=row["lines"],
+        lines=[
+            CdarLineRecord(
+                position=r["position"],
+                invoice_number=r["invoice_number"],
+                status=r["status"],
+                outcome=r["outcome"],
+                invoice_id=r["invoice_id"],
+                reason_code=r["reason_code"],
+                rule=r["rule"],
+                history_id=r["history_id"],
+                amounts=json.loads(r["amounts"]) if r["amounts"] else None,
+            )
+            for r in lines
+        ],
+    )
+
+
+def insert_cdar(conn: sa.Connection, rec: CdarRecord) -> bool:
+    """Insert `rec` and its lines on `conn` (the caller's transaction): False, nothing written, when a message
+    with the same (direction, issuer, message id) is recorded already. Sets ``rec.id``."""
+    rec.created_at = rec.created_at or utcnow()
+    values = {f: getattr(rec, f) for f in ("direction", "message_id", "issuer", "partner", "flow_id", "return_id")}
+    stmt = sa.insert(t.cdar_messages).values(
+        **values,
+        sha256=rec.sha256,
+        lines=len(rec.lines),
+        outcome=str(rec.outcome),
+        detail=rec.detail,
+        created_at=rec.created_at,
+    )
+    try:
+        with conn.begin_nested():
+            rec.id = conn.execute(stmt.returning(t.cdar_messages.c.id)).scalar_one()
+    except sa.exc.IntegrityError:
+        return False
+    if rec.lines:
+        conn.execute(
+            sa.insert(t.cdar_lines),
+            [
+                {
+                    "message": rec.id,
+                    "position": line.position,
+                    "invoice_id": line.invoice_id,
+                    "invoice_number": line.invoice_number,
+                    "status": line.status,
+                    "reason_code": line.reason_code,
+                    "outcome": line.outcome,
+                    "rule": line.rule,
+                    "history_id": line.history_id,
+                    "amounts": json.dumps(line.amounts) if line.amounts else None,
+                }
+                for line in rec.lines
+            ],
+        )
+    return True
+
+
+def supersede_not_sent(conn: sa.Connection, issuer: str, message_id: str) -> None:
+    """An outgoing message recorded ``not_sent`` and now written again (after a fix) keeps its row, its id
+    suffixed with ``~<row id>`` (as a superseded outbox row's key), so that the new attempt is recorded."""
+    c = t.cdar_messages.c
+    conn.execute(
+        sa.update(t.cdar_messages)
+        .where(
+            c.direction == "out",
+            c.issuer == issuer,
+            c.message_id == message_id,
+            c.outcome == str(Outcome.REFUSED_OUT),
+        )
+        .values(message_id=c.message_id + "~" + sa.cast(c.id, sa.String))
     )

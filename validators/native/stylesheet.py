@@ -9,7 +9,9 @@ reader accepts:
   ``xsl:variable`` lets, asserts as ``xsl:choose``/``xsl:when``/``xsl:otherwise``
   with an ``svrl:failed-assert``, reports as ``xsl:if`` with an
   ``svrl:successful-report``, and a last ``xsl:apply-templates`` to ``@*|*``
-  (or ``*``: the newer skeleton, BR-FR's, does not visit attributes), and the
+  (or ``*``: the newer skeleton, BR-FR's, does not visit attributes; or
+  ``*|comment()|processing-instruction()``: the older one, BR-FR-CDV's, the same walk as ``*`` since no rule
+  matches a comment or a processing instruction and they have no children), and the
   two default templates (``text()`` and ``@*|node()``);
 - ``@id`` and ``@flag`` are literal, the location is the full path of a node,
   the message is text and ``xsl:value-of``;
@@ -87,6 +89,20 @@ def compile_stylesheet(path: Path, data: bytes | None = None) -> Program:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=False)
     tree = etree.fromstring(data, parser).getroottree()
     return _Reader(Path(path), tree).program()
+
+
+#: What a mode's templates apply themselves to, as the walk it amounts to: comments and processing
+#: instructions match no rule (rules match elements) and have no children, so visiting them changes nothing.
+_SAME_WALK = {"*|comment()|processing-instruction()": "*"}
+
+
+def _walk(select: str) -> str:
+    """The walk a mode's ``xsl:apply-templates`` select amounts to.
+
+    >>> _walk("*|comment()|processing-instruction()"), _walk("@*|*")
+    ('*', '@*|*')
+    """
+    return _SAME_WALK.get(select.replace(" ", ""), select)
 
 
 class _Reader:
@@ -269,7 +285,7 @@ class _Reader:
             if (match, priority) == ("@*|node()", "-2"):
                 applied = [c for c in t if isinstance(c.tag, str)]
                 if len(applied) == 1 and applied[0].tag == _X + "apply-templates":
-                    self._select[mode] = applied[0].get("select") or "node()"
+                    self._select[mode] = _walk(applied[0].get("select") or "node()")
                 defaults += 1
                 continue
             rules.append((pos, t))
@@ -334,7 +350,7 @@ class _Reader:
         body = [c for c in t if isinstance(c.tag, str)]
         descends = bool(body) and body[-1].tag == _X + "apply-templates"
         if descends:
-            if body[-1].get("select") != self._select[mode]:
+            if _walk(body[-1].get("select") or "node()") != self._select[mode]:
                 raise Unsupported(f"a rule that does not end by applying templates to {self._select[mode]}")
             if body[-1].get("mode") != mode:
                 raise Unsupported("a rule that applies another mode")

@@ -140,15 +140,25 @@ def test_a_partner_that_is_down_gets_its_status_returns_later_in_order(rt, direc
 
 
 def test_cdar_vocabulary_is_chosen_per_partner(rt, directory_file):
+    """A "cdar" partner gets CDAR messages (tests/flows/pipeline/test_cdar_out.py), never CPPStatut."""
+    from flows.returns import cdar as cdarflow
+    from validators import cdar as check
+
     rt.partners = {"op-a": Partner(id="op-a", name="A", status_vocabulary="cdar")}
     flow, invoices = _send(rt, directory_file[1], n=1)
     inv = invoices[0].id
     for status, reason in ((I.SERVICE_FAIT, None), (I.MANDATEE, None), (I.MISE_A_DISPOSITION_COMPTABLE, None)):
         statuses.change(rt.store, inv, status, actor=Actor.RECIPIENT, source=Source.API, reason=reason)
     emit_statuses(rt)
-    files = [_entries(p) for p in _status_files(rt)]
-    assert {root.get("Vocabulaire") for root, _ in files} == {"CDAR"}
-    codes = [code for _, entries in files for _, code, _ in entries]
+    assert _status_files(rt) == []  # no CPPStatut
+    files = sorted(rt.settings.outbox_dir("op-a").glob("CDAR_ST*.xml"))
+    codes = []
+    for path in files:
+        assert check.check(path.read_bytes(), runner=check.saxon()) == []
+        root = etree.fromstring(path.read_bytes())
+        codes += [
+            c.text for c in root.iterfind(".//ram:ReferenceReferencedDocument/ram:ProcessConditionCode", cdarflow.NSMAP)
+        ]
     assert codes == ["203", "205", "204"]  # 09 has no CDAR code: not sent
 
 

@@ -15,10 +15,14 @@ from flows.domain.history import HistoryEntry, Source
 from flows.domain.lifecycle import INVOICE, Actor, InvoiceStatus, cdar_code
 from flows.domain.model import Channel, Flow, FlowCode, FlowStatus, Invoice, invoice_id
 from flows.domain.reasons import REASONS
+from flows.pipeline.cdar_out import CdarOut
+from flows.returns import cdar as cdar_writer
+from flows.returns import cdar_map
 from flows.returns import report as rf
 from flows.returns import status as st
 from flows.store import Store
 from tests.support import billing_files
+from validators import cdar as cdar_check
 
 I = InvoiceStatus  # noqa: E741
 AT = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)
@@ -90,11 +94,16 @@ def test_the_schema_refuses_a_framework_that_is_not_one() -> None:
 # ---- status return flows ---------------------------------------------------------------------------------
 
 #: Every move of a circuit, by each actor allowed to make it (the statuses 20..55 and what leads to them).
+def _in_circuit(status: InvoiceStatus) -> bool:
+    """The circuits' statuses: Relais's numbers 20..55 (60.. are the reform's, docs/reform.md)."""
+    return 20 <= int(status.value) < 60
+
+
 CIRCUIT_MOVES = [
     (t.source, t.target, actor)
     for t in INVOICE.transitions
     for actor in sorted(t.actors)
-    if int(t.source.value) >= 20 or int(t.target.value) >= 20
+    if _in_circuit(t.source) or _in_circuit(t.target)
 ]
 
 
@@ -113,14 +122,14 @@ def _changes(moves: list[tuple[InvoiceStatus, InvoiceStatus, Actor]]) -> list[st
 
 def test_every_circuit_status_is_reached_by_some_move() -> None:
     reached = {t for _, t, _ in CIRCUIT_MOVES} | {s for s, _, _ in CIRCUIT_MOVES}
-    circuit = {s for s in InvoiceStatus if int(s.value) >= 20 and not s.is_reserved}
+    circuit = {s for s in InvoiceStatus if _in_circuit(s) and not s.is_reserved}
     # A_ASSOCIER_FOURNISSEUR is only where an A20 starts: its integration report says it (test_returnflow.py)
     assert reached == (circuit - {I.A_ASSOCIER_FOURNISSEUR}) | {I.MISE_A_DISPOSITION}
     assert I.A_ASSOCIER_FOURNISSEUR in INVOICE.initial
     assert {a for _, _, a in CIRCUIT_MOVES} == {Actor.PLATFORM, Actor.VALIDATOR, Actor.MOE, Actor.MOA, Actor.OPS}
 
 
-@pytest.mark.parametrize(("vocabulary", "language"), itertools.product(("cpp", "cdar"), ("fr", "en")))
+@pytest.mark.parametrize(("vocabulary", "language"), itertools.product(("cpp",), ("fr", "en")))
 def test_every_circuit_move_is_written_and_validates(vocabulary: str, language: str) -> None:
     changes = _changes(CIRCUIT_MOVES)
     data, count = st.build(
@@ -131,17 +140,12 @@ def test_every_circuit_move_is_written_and_validates(vocabulary: str, language: 
     written = list(root.iterfind("CPPFactureStatuts/CPPFactureStatut"))
     expected = [c for c in changes if st.code_of(c, vocabulary) is not None]
     assert count == len(written) == len(expected)
-    if vocabulary == "cpp":
-        assert count == len(CIRCUIT_MOVES)
-    else:  # the statuses with a CDAR equivalent: made available, taken in, passed on, refused
-        assert {e.findtext("DonneesStatut/IdStatut") for e in written} == {"203", "204", "205", "210"}
+    assert count == len(CIRCUIT_MOVES)
     for element, change in zip(written, expected, strict=True):
         entry = change.entry
         data_ = element.find("DonneesStatut")
         assert element.findtext("IdFacture") == entry.invoice_id
-        assert data_.findtext("IdStatut") == (
-            entry.status.code if vocabulary == "cpp" else cdar_code(entry.status, entry.actor)
-        )
+        assert data_.findtext("IdStatut") == entry.status.code
         assert data_.findtext("LibelleStatut") == entry.status.name
         assert data_.findtext("Acteur") == st.ACTORS[entry.actor]
         assert element.findtext("CadreFacturation") == str(change.invoice.framework)
@@ -153,6 +157,29 @@ def test_every_circuit_move_is_written_and_validates(vocabulary: str, language: 
             assert data_.findtext("LibelleMotif") == (reason.label_en if language == "en" else reason.label_fr)
         else:
             assert data_.find("CodeMotif") is None and data_.find("LibelleMotif") is None
+
+
+def test_a_cdar_partner_gets_no_cppstatut() -> None:
+    with pytest.raises(rf.ReturnFlowInvalid, match="CDAR partners get CDAR messages"):
+        st.build("ST0000000001", "op-sub", _changes(CIRCUIT_MOVES), vocabulary="cdar", produced_at=AT)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_circuit_move_with_a_cdar_code_is_a_valid_cdar_message(language: str) -> None:
+    """In CDAR (docs/reform.md §1): made available, taken in, passed on, refused; each a message that passes
+    the official XSD and BR-FR-CDV schematron (Saxon)."""
+    changes = _changes(CIRCUIT_MOVES)
+    written = cdar_map.history_lines([(c.entry, c.invoice) for c in changes], language=language)
+    assert [w.line.status for w in written] == [
+        cdar_code(c.entry.status, c.entry.actor) for c in changes if cdar_code(c.entry.status, c.entry.actor)
+    ]
+    assert {w.line.status for w in written} >= {"203", "204", "205", "210"}
+    out = CdarOut()
+    by_id = {c.entry.id: c.entry for c in changes}
+    for w in written:
+        key = cdar_map.issuer_key(by_id[w.history_id], w.line)
+        message = out.message("ST1", "op-sub", [w.line], cdar_map.issuer_party(key, out.platform))
+        assert cdar_check.check(cdar_writer.write(message, language=language), runner=cdar_check.saxon()) == []
 
 
 def test_each_actor_has_its_word_in_the_schema() -> None:
@@ -202,12 +229,17 @@ def store(store_url):
 
 @pytest.mark.parametrize("vocabulary", ["cpp", "cdar"])
 def test_a_billing_file_recorded_in_the_store_is_reported_to_each_depositor(store, vocabulary: str) -> None:
+    """CPPStatut for a cpp partner; CDAR status lines for a cdar one (reasons mapped: docs/reform.md §1)."""
     seeded = billing_files.seed(store)
     reported: dict[str, list[tuple[str, ...]]] = {}
     for partner in ("op-sub", "op-moe"):
         entries = store.history_after(partner, 0)
         pieces = store.invoices_by_id([h.invoice_id for h in entries])
         changes = [st.Change(h, pieces[h.invoice_id]) for h in entries]
+        if vocabulary == "cdar":
+            written = cdar_map.history_lines([(h, pieces[h.invoice_id]) for h in entries])
+            reported[partner] = [(w.invoice_id or "", w.line.status, w.line.reason_code or "") for w in written]
+            continue
         data, _ = st.build(f"ST-{partner}", partner, changes, vocabulary=vocabulary, produced_at=AT)
         root = etree.fromstring(data)
         reported[partner] = [
@@ -242,9 +274,9 @@ def test_a_billing_file_recorded_in_the_store_is_reported_to_each_depositor(stor
         assert reported["op-moe"] == [
             (statement, "A15", "43", "MOA", "MARCHE", "Référence du marché absente ou erronée")
         ]
-    else:  # VALIDEE_1 has no CDAR code: not written
-        assert [r[2] for r in reported["op-sub"]] == ["203", "204", "210"]
-        assert [r[2:5] for r in reported["op-moe"]] == [("210", "MOA", "MARCHE")]
+    else:  # VALIDEE_1 has no CDAR code: not written; NON_AGREE -> EMMET_INC, MARCHE -> REF_CT_ABSENT
+        assert reported["op-sub"] == [(draft, "203", ""), (draft, "204", ""), (refused, "210", "EMMET_INC")]
+        assert reported["op-moe"] == [(statement, "210", "REF_CT_ABSENT")]
 
 
 def test_every_reason_the_platform_writes_in_a_circuit_reads_in_english_for_an_english_partner() -> None:
