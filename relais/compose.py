@@ -193,7 +193,13 @@ class Runtime:
             deliver_to=edi_delivery(self._partners, self.channels),
             qualification=lambda partner_id: self.partner_mode(partner_id) == "qualification",
             language=self.partner_language,
+            platform_id=self.settings.platform_id,
+            platform_partner=self.platform_partner,
         )
+
+    def platform_partner(self, platform_id: str) -> str | None:
+        """The partner whose file names `platform_id` (a platform of the reform), None when none does."""
+        return next((p.id for p in self.partners.values() if p.platform_id == platform_id), None)
 
     def partner_mode(self, partner_id: str, switches: Mapping[str, PartnerMode] | None = None) -> str:
         """A partner's mode, "qualification" or "production": ops' latest switch (`Store.partner_modes`,

@@ -40,7 +40,7 @@ from flows.domain.outbox import DELIVERY_CHANNEL, Address, OutboxKind, OutboxSta
 from flows.domain.rule import Category, Stage
 from flows.io import safearchive, safexml, split
 from flows.io.atomic import temp_prefix
-from flows.pipeline import circuits
+from flows.pipeline import circuits, reform_routing
 from flows.pipeline import status_changes as statuses
 from flows.pipeline.channels import Channels
 from flows.pipeline.config import PipelineConfig
@@ -98,6 +98,10 @@ class Pipeline:
     language: Callable[[str], str] = lambda partner: "fr"
     #: The time a piece enters its circuit at (its deadline runs from it); tests give their own.
     clock: Callable[[], dt.datetime] = utcnow
+    #: Relais's registration number as a platform of the reform (settings ``platform_id``), and the partner
+    #: whose file names a platform id (`flows.pipeline.reform_routing`); relais/compose.py gives both.
+    platform_id: str = "9998"
+    platform_partner: Callable[[str], str | None] = lambda platform_id: None
 
     @functools.cached_property
     def xml_limits(self) -> safexml.XmlLimits:
@@ -368,8 +372,9 @@ def _judge_all(
             tally.profile = verdict.profile
         chunk.append(inv)
         if target and not flow.qualification:  # qualification: judged as in production, delivered to no one
-            to = rt.deliver_to and rt.deliver_to(
-                directory.get(inv.buyer_siret), inv.service_code, inv.id, verdict.container
+            to = reform_routing.address(rt, inv, verdict.container) or (
+                rt.deliver_to
+                and rt.deliver_to(directory.get(inv.buyer_siret), inv.service_code, inv.id, verdict.container)
             )
             deliveries.append((inv, to or Address(DELIVERY_CHANNEL, inv.buyer_siret, target)))
             if delivery is circuits.Delivery.HELD:
@@ -432,6 +437,8 @@ def _decide(
                 flow_id=flow_id,
                 directory=directory,
                 addressing=Addressing.of(facts),
+                reform=rt.store,
+                today=rt.clock().date(),
             )
             if verdict.xsd_valid:  # duplicates (stage STORE): only of a document read as its schema says
                 inv.errors.extend(runner.run(ctx, [Stage.STORE]))
@@ -442,6 +449,8 @@ def _decide(
                     target = str(
                         delivery_path(rt.config, structure.siret, facts.service_code, inv.id, verdict.container)
                     )
+                elif not inv.rejected and (line := reform_routing.line_of(ctx)) is not None:
+                    target = reform_routing.place(rt, inv, line, verdict.container)
             framework = ctx.framework
             previous = None if inv.rejected else ctx.association.previous
         if facts is not None and not inv.rejected:
