@@ -127,7 +127,7 @@ class ReformDirectoryRepo:
             version = _latest(conn)
             if version is None:
                 return 0, []
-            where = [table.c.version == version, *(_condition(table, f) for f in filters)]
+            where = [table.c.version == version, *(_condition(table, f, version) for f in filters)]
             total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
             keys = [c for c in table.primary_key.columns if c.name != "version"]
             order = [table.c[name].desc() if desc else table.c[name].asc() for name, desc in sorting]
@@ -163,9 +163,14 @@ def _like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _condition(table: sa.Table, f: Filter) -> sa.ColumnElement[bool]:
-    """A filter: strict is equality; contains and startWith ignore case [choice] (docs/reform.md §4)."""
+def _condition(table: sa.Table, f: Filter, version: str) -> sa.ColumnElement[bool]:
+    """A filter: strict is equality; contains and startWith ignore case [choice] (docs/reform.md §4). A column
+    ``facility.<name>`` filters a routing code by its facility's (the facility of its SIRET)."""
     column, op, value = f
+    if column.startswith("facility."):
+        fac = t.reform_facilities
+        inner = _condition(fac, (column.removeprefix("facility."), op, value), version)
+        return table.c.siret.in_(sa.select(fac.c.siret).where(fac.c.version == version, inner))
     columns = (
         [table.c.address_line1, table.c.address_line2, table.c.address_line3]
         if column == ADDRESS_LINES

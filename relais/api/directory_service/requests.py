@@ -33,7 +33,6 @@ class FilterSpec:
     max_length: int
     digits: bool = False
     enum: tuple[str, ...] = ()
-    supported: bool = True  # False: the contract's filter Relais does not implement (501)
 
 
 STRICT = ("strict",)
@@ -112,9 +111,9 @@ ROUTING_CODE = Resource(
         "siret": FilterSpec("siret", STRICT, 14, digits=True),
         "routingCodeName": FilterSpec("name", CS, 100),
         "administrativeStatus": FilterSpec("status", STRICT, 1, enum=("A", "C")),
-        "addressLines": FilterSpec("", ("contains", "startWith"), 600, supported=False),
-        "postalCode": FilterSpec("", ("startWith", "strict"), 5, digits=True, supported=False),
-        "locality": FilterSpec("", CSS, 100, supported=False),
+        "addressLines": FilterSpec("facility.address_lines", ("contains", "startWith"), 600),
+        "postalCode": FilterSpec("facility.postal_code", ("startWith", "strict"), 5, digits=True),
+        "locality": FilterSpec("facility.locality", CSS, 100),
     },
     ("siren", "siret"),
 )
@@ -213,8 +212,6 @@ def parse_search(body: Any, r: Resource) -> Search:
             raise bad(f"filters.{key}.value must be a string of at most {spec.max_length} characters")
         if (spec.digits and not _DIGITS.fullmatch(value)) or (spec.enum and value not in spec.enum):
             raise bad(f"filters.{key}.value is not valid: {value[:50]!r}")
-        if not spec.supported:
-            raise ServiceError(501, "NOT_IMPLEMENTED", f"the filter {key} is not implemented by Relais")
         filters.append((spec.column, op, value))
     sorting: list[tuple[str, bool]] = []
     raw_sorting = body.get("sorting") or []
@@ -227,7 +224,7 @@ def parse_search(body: Any, r: Resource) -> Search:
         if field not in r.fields or order not in ("ascending", "descending"):
             raise bad(f"sorting[{n}]: field one of {', '.join(r.fields)}, order ascending or descending")
         if field in _UNSORTABLE or not r.fields[field]:
-            raise ServiceError(501, "NOT_IMPLEMENTED", f"sorting on {field} is not implemented by Relais")
+            continue  # [choice]: a member Relais has no value of sorts nothing (all equal)
         sorting.append((r.fields[field], order == "descending"))
     fields = names(body["fields"], list(r.fields), "fields") if body.get("fields") is not None else None
     include = names(body["include"], r.includes, "include") if body.get("include") is not None else []
