@@ -199,7 +199,13 @@ class Runtime:
             platform_of=self.partner_platform,
             vocabulary=self.partner_vocabulary,
             cdar=self.cdar_out,
+            platform_id=self.settings.platform_id,
+            platform_partner=self.platform_partner,
         )
+
+    def platform_partner(self, platform_id: str) -> str | None:
+        """The partner whose file names `platform_id` (a platform of the reform), None when none does."""
+        return next((p.id for p in self.partners.values() if p.platform_id == platform_id), None)
 
     def partner_mode(self, partner_id: str, switches: Mapping[str, PartnerMode] | None = None) -> str:
         """A partner's mode, "qualification" or "production": ops' latest switch (`Store.partner_modes`,

@@ -20,8 +20,10 @@ not known at this stage (None). Who fills what:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from lxml import etree
 
@@ -35,7 +37,17 @@ from validators.limits import Limits
 from validators.seen import InvoiceLookup, Seen
 
 if TYPE_CHECKING:
+    from flows.domain.reform_directory import DirectoryLine, Match
     from flows.domain.structures import Directory, Structure
+
+
+class ReformLookup(Protocol):
+    """The reform's directory as the routing rules read it (`flows.store.Store` is one)."""
+
+    def reform_lines(self, identifiers: Sequence[str]) -> list[DirectoryLine]: ...
+
+    def reform_siren_known(self, siren: str) -> bool: ...
+
 
 __all__ = ["Addressing", "Association", "InvoiceContext", "InvoiceLookup", "PieceLookup", "Seen"]
 
@@ -61,6 +73,8 @@ class InvoiceContext:
     flow_id: str | None = None  # the flow being judged: its own stored invoices are left to `seen`
     directory: Directory | None = None  # the recipient directory (routing)
     addressing: Addressing | None = None  # where the invoice says it goes
+    reform: ReformLookup | None = None  # the reform's directory (B2B routing, docs/reform.md §4)
+    today: dt.date | None = None  # the day a line's status is judged on (None: today, UTC)
 
     @classmethod
     def of_document(
@@ -120,3 +134,25 @@ class InvoiceContext:
         if self.directory is None or self.addressing is None or not self.addressing.buyer_siret:
             return None
         return self.directory.get(self.addressing.buyer_siret)
+
+    @functools.cached_property
+    def reform_match(self) -> Match | None:
+        """How the reform's directory routes the buyer (`flows.domain.reform_directory.choose`), looked up once;
+        None without that directory, without a buyer, or when the buyer is a public structure (B2G first)."""
+        from flows.domain.reform_directory import candidates, choose
+
+        if self.reform is None or self.addressing is None or self.recipient is not None:
+            return None
+        buyer = self.addressing.buyer
+        wanted = candidates(buyer)
+        if not wanted or buyer.siren is None:
+            return None
+        found = self.reform.reform_lines(wanted)
+        known = bool(found) or self.reform.reform_siren_known(buyer.siren)
+        return choose(buyer, found, self.today or dt.datetime.now(dt.UTC).date(), known)
+
+    @property
+    def reform_known(self) -> bool:
+        """Whether the buyer's SIREN is in the reform's directory (then the B2G identification rules step aside)."""
+        m = self.reform_match
+        return m is not None and m.siren_known

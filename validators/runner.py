@@ -66,6 +66,8 @@ from validators.routing import (
     ej_missing,
     ej_or_service_missing,
     recipient_inactive,
+    reform_line_disabled,
+    reform_no_line,
     service_code_missing,
     service_inactive,
     service_unknown,
@@ -113,6 +115,8 @@ ORDER: tuple[RuleModule | EachAttachment, ...] = (
     buyer_siret_missing,  # DIRECTORY: identification, each FINAL
     siret_checksum,
     siret_unknown,
+    reform_no_line,  # the reform's directory (B2B, docs/reform.md §4): no line, a disabled one; FINAL
+    reform_line_disabled,
     recipient_inactive,
     service_code_missing,  # the recipient's requirements: all report
     service_unknown,

@@ -267,6 +267,8 @@ _RULE_REASONS: dict[str, str] = {
     "RLS-R07": "REJ_ADR",
     "RLS-R08": "REJ_CONT_B2G",
     "RLS-R09": "REJ_CONT_B2G",
+    "RLS-R10": "DEST_INC",  # no line of the reform's directory: an unknown recipient (CODE_ROUTAGE_ERR is 207/208)
+    "RLS-R11": "DEST_INC",  # its line is disabled: no recipient reachable
     "RLS-T01": "IRR_VIDE_F",
     "RLS-T12": "IRR_VIDE_F",
     "RLS-T02": "IRR_TYPE_F",

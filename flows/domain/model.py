@@ -205,6 +205,11 @@ class Invoice(InvoiceFacts):
     previous_id: str | None = None  # the piece it follows in its billing file (association), by invoice id
     holder: str | None = None  # SIRET of the actor whose turn it is (flows.domain.circuits.holder_of)
     due_at: dt.datetime | None = None  # when the holder's time runs out (flows.domain.circuits.Deadlines)
+    #: The reform's routing (docs/reform.md §4): the directory line that routed it (its addressing identifier),
+    #: that line's platform, and whether it went to another platform (delivered: EN_COURS_ACHEMINEMENT).
+    routed_by: str | None = None
+    routed_platform: str | None = None
+    routed_away: bool = False
     errors: list[ValidationError] = dataclasses.field(default_factory=list)
 
     @property

@@ -3,7 +3,9 @@
 Where Chorus Pro reads them (EN 16931 business terms):
 - buyer SIRET: BT-46 buyer id with scheme 0009 (SIRET), else BT-47 buyer legal
   registration id (UBL ``PartyLegalEntity/CompanyID``, CII ``SpecifiedLegalOrganization/ID``);
-- service code: BT-10 buyer reference;
+- service code: BT-10 buyer reference (for the reform's directory: the routing code when BT-49 gives none);
+- the reform's directory (docs/reform.md §4): BT-47 when it is a SIREN (``buyer_siren``) and BT-49, the
+  buyer's electronic address (``buyer_endpoint``: UBL ``EndpointID``, CII ``URIUniversalCommunication/URIID``);
 - commitment number (engagement juridique, EJ): BT-13 purchase order reference;
 - supplier id: BT-29 seller id with scheme 0009, else BT-30 seller legal registration id;
 - VAT total (BT-110): the document-level VAT amount in the invoice currency (BT-5), not the
@@ -47,6 +49,8 @@ class Facts(InvoiceFacts):
     total_currencies: tuple[str, ...] = ()  # currencyID of the document totals (BT-109, 112, 113, 114, 115 ...)
     total_vat_currency: str | None = None  # currencyID of the amount read as BT-110
     framework_text: str | None = None  # BT-23 as written (business process type): the billing framework
+    buyer_siren: str | None = None  # BT-47 when it is a SIREN (9 digits): the reform's directory routes by it
+    buyer_endpoint: str | None = None  # BT-49, the buyer's electronic address (the reform's addressing identifier)
 
 
 def _x(path: str) -> etree.XPath:
@@ -84,6 +88,7 @@ class _Paths:
     actors: etree.XPath  # the supporting documents (BG-24) that may name an actor
     actor_role: etree.XPath  # of one of them: its description (BT-123)
     actor_id: etree.XPath  # its reference (BT-122)
+    buyer_endpoint: etree.XPath  # BT-49
 
 
 _UBL_VAT = _first_of(
@@ -120,6 +125,7 @@ UBL = _Paths(
     actors=etree.XPath("/*/cac:AdditionalDocumentReference", namespaces=NS),
     actor_role=_x("cbc:DocumentDescription"),
     actor_id=_x("cbc:ID"),
+    buyer_endpoint=_x(f"{_UBL_BUYER}/cbc:EndpointID"),
 )
 
 _CII_TX = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction"
@@ -167,6 +173,7 @@ CII = _Paths(
     ),
     actor_role=_x("ram:Name"),
     actor_id=_x("ram:IssuerAssignedID"),
+    buyer_endpoint=_x(f"{_CII_AGREEMENT}/ram:BuyerTradeParty/ram:URIUniversalCommunication/ram:URIID"),
 )
 
 #: The role a supporting document names (BT-123, case and spaces aside) -> the `InvoiceFacts` field it fills.
@@ -260,7 +267,11 @@ def extract(syntax: Syntax, tree: etree._ElementTree) -> Facts:
         total_currencies=tuple(sorted({" ".join(str(c).split())[:3] for c in p.total_currencies(root)} - {""})),
         framework_text=_text(p.framework(root)),
         previous_number=_text(p.previous_number(root), 200),
+        buyer_endpoint=_text(p.buyer_endpoint(root), 125),
     )
+    legal = _siret_like(_text(p.buyer_legal(root)))
+    if legal and len(legal) == 9 and legal.isdigit():
+        facts.buyer_siren = legal
     for field, siret in _actors(p, root).items():
         setattr(facts, field, siret)
     return facts

@@ -18,9 +18,11 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
+from archive import Archive
 from flows.domain import log
 from flows.domain.cdar import Message, Party, Role, Scheme, StatusLine
 from flows.domain.model import Flow, FlowStatus, Invoice, ValidationError, utcnow
+from flows.pipeline.channels import Channels
 from flows.returns import cdar as cdarflow
 from flows.returns import cdar_map
 from flows.returns.cdar_map import Written
@@ -111,6 +113,31 @@ class CdarOut:
         record.detail = "\n".join(problems)[:4000]
         store.cdar_record(record)
         _log.error("cdar.not_sent", message_id=record.message_id, findings=problems[:20], **context)
+
+    def finish_flow(
+        self, store: Store, archive: Archive, channels: Channels, flow: Flow, language: str, earlier: int
+    ) -> None:
+        """A CDAR partner's flow outcome: one CDAR message (200 / 213 / 501, `flow_lines`) queued instead of the
+        CPPStatut report, which it cannot read ([choice]: the report is archived all the same, for ops), in the
+        transaction that closes the flow. A message that fails its check is not sent: recorded ``not_sent``,
+        logged, the flow closed without a report queued (ops fix and reopen it). `earlier`: the reports
+        queued for this flow before (a reopened flow's next message is ``<flow>-<n>``)."""
+        written = flow_lines(flow, store.flow_errors(flow.id), store.iter_invoices(flow.id))
+        if not written:
+            store.finish_flow(flow, None, None)
+            return
+        message_id = flow.id if not earlier else f"{flow.id}-{earlier + 1}"
+        message = self.message(message_id, flow.partner, [w.line for w in written])
+        record = self.record(message, written, flow.partner, flow_id=flow.id)
+        data, problems = self.checked(message, language)
+        if problems:
+            self.not_sent(store, record, data, problems, flow_id=flow.id, partner=flow.partner)
+            store.finish_flow(flow, None, None)
+            return
+        record.sha256 = archive.put_bytes(data).sha256
+        address = channels.return_address(flow.partner, cdarflow.file_name(message_id))
+        store.finish_flow(flow, address, record.sha256, cdar=record)
+        _log.info("flow.cdar_queued", flow_id=flow.id, message_id=message_id, lines=len(written))
 
 
 def _first_fatal(errors: Iterable[ValidationError]) -> ValidationError | None:

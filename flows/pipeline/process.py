@@ -22,8 +22,6 @@ from archive import Archive
 from flows.domain import lease, lifecycle, log, technical
 from flows.domain.errors import Incident, Rejected
 from flows.domain.frameworks import Framework
-from flows.domain.history import Source
-from flows.domain.lifecycle import Actor
 from flows.domain.model import (
     Container,
     Flow,
@@ -40,14 +38,12 @@ from flows.domain.outbox import DELIVERY_CHANNEL, Address, OutboxKind, OutboxSta
 from flows.domain.rule import Category, Stage
 from flows.io import detect, safearchive, safexml, split
 from flows.io.atomic import temp_prefix
-from flows.pipeline import cdar_in, cdar_out, circuits
+from flows.pipeline import cdar_in, circuits, reform_routing
 from flows.pipeline import status_changes as statuses
 from flows.pipeline.cdar_out import CdarOut
 from flows.pipeline.channels import Channels
 from flows.pipeline.config import PipelineConfig
-from flows.returns import cdar as cdarflow
 from flows.returns import report as returnflow
-from flows.returns import status as statusflow
 from flows.store import Directory, Store, Structure
 from validators import runner
 from validators.context import Addressing, InvoiceContext
@@ -107,6 +103,10 @@ class Pipeline:
     #: A partner's registration number as a platform of the reform (its partner file's ``platform_id``), None
     #: when it is none: who may send the buyer's CDAR statuses (relais/compose.py gives the partner files').
     platform_of: Callable[[str], str | None] = lambda partner: None
+    #: Relais's registration number as a platform of the reform (settings ``platform_id``), and the partner
+    #: whose file names a platform id (`flows.pipeline.reform_routing`); relais/compose.py gives both.
+    platform_id: str = "9998"
+    platform_partner: Callable[[str], str | None] = lambda platform_id: None
 
     @functools.cached_property
     def xml_limits(self) -> safexml.XmlLimits:
@@ -417,8 +417,9 @@ def _judge_all(
             tally.profile = verdict.profile
         chunk.append(inv)
         if target and not flow.qualification:  # qualification: judged as in production, delivered to no one
-            to = rt.deliver_to and rt.deliver_to(
-                directory.get(inv.buyer_siret), inv.service_code, inv.id, verdict.container
+            to = reform_routing.address(rt, inv, verdict.container) or (
+                rt.deliver_to
+                and rt.deliver_to(directory.get(inv.buyer_siret), inv.service_code, inv.id, verdict.container)
             )
             deliveries.append((inv, to or Address(DELIVERY_CHANNEL, inv.buyer_siret, target)))
             if delivery is circuits.Delivery.HELD:
@@ -481,6 +482,8 @@ def _decide(
                 flow_id=flow_id,
                 directory=directory,
                 addressing=Addressing.of(facts),
+                reform=rt.store,
+                today=rt.clock().date(),
             )
             if verdict.xsd_valid:  # duplicates (stage STORE): only of a document read as its schema says
                 inv.errors.extend(runner.run(ctx, [Stage.STORE]))
@@ -491,6 +494,8 @@ def _decide(
                     target = str(
                         delivery_path(rt.config, structure.siret, facts.service_code, inv.id, verdict.container)
                     )
+                elif not inv.rejected and (line := reform_routing.line_of(ctx)) is not None:
+                    target = reform_routing.place(rt, inv, line, verdict.container)
             framework = ctx.framework
             previous = None if inv.rejected else ctx.association.previous
         if facts is not None and not inv.rejected:
@@ -576,7 +581,7 @@ def _close(rt: Pipeline, flow: Flow) -> None:
         Path(tmp).unlink(missing_ok=True)
     name = returnflow.file_name(flow, set(names))  # never the name of an earlier report: none is overwritten
     if rt.vocabulary(flow.partner) == "cdar":
-        _finish_cdar(rt, flow, obj.sha256, len(earlier))
+        rt.cdar.finish_flow(rt.store, rt.archive, rt.channels, flow, rt.language(flow.partner), len(earlier))
     else:
         rt.store.finish_flow(flow, rt.channels.return_address(flow.partner, name), obj.sha256)
     _log.info(
@@ -587,45 +592,4 @@ def _close(rt: Pipeline, flow: Flow) -> None:
         flow_code=str(flow.flow_code) if flow.flow_code else None,
     )
     if flow.invoice_count > flow.rejected_count and not flow.qualification:  # qualification: no lifecycle
-        _complete_suspended(rt, flow)
-
-
-def _finish_cdar(rt: Pipeline, flow: Flow, report_sha256: str, earlier: int) -> None:
-    """A CDAR partner's flow outcome: one CDAR message (200 / 213 / 501, `flows.pipeline.cdar_out.flow_lines`)
-    queued instead of the CPPStatut report, which it cannot read ([choice]: the report is archived all the
-    same, for ops). A message that fails its check is not sent: recorded ``not_sent``, logged, the flow closed
-    without a report queued (ops fix and reopen it)."""
-    written = cdar_out.flow_lines(flow, rt.store.flow_errors(flow.id), rt.store.iter_invoices(flow.id))
-    if not written:
-        rt.store.finish_flow(flow, None, None)
-        return
-    message_id = flow.id if not earlier else f"{flow.id}-{earlier + 1}"  # a reopened flow's next report
-    message = rt.cdar.message(message_id, flow.partner, [w.line for w in written])
-    record = rt.cdar.record(message, written, flow.partner, flow_id=flow.id)
-    data, problems = rt.cdar.checked(message, rt.language(flow.partner))
-    if problems:
-        rt.cdar.not_sent(rt.store, record, data, problems, flow_id=flow.id, partner=flow.partner)
-        rt.store.finish_flow(flow, None, None)
-        return
-    record.sha256 = rt.archive.put_bytes(data).sha256
-    address = rt.channels.return_address(flow.partner, cdarflow.file_name(message_id))
-    rt.store.finish_flow(flow, address, record.sha256, cdar=record)
-    _log.info("flow.cdar_queued", message_id=message_id, lines=len(written), report_sha256=report_sha256)
-
-
-def _complete_suspended(rt: Pipeline, flow: Flow) -> None:
-    """An accepted invoice with the number of a SUSPENDUE invoice of the same supplier and year completes
-    it: the suspended one becomes COMPLETEE (the supplier's move), the new one goes on as any invoice."""
-    for new_id, old_id in rt.store.suspended_matches(flow.id):
-        try:
-            statuses.change(
-                rt.store,
-                old_id,
-                InvoiceStatus.COMPLETEE,
-                actor=Actor.SUPPLIER,
-                source=Source.PLATFORM,
-                reason=statusflow.completed_reason(new_id, flow.id),
-            )
-            _log.info("invoice.completed", invoice_id=old_id, by=new_id)
-        except Exception as e:  # the flow is closed; the completion is logged, ops can redo it
-            _log.error("invoice.completion_failed", invoice_id=old_id, by=new_id, error=f"{type(e).__name__}: {e}")
+        statuses.complete_suspended(rt.store, flow.id)

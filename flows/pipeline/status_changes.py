@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from flows.domain import cdar, circuits
+from flows.domain import cdar, circuits, log
 from flows.domain.circuits import Deadlines, Parties
 from flows.domain.errors import RelaisError
 from flows.domain.frameworks import Framework
@@ -45,8 +45,11 @@ from flows.domain.history import HistoryEntry, Source
 from flows.domain.lifecycle import INVOICE, Actor, IllegalTransition, InvoiceStatus
 from flows.domain.model import Invoice, utcnow
 from flows.domain.reasons import REASONS
+from flows.returns.status import completed_reason
 from flows.store import StatusChanged, Store
 from flows.store.circuits import StatusMove
+
+_log = log.get("relais.status_changes")
 
 _I = InvoiceStatus
 
@@ -376,3 +379,22 @@ def _validation_level(store: Store, inv: Invoice) -> int | None:
         said = [h for h in store.invoice_history(inv.id) if h.status is _I.ERREUR_FOURNISSEUR_SUR_VALIDEUR]
         return 2 if said and said[-1].previous is _I.A_VALIDER_2 else 1
     return None
+
+
+def complete_suspended(store: Store, flow_id: str) -> None:
+    """An accepted invoice of `flow_id` with the number of a SUSPENDUE invoice of the same supplier and year
+    completes it: the suspended one becomes COMPLETEE (the supplier's move), the new one goes on as any invoice.
+    Called once the flow is closed: a completion that fails is logged, ops can redo it."""
+    for new_id, old_id in store.suspended_matches(flow_id):
+        try:
+            change(
+                store,
+                old_id,
+                InvoiceStatus.COMPLETEE,
+                actor=Actor.SUPPLIER,
+                source=Source.PLATFORM,
+                reason=completed_reason(new_id, flow_id),
+            )
+            _log.info("invoice.completed", invoice_id=old_id, by=new_id)
+        except Exception as e:  # the flow is closed; the completion is logged, ops can redo it
+            _log.error("invoice.completion_failed", invoice_id=old_id, by=new_id, error=f"{type(e).__name__}: {e}")

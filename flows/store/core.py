@@ -33,6 +33,7 @@ from flows.store.history import HistoryRepo
 from flows.store.invoices import InvoicesRepo
 from flows.store.outbox import OutboxRepo
 from flows.store.partners import PartnersRepo
+from flows.store.reform_directory import ReformDirectoryRepo
 from flows.store.sessions import SessionsRepo
 from flows.store.web import WebRepo
 
@@ -85,6 +86,7 @@ class Store(
     As2Repo,
     CdarRepo,
     DirectoryRepo,
+    ReformDirectoryRepo,
     ActorsRepo,
     HistoryRepo,
     ApiRepo,

@@ -125,39 +125,43 @@ def take_numbers(
 
 
 def made_available(conn: sa.Connection, invoice_ids: Sequence[str], at: dt.datetime) -> None:
-    """Delivered invoices still DEPOSEE become MISE_A_DISPOSITION (03), by the platform, with their entry."""
+    """Delivered invoices still DEPOSEE become MISE_A_DISPOSITION (03), by the platform, with their entry; those
+    issued to another platform of the reform (``routed_away``) become EN_COURS_ACHEMINEMENT (02, CDAR 201)."""
     i, f = t.invoices.c, t.flows.c
     ids = list(invoice_ids)
     if not ids:
         return
     rows = conn.execute(
-        sa.select(i.id, f.partner)
+        sa.select(i.id, f.partner, i.routed_away, i.routed_platform)
         .join(t.flows, f.id == i.flow_id)
         .where(i.id.in_(ids), i.status == str(InvoiceStatus.DEPOSEE))
     ).all()
-    if not rows:
-        return
-    conn.execute(
-        sa.update(t.invoices)
-        .where(i.id.in_([r[0] for r in rows]), i.status == str(InvoiceStatus.DEPOSEE))
-        .values(status=str(InvoiceStatus.MISE_A_DISPOSITION))
-    )
-    conn.execute(
-        sa.insert(t.invoice_history),
-        [
-            {
-                "invoice_id": inv_id,
-                "partner": partner,
-                "status": str(InvoiceStatus.MISE_A_DISPOSITION),
-                "previous": str(InvoiceStatus.DEPOSEE),
-                "actor": str(Actor.PLATFORM),
-                "source": str(Source.PLATFORM),
-                "reason": "delivered to the recipient",
-                "at": at,
-            }
-            for inv_id, partner in rows
-        ],
-    )
+    for away in (False, True):
+        chosen = [r for r in rows if bool(r[2]) is away]
+        if not chosen:
+            continue
+        status = InvoiceStatus.EN_COURS_ACHEMINEMENT if away else InvoiceStatus.MISE_A_DISPOSITION
+        conn.execute(
+            sa.update(t.invoices)
+            .where(i.id.in_([r[0] for r in chosen]), i.status == str(InvoiceStatus.DEPOSEE))
+            .values(status=str(status))
+        )
+        conn.execute(
+            sa.insert(t.invoice_history),
+            [
+                {
+                    "invoice_id": r[0],
+                    "partner": r[1],
+                    "status": str(status),
+                    "previous": str(InvoiceStatus.DEPOSEE),
+                    "actor": str(Actor.PLATFORM),
+                    "source": str(Source.PLATFORM),
+                    "reason": f"issued to platform {r[3]}" if away else "delivered to the recipient",
+                    "at": at,
+                }
+                for r in chosen
+            ],
+        )
 
 
 class HistoryRepo:

@@ -99,6 +99,11 @@ invoices = sa.Table(
     sa.Column("previous_id", sa.String(48)),
     sa.Column("holder", sa.String(100)),
     sa.Column("due_at", sa.DateTime(timezone=True)),
+    # The reform's routing (migration 0018): the directory line that routed a B2B invoice, its platform,
+    # and whether it was issued to another platform (delivered: EN_COURS_ACHEMINEMENT, not MISE_A_DISPOSITION).
+    sa.Column("routed_by", sa.String(125)),
+    sa.Column("routed_platform", sa.String(20)),
+    sa.Column("routed_away", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_invoices_flow_position", "flow_id", "position", unique=True),
     sa.Index("ix_invoices_billing_file", "billing_file_id"),
     sa.Index("ix_invoices_previous", "previous_id"),
@@ -504,4 +509,78 @@ webhooks = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("deleted_at", sa.DateTime(timezone=True)),
     sa.Index("ix_webhooks_partner", "partner", "created_at"),
+)
+
+
+# ---- the reform's directory (migration 0018; flows/store/reform_directory.py) ----------------------------
+
+reform_directory_versions = sa.Table(
+    "reform_directory_versions",
+    metadata,
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source_sha256", sa.String(64), nullable=False),
+    sa.Column("lines", sa.Integer, nullable=False),
+    sa.Index("ix_reform_versions_imported", "imported_at"),
+)
+
+reform_lines = sa.Table(
+    "reform_lines",
+    metadata,
+    # Primary key (version, addressing_identifier): the routing look-up is one B-tree probe per candidate.
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("addressing_identifier", sa.String(125), primary_key=True),
+    sa.Column("siren", sa.String(9), nullable=False),
+    sa.Column("siret", sa.String(14)),
+    sa.Column("routing_identifier", sa.String(100)),
+    sa.Column("suffix", sa.String(100)),
+    sa.Column("platform_id", sa.String(20), nullable=False),
+    sa.Column("platform_name", sa.String(200), nullable=False),
+    sa.Column("platform_type", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),  # Enabled | Disabled | Upcoming
+    sa.Column("effective_from", sa.Date),
+    sa.Column("effective_to", sa.Date),
+    sa.Index("ix_reform_lines_siren", "version", "siren"),
+    sa.Index("ix_reform_lines_siret", "version", "siret"),
+)
+
+reform_legal_units = sa.Table(
+    "reform_legal_units",
+    metadata,
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("siren", sa.String(9), primary_key=True),
+    sa.Column("business_name", sa.String(150), nullable=False),
+    sa.Column("entity_type", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(1), nullable=False),
+)
+
+reform_facilities = sa.Table(
+    "reform_facilities",
+    metadata,
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("siret", sa.String(14), primary_key=True),
+    sa.Column("siren", sa.String(9), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("facility_type", sa.String(1), nullable=False),
+    sa.Column("status", sa.String(1), nullable=False),
+    sa.Column("address_line1", sa.String(255)),
+    sa.Column("address_line2", sa.String(255)),
+    sa.Column("address_line3", sa.String(255)),
+    sa.Column("postal_code", sa.String(5)),
+    sa.Column("subdivision", sa.String(255)),
+    sa.Column("locality", sa.String(100)),
+    sa.Column("country", sa.String(2)),
+    sa.Index("ix_reform_facilities_siren", "version", "siren"),
+)
+
+reform_routing_codes = sa.Table(
+    "reform_routing_codes",
+    metadata,
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("siret", sa.String(14), primary_key=True),
+    sa.Column("routing_identifier", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(1), nullable=False),
+    sa.Column("identifier_type", sa.String(4), nullable=False),
+    sa.Column("manages_legal_commitment", sa.Boolean, nullable=False),
 )

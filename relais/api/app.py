@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relais import log
-from relais.api import auth, billing_files, docs, flow_service, headers, recipients, senders, worker
+from relais.api import auth, billing_files, directory_service, docs, flow_service, headers, recipients, senders, worker
 from relais.api.auth import ApiError
 from relais.api.config import ApiConfig
 from relais.api.throttle import WAIT_SECONDS, Throttle
@@ -75,6 +75,7 @@ def create_app(rt: Runtime, config: ApiConfig | None = None) -> FastAPI:
     app.include_router(recipients.router)
     app.include_router(senders.router)
     app.include_router(billing_files.router)
+    app.include_router(directory_service.router)  # XP Z12-013 Directory Service (docs/reform.md §4)
     app.include_router(probes)
     app.mount(f"/{flow_service.SERVICE_NAME}", flow_service.create(app))  # AFNOR XP Z12-013, docs/reform.md §3
     return app

@@ -42,27 +42,43 @@ def directory() -> None:
 
 @directory.command(name="import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--reform",
+    is_flag=True,
+    help="The 2026 reform's directory (lines SIREN, SIREN_SIRET, SIREN_SIRET_routingCode, SIREN_suffix with their "
+    "platform): CSV or JSON Lines, docs/directory-formats.md.",
+)
 @pass_settings
-def directory_import(settings: Settings, file: Path) -> None:
-    """Import a directory file (format relais-directory/1) as a new version."""
+def directory_import(settings: Settings, file: Path, reform: bool) -> None:
+    """Import a directory file (format relais-directory/1; with --reform, the reform's directory) as a new version."""
     from flows.directory import importer as dirmod
+    from flows.directory import reform as reformmod
     from flows.domain.errors import ConfigError
 
     store = _store(settings)
     try:
-        version, n = dirmod.import_file(store, file)
+        version, n = (reformmod if reform else dirmod).import_file(store, file)
     except ConfigError as e:
         _fail("directory import", str(e), 1)
     except OSError as e:
         _fail("directory import", f"impossible de lire {file} : {e.strerror or e} (cannot read {file})")
-    click.echo(f"annuaire version {version} importé : {n} structures")
+    if reform:
+        click.echo(f"annuaire de la réforme version {version} importé : {n} lignes")
+    else:
+        click.echo(f"annuaire version {version} importé : {n} structures")
 
 
 @directory.command(name="versions")
+@click.option("--reform", is_flag=True, help="The reform's directory versions.")
 @pass_settings
-def directory_versions(settings: Settings) -> None:
+def directory_versions(settings: Settings, reform: bool) -> None:
     """List imported directory versions, newest first."""
-    for v, at, n in _store(settings).directory_versions():
+    store = _store(settings)
+    if reform:
+        for v, at, n in store.reform_versions():
+            click.echo(f"{v}\t{at:%Y-%m-%d %H:%M}\t{n} lignes")
+        return
+    for v, at, n in store.directory_versions():
         click.echo(f"{v}\t{at:%Y-%m-%d %H:%M}\t{n} structures")
 
 

@@ -28,6 +28,6 @@ FINAL = True
 
 
 def check(ctx: InvoiceContext) -> ValidationError | None:
-    if ctx.addressing is None:
+    if ctx.addressing is None or ctx.reform_known:  # B2B: the reform's directory knows the buyer (BT-49)
         return None
     return RULE.error(BUYER) if not ctx.addressing.buyer_siret else None

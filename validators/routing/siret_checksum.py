@@ -33,6 +33,8 @@ FINAL = True
 
 def check(ctx: InvoiceContext) -> ValidationError | None:
     a = ctx.addressing
+    if ctx.reform_known:  # B2B: the reform's directory addresses the buyer by SIREN (RLS-R10, RLS-R11)
+        return None
     if a is not None and a.buyer_siret and not siret.is_valid(a.buyer_siret):
         return RULE.error(BUYER, repr(a.buyer_siret))
     return None

@@ -34,4 +34,6 @@ def check(ctx: InvoiceContext) -> ValidationError | None:
     a = ctx.addressing
     if ctx.directory is None or a is None or not a.buyer_siret:
         return None
-    return RULE.error(BUYER, a.buyer_siret) if ctx.recipient is None else None
+    if ctx.recipient is not None or ctx.reform_known:  # B2B: the reform's directory judges it (RLS-R10, R11)
+        return None
+    return RULE.error(BUYER, a.buyer_siret)

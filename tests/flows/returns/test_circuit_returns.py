@@ -93,6 +93,7 @@ def test_the_schema_refuses_a_framework_that_is_not_one() -> None:
 
 # ---- status return flows ---------------------------------------------------------------------------------
 
+
 #: Every move of a circuit, by each actor allowed to make it (the statuses 20..55 and what leads to them).
 def _in_circuit(status: InvoiceStatus) -> bool:
     """The circuits' statuses: Relais's numbers 20..55 (60.. are the reform's, docs/reform.md)."""
