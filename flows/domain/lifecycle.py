@@ -312,26 +312,22 @@ _BUYER_SIDE = (
     _I.APPROUVEE_PARTIELLEMENT,
     _I.EN_LITIGE,
 )
+# What the buyer's platform may say once the buyer has the invoice. 202 (Reçue) and 203 (Mise à disposition)
+# are optional (the reform's mandatory statuses are 200, 210, 212, 213): a platform may go on from 201 or 202.
+_PROCESSING = (
+    _I.PRISE_EN_CHARGE,
+    _I.APPROUVEE,
+    _I.APPROUVEE_PARTIELLEMENT,
+    _I.EN_LITIGE,
+    _I.SUSPENDUE,
+    _I.REJETEE,
+    _I.MISE_EN_PAIEMENT,
+)
 _BUYER_NEXT: dict[InvoiceStatus, tuple[InvoiceStatus, ...]] = {
-    _I.EN_COURS_ACHEMINEMENT: (_I.RECUE, _I.MISE_A_DISPOSITION, _I.REJETEE_ROUTAGE, _I.REJETEE),
-    _I.RECUE: (_I.MISE_A_DISPOSITION, _I.REJETEE),
-    _I.MISE_A_DISPOSITION: (
-        _I.PRISE_EN_CHARGE,
-        _I.APPROUVEE,
-        _I.APPROUVEE_PARTIELLEMENT,
-        _I.EN_LITIGE,
-        _I.SUSPENDUE,
-        _I.REJETEE,
-        _I.MISE_EN_PAIEMENT,
-    ),
-    _I.PRISE_EN_CHARGE: (
-        _I.APPROUVEE,
-        _I.APPROUVEE_PARTIELLEMENT,
-        _I.EN_LITIGE,
-        _I.SUSPENDUE,
-        _I.REJETEE,
-        _I.MISE_EN_PAIEMENT,
-    ),
+    _I.EN_COURS_ACHEMINEMENT: (_I.RECUE, _I.MISE_A_DISPOSITION, _I.REJETEE_ROUTAGE, *_PROCESSING),
+    _I.RECUE: (_I.MISE_A_DISPOSITION, *_PROCESSING),
+    _I.MISE_A_DISPOSITION: _PROCESSING,
+    _I.PRISE_EN_CHARGE: _PROCESSING[1:],
     _I.APPROUVEE: (_I.EN_LITIGE, _I.MISE_EN_PAIEMENT),
     _I.APPROUVEE_PARTIELLEMENT: (_I.EN_LITIGE, _I.MISE_EN_PAIEMENT),
     _I.EN_LITIGE: (_I.APPROUVEE, _I.APPROUVEE_PARTIELLEMENT, _I.SUSPENDUE, _I.REJETEE),

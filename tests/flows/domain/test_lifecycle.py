@@ -259,14 +259,15 @@ INVOICE_ALLOWED = [
     ],
     # ---- the 2026 reform (docs/reform.md): issued to the buyer's platform, which sends its statuses in CDAR ----
     (I.DEPOSEE, I.EN_COURS_ACHEMINEMENT, P),
-    *[(I.EN_COURS_ACHEMINEMENT, t, BP) for t in (I.RECUE, I.MISE_A_DISPOSITION, I.REJETEE_ROUTAGE, I.REJETEE)],
-    *[(I.RECUE, t, BP) for t in (I.MISE_A_DISPOSITION, I.REJETEE)],
+    *[(I.EN_COURS_ACHEMINEMENT, t, BP) for t in (I.RECUE, I.MISE_A_DISPOSITION, I.REJETEE_ROUTAGE)],
+    (I.RECUE, I.MISE_A_DISPOSITION, BP),
+    # 202 and 203 are optional (mandatory: 200, 210, 212, 213): the buyer's statuses may follow 201 or 202
     *[
         (s, t, BP)
-        for s in (I.MISE_A_DISPOSITION, I.PRISE_EN_CHARGE)
+        for s in (I.EN_COURS_ACHEMINEMENT, I.RECUE, I.MISE_A_DISPOSITION, I.PRISE_EN_CHARGE)
         for t in (I.APPROUVEE, I.APPROUVEE_PARTIELLEMENT, I.EN_LITIGE, I.SUSPENDUE, I.REJETEE, I.MISE_EN_PAIEMENT)
     ],
-    (I.MISE_A_DISPOSITION, I.PRISE_EN_CHARGE, BP),
+    *[(s, I.PRISE_EN_CHARGE, BP) for s in (I.EN_COURS_ACHEMINEMENT, I.RECUE, I.MISE_A_DISPOSITION)],
     *[(s, t, BP) for s in (I.APPROUVEE, I.APPROUVEE_PARTIELLEMENT) for t in (I.EN_LITIGE, I.MISE_EN_PAIEMENT)],
     *[(I.EN_LITIGE, t, BP) for t in (I.APPROUVEE, I.APPROUVEE_PARTIELLEMENT, I.SUSPENDUE, I.REJETEE)],
     (I.SUSPENDUE, I.REJETEE, BP),
