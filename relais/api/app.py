@@ -131,6 +131,11 @@ async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if request.url.path.startswith(f"/{flow_service.SERVICE_NAME}/"):  # one its mount did not take (a newline...)
         return await flow_service.errors.http_error(request, exc)
+    if request.url.path.startswith(f"{directory_service.router.prefix}/"):  # a path no route of it takes: its Error
+        code = "MISSING_RESOURCE" if exc.status_code == 404 else "INVALID_REQUEST"
+        body = {"errorCode": code, "errorMessage": f"{request.method} {request.url.path[:100]!r}: {exc.detail}"}
+        hdrs = getattr(exc, "headers", None)
+        return await _refuse(request, exc.status_code, body, outcome="refused", detail=str(exc.detail), headers=hdrs)
     return await _refuse(
         request,
         exc.status_code,

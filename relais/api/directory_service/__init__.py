@@ -81,10 +81,10 @@ def _check(pattern: rq.re.Pattern[str], value: str, what: str) -> None:
 
 @router.get("/v1/healthcheck")
 def healthcheck(request: Request) -> Response:
-    def answer(rt: Runtime) -> dict[str, Any]:
-        return {"status": "ok", "version": rt.store.reform_version()}
-
-    return _serve(request, answer)
+    """No token needed [choice], as the flow service's: the contract secures it but answers only 200, 500, 503
+    (no 401, no 429), and a health probe carries no token."""
+    rt: Runtime = request.app.state.rt
+    return JSONResponse({"status": "ok", "version": rt.store.reform_version()})
 
 
 # ---- SIREN (legal units) ------------------------------------------------------------------------------
