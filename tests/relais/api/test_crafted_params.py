@@ -32,6 +32,7 @@ from flows.domain.lifecycle import FlowStatus
 from flows.domain.model import Channel, FlowCode, InvoiceStatus
 from flows.store.invoices import INVOICE_SORTS
 from flows.store.web import SORTS
+from relais import cdarview
 from tests.support.web_site import Site, serving_site
 
 EXAMPLES = 40
@@ -61,6 +62,8 @@ WEB_QUERY: dict[str, tuple[str, ...]] = {
     "/account/password": (),
     "/waiting": ("partner",),
     "/billing-files/{file_id}": (),
+    "/cdar": ("partner", "direction", "outcome", "before"),
+    "/cdar/{message}/download": (),
 }
 EVERY_PAGE = ("lang",)
 UNKNOWN = ("x", "limit", "page", "__proto__")
@@ -74,6 +77,8 @@ GOOD: dict[str, Sequence[str]] = {
     "order": ["asc", "desc"],
     "cadre": ["A1", "A10", "a4", "A4_PROJET_DECOMPTE_MENSUEL_FOURNISSEUR"],
     "lang": ["fr", "en"],
+    "direction": ["in", "out"],
+    "outcome": ["ok", "refused", "error", *cdarview.OUTCOMES],
     "partner": ["op-a", "op-b"],
     "after_id": ["CPP0000000001", "X"],
     "after_value": ["0", "CPP0000000001", "2024-05-01T10:00:00+02:00", "IN_INTEGRE", "op-a"],
