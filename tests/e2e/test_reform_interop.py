@@ -100,6 +100,14 @@ class World:
 
             settings = Settings.from_env(self.home)
         self.store = Store.open(settings.database_url, schema=settings.database_schema, migrate=False)
+        try:
+            self._start_servers()
+        except BaseException:
+            self.close()  # the server started already, if any
+            raise
+
+    def _start_servers(self) -> None:
+        base, extra = self.base, self.extra
         port = _free_port()
         self.procs.append(
             relais_cli.start(
