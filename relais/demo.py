@@ -21,6 +21,7 @@ from flows.domain.frameworks import Framework
 from flows.domain.lifecycle import InvoiceStatus
 from flows.io import safexml
 from flows.pipeline import status_changes
+from relais import demo_reform
 from relais import generate as gen
 from relais.compose import Runtime
 from relais.generate.batch import write_specs
@@ -121,6 +122,7 @@ def run_demo(settings: Settings, invoices: int = 40, lines: int = 5) -> None:
         f" d'intégration (CR_*), {len(_status_returns(settings))} flux de statuts (ST*)"
     )
     _circuits(rt, settings, recipients, lines)
+    demo_reform.run(rt, settings, recipients, lines, _changes)
     _next_steps(settings.home, _a_recipient(settings.delivery_dir))
 
 

@@ -23,12 +23,14 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
+from flows.domain import cdar as cdar_ns
 from flows.domain import log
 from flows.io import safexml
 from flows.returns import report as returnflow
 from flows.store import Store
 from relais import generate as gen
 from relais.cli import main
+from validators import cdar as official_cdar
 
 RELAIS = Path(sys.executable).with_name("relais")
 LOCATION = re.compile(r"^line \d+, column \d+")
@@ -294,17 +296,18 @@ def test_demo_end_to_end_and_again(cli, tmp_path):
     said = r"^flux retour \(CPPStatut\) sous .*/out/ : 6 comptes rendus d'intégration \(CR_\*\), \d+ flux de statuts \(ST\*\)$"
     assert re.search(said, out, re.M), out
     returns = _return_flows(home)
-    assert len(returns) == 10  # the 6 flows, and the 4 deposits of the billing frameworks' circuits
+    assert len(returns) == 11  # the 6 flows, the 4 deposits of the circuits, the B2B invoice of the reform part
     for path in returns:
         returnflow.validate(path)
     assert (home / "relais.db").is_file()
     _circuits_walk(out, home)
+    _reform_part(out, home)
     _next_steps_work(cli, out, home)
 
     result = cli("--home", home, "demo", "--invoices", 3, "--lines", 1)  # the main --home works too
     assert result.exit_code == 0, result.output
-    assert "CPP0000000006" in result.stdout and "CPP0000000011" not in result.stdout  # wiped, not added to
-    assert len(_return_flows(home)) == 10
+    assert "CPP0000000006" in result.stdout and "CPP0000000015" not in result.stdout  # wiped, not added to
+    assert len(_return_flows(home)) == 11
 
 
 def _circuits_walk(out: str, home: Path) -> None:
@@ -376,6 +379,84 @@ def _circuits_walk(out: str, home: Path) -> None:
     assert "sous-traitant/out/ST" in part and "A9-000001 VALIDEE_1 (VALIDATEUR)" in part, part
 
 
+def _cdar_lines(path: Path) -> list[tuple[str, str]]:
+    """(invoice number, status code) of each line of a CDAR message, read with lxml (not Relais's reader)."""
+    ns = {"rsm": cdar_ns.RSM, "ram": cdar_ns.RAM}
+    refs = (
+        safexml.parse(path.read_bytes())
+        .getroot()
+        .iterfind("rsm:AcknowledgementDocument/ram:ReferenceReferencedDocument", ns)
+    )
+    return [
+        (r.findtext("ram:IssuerAssignedID", namespaces=ns), r.findtext("ram:ProcessConditionCode", namespaces=ns))
+        for r in refs
+    ]
+
+
+def _reform_part(out: str, home: Path) -> None:
+    """The reform part: pa-demo (a CDAR platform) gets its integration report and status return as CDAR messages
+    the official XSD and BR-FR-CDV schematron accept (Saxon, the oracle); a B2B invoice is routed to it by the
+    reform's directory (EN_COURS_ACHEMINEMENT, its file in pa-demo's out folder); pa-demo's two CDAR messages
+    (202 + 203, 204 + 205) are applied, and the depositor hears every change in its own vocabulary (CPPStatut)."""
+    from flows.domain.history import Source
+    from flows.domain.lifecycle import Actor
+
+    part = out.split("\nréforme 2026 :", 1)[1].split("\nEt ensuite :", 1)[0]
+    pa_out = home / "dropzones" / "pa-demo" / "out"
+    messages = sorted(pa_out.glob("CDAR_*.xml"))
+    assert [p.name[:8] for p in messages] == ["CDAR_CPP", "CDAR_ST0"], messages
+    for path in messages:
+        assert official_cdar.check(path.read_bytes(), runner=official_cdar.saxon()) == [], path
+        assert f"pa-demo reçoit {path.name} (conforme au XSD CDAR D22B et au schématron BR-FR-CDV officiels)" in part
+    report, statuses = (_cdar_lines(p) for p in messages)
+    assert sorted(code for _, code in report) == ["200", "200", "213"], report
+    accepted = sorted(n for n, code in report if code == "200")
+    assert sorted(statuses) == [(n, "203") for n in accepted], statuses  # delivered to their public buyers
+    assert "    INV-000901 200 Déposée" in part and "213 Rejetée motif " in part, part
+    assert (home / "annuaire-reforme.csv").is_file() and "3 lignes importées" in part
+
+    store = Store.open(f"sqlite:///{home / 'relais.db'}", migrate=False)
+    try:
+        [inv] = store.invoices_by_number("INV-000951")
+        assert (inv.status.name, inv.routed_platform, inv.routed_away) == ("APPROUVEE", "0042", True)
+        assert (pa_out / f"{inv.id}.xml").is_file()  # issued to pa-demo over its channel (its folder)
+        history = [(h.status.name, h.actor, h.source) for h in store.invoice_history(inv.id)]
+        assert history[-5:] == [
+            ("EN_COURS_ACHEMINEMENT", Actor.PLATFORM, Source.PLATFORM),
+            *(
+                (s, Actor.PARTNER_PLATFORM, Source.CDAR)
+                for s in ("RECUE", "MISE_A_DISPOSITION", "PRISE_EN_CHARGE", "APPROUVEE")
+            ),
+        ], history
+        received = store.cdar_list(direction="in")
+        assert sorted((r.message_id, r.partner, str(r.outcome)) for r in received) == [
+            ("PAD-1", "pa-demo", "applied"),
+            ("PAD-2", "pa-demo", "applied"),
+        ]
+    finally:
+        store.close()
+    assert re.search(r"PAD-1 \(202 Reçue puis 203 Mise à disposition\) : flux CPP\d+ IN_INTEGRE$", part, re.M), part
+    assert re.search(r"PAD-2 \(204 Prise en charge puis 205 Approuvée\) : flux CPP\d+ IN_INTEGRE$", part, re.M), part
+    assert "la facture INV-000951 est maintenant APPROUVEE" in part
+    heard = []
+    for path in sorted((home / "dropzones" / "operateur-ubl" / "out").glob("ST*.xml")):
+        returnflow.validate(path)
+        root = safexml.parse(path.read_bytes()).getroot()
+        heard += [
+            (e.findtext("DonneesStatut/IdStatut"), e.findtext("DonneesStatut/Acteur"))
+            for e in root.iter("CPPFactureStatut")
+            if e.findtext("NumeroFacture") == "INV-000951"
+        ]
+    assert heard == [
+        ("02", "PLATEFORME"),
+        ("60", "PLATEFORME_PARTENAIRE"),
+        ("03", "PLATEFORME_PARTENAIRE"),
+        ("61", "PLATEFORME_PARTENAIRE"),
+        ("62", "PLATEFORME_PARTENAIRE"),
+    ], heard
+    assert "operateur-ubl l'apprend par dropzones/operateur-ubl/out/ST" in part
+
+
 def _next_steps_work(cli, out: str, home: Path) -> None:
     """The summary ends with the next commands (a flow, the web application, the API), for this home,
     and they run as printed: the user is added, the SIRET is a recipient's and gets its token."""
@@ -433,7 +514,7 @@ def test_demo_ignores_relais_home(cli, tmp_path, monkeypatch):
     result = cli("demo", "--invoices", 3, "--lines", 1, env={"RELAIS_HOME": str(real)})
     assert result.exit_code == 0, result.output
     assert list(real.iterdir()) == []
-    assert len(_return_flows(tmp_path / "var" / "demo")) == 10
+    assert len(_return_flows(tmp_path / "var" / "demo")) == 11
 
 
 # ---- flows ---------------------------------------------------------------------------
