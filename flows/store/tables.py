@@ -235,6 +235,7 @@ outbox = sa.Table(
     sa.Column("lease_until", sa.DateTime(timezone=True)),
     sa.Index("ix_outbox_status_flow", "status", "flow_id"),
     sa.Index("ix_outbox_flow", "flow_id", "id"),  # a flow's rows (its page, its reprocessing)
+    sa.Index("ix_outbox_invoice", "invoice_id"),  # an invoice's deliveries (a received CDAR line, migration 0020)
 )
 
 as2_messages = sa.Table(
