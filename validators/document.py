@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from pathlib import Path
 
 from lxml import etree
@@ -225,3 +226,78 @@ class DocumentJudge:
             )
             verdict.errors.extend(run_rules(ctx, [Stage.DOCUMENT]))
         return verdict
+
+
+# ---- the native engine's generated code, built before the first flow needs it
+
+BUILDING_NOTICE = "Règles natives en cours de construction (une fois)… / Building the native rules (once)…"
+
+
+def _native_rule_sets(config: JudgeConfig) -> list | None:  # [validators.schematron.RuleSet]
+    """Every rule set a judge of `config` may run natively, EN 16931 first; None with no native rules."""
+    if not config.business_rules or config.rules_engine != "native":
+        return None
+    from validators import schematron
+
+    return schematron.discover(config.rules_dir).all()
+
+
+def unbuilt_rules(config: JudgeConfig) -> list[str]:
+    """Keys of the rule sets whose native code is not in the cache yet: a judge would build them on first use.
+
+    Empty with the official engine or without business rules."""
+    from validators.native import NativeRunner
+
+    sets = _native_rule_sets(config)
+    if not sets:
+        return []
+    runner = NativeRunner(cache_dir=config.native_cache)
+    return [rs.key for rs in sets if not runner.is_built(rs)]
+
+
+def build_rules(config: JudgeConfig) -> list[str]:
+    """Build (and cache) the native code of every rule set not cached yet; the keys built.
+
+    One builder at a time per cache folder (a lock file there, not waited for: when another process is
+    building, this one leaves it to it). Its own `NativeRunner`: a judge working beside it never waits on
+    its lock (at worst it builds the rule set it needs itself, written atomically). A rule set that cannot
+    be built is left to the judge that needs it, which fails closed (an incident), as without this."""
+    import fcntl
+
+    from validators.native import NativeRunner
+    from validators.native.engine import default_cache_dir
+
+    sets = _native_rule_sets(config)
+    if not sets:
+        return []
+    runner = NativeRunner(cache_dir=config.native_cache)
+    if all(runner.is_built(rs) for rs in sets):
+        return []
+    cache = Path(config.native_cache) if config.native_cache else default_cache_dir()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        lock = (cache / ".build.lock").open("a")
+    except OSError:
+        return []  # a read-only cache: each judge builds what it needs in memory, as before
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return []  # another process is building them
+        built = []
+        for rs in sets:
+            if runner.is_built(rs):
+                continue
+            try:
+                runner.compile(rs)
+            except Exception:
+                continue
+            built.append(rs.key)
+        return built
+
+
+def build_rules_in_background(config: JudgeConfig) -> threading.Thread:
+    """`build_rules` in a daemon thread, started now: at a server's or a worker's start, not in the first flow."""
+    thread = threading.Thread(target=build_rules, args=(config,), name="relais-native-build", daemon=True)
+    thread.start()
+    return thread

@@ -52,6 +52,9 @@ def serve(ctx: click.Context, host: str, port: int, process: bool) -> None:
 
     config = dataclasses.replace(ApiConfig.from_env(), process=process)
     rt = runtime(ctx)
+    from validators.document import build_rules_in_background
+
+    build_rules_in_background(rt.pool.config.judge)  # the native rules built now, not by the first flow
 
     def ready(server: api_serve.Server) -> None:
         click.echo(f"relais api: listening on http://{host}:{server.port}", err=True)

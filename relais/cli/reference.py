@@ -122,6 +122,10 @@ def rules_install(settings: Settings, path: Path) -> None:
             _print_engine(sets, settings.native_cache_dir, only=("en16931-ubl", "en16931-cii"))
         except Incident as e:
             _fail("rules install", str(e), code=1)
+        from validators.document import JudgeConfig, build_rules
+
+        # the other rule sets (Factur-X profiles, BR-FR) too; one that cannot be built fails its first flow closed
+        build_rules(JudgeConfig(rules_dir=settings.installed_rules_dir, native_cache=settings.native_cache_dir))
 
 
 @rules.command(name="sets")

@@ -48,6 +48,9 @@ def serve(rt: Runtime, host: str, port: int) -> None:
     except ValueError as e:
         rt.close()
         fail("relais web", str(e), 2)
+    from validators.document import build_rules_in_background
+
+    build_rules_in_background(rt.pool.config.judge)  # the native rules built now, not by the first flow
     extra = None
     try:
         if scrape is not None:  # /metrics for Prometheus on an address of its own (relais/web/metrics_server.py)

@@ -122,6 +122,14 @@ class NativeRunner:
                 self._loaded[path] = self._load(ruleset, path)
             return self._loaded[path]
 
+    def is_built(self, ruleset: RuleSet) -> bool:
+        """Whether the rule set's generated code is in the cache (then `compile` only loads it, no build)."""
+        try:
+            digest = hashlib.sha256(Path(ruleset.path).read_bytes()).hexdigest()
+        except OSError:
+            return False
+        return (self.cache_dir / f"{digest[:24]}-{compiler_hash()}.native").is_file()
+
     def run(self, ruleset: RuleSet, xml: bytes | etree._ElementTree) -> list[ValidationError]:
         tree = schematron._parse(xml) if isinstance(xml, (bytes, bytearray)) else xml
         if isinstance(tree, etree._Element):
