@@ -6,7 +6,7 @@
 `burst` drops every file at once (one-invoice CII files and UBL zips) and times the last return
 flow: seconds, files/s, invoices/s, incidents. `steady` drops one-invoice files at a steady rate
 and reports the drop -> return flow latency (p50, p95, max; the return flow's write time minus the
-drop time). The runner starts in its own working folders: `airflow` is the stack of
+drop time; `--latencies FILE` writes each one). The runner starts in its own working folders: `airflow` is the stack of
 scripts/airflow.sh (api-server, scheduler, dag-processor, LocalExecutor, continuous DAG), `cli`
 is `relais run --watch --interval 0.5`. `--db postgres` puts Airflow's metadata DB and Relais's
 store on PostgreSQL (127.0.0.1, database `test`). Files are taken once unchanged for 1 s, as in
@@ -265,6 +265,8 @@ def steady(b: Bench) -> dict[str, object]:
         if names.get(fid) in dropped
     )  # type: ignore[union-attr]
     q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else latencies * 99
+    if a.latencies:  # every file's drop -> return flow seconds, one a line (bench/report.py plots them)
+        Path(a.latencies).write_text("".join(f"{x:.3f}\n" for x in latencies))
     return {
         "scenario": "steady",
         "rate_per_s": a.rate,
@@ -292,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     sp = sub.add_parser("steady")
     sp.add_argument("--rate", type=float, default=10.0)
     sp.add_argument("--seconds", type=float, default=60.0)
+    sp.add_argument("--latencies", type=Path, help="write every file's drop -> return seconds to this file")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="relais-bench-airflow-"))
