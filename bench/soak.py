@@ -58,16 +58,18 @@ def _load_bench_airflow():  # bench/airflow.py, by path: `import airflow` is the
 
 
 def kind(cmdline: list[str]) -> str:
-    """A process's kind, from its command line."""
+    """A process's kind, from its command line (Airflow's processes retitle themselves)."""
     text = " ".join(cmdline)
     for key, name in (
         ("validators.pool.worker", "validation worker"),
+        ("LocalExecutor", "executor worker"),
+        ("airflow worker --", "task"),
+        ("supervisor", "task"),
         ("dag-processor", "dag-processor"),
+        ("api_server", "api-server"),
         ("api-server", "api-server"),
         ("scheduler", "scheduler"),
         ("triggerer", "triggerer"),
-        ("supervisor", "task"),
-        ("task", "task"),
         ("relais", "relais"),
     ):
         if key in text:
@@ -76,23 +78,43 @@ def kind(cmdline: list[str]) -> str:
 
 
 class Processes:
-    """RSS of every process of this run (its RELAIS_HOME or AIRFLOW_HOME), by kind."""
+    """RSS of every process of this run, by kind: those whose RELAIS_HOME or AIRFLOW_HOME is this run's, and
+    their descendants (a process that retitles itself, as Airflow's do, no longer shows its environment)."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.homes = {("RELAIS_HOME", env["RELAIS_HOME"]), ("AIRFLOW_HOME", env["AIRFLOW_HOME"])}
-        self._mine: dict[int, str | None] = {}
+        self._env: dict[int, bool] = {}
+
+    def _by_env(self, p: Any) -> bool:
+        if p.pid not in self._env:
+            try:
+                penv = p.environ()
+                self._env[p.pid] = any(penv.get(a) == b for a, b in self.homes)
+            except Exception:
+                self._env[p.pid] = False
+        return self._env[p.pid]
 
     def sample(self) -> dict[str, float]:
         import psutil
 
+        procs = {}
+        for p in psutil.process_iter(["pid", "ppid"]):
+            procs[p.pid] = p
+        mine: dict[int, bool] = {}
+
+        def is_mine(pid: int, depth: int = 0) -> bool:
+            if pid not in mine:
+                p = procs.get(pid)
+                if p is None or depth > 50:
+                    return False
+                mine[pid] = self._by_env(p) or is_mine(p.info["ppid"] or 0, depth + 1)
+            return mine[pid]
+
         by: dict[str, float] = {}
-        for p in psutil.process_iter(["pid"]):
+        for pid, p in procs.items():
             try:
-                k = self._mine.get(p.pid, "")
-                if k == "":
-                    penv = p.environ()
-                    k = self._mine[p.pid] = kind(p.cmdline()) if any(penv.get(a) == b for a, b in self.homes) else None
-                if k is not None:
+                if is_mine(pid):
+                    k = kind(p.cmdline())
                     by[k] = by.get(k, 0.0) + p.memory_info().rss / 1e6
             except (psutil.Error, OSError):
                 continue
@@ -274,6 +296,7 @@ def soak(b: Any, a: argparse.Namespace) -> dict[str, Any]:
     names = figures["names"]
     for w in windows:  # again with every return flow: those of a window's last drops came after it closed
         w.update(latencies(w["_start"], w["_end"], dropped, zips, names, returned))
+        w["files_out"] = sum(1 for t in returned.values() if w["_start"] <= t < w["_end"])
     returned_names = {names.get(fid) for fid in returned}
     left = sum(1 for z in Path(b.env["RELAIS_HOME"], "dropzones").glob("*/in") for _ in z.iterdir())
     final = {

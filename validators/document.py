@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from lxml import etree
@@ -110,6 +113,9 @@ class DocumentJudge:
         self.config = config
         self.xsd = XsdValidator(config.ubl_xsd_dir, config.cii_xsd)
         self.limits = safexml.XmlLimits(max_bytes=config.max_xml_bytes)
+        # Called once, before the native engine builds a rule set's code (a cold cache): `relais validate` says so.
+        self.on_cold_rules: Callable[[str], None] | None = None
+        self._warm: set[str] = set()
 
     @functools.cached_property
     def rulesets(self):  # validators.schematron.RuleSets
@@ -151,6 +157,10 @@ class DocumentJudge:
                 chosen.insert(1, sets.cii)
         errors: list[ValidationError] = []
         for ruleset in chosen:
+            if self.on_cold_rules is not None and ruleset.key not in self._warm:
+                self._warm.add(ruleset.key)
+                if self.config.rules_engine == "native" and not self.runner.is_built(ruleset):
+                    self.on_cold_rules(ruleset.key)
             errors.extend(self.runner.run(ruleset, tree))
         if syntax is Syntax.FACTURX and guideline(tree) in LEGACY_GUIDELINES:
             before = len(errors)
@@ -297,7 +307,19 @@ def build_rules(config: JudgeConfig) -> list[str]:
 
 
 def build_rules_in_background(config: JudgeConfig) -> threading.Thread:
-    """`build_rules` in a daemon thread, started now: at a server's or a worker's start, not in the first flow."""
-    thread = threading.Thread(target=build_rules, args=(config,), name="relais-native-build", daemon=True)
+    """`build_rules` in a daemon thread, started now: at a server's or a worker's start, not in the first flow.
+
+    The thread runs at the lowest CPU priority (Linux: a thread's own nice value), so the flows it runs beside
+    come first."""
+
+    def build() -> None:
+        if sys.platform == "linux":
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            except OSError:
+                pass
+        build_rules(config)
+
+    thread = threading.Thread(target=build, name="relais-native-build", daemon=True)
     thread.start()
     return thread

@@ -56,7 +56,7 @@ def validate(
     """
     from flows.domain.errors import Incident
     from flows.pipeline.validate import validate_bytes
-    from validators.document import BUILDING_NOTICE, DocumentJudge, JudgeConfig, build_rules, unbuilt_rules
+    from validators.document import BUILDING_NOTICE, DocumentJudge, JudgeConfig
 
     for f in files:  # every file must be readable before anything is printed
         try:
@@ -77,9 +77,14 @@ def validate(
             )
         )
         rulesets = judge.versions()
-        if unbuilt_rules(judge.config):  # a cold cache: say why this one is slow, then build them all, once
-            click.echo(BUILDING_NOTICE, err=True)
-            build_rules(judge.config)
+        told: list[str] = []
+
+        def cold(key: str) -> None:  # the native engine is about to build a rule set's code: say why it is slow
+            if not told:
+                click.echo(BUILDING_NOTICE, err=True)
+            told.append(key)
+
+        judge.on_cold_rules = cold
     except configuration_errors() as e:  # e.g. an XSD named by RELAIS_UBL_XSD_DIR / RELAIS_CII_XSD is missing
         unusable(e)
     except Incident as e:

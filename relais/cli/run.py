@@ -38,9 +38,10 @@ def run(ctx: click.Context, watch: bool, interval: float, quiet: bool, metrics_p
         fail("relais run", refused)
     if metrics_port is not None:
         run_loop.serve_metrics(rt, metrics_port)
-    from validators.document import build_rules_in_background
+    if watch:  # a long-running runner: the native rules built now, in the background, not by the first flow
+        from validators.document import build_rules_in_background
 
-    build_rules_in_background(rt.pool.config.judge)  # the native rules built now, not by the first flow
+        build_rules_in_background(rt.pool.config.judge)
     sys.exit(run_loop.run(rt, watch=watch, interval=interval, quiet=quiet))
 
 
