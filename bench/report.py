@@ -327,8 +327,9 @@ def render(table: list[Row], meta: dict[str, Any]) -> str:
     head = [
         f"# Relais speed report ({meta.get('profile', '?')} profile)",
         "",
-        f"{meta.get('when', '')}; {meta.get('cpus', '?')} CPUs, load average {meta.get('load', '?')} at the start; "
-        f"{meta.get('python', '')}. {met} of {len(table)} targets met.",
+        f"{meta.get('when', '')}; {meta.get('cpus', '?')} CPUs, load average {meta.get('load', '?')} at the start, "
+        f"{meta.get('load_end', '?')} at the end; {meta.get('python', '')}; rules: {meta.get('rules', '?')}. "
+        f"{met} of {len(table)} targets met.",
         "",
         "| figure | this run | target | the official path in the same run | verdict |",
         "|---|---|---|---|---|",
@@ -456,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         for step in steps:
             results[step.name] = run_step(step, out)
         meta["seconds"] = {k: v.get("seconds") for k, v in results.items()}
+        meta["load_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
         (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
     text = render(rows(results), meta)
     (out / "report.md").write_text(text)
