@@ -337,7 +337,7 @@ def close_window(
         **latencies(start, now, dropped, zips, names, returned),  # so far: the end of the run counts them again
         "incidents": figures["statuses"].get("IN_INCIDENTE", 0) - prev_incidents,
         "rss_mb": round(sum(rss.values())),
-        "rss_by_kind_mb": {k: round(v) for k, v in sorted(rss.items())},
+        "rss_by_kind_mb": {k: round(v) for k, v in sorted(rss.items()) if v >= 1},  # zombies left out
         "store_mb": round(store, 1),
         "store_growth_mb": round(store - sizes["store_mb"], 1),
         "archive_mb": round(arch, 1),
