@@ -2281,5 +2281,18 @@ def _mutants(corpus: Path | None, seed: int) -> Iterator[Mutant]:
     for syntax in ("ubl", "cii"):
         pool = [d for d in (*generated, *corpus_docs) if d.syntax == syntax and d.french]
         yield from directed_mutants(pool, Path(sets.br_fr[syntax].path), 1, seed)
+    yield from _brfr_directed(generated)
     for base in corpus_docs:
         yield from generic_mutants(base, GENERIC_PER_CORPUS, seed)
+
+
+def _brfr_directed(generated: tuple[Document, ...]) -> Iterator[Mutant]:
+    """BR-FR: each assert made to fail, from a French base given every optional part (`brfr_mutants`)."""
+    from tests.support import brfr_mutants as fr  # it builds on this module
+
+    by_name = {d.name: d for d in generated}
+    from tests.support import brfr_ubl as fr_ubl
+
+    yield from fr.directed(by_name[fr.CII_BASE], fr.RICH_CII, fr.CII + fr.CII_SPECIAL)
+    yield from fr.directed(by_name[fr_ubl.UBL_BASE], fr_ubl.RICH_UBL, fr_ubl.UBL)
+    yield from fr.directed(by_name[fr_ubl.UBL_CN_BASE], (), fr_ubl.UBL_CN)
