@@ -2129,14 +2129,21 @@ def _synthesized_context(
         return
 
 
-def directed_mutants(bases: list[Document], xslt: Path, per_assert: int = 2, seed: int = SEED) -> Iterator[Mutant]:
-    """For each assert of `xslt` (but those `presence_mutants` handle): a base holding its context, and
-    `per_assert` changes of what its test reads (removed, emptied, changed; added when absent)."""
+def directed_mutants(
+    bases: list[Document],
+    xslt: Path,
+    per_assert: int = 2,
+    seed: int = SEED,
+    only: Callable[[str], bool] | None = None,
+) -> Iterator[Mutant]:
+    """For each assert of `xslt` (but those `presence_mutants` handle, and those `only` refuses by id): a base
+    holding its context, and `per_assert` changes of what its test reads (removed, emptied, changed; added when
+    absent)."""
     targets, namespaces = assert_targets(xslt)
     presence = {s.rule for s in presence_shapes(xslt)[0]}
     roots = [(b, etree.fromstring(b.xml)) for b in bases]
     for index, target in enumerate(targets):
-        if target.rule in presence:
+        if target.rule in presence or (only is not None and not only(target.rule)):
             continue
         rng = random.Random(f"{seed}:directed:{xslt.name}:{index}")
         order = list(range(len(roots)))
@@ -2277,6 +2284,15 @@ def _mutants(corpus: Path | None, seed: int) -> Iterator[Mutant]:
     for profile in DIRECTED_PROFILES:
         pool = [d for d in (*generated, *corpus_docs) if d.profile == profile]
         yield from directed_mutants(pool, Path(sets.facturx[profile].path), 1, seed)
+    # EXTENDED: its schema-like asserts, from a skeleton holding every plain-path context (extended_mutants)
+    from tests.support import extended_mutants  # it builds on this module
+
+    extended_base = next(d for d in generated if d.profile == "extended" and d.name.endswith(":1l:s1"))
+    extended = Path(sets.facturx["extended"].path)
+    yield from extended_mutants.extended_mutants(extended_base, extended)
+    # ... and its business rules (EN 16931 and BR-FXEXT ones), one change each, as for the other profiles
+    pool = [d for d in generated if d.profile == "extended"]
+    yield from directed_mutants(pool, extended, 1, seed, only=lambda rule: not rule.startswith("FX-SCH-"))
     # BR-FR: one change per assert, in the documents that satisfy it or are French
     for syntax in ("ubl", "cii"):
         pool = [d for d in (*generated, *corpus_docs) if d.syntax == syntax and d.french]
