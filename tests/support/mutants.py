@@ -2129,14 +2129,21 @@ def _synthesized_context(
         return
 
 
-def directed_mutants(bases: list[Document], xslt: Path, per_assert: int = 2, seed: int = SEED) -> Iterator[Mutant]:
-    """For each assert of `xslt` (but those `presence_mutants` handle): a base holding its context, and
-    `per_assert` changes of what its test reads (removed, emptied, changed; added when absent)."""
+def directed_mutants(
+    bases: list[Document],
+    xslt: Path,
+    per_assert: int = 2,
+    seed: int = SEED,
+    only: Callable[[str], bool] | None = None,
+) -> Iterator[Mutant]:
+    """For each assert of `xslt` (but those `presence_mutants` handle, and those `only` refuses by id): a base
+    holding its context, and `per_assert` changes of what its test reads (removed, emptied, changed; added when
+    absent)."""
     targets, namespaces = assert_targets(xslt)
     presence = {s.rule for s in presence_shapes(xslt)[0]}
     roots = [(b, etree.fromstring(b.xml)) for b in bases]
     for index, target in enumerate(targets):
-        if target.rule in presence:
+        if target.rule in presence or (only is not None and not only(target.rule)):
             continue
         rng = random.Random(f"{seed}:directed:{xslt.name}:{index}")
         order = list(range(len(roots)))
@@ -2266,7 +2273,7 @@ def _mutants(corpus: Path | None, seed: int) -> Iterator[Mutant]:
         elif base.profile and base.name.endswith(":1l:s1"):
             yield from presence_mutants(base, Path(sets.facturx[base.profile].path), seed=seed)
             offset = list(FACTURX_GUIDELINES).index(base.profile) % 2  # alternate halves between profiles
-            yield from list(cii_targeted(base))[offset::2]
+            yield from list(cii_targeted(base))[offset :: 1 if base.profile == "extended" else 2]
     # every EN 16931 assert: what its test reads, changed in a base that has its context
     for syntax, rs in (("ubl", sets.ubl), ("cii", sets.cii)):
         pool = [d for d in (*generated, *corpus_docs) if d.syntax == syntax and not d.profile and not d.french]
@@ -2277,9 +2284,31 @@ def _mutants(corpus: Path | None, seed: int) -> Iterator[Mutant]:
     for profile in DIRECTED_PROFILES:
         pool = [d for d in (*generated, *corpus_docs) if d.profile == profile]
         yield from directed_mutants(pool, Path(sets.facturx[profile].path), 1, seed)
+    # EXTENDED: its schema-like asserts, from a skeleton holding every plain-path context (extended_mutants)
+    from tests.support import extended_mutants  # it builds on this module
+
+    extended_base = next(d for d in generated if d.profile == "extended" and d.name.endswith(":1l:s1"))
+    extended = Path(sets.facturx["extended"].path)
+    yield from extended_mutants.extended_mutants(extended_base, extended)
+    # ... and its business rules (EN 16931 and BR-FXEXT ones), one change each, as for the other profiles
+    pool = [d for d in generated if d.profile == "extended"]
+    yield from directed_mutants(pool, extended, 1, seed, only=lambda rule: not rule.startswith("FX-SCH-"))
     # BR-FR: one change per assert, in the documents that satisfy it or are French
     for syntax in ("ubl", "cii"):
         pool = [d for d in (*generated, *corpus_docs) if d.syntax == syntax and d.french]
         yield from directed_mutants(pool, Path(sets.br_fr[syntax].path), 1, seed)
+    yield from _brfr_directed(generated)
     for base in corpus_docs:
         yield from generic_mutants(base, GENERIC_PER_CORPUS, seed)
+
+
+def _brfr_directed(generated: tuple[Document, ...]) -> Iterator[Mutant]:
+    """BR-FR: each assert made to fail, from a French base given every optional part (`brfr_mutants`)."""
+    from tests.support import brfr_mutants as fr  # it builds on this module
+
+    by_name = {d.name: d for d in generated}
+    from tests.support import brfr_ubl as fr_ubl
+
+    yield from fr.directed(by_name[fr.CII_BASE], fr.RICH_CII, fr.CII + fr.CII_SPECIAL)
+    yield from fr.directed(by_name[fr_ubl.UBL_BASE], fr_ubl.RICH_UBL, fr_ubl.UBL)
+    yield from fr.directed(by_name[fr_ubl.UBL_CN_BASE], (), fr_ubl.UBL_CN)

@@ -13,10 +13,11 @@ The documents are split in `SHARDS` tests, so that xdist spreads them over its w
 shard writes what the native engine saw (`NativeRunner.outcomes()`) to
 ``var/test-artifacts/native-coverage/<run>/shard-<k>.json``; the shard that finishes last
 merges them into ``var/test-artifacts/native-coverage.json`` and checks the coverage: every
-natively evaluated assert of the EN 16931 UBL and CII rule sets must have been seen both failing
-and passing (but the `UNREACHABLE` ones, each with its reason: constant tests, shadowed rules,
-tests that cannot fail in a run that completes), and the other rule sets must not fall below
-`FLOORS` (asserts seen both ways). The JSON holds, per rule set, the counts (both ways, only
+natively evaluated assert of the `FULL_COVERAGE` rule sets (EN 16931 UBL and CII, BR-FR UBL and CII:
+the BR-FR ones through the directed mutants of `tests.support.brfr_mutants`, one table entry per
+assert id) must have been seen both failing and passing (but the `UNREACHABLE` ones, each with its
+reason: constant tests, shadowed rules, tests that cannot fail in a run that completes), and the
+other rule sets must not fall below `FLOORS` (asserts seen both ways). The JSON holds, per rule set, the counts (both ways, only
 failing, only passing, never, fallback) and the unseen asserts with the reason when known.
 (Run a subset of the shards and no coverage is checked.) Mismatches go to
 ``native-mismatches.json`` beside it.
@@ -55,16 +56,14 @@ COVERAGE_JSON = ARTIFACTS / "native-coverage.json"
 MISMATCHES_JSON = ARTIFACTS / "native-mismatches.json"
 STANDIN = os.environ.get("RELAIS_NATIVE_STANDIN") == "1"
 #: rule sets whose every natively evaluated assert must be seen both failing and passing
-FULL_COVERAGE = ("en16931-ubl", "en16931-cii")
+FULL_COVERAGE = ("en16931-ubl", "en16931-cii", "br-fr-ubl", "br-fr-cii")
 #: the others: asserts seen both ways, at least (what the corpus and the mutants reach today)
 FLOORS: dict[str, int] = {
     "facturx-minimum": 90,
     "facturx-basicwl": 204,
     "facturx-basic": 253,
     "facturx-en16931": 315,
-    "facturx-extended": 202,
-    "br-fr-ubl": 32,  # the mutants on which the official run aborts (BR-FR date checks) record no coverage
-    "br-fr-cii": 39,
+    "facturx-extended": 1096,  # tests.support.extended_mutants (structural) + directed and targeted mutants
 }
 #: asserts that no document can make both fail and pass: (rule set, assert id) -> why. Asserts whose test
 #: is a constant (``true()``...) are found in the XSLT and added to these (`_constant_asserts`).
@@ -85,6 +84,16 @@ UNREACHABLE: dict[tuple[str, str], str] = {
         "ram:ApplicableTradeTax: '..' is ram:ApplicableHeaderTradeSettlement, which has no RateApplicablePercent, "
         "so the test is always true"
         for rule in ("BR-AF-08", "BR-AG-08")
+    },
+    # BR-FR (tests.support.brfr_mutants aims a mutant at every other assert)
+    **{
+        (key, rule): f"shadowed: its rule has the same context as the rule of {other}, earlier in the same pattern "
+        "(higher priority), so it never fires"
+        for key, rule, other in (
+            ("br-fr-cii", "BR-FR-DEC-01_BT-111", "BR-FR-DEC-01_BT-110 (TaxTotalAmount)"),
+            ("br-fr-ubl", "BR-FR-DEC-01_BT-111", "BR-FR-DEC-01_BT-110 (cac:TaxTotal/cbc:TaxAmount)"),
+            ("br-fr-ubl", "BR-FR-16_BT-103", "BR-FR-16_BT-96 (cac:AllowanceCharge/cac:TaxCategory)"),
+        )
     },
     # "at most one X": a second X makes another assert of the same rule set read a sequence where it wants
     # one item (XPTY0004), so the official run aborts (compared as such) instead of reporting the assert
@@ -417,6 +426,7 @@ def _constant_asserts(path: Path) -> dict[str, str]:
     for i, a in enumerate(items, 1):
         test = " ".join((a.get("test") or "").split())
         rid = a.xpath("string(xsl:attribute[@name='id'])", namespaces={"xsl": XSL[1:-1]})
+        rid = rid or f"SVRL-{etree.QName(a).localname}"  # as the native engine names an assert without id
         if test in ("true()", "false()", "1", "0"):
             out[f"{rid}#{i}"] = f"its test is the constant {test}: it can only ever go one way"
         elif test == "false":  # a child element named 'false': never there
