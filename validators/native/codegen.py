@@ -218,6 +218,10 @@ class Compiler:
             return f"({ca} {pyop} {cb})", "bool"
         if ka == "int" and kb == "int":
             return f"({ca} {pyop} {cb})", "bool"
+        if kb == "str" and ka == "seq":
+            return f"R.gcmp_str({op!r}, {ca}, {cb})", "bool"
+        if ka == "str" and kb == "seq":
+            return f"R.gcmp_str({op!r}, {cb}, {ca}, True)", "bool"
         return f"R.gcmp({op!r}, {self.as_seq(ca, ka)}, {self.as_seq(cb, kb)})", "bool"
 
     def _vcmp(self, node: Node) -> tuple[str, str]:
