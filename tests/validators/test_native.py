@@ -177,6 +177,39 @@ def test_paths_axes_and_predicates(both) -> None:
     assert found[0][1].endswith("*:l[namespace-uri()='urn:t'][3]")
 
 
+def test_what_the_engine_skips_or_shares_gives_the_official_findings(both) -> None:
+    """The speed paths (docs/architecture.md): preceding:: without a whole-document scan, wildcard
+    rules guarded by their name, "shall not be used" asserts skipped where absent (in groups),
+    document constants sharing their parts, string comparisons without atomisation."""
+    doc = (
+        "<t:doc xmlns:t='urn:t' xmlns:u='urn:t'><t:h><t:c>A</t:c></t:h>"
+        "<t:l><t:c>B</t:c><t:LineAmount>5</t:LineAmount><u:PriceAmount>1</u:PriceAmount></t:l>"
+        "<t:l><t:c>A</t:c><t:c>C</t:c><t:LineAmount>x</t:LineAmount><t:s><t:c>B</t:c></t:s></t:l>"
+        "<t:Amount>6</t:Amount></t:doc>"
+    )
+    shall_not = [(f"N{i}", f"not(t:l/t:{name})") for i, name in enumerate(["x", "y", "s", "z", "w"])]
+    rules = [
+        Rule(
+            "/t:doc",
+            [
+                *shall_not,  # N2 fires: the second line has an s
+                ("D1", "count(//t:l[t:c = 'A']) = 1"),
+                ("D2", "count(//t:l[t:c = 'A'][t:LineAmount = 'x']) = 1"),
+                ("D3", "count(//t:l[t:c = 'B']) = 2"),  # fires: one line has a c B
+                ("D4", "t:h/t:c = ('A', 'Z')"),
+                ("D5", "not(//t:c = 'Q')"),
+            ],
+        ),
+        Rule("t:c", [("P1", "not(. = preceding::t:c)")]),  # fires on the second A and the second B
+        Rule(
+            "*[ends-with(name(), 'Amount') and not(ends-with(name(), 'PriceAmount'))]",
+            [("W1", ". castable as xs:decimal")],
+        ),
+    ]
+    found = both([rules], doc)
+    assert fired(found) == ["N2", "D3", "P1", "W1", "P1"]  # document order: A again, x, B again
+
+
 def test_xsl_functions_with_typed_parameters(both) -> None:
     functions = """<xsl:function name="t:codes" as="xs:boolean">
       <xsl:param name="code" as="xs:string?"/>

@@ -135,15 +135,19 @@ class Compiler:
         return result
 
     def _memoized(self, node: Node, method: Any) -> tuple[str, str]:
-        """A document constant (no context, no local variable): computed once per document."""
+        """A document constant (no context, no local variable): computed once per document.
+
+        Its own constant parts are memoised too (the memo stays on while it compiles), so the
+        constants that share a part (``//cac:TaxCategory[cac:TaxScheme/...='VAT']`` in some
+        twenty root rules) compute it once."""
         key = repr(node)
         if key not in self.memo_ids:
-            saved, memo = self.scope, self.memo
-            self.scope, self.memo = Scope({}, has_context=True, has_position=False, has_current=False), None
+            saved = self.scope
+            self.scope = Scope({}, has_context=True, has_position=False, has_current=False)
             try:
                 code, kind = method(node)
             finally:
-                self.scope, self.memo = saved, memo
+                self.scope = saved
             index = len(self.memo_ids)
             self.memo_ids[key] = (index, kind)
             assert self.memo is not None
@@ -218,6 +222,10 @@ class Compiler:
             return f"({ca} {pyop} {cb})", "bool"
         if ka == "int" and kb == "int":
             return f"({ca} {pyop} {cb})", "bool"
+        if kb == "str" and ka == "seq":
+            return f"R.gcmp_str({op!r}, {ca}, {cb})", "bool"
+        if ka == "str" and kb == "seq":
+            return f"R.gcmp_str({op!r}, {cb}, {ca}, True)", "bool"
         return f"R.gcmp({op!r}, {self.as_seq(ca, ka)}, {self.as_seq(cb, kb)})", "bool"
 
     def _vcmp(self, node: Node) -> tuple[str, str]:
@@ -402,6 +410,8 @@ class Compiler:
         if self.memo is not None and start is not None and len(steps) > 1:
             # the longest document-constant prefix (document('codedb.xml')/codedb/cl[@id=8]) once per document
             for k in range(len(steps) - 1, 0, -1):
+                if steps[k - 1] == DOS_NODE:
+                    continue  # never split // from its step
                 prefix: Node = ("path", start, steps[:k])
                 if not depends(prefix, self.globals, 0):
                     code, _ = self.expr(prefix)

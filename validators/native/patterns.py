@@ -81,7 +81,42 @@ class Patterns:
             for sep, axis, test, fns in rev
         )
         matcher = self._matcher(rev, kind, key)
-        return f"({kind!r}, {key!r}, ({steps_code},), {rooted}, {matcher})"
+        guard = None
+        wildcard = (
+            last_test[0] == "name" and last_test[2] is None or last_test in (("kind", "element"), ("kind", "node"))
+        )
+        if kind == "elem" and key is None and wildcard:
+            tests = [g for p in steps[-1][2] for g in self._name_guards(p)]
+            guard = f"lambda t: {' and '.join(tests)}" if tests else None
+        return f"({kind!r}, {key!r}, ({steps_code},), {rooted}, {matcher}, {guard})"
+
+    def _name_guards(self, pred: Node) -> list[str]:
+        """Conditions on the local name ``t`` that a wildcard's predicate requires, e.g.
+        ``ends-with(name(), 'Amount')`` -> ``t.endswith('Amount')``: the engine drops the rule
+        for the element names that fail them (the rule would not match), never running it."""
+        if pred[0] == "and":
+            return self._name_guards(pred[1]) + self._name_guards(pred[2])
+        negate = False
+        if pred[0] == "call" and self._fn(pred[1]) == "not" and len(pred[2]) == 1:
+            negate, pred = True, pred[2][0]
+        if pred[0] != "call" or self._fn(pred[1]) != "ends-with" or len(pred[2]) != 2:
+            return []
+        subject, suffix = pred[2]
+        if subject[0] != "call" or subject[2] not in ([], [("ctx",)]) or suffix[0] != "lit":
+            return []
+        if not isinstance(suffix[1], str) or ":" in suffix[1]:
+            return []
+        if self._fn(subject[1]) not in ("name", "local-name"):
+            return []  # name() ends with a suffix without ':' only where its local part does
+        test = f"t.endswith({suffix[1]!r})"
+        return [f"(not {test})" if negate else test]
+
+    def _fn(self, name: str) -> str | None:
+        """The local name of a call to a standard function (None: another namespace)."""
+        prefix, _, local = name.rpartition(":")
+        if prefix and self.compiler.ns.get(prefix) != "http://www.w3.org/2005/xpath-functions":
+            return None
+        return local
 
     def _matcher(self, rev: list[tuple[str, str, Node, list[str]]], kind: str, key: str | None) -> str:
         """A function testing the pattern on a node the index picked by name (None: the generic test).

@@ -39,6 +39,7 @@ from lxml import etree
 
 from validators.native.analysis import guard_keys
 from validators.native.codegen import Compiler, Scope
+from validators.native.guards import key_depth, skip_absent
 from validators.native.patterns import Patterns
 from validators.native.xpath import Node, Unsupported, parse
 
@@ -363,6 +364,8 @@ class _Reader:
         records: list[Assert] = []
         natives: list[Any] = []
         guarded = False
+        present_at = depth = 0
+        runs: list[tuple[int, int, list[str]]] = []  # the guarded asserts: their lines, their keys
         for child in body:
             tag = child.tag
             if tag == _S + "fired-rule":
@@ -401,10 +404,14 @@ class _Reader:
             natives.append(child)
             is_report = el.tag == _S + "successful-report"
             guard = guard_keys(ast) if not is_report else None
+            start = len(lines)
             if guard:
                 if not guarded:
-                    lines.append("    present = D.tags(c)")
+                    present_at = len(lines)
+                    lines.append("")
                     guarded = True
+                    start += 1
+                depth = max([depth, *map(key_depth, guard)])
                 condition = " or ".join(f"{k!r} in present" for k in guard)
                 first = f"ok = {ok} if ({condition}) else True"
             else:
@@ -416,6 +423,11 @@ class _Reader:
             lines.append(f"    if D.record: D.seen({index}, {'not ok' if is_report else 'ok'})")
             cond = "ok" if is_report else "not ok"
             lines.append(f"    if {cond}: D.fail({index}, {location}, lambda: {message})")
+            if guard:
+                runs.append((start, len(lines), guard))
+        if guarded:  # the name paths under c, as deep as the deepest key
+            lines[present_at] = f"    present = D.tags(c, {depth})"
+            lines = skip_absent(lines, runs, self.compiler.const)
         if len(lines) == 2:
             lines.append("    return None")
         self.lines.append("\n".join(lines))

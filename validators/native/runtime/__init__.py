@@ -78,7 +78,7 @@ from validators.native.runtime.nodes import (
     parent_of,
     string_value,
 )
-from validators.native.runtime.operators import arith, gcmp, negate, vcmp
+from validators.native.runtime.operators import arith, gcmp, gcmp_str, negate, vcmp
 from validators.native.runtime.regex import UnsupportedRegex, fn_matches, fn_replace, fn_tokenize, regex
 from validators.native.runtime.support import (
     Lazy,
@@ -147,6 +147,7 @@ __all__ = [
     "following_nodes",
     "full_path",
     "gcmp",
+    "gcmp_str",
     "is_element",
     "is_node",
     "matches_test",

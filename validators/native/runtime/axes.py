@@ -120,14 +120,26 @@ def siblings(n: Any, preceding: bool) -> list[Any]:
 
 
 def preceding_nodes(n: Any, doc: Doc) -> list[Any]:
-    """preceding::* (elements only: the rule sets use it with element tests)."""
+    """preceding::* (elements only: the rule sets use it with element tests), in document order:
+    the subtrees of the preceding siblings of n and of each of its ancestors (never the whole
+    document nor its order index: a 10,000-line invoice's rules ask it for one code)."""
     if not isinstance(n, ELEMENT):
         n = parent_of(n, doc)
         if not isinstance(n, ELEMENT):
             return []
-    anc = set(ancestors(n, doc, False))
-    limit = doc.order.get(n, -1)
-    return [e for e in doc.root.iter(etree.Element) if doc.order.get(e, -1) < limit and e not in anc]
+    chunks: list[list[Any]] = []  # nearest level first: the preceding siblings of n, of its parent, ...
+    cur = n
+    while cur is not None:
+        level = [s for s in cur.itersiblings(preceding=True) if not isinstance(s, COMMENT_OR_PI)]
+        chunk: list[Any] = []
+        for s in reversed(level):
+            chunk.extend(s.iter(etree.Element))
+        chunks.append(chunk)
+        cur = cur.getparent()
+    out: list[Any] = []
+    for chunk in reversed(chunks):  # the farthest level's subtrees come first in document order
+        out.extend(chunk)
+    return out
 
 
 def following_nodes(n: Any, doc: Doc) -> list[Any]:

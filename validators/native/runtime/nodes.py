@@ -168,6 +168,11 @@ def doc_order(doc: Doc, nodes: list[Any]) -> list[Any]:
 
 def node_name(n: Any) -> str:
     """The QName as written (prefix:local)."""
+    if type(n) is ELEMENT_TYPE:
+        tag = n.tag
+        prefix = n.prefix
+        local = tag[tag.index("}") + 1 :] if tag[0] == "{" else tag
+        return f"{prefix}:{local}" if prefix else local
     if isinstance(n, ELEMENT) and not isinstance(n, COMMENT_OR_PI):
         local = local_name(n)
         prefix = n.prefix

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from validators.native.runtime.casts import to_boolean, to_date, to_double
-from validators.native.runtime.nodes import atom1, atomize
+from validators.native.runtime.nodes import ELEMENT_TYPE, atom1, atomize, string_value
 from validators.native.runtime.values import CTX, DIVIDE_SCALE, Date, U, XPathError, is_num, type_name
 
 
@@ -75,6 +75,36 @@ def gcmp(op: str, left: Sequence[Any], right: Sequence[Any]) -> bool:
             x, y = _prepare_general(a, b)
             if compare(op, x, y):
                 return True
+    return False
+
+
+_STR_OPS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def gcmp_str(op: str, seq: Sequence[Any], s: Any, flip: bool = False) -> bool:
+    """``seq op s`` (``s op seq`` when `flip`) with `s` one xs:string: `gcmp`'s verdict without its
+    atomisation when the items are strings, untyped values or elements (compared as strings); the
+    first other item hands the whole comparison to `gcmp` (the same order, so the same errors)."""
+    if type(s) is not str:
+        return gcmp(op, [s], seq) if flip else gcmp(op, seq, [s])
+    f = _STR_OPS[op]
+    for x in seq:
+        t = type(x)
+        if t is str or t is U:
+            v = str(x)
+        elif t is ELEMENT_TYPE:
+            v = (x.text or "") if len(x) == 0 else string_value(x)
+        else:
+            return gcmp(op, [s], seq) if flip else gcmp(op, seq, [s])
+        if f(s, v) if flip else f(v, s):
+            return True
     return False
 
 
