@@ -19,7 +19,8 @@ A thin wrapper over the same functions as `relais run` (relais/runner.py):
   return flows that are due (invoice status changes reported to their senders,
   flows/pipeline/status_returns.py) and sends them, exactly as `relais run` does.
 - `process` is mapped over the groups (label: first flow id, flow and document
-  counts, size), at most RELAIS_DAG_TASKS at once (default: one per CPU). Each judges in its own
+  counts, size), at most RELAIS_DAG_TASKS at once (default: one per CPU with the LocalExecutor; with
+  Celery, each worker's concurrency). Each judges in its own
   process (RELAIS_TASK_WORKERS=0, the default; N: N validation workers of its own), so a host never
   runs more than RELAIS_DAG_TASKS judges, whatever the burst. Each flow is processed and its
   deliveries and return flow dispatched right away; then the task keeps taking the files dropped
@@ -49,14 +50,19 @@ if TYPE_CHECKING:
     from relais.compose import Runtime
 
 
-def _dag_tasks() -> int:
-    """At most this many `process` tasks at once (RELAIS_DAG_TASKS, default one per CPU)."""
+def _dag_tasks() -> int | None:
+    """At most this many `process` tasks at once: RELAIS_DAG_TASKS, else one per CPU with the LocalExecutor
+    (the tasks run on this host), else (Celery) no cap here: each Celery worker runs its concurrency."""
     value = os.environ.get("RELAIS_DAG_TASKS", "").strip()
     try:
         tasks = int(value) if value else 0
     except ValueError:
         raise ValueError(f"RELAIS_DAG_TASKS must be a whole number, not {value!r}") from None
-    return tasks if tasks > 0 else os.cpu_count() or 1
+    if tasks > 0:
+        return tasks
+    if "Celery" in os.environ.get("AIRFLOW__CORE__EXECUTOR", ""):
+        return None
+    return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
@@ -70,7 +76,9 @@ def _runtime() -> Iterator[Runtime]:
     from relais.settings import Settings
 
     settings = Settings.from_env()
-    settings = dataclasses.replace(settings, workers=settings.task_workers, dag_tasks=_dag_tasks())
+    settings = dataclasses.replace(
+        settings, workers=settings.task_workers, dag_tasks=_dag_tasks() or os.cpu_count() or 1
+    )
     rt = Runtime.open(settings, migrate=False)
     try:
         yield rt
