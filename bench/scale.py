@@ -289,6 +289,14 @@ def bench_archive(name: str, archive, small: int, small_kb: int, large: int, lar
         name, f"get {small} x {small_kb} KB", small, small * small_kb * 1024, time.perf_counter() - t0, None
     )
     del blobs
+    batch = [secrets.token_bytes(small_kb * 1024) for _ in range(small)]
+    t0 = time.perf_counter()
+    for i in range(0, small, 64):  # as intake takes a drop zone: 64 files at a time (connectors/folder)
+        archive.put_many(batch[i : i + 64])
+    result["small_put_many"] = _rate(
+        name, f"put_many {small} x {small_kb} KB", small, small * small_kb * 1024, time.perf_counter() - t0, None
+    )
+    del batch
 
     src = work / f"large-{name}"
     src.mkdir(exist_ok=True)
