@@ -59,6 +59,7 @@ import io
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -74,6 +75,7 @@ __all__ = ["BucketNotLocked", "S3Archive", "parse_url"]
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
 PARTS_IN_FLIGHT = 4
+PUTS_IN_FLIGHT = 8  # `put_many`: objects uploaded at once (one HTTP connection each)
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # `open`: smaller objects stay in memory, larger ones go to a temporary file
 DEFAULT_RETENTION_YEARS = 10
 
@@ -193,7 +195,7 @@ class S3Archive(Archive):
                 connect_timeout=5,
                 read_timeout=60,
                 retries={"max_attempts": 3, "mode": "standard"},
-                max_pool_connections=PARTS_IN_FLIGHT + 2,
+                max_pool_connections=max(PARTS_IN_FLIGHT, PUTS_IN_FLIGHT) + 2,
             ),
         )
         self._bucket_ready = False
@@ -314,8 +316,7 @@ class S3Archive(Archive):
         obj, spooled = spool(stream, self._spool_dir, "s3put-", fsync=False)
         try:
             key = self.key(obj.sha256)
-            head = self._head(key)
-            if head is not None:
+            if obj.size > MULTIPART_THRESHOLD and (head := self._head(key)) is not None:
                 return self._existing(obj, head)
             try:
                 self._upload(spooled, key, obj)
@@ -329,6 +330,24 @@ class S3Archive(Archive):
             return obj
         finally:
             spooled.unlink(missing_ok=True)
+
+    def put_many(self, sources: Sequence[Path | bytes]) -> list[ArchivedObject]:
+        """Store several files or byte strings, `PUTS_IN_FLIGHT` at a time: all acknowledged once this
+        returns; the first error (in the sources' order) is raised once every upload has settled."""
+        if len(sources) < 2:
+            return super().put_many(sources)
+        self.ensure_bucket()
+
+        def put(source: Path | bytes) -> ArchivedObject:
+            return self.put_file(source) if isinstance(source, Path) else self.put_bytes(source)
+
+        with concurrent.futures.ThreadPoolExecutor(min(PUTS_IN_FLIGHT, len(sources))) as pool:
+            futures = [pool.submit(put, s) for s in sources]
+            concurrent.futures.wait(futures)
+        for f in futures:
+            if (error := f.exception()) is not None:
+                raise error
+        return [f.result() for f in futures]
 
     def _existing(self, obj: ArchivedObject, head: dict[str, Any]) -> ArchivedObject:
         """An object already under `obj`'s key: write-once, so it is kept, if it says it holds these bytes."""

@@ -6,11 +6,13 @@
 `burst` drops every file at once (one-invoice CII files and UBL zips) and times the last return
 flow: seconds, files/s, invoices/s, incidents. `steady` drops one-invoice files at a steady rate
 and reports the drop -> return flow latency (p50, p95, max; the return flow's write time minus the
-drop time; `--latencies FILE` writes each one). The runner starts in its own working folders: `airflow` is the stack of
-scripts/airflow.sh (api-server, scheduler, dag-processor, LocalExecutor, continuous DAG), `cli`
-is `relais run --watch --interval 0.5`. `--db postgres` puts Airflow's metadata DB and Relais's
-store on PostgreSQL (127.0.0.1, database `test`). Files are taken once unchanged for 1 s, as in
-production. Last line: one JSON object with the figures.
+drop time; `--latencies FILE` writes each one). Both report the runner's peak memory: the summed
+RSS and PSS of its session's processes (the stack's components, task processes and validation
+workers; or `relais run` and its workers). The runner starts in its own working folders: `airflow`
+is the stack of scripts/airflow.sh (api-server, scheduler, dag-processor, LocalExecutor, continuous
+DAG), `cli` is `relais run --watch --interval 0.5`. `--db postgres` puts Airflow's metadata DB and
+Relais's store on PostgreSQL (127.0.0.1, database `test`). Files are taken once unchanged for 1 s,
+as in production. Last line: one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -42,6 +44,56 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Memory:
+    """Peak of the summed RSS (and PSS, which counts a page shared by forked processes once) of the runner's
+    processes: the Airflow stack's session (components, executor workers, task supervisors, tasks and
+    their validation workers) or the `relais run` process group; sampled every 0.5 s."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.session: int | None = None
+        self.peak_rss = self.peak_pss = 0.0
+        self.peak_procs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        if self.session is None:
+            return
+        rss = pss = 0
+        procs = 0
+        for p in psutil.process_iter():
+            try:
+                if os.getsid(p.pid) != self.session:
+                    continue
+                info = p.memory_full_info()
+            except (psutil.Error, OSError):
+                continue
+            procs += 1
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+        self.peak_rss = max(self.peak_rss, rss / 1e6)
+        self.peak_pss = max(self.peak_pss, pss / 1e6)
+        self.peak_procs = max(self.peak_procs, procs)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return {
+            "peak_rss_mb": round(self.peak_rss),
+            "peak_pss_mb": round(self.peak_pss),
+            "peak_processes": self.peak_procs,
+        }
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
         self.args = args
@@ -58,6 +110,7 @@ class Bench:
         self.pg_db: str | None = None
         self.pg_schema: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
+        self.memory = Memory()
 
     # ---- set-up -------------------------------------------------------------------------
 
@@ -113,6 +166,8 @@ class Bench:
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
+            run_dir = Path(self.env["AIRFLOW_HOME"]) / "run"
+            self.memory.session = int((run_dir / "stack.pgid").read_text())
             time.sleep(3)  # the dag-processor parses the DAG and the first run starts
         else:
             self.proc = subprocess.Popen(
@@ -121,6 +176,7 @@ class Bench:
                 start_new_session=True,
                 stderr=subprocess.DEVNULL,
             )
+            self.memory.session = self.proc.pid
 
     def stop(self) -> None:
         if self.args.runner == "airflow":
@@ -308,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         b.drop_db()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    result.update(runner=args.runner, db=args.db)
+    result.update(runner=args.runner, db=args.db, **b.memory.stop(), load=round(os.getloadavg()[0], 1))
     for k, v in result.items():
         print(f"{k:>24}: {v}")
     print(json.dumps(result))

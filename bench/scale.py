@@ -3,14 +3,17 @@
     python bench/scale.py                                   # 12 zips x 100 invoices; 2,000 x 8 KB; 4 x 64 MB
     python bench/scale.py --batches 4 --per-batch 20 --small 200 --large-mb 8 --large 2
 
-Part 1 (workers): for each worker count, a fresh home, a private schema of PostgreSQL
-(`--pg-url`, dropped afterwards) and a fresh prefix of an S3 bucket on a `weed mini` this
-script starts on free 127.0.0.1 ports under a temporary folder (stopped afterwards). The same
+Part 1 (workers): for each store (`--stores`: ``pg-s3``, PostgreSQL + the S3 archive; ``sqlite-folder``,
+SQLite + the folder archive, the default home) and worker count, a fresh home; for ``pg-s3`` a private
+schema of PostgreSQL (`--pg-url`, dropped afterwards) and a fresh prefix of an S3 bucket on a `weed mini`
+this script starts on free 127.0.0.1 ports under a temporary folder (stopped afterwards). The same
 N generated batches (relais.generate) are dropped into one partner's drop zone, then N
 `relais run -q` processes (RELAIS_WORKERS=1 each: one validation worker) start at once over
 that home; the time is from their start to the last one's exit. A last `relais run` checks
 that nothing was left, and the store is checked: every flow closed, every delivery sent.
-Peak RSS is the sum over the `relais run` processes and their validation workers.
+Peak RSS is the sum over the `relais run` processes and their validation workers. Each `relais run`
+runs under bench/scale_probe.py, which times its claims, SQL round trips, archive calls, S3 requests and
+dispatch: the line under each result says where the time goes (summed over the processes).
 
 Part 2 (archive): put and get throughput (MB/s, objects/s) of `archive.LocalArchive` (a folder
 under the temporary folder) and `archive.s3.S3Archive` (the same `weed mini`) for many small
@@ -62,6 +65,7 @@ class TreeSampler:
 
         self.pids: list[int] = []
         self.peak = 0.0
+        self.cpu: dict[int, float] = {}  # pid -> user + system CPU seconds, as last seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -78,6 +82,8 @@ class TreeSampler:
             for q in procs:
                 try:
                     total += q.memory_info().rss
+                    t = q.cpu_times()
+                    self.cpu[q.pid] = t.user + t.system
                 except psutil.Error:
                     pass
         return total / 1e6
@@ -115,31 +121,78 @@ def _own_peak_mb() -> float:
 # ---- part 1: N `relais run` processes ------------------------------------------------------
 
 
+STORES = {"pg-s3": "PostgreSQL store + S3 archive", "sqlite-folder": "SQLite store + folder archive"}
+
+
+def _breakdown(folder: Path) -> dict[str, dict[str, float]]:
+    """The probes' figures (bench/scale_probe.py) summed over the processes of one run."""
+    total: dict[str, dict[str, float]] = {}
+    for f in folder.glob("*.json"):
+        for k, v in json.loads(f.read_text()).items():
+            row = total.setdefault(k, {"count": 0, "seconds": 0.0})
+            row["count"] += v["count"]
+            row["seconds"] = round(row["seconds"] + v["seconds"], 3)
+    return total
+
+
+def _breakdown_line(b: dict[str, dict[str, float]]) -> str:
+    wall = b.get("wall", {}).get("seconds") or 0.0
+    parts = []
+    for k in (
+        "claim",
+        "sql",
+        "archive_put",
+        "archive_put_many",
+        "archive_open",
+        "archive_exists",
+        "s3_request",
+        "dispatch",
+    ):
+        if k in b:
+            share = f" {100 * b[k]['seconds'] / wall:.0f}%" if wall else ""
+            parts.append(f"{k} {int(b[k]['count'])} x {b[k]['seconds']:.2f} s{share}")
+    return f"      where the time goes (summed over processes, {wall:.1f} process-s; overlapping): " + ", ".join(parts)
+
+
 def run_workers(
-    workers: int, batches: list[Path], invoices: int, directory_file: Path, work: Path, weed: s3local.LocalS3
+    workers: int,
+    batches: list[Path],
+    invoices: int,
+    directory_file: Path,
+    work: Path,
+    weed: s3local.LocalS3,
+    store_kind: str = "pg-s3",
 ) -> dict:
     import sqlalchemy as sa
 
     from flows.store import Store
     from flows.store import tables as t
 
+    pg = store_kind == "pg-s3"
     schema = f"relais_bench_{uuid.uuid4().hex[:12]}"
     eng = sa.create_engine(PG_URL)
-    with eng.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    home = work / f"home-{workers}"
+    if pg:
+        with eng.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    home = work / f"home-{store_kind}-{workers}"
+    probe = work / f"probe-{store_kind}-{workers}"
     env = {
         **os.environ,
-        **weed.env(),
         "RELAIS_HOME": str(home),
-        "RELAIS_DATABASE_URL": PG_URL,
-        "RELAIS_DATABASE_SCHEMA": schema,
-        "RELAIS_ARCHIVE_URL": f"s3://{BUCKET}/scale-{workers}-{uuid.uuid4().hex[:8]}",
-        "RELAIS_ARCHIVE_RETENTION_YEARS": "1",
         "RELAIS_STABLE_SECONDS": "0",
         "RELAIS_WORKERS": "1",
         "RELAIS_LOG_LEVEL": "WARNING",
     }
+    for k in ("RELAIS_DATABASE_URL", "RELAIS_DATABASE_SCHEMA", "RELAIS_ARCHIVE_URL"):
+        env.pop(k, None)
+    if pg:
+        env.update(
+            **weed.env(),
+            RELAIS_DATABASE_URL=PG_URL,
+            RELAIS_DATABASE_SCHEMA=schema,
+            RELAIS_ARCHIVE_URL=f"s3://{BUCKET}/scale-{workers}-{uuid.uuid4().hex[:8]}",
+            RELAIS_ARCHIVE_RETENTION_YEARS="1",
+        )
     relais = [sys.executable, "-m", "relais.cli"]
     try:
         subprocess.run([*relais, "directory", "import", str(directory_file)], env=env, check=True, cwd=ROOT)
@@ -150,14 +203,20 @@ def run_workers(
         for b in batches:
             shutil.copyfile(b, inbox / b.name)
             os.utime(inbox / b.name, (old, old))
+        probed = [sys.executable, str(ROOT / "bench" / "scale_probe.py")]
         with TreeSampler() as mem:
             t0 = time.perf_counter()
-            procs = [subprocess.Popen([*relais, "run", "-q"], env=env, cwd=ROOT) for _ in range(workers)]
+            procs = [
+                subprocess.Popen([*probed, "run", "-q"], env={**env, "RELAIS_BENCH_PROBE": str(probe)}, cwd=ROOT)
+                for _ in range(workers)
+            ]
             mem.pids = [p.pid for p in procs]
             codes = [p.wait(timeout=3600) for p in procs]
             seconds = time.perf_counter() - t0
+        cpu = sum(mem.cpu.values())
         subprocess.run([*relais, "run", "-q"], env=env, cwd=ROOT)  # whatever is left (should be nothing)
-        store = Store.open(PG_URL, schema=schema)
+        url = PG_URL if pg else f"sqlite:///{home / 'relais.db'}"
+        store = Store.open(url, schema=schema if pg else None)
         try:
             flows = store.list_flows(limit=len(batches) + 10)
             with store.engine.connect() as conn:
@@ -172,24 +231,32 @@ def run_workers(
         finally:
             store.close()
         rate = invoices / seconds
+        breakdown = _breakdown(probe)
         print(
-            f"{workers} x relais run  {seconds:8.2f} s {rate:8.1f} inv/s {mem.peak:8.0f} MB peak RSS"
-            f"   exits {codes}, flows {statuses}, {deliveries} deliveries, {unsent} unsent, {left} left in drop zone",
+            f"{store_kind:<13} {workers} x relais run  {seconds:8.2f} s {rate:8.1f} inv/s {mem.peak:8.0f} MB peak RSS"
+            f" {cpu:6.1f} CPU-s ({cpu / seconds:4.2f} cores, load {os.getloadavg()[0]:.1f})   exits {codes},"
+            f" flows {statuses}, {deliveries} deliveries, {unsent} unsent, {left} left in drop zone",
             flush=True,
         )
+        print(_breakdown_line(breakdown), flush=True)
         return {
+            "store": store_kind,
             "workers": workers,
             "seconds": round(seconds, 2),
             "invoices_per_s": round(rate, 1),
             "peak_rss_mb": round(mem.peak, 1),
+            "cpu_seconds": round(cpu, 1),
+            "load": round(os.getloadavg()[0], 1),
             "flows": len(flows),
             "deliveries": deliveries,
             "unsent": unsent,
             "exit_codes": codes,
+            "breakdown": breakdown,
         }
     finally:
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if pg:
+            with eng.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         eng.dispose()
 
 
@@ -222,6 +289,14 @@ def bench_archive(name: str, archive, small: int, small_kb: int, large: int, lar
         name, f"get {small} x {small_kb} KB", small, small * small_kb * 1024, time.perf_counter() - t0, None
     )
     del blobs
+    batch = [secrets.token_bytes(small_kb * 1024) for _ in range(small)]
+    t0 = time.perf_counter()
+    for i in range(0, small, 64):  # as intake takes a drop zone: 64 files at a time (connectors/folder)
+        archive.put_many(batch[i : i + 64])
+    result["small_put_many"] = _rate(
+        name, f"put_many {small} x {small_kb} KB", small, small * small_kb * 1024, time.perf_counter() - t0, None
+    )
+    del batch
 
     src = work / f"large-{name}"
     src.mkdir(exist_ok=True)
@@ -268,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small-kb", type=int, default=8, help="size of a small object in KB (default 8)")
     ap.add_argument("--large", type=int, default=4, help="large archive objects (default 4)")
     ap.add_argument("--large-mb", type=int, default=64, help="size of a large object in MB (default 64)")
+    ap.add_argument(
+        "--stores", default="pg-s3,sqlite-folder", help="stores compared in part 1 (default pg-s3,sqlite-folder)"
+    )
     ap.add_argument("--skip-workers", action="store_true", help="only the archive part")
     ap.add_argument("--skip-archive", action="store_true", help="only the workers part")
     ap.add_argument("--pg-url", default=PG_URL, help="PostgreSQL (a private schema is created and dropped)")
@@ -313,12 +391,24 @@ def main(argv: list[str] | None = None) -> int:
                         start=k * args.per_batch + 1,
                         name=f"b{k:03d}",
                     )
-                print("-- workers: PostgreSQL store + S3 archive, one shared home", flush=True)
+                stores = [k for k in args.stores.split(",") if k.strip()]
+                for kind in stores:
+                    print(f"-- workers: {STORES[kind]}, one shared home", flush=True)
+                    rows = [run_workers(n, batches, invoices, directory_file, work, weed, kind) for n in counts]
+                    base = rows[0]["invoices_per_s"] if rows else 0
+                    for row in rows:
+                        row["speedup"] = round(row["invoices_per_s"] / base, 2) if base else None
+                    out["scale"] += rows
+                by = {(r["store"], r["workers"]): r["invoices_per_s"] for r in out["scale"]}
                 for n in counts:
-                    out["scale"].append(run_workers(n, batches, invoices, directory_file, work, weed))
-                base = out["scale"][0]["invoices_per_s"] if out["scale"] else 0
-                for row in out["scale"]:
-                    row["speedup"] = round(row["invoices_per_s"] / base, 2) if base else None
+                    if ("pg-s3", n) in by and ("sqlite-folder", n) in by:
+                        gap = 1 - by[("pg-s3", n)] / by[("sqlite-folder", n)]
+                        print(
+                            f"       {n} x relais run: PostgreSQL + S3 is {100 * gap:5.1f} % slower than SQLite + folder"
+                        )
+                for kind in stores:
+                    line = ", ".join(f"{r['workers']}: x{r['speedup']}" for r in out["scale"] if r["store"] == kind)
+                    print(f"       {kind}: speed-up by processes {line}", flush=True)
             if not args.skip_archive:
                 print("-- archive: LocalArchive vs S3Archive (weed mini on 127.0.0.1), one thread", flush=True)
                 local = LocalArchive(work / "local-archive")

@@ -19,8 +19,13 @@ A thin wrapper over the same functions as `relais run` (relais/runner.py):
   return flows that are due (invoice status changes reported to their senders,
   flows/pipeline/status_returns.py) and sends them, exactly as `relais run` does.
 - `process` is mapped over the groups (label: first flow id, flow and document
-  counts, size). Each flow is processed and its deliveries and return flow
-  dispatched right away. A group in which a flow became an incident fails the
+  counts, size), at most RELAIS_DAG_TASKS at once (default: one per CPU with the LocalExecutor; with
+  Celery, each worker's concurrency). Each judges in its own
+  process (RELAIS_TASK_WORKERS=0, the default; N: N validation workers of its own), so a host never
+  runs more than RELAIS_DAG_TASKS judges, whatever the burst. Each flow is processed and its
+  deliveries and return flow dispatched right away; then the task keeps taking the files dropped
+  meanwhile (up to RELAIS_TASK_LINGER_SECONDS, 30 s, from its start; it stops after 2 s without
+  any), so a file need not wait for the next DAG run. A group in which a flow became an incident fails the
   task (Airflow's alerting sees it); the flow itself is retried by Relais with
   backoff, then parked (`relais flows --status IN_INCIDENTE`, `relais flows
   reprocess`).
@@ -45,13 +50,36 @@ if TYPE_CHECKING:
     from relais.compose import Runtime
 
 
+def _dag_tasks() -> int | None:
+    """At most this many `process` tasks at once: RELAIS_DAG_TASKS, else one per CPU with the LocalExecutor
+    (the tasks run on this host), else (Celery) no cap here: each Celery worker runs its concurrency."""
+    value = os.environ.get("RELAIS_DAG_TASKS", "").strip()
+    try:
+        tasks = int(value) if value else 0
+    except ValueError:
+        raise ValueError(f"RELAIS_DAG_TASKS must be a whole number, not {value!r}") from None
+    if tasks > 0:
+        return tasks
+    if "Celery" in os.environ.get("AIRFLOW__CORE__EXECUTOR", ""):
+        return None
+    return os.cpu_count() or 1
+
+
 @contextlib.contextmanager
 def _runtime() -> Iterator[Runtime]:
-    """A pipeline runtime for one task, its store and validation workers closed afterwards."""
+    """A pipeline runtime for one task, its store and validation workers closed afterwards. A task judges
+    in its own process (RELAIS_TASK_WORKERS=0, the default) or with that many validation workers of its own:
+    RELAIS_WORKERS is `relais run`'s."""
+    import dataclasses
+
     from relais.compose import Runtime
     from relais.settings import Settings
 
-    rt = Runtime.open(Settings.from_env(), migrate=False)
+    settings = Settings.from_env()
+    settings = dataclasses.replace(
+        settings, workers=settings.task_workers, dag_tasks=_dag_tasks() or os.cpu_count() or 1
+    )
+    rt = Runtime.open(settings, migrate=False)
     try:
         yield rt
     finally:
@@ -105,21 +133,33 @@ def relais_flows() -> None:
             flows=sum(len(g.flow_ids) for g in groups),
             documents=sum(g.documents for g in groups),
         )
-        return [g.as_xcom() for g in groups]
+        return [{**g.as_xcom(), "groups": len(groups)} for g in groups]
 
-    @task(multiple_outputs=False, map_index_template="{{ relais_group }}")
+    @task(
+        multiple_outputs=False,
+        map_index_template="{{ relais_group }}",
+        max_active_tis_per_dag=_dag_tasks(),
+    )
     def process(group: dict[str, Any]) -> dict[str, object]:
-        """Process one group of flows; returns counts. Fails when a flow of the group became an incident."""
+        """Process one group of flows, then what comes meanwhile (up to RELAIS_TASK_LINGER_SECONDS); returns
+        counts. Fails when a flow it processed became an incident."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from relais import log
         from relais.grouping import expand_ids
-        from relais.runner import process_flows
+        from relais.runner import process_and_linger
 
-        get_current_context()["relais_group"] = group["label"]  # type: ignore[typeddict-unknown-key]
+        context = get_current_context()
+        context["relais_group"] = group["label"]  # type: ignore[typeddict-unknown-key]
         flow_ids = expand_ids(group["flows"])
+        index = int(context["ti"].map_index or 0)
         with _runtime() as rt:
-            report = process_flows(rt, flow_ids)
+            report = process_and_linger(
+                rt,
+                flow_ids,
+                linger_seconds=rt.settings.task_linger_seconds,
+                share=(max(0, index), max(1, int(group.get("groups", 1)))),
+            )
             summary = report.summary()
             log.get("relais.dag").info("process.done", group=group["label"], **summary)
             if report.incidents:

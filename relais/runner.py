@@ -59,7 +59,8 @@ def pending_groups(rt: Runtime) -> list[Group]:
     """The pending flows in groups sized by their work (relais.grouping): what the DAG maps over. Each
     group carries about settings.group_target_seconds of work at the measured rate (relais/workrate.py);
     caps: settings.max_flows_per_group, max_documents_per_group, max_bytes_per_group; at least one
-    group per validation worker when there is little work, so that the tasks share the cores."""
+    group per task the DAG runs at once (settings.dag_tasks; else per validation worker) when there is
+    little work, so that the tasks share the cores."""
     s = rt.settings
     work = []
     rt.store.expire_dead_claims(lease.is_dead)
@@ -70,7 +71,7 @@ def pending_groups(rt: Runtime) -> list[Group]:
         max_flows=max(1, s.max_flows_per_group),
         max_documents=max(1, s.max_documents_per_group),
         max_bytes=max(1, s.max_bytes_per_group),
-        min_groups=max(1, rt.pool.workers),
+        min_groups=max(1, s.dag_tasks or rt.pool.workers),
         target_seconds=s.group_target_seconds,
         seconds_per_document=workrate.current(rt).seconds_per_document,
     )
@@ -129,6 +130,59 @@ def process_flows(
         report.flows.append(flow)
     workrate.note(rt, flows, time.monotonic() - t0)
     return report
+
+
+LINGER_FLOWS = 64  # flows a lingering task takes per look
+LINGER_IDLE_SECONDS = 2.0  # a lingering task stops once nothing came for this long
+
+
+def process_and_linger(
+    rt: Runtime,
+    flow_ids: Sequence[str],
+    *,
+    linger_seconds: float,
+    share: tuple[int, int] = (0, 1),
+    poll_seconds: float = 0.5,
+    stop: Callable[[], bool] = lambda: False,
+) -> GroupReport:
+    """Process a group of flows (`process_flows`), then, for up to `linger_seconds` from the start, keep
+    taking what the drop zones receive and the flows left pending, `LINGER_FLOWS` at a time, until nothing
+    came for `LINGER_IDLE_SECONDS`: the DAG's `process` task, so that a file dropped while a run is busy is
+    processed within a second or two instead of waiting for the next run. Several tasks linger at once:
+    each starts its look at its `share` (index, count) of the pending list and claims decide (a flow
+    another task took is left to it)."""
+    deadline = time.monotonic() + max(0.0, linger_seconds)
+    report = process_flows(rt, flow_ids, stop=stop)
+    idle_since = time.monotonic()
+    index, count = share
+    while time.monotonic() < deadline and not stop():
+        intake(rt, only_due=True, stop=stop)
+        pending = pending_flow_ids(rt)
+        if not pending:
+            if time.monotonic() - idle_since >= LINGER_IDLE_SECONDS:
+                break
+            time.sleep(poll_seconds)
+            continue
+        start = (index * len(pending)) // max(1, count)
+        taken = (pending[start:] + pending[:start])[:LINGER_FLOWS]
+        more = process_flows(rt, taken, stop=stop)
+        if _merge(report, more):
+            idle_since = time.monotonic()
+    return report
+
+
+def _merge(report: GroupReport, more: GroupReport) -> int:
+    """Add to `report` what `more` processed (not the flows other tasks had taken); how many flows."""
+    ours = [f for f in more.flows if f.status.is_final or f.status is FlowStatus.IN_INCIDENTE]
+    for flow in ours:
+        report.statuses[str(flow.status)] += 1
+        report.invoices += flow.invoice_count
+        report.flows.append(flow)
+    report.incidents += more.incidents
+    report.delivered += more.delivered
+    report.returned += more.returned
+    report.failed_sends += more.failed_sends
+    return len(ours)
 
 
 @dataclasses.dataclass

@@ -47,6 +47,13 @@ class Settings:
     rules_dir: Path | None = None  # CEN EN 16931 validation artefacts (relais rules install)
     rules_engine: str = "native"  # business rules: "native" (validators/native) or "official" (the XSLTs on Saxon)
     workers: int | None = None  # validation worker processes; None = one per CPU, 0 = in process
+    # The DAG (dags/relais_flows.py): each `process` task judges in its own process (0) or starts this many
+    # validation workers; at most `dag_tasks` of them run at once (None: one per CPU), so a host runs at most
+    # dag_tasks x max(1, task_workers) judges whatever the burst; after its group a task keeps taking the
+    # flows that come, up to `task_linger_seconds`, instead of leaving them to the next DAG run.
+    task_workers: int = 0
+    dag_tasks: int | None = None
+    task_linger_seconds: float = 30.0
     worker_memory_mb: int | None = None  # address-space cap of each validation worker
     seconds_per_document: float = 120.0  # validation time budget per document before an incident
     br_fr_partners: frozenset[str] = frozenset()  # partners whose flows also get the French BR-FR rules
@@ -167,6 +174,9 @@ class Settings:
             ("platform_name", "RELAIS_PLATFORM_NAME", str),
             ("archive_retention_years", "RELAIS_ARCHIVE_RETENTION_YEARS", int),
             ("workers", "RELAIS_WORKERS", int),
+            ("task_workers", "RELAIS_TASK_WORKERS", int),
+            ("dag_tasks", "RELAIS_DAG_TASKS", int),
+            ("task_linger_seconds", "RELAIS_TASK_LINGER_SECONDS", float),
             ("worker_memory_mb", "RELAIS_WORKER_MEMORY_MB", int),
             ("incident_backoff_seconds", "RELAIS_INCIDENT_BACKOFF_SECONDS", float),
             ("intake_wait_seconds", "RELAIS_INTAKE_WAIT_SECONDS", float),

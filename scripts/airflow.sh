@@ -29,7 +29,13 @@ export AIRFLOW__CORE__PLUGINS_FOLDER="${AIRFLOW__CORE__PLUGINS_FOLDER:-$root/dag
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
 export RELAIS_AIRFLOW_EXECUTOR="${RELAIS_AIRFLOW_EXECUTOR:-LocalExecutor}"
 export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-$RELAIS_AIRFLOW_EXECUTOR}"
-export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"  # 2 cores: more tasks only queue for CPU
+# LocalExecutor: one executor worker (~145 MB each) per `process` task the DAG runs at once (RELAIS_DAG_TASKS,
+# default one per CPU): the DAG's runs go one at a time, so more would only wait, and each costs memory.
+# CeleryExecutor: 4 (each Celery worker runs AIRFLOW__CELERY__WORKER_CONCURRENCY tasks on its host).
+case "$AIRFLOW__CORE__EXECUTOR" in
+  *CeleryExecutor*) export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}" ;;
+  *) export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-${RELAIS_DAG_TASKS:-$(nproc)}}" ;;
+esac
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
 # A finished task frees its worker within ~1 s instead of ~5 s (shared/airflow-notes.md).
 export AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL="${AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL:-1}"

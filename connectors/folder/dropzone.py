@@ -306,22 +306,29 @@ def _take_batch(intake: Intake, batch: list[Candidate]) -> list[Flow] | None:
     return [f for f in flows if f is not None]
 
 
-#: Files taken together by `scan` (archived with grouped syncs, recorded in one transaction).
+#: Files taken together by `scan` (archived with grouped syncs, recorded in one transaction)...
 SCAN_BATCH = 64
+#: ... up to about this many bytes: big files gain nothing from grouped syncs, and a scanner holding a
+#: batch holds its files, so another process scanning the same drop zones (a second `relais run`, an
+#: Airflow task) takes the next batches instead of waiting on these.
+SCAN_BATCH_BYTES = 1024 * 1024
 
 
 def scan(intake: Intake, dropzones: Path, stable_seconds: float, *, held: frozenset[str] = frozenset()) -> list[Flow]:
     """Take every complete file of every inbox but those of the partners in `held` (their files wait);
-    returns the flows recorded. Files are taken `SCAN_BATCH` at a time (`_take_batch`)."""
+    returns the flows recorded. Files are taken `SCAN_BATCH` at a time, or fewer once they reach
+    `SCAN_BATCH_BYTES` (`_take_batch`)."""
     flows: list[Flow] = []
     batch: list[Candidate] = []
+    size = 0
     for c in candidates(dropzones, stable_seconds):
         if c.partner in held:
             continue
         batch.append(c)
-        if len(batch) >= SCAN_BATCH:
+        size += c.size
+        if len(batch) >= SCAN_BATCH or size >= SCAN_BATCH_BYTES:
             flows.extend(_take_all(intake, batch))
-            batch = []
+            batch, size = [], 0
     flows.extend(_take_all(intake, batch))
     return flows
 

@@ -49,6 +49,11 @@ _log = log.get("relais.batch")
 
 #: A flow with at most this many documents joins its group's stream; a bigger one is judged alone.
 SMALL_FLOW_DOCUMENTS = 16
+#: A flow whose file is this large, or named as a batch (`BATCH_SUFFIXES`), is claimed only when its turn
+#: comes, after the stream: claimed at admission, every zip of a pass would be held by the first process
+#: while it judges them one by one, and a second `relais run` (or Airflow task) would find none to take.
+DEFER_BYTES = 4 * 1024 * 1024
+BATCH_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 
 Closed = Callable[[Flow], None]
 
@@ -177,6 +182,26 @@ class _Group:
     # ---- the stream ----------------------------------------------------------------------------
 
     def run(self, flow_ids: Sequence[str]) -> None:
+        """The small flows as one stream, then each likely big one (`deferred`), claimed when its turn comes."""
+        now = [fid for fid in flow_ids if not self.deferred(fid)]
+        self.stream(now)
+        for flow_id in flow_ids:
+            if flow_id in self.done or flow_id in now:
+                continue
+            if self.stop():
+                break
+            self.alone = []
+            self.stream([flow_id])
+
+    def deferred(self, flow_id: str) -> bool:
+        """Whether a flow is likely big (`DEFER_BYTES`, `BATCH_SUFFIXES`): a scheduling hint only, its
+        documents are judged the same way either way."""
+        flow = self.rt.store.get_flow(flow_id)
+        if flow is None:
+            return False  # admission reports it
+        return flow.size >= DEFER_BYTES or flow.original_name.lower().endswith(BATCH_SUFFIXES)
+
+    def stream(self, flow_ids: Sequence[str]) -> None:
         keys = itertools.count()
         index: dict[int, tuple[_Member, Job]] = {}
         members: list[_Member] = []

@@ -457,3 +457,78 @@ def test_archive_verify_on_the_local_archive(rt, tmp_path: Path, directory_file)
     path.write_bytes(b"<tampered/>")
     bad = cli.invoke(main, ["--home", str(rt.settings.home), "archive", "verify"], env=env)
     assert bad.exit_code == 1 and f"MISMATCH  {flow.sha256}" in bad.output, bad.output
+
+
+# --- put_many: many small objects at once ---------------------------------------------------
+
+
+class _Raw:
+    """The raw body of a canned botocore response."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: object):
+        yield self._body
+
+    def read(self, *_: object) -> bytes:
+        body, self._body = self._body, b""
+        return body
+
+
+def _fail_puts(client, key: str, times: int) -> list[int]:
+    """Answer the first `times` PUTs of `key` with a 500 before they reach S3 (a before-send hook, under
+    botocore's retries); the list counts every attempt at it."""
+    from botocore.awsrequest import AWSResponse
+
+    attempts: list[int] = []
+
+    def hook(request, **_: object):
+        if request.method == "PUT" and request.url.split("?")[0].endswith(key):
+            attempts.append(1)
+            if len(attempts) <= times:
+                body = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
+                return AWSResponse(request.url, 500, {}, _Raw(body))
+        return None
+
+    client.meta.events.register("before-send.s3.PutObject", hook)
+    return attempts
+
+
+def test_put_many_stores_every_object_once(seaweedfs: SeaweedS3, tmp_path: Path) -> None:
+    a = _archive(seaweedfs, tmp_path)
+    blobs = [f"<Invoice n='{i}'/>".encode() * 50 for i in range(20)]
+    files = []
+    for i, b in enumerate(blobs[:5]):
+        (tmp_path / f"{i}.xml").write_bytes(b)
+        files.append(tmp_path / f"{i}.xml")
+    objs = a.put_many([*files, *blobs[5:]])
+    assert [o.sha256 for o in objs] == [hashlib.sha256(b).hexdigest() for b in blobs]  # in the sources' order
+    assert all(a.read(o.sha256) == b for o, b in zip(objs, blobs, strict=True))
+    assert a.put_many(blobs[:3] + [DATA]) == [*objs[:3], a.put_bytes(DATA)]  # stored already: kept
+    assert all(len(_versions(seaweedfs, a, o.sha256)) == 1 for o in objs)  # never written twice
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_put_many_retries_a_failed_put(seaweedfs: SeaweedS3, tmp_path: Path) -> None:
+    client = seaweedfs.client(attempts=3)
+    a = S3Archive("relais-s3-tests", f"t-{uuid.uuid4().hex[:12]}", client=client, spool_dir=tmp_path / "spool")
+    blobs = [f"<Invoice n='{i}'/>".encode() for i in range(6)]
+    flaky = hashlib.sha256(blobs[2]).hexdigest()
+    attempts = _fail_puts(client, flaky, times=1)
+    objs = a.put_many(blobs)
+    assert len(attempts) == 2  # failed once, retried
+    assert a.read(flaky) == blobs[2] and len(objs) == 6
+
+
+def test_put_many_never_reports_a_failed_put_as_stored(seaweedfs: SeaweedS3, tmp_path: Path) -> None:
+    client = seaweedfs.client(attempts=3)
+    a = S3Archive("relais-s3-tests", f"t-{uuid.uuid4().hex[:12]}", client=client, spool_dir=tmp_path / "spool")
+    blobs = [f"<Invoice n='{i}'/>".encode() for i in range(6)]
+    broken = hashlib.sha256(blobs[4]).hexdigest()
+    attempts = _fail_puts(client, broken, times=100)
+    with pytest.raises(ClientError) as failed:
+        a.put_many(blobs)
+    assert len(attempts) > 1 and "InternalError" in str(failed.value)  # retried, and every attempt failed
+    assert not a.exists(broken)
+    assert list((tmp_path / "spool").iterdir()) == []

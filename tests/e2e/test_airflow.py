@@ -86,6 +86,8 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         RELAIS_MAX_FLOWS_PER_GROUP=str(FLOWS_PER_GROUP),
         RELAIS_INTAKE_WAIT_SECONDS="0",  # dag.test() runs once: intake must not wait for more files
+        # dag.test() runs the mapped tasks one after the other: a lingering task would take the next one's group
+        RELAIS_TASK_LINGER_SECONDS="0",
     )
     _run([sys.executable, "-m", "airflow", "db", "migrate"], env, home, home / "db-migrate.log")
     return env
@@ -318,3 +320,43 @@ def test_log_events_use_no_key_reserved_by_airflow_supervisor():
                         if kw.arg in SUPERVISOR_RESERVED_KEYS
                     ]
     assert not found, f"log keys Airflow's supervisor cannot take: {found}"
+
+
+DAG_CAPS = """
+import json, os, sys
+sys.path.insert(0, os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+import relais_flows
+dag = relais_flows.relais_flows()
+caps = {t.task_id: t.max_active_tis_per_dag for t in dag.tasks}
+from relais.compose import Runtime
+from relais.settings import Settings
+Runtime.open(Settings.from_env()).close()  # `relais db upgrade`: tasks never migrate
+with relais_flows._runtime() as rt:
+    judges = {"workers": rt.pool.workers, "min_groups": rt.settings.dag_tasks}
+print(json.dumps({"caps": caps, **judges}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "cap"),
+    [({"RELAIS_DAG_TASKS": "3"}, 3), ({}, os.cpu_count()), ({"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"}, None)],
+)
+def test_the_process_tasks_running_at_once_are_capped(airflow_env, tmp_path, env, cap):
+    """At most RELAIS_DAG_TASKS `process` tasks at once (LocalExecutor: one per CPU by default; Celery: its
+    workers' concurrency), each judging in its own process: the judges a host runs are capped whatever
+    the burst."""
+    out = subprocess.run(
+        [sys.executable, "-c", DAG_CAPS],
+        env={**airflow_env, "RELAIS_HOME": str(tmp_path / "home"), "RELAIS_WORKERS": "4", **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["caps"]["process"] == cap
+    assert got["caps"]["intake"] is None and got["caps"]["statuses"] is None
+    assert got["workers"] == 0  # the task judges in its own process: RELAIS_WORKERS is `relais run`'s
+    assert got["min_groups"] == (cap or os.cpu_count())  # little work: one group per task that may run

@@ -199,3 +199,119 @@ def test_groups_are_sized_by_the_measured_work(pooled, directory_file, tmp_path)
     assert len(report.flows) == FILES
     rate = workrate.current(pooled)
     assert rate.measured == 100 + FILES and rate.seconds_per_document != 0.01  # this group was measured
+
+
+def test_a_batch_is_claimed_only_when_its_turn_comes(pooled, directory_file, tmp_path):
+    """Claimed at admission, every zip of a pass was held by the first process while it judged them one by
+    one: a second process found none to take. Each is claimed now right before it is judged, after the
+    group's small flows (judged as one stream), and a batch another worker took meanwhile is left to it."""
+    from connectors.folder import dropzone
+    from flows.pipeline import batch
+    from flows.pipeline.process import WAITING
+
+    singles = _drop_singles(pooled, tmp_path, directory_file[1], n=3)
+    zips = [
+        p
+        for k in range(3)
+        for p in gen.write_batch(
+            tmp_path / f"zips{k}",
+            "ubl",
+            20,
+            2,
+            batch="zip",
+            recipients=directory_file[1],
+            seed=k + 7,
+            name=f"z{k}",
+            start=1000 + 100 * k,
+        )
+    ]
+    for path in zips:
+        drop(pooled, "op-a", path.name, path.read_bytes())
+    dropzone.scan(pooled.intake, pooled.settings.dropzones_dir, 0.0)
+    ids = pending_flow_ids(pooled)
+    names = {fid: pooled.store.get_flow(fid).original_name for fid in ids}
+    batches = [names[f] for f in ids if names[f].endswith(".zip")]  # in the group's order
+    assert sorted(batches) == sorted(z.name for z in zips)
+    other = next(f for f in ids if names[f] == batches[2])
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    def closed(flow) -> None:
+        seen.append((names[flow.id], {names[f]: str(pooled.store.get_flow(f).status) for f in ids}))
+        if names[flow.id] == batches[0]:  # another worker takes the last zip meanwhile
+            assert pooled.store.claim_flow(
+                other, WAITING, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP, worker="other:1", lease=pooled.config.lease
+            )
+
+    flows = batch.process_group(pooled.pipeline, ids, on_closed=closed)
+    order = [name for name, _ in seen]
+    assert sorted(order[:3]) == sorted(singles)  # the small flows first, as one stream
+    assert order[3:] == batches  # then each batch, in the group's order
+    for _, statuses in seen[:3]:  # while the small flows closed, no batch was claimed yet
+        assert all(statuses[b] == "IN_RECU" for b in batches), statuses
+    assert seen[3][1][batches[1]] == "IN_RECU"  # nor the next batch while the first one was judged
+    assert seen[5][1][batches[2]] == "IN_EN_COURS_TRAITEMENT_CPP"  # left to the worker that took it
+    done = {names[f.id]: f for f in flows}
+    assert done[batches[0]].invoice_count == 20 and done[batches[1]].invoice_count == 20
+    assert done[batches[2]].invoice_count == 0 and not done[batches[2]].status.is_final
+
+
+def test_a_lingering_task_takes_the_files_dropped_after_its_group(pooled, directory_file, tmp_path, monkeypatch):
+    """The DAG's `process` task (runner.process_and_linger): its group, then what the drop zones receive
+    meanwhile, until nothing comes; with no time to linger, what is dropped waits for the next run."""
+    from connectors.folder import dropzone
+
+    monkeypatch.setattr(runner, "LINGER_IDLE_SECONDS", 0.2)
+    _drop_singles(pooled, tmp_path, directory_file[1], n=2)
+    dropzone.scan(pooled.intake, pooled.settings.dropzones_dir, 0.0)
+    first = pending_flow_ids(pooled)
+    later = gen.write_batch(
+        tmp_path / "later", "cii", 3, 2, batch="none", recipients=directory_file[1], seed=5, start=500
+    )
+    real = runner.process_flows
+    calls: list[list[str]] = []
+
+    def spy(rt, flow_ids, **kwargs):
+        calls.append(list(flow_ids))
+        if len(calls) == 1:  # dropped while the group is processed
+            for path in later:
+                drop(rt, "op-a", path.name, path.read_bytes())
+        return real(rt, flow_ids, **kwargs)
+
+    monkeypatch.setattr(runner, "process_flows", spy)
+    report = runner.process_and_linger(pooled, first, linger_seconds=0.0)
+    assert [f.id for f in report.flows] == first and len(calls) == 1  # no lingering: the rest waits
+    assert len(_returns(pooled)) == 2
+    report = runner.process_and_linger(pooled, [], linger_seconds=600.0, share=(1, 2))
+    assert sorted(f.original_name for f in report.flows) == sorted(p.name for p in later)
+    assert report.returned == 3 and not report.incidents
+    assert len(_returns(pooled)) == 5 and not pending_flow_ids(pooled)
+
+
+def test_a_task_that_lingers_leaves_the_flows_another_took(pooled, directory_file, tmp_path, monkeypatch):
+    """Two tasks linger at once: a flow the other one claimed is neither processed nor counted twice."""
+    from connectors.folder import dropzone
+    from flows.pipeline.process import WAITING
+
+    monkeypatch.setattr(runner, "LINGER_IDLE_SECONDS", 0.2)
+    _drop_singles(pooled, tmp_path, directory_file[1], n=4)
+    dropzone.scan(pooled.intake, pooled.settings.dropzones_dir, 0.0)
+    ids = pending_flow_ids(pooled)
+    taken = ids[1]
+    real = runner.pending_flow_ids
+    looks: list[list[str]] = []
+
+    def racing(rt):  # the other task claims a flow just after this one listed it
+        pending = real(rt)
+        looks.append(pending)
+        if len(looks) == 1:
+            assert pooled.store.claim_flow(
+                taken, WAITING, FlowStatus.IN_EN_COURS_TRAITEMENT_CPP, worker="other:1", lease=pooled.config.lease
+            )
+        return pending
+
+    monkeypatch.setattr(runner, "pending_flow_ids", racing)
+    report = runner.process_and_linger(pooled, [], linger_seconds=600.0)
+    assert taken in looks[0]
+    assert sorted(f.id for f in report.flows) == sorted(set(ids) - {taken})
+    assert sum(report.statuses.values()) == 3 and report.returned == 3
+    assert pooled.store.get_flow(taken).status is FlowStatus.IN_EN_COURS_TRAITEMENT_CPP

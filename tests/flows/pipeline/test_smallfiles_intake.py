@@ -112,3 +112,18 @@ def test_a_crash_after_the_rows_are_written_records_nothing_twice(rt, monkeypatc
     assert len(again) == N - dropzone.SCAN_BATCH
     assert len(rt.store.list_flows(limit=1000)) == N
     assert not list(rt.settings.inbox("op-a").iterdir())
+
+
+def test_big_files_are_taken_in_smaller_batches(rt, monkeypatch):
+    """A batch is cut at about SCAN_BATCH_BYTES too: a scanner holds the files of the batch it takes, so a
+    second scanner of the same drop zones (another `relais run`, an Airflow task) takes the next ones."""
+    monkeypatch.setattr(dropzone, "SCAN_BATCH_BYTES", 2500)
+    blobs = [f"<not-an-invoice n='{i}'>{'x' * 1000}</not-an-invoice>".encode() for i in range(7)]
+    for i, data in enumerate(blobs):
+        drop(rt, "op-a", f"big{i}.xml", data)
+    sizes: list[int] = []
+    real = rt.store.create_flows
+    monkeypatch.setattr(rt.store, "create_flows", lambda flows: (sizes.append(len(flows)), real(flows))[1])
+    flows = intake(rt)
+    assert len(flows) == 7 and sizes == [3, 3]  # cut once past 2,500 bytes; the last file is taken alone
+    assert not list(rt.settings.inbox("op-a").iterdir())
