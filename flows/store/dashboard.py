@@ -2,8 +2,9 @@
 flows and invoices per day, the rejection rate, the rules that reject most, how long each stage takes,
 what waits in the outbox, and what waits in the billing circuits (`circuit_waits`).
 
-A mixin of ``flows.store.Store`` (which provides ``self.engine``). Every method is one or a few
-aggregate queries (GROUP BY in the database, never a loop over rows in Python), over the flows
+A mixin of ``flows.store.Store`` (which provides ``self.engine``). The flows and invoices per day and the
+rejects by rule are read from the daily roll-ups (flows.store.rollups, kept by triggers: the same figures,
+`dashboard_from_rollups`); the rest is one or a few aggregate queries (GROUP BY in the database), over the flows
 received in the last `days` days (UTC days, today included), for one partner when `partner` is given
 (a partner user sees only its own). Days without any row are filled in with zeros (or None for a
 rate), so that a chart always has `days` points. A day is the flow's reception day in UTC: on SQLite

@@ -222,3 +222,31 @@ def test_a_flow_closing_twice_is_counted_once(store):
     store.reset_flow_results(flow.id)  # reprocessed: its finding superseded
     assert store.rejects_by_rule(1, today=TODAY) == []
     assert store.flows_per_day(1, today=TODAY) == [(TODAY, {"IN_REJETE": 1})]
+
+
+def test_relais_db_rollups_rebuild_and_compact(tmp_path):
+    from click.testing import CliRunner
+
+    from relais.cli.root import main
+
+    cli = CliRunner()
+    home = tmp_path / "h"
+    assert cli.invoke(main, ["--home", str(home), "db", "upgrade"]).exit_code == 0
+    store = Store.open(f"sqlite:///{home / 'relais.db'}", migrate=False)
+    try:
+        flow = _flow(store, 1, "op-a", 20, 9)
+        _judge(store, flow, [[_fatal("BR-FR-12")], []], FlowStatus.IN_INTEGRE_PARTIEL)
+        summed = _rollup_sums(store)
+        assert summed and store.rollups_fresh() > 0
+        compact = cli.invoke(main, ["--home", str(home), "db", "rollups", "compact"])
+        assert compact.exit_code == 0 and "compactés" in compact.stdout, compact.output
+        assert store.rollups_fresh() == 0 and _rollup_sums(store) == summed
+        with store.engine.begin() as conn:  # a roll-up gone wrong (a restore, a manual edit)
+            conn.execute(sa.delete(rollup_rejects))
+        assert store.rejects_by_rule(1, today=TODAY) == []
+        rebuilt = cli.invoke(main, ["--home", str(home), "db", "rollups", "rebuild"])
+        assert rebuilt.exit_code == 0 and "recomptés" in rebuilt.stdout, rebuilt.output
+        assert _rollup_sums(store) == summed
+        assert [r.rule for r in store.rejects_by_rule(1, today=TODAY)] == ["BR-FR-12"]
+    finally:
+        store.close()
