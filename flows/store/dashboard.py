@@ -211,6 +211,10 @@ class DashboardRepo(RollupsRepo):
         span = _Span(days, today)
         if self.dashboard_from_rollups:
             return self._rollup_rules(span, partner, limit, EXAMPLES)
+        return self._counted_rules(span, partner, limit)
+
+    def _counted_rules(self, span: _Span, partner: str | None, limit: int) -> list[RuleRejects]:
+        """`rejects_by_rule` counted from the findings."""
         counts = self._rule_counts(span, partner, limit)
         if not counts:
             return []
@@ -421,6 +425,8 @@ class DashboardRepo(RollupsRepo):
             counts = rule_rows(conn, span, partner, limit)
             per_day = rule_days(conn, span, partner, [c[0] for c in counts])
             latest = rule_latest(conn, span, partner, per_day, need)
+        if any(not latest.get(c[0]) for c in counts):  # roll-ups out of step (a load without triggers)
+            return self._counted_rules(span, partner, limit)
         out = []
         for rule, invoices, flows, findings, whole in counts:
             rows = latest[rule]

@@ -250,3 +250,18 @@ def test_relais_db_rollups_rebuild_and_compact(tmp_path):
         assert [r.rule for r in store.rejects_by_rule(1, today=TODAY)] == ["BR-FR-12"]
     finally:
         store.close()
+
+
+def test_rollups_out_of_step_fall_back_to_counting(store):
+    flow = _flow(store, 1, "op-a", 20, 9)
+    _judge(store, flow, [[_fatal("BR-FR-12")]], FlowStatus.IN_REJETE)
+    with store.engine.begin() as conn:  # a rule the findings do not have (rows loaded without the triggers)
+        conn.execute(
+            sa.insert(rollup_rejects).values(
+                day=TODAY, partner="op-a", rule="BR-XX", invoices=1, whole_flows=0, flows=1, findings=1, merged=True
+            )
+        )
+    counted = store.rejects_by_rule(1, today=TODAY)
+    assert [r.rule for r in counted] == ["BR-FR-12"]
+    store.dashboard_from_rollups = False
+    assert store.rejects_by_rule(1, today=TODAY) == counted
