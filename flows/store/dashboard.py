@@ -2,8 +2,9 @@
 flows and invoices per day, the rejection rate, the rules that reject most, how long each stage takes,
 what waits in the outbox, and what waits in the billing circuits (`circuit_waits`).
 
-A mixin of ``flows.store.Store`` (which provides ``self.engine``). Every method is one or a few
-aggregate queries (GROUP BY in the database, never a loop over rows in Python), over the flows
+A mixin of ``flows.store.Store`` (which provides ``self.engine``). The flows and invoices per day and the
+rejects by rule are read from the daily roll-ups (flows.store.rollups, kept by triggers: the same figures,
+`dashboard_from_rollups`); the rest is one or a few aggregate queries (GROUP BY in the database), over the flows
 received in the last `days` days (UTC days, today included), for one partner when `partner` is given
 (a partner user sees only its own). Days without any row are filled in with zeros (or None for a
 rate), so that a chart always has `days` points. A day is the flow's reception day in UTC: on SQLite
@@ -35,6 +36,8 @@ from flows.domain.model import Flag, utcnow
 from flows.domain.outbox import OutboxKind, OutboxStatus
 from flows.store import tables as t
 from flows.store.records import current_findings
+from flows.store.rollups import RollupsRepo, flow_rows, rule_days, rule_latest, rule_rows
+from flows.store.rollups import Span as _Span
 
 #: Invoice statuses that count as rejected.
 REJECTED = tuple(s.value for s in InvoiceStatus if s.is_rejected)
@@ -116,8 +119,11 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return round(values[low] + (values[high] - values[low]) * (pos - low), 6)
 
 
-class DashboardRepo:
+class DashboardRepo(RollupsRepo):
     engine: sa.Engine
+    #: The per-day figures and the rejects by rule come from the daily roll-ups (flows.store.rollups); False:
+    #: counted from the flows and findings at each call (the reference the roll-ups are tested against).
+    dashboard_from_rollups: bool = True
 
     # ---- per day ----------------------------------------------------------------------------
 
@@ -127,11 +133,16 @@ class DashboardRepo:
         """Flows received each day, by status: [(day, {status: count})], oldest day first."""
         f = t.flows.c
         span = _Span(days, today)
+        found: dict[dt.date, dict[str, int]] = {}
+        if self.dashboard_from_rollups:
+            with self._rollups_read() as conn:
+                for d, status, n, _, _ in flow_rows(conn, span, partner):
+                    found.setdefault(d, {})[status] = n
+            return [(d, found.get(d, {})) for d in span.days]
         day = self._day(f.received_at)
         q = sa.select(day, f.status, sa.func.count()).where(*span.where(f.received_at)).group_by(day, f.status)
         if partner:
             q = q.where(f.partner == partner)
-        found: dict[dt.date, dict[str, int]] = {}
         with self.engine.connect() as conn:
             for d, status, n in conn.execute(q):
                 found.setdefault(_date(d), {})[status] = n
@@ -145,6 +156,13 @@ class DashboardRepo:
         received_at index alone, without the invoices; a recipient's later refusal is not counted)."""
         f = t.flows.c
         span = _Span(days, today)
+        found: dict[dt.date, tuple[int, int]] = {}
+        if self.dashboard_from_rollups:
+            with self._rollups_read() as conn:
+                for d, _, _, total, bad in flow_rows(conn, span, partner):
+                    before = found.get(d, (0, 0))
+                    found[d] = (before[0] + total, before[1] + bad)
+            return [(d, _verdicts(*found.get(d, (0, 0)))) for d in span.days]
         day = self._day(f.received_at)
         q = (
             sa.select(day, sa.func.sum(f.invoice_count), sa.func.sum(f.rejected_count))
@@ -153,15 +171,10 @@ class DashboardRepo:
         )
         if partner:
             q = q.where(f.partner == partner)
-        found: dict[dt.date, tuple[int, int]] = {}
         with self.engine.connect() as conn:
             for d, total, bad in conn.execute(q):
                 found[_date(d)] = (int(total), int(bad or 0))
-        out = []
-        for d in span.days:
-            total, bad = found.get(d, (0, 0))
-            out.append((d, {"accepted": total - bad, "rejected": bad}))
-        return out
+        return [(d, _verdicts(*found.get(d, (0, 0)))) for d in span.days]
 
     def rejection_rate(
         self, days: int = 30, partner: str | None = None, *, today: dt.date | None = None
@@ -180,6 +193,11 @@ class DashboardRepo:
         self, days: int = 30, partner: str | None = None, limit: int = 10, *, today: dt.date | None = None
     ) -> list[RuleCount]:
         """The rules that rejected most: [(rule, invoices, flows, last seen)], most invoices first."""
+        if self.dashboard_from_rollups:
+            return [
+                RuleCount(r.rule, r.invoices, r.flows, r.last_seen, r.whole_flows)
+                for r in self._rollup_rules(_Span(days, today), partner, limit, 1)
+            ]
         return [
             RuleCount(r.rule, r.invoices, r.flows, r.last_seen, r.whole_flows)
             for r in self._rule_counts(_Span(days, today), partner, limit)
@@ -191,6 +209,12 @@ class DashboardRepo:
         """The rejects page: each rule (most invoices first, at most `limit`) with its counts, its
         trend per day and its latest examples. Three queries: counts, counts per day, examples."""
         span = _Span(days, today)
+        if self.dashboard_from_rollups:
+            return self._rollup_rules(span, partner, limit, EXAMPLES)
+        return self._counted_rules(span, partner, limit)
+
+    def _counted_rules(self, span: _Span, partner: str | None, limit: int) -> list[RuleRejects]:
+        """`rejects_by_rule` counted from the findings."""
         counts = self._rule_counts(span, partner, limit)
         if not counts:
             return []
@@ -297,9 +321,15 @@ class DashboardRepo:
                     start, end, where = recent.c.received_at, recent.c.updated_at, []
                 else:
                     kind = OutboxKind.RETURN if stage == "integration report" else OutboxKind.DELIVERY
+                    sent = [o.status == OutboxStatus.SENT, o.kind == str(kind), o.sent_at.is_not(None)]
                     source = recent.join(t.outbox, o.flow_id == recent.c.id)
-                    start, end = recent.c.received_at, o.sent_at
-                    where = [o.status == OutboxStatus.SENT, o.kind == str(kind), o.sent_at.is_not(None)]
+                    start, end, where = recent.c.received_at, o.sent_at, sent
+                if stage != "processing" and self.engine.dialect.name == "postgresql":
+                    # Each sampled flow's rows through the outbox's flow index: a LATERAL subquery, kept apart
+                    # by its OFFSET, else the planner may hash the whole outbox (0.1-0.5 s).
+                    rows = sa.select(o.sent_at).where(o.flow_id == recent.c.id, *sent).offset(0).lateral("sent")
+                    source = recent.join(rows, sa.true())
+                    end, where = rows.c.sent_at, []
                 if self.engine.dialect.name == "postgresql":
                     seconds = sa.func.extract("epoch", end - start)
                     q = sa.select(
@@ -388,6 +418,33 @@ class DashboardRepo:
 
     # ---- helpers ----------------------------------------------------------------------------
 
+    def _rollup_rules(self, span: _Span, partner: str | None, limit: int, need: int) -> list[RuleRejects]:
+        """`rejects_by_rule` from the roll-ups (flows.store.rollups): the counts and trends summed, the last
+        reception and the `need` latest examples read from the findings of each rule's latest days only."""
+        with self._rollups_read() as conn:
+            counts = rule_rows(conn, span, partner, limit)
+            per_day = rule_days(conn, span, partner, [c[0] for c in counts])
+            latest = rule_latest(conn, span, partner, per_day, need)
+        if any(not latest.get(c[0]) for c in counts):  # roll-ups out of step (a load without triggers)
+            return self._counted_rules(span, partner, limit)
+        out = []
+        for rule, invoices, flows, findings, whole in counts:
+            rows = latest[rule]
+            days = per_day.get(rule, {})
+            out.append(
+                RuleRejects(
+                    rule=rule,
+                    invoices=invoices,
+                    flows=flows,
+                    findings=findings,
+                    last_seen=_utc(rows[0][6]),
+                    trend=[days[d].rejects if d in days else 0 for d in span.days],
+                    examples=[RejectExample(r[2], r[3], r[4], r[5]) for r in rows[:EXAMPLES]],
+                    whole_flows=whole,
+                )
+            )
+        return out
+
     def _rule_counts(self, span: _Span, partner: str | None, limit: int) -> list[_Counts]:
         e, f = t.validation_errors.c, t.flows.c
         count = sa.func.count(sa.distinct(_rejected_item()))
@@ -424,22 +481,8 @@ class _Counts(NamedTuple):
     whole_flows: int
 
 
-class _Span:
-    """The period: `days` UTC days ending with `today` (default: today), as a half-open interval."""
-
-    def __init__(self, days: int, today: dt.date | None) -> None:
-        days = max(1, int(days))
-        last = today or utcnow().date()
-        first = last - dt.timedelta(days=days - 1)
-        self.days = [first + dt.timedelta(days=k) for k in range(days)]
-        self.start = dt.datetime(first.year, first.month, first.day, tzinfo=dt.UTC)
-        self.end = dt.datetime(last.year, last.month, last.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
-
-    def where(self, column: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
-        """`column` (a flows column) in the period, of production flows only: a qualification flow is
-        counted apart, with its partner's pass rate (Store.qualification_counts)."""
-        flows = getattr(column, "table")  # noqa: B009  # a Column's table (ColumnElement does not type it)
-        return [column >= self.start, column < self.end, flows.c.qualification == sa.false()]
+def _verdicts(total: int, bad: int) -> dict[str, int]:
+    return {"accepted": total - bad, "rejected": bad}
 
 
 def _waiting(status: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:

@@ -585,3 +585,7 @@ reform_routing_codes = sa.Table(
     sa.Column("identifier_type", sa.String(4), nullable=False),
     sa.Column("manages_legal_commitment", sa.Boolean, nullable=False),
 )
+
+
+# The dashboard's daily roll-ups (migration 0021), ``rollup_flows`` and ``rollup_rejects``, are tables of this
+# metadata declared with their queries in flows/store/rollups.py.

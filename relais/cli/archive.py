@@ -106,3 +106,36 @@ def db_status(settings: Settings) -> None:
         + ("" if current == head else " : lancez `relais db upgrade` (run `relais db upgrade`)")
     )
     sys.exit(0 if current == head else 1)
+
+
+@db.group(name="rollups")
+def db_rollups() -> None:
+    """The dashboard's daily roll-ups (landing and rejects pages; migration 0021)."""
+
+
+@db_rollups.command(name="rebuild")
+@pass_settings
+def db_rollups_rebuild(settings: Settings) -> None:
+    """Count the roll-ups again from the flows and their findings (one transaction; after a restore, or a doubt)."""
+    from flows.store import Store
+
+    store = Store.open(settings.database_url, schema=settings.database_schema, migrate=False)
+    try:
+        flows, rejects = store.rebuild_rollups()
+    finally:
+        store.close()
+    click.echo(f"roll-ups recomptés : {flows} ligne(s) de flux, {rejects} ligne(s) de rejets (roll-ups rebuilt)")
+
+
+@db_rollups.command(name="compact")
+@pass_settings
+def db_rollups_compact(settings: Settings) -> None:
+    """Sum the rows the triggers appended since the last compaction (the pages also do it when 2,000 wait)."""
+    from flows.store import Store
+
+    store = Store.open(settings.database_url, schema=settings.database_schema, migrate=False)
+    try:
+        done = store.compact_rollups()
+    finally:
+        store.close()
+    click.echo(f"roll-ups compactés : {done} ligne(s) additionnée(s) (roll-ups compacted)")
