@@ -24,7 +24,7 @@ A thin wrapper over the same functions as `relais run` (relais/runner.py):
   process (RELAIS_TASK_WORKERS=0, the default; N: N validation workers of its own), so a host never
   runs more than RELAIS_DAG_TASKS judges, whatever the burst. Each flow is processed and its
   deliveries and return flow dispatched right away; then the task keeps taking the files dropped
-  meanwhile (up to RELAIS_TASK_LINGER_SECONDS, 30 s, from its start; it stops after 2 s without
+  meanwhile (up to RELAIS_TASK_LINGER_SECONDS from its start, 0 by default: off; it stops after 2 s without
   any), so a file need not wait for the next DAG run. A group in which a flow became an incident fails the
   task (Airflow's alerting sees it); the flow itself is retried by Relais with
   backoff, then parked (`relais flows --status IN_INCIDENTE`, `relais flows

@@ -50,10 +50,12 @@ class Settings:
     # The DAG (dags/relais_flows.py): each `process` task judges in its own process (0) or starts this many
     # validation workers; at most `dag_tasks` of them run at once (None: one per CPU), so a host runs at most
     # dag_tasks x max(1, task_workers) judges whatever the burst; after its group a task keeps taking the
-    # flows that come, up to `task_linger_seconds`, instead of leaving them to the next DAG run.
+    # flows that come, up to `task_linger_seconds` (0, the default: off), instead of leaving them to the
+    # next DAG run. Off by default: a lingering task also takes the incident retries and runs intake beside
+    # the DAG's own, so one task may report another attempt's incident (docs/architecture.md "Many workers").
     task_workers: int = 0
     dag_tasks: int | None = None
-    task_linger_seconds: float = 30.0
+    task_linger_seconds: float = 0.0
     worker_memory_mb: int | None = None  # address-space cap of each validation worker
     seconds_per_document: float = 120.0  # validation time budget per document before an incident
     br_fr_partners: frozenset[str] = frozenset()  # partners whose flows also get the French BR-FR rules
