@@ -239,6 +239,35 @@ class FlowsRepo:
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
+    def find_invoices(self, keys: Iterable[tuple[str, str, int]]) -> dict[tuple[str, str, int], list[tuple[str, str]]]:
+        """`find_invoice` for many keys (supplier id, number, year) in one query: key -> the (invoice id, flow
+        id) pairs that hold its number, by id (the caller leaves out the flow being judged)."""
+        wanted = set(keys)
+        found: dict[tuple[str, str, int], list[tuple[str, str]]] = {k: [] for k in wanted}
+        if not wanted:
+            return found
+        c = t.invoices.c
+        q = (
+            sa.select(c.id, c.flow_id, c.supplier_id, c.number, c.issue_date)
+            .join(t.flows, t.flows.c.id == c.flow_id)
+            .where(
+                t.flows.c.qualification.is_(sa.false()),
+                c.supplier_id.in_(sorted({k[0] for k in wanted})),
+                c.number.in_(sorted({k[1] for k in wanted})),
+                c.issue_date.between(
+                    dt.date(min(k[2] for k in wanted), 1, 1), dt.date(max(k[2] for k in wanted), 12, 31)
+                ),
+                c.status.not_in([str(s) for s in InvoiceStatus if s.frees_number]),
+            )
+            .order_by(c.id)
+        )
+        with self.engine.connect() as conn:
+            for inv_id, flow_id, supplier, number, issued in conn.execute(q):
+                key = (supplier, number, issued.year) if issued is not None else None
+                if key in found:
+                    found[key].append((inv_id, flow_id))
+        return found
+
     def update_flow(self, flow: Flow, conn: sa.Connection | None = None) -> None:
         flow.updated_at = utcnow()
         row = _flow_row(flow)
@@ -249,6 +278,24 @@ class FlowsRepo:
             return
         with self.engine.begin() as c:
             c.execute(stmt)
+
+    @staticmethod
+    def update_flows(flows: Sequence[Flow], conn: sa.Connection) -> None:
+        """`update_flow` for several flows, in the caller's transaction (one statement, executemany)."""
+        if not flows:
+            return
+        now = utcnow()
+        rows = []
+        for flow in flows:
+            flow.updated_at = now
+            rows.append({f"b_{k}": v for k, v in _flow_row(flow).items()})
+        cols = [k for k in _flow_row(flows[0]) if k != "id"]
+        stmt = (
+            sa.update(t.flows)
+            .where(t.flows.c.id == sa.bindparam("b_id"))
+            .values({k: sa.bindparam(f"b_{k}") for k in cols})
+        )
+        conn.execute(stmt, rows)
 
     def claim_flow(
         self,
