@@ -268,6 +268,7 @@ runpy.run_path(script, run_name="__main__")
 def _cli_once(
     args: argparse.Namespace, work: Path, files: list[Path], n: int, profile: Path | None
 ) -> dict[str, object]:
+    work.mkdir(parents=True, exist_ok=True)
     b = Bench(argparse.Namespace(db=args.store, rules=args.rules, runner="cli"), work)
     b.env["RELAIS_STABLE_SECONDS"] = "0"
     b.setup_db()

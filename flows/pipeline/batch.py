@@ -32,21 +32,21 @@ rules (another rule set), are processed one at a time after the stream, as `proc
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from flows.domain import lease, lifecycle, log
 from flows.domain.model import Flow, FlowStatus, Invoice, ValidationError
 from flows.domain.outbox import DELIVERY_CHANNEL, Address
-from flows.io.atomic import temp_prefix
 from flows.pipeline import circuits, reform_routing
 from flows.pipeline import status_changes as statuses
 from flows.pipeline.process import (
+    STALE_AFTER,
+    WAITING,
     Pipeline,
     Prepared,
     Progress,
@@ -77,6 +77,8 @@ SMALL_FLOW_DOCUMENTS = 16
 #: Small flows judged are recorded and closed together, this many at most (`_Group.conclude_many`), or those
 #: judged within this many seconds of the first waiting one.
 GROUP_CLOSE = 64
+#: Flows of a group read and claimed together, ahead of their admission (`_Group.claim_ahead`).
+CLAIM_AHEAD = 32
 GROUP_CLOSE_SECONDS = 1.0
 
 Closed = Callable[[Flow], None]
@@ -112,20 +114,52 @@ class _Group:
     alone: list[Prepared] = dataclasses.field(default_factory=list)  # judged one at a time, after the stream
     directory: Directory | None = None
     rulesets: dict[str, str] | None = None
+    ahead: dict[str, Flow] = dataclasses.field(default_factory=dict)  # claimed together, not admitted yet
 
     # ---- admission: claim, check, read ---------------------------------------------------------
+
+    def claim_ahead(self, flow_ids: Sequence[str]) -> None:
+        """Read and claim the next flows of the group together: one query, one claim transaction and one reset of
+        what earlier runs recorded for them (`process.claim` for many); `admit` takes them from `ahead`. A flow
+        that cannot be claimed here (taken, closed) is left to `admit`."""
+        rt = self.rt
+        flows = rt.store.get_flows(flow_ids)
+        waiting = [f for f in flows.values() if not f.status.is_final]
+        got = rt.store.claim_flows(
+            [f.id for f in waiting],
+            WAITING,
+            lifecycle.IN_PROGRESS,
+            stale_after=STALE_AFTER,
+            due_incidents=True,
+            worker=self.worker,
+            lease=rt.config.lease,
+        )
+        fresh = []
+        for flow in waiting:
+            if flow.id not in got:
+                continue
+            flow.status, flow.retry_at = lifecycle.IN_PROGRESS, None  # the store checked the transition
+            flow.qualification = rt.qualification(flow.partner)
+            self.claimed[flow.id] = self.ahead[flow.id] = flow
+            if flow.reopened:  # its accepted invoices stay
+                rt.store.forget_rejected(flow.id)
+            else:
+                fresh.append(flow.id)
+        rt.store.reset_results_of(fresh)
 
     def admit(self, flow_id: str) -> _Member | None:
         """Claim and check a flow; its member when it joins the stream, else None (closed, set aside for
         a judgment of its own, taken by another worker, or an incident)."""
-        flow = self.rt.store.get_flow(flow_id)
+        flow = self.ahead.pop(flow_id, None)  # claimed ahead (`claim_ahead`)
         if flow is None:
-            raise KeyError(f"no flow {flow_id}")
-        if flow.status.is_final:
-            self.close(flow)
-            return None
+            flow = self.rt.store.get_flow(flow_id)
+            if flow is None:
+                raise KeyError(f"no flow {flow_id}")
+            if flow.status.is_final:
+                self.close(flow)
+                return None
         with log.bound(flow_id=flow.id, partner=flow.partner):
-            if not claim(self.rt, flow, self.worker):
+            if flow.id not in self.claimed and not claim(self.rt, flow, self.worker):
                 self.close(self.rt.store.get_flow(flow.id) or flow)  # another worker's
                 return None
             self.claimed[flow.id] = flow
@@ -227,16 +261,23 @@ class _Group:
             for flow in flows:
                 self.fail(flow, e)
             return
-        closing: list[tuple[Flow, Address, str]] = []
+        reports: list[tuple[Flow, Address, bytes]] = []
         for flow in flows:
             with log.bound(flow_id=flow.id, partner=flow.partner):
                 try:
                     names = [PurePosixPath(o.destination.replace("\\", "/")).name for o in earlier[flow.id]]
-                    sha = _report(rt, flow, errors[flow.id], invoices[flow.id])
+                    data = _report(rt, flow, errors[flow.id], invoices[flow.id])
                     name = returnflow.file_name(flow, set(names))
-                    closing.append((flow, rt.channels.return_address(flow.partner, name), sha))
+                    reports.append((flow, rt.channels.return_address(flow.partner, name), data))
                 except Exception as e:  # fail closed, this flow alone
                     self.fail(flow, e)
+        try:  # archived together: one sync for all (`Archive.put_many`)
+            shas = [o.sha256 for o in rt.archive.put_many([data for _, _, data in reports])]
+        except Exception as e:  # fail closed: each an incident (retried later)
+            for flow, _, _ in reports:
+                self.fail(flow, e)
+            return
+        closing = [(flow, to, sha) for (flow, to, _), sha in zip(reports, shas, strict=True)]
         try:
             rt.store.finish_flows(closing)
         except Exception as e:  # each on its own
@@ -315,11 +356,13 @@ class _Group:
 
         def feed() -> Iterator[Job]:
             nonlocal admitted
-            for flow_id in flow_ids:
-                if self.stop():
+            for i, flow_id in enumerate(flow_ids):
+                if self.stop() and flow_id not in self.ahead:  # those claimed ahead are finished
                     return
-                admitted += 1
                 try:
+                    if i % CLAIM_AHEAD == 0 and not self.stop():
+                        self.claim_ahead(flow_ids[i : i + CLAIM_AHEAD])
+                    admitted += 1
                     member = self.admit(flow_id)
                 except Exception as e:  # not this flow's fault (the store is down, no such flow): stop here
                     raise _Admission(e) from e
@@ -366,7 +409,7 @@ class _Group:
                     self.judge_alone(ready)
                 raise e.error from None
             for flow_id in flow_ids[admitted:]:
-                if self.stop():
+                if self.stop() and flow_id not in self.ahead:
                     break
                 m2 = self.admit(flow_id)
                 if m2 is not None:
@@ -475,13 +518,10 @@ def _decide_flow(rt: Pipeline, m: _Member, lookup: _Lookup) -> _Decided:
     return d
 
 
-def _report(rt: Pipeline, flow: Flow, errors: list[ValidationError], invoices: list[Invoice]) -> str:
-    """Write, validate and archive a closed flow's return flow (as `process._close` does); its SHA-256."""
-    fd, tmp = tempfile.mkstemp(dir=rt.config.staging_dir, prefix=temp_prefix(f"cr-{flow.id}-"))
-    try:
-        with os.fdopen(fd, "wb") as out:
-            returnflow.write(out, flow, errors, invoices, reopened=flow.reopened, language=rt.language(flow.partner))
-        returnflow.validate(Path(tmp))
-        return rt.archive.put_file(Path(tmp)).sha256
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+def _report(rt: Pipeline, flow: Flow, errors: list[ValidationError], invoices: list[Invoice]) -> bytes:
+    """A closed small flow's return flow (as `process._close` writes it), validated against Relais's XSD."""
+    out = io.BytesIO()
+    returnflow.write(out, flow, errors, invoices, reopened=flow.reopened, language=rt.language(flow.partner))
+    data = out.getvalue()
+    returnflow.validate(data)
+    return data

@@ -24,7 +24,6 @@ from flows.store.records import (
     _invoice,
     _invoice_row,
     current_findings,
-    supersede_findings,
     supersede_outbox,
 )
 
@@ -49,14 +48,25 @@ class InvoicesRepo:
         marked superseded; its return flows and deliveries not sent yet too (never sent); its invoice rows
         (the current state) and their numbers go, to be recorded anew. Their history is kept: the rerun's
         entries follow the earlier ones (`flows.store.history.history_rows`)."""
+        self.reset_results_of([flow_id])
+
+    def reset_results_of(self, flow_ids: Sequence[str]) -> None:
+        """`reset_flow_results` for several flows, in one transaction."""
+        if not flow_ids:
+            return
         now = utcnow()
         with self.engine.begin() as conn:
-            supersede_findings(conn, flow_id, now, None)
-            ids = sa.select(t.invoices.c.id).where(t.invoices.c.flow_id == flow_id)
+            e = t.validation_errors.c  # `supersede_findings` of all their findings
+            conn.execute(
+                sa.update(t.validation_errors)
+                .where(e.flow_id.in_(list(flow_ids)), current_findings())
+                .values(superseded_at=now)
+            )
+            ids = sa.select(t.invoices.c.id).where(t.invoices.c.flow_id.in_(list(flow_ids)))
             conn.execute(sa.delete(t.invoice_numbers).where(t.invoice_numbers.c.invoice_id.in_(ids)))
             conn.execute(sa.delete(t.piece_links).where(t.piece_links.c.invoice_id.in_(ids)))
-            conn.execute(sa.delete(t.invoices).where(t.invoices.c.flow_id == flow_id))
-            supersede_outbox(conn, t.outbox.c.flow_id == flow_id)
+            conn.execute(sa.delete(t.invoices).where(t.invoices.c.flow_id.in_(list(flow_ids))))
+            supersede_outbox(conn, t.outbox.c.flow_id.in_(list(flow_ids)))
 
     def add_flow_errors(self, flow_id: str, errors: Iterable[ValidationError]) -> None:
         rows = [_error_row(flow_id, None, e) for e in errors]

@@ -170,7 +170,7 @@ def test_one_flow_failing_in_a_group_loses_and_doubles_no_other(pooled, tmp_path
 
     def report_(rt, flow, errors, invoices):
         if flow.id == victim:
-            raise OSError("disk full for this return flow")
+            raise ValueError("this return flow breaks the schema")
         return real(rt, flow, errors, invoices)
 
     monkeypatch.setattr(batch, "_report", report_)
