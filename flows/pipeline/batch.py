@@ -135,11 +135,14 @@ class _Group:
             lease=rt.config.lease,
         )
         fresh = []
+        modes: dict[str, bool] = {}  # each partner's mode, asked once for these flows
         for flow in waiting:
             if flow.id not in got:
                 continue
             flow.status, flow.retry_at = lifecycle.IN_PROGRESS, None  # the store checked the transition
-            flow.qualification = rt.qualification(flow.partner)
+            if flow.partner not in modes:
+                modes[flow.partner] = rt.qualification(flow.partner)
+            flow.qualification = modes[flow.partner]
             self.claimed[flow.id] = self.ahead[flow.id] = flow
             if flow.reopened:  # its accepted invoices stay
                 rt.store.forget_rejected(flow.id)
