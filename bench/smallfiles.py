@@ -255,11 +255,12 @@ def _figures(b: Bench, n: int, t0: float, returned: dict[str, float], peak: floa
 
 _MAIN_CPU = """
 import atexit, resource, runpy, sys
+sys.path[:] = [p for p in sys.path if p not in ("", ".")]  # the code PYTHONPATH names, not the current folder's
+out, script = sys.argv[1], sys.argv[2]
 def _note():
     u = resource.getrusage(resource.RUSAGE_SELF)
-    open(sys.argv[1], "w").write(str(u.ru_utime + u.ru_stime))
+    open(out, "w").write(str(u.ru_utime + u.ru_stime))
 atexit.register(_note)
-out, script = sys.argv[1], sys.argv[2]
 sys.argv = [script, *sys.argv[3:]]
 runpy.run_path(script, run_name="__main__")
 """
