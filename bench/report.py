@@ -68,7 +68,9 @@ def suite(profile: str, out: Path, rules: Path | None) -> list[Step]:
     ]
     files = 500 if quick else 2000
     steps += [
-        Step("smallfiles-singles", ["smallfiles.py", "--runner", "cli", "--files", str(files), *r], 1800),
+        Step(
+            "smallfiles-singles", ["smallfiles.py", "--runner", "cli", "--files", str(files), "--zips", "0", *r], 1800
+        ),
         Step(
             "smallfiles-zips",
             ["smallfiles.py", "--runner", "cli", "--files", str(files), "--zip-size", "500", *r],
@@ -76,7 +78,9 @@ def suite(profile: str, out: Path, rules: Path | None) -> list[Step]:
         ),
     ]
     if not quick:
-        steps.append(Step("smallfiles-10000", ["smallfiles.py", "--runner", "cli", "--files", "10000", *r], 3600))
+        steps.append(
+            Step("smallfiles-10000", ["smallfiles.py", "--runner", "cli", "--files", "10000", "--zips", "0", *r], 3600)
+        )
     steps += [
         Step(
             "pipeline",

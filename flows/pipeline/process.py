@@ -59,9 +59,8 @@ Progress = Callable[[int, int], None]
 #: its retry time has come (`Flow.retry_at`); a parked one (no retry time left) only after `relais flows reprocess`.
 WAITING = lifecycle.WAITING
 
-#: A flow IN_EN_COURS_TRAITEMENT_CPP claimed without a lease (before leases existed) and untouched for this
-#: long lost its worker. Claims now hold a lease (`flows.domain.lease`, `PipelineConfig.lease`): an expired lease,
-#: or a holder on this machine whose process is gone, is taken over at once.
+#: A flow IN_EN_COURS_TRAITEMENT_CPP claimed without a lease (before leases existed) and untouched for this long lost its
+#: worker. Claims hold a lease (`flows.domain.lease`): an expired one, or a dead holder here, is taken over at once.
 STALE_AFTER = dt.timedelta(minutes=30)
 
 _log = log.get("relais.pipeline")
@@ -163,9 +162,8 @@ def process_flow(rt: Pipeline, flow_id: str, progress: Progress | None = None) -
 
 
 def claim(rt: Pipeline, flow: Flow, worker: str) -> bool:
-    """Claim a waiting flow for `worker` (IN_EN_COURS_TRAITEMENT_CPP, under a lease the caller renews) and
-    forget what an earlier run recorded for it (a reopened flow keeps its accepted invoices). False when
-    another worker has it, or it is no longer waiting."""
+    """Claim a waiting flow for `worker` (IN_EN_COURS_TRAITEMENT_CPP, under a lease the caller renews), forget what
+    an earlier run recorded (a reopened flow keeps its accepted invoices). False: another worker's, or not waiting."""
     if not rt.store.claim_flow(
         flow.id,
         WAITING,
@@ -452,10 +450,16 @@ def _followed_meanwhile(inv: Invoice) -> ValidationError:
 
 
 def _decide(
-    rt: Pipeline, flow: Flow, job: Job, verdict: Verdict, directory: Directory, seen: duplicate_invoice.Seen
+    rt: Pipeline,
+    flow: Flow,
+    job: Job,
+    verdict: Verdict,
+    directory: Directory,
+    seen: duplicate_invoice.Seen,
+    lookup: duplicate_invoice.InvoiceLookup | None = None,
 ) -> tuple[Invoice, str | None, circuits.Delivery]:
-    """Turn a document's verdict into an invoice, adding the rules that need the store and the directory,
-    and place it in its billing file and circuit (`flows.pipeline.circuits`)."""
+    """Turn a document's verdict into an invoice, adding the rules that need the store (the earlier invoices:
+    `lookup`, else the store) and the directory, and place it in its billing file and circuit."""
     flow_id = flow.id
     inv = Invoice(
         id=invoice_id(flow_id, job.key),
@@ -477,7 +481,7 @@ def _decide(
                 facts=facts,
                 syntax=verdict.syntax,
                 seen=seen,
-                store=rt.store,
+                store=lookup or rt.store,
                 pieces=rt.store,
                 flow_id=flow_id,
                 directory=directory,

@@ -381,11 +381,12 @@ def _validation_level(store: Store, inv: Invoice) -> int | None:
     return None
 
 
-def complete_suspended(store: Store, flow_id: str) -> None:
+def complete_suspended(store: Store, flow_id: str, matches: list[tuple[str, str]] | None = None) -> None:
     """An accepted invoice of `flow_id` with the number of a SUSPENDUE invoice of the same supplier and year
     completes it: the suspended one becomes COMPLETEE (the supplier's move), the new one goes on as any invoice.
-    Called once the flow is closed: a completion that fails is logged, ops can redo it."""
-    for new_id, old_id in store.suspended_matches(flow_id):
+    Called once the flow is closed: a completion that fails is logged, ops can redo it. `matches`: the pairs
+    already read (`Store.suspended_matches_of`, a group of flows), else read here."""
+    for new_id, old_id in store.suspended_matches(flow_id) if matches is None else matches:
         try:
             change(
                 store,

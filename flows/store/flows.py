@@ -54,6 +54,15 @@ class FlowsRepo:
             row = conn.execute(sa.select(t.flows).where(t.flows.c.id == flow_id)).mappings().first()
         return _flow(row) if row else None
 
+    def get_flows(self, flow_ids: Sequence[str]) -> dict[str, Flow]:
+        """The flows of `flow_ids` found, in one query (flow id -> flow, in the order of `flow_ids`)."""
+        if not flow_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.flows).where(t.flows.c.id.in_(list(flow_ids)))).mappings()
+            found = {r["id"]: _flow(r) for r in rows}
+        return {fid: found[fid] for fid in flow_ids if fid in found}
+
     def list_flows(
         self,
         *,
@@ -239,6 +248,35 @@ class FlowsRepo:
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
+    def find_invoices(self, keys: Iterable[tuple[str, str, int]]) -> dict[tuple[str, str, int], list[tuple[str, str]]]:
+        """`find_invoice` for many keys (supplier id, number, year) in one query: key -> the (invoice id, flow
+        id) pairs that hold its number, by id (the caller leaves out the flow being judged)."""
+        wanted = set(keys)
+        found: dict[tuple[str, str, int], list[tuple[str, str]]] = {k: [] for k in wanted}
+        if not wanted:
+            return found
+        c = t.invoices.c
+        q = (
+            sa.select(c.id, c.flow_id, c.supplier_id, c.number, c.issue_date)
+            .join(t.flows, t.flows.c.id == c.flow_id)
+            .where(
+                t.flows.c.qualification.is_(sa.false()),
+                c.supplier_id.in_(sorted({k[0] for k in wanted})),
+                c.number.in_(sorted({k[1] for k in wanted})),
+                c.issue_date.between(
+                    dt.date(min(k[2] for k in wanted), 1, 1), dt.date(max(k[2] for k in wanted), 12, 31)
+                ),
+                c.status.not_in([str(s) for s in InvoiceStatus if s.frees_number]),
+            )
+            .order_by(c.id)
+        )
+        with self.engine.connect() as conn:
+            for inv_id, flow_id, supplier, number, issued in conn.execute(q):
+                key = (supplier, number, issued.year) if issued is not None else None
+                if key in found:
+                    found[key].append((inv_id, flow_id))
+        return found
+
     def update_flow(self, flow: Flow, conn: sa.Connection | None = None) -> None:
         flow.updated_at = utcnow()
         row = _flow_row(flow)
@@ -249,6 +287,24 @@ class FlowsRepo:
             return
         with self.engine.begin() as c:
             c.execute(stmt)
+
+    @staticmethod
+    def update_flows(flows: Sequence[Flow], conn: sa.Connection) -> None:
+        """`update_flow` for several flows, in the caller's transaction (one statement, executemany)."""
+        if not flows:
+            return
+        now = utcnow()
+        rows = []
+        for flow in flows:
+            flow.updated_at = now
+            rows.append({f"b_{k}": v for k, v in _flow_row(flow).items()})
+        cols = [k for k in _flow_row(flows[0]) if k != "id"]
+        stmt = (
+            sa.update(t.flows)
+            .where(t.flows.c.id == sa.bindparam("b_id"))
+            .values({k: sa.bindparam(f"b_{k}") for k in cols})
+        )
+        conn.execute(stmt, rows)
 
     def claim_flow(
         self,
@@ -271,30 +327,8 @@ class FlowsRepo:
         another worker is claiming at this instant is skipped, not waited for. Each of these moves must be
         allowed by `flows.domain.lifecycle` (else `IllegalTransition`, before anything is written).
         """
-        from_status = list(from_status)
-        for source in from_status:
-            lifecycle.check_transition(source, to)
-        if stale_after is not None or lease is not None:
-            lifecycle.check_transition(to, to)
-        if due_incidents:
-            lifecycle.check_transition(lifecycle.RETRIED_WHEN_DUE, to)
+        allowed, values = _claim_terms(from_status, to, stale_after, due_incidents, worker, lease)
         c = t.flows.c
-        now = utcnow()
-        allowed: sa.ColumnElement[bool] = c.status.in_([str(s) for s in from_status])
-        if stale_after is not None:
-            allowed = sa.or_(allowed, sa.and_(c.status == str(to), c.updated_at < now - stale_after))
-        if lease is not None:
-            allowed = sa.or_(
-                allowed, sa.and_(c.status == str(to), sa.or_(c.lease_until.is_(None), c.lease_until < now))
-            )
-        if due_incidents:
-            allowed = sa.or_(allowed, sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= now))
-        values: dict[str, object] = {"status": str(to), "updated_at": now}
-        # Ops' reason for a rerun holds for the run they asked for (claimed from the queue they put it in);
-        # a later retry or takeover is the platform's own (`flows.store.history.RERUN_REASON`).
-        values["reprocess_reason"] = sa.case((c.status == str(lifecycle.REQUEUED), c.reprocess_reason), else_=sa.null())
-        if lease is not None:
-            values.update(claimed_by=worker, lease_until=now + lease)
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 locked = conn.execute(
@@ -303,6 +337,36 @@ class FlowsRepo:
                 if locked is None:
                     return False
             return conn.execute(sa.update(t.flows).where(c.id == flow_id, allowed).values(**values)).rowcount == 1
+
+    def claim_flows(
+        self,
+        flow_ids: Sequence[str],
+        from_status: Iterable[FlowStatus],
+        to: FlowStatus,
+        stale_after: dt.timedelta | None = None,
+        *,
+        due_incidents: bool = False,
+        worker: str | None = None,
+        lease: dt.timedelta | None = None,
+    ) -> set[str]:
+        """`claim_flow` for several flows in one transaction (a group of small flows): the ids claimed."""
+        if not flow_ids:
+            return set()
+        allowed, values = _claim_terms(from_status, to, stale_after, due_incidents, worker, lease)
+        c = t.flows.c
+        ids = list(flow_ids)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        sa.select(c.id).where(c.id.in_(ids), allowed).with_for_update(skip_locked=True)
+                    )
+                ]
+                if not ids:
+                    return set()
+            stmt = sa.update(t.flows).where(c.id.in_(ids), allowed).values(**values).returning(c.id)
+            return {r[0] for r in conn.execute(stmt)}
 
     def renew_claim(self, flow_id: str, worker: str, lease: dt.timedelta) -> bool:
         """Extend `worker`'s lease on a flow it holds; False when it no longer holds it."""
@@ -377,3 +441,37 @@ def _forget_rejected(conn: sa.Connection, flow_id: str) -> None:
         supersede_outbox(conn, o.invoice_id.in_(ids))
         conn.execute(sa.delete(t.invoices).where(i.id.in_(ids)))
     supersede_outbox(conn, sa.and_(o.flow_id == flow_id, o.kind == str(OutboxKind.RETURN)))
+
+
+def _claim_terms(
+    from_status: Iterable[FlowStatus],
+    to: FlowStatus,
+    stale_after: dt.timedelta | None,
+    due_incidents: bool,
+    worker: str | None,
+    lease: dt.timedelta | None,
+) -> tuple[sa.ColumnElement[bool], dict[str, object]]:
+    """The condition a flow must meet to be claimed, and what claiming it writes (`FlowsRepo.claim_flow`)."""
+    from_status = list(from_status)
+    for source in from_status:
+        lifecycle.check_transition(source, to)
+    if stale_after is not None or lease is not None:
+        lifecycle.check_transition(to, to)
+    if due_incidents:
+        lifecycle.check_transition(lifecycle.RETRIED_WHEN_DUE, to)
+    c = t.flows.c
+    now = utcnow()
+    allowed: sa.ColumnElement[bool] = c.status.in_([str(s) for s in from_status])
+    if stale_after is not None:
+        allowed = sa.or_(allowed, sa.and_(c.status == str(to), c.updated_at < now - stale_after))
+    if lease is not None:
+        allowed = sa.or_(allowed, sa.and_(c.status == str(to), sa.or_(c.lease_until.is_(None), c.lease_until < now)))
+    if due_incidents:
+        allowed = sa.or_(allowed, sa.and_(c.status == str(lifecycle.RETRIED_WHEN_DUE), c.retry_at <= now))
+    values: dict[str, object] = {"status": str(to), "updated_at": now}
+    # Ops' reason for a rerun holds for the run they asked for (claimed from the queue they put it in);
+    # a later retry or takeover is the platform's own (`flows.store.history.RERUN_REASON`).
+    values["reprocess_reason"] = sa.case((c.status == str(lifecycle.REQUEUED), c.reprocess_reason), else_=sa.null())
+    if lease is not None:
+        values.update(claimed_by=worker, lease_until=now + lease)
+    return allowed, values

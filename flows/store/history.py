@@ -62,7 +62,7 @@ def history_rows(conn: sa.Connection, invoice_ids: Sequence[str], at: dt.datetim
         sa.select(i.id, i.status, f.partner, f.reprocess_reason)
         .join(t.flows, f.id == i.flow_id)
         .where(i.id.in_(ids))
-        .order_by(i.position)
+        .order_by(i.flow_id, i.position)
     ).all()
     again = {r[0] for r in conn.execute(sa.select(h.invoice_id).where(h.invoice_id.in_(ids)).distinct())}
     conn.execute(
@@ -298,6 +298,30 @@ class HistoryRepo:
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         return [(n, o) for n, o, nd, od in rows if nd is not None and od is not None and nd.year == od.year]
+
+    def suspended_matches_of(self, flow_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """`suspended_matches` of several flows in one query: flow id -> its pairs (flows without any left out)."""
+        if not flow_ids:
+            return {}
+        new, old = t.invoices.alias("new"), t.invoices.alias("old")
+        q = (
+            sa.select(new.c.flow_id, new.c.id, old.c.id, new.c.issue_date, old.c.issue_date)
+            .join(old, sa.and_(old.c.supplier_id == new.c.supplier_id, old.c.number == new.c.number))
+            .where(
+                new.c.flow_id.in_(list(flow_ids)),
+                new.c.status.not_in([str(s) for s in InvoiceStatus if s.is_rejected]),
+                old.c.status == str(InvoiceStatus.SUSPENDUE),
+                old.c.flow_id != new.c.flow_id,
+            )
+            .order_by(new.c.flow_id, new.c.position)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        found: dict[str, list[tuple[str, str]]] = {}
+        for fid, n, o, nd, od in rows:
+            if nd is not None and od is not None and nd.year == od.year:
+                found.setdefault(fid, []).append((n, o))
+        return found
 
     # ---- status return flows (flows/pipeline/status_returns.py) ------------------------------------
 

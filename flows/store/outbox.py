@@ -28,6 +28,8 @@ class OutboxRepo:
 
         def update_flow(self, flow: Flow, conn: sa.Connection | None = None) -> None: ...
 
+        def update_flows(self, flows: Sequence[Flow], conn: sa.Connection) -> None: ...
+
     def finish_flow(
         self, flow: Flow, return_to: Address | None, return_sha256: str | None, cdar: CdarRecord | None = None
     ) -> None:
@@ -57,6 +59,46 @@ class OutboxRepo:
                             created_at=utcnow(),
                         )
                     )
+
+    def finish_flows(self, closing: Sequence[tuple[Flow, Address, str]]) -> None:
+        """`finish_flow` for several flows (flow, return address, return flow's SHA-256), in one transaction."""
+        if not closing:
+            return
+        with self.engine.begin() as conn:
+            self.update_flows([flow for flow, _, _ in closing], conn)
+            keys = {f"return:{flow.id}:{sha[:16]}": (flow, to, sha) for flow, to, sha in closing}
+            exists = {r[0] for r in conn.execute(sa.select(t.outbox.c.key).where(t.outbox.c.key.in_(list(keys))))}
+            rows = [
+                {
+                    "key": key,
+                    "kind": str(OutboxKind.RETURN),
+                    "flow_id": flow.id,
+                    "invoice_id": None,
+                    "channel": to.channel,
+                    "partner": to.partner,
+                    "destination": to.destination,
+                    "archive_sha256": sha,
+                    "status": OutboxStatus.PENDING,
+                    "attempts": 0,
+                    "created_at": utcnow(),
+                }
+                for key, (flow, to, sha) in keys.items()
+                if key not in exists
+            ]
+            if rows:
+                conn.execute(sa.insert(t.outbox), rows)
+
+    def returns_of(self, flow_ids: Sequence[str]) -> dict[str, list[OutboxItem]]:
+        """The return flow rows (`OutboxKind.RETURN`) of several flows, each flow's oldest first."""
+        found: dict[str, list[OutboxItem]] = {fid: [] for fid in flow_ids}
+        if flow_ids:
+            o = t.outbox.c
+            q = sa.select(t.outbox).where(o.flow_id.in_(list(flow_ids)), o.kind == str(OutboxKind.RETURN))
+            with self.engine.connect() as conn:
+                for r in conn.execute(q.order_by(o.id)).mappings():
+                    item = _outbox_item(r)
+                    found[r["flow_id"]].append(item)
+        return found
 
     def pending_outbox(
         self, *, kind: OutboxKind | None = None, flow_id: str | None = None, flow_ids: Sequence[str] | None = None
