@@ -210,6 +210,37 @@ def test_what_the_engine_skips_or_shares_gives_the_official_findings(both) -> No
     assert fired(found) == ["N2", "D3", "P1", "W1", "P1"]  # document order: A again, x, B again
 
 
+def test_constant_predicates_hoisted_out_of_paths_that_read_a_variable_give_the_official_findings(both) -> None:
+    """BR-S-08's shape: ``X[constant][uses $rate]`` per VAT rate, from / (once per document) and
+    through ``..`` (once per node reached, shared by the contexts that reach it); a positional
+    predicate keeps the path as it is."""
+    doc = (
+        "<t:doc xmlns:t='urn:t'><t:tot>"
+        "<t:sub><t:rate>10</t:rate><t:base>5</t:base></t:sub><t:sub><t:rate>20</t:rate><t:base>7</t:base></t:sub>"
+        "</t:tot>"
+        "<t:l><t:cat>S</t:cat><t:rate>10</t:rate><t:amt>2</t:amt></t:l>"
+        "<t:l><t:cat>S</t:cat><t:rate>10</t:rate><t:amt>3</t:amt></t:l>"
+        "<t:l><t:cat>Z</t:cat><t:rate>20</t:rate><t:amt>4</t:amt></t:l>"
+        "<t:l><t:cat>S</t:cat><t:rate>20</t:rate><t:amt>6</t:amt></t:l></t:doc>"
+    )
+    per_rate = "every $r in xs:decimal(t:rate) satisfies"
+    rules = [
+        Rule(
+            "/t:doc/t:tot/t:sub",
+            [
+                ("H1", f"{per_rate} sum(../../t:l[t:cat = 'S'][xs:decimal(t:rate) = $r]/xs:decimal(t:amt)) = t:base"),
+                ("H2", f"{per_rate} exists(//t:l[t:cat = 'Z'][xs:decimal(t:rate) = $r])"),
+                ("H3", "every $r in t:rate satisfies count(../../t:l[t:cat = 'S'][t:rate = $r][2]) = 1"),
+            ],
+        ),
+        Rule("t:rate", [("H4", "every $r in . satisfies count(../../t:l[t:cat = 'S'][t:rate = $r]) = 2")]),
+    ]
+    found = both([rules], doc)
+    # the first subtotal: no Z line at 10 %; the second: 6 != 7, one S line at 20 %; a subtotal's
+    # rate (../.. has no lines) and the rates of the lines at 20 % (one S line)
+    assert fired(found) == ["H2", "H4", "H1", "H3", "H4", "H4", "H4"]
+
+
 def test_xsl_functions_with_typed_parameters(both) -> None:
     functions = """<xsl:function name="t:codes" as="xs:boolean">
       <xsl:param name="code" as="xs:string?"/>

@@ -40,6 +40,7 @@ from validators.native.analysis import (
     yields_nodes,
 )
 from validators.native.builtins import builtin
+from validators.native.hoist import split_predicates
 from validators.native.navigation import axis_code, libxml_path
 from validators.native.scope import Scope
 from validators.native.xpath import Node, Unsupported
@@ -407,6 +408,9 @@ class Compiler:
         fast = libxml_path(self, start, steps)
         if fast is not None:
             return fast, "seq"
+        hoisted = split_predicates(self, start, steps)
+        if hoisted is not None:
+            return hoisted, "seq"
         if self.memo is not None and start is not None and len(steps) > 1:
             # the longest document-constant prefix (document('codedb.xml')/codedb/cl[@id=8]) once per document
             for k in range(len(steps) - 1, 0, -1):

@@ -294,6 +294,7 @@ class State:
         self._globals: dict[str, list[Any]] = {}
         self.memo: dict[int, Any] = {}
         self.kids: dict[Any, dict[str, list[Any]]] = {}
+        self._per_node: dict[tuple[Any, Any], list[Any]] = {}
         self._tags: dict[tuple[Any, int], set[str]] = {}
         self._lookups: dict[tuple[int, str], tuple[list[Any], dict[Any, list[tuple[int, Any]]]]] = {}
 
@@ -457,6 +458,15 @@ class State:
             return memo[index]
         value = memo[index] = fn(self)
         return value
+
+    def nk(self, key: Any, nodes: list[Any], fn: Callable[[Any], list[Any]]) -> list[Any]:
+        """``fn(node)`` for the one node of `nodes`, computed once per node (`validators.native.hoist`)."""
+        if len(nodes) != 1:
+            return self.each(nodes, fn)
+        found = self._per_node.get((key, nodes[0]))
+        if found is None:
+            found = self._per_node[(key, nodes[0])] = fn(nodes[0])
+        return found
 
     def lookup(self, seq: list[Any], name: str, values: list[Any]) -> list[Any]:
         """``seq[@name = values]`` through an index of `seq` by the attribute (built once per sequence)."""
