@@ -307,7 +307,7 @@ def build_rules(config: JudgeConfig) -> list[str]:
 
 
 def build_rules_in_background(config: JudgeConfig) -> threading.Thread:
-    """`build_rules` in a daemon thread, started now: at a server's or a worker's start, not in the first flow.
+    """`build_rules` in a daemon thread, started now: at a server's start (`relais run --watch`, API, web), not in the first flow.
 
     The thread runs at the lowest CPU priority (Linux: a thread's own nice value), so the flows it runs beside
     come first."""

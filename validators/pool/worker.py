@@ -117,9 +117,6 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     except Exception as e:
         write_frame(out, ("failed", Failure.of(e)))
         return 1
-    from validators.document import build_rules_in_background
-
-    build_rules_in_background(config.judge)  # the native code not cached yet, unless another process builds it
     write_frame(out, ("ready", None))
     while True:
         request = None

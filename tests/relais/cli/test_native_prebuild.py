@@ -1,5 +1,5 @@
-"""The native rules' generated code is built before the first flow: by `relais rules install`, by a server's or
-a worker's start (a background thread), and a cold `relais validate` says that it is building them (once)."""
+"""The native rules' generated code is built before the first flow: by `relais rules install`, by a server's
+start (a background thread), and a cold `relais validate` says that it is building them (once)."""
 
 from __future__ import annotations
 
