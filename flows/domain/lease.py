@@ -27,12 +27,18 @@ LEASE = dt.timedelta(seconds=60)  # how long a claim holds without renewal (rene
 
 
 def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22); None if gone."""
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22); None if gone.
+
+    A zombie (state Z or X: killed or ended, not reaped yet) is gone too: it runs no code any more, and
+    its parent may never reap it (a killed run's workers, adopted by a container's init that does not)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
 
 
 HOST = socket.gethostname().replace(":", "_")

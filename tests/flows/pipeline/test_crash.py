@@ -100,7 +100,27 @@ def _killed_run(home: Path, delay: float, extra: Mapping[str, str] | None = None
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # the run and its validation workers, at once
         proc.wait()
+        _wait_group_gone(proc.pid)
         return True
+
+
+def _wait_group_gone(pgid: int, timeout: float = 30.0) -> None:
+    """Until no process of the group runs any more (zombies do not), as a supervisor restarts a unit only
+    once its processes are gone: a worker in the middle of an fsync dies a moment after the SIGKILL."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                running.append(stat.parent.name)
+        if not running:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"processes of the killed run still running after {timeout} s")
 
 
 def _check(home: Path, dropped: dict[str, set[str]], extra: Mapping[str, str] | None = None) -> None:
