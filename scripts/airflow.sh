@@ -139,17 +139,26 @@ case "$cmd" in
     # One session (and process group) for the three components and every task they start: `stop` signals it whole.
     # --skip-serve-logs: the api-server reads the task logs from AIRFLOW_HOME/logs on this machine, so the
     # worker log server (which would listen on every interface) is not started.
+    # The api-server first, the scheduler only once it answers: tasks report to it from their first second, and
+    # a task that cannot reach it fails after the SDK's few retries (a loaded machine starts it slowly).
+    rm -f "$run_dir/scheduler.pid" "$run_dir/dag-processor.pid"
     setsid bash -c '
       "$0/airflow" api-server --host "$AIRFLOW__API__HOST" --port "$AIRFLOW__API__PORT" >"$1/api-server.log" 2>&1 &
       echo $! >"$1/api-server.pid"
+      for _ in $(seq 1 240); do
+        "$0/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+          "http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT/api/v2/monitor/health" 2>/dev/null && break
+        kill -0 "$(cat "$1/api-server.pid")" 2>/dev/null || exit 1
+        sleep 0.5
+      done
       "$0/airflow" scheduler --skip-serve-logs >"$1/scheduler.log" 2>&1 &
       echo $! >"$1/scheduler.pid"
       "$0/airflow" dag-processor >"$1/dag-processor.log" 2>&1 &
       echo $! >"$1/dag-processor.pid"
       wait' "$venv_bin" "$run_dir" </dev/null >/dev/null 2>&1 &
     echo $! >"$run_dir/stack.pgid"
-    for _ in $(seq 1 120); do
-      if "$venv_bin/python" - <<EOF 2>/dev/null
+    for _ in $(seq 1 150); do
+      if [ -f "$run_dir/dag-processor.pid" ] && "$venv_bin/python" - <<EOF 2>/dev/null
 import urllib.request
 urllib.request.urlopen("http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT/api/v2/monitor/health", timeout=2)
 EOF

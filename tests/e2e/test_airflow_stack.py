@@ -86,11 +86,21 @@ def _check_airflow_side(airflow_db_url: str, run_dir: Path) -> None:
     states = _task_states(airflow_db_url)
     process = [s for s in states if s[0] == "process"]
     assert process, f"no process task ran\n{_logs(run_dir)}"
-    assert all(state == "success" for _, state, _ in process), process
+    assert all(state == "success" for _, state, _ in process), f"{process}\n{_task_errors(run_dir)}\n{_logs(run_dir)}"
     assert all(label and " docs, " in label for _, _, label in process), process  # labelled groups
     assert all(
         state in ("success", "running", "queued", "scheduled", None) for task, state, _ in states if task == "intake"
     ), states
+
+
+def _task_errors(run_dir: Path) -> str:
+    """The warnings and errors the tasks logged (AIRFLOW_HOME/logs), for a failure's message."""
+    lines = []
+    for log in sorted((run_dir.parent / "logs").rglob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if '"level":"error"' in line or '"level":"warning"' in line or "Traceback" in line:
+                lines.append(f"{log.relative_to(run_dir.parent)}: {line[:600]}")
+    return "\n".join(lines[-40:])
 
 
 def test_real_scheduler_sqlite_batches_and_single_files_then_an_incident_parked_and_reprocessed(tmp_path):
