@@ -120,6 +120,7 @@ class _Group:
     directory: Directory | None = None
     rulesets: dict[str, str] | None = None
     ahead: dict[str, Flow] = dataclasses.field(default_factory=dict)  # claimed together, not admitted yet
+    originals: dict[str, str | None] = dataclasses.field(default_factory=dict)  # theirs (`Store.find_originals`)
 
     # ---- admission: claim, check, read ---------------------------------------------------------
 
@@ -154,6 +155,7 @@ class _Group:
             else:
                 fresh.append(flow.id)
         rt.store.reset_results_of(fresh)
+        self.originals.update(rt.store.find_originals([f for f in waiting if f.id in got]))
 
     def admit(self, flow_id: str) -> _Member | None:
         """Claim and check a flow; its member when it joins the stream, else None (closed, set aside for
@@ -176,7 +178,9 @@ class _Group:
                     self.directory = self.rt.store.load_directory()
                 if self.rulesets is None:
                     self.rulesets = self.rt.judge.versions()
-                ready = prepare(self.rt, flow, directory=self.directory, rulesets=self.rulesets)
+                ready = prepare(
+                    self.rt, flow, directory=self.directory, rulesets=self.rulesets, originals=self.originals
+                )
                 if ready is None:
                     self.close(flow)
                     return None

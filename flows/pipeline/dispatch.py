@@ -28,7 +28,7 @@ from types import TracebackType
 
 from archive import Archive
 from flows.domain import lease, log
-from flows.domain.model import utcnow
+from flows.domain.model import Flow, utcnow
 from flows.domain.outbox import DELIVERY_CHANNEL, OutboxItem, OutboxKind
 from flows.io import split
 from flows.io.atomic import PARTNER_FILE_MODE, temp_prefix
@@ -95,8 +95,9 @@ def dispatch(
         if _to_folder(item) and item.position is not None and item.flow_id:
             by_flow[item.flow_id][item.position] = item
     staged: list[tuple[OutboxItem, Path]] = []
+    flows = rt.store.get_flows(list(by_flow))  # one query for all their flows
     for fid, wanted in by_flow.items():
-        staged = _deliver_flow(rt, fid, wanted, report, staged)
+        staged = _deliver_flow(rt, flows.get(fid), wanted, report, staged)
     report.delivered += _publish(rt, staged)
     queues: dict[QueueKey, list[OutboxItem]] = defaultdict(list)
     for item in items:
@@ -311,18 +312,18 @@ class _Payloads:
 
 def _deliver_flow(
     rt: Outbound,
-    flow_id: str,
+    flow: Flow | None,
     wanted: dict[int, OutboxItem],
     report: DispatchReport,
     staged: list[tuple[OutboxItem, Path]],
 ) -> list[tuple[OutboxItem, Path]]:
     """Stage a flow's deliveries after what earlier flows staged, publishing every `BATCH` files; returns
-    what is staged and not yet published (the caller publishes it)."""
-    flow = rt.store.get_flow(flow_id)
+    what is staged and not yet published (the caller publishes it). No flow (not recorded), or one never
+    read: nothing to deliver from."""
     if flow is None or flow.container is None:
         return staged
     count = 0
-    with log.bound(flow_id=flow_id), rt.archive.open(flow.sha256) as f:
+    with log.bound(flow_id=flow.id), rt.archive.open(flow.sha256) as f:
         for doc in split.documents(f, flow.container, flow.original_name, rt.archive_limits):
             item = wanted.get(doc.position)
             if item is None:

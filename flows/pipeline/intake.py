@@ -175,12 +175,13 @@ class Intake:
         out: list[Ingested | None] = []
         new: list[tuple[int, Arrival, ArchivedObject]] = []
         keys: set[tuple[str, str, int, str]] = set()
+        latest = self.store.find_latest_flows((a.partner, a.name, o.size, o.sha256) for a, o in items)  # one query
         for arrival, obj in items:
             key = (arrival.partner, arrival.name, obj.size, obj.sha256)
             if key in keys:  # the same file twice in this batch: the second is seen once the first is recorded
                 out.append(None)
                 continue
-            if self._own_flow(arrival, obj) is not None:
+            if (existing := latest.get(key)) is not None and is_own_flow(existing, arrival.written_at):
                 out.append(self.ingest_archived(arrival, obj))  # already recorded: says so, records nothing
                 continue
             keys.add(key)

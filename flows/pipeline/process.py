@@ -1,10 +1,9 @@
 """The one path a flow takes, from archived bytes to a closed flow with its return flow queued.
 
-`flows.pipeline.intake` archives the bytes and records the flow (IN_RECU); ``process_flow``
-detects, splits, validates, routes and closes it; the CLI and every Airflow
-task call this same function with a `Pipeline` (what it needs, given
-explicitly; ``relais/compose.py`` builds it). Side effects (deliveries, return
-flows) are outbox rows, carried out by `flows.pipeline.dispatch`.
+`flows.pipeline.intake` archives the bytes and records the flow (IN_RECU); ``process_flow`` detects, splits,
+validates, routes and closes it; the CLI and every Airflow task call this same function with a `Pipeline` (what
+it needs, given explicitly; ``relais/compose.py`` builds it). Side effects (deliveries, return flows) are outbox
+rows, carried out by `flows.pipeline.dispatch`.
 """
 
 from __future__ import annotations
@@ -137,10 +136,9 @@ class _Unreadable(Exception):
 def process_flow(rt: Pipeline, flow_id: str, progress: Progress | None = None) -> Flow:
     """Take one archived flow through detection, split, validation and routing, and close it.
 
-    Idempotent: a closed flow is returned as it is. Any unexpected failure leaves
-    the flow IN_INCIDENTE with nothing half-recorded (fail closed); it is tried
-    again after a backoff, `settings.incident_retries` times, then parked and its
-    sender told (an IN_INCIDENTE return flow).
+    Idempotent: a closed flow is returned as it is. Any unexpected failure leaves the flow IN_INCIDENTE with
+    nothing half-recorded (fail closed); it is tried again after a backoff, `settings.incident_retries` times,
+    then parked and its sender told (an IN_INCIDENTE return flow).
     """
     flow = rt.store.get_flow(flow_id)
     if flow is None:
@@ -242,15 +240,20 @@ def br_fr(rt: Pipeline, flow: Flow) -> bool:
 
 
 def prepare(
-    rt: Pipeline, flow: Flow, *, directory: Directory | None = None, rulesets: dict[str, str] | None = None
+    rt: Pipeline,
+    flow: Flow,
+    *,
+    directory: Directory | None = None,
+    rulesets: dict[str, str] | None = None,
+    originals: dict[str, str | None] | None = None,
 ) -> Prepared | None:
     """The checks a claimed flow passes before its documents are judged; None when they closed it (rejected).
-    `directory` and `rulesets`, when given, are the ones loaded once for a group of flows. A CDAR lifecycle
-    message is a flow of its own syntax, taken (and closed) here by `flows.pipeline.cdar_in` (before the
-    duplicate-content check: a message sent again is answered as a replay, RLS-C06)."""
+    `directory`, `rulesets` and `originals` (`Store.find_originals`), when given, are the ones read once for a
+    group of flows. A CDAR lifecycle message is a flow of its own syntax, taken (and closed) here by
+    `flows.pipeline.cdar_in` (before the duplicate-content check: a message sent again is a replay, RLS-C06)."""
     if _cdar(rt, flow):
         return None
-    original = rt.store.find_original(flow)
+    original = originals[flow.id] if originals is not None and flow.id in originals else rt.store.find_original(flow)
     if original:
         flow.duplicate_of = original
         _reject_flow(rt, flow, technical.DUPLICATE_FLOW.error("/", f"same content as flow {original}"))
@@ -311,13 +314,9 @@ def _cdar(rt: Pipeline, flow: Flow) -> bool:
         data = f.read()
     flow.container, flow.flow_code = Container.XML, FlowCode.CDAR
     try:
+        platform_id = rt.platform_of(flow.partner)
         received = cdar_in.receive(
-            rt.store,
-            flow,
-            data,
-            platform_id=rt.platform_of(flow.partner),
-            limits=rt.xml_limits,
-            dry_run=flow.qualification,
+            rt.store, flow, data, platform_id=platform_id, limits=rt.xml_limits, dry_run=flow.qualification
         )
     except Rejected as r:  # hostile or malformed XML: refused as any received XML
         _reject_flow(rt, flow, r.to_error())

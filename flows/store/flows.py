@@ -203,6 +203,52 @@ class FlowsRepo:
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
 
+    def find_originals(self, flows: Sequence[Flow]) -> dict[str, str | None]:
+        """`find_original` of each flow (flow id -> the original's id, or None), in one query: the candidates
+        of all of them (same partner and bytes, not duplicates), the rule applied to each here.
+
+        Asked for flows claimed together, before any of them is closed: a candidate that one of them makes a
+        duplicate is never the one picked, since its own original, older, is a candidate too."""
+        if not flows:
+            return {}
+        c = t.flows.c
+        q = sa.select(c.id, c.partner, c.sha256, c.qualification).where(
+            c.partner.in_(sorted({f.partner for f in flows})),
+            c.sha256.in_(sorted({f.sha256 for f in flows})),
+            c.duplicate_of.is_(None),
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        candidates: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+        for r in rows:
+            candidates.setdefault((r.partner, r.sha256), []).append((r.id, bool(r.qualification)))
+        out: dict[str, str | None] = {}
+        for f in flows:
+            ids = [
+                fid
+                for fid, qualification in candidates.get((f.partner, f.sha256), [])
+                if fid < f.id and (f.qualification or not qualification)
+            ]
+            out[f.id] = min(ids) if ids else None
+        return out
+
+    def find_latest_flows(self, keys: Iterable[tuple[str, str, int, str]]) -> dict[tuple[str, str, int, str], Flow]:
+        """`find_flow(..., latest=True)` of each (partner, original name, size, SHA-256) key found, in one query."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        c = t.flows.c
+        q = sa.select(t.flows).where(
+            c.partner.in_(sorted({k[0] for k in wanted})), c.sha256.in_(sorted({k[3] for k in wanted}))
+        )
+        found: dict[tuple[str, str, int, str], Flow] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(q).mappings():
+                key = (row["partner"], row["original_name"], row["size"], row["sha256"])
+                if key in wanted and (key not in found or row["id"] > found[key].id):
+                    found[key] = _flow(row)
+        return found
+
     def find_flow(
         self, partner: str, original_name: str, size: int, sha256: str, *, latest: bool = False
     ) -> Flow | None:
