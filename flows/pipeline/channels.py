@@ -52,6 +52,9 @@ class Channel(Protocol):
     name: str
     #: True when a partner's rows must go out in order, the first failure holding back the rest.
     ordered: bool
+    # Optional: ``durable_on_exit = True`` when the sender makes its rows durable only when it exits cleanly
+    # (the folder channel: one sync for a queue); the dispatcher then sends a queue through one sender and marks
+    # its rows sent after the exit.
 
     def return_address(self, partner_id: str, file_name: str) -> Address | None:
         """Where this partner's return flows go by this channel, None when the partner has none here."""

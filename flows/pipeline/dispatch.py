@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -30,8 +28,8 @@ from archive import Archive
 from flows.domain import lease, log
 from flows.domain.model import Flow, utcnow
 from flows.domain.outbox import DELIVERY_CHANNEL, OutboxItem, OutboxKind
-from flows.io import split
-from flows.io.atomic import PARTNER_FILE_MODE, temp_prefix
+from flows.io import atomic, split
+from flows.io.atomic import PARTNER_FILE_MODE
 from flows.io.safearchive import ArchiveLimits
 from flows.pipeline.channels import Channels
 from flows.store import Store
@@ -182,6 +180,9 @@ def _send_queue(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: Di
     behind it; each row on its own otherwise. `read` gives each row's bytes."""
     kind, channel_name, partner_id = key
     now = utcnow()
+    if channel_name in rt.channels and getattr(rt.channels[channel_name], "durable_on_exit", False):
+        _send_together(rt, key, [i for i in queue if not (i.next_attempt_at and i.next_attempt_at > now)], report, read)
+        return
     if not _ordered(rt, channel_name):
         for item in queue:
             if item.next_attempt_at and item.next_attempt_at > now:
@@ -221,6 +222,38 @@ def _send_queue(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: Di
         )
 
 
+def _send_together(rt: Outbound, key: QueueKey, queue: list[OutboxItem], report: DispatchReport, read: Payload) -> None:
+    """Send a queue's due rows through one sender that makes them durable together when it exits (a channel
+    with ``durable_on_exit``: the folder channel, one sync per queue instead of one per file), each row on its
+    own (a failed row does not hold back the others); those sent are marked sent in one transaction, once
+    the sender exited cleanly. A crash before that mark sends them again: the same bytes to the same name."""
+    kind, channel_name, partner_id = key
+    if not queue:
+        return
+    sent: list[OutboxItem] = []
+    try:
+        with rt.channels[channel_name].sender(kind, partner_id) as sender:
+            for item in queue:
+                _send_one(rt, item, report, sender.send, read, sent=sent)
+    except Exception as e:  # the sender could not be built, or could not make the rows durable
+        for item in sent or queue:  # those made durable in vain, or all when none was sent
+            report.failed += 1
+            rt.store.mark_failed(item, f"{type(e).__name__}: {e}", backoff(item.attempts + 1))
+            with log.bound(flow_id=item.flow_id):
+                _log.warning(_event(item, "failed"), channel=channel_name, destination=item.destination, error=str(e))
+        return
+    rt.store.mark_sent(sent)
+    for item in sent:
+        if item.kind is OutboxKind.DELIVERY:
+            report.delivered += 1
+        else:
+            report.returned += 1
+        with log.bound(flow_id=item.flow_id):
+            _log.info(
+                _event(item, "sent"), channel=item.channel, destination=item.destination, invoice_id=item.invoice_id
+            )
+
+
 def _event(item: OutboxItem, what: str) -> str:
     """The log event of a row sent through a channel: ``delivery.<what>`` or ``return_flow.<what>``."""
     return f"delivery.{what}" if item.kind is OutboxKind.DELIVERY else f"return_flow.{what}"
@@ -232,7 +265,11 @@ def _send_one(
     report: DispatchReport,
     send: Callable[[OutboxItem, bytes], None],
     read: Payload,
+    *,
+    sent: list[OutboxItem] | None = None,
 ) -> bool:
+    """Send one row; False when it failed (recorded, retried later). With `sent`, the row is added to it
+    instead of being marked sent now (`_send_together`)."""
     with log.bound(flow_id=item.flow_id):
         try:
             send(item, read(item))
@@ -248,6 +285,9 @@ def _send_one(
                 attempts=item.attempts + 1,
             )
             return False
+        if sent is not None:
+            sent.append(item)
+            return True
         rt.store.mark_sent([item])
         if item.kind is OutboxKind.DELIVERY:
             report.delivered += 1
@@ -329,7 +369,7 @@ def _deliver_flow(
             if item is None:
                 continue
             try:
-                staged.append((item, _stage(Path(item.destination), doc.data, rt.file_mode)))
+                staged.append((item, atomic.stage(Path(item.destination), doc.data, rt.file_mode)))
                 count += 1
             except OSError as e:
                 report.failed += 1
@@ -342,29 +382,10 @@ def _deliver_flow(
     return staged
 
 
-def _stage(target: Path, data: bytes, mode: int) -> Path:
-    """Write `data` beside `target` under a temporary name (not yet durable, not yet visible), with the
-    permissions `mode` (whatever the umask)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=".part")
-    os.fchmod(fd, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return Path(tmp)
-
-
 def _publish(rt: Outbound, staged: list[tuple[OutboxItem, Path]]) -> int:
     """Make a batch of staged files durable with one sync, rename them into place, mark them sent."""
     if not staged:
         return 0
-    os.sync()  # one flush for the whole batch instead of one fsync per file
-    for item, tmp in staged:
-        os.replace(tmp, item.destination)
-    for folder in {Path(item.destination).parent for item, _ in staged}:
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    atomic.publish([(tmp, Path(item.destination)) for item, tmp in staged])
     rt.store.mark_sent([item for item, _ in staged])
     return len(staged)
