@@ -8,8 +8,9 @@ addressed to its own partner channel (SFTP, AS2) by relais/compose.py: they
 queue with that partner's other rows of the same kind, in order, retried with
 the return flows' backoff.
 
-Each pending row is written atomically (temporary name in the target folder,
-fsync, rename) and marked sent only afterwards; a crash in between re-writes
+Each pending row is written atomically (temporary name in the target folder, then
+durable and renamed: one sync per batch of deliveries, per queue of the folder
+channel's return flows) and marked sent only afterwards; a crash in between re-writes
 the same bytes to the same name, which the receiver sees as the same file.
 Delivered bytes are re-read from the archived flow, never kept in the store.
 """
