@@ -95,6 +95,17 @@ def store_url(request, tmp_path):
 
 
 @pytest.fixture
+def store(store_url):
+    """A store opened on `store_url` (SQLite, then PostgreSQL), closed afterwards."""
+    from flows.store import Store
+
+    url, schema = store_url
+    s = Store.open(url, schema=schema)
+    yield s
+    s.close()
+
+
+@pytest.fixture
 def settings(tmp_path):
     from relais.settings import Settings
 

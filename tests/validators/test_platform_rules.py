@@ -188,14 +188,6 @@ def test_a_correct_generated_invoice_passes_every_platform_rule():
 # ---- RLS-P01 duplicates ---------------------------------------------------------------
 
 
-@pytest.fixture
-def store(store_url):
-    url, schema = store_url
-    s = Store.open(url, schema=schema)
-    yield s
-    s.close()
-
-
 def _flow(store: Store) -> Flow:
     return store.create_flow(
         Flow(id="", partner="op-a", channel=Channel.FOLDER, original_name="f.xml", size=1, sha256="cd" * 32)

@@ -38,14 +38,6 @@ T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 _numbers = itertools.count(1)
 
 
-@pytest.fixture
-def store(store_url):
-    url, schema = store_url
-    s = Store.open(url, schema=schema)
-    yield s
-    s.close()
-
-
 def _piece(
     store: Store,
     framework: Framework,

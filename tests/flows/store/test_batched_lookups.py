@@ -14,14 +14,6 @@ from flows.domain.model import Channel, Flow
 from flows.store import Store
 
 
-@pytest.fixture
-def store(store_url):
-    url, schema = store_url
-    s = Store.open(url, schema=schema)
-    yield s
-    s.close()
-
-
 def _random_store(store: Store, rng: random.Random, n: int) -> list[Flow]:
     """`n` flows over 2 partners, 3 contents and 2 names; some in qualification, some already duplicates."""
     ids = store.next_flow_ids(n)

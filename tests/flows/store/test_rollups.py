@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-import pytest
 import sqlalchemy as sa
 
 from flows.domain import lifecycle
@@ -24,14 +23,6 @@ from relais.web.views import dashboard
 
 TODAY = dt.date(2024, 5, 20)
 NOW = dt.datetime(2024, 5, 20, 18, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def store(store_url):
-    url, schema = store_url
-    s = Store.open(url, schema=schema)
-    yield s
-    s.close()
 
 
 def _fatal(rule: str, where: str = "/Invoice") -> ValidationError:

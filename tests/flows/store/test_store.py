@@ -19,15 +19,7 @@ from flows.domain.model import (
     invoice_id,
 )
 from flows.domain.outbox import Address
-from flows.store import Store, Structure
-
-
-@pytest.fixture
-def store(store_url):
-    url, schema = store_url
-    s = Store.open(url, schema=schema)
-    yield s
-    s.close()
+from flows.store import Structure
 
 
 def _flow(**kw) -> Flow:
